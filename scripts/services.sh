@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install (Debian) and start the servers the test suite uses: PostgreSQL and Redis.
+# Prints the environment variables that point the tests at them.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+export DEBIAN_FRONTEND=noninteractive
+
+if ! command -v pg_ctlcluster >/dev/null || ! command -v redis-server >/dev/null; then
+  $SUDO apt-get update -qq >&2
+  $SUDO apt-get install -y -qq postgresql redis-server >&2
+fi
+
+cluster=$(pg_lsclusters --no-header | awk 'NR==1 {print $1" "$2}')
+if [ -z "$cluster" ]; then
+  version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+  $SUDO pg_createcluster "$version" main >&2
+  cluster="$version main"
+fi
+# shellcheck disable=SC2086
+$SUDO pg_ctlcluster $cluster start >&2 2>/dev/null || true
+for _ in $(seq 50); do
+  as_postgres psql -qtAc "select 1" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+as_postgres psql -qtAc "select 1 from pg_roles where rolname='berrys'" | grep -q 1 \
+  || as_postgres psql -qc "create role berrys login superuser password 'berrys'" >&2
+as_postgres psql -qtAc "select 1 from pg_database where datname='berrys_test'" | grep -q 1 \
+  || as_postgres createdb -O berrys berrys_test >&2
+
+redis-cli -p 6379 ping >/dev/null 2>&1 || redis-server --port 6379 --daemonize yes --save "" >&2
+for _ in $(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+echo "export BERRYS_TEST_DATABASE_URL=postgresql+asyncpg://berrys:berrys@127.0.0.1:5432/berrys_test"
+echo "export BERRYS_TEST_REDIS_URL=redis://127.0.0.1:6379/15"

@@ -1,0 +1,3 @@
+from berrys.cli import main
+
+main()

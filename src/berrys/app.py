@@ -1,0 +1,100 @@
+"""The application factory: every service router, /health, /metrics, one middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from berrys import __version__
+from berrys.config import Settings
+from berrys.core import migrate
+from berrys.core.db import Database
+from berrys.core.errors import ServiceUnavailable, install_error_handlers, problem_response
+from berrys.core.logging import configure_logging
+from berrys.core.middleware import HttpMetrics, RequestMiddleware
+from berrys.services.audit.api import router as audit_router
+from berrys.services.auth.api import router as auth_router
+from berrys.services.projects.api import router as projects_router
+
+_log = structlog.get_logger("berrys.app")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    database: Database = app.state.database
+    if not await migrate.is_up_to_date(database):
+        raise ServiceUnavailable(
+            "The database schema is not up to date; run `berrys db upgrade` and start again."
+        )
+    _log.info("berrys.started", version=__version__)
+    try:
+        yield
+    finally:
+        await database.dispose()
+
+
+def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="Berrys",
+        version=__version__,
+        summary="Open, self-hostable multi-agent platform.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database or Database(settings.resolved_database_url)
+    metrics = HttpMetrics()
+    app.state.metrics = metrics
+
+    install_error_handlers(app)
+    for router in (auth_router, projects_router, audit_router):
+        app.include_router(router)
+    _add_health_routes(app, metrics)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    return app
+
+
+def _add_health_routes(app: FastAPI, metrics: HttpMetrics) -> None:
+    @app.get("/health", tags=["health"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "healthy", "service": "berrys", "version": __version__}
+
+    @app.get("/health/ready", tags=["health"], responses={503: {"description": "A check failed"}})
+    async def ready() -> Any:
+        """Readiness: every configured dependency answers a real query."""
+        checks: dict[str, dict[str, str]] = {}
+        database: Database = app.state.database
+        try:
+            async with database.transaction(read_only=True) as session:
+                await session.execute(text("SELECT 1"))
+            current = await migrate.current_revisions(database)
+            checks["database"] = (
+                {"status": "ok"}
+                if current == migrate.head_revisions()
+                else {"status": "failing", "detail": "schema not migrated; run `berrys db upgrade`"}
+            )
+        except Exception as exc:
+            checks["database"] = {"status": "failing", "detail": type(exc).__name__}
+        failing = [name for name, check in checks.items() if check["status"] != "ok"]
+        if failing:
+            return problem_response(
+                503,
+                "Not ready",
+                f"Failing checks: {', '.join(failing)}",
+                checks=checks,
+            )
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus exposition: request counts and latency by route and status."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,18 @@
+"""Top-level commands; each group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+from berrys.cli import db, serve, users
+
+app = typer.Typer(
+    name="berrys",
+    help="Berrys: describe a project, get a team of AI agents, a plan and a durable run.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.add_typer(db.app, name="db")
+app.add_typer(users.user_app, name="user")
+app.add_typer(users.token_app, name="token")

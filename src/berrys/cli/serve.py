@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.core import migrate
+from berrys.core.db import Database
+from berrys.services.auth import service as auth
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    migrate_database: bool = typer.Option(
+        False, "--migrate", help="Also migrate an external (non-embedded) database."
+    ),
+) -> None:
+    """Start the API (and dashboard) server."""
+    settings = load_settings()
+
+    async def _prepare(database: Database) -> tuple[str, str | None] | None:
+        if settings.is_embedded_database or migrate_database:
+            await migrate.upgrade(database)
+        elif not await migrate.is_up_to_date(database):
+            err_console.print(
+                "[red]The database schema is not up to date.[/] Run `berrys db upgrade` "
+                "(or start with --migrate)."
+            )
+            raise typer.Exit(1)
+        return await auth.ensure_first_admin(database, settings)
+
+    created = run_async(_prepare, settings)
+    if created is not None:
+        email, password = created
+        if password:
+            console.print(
+                f"[bold]First admin created.[/] Email: [cyan]{email}[/]  "
+                f"Password: [cyan]{password}[/]\nThis password is shown once; keep it safe.",
+                soft_wrap=True,
+            )
+        else:
+            console.print(
+                f"[bold]First admin created:[/] {email} (password from BERRYS_ADMIN_PASSWORD)"
+            )
+    console.print(f"Berrys is listening on [link]http://{host}:{port}[/]  (API docs at /docs)")
+
+    from berrys.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)

@@ -1,0 +1,100 @@
+"""Settings: one pydantic-settings object, read once and passed down."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_DRIVER_FOR_SCHEME = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class Settings(BaseSettings):
+    """Every knob Berrys reads from the environment (prefix ``BERRYS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="BERRYS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".berrys"), description="Where the embedded database and workspaces live."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; sqlite+aiosqlite or postgresql+asyncpg. "
+        "Default: SQLite in the data directory.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs dashboard sessions and CSRF tokens. Default: generated once and "
+        "kept in the data directory.",
+    )
+    redis_url: str | None = Field(default=None, description="Redis for cross-process events.")
+    admin_email: str | None = Field(default=None, description="First admin's email.")
+    admin_password: SecretStr | None = Field(default=None, description="First admin's password.")
+    token_ttl_hours: float = Field(default=24.0, gt=0, description="Login token lifetime.")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per email within the window before 429."
+    )
+    login_failure_window_seconds: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Request body limit.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["console", "json"] = "console"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """Map plain URLs onto the async drivers; a sync driver is refused, not half-used."""
+        if value is None or not value.strip():
+            return None
+        scheme, sep, rest = value.strip().partition("://")
+        if not sep:
+            raise ValueError("must be a URL such as postgresql+asyncpg://user:pw@host/db")
+        driver = _DRIVER_FOR_SCHEME.get(scheme.lower())
+        if driver is None:
+            raise ValueError(
+                f"unsupported scheme {scheme!r}; use sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return f"{driver}://{rest}"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'berrys.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated on first use and kept in the data directory."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_file = self.ensure_data_dir() / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(48))
+            key_file.chmod(0o600)
+        return key_file.read_text().strip()

@@ -1,0 +1,242 @@
+"""Every enum of Berrys, defined once.
+
+Values are UPPERCASE. Input is case-insensitive: ``"draft"`` is accepted as ``DRAFT`` and the
+request is answered with a deprecation warning (see :func:`take_deprecations`); an unknown
+value fails validation, and the 422 lists the allowed values.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+_log = structlog.get_logger("berrys.enums")
+
+# The request middleware puts a fresh list here; enum coercion appends to it.
+_deprecations: ContextVar[list[str] | None] = ContextVar("berrys_enum_deprecations", default=None)
+
+
+def start_collecting_deprecations() -> list[str]:
+    notes: list[str] = []
+    _deprecations.set(notes)
+    return notes
+
+
+class BerrysEnum(StrEnum):
+    """A str enum whose lookup ignores case and reports non-canonical spellings."""
+
+    @classmethod
+    def _missing_(cls, value: Any) -> BerrysEnum | None:
+        if not isinstance(value, str):
+            return None
+        member = cls.__members__.get(value.strip().upper())
+        if member is None:
+            return None
+        note = (
+            f"Lowercase enum value {value!r} provided for {cls.__name__}. "
+            f"Use the uppercase value {member.value!r}; lowercase support will be removed."
+        )
+        _log.warning("enum.lowercase_value", enum=cls.__name__, value=value, use=member.value)
+        notes = _deprecations.get()
+        if notes is not None:
+            notes.append(note)
+        return member
+
+    @classmethod
+    def allowed(cls) -> list[str]:
+        return [member.value for member in cls]
+
+
+class UserRole(BerrysEnum):
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+    VIEWER = "VIEWER"
+
+
+class TokenKind(BerrysEnum):
+    LOGIN = "LOGIN"
+    PERSONAL = "PERSONAL"
+
+
+class ProjectStatus(BerrysEnum):
+    DRAFT = "DRAFT"
+    PLANNING = "PLANNING"
+    IN_PROGRESS = "IN_PROGRESS"
+    PAUSED = "PAUSED"
+    REVIEW = "REVIEW"
+    COMPLETED = "COMPLETED"
+    ARCHIVED = "ARCHIVED"
+    CANCELLED = "CANCELLED"
+
+
+class AuditAction(BerrysEnum):
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    TRANSITION = "TRANSITION"
+    LOGIN = "LOGIN"
+    LOGOUT = "LOGOUT"
+    INVOKE = "INVOKE"
+    GENERATE = "GENERATE"
+    RESPOND = "RESPOND"
+
+
+class AgentType(BerrysEnum):
+    COORDINATOR = "COORDINATOR"
+    ASSISTANT = "ASSISTANT"
+    RESEARCHER = "RESEARCHER"
+    DEVELOPER = "DEVELOPER"
+    DESIGNER = "DESIGNER"
+    SPECIALIST = "SPECIALIST"
+    AUDITOR = "AUDITOR"
+    CUSTOM = "CUSTOM"
+
+
+class AgentState(BerrysEnum):
+    CREATED = "CREATED"
+    INITIALIZING = "INITIALIZING"
+    READY = "READY"
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    ERROR = "ERROR"
+    TERMINATED = "TERMINATED"
+
+
+class MessageStatus(BerrysEnum):
+    CREATED = "CREATED"
+    DELIVERED = "DELIVERED"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+
+
+class RequirementCategory(BerrysEnum):
+    FUNCTIONAL = "FUNCTIONAL"
+    NON_FUNCTIONAL = "NON_FUNCTIONAL"
+    DOMAIN_SPECIFIC = "DOMAIN_SPECIFIC"
+    TECHNICAL = "TECHNICAL"
+    INTEGRATION = "INTEGRATION"
+    COLLABORATION = "COLLABORATION"
+
+
+class Priority(BerrysEnum):
+    """Priority of requirements and tasks (API.md: TaskPriority)."""
+
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class RiskLevel(BerrysEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class Methodology(BerrysEnum):
+    AGILE = "AGILE"
+    WATERFALL = "WATERFALL"
+    CRITICAL_PATH = "CRITICAL_PATH"
+
+
+class TaskStatus(BerrysEnum):
+    PENDING = "PENDING"
+    ASSIGNED = "ASSIGNED"
+    IN_PROGRESS = "IN_PROGRESS"
+    BLOCKED = "BLOCKED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class DependencyType(BerrysEnum):
+    FS = "FS"
+    SS = "SS"
+    FF = "FF"
+    SF = "SF"
+
+
+class OptimizationTarget(BerrysEnum):
+    TIME = "TIME"
+    COST = "COST"
+    BALANCED = "BALANCED"
+
+
+class ModelProvider(BerrysEnum):
+    SCRIPTED = "SCRIPTED"
+    RULES = "RULES"
+    LOCAL = "LOCAL"
+    OPENAI = "OPENAI"
+    ANTHROPIC = "ANTHROPIC"
+    OLLAMA = "OLLAMA"
+
+
+class ModelCapability(BerrysEnum):
+    CHAT = "CHAT"
+    EMBEDDING = "EMBEDDING"
+    TOOLS = "TOOLS"
+    STRUCTURED_OUTPUT = "STRUCTURED_OUTPUT"
+
+
+class ToolStatus(BerrysEnum):
+    DISCOVERED = "DISCOVERED"
+    EVALUATED = "EVALUATED"
+    APPROVED = "APPROVED"
+    DEPRECATED = "DEPRECATED"
+    REJECTED = "REJECTED"
+
+
+class ToolSource(BerrysEnum):
+    BUILTIN = "BUILTIN"
+    MCP = "MCP"
+    HTTP = "HTTP"
+
+
+class ApprovalPolicy(BerrysEnum):
+    AUTO = "AUTO"
+    REQUIRES_APPROVAL = "REQUIRES_APPROVAL"
+    DENY = "DENY"
+
+
+class McpTransport(BerrysEnum):
+    STDIO = "STDIO"
+    STREAMABLE_HTTP = "STREAMABLE_HTTP"
+
+
+class RunStatus(BerrysEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    AWAITING_INPUT = "AWAITING_INPUT"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class TaskRunStatus(BerrysEnum):
+    PENDING = "PENDING"
+    READY = "READY"
+    RUNNING = "RUNNING"
+    AWAITING_INPUT = "AWAITING_INPUT"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+
+class HumanInteractionType(BerrysEnum):
+    APPROVAL = "APPROVAL"
+    CLARIFICATION = "CLARIFICATION"
+    FEEDBACK = "FEEDBACK"
+    NOTIFICATION = "NOTIFICATION"
+
+
+class InteractionStatus(BerrysEnum):
+    PENDING = "PENDING"
+    RESPONDED = "RESPONDED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"

@@ -1,0 +1,180 @@
+"""Domain errors, each mapped once to an HTTP status and rendered as problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+PROBLEM_JSON = "application/problem+json"
+_log = structlog.get_logger("berrys.errors")
+
+
+class BerrysError(Exception):
+    """Base of every error a caller may catch; ``status`` is its HTTP status."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class NotFound(BerrysError):
+    status = 404
+    title = "Not found"
+
+    @classmethod
+    def of(cls, kind: str, ident: object) -> NotFound:
+        return cls(f"{kind} {ident} not found")
+
+
+class Unauthorized(BerrysError):
+    status = 401
+    title = "Unauthorized"
+
+    def __init__(self, detail: str = "Not authenticated", **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers["WWW-Authenticate"] = "Bearer"
+
+
+class Forbidden(BerrysError):
+    status = 403
+    title = "Forbidden"
+
+
+class PolicyDenied(Forbidden):
+    title = "Denied by policy"
+
+
+class Conflict(BerrysError):
+    status = 409
+    title = "Conflict"
+
+
+class InvalidTransition(Conflict):
+    title = "Invalid state transition"
+
+    def __init__(self, entity: str, current: str, requested: str, allowed: Iterable[str]) -> None:
+        allowed = sorted(allowed)
+        listed = ", ".join(allowed) if allowed else "none (terminal state)"
+        super().__init__(
+            f"{entity} cannot move from {current} to {requested}; allowed next states: {listed}",
+            current=current,
+            requested=requested,
+            allowed=allowed,
+        )
+
+
+class Unprocessable(BerrysError):
+    status = 422
+    title = "Unprocessable content"
+
+
+class BudgetExceeded(BerrysError):
+    status = 402
+    title = "Budget exceeded"
+
+
+class TooManyRequests(BerrysError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after_seconds: int, **extra: Any) -> None:
+        super().__init__(detail, retry_after_seconds=retry_after_seconds, **extra)
+        self.headers["Retry-After"] = str(retry_after_seconds)
+
+
+class PayloadTooLarge(BerrysError):
+    status = 413
+    title = "Payload too large"
+
+
+class ServiceUnavailable(BerrysError):
+    status = 503
+    title = "Service unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://berrys.dev/problems/{status}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _describe_validation_error(error: dict[str, Any]) -> dict[str, Any]:
+    location = [str(part) for part in error.get("loc", ())]
+    entry: dict[str, Any] = {
+        "loc": location,
+        "msg": error.get("msg", "invalid"),
+        "type": error.get("type"),
+    }
+    expected = (error.get("ctx") or {}).get("expected")
+    if expected:  # pydantic phrases enum choices as "'A', 'B' or 'C'"
+        entry["allowed"] = re.findall(r"'([^']*)'", expected) or expected
+    return entry
+
+
+async def _on_berrys_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BerrysError)
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [_describe_validation_error(error) for error in exc.errors()]
+    if any(error["type"] == "json_invalid" for error in errors):
+        detail = "Malformed JSON body: " + "; ".join(e["msg"] for e in errors)
+    else:
+        detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors)
+    return problem_response(
+        422, "Request validation failed", detail, instance=request.url.path, errors=errors
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error")
+    return problem_response(
+        exc.status_code,
+        title,
+        str(exc.detail),
+        instance=request.url.path,
+        headers=dict(exc.headers or {}),
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(BerrysError, _on_berrys_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)

@@ -1,0 +1,194 @@
+"""The audit log: every state change of every service is written here, through ``record``.
+
+Entries form a hash chain (each hash covers the entry and its predecessor's hash), so an
+edited, inserted or deleted row is detected by :func:`verify`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import utcnow
+from berrys.core.enums import AuditAction
+from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
+from berrys.services.audit.tables import AuditEntry, AuditHead
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+
+
+def _snapshot(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    return to_jsonable_python(value)
+
+
+def _entry_hash(
+    *,
+    seq: int,
+    entity_type: str,
+    entity_id: uuid.UUID | None,
+    project_id: uuid.UUID | None,
+    action: str,
+    actor_id: uuid.UUID | None,
+    before: Any,
+    after: Any,
+    created_at: datetime,
+    prev_hash: str,
+) -> str:
+    canonical = json.dumps(
+        {
+            "seq": seq,
+            "entity_type": entity_type,
+            "entity_id": str(entity_id) if entity_id else None,
+            "project_id": str(project_id) if project_id else None,
+            "action": action,
+            "actor_id": str(actor_id) if actor_id else None,
+            "before": before,
+            "after": after,
+            "created_at": created_at.isoformat(),
+            "prev_hash": prev_hash,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    entity_type: str,
+    entity_id: uuid.UUID | None,
+    action: AuditAction,
+    actor_id: uuid.UUID | None,
+    project_id: uuid.UUID | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEntry:
+    """Append one entry in the caller's transaction (it commits or rolls back with the change)."""
+    head = (
+        await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    ).scalar_one()
+    entry = AuditEntry(
+        seq=head.seq + 1,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        project_id=project_id,
+        action=action,
+        actor_id=actor_id,
+        before=_snapshot(before),
+        after=_snapshot(after),
+        created_at=utcnow(),
+        prev_hash=head.entry_hash,
+    )
+    entry.entry_hash = _hash_of(entry)
+    head.seq, head.entry_hash = entry.seq, entry.entry_hash
+    session.add(entry)
+    return entry
+
+
+def _hash_of(entry: AuditEntry) -> str:
+    return _entry_hash(
+        seq=entry.seq,
+        entity_type=entry.entity_type,
+        entity_id=entry.entity_id,
+        project_id=entry.project_id,
+        action=AuditAction(entry.action).value,
+        actor_id=entry.actor_id,
+        before=entry.before,
+        after=entry.after,
+        created_at=entry.created_at,
+        prev_hash=entry.prev_hash,
+    )
+
+
+async def get_all(
+    session: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    entity_type: str | None = None,
+    entity_id: uuid.UUID | None = None,
+    project_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    visible_to: tuple[uuid.UUID, Collection[uuid.UUID]] | None = None,
+) -> tuple[list[AuditEntryOut], int]:
+    """Entries newest first. ``visible_to`` = (user, their project ids) limits a non-admin."""
+    conditions: list[ColumnElement[bool]] = []
+    if entity_type:
+        conditions.append(AuditEntry.entity_type == entity_type)
+    if entity_id:
+        conditions.append(AuditEntry.entity_id == entity_id)
+    if project_id:
+        conditions.append(AuditEntry.project_id == project_id)
+    if actor_id:
+        conditions.append(AuditEntry.actor_id == actor_id)
+    if since:
+        conditions.append(AuditEntry.created_at >= since)
+    if until:
+        conditions.append(AuditEntry.created_at < until)
+    if visible_to is not None:
+        user_id, project_ids = visible_to
+        conditions.append(
+            or_(AuditEntry.actor_id == user_id, AuditEntry.project_id.in_(list(project_ids)))
+        )
+    total = (
+        await session.execute(select(func.count()).select_from(AuditEntry).where(*conditions))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(AuditEntry)
+        .where(*conditions)
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [AuditEntryOut.model_validate(row) for row in rows], total
+
+
+async def verify(session: AsyncSession) -> AuditVerification:
+    """Walk the chain: a changed field, an inserted, removed or reordered row breaks it."""
+    expected_prev = GENESIS_HASH
+    count = 0
+    stream = await session.stream_scalars(select(AuditEntry).order_by(AuditEntry.seq))
+    async for entry in stream:
+        count += 1
+        if entry.seq != count:
+            return AuditVerification(
+                valid=False, entries=count, first_bad=count, reason=f"entry {count} is missing"
+            )
+        if entry.prev_hash != expected_prev:
+            return AuditVerification(
+                valid=False,
+                entries=count,
+                first_bad=entry.seq,
+                reason="previous hash does not match",
+            )
+        if _hash_of(entry) != entry.entry_hash:
+            return AuditVerification(
+                valid=False, entries=count, first_bad=entry.seq, reason="entry content was altered"
+            )
+        expected_prev = entry.entry_hash
+    head = (await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID))).scalar_one()
+    if head.seq != count or head.entry_hash != expected_prev:
+        return AuditVerification(
+            valid=False,
+            entries=count,
+            first_bad=count + 1,
+            reason="entries after the last one were removed",
+        )
+    return AuditVerification(valid=True, entries=count)

@@ -1,0 +1,253 @@
+"""Users, login and bearer tokens."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.config import Settings
+from berrys.core.db import Database, utcnow
+from berrys.core.enums import AuditAction, TokenKind, UserRole
+from berrys.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from berrys.core.security import hash_password, hash_token, new_password, new_token, verify_password
+from berrys.services.audit import service as audit
+from berrys.services.auth.contracts import (
+    PersonalTokenCreate,
+    PersonalTokenCreated,
+    PersonalTokenOut,
+    TokenOut,
+    UserCreate,
+    UserOut,
+)
+from berrys.services.auth.tables import ApiToken, LoginFailure, UserAccount
+
+INVALID_LOGIN = "Invalid email or password"
+
+
+async def create_user(
+    session: AsyncSession, *, user_in: UserCreate, actor_id: uuid.UUID | None
+) -> UserOut:
+    """Create a user; an email already taken is a conflict."""
+    if await session.scalar(select(UserAccount.id).where(UserAccount.email == user_in.email)):
+        raise Conflict(f"A user with email {user_in.email} already exists")
+    user = UserAccount(
+        email=user_in.email,
+        password_hash=hash_password(user_in.password.get_secret_value()),
+        role=user_in.role,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent create won the race
+        raise Conflict(f"A user with email {user_in.email} already exists") from exc
+    created = UserOut.model_validate(user)
+    await audit.record(
+        session,
+        entity_type="user",
+        entity_id=user.id,
+        action=AuditAction.CREATE,
+        actor_id=actor_id or user.id,
+        after=created,
+    )
+    return created
+
+
+async def get_by_email(session: AsyncSession, *, email: str) -> UserOut:
+    user = await session.scalar(
+        select(UserAccount).where(UserAccount.email == email.strip().lower())
+    )
+    if user is None:
+        raise NotFound(f"No user with email {email}")
+    return UserOut.model_validate(user)
+
+
+async def count(session: AsyncSession) -> int:
+    return (await session.execute(select(func.count()).select_from(UserAccount))).scalar_one()
+
+
+async def ensure_first_admin(
+    database: Database, settings: Settings
+) -> tuple[str, str | None] | None:
+    """With no users yet, create the first admin: from settings, or with a random password.
+
+    Returns (email, generated password or None) when an admin was created.
+    """
+    async with database.transaction() as session:
+        if await count(session):
+            return None
+        email = settings.admin_email or "admin@berrys.local"
+        generated = None if settings.admin_password else new_password()
+        password = (
+            settings.admin_password.get_secret_value() if settings.admin_password else generated
+        )
+        user_in = UserCreate.model_validate(
+            {"email": email, "password": password, "role": UserRole.ADMIN}
+        )
+        await create_user(session, user_in=user_in, actor_id=None)
+    return user_in.email, generated
+
+
+async def _issue_token(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    name: str,
+    kind: TokenKind,
+    lifetime: timedelta | None,
+) -> tuple[str, ApiToken]:
+    token = new_token()
+    row = ApiToken(
+        user_id=user_id,
+        name=name,
+        kind=kind,
+        token_hash=hash_token(token),
+        expires_at=utcnow() + lifetime if lifetime else None,
+    )
+    session.add(row)
+    await session.flush()
+    return token, row
+
+
+async def login(
+    database: Database, settings: Settings, *, email: str, password: str, client: str | None
+) -> TokenOut:
+    """Exchange credentials for a bearer token; the same 401 for a wrong email or password."""
+    email = email.strip().lower()
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    async with database.transaction() as session:
+        since = utcnow() - window
+        failures = (
+            await session.execute(
+                select(func.count(), func.min(LoginFailure.failed_at)).where(
+                    LoginFailure.email == email, LoginFailure.failed_at >= since
+                )
+            )
+        ).one()
+        if failures[0] >= settings.login_max_failures:
+            wait = max(1, math.ceil((failures[1] + window - utcnow()).total_seconds()))
+            raise TooManyRequests(
+                f"Too many failed logins for this account; try again in {wait} seconds",
+                retry_after_seconds=wait,
+            )
+        user = await session.scalar(select(UserAccount).where(UserAccount.email == email))
+        if not verify_password(password, user.password_hash if user else None) or not (
+            user and user.is_active
+        ):
+            session.add(LoginFailure(email=email, client=client))
+            failed = True
+        else:
+            failed = False
+            await session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+            token, row = await _issue_token(
+                session,
+                user_id=user.id,
+                name="login",
+                kind=TokenKind.LOGIN,
+                lifetime=timedelta(hours=settings.token_ttl_hours),
+            )
+            await audit.record(
+                session,
+                entity_type="user",
+                entity_id=user.id,
+                action=AuditAction.LOGIN,
+                actor_id=user.id,
+            )
+    if failed:  # raised after the commit, so the failure counts towards throttling
+        raise Unauthorized(INVALID_LOGIN)
+    return TokenOut(access_token=token, expires_at=row.expires_at)
+
+
+async def user_for_token(session: AsyncSession, token: str) -> UserOut | None:
+    """The active user a valid (unexpired, unrevoked) token belongs to."""
+    now = utcnow()
+    user = await session.scalar(
+        select(UserAccount)
+        .join(ApiToken, ApiToken.user_id == UserAccount.id)
+        .where(
+            ApiToken.token_hash == hash_token(token),
+            ApiToken.revoked_at.is_(None),
+            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
+            UserAccount.is_active.is_(True),
+        )
+    )
+    return UserOut.model_validate(user) if user else None
+
+
+async def logout(session: AsyncSession, *, token: str, user: UserOut) -> None:
+    row = await session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await audit.record(
+            session,
+            entity_type="user",
+            entity_id=user.id,
+            action=AuditAction.LOGOUT,
+            actor_id=user.id,
+        )
+
+
+async def create_personal_token(
+    session: AsyncSession, *, user: UserOut, token_in: PersonalTokenCreate
+) -> PersonalTokenCreated:
+    lifetime = timedelta(days=token_in.expires_in_days) if token_in.expires_in_days else None
+    token, row = await _issue_token(
+        session, user_id=user.id, name=token_in.name, kind=TokenKind.PERSONAL, lifetime=lifetime
+    )
+    out = PersonalTokenOut.model_validate(row)
+    await audit.record(
+        session,
+        entity_type="api_token",
+        entity_id=row.id,
+        action=AuditAction.CREATE,
+        actor_id=user.id,
+        after=out,
+    )
+    return PersonalTokenCreated(**out.model_dump(), token=token)
+
+
+async def get_personal_tokens(
+    session: AsyncSession, *, user: UserOut, limit: int, offset: int
+) -> tuple[list[PersonalTokenOut], int]:
+    condition = (ApiToken.user_id == user.id) & (ApiToken.kind == TokenKind.PERSONAL)
+    total = (
+        await session.execute(select(func.count()).select_from(ApiToken).where(condition))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(ApiToken)
+        .where(condition)
+        .order_by(ApiToken.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [PersonalTokenOut.model_validate(row) for row in rows], total
+
+
+async def revoke_personal_token(
+    session: AsyncSession, *, user: UserOut, token_id: uuid.UUID
+) -> None:
+    row = await session.scalar(
+        select(ApiToken).where(
+            ApiToken.id == token_id,
+            ApiToken.user_id == user.id,
+            ApiToken.kind == TokenKind.PERSONAL,
+        )
+    )
+    if row is None:
+        raise NotFound.of("Token", token_id)
+    if row.revoked_at is None:
+        before = PersonalTokenOut.model_validate(row)
+        row.revoked_at = utcnow()
+        await audit.record(
+            session,
+            entity_type="api_token",
+            entity_id=row.id,
+            action=AuditAction.DELETE,
+            actor_id=user.id,
+            before=before,
+            after=PersonalTokenOut.model_validate(row),
+        )

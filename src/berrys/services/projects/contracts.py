@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, StringConstraints
+
+from berrys.core.contracts import Contract, Description, Name
+from berrys.core.enums import ProjectStatus
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+
+
+class ProjectCreate(Contract):
+    name: Name
+    description: Description = ""
+    status: ProjectStatus = Field(
+        default=ProjectStatus.DRAFT, description="DRAFT (default) or PLANNING."
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProjectUpdate(Contract):
+    name: Name | None = None
+    description: Description | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ProjectOut(Contract):
+    id: uuid.UUID
+    name: str
+    description: str
+    status: ProjectStatus
+    owner_id: uuid.UUID
+    metadata: dict[str, Any] = Field(validation_alias=AliasChoices("project_metadata", "metadata"))
+    created_at: datetime
+    updated_at: datetime
+
+
+class TransitionRequest(Contract):
+    to_status: ProjectStatus
+    reason: Reason | None = None
+
+
+class ProjectStateOut(Contract):
+    id: uuid.UUID
+    from_status: ProjectStatus | None
+    to_status: ProjectStatus
+    reason: str | None
+    transitioned_by: uuid.UUID | None
+    transitioned_at: datetime
+
+
+class ProjectStats(Contract):
+    project_id: uuid.UUID
+    status: ProjectStatus
+    status_since: datetime
+    transitions: int
+    allowed_transitions: list[ProjectStatus]

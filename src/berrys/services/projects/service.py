@@ -1,0 +1,244 @@
+"""Project Coordinator: projects, their lifecycle, and who may see them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.enums import AuditAction, ProjectStatus, UserRole
+from berrys.core.errors import InvalidTransition, NotFound, Unprocessable
+from berrys.services.audit import service as audit
+from berrys.services.auth.contracts import UserOut
+from berrys.services.projects.contracts import (
+    ProjectCreate,
+    ProjectOut,
+    ProjectStateOut,
+    ProjectStats,
+    ProjectUpdate,
+)
+from berrys.services.projects.tables import Project, ProjectState
+
+S = ProjectStatus
+TRANSITIONS: Mapping[ProjectStatus, frozenset[ProjectStatus]] = {
+    S.DRAFT: frozenset({S.PLANNING, S.ARCHIVED, S.CANCELLED}),
+    S.PLANNING: frozenset({S.IN_PROGRESS, S.DRAFT, S.CANCELLED}),
+    S.IN_PROGRESS: frozenset({S.PAUSED, S.REVIEW, S.COMPLETED, S.CANCELLED}),
+    S.PAUSED: frozenset({S.IN_PROGRESS, S.CANCELLED}),
+    S.REVIEW: frozenset({S.IN_PROGRESS, S.COMPLETED}),
+    S.COMPLETED: frozenset({S.ARCHIVED}),
+    S.CANCELLED: frozenset({S.ARCHIVED}),
+    S.ARCHIVED: frozenset(),
+}
+INITIAL_STATUSES = frozenset({S.DRAFT, S.PLANNING})
+
+
+def _visible(user: UserOut) -> ColumnElement[bool]:
+    return Project.owner_id == user.id if user.role != UserRole.ADMIN else Project.id.is_not(None)
+
+
+async def _get_row(session: AsyncSession, project_id: uuid.UUID, user: UserOut) -> Project:
+    project = await session.scalar(select(Project).where(Project.id == project_id, _visible(user)))
+    if project is None:
+        raise NotFound.of("Project", project_id)
+    return project
+
+
+async def get(session: AsyncSession, *, project_id: uuid.UUID, user: UserOut) -> ProjectOut:
+    """The project if ``user`` may see it; anyone else's project is NotFound."""
+    return ProjectOut.model_validate(await _get_row(session, project_id, user))
+
+
+async def visible_ids(session: AsyncSession, *, user: UserOut) -> list[uuid.UUID]:
+    return list(await session.scalars(select(Project.id).where(_visible(user))))
+
+
+async def get_all(
+    session: AsyncSession,
+    *,
+    user: UserOut,
+    limit: int,
+    offset: int,
+    status: ProjectStatus | None = None,
+    q: str | None = None,
+) -> tuple[list[ProjectOut], int]:
+    conditions = [_visible(user)]
+    if status is not None:
+        conditions.append(Project.status == status)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(
+            or_(
+                Project.name.ilike(pattern, escape="\\"),
+                Project.description.ilike(pattern, escape="\\"),
+            )
+        )
+    total = (
+        await session.execute(select(func.count()).select_from(Project).where(*conditions))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(Project)
+        .where(*conditions)
+        .order_by(Project.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [ProjectOut.model_validate(row) for row in rows], total
+
+
+async def create(session: AsyncSession, *, project_in: ProjectCreate, user: UserOut) -> ProjectOut:
+    if project_in.status not in INITIAL_STATUSES:
+        raise Unprocessable(
+            f"A project cannot be created in status {project_in.status}; "
+            f"allowed: {', '.join(sorted(INITIAL_STATUSES))}",
+            allowed=sorted(INITIAL_STATUSES),
+        )
+    project = Project(
+        name=project_in.name,
+        description=project_in.description,
+        status=project_in.status,
+        owner_id=user.id,
+        project_metadata=project_in.metadata,
+    )
+    session.add(project)
+    await session.flush()
+    session.add(
+        ProjectState(
+            project_id=project.id,
+            from_status=None,
+            to_status=project.status,
+            reason="created",
+            transitioned_by=user.id,
+        )
+    )
+    created = ProjectOut.model_validate(project)
+    await audit.record(
+        session,
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        action=AuditAction.CREATE,
+        actor_id=user.id,
+        after=created,
+    )
+    return created
+
+
+async def update(
+    session: AsyncSession, *, project_id: uuid.UUID, project_in: ProjectUpdate, user: UserOut
+) -> ProjectOut:
+    project = await _get_row(session, project_id, user)
+    before = ProjectOut.model_validate(project)
+    changes = project_in.model_dump(exclude_unset=True, exclude_none=True)
+    if "metadata" in changes:
+        project.project_metadata = changes.pop("metadata")
+    for field, value in changes.items():
+        setattr(project, field, value)
+    await session.flush()
+    after = ProjectOut.model_validate(project)
+    if after != before:
+        await audit.record(
+            session,
+            entity_type="project",
+            entity_id=project.id,
+            project_id=project.id,
+            action=AuditAction.UPDATE,
+            actor_id=user.id,
+            before=before,
+            after=after,
+        )
+    return after
+
+
+async def delete(session: AsyncSession, *, project_id: uuid.UUID, user: UserOut) -> None:
+    project = await _get_row(session, project_id, user)
+    before = ProjectOut.model_validate(project)
+    await session.delete(project)
+    await audit.record(
+        session,
+        entity_type="project",
+        entity_id=project_id,
+        project_id=project_id,
+        action=AuditAction.DELETE,
+        actor_id=user.id,
+        before=before,
+    )
+
+
+async def transition(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    to_status: ProjectStatus,
+    user: UserOut,
+    reason: str | None = None,
+) -> ProjectOut:
+    """Move a project along its lifecycle; an illegal move names the allowed ones."""
+    project = await _get_row(session, project_id, user)
+    current = ProjectStatus(project.status)
+    allowed = TRANSITIONS[current]
+    if to_status not in allowed:
+        raise InvalidTransition("Project", current, to_status, allowed)
+    before = ProjectOut.model_validate(project)
+    project.status = to_status
+    session.add(
+        ProjectState(
+            project_id=project.id,
+            from_status=current,
+            to_status=to_status,
+            reason=reason,
+            transitioned_by=user.id,
+        )
+    )
+    await session.flush()
+    after = ProjectOut.model_validate(project)
+    await audit.record(
+        session,
+        entity_type="project",
+        entity_id=project.id,
+        project_id=project.id,
+        action=AuditAction.TRANSITION,
+        actor_id=user.id,
+        before=before,
+        after=after,
+    )
+    return after
+
+
+async def get_history(
+    session: AsyncSession, *, project_id: uuid.UUID, user: UserOut, limit: int, offset: int
+) -> tuple[list[ProjectStateOut], int]:
+    await _get_row(session, project_id, user)
+    condition = ProjectState.project_id == project_id
+    total = (
+        await session.execute(select(func.count()).select_from(ProjectState).where(condition))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(ProjectState)
+        .where(condition)
+        .order_by(ProjectState.transitioned_at, ProjectState.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [ProjectStateOut.model_validate(row) for row in rows], total
+
+
+async def get_stats(session: AsyncSession, *, project_id: uuid.UUID, user: UserOut) -> ProjectStats:
+    project = await _get_row(session, project_id, user)
+    transitions, status_since = (
+        await session.execute(
+            select(func.count(), func.max(ProjectState.transitioned_at)).where(
+                ProjectState.project_id == project_id
+            )
+        )
+    ).one()
+    current = ProjectStatus(project.status)
+    return ProjectStats(
+        project_id=project.id,
+        status=current,
+        status_since=status_since or project.created_at,
+        transitions=transitions,
+        allowed_transitions=sorted(TRANSITIONS[current]),
+    )

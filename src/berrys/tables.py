@@ -1,0 +1,11 @@
+"""Every service's tables, imported once so that Alembic and tests see the whole schema."""
+
+from __future__ import annotations
+
+from berrys.core.db import Base
+from berrys.services.audit import tables as audit_tables
+from berrys.services.auth import tables as auth_tables
+from berrys.services.projects import tables as project_tables
+
+metadata = Base.metadata
+__all__ = ["audit_tables", "auth_tables", "metadata", "project_tables"]

@@ -1,0 +1,149 @@
+"""Shared fixtures: one migrated database per run (SQLite, or PostgreSQL when
+``BERRYS_TEST_DATABASE_URL`` is set), emptied between tests, and an in-process client."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from berrys.app import create_app
+from berrys.config import Settings
+from berrys.core import migrate
+from berrys.core.db import Database
+from berrys.core.enums import UserRole
+from berrys.services.auth import service as auth
+from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate
+from berrys.tables import metadata
+
+TEST_DATABASE_URL = os.environ.get("BERRYS_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("berrys-data")
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path) -> Settings:
+    return Settings(
+        data_dir=data_dir,
+        database_url=TEST_DATABASE_URL or f"sqlite+aiosqlite:///{data_dir / 'test.db'}",
+        secret_key="test-secret-key-not-for-production",
+        log_level="WARNING",
+        _env_file=None,
+    )
+
+
+async def _drop_everything(database: Database) -> None:
+    async with database.engine.begin() as connection:
+        if database.is_sqlite:
+            await connection.run_sync(metadata.drop_all)
+        else:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        await connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+
+
+@pytest.fixture(scope="session")
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.resolved_database_url)
+    await _drop_everything(database)
+    await migrate.upgrade(database)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database=database)
+
+
+@pytest.fixture(autouse=True)
+async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Empty every table before a test that touches the database (keeps the schema)."""
+    if "database" not in request.fixturenames:
+        yield
+        return
+    database: Database = request.getfixturevalue("database")
+    tables = [table.name for table in reversed(metadata.sorted_tables)]
+    async with database.engine.begin() as connection:
+        if database.is_sqlite:
+            for name in tables:
+                await connection.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            await connection.execute(text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        await connection.execute(
+            text("INSERT INTO audit_head (id, seq, entry_hash) VALUES (1, 0, :genesis)"),
+            {"genesis": "0" * 64},
+        )
+    yield
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+@dataclass
+class Actor:
+    """A user with a bearer token, as a test sees them."""
+
+    id: uuid.UUID
+    email: str
+    role: UserRole
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_actor(database: Database):  # type: ignore[no-untyped-def]
+    async def _make(role: UserRole = UserRole.MEMBER, email: str | None = None) -> Actor:
+        email = email or f"{role.value.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+        async with database.transaction() as session:
+            user = await auth.create_user(
+                session,
+                user_in=UserCreate.model_validate(
+                    {"email": email, "password": "correct horse battery", "role": role}
+                ),
+                actor_id=None,
+            )
+            token = await auth.create_personal_token(
+                session, user=user, token_in=PersonalTokenCreate(name="test")
+            )
+        return Actor(id=user.id, email=email, role=role, token=token.token)
+
+    return _make
+
+
+@pytest.fixture
+async def admin(make_actor) -> Actor:  # type: ignore[no-untyped-def]
+    return await make_actor(UserRole.ADMIN)
+
+
+@pytest.fixture
+async def member(make_actor) -> Actor:  # type: ignore[no-untyped-def]
+    return await make_actor(UserRole.MEMBER)
+
+
+@pytest.fixture
+async def other_member(make_actor) -> Actor:  # type: ignore[no-untyped-def]
+    return await make_actor(UserRole.MEMBER)
+
+
+@pytest.fixture
+async def viewer(make_actor) -> Actor:  # type: ignore[no-untyped-def]
+    return await make_actor(UserRole.VIEWER)
+
