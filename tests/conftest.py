@@ -146,4 +146,3 @@ async def other_member(make_actor) -> Actor:  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def viewer(make_actor) -> Actor:  # type: ignore[no-untyped-def]
     return await make_actor(UserRole.VIEWER)
-

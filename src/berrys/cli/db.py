@@ -34,11 +34,15 @@ def current() -> None:
 def revision(
     message: str = typer.Option(..., "--message", "-m", help="What the migration does."),
     autogenerate: bool = typer.Option(True, help="Diff the tables against the database."),
+    rev_id: str | None = typer.Option(None, help="Revision id, e.g. 0004 (default: random)."),
+    head: str = typer.Option("head", help="The revision to build on when there are several."),
 ) -> None:
     """Write a new migration (for developers: run on an up-to-date database)."""
     settings = load_settings()
 
     async def _revision(database: Database) -> None:
-        await migrate.revision(database, message, autogenerate=autogenerate)
+        await migrate.revision(
+            database, message, autogenerate=autogenerate, rev_id=rev_id, head=head
+        )
 
     run_async(_revision, settings)

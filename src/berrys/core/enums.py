@@ -175,6 +175,18 @@ class ModelProvider(BerrysEnum):
     OLLAMA = "OLLAMA"
 
 
+class ModelTaskType(BerrysEnum):
+    """What a model call is for: the router's defaults and quality tiers are per task type."""
+
+    GENERAL = "GENERAL"
+    REQUIREMENTS = "REQUIREMENTS"
+    TEAM = "TEAM"
+    PLAN = "PLAN"
+    INTENT = "INTENT"
+    TASK = "TASK"
+    REVIEW = "REVIEW"
+
+
 class ModelCapability(BerrysEnum):
     CHAT = "CHAT"
     EMBEDDING = "EMBEDDING"

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from berrys.core.deps import Session
+from berrys.core.deps import DatabaseDep
 from berrys.core.enums import UserRole
 from berrys.core.errors import Forbidden, Unauthorized
 from berrys.services.auth import service
@@ -25,8 +25,13 @@ def bearer_token(
     return credentials.credentials
 
 
-async def current_user(session: Session, token: Annotated[str, Depends(bearer_token)]) -> UserOut:
-    user = await service.user_for_token(session, token)
+async def current_user(
+    database: DatabaseDep, token: Annotated[str, Depends(bearer_token)]
+) -> UserOut:
+    # Its own short read: the route's transaction starts only when the route touches the
+    # database, so a route that waits on a model never holds a write lock meanwhile.
+    async with database.transaction(read_only=True) as session:
+        user = await service.user_for_token(session, token)
     if user is None:
         raise Unauthorized("Invalid, expired or revoked token")
     return user
