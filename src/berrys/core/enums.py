@@ -112,6 +112,16 @@ class MessageStatus(BerrysEnum):
     FAILED = "FAILED"
 
 
+class CollaborationType(BerrysEnum):
+    """How one agent of a team works with another (an edge of the collaboration graph)."""
+
+    DELEGATES = "DELEGATES"
+    HANDS_OFF = "HANDS_OFF"
+    REVIEWS = "REVIEWS"
+    REPORTS_TO = "REPORTS_TO"
+    CONSULTS = "CONSULTS"
+
+
 class RequirementCategory(BerrysEnum):
     FUNCTIONAL = "FUNCTIONAL"
     NON_FUNCTIONAL = "NON_FUNCTIONAL"
