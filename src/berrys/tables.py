@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from berrys.core.db import Base
+from berrys.services.agents import tables as agent_tables
 from berrys.services.audit import tables as audit_tables
 from berrys.services.auth import tables as auth_tables
 from berrys.services.projects import tables as project_tables
 
 metadata = Base.metadata
-__all__ = ["audit_tables", "auth_tables", "metadata", "project_tables"]
+__all__ = ["agent_tables", "audit_tables", "auth_tables", "metadata", "project_tables"]
