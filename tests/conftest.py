@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from berrys.app import create_app
 from berrys.config import Settings
-from berrys.core import migrate
+from berrys.core import migrate, security
 from berrys.core.db import Database
 from berrys.core.enums import UserRole
 from berrys.services.auth import service as auth
@@ -24,6 +25,16 @@ from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate
 from berrys.tables import metadata
 
 TEST_DATABASE_URL = os.environ.get("BERRYS_TEST_DATABASE_URL")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """Still argon2id, at the lowest cost: the production parameters cost ~50 ms a hash."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            security, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        )
+        yield
 
 
 @pytest.fixture(scope="session")

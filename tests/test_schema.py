@@ -17,7 +17,9 @@ async def test_migrations_match_the_models(database):
 
     async with database.engine.connect() as connection:
         differences = await connection.run_sync(_diff)
-    assert differences == [], f"run `berrys db revision`: models and migrations differ: {differences}"
+    assert differences == [], (
+        f"run `berrys db revision`: models and migrations differ: {differences}"
+    )
 
 
 async def test_database_is_at_every_head(database):

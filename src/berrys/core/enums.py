@@ -229,6 +229,21 @@ class McpTransport(BerrysEnum):
     STREAMABLE_HTTP = "STREAMABLE_HTTP"
 
 
+class ToolExecutionOutcome(BerrysEnum):
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    TIMEOUT = "TIMEOUT"
+    INVALID = "INVALID"
+    DENIED = "DENIED"
+    APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
+
+
+class ToolVerdict(BerrysEnum):
+    RECOMMENDED = "RECOMMENDED"
+    ACCEPTABLE = "ACCEPTABLE"
+    NOT_RECOMMENDED = "NOT_RECOMMENDED"
+
+
 class RunStatus(BerrysEnum):
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"

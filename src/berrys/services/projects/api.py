@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
@@ -18,6 +17,7 @@ from berrys.services.projects.contracts import (
     ProjectUpdate,
     TransitionRequest,
 )
+from berrys.services.projects.deps import VisibleProject, WritableProject
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 
@@ -45,42 +45,44 @@ async def list_projects(
 
 
 @router.get("/{project_id}", response_model=ProjectOut)
-async def get_project(project_id: uuid.UUID, session: Session, user: CurrentUser) -> ProjectOut:
-    return await service.get(session, project_id=project_id, user=user)
+async def get_project(project: VisibleProject) -> ProjectOut:
+    return project
 
 
 @router.patch("/{project_id}", response_model=ProjectOut)
 async def update_project(
-    project_id: uuid.UUID, body: ProjectUpdate, session: Session, user: WriterUser
+    project: WritableProject, body: ProjectUpdate, session: Session, user: WriterUser
 ) -> ProjectOut:
-    return await service.update(session, project_id=project_id, project_in=body, user=user)
+    return await service.update(session, project_id=project.id, project_in=body, user=user)
 
 
 @router.delete("/{project_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_project(project_id: uuid.UUID, session: Session, user: WriterUser) -> None:
-    await service.delete(session, project_id=project_id, user=user)
+async def delete_project(project: WritableProject, session: Session, user: WriterUser) -> None:
+    await service.delete(session, project_id=project.id, user=user)
 
 
 @router.post("/{project_id}/transitions", response_model=ProjectOut)
 async def transition_project(
-    project_id: uuid.UUID, body: TransitionRequest, session: Session, user: WriterUser
+    project: WritableProject, body: TransitionRequest, session: Session, user: WriterUser
 ) -> ProjectOut:
     """Move the project to ``to_status``; an illegal move is 409 naming the allowed states."""
     return await service.transition(
-        session, project_id=project_id, to_status=body.to_status, user=user, reason=body.reason
+        session, project_id=project.id, to_status=body.to_status, user=user, reason=body.reason
     )
 
 
 @router.get("/{project_id}/history", response_model=ListOf[ProjectStateOut])
 async def project_history(
-    project_id: uuid.UUID, session: Session, user: CurrentUser, page: PageDep
+    project: VisibleProject, session: Session, user: CurrentUser, page: PageDep
 ) -> ListOf[ProjectStateOut]:
     items, total = await service.get_history(
-        session, project_id=project_id, user=user, limit=page.limit, offset=page.offset
+        session, project_id=project.id, user=user, limit=page.limit, offset=page.offset
     )
     return ListOf[ProjectStateOut](items=items, total=total)
 
 
 @router.get("/{project_id}/stats", response_model=ProjectStats)
-async def project_stats(project_id: uuid.UUID, session: Session, user: CurrentUser) -> ProjectStats:
-    return await service.get_stats(session, project_id=project_id, user=user)
+async def project_stats(
+    project: VisibleProject, session: Session, user: CurrentUser
+) -> ProjectStats:
+    return await service.get_stats(session, project_id=project.id, user=user)

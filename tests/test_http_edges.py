@@ -1,0 +1,176 @@
+"""What every request gets: problem+json errors, body limits, request ids, enum casing."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from berrys.app import create_app
+
+
+async def test_malformed_json_is_a_clear_422(client, member):
+    response = await client.post(
+        "/api/v1/projects",
+        content=b'{"name": ',
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"].startswith("Malformed JSON body")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": "   "}, "name"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": 42}, "name"),
+        ({"name": "ok", "metadata": "not an object"}, "metadata"),
+        ({"name": "ok", "unexpected": True}, "unexpected"),
+        ({}, "name"),
+    ],
+)
+async def test_invalid_fields_are_named_and_nothing_is_written(client, member, body, field):
+    response = await client.post("/api/v1/projects", json=body, headers=member.headers)
+    assert response.status_code == 422
+    problem = response.json()
+    assert any(field in error["loc"] for error in problem["errors"]), problem
+    assert (await client.get("/api/v1/projects", headers=member.headers)).json()["total"] == 0
+
+
+async def test_unknown_enum_value_lists_the_allowed_ones(client, member):
+    response = await client.post(
+        "/api/v1/projects", json={"name": "x", "status": "FINISHED"}, headers=member.headers
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["allowed"] == [
+        "DRAFT",
+        "PLANNING",
+        "IN_PROGRESS",
+        "PAUSED",
+        "REVIEW",
+        "COMPLETED",
+        "ARCHIVED",
+        "CANCELLED",
+    ]
+
+
+async def test_lowercase_enum_is_accepted_normalised_and_warned_about(client, member):
+    response = await client.post(
+        "/api/v1/projects", json={"name": "x", "status": "planning"}, headers=member.headers
+    )
+    assert response.status_code == 201
+    assert response.json()["status"] == "PLANNING"
+    assert response.headers["deprecation"] == "true"
+    assert "'PLANNING'" in response.headers["warning"]
+
+    upper = await client.post(
+        "/api/v1/projects", json={"name": "y", "status": "PLANNING"}, headers=member.headers
+    )
+    assert "deprecation" not in upper.headers
+
+    listed = await client.get("/api/v1/projects?status=Planning", headers=member.headers)
+    assert listed.json()["total"] == 2
+    assert listed.headers["deprecation"] == "true"
+
+
+async def test_invalid_uuid_in_path_is_422_not_500(client, member):
+    response = await client.get("/api/v1/projects/not-a-uuid", headers=member.headers)
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["path", "project_id"]
+
+
+async def test_bodies_over_the_limit_are_413(client, member, settings):
+    big = b'{"name": "x", "description": "' + b"a" * settings.max_body_bytes + b'"}'
+    response = await client.post(
+        "/api/v1/projects",
+        content=big,
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["limit_bytes"] == settings.max_body_bytes
+
+
+async def test_streamed_bodies_over_the_limit_are_413(client, member, settings):
+    async def chunks():
+        yield b'{"name": "x", "description": "'
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b"a" * 65536
+        yield b'"}'
+
+    response = await client.post(
+        "/api/v1/projects",
+        content=chunks(),
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert (await client.get("/api/v1/projects", headers=member.headers)).json()["total"] == 0
+
+
+async def test_request_id_is_echoed_or_assigned(client):
+    given = await client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    assigned = await client.get("/health")
+    assert len(assigned.headers["x-request-id"]) == 32
+    hostile = await client.get("/health", headers={"X-Request-ID": "a b\tc"})
+    assert hostile.headers["x-request-id"] != "a b\tc"
+
+
+async def test_unknown_path_and_method_are_problem_json(client, member):
+    missing = await client.get("/api/v1/nothing-here", headers=member.headers)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    wrong_method = await client.put("/api/v1/projects", headers=member.headers)
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["content-type"] == "application/problem+json"
+
+
+async def test_unexpected_errors_are_500_problem_without_a_trace(settings, database, capsys):
+    app = create_app(settings, database=database)
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.get("/boom", headers={"X-Request-ID": "trace-me"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "secret internals" not in response.text
+    assert "trace-me" in response.json()["detail"]
+    logged = capsys.readouterr().err
+    assert "secret internals" in logged and "Traceback" in logged
+
+
+async def test_health_ready_and_metrics(client):
+    health = (await client.get("/health")).json()
+    assert health["status"] == "healthy"
+    assert health["service"] == "berrys"
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"]["status"] == "ok"
+    metrics = await client.get("/metrics")
+    assert (
+        'berrys_http_requests_total{method="GET",route="/health/ready",status="200"}'
+        in metrics.text
+    )
+    assert "berrys_http_request_duration_seconds_bucket" in metrics.text
+
+
+async def test_ready_is_503_naming_the_database_when_it_is_gone(settings, tmp_path):
+    from berrys.config import Settings
+
+    broken = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db",
+        _env_file=None,
+    )
+    transport = httpx.ASGITransport(app=create_app(broken))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        response = await http.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["status"] == "failing"
+    assert "database" in response.json()["detail"]
