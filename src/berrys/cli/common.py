@@ -11,8 +11,9 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from berrys.config import Settings
+from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.errors import BerrysError
+from berrys.core.errors import BerrysError, ServiceUnavailable
 
 T = TypeVar("T")
 console = Console()
@@ -30,14 +31,23 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-def run_async(work: Callable[[Database], Awaitable[T]], settings: Settings) -> T:
-    """Run ``work`` against the configured database; domain errors become a message and exit 1."""
+def run_async(
+    work: Callable[[Database], Awaitable[T]], settings: Settings, *, needs_schema: bool = True
+) -> T:
+    """Run ``work`` against the configured database; domain errors become a message and exit 1.
+
+    With ``needs_schema`` an un-migrated database is refused with the command that fixes it.
+    """
 
     async def _main() -> T:
         if settings.is_embedded_database:
             settings.ensure_data_dir()
         database = Database(settings.resolved_database_url)
         try:
+            if needs_schema and not await migrate.is_up_to_date(database):
+                raise ServiceUnavailable(
+                    "The database schema is not up to date; run `berrys db upgrade` first."
+                )
             return await work(database)
         finally:
             await database.dispose()

@@ -13,7 +13,7 @@ app = typer.Typer(help="Database schema: migrate and inspect.", no_args_is_help=
 def upgrade() -> None:
     """Apply every pending migration."""
     settings = load_settings()
-    run_async(migrate.upgrade, settings)
+    run_async(migrate.upgrade, settings, needs_schema=False)
     console.print("Database is up to date: " + ", ".join(sorted(migrate.head_revisions())))
 
 
@@ -21,7 +21,7 @@ def upgrade() -> None:
 def current() -> None:
     """Show the database's revision and whether it is the latest."""
     settings = load_settings()
-    revisions = run_async(migrate.current_revisions, settings)
+    revisions = run_async(migrate.current_revisions, settings, needs_schema=False)
     heads = migrate.head_revisions()
     shown = ", ".join(sorted(revisions)) or "(empty database)"
     state = "up to date" if revisions == heads else "behind: run `berrys db upgrade`"
@@ -45,4 +45,4 @@ def revision(
             database, message, autogenerate=autogenerate, rev_id=rev_id, head=head
         )
 
-    run_async(_revision, settings)
+    run_async(_revision, settings, needs_schema=False)

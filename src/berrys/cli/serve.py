@@ -30,7 +30,7 @@ def serve(
             raise typer.Exit(1)
         return await auth.ensure_first_admin(database, settings)
 
-    created = run_async(_prepare, settings)
+    created = run_async(_prepare, settings, needs_schema=False)
     if created is not None:
         email, password = created
         if password:
