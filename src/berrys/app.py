@@ -19,6 +19,7 @@ from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from berrys.core.logging import configure_logging
 from berrys.core.middleware import HttpMetrics, RequestMiddleware
+from berrys.services.agents.api import router as agents_router
 from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
 from berrys.services.projects.api import router as projects_router
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = metrics
 
     install_error_handlers(app)
-    for router in (auth_router, projects_router, audit_router):
+    for router in (auth_router, projects_router, agents_router, audit_router):
         app.include_router(router)
     _add_health_routes(app, metrics)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, status
 from berrys.core.contracts import ListOf
 from berrys.core.deps import PageDep, Session
 from berrys.core.enums import ProjectStatus
+from berrys.services.agents import service as agents_service
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.projects import service
 from berrys.services.projects.contracts import (
@@ -85,4 +86,6 @@ async def project_history(
 async def project_stats(
     project: VisibleProject, session: Session, user: CurrentUser
 ) -> ProjectStats:
-    return await service.get_stats(session, project_id=project.id, user=user)
+    stats = await service.get_stats(session, project_id=project.id, user=user)
+    agents = await agents_service.count(session, project_id=project.id, user=user)
+    return stats.model_copy(update={"agents": agents})

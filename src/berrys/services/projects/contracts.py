@@ -58,3 +58,4 @@ class ProjectStats(Contract):
     status_since: datetime
     transitions: int
     allowed_transitions: list[ProjectStatus]
+    agents: int = Field(default=0, description="How many agents the project has.")

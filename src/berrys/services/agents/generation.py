@@ -1,0 +1,330 @@
+"""Team generation: description -> requirements -> agent types -> team -> collaboration graph.
+
+Both model calls go through the router with structured output and the rules as their
+``rules=`` answer. No transaction is held across a model call: the project is read in one
+short transaction, the team written in another.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+
+from pydantic import BaseModel
+
+from berrys.core.db import Database
+from berrys.core.enums import AgentState, AgentType, AuditAction, ModelProvider
+from berrys.core.errors import NotFound, Unprocessable
+from berrys.services.agents import prompts, rules, service
+from berrys.services.agents.contracts import (
+    MAX_GENERATION_DESCRIPTION,
+    AgentConfiguration,
+    AgentDraft,
+    CollaborationDraft,
+    GenerateRequest,
+    GenerationOut,
+    ProposedAgent,
+    RequirementDraft,
+    RequirementOut,
+    RequirementsDraft,
+    Specialisation,
+    StepSource,
+    TeamDraft,
+    TemplateDefinition,
+)
+from berrys.services.audit import service as audit
+from berrys.services.auth.contracts import UserOut
+from berrys.services.projects import service as projects
+
+T = AgentType
+
+REQUIREMENTS_INSTRUCTIONS = (
+    "Extract the requirements of the project described by the user. Return JSON with "
+    '"requirements": a list of {"text", "category" (FUNCTIONAL, NON_FUNCTIONAL, '
+    'DOMAIN_SPECIFIC, TECHNICAL, INTEGRATION or COLLABORATION), "priority" (CRITICAL, HIGH, '
+    'MEDIUM or LOW), "confidence" (0 to 1, how sure you are this is a real requirement), '
+    '"agent_types" (which of COORDINATOR, ASSISTANT, RESEARCHER, DEVELOPER, DESIGNER, '
+    "SPECIALIST, AUDITOR the requirement calls for)}. One requirement per distinct need; "
+    "do not invent needs the description does not state."
+)
+TEAM_INSTRUCTIONS = (
+    "Propose the smallest team of AI agents that can meet these requirements. Return JSON "
+    'with "agents": a list of {"name", "agent_type", "role", "goal", "skills", '
+    '"responsibilities", "knowledge_domains", "model_preference" (quality, balanced or cost), '
+    '"requirement_ids" (1-based numbers of the requirements the agent covers)} and '
+    '"collaboration": a list of {"from_agent", "to_agent", "interaction" (DELEGATES, '
+    'HANDS_OFF, REVIEWS, REPORTS_TO or CONSULTS), "description"} naming agents by name. '
+    "Include a COORDINATOR when the team has more than one agent, and an AUDITOR when any "
+    "requirement concerns quality, security or compliance. No agent without a requirement."
+)
+
+
+# The seam to the model router: (database, task, instructions, content, schema, rules,
+# project_id) -> (answer, source). Replaced by the router once it is wired.
+Completer = Callable[..., object]
+
+
+async def _complete_by_rules(
+    database: Database,
+    *,
+    task: str,
+    instructions: str,
+    content: str,
+    schema: type[BaseModel],
+    rules_answer: Callable[[], BaseModel],
+    project_id: uuid.UUID,
+) -> tuple[BaseModel, StepSource]:
+    return rules_answer(), StepSource(provider=ModelProvider.RULES, model="rules", fallback=False)
+
+
+_complete = _complete_by_rules
+
+
+def check_description(description: str | None) -> str:
+    """The description to generate from; empty or over-long is Unprocessable."""
+    text = (description or "").strip()
+    if not text:
+        raise Unprocessable(
+            "There is no description to generate a team from: give the project a description "
+            "or pass one in the request"
+        )
+    if len(text) > MAX_GENERATION_DESCRIPTION:
+        raise Unprocessable(
+            f"The description is {len(text)} characters long; team generation takes at most "
+            f"{MAX_GENERATION_DESCRIPTION}"
+        )
+    return text
+
+
+def _numbered(requirements: Sequence[RequirementDraft]) -> str:
+    return json.dumps(
+        [
+            {"id": number, **requirement.model_dump(mode="json")}
+            for number, requirement in enumerate(requirements, start=1)
+        ],
+        ensure_ascii=False,
+    )
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, number = name, 2
+    while candidate.lower() in taken:
+        candidate = f"{name} {number}"[:200]
+        number += 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+def normalise_team(
+    team: TeamDraft, requirements: Sequence[RequirementDraft]
+) -> tuple[TeamDraft, list[str]]:
+    """Enforce the team's invariants on any answer; return the team and what was changed."""
+    notes: list[str] = []
+    count = len(requirements)
+    taken: set[str] = set()
+    renamed: dict[str, str] = {}
+    agents: list[AgentDraft] = []
+    for agent in team.agents:
+        name = _unique(agent.name, taken)
+        if name != agent.name:
+            notes.append(f"renamed a second {agent.name!r} to {name!r}")
+        renamed.setdefault(agent.name, name)
+        ids = [n for n in dict.fromkeys(agent.requirement_ids) if 1 <= n <= count]
+        prompt = agent.prompt_template or rules.DEFAULT_PROMPT
+        try:
+            prompts.check(prompt)
+        except Unprocessable:
+            notes.append(f"{name}: invalid prompt template replaced by the default")
+            prompt = rules.DEFAULT_PROMPT
+        agents.append(
+            agent.model_copy(
+                update={"name": name, "requirement_ids": ids, "prompt_template": prompt}
+            )
+        )
+    types = {agent.agent_type for agent in agents}
+    needs_audit = any(
+        T.AUDITOR in requirement.agent_types or T.AUDITOR in rules.agent_types_for(requirement.text)
+        for requirement in requirements
+    )
+    if needs_audit and T.AUDITOR not in types:
+        numbers = [
+            n
+            for n, r in enumerate(requirements, start=1)
+            if T.AUDITOR in r.agent_types or T.AUDITOR in rules.agent_types_for(r.text)
+        ]
+        agents.append(_from_rules(T.AUDITOR, numbers, requirements, taken))
+        notes.append("added an AUDITOR for the quality, security or compliance requirements")
+    if len(agents) > 1 and T.COORDINATOR not in types:
+        agents.insert(0, _from_rules(T.COORDINATOR, [], requirements, taken))
+        notes.append("added a COORDINATOR: a team over one needs one")
+    names = {agent.name for agent in agents}
+    edges: list[CollaborationDraft] = []
+    for edge in team.collaboration:
+        source = renamed.get(edge.from_agent, edge.from_agent)
+        target = renamed.get(edge.to_agent, edge.to_agent)
+        if source in names and target in names and source != target:
+            edges.append(edge.model_copy(update={"from_agent": source, "to_agent": target}))
+        else:
+            notes.append(
+                f"dropped an edge naming an unknown agent: {edge.from_agent} -> {edge.to_agent}"
+            )
+    if len(agents) > len(team.agents) or (len(agents) > 1 and not edges):
+        edges = rules.collaboration_graph(agents)
+        notes.append("collaboration graph drawn by the rules")
+    return TeamDraft(agents=agents, collaboration=edges), notes
+
+
+def _from_rules(
+    agent_type: AgentType,
+    numbers: list[int],
+    requirements: Sequence[RequirementDraft],
+    taken: set[str],
+) -> AgentDraft:
+    draft = rules._agent(agent_type, numbers, requirements)
+    return draft.model_copy(update={"name": _unique(draft.name, taken)})
+
+
+async def propose(
+    database: Database, *, project_id: uuid.UUID, description: str
+) -> tuple[list[RequirementOut], TeamDraft, dict[str, StepSource], list[str]]:
+    """Requirements and a team for ``description`` (model calls, no transaction held)."""
+    answer, requirements_source = await _complete(
+        database,
+        task="REQUIREMENTS",
+        instructions=REQUIREMENTS_INSTRUCTIONS,
+        content=description,
+        schema=RequirementsDraft,
+        rules_answer=lambda: rules.extract_requirements(description),
+        project_id=project_id,
+    )
+    drafts = RequirementsDraft.model_validate(answer).requirements
+    if not drafts:  # nothing extracted: the rules at least keep the description whole
+        drafts = rules.extract_requirements(description).requirements or [
+            RequirementDraft(
+                text=description[:2000],
+                category="FUNCTIONAL",
+                priority="MEDIUM",
+                confidence=0.2,
+            )
+        ]
+    team_answer, team_source = await _complete(
+        database,
+        task="TEAM",
+        instructions=TEAM_INSTRUCTIONS,
+        content=f"Project description:\n{description}\n\nRequirements:\n{_numbered(drafts)}",
+        schema=TeamDraft,
+        rules_answer=lambda: rules.draft_team(drafts),
+        project_id=project_id,
+    )
+    team, notes = normalise_team(TeamDraft.model_validate(team_answer), drafts)
+    requirements = [
+        RequirementOut(id=number, **draft.model_dump())
+        for number, draft in enumerate(drafts, start=1)
+    ]
+    return requirements, team, {"requirements": requirements_source, "team": team_source}, notes
+
+
+def _definition(agent: AgentDraft, requirements: Sequence[RequirementOut]) -> TemplateDefinition:
+    profile = rules.PROFILES[agent.agent_type]
+    covered = [requirements[n - 1].text for n in agent.requirement_ids]
+    return TemplateDefinition(
+        role=agent.role,
+        goal=agent.goal,
+        description=f"Generated for {len(covered)} requirement(s)." if covered else "Generated.",
+        prompt_template=agent.prompt_template,
+        configuration=AgentConfiguration(
+            model_preference=agent.model_preference, temperature=profile.temperature
+        ),
+        specialisation=Specialisation(
+            skills=agent.skills,
+            responsibilities=agent.responsibilities,
+            knowledge_domains=agent.knowledge_domains,
+        ),
+    )
+
+
+async def generate(
+    database: Database, *, project_id: uuid.UUID, request: GenerateRequest, user: UserOut
+) -> GenerationOut:
+    """Generate a team; persist it unless ``dry_run``. Regenerating replaces generated agents
+    that never started (still CREATED) and keeps every agent that did."""
+    async with database.transaction(read_only=True) as session:
+        project = await projects.get(session, project_id=project_id, user=user)
+    description = check_description(request.description or project.description)
+    requirements, team, sources, notes = await propose(
+        database, project_id=project_id, description=description
+    )
+    proposed = [ProposedAgent(**agent.model_dump()) for agent in team.agents]
+    result = GenerationOut(
+        project_id=project_id,
+        dry_run=request.dry_run,
+        requirements=requirements,
+        team=proposed,
+        collaboration=team.collaboration,
+        sources=sources,
+        notes=notes,
+    )
+    if request.dry_run:
+        return result
+
+    async with database.transaction() as session:
+        try:
+            await projects.get(session, project_id=project_id, user=user)
+        except NotFound:
+            raise NotFound.of("Project", project_id) from None
+        existing = await service.project_rows(session, project_id=project_id)
+        replaced = [a for a in existing if a.generated and a.state == AgentState.CREATED]
+        kept = [a for a in existing if a not in replaced and a.state != AgentState.TERMINATED]
+        for agent in replaced:
+            await service.remove(session, agent=agent, user=user)
+        await session.flush()
+        kept_by_key = {(a.name.lower(), a.agent_type): a for a in kept}
+        ids_by_name: dict[str, uuid.UUID] = {}
+        for agent in proposed:
+            match = kept_by_key.pop((agent.name.lower(), agent.agent_type), None)
+            if match is not None:
+                agent.id, agent.kept = match.id, True
+            else:
+                created = await service.insert(
+                    session,
+                    project_id=project_id,
+                    user=user,
+                    name=agent.name,
+                    agent_type=agent.agent_type,
+                    definition=_definition(agent, requirements),
+                    generated=True,
+                    requirements=[requirements[n - 1].text for n in agent.requirement_ids],
+                )
+                agent.id = created.id
+            ids_by_name[agent.name] = agent.id
+        await service.replace_collaboration(
+            session, project_id=project_id, edges=team.collaboration, ids_by_name=ids_by_name
+        )
+        result.kept = sum(1 for agent in proposed if agent.kept)
+        result.replaced = len(replaced)
+        await audit.record(
+            session,
+            entity_type="agent_team",
+            entity_id=project_id,
+            project_id=project_id,
+            action=AuditAction.GENERATE,
+            actor_id=user.id,
+            after={
+                "requirements": [r.model_dump(mode="json") for r in requirements],
+                "agents": [
+                    {
+                        "id": str(agent.id),
+                        "name": agent.name,
+                        "agent_type": agent.agent_type.value,
+                        "kept": agent.kept,
+                        "requirement_ids": agent.requirement_ids,
+                    }
+                    for agent in proposed
+                ],
+                "replaced": [str(agent.id) for agent in replaced],
+                "sources": {k: v.model_dump(mode="json") for k, v in sources.items()},
+                "notes": notes,
+            },
+        )
+    return result

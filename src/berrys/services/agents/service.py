@@ -1,0 +1,525 @@
+"""Agent Orchestrator: a project's agents, their lifecycle, collaboration graph and messages.
+
+Templates and specialisations live in ``templates.py``; team generation in ``generation.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import utcnow
+from berrys.core.enums import AgentState, AgentType, AuditAction, MessageStatus
+from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from berrys.services.agents import prompts, templates
+from berrys.services.agents.contracts import (
+    AGENT_TRANSITIONS,
+    AgentConfiguration,
+    AgentCreate,
+    AgentOut,
+    AgentStateOut,
+    AgentUpdate,
+    CollaborationDraft,
+    CollaborationOut,
+    MessageCreate,
+    MessageOut,
+    MessageStatusUpdate,
+    Specialisation,
+    TemplateDefinition,
+)
+from berrys.services.agents.tables import (
+    Agent,
+    AgentCollaboration,
+    AgentMessage,
+    AgentStateHistory,
+)
+from berrys.services.audit import service as audit
+from berrys.services.auth.contracts import UserOut
+from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectOut
+
+M = MessageStatus
+MESSAGE_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    M.CREATED: frozenset({M.DELIVERED, M.FAILED}),
+    M.DELIVERED: frozenset({M.PROCESSED, M.FAILED}),
+    M.PROCESSED: frozenset(),
+    M.FAILED: frozenset(),
+}
+# States in which an agent is at work and must be stopped before it is deleted.
+BUSY_STATES = frozenset({AgentState.INITIALIZING, AgentState.ACTIVE})
+
+
+async def _get_row(session: AsyncSession, agent_id: uuid.UUID, user: UserOut) -> Agent:
+    agent = await session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound.of("Agent", agent_id)
+    try:
+        await projects.get(session, project_id=agent.project_id, user=user)
+    except NotFound:
+        raise NotFound.of("Agent", agent_id) from None
+    return agent
+
+
+async def get(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -> AgentOut:
+    """The agent if ``user`` may see its project; anyone else's agent is NotFound."""
+    return AgentOut.model_validate(await _get_row(session, agent_id, user))
+
+
+async def get_all(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    user: UserOut,
+    limit: int = 50,
+    offset: int = 0,
+    agent_type: AgentType | None = None,
+    state: AgentState | None = None,
+) -> tuple[list[AgentOut], int]:
+    """A project's agents, oldest first (NotFound for someone else's project)."""
+    await projects.get(session, project_id=project_id, user=user)
+    conditions: list[ColumnElement[bool]] = [Agent.project_id == project_id]
+    if agent_type is not None:
+        conditions.append(Agent.agent_type == agent_type)
+    if state is not None:
+        conditions.append(Agent.state == state)
+    total = (
+        await session.execute(select(func.count()).select_from(Agent).where(*conditions))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(Agent)
+        .where(*conditions)
+        .order_by(Agent.created_at, Agent.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [AgentOut.model_validate(row) for row in rows], total
+
+
+async def count(session: AsyncSession, *, project_id: uuid.UUID, user: UserOut) -> int:
+    """How many agents the project has (for the project's stats)."""
+    await projects.get(session, project_id=project_id, user=user)
+    return (
+        await session.execute(
+            select(func.count()).select_from(Agent).where(Agent.project_id == project_id)
+        )
+    ).scalar_one()
+
+
+def _definition_from(agent_in: AgentCreate, base: TemplateDefinition) -> TemplateDefinition:
+    explicit = agent_in.model_dump(
+        exclude_unset=True,
+        include={"role", "goal", "description", "prompt_template", "configuration"},
+    )
+    merged = base.model_dump()
+    merged.update({key: value for key, value in explicit.items() if value is not None})
+    if agent_in.specialisation is not None:
+        merged["specialisation"] = agent_in.specialisation.model_dump()
+    return TemplateDefinition.model_validate(merged)
+
+
+async def create(
+    session: AsyncSession, *, project_id: uuid.UUID, agent_in: AgentCreate, user: UserOut
+) -> AgentOut:
+    """Create an agent by hand or from a template version (with dotted-key overrides)."""
+    await projects.get(session, project_id=project_id, user=user)
+    template_id: uuid.UUID | None = None
+    version: int | None = None
+    if agent_in.template_id is not None:
+        resolved = await templates.resolve(
+            session, template_id=agent_in.template_id, version=agent_in.template_version, user=user
+        )
+        template_id, version = agent_in.template_id, resolved.version
+        base = templates.apply_overrides(resolved.definition, agent_in.overrides)
+        agent_type = agent_in.agent_type or resolved.agent_type
+    else:
+        if agent_in.overrides or agent_in.template_version is not None:
+            raise Unprocessable("overrides and template_version need a template_id")
+        if agent_in.agent_type is None:
+            raise Unprocessable(
+                "agent_type is required without a template; allowed: "
+                + ", ".join(AgentType.allowed()),
+                allowed=AgentType.allowed(),
+            )
+        agent_type, base = agent_in.agent_type, TemplateDefinition()
+    definition = _definition_from(agent_in, base)
+    return await insert(
+        session,
+        project_id=project_id,
+        user=user,
+        name=agent_in.name,
+        agent_type=agent_type,
+        definition=definition,
+        template_id=template_id,
+        template_version=version,
+    )
+
+
+async def insert(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    user: UserOut,
+    name: str,
+    agent_type: AgentType,
+    definition: TemplateDefinition,
+    template_id: uuid.UUID | None = None,
+    template_version: int | None = None,
+    generated: bool = False,
+    requirements: Sequence[str] = (),
+) -> AgentOut:
+    """Write one agent, its first history row and its audit entry (access already checked)."""
+    prompts.check(definition.prompt_template)
+    agent = Agent(
+        project_id=project_id,
+        name=name,
+        agent_type=agent_type,
+        role=definition.role,
+        goal=definition.goal,
+        description=definition.description,
+        prompt_template=definition.prompt_template,
+        configuration=definition.configuration.model_dump(),
+        specialisation=definition.specialisation.model_dump(),
+        state=AgentState.CREATED,
+        template_id=template_id,
+        template_version=template_version,
+        generated=generated,
+        requirements=list(requirements),
+        created_by=user.id,
+    )
+    session.add(agent)
+    await session.flush()
+    session.add(
+        AgentStateHistory(
+            agent_id=agent.id,
+            from_state=None,
+            to_state=AgentState.CREATED,
+            reason="generated" if generated else "created",
+            transitioned_by=user.id,
+        )
+    )
+    created = AgentOut.model_validate(agent)
+    await audit.record(
+        session,
+        entity_type="agent",
+        entity_id=agent.id,
+        project_id=project_id,
+        action=AuditAction.CREATE,
+        actor_id=user.id,
+        after=created,
+    )
+    return created
+
+
+async def update(
+    session: AsyncSession, *, agent_id: uuid.UUID, agent_in: AgentUpdate, user: UserOut
+) -> AgentOut:
+    agent = await _get_row(session, agent_id, user)
+    if agent.state == AgentState.TERMINATED:
+        raise Conflict(f"Agent {agent_id} is TERMINATED and can no longer be changed")
+    before = AgentOut.model_validate(agent)
+    changes = agent_in.model_dump(exclude_unset=True, exclude_none=True)
+    if "prompt_template" in changes:
+        prompts.check(changes["prompt_template"])
+    if "configuration" in changes:
+        merged = {**agent.configuration, **agent_in.configuration.model_dump(exclude_unset=True)}  # type: ignore[union-attr]
+        changes["configuration"] = AgentConfiguration.model_validate(merged).model_dump()
+    if "specialisation" in changes:
+        merged = {**agent.specialisation, **agent_in.specialisation.model_dump(exclude_unset=True)}  # type: ignore[union-attr]
+        changes["specialisation"] = Specialisation.model_validate(merged).model_dump()
+    for field, value in changes.items():
+        setattr(agent, field, value)
+    await session.flush()
+    after = AgentOut.model_validate(agent)
+    if after != before:
+        await audit.record(
+            session,
+            entity_type="agent",
+            entity_id=agent.id,
+            project_id=agent.project_id,
+            action=AuditAction.UPDATE,
+            actor_id=user.id,
+            before=before,
+            after=after,
+        )
+    return after
+
+
+async def delete(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -> None:
+    """Delete an agent that is not at work (pause or terminate a busy one first)."""
+    agent = await _get_row(session, agent_id, user)
+    if agent.state in BUSY_STATES:
+        raise Conflict(
+            f"Agent {agent_id} is {agent.state}; pause or terminate it before deleting it",
+            state=agent.state,
+        )
+    await remove(session, agent=agent, user=user)
+
+
+async def remove(session: AsyncSession, *, agent: Agent, user: UserOut) -> None:
+    before = AgentOut.model_validate(agent)
+    await session.delete(agent)
+    await audit.record(
+        session,
+        entity_type="agent",
+        entity_id=before.id,
+        project_id=before.project_id,
+        action=AuditAction.DELETE,
+        actor_id=user.id,
+        before=before,
+    )
+
+
+async def transition(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    to_state: AgentState,
+    user: UserOut,
+    reason: str | None = None,
+) -> AgentOut:
+    """Move an agent along its lifecycle; an illegal move names the allowed ones."""
+    agent = await _get_row(session, agent_id, user)
+    current = AgentState(agent.state)
+    allowed = AGENT_TRANSITIONS[current]
+    if to_state not in allowed:
+        raise InvalidTransition("Agent", current, to_state, allowed)
+    before = AgentOut.model_validate(agent)
+    agent.state = to_state
+    session.add(
+        AgentStateHistory(
+            agent_id=agent.id,
+            from_state=current,
+            to_state=to_state,
+            reason=reason,
+            transitioned_by=user.id,
+        )
+    )
+    await session.flush()
+    after = AgentOut.model_validate(agent)
+    await audit.record(
+        session,
+        entity_type="agent",
+        entity_id=agent.id,
+        project_id=agent.project_id,
+        action=AuditAction.TRANSITION,
+        actor_id=user.id,
+        before=before,
+        after=after,
+    )
+    return after
+
+
+async def get_history(
+    session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut, limit: int, offset: int
+) -> tuple[list[AgentStateOut], int]:
+    await _get_row(session, agent_id, user)
+    condition = AgentStateHistory.agent_id == agent_id
+    total = (
+        await session.execute(select(func.count()).select_from(AgentStateHistory).where(condition))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(AgentStateHistory)
+        .where(condition)
+        .order_by(AgentStateHistory.transitioned_at, AgentStateHistory.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [AgentStateOut.model_validate(row) for row in rows], total
+
+
+async def system_prompt(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -> str:
+    """The agent's rendered prompt composed with its type's specialisation."""
+    agent = await get(session, agent_id=agent_id, user=user)
+    project = await projects.get(session, project_id=agent.project_id, user=user)
+    specialisation = await templates.get_specialisation(session, agent_type=agent.agent_type)
+    return compose_prompt(agent=agent, project=project, specialisation=specialisation.model_dump())
+
+
+def compose_prompt(
+    *, agent: AgentOut, project: ProjectOut, specialisation: dict[str, Any] | None
+) -> str:
+    """The system prompt for ``agent`` (no database access: the router's specialisation hook)."""
+    agent_view = agent.model_dump(mode="json")
+    agent_view["skills"] = agent.specialisation.skills
+    agent_view["responsibilities"] = agent.specialisation.responsibilities
+    return prompts.compose_system_prompt(
+        agent=agent_view,
+        project={"id": str(project.id), "name": project.name, "description": project.description},
+        specialisation=specialisation,
+    )
+
+
+# --- collaboration graph --------------------------------------------------------------------
+
+
+async def get_collaboration(
+    session: AsyncSession, *, project_id: uuid.UUID, user: UserOut
+) -> list[CollaborationOut]:
+    await projects.get(session, project_id=project_id, user=user)
+    rows = await session.scalars(
+        select(AgentCollaboration)
+        .where(AgentCollaboration.project_id == project_id)
+        .order_by(AgentCollaboration.from_agent_id, AgentCollaboration.to_agent_id)
+    )
+    return [CollaborationOut.model_validate(row) for row in rows]
+
+
+async def replace_collaboration(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    edges: Sequence[CollaborationDraft],
+    ids_by_name: dict[str, uuid.UUID],
+) -> None:
+    """Rewrite the project's graph from named edges (edges naming unknown agents are dropped)."""
+    await session.execute(
+        sql_delete(AgentCollaboration).where(AgentCollaboration.project_id == project_id)
+    )
+    seen: set[tuple[uuid.UUID, uuid.UUID, str]] = set()
+    for edge in edges:
+        source, target = ids_by_name.get(edge.from_agent), ids_by_name.get(edge.to_agent)
+        if source is None or target is None or source == target:
+            continue
+        key = (source, target, edge.interaction.value)
+        if key in seen:
+            continue
+        seen.add(key)
+        session.add(
+            AgentCollaboration(
+                project_id=project_id,
+                from_agent_id=source,
+                to_agent_id=target,
+                interaction=edge.interaction,
+                description=edge.description,
+            )
+        )
+    await session.flush()
+
+
+async def project_rows(session: AsyncSession, *, project_id: uuid.UUID) -> list[Agent]:
+    """The project's agent rows (for generation, which has checked access already)."""
+    rows = await session.scalars(
+        select(Agent).where(Agent.project_id == project_id).order_by(Agent.created_at, Agent.id)
+    )
+    return list(rows)
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+async def send_message(
+    session: AsyncSession, *, agent_id: uuid.UUID, message_in: MessageCreate, user: UserOut
+) -> MessageOut:
+    """Send a message to an agent (from a person, or from another agent of the project)."""
+    agent = await _get_row(session, agent_id, user)
+    if agent.state == AgentState.TERMINATED:
+        raise Conflict(f"Agent {agent_id} is TERMINATED and takes no messages")
+    if message_in.from_agent_id is not None:
+        sender = await session.get(Agent, message_in.from_agent_id)
+        if sender is None or sender.project_id != agent.project_id:
+            raise Unprocessable(
+                f"from_agent_id {message_in.from_agent_id} is not an agent of this project"
+            )
+    message = AgentMessage(
+        project_id=agent.project_id,
+        from_agent_id=message_in.from_agent_id,
+        to_agent_id=agent.id,
+        sender_id=user.id,
+        subject=message_in.subject,
+        content=message_in.content,
+        payload=message_in.payload,
+        status=MessageStatus.CREATED,
+    )
+    session.add(message)
+    await session.flush()
+    created = MessageOut.model_validate(message)
+    await audit.record(
+        session,
+        entity_type="agent_message",
+        entity_id=message.id,
+        project_id=agent.project_id,
+        action=AuditAction.CREATE,
+        actor_id=user.id,
+        after={"to_agent_id": agent.id, "from_agent_id": message.from_agent_id},
+    )
+    return created
+
+
+async def get_messages(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    user: UserOut,
+    limit: int = 50,
+    offset: int = 0,
+    status: MessageStatus | None = None,
+    direction: str = "inbox",
+) -> tuple[list[MessageOut], int]:
+    """Messages to (``inbox``), from (``outbox``) or either way (``all``), oldest first."""
+    await _get_row(session, agent_id, user)
+    conditions: list[ColumnElement[bool]] = [
+        {
+            "inbox": AgentMessage.to_agent_id == agent_id,
+            "outbox": AgentMessage.from_agent_id == agent_id,
+        }.get(
+            direction,
+            or_(AgentMessage.to_agent_id == agent_id, AgentMessage.from_agent_id == agent_id),
+        )
+    ]
+    if status is not None:
+        conditions.append(AgentMessage.status == status)
+    total = (
+        await session.execute(select(func.count()).select_from(AgentMessage).where(*conditions))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(AgentMessage)
+        .where(*conditions)
+        .order_by(AgentMessage.created_at, AgentMessage.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [MessageOut.model_validate(row) for row in rows], total
+
+
+async def update_message(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    message_id: uuid.UUID,
+    status_in: MessageStatusUpdate,
+    user: UserOut,
+) -> MessageOut:
+    """Advance a message: CREATED -> DELIVERED -> PROCESSED, or to FAILED with an error."""
+    await _get_row(session, agent_id, user)
+    message = await session.get(AgentMessage, message_id)
+    if message is None or message.to_agent_id != agent_id:
+        raise NotFound.of("Message", message_id)
+    current = MessageStatus(message.status)
+    allowed = MESSAGE_TRANSITIONS[current]
+    if status_in.status not in allowed:
+        raise InvalidTransition("Message", current, status_in.status, allowed)
+    now = utcnow()
+    message.status = status_in.status
+    if status_in.status == M.DELIVERED:
+        message.delivered_at = now
+    elif status_in.status == M.PROCESSED:
+        message.processed_at = now
+    elif status_in.status == M.FAILED:
+        message.error = status_in.error or "failed"
+    await session.flush()
+    await audit.record(
+        session,
+        entity_type="agent_message",
+        entity_id=message.id,
+        project_id=message.project_id,
+        action=AuditAction.TRANSITION,
+        actor_id=user.id,
+        before={"status": current},
+        after={"status": message.status, "error": message.error},
+    )
+    return MessageOut.model_validate(message)
