@@ -176,6 +176,13 @@ class OptimizationTarget(BerrysEnum):
     BALANCED = "BALANCED"
 
 
+class BottleneckKind(BerrysEnum):
+    OVER_ALLOCATION = "OVER_ALLOCATION"
+    SKILL_GAP = "SKILL_GAP"
+    DEPENDENCY_HUB = "DEPENDENCY_HUB"
+    LONG_CHAIN = "LONG_CHAIN"
+
+
 class ModelProvider(BerrysEnum):
     SCRIPTED = "SCRIPTED"
     RULES = "RULES"
@@ -277,3 +284,76 @@ class InteractionStatus(BerrysEnum):
     RESPONDED = "RESPONDED"
     EXPIRED = "EXPIRED"
     CANCELLED = "CANCELLED"
+
+
+class StepKind(BerrysEnum):
+    """What a recorded step of a task attempt called."""
+
+    MODEL = "MODEL"
+    TOOL = "TOOL"
+
+
+class StepStatus(BerrysEnum):
+    STARTED = "STARTED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class RunEventType(BerrysEnum):
+    """Types of the run outbox's events (one per state change); see workflows/events.py."""
+
+    RUN_CREATED = "RUN_CREATED"
+    RUN_STATUS = "RUN_STATUS"
+    RUN_PAUSED = "RUN_PAUSED"
+    RUN_RESUMED = "RUN_RESUMED"
+    RUN_CANCELLED = "RUN_CANCELLED"
+    TASK_READY = "TASK_READY"
+    TASK_STARTED = "TASK_STARTED"
+    TASK_RECLAIMED = "TASK_RECLAIMED"
+    TASK_OUTPUT_READY = "TASK_OUTPUT_READY"
+    TASK_COMPLETED = "TASK_COMPLETED"
+    TASK_FAILED = "TASK_FAILED"
+    TASK_RETRY_SCHEDULED = "TASK_RETRY_SCHEDULED"
+    TASK_RETRIED = "TASK_RETRIED"
+    TASK_AWAITING_INPUT = "TASK_AWAITING_INPUT"
+    TASK_RESUMED = "TASK_RESUMED"
+    TASK_SKIPPED = "TASK_SKIPPED"
+    TASK_CANCELLED = "TASK_CANCELLED"
+    TASK_DIVERGED = "TASK_DIVERGED"
+    TASK_REVIEWED = "TASK_REVIEWED"
+    STEP_REISSUED = "STEP_REISSUED"
+    INTERACTION_CREATED = "INTERACTION_CREATED"
+    INTERACTION_RESOLVED = "INTERACTION_RESOLVED"
+    WORKFLOW_STAGE = "WORKFLOW_STAGE"
+    DEGRADED = "DEGRADED"
+
+
+class RejectionPolicy(BerrysEnum):
+    """What a rejected approval does to the task that waited for it."""
+
+    FAIL = "FAIL"
+    SKIP = "SKIP"
+
+
+class EscalationRule(BerrysEnum):
+    """What happens when a PENDING interaction expires."""
+
+    REJECT = "REJECT"
+    APPROVE = "APPROVE"
+    ESCALATE = "ESCALATE"
+
+
+class ApprovalSubject(BerrysEnum):
+    """What an APPROVAL is about."""
+
+    PLAN = "PLAN"
+    TOOL_CALL = "TOOL_CALL"
+    TOOL_RERUN = "TOOL_RERUN"
+    TASK_RISK = "TASK_RISK"
+    BUDGET = "BUDGET"
+
+
+class NotificationLevel(BerrysEnum):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
