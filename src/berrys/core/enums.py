@@ -357,3 +357,34 @@ class NotificationLevel(BerrysEnum):
     INFO = "INFO"
     WARNING = "WARNING"
     ERROR = "ERROR"
+
+
+class ChatIntent(BerrysEnum):
+    """What a chat message asks Berry to do."""
+
+    CREATE_PROJECT = "CREATE_PROJECT"
+    GENERATE_TEAM = "GENERATE_TEAM"
+    PLAN = "PLAN"
+    START_RUN = "START_RUN"
+    STATUS = "STATUS"
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+    HELP = "HELP"
+    SMALL_TALK = "SMALL_TALK"
+    CONFIRM = "CONFIRM"
+    CANCEL = "CANCEL"
+
+
+class ChatRole(BerrysEnum):
+    USER = "USER"
+    ASSISTANT = "ASSISTANT"
+
+
+class ChatActionStatus(BerrysEnum):
+    """The outcome of one action Berry took (or proposed) for a message."""
+
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    NEEDS_CONFIRMATION = "NEEDS_CONFIRMATION"
+    CANCELLED = "CANCELLED"
+    UNAVAILABLE = "UNAVAILABLE"
