@@ -23,6 +23,9 @@ from berrys.services.agents.api import router as agents_router
 from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
 from berrys.services.projects.api import router as projects_router
+from berrys.services.tools import service as tools
+from berrys.services.tools.api import router as tools_router
+from berrys.services.tools.api import servers_router as mcp_servers_router
 
 _log = structlog.get_logger("berrys.app")
 
@@ -38,6 +41,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await tools.shutdown()
         await database.dispose()
 
 
@@ -56,7 +60,14 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.metrics = metrics
 
     install_error_handlers(app)
-    for router in (auth_router, projects_router, agents_router, audit_router):
+    for router in (
+        auth_router,
+        projects_router,
+        agents_router,
+        audit_router,
+        tools_router,
+        mcp_servers_router,
+    ):
         app.include_router(router)
     _add_health_routes(app, metrics)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)

@@ -46,6 +46,24 @@ class Settings(BaseSettings):
     )
     login_failure_window_seconds: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Request body limit.")
+    tools_default_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Tool call timeout unless the tool sets one."
+    )
+    tools_output_max_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="A tool result larger than this is truncated."
+    )
+    tools_workspace_max_file_bytes: int = Field(
+        default=5 * 1024 * 1024, ge=1024, description="Largest file the workspace tools handle."
+    )
+    tools_fetch_enabled: bool = Field(
+        default=False, description="Allow the built-in HTTP fetch tool (off by default)."
+    )
+    tools_fetch_allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts the fetch tool may reach: exact names or '*.example.com'.",
+    )
+    tools_fetch_max_bytes: int = Field(default=1024 * 1024, ge=1, description="Fetch size limit.")
+    tools_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 

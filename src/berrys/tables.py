@@ -7,6 +7,14 @@ from berrys.services.agents import tables as agent_tables
 from berrys.services.audit import tables as audit_tables
 from berrys.services.auth import tables as auth_tables
 from berrys.services.projects import tables as project_tables
+from berrys.services.tools import tables as tool_tables
 
 metadata = Base.metadata
-__all__ = ["agent_tables", "audit_tables", "auth_tables", "metadata", "project_tables"]
+__all__ = [
+    "agent_tables",
+    "audit_tables",
+    "auth_tables",
+    "metadata",
+    "project_tables",
+    "tool_tables",
+]

@@ -1,0 +1,211 @@
+"""``berrys tools``: register MCP servers, list the registry, call a tool."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.core.db import Database
+from berrys.core.enums import McpTransport, ToolSource, ToolStatus
+from berrys.core.errors import NotFound
+from berrys.services.auth import service as auth
+from berrys.services.tools import service as tools
+from berrys.services.tools.contracts import (
+    InvokeResult,
+    McpServerCreate,
+    McpServerUpdate,
+    RefreshResult,
+    ToolOut,
+)
+
+app = typer.Typer(help="Tools: the registry, MCP servers, and calls.", no_args_is_help=True)
+
+
+def _key_values(pairs: list[str], option: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            err_console.print(f"[red]{option} takes KEY=VALUE, got {pair!r}[/]")
+            raise typer.Exit(2)
+        values[key] = value
+    return values
+
+
+@app.command("add-mcp")
+def add_mcp(
+    name: str = typer.Argument(..., help="A short name; its tools are registered as NAME.tool."),
+    command: list[str] = typer.Argument(
+        None, help="After --: the command that starts a STDIO server, with its arguments."
+    ),
+    url: str | None = typer.Option(None, help="A streamable HTTP server's URL instead."),
+    env: list[str] = typer.Option([], "--env", help="KEY=VALUE for the server's environment."),
+    header: list[str] = typer.Option([], "--header", help="KEY=VALUE HTTP header."),
+    timeout: float = typer.Option(30.0, min=0.1, help="Seconds to wait for the server."),
+) -> None:
+    """Configure an MCP server, connect, and register its tools.
+
+    Example: berrys tools add-mcp time -- python -m mcp_server_time
+    """
+    if bool(command) == bool(url):
+        err_console.print("[red]Give either a command after -- or --url, not both or neither.[/]")
+        raise typer.Exit(2)
+    settings = load_settings()
+    transport = McpTransport.STREAMABLE_HTTP if url else McpTransport.STDIO
+    env_values, headers = _key_values(env, "--env"), _key_values(header, "--header")
+
+    async def _add(database: Database) -> RefreshResult:
+        try:
+            async with database.transaction() as session:
+                await tools.ensure_builtin_tools(session)
+                existing = await tools.get_server_by_name(session, name=name)
+                if existing is None:
+                    server = await tools.create_server(
+                        session,
+                        server_in=McpServerCreate(
+                            name=name,
+                            transport=transport,
+                            command=command[0] if command else None,
+                            args=command[1:] if command else [],
+                            env=env_values,
+                            url=url,
+                            headers=headers,
+                            timeout_seconds=timeout,
+                        ),
+                        user=None,
+                    )
+                else:
+                    server = await tools.update_server(
+                        session,
+                        server_id=existing.id,
+                        server_in=McpServerUpdate(
+                            command=command[0] if command else None,
+                            args=command[1:] if command else None,
+                            env=env_values or None,
+                            url=url,
+                            headers=headers or None,
+                            timeout_seconds=timeout,
+                        ),
+                        user=None,
+                    )
+            return await tools.refresh_server(database, server_id=server.id, user=None)
+        finally:
+            await tools.shutdown()
+
+    with console.status(f"Connecting to {name}..."):
+        result = run_async(_add, settings)
+    console.print(
+        f"MCP server [bold]{name}[/]: {len(result.created)} new, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged, {len(result.missing)} no longer listed"
+    )
+    for tool_name in result.created + result.updated + result.unchanged:
+        console.print(f"  {tool_name}")
+
+
+def _table(items: list[ToolOut]) -> Table:
+    table = Table("name", "source", "status", "policy", "capabilities", "score")
+    for tool in items:
+        table.add_row(
+            tool.name,
+            tool.source,
+            tool.status,
+            tool.approval_policy,
+            ", ".join(tool.capabilities[:5]),
+            f"{tool.score:.2f}" if tool.score is not None else "-",
+        )
+    return table
+
+
+@app.command("list")
+def list_tools(
+    source: ToolSource | None = typer.Option(None, case_sensitive=False),
+    status: ToolStatus | None = typer.Option(None, case_sensitive=False),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """List the registered tools."""
+    settings = load_settings()
+
+    async def _list(database: Database) -> list[ToolOut]:
+        async with database.transaction() as session:
+            await tools.ensure_builtin_tools(session)
+            items, _ = await tools.get_all(
+                session, limit=10_000, offset=0, source=source, status=status
+            )
+        return items
+
+    items = run_async(_list, settings)
+    if as_json:
+        console.print_json(json.dumps([item.model_dump(mode="json") for item in items]))
+    else:
+        console.print(_table(items))
+
+
+@app.command("call")
+def call_tool(
+    tool: str = typer.Argument(..., help="The tool's name or id."),
+    arguments: str = typer.Option("{}", "--args", help="Arguments as a JSON object."),
+    project: uuid.UUID | None = typer.Option(None, help="Project whose workspace it may use."),
+    as_user: str | None = typer.Option(
+        None, "--as", help="Act as this user (email); default: the local operator."
+    ),
+    timeout: float | None = typer.Option(None, min=0.1, help="Seconds before giving up."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Call a tool, under its schema and policy, and print the result."""
+    try:
+        parsed: Any = json.loads(arguments)
+    except ValueError as exc:
+        err_console.print(f"[red]--args is not JSON:[/] {exc}")
+        raise typer.Exit(2) from None
+    if not isinstance(parsed, dict):
+        err_console.print("[red]--args must be a JSON object[/]")
+        raise typer.Exit(2)
+    settings = load_settings()
+
+    async def _call(database: Database) -> InvokeResult:
+        try:
+            async with database.transaction() as session:
+                await tools.ensure_builtin_tools(session)
+                user = await auth.get_by_email(session, email=as_user) if as_user else None
+                found = await tools.get_by_name(session, name=tool)
+                if found is None:
+                    try:
+                        found = await tools.get(session, tool_id=uuid.UUID(tool))
+                    except ValueError:
+                        raise NotFound(f"Tool {tool} not found") from None
+            return await tools.invoke(
+                database,
+                settings=settings,
+                tool_id=found.id,
+                arguments=parsed,
+                user=user,
+                project_id=project,
+                timeout_seconds=timeout,
+            )
+        finally:
+            await tools.shutdown()
+
+    result = run_async(_call, settings)
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    colour = "red" if result.is_error else "green"
+    console.print(f"[{colour}]{result.outcome}[/] {result.tool} in {result.duration_ms:.1f} ms")
+    if result.error:
+        console.print(f"[red]{result.error}[/]")
+    output = result.output
+    if isinstance(output, dict) and "content" in output:
+        if output.get("structured_content") is not None:
+            console.print_json(json.dumps(output["structured_content"]))
+        else:
+            for block in output["content"]:
+                console.print(block.get("text", block))
+    else:
+        console.print_json(json.dumps(output, default=str))
+    if result.is_error:
+        raise typer.Exit(1)

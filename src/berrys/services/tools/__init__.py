@@ -1,0 +1,1 @@
+"""Tool Integration: registry, MCP client, built-in tools, discovery, evaluation, invocation."""

@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from berrys.core.contracts import ListOf
+from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
+from berrys.core.enums import ToolSource, ToolStatus, UserRole
+from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
+from berrys.services.projects import service as projects
+from berrys.services.tools import service
+from berrys.services.tools.contracts import (
+    BatchCreate,
+    BatchResult,
+    CategoryOut,
+    DiscoverRequest,
+    DiscoverResult,
+    EvaluateRequest,
+    EvaluationOut,
+    ExecutionOut,
+    InvokeRequest,
+    InvokeResult,
+    McpHealthOut,
+    McpServerCreate,
+    McpServerOut,
+    McpServerUpdate,
+    RefreshResult,
+    ToolCreate,
+    ToolOut,
+    ToolUpdate,
+    UsageOut,
+)
+
+router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
+servers_router = APIRouter(prefix="/api/v1/mcp-servers", tags=["tools"])
+
+
+@router.get("", response_model=ListOf[ToolOut])
+async def list_tools(
+    session: Session,
+    user: CurrentUser,
+    page: PageDep,
+    source: Annotated[ToolSource | None, Query()] = None,
+    status: Annotated[ToolStatus | None, Query()] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    capability: Annotated[str | None, Query(max_length=100)] = None,
+    mcp_server_id: Annotated[uuid.UUID | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in name/description.")] = None,
+) -> ListOf[ToolOut]:
+    items, total = await service.get_all(
+        session,
+        limit=page.limit,
+        offset=page.offset,
+        source=source,
+        status=status,
+        category=category,
+        capability=capability,
+        mcp_server_id=mcp_server_id,
+        q=q,
+    )
+    return ListOf[ToolOut](items=items, total=total)
+
+
+@router.post("", response_model=ToolOut, status_code=status.HTTP_201_CREATED)
+async def create_tool(body: ToolCreate, session: Session, user: AdminUser) -> ToolOut:
+    """Register a tool (ADMIN: tools are global)."""
+    return await service.create(session, tool_in=body, user=user)
+
+
+@router.post("/batch", response_model=BatchResult)
+async def batch_create(body: BatchCreate, session: Session, user: AdminUser) -> BatchResult:
+    """Register many: a result per item; a failed item leaves nothing behind."""
+    return await service.batch_create(session, tools_in=body.tools, user=user)
+
+
+@router.get("/categories", response_model=list[CategoryOut])
+async def list_categories(session: Session, user: CurrentUser) -> list[CategoryOut]:
+    return await service.get_categories(session)
+
+
+@router.post("/discover", response_model=DiscoverResult)
+async def discover(
+    body: DiscoverRequest, database: DatabaseDep, user: CurrentUser
+) -> DiscoverResult:
+    """Rank registered tools and configured MCP servers; each candidate says why."""
+    return await service.discover(database, request=body, user=user)
+
+
+@router.get("/executions", response_model=ListOf[ExecutionOut])
+async def list_executions(
+    session: Session,
+    user: CurrentUser,
+    page: PageDep,
+    tool_id: Annotated[uuid.UUID | None, Query()] = None,
+    agent_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> ListOf[ExecutionOut]:
+    """The execution log; a non-admin sees their own calls and their projects' calls."""
+    scope: dict[str, Any] = {}
+    if user.role != UserRole.ADMIN:
+        scope = {"project_ids": await projects.visible_ids(session, user=user), "user_id": user.id}
+    items, total = await service.get_executions(
+        session, limit=page.limit, offset=page.offset, tool_id=tool_id, agent_id=agent_id, **scope
+    )
+    return ListOf[ExecutionOut](items=items, total=total)
+
+
+@router.get("/{tool_id}", response_model=ToolOut)
+async def get_tool(tool_id: uuid.UUID, session: Session, user: CurrentUser) -> ToolOut:
+    return await service.get(session, tool_id=tool_id)
+
+
+@router.patch("/{tool_id}", response_model=ToolOut)
+async def update_tool(
+    tool_id: uuid.UUID, body: ToolUpdate, session: Session, user: AdminUser
+) -> ToolOut:
+    """Change a tool; a status change must follow the lifecycle (409 names the allowed)."""
+    return await service.update(session, tool_id=tool_id, tool_in=body, user=user)
+
+
+@router.delete("/{tool_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_tool(tool_id: uuid.UUID, session: Session, user: AdminUser) -> None:
+    await service.delete(session, tool_id=tool_id, user=user)
+
+
+@router.post("/{tool_id}/evaluate", response_model=EvaluationOut)
+async def evaluate_tool(
+    tool_id: uuid.UUID,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    user: WriterUser,
+    body: EvaluateRequest | None = None,
+) -> EvaluationOut:
+    """Measure usability, performance, compatibility and security; store the result."""
+    return await service.evaluate(
+        database, settings=settings, tool_id=tool_id, request=body or EvaluateRequest(), user=user
+    )
+
+
+@router.get("/{tool_id}/evaluations", response_model=ListOf[EvaluationOut])
+async def list_evaluations(
+    tool_id: uuid.UUID, session: Session, user: CurrentUser, page: PageDep
+) -> ListOf[EvaluationOut]:
+    items, total = await service.get_evaluations(
+        session, tool_id=tool_id, limit=page.limit, offset=page.offset
+    )
+    return ListOf[EvaluationOut](items=items, total=total)
+
+
+@router.get("/{tool_id}/usage", response_model=list[UsageOut])
+async def tool_usage(tool_id: uuid.UUID, session: Session, user: CurrentUser) -> list[UsageOut]:
+    """Calls per agent (and direct calls, agent_id null)."""
+    await service.get(session, tool_id=tool_id)
+    return await service.get_usage(session, tool_id=tool_id)
+
+
+@router.post("/{tool_id}/invoke", response_model=InvokeResult)
+async def invoke_tool(
+    tool_id: uuid.UUID,
+    body: InvokeRequest,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    user: WriterUser,
+) -> InvokeResult:
+    """Call the tool: schema (422 with JSON paths), policy (403 DENY, 409 approval), timeout."""
+    return await service.invoke(
+        database,
+        settings=settings,
+        tool_id=tool_id,
+        arguments=body.arguments,
+        user=user,
+        project_id=body.project_id,
+        agent_id=body.agent_id,
+        timeout_seconds=body.timeout_seconds,
+    )
+
+
+@servers_router.get("", response_model=ListOf[McpServerOut])
+async def list_servers(session: Session, user: CurrentUser, page: PageDep) -> ListOf[McpServerOut]:
+    items, total = await service.get_servers(session, limit=page.limit, offset=page.offset)
+    return ListOf[McpServerOut](items=items, total=total)
+
+
+@servers_router.post("", response_model=McpServerOut, status_code=status.HTTP_201_CREATED)
+async def create_server(body: McpServerCreate, session: Session, user: AdminUser) -> McpServerOut:
+    """Configure an MCP server (ADMIN: a STDIO server is a command run on this host)."""
+    return await service.create_server(session, server_in=body, user=user)
+
+
+@servers_router.get("/{server_id}", response_model=McpServerOut)
+async def get_server(server_id: uuid.UUID, session: Session, user: CurrentUser) -> McpServerOut:
+    return await service.get_server(session, server_id=server_id)
+
+
+@servers_router.patch("/{server_id}", response_model=McpServerOut)
+async def update_server(
+    server_id: uuid.UUID, body: McpServerUpdate, session: Session, user: AdminUser
+) -> McpServerOut:
+    """Change a server; '***' sent back for a masked value keeps the stored one."""
+    return await service.update_server(session, server_id=server_id, server_in=body, user=user)
+
+
+@servers_router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_server(server_id: uuid.UUID, session: Session, user: AdminUser) -> None:
+    await service.delete_server(session, server_id=server_id, user=user)
+
+
+@servers_router.post("/{server_id}/refresh", response_model=RefreshResult)
+async def refresh_server(
+    server_id: uuid.UUID, database: DatabaseDep, user: AdminUser
+) -> RefreshResult:
+    """Connect, list the server's tools, register new ones (DISCOVERED), refresh the rest."""
+    return await service.refresh_server(database, server_id=server_id, user=user)
+
+
+@servers_router.get("/{server_id}/health", response_model=McpHealthOut)
+async def server_health(
+    server_id: uuid.UUID, database: DatabaseDep, user: CurrentUser
+) -> McpHealthOut:
+    """Measured now: connect (or reuse the session) and list tools within the timeout."""
+    return await service.server_health(database, server_id=server_id)

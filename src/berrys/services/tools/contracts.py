@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, model_validator
+
+from berrys.core.contracts import Contract, Description
+from berrys.core.enums import (
+    ApprovalPolicy,
+    McpTransport,
+    ToolExecutionOutcome,
+    ToolSource,
+    ToolStatus,
+    ToolVerdict,
+)
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def _tool_name(value: str) -> str:
+    if not _TOOL_NAME.match(value):
+        raise ValueError("letters, digits, '_', '.' and '-' only, starting with a letter or digit")
+    return value
+
+
+def _tags(values: list[str]) -> list[str]:
+    seen: list[str] = []
+    for value in values:
+        tag = value.strip().lower()
+        if tag and tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+ToolName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_tool_name),
+]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(_tags)]
+Version = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Timeout = Annotated[float, Field(gt=0, le=3600)]
+
+
+class ToolCreate(Contract):
+    """A tool to register. ``target`` is what it calls: a built-in's key, or, for an MCP
+    tool, its name on ``mcp_server_id``; it defaults to ``name``."""
+
+    name: ToolName
+    description: Description = ""
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    output_schema: dict[str, Any] | None = None
+    capabilities: Tags = Field(default_factory=list)
+    categories: Tags = Field(default_factory=list)
+    source: ToolSource
+    version: Version = "1.0.0"
+    status: ToolStatus = ToolStatus.DISCOVERED
+    configuration: dict[str, Any] = Field(default_factory=dict)
+    approval_policy: ApprovalPolicy = ApprovalPolicy.AUTO
+    idempotent: bool = False
+    target: ToolName | None = None
+    mcp_server_id: uuid.UUID | None = None
+    timeout_seconds: Timeout | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolUpdate(Contract):
+    description: Description | None = None
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+    capabilities: Tags | None = None
+    categories: Tags | None = None
+    version: Version | None = None
+    status: ToolStatus | None = None
+    configuration: dict[str, Any] | None = None
+    approval_policy: ApprovalPolicy | None = None
+    idempotent: bool | None = None
+    timeout_seconds: Timeout | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ToolOut(Contract):
+    id: uuid.UUID
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+    capabilities: list[str]
+    categories: list[str]
+    source: ToolSource
+    version: str
+    status: ToolStatus
+    configuration: dict[str, Any] = Field(description="Secret values are shown as '***'.")
+    approval_policy: ApprovalPolicy
+    idempotent: bool
+    target: str
+    mcp_server_id: uuid.UUID | None
+    timeout_seconds: float | None
+    metadata: dict[str, Any] = Field(validation_alias=AliasChoices("tool_metadata", "metadata"))
+    score: float | None
+    usage_count: int
+    last_used_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CategoryOut(Contract):
+    name: str
+    tools: int
+
+
+class BatchCreate(Contract):
+    tools: list[ToolCreate] = Field(min_length=1, max_length=200)
+
+
+class BatchItemResult(Contract):
+    index: int
+    name: str
+    ok: bool
+    tool: ToolOut | None = None
+    error: str | None = None
+    status: int = Field(description="The HTTP status this item alone would have had.")
+
+
+class BatchResult(Contract):
+    created: int
+    failed: int
+    results: list[BatchItemResult]
+
+
+class McpServerCreate(Contract):
+    name: ToolName
+    transport: McpTransport = McpTransport.STDIO
+    command: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+    args: list[Annotated[str, StringConstraints(max_length=4000)]] = Field(
+        default_factory=list, max_length=100
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)] | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: Timeout = 30.0
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _transport_fields(self) -> McpServerCreate:
+        if self.transport == McpTransport.STDIO and not self.command:
+            raise ValueError("a STDIO server needs a command")
+        is_http = self.transport == McpTransport.STREAMABLE_HTTP
+        if is_http and not (self.url or "").startswith(("http://", "https://")):
+            raise ValueError("a STREAMABLE_HTTP server needs an http(s) url")
+        return self
+
+
+class McpServerUpdate(Contract):
+    command: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
+    args: list[Annotated[str, StringConstraints(max_length=4000)]] | None = None
+    env: dict[str, str] | None = None
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)] | None = None
+    headers: dict[str, str] | None = None
+    timeout_seconds: Timeout | None = None
+    enabled: bool | None = None
+
+
+class McpServerOut(Contract):
+    id: uuid.UUID
+    name: str
+    transport: McpTransport
+    command: str | None
+    args: list[str]
+    env: dict[str, str] = Field(description="Values are shown as '***'.")
+    url: str | None
+    headers: dict[str, str] = Field(description="Secret values are shown as '***'.")
+    timeout_seconds: float
+    enabled: bool
+    healthy: bool | None
+    last_error: str | None
+    last_checked_at: datetime | None
+    server_version: str | None
+    protocol_version: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class McpHealthOut(Contract):
+    server_id: uuid.UUID
+    name: str
+    healthy: bool | None
+    connected: bool
+    last_error: str | None
+    tools: int | None = None
+    latency_ms: float | None = None
+
+
+class RefreshResult(Contract):
+    server: McpServerOut
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    missing: list[str] = Field(description="Registered before, no longer listed: DEPRECATED.")
+
+
+class DiscoverRequest(Contract):
+    capability: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
+        None
+    )
+    query: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    limit: int = Field(default=10, ge=1, le=100)
+    include_servers: bool = True
+
+    @model_validator(mode="after")
+    def _something(self) -> DiscoverRequest:
+        if not self.capability and not self.query:
+            raise ValueError("give a capability, a query, or both")
+        return self
+
+
+class Candidate(Contract):
+    kind: str = Field(description="TOOL or MCP_SERVER")
+    tool_id: uuid.UUID | None = None
+    mcp_server_id: uuid.UUID | None = None
+    name: str
+    description: str
+    score: float
+    reasons: list[str]
+    status: ToolStatus | None = None
+    evaluation_score: float | None = None
+
+
+class DiscoverResult(Contract):
+    id: uuid.UUID
+    capability: str | None
+    query: str | None
+    candidates: list[Candidate]
+    semantic: bool = Field(description="Whether embeddings took part in the ranking.")
+    created_at: datetime
+
+
+class EvaluateRequest(Contract):
+    probe_arguments: dict[str, Any] | None = Field(
+        default=None, description="Arguments for a safe probe call (read-only tools only)."
+    )
+    probes: int = Field(default=3, ge=1, le=20)
+
+
+class EvaluationOut(Contract):
+    id: uuid.UUID
+    tool_id: uuid.UUID
+    usability: float
+    performance: float
+    compatibility: float
+    security: float
+    overall: float
+    verdict: ToolVerdict
+    details: dict[str, Any]
+    evaluated_by: uuid.UUID | None
+    created_at: datetime
+
+
+class InvokeRequest(Contract):
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    project_id: uuid.UUID | None = Field(
+        default=None, description="The project whose workspace the call may touch."
+    )
+    agent_id: uuid.UUID | None = None
+    timeout_seconds: Timeout | None = None
+
+
+class InvokeResult(Contract):
+    execution_id: uuid.UUID
+    tool_id: uuid.UUID
+    tool: str
+    outcome: ToolExecutionOutcome
+    output: Any
+    is_error: bool
+    error: str | None
+    duration_ms: float
+    truncated: bool
+
+
+class ExecutionOut(Contract):
+    id: uuid.UUID
+    tool_id: uuid.UUID | None
+    tool_name: str
+    agent_id: uuid.UUID | None
+    project_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    arguments_hash: str
+    outcome: ToolExecutionOutcome
+    error: str | None
+    duration_ms: float
+    output_bytes: int
+    truncated: bool
+    created_at: datetime
+
+
+class UsageOut(Contract):
+    tool_id: uuid.UUID
+    agent_id: uuid.UUID | None
+    calls: int
+    successes: int
+    failures: int
+    mean_duration_ms: float | None
+    last_used_at: datetime | None

@@ -1,0 +1,282 @@
+"""Discovery: rank registered tools and configured MCP servers for a capability or a text.
+
+Capability and word matching always work; semantic similarity is added when an embedder
+is available (the Model Orchestration service's embeddings, or one set with
+:func:`set_embedder`). Every candidate carries the reasons for its score.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import Database
+from berrys.core.enums import ToolStatus
+from berrys.core.errors import NotFound
+from berrys.services.auth.contracts import UserOut
+from berrys.services.tools.contracts import Candidate, DiscoverRequest, DiscoverResult
+from berrys.services.tools.tables import McpServer, Tool, ToolDiscovery
+
+_log = structlog.get_logger("berrys.tools.discovery")
+
+Embedder = Callable[[list[str]], Awaitable[list[list[float]]]]
+_embedder: Embedder | None = None
+
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "in",
+        "of",
+        "for",
+        "to",
+        "and",
+        "or",
+        "with",
+        "me",
+        "my",
+        "i",
+        "we",
+        "our",
+        "is",
+        "are",
+        "be",
+        "it",
+        "this",
+        "that",
+        "what",
+        "which",
+        "how",
+        "do",
+        "does",
+        "can",
+        "please",
+        "from",
+        "on",
+        "at",
+        "by",
+        "get",
+        "some",
+        "any",
+    ]
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def set_embedder(embedder: Embedder | None) -> None:
+    """Use ``embedder`` for semantic similarity (``None``: look for the LLM service's)."""
+    global _embedder
+    _embedder = embedder
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def words(text: str) -> list[str]:
+    return [_stem(w) for w in _WORD.findall(text.lower().replace("_", " ")) if w not in _STOP]
+
+
+async def _llm_embedder(database: Database) -> Embedder | None:
+    """The Model Orchestration service's embeddings, when that service offers them."""
+    try:
+        from berrys.services.llm import service as llm  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    embed = getattr(llm, "embed", None) or getattr(llm, "embeddings", None)
+    if embed is None:
+        return None
+    parameters = inspect.signature(embed).parameters
+
+    async def run(texts: list[str]) -> list[list[float]]:
+        kwargs: dict[str, Any] = {}
+        if "database" in parameters:
+            kwargs["database"] = database
+        for name in ("texts", "input", "inputs"):
+            if name in parameters:
+                kwargs[name] = texts
+                break
+        else:
+            return []
+        result = await embed(**kwargs)
+        vectors = getattr(result, "vectors", None) or getattr(result, "embeddings", None) or result
+        return [list(map(float, vector)) for vector in vectors]
+
+    return run
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+def _tool_text(tool: Tool) -> str:
+    return " ".join(
+        [tool.name, tool.description or "", *(tool.capabilities or []), *(tool.categories or [])]
+    )
+
+
+def _score_tool(
+    tool: Tool, capability: str | None, query_words: list[str], query: str | None
+) -> tuple[float, list[str]]:
+    score, reasons = 0.0, []
+    capabilities = [c.lower() for c in tool.capabilities or []]
+    text = _tool_text(tool).lower()
+    if capability:
+        cap = capability.strip().lower()
+        if cap in capabilities:
+            score += 1.0
+            reasons.append(f"capability {cap!r} matches exactly")
+        elif any(cap in c or c in cap for c in capabilities):
+            near = next(c for c in capabilities if cap in c or c in cap)
+            score += 0.6
+            reasons.append(f"capability {cap!r} partly matches {near!r}")
+        elif cap in text:
+            score += 0.4
+            reasons.append(f"{cap!r} appears in the name or description")
+        else:
+            cap_words = set(words(cap))
+            shared = cap_words & set(words(text))
+            if shared:
+                score += 0.3 * len(shared) / len(cap_words)
+                reasons.append(f"capability words {sorted(shared)} appear in the tool")
+    if query_words:
+        tool_words = set(words(text))
+        matched = [w for w in dict.fromkeys(query_words) if w in tool_words]
+        if matched:
+            fraction = len(matched) / len(set(query_words))
+            score += fraction
+            reasons.append(
+                f"matches {len(matched)} of {len(set(query_words))} query words: "
+                + ", ".join(matched)
+            )
+        if query and query.lower() in text:
+            score += 0.2
+            reasons.append("the query appears verbatim")
+    return score, reasons
+
+
+async def discover(
+    database: Database, *, request: DiscoverRequest, user: UserOut | None
+) -> DiscoverResult:
+    """Rank candidates, store the request with its context and results, return them."""
+    query_words = words(request.query or "")
+    async with database.transaction(read_only=True) as session:
+        tools = list(await session.scalars(select(Tool).where(Tool.status != ToolStatus.REJECTED)))
+        servers = list(await session.scalars(select(McpServer)))
+    ranked: list[Candidate] = []
+    for tool in tools:
+        score, reasons = _score_tool(tool, request.capability, query_words, request.query)
+        ranked.append(
+            Candidate(
+                kind="TOOL",
+                tool_id=tool.id,
+                mcp_server_id=tool.mcp_server_id,
+                name=tool.name,
+                description=tool.description,
+                score=score,
+                reasons=reasons,
+                status=ToolStatus(tool.status),
+                evaluation_score=tool.score,
+            )
+        )
+    semantic = False
+    embedder = _embedder or await _llm_embedder(database)
+    text = " ".join(filter(None, [request.capability, request.query]))
+    if embedder is not None and tools and text:
+        try:
+            vectors = await embedder([text, *(_tool_text(tool) for tool in tools)])
+            if len(vectors) == len(tools) + 1:
+                semantic = True
+                for candidate, vector in zip(ranked, vectors[1:], strict=True):
+                    similarity = _cosine(vectors[0], vector)
+                    if similarity > 0.3:
+                        candidate.score += 0.5 * similarity
+                        candidate.reasons.append(f"semantic similarity {similarity:.2f}")
+        except Exception as exc:  # embeddings are a bonus; matching works without them
+            _log.warning("discovery.embeddings_failed", error=str(exc))
+    matched = [candidate for candidate in ranked if candidate.score > 0]
+    for candidate in matched:
+        if candidate.evaluation_score is not None:
+            candidate.score += 0.2 * candidate.evaluation_score
+            candidate.reasons.append(f"evaluation score {candidate.evaluation_score:.2f}")
+        if candidate.status == ToolStatus.APPROVED:
+            candidate.score += 0.05
+            candidate.reasons.append("approved for use")
+        elif candidate.status == ToolStatus.DEPRECATED:
+            candidate.score *= 0.5
+            candidate.reasons.append("deprecated: ranked lower")
+    if request.include_servers:
+        registered = {tool.mcp_server_id for tool in tools if tool.mcp_server_id}
+        for server in servers:
+            hint = set(words(server.name + " " + " ".join(map(str, server.args or []))))
+            shared = hint & (set(query_words) | set(words(request.capability or "")))
+            reasons = []
+            score = 0.0
+            if shared:
+                score += 0.3 * len(shared) / max(1, len(hint))
+                reasons.append(f"server name or command mentions {sorted(shared)}")
+            if server.id not in registered:
+                score += 0.05
+                reasons.append("its tools are not registered yet: refresh the server to list them")
+            if score > 0.05 or (reasons and shared):
+                matched.append(
+                    Candidate(
+                        kind="MCP_SERVER",
+                        mcp_server_id=server.id,
+                        name=server.name,
+                        description=f"MCP server ({server.transport})",
+                        score=score,
+                        reasons=reasons,
+                    )
+                )
+    matched.sort(key=lambda c: (-c.score, c.name))
+    top = [c.model_copy(update={"score": round(c.score, 4)}) for c in matched[: request.limit]]
+    async with database.transaction() as session:
+        row = ToolDiscovery(
+            capability=request.capability,
+            query_text=request.query,
+            context=request.context,
+            results=[c.model_dump(mode="json", include={"kind", "name", "score"}) for c in top],
+            requested_by=user.id if user else None,
+        )
+        session.add(row)
+        await session.flush()
+        result = DiscoverResult(
+            id=row.id,
+            capability=row.capability,
+            query=row.query_text,
+            candidates=top,
+            semantic=semantic,
+            created_at=row.created_at,
+        )
+    return result
+
+
+async def get_discovery(session: AsyncSession, *, discovery_id: uuid.UUID) -> dict[str, Any]:
+    row = await session.get(ToolDiscovery, discovery_id)
+    if row is None:
+        raise NotFound.of("Discovery request", discovery_id)
+    return {
+        "id": row.id,
+        "capability": row.capability,
+        "query": row.query_text,
+        "context": row.context,
+        "results": row.results,
+        "requested_by": row.requested_by,
+        "created_at": row.created_at,
+    }

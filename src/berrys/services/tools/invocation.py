@@ -1,0 +1,517 @@
+"""Governed invocation: validate, apply policy, call with a timeout, cap, log.
+
+No transaction is held across the call itself: one short read before, one short write
+after (SQLAlchemy Core on the hot path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.config import Settings
+from berrys.core.db import Database, utcnow
+from berrys.core.enums import ApprovalPolicy, ToolExecutionOutcome, ToolSource, ToolStatus
+from berrys.core.errors import (
+    BerrysError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PolicyDenied,
+    ServiceUnavailable,
+    Unprocessable,
+)
+from berrys.services.auth.contracts import UserOut
+from berrys.services.projects import service as projects
+from berrys.services.tools import builtin
+from berrys.services.tools.contracts import ExecutionOut, InvokeResult, UsageOut
+from berrys.services.tools.mcp import McpFailure, McpServerSpec, pool
+from berrys.services.tools.registry import argument_errors, validator_for
+from berrys.services.tools.tables import McpServer, Tool, ToolExecution
+
+_log = structlog.get_logger("berrys.tools.invoke")
+Outcome = ToolExecutionOutcome
+
+
+class ToolTimeout(BerrysError):
+    status = 504
+    title = "Tool timed out"
+
+
+class ApprovalRequired(Conflict):
+    title = "Approval required"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What the approval hook is asked about: one call, before it runs."""
+
+    tool_id: uuid.UUID
+    tool_name: str
+    arguments: dict[str, Any]
+    arguments_hash: str
+    idempotent: bool
+    user_id: uuid.UUID | None
+    project_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+
+
+ApprovalHook = Callable[[ApprovalRequest], Awaitable[None]]
+"""Returns when the call may run now (approved); raises (ApprovalRequired, with e.g. the
+pending interaction's id) when it may not yet. Never auto-approves by default."""
+
+
+async def require_human_approval(request: ApprovalRequest) -> None:
+    """The default hook, until the human-in-the-loop service replaces it: never run."""
+    raise ApprovalRequired(
+        f"Tool {request.tool_name!r} requires approval before it runs, and no approval "
+        "service is connected; the call was not made",
+        tool_id=str(request.tool_id),
+        tool=request.tool_name,
+        arguments_hash=request.arguments_hash,
+    )
+
+
+_approval_hook: ApprovalHook = require_human_approval
+
+
+def set_approval_hook(hook: ApprovalHook | None) -> None:
+    """Connect the approval service (``None`` restores the refusing default)."""
+    global _approval_hook
+    _approval_hook = hook or require_human_approval
+
+
+# Agent bindings (``agent_tool``) answer (allowed, requires_approval) for an agent and tool;
+# until they are connected every agent may use every tool under the tool's own policy.
+BindingCheck = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[tuple[bool, bool]]]
+_binding_check: BindingCheck | None = None
+
+
+def set_binding_check(check: BindingCheck | None) -> None:
+    global _binding_check
+    _binding_check = check
+
+
+def arguments_hash(arguments: dict[str, Any]) -> str:
+    canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_TOOL_COLUMNS = (
+    Tool.id,
+    Tool.name,
+    Tool.source,
+    Tool.status,
+    Tool.approval_policy,
+    Tool.idempotent,
+    Tool.target,
+    Tool.input_schema,
+    Tool.configuration,
+    Tool.timeout_seconds,
+    Tool.mcp_server_id,
+    Tool.updated_at,
+)
+_SERVER_COLUMNS = (
+    McpServer.id,
+    McpServer.name,
+    McpServer.transport,
+    McpServer.command,
+    McpServer.args,
+    McpServer.env,
+    McpServer.url,
+    McpServer.headers,
+    McpServer.timeout_seconds,
+    McpServer.enabled,
+    McpServer.healthy,
+)
+
+
+@dataclass
+class _Call:
+    tool: Any
+    server: Any | None
+    arguments: dict[str, Any]
+    digest: str
+    user: UserOut | None
+    project_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+    needs_approval: bool = False
+    allowed: bool = True
+
+
+async def _load(
+    session: AsyncSession,
+    *,
+    tool_id: uuid.UUID,
+    user: UserOut | None,
+    project_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+) -> tuple[Any, Any | None, bool, bool]:
+    tool = (await session.execute(select(*_TOOL_COLUMNS).where(Tool.id == tool_id))).first()
+    if tool is None:
+        raise NotFound.of("Tool", tool_id)
+    server = None
+    if tool.mcp_server_id is not None:
+        server = (
+            await session.execute(
+                select(*_SERVER_COLUMNS).where(McpServer.id == tool.mcp_server_id)
+            )
+        ).first()
+    if project_id is not None and user is not None:
+        await projects.get(session, project_id=project_id, user=user)
+    allowed, needs_approval = True, False
+    if agent_id is not None and _binding_check is not None:
+        allowed, needs_approval = await _binding_check(session, agent_id, tool_id)
+    return tool, server, allowed, needs_approval
+
+
+async def _log_execution(
+    database: Database,
+    call: _Call,
+    *,
+    outcome: ToolExecutionOutcome,
+    error: str | None = None,
+    duration_ms: float = 0.0,
+    output_bytes: int = 0,
+    truncated: bool = False,
+    server_health: tuple[bool, str | None] | None = None,
+) -> uuid.UUID:
+    execution_id = uuid.uuid4()
+    now = utcnow()
+    async with database.transaction() as session:
+        await session.execute(
+            insert(ToolExecution).values(
+                id=execution_id,
+                tool_id=call.tool.id,
+                tool_name=call.tool.name,
+                agent_id=call.agent_id,
+                project_id=call.project_id,
+                user_id=call.user.id if call.user else None,
+                arguments_hash=call.digest,
+                outcome=outcome,
+                error=error[:4000] if error else None,
+                duration_ms=duration_ms,
+                output_bytes=output_bytes,
+                truncated=truncated,
+                created_at=now,
+            )
+        )
+        if outcome in (Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT):
+            await session.execute(
+                update(Tool)
+                .where(Tool.id == call.tool.id)
+                .values(usage_count=Tool.usage_count + 1, last_used_at=now)
+            )
+        if server_health is not None and call.server is not None:
+            healthy, last_error = server_health
+            await session.execute(
+                update(McpServer)
+                .where(McpServer.id == call.server.id)
+                .values(healthy=healthy, last_error=last_error, last_checked_at=now)
+            )
+    return execution_id
+
+
+def _render_mcp(result: Any) -> tuple[Any, bool, str | None]:
+    content = [block.model_dump(mode="json", exclude_none=True) for block in result.content]
+    output: dict[str, Any] = {"content": content}
+    if result.structured_content is not None:
+        output["structured_content"] = result.structured_content
+    error = None
+    if result.is_error:
+        error = " ".join(block.get("text", "") for block in content if block.get("type") == "text")
+        error = error.strip() or "the tool reported an error"
+    return output, bool(result.is_error), error
+
+
+async def _run(call: _Call, settings: Settings, limit: float) -> tuple[Any, bool, str | None]:
+    tool = call.tool
+    if tool.source == ToolSource.BUILTIN:
+        handler = builtin.BUILTINS.get(tool.target)
+        if handler is None:
+            raise ServiceUnavailable(f"built-in {tool.target!r} is not part of this version")
+        context = builtin.BuiltinContext(settings=settings, project_id=call.project_id)
+        try:
+            async with asyncio.timeout(limit):
+                return await handler.handler(context, call.arguments), False, None
+        except TimeoutError:
+            raise ToolTimeout(f"Tool {tool.name!r} did not finish within {limit:g}s") from None
+    if tool.source == ToolSource.MCP:
+        if call.server is None:
+            raise ServiceUnavailable(f"Tool {tool.name!r} has no MCP server")
+        if not call.server.enabled:
+            raise ServiceUnavailable(f"MCP server {call.server.name!r} is disabled")
+        result = await pool.call_tool(
+            McpServerSpec.of(call.server), tool.target, call.arguments, timeout_seconds=limit
+        )
+        return _render_mcp(result)
+    return await _run_http(call, settings, limit)
+
+
+async def _run_http(call: _Call, settings: Settings, limit: float) -> tuple[Any, bool, str | None]:
+    """An HTTP tool: POST the arguments as JSON to its configured URL, under the fetch policy."""
+    import httpx
+
+    url = str(call.tool.configuration.get("url", ""))
+    host = httpx.URL(url).host if url.startswith(("http://", "https://")) else ""
+    if not settings.tools_fetch_enabled or not builtin.host_allowed(
+        host, settings.tools_fetch_allowed_hosts
+    ):
+        raise PolicyDenied(
+            f"HTTP tools reach only allow-listed hosts; {host or url!r} is not allowed "
+            "(BERRYS_TOOLS_FETCH_ENABLED, BERRYS_TOOLS_FETCH_ALLOWED_HOSTS)"
+        )
+    try:
+        async with httpx.AsyncClient(
+            timeout=limit, follow_redirects=False, trust_env=False
+        ) as http:
+            response = await http.post(url, json=call.arguments)
+    except httpx.TimeoutException:
+        raise ToolTimeout(f"Tool {call.tool.name!r} did not answer within {limit:g}s") from None
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailable(f"Tool {call.tool.name!r}: {exc}") from None
+    body = response.content[: settings.tools_fetch_max_bytes]
+    try:
+        output: Any = json.loads(body)
+    except ValueError:
+        output = body.decode("utf-8", "replace")
+    failed = response.status_code >= 400
+    return output, failed, f"HTTP {response.status_code}" if failed else None
+
+
+def _cap(output: Any, limit: int) -> tuple[Any, int, bool]:
+    encoded = json.dumps(output, default=str, ensure_ascii=False)
+    size = len(encoded.encode())
+    if size <= limit:
+        return output, size, False
+    return encoded.encode()[:limit].decode("utf-8", "ignore"), size, True
+
+
+async def invoke(
+    database: Database,
+    *,
+    settings: Settings,
+    tool_id: uuid.UUID,
+    arguments: dict[str, Any],
+    user: UserOut | None,
+    project_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+    timeout_seconds: float | None = None,
+) -> InvokeResult:
+    """Run one tool call under its schema and policy; every attempt lands in tool_execution.
+
+    Raises NotFound (tool, or a project ``user`` cannot see), Unprocessable (arguments,
+    with ``errors`` listing JSON paths), PolicyDenied (DENY, REJECTED, refused by an agent
+    binding or a sandbox), ApprovalRequired (from the approval hook), ToolTimeout (504),
+    ServiceUnavailable (the MCP server is down or broken). A tool that runs and reports an
+    error is a result with ``is_error`` and outcome ERROR, not an exception.
+    """
+    async with database.transaction(read_only=True) as session:
+        tool, server, allowed, binding_approval = await _load(
+            session, tool_id=tool_id, user=user, project_id=project_id, agent_id=agent_id
+        )
+    call = _Call(
+        tool=tool,
+        server=server,
+        arguments=arguments,
+        digest=arguments_hash(arguments),
+        user=user,
+        project_id=project_id,
+        agent_id=agent_id,
+    )
+
+    async def refuse(outcome: ToolExecutionOutcome, exc: BerrysError) -> BerrysError:
+        await _log_execution(database, call, outcome=outcome, error=exc.detail)
+        _log.info("tool.refused", tool=tool.name, outcome=outcome.value, detail=exc.detail)
+        return exc
+
+    if tool.status == ToolStatus.REJECTED:
+        raise await refuse(Outcome.DENIED, PolicyDenied(f"Tool {tool.name!r} is REJECTED"))
+    if tool.approval_policy == ApprovalPolicy.DENY:
+        raise await refuse(Outcome.DENIED, PolicyDenied(f"Tool {tool.name!r} is denied by policy"))
+    if not allowed:
+        raise await refuse(
+            Outcome.DENIED,
+            PolicyDenied(f"Agent {agent_id} is not allowed to use tool {tool.name!r}"),
+        )
+    meta = builtin.BUILTINS.get(tool.target) if tool.source == ToolSource.BUILTIN else None
+    if meta is not None and meta.needs_project and project_id is None:
+        raise await refuse(
+            Outcome.INVALID,
+            Unprocessable(f"Tool {tool.name!r} works in a project: give project_id"),
+        )
+    errors = argument_errors(
+        validator_for(tool.id, tool.updated_at, tool.input_schema or {}), arguments
+    )
+    if errors:
+        detail = "; ".join(f"{error['path']}: {error['message']}" for error in errors)
+        raise await refuse(
+            Outcome.INVALID,
+            Unprocessable(
+                f"Arguments do not match {tool.name}'s input schema: {detail}", errors=errors
+            ),
+        )
+    if tool.approval_policy == ApprovalPolicy.REQUIRES_APPROVAL or binding_approval:
+        request = ApprovalRequest(
+            tool_id=tool.id,
+            tool_name=tool.name,
+            arguments=arguments,
+            arguments_hash=call.digest,
+            idempotent=tool.idempotent,
+            user_id=user.id if user else None,
+            project_id=project_id,
+            agent_id=agent_id,
+        )
+        try:
+            await _approval_hook(request)
+        except BerrysError as exc:
+            raise await refuse(Outcome.APPROVAL_REQUIRED, exc) from None
+
+    timeout = timeout_seconds or tool.timeout_seconds or settings.tools_default_timeout_seconds
+    if server is not None:
+        timeout = timeout_seconds or tool.timeout_seconds or server.timeout_seconds
+    started = time.perf_counter()
+    health: tuple[bool, str | None] | None = None
+    try:
+        output, is_error, error = await _run(call, settings, timeout)
+    except McpFailure as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        failure: BerrysError = (
+            ToolTimeout(str(exc), server=exc.server)
+            if exc.timed_out
+            else ServiceUnavailable(str(exc), server=exc.server)
+        )
+        await _log_execution(
+            database,
+            call,
+            outcome=Outcome.TIMEOUT if exc.timed_out else Outcome.ERROR,
+            error=str(exc),
+            duration_ms=elapsed,
+            server_health=(False, exc.detail),
+        )
+        raise failure from None
+    except (Forbidden, ToolTimeout, ServiceUnavailable) as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        outcome = (
+            Outcome.DENIED
+            if isinstance(exc, Forbidden)
+            else Outcome.TIMEOUT
+            if isinstance(exc, ToolTimeout)
+            else Outcome.ERROR
+        )
+        await _log_execution(database, call, outcome=outcome, error=exc.detail, duration_ms=elapsed)
+        raise
+    except BerrysError as exc:
+        # The tool ran and could not do it (no such file, division by zero...): a result.
+        output, is_error, error = None, True, exc.detail
+    elapsed = (time.perf_counter() - started) * 1000
+    if server is not None and server.healthy is not True:
+        health = (True, None)
+    output, size, truncated = _cap(output, settings.tools_output_max_bytes)
+    execution_id = await _log_execution(
+        database,
+        call,
+        outcome=Outcome.ERROR if is_error else Outcome.SUCCESS,
+        error=error,
+        duration_ms=elapsed,
+        output_bytes=size,
+        truncated=truncated,
+        server_health=health,
+    )
+    return InvokeResult(
+        execution_id=execution_id,
+        tool_id=tool.id,
+        tool=tool.name,
+        outcome=Outcome.ERROR if is_error else Outcome.SUCCESS,
+        output=output,
+        is_error=is_error,
+        error=error,
+        duration_ms=round(elapsed, 3),
+        truncated=truncated,
+    )
+
+
+async def get_executions(
+    session: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    tool_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+    project_ids: list[uuid.UUID] | None = None,
+    user_id: uuid.UUID | None = None,
+) -> tuple[list[ExecutionOut], int]:
+    """The execution log, newest first; ``project_ids``/``user_id`` limit a non-admin."""
+    from sqlalchemy import or_
+
+    conditions: list[Any] = []
+    if tool_id is not None:
+        conditions.append(ToolExecution.tool_id == tool_id)
+    if agent_id is not None:
+        conditions.append(ToolExecution.agent_id == agent_id)
+    if project_ids is not None or user_id is not None:
+        conditions.append(
+            or_(
+                ToolExecution.project_id.in_(project_ids or []),
+                ToolExecution.user_id == user_id,
+            )
+        )
+    total = (
+        await session.execute(select(func.count()).select_from(ToolExecution).where(*conditions))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(ToolExecution)
+        .where(*conditions)
+        .order_by(ToolExecution.created_at.desc(), ToolExecution.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [ExecutionOut.model_validate(row) for row in rows], total
+
+
+async def get_usage(
+    session: AsyncSession, *, tool_id: uuid.UUID | None = None, agent_id: uuid.UUID | None = None
+) -> list[UsageOut]:
+    """Calls per tool and agent (refusals not counted as calls), from the execution log."""
+    ran = ToolExecution.outcome.in_([Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT])
+    conditions: list[Any] = [ran, ToolExecution.tool_id.is_not(None)]
+    if tool_id is not None:
+        conditions.append(ToolExecution.tool_id == tool_id)
+    if agent_id is not None:
+        conditions.append(ToolExecution.agent_id == agent_id)
+    rows = await session.execute(
+        select(
+            ToolExecution.tool_id,
+            ToolExecution.agent_id,
+            func.count(),
+            func.sum(case((ToolExecution.outcome == Outcome.SUCCESS, 1), else_=0)),
+            func.avg(ToolExecution.duration_ms),
+            func.max(ToolExecution.created_at),
+        )
+        .where(*conditions)
+        .group_by(ToolExecution.tool_id, ToolExecution.agent_id)
+    )
+    usage = []
+    for tool, agent, calls, successes, mean, last in rows:
+        usage.append(
+            UsageOut(
+                tool_id=tool,
+                agent_id=agent,
+                calls=calls,
+                successes=int(successes or 0),
+                failures=calls - int(successes or 0),
+                mean_duration_ms=round(float(mean), 3) if mean is not None else None,
+                last_used_at=last,
+            )
+        )
+    return sorted(usage, key=lambda u: (-u.calls, str(u.agent_id)))
