@@ -52,7 +52,8 @@ async def test_create_get_list_update_delete(client, member, project, new_agent)
     prompt = await client.get(f"/api/v1/agents/{agent['id']}/system-prompt", headers=member.headers)
     text = prompt.json()["system_prompt"]
     assert text.startswith("You are Backend developer working on Bakery shop.")
-    assert "Specialisation:" in text and "software engineering" in text
+    assert "Specialisation:" in text
+    assert "software engineering" in text
 
     deleted = await client.delete(f"/api/v1/agents/{agent['id']}", headers=member.headers)
     assert deleted.status_code == 204
@@ -151,7 +152,9 @@ async def test_a_busy_agent_cannot_be_deleted_and_a_terminated_one_not_changed(
     busy = await client.delete(base, headers=member.headers)
     assert busy.status_code == 409
     assert "pause or terminate" in busy.json()["detail"]
-    await client.post(f"{base}/transitions", json={"to_state": "TERMINATED"}, headers=member.headers)
+    await client.post(
+        f"{base}/transitions", json={"to_state": "TERMINATED"}, headers=member.headers
+    )
     frozen = await client.patch(base, json={"goal": "more"}, headers=member.headers)
     assert frozen.status_code == 409
     assert (await client.delete(base, headers=member.headers)).status_code == 204
@@ -159,7 +162,9 @@ async def test_a_busy_agent_cannot_be_deleted_and_a_terminated_one_not_changed(
 
 async def test_sandboxed_prompt_cannot_reach_python_internals(client, member, new_agent):
     agent = await new_agent(prompt_template="{{ agent.__class__.__mro__ }}{{ ''.__class__ }}")
-    response = await client.get(f"/api/v1/agents/{agent['id']}/system-prompt", headers=member.headers)
+    response = await client.get(
+        f"/api/v1/agents/{agent['id']}/system-prompt", headers=member.headers
+    )
     assert response.status_code in (200, 422)
     assert "object" not in response.text or response.status_code == 422
     assert "<class" not in response.text

@@ -198,11 +198,7 @@ _IMPERATIVE = re.compile(
     r"analy[sz]e|review|set|add|ship|publish|deploy|survey|organi[sz]e|run)\b",
     re.IGNORECASE,
 )
-_SENSITIVE = _words(
-    r"""
-        secur complian gdpr hipaa pci\b protect privacy
-    """
-)
+_SENSITIVE = _words(r"secur complian gdpr hipaa pci\b protect privacy encrypt")
 
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+|;\s+")
