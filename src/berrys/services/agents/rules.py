@@ -106,7 +106,7 @@ SPECIALIST_DOMAINS: dict[str, re.Pattern[str]] = {
     ),
     "Legal and Compliance": _words(
         r"""
-            gdpr hipaa ccpa legal lawyers?\b laws?\b personal\s+data
+            gdpr hipaa ccpa legal lawyers?\b laws?\b
             data\s+protection\s+(?:law|regulation)
         """
     ),
