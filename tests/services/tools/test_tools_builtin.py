@@ -1,0 +1,265 @@
+"""Built-in tools: the workspace sandbox (hostile paths), search, arithmetic, HTTP fetch."""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from berrys.config import Settings
+from berrys.core.errors import BerrysError, Unprocessable
+from berrys.services.tools import builtin, service
+from berrys.services.tools.builtin import evaluate, workspace_root
+
+
+async def _invoke(client, actor, tool: str, arguments: dict, project: dict | None = None):  # type: ignore[no-untyped-def]
+    body: dict = {"arguments": arguments}
+    if project is not None:
+        body["project_id"] = project["id"]
+    return await client.post(f"/api/v1/tools/{tool}/invoke", json=body, headers=actor.headers)
+
+
+async def test_write_read_list_search(client, member, builtins, project):
+    write = builtins["workspace.write_file"]
+    wrote = await _invoke(
+        client, member, write, {"path": "docs/plan.md", "content": "Bake bread\nSell it"}, project
+    )
+    assert wrote.status_code == 200, wrote.text
+    assert wrote.json()["output"] == {"path": "docs/plan.md", "size": 18}
+    read = await _invoke(
+        client, member, builtins["workspace.read_file"], {"path": "docs/plan.md"}, project
+    )
+    assert read.json()["output"]["content"] == "Bake bread\nSell it"
+    listed = await _invoke(client, member, builtins["workspace.list_files"], {}, project)
+    entries = listed.json()["output"]["entries"]
+    assert [(e["name"], e["type"]) for e in entries] == [("docs", "directory")]
+    found = await _invoke(client, member, builtins["workspace.search"], {"text": "sell"}, project)
+    assert found.json()["output"]["hits"] == [
+        {"path": "docs/plan.md", "line": 2, "snippet": "Sell it"}
+    ]
+    missing = await _invoke(
+        client, member, builtins["workspace.read_file"], {"path": "nope.txt"}, project
+    )
+    assert missing.status_code == 200
+    assert missing.json()["is_error"] is True
+    assert "no such file" in missing.json()["error"]
+
+
+async def test_workspace_needs_a_visible_project(client, member, other_member, builtins, project):
+    read = builtins["workspace.read_file"]
+    without = await _invoke(client, member, read, {"path": "a.txt"})
+    assert without.status_code == 422
+    assert "project_id" in without.json()["detail"]
+    theirs = await _invoke(client, other_member, read, {"path": "a.txt"}, project)
+    assert theirs.status_code == 404
+
+
+HOSTILE = [
+    "../secret.txt",
+    "../../etc/passwd",
+    "docs/../../escape.txt",
+    "/etc/passwd",
+    "//etc/passwd",
+    "~/notes.txt",
+    "..",
+    "docs/..",
+    "%2e%2e/secret.txt",
+    "%2e%2e%2fsecret.txt",
+    "..%2fsecret.txt",
+    "%252e%252e/secret.txt",
+    "..\\secret.txt",
+    "docs\\..\\..\\secret.txt",
+    "\uff0e\uff0e/secret.txt",  # fullwidth dots
+    "docs/\u2025/secret.txt",  # two-dot leader
+    "a\x00.txt",
+    "line\nbreak.txt",
+    "",
+    "linked/secret.txt",  # a symlinked directory inside the workspace
+    "link-to-secret.txt",  # a symlinked file inside the workspace
+    "hardlink.txt",  # a hard link to a file outside
+]
+
+
+@pytest.fixture
+def hostile_workspace(settings: Settings, project: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root = workspace_root(settings, uuid.UUID(project["id"]))
+    root.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("TOP SECRET")
+    os.symlink(outside, root / "linked")
+    os.symlink(outside / "secret.txt", root / "link-to-secret.txt")
+    os.link(outside / "secret.txt", root / "hardlink.txt")
+
+
+@pytest.mark.parametrize("path", HOSTILE)
+async def test_hostile_paths_are_refused(
+    client, member, builtins, project, hostile_workspace, path
+):
+    for tool, arguments in (
+        ("workspace.read_file", {"path": path}),
+        ("workspace.write_file", {"path": path, "content": "pwned"}),
+    ):
+        answer = await _invoke(client, member, builtins[tool], arguments, project)
+        assert answer.status_code in (403, 422), (tool, path, answer.text)
+        assert "TOP SECRET" not in answer.text
+    if path:
+        listed = await _invoke(
+            client, member, builtins["workspace.list_files"], {"path": path}, project
+        )
+        assert listed.status_code in (403, 422), (path, listed.text)
+
+
+async def test_hostile_paths_left_the_outside_untouched(
+    client, member, builtins, project, hostile_workspace, tmp_path
+):
+    for path in HOSTILE:
+        await _invoke(
+            client,
+            member,
+            builtins["workspace.write_file"],
+            {"path": path, "content": "x"},
+            project,
+        )
+    assert (tmp_path / "outside" / "secret.txt").read_text() == "TOP SECRET"
+    assert sorted(p.name for p in (tmp_path / "outside").iterdir()) == ["secret.txt"]
+    assert not (tmp_path / "escape.txt").exists()
+    refused = await client.get("/api/v1/tools/executions", headers=member.headers)
+    outcomes = {item["outcome"] for item in refused.json()["items"]}
+    assert outcomes <= {"DENIED", "INVALID"}
+
+
+async def test_search_skips_links(client, member, builtins, project, hostile_workspace):
+    found = await _invoke(client, member, builtins["workspace.search"], {"text": "secret"}, project)
+    assert found.status_code == 200
+    assert "TOP SECRET" not in found.text
+
+
+def test_split_path_accepts_plain_paths():
+    assert builtin.split_path("a/b/./c.txt") == ["a", "b", "c.txt"]
+    assert builtin.split_path("", allow_root=True) == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("1 + 2 * 3", 7),
+        ("(2 + 3) * sqrt(16)", 20.0),
+        ("2 ** 10", 1024),
+        ("-7 // 2", -4),
+        ("max(1, 5, 3) - abs(-2)", 3),
+        ("round(pi, 2)", 3.14),
+    ],
+)
+def test_arithmetic(expression, value):
+    assert evaluate(expression) == value
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "__import__('os').system('true')",
+        "().__class__.__bases__",
+        "open('/etc/passwd')",
+        "x",
+        "lambda: 1",
+        "[1, 2]",
+        "'a' * 3",
+        "9 ** 9 ** 9",
+        "10 ** 10000",
+        "1 / 0",
+        "sqrt(-1)",
+        "1 +",
+        "True + 1",
+        "(" * 300 + "1" + ")" * 300,
+    ],
+)
+def test_arithmetic_refuses(expression):
+    with pytest.raises(Unprocessable):
+        evaluate(expression)
+
+
+async def test_math_over_rest_and_bad_expression_is_an_error_result(client, member, builtins):
+    ok = await _invoke(client, member, builtins["math.evaluate"], {"expression": "6 * 7"})
+    assert ok.json()["output"] == {"expression": "6 * 7", "value": 42}
+    bad = await _invoke(client, member, builtins["math.evaluate"], {"expression": "1/0"})
+    assert bad.json()["is_error"] is True
+    assert bad.json()["error"] == "division by zero"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"z" * 5000 if self.path == "/big" else b"hello from the test server"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_fetch_is_off_by_default(client, member, builtins, web):
+    refused = await _invoke(client, member, builtins["http.fetch"], {"url": web + "/"})
+    assert refused.status_code == 403
+    assert "disabled" in refused.json()["detail"]
+
+
+async def test_fetch_allow_list_and_size_limit(database, settings, builtins, web):
+    allowed = settings.model_copy(
+        update={
+            "tools_fetch_enabled": True,
+            "tools_fetch_allowed_hosts": ["127.0.0.1"],
+            "tools_fetch_max_bytes": 1000,
+        }
+    )
+    fetch = uuid.UUID(builtins["http.fetch"])
+    result = await service.invoke(
+        database, settings=allowed, tool_id=fetch, arguments={"url": web + "/"}, user=None
+    )
+    assert result.output["content"] == "hello from the test server"
+    assert result.output["status"] == 200
+    big = await service.invoke(
+        database, settings=allowed, tool_id=fetch, arguments={"url": web + "/big"}, user=None
+    )
+    assert big.output["bytes"] == 1000
+    assert big.output["truncated"] is True
+    with pytest.raises(BerrysError) as refused:
+        await service.invoke(
+            database,
+            settings=allowed,
+            tool_id=fetch,
+            arguments={"url": "http://localhost:1/"},
+            user=None,
+        )
+    assert refused.value.status == 403
+    assert "allow-list" in refused.value.detail
+    for url in ("ftp://127.0.0.1/", "http://user:pw@127.0.0.1/"):
+        answer = await service.invoke(
+            database, settings=allowed, tool_id=fetch, arguments={"url": url}, user=None
+        )
+        assert answer.is_error is True, url
+
+
+def test_host_allow_list_patterns():
+    assert builtin.host_allowed("docs.example.com", ["*.example.com"])
+    assert not builtin.host_allowed("example.com.evil.net", ["*.example.com"])
+    assert not builtin.host_allowed("evilexample.com", ["*.example.com"])
+    assert builtin.host_allowed("EXAMPLE.com.", ["example.com"])
