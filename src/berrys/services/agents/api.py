@@ -13,7 +13,7 @@ from berrys.core.contracts import ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.core.enums import AgentState, AgentType, MessageStatus
 from berrys.core.errors import Unprocessable
-from berrys.services.agents import generation, service, templates
+from berrys.services.agents import generation, messages, service, specialisations, templates
 from berrys.services.agents.contracts import (
     AgentCreate,
     AgentOut,
@@ -46,7 +46,7 @@ MAX_TEMPLATE_UPLOAD = 512 * 1024
 async def _seeded(database: DatabaseDep, user: CurrentUser) -> None:
     """Specialisations and system templates exist before a route reads or uses them (after
     authentication: an anonymous request writes nothing)."""
-    await templates.ensure_seeded(database)
+    await specialisations.ensure_seeded(database)
 
 
 Seeded = Depends(_seeded)
@@ -171,7 +171,7 @@ async def agent_system_prompt(
 async def send_message(
     agent_id: uuid.UUID, body: MessageCreate, session: Session, user: WriterUser
 ) -> MessageOut:
-    return await service.send_message(session, agent_id=agent_id, message_in=body, user=user)
+    return await messages.send(session, agent_id=agent_id, message_in=body, user=user)
 
 
 @agents_router.get("/{agent_id}/messages", response_model=ListOf[MessageOut])
@@ -183,7 +183,7 @@ async def list_messages(
     status: Annotated[MessageStatus | None, Query()] = None,
     direction: Annotated[Literal["inbox", "outbox", "all"], Query()] = "inbox",
 ) -> ListOf[MessageOut]:
-    items, total = await service.get_messages(
+    items, total = await messages.get_all(
         session,
         agent_id=agent_id,
         user=user,
@@ -204,7 +204,7 @@ async def update_message(
     user: WriterUser,
 ) -> MessageOut:
     """Delivery status: CREATED -> DELIVERED -> PROCESSED, or FAILED; illegal -> 409."""
-    return await service.update_message(
+    return await messages.update(
         session, agent_id=agent_id, message_id=message_id, status_in=body, user=user
     )
 
@@ -214,7 +214,7 @@ async def update_message(
 
 @specialisations_router.get("", response_model=list[SpecialisationOut], dependencies=[Seeded])
 async def list_specialisations(session: Session, user: CurrentUser) -> list[SpecialisationOut]:
-    return await templates.get_specialisations(session)
+    return await specialisations.get_specialisations(session)
 
 
 @specialisations_router.get(
@@ -223,7 +223,7 @@ async def list_specialisations(session: Session, user: CurrentUser) -> list[Spec
 async def get_specialisation(
     agent_type: AgentType, session: Session, user: CurrentUser
 ) -> SpecialisationOut:
-    return await templates.get_specialisation(session, agent_type=agent_type)
+    return await specialisations.get_specialisation(session, agent_type=agent_type)
 
 
 @specialisations_router.patch("/{agent_type}", response_model=SpecialisationOut)
@@ -231,7 +231,7 @@ async def update_specialisation(
     agent_type: AgentType, body: SpecialisationUpdate, session: Session, user: WriterUser
 ) -> SpecialisationOut:
     """Edit what every agent of a type knows (ADMIN only)."""
-    return await templates.update_specialisation(
+    return await specialisations.update_specialisation(
         session, agent_type=agent_type, specialisation_in=body, user=user
     )
 

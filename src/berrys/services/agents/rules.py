@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from berrys.core.enums import AgentType, CollaborationType, Priority, RequirementCategory
+from berrys.services.agents import keywords as kw
 from berrys.services.agents.contracts import (
     AgentDraft,
     CollaborationDraft,
@@ -27,193 +28,16 @@ from berrys.services.agents.contracts import (
 T = AgentType
 C = RequirementCategory
 
-
-def _rx(*patterns: str) -> re.Pattern[str]:
-    return re.compile(r"\b(?:" + "|".join(patterns) + r")", re.IGNORECASE)
-
-
-def _words(patterns: str) -> re.Pattern[str]:
-    """A pattern from whitespace-separated alternatives (a space inside one is written \\s)."""
-    return _rx(*patterns.split())
-
-
-# --- what a sentence asks for ---------------------------------------------------------------
-
-TYPE_KEYWORDS: dict[AgentType, re.Pattern[str]] = {
-    T.DEVELOPER: _words(
-        r"""
-            implement develop(?!ment\s+team) cod(?:e|ing)\b program(?:ming)?\b software apps?\b
-            applications?\b web\s?sites?\b web\s?app back-?end front-?end apis?\b endpoints?\b
-            databases?\b (?:data\s)?pipelines?\b etl\b ingest deploy ci\b integrat webhooks?\b
-            automat docker containeri[sz] kubernetes terraform ios\b android\b browser sync\b
-            offline\b checkout cart\b online\s+(?:shop|store) storefront e-?commerce
-            single\s+sign-on sso\b internal\s+tools?\b dashboards?\b games?\b mkdocs sphinx
-            docstrings? static\s+site search\b plugins?\b scripting
-        """
-    ),
-    T.DESIGNER: _words(
-        r"""
-            design(?:s|ed|er|ing)?\b(?!\s+(?:doc|document)s?\b) ui\b ux\b user\s+interface
-            interfaces?\b user\s+experience layouts?\b visuals?\b graphics?\b mock-?ups?\b
-            wireframes?\b logos?\b brand(?:ing)?\b style\s+guide look\s+and\s+feel pixel[-\s]art
-            illustrat animation typograph colou?r\s+palette icons?\b
-        """
-    ),
-    T.RESEARCHER: _words(
-        r"""
-            research investigat literature surveys?\b studies\b study\b interview market\s+analys
-            competitors?\b competitive\s+analys state\s+of\s+the\s+art academic citations?\b
-            fact-?check sources\b target\s+audience
-        """
-    ),
-    T.ASSISTANT: _words(
-        r"""
-            writ(?:e|es|ing|ten)\b(?!\s+in\b) documentation docs\b (?<!style\s)guides?\b
-            tutorials?\b manuals?\b copy(?:writing)?\b content\b blog articles?\b newsletters?\b
-            captions?\b summar(?:y|ies|ise|ize) translat faqs?\b proofread meeting\s+notes
-            api\s+reference executive\s+summary
-        """
-    ),
-    T.AUDITOR: _words(
-        r"""
-            quality qa\b tests?\b testing playtest bugs?\b audit complian comply gdpr hipaa pci\b
-            soc\s?2 iso\s?27001 wcag secur protect vulnerab penetration least\s+privilege encrypt
-            api\s+keys? secrets?\b credentials code\s+review logged\b validat
-        """
-    ),
-}
-
-# A specialist is named after the domain that calls for one.
-SPECIALIST_DOMAINS: dict[str, re.Pattern[str]] = {
-    "Marketing": _words(
-        r"""
-            marketing campaigns?\b seo\b social\s+media advertis \bads\b influencer conversions?\b
-            instagram tiktok
-        """
-    ),
-    "Machine Learning": _words(
-        r"""
-            machine\s+learning ml\b train(?:ed|ing)?\s+(?:a\s+|the\s+)?(?:\w+\s+)?models? retrain
-            predict churn classif neural deep\s+learning data\s+scien feature\s+engineering
-            engineer\s+features forecast
-        """
-    ),
-    "Cloud Infrastructure": _words(
-        r"""
-            aws\b azure gcp\b google\s+cloud cloud\b on-?premise infrastructure devops
-            data\s?cent(?:er|re) kubernetes terraform downtime
-        """
-    ),
-    "Legal and Compliance": _words(
-        r"""
-            gdpr hipaa ccpa legal lawyers?\b laws?\b
-            data\s+protection\s+(?:law|regulation)
-        """
-    ),
-    "Audio": _words(
-        r"""
-            music soundtrack sound\s+effects audio chiptune voice-?over
-        """
-    ),
-    "Finance": _words(
-        r"""
-            accounting bookkeeping tax(?:es)?\b financial\s+(?:model|analys|statement|planning)
-        """
-    ),
-    "Healthcare": _words(
-        r"""
-            clinical medical patients?\b healthcare
-        """
-    ),
-}
-
-CATEGORY_KEYWORDS: dict[RequirementCategory, re.Pattern[str]] = {
-    C.NON_FUNCTIONAL: _words(
-        r"""
-            performan fast\b latency downtime scal reliab recover availab uptime secur protect
-            least\s+privilege expose accessib responsive offline explainab quality monitor privacy
-            encrypt logged\b complian usab
-        """
-    ),
-    C.INTEGRATION: _words(
-        r"""
-            integrat sync webhooks? connect existing\s+(?:\w+\s+)?(?:system|api|service|tool|crm)
-            third-?party import export stripe mailchimp salesforce kafka single\s+sign-on
-            google\s+workspace
-        """
-    ),
-    C.DOMAIN_SPECIFIC: _words(
-        r"""
-            gdpr hipaa pci\b regulat legal marketing campaign churn clinical medical finance
-            accounting tax\b refunds?\b music chiptune recycling levels?\b personal\s+data
-        """
-    ),
-    C.TECHNICAL: _words(
-        r"""
-            kubernetes docker containeri[sz] terraform aws\b python mkdocs ci\b rest\b databases?
-            warehouse snowflake sql\b ios\b android\b endpoint docstrings? deploy features\b
-        """
-    ),
-    C.COLLABORATION: _words(
-        r"""
-            coordinat collaborat hand\s?-?off stakeholders? report\s+weekly weekly\s+report
-            interview\s+the\s+teams? the\s+board\b sign-?off approv
-        """
-    ),
-}
-# On a tie the earlier category wins: the more specific reading first.
-CATEGORY_ORDER = (
-    C.NON_FUNCTIONAL,
-    C.INTEGRATION,
-    C.DOMAIN_SPECIFIC,
-    C.TECHNICAL,
-    C.COLLABORATION,
-    C.FUNCTIONAL,
-)
-
-_STRONG = _words(
-    r"""
-        must\b shall\b required\b requires?\b needs?\s+to\b has\s+to\b have\s+to\b only\b never\b
-        every\b
-    """
-)
-_CRITICAL = _words(
-    r"""
-        critical essential mandatory at\s+all\s+costs without\s+fail
-    """
-)
-_MEDIUM = _words(
-    r"""
-        should\b needs?\b want would\s+like expect
-    """
-)
-_WEAK = _words(
-    r"""
-        could\b may\b might\b nice\s+to\s+have ideally optional if\s+possible bonus
-    """
-)
-_IMPERATIVE = re.compile(
-    r"^(?:please\s+)?(?:build|create|make|develop|design|write|prepare|plan|run|train|migrate|"
-    r"audit|set\s+up|integrate|produce|deliver|compose|implement|launch|research|translate|"
-    r"analy[sz]e|review|set|add|ship|publish|deploy|survey|organi[sz]e|run)\b",
-    re.IGNORECASE,
-)
-_SENSITIVE = _words(r"secur complian gdpr hipaa pci\b protect privacy encrypt")
-
-_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n+|;\s+")
-_ABBREVIATIONS = re.compile(r"\b(?:e\.g|i\.e|etc|vs|approx|incl)\.\s+", re.IGNORECASE)
-
 MAX_REQUIREMENTS = 60
 SPECIALIST_LIMIT = 2
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences and bullet points, in order, without their bullets or trailing punctuation."""
-    protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(". ", "\u2024 "), text)
+    protected = kw.ABBREVIATIONS.sub(lambda m: m.group(0).replace(". ", "\u2024 "), text)
     pieces: list[str] = []
-    for raw in _SENTENCE_END.split(protected):
-        piece = _BULLET.sub("", raw.replace("\u2024", ".")).strip().rstrip(".!?;:").strip()
+    for raw in kw.SENTENCE_END.split(protected):
+        piece = kw.BULLET.sub("", raw.replace("\u2024", ".")).strip().rstrip(".!?;:").strip()
         if len(piece.split()) >= 2 or (piece and _any_signal(piece)):
             pieces.append(piece)
     return pieces
@@ -225,21 +49,21 @@ def _any_signal(text: str) -> bool:
 
 def agent_types_for(text: str) -> list[AgentType]:
     """The agent types a piece of text calls for (SPECIALIST when a domain is named)."""
-    found = [agent_type for agent_type, pattern in TYPE_KEYWORDS.items() if pattern.search(text)]
+    found = [agent_type for agent_type, pattern in kw.TYPE_KEYWORDS.items() if pattern.search(text)]
     if specialist_domains(text):
         found.append(T.SPECIALIST)
     return sorted(set(found), key=list(T).index)
 
 
 def specialist_domains(text: str) -> list[str]:
-    return [domain for domain, pattern in SPECIALIST_DOMAINS.items() if pattern.search(text)]
+    return [domain for domain, pattern in kw.SPECIALIST_DOMAINS.items() if pattern.search(text)]
 
 
 def _category(text: str) -> tuple[RequirementCategory, int]:
     scores = {
-        category: len(pattern.findall(text)) for category, pattern in CATEGORY_KEYWORDS.items()
+        category: len(pattern.findall(text)) for category, pattern in kw.CATEGORY_KEYWORDS.items()
     }
-    best = max(CATEGORY_ORDER, key=lambda c: (scores.get(c, 0), -CATEGORY_ORDER.index(c)))
+    best = max(kw.CATEGORY_ORDER, key=lambda c: (scores.get(c, 0), -kw.CATEGORY_ORDER.index(c)))
     if scores.get(best, 0) == 0:
         return C.FUNCTIONAL, 0
     return best, scores[best]
@@ -247,17 +71,17 @@ def _category(text: str) -> tuple[RequirementCategory, int]:
 
 def _priority(text: str, category: RequirementCategory) -> tuple[Priority, bool]:
     """Priority from modal verbs; the flag says whether any modal or imperative was seen."""
-    if _CRITICAL.search(text):
+    if kw.CRITICAL.search(text):
         return Priority.CRITICAL, True
-    if _STRONG.search(text):
-        if category == C.NON_FUNCTIONAL and _SENSITIVE.search(text):
+    if kw.STRONG.search(text):
+        if category == C.NON_FUNCTIONAL and kw.SENSITIVE.search(text):
             return Priority.CRITICAL, True
         return Priority.HIGH, True
-    if _WEAK.search(text):
+    if kw.WEAK.search(text):
         return Priority.LOW, True
-    if _MEDIUM.search(text):
+    if kw.MEDIUM.search(text):
         return Priority.MEDIUM, True
-    if _IMPERATIVE.search(text):
+    if kw.IMPERATIVE.search(text):
         return Priority.HIGH, True
     return Priority.MEDIUM, False
 
@@ -450,12 +274,12 @@ def _agent(
     if agent_type == T.SPECIALIST and name:
         domain = name.removesuffix(" Specialist")
         role = f"{domain} Specialist" if domain != "Domain" else profile.role
-        if domain in SPECIALIST_DOMAINS:
+        if domain in kw.SPECIALIST_DOMAINS:
             domains.append(domain.lower())
-            patterns = [SPECIALIST_DOMAINS[domain]]
+            patterns = [kw.SPECIALIST_DOMAINS[domain]]
             skills += _matched_terms(" ".join(texts), patterns)
-    elif agent_type in TYPE_KEYWORDS:
-        skills += _matched_terms(" ".join(texts), [TYPE_KEYWORDS[agent_type]])
+    elif agent_type in kw.TYPE_KEYWORDS:
+        skills += _matched_terms(" ".join(texts), [kw.TYPE_KEYWORDS[agent_type]])
     if agent_type == T.COORDINATOR:
         texts = texts or ["Coordinate the team and keep the plan, hand-offs and status current."]
     return AgentDraft(

@@ -9,14 +9,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import utcnow
-from berrys.core.enums import AgentState, AgentType, AuditAction, MessageStatus
+from berrys.core.enums import AgentState, AgentType, AuditAction
 from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
-from berrys.services.agents import prompts, templates
+from berrys.services.agents import prompts, specialisations, templates
 from berrys.services.agents.contracts import (
     AGENT_TRANSITIONS,
     AgentConfiguration,
@@ -26,16 +25,12 @@ from berrys.services.agents.contracts import (
     AgentUpdate,
     CollaborationDraft,
     CollaborationOut,
-    MessageCreate,
-    MessageOut,
-    MessageStatusUpdate,
     Specialisation,
     TemplateDefinition,
 )
 from berrys.services.agents.tables import (
     Agent,
     AgentCollaboration,
-    AgentMessage,
     AgentStateHistory,
 )
 from berrys.services.audit import service as audit
@@ -43,18 +38,11 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
 
-M = MessageStatus
-MESSAGE_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
-    M.CREATED: frozenset({M.DELIVERED, M.FAILED}),
-    M.DELIVERED: frozenset({M.PROCESSED, M.FAILED}),
-    M.PROCESSED: frozenset(),
-    M.FAILED: frozenset(),
-}
 # States in which an agent is at work and must be stopped before it is deleted.
 BUSY_STATES = frozenset({AgentState.INITIALIZING, AgentState.ACTIVE})
 
 
-async def _get_row(session: AsyncSession, agent_id: uuid.UUID, user: UserOut) -> Agent:
+async def get_row(session: AsyncSession, agent_id: uuid.UUID, user: UserOut) -> Agent:
     agent = await session.get(Agent, agent_id)
     if agent is None:
         raise NotFound.of("Agent", agent_id)
@@ -67,7 +55,7 @@ async def _get_row(session: AsyncSession, agent_id: uuid.UUID, user: UserOut) ->
 
 async def get(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -> AgentOut:
     """The agent if ``user`` may see its project; anyone else's agent is NotFound."""
-    return AgentOut.model_validate(await _get_row(session, agent_id, user))
+    return AgentOut.model_validate(await get_row(session, agent_id, user))
 
 
 async def get_all(
@@ -218,7 +206,7 @@ async def insert(
 async def update(
     session: AsyncSession, *, agent_id: uuid.UUID, agent_in: AgentUpdate, user: UserOut
 ) -> AgentOut:
-    agent = await _get_row(session, agent_id, user)
+    agent = await get_row(session, agent_id, user)
     if agent.state == AgentState.TERMINATED:
         raise Conflict(f"Agent {agent_id} is TERMINATED and can no longer be changed")
     before = AgentOut.model_validate(agent)
@@ -251,7 +239,7 @@ async def update(
 
 async def delete(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -> None:
     """Delete an agent that is not at work (pause or terminate a busy one first)."""
-    agent = await _get_row(session, agent_id, user)
+    agent = await get_row(session, agent_id, user)
     if agent.state in BUSY_STATES:
         raise Conflict(
             f"Agent {agent_id} is {agent.state}; pause or terminate it before deleting it",
@@ -283,7 +271,7 @@ async def transition(
     reason: str | None = None,
 ) -> AgentOut:
     """Move an agent along its lifecycle; an illegal move names the allowed ones."""
-    agent = await _get_row(session, agent_id, user)
+    agent = await get_row(session, agent_id, user)
     current = AgentState(agent.state)
     allowed = AGENT_TRANSITIONS[current]
     if to_state not in allowed:
@@ -317,7 +305,7 @@ async def transition(
 async def get_history(
     session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut, limit: int, offset: int
 ) -> tuple[list[AgentStateOut], int]:
-    await _get_row(session, agent_id, user)
+    await get_row(session, agent_id, user)
     condition = AgentStateHistory.agent_id == agent_id
     total = (
         await session.execute(select(func.count()).select_from(AgentStateHistory).where(condition))
@@ -336,7 +324,7 @@ async def system_prompt(session: AsyncSession, *, agent_id: uuid.UUID, user: Use
     """The agent's rendered prompt composed with its type's specialisation."""
     agent = await get(session, agent_id=agent_id, user=user)
     project = await projects.get(session, project_id=agent.project_id, user=user)
-    specialisation = await templates.get_specialisation(session, agent_type=agent.agent_type)
+    specialisation = await specialisations.get_specialisation(session, agent_type=agent.agent_type)
     return compose_prompt(agent=agent, project=project, specialisation=specialisation.model_dump())
 
 
@@ -407,119 +395,3 @@ async def project_rows(session: AsyncSession, *, project_id: uuid.UUID) -> list[
         select(Agent).where(Agent.project_id == project_id).order_by(Agent.created_at, Agent.id)
     )
     return list(rows)
-
-
-# --- messages -------------------------------------------------------------------------------
-
-
-async def send_message(
-    session: AsyncSession, *, agent_id: uuid.UUID, message_in: MessageCreate, user: UserOut
-) -> MessageOut:
-    """Send a message to an agent (from a person, or from another agent of the project)."""
-    agent = await _get_row(session, agent_id, user)
-    if agent.state == AgentState.TERMINATED:
-        raise Conflict(f"Agent {agent_id} is TERMINATED and takes no messages")
-    if message_in.from_agent_id is not None:
-        sender = await session.get(Agent, message_in.from_agent_id)
-        if sender is None or sender.project_id != agent.project_id:
-            raise Unprocessable(
-                f"from_agent_id {message_in.from_agent_id} is not an agent of this project"
-            )
-    message = AgentMessage(
-        project_id=agent.project_id,
-        from_agent_id=message_in.from_agent_id,
-        to_agent_id=agent.id,
-        sender_id=user.id,
-        subject=message_in.subject,
-        content=message_in.content,
-        payload=message_in.payload,
-        status=MessageStatus.CREATED,
-    )
-    session.add(message)
-    await session.flush()
-    created = MessageOut.model_validate(message)
-    await audit.record(
-        session,
-        entity_type="agent_message",
-        entity_id=message.id,
-        project_id=agent.project_id,
-        action=AuditAction.CREATE,
-        actor_id=user.id,
-        after={"to_agent_id": agent.id, "from_agent_id": message.from_agent_id},
-    )
-    return created
-
-
-async def get_messages(
-    session: AsyncSession,
-    *,
-    agent_id: uuid.UUID,
-    user: UserOut,
-    limit: int = 50,
-    offset: int = 0,
-    status: MessageStatus | None = None,
-    direction: str = "inbox",
-) -> tuple[list[MessageOut], int]:
-    """Messages to (``inbox``), from (``outbox``) or either way (``all``), oldest first."""
-    await _get_row(session, agent_id, user)
-    conditions: list[ColumnElement[bool]] = [
-        {
-            "inbox": AgentMessage.to_agent_id == agent_id,
-            "outbox": AgentMessage.from_agent_id == agent_id,
-        }.get(
-            direction,
-            or_(AgentMessage.to_agent_id == agent_id, AgentMessage.from_agent_id == agent_id),
-        )
-    ]
-    if status is not None:
-        conditions.append(AgentMessage.status == status)
-    total = (
-        await session.execute(select(func.count()).select_from(AgentMessage).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(AgentMessage)
-        .where(*conditions)
-        .order_by(AgentMessage.created_at, AgentMessage.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [MessageOut.model_validate(row) for row in rows], total
-
-
-async def update_message(
-    session: AsyncSession,
-    *,
-    agent_id: uuid.UUID,
-    message_id: uuid.UUID,
-    status_in: MessageStatusUpdate,
-    user: UserOut,
-) -> MessageOut:
-    """Advance a message: CREATED -> DELIVERED -> PROCESSED, or to FAILED with an error."""
-    await _get_row(session, agent_id, user)
-    message = await session.get(AgentMessage, message_id)
-    if message is None or message.to_agent_id != agent_id:
-        raise NotFound.of("Message", message_id)
-    current = MessageStatus(message.status)
-    allowed = MESSAGE_TRANSITIONS[current]
-    if status_in.status not in allowed:
-        raise InvalidTransition("Message", current, status_in.status, allowed)
-    now = utcnow()
-    message.status = status_in.status
-    if status_in.status == M.DELIVERED:
-        message.delivered_at = now
-    elif status_in.status == M.PROCESSED:
-        message.processed_at = now
-    elif status_in.status == M.FAILED:
-        message.error = status_in.error or "failed"
-    await session.flush()
-    await audit.record(
-        session,
-        entity_type="agent_message",
-        entity_id=message.id,
-        project_id=message.project_id,
-        action=AuditAction.TRANSITION,
-        actor_id=user.id,
-        before={"status": current},
-        after={"status": message.status, "error": message.error},
-    )
-    return MessageOut.model_validate(message)

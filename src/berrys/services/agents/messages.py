@@ -1,0 +1,138 @@
+"""Agent messages: hand-offs between agents (and from people), with a delivery status."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import utcnow
+from berrys.core.enums import AgentState, AuditAction, MessageStatus
+from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from berrys.services.agents import service
+from berrys.services.agents.contracts import MessageCreate, MessageOut, MessageStatusUpdate
+from berrys.services.agents.tables import Agent, AgentMessage
+from berrys.services.audit import service as audit
+from berrys.services.auth.contracts import UserOut
+
+M = MessageStatus
+MESSAGE_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
+    M.CREATED: frozenset({M.DELIVERED, M.FAILED}),
+    M.DELIVERED: frozenset({M.PROCESSED, M.FAILED}),
+    M.PROCESSED: frozenset(),
+    M.FAILED: frozenset(),
+}
+
+
+async def send(
+    session: AsyncSession, *, agent_id: uuid.UUID, message_in: MessageCreate, user: UserOut
+) -> MessageOut:
+    """Send a message to an agent (from a person, or from another agent of the project)."""
+    agent = await service.get_row(session, agent_id, user)
+    if agent.state == AgentState.TERMINATED:
+        raise Conflict(f"Agent {agent_id} is TERMINATED and takes no messages")
+    if message_in.from_agent_id is not None:
+        sender = await session.get(Agent, message_in.from_agent_id)
+        if sender is None or sender.project_id != agent.project_id:
+            raise Unprocessable(
+                f"from_agent_id {message_in.from_agent_id} is not an agent of this project"
+            )
+    message = AgentMessage(
+        project_id=agent.project_id,
+        from_agent_id=message_in.from_agent_id,
+        to_agent_id=agent.id,
+        sender_id=user.id,
+        subject=message_in.subject,
+        content=message_in.content,
+        payload=message_in.payload,
+        status=MessageStatus.CREATED,
+    )
+    session.add(message)
+    await session.flush()
+    created = MessageOut.model_validate(message)
+    await audit.record(
+        session,
+        entity_type="agent_message",
+        entity_id=message.id,
+        project_id=agent.project_id,
+        action=AuditAction.CREATE,
+        actor_id=user.id,
+        after={"to_agent_id": agent.id, "from_agent_id": message.from_agent_id},
+    )
+    return created
+
+
+async def get_all(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    user: UserOut,
+    limit: int = 50,
+    offset: int = 0,
+    status: MessageStatus | None = None,
+    direction: str = "inbox",
+) -> tuple[list[MessageOut], int]:
+    """Messages to (``inbox``), from (``outbox``) or either way (``all``), oldest first."""
+    await service.get_row(session, agent_id, user)
+    conditions: list[ColumnElement[bool]] = [
+        {
+            "inbox": AgentMessage.to_agent_id == agent_id,
+            "outbox": AgentMessage.from_agent_id == agent_id,
+        }.get(
+            direction,
+            or_(AgentMessage.to_agent_id == agent_id, AgentMessage.from_agent_id == agent_id),
+        )
+    ]
+    if status is not None:
+        conditions.append(AgentMessage.status == status)
+    total = (
+        await session.execute(select(func.count()).select_from(AgentMessage).where(*conditions))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(AgentMessage)
+        .where(*conditions)
+        .order_by(AgentMessage.created_at, AgentMessage.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [MessageOut.model_validate(row) for row in rows], total
+
+
+async def update(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    message_id: uuid.UUID,
+    status_in: MessageStatusUpdate,
+    user: UserOut,
+) -> MessageOut:
+    """Advance a message: CREATED -> DELIVERED -> PROCESSED, or to FAILED with an error."""
+    await service.get_row(session, agent_id, user)
+    message = await session.get(AgentMessage, message_id)
+    if message is None or message.to_agent_id != agent_id:
+        raise NotFound.of("Message", message_id)
+    current = MessageStatus(message.status)
+    allowed = MESSAGE_TRANSITIONS[current]
+    if status_in.status not in allowed:
+        raise InvalidTransition("Message", current, status_in.status, allowed)
+    now = utcnow()
+    message.status = status_in.status
+    if status_in.status == M.DELIVERED:
+        message.delivered_at = now
+    elif status_in.status == M.PROCESSED:
+        message.processed_at = now
+    elif status_in.status == M.FAILED:
+        message.error = status_in.error or "failed"
+    await session.flush()
+    await audit.record(
+        session,
+        entity_type="agent_message",
+        entity_id=message.id,
+        project_id=message.project_id,
+        action=AuditAction.TRANSITION,
+        actor_id=user.id,
+        before={"status": current},
+        after={"status": message.status, "error": message.error},
+    )
+    return MessageOut.model_validate(message)
