@@ -22,6 +22,8 @@ from berrys.core.middleware import HttpMetrics, RequestMiddleware
 from berrys.services.agents.api import router as agents_router
 from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
+from berrys.services.planning.api import project_router as project_plans_router
+from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
 from berrys.services.tools import service as tools
 from berrys.services.tools.api import router as tools_router
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         audit_router,
         tools_router,
         mcp_servers_router,
+        project_plans_router,
+        plans_router,
     ):
         app.include_router(router)
     _add_health_routes(app, metrics)
