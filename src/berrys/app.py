@@ -22,6 +22,7 @@ from berrys.core.middleware import HttpMetrics, RequestMiddleware
 from berrys.services.agents.api import router as agents_router
 from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
+from berrys.services.chat.api import router as chat_router
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         audit_router,
         tools_router,
         mcp_servers_router,
+        chat_router,
         project_plans_router,
         plans_router,
     ):

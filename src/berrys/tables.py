@@ -6,6 +6,7 @@ from berrys.core.db import Base
 from berrys.services.agents import tables as agent_tables
 from berrys.services.audit import tables as audit_tables
 from berrys.services.auth import tables as auth_tables
+from berrys.services.chat import tables as chat_tables
 from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
 from berrys.services.tools import tables as tool_tables
@@ -15,6 +16,7 @@ __all__ = [
     "agent_tables",
     "audit_tables",
     "auth_tables",
+    "chat_tables",
     "metadata",
     "planning_tables",
     "project_tables",

@@ -1,0 +1,34 @@
+"""Berry's default prompts; each can be replaced in the database (``chat_prompt``)."""
+
+from __future__ import annotations
+
+DEFAULTS: dict[str, str] = {
+    "persona": (
+        "You are Berry, the assistant of Berrys, a platform that turns a project description "
+        "into a team of AI agents, a plan and a run. You are friendly, brief and exact. You "
+        "never claim to have done something that was not done: the actions you take are "
+        "carried out by the platform and reported back to you."
+    ),
+    "intent": (
+        "Classify the user's last message into one intent and return JSON with: "
+        '"intent" (one of CREATE_PROJECT, GENERATE_TEAM, PLAN, START_RUN, STATUS, APPROVE, '
+        "REJECT, HELP, SMALL_TALK, CONFIRM, CANCEL), "
+        '"project_name" (for CREATE_PROJECT the new project\'s name exactly as the user gave '
+        "it; otherwise the name of a project the user refers to, or null), "
+        '"description" (for CREATE_PROJECT what the project is for, in the user\'s own words, '
+        'or null) and "comment" (for APPROVE or REJECT, or null). '
+        "CONFIRM and CANCEL answer a question Berry asked (yes / no). Follow-ups such as "
+        '"now plan it" or "how is it going?" are about the project of the conversation.'
+    ),
+    "greeting": (
+        "Hi, I'm Berry. Tell me what you want to build, for example: \"Create a project "
+        'called Bakery Site to build a website for my bakery". Then ask me to generate its '
+        "team, to plan it, or how it is going."
+    ),
+    "help": (
+        'I can create a project ("create a project called Bakery Site to build a website '
+        'for my bakery"), generate its team of agents ("generate the team"), plan it ("now '
+        'plan it") and tell you how it is going ("how is it going?"). I ask before doing '
+        "anything costly or destructive; answer yes or no."
+    ),
+}
