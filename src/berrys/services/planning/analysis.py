@@ -203,8 +203,8 @@ def resource_intervals(
 
 def level(model: PlanModel, sched: engine.Schedule, a: Arrays) -> tuple[list[float], float]:
     """Resource levelling (serial schedule generation): starts honouring each resource's
-    capacity. Tasks are placed in dependency order, the least slack first at equal early
-    start, so non-critical tasks are the ones that move, within their slack where it suffices.
+    capacity. Ready tasks are placed by latest start (minimum-slack rule), so critical tasks
+    keep their dates and non-critical ones move, within their slack where capacity allows.
     """
     n = len(model.tasks)
     if n == 0 or n > MAX_LEVELLED_TASKS:
@@ -225,9 +225,9 @@ def level(model: PlanModel, sched: engine.Schedule, a: Arrays) -> tuple[list[flo
     placed: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
     start = [0.0] * n
 
-    def key(i: int) -> tuple[float, float, int, int]:
+    def key(i: int) -> tuple[float, float, int, int]:  # latest start first: critical tasks
         task = model.tasks[i]
-        return (sched.es[i], sched.total_slack[i], _PRIORITY_RANK[task.priority], i)
+        return (sched.ls[i], sched.es[i], _PRIORITY_RANK[task.priority], i)
 
     ready = [key(i) for i in range(n) if not waiting[i]]
     heapq.heapify(ready)
