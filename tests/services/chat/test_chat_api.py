@@ -90,10 +90,19 @@ async def test_follow_ups_use_the_conversation(client, member):
 
     plan = await _say(client, member, session_id, "now plan it")
     [action] = plan["actions"]
-    assert action["type"] == "PLAN"
-    assert action["status"] in {"COMPLETED", "UNAVAILABLE"}
-    if action["status"] == "UNAVAILABLE":
-        assert "not available" in plan["reply"]
+    assert (action["type"], action["status"]) == ("PLAN", "COMPLETED")
+    assert action["result"]["project_id"] == project_id
+    assert action["result"]["tasks"] > 0
+    current = await client.get(
+        f"/api/v1/projects/{project_id}/plans/current", headers=member.headers
+    )
+    assert current.json()["id"] == action["result"]["plan_id"]
+
+    again = await _say(client, member, session_id, "plan it again")
+    assert [(a["type"], a["status"]) for a in again["actions"]] == [("PLAN", "NEEDS_CONFIRMATION")]
+    second = await _say(client, member, session_id, "yes")
+    assert [(a["type"], a["status"]) for a in second["actions"]] == [("PLAN", "COMPLETED")]
+    assert second["actions"][0]["result"]["version"] == 2
 
     for sentence, intent in (
         ("start it", "START_RUN"),
@@ -180,6 +189,14 @@ async def test_a_viewer_cannot_create_through_chat(client, viewer):
     assert [(a["type"], a["status"]) for a in reply["actions"]] == [("CREATE_PROJECT", "FAILED")]
     assert "VIEWER" in reply["actions"][0]["detail"]
     assert (await client.get("/api/v1/projects", headers=viewer.headers)).json()["total"] == 0
+
+
+async def test_planning_before_a_team_says_what_to_do_first(client, member):
+    session_id = await _session(client, member)
+    await _say(client, member, session_id, BAKERY)
+    plan = await _say(client, member, session_id, "now plan it")
+    assert [(a["type"], a["status"]) for a in plan["actions"]] == [("PLAN", "FAILED")]
+    assert "generate the team" in plan["reply"]
 
 
 async def test_no_name_means_a_question_not_a_project(client, member):

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from berrys.core.db import Database
 from berrys.core.enums import ChatActionStatus, ChatIntent, UserRole
-from berrys.core.errors import BerrysError
+from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
 from berrys.services.projects import service as projects
@@ -235,33 +235,96 @@ async def _generate_team(
 # --- PLAN -----------------------------------------------------------------------------------
 
 
-def _planner() -> Any:
-    """The planning service's plan creation, when this installation has it."""
-    try:
-        from berrys.services.planning import service as planning
-        from berrys.services.planning.contracts import PlanCreate
-    except ImportError:
-        return None
-    create = getattr(planning, "generate", None) or getattr(planning, "create_generated", None)
-    return (create, PlanCreate) if create is not None else None
-
-
-async def _plan(database: Database, turn: Turn, intent: IntentResult) -> Outcome:
-    project_id, _name = _target(turn, intent)
+async def _plan(
+    database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
+) -> Outcome:
+    project_id, name = _target(turn, intent)
     if project_id is None:
         return _no_project(Intent.PLAN)
     if (denied := _read_only(turn.user, Intent.PLAN)) is not None:
         return denied
+    try:
+        from berrys.services.planning import generation as planning_generation
+        from berrys.services.planning import service as planning
+        from berrys.services.planning.contracts import PlanCreate
+    except ImportError:
+        return Outcome(
+            reply="Planning is not available in this version of Berrys yet, so I cannot plan "
+            "the project for you.",
+            project_id=project_id,
+            actions=[
+                ChatAction(
+                    type=Intent.PLAN,
+                    status=Status.UNAVAILABLE,
+                    detail="The planning service is not installed.",
+                    result={"project_id": str(project_id)},
+                )
+            ],
+        )
+    label = f'"{name}"' if name else "the project"
+    try:
+        async with database.transaction(read_only=True) as session:
+            team = await _agent_count(session, project_id, turn.user)
+            try:
+                current = await planning.get_current(session, project_id=project_id, user=turn.user)
+            except NotFound:
+                current = None
+    except BerrysError as exc:
+        return _failed(Intent.PLAN, exc, project_id)
+    if not team:
+        detail = f"{label} has no team yet to assign tasks to."
+        return Outcome(
+            reply=f'{detail} Say "generate the team" first, then ask me to plan it.',
+            project_id=project_id,
+            actions=[
+                ChatAction(
+                    type=Intent.PLAN,
+                    status=Status.FAILED,
+                    detail=detail,
+                    result={"project_id": str(project_id)},
+                )
+            ],
+        )
+    if current is not None and not confirmed:
+        question = (
+            f"{label} already has a plan (version {current.version}, {len(current.tasks)} "
+            "tasks). Shall I draft a new version and make it the current plan? (yes / no)"
+        )
+        return Outcome(
+            reply=question,
+            project_id=project_id,
+            actions=[
+                ChatAction(
+                    type=Intent.PLAN,
+                    status=Status.NEEDS_CONFIRMATION,
+                    detail=question,
+                    result={"project_id": str(project_id)},
+                )
+            ],
+            pending=PendingAction(type=Intent.PLAN, project_id=project_id, question=question),
+        )
+    try:
+        plan = await planning_generation.create_plan(
+            database, project_id=project_id, plan_in=PlanCreate(), user=turn.user
+        )
+    except BerrysError as exc:
+        return _failed(Intent.PLAN, exc, project_id)
     return Outcome(
-        reply="Planning is not available in this version of Berrys yet, so I cannot plan the "
-        "project for you.",
+        reply=f"I drafted plan version {plan.version} for {label}: {len(plan.tasks)} tasks in "
+        f"{len(plan.phases)} phases, {plan.methodology.value}. The Gantt chart and the "
+        "critical path are on the project page.",
         project_id=project_id,
         actions=[
             ChatAction(
                 type=Intent.PLAN,
-                status=Status.UNAVAILABLE,
-                detail="The planning service is not installed.",
-                result={"project_id": str(project_id)},
+                status=Status.COMPLETED,
+                result={
+                    "project_id": str(project_id),
+                    "plan_id": str(plan.id),
+                    "version": plan.version,
+                    "tasks": len(plan.tasks),
+                    "url": _url(project_id, "plan"),
+                },
             )
         ],
     )
@@ -364,7 +427,7 @@ async def _run(
         case Intent.GENERATE_TEAM:
             return await _generate_team(database, turn, intent, confirmed=confirmed)
         case Intent.PLAN:
-            return await _plan(database, turn, intent)
+            return await _plan(database, turn, intent, confirmed=confirmed)
         case Intent.STATUS:
             return await _status(database, turn, intent)
         case Intent.START_RUN | Intent.APPROVE | Intent.REJECT:
