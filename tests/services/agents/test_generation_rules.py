@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from berrys.core.enums import AgentType, CollaborationType, Priority, RequirementCategory
 from berrys.services.agents import rules
 from berrys.services.agents.contracts import AgentDraft, CollaborationDraft, TeamDraft
@@ -116,3 +119,18 @@ def test_a_valid_answer_is_left_alone():
     team, notes = normalise_team(answer, requirements)
     assert notes == []
     assert [a.name for a in team.agents] == ["Writer"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=600))
+def test_any_text_gives_valid_requirements_and_a_valid_team(text):
+    requirements = rules.extract_requirements(text).requirements
+    for requirement in requirements:
+        assert requirement.text.strip()
+        assert 0 < requirement.confidence <= 0.8
+    if requirements:
+        team = rules.draft_team(requirements)
+        assert team.agents
+        normalised, notes = normalise_team(team, requirements)
+        assert notes == []
+        assert len({a.name for a in normalised.agents}) == len(normalised.agents)

@@ -3,6 +3,7 @@ persistence, regeneration, the audit trail and bad input."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -221,3 +222,21 @@ async def test_a_project_without_a_usable_description_is_422(client, member):
 async def test_someone_elses_project_cannot_be_generated_for(client, other_member, project):
     response = await _generate(client, other_member, project["id"], dry_run=True)
     assert response.status_code == 404
+
+
+async def test_concurrent_generations_leave_exactly_one_team(client, member, project):
+    first, second = await asyncio.gather(
+        _generate(client, member, project["id"]), _generate(client, member, project["id"])
+    )
+    assert first.status_code == second.status_code == 201
+    assert sorted([first.json()["replaced"], second.json()["replaced"]]) == [0, 4]
+    listed = (
+        await client.get(f"/api/v1/projects/{project['id']}/agents", headers=member.headers)
+    ).json()
+    assert listed["total"] == 4
+    graph = (
+        await client.get(
+            f"/api/v1/projects/{project['id']}/agents/collaboration", headers=member.headers
+        )
+    ).json()
+    assert len(graph) == len(first.json()["collaboration"])

@@ -273,7 +273,7 @@ async def generate(
             await projects.get(session, project_id=project_id, user=user)
         except NotFound:
             raise NotFound.of("Project", project_id) from None
-        existing = await service.project_rows(session, project_id=project_id)
+        existing = await service.lock_project_agents(session, project_id=project_id)
         replaced = [a for a in existing if a.generated and a.state == AgentState.CREATED]
         kept = [a for a in existing if a not in replaced and a.state != AgentState.TERMINATED]
         for agent in replaced:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -389,9 +389,20 @@ async def replace_collaboration(
     await session.flush()
 
 
-async def project_rows(session: AsyncSession, *, project_id: uuid.UUID) -> list[Agent]:
-    """The project's agent rows (for generation, which has checked access already)."""
+async def lock_project_agents(session: AsyncSession, *, project_id: uuid.UUID) -> list[Agent]:
+    """The project's agent rows, locked for a regeneration (access already checked).
+
+    On PostgreSQL a transaction-scoped advisory lock per project serialises concurrent
+    regenerations (SQLite's write transactions are serial already) and the rows are locked
+    against concurrent transitions.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = int.from_bytes(project_id.bytes[:8], "big", signed=True)
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     rows = await session.scalars(
-        select(Agent).where(Agent.project_id == project_id).order_by(Agent.created_at, Agent.id)
+        select(Agent)
+        .where(Agent.project_id == project_id)
+        .order_by(Agent.created_at, Agent.id)
+        .with_for_update()
     )
     return list(rows)
