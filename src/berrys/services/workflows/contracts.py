@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from berrys.core.contracts import Contract
+from berrys.core.enums import DependencyType, RiskLevel, RunStatus, TaskRunStatus
+
+
+class TaskSpec(Contract):
+    """One task of a run's snapshot (taken from a plan version, or given directly)."""
+
+    key: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    description: str = ""
+    acceptance_criteria: list[Any] = Field(default_factory=list)
+    risk_level: RiskLevel = RiskLevel.LOW
+    agent_id: uuid.UUID | None = None
+    plan_task_id: uuid.UUID | None = None
+    provider: str | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+
+
+class DependencySpec(Contract):
+    from_key: str
+    to_key: str
+    dependency_type: DependencyType = DependencyType.FS
+    lag_hours: float = 0.0
+
+
+class RunCreate(Contract):
+    """POST /projects/{id}/runs: execute the project's current plan (or ``plan_id``)."""
+
+    plan_id: uuid.UUID | None = None
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+    provider_limits: dict[str, int] = Field(default_factory=dict)
+    budget_usd: float | None = Field(default=None, ge=0)
+    require_plan_approval: bool | None = Field(
+        default=None, description="Default: the project's `require_plan_approval` setting."
+    )
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskRunOut(Contract):
+    id: uuid.UUID
+    key: str
+    name: str
+    status: TaskRunStatus
+    attempt: int
+    failures: int
+    max_attempts: int
+    agent_id: uuid.UUID | None
+    plan_task_id: uuid.UUID | None
+    risk_level: RiskLevel
+    output: dict[str, Any] | None
+    error: str | None
+    cost_usd: float
+    tokens: int
+    lease_owner: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class DependencyOut(Contract):
+    from_task_run_id: uuid.UUID
+    to_task_run_id: uuid.UUID
+    dependency_type: DependencyType
+    lag_hours: float
+
+
+class ArtifactOut(Contract):
+    id: uuid.UUID
+    task_run_id: uuid.UUID
+    name: str
+    media_type: str
+    content: str
+    path: str | None
+    produced_by: str | None
+    created_at: datetime
+
+
+class RunOut(Contract):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    plan_id: uuid.UUID | None
+    plan_version: int | None
+    status: RunStatus
+    paused: bool
+    max_concurrency: int
+    budget_usd: float | None
+    cost_usd: float
+    tokens: int
+    options: dict[str, Any]
+    gate_interaction_id: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    task_runs: list[TaskRunOut] = Field(default_factory=list)
+    dependencies: list[DependencyOut] = Field(default_factory=list)
+    artifacts: list[ArtifactOut] = Field(default_factory=list)
+
+
+class RunSummary(Contract):
+    id: uuid.UUID
+    project_id: uuid.UUID
+    status: RunStatus
+    cost_usd: float
+    tokens: int
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class RunEventOut(Contract):
+    seq: int
+    type: str
+    task_run_id: str | None
+    payload: dict[str, Any]
+    created_at: str

@@ -1,0 +1,608 @@
+"""The scheduler: workers claim READY task runs under leases and execute them.
+
+A claim is one short write transaction: READY task runs (past any retry back-off) and
+RUNNING ones whose lease expired are selected — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+inside ``BEGIN IMMEDIATE`` on SQLite — filtered by the run's and the provider's concurrency
+limits, and given this worker's lease in one UPDATE with their events. Heartbeats extend the
+leases; a task whose lease is gone is cancelled here and writes nothing more. No transaction
+is ever held across a model or tool call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import and_, case, func, insert, or_, select, update
+
+from berrys.core.db import Database, utcnow
+from berrys.core.enums import RejectionPolicy, RunEventType, RunStatus, TaskRunStatus
+from berrys.services.workflows import signals
+from berrys.services.workflows.events import Event
+from berrys.services.workflows.executor import PermanentTaskError, TaskExecutor, TaskOutcome
+from berrys.services.workflows.journal import (
+    Diverged,
+    LeaseLost,
+    StepPolicy,
+    Suspended,
+    TaskContext,
+    TaskRejected,
+    TaskSnapshot,
+    backoff,
+)
+from berrys.services.workflows.state import (
+    RUN_TERMINAL,
+    commit_events,
+    finish_gate,
+    predecessors_of,
+    propagate,
+)
+from berrys.services.workflows.tables import Artifact, Run, Step, TaskRun, TaskRunDependency
+
+_log = structlog.get_logger("berrys.engine")
+T = TaskRunStatus
+_task = TaskRun.__table__
+_run = Run.__table__
+_dep = TaskRunDependency.__table__
+_step = Step.__table__
+_artifact = Artifact.__table__
+
+
+@dataclass
+class EngineConfig:
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    poll_seconds: float = 0.25
+    concurrency: int = 16
+    # Tasks of one provider this worker runs at once ({"OPENAI": 4}); runs add their own.
+    provider_limits: dict[str, int] = field(default_factory=dict)
+    retry_base_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    default_timeout_seconds: float | None = 900.0
+    maintenance_seconds: float = 0.5
+    step_policy: StepPolicy = field(default_factory=StepPolicy)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class _Claimed:
+    snapshot: TaskSnapshot
+    recorded: dict[int, Any]
+    timeout: float | None
+
+
+class Worker:
+    """Claims and executes task runs until stopped. Many may run, in many processes."""
+
+    def __init__(
+        self,
+        database: Database,
+        executor: TaskExecutor,
+        *,
+        config: EngineConfig | None = None,
+        worker_id: str | None = None,
+        run_ids: set[uuid.UUID] | None = None,
+    ) -> None:
+        self.database = database
+        self.executor = executor
+        self.config = config or EngineConfig()
+        self.worker_id = worker_id or default_worker_id()
+        self.run_ids = run_ids
+        self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._providers: Counter[str] = Counter()
+        self._stopping = False
+        self._waker: signals.Waker | None = None
+        self._last_maintenance = 0.0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stopping = True
+        if self._waker is not None:
+            self._waker.set()
+
+    def wake(self) -> None:
+        if self._waker is not None:
+            self._waker.set()
+
+    async def run(self) -> None:
+        """Claim and execute until :meth:`stop`; leases held at the end are released."""
+        self._waker = signals.Waker()
+        signals.register(self._waker)
+        heartbeat = asyncio.create_task(self._heartbeats())
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping:
+                if loop.time() - self._last_maintenance >= self.config.maintenance_seconds:
+                    self._last_maintenance = loop.time()
+                    await self._guard(self.maintain())
+                self._waker.event.clear()
+                free = self.config.concurrency - len(self._running)
+                if free > 0:
+                    claimed = await self._guard(self._claim(free)) or []
+                    for item in claimed:
+                        self._launch(item)
+                    if claimed and len(claimed) == free:
+                        continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._waker.event.wait(), self.config.poll_seconds)
+        finally:
+            heartbeat.cancel()
+            await self._shutdown()
+
+    async def _guard(self, work: Any) -> Any:
+        """A database hiccup must not kill the loop: log it and try again next tick."""
+        try:
+            return await work
+        except Exception:
+            _log.exception("engine.tick_failed", worker=self.worker_id)
+            return None
+
+    async def _shutdown(self) -> None:
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        # Let another worker take these over at once instead of waiting for the lease.
+        with contextlib.suppress(Exception):
+            async with self.database.transaction() as session:
+                await session.execute(
+                    update(_task)
+                    .where(_task.c.lease_owner == self.worker_id, _task.c.status == T.RUNNING)
+                    .values(lease_expires_at=utcnow())
+                )
+
+    def _launch(self, item: _Claimed) -> None:
+        task_id = item.snapshot.id
+        provider = item.snapshot.provider or ""
+        self._providers[provider] += 1
+        task = asyncio.create_task(self._execute(item))
+        self._running[task_id] = task
+
+        def _done(_: asyncio.Task[None]) -> None:
+            self._running.pop(task_id, None)
+            self._providers[provider] -= 1
+            self.wake()
+
+        task.add_done_callback(_done)
+
+    # -- claiming ---------------------------------------------------------------------------
+    async def _claim(self, free: int) -> list[_Claimed]:
+        now = utcnow()
+        config = self.config
+        async with self.database.transaction() as session:
+            runnable = or_(
+                and_(
+                    _task.c.status == T.READY,
+                    or_(_task.c.not_before.is_(None), _task.c.not_before <= now),
+                ),
+                and_(
+                    _task.c.status == T.RUNNING,
+                    _task.c.lease_expires_at < now,
+                    _task.c.output_ready.is_(False),
+                ),
+            )
+            query = (
+                select(
+                    _task.c.id,
+                    _task.c.run_id,
+                    _task.c.status,
+                    _task.c.provider,
+                    _task.c.started_at,
+                    _task.c.lease_owner,
+                    _task.c.attempt,
+                )
+                .join(_run, _run.c.id == _task.c.run_id)
+                .where(
+                    runnable,
+                    _run.c.paused.is_(False),
+                    _run.c.cancel_requested.is_(False),
+                    _run.c.status.not_in(list(RUN_TERMINAL)),
+                )
+                .order_by(_task.c.position, _task.c.id)
+                .limit(max(free * 4, 16))
+            )
+            if self.run_ids is not None:
+                query = query.where(_task.c.run_id.in_(list(self.run_ids)))
+            if not self.database.is_sqlite:
+                query = query.with_for_update(skip_locked=True, of=_task)
+            candidates = (await session.execute(query)).all()
+            if not candidates:
+                return []
+            run_ids = sorted({row.run_id for row in candidates})
+            lock = select(_run.c.id, _run.c.max_concurrency, _run.c.provider_limits).where(
+                _run.c.id.in_(run_ids)
+            )
+            if not self.database.is_sqlite:
+                lock = lock.order_by(_run.c.id).with_for_update(of=_run)
+            runs = {row.id: row for row in await session.execute(lock)}
+            busy: Counter[tuple[uuid.UUID, str]] = Counter()
+            per_run: Counter[uuid.UUID] = Counter()
+            for run_id, provider, count in await session.execute(
+                select(_task.c.run_id, _task.c.provider, func.count())
+                .where(
+                    _task.c.run_id.in_(run_ids),
+                    _task.c.status == T.RUNNING,
+                    _task.c.lease_expires_at >= now,
+                )
+                .group_by(_task.c.run_id, _task.c.provider)
+            ):
+                busy[(run_id, provider or "")] += count
+                per_run[run_id] += count
+            mine = Counter(self._providers)
+            chosen = []
+            for row in candidates:
+                if len(chosen) >= free:
+                    break
+                run = runs[row.run_id]
+                provider = row.provider or ""
+                if per_run[row.run_id] >= run.max_concurrency:
+                    continue
+                run_limit = (run.provider_limits or {}).get(provider)
+                if run_limit is not None and busy[(row.run_id, provider)] >= run_limit:
+                    continue
+                own_limit = config.provider_limits.get(provider)
+                if own_limit is not None and mine[provider] >= own_limit:
+                    continue
+                per_run[row.run_id] += 1
+                busy[(row.run_id, provider)] += 1
+                mine[provider] += 1
+                chosen.append(row)
+            if not chosen:
+                return []
+            ids = [row.id for row in chosen]
+            await session.execute(
+                update(_task)
+                .where(_task.c.id.in_(ids))
+                .values(
+                    status=T.RUNNING,
+                    lease_owner=self.worker_id,
+                    lease_expires_at=now + timedelta(seconds=config.lease_seconds),
+                    started_at=func.coalesce(_task.c.started_at, now),
+                    attempt=case((_task.c.attempt == 0, 1), else_=_task.c.attempt),
+                    not_before=None,
+                )
+            )
+            by_run: dict[uuid.UUID, list[Event]] = defaultdict(list)
+            first_starts: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+            for row in chosen:
+                attempt = row.attempt or 1
+                if row.status == T.RUNNING:
+                    by_run[row.run_id].append(
+                        Event(
+                            RunEventType.TASK_RECLAIMED,
+                            row.id,
+                            {
+                                "attempt": attempt,
+                                "worker": self.worker_id,
+                                "previous_worker": row.lease_owner,
+                            },
+                        )
+                    )
+                else:
+                    by_run[row.run_id].append(
+                        Event(
+                            RunEventType.TASK_STARTED,
+                            row.id,
+                            {"attempt": attempt, "worker": self.worker_id},
+                        )
+                    )
+                if row.started_at is None:
+                    first_starts[row.run_id].append(row.id)
+            for run_id, events in by_run.items():
+                await propagate(session, first_starts.get(run_id, []), events)
+                await commit_events(session, run_id, events)
+            return await self._snapshots(session, ids)
+
+    async def _snapshots(self, session: Any, ids: list[uuid.UUID]) -> list[_Claimed]:
+        rows = (
+            await session.execute(
+                select(_task, _run.c.project_id, _run.c.options)
+                .join(_run, _run.c.id == _task.c.run_id)
+                .where(_task.c.id.in_(ids))
+            )
+        ).all()
+        pred = _task.alias("pred")
+        upstream: dict[uuid.UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
+        for to_id, key, output in await session.execute(
+            select(_dep.c.to_task_run_id, pred.c.key, pred.c.output)
+            .join(pred, pred.c.id == _dep.c.from_task_run_id)
+            .where(_dep.c.to_task_run_id.in_(ids))
+        ):
+            if output is not None:
+                upstream[to_id][key] = output
+        recorded: dict[uuid.UUID, dict[int, Any]] = defaultdict(dict)
+        attempts = {row.id: row.attempt for row in rows}
+        for step in await session.execute(select(_step).where(_step.c.task_run_id.in_(ids))):
+            if step.attempt == attempts[step.task_run_id]:
+                recorded[step.task_run_id][step.seq] = step
+        claimed = []
+        for row in rows:
+            snapshot = TaskSnapshot(
+                id=row.id,
+                run_id=row.run_id,
+                project_id=row.project_id,
+                key=row.key,
+                name=row.name,
+                description=row.description,
+                acceptance_criteria=list(row.acceptance_criteria or []),
+                risk_level=str(getattr(row.risk_level, "value", row.risk_level)),
+                agent_id=row.agent_id,
+                provider=row.provider,
+                spec=dict(row.spec or {}),
+                attempt=row.attempt,
+                grants=list(row.grants or []),
+                upstream=upstream[row.id],
+                run_options=dict(row.options or {}),
+            )
+            timeout = row.timeout_seconds or self.config.default_timeout_seconds
+            claimed.append(_Claimed(snapshot, recorded[row.id], timeout))
+        claimed.sort(key=lambda item: ids.index(item.snapshot.id))
+        return claimed
+
+    # -- leases -----------------------------------------------------------------------------
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_seconds)
+            held = list(self._running)
+            if not held:
+                continue
+            try:
+                async with self.database.transaction() as session:
+                    kept = set(
+                        await session.scalars(
+                            update(_task)
+                            .where(
+                                _task.c.id.in_(held),
+                                _task.c.lease_owner == self.worker_id,
+                                _task.c.status == T.RUNNING,
+                            )
+                            .values(
+                                lease_expires_at=utcnow()
+                                + timedelta(seconds=self.config.lease_seconds)
+                            )
+                            .returning(_task.c.id)
+                        )
+                    )
+            except Exception:
+                _log.exception("engine.heartbeat_failed", worker=self.worker_id)
+                continue
+            for task_id in held:
+                if task_id not in kept and task_id in self._running:
+                    _log.info("engine.lease_lost", task_run_id=str(task_id))
+                    self._running[task_id].cancel()
+
+    # -- executing --------------------------------------------------------------------------
+    def _context(self, item: _Claimed) -> TaskContext:
+        return TaskContext(
+            self.database,
+            item.snapshot,
+            worker_id=self.worker_id,
+            lease_seconds=self.config.lease_seconds,
+            recorded=item.recorded,
+            step_policy=self.config.step_policy,
+        )
+
+    async def _execute(self, item: _Claimed) -> None:
+        snapshot = item.snapshot
+        try:
+            while True:
+                ctx = self._context(item)
+                try:
+                    if item.timeout:
+                        outcome = await asyncio.wait_for(
+                            self.executor.execute(ctx), timeout=item.timeout
+                        )
+                    else:
+                        outcome = await self.executor.execute(ctx)
+                except Diverged as diverged:
+                    await self._new_attempt(ctx, diverged.seq)
+                    item.recorded = {}
+                    continue
+                except (Suspended, LeaseLost):
+                    return
+                except TaskRejected as rejected:
+                    await self._reject(ctx, str(rejected), rejected.policy)
+                    return
+                except PermanentTaskError as exc:
+                    await self._fail(ctx, f"{exc}", retry=False)
+                    return
+                except TimeoutError:
+                    await self._fail(ctx, f"timed out after {item.timeout:g} s", retry=True)
+                    return
+                except Exception as exc:
+                    _log.info("engine.task_error", task=snapshot.key, error=repr(exc))
+                    await self._fail(ctx, f"{type(exc).__name__}: {exc}", retry=True)
+                    return
+                await self._complete(ctx, outcome)
+                return
+        except LeaseLost:
+            return
+        except asyncio.CancelledError:
+            return
+
+    async def _new_attempt(self, ctx: TaskContext, seq: int) -> None:
+        snapshot = ctx.task
+        async with self.database.transaction() as session:
+            await ctx.hold_lease(session)
+            await session.execute(
+                update(_task).where(_task.c.id == snapshot.id).values(attempt=snapshot.attempt + 1)
+            )
+            await commit_events(
+                session,
+                snapshot.run_id,
+                [
+                    Event(
+                        RunEventType.TASK_DIVERGED,
+                        snapshot.id,
+                        {"seq": seq, "attempt": snapshot.attempt + 1},
+                    )
+                ],
+                refresh=False,
+            )
+        snapshot.attempt += 1
+
+    async def _complete(self, ctx: TaskContext, outcome: TaskOutcome) -> None:
+        snapshot = ctx.task
+        now = utcnow()
+        async with self.database.transaction() as session:
+            await ctx.hold_lease(session)
+            cost, tokens = (
+                await session.execute(
+                    select(
+                        func.coalesce(func.sum(_step.c.cost_usd), 0.0),
+                        func.coalesce(func.sum(_step.c.tokens), 0),
+                    ).where(_step.c.task_run_id == snapshot.id)
+                )
+            ).one()
+            preds = await predecessors_of(session, [snapshot.id])
+            done = finish_gate(preds.get(snapshot.id, []))
+            values: dict[str, Any] = {
+                "output": outcome.output,
+                "cost_usd": float(cost),
+                "tokens": int(tokens),
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "error": None,
+            }
+            events: list[Event] = []
+            if done:
+                values.update(status=T.COMPLETED, finished_at=now)
+                events.append(
+                    Event(
+                        RunEventType.TASK_COMPLETED,
+                        snapshot.id,
+                        {
+                            "cost_usd": float(cost),
+                            "tokens": int(tokens),
+                            "produced_by": outcome.produced_by,
+                        },
+                    )
+                )
+            else:
+                values.update(output_ready=True)
+                events.append(Event(RunEventType.TASK_OUTPUT_READY, snapshot.id))
+            await session.execute(update(_task).where(_task.c.id == snapshot.id).values(**values))
+            if outcome.artifacts:
+                await session.execute(
+                    insert(_artifact),
+                    [
+                        {
+                            "id": uuid.uuid4(),
+                            "run_id": snapshot.run_id,
+                            "task_run_id": snapshot.id,
+                            "project_id": snapshot.project_id,
+                            "name": artifact.name,
+                            "media_type": artifact.media_type,
+                            "content": artifact.content,
+                            "path": artifact.path,
+                            "produced_by": outcome.produced_by,
+                            "created_at": now,
+                        }
+                        for artifact in outcome.artifacts
+                    ],
+                )
+            if done:
+                await propagate(session, [snapshot.id], events)
+            await commit_events(session, snapshot.run_id, events)
+
+    async def _fail(self, ctx: TaskContext, error: str, *, retry: bool) -> None:
+        snapshot = ctx.task
+        async with self.database.transaction() as session:
+            await ctx.hold_lease(session)
+            row = (
+                await session.execute(
+                    select(_task.c.attempt, _task.c.max_attempts, _task.c.failures).where(
+                        _task.c.id == snapshot.id
+                    )
+                )
+            ).one()
+            base = {
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "error": error[:4000],
+                "failures": row.failures + 1,
+            }
+            if retry and row.attempt < row.max_attempts:
+                delay = backoff(
+                    row.attempt - 1, self.config.retry_base_seconds, self.config.retry_max_seconds
+                )
+                await session.execute(
+                    update(_task)
+                    .where(_task.c.id == snapshot.id)
+                    .values(
+                        status=T.READY,
+                        attempt=row.attempt + 1,
+                        not_before=utcnow() + timedelta(seconds=delay),
+                        **base,
+                    )
+                )
+                event = Event(
+                    RunEventType.TASK_RETRY_SCHEDULED,
+                    snapshot.id,
+                    {"attempt": row.attempt + 1, "delay_seconds": round(delay, 3), "error": error},
+                )
+            else:
+                await session.execute(
+                    update(_task)
+                    .where(_task.c.id == snapshot.id)
+                    .values(status=T.FAILED, finished_at=utcnow(), **base)
+                )
+                event = Event(RunEventType.TASK_FAILED, snapshot.id, {"error": error})
+            await commit_events(session, snapshot.run_id, [event])
+
+    async def _reject(self, ctx: TaskContext, reason: str, policy: RejectionPolicy) -> None:
+        snapshot = ctx.task
+        async with self.database.transaction() as session:
+            await ctx.hold_lease(session)
+            events: list[Event] = []
+            await finish_task_by_policy(session, snapshot.id, reason, policy, events)
+            await commit_events(session, snapshot.run_id, events)
+
+    # -- maintenance ------------------------------------------------------------------------
+    async def maintain(self) -> None:
+        """Expire due interactions and apply their escalation rules."""
+        from berrys.services.workflows import service  # the service imports the engine
+
+        await service.expire_interactions(self.database)
+
+
+async def finish_task_by_policy(
+    session: Any, task_run_id: uuid.UUID, reason: str, policy: RejectionPolicy, events: list
+) -> None:
+    """A rejected task is FAILED, or SKIPPED (then its successors may go on)."""
+    status = T.SKIPPED if policy == RejectionPolicy.SKIP else T.FAILED
+    await session.execute(
+        update(_task)
+        .where(_task.c.id == task_run_id)
+        .values(
+            status=status,
+            lease_owner=None,
+            lease_expires_at=None,
+            error=reason,
+            finished_at=utcnow(),
+        )
+    )
+    kind = RunEventType.TASK_SKIPPED if status == T.SKIPPED else RunEventType.TASK_FAILED
+    events.append(Event(kind, task_run_id, {"reason": reason, "error": reason}))
+    if status == T.SKIPPED:
+        await propagate(session, [task_run_id], events)
+
+
+async def run_status(database: Database, run_id: uuid.UUID) -> RunStatus:
+    async with database.transaction(read_only=True) as session:
+        return RunStatus(
+            (await session.execute(select(_run.c.status).where(_run.c.id == run_id))).scalar_one()
+        )

@@ -1,0 +1,107 @@
+"""The run outbox: one event per state change, numbered per run, written in the change's
+transaction. SSE, the audit trail of a run and metrics read these rows; nothing else is a
+second source of truth.
+
+Event types (``RunEventType``), each with ``task_run_id`` when it concerns one task:
+
+- ``RUN_CREATED`` {tasks, dependencies, plan_id}; ``RUN_STATUS`` {from, to};
+  ``RUN_PAUSED``/``RUN_RESUMED``/``RUN_CANCELLED`` {by}
+- ``TASK_READY``; ``TASK_STARTED`` {attempt, worker}; ``TASK_RECLAIMED`` {attempt, worker,
+  previous_worker} (an expired lease taken over); ``TASK_OUTPUT_READY`` (done, waiting for an
+  FF/SF predecessor); ``TASK_COMPLETED`` {cost_usd, tokens, produced_by}; ``TASK_FAILED``
+  {error}; ``TASK_RETRY_SCHEDULED`` {attempt, delay_seconds, error}; ``TASK_RETRIED`` {by};
+  ``TASK_AWAITING_INPUT`` {interaction_id, reason}; ``TASK_RESUMED`` {interaction_id};
+  ``TASK_SKIPPED`` {reason}; ``TASK_CANCELLED``; ``TASK_DIVERGED`` {seq, attempt};
+  ``TASK_REVIEWED`` {approved, feedback, round}
+- ``STEP_REISSUED`` {seq, kind, name} (a call in flight at a crash issued again)
+- ``INTERACTION_CREATED`` / ``INTERACTION_RESOLVED`` {interaction_id, type, status}
+- ``WORKFLOW_STAGE`` {stage, status, detail}; ``DEGRADED`` {stage, fallback, reason}
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import utcnow
+from berrys.core.enums import RunEventType
+from berrys.services.workflows.tables import Run, RunEvent
+
+_run = Run.__table__
+_event = RunEvent.__table__
+
+
+@dataclass(slots=True)
+class Event:
+    type: RunEventType
+    task_run_id: uuid.UUID | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+async def emit_many(session: AsyncSession, run_id: uuid.UUID, events: Sequence[Event]) -> int:
+    """Append ``events`` to the run's outbox in the caller's transaction; the last seq."""
+    if not events:
+        return 0
+    last = (
+        await session.execute(
+            update(_run)
+            .where(_run.c.id == run_id)
+            .values(event_seq=_run.c.event_seq + len(events))
+            .returning(_run.c.event_seq)
+        )
+    ).scalar_one()
+    first = last - len(events) + 1
+    now = utcnow()
+    await session.execute(
+        insert(_event),
+        [
+            {
+                "run_id": run_id,
+                "seq": first + index,
+                "type": event.type,
+                "task_run_id": event.task_run_id,
+                "payload": event.payload,
+                "created_at": now,
+            }
+            for index, event in enumerate(events)
+        ],
+    )
+    return last
+
+
+async def emit(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    type: RunEventType,
+    *,
+    task_run_id: uuid.UUID | None = None,
+    **payload: Any,
+) -> int:
+    return await emit_many(session, run_id, [Event(type, task_run_id, payload)])
+
+
+async def read(
+    session: AsyncSession, *, run_id: uuid.UUID, after_seq: int = 0, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Events of a run with ``seq > after_seq``, oldest first."""
+    rows = await session.execute(
+        select(_event)
+        .where(_event.c.run_id == run_id, _event.c.seq > after_seq)
+        .order_by(_event.c.seq)
+        .limit(limit)
+    )
+    return [
+        {
+            "seq": row.seq,
+            "type": RunEventType(row.type).value,
+            "task_run_id": str(row.task_run_id) if row.task_run_id else None,
+            "payload": row.payload,
+            "created_at": row.created_at.isoformat(),
+        }
+        for row in rows
+    ]

@@ -1,0 +1,226 @@
+"""State changes of task runs and runs, always inside the caller's transaction.
+
+Dependencies, as ENGINE.md defines them: FS — the successor becomes READY after the
+predecessor COMPLETED; SS — after the predecessor started; FF — the successor may run but is
+not marked COMPLETED before the predecessor is; SF — likewise on the predecessor's start.
+A SKIPPED predecessor counts as finished. No global step: only a task's own predecessors
+decide when it is READY.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import utcnow
+from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
+from berrys.services.workflows.events import Event, emit_many
+from berrys.services.workflows.tables import Run, TaskRun, TaskRunDependency
+
+T = TaskRunStatus
+_task = TaskRun.__table__
+_run = Run.__table__
+_dep = TaskRunDependency.__table__
+
+DONE = frozenset({T.COMPLETED, T.SKIPPED})
+TERMINAL = frozenset({T.COMPLETED, T.SKIPPED, T.FAILED, T.CANCELLED})
+RUN_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+def _started(status: TaskRunStatus, started_at: Any) -> bool:
+    return started_at is not None or status in DONE
+
+
+def start_gate(preds: Iterable[tuple[DependencyType, TaskRunStatus, Any]]) -> bool:
+    """May the successor start? FS needs the predecessor finished, SS started."""
+    for kind, status, started_at in preds:
+        if kind == DependencyType.FS and status not in DONE:
+            return False
+        if kind == DependencyType.SS and not _started(status, started_at):
+            return False
+    return True
+
+
+def finish_gate(preds: Iterable[tuple[DependencyType, TaskRunStatus, Any]]) -> bool:
+    """May the successor be COMPLETED? FF needs the predecessor finished, SF started."""
+    for kind, status, started_at in preds:
+        if kind == DependencyType.FF and status not in DONE:
+            return False
+        if kind == DependencyType.SF and not _started(status, started_at):
+            return False
+    return True
+
+
+async def predecessors_of(
+    session: AsyncSession, task_run_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[DependencyType, TaskRunStatus, Any]]]:
+    ids = list(task_run_ids)
+    found: dict[uuid.UUID, list[tuple[DependencyType, TaskRunStatus, Any]]] = defaultdict(list)
+    if not ids:
+        return found
+    pred = _task.alias("pred")
+    rows = await session.execute(
+        select(_dep.c.to_task_run_id, _dep.c.dependency_type, pred.c.status, pred.c.started_at)
+        .join(pred, pred.c.id == _dep.c.from_task_run_id)
+        .where(_dep.c.to_task_run_id.in_(ids))
+    )
+    for to_id, kind, status, started_at in rows:
+        found[to_id].append((DependencyType(kind), TaskRunStatus(status), started_at))
+    return found
+
+
+async def propagate(
+    session: AsyncSession, changed: Iterable[uuid.UUID], events: list[Event]
+) -> None:
+    """After tasks started or finished, make their successors READY or COMPLETED."""
+    frontier = set(changed)
+    while frontier:
+        succ = _task.alias("succ")
+        rows = (
+            await session.execute(
+                select(succ.c.id, succ.c.status, succ.c.output_ready)
+                .join(_dep, _dep.c.to_task_run_id == succ.c.id)
+                .where(_dep.c.from_task_run_id.in_(list(frontier)))
+                .distinct()
+            )
+        ).all()
+        frontier = set()
+        candidates = [
+            row
+            for row in rows
+            if row.status == T.PENDING or (row.status == T.RUNNING and row.output_ready)
+        ]
+        if not candidates:
+            break
+        preds = await predecessors_of(session, [row.id for row in candidates])
+        ready: list[uuid.UUID] = []
+        completed: list[uuid.UUID] = []
+        for row in candidates:
+            if row.status == T.PENDING and start_gate(preds[row.id]):
+                ready.append(row.id)
+            elif row.status == T.RUNNING and finish_gate(preds[row.id]):
+                completed.append(row.id)
+        if ready:
+            await session.execute(
+                update(_task)
+                .where(_task.c.id.in_(ready), _task.c.status == T.PENDING)
+                .values(status=T.READY)
+            )
+            events.extend(Event(RunEventType.TASK_READY, task_id) for task_id in ready)
+        if completed:
+            now = utcnow()
+            await session.execute(
+                update(_task)
+                .where(_task.c.id.in_(completed))
+                .values(status=T.COMPLETED, output_ready=False, finished_at=now)
+            )
+            events.extend(Event(RunEventType.TASK_COMPLETED, task_id) for task_id in completed)
+            frontier.update(completed)
+
+
+async def initial_ready(session: AsyncSession, run_id: uuid.UUID, events: list[Event]) -> None:
+    """Mark READY every PENDING task of a new run whose start gate is open."""
+    rows = (
+        await session.execute(
+            select(_task.c.id).where(_task.c.run_id == run_id, _task.c.status == T.PENDING)
+        )
+    ).all()
+    preds = await predecessors_of(session, [row.id for row in rows])
+    ready = [row.id for row in rows if start_gate(preds.get(row.id, []))]
+    if ready:
+        await session.execute(update(_task).where(_task.c.id.in_(ready)).values(status=T.READY))
+        events.extend(Event(RunEventType.TASK_READY, task_id) for task_id in ready)
+
+
+def derive_status(
+    counts: dict[TaskRunStatus, int],
+    *,
+    paused: bool,
+    cancel_requested: bool,
+    started: bool,
+    gated: bool = False,
+) -> RunStatus:
+    """The run's status from its task runs (and, through AWAITING_INPUT, its interactions)."""
+    total = sum(counts.values())
+    done = counts.get(T.COMPLETED, 0) + counts.get(T.SKIPPED, 0)
+    active = counts.get(T.RUNNING, 0) + counts.get(T.READY, 0)
+    if cancel_requested and counts.get(T.RUNNING, 0) == 0:
+        return RunStatus.CANCELLED
+    if total and done == total:
+        return RunStatus.COMPLETED
+    if total == 0:
+        return RunStatus.COMPLETED
+    if gated:
+        return RunStatus.AWAITING_INPUT
+    if paused:
+        return RunStatus.PAUSED
+    if active:
+        return RunStatus.RUNNING if started else RunStatus.QUEUED
+    if counts.get(T.AWAITING_INPUT, 0):
+        return RunStatus.AWAITING_INPUT
+    if counts.get(T.FAILED, 0):
+        return RunStatus.FAILED
+    if counts.get(T.CANCELLED, 0):
+        return RunStatus.CANCELLED
+    return RunStatus.FAILED  # PENDING tasks that nothing can make READY
+
+
+async def refresh_run_status(
+    session: AsyncSession, run_id: uuid.UUID, events: list[Event]
+) -> RunStatus:
+    """Recompute the run's status; a change is written with its RUN_STATUS event."""
+    run = (
+        await session.execute(
+            select(
+                _run.c.status,
+                _run.c.paused,
+                _run.c.cancel_requested,
+                _run.c.started_at,
+                _run.c.gate_interaction_id,
+            ).where(_run.c.id == run_id)
+        )
+    ).one()
+    counts = {
+        TaskRunStatus(status): count
+        for status, count in await session.execute(
+            select(_task.c.status, func.count())
+            .where(_task.c.run_id == run_id)
+            .group_by(_task.c.status)
+        )
+    }
+    started = run.started_at is not None or any(
+        counts.get(s, 0) for s in (T.RUNNING, T.COMPLETED, T.FAILED, T.AWAITING_INPUT)
+    )
+    new = derive_status(
+        counts,
+        paused=run.paused,
+        cancel_requested=run.cancel_requested,
+        started=started,
+        gated=run.gate_interaction_id is not None,
+    )
+    old = RunStatus(run.status)
+    if new != old:
+        values: dict[str, Any] = {"status": new, "updated_at": utcnow()}
+        if new in RUN_TERMINAL:
+            values["finished_at"] = utcnow()
+        elif old in RUN_TERMINAL:
+            values["finished_at"] = None
+        if started and run.started_at is None:
+            values["started_at"] = utcnow()
+        await session.execute(update(_run).where(_run.c.id == run_id).values(**values))
+        events.append(Event(RunEventType.RUN_STATUS, None, {"from": old.value, "to": new.value}))
+    return new
+
+
+async def commit_events(
+    session: AsyncSession, run_id: uuid.UUID, events: list[Event], *, refresh: bool = True
+) -> RunStatus | None:
+    """Recompute the run's status (adding its event) and write all events of the change."""
+    status = await refresh_run_status(session, run_id, events) if refresh else None
+    await emit_many(session, run_id, events)
+    return status
