@@ -181,7 +181,7 @@ def _from_rules(
     requirements: Sequence[RequirementDraft],
     taken: set[str],
 ) -> AgentDraft:
-    draft = rules._agent(agent_type, numbers, requirements)
+    draft = rules.agent_draft(agent_type, numbers, requirements)
     return draft.model_copy(update={"name": _unique(draft.name, taken)})
 
 

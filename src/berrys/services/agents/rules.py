@@ -243,29 +243,30 @@ def draft_team(requirements: Sequence[RequirementDraft]) -> TeamDraft:
             ranked = sorted(by_domain.items(), key=lambda item: (-len(item[1]), item[1][0]))
             for domain, numbers in ranked[:SPECIALIST_LIMIT]:
                 agents.append(
-                    _agent(T.SPECIALIST, numbers, requirements, name=f"{domain} Specialist")
+                    agent_draft(T.SPECIALIST, numbers, requirements, name=f"{domain} Specialist")
                 )
         elif agent_type in by_type:
-            agents.append(_agent(agent_type, by_type[agent_type], requirements))
+            agents.append(agent_draft(agent_type, by_type[agent_type], requirements))
     if not agents:  # nothing recognisable: one generalist assistant takes everything
-        agents.append(_agent(T.ASSISTANT, list(range(1, len(requirements) + 1)), requirements))
+        agents.append(agent_draft(T.ASSISTANT, list(range(1, len(requirements) + 1)), requirements))
     if len(agents) > 1:
         collaboration_numbers = [
             number
             for number, requirement in enumerate(requirements, start=1)
             if requirement.category == C.COLLABORATION
         ]
-        agents.insert(0, _agent(T.COORDINATOR, collaboration_numbers, requirements))
+        agents.insert(0, agent_draft(T.COORDINATOR, collaboration_numbers, requirements))
     return TeamDraft(agents=agents, collaboration=collaboration_graph(agents))
 
 
-def _agent(
+def agent_draft(
     agent_type: AgentType,
     numbers: list[int],
     requirements: Sequence[RequirementDraft],
     *,
     name: str | None = None,
 ) -> AgentDraft:
+    """One drafted agent of ``agent_type`` for the requirements numbered ``numbers``."""
     profile = PROFILES[agent_type]
     texts = [requirements[n - 1].text for n in numbers]
     skills = list(profile.skills)
