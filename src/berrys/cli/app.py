@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from berrys.cli import agents, db, serve, tools, users
+from berrys.cli import agents, db, plan, serve, tools, users
 
 app = typer.Typer(
     name="berrys",
@@ -18,3 +18,4 @@ app.add_typer(users.user_app, name="user")
 app.add_typer(users.token_app, name="token")
 app.add_typer(tools.app, name="tools")
 app.add_typer(agents.app, name="agents")
+app.add_typer(plan.app, name="plan")
