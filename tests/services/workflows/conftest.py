@@ -55,7 +55,7 @@ async def start_worker(database: Database) -> AsyncIterator[Callable[..., Worker
         return worker
 
     yield _start
-    for worker, task in started:
+    for worker, _ in started:
         worker.stop()
     for _, task in started:
         with contextlib.suppress(BaseException):
@@ -99,10 +99,10 @@ async def get_run(database: Database, run_id: uuid.UUID) -> RunOut:
 
 
 async def wait_until(
-    condition: Callable[[], Any], *, timeout: float = 15.0, message: str = "condition"
+    condition: Callable[[], Any], *, within: float = 15.0, message: str = "condition"
 ) -> Any:
     """Poll ``condition`` (sync or async) until truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = condition()
         if asyncio.iscoroutine(value):
@@ -115,24 +115,24 @@ async def wait_until(
 
 
 async def wait_for_status(
-    database: Database, run_id: uuid.UUID, *statuses: RunStatus, timeout: float = 15.0
+    database: Database, run_id: uuid.UUID, *statuses: RunStatus, within: float = 15.0
 ) -> RunOut:
     async def _check() -> RunOut | None:
         run = await get_run(database, run_id)
         return run if run.status in statuses else None
 
-    return await wait_until(_check, timeout=timeout, message=f"run in {statuses}")
+    return await wait_until(_check, within=within, message=f"run in {statuses}")
 
 
 async def wait_for_task(
-    database: Database, run_id: uuid.UUID, key: str, *statuses: TaskRunStatus, timeout=15.0
+    database: Database, run_id: uuid.UUID, key: str, *statuses: TaskRunStatus, within=15.0
 ) -> Any:
     async def _check() -> Any:
         run = await get_run(database, run_id)
         task = next(t for t in run.task_runs if t.key == key)
         return task if task.status in statuses else None
 
-    return await wait_until(_check, timeout=timeout, message=f"task {key} in {statuses}")
+    return await wait_until(_check, within=within, message=f"task {key} in {statuses}")
 
 
 def by_key(run: RunOut) -> dict[str, Any]:

@@ -65,6 +65,8 @@ class ScriptedExecutor:
 
             async def append(line: str = line, key: str = task.key) -> dict[str, Any]:
                 self.tool_calls[key] += 1
+                if spec.get("tool_hold"):
+                    await self.gates[f"tool:{key}"].wait()
                 if self.side_effects is not None:
                     with self.side_effects.open("a") as handle:
                         handle.write(line + "\n")

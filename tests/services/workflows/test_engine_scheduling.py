@@ -36,12 +36,15 @@ async def test_diamond_dag_runs_in_dependency_order(database, project, executor,
     assert order.index(("start", "D")) > max(order.index(("end", "B")), order.index(("end", "C")))
     tasks_ = by_key(done)
     assert tasks_["D"].output["upstream"] == {"B": "B#0", "C": "C#0"}
-    assert all(t.status == T.COMPLETED and t.attempt == 1 for t in done.task_runs)
-    assert done.cost_usd == 0.004 and done.tokens == 40
+    assert all(t.status == T.COMPLETED for t in done.task_runs)
+    assert all(t.attempt == 1 for t in done.task_runs)
+    assert done.cost_usd == 0.004
+    assert done.tokens == 40
     events = await _events(database, run.id)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     kinds = [e["type"] for e in events]
-    assert kinds.count("TASK_STARTED") == 4 and kinds.count("TASK_COMPLETED") == 4
+    assert kinds.count("TASK_STARTED") == 4
+    assert kinds.count("TASK_COMPLETED") == 4
     assert kinds.count("TASK_READY") == 4
     statuses = [e["payload"]["to"] for e in events if e["type"] == "RUN_STATUS"]
     assert statuses == ["RUNNING", "COMPLETED"]
@@ -137,8 +140,10 @@ async def test_failures_are_retried_with_backoff_then_fail_the_run(
     start_worker(executor)
     failed = await wait_for_status(database, run.id, RunStatus.FAILED)
     tasks_ = by_key(failed)
-    assert tasks_["flaky"].status == T.COMPLETED and tasks_["flaky"].attempt == 3
-    assert tasks_["broken"].status == T.FAILED and tasks_["broken"].failures == 3
+    assert tasks_["flaky"].status == T.COMPLETED
+    assert tasks_["flaky"].attempt == 3
+    assert tasks_["broken"].status == T.FAILED
+    assert tasks_["broken"].failures == 3
     assert "scripted failure" in tasks_["broken"].error
     assert tasks_["after"].status == T.PENDING
     kinds = [e["type"] for e in await _events(database, run.id)]
@@ -166,8 +171,10 @@ async def test_permanent_errors_are_not_retried_and_transient_calls_are(
     start_worker(executor)
     failed = await wait_for_status(database, run.id, RunStatus.FAILED)
     tasks_ = by_key(failed)
-    assert tasks_["bad"].failures == 1 and tasks_["bad"].attempt == 1
-    assert tasks_["wobbly"].status == T.COMPLETED and tasks_["wobbly"].attempt == 1
+    assert tasks_["bad"].failures == 1
+    assert tasks_["bad"].attempt == 1
+    assert tasks_["wobbly"].status == T.COMPLETED
+    assert tasks_["wobbly"].attempt == 1
     assert executor.model_calls["wobbly"] == 1
 
 
@@ -179,7 +186,8 @@ async def test_per_task_timeout_fails_the_attempt(database, project, executor, s
     start_worker(executor)
     failed = await wait_for_status(database, run.id, RunStatus.FAILED)
     task = failed.task_runs[0]
-    assert task.failures == 2 and "timed out" in task.error
+    assert task.failures == 2
+    assert "timed out" in task.error
 
 
 async def test_run_and_provider_concurrency_limits(database, project, executor, start_worker):

@@ -24,7 +24,14 @@ import structlog
 from sqlalchemy import and_, case, func, insert, or_, select, update
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import RejectionPolicy, RunEventType, RunStatus, TaskRunStatus
+from berrys.core.enums import (
+    ApprovalSubject,
+    Priority,
+    RejectionPolicy,
+    RunEventType,
+    RunStatus,
+    TaskRunStatus,
+)
 from berrys.services.workflows import signals
 from berrys.services.workflows.events import Event
 from berrys.services.workflows.executor import PermanentTaskError, TaskExecutor, TaskOutcome
@@ -309,7 +316,13 @@ class Worker:
     async def _snapshots(self, session: Any, ids: list[uuid.UUID]) -> list[_Claimed]:
         rows = (
             await session.execute(
-                select(_task, _run.c.project_id, _run.c.options)
+                select(
+                    _task,
+                    _run.c.project_id,
+                    _run.c.options,
+                    _run.c.budget_usd,
+                    _run.c.cost_usd.label("run_cost_usd"),
+                )
                 .join(_run, _run.c.id == _task.c.run_id)
                 .where(_task.c.id.in_(ids))
             )
@@ -346,6 +359,8 @@ class Worker:
                 grants=list(row.grants or []),
                 upstream=upstream[row.id],
                 run_options=dict(row.options or {}),
+                run_budget_usd=row.budget_usd,
+                run_cost_usd=row.run_cost_usd or 0.0,
             )
             timeout = row.timeout_seconds or self.config.default_timeout_seconds
             claimed.append(_Claimed(snapshot, recorded[row.id], timeout))
@@ -401,6 +416,7 @@ class Worker:
             while True:
                 ctx = self._context(item)
                 try:
+                    await apply_policies(ctx)
                     if item.timeout:
                         outcome = await asyncio.wait_for(
                             self.executor.execute(ctx), timeout=item.timeout
@@ -577,6 +593,44 @@ class Worker:
         from berrys.services.workflows import service  # the service imports the engine
 
         await service.expire_interactions(self.database)
+
+
+RISKY = frozenset({"HIGH", "CRITICAL"})
+
+
+async def apply_policies(ctx: TaskContext) -> None:
+    """Before a task works: approvals for risky tasks and for a run past its budget threshold.
+
+    Run options: ``risk_approval`` (default true) and ``budget_threshold`` (default 0.8 of
+    ``budget_usd``; an approval doubles the budget).
+    """
+    task = ctx.task
+    options = task.run_options
+    if task.risk_level in RISKY and options.get("risk_approval", True):
+        await ctx.require_approval(
+            grant="risk",
+            subject=ApprovalSubject.TASK_RISK,
+            title=f"Approve {task.risk_level} risk task {task.name!r}",
+            prompt=f"{task.description}\n\nRisk level: {task.risk_level}.",
+            details={"risk_level": task.risk_level, "task": task.name},
+            priority=Priority.HIGH if task.risk_level == "HIGH" else Priority.CRITICAL,
+        )
+    budget = task.run_budget_usd
+    if budget:
+        threshold = float(options.get("budget_threshold", 0.8))
+        if task.run_cost_usd >= budget * threshold:
+            await ctx.require_approval(
+                grant=f"budget:{budget:g}",
+                subject=ApprovalSubject.BUDGET,
+                title=f"The run has spent ${task.run_cost_usd:.4f} of its ${budget:g} budget",
+                prompt="Approve to continue with a doubled budget; reject to stop this task.",
+                details={
+                    "spent_usd": task.run_cost_usd,
+                    "budget_usd": budget,
+                    "new_budget_usd": budget * 2,
+                },
+                priority=Priority.HIGH,
+            )
 
 
 async def finish_task_by_policy(

@@ -125,6 +125,8 @@ class TaskSnapshot:
     grants: list[str]
     upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
     run_options: dict[str, Any] = field(default_factory=dict)
+    run_budget_usd: float | None = None
+    run_cost_usd: float = 0.0
 
 
 @dataclass
