@@ -15,21 +15,30 @@ def _rx(*patterns: str) -> re.Pattern[str]:
     return re.compile(r"\b(?:" + "|".join(patterns) + r")", re.IGNORECASE)
 
 
-def _words(patterns: str) -> re.Pattern[str]:
+def _words(patterns: str, *more: str) -> re.Pattern[str]:
     """A pattern from whitespace-separated alternatives (a space inside one is written \\s)."""
-    return _rx(*patterns.split())
+    return _rx(*patterns.split(), *more)
+
+
+# "write" as prose: not "written in Python", not "write a scraper" or "write tests".
+_WRITE = (
+    r"writ(?:e|es|ing|ten)\b(?!\s+in\b|\s+(?:(?:a|an|the|some)\s+)?(?:\w+\s+)?"
+    r"(?:scrapers?|scripts?|programs?|functions?|services?|bots?|parsers?|crawlers?|tools?|"
+    r"tests?|code)\b)"
+)
 
 
 TYPE_KEYWORDS: dict[AgentType, re.Pattern[str]] = {
     T.DEVELOPER: _words(
         r"""
-            implement develop(?!ment\s+team) cod(?:e|ing)\b program(?:ming)?\b software apps?\b
-            applications?\b web\s?sites?\b web\s?app back-?end front-?end apis?\b endpoints?\b
-            databases?\b (?:data\s)?pipelines?\b etl\b ingest deploy ci\b integrat webhooks?\b
-            automat docker containeri[sz] kubernetes terraform ios\b android\b browser sync\b
-            offline\b checkout cart\b online\s+(?:shop|store) storefront e-?commerce
-            single\s+sign-on sso\b internal\s+tools?\b dashboards?\b games?\b mkdocs sphinx
-            docstrings? static\s+site search\b plugins?\b scripting
+            implement develop(?:s|ed|ing)?\b development\b(?!\s+team) cod(?:e|ing)\b
+            program(?:ming)?\b software apps?\b applications?\b web\s?sites?\b web\s?app back-?end
+            front-?end apis?\b endpoints?\b databases?\b (?:data\s)?pipelines?\b etl\b ingest deploy
+            ci\b integrat webhooks?\b automat docker containeri[sz] kubernetes terraform ios\b
+            android\b browser sync\b offline\b checkout cart\b online\s+(?:shop|store) storefront
+            e-?commerce single\s+sign-on sso\b internal\s+tools?\b dashboards?\b games?\b mkdocs
+            sphinx docstrings? static\s+site search\b plugins?\b scripting bots?\b chat-?bots?\b
+            scrapers?\b crawlers?\b extensions?\b
         """
     ),
     T.DESIGNER: _words(
@@ -37,28 +46,32 @@ TYPE_KEYWORDS: dict[AgentType, re.Pattern[str]] = {
             design(?:s|ed|er|ing)?\b(?!\s+(?:doc|document)s?\b) ui\b ux\b user\s+interface
             interfaces?\b user\s+experience layouts?\b visuals?\b graphics?\b mock-?ups?\b
             wireframes?\b logos?\b brand(?:ing)?\b style\s+guide look\s+and\s+feel pixel[-\s]art
-            illustrat animation typograph colou?r\s+palette icons?\b
+            illustrat animation typograph colou?r\s+palette icons?\b cover\s+art artwork personas?\b
+            journey\s+maps? prototyp videos?\b badges?\b signage posters?\b flyers?\b
         """
     ),
     T.RESEARCHER: _words(
         r"""
-            research investigat literature surveys?\b studies\b study\b interview market\s+analys
-            competitors?\b competitive\s+analys state\s+of\s+the\s+art academic citations?\b
-            fact-?check sources\b target\s+audience
+            research investigat literature evidence\b surveys?\b studies\b study\b interview
+            market\s+analys competitors?\b competitive\s+analys state\s+of\s+the\s+art academic
+            citations?\b fact-?check sources\b target\s+audience
         """
     ),
     T.ASSISTANT: _words(
         r"""
-            writ(?:e|es|ing|ten)\b(?!\s+in\b) documentation docs\b (?<!style\s)guides?\b
-            tutorials?\b manuals?\b copy(?:writing)?\b content\b blog articles?\b newsletters?\b
-            captions?\b summar(?:y|ies|ise|ize) translat faqs?\b proofread meeting\s+notes
-            api\s+reference executive\s+summary
-        """
+            documentation docs\b (?<!style\s)guides?\b tutorials?\b manuals?\b copy(?:writing)?\b
+            content\b blog articles?\b newsletters?\b show\s+notes release\s+notes leaflets?\b
+            brochures?\b recommendations?\b captions?\b summar(?:y|ies|ise|ize) translat faqs?\b
+            proofread meeting\s+notes api\s+reference executive\s+summary
+        """,
+        _WRITE,
     ),
     T.AUDITOR: _words(
         r"""
-            quality qa\b tests?\b testing playtest bugs?\b audit complian comply gdpr hipaa pci\b
-            soc\s?2 iso\s?27001 wcag secur protect vulnerab penetration least\s+privilege encrypt
+            (?:checked|reviewed|approved|verified)\s+by verif reveal confidential sensitive leak
+            accura correctness review(?:ed)?\s+for traceab iso\s?\d{4,5} hallucinat quality qa\b
+            tests?\b testing playtest bugs?\b audit complian comply gdpr hipaa pci\b soc\s?2
+            iso\s?27001 wcag secur protect vulnerab penetration least\s+privilege encrypt
             api\s+keys? secrets?\b credentials code\s+review logged\b validat
         """
     ),
@@ -87,8 +100,7 @@ SPECIALIST_DOMAINS: dict[str, re.Pattern[str]] = {
     ),
     "Legal and Compliance": _words(
         r"""
-            gdpr hipaa ccpa legal lawyers?\b laws?\b
-            data\s+protection\s+(?:law|regulation)
+            gdpr hipaa ccpa legal lawyers?\b laws?\b data\s+protection\s+(?:law|regulation)
         """
     ),
     "Audio": _words(
@@ -154,23 +166,23 @@ CATEGORY_ORDER = (
 
 STRONG = _words(
     r"""
-        must\b shall\b required\b requires?\b needs?\s+to\b has\s+to\b have\s+to\b only\b never\b
-        every\b
+            must\b shall\b required\b requires?\b needs?\s+to\b has\s+to\b have\s+to\b only\b
+            never\b every\b
     """
 )
 CRITICAL = _words(
     r"""
-        critical essential mandatory at\s+all\s+costs without\s+fail
+            critical essential mandatory at\s+all\s+costs without\s+fail
     """
 )
 MEDIUM = _words(
     r"""
-        should\b needs?\b want would\s+like expect
+            should\b needs?\b want would\s+like expect
     """
 )
 WEAK = _words(
     r"""
-        could\b may\b might\b nice\s+to\s+have ideally optional if\s+possible bonus
+            could\b may\b might\b nice\s+to\s+have ideally optional if\s+possible bonus
     """
 )
 IMPERATIVE = re.compile(
