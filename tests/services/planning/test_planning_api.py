@@ -353,3 +353,24 @@ async def test_task_update_and_delete(client, member):
     plan = (await client.get(f"{P}/{pid}", headers=member.headers)).json()
     assert [t["id"] for t in plan["tasks"]] == [b]
     assert plan["dependencies"] == []
+
+
+async def test_project_stats_count_tasks_progress_and_eta(client, member):
+    project_id = await _project(client, member)
+    empty = (
+        await client.get(f"/api/v1/projects/{project_id}/stats", headers=member.headers)
+    ).json()
+    assert (empty["progress_percent"], empty["eta"]) == (0.0, None)
+    pid = (await _empty_plan(client, member, project_id))["id"]
+    a = await _task(client, member, pid, "A", 6, status="COMPLETED")
+    b = await _task(client, member, pid, "B", 2)
+    await _task(client, member, pid, "C", 4, status="CANCELLED")
+    await _dep(client, member, pid, a, b)
+    stats = (
+        await client.get(f"/api/v1/projects/{project_id}/stats", headers=member.headers)
+    ).json()
+    assert stats["tasks_by_status"]["COMPLETED"] == 1
+    assert stats["tasks_by_status"]["PENDING"] == 1
+    assert stats["tasks_by_status"]["CANCELLED"] == 1
+    assert stats["progress_percent"] == 75.0  # 6 of the 8 hours that count
+    assert stats["eta"] is not None

@@ -4,13 +4,11 @@ and the task figures of a project's stats. Reads only, except ``level(apply=True
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import utcnow
-from berrys.core.enums import TaskStatus
 from berrys.core.errors import Unprocessable
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning import analysis, service
@@ -32,12 +30,11 @@ from berrys.services.planning.contracts import (
     ScheduleOut,
     ScheduleSummary,
     TaskDelta,
-    TaskStats,
     WhatIfOut,
     WhatIfRequest,
     WorkCalendarSpec,
 )
-from berrys.services.planning.tables import Plan, PlanMilestone, PlanTask
+from berrys.services.planning.tables import Plan, PlanMilestone
 from berrys.services.planning.workcalendar import WorkCalendar
 
 DEFAULT_ITERATIONS = 1000
@@ -298,50 +295,3 @@ async def what_if(
         critical_path_changed=summaries[0].critical_path != summaries[1].critical_path,
         changed_tasks=deltas,
     )
-
-
-async def task_stats(session: AsyncSession, *, project_id: uuid.UUID) -> TaskStats:
-    """Tasks by status, progress % (of estimated hours) and ETA of the current plan.
-
-    No access check: the caller (the project's stats) has checked the project already.
-    """
-    plan = await session.scalar(
-        select(Plan).where(Plan.project_id == project_id, Plan.is_current.is_(True))
-    )
-    counts = {status: 0 for status in TaskStatus}
-    if plan is None:
-        return TaskStats(plan_id=None, tasks_by_status=counts, progress_percent=0.0, eta=None)
-    tasks = list(await session.scalars(select(PlanTask).where(PlanTask.plan_id == plan.id)))
-    for task in tasks:
-        counts[TaskStatus(task.status)] += 1
-    done = {TaskStatus.COMPLETED, TaskStatus.CANCELLED}
-    model = PlanModel(
-        tasks=[
-            analysis.TaskSpec(
-                id=t.id,
-                name=t.name,
-                estimate=0.0 if t.status in done else t.estimate_hours,
-                optimistic=None if t.status in done else t.optimistic_hours,
-                pessimistic=None if t.status in done else t.pessimistic_hours,
-            )
-            for t in tasks
-        ],
-        deps=[],
-    )
-    total = sum(
-        service.task_out(t).duration_hours for t in tasks if t.status != TaskStatus.CANCELLED
-    )
-    finished = sum(
-        service.task_out(t).duration_hours for t in tasks if t.status == TaskStatus.COMPLETED
-    )
-    progress = round(100.0 * finished / total, 1) if total > 0 else 0.0
-    eta = None
-    if tasks:
-        _, deps = await service.plan_graph(session, plan_id=plan.id)
-        model.deps = [
-            DepSpec(d.id, d.from_task_id, d.to_task_id, d.type, d.lag_hours) for d in deps
-        ]
-        sched, _ = _schedule(model, {t.id: t.name for t in tasks})
-        start = max(plan.start_at, utcnow()).astimezone(UTC)
-        eta = _calendar(plan, start).at(sched.finish, finish=True)
-    return TaskStats(plan_id=plan.id, tasks_by_status=counts, progress_percent=progress, eta=eta)

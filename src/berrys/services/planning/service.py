@@ -19,6 +19,7 @@ from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.agents import service as agents
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
+from berrys.services.planning import analysis
 from berrys.services.planning import schedule as engine
 from berrys.services.planning.analysis import DepSpec, PlanModel, ResourceSpec, TaskSpec
 from berrys.services.planning.contracts import (
@@ -37,6 +38,7 @@ from berrys.services.planning.contracts import (
     ResourceOut,
     TaskCreate,
     TaskOut,
+    TaskStats,
     TaskUpdate,
     WorkCalendarSpec,
 )
@@ -49,6 +51,7 @@ from berrys.services.planning.tables import (
     PlanResource,
     PlanTask,
 )
+from berrys.services.planning.workcalendar import WorkCalendar
 from berrys.services.projects import service as projects
 
 DEFAULT_METHODOLOGY = Methodology.CRITICAL_PATH
@@ -1028,3 +1031,52 @@ async def set_not_before(
         summary=f"levelled resources: {len(starts)} task start(s) moved",
         user=user,
     )
+
+
+# --- for the project's stats ----------------------------------------------------------------
+
+
+async def task_stats(session: AsyncSession, *, project_id: uuid.UUID) -> TaskStats:
+    """Tasks by status, progress % (of estimated hours) and ETA of the current plan.
+
+    No access check: the caller (the project's stats) has checked the project already.
+    """
+    plan = await session.scalar(
+        select(Plan).where(Plan.project_id == project_id, Plan.is_current.is_(True))
+    )
+    counts = {status: 0 for status in TaskStatus}
+    if plan is None:
+        return TaskStats(plan_id=None, tasks_by_status=counts, progress_percent=0.0, eta=None)
+    tasks = list(await session.scalars(select(PlanTask).where(PlanTask.plan_id == plan.id)))
+    for task in tasks:
+        counts[TaskStatus(task.status)] += 1
+    done = {TaskStatus.COMPLETED, TaskStatus.CANCELLED}
+    model = PlanModel(
+        tasks=[
+            TaskSpec(
+                id=t.id,
+                name=t.name,
+                estimate=0.0 if t.status in done else t.estimate_hours,
+                optimistic=None if t.status in done else t.optimistic_hours,
+                pessimistic=None if t.status in done else t.pessimistic_hours,
+            )
+            for t in tasks
+        ],
+        deps=[],
+    )
+    total = sum(task_out(t).duration_hours for t in tasks if t.status != TaskStatus.CANCELLED)
+    finished = sum(task_out(t).duration_hours for t in tasks if t.status == TaskStatus.COMPLETED)
+    progress = round(100.0 * finished / total, 1) if total > 0 else 0.0
+    eta = None
+    if tasks:
+        model.deps = [
+            DepSpec(
+                d.id, d.from_task_id, d.to_task_id, DependencyType(d.dependency_type), d.lag_hours
+            )
+            for d in await _deps(session, plan.id)
+        ]
+        sched, _ = analysis.compute(model)
+        start = max(plan.start_at, utcnow())
+        calendar = WorkCalendar(WorkCalendarSpec.model_validate(plan.calendar), start)
+        eta = calendar.at(sched.finish, finish=True)
+    return TaskStats(plan_id=plan.id, tasks_by_status=counts, progress_percent=progress, eta=eta)

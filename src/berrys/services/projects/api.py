@@ -9,6 +9,7 @@ from berrys.core.deps import PageDep, Session
 from berrys.core.enums import ProjectStatus
 from berrys.services.agents import service as agents_service
 from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.planning import service as planning_service
 from berrys.services.projects import service
 from berrys.services.projects.contracts import (
     ProjectCreate,
@@ -88,4 +89,12 @@ async def project_stats(
 ) -> ProjectStats:
     stats = await service.get_stats(session, project_id=project.id, user=user)
     agents = await agents_service.count(session, project_id=project.id, user=user)
-    return stats.model_copy(update={"agents": agents})
+    tasks = await planning_service.task_stats(session, project_id=project.id)
+    return stats.model_copy(
+        update={
+            "agents": agents,
+            "tasks_by_status": tasks.tasks_by_status,
+            "progress_percent": tasks.progress_percent,
+            "eta": tasks.eta,
+        }
+    )

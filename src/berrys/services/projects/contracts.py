@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, StringConstraints
 
 from berrys.core.contracts import Contract, Description, Name
-from berrys.core.enums import ProjectStatus
+from berrys.core.enums import ProjectStatus, TaskStatus
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
@@ -59,3 +59,12 @@ class ProjectStats(Contract):
     transitions: int
     allowed_transitions: list[ProjectStatus]
     agents: int = Field(default=0, description="How many agents the project has.")
+    tasks_by_status: dict[TaskStatus, int] = Field(
+        default_factory=dict, description="Tasks of the current plan by status."
+    )
+    progress_percent: float = Field(
+        default=0.0, description="Share of the current plan's estimated hours completed."
+    )
+    eta: datetime | None = Field(
+        default=None, description="When the remaining work of the current plan should finish."
+    )
