@@ -29,6 +29,7 @@ from berrys.services.projects.api import router as projects_router
 from berrys.services.tools import service as tools
 from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
+from berrys.web import install as install_web
 
 _log = structlog.get_logger("berrys.app")
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         plans_router,
     ):
         app.include_router(router)
+    install_web(app)
     _add_health_routes(app, metrics)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app

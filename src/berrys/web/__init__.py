@@ -1,0 +1,61 @@
+"""The dashboard: server-rendered Jinja2 pages with HTMX, chat streamed over SSE.
+
+:func:`install` mounts the pages and the vendored static files, and renders errors of page
+routes as HTML (the API keeps problem+json).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from berrys.core.errors import BerrysError
+from berrys.web import chat, pages, projects
+from berrys.web.security import CSRF_FAILED, CsrfFailed, LoginRequired, login_url
+from berrys.web.templating import HERE, render
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    return not (path.startswith("/api/") or path.startswith("/health") or path == "/metrics")
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for router in (pages.router, projects.router, chat.router):
+        app.include_router(router)
+    api_handler = app.exception_handlers[BerrysError]
+
+    async def on_login_required(request: Request, exc: Exception) -> Response:
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": login_url(request)})
+        return RedirectResponse(login_url(request), status_code=303)
+
+    async def on_csrf_failed(request: Request, exc: Exception) -> Response:
+        if "text/event-stream" in request.headers.get("accept", "") or request.headers.get(
+            "hx-request"
+        ):
+            return Response(CSRF_FAILED, status_code=403, media_type="text/plain")
+        return render(
+            request,
+            "error.html",
+            status_code=403,
+            title="Forbidden",
+            detail=f"{CSRF_FAILED}. Reload the page and try again.",
+        )
+
+    async def on_berrys_error(request: Request, exc: Exception) -> Response:
+        if not _is_page(request) or not isinstance(exc, BerrysError):
+            return await api_handler(request, exc)
+        return render(
+            request,
+            "error.html",
+            status_code=exc.status,
+            title=exc.title,
+            detail=exc.detail,
+        )
+
+    app.add_exception_handler(LoginRequired, on_login_required)
+    app.add_exception_handler(CsrfFailed, on_csrf_failed)
+    app.add_exception_handler(BerrysError, on_berrys_error)

@@ -1,0 +1,249 @@
+"""Project pages: the list (filters, create), one project (lifecycle, history, team, plan)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from berrys.core.enums import ProjectStatus, UserRole
+from berrys.core.errors import BerrysError, NotFound
+from berrys.services.auth.contracts import UserOut
+from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectCreate
+from berrys.web.pages import _database, see_other
+from berrys.web.security import Csrf, WebUser
+from berrys.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
+
+
+def _status_or_none(value: str | None) -> ProjectStatus | None:
+    if not value:
+        return None
+    try:
+        return ProjectStatus(value)
+    except ValueError:
+        return None
+
+
+@router.get("/projects", response_class=HTMLResponse)
+async def project_list(
+    request: Request,
+    user: WebUser,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    wanted = _status_or_none(status)
+    async with _database(request).transaction(read_only=True) as session:
+        items, total = await projects.get_all(
+            session, user=user, limit=200, offset=0, status=wanted, q=q or None
+        )
+    template = "_project_rows.html" if request.headers.get("hx-request") else "projects.html"
+    return render(
+        request,
+        template,
+        projects=items,
+        total=total,
+        status=wanted.value if wanted else "",
+        q=q or "",
+        statuses=list(ProjectStatus),
+        can_write=user.role in _WRITERS,
+    )
+
+
+@router.post("/projects", dependencies=[Csrf], response_class=HTMLResponse)
+async def create_project(
+    request: Request,
+    user: WebUser,
+    name: Annotated[str, Form(max_length=1000)] = "",
+    description: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    error: str | None = None
+    if user.role not in _WRITERS:
+        error = f"Role {user.role.value} can only read; creating needs MEMBER or ADMIN."
+    else:
+        try:
+            project_in = ProjectCreate(name=name, description=description)
+        except ValidationError as exc:
+            error = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in exc.errors())
+    if error is None:
+        async with _database(request).transaction() as session:
+            project = await projects.create(session, project_in=project_in, user=user)
+        return see_other(f"/projects/{project.id}")
+    async with _database(request).transaction(read_only=True) as session:
+        items, total = await projects.get_all(session, user=user, limit=200, offset=0)
+    return render(
+        request,
+        "projects.html",
+        status_code=403 if user.role not in _WRITERS else 422,
+        projects=items,
+        total=total,
+        status="",
+        q="",
+        statuses=list(ProjectStatus),
+        can_write=user.role in _WRITERS,
+        flash=error,
+        flash_kind="error",
+        form={"name": name, "description": description},
+    )
+
+
+async def _team(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str, Any] | None:
+    try:
+        from berrys.services.agents import service as agents
+    except ImportError:
+        return None
+    members, _ = await agents.get_all(session, project_id=project_id, user=user, limit=200)
+    edges = await agents.get_collaboration(session, project_id=project_id, user=user)
+    names = {a.id: a.name for a in members}
+    return {
+        "agents": members,
+        "edges": [
+            {
+                "from": names.get(e.from_agent_id, "?"),
+                "to": names.get(e.to_agent_id, "?"),
+                "interaction": e.interaction.value,
+                "description": e.description,
+            }
+            for e in edges
+        ],
+    }
+
+
+async def _plan(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str, Any] | None:
+    try:
+        from berrys.services.planning import insights
+        from berrys.services.planning import service as planning
+    except ImportError:
+        return None
+    try:
+        plan = await planning.get_current(session, project_id=project_id, user=user)
+    except NotFound:
+        return {"plan": None}
+    schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, seed=1)
+    return {"plan": plan, "schedule": schedule, "gantt": gantt(schedule)}
+
+
+def gantt(schedule: Any) -> dict[str, Any]:
+    """Bars for an SVG Gantt chart: position and width in percent of the plan's length."""
+    span = max(schedule.finish_hours, 1e-9)
+    critical = set(schedule.critical_path)
+    rows = []
+    for task in sorted(schedule.tasks, key=lambda t: (t.es_hours, t.name)):
+        rows.append(
+            {
+                "name": task.name,
+                "x": round(100 * task.es_hours / span, 3),
+                "width": round(max(100 * (task.ef_hours - task.es_hours) / span, 0.5), 3),
+                "critical": task.task_id in critical,
+                "hours": round(task.duration_hours, 1),
+                "slack": round(task.total_slack_hours, 1),
+                "start": task.early_start,
+                "finish": task.early_finish,
+            }
+        )
+    return {"rows": rows, "finish_hours": round(schedule.finish_hours, 1)}
+
+
+async def _project_page(
+    request: Request, user: UserOut, project_id: uuid.UUID, status_code: int = 200, **extra: Any
+) -> Response:
+    async with _database(request).transaction(read_only=True) as session:
+        project = await projects.get(session, project_id=project_id, user=user)
+        history, _ = await projects.get_history(
+            session, project_id=project_id, user=user, limit=200, offset=0
+        )
+        team = await _team(session, project_id, user)
+        plan = await _plan(session, project_id, user)
+    return render(
+        request,
+        "project.html",
+        status_code=status_code,
+        project=project,
+        history=history,
+        allowed=sorted(projects.TRANSITIONS[project.status]),
+        team=team,
+        plan=plan,
+        can_write=user.role in _WRITERS,
+        **extra,
+    )
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+async def project_detail(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
+    return await _project_page(request, user, project_id)
+
+
+@router.post("/projects/{project_id}/transitions", dependencies=[Csrf], response_class=HTMLResponse)
+async def transition(
+    request: Request,
+    user: WebUser,
+    project_id: uuid.UUID,
+    to_status: Annotated[str, Form(max_length=32)],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        if user.role not in _WRITERS:
+            raise BerrysError(f"Role {user.role.value} can only read.")
+        target = ProjectStatus(to_status)
+        async with _database(request).transaction() as session:
+            await projects.transition(
+                session,
+                project_id=project_id,
+                to_status=target,
+                user=user,
+                reason=reason.strip() or None,
+            )
+    except NotFound:
+        raise
+    except (BerrysError, ValueError) as exc:
+        detail = getattr(exc, "detail", None) or f"Unknown status {to_status!r}"
+        return await _project_page(request, user, project_id, 409, flash=detail, flash_kind="error")
+    return see_other(f"/projects/{project_id}")
+
+
+@router.post("/projects/{project_id}/team", dependencies=[Csrf], response_class=HTMLResponse)
+async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
+    """Generate the team through the agents service (the same call as its REST route)."""
+    from berrys.services.agents import generation
+    from berrys.services.agents.contracts import GenerateRequest
+
+    try:
+        if user.role not in _WRITERS:
+            raise BerrysError(f"Role {user.role.value} can only read.")
+        await generation.generate(
+            _database(request), project_id=project_id, request=GenerateRequest(), user=user
+        )
+    except NotFound:
+        raise
+    except BerrysError as exc:
+        return await _project_page(
+            request, user, project_id, exc.status, flash=exc.detail, flash_kind="error"
+        )
+    return see_other(f"/projects/{project_id}#team")
+
+
+@router.post("/projects/{project_id}/plan", dependencies=[Csrf], response_class=HTMLResponse)
+async def generate_plan(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
+    """Draft a new current plan through the planning service."""
+    from berrys.services.planning import generation
+    from berrys.services.planning.contracts import PlanCreate
+
+    try:
+        if user.role not in _WRITERS:
+            raise BerrysError(f"Role {user.role.value} can only read.")
+        await generation.create_plan(
+            _database(request), project_id=project_id, plan_in=PlanCreate(), user=user
+        )
+    except NotFound:
+        raise
+    except BerrysError as exc:
+        return await _project_page(
+            request, user, project_id, exc.status, flash=exc.detail, flash_kind="error"
+        )
+    return see_other(f"/projects/{project_id}#plan")
