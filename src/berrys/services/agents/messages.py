@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,24 +26,26 @@ MESSAGE_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
 }
 
 
-async def send(
-    session: AsyncSession, *, agent_id: uuid.UUID, message_in: MessageCreate, user: UserOut
+async def _write(
+    session: AsyncSession,
+    *,
+    to_agent: Agent,
+    message_in: MessageCreate,
+    sender_id: uuid.UUID | None,
 ) -> MessageOut:
-    """Send a message to an agent (from a person, or from another agent of the project)."""
-    agent = await service.get_row(session, agent_id, user)
-    if agent.state == AgentState.TERMINATED:
-        raise Conflict(f"Agent {agent_id} is TERMINATED and takes no messages")
+    if to_agent.state == AgentState.TERMINATED:
+        raise Conflict(f"Agent {to_agent.id} is TERMINATED and takes no messages")
     if message_in.from_agent_id is not None:
         sender = await session.get(Agent, message_in.from_agent_id)
-        if sender is None or sender.project_id != agent.project_id:
+        if sender is None or sender.project_id != to_agent.project_id:
             raise Unprocessable(
                 f"from_agent_id {message_in.from_agent_id} is not an agent of this project"
             )
     message = AgentMessage(
-        project_id=agent.project_id,
+        project_id=to_agent.project_id,
         from_agent_id=message_in.from_agent_id,
-        to_agent_id=agent.id,
-        sender_id=user.id,
+        to_agent_id=to_agent.id,
+        sender_id=sender_id,
         subject=message_in.subject,
         content=message_in.content,
         payload=message_in.payload,
@@ -55,12 +58,41 @@ async def send(
         session,
         entity_type="agent_message",
         entity_id=message.id,
-        project_id=agent.project_id,
+        project_id=to_agent.project_id,
         action=AuditAction.CREATE,
-        actor_id=user.id,
-        after={"to_agent_id": agent.id, "from_agent_id": message.from_agent_id},
+        actor_id=sender_id,
+        after={"to_agent_id": to_agent.id, "from_agent_id": message.from_agent_id},
     )
     return created
+
+
+async def send(
+    session: AsyncSession, *, agent_id: uuid.UUID, message_in: MessageCreate, user: UserOut
+) -> MessageOut:
+    """Send a message to an agent (from a person, or from another agent of the project)."""
+    agent = await service.get_row(session, agent_id, user)
+    return await _write(session, to_agent=agent, message_in=message_in, sender_id=user.id)
+
+
+async def hand_off(
+    session: AsyncSession,
+    *,
+    from_agent_id: uuid.UUID,
+    to_agent_id: uuid.UUID,
+    content: str,
+    subject: str = "",
+    payload: dict[str, Any] | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> MessageOut:
+    """A hand-off between two agents of one project, for the execution engine (which has
+    checked access when the run started; ``actor_id`` is whom the run acts for)."""
+    agent = await session.get(Agent, to_agent_id)
+    if agent is None:
+        raise NotFound.of("Agent", to_agent_id)
+    message_in = MessageCreate(
+        content=content, subject=subject, from_agent_id=from_agent_id, payload=payload or {}
+    )
+    return await _write(session, to_agent=agent, message_in=message_in, sender_id=actor_id)
 
 
 async def get_all(
@@ -112,6 +144,30 @@ async def update(
     message = await session.get(AgentMessage, message_id)
     if message is None or message.to_agent_id != agent_id:
         raise NotFound.of("Message", message_id)
+    return await _advance(session, message, status_in, actor_id=user.id)
+
+
+async def set_status(
+    session: AsyncSession,
+    *,
+    message_id: uuid.UUID,
+    status_in: MessageStatusUpdate,
+    actor_id: uuid.UUID | None = None,
+) -> MessageOut:
+    """The engine's side of delivery: advance a message it handed off (no user check)."""
+    message = await session.get(AgentMessage, message_id)
+    if message is None:
+        raise NotFound.of("Message", message_id)
+    return await _advance(session, message, status_in, actor_id=actor_id)
+
+
+async def _advance(
+    session: AsyncSession,
+    message: AgentMessage,
+    status_in: MessageStatusUpdate,
+    *,
+    actor_id: uuid.UUID | None,
+) -> MessageOut:
     current = MessageStatus(message.status)
     allowed = MESSAGE_TRANSITIONS[current]
     if status_in.status not in allowed:
@@ -131,7 +187,7 @@ async def update(
         entity_id=message.id,
         project_id=message.project_id,
         action=AuditAction.TRANSITION,
-        actor_id=user.id,
+        actor_id=actor_id,
         before={"status": current},
         after={"status": message.status, "error": message.error},
     )
