@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 from berrys.core.contracts import ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.services.auth.deps import CurrentUser, WriterUser
-from berrys.services.planning import generation, insights, service
+from berrys.services.planning import editing, generation, insights, service
 from berrys.services.planning.contracts import (
     BottlenecksOut,
     DependencyCreate,
@@ -111,14 +111,14 @@ async def list_tasks(plan_id: uuid.UUID, session: Session, user: CurrentUser) ->
 async def create_task(
     plan_id: uuid.UUID, body: TaskCreate, session: Session, user: WriterUser
 ) -> TaskOut:
-    return await service.create_task(session, plan_id=plan_id, task_in=body, user=user)
+    return await editing.create_task(session, plan_id=plan_id, task_in=body, user=user)
 
 
 @router.patch("/{plan_id}/tasks/{task_id}", response_model=TaskOut)
 async def update_task(
     plan_id: uuid.UUID, task_id: uuid.UUID, body: TaskUpdate, session: Session, user: WriterUser
 ) -> TaskOut:
-    return await service.update_task(
+    return await editing.update_task(
         session, plan_id=plan_id, task_id=task_id, task_in=body, user=user
     )
 
@@ -127,7 +127,7 @@ async def update_task(
 async def delete_task(
     plan_id: uuid.UUID, task_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await service.delete_task(session, plan_id=plan_id, task_id=task_id, user=user)
+    await editing.delete_task(session, plan_id=plan_id, task_id=task_id, user=user)
 
 
 @router.post(
@@ -137,14 +137,14 @@ async def create_dependency(
     plan_id: uuid.UUID, body: DependencyCreate, session: Session, user: WriterUser
 ) -> DependencyOut:
     """``from_task_id -> to_task_id`` (FS/SS/FF/SF, lag); a cycle is 422 naming its tasks."""
-    return await service.create_dependency(session, plan_id=plan_id, dependency_in=body, user=user)
+    return await editing.create_dependency(session, plan_id=plan_id, dependency_in=body, user=user)
 
 
 @router.delete("/{plan_id}/dependencies/{dependency_id}", status_code=NO_CONTENT)
 async def delete_dependency(
     plan_id: uuid.UUID, dependency_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await service.delete_dependency(
+    await editing.delete_dependency(
         session, plan_id=plan_id, dependency_id=dependency_id, user=user
     )
 
@@ -153,14 +153,14 @@ async def delete_dependency(
 async def create_phase(
     plan_id: uuid.UUID, body: PhaseCreate, session: Session, user: WriterUser
 ) -> PhaseOut:
-    return await service.create_phase(session, plan_id=plan_id, phase_in=body, user=user)
+    return await editing.create_phase(session, plan_id=plan_id, phase_in=body, user=user)
 
 
 @router.delete("/{plan_id}/phases/{phase_id}", status_code=NO_CONTENT)
 async def delete_phase(
     plan_id: uuid.UUID, phase_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await service.delete_phase(session, plan_id=plan_id, phase_id=phase_id, user=user)
+    await editing.delete_phase(session, plan_id=plan_id, phase_id=phase_id, user=user)
 
 
 @router.post(
@@ -169,14 +169,14 @@ async def delete_phase(
 async def create_milestone(
     plan_id: uuid.UUID, body: MilestoneCreate, session: Session, user: WriterUser
 ) -> MilestoneOut:
-    return await service.create_milestone(session, plan_id=plan_id, milestone_in=body, user=user)
+    return await editing.create_milestone(session, plan_id=plan_id, milestone_in=body, user=user)
 
 
 @router.delete("/{plan_id}/milestones/{milestone_id}", status_code=NO_CONTENT)
 async def delete_milestone(
     plan_id: uuid.UUID, milestone_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await service.delete_milestone(session, plan_id=plan_id, milestone_id=milestone_id, user=user)
+    await editing.delete_milestone(session, plan_id=plan_id, milestone_id=milestone_id, user=user)
 
 
 @router.get("/{plan_id}/resources", response_model=ResourcesOut)
@@ -191,14 +191,14 @@ async def resource_loads(plan_id: uuid.UUID, session: Session, user: CurrentUser
 async def create_resource(
     plan_id: uuid.UUID, body: ResourceCreate, session: Session, user: WriterUser
 ) -> ResourceOut:
-    return await service.create_resource(session, plan_id=plan_id, resource_in=body, user=user)
+    return await editing.create_resource(session, plan_id=plan_id, resource_in=body, user=user)
 
 
 @router.delete("/{plan_id}/resources/{resource_id}", status_code=NO_CONTENT)
 async def delete_resource(
     plan_id: uuid.UUID, resource_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await service.delete_resource(session, plan_id=plan_id, resource_id=resource_id, user=user)
+    await editing.delete_resource(session, plan_id=plan_id, resource_id=resource_id, user=user)
 
 
 @router.get("/{plan_id}/schedule", response_model=ScheduleOut)

@@ -13,6 +13,7 @@ from berrys.core.errors import Unprocessable
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning import analysis, service
 from berrys.services.planning import schedule as engine
+from berrys.services.planning._common import cycle_error
 from berrys.services.planning.analysis import DepSpec, PlanModel
 from berrys.services.planning.contracts import (
     AddDependencyChange,
@@ -54,7 +55,7 @@ def _schedule(
     try:
         return analysis.compute(model)
     except engine.CycleError as exc:
-        raise service.cycle_error([model.tasks[i].id for i in exc.cycle], names) from None
+        raise cycle_error([model.tasks[i].id for i in exc.cycle], names) from None
 
 
 def _r(value: float) -> float:
