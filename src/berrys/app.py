@@ -23,12 +23,16 @@ from berrys.services.agents.api import router as agents_router
 from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
 from berrys.services.chat.api import router as chat_router
+from berrys.services.interactions.api import router as interactions_router
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
 from berrys.services.tools import service as tools
 from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
+from berrys.services.workflows import runtime as run_runtime
+from berrys.services.workflows.api import project_runs_router
+from berrys.services.workflows.api import router as runs_router
 from berrys.web import install as install_web
 
 _log = structlog.get_logger("berrys.app")
@@ -42,11 +46,28 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             "The database schema is not up to date; run `berrys db upgrade` and start again."
         )
     _log.info("berrys.started", version=__version__)
+    embedded = _start_embedded_worker(app)
     try:
         yield
     finally:
+        if embedded is not None:
+            await embedded.stop()
         await tools.shutdown()
         await database.dispose()
+
+
+def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:
+    """The run engine's embedded worker (``app.state.run_executor`` overrides the executor)."""
+    settings: Settings = app.state.settings
+    run_runtime.install_tool_approval_hook(app.state.database)
+    if not settings.worker_embedded:
+        return None
+    executor = getattr(app.state, "run_executor", None) or run_runtime.default_executor(
+        settings, app.state.database
+    )
+    return run_runtime.BackgroundWorker(
+        app.state.database, executor, config=run_runtime.engine_config(settings)
+    ).start()
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -71,9 +92,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         audit_router,
         tools_router,
         mcp_servers_router,
-        chat_router,
         project_plans_router,
         plans_router,
+        chat_router,
+        project_runs_router,
+        runs_router,
+        interactions_router,
     ):
         app.include_router(router)
     install_web(app)

@@ -64,6 +64,20 @@ class Settings(BaseSettings):
     )
     tools_fetch_max_bytes: int = Field(default=1024 * 1024, ge=1, description="Fetch size limit.")
     tools_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    tools_definition_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long a process reuses a tool's definition on the call path; changes "
+        "made through the same process apply at once, others within this time (0: never).",
+    )
+    worker_embedded: bool = Field(
+        default=True, description="Run the engine's worker inside `berrys serve`."
+    )
+    worker_concurrency: int = Field(default=8, ge=1, le=256, description="Tasks a worker runs.")
+    worker_lease_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="A task lease; heartbeats renew it."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 

@@ -7,9 +7,11 @@ from berrys.services.agents import tables as agent_tables
 from berrys.services.audit import tables as audit_tables
 from berrys.services.auth import tables as auth_tables
 from berrys.services.chat import tables as chat_tables
+from berrys.services.interactions import tables as interaction_tables
 from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
 from berrys.services.tools import tables as tool_tables
+from berrys.services.workflows import tables as workflow_tables
 
 metadata = Base.metadata
 __all__ = [
@@ -17,8 +19,10 @@ __all__ = [
     "audit_tables",
     "auth_tables",
     "chat_tables",
+    "interaction_tables",
     "metadata",
     "planning_tables",
     "project_tables",
     "tool_tables",
+    "workflow_tables",
 ]

@@ -368,3 +368,44 @@ async def due_count(session: AsyncSession, *, now: datetime | None = None) -> in
             )
         )
     ).scalar_one()
+
+
+async def take_tool_approval(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    tool_id: uuid.UUID,
+    arguments_hash: str,
+) -> tuple[str, uuid.UUID | None]:
+    """For a tool call outside a run: ("approved", id) consumes an approved APPROVAL of this
+    exact call; ("pending", id) when one waits; ("none", None) otherwise."""
+    approval = Approval.__table__
+    rows = (
+        await session.execute(
+            select(_common.c.id, _common.c.status, approval.c.approved, approval.c.details)
+            .join(approval, approval.c.interaction_id == _common.c.id)
+            .where(
+                _common.c.project_id == project_id,
+                approval.c.subject == ApprovalSubject.TOOL_CALL,
+                _common.c.run_id.is_(None),
+            )
+            .order_by(_common.c.created_at.desc())
+        )
+    ).all()
+    for row in rows:
+        details = row.details or {}
+        if (
+            details.get("tool_id") != str(tool_id)
+            or details.get("arguments_hash") != arguments_hash
+        ):
+            continue
+        if row.status == InteractionStatus.PENDING:
+            return "pending", row.id
+        if row.approved and not details.get("consumed"):
+            await session.execute(
+                update(approval)
+                .where(approval.c.interaction_id == row.id)
+                .values(details={**details, "consumed": True})
+            )
+            return "approved", row.id
+    return "none", None

@@ -28,12 +28,14 @@ from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 from berrys.services.workflows import signals
 from berrys.services.workflows.contracts import (
     ArtifactOut,
     DependencyOut,
     DependencySpec,
+    RunCreate,
     RunOut,
     RunSummary,
     TaskRunOut,
@@ -108,6 +110,9 @@ async def create(
     """
     _check_dag(tasks, dependencies)
     run_id = uuid.uuid4()
+    options = {**(options or {})}
+    if actor_id is not None:
+        options.setdefault("created_by", str(actor_id))
     now = utcnow()
     await session.execute(
         insert(_run).values(
@@ -123,7 +128,7 @@ async def create(
             budget_usd=budget_usd,
             cost_usd=0.0,
             tokens=0,
-            options=options or {},
+            options=options,
             event_seq=0,
             created_by=actor_id,
             created_at=now,
@@ -592,3 +597,95 @@ async def expire_interactions(database: Database) -> int:
         for interaction in closed:
             await apply_interaction(session, interaction)
     return len(closed)
+
+
+async def get_status(session: AsyncSession, *, run_id: uuid.UUID) -> RunStatus | None:
+    value = (
+        await session.execute(select(_run.c.status).where(_run.c.id == run_id))
+    ).scalar_one_or_none()
+    return RunStatus(value) if value is not None else None
+
+
+async def create_from_plan(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    run_in: RunCreate,
+    user: UserOut,
+) -> RunOut:
+    """A run over a snapshot of the project's current plan (or ``run_in.plan_id``).
+
+    Plan approval (``run_in.require_plan_approval``, default the project's metadata setting
+    ``require_plan_approval``) gates the run behind an APPROVAL showing the estimate.
+    """
+    from berrys.services.workflows.estimate import estimate_plan
+
+    project = await projects.get(session, project_id=project_id, user=user)
+    if run_in.plan_id is not None:
+        plan = await planning.get_detail(session, plan_id=run_in.plan_id, user=user)
+        if plan.project_id != project_id:
+            raise NotFound.of("Plan", run_in.plan_id)
+    else:
+        try:
+            plan = await planning.get_current(session, project_id=project_id, user=user)
+        except NotFound:
+            raise Unprocessable(
+                f"Project {project_id} has no plan to run: create or generate one first "
+                f"(POST /api/v1/projects/{project_id}/plans)"
+            ) from None
+    if not plan.tasks:
+        raise Unprocessable(f"Plan {plan.id} has no tasks to run")
+    task_specs, dep_specs = plan_snapshot(plan)
+    require = run_in.require_plan_approval
+    if require is None:
+        require = bool(project.metadata.get("require_plan_approval", False))
+    options = {**run_in.options}
+    approval = None
+    if require:
+        approval = await estimate_plan(session, plan=plan, user=user, options=options)
+    return await create(
+        session,
+        project_id=project_id,
+        tasks=task_specs,
+        dependencies=dep_specs,
+        actor_id=user.id,
+        plan_id=plan.id,
+        plan_version=plan.version,
+        max_concurrency=run_in.max_concurrency,
+        provider_limits=run_in.provider_limits,
+        budget_usd=run_in.budget_usd,
+        options=options,
+        plan_approval=approval,
+    )
+
+
+def plan_snapshot(plan: Any) -> tuple[list[TaskSpec], list[DependencySpec]]:
+    """The plan version's tasks and dependencies as the run's own copy."""
+    ordered = sorted(plan.tasks, key=lambda task: (task.position, task.name))
+    task_specs = [
+        TaskSpec(
+            key=str(task.id),
+            name=task.name[:200],
+            description=task.description,
+            acceptance_criteria=list(task.acceptance_criteria),
+            risk_level=task.risk_level,
+            agent_id=task.assigned_agent_id,
+            plan_task_id=task.id,
+            spec={
+                "estimate_hours": task.duration_hours,
+                "priority": task.priority.value,
+                "required_skills": list(task.required_skills),
+            },
+        )
+        for task in ordered
+    ]
+    dep_specs = [
+        DependencySpec(
+            from_key=str(dep.from_task_id),
+            to_key=str(dep.to_task_id),
+            dependency_type=dep.type,
+            lag_hours=dep.lag_hours,
+        )
+        for dep in plan.dependencies
+    ]
+    return task_specs, dep_specs

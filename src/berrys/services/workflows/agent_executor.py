@@ -1,0 +1,411 @@
+"""The real executor: a task is carried out by its agent.
+
+System prompt from the agent (template, specialisation, project context); task prompt from the
+task (description, acceptance criteria, upstream outputs); the agent's tools; the loop
+model -> tool calls -> results until a final answer or the step/budget limit; the answer is
+stored as an artifact (text, markdown or JSON) and as a file in the project workspace; an
+optional AUDITOR review against the acceptance criteria sends it back with feedback a bounded
+number of times. Every model and tool call goes through the task context, so it is recorded
+and replayed; nothing here holds a transaction across a call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from berrys.config import Settings
+from berrys.core.db import Database
+from berrys.core.enums import AgentType, ApprovalSubject, ModelTaskType, UserRole
+from berrys.services.auth.contracts import UserOut
+from berrys.services.workflows.executor import ArtifactSpec, TaskOutcome
+from berrys.services.workflows.journal import TaskContext
+
+_log = structlog.get_logger("berrys.executor")
+
+# Set while the executor makes a tool call a person has approved (the tools service's
+# approval hook lets such a call through).
+tool_call_approved: ContextVar[bool] = ContextVar("berrys_tool_call_approved", default=False)
+
+MAX_STEPS = 8
+REVIEW_ROUNDS = 2
+
+
+def engine_user(user_id: uuid.UUID | None) -> UserOut:
+    """The engine acts for the run's creator, who could see the project when it started."""
+    return UserOut(
+        id=user_id or uuid.UUID(int=0),
+        email="engine@berrys.local",
+        role=UserRole.ADMIN,
+        is_active=True,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60] or "task"
+
+
+def detect_format(text: str) -> tuple[str, str, str]:
+    """(format, media type, file suffix) of an answer."""
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        try:
+            json.loads(stripped)
+            return "json", "application/json", ".json"
+        except ValueError:
+            pass
+    if re.search(r"^(#|\* |- |\d+\. )", stripped, re.MULTILINE):
+        return "markdown", "text/markdown", ".md"
+    return "text", "text/plain", ".txt"
+
+
+def task_prompt(ctx: TaskContext, feedback: list[str]) -> str:
+    task = ctx.task
+    lines = [f"# Task: {task.name}", "", task.description or "(no description)"]
+    if task.acceptance_criteria:
+        lines += ["", "## Acceptance criteria"]
+        lines += [f"- {item}" for item in task.acceptance_criteria]
+    if task.upstream:
+        lines += ["", "## Outputs of the tasks this one builds on"]
+        for key, output in sorted(task.upstream.items()):
+            name = output.get("task_name") or key
+            text = str(output.get("text", ""))[:4000]
+            lines += [f"### {name}", text]
+    answers = task.spec.get("answers") or {}
+    if answers:
+        lines += ["", "## Answers from people"] + [f"- {value}" for value in answers.values()]
+    for index, note in enumerate(feedback, 1):
+        lines += ["", f"## Reviewer feedback (round {index})", note]
+    lines += ["", "Produce the deliverable itself, complete, in Markdown (or JSON if asked)."]
+    return "\n".join(lines)
+
+
+def completion_dict(completion: Any) -> dict[str, Any]:
+    """A model completion as JSON (what the journal records and replays)."""
+    if isinstance(completion, dict):
+        return completion
+    usage = getattr(completion, "usage", None)
+    return {
+        "content": getattr(completion, "content", "") or "",
+        "tool_calls": [
+            {
+                "id": getattr(call, "id", None),
+                "name": getattr(call, "name", ""),
+                "arguments": getattr(call, "arguments", {}) or {},
+            }
+            for call in (getattr(completion, "tool_calls", None) or [])
+        ],
+        "usage": {
+            "input_tokens": getattr(usage, "input_tokens", 0) or 0,
+            "output_tokens": getattr(usage, "output_tokens", 0) or 0,
+            "cost_usd": float(getattr(usage, "cost_usd", 0.0) or 0.0),
+        },
+        "provider": str(getattr(getattr(completion, "provider", None), "value", "") or ""),
+        "model": getattr(completion, "model", "") or "",
+    }
+
+
+def _usage(result: dict[str, Any]) -> tuple[float, int]:
+    usage = result.get("usage") or {}
+    return float(usage.get("cost_usd", 0.0)), int(
+        usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
+    )
+
+
+def offline_answer(messages: list[dict[str, Any]], task_type: str) -> dict[str, Any]:
+    """A deterministic answer when no model service is available (recorded as RULES)."""
+    prompt = messages[-1]["content"] if messages else ""
+    title = next((line[8:] for line in prompt.splitlines() if line.startswith("# Task: ")), "")
+    if task_type == ModelTaskType.REVIEW:
+        content = json.dumps({"approved": True, "feedback": "Meets the acceptance criteria."})
+    else:
+        criteria = [line[2:] for line in prompt.splitlines() if line.startswith("- ")]
+        body = [f"# {title or 'Deliverable'}", "", "## Summary"]
+        description = prompt.split("\n\n", 2)[1] if prompt.count("\n\n") >= 1 else prompt
+        body += [description.strip()[:1200], "", "## Deliverable"]
+        body += [f"- {item}: addressed below." for item in criteria] or ["- See summary."]
+        body += ["", "_Drafted offline by the rules provider; review before use._"]
+        content = "\n".join(body)
+    tokens = max(1, len(prompt) // 4)
+    return {
+        "content": content,
+        "tool_calls": [],
+        "usage": {"input_tokens": tokens, "output_tokens": len(content) // 4, "cost_usd": 0.0},
+        "provider": "RULES",
+        "model": "rules",
+    }
+
+
+class AgentExecutor:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Database,
+        max_steps: int = MAX_STEPS,
+        review_rounds: int = REVIEW_ROUNDS,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.max_steps = max_steps
+        self.review_rounds = review_rounds
+
+    # -- context ----------------------------------------------------------------------------
+    async def _load(self, ctx: TaskContext) -> dict[str, Any]:
+        from berrys.services.agents import service as agents
+        from berrys.services.projects import service as projects
+
+        task = ctx.task
+        creator = ctx.task.run_options.get("created_by")
+        user = engine_user(uuid.UUID(creator) if creator else None)
+        async with self.database.transaction(read_only=True) as session:
+            project = await projects.get(session, project_id=task.project_id, user=user)
+            system = (
+                f"You are an expert working on the project '{project.name}'.\n{project.description}"
+            )
+            agent_name = None
+            if task.agent_id is not None:
+                try:
+                    system = await agents.system_prompt(session, agent_id=task.agent_id, user=user)
+                    agent_name = (await agents.get(session, agent_id=task.agent_id, user=user)).name
+                except Exception as exc:  # the agent was removed since the plan was made
+                    _log.info("executor.agent_missing", agent=str(task.agent_id), error=str(exc))
+            auditor = None
+            if ctx.task.run_options.get("review"):
+                team, _ = await agents.get_all(
+                    session, project_id=task.project_id, user=user, limit=200
+                )
+                auditor = next((a for a in team if a.agent_type == AgentType.AUDITOR), None)
+                if auditor is not None:
+                    auditor = (
+                        auditor.id,
+                        await agents.system_prompt(session, agent_id=auditor.id, user=user),
+                    )
+            tools = await self._bound_tools(session, task.agent_id)
+        return {
+            "system": system,
+            "agent_name": agent_name,
+            "auditor": auditor,
+            "tools": tools,
+            "user": user,
+        }
+
+    async def _bound_tools(self, session: Any, agent_id: uuid.UUID | None) -> list[dict]:
+        """The agent's tools: name, description, schema, policy, idempotency."""
+        if agent_id is None:
+            return []
+        try:
+            from berrys.services.tools import service as tools
+
+            bound = await tools.get_agent_tools(session, agent_id=agent_id)  # type: ignore[attr-defined]
+        except Exception:
+            return []
+        return [
+            {
+                "id": str(tool.id),
+                "name": tool.name,
+                "description": getattr(tool, "description", ""),
+                "input_schema": getattr(tool, "input_schema", {}) or {},
+                "approval_policy": str(getattr(tool.approval_policy, "value", "AUTO")),
+                "idempotent": bool(getattr(tool, "idempotent", False)),
+            }
+            for tool in bound
+        ]
+
+    # -- calls ------------------------------------------------------------------------------
+    async def _complete(
+        self,
+        ctx: TaskContext,
+        messages: list[dict[str, Any]],
+        *,
+        task_type: ModelTaskType,
+        tools: list[dict[str, Any]],
+        agent_id: uuid.UUID | None,
+    ) -> dict[str, Any]:
+        options = ctx.task.run_options
+        request = {
+            "messages": messages,
+            "task_type": task_type.value,
+            "tools": [tool["name"] for tool in tools],
+            "model": options.get("model"),
+        }
+
+        async def call() -> dict[str, Any]:
+            try:
+                from berrys.services.llm import service as llm
+                from berrys.services.llm.contracts import CompletionRequest
+            except ImportError:
+                return offline_answer(messages, task_type)
+            completion = await llm.complete(
+                self.database,
+                CompletionRequest(
+                    messages=messages,
+                    task_type=task_type,
+                    tools=[
+                        {
+                            "name": tool["name"],
+                            "description": tool["description"],
+                            "input_schema": tool["input_schema"],
+                        }
+                        for tool in tools
+                    ]
+                    or None,
+                    project_id=ctx.task.project_id,
+                    agent_id=agent_id,
+                    task_id=ctx.task.id,
+                    model=options.get("model"),
+                ),
+            )
+            return completion_dict(completion)
+
+        return await ctx.model(request, call, usage=_usage)
+
+    async def _tool(self, ctx: TaskContext, tool: dict[str, Any], arguments: dict, user: Any):
+        if tool["approval_policy"] == "REQUIRES_APPROVAL":
+            await ctx.require_approval(
+                grant=ctx.grant_key(tool["name"], arguments),
+                subject=ApprovalSubject.TOOL_CALL,
+                title=f"Allow tool {tool['name']!r} for task {ctx.task.name!r}?",
+                prompt=json.dumps(arguments, indent=2, default=str)[:4000],
+                details={"tool": tool["name"], "arguments": arguments},
+            )
+
+        async def call() -> Any:
+            from berrys.services.tools import invocation
+
+            token = tool_call_approved.set(tool["approval_policy"] == "REQUIRES_APPROVAL")
+            try:
+                result = await invocation.invoke(
+                    self.database,
+                    settings=self.settings,
+                    tool_id=uuid.UUID(tool["id"]),
+                    arguments=arguments,
+                    user=user,
+                    project_id=ctx.task.project_id,
+                    agent_id=ctx.task.agent_id,
+                )
+            finally:
+                tool_call_approved.reset(token)
+            return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
+
+        return await ctx.tool(tool["name"], arguments, call, idempotent=tool["idempotent"])
+
+    # -- the task ---------------------------------------------------------------------------
+    async def execute(self, ctx: TaskContext) -> TaskOutcome:
+        loaded = await self._load(ctx)
+        tools = loaded["tools"]
+        by_name = {tool["name"]: tool for tool in tools}
+        feedback: list[str] = []
+        review: dict[str, Any] | None = None
+        answer: dict[str, Any] = {}
+        for round_ in range(self.review_rounds + 1):
+            messages: list[dict[str, Any]] = [
+                {"role": "system", "content": loaded["system"]},
+                {"role": "user", "content": task_prompt(ctx, feedback)},
+            ]
+            for _ in range(self.max_steps):
+                answer = await self._complete(
+                    ctx,
+                    messages,
+                    task_type=ModelTaskType.TASK,
+                    tools=tools,
+                    agent_id=ctx.task.agent_id,
+                )
+                calls = answer.get("tool_calls") or []
+                if not calls:
+                    break
+                messages.append(
+                    {"role": "assistant", "content": answer["content"], "tool_calls": calls}
+                )
+                for call in calls:
+                    tool = by_name.get(call["name"])
+                    if tool is None:
+                        result: Any = {"error": f"unknown tool {call['name']!r}"}
+                    else:
+                        result = await self._tool(ctx, tool, call["arguments"], loaded["user"])
+                    messages.append(
+                        {
+                            "role": "tool",
+                            "tool_call_id": call.get("id"),
+                            "name": call["name"],
+                            "content": json.dumps(result, default=str)[:8000],
+                        }
+                    )
+            if loaded["auditor"] is None or not ctx.task.acceptance_criteria:
+                break
+            review = await self._review(ctx, loaded["auditor"], answer.get("content", ""))
+            if review.get("approved", True) or round_ == self.review_rounds:
+                break
+            feedback.append(str(review.get("feedback", "")))
+        return self._outcome(ctx, answer, review, loaded["agent_name"], len(feedback))
+
+    async def _review(self, ctx: TaskContext, auditor: tuple, content: str) -> dict[str, Any]:
+        auditor_id, system = auditor
+        criteria = "\n".join(f"- {item}" for item in ctx.task.acceptance_criteria)
+        messages = [
+            {"role": "system", "content": system},
+            {
+                "role": "user",
+                "content": (
+                    f"Review the deliverable of task '{ctx.task.name}' against its acceptance "
+                    f"criteria:\n{criteria}\n\n--- Deliverable ---\n{content[:8000]}\n\n"
+                    'Answer with JSON only: {"approved": true|false, "feedback": "..."}'
+                ),
+            },
+        ]
+        reply = await self._complete(
+            ctx, messages, task_type=ModelTaskType.REVIEW, tools=[], agent_id=auditor_id
+        )
+        text = reply.get("content", "")
+        match = re.search(r"\{.*\}", text, re.DOTALL)
+        try:
+            verdict = json.loads(match.group(0)) if match else {}
+        except ValueError:
+            verdict = {}
+        if "approved" not in verdict:
+            verdict = {"approved": True, "feedback": text[:500]}
+        return verdict
+
+    def _outcome(
+        self,
+        ctx: TaskContext,
+        answer: dict[str, Any],
+        review: dict[str, Any] | None,
+        agent_name: str | None,
+        review_retries: int,
+    ) -> TaskOutcome:
+        content = answer.get("content", "") or ""
+        fmt, media_type, suffix = detect_format(content)
+        produced_by = f"{answer.get('provider') or 'RULES'}/{answer.get('model') or 'rules'}"
+        workspace = self.settings.data_dir / "workspaces" / str(ctx.task.project_id)
+        folder = workspace / "runs" / str(ctx.task.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        path: Path = folder / f"{ctx.task.spec.get('position', '')}{slug(ctx.task.name)}{suffix}"
+        path.write_text(content, encoding="utf-8")  # same content on every replay
+        output = {
+            "text": content,
+            "format": fmt,
+            "task_name": ctx.task.name,
+            "agent": agent_name,
+            "produced_by": produced_by,
+            "path": str(path.resolve()),
+            "review": review,
+            "review_retries": review_retries,
+        }
+        return TaskOutcome(
+            output=output,
+            artifacts=[
+                ArtifactSpec(
+                    name=ctx.task.name, media_type=media_type, content=content, path=str(path)
+                )
+            ],
+            produced_by=produced_by,
+        )

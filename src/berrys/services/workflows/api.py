@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi.responses import StreamingResponse
+
+from berrys.core.contracts import ListOf
+from berrys.core.deps import DatabaseDep, PageDep, Session
+from berrys.core.enums import RunStatus
+from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.projects.deps import VisibleProject, WritableProject
+from berrys.services.workflows import service
+from berrys.services.workflows.contracts import RunCreate, RunOut, RunSummary
+from berrys.services.workflows.state import RUN_TERMINAL
+
+project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+async def _visible_run(run_id: uuid.UUID, user: CurrentUser, database: DatabaseDep) -> UserOut:
+    async with database.transaction(read_only=True) as session:
+        await service.check_access(session, run_id=run_id, user=user)
+    return user
+
+
+async def _writable_run(run_id: uuid.UUID, user: WriterUser, database: DatabaseDep) -> UserOut:
+    async with database.transaction(read_only=True) as session:
+        await service.check_access(session, run_id=run_id, user=user)
+    return user
+
+
+RunReader = Annotated[UserOut, Depends(_visible_run)]
+RunWriter = Annotated[UserOut, Depends(_writable_run)]
+
+
+@project_runs_router.post(
+    "/{project_id}/runs", response_model=RunOut, status_code=status.HTTP_202_ACCEPTED
+)
+async def start_run(
+    project: WritableProject, body: RunCreate, session: Session, user: WriterUser
+) -> RunOut:
+    """Start executing the project's current plan (or ``plan_id``); 202 with the run."""
+    return await service.create_from_plan(session, project_id=project.id, run_in=body, user=user)
+
+
+@project_runs_router.get("/{project_id}/runs", response_model=ListOf[RunSummary])
+async def list_runs(project: VisibleProject, session: Session, page: PageDep) -> ListOf[RunSummary]:
+    items, total = await service.get_all(
+        session, project_id=project.id, limit=page.limit, offset=page.offset
+    )
+    return ListOf[RunSummary](items=items, total=total)
+
+
+@router.get("/{run_id}", response_model=RunOut)
+async def get_run(run_id: uuid.UUID, user: RunReader, session: Session) -> RunOut:
+    """Status, task runs with status, attempts and output, artifacts, cost."""
+    return await service.get(session, run_id=run_id, user=user)
+
+
+@router.get(
+    "/{run_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def run_events(
+    run_id: uuid.UUID,
+    request: Request,
+    user: RunReader,
+    database: DatabaseDep,
+    after: Annotated[int, Query(ge=0, description="Send events after this seq.")] = 0,
+    follow: Annotated[bool, Query(description="Keep streaming until the run ends.")] = True,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events read from the run's outbox: ``id`` is the event's seq, ``event`` its
+    type, ``data`` the event as JSON. Reconnect with ``Last-Event-ID`` to resume."""
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+
+    async def stream() -> AsyncIterator[str]:
+        last = start
+        quiet_since = time.monotonic()
+        while True:
+            async with database.transaction(read_only=True) as session:
+                events = await service.events(session, run_id=run_id, after_seq=last)
+                current = (await service.get_status(session, run_id=run_id)) if not events else None
+            for event in events:
+                last = event["seq"]
+                yield f"id: {last}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+            if events:
+                quiet_since = time.monotonic()
+                continue
+            if current in RUN_TERMINAL or not follow:
+                payload = json.dumps({"status": current.value if current else None, "seq": last})
+                yield f"event: end\ndata: {payload}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - quiet_since > 15:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(0.1)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/{run_id}/pause", response_model=RunOut)
+async def pause_run(run_id: uuid.UUID, user: RunWriter, session: Session) -> RunOut:
+    """No new task starts; illegal (409) once the run has ended or is already paused."""
+    return await service.pause(session, run_id=run_id, user=user)
+
+
+@router.post("/{run_id}/resume", response_model=RunOut)
+async def resume_run(run_id: uuid.UUID, user: RunWriter, session: Session) -> RunOut:
+    """Resume a paused run; 409 when it is not paused."""
+    return await service.resume(session, run_id=run_id, user=user)
+
+
+@router.post("/{run_id}/cancel", response_model=RunOut)
+async def cancel_run(run_id: uuid.UUID, user: RunWriter, session: Session) -> RunOut:
+    """Cancel every unfinished task; 409 once the run has ended."""
+    return await service.cancel(session, run_id=run_id, user=user)
+
+
+@router.post("/{run_id}/tasks/{task_run_id}/retry", response_model=RunOut)
+async def retry_task(
+    run_id: uuid.UUID, task_run_id: uuid.UUID, user: RunWriter, session: Session
+) -> RunOut:
+    """Give a FAILED task a fresh attempt; 409 for a task that has not failed."""
+    return await service.retry_task(session, run_id=run_id, task_run_id=task_run_id, user=user)
+
+
+__all__ = ["RunStatus", "project_runs_router", "router"]
