@@ -374,3 +374,62 @@ async def test_project_stats_count_tasks_progress_and_eta(client, member):
     assert stats["tasks_by_status"]["CANCELLED"] == 1
     assert stats["progress_percent"] == 75.0  # 6 of the 8 hours that count
     assert stats["eta"] is not None
+
+
+async def test_a_model_draft_is_normalised_and_no_transaction_is_held(
+    client, member, database, monkeypatch
+):
+    from sqlalchemy import text
+
+    from berrys.services.planning import generation
+    from berrys.services.planning.contracts import PlanDraft
+
+    project_id = await _project(client, member, "Build a thing.")
+    dev = await _agent(client, member, project_id, "Dev", "DEVELOPER", ["python"])
+    seen = {}
+
+    async def scripted(database_, *, messages, rules_answer, project_id):  # type: ignore[no-untyped-def]
+        # A write here would wait on the SQLite write lock if the route held a transaction.
+        async with database_.transaction() as session:
+            await session.execute(text("SELECT 1"))
+        seen["messages"] = messages
+        seen["rules"] = rules_answer()
+        draft = {
+            "phases": [
+                {
+                    "name": "All",
+                    "tasks": [
+                        {"key": "a", "name": "Code", "estimate_hours": 3, "agent": "Ghost"},
+                        {
+                            "key": "b",
+                            "name": "More code",
+                            "estimate_hours": 2,
+                            "required_skills": ["python", "cobol"],
+                        },
+                    ],
+                }
+            ],
+            "dependencies": [
+                {"from_task": "a", "to_task": "b", "type": "SS", "lag_hours": 1},
+                {"from_task": "b", "to_task": "a"},
+            ],
+        }
+        return PlanDraft.model_validate(draft), "scripted/test-model"
+
+    monkeypatch.setattr(generation, "_complete", scripted)
+    response = await client.post(
+        f"/api/v1/projects/{project_id}/plans",
+        json={"methodology": "agile"},
+        headers=member.headers,
+    )
+    assert response.status_code == 201, response.text
+    plan = response.json()
+    assert plan["generated_by"] == "scripted/test-model"
+    assert plan["methodology"] == "AGILE"
+    assert "Dev" in seen["messages"][1]["content"]
+    assert seen["rules"].phases[0].name == "Sprint 0"
+    assert [(t["name"], t["assigned_agent_id"], t["required_skills"]) for t in plan["tasks"]] == [
+        ("Code", dev, []),
+        ("More code", dev, ["python"]),
+    ]
+    assert [d["type"] for d in plan["dependencies"]] == ["SS"]  # the cycle's closing edge dropped
