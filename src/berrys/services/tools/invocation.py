@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
@@ -33,7 +33,7 @@ from berrys.core.errors import (
 )
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.tools import builtin
+from berrys.services.tools import builtin, executions
 from berrys.services.tools.contracts import ExecutionOut, InvokeResult, UsageOut
 from berrys.services.tools.mcp import McpFailure, McpServerSpec, pool
 from berrys.services.tools.registry import argument_errors, validator_for
@@ -149,30 +149,66 @@ class _Call:
     allowed: bool = True
 
 
-async def _load(
-    session: AsyncSession,
+_definitions: dict[uuid.UUID, tuple[float, int, Any, Any | None]] = {}
+_generation = 0
+
+
+def invalidate_definitions() -> None:
+    """Forget cached tool definitions (every registry write in this process calls it)."""
+    global _generation
+    _generation += 1
+    _definitions.clear()
+
+
+async def _definition(
+    database: Database, tool_id: uuid.UUID, ttl_seconds: float
+) -> tuple[Any, Any | None]:
+    """The tool's row (and its server's), cached for ``ttl_seconds`` in this process.
+
+    A change made through this process is seen at once (the cache is invalidated); one
+    made by another process within the TTL (default 1 s, 0 turns caching off).
+    """
+    now = time.monotonic()
+    cached = _definitions.get(tool_id)
+    if cached is not None and cached[0] > now and cached[1] == _generation:
+        return cached[2], cached[3]
+    generation = _generation
+    async with database.transaction(read_only=True) as session:
+        tool = (await session.execute(select(*_TOOL_COLUMNS).where(Tool.id == tool_id))).first()
+        if tool is None:
+            raise NotFound.of("Tool", tool_id)
+        server = None
+        if tool.mcp_server_id is not None:
+            server = (
+                await session.execute(
+                    select(*_SERVER_COLUMNS).where(McpServer.id == tool.mcp_server_id)
+                )
+            ).first()
+    if ttl_seconds > 0 and generation == _generation:
+        if len(_definitions) > 4096:
+            _definitions.clear()
+        _definitions[tool_id] = (now + ttl_seconds, generation, tool, server)
+    return tool, server
+
+
+async def _access(
+    database: Database,
     *,
     tool_id: uuid.UUID,
     user: UserOut | None,
     project_id: uuid.UUID | None,
     agent_id: uuid.UUID | None,
-) -> tuple[Any, Any | None, bool, bool]:
-    tool = (await session.execute(select(*_TOOL_COLUMNS).where(Tool.id == tool_id))).first()
-    if tool is None:
-        raise NotFound.of("Tool", tool_id)
-    server = None
-    if tool.mcp_server_id is not None:
-        server = (
-            await session.execute(
-                select(*_SERVER_COLUMNS).where(McpServer.id == tool.mcp_server_id)
-            )
-        ).first()
-    if project_id is not None and user is not None:
-        await projects.get(session, project_id=project_id, user=user)
-    allowed, needs_approval = True, False
-    if agent_id is not None and _binding_check is not None:
-        allowed, needs_approval = await _binding_check(session, agent_id, tool_id)
-    return tool, server, allowed, needs_approval
+) -> tuple[bool, bool]:
+    """Check the project (visible to ``user``) and the agent's binding: (allowed, approval)."""
+    check_binding = agent_id is not None and _binding_check is not None
+    if not check_binding and (project_id is None or user is None):
+        return True, False
+    async with database.transaction(read_only=True) as session:
+        if project_id is not None and user is not None:
+            await projects.get(session, project_id=project_id, user=user)
+        if _binding_check is not None and agent_id is not None:
+            return await _binding_check(session, agent_id, tool_id)
+    return True, False
 
 
 async def _log_execution(
@@ -186,39 +222,34 @@ async def _log_execution(
     truncated: bool = False,
     server_health: tuple[bool, str | None] | None = None,
 ) -> uuid.UUID:
+    """Queue the log entry (committed off the call path, see ``executions``)."""
     execution_id = uuid.uuid4()
     now = utcnow()
-    async with database.transaction() as session:
-        await session.execute(
-            insert(ToolExecution).values(
-                id=execution_id,
-                tool_id=call.tool.id,
-                tool_name=call.tool.name,
-                agent_id=call.agent_id,
-                project_id=call.project_id,
-                user_id=call.user.id if call.user else None,
-                arguments_hash=call.digest,
-                outcome=outcome,
-                error=error[:4000] if error else None,
-                duration_ms=duration_ms,
-                output_bytes=output_bytes,
-                truncated=truncated,
-                created_at=now,
-            )
-        )
-        if outcome in (Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT):
-            await session.execute(
-                update(Tool)
-                .where(Tool.id == call.tool.id)
-                .values(usage_count=Tool.usage_count + 1, last_used_at=now)
-            )
-        if server_health is not None and call.server is not None:
-            healthy, last_error = server_health
-            await session.execute(
-                update(McpServer)
-                .where(McpServer.id == call.server.id)
-                .values(healthy=healthy, last_error=last_error, last_checked_at=now)
-            )
+    health = None
+    if server_health is not None and call.server is not None:
+        health = (call.server.id, server_health[0], server_health[1], now)
+        _definitions.pop(call.tool.id, None)  # its server's health is part of the row
+    executions.record(
+        database,
+        {
+            "id": execution_id,
+            "tool_id": call.tool.id,
+            "tool_name": call.tool.name,
+            "agent_id": call.agent_id,
+            "project_id": call.project_id,
+            "user_id": call.user.id if call.user else None,
+            "arguments_hash": call.digest,
+            "outcome": outcome,
+            "error": error[:4000] if error else None,
+            "duration_ms": duration_ms,
+            "output_bytes": output_bytes,
+            "truncated": truncated,
+            "created_at": now,
+        },
+        server_health=health,
+    )
+    if health is not None:
+        await executions.flush(database)  # a server's health changes rarely: show it at once
     return execution_id
 
 
@@ -316,10 +347,10 @@ async def invoke(
     ServiceUnavailable (the MCP server is down or broken). A tool that runs and reports an
     error is a result with ``is_error`` and outcome ERROR, not an exception.
     """
-    async with database.transaction(read_only=True) as session:
-        tool, server, allowed, binding_approval = await _load(
-            session, tool_id=tool_id, user=user, project_id=project_id, agent_id=agent_id
-        )
+    tool, server = await _definition(database, tool_id, settings.tools_definition_cache_seconds)
+    allowed, binding_approval = await _access(
+        database, tool_id=tool_id, user=user, project_id=project_id, agent_id=agent_id
+    )
     call = _Call(
         tool=tool,
         server=server,
@@ -452,8 +483,6 @@ async def get_executions(
     user_id: uuid.UUID | None = None,
 ) -> tuple[list[ExecutionOut], int]:
     """The execution log, newest first; ``project_ids``/``user_id`` limit a non-admin."""
-    from sqlalchemy import or_
-
     conditions: list[Any] = []
     if tool_id is not None:
         conditions.append(ToolExecution.tool_id == tool_id)

@@ -25,6 +25,7 @@ from berrys.core.errors import (
 )
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
+from berrys.services.tools import executions
 from berrys.services.tools.builtin import BUILTINS
 from berrys.services.tools.contracts import (
     BatchItemResult,
@@ -48,6 +49,7 @@ from berrys.services.tools.invocation import (
     ToolTimeout,
     get_executions,
     get_usage,
+    invalidate_definitions,
     invoke,
     require_human_approval,
     set_approval_hook,
@@ -77,6 +79,7 @@ __all__ = [
     "discover",
     "ensure_builtin_tools",
     "evaluate",
+    "flush_executions",
     "get",
     "get_all",
     "get_by_name",
@@ -269,6 +272,7 @@ async def batch_create(
 async def update(
     session: AsyncSession, *, tool_id: uuid.UUID, tool_in: ToolUpdate, user: UserOut | None
 ) -> ToolOut:
+    invalidate_definitions()
     row = await get_tool_row(session, tool_id)
     before = tool_out(row)
     changes = tool_in.model_dump(exclude_unset=True)
@@ -307,6 +311,7 @@ async def update(
 
 
 async def delete(session: AsyncSession, *, tool_id: uuid.UUID, user: UserOut | None) -> None:
+    invalidate_definitions()
     row = await get_tool_row(session, tool_id)
     before = tool_out(row)
     await session.delete(row)
@@ -411,6 +416,7 @@ async def update_server(
     server_in: McpServerUpdate,
     user: UserOut | None,
 ) -> McpServerOut:
+    invalidate_definitions()
     row = await get_server_row(session, server_id)
     before = server_out(row)
     changes = server_in.model_dump(exclude_unset=True, exclude_none=True)
@@ -439,6 +445,7 @@ async def delete_server(
     session: AsyncSession, *, server_id: uuid.UUID, user: UserOut | None
 ) -> None:
     """Remove a server and its tools (their execution log stays)."""
+    invalidate_definitions()
     row = await get_server_row(session, server_id)
     before = server_out(row)
     await session.delete(row)
@@ -490,6 +497,7 @@ async def refresh_server(
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
+    invalidate_definitions()
     async with database.transaction() as session:
         server = await get_server_row(session, server_id)
         server.healthy = True
@@ -578,6 +586,7 @@ async def refresh_server(
 async def _record_health(
     database: Database, spec: McpServerSpec, *, healthy: bool, error: str | None
 ) -> None:
+    invalidate_definitions()
     async with database.transaction() as session:
         row = await session.get(McpServer, spec.id)
         if row is not None:
@@ -608,6 +617,12 @@ async def server_health(database: Database, *, server_id: uuid.UUID) -> McpHealt
     )
 
 
+async def flush_executions(database: Database) -> None:
+    """Wait until every queued ``tool_execution`` entry is committed (before reading the log)."""
+    await executions.flush(database)
+
+
 async def shutdown() -> None:
-    """Close every MCP session (called when the app stops)."""
+    """Commit the queued execution log and close every MCP session (the app's shutdown)."""
+    await executions.close_all()
     await pool.close_all()

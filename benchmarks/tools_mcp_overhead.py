@@ -1,0 +1,128 @@
+"""A warm MCP tool call through Berrys against the raw MCP SDK client, same server program.
+
+Three ways to call ``get_current_time`` on ``mcp-server-time`` (each its own warm stdio
+session), in alternating blocks of 50 calls so that drift hits all three alike:
+
+* raw: the official SDK's ``Client.session.call_tool`` held open by this script;
+* pool: Berrys' MCP client (``berrys.services.tools.mcp.pool.call_tool``): session lookup,
+  timeout, error mapping;
+* invoke: the whole governed call (``berrys.services.tools.service.invoke``): the tool read,
+  JSON-schema validation, policy, the MCP call, the output cap and the ``tool_execution``
+  entry queued (committed by the log writer, which runs beside the calls; each invoke
+  block ends by waiting for it, and ``invoke_with_log`` is that block's mean per call).
+  On SQLite in WAL.
+
+Usage: python benchmarks/tools_mcp_overhead.py [--calls 500] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+from berrys.config import Settings
+from berrys.core import migrate
+from berrys.core.db import Database
+from berrys.services.tools import service
+from berrys.services.tools.contracts import McpServerCreate
+from berrys.services.tools.mcp import McpServerSpec, pool
+from berrys.services.tools.registry import get_server_row
+
+ARGS = {"timezone": "UTC"}
+
+
+async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
+    settings = Settings(data_dir=data_dir, _env_file=None)
+    database = Database(settings.resolved_database_url)
+    await migrate.upgrade(database)
+    async with database.transaction() as session:
+        server = await service.create_server(
+            session,
+            server_in=McpServerCreate(
+                name="time", command=sys.executable, args=["-m", "mcp_server_time"]
+            ),
+            user=None,
+        )
+    await service.refresh_server(database, server_id=server.id, user=None)
+    async with database.transaction(read_only=True) as session:
+        tool = await service.get_by_name(session, name="time.get_current_time")
+        spec = McpServerSpec.of(await get_server_row(session, server.id))
+    assert tool is not None
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server_time"])
+    samples: dict[str, list[float]] = {"raw": [], "pool": [], "invoke": [], "invoke_with_log": []}
+    with tempfile.TemporaryFile() as errlog:
+        async with Client(stdio_client(params, errlog=errlog), mode="auto", cache=None) as raw:
+            for _ in range(50):  # warm all three paths
+                await raw.session.call_tool("get_current_time", ARGS)
+                await pool.call_tool(spec, "get_current_time", ARGS)
+                await service.invoke(
+                    database, settings=settings, tool_id=tool.id, arguments=ARGS, user=None
+                )
+            # Blocks of 50 calls each, in turn, so the log writer's work (which overlaps
+            # the calls that follow an invoke) lands in the invoke block, not the others.
+            block = 50
+            for _ in range(max(1, calls // block)):
+                for _ in range(block):
+                    started = time.perf_counter()
+                    await raw.session.call_tool("get_current_time", ARGS)
+                    samples["raw"].append(time.perf_counter() - started)
+                for _ in range(block):
+                    started = time.perf_counter()
+                    await pool.call_tool(spec, "get_current_time", ARGS)
+                    samples["pool"].append(time.perf_counter() - started)
+                block_started = time.perf_counter()
+                for _ in range(block):
+                    started = time.perf_counter()
+                    result = await service.invoke(
+                        database, settings=settings, tool_id=tool.id, arguments=ARGS, user=None
+                    )
+                    samples["invoke"].append(time.perf_counter() - started)
+                    assert result.outcome == "SUCCESS"
+                await service.flush_executions(database)  # the block's log, committed
+                samples["invoke_with_log"].append((time.perf_counter() - block_started) / block)
+    await service.shutdown()
+    await database.dispose()
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    options = parser.parse_args()
+    medians: dict[str, list[float]] = {"raw": [], "pool": [], "invoke": [], "invoke_with_log": []}
+    for number in range(1, options.runs + 1):
+        with tempfile.TemporaryDirectory() as data_dir:
+            samples = asyncio.run(run(options.calls, Path(data_dir)))
+        line = []
+        for name, values in samples.items():
+            median_ms = statistics.median(values) * 1000
+            medians[name].append(median_ms)
+            line.append(f"{name} {median_ms:.3f} ms")
+        raw = statistics.median(samples["raw"]) * 1000
+        line.append(f"pool overhead {statistics.median(samples['pool']) * 1000 - raw:+.3f} ms")
+        line.append(f"invoke overhead {statistics.median(samples['invoke']) * 1000 - raw:+.3f} ms")
+        print(f"run {number}: " + ", ".join(line), flush=True)
+    raw = statistics.median(medians["raw"])
+    pool_ms = statistics.median(medians["pool"])
+    invoke_ms = statistics.median(medians["invoke"])
+    logged_ms = statistics.median(medians["invoke_with_log"])
+    print(
+        f"median of {options.runs} runs x {options.calls} calls: raw SDK {raw:.3f} ms, "
+        f"Berrys MCP client {pool_ms:.3f} ms ({pool_ms - raw:+.3f}), "
+        f"governed invoke {invoke_ms:.3f} ms ({invoke_ms - raw:+.3f}); "
+        f"governed invoke per call with its log committed (block mean) {logged_ms:.3f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
