@@ -1,0 +1,237 @@
+"""The dashboard in a real browser (Debian's Chromium, headless) against a real `berrys serve`:
+log in with the printed password, chat a project into being with a team and a plan, find it
+in the list, move it along its lifecycle, and see a forged POST refused. Screenshots of the
+main pages, wide and phone-sized, go to tests/e2e/screenshots/."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright", reason="Playwright for Python is not installed (dev extra)")
+from playwright.sync_api import Browser, Page, expect
+from tests.e2e.processes import BERRYS, berrys_env, free_port, wait_until_healthy
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+BAKERY = "Create a project called Bakery Site to build a website for my bakery"
+PHONE = {"width": 390, "height": 844}
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt chromium)"
+)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):  # type: ignore[no-untyped-def]
+    """Debian's Chromium instead of a downloaded browser build."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables() -> None:
+    """Overrides the async autouse fixture of tests/conftest.py: these tests use their own
+    server and database, and Playwright's sync API runs its own event loop."""
+
+
+class Live:
+    def __init__(self, url: str, email: str, password: str) -> None:
+        self.url, self.email, self.password = url, email, password
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One `berrys serve` for the module, on a fresh data directory."""
+    data = tmp_path_factory.mktemp("dashboard")
+    port = free_port()
+    process = subprocess.Popen(
+        [*BERRYS, "serve", "--port", str(port)],
+        env=berrys_env(data),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, process)
+        head = ""
+        assert process.stdout is not None
+        while "listening" not in head:
+            head += process.stdout.readline()
+        match = re.search(r"Email: (\S+)\s+Password: (\S+)", head)
+        assert match, head
+        yield Live(url, *match.groups())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _log_in(page: Page, live: Live) -> None:
+    """With the keyboard only: the login form is usable without a mouse."""
+    page.goto(f"{live.url}/login")
+    expect(page.get_by_label("Email")).to_be_focused()
+    page.keyboard.type(live.email)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(live.password)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def _nav(page: Page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name).click()
+
+
+def _say(page: Page, text: str, count: int) -> None:
+    box = page.get_by_label("Message to Berry")
+    box.fill(text)
+    box.press("Enter")
+    expect(page.locator("li.msg.assistant[data-done=true]")).to_have_count(count, timeout=30_000)
+
+
+def test_the_loop_in_a_browser(page: Page, live: Live) -> None:
+    page.goto(live.url)
+    expect(page.get_by_role("heading", name="Welcome to Berrys")).to_be_visible()
+    expect(page.get_by_text("one-time password")).to_be_visible()
+    _shot(page, "01-home-first-visit")
+
+    _log_in(page, live)
+    expect(
+        page.get_by_role("heading", name="Start here: tell Berry what you want to build")
+    ).to_be_visible()
+    _shot(page, "02-home-fresh-install")
+
+    # Chat: the reply streams in; the action card links to what was created.
+    _nav(page, "Chat")
+    page.get_by_role("button", name="New conversation").click()
+    expect(page.get_by_label("Message to Berry")).to_be_visible()
+    _say(page, BAKERY, 1)
+    created = page.locator(".action-card[data-type=CREATE_PROJECT][data-status=COMPLETED]")
+    expect(created).to_have_count(1)
+    expect(created.get_by_role("link", name="Bakery Site")).to_be_visible()
+
+    _say(page, "generate the team", 2)
+    expect(
+        page.locator(".action-card[data-type=GENERATE_TEAM][data-status=COMPLETED]")
+    ).to_have_count(1)
+    _say(page, "now plan it", 3)
+    expect(page.locator(".action-card[data-type=PLAN][data-status=COMPLETED]")).to_have_count(1)
+    _say(page, "how is it going?", 4)
+    expect(page.locator("li.msg.assistant").last).to_contain_text('"Bakery Site" is DRAFT')
+    _say(page, "start it", 5)
+    expect(page.locator(".action-card[data-type=START_RUN]").last).to_have_attribute(
+        "data-status", "UNAVAILABLE"
+    )
+    _shot(page, "03-chat")
+
+    # The project page: team, plan with its Gantt chart, lifecycle buttons.
+    created.get_by_role("link", name="Bakery Site").click()
+    expect(page.get_by_role("heading", name=re.compile("Bakery Site"))).to_be_visible()
+    expect(page.locator("p.description")).to_have_text("build a website for my bakery")
+    expect(page.locator("#team table tbody tr").first).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("Gantt chart"))).to_be_visible()
+    expect(page.locator(".gantt-labels li.crit").first).to_be_visible()
+    _shot(page, "04-project")
+
+    lifecycle = page.locator("#lifecycle .actions button")
+    expect(lifecycle).to_have_text(["Archived", "Cancelled", "Planning"])
+    page.get_by_role("button", name="Planning", exact=True).click()
+    expect(page.locator("#project-status")).to_have_text("PLANNING")
+    expect(lifecycle).to_have_text(["Cancelled", "Draft", "In Progress"])
+    page.get_by_role("button", name="In Progress").click()
+    expect(page.locator("#project-status")).to_have_text("IN_PROGRESS")
+    _shot(page, "05-project-in-progress")
+
+    # The list, with its filters (HTMX swaps the rows in place).
+    _nav(page, "Projects")
+    row = page.get_by_role("row", name=re.compile("Bakery Site"))
+    expect(row).to_contain_text("IN_PROGRESS")
+    page.get_by_label("Status").select_option("DRAFT")
+    expect(page.get_by_text("No projects match these filters")).to_be_visible()
+    page.get_by_label("Status").select_option("IN_PROGRESS")
+    expect(row).to_be_visible()
+    _shot(page, "06-projects")
+
+    _nav(page, "Audit")
+    expect(page.get_by_text("Hash chain: intact")).to_be_visible()
+    _shot(page, "07-audit")
+    _nav(page, "Settings")
+    page.get_by_label("Name").fill("browser test")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_label("Your new token")).to_have_value(re.compile("^brs_"))
+    _shot(page, "08-settings")
+    _nav(page, "Tools")
+    _shot(page, "09-tools")
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.goto(f"{live.url}/projects")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+def test_a_forged_post_is_refused_and_changes_nothing(page: Page, live: Live) -> None:
+    _log_in(page, live)
+    page.goto(f"{live.url}/projects")
+    page.get_by_label("Name").fill("Guarded")
+    page.get_by_role("button", name="Create project").click()
+    expect(page.locator("#project-status")).to_have_text("DRAFT")
+    project_url = page.url
+
+    # A form whose token was stripped, submitted from the page itself.
+    page.evaluate(
+        "document.querySelectorAll('#lifecycle input[name=csrf_token]')"
+        ".forEach(input => input.remove())"
+    )
+    page.get_by_role("button", name="Planning", exact=True).click()
+    expect(page.get_by_text("CSRF token validation failed")).to_be_visible()
+    assert page.locator("h1").inner_text() == "Forbidden"
+
+    # A POST from outside any form (cookies sent, no token), and one with a made-up token.
+    for data in ({"to_status": "PLANNING"}, {"to_status": "PLANNING", "csrf_token": "f" * 64}):
+        response = page.request.post(f"{project_url}/transitions", form=data, max_redirects=0)
+        assert response.status == 403
+        assert "CSRF token validation failed" in response.text()
+
+    page.goto(project_url)
+    expect(page.locator("#project-status")).to_have_text("DRAFT")
+    expect(page.locator("details summary")).to_have_text("History (1)")
+
+
+def test_phone_sized_screens(browser: Browser, live: Live) -> None:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        _log_in(page, live)
+        for name, path in (("home", "/"), ("projects", "/projects"), ("chat", "/chat")):
+            page.goto(f"{live.url}{path}")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"{path} scrolls sideways on a phone ({width}px)"
+            _shot(page, f"phone-{name}")
+        _nav(page, "Projects")
+        page.get_by_role("link", name="Bakery Site").first.click()
+        expect(page.locator("#project-status")).to_be_visible()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"]
+        _shot(page, "phone-project")
+    finally:
+        context.close()
