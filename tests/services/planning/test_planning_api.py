@@ -342,6 +342,11 @@ async def test_task_update_and_delete(client, member):
     )
     assert patched.status_code == 200, patched.text
     assert (patched.json()["estimate_hours"], patched.json()["status"]) == (5.0, "IN_PROGRESS")
+    illegal = await client.patch(
+        f"{P}/{pid}/tasks/{b}", json={"status": "COMPLETED"}, headers=member.headers
+    )
+    assert illegal.status_code == 409
+    assert "IN_PROGRESS" in illegal.json()["detail"]
     bad = await client.patch(
         f"{P}/{pid}/tasks/{a}", json={"pessimistic_hours": 1}, headers=member.headers
     )

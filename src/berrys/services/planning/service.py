@@ -10,11 +10,12 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import utcnow
 from berrys.core.enums import AuditAction, DependencyType, Methodology, TaskStatus
-from berrys.core.errors import NotFound
+from berrys.core.errors import Conflict, NotFound
 from berrys.services.agents import service as agents
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
@@ -247,6 +248,18 @@ async def _make_current(session: AsyncSession, plan: Plan) -> None:
     plan.is_current = True
 
 
+async def _insert_version(session: AsyncSession, plan: Plan) -> None:
+    """Add a new version; a concurrent one taking the same number (or current) is 409."""
+    try:
+        async with session.begin_nested():
+            session.add(plan)
+            await session.flush()
+    except IntegrityError:
+        raise Conflict(
+            "Another version of this project's plan was created at the same moment; try again"
+        ) from None
+
+
 async def create(
     session: AsyncSession,
     *,
@@ -275,8 +288,7 @@ async def create(
         created_by=user.id,
     )
     await _make_current(session, plan)
-    session.add(plan)
-    await session.flush()
+    await _insert_version(session, plan)
     await _record(
         session,
         plan,
@@ -375,8 +387,7 @@ async def clone(
     )
     if make_current:
         await _make_current(session, plan)
-    session.add(plan)
-    await session.flush()
+    await _insert_version(session, plan)
     ids: dict[uuid.UUID, uuid.UUID] = {}
     for row in await _rows(session, PlanPhase, source.id, PlanPhase.position):
         ids[row.id] = uuid.uuid4()
