@@ -104,15 +104,67 @@ async def test_follow_ups_use_the_conversation(client, member):
     assert [(a["type"], a["status"]) for a in second["actions"]] == [("PLAN", "COMPLETED")]
     assert second["actions"][0]["result"]["version"] == 2
 
-    for sentence, intent in (
-        ("start it", "START_RUN"),
-        ("approve", "APPROVE"),
-        ("reject it", "REJECT"),
-    ):
-        answer = await _say(client, member, session_id, sentence)
-        assert answer["intent"] == intent
-        assert [(a["type"], a["status"]) for a in answer["actions"]] == [(intent, "UNAVAILABLE")]
-        assert "not available" in answer["reply"]
+    asked = await _say(client, member, session_id, "start it")
+    assert [(a["type"], a["status"]) for a in asked["actions"]] == [
+        ("START_RUN", "NEEDS_CONFIRMATION")
+    ]
+    assert "cost money" in asked["reply"]
+    assert (await client.get(f"/api/v1/projects/{project_id}/runs", headers=member.headers)).json()[
+        "total"
+    ] == 0
+    started = await _say(client, member, session_id, "yes")
+    [action] = started["actions"]
+    assert (action["type"], action["status"]) == ("START_RUN", "COMPLETED")
+    run = await client.get(f"/api/v1/runs/{action['result']['run_id']}", headers=member.headers)
+    assert run.status_code == 200
+    assert run.json()["project_id"] == project_id
+    assert len(run.json()["task_runs"]) == second["actions"][0]["result"]["tasks"]
+
+    status = await _say(client, member, session_id, "how is it going?")
+    assert status["actions"][0]["result"]["run"]["run_id"] == action["result"]["run_id"]
+    assert "latest run" in status["reply"]
+
+    nothing = await _say(client, member, session_id, "approve")
+    assert nothing["intent"] == "APPROVE"
+    assert nothing["actions"] == []
+    assert "Nothing is waiting" in nothing["reply"]
+
+
+async def test_a_plan_approval_is_answered_in_chat(client, member):
+    session_id = await _session(client, member)
+    created = await _say(client, member, session_id, BAKERY)
+    project_id = created["actions"][0]["result"]["project_id"]
+    await client.patch(
+        f"/api/v1/projects/{project_id}",
+        json={"metadata": {"require_plan_approval": True}},
+        headers=member.headers,
+    )
+    await _say(client, member, session_id, "generate the team")
+    await _say(client, member, session_id, "now plan it")
+    await _say(client, member, session_id, "start it")
+    started = await _say(client, member, session_id, "yes")
+    run_id = started["actions"][0]["result"]["run_id"]
+    assert "approval" in started["reply"]
+    pending = (
+        await client.get(
+            f"/api/v1/interactions?status=PENDING&project_id={project_id}", headers=member.headers
+        )
+    ).json()
+    assert pending["total"] == 1
+
+    answered = await _say(client, member, session_id, "approve: looks good")
+    [action] = answered["actions"]
+    assert (action["type"], action["status"]) == ("APPROVE", "COMPLETED")
+    assert action["result"]["run_id"] == run_id
+    assert action["result"]["approved"] is True
+    interaction = (
+        await client.get(
+            f"/api/v1/interactions/{action['result']['interaction_id']}", headers=member.headers
+        )
+    ).json()
+    assert interaction["status"] == "RESPONDED"
+    again = await _say(client, member, session_id, "reject it")
+    assert again["actions"] == []
 
 
 async def test_regenerating_a_team_asks_first(client, member):

@@ -17,7 +17,13 @@ import structlog
 from pydantic import ValidationError
 
 from berrys.core.db import Database
-from berrys.core.enums import ChatActionStatus, ChatIntent, UserRole
+from berrys.core.enums import (
+    ChatActionStatus,
+    ChatIntent,
+    HumanInteractionType,
+    InteractionStatus,
+    UserRole,
+)
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
@@ -341,6 +347,29 @@ async def _agent_count(session: Any, project_id: uuid.UUID, user: UserOut) -> in
     return await agents.count(session, project_id=project_id, user=user)
 
 
+_NO_RUNS: Any = object()
+
+
+async def _latest_run(session: Any, project_id: uuid.UUID) -> Any:
+    """The latest run's status and progress, None without one, _NO_RUNS without runs."""
+    try:
+        from berrys.services.workflows import service as runs
+    except ImportError:
+        return _NO_RUNS
+    latest, _ = await runs.get_all(session, project_id=project_id, limit=1, offset=0)
+    if not latest:
+        return None
+    run = await runs.get(session, run_id=latest[0].id)
+    return {
+        "run_id": str(run.id),
+        "status": run.status.value,
+        "tasks": len(run.task_runs),
+        "completed": sum(1 for t in run.task_runs if t.status.value == "COMPLETED"),
+        "cost_usd": run.cost_usd,
+        "url": f"/runs/{run.id}",
+    }
+
+
 async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outcome:
     project_id, _name = _target(turn, intent)
     try:
@@ -371,14 +400,25 @@ async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outco
             project = await projects.get(session, project_id=project_id, user=turn.user)
             stats = await projects.get_stats(session, project_id=project_id, user=turn.user)
             agents = await _agent_count(session, project_id, turn.user)
+            run = await _latest_run(session, project_id)
     except BerrysError as exc:
         return _failed(Intent.STATUS, exc, project_id)
     next_states = ", ".join(s.value for s in stats.allowed_transitions) or "none"
     team = "" if agents is None else f" It has {agents} agent(s)."
+    if run is _NO_RUNS:
+        progress = " Runs (and so progress and cost) are not available in this version yet."
+    elif run is None:
+        progress = ' No run yet: say "start it" once it has a plan.'
+    else:
+        done = run["completed"]
+        progress = (
+            f" Its latest run is {run['status']}: {done} of {run['tasks']} tasks done, "
+            f"${run['cost_usd']:.4f} spent."
+        )
     return Outcome(
         reply=f'"{project.name}" is {stats.status.value} since '
-        f"{stats.status_since:%Y-%m-%d %H:%M} UTC.{team} It can move to: {next_states}. "
-        "Runs (and so progress and cost) are not available in this version yet.",
+        f"{stats.status_since:%Y-%m-%d %H:%M} UTC.{team} It can move to: {next_states}."
+        f"{progress}",
         project_id=project.id,
         actions=[
             ChatAction(
@@ -390,6 +430,7 @@ async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outco
                     "status": stats.status.value,
                     "agents": agents,
                     "allowed_transitions": [s.value for s in stats.allowed_transitions],
+                    "run": None if run is _NO_RUNS else run,
                     "url": _url(project.id),
                 },
             )
@@ -397,19 +438,184 @@ async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outco
     )
 
 
-# --- runs and approvals (not in this version) -----------------------------------------------
+# --- runs and approvals ---------------------------------------------------------------------
 
 
-def _runs_unavailable(turn: Turn, intent: IntentResult) -> Outcome:
-    project_id, _name = _target(turn, intent)
+def _unavailable(intent: ChatIntent, project_id: uuid.UUID | None) -> Outcome:
     return Outcome(
         reply=RUNS_UNAVAILABLE,
         project_id=project_id,
         actions=[
             ChatAction(
-                type=intent.intent,
+                type=intent,
                 status=Status.UNAVAILABLE,
                 detail="Runs and approvals are not installed in this version.",
+            )
+        ],
+    )
+
+
+async def _start_run(
+    database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
+) -> Outcome:
+    project_id, name = _target(turn, intent)
+    try:
+        from berrys.services.planning import service as planning
+        from berrys.services.workflows import service as runs
+        from berrys.services.workflows.contracts import RunCreate
+    except ImportError:
+        return _unavailable(Intent.START_RUN, project_id)
+    if project_id is None:
+        return _no_project(Intent.START_RUN)
+    if (denied := _read_only(turn.user, Intent.START_RUN)) is not None:
+        return denied
+    label = f'"{name}"' if name else "the project"
+    try:
+        async with database.transaction(read_only=True) as session:
+            try:
+                plan = await planning.get_current(session, project_id=project_id, user=turn.user)
+            except NotFound:
+                plan = None
+    except BerrysError as exc:
+        return _failed(Intent.START_RUN, exc, project_id)
+    if plan is None or not plan.tasks:
+        detail = f"{label} has no plan to run yet."
+        return Outcome(
+            reply=f'{detail} Say "now plan it" first.',
+            project_id=project_id,
+            actions=[
+                ChatAction(
+                    type=Intent.START_RUN,
+                    status=Status.FAILED,
+                    detail=detail,
+                    result={"project_id": str(project_id)},
+                )
+            ],
+        )
+    if not confirmed:
+        question = (
+            f"Starting a run executes plan version {plan.version} of {label} ({len(plan.tasks)} "
+            "tasks) with the team's agents; their model and tool calls may cost money. "
+            "Start it? (yes / no)"
+        )
+        return Outcome(
+            reply=question,
+            project_id=project_id,
+            actions=[
+                ChatAction(
+                    type=Intent.START_RUN,
+                    status=Status.NEEDS_CONFIRMATION,
+                    detail=question,
+                    result={"project_id": str(project_id)},
+                )
+            ],
+            pending=PendingAction(type=Intent.START_RUN, project_id=project_id, question=question),
+        )
+    try:
+        async with database.transaction() as session:
+            run = await runs.create_from_plan(
+                session, project_id=project_id, run_in=RunCreate(), user=turn.user
+            )
+    except BerrysError as exc:
+        return _failed(Intent.START_RUN, exc, project_id)
+    waiting = " It waits for your approval of the plan first." if run.gate_interaction_id else ""
+    return Outcome(
+        reply=f"I started a run of {label} ({len(run.task_runs)} tasks).{waiting} "
+        "Follow it live on its page.",
+        project_id=project_id,
+        actions=[
+            ChatAction(
+                type=Intent.START_RUN,
+                status=Status.COMPLETED,
+                result={
+                    "project_id": str(project_id),
+                    "run_id": str(run.id),
+                    "status": run.status.value,
+                    "name": "Follow the run",
+                    "url": f"/runs/{run.id}",
+                },
+            )
+        ],
+    )
+
+
+async def _answer_approval(database: Database, turn: Turn, intent: IntentResult) -> Outcome:
+    project_id, _name = _target(turn, intent)
+    try:
+        from berrys.services.interactions import service as interactions
+        from berrys.services.interactions.contracts import InteractionResponse
+        from berrys.services.workflows import service as runs
+    except ImportError:
+        return _unavailable(intent.intent, project_id)
+    if (denied := _read_only(turn.user, intent.intent)) is not None:
+        return denied
+    approve = intent.intent == Intent.APPROVE
+    try:
+        async with database.transaction() as session:
+            visible = (
+                None
+                if turn.user.role == UserRole.ADMIN
+                else await projects.visible_ids(session, user=turn.user)
+            )
+            waiting, total = await interactions.get_all(
+                session,
+                limit=10,
+                offset=0,
+                project_ids=visible,
+                status=InteractionStatus.PENDING,
+                type=HumanInteractionType.APPROVAL,
+                project_id=project_id,
+            )
+            if total != 1:
+                return _which_approval(intent.intent, waiting, total, project_id)
+            [pending] = waiting
+            answered = await runs.respond_interaction(
+                session,
+                interaction_id=pending.id,
+                response=InteractionResponse(approved=approve, comment=intent.comment),
+                user=turn.user,
+            )
+    except BerrysError as exc:
+        return _failed(intent.intent, exc, project_id)
+    verb = "approved" if approve else "rejected"
+    return Outcome(
+        reply=f'I {verb} "{answered.title}"'
+        + (f' with your comment "{intent.comment}".' if intent.comment else "."),
+        project_id=answered.project_id,
+        actions=[
+            ChatAction(
+                type=intent.intent,
+                status=Status.COMPLETED,
+                result={
+                    "project_id": str(answered.project_id),
+                    "interaction_id": str(answered.id),
+                    "run_id": str(answered.run_id) if answered.run_id else None,
+                    "approved": approve,
+                    "name": answered.title,
+                    "url": f"/runs/{answered.run_id}" if answered.run_id else "/approvals",
+                },
+            )
+        ],
+    )
+
+
+def _which_approval(
+    intent: ChatIntent, waiting: list[Any], total: int, project_id: uuid.UUID | None
+) -> Outcome:
+    where = " for this project" if project_id else ""
+    if total == 0:
+        return Outcome(reply=f"Nothing is waiting for an approval{where}.", project_id=project_id)
+    titles = "; ".join(f'"{w.title}"' for w in waiting[:5])
+    return Outcome(
+        reply=f"{total} approvals are waiting{where}: {titles}. Answer each in the approvals "
+        "inbox (/approvals), where you can see what you are approving.",
+        project_id=project_id,
+        actions=[
+            ChatAction(
+                type=intent,
+                status=Status.FAILED,
+                detail=f"{total} pending approvals; choose one in the inbox.",
+                result={"url": "/approvals", "name": "Approvals inbox"},
             )
         ],
     )
@@ -430,8 +636,10 @@ async def _run(
             return await _plan(database, turn, intent, confirmed=confirmed)
         case Intent.STATUS:
             return await _status(database, turn, intent)
-        case Intent.START_RUN | Intent.APPROVE | Intent.REJECT:
-            return _runs_unavailable(turn, intent)
+        case Intent.START_RUN:
+            return await _start_run(database, turn, intent, confirmed=confirmed)
+        case Intent.APPROVE | Intent.REJECT:
+            return await _answer_approval(database, turn, intent)
         case Intent.HELP:
             return Outcome(reply=turn.prompts["help"])
         case _:
