@@ -85,6 +85,9 @@ async def test_hand_made_plan_schedule_with_calendar_and_forecast(client, member
     }
     history = await client.get(f"{P}/{pid}/history", headers=member.headers)
     assert history.json()["total"] == 6  # plan, 3 tasks, 2 dependencies
+    page = await client.get(f"{P}/{pid}/tasks?limit=2&offset=1", headers=member.headers)
+    assert page.json()["total"] == 3
+    assert [t["id"] for t in page.json()["items"]] == [b, c]
 
 
 async def test_a_cycle_is_422_naming_its_tasks(client, member):

@@ -102,9 +102,13 @@ async def plan_history(
     return ListOf[PlanChangeOut](items=items, total=total)
 
 
-@router.get("/{plan_id}/tasks", response_model=list[TaskOut])
-async def list_tasks(plan_id: uuid.UUID, session: Session, user: CurrentUser) -> list[TaskOut]:
-    return await service.get_tasks(session, plan_id=plan_id, user=user)
+@router.get("/{plan_id}/tasks", response_model=ListOf[TaskOut])
+async def list_tasks(
+    plan_id: uuid.UUID, session: Session, user: CurrentUser, page: PageDep
+) -> ListOf[TaskOut]:
+    """The plan's tasks in order (``limit``/``offset``)."""
+    tasks = await service.get_tasks(session, plan_id=plan_id, user=user)
+    return ListOf[TaskOut](items=tasks[page.offset : page.offset + page.limit], total=len(tasks))
 
 
 @router.post("/{plan_id}/tasks", response_model=TaskOut, status_code=status.HTTP_201_CREATED)

@@ -292,10 +292,12 @@ async def create(
     await _record(
         session,
         plan,
-        action=AuditAction.CREATE,
+        action=AuditAction.GENERATE if generated_by else AuditAction.CREATE,
         entity_type="plan",
         entity_id=plan.id,
-        summary=f"created version {version}" + (f" ({generated_by})" if generated_by else ""),
+        summary=f"generated version {version} ({generated_by})"
+        if generated_by
+        else f"created version {version}",
         user=user,
         after=PlanOut.model_validate(plan),
     )
