@@ -165,11 +165,8 @@ def compute(
 
     total = [late - early for late, early in zip(ls, es, strict=True)]
     critical = [t <= EPS for t in total]
-    for i in range(n):
-        if total[i] < EPS:
-            total[i] = 0.0
-        if free[i] < EPS:
-            free[i] = 0.0
+    total = [t if t > EPS else 0.0 for t in total]
+    free = [t if t > EPS else 0.0 for t in free]
     lf = [s + x for s, x in zip(ls, d, strict=True)]
     path = _critical_path(out, es, ls, ef, critical, finish, release)
     return Schedule(order, es, ef, ls, lf, total, free, critical, path, finish)
