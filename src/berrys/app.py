@@ -28,6 +28,7 @@ from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
 from berrys.services.tools import service as tools
+from berrys.services.tools.api import agent_tools_router
 from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
 from berrys.services.workflows import runtime as run_runtime
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         audit_router,
         tools_router,
         mcp_servers_router,
+        agent_tools_router,
         project_plans_router,
         plans_router,
         chat_router,

@@ -194,9 +194,22 @@ async def _executions(database, tool):  # type: ignore[no-untyped-def]
         return await service.get_executions(session, limit=10, offset=0, tool_id=uuid.UUID(tool))
 
 
-async def test_usage_counts_per_agent(database, settings, client, member, builtins):
+async def test_usage_counts_per_agent(database, settings, client, member, builtins, project):
     math = uuid.UUID(builtins["math.evaluate"])
-    first, second = uuid.uuid4(), uuid.uuid4()
+    agents = []
+    for name in ("first", "second"):
+        agent = await client.post(
+            f"/api/v1/projects/{project['id']}/agents",
+            json={"name": name, "agent_type": "ASSISTANT"},
+            headers=member.headers,
+        )
+        await client.post(
+            f"/api/v1/agents/{agent.json()['id']}/tools",
+            json={"tool_id": str(math)},
+            headers=member.headers,
+        )
+        agents.append(uuid.UUID(agent.json()["id"]))
+    first, second = agents
     for agent, times in ((first, 3), (second, 1), (None, 2)):
         for _ in range(times):
             await service.invoke(

@@ -12,6 +12,8 @@ from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.projects import service as projects
 from berrys.services.tools import service
 from berrys.services.tools.contracts import (
+    AgentToolBind,
+    AgentToolOut,
     BatchCreate,
     BatchResult,
     CategoryOut,
@@ -35,6 +37,7 @@ from berrys.services.tools.contracts import (
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 servers_router = APIRouter(prefix="/api/v1/mcp-servers", tags=["tools"])
+agent_tools_router = APIRouter(prefix="/api/v1/agents/{agent_id}/tools", tags=["tools"])
 
 
 @router.get("", response_model=ListOf[ToolOut])
@@ -225,3 +228,27 @@ async def server_health(
 ) -> McpHealthOut:
     """Measured now: connect (or reuse the session) and list tools within the timeout."""
     return await service.server_health(database, server_id=server_id)
+
+
+@agent_tools_router.get("", response_model=list[AgentToolOut])
+async def list_agent_tools(
+    agent_id: uuid.UUID, session: Session, user: CurrentUser
+) -> list[AgentToolOut]:
+    """Every binding of the agent (refused ones too), with the effective approval policy."""
+    return await service.get_agent_tools(session, agent_id=agent_id, user=user, usable_only=False)
+
+
+@agent_tools_router.post("", response_model=AgentToolOut, status_code=status.HTTP_201_CREATED)
+async def bind_agent_tool(
+    agent_id: uuid.UUID, body: AgentToolBind, session: Session, user: WriterUser
+) -> AgentToolOut:
+    """Let the agent use a tool (``allowed``), optionally only with approval; binding the same
+    tool again updates the permissions."""
+    return await service.bind_agent_tool(session, agent_id=agent_id, binding_in=body, user=user)
+
+
+@agent_tools_router.delete("/{tool_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def unbind_agent_tool(
+    agent_id: uuid.UUID, tool_id: uuid.UUID, session: Session, user: WriterUser
+) -> None:
+    await service.unbind_agent_tool(session, agent_id=agent_id, tool_id=tool_id, user=user)

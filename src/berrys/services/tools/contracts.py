@@ -306,3 +306,31 @@ class UsageOut(Contract):
     failures: int
     mean_duration_ms: float | None
     last_used_at: datetime | None
+
+
+class AgentToolBind(Contract):
+    tool_id: uuid.UUID
+    allowed: bool = True
+    requires_approval: bool = Field(
+        default=False, description="Every call by this agent needs a human's approval."
+    )
+
+
+class AgentToolOut(Contract):
+    """A tool as one agent may use it: ``id`` is the tool's id; ``approval_policy`` is the
+    effective one (the binding's ``requires_approval`` tightens the tool's own policy)."""
+
+    id: uuid.UUID
+    binding_id: uuid.UUID
+    agent_id: uuid.UUID
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    source: ToolSource
+    status: ToolStatus
+    approval_policy: ApprovalPolicy
+    tool_approval_policy: ApprovalPolicy
+    idempotent: bool
+    allowed: bool
+    requires_approval: bool
+    created_at: datetime

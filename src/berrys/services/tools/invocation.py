@@ -37,7 +37,7 @@ from berrys.services.tools import builtin, executions
 from berrys.services.tools.contracts import ExecutionOut, InvokeResult, UsageOut
 from berrys.services.tools.mcp import McpFailure, McpServerSpec, pool
 from berrys.services.tools.registry import argument_errors, validator_for
-from berrys.services.tools.tables import McpServer, Tool, ToolExecution
+from berrys.services.tools.tables import AgentTool, McpServer, Tool, ToolExecution
 
 _log = structlog.get_logger("berrys.tools.invoke")
 Outcome = ToolExecutionOutcome
@@ -89,17 +89,6 @@ def set_approval_hook(hook: ApprovalHook | None) -> None:
     """Connect the approval service (``None`` restores the refusing default)."""
     global _approval_hook
     _approval_hook = hook or require_human_approval
-
-
-# Agent bindings (``agent_tool``) answer (allowed, requires_approval) for an agent and tool;
-# until they are connected every agent may use every tool under the tool's own policy.
-BindingCheck = Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[tuple[bool, bool]]]
-_binding_check: BindingCheck | None = None
-
-
-def set_binding_check(check: BindingCheck | None) -> None:
-    global _binding_check
-    _binding_check = check
 
 
 def arguments_hash(arguments: dict[str, Any]) -> str:
@@ -200,14 +189,21 @@ async def _access(
     agent_id: uuid.UUID | None,
 ) -> tuple[bool, bool]:
     """Check the project (visible to ``user``) and the agent's binding: (allowed, approval)."""
-    check_binding = agent_id is not None and _binding_check is not None
-    if not check_binding and (project_id is None or user is None):
+    if agent_id is None and (project_id is None or user is None):
         return True, False
     async with database.transaction(read_only=True) as session:
         if project_id is not None and user is not None:
             await projects.get(session, project_id=project_id, user=user)
-        if _binding_check is not None and agent_id is not None:
-            return await _binding_check(session, agent_id, tool_id)
+        if agent_id is not None:
+            binding = (
+                await session.execute(
+                    select(AgentTool.allowed, AgentTool.requires_approval).where(
+                        AgentTool.agent_id == agent_id, AgentTool.tool_id == tool_id
+                    )
+                )
+            ).first()
+            # An agent uses only the tools bound to it.
+            return (binding.allowed, binding.requires_approval) if binding else (False, False)
     return True, False
 
 
@@ -373,7 +369,10 @@ async def invoke(
     if not allowed:
         raise await refuse(
             Outcome.DENIED,
-            PolicyDenied(f"Agent {agent_id} is not allowed to use tool {tool.name!r}"),
+            PolicyDenied(
+                f"Agent {agent_id} may not use tool {tool.name!r} "
+                "(no binding, or its binding forbids it)"
+            ),
         )
     meta = builtin.BUILTINS.get(tool.target) if tool.source == ToolSource.BUILTIN else None
     if meta is not None and meta.needs_project and project_id is None:

@@ -26,6 +26,9 @@ from berrys.core.errors import (
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools import executions
+from berrys.services.tools.bindings import bind as bind_agent_tool
+from berrys.services.tools.bindings import get_agent_tools
+from berrys.services.tools.bindings import unbind as unbind_agent_tool
 from berrys.services.tools.builtin import BUILTINS
 from berrys.services.tools.contracts import (
     BatchItemResult,
@@ -72,6 +75,7 @@ __all__ = [
     "ApprovalRequired",
     "ToolTimeout",
     "batch_create",
+    "bind_agent_tool",
     "create",
     "create_server",
     "delete",
@@ -81,6 +85,7 @@ __all__ = [
     "evaluate",
     "flush_executions",
     "get",
+    "get_agent_tools",
     "get_all",
     "get_by_name",
     "get_categories",
@@ -97,6 +102,7 @@ __all__ = [
     "server_health",
     "set_approval_hook",
     "shutdown",
+    "unbind_agent_tool",
     "update",
     "update_server",
 ]

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
@@ -132,3 +132,23 @@ class ToolDiscovery(UUIDPrimaryKey, Base):
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentTool(UUIDPrimaryKey, Timestamps, Base):
+    """An agent's permission to use a tool: allowed or not, and whether each call needs a
+    human's approval whatever the tool's own policy."""
+
+    __tablename__ = "agent_tool"
+    __table_args__ = (UniqueConstraint("agent_id", "tool_id"),)
+
+    agent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("agent.id", ondelete="CASCADE"), index=True
+    )
+    tool_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tool.id", ondelete="CASCADE"), index=True
+    )
+    allowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
