@@ -441,3 +441,38 @@ async def test_a_model_draft_is_normalised_and_no_transaction_is_held(
         ("More code", dev, ["python"]),
     ]
     assert [d["type"] for d in plan["dependencies"]] == ["SS"]  # the cycle's closing edge dropped
+
+
+async def test_assign_by_skill_and_target(client, member):
+    project_id = await _project(client, member)
+    cheap = await _agent(client, member, project_id, "Cheap", "DEVELOPER", ["python"])
+    dear = await _agent(client, member, project_id, "Dear", "DEVELOPER", ["python", "rust"])
+    pid = (await _empty_plan(client, member, project_id))["id"]
+    for agent_id, cost in ((cheap, 10), (dear, 90)):
+        made = await client.post(
+            f"{P}/{pid}/resources",
+            json={"agent_id": agent_id, "cost_per_hour": cost},
+            headers=member.headers,
+        )
+        assert made.status_code == 201, made.text
+    rust = await _task(client, member, pid, "Rust work", 4, required_skills=["rust"])
+    py = [
+        await _task(client, member, pid, f"Py {n}", 4, required_skills=["python"]) for n in range(4)
+    ]
+    cost = await client.post(
+        f"{P}/{pid}/assign", json={"optimization_target": "COST"}, headers=member.headers
+    )
+    assert cost.status_code == 200, cost.text
+    chosen = cost.json()["assigned"]
+    assert chosen[rust] == dear  # the only one with rust
+    assert {chosen[t] for t in py} == {cheap}
+    time = await client.post(
+        f"{P}/{pid}/assign",
+        json={"optimization_target": "TIME", "reassign_all": True},
+        headers=member.headers,
+    )
+    spread = time.json()["assigned"]
+    assert {spread[t] for t in py} == {cheap, dear}  # hours balanced
+    tasks = (await client.get(f"{P}/{pid}", headers=member.headers)).json()["tasks"]
+    assert all(t["status"] == "ASSIGNED" for t in tasks)
+    assert {t["assigned_agent_id"] for t in tasks} == {cheap, dear}

@@ -10,6 +10,8 @@ from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.planning import editing, generation, insights, service
 from berrys.services.planning.contracts import (
+    AssignOut,
+    AssignRequest,
     BottlenecksOut,
     DependencyCreate,
     DependencyOut,
@@ -227,6 +229,14 @@ async def get_bottlenecks(
 ) -> BottlenecksOut:
     """Over-allocation, skill gaps, dependency hubs and long chains, worst first."""
     return await insights.get_bottlenecks(session, plan_id=plan_id, user=user)
+
+
+@router.post("/{plan_id}/assign", response_model=AssignOut)
+async def assign_agents(
+    plan_id: uuid.UUID, body: AssignRequest, session: Session, user: WriterUser
+) -> AssignOut:
+    """Assign agents by skill fit and TIME / COST / BALANCED (unassigned tasks by default)."""
+    return await insights.assign(session, plan_id=plan_id, request=body, user=user)
 
 
 @router.post("/{plan_id}/level", response_model=LevelOut)

@@ -69,7 +69,6 @@ class PlanCreate(Contract):
     calendar: WorkCalendarSpec | None = Field(
         default=None, description="Default: the project's metadata.calendar, else 8 h Mon-Fri."
     )
-    optimization_target: OptimizationTarget = OptimizationTarget.BALANCED
 
 
 class PlanUpdate(Contract):
@@ -327,6 +326,18 @@ class ResourceLoad(Contract):
 class ResourcesOut(Contract):
     resources: list[ResourceLoad]
     unassigned_task_ids: list[uuid.UUID]
+
+
+class AssignRequest(Contract):
+    optimization_target: OptimizationTarget = Field(
+        default=OptimizationTarget.BALANCED,
+        description="TIME balances hours, COST takes the cheapest agent, BALANCED weighs both.",
+    )
+    reassign_all: bool = Field(default=False, description="Default: only unassigned tasks.")
+
+
+class AssignOut(Contract):
+    assigned: dict[uuid.UUID, uuid.UUID | None] = Field(description="task id -> agent id")
 
 
 class LevelRequest(Contract):

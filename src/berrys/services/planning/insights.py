@@ -17,6 +17,8 @@ from berrys.services.planning._common import cycle_error
 from berrys.services.planning.analysis import DepSpec, PlanModel
 from berrys.services.planning.contracts import (
     AddDependencyChange,
+    AssignOut,
+    AssignRequest,
     BottlenecksOut,
     EstimateChange,
     Forecast,
@@ -296,3 +298,17 @@ async def what_if(
         critical_path_changed=summaries[0].critical_path != summaries[1].critical_path,
         changed_tasks=deltas,
     )
+
+
+async def assign(
+    session: AsyncSession, *, plan_id: uuid.UUID, request: AssignRequest, user: UserOut
+) -> AssignOut:
+    """Assign agents to tasks by skill fit and the optimisation target, and save it."""
+    _, model, _ = await service.load_model(session, plan_id=plan_id, user=user)
+    only = {t.id for t in model.tasks} if request.reassign_all else None
+    chosen = analysis.assign(model, request.optimization_target, only=only)
+    current = {t.id: t.agent_id for t in model.tasks}
+    changed = {task: agent for task, agent in chosen.items() if agent != current[task]}
+    if changed:
+        await service.set_assignments(session, plan_id=plan_id, agents=changed, user=user)
+    return AssignOut(assigned=chosen)

@@ -592,3 +592,29 @@ async def task_stats(session: AsyncSession, *, project_id: uuid.UUID) -> TaskSta
         calendar = WorkCalendar(WorkCalendarSpec.model_validate(plan.calendar), start)
         eta = calendar.at(sched.finish, finish=True)
     return TaskStats(plan_id=plan.id, tasks_by_status=counts, progress_percent=progress, eta=eta)
+
+
+async def set_assignments(
+    session: AsyncSession,
+    *,
+    plan_id: uuid.UUID,
+    agents: dict[uuid.UUID, uuid.UUID | None],
+    user: UserOut,
+) -> None:
+    """Save task -> agent assignments (pending tasks become ASSIGNED)."""
+    plan = await _plan_row(session, plan_id, user)
+    for task in await _tasks(session, plan.id):
+        if task.id in agents:
+            task.assigned_agent_id = agents[task.id]
+            if task.status == TaskStatus.PENDING and task.assigned_agent_id is not None:
+                task.status = TaskStatus.ASSIGNED
+    await _record(
+        session,
+        plan,
+        action=AuditAction.UPDATE,
+        entity_type="plan",
+        entity_id=plan.id,
+        summary=f"assigned agents to {len(agents)} task(s)",
+        user=user,
+        after={str(task): str(agent) if agent else None for task, agent in agents.items()},
+    )
