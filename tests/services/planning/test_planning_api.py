@@ -476,3 +476,14 @@ async def test_assign_by_skill_and_target(client, member):
     tasks = (await client.get(f"{P}/{pid}", headers=member.headers)).json()["tasks"]
     assert all(t["status"] == "ASSIGNED" for t in tasks)
     assert {t["assigned_agent_id"] for t in tasks} == {cheap, dear}
+
+
+async def test_an_empty_plan_has_an_empty_schedule(client, member):
+    pid = (await _empty_plan(client, member, await _project(client, member)))["id"]
+    for path in ("/schedule", "/bottlenecks", "/resources"):
+        response = await client.get(f"{P}/{pid}{path}", headers=member.headers)
+        assert response.status_code == 200, (path, response.text)
+    s = (await client.get(f"{P}/{pid}/schedule", headers=member.headers)).json()
+    assert (s["finish_hours"], s["critical_path"], s["tasks"]) == (0.0, [], [])
+    level = await client.post(f"{P}/{pid}/level", headers=member.headers)
+    assert level.json()["shifts"] == []
