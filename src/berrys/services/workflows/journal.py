@@ -231,7 +231,6 @@ class TaskContext:
         self._seq += 1
         digest = request_hash(kind, name, request)
         record = self._recorded.get(seq)
-        reissue = False
         if record is not None:
             if record.request_hash != digest:
                 raise Diverged(seq)
@@ -260,7 +259,30 @@ class TaskContext:
                         details={"step_seq": seq, "tool": name, "arguments": request},
                         priority=Priority.HIGH,
                     )
-            reissue = True
+            # Count the re-issue before calling, so a crash during it is still counted.
+            async with self.database.transaction() as session:
+                await self.hold_lease(session)
+                await session.execute(
+                    update(_step)
+                    .where(
+                        _step.c.task_run_id == self.task.id,
+                        _step.c.attempt == self.attempt,
+                        _step.c.seq == seq,
+                    )
+                    .values(calls=_step.c.calls + 1)
+                )
+                await commit_events(
+                    session,
+                    self.task.run_id,
+                    [
+                        Event(
+                            RunEventType.STEP_REISSUED,
+                            self.task.id,
+                            {"seq": seq, "kind": kind.value, "name": name},
+                        )
+                    ],
+                    refresh=False,
+                )
         elif (kind == StepKind.TOOL and not idempotent) or self.step_policy.record_starts:
             async with self.database.transaction() as session:
                 await self.hold_lease(session)
@@ -342,24 +364,10 @@ class TaskContext:
                         _step.c.seq == seq,
                     )
                     .values(
-                        calls=_step.c.calls + (1 if reissue else 0),
                         cost_usd=_step.c.cost_usd + cost,
                         tokens=_step.c.tokens + tokens,
                         **values,
                     )
-                )
-            if reissue:
-                await commit_events(
-                    session,
-                    self.task.run_id,
-                    [
-                        Event(
-                            RunEventType.STEP_REISSUED,
-                            self.task.id,
-                            {"seq": seq, "kind": kind.value, "name": name},
-                        )
-                    ],
-                    refresh=False,
                 )
             if cost or tokens:
                 await session.execute(
