@@ -157,3 +157,12 @@ def test_any_team_and_description_give_a_valid_plan(methodology, team, descripti
     _check(draft, team)
     assert sum(len(p.tasks) for p in draft.phases) > 0
     assert all(d.type in DependencyType for d in draft.dependencies)
+
+
+def test_requirements_are_the_work_items_when_there_are_some():
+    items = rules.work_items(
+        "Ignored text.", requirements=["Take orders online.", "Take orders online", "x"]
+    )
+    assert items == ["Take orders online"]
+    assert rules.work_items("Build a shop. It is sunny.") == ["Build a shop"]
+    assert rules.work_items("") == ["Deliver the project"]

@@ -179,6 +179,7 @@ async def create_plan(
         rules.TeamMember(a.name, a.agent_type, tuple(s.lower() for s in a.specialisation.skills))
         for a in team_out
     ]
+    requirements = list(dict.fromkeys(r for a in team_out for r in a.requirements))
     methodology = plan_in.methodology or service.DEFAULT_METHODOLOGY
     description = f"{project.name}. {project.description}".strip()
     content = json.dumps(
@@ -186,6 +187,7 @@ async def create_plan(
             "project": project.name,
             "description": project.description,
             "methodology": methodology.value,
+            "requirements": requirements,
             "team": [
                 {"name": m.name, "type": m.agent_type.value, "skills": m.skills} for m in team
             ],
@@ -198,7 +200,7 @@ async def create_plan(
             {"role": "system", "content": INSTRUCTIONS},
             {"role": "user", "content": content},
         ],
-        rules_answer=lambda: rules.draft(methodology, description, team),
+        rules_answer=lambda: rules.draft(methodology, description, team, requirements=requirements),
         project_id=project_id,
     )
     draft, notes = normalise(draft, team)

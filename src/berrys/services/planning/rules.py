@@ -1,6 +1,7 @@
 """Plan drafts by rules, per methodology: deterministic, offline, the router's last fallback.
 
-The project's description is cut into work items (one per sentence that asks for something).
+The work items are the project's requirements (those its team was generated from), else the
+sentences of its description that ask for something.
 Each item becomes tasks of a few kinds (research, design, build, document, verify); a kind
 goes to the team's agent of the matching type and takes its required skills from that
 agent's own skills, so every drafted task fits its agent.
@@ -70,8 +71,12 @@ _ASKS = re.compile(
 _RISKY = re.compile(r"\b(?:secur|payment|migrat|integrat|real-?time|scale|legacy|ai\b|ml\b)", re.I)
 
 
-def work_items(description: str, *, limit: int = 8) -> list[str]:
-    """The sentences of the description that ask for something (or all, or one fallback)."""
+def work_items(description: str, *, requirements: Sequence[str] = (), limit: int = 8) -> list[str]:
+    """The project's requirements (from its team's generation) when it has them, else the
+    sentences of the description that ask for something (or all, or one fallback)."""
+    listed = [r.strip().rstrip(".!?;") for r in requirements if len(r.strip()) > 3]
+    if listed:
+        return list(dict.fromkeys(r[:150] for r in listed))[:limit]
     sentences = [s.strip(" -*\t") for s in re.split(r"(?<=[.!?;])\s+|\n+", description)]
     sentences = [s.rstrip(".!?;") for s in sentences if len(s.strip()) > 3]
     asking = [s for s in sentences if _ASKS.search(s)] or sentences
@@ -170,9 +175,15 @@ def _chain(b: _Builder, phase: PhaseDraft, item: str, after: str | None) -> tupl
     return first, verify
 
 
-def draft(methodology: Methodology, description: str, team: Sequence[TeamMember]) -> PlanDraft:
+def draft(
+    methodology: Methodology,
+    description: str,
+    team: Sequence[TeamMember],
+    *,
+    requirements: Sequence[str] = (),
+) -> PlanDraft:
     """The rules' plan for ``methodology`` (see the module docstring)."""
-    items = work_items(description)
+    items = work_items(description, requirements=requirements)
     b = _Builder(team)
     if methodology == Methodology.WATERFALL:
         return _waterfall(b, items)
