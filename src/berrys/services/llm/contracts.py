@@ -1,0 +1,277 @@
+"""Model Orchestration's public types: requests and answers of the router, the registry, usage."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from berrys.core.contracts import Contract, Name
+from berrys.core.enums import (
+    BudgetPeriod,
+    BudgetScope,
+    ModelCapability,
+    ModelProvider,
+    ModelRequestOutcome,
+    ModelTaskType,
+)
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ToolSpec(Contract):
+    """A tool the model may call: a name, what it does, and a JSON Schema of its arguments."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+
+
+class ToolCall(Contract):
+    """One normalised tool call (OpenAI ``tools``, Anthropic ``tool_use``, Ollama alike)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChatMessage(Contract):
+    role: Role
+    content: str = ""
+    tool_calls: list[ToolCall] | None = Field(
+        default=None, description="An assistant message's tool calls."
+    )
+    tool_call_id: str | None = Field(default=None, description="What a tool message answers.")
+
+
+class Usage(Contract):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class CompletionRequest(BaseModel):
+    """What :func:`berrys.services.llm.service.complete` is asked (Python callers only)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    messages: list[ChatMessage]
+    task_type: ModelTaskType = ModelTaskType.GENERAL
+    response_schema: type[BaseModel] | dict[str, Any] | None = Field(
+        default=None,
+        description="A Pydantic model (or a JSON Schema): the answer is validated against it.",
+    )
+    rules: Callable[[], Any] | None = Field(
+        default=None,
+        description="The deterministic answer the RULES provider gives for this request.",
+    )
+    model: str | None = Field(default=None, description="An explicit model name to try first.")
+    tools: list[ToolSpec] | None = None
+    temperature: float | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    project_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+    task_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+    local_only: bool = Field(default=False, description="Only models that run on this machine.")
+    specialisation: Specialisation | None = Field(
+        default=None, description="The calling agent's specialisation: prefixes the system prompt."
+    )
+
+
+class Specialisation(Contract):
+    """An agent's specialisation; :func:`compose_system_prompt` turns it into a system prompt."""
+
+    role: str | None = None
+    skills: list[str] = Field(default_factory=list)
+    responsibilities: list[str] = Field(default_factory=list)
+    domains: list[str] = Field(default_factory=list)
+    instructions: str | None = None
+
+
+class Attempt(Contract):
+    """One try of one model inside a call, as the router saw it."""
+
+    attempt: int
+    provider: ModelProvider
+    model: str
+    outcome: ModelRequestOutcome
+    error: str | None = None
+    latency_ms: float = 0.0
+    usage: Usage = Field(default_factory=Usage)
+
+
+class Completion(Contract):
+    content: str
+    parsed: Any = None
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    provider: ModelProvider
+    model: str
+    usage: Usage
+    latency_ms: float
+    attempts: list[Attempt]
+    fallback: bool = Field(default=False, description="An earlier model failed first.")
+    from_rules: bool = Field(default=False, description="The RULES provider answered.")
+    reason: str = Field(default="", description="Why the router chose this model.")
+    request_hash: str = ""
+
+
+class StreamChunk(Contract):
+    """A piece of a streamed answer; the last one has ``done`` and the call's summary."""
+
+    delta: str = ""
+    done: bool = False
+    completion: Completion | None = None
+
+
+# REST -----------------------------------------------------------------------------------
+
+
+class ChatRequest(Contract):
+    messages: list[ChatMessage] = Field(min_length=1)
+    model: str | None = None
+    task_type: ModelTaskType = ModelTaskType.GENERAL
+    response_schema: dict[str, Any] | None = Field(
+        default=None, description="A JSON Schema the answer must satisfy."
+    )
+    tools: list[ToolSpec] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+    project_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+    local_only: bool = False
+    stream: bool = Field(default=False, description="Answer as Server-Sent Events.")
+
+
+class ChatResponse(Contract):
+    content: str
+    parsed: Any = None
+    tool_calls: list[ToolCall]
+    model: str
+    provider: ModelProvider
+    usage: Usage
+    latency_ms: float
+    attempts: list[Attempt]
+    fallback: bool
+    from_rules: bool
+    reason: str
+
+
+class EmbeddingRequest(Contract):
+    input: list[str] = Field(min_length=1, max_length=512)
+    model: str | None = None
+
+
+class EmbeddingResult(Contract):
+    model: str
+    provider: str
+    dimensions: int
+    vectors: list[list[float]]
+
+
+class ModelCreate(Contract):
+    provider: ModelProvider
+    name: Name
+    capabilities: list[ModelCapability] = Field(default_factory=lambda: [ModelCapability.CHAT])
+    context_window: int = Field(default=4096, ge=256)
+    input_price_per_million: float = Field(default=0.0, ge=0)
+    output_price_per_million: float = Field(default=0.0, ge=0)
+    is_local: bool = False
+    enabled: bool = True
+    quality: dict[ModelTaskType, int] = Field(
+        default_factory=dict, description="Quality tier 0-10 per task type (default 5)."
+    )
+
+
+class ModelUpdate(Contract):
+    capabilities: list[ModelCapability] | None = None
+    context_window: int | None = Field(default=None, ge=256)
+    input_price_per_million: float | None = Field(default=None, ge=0)
+    output_price_per_million: float | None = Field(default=None, ge=0)
+    is_local: bool | None = None
+    enabled: bool | None = None
+    quality: dict[ModelTaskType, int] | None = None
+
+
+class ModelOut(Contract):
+    id: uuid.UUID
+    provider: ModelProvider
+    name: str
+    capabilities: list[ModelCapability]
+    context_window: int
+    input_price_per_million: float
+    output_price_per_million: float
+    is_local: bool
+    enabled: bool
+    quality: dict[ModelTaskType, int]
+    success_rate: float
+    latency_ms_avg: float | None
+    feedback_score: float
+    requests: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ModelFeedback(Contract):
+    score: int = Field(ge=-1, le=1, description="-1 bad, 0 neutral, 1 good.")
+
+
+class ModelRequestOut(Contract):
+    id: uuid.UUID
+    call_id: uuid.UUID
+    attempt: int
+    provider: ModelProvider
+    model_name: str
+    task_type: ModelTaskType
+    outcome: ModelRequestOutcome
+    error_class: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms: float
+    project_id: uuid.UUID | None
+    agent_id: uuid.UUID | None
+    task_id: uuid.UUID | None
+    request_hash: str
+    route_reason: str | None
+    created_at: datetime
+
+
+class UsageGroup(Contract):
+    key: str
+    requests: int
+    failures: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_ms_avg: float
+
+
+class UsageReport(Contract):
+    total: UsageGroup
+    by_model: list[UsageGroup]
+    by_project: list[UsageGroup]
+    by_agent: list[UsageGroup]
+    requests: list[ModelRequestOut]
+
+
+class BudgetSet(Contract):
+    scope: BudgetScope
+    project_id: uuid.UUID | None = None
+    agent_id: uuid.UUID | None = None
+    provider: ModelProvider | None = None
+    period: BudgetPeriod = BudgetPeriod.TOTAL
+    limit_usd: float | None = Field(default=None, ge=0)
+    limit_tokens: int | None = Field(default=None, ge=0)
+
+
+class BudgetOut(BudgetSet):
+    id: uuid.UUID
+    spent_usd: float = 0.0
+    spent_tokens: int = 0
+
+
+CompletionRequest.model_rebuild()

@@ -1,0 +1,2 @@
+"""Providers behind one interface (``base.Provider``): SCRIPTED, RULES, LOCAL, OPENAI,
+ANTHROPIC, OLLAMA."""

@@ -1,0 +1,49 @@
+"""Build the optional providers from settings; ``None`` means not configured."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from berrys.config import Settings
+from berrys.core.enums import ModelProvider
+from berrys.services.llm.providers.base import Provider
+
+
+def _local(settings: Settings) -> Provider | None:
+    if not settings.local_model_enabled:
+        return None
+    from berrys.services.llm.providers.local import LocalProvider
+
+    return LocalProvider.from_settings(settings)
+
+
+def _openai(settings: Settings) -> Provider | None:
+    if settings.openai_api_key is None and settings.openai_base_url is None:
+        return None
+    from berrys.services.llm.providers.openai_compat import OpenAIProvider
+
+    return OpenAIProvider.from_settings(settings)
+
+
+def _anthropic(settings: Settings) -> Provider | None:
+    if settings.anthropic_api_key is None:
+        return None
+    from berrys.services.llm.providers.anthropic import AnthropicProvider
+
+    return AnthropicProvider.from_settings(settings)
+
+
+def _ollama(settings: Settings) -> Provider | None:
+    if not settings.ollama_url:
+        return None
+    from berrys.services.llm.providers.ollama import OllamaProvider
+
+    return OllamaProvider.from_settings(settings)
+
+
+FACTORIES: dict[ModelProvider, Callable[[Settings], Provider | None]] = {
+    ModelProvider.LOCAL: _local,
+    ModelProvider.OPENAI: _openai,
+    ModelProvider.ANTHROPIC: _anthropic,
+    ModelProvider.OLLAMA: _ollama,
+}

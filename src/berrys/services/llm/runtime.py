@@ -1,0 +1,128 @@
+"""The process-wide state of Model Orchestration: providers, limits, cooldowns, caches.
+
+``configure(settings)`` builds it (the app and the CLI call it); ``get()`` builds it from the
+environment on first use otherwise. Provider API keys live only inside the provider
+clients: nothing here logs or returns them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from berrys.config import Settings
+from berrys.core.enums import ModelProvider
+from berrys.services.llm.providers.base import ModelSpec, Provider
+from berrys.services.llm.providers.rules import RulesProvider
+from berrys.services.llm.providers.scripted import Cassette, ScriptedProvider
+
+_log = structlog.get_logger("berrys.llm")
+REGISTRY_TTL_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class Cooldown:
+    until: float
+    strict: bool  # a provider's Retry-After: not tried at all until it has passed
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    providers: dict[ModelProvider, Provider] = field(default_factory=dict)
+    unavailable: dict[ModelProvider, str] = field(default_factory=dict)
+    semaphores: dict[ModelProvider, asyncio.Semaphore] = field(default_factory=dict)
+    cooldowns: dict[tuple[ModelProvider, str], Cooldown] = field(default_factory=dict)
+    failures: dict[tuple[ModelProvider, str], int] = field(default_factory=dict)
+    # Registry rows by database URL, with the time they were read.
+    models: dict[str, tuple[float, list[ModelSpec]]] = field(default_factory=dict)
+    budgets: dict[str, tuple[float, list[Any]]] = field(default_factory=dict)
+    synced: set[str] = field(default_factory=set)
+    embedders: dict[str, Any] = field(default_factory=dict)
+    seeds: list[Any] | None = None
+
+    def semaphore(self, provider: ModelProvider) -> asyncio.Semaphore:
+        semaphore = self.semaphores.get(provider)
+        if semaphore is None:
+            limit = self.providers[provider].concurrency or self.settings.llm_provider_concurrency
+            semaphore = self.semaphores[provider] = asyncio.Semaphore(limit)
+        return semaphore
+
+    def cooling(self, spec: ModelSpec, now: float | None = None) -> Cooldown | None:
+        cooldown = self.cooldowns.get(spec.key)
+        if cooldown is None:
+            return None
+        if cooldown.until <= (time.monotonic() if now is None else now):
+            del self.cooldowns[spec.key]
+            return None
+        return cooldown
+
+    def cool_down(self, spec: ModelSpec, seconds: float, *, strict: bool = False) -> None:
+        self.cooldowns[spec.key] = Cooldown(until=time.monotonic() + seconds, strict=strict)
+
+    def forget_registry(self) -> None:
+        self.models.clear()
+
+    def forget_budgets(self) -> None:
+        self.budgets.clear()
+
+    async def aclose(self) -> None:
+        for provider in self.providers.values():
+            try:
+                await provider.aclose()
+            except Exception as exc:  # closing must not hide the caller's own error
+                _log.warning("llm.provider_close_failed", error=type(exc).__name__)
+
+
+_runtime: Runtime | None = None
+
+
+def _build(settings: Settings) -> Runtime:
+    runtime = Runtime(settings=settings)
+    cassette = None
+    if settings.llm_cassette is not None:
+        cassette = Cassette(settings.llm_cassette, record=settings.llm_cassette_mode == "record")
+    runtime.providers[ModelProvider.SCRIPTED] = ScriptedProvider(cassette)
+    runtime.providers[ModelProvider.RULES] = RulesProvider()
+    for kind, factory in _optional_providers().items():
+        try:
+            provider = factory(settings)
+        except Exception as exc:
+            runtime.unavailable[kind] = f"{type(exc).__name__}: {exc}"
+            continue
+        if provider is None:
+            runtime.unavailable[kind] = "not configured"
+        else:
+            runtime.providers[kind] = provider
+    return runtime
+
+
+def _optional_providers() -> dict[ModelProvider, Any]:
+    from berrys.services.llm.providers import factories
+
+    return factories.FACTORIES
+
+
+def configure(settings: Settings) -> Runtime:
+    """(Re)build the runtime from ``settings``; scripted models installed in-process stay."""
+    global _runtime
+    _runtime = _build(settings)
+    return _runtime
+
+
+def get() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = _build(Settings())
+    return _runtime
+
+
+async def shutdown() -> None:
+    global _runtime
+    if _runtime is not None:
+        await _runtime.aclose()
+        _runtime = None

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
+from berrys.core.enums import (
+    BudgetPeriod,
+    BudgetScope,
+    ModelProvider,
+    ModelRequestOutcome,
+    ModelTaskType,
+)
+
+
+class LlmModel(UUIDPrimaryKey, Timestamps, Base):
+    """The model registry: one row per provider and model name."""
+
+    __tablename__ = "model"
+    __table_args__ = (UniqueConstraint("provider", "name", name="uq_model_provider_name"),)
+
+    provider: Mapped[ModelProvider] = mapped_column(enum_column(ModelProvider))
+    name: Mapped[str] = mapped_column(String(200))
+    capabilities: Mapped[list[Any]] = mapped_column(default=list)
+    context_window: Mapped[int] = mapped_column(default=4096)
+    input_price_per_million: Mapped[float] = mapped_column(Float, default=0.0)
+    output_price_per_million: Mapped[float] = mapped_column(Float, default=0.0)
+    is_local: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Learned from history: moving averages updated with every attempt, and user feedback.
+    success_rate: Mapped[float] = mapped_column(Float, default=1.0)
+    latency_ms_avg: Mapped[float | None] = mapped_column(Float)
+    feedback_score: Mapped[float] = mapped_column(Float, default=0.0)
+    requests: Mapped[int] = mapped_column(default=0)
+
+
+class ModelRequest(UUIDPrimaryKey, Base):
+    """One attempt of one model call: the accounting and the router's memory."""
+
+    __tablename__ = "model_request"
+    __table_args__ = (Index("ix_model_request_created_at", "created_at"),)
+
+    call_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    attempt: Mapped[int] = mapped_column(default=1)
+    # No foreign key: the history outlives a model removed from the registry.
+    model_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    provider: Mapped[ModelProvider] = mapped_column(enum_column(ModelProvider))
+    model_name: Mapped[str] = mapped_column(String(200))
+    task_type: Mapped[ModelTaskType] = mapped_column(enum_column(ModelTaskType))
+    outcome: Mapped[ModelRequestOutcome] = mapped_column(enum_column(ModelRequestOutcome))
+    error_class: Mapped[str | None] = mapped_column(String(100))
+    error_detail: Mapped[str | None] = mapped_column(Text)
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    project_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("project.id", ondelete="SET NULL"), index=True
+    )
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    task_id: Mapped[uuid.UUID | None] = mapped_column()
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
+    request_hash: Mapped[str] = mapped_column(String(64))
+    route_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelBudget(UUIDPrimaryKey, Timestamps, Base):
+    """A hard limit on spend: per project, per agent, or a provider's daily quota."""
+
+    __tablename__ = "model_budget"
+
+    scope: Mapped[BudgetScope] = mapped_column(enum_column(BudgetScope))
+    project_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("project.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    provider: Mapped[ModelProvider | None] = mapped_column(enum_column(ModelProvider))
+    period: Mapped[BudgetPeriod] = mapped_column(enum_column(BudgetPeriod))
+    limit_usd: Mapped[float | None] = mapped_column(Float)
+    limit_tokens: Mapped[int | None] = mapped_column()
