@@ -29,6 +29,7 @@ class ScriptedExecutor:
         self.tool_calls: Counter[str] = Counter()
         self.executions: Counter[str] = Counter()
         self._transient: Counter[str] = Counter()
+        self.hold_names: set[str] = set()  # tasks (by name) that wait for release(name)
 
     def release(self, key: str) -> None:
         self.gates[key].set()
@@ -60,6 +61,8 @@ class ScriptedExecutor:
             texts.append(reply["content"])
         if spec.get("hold"):
             await self.gates[task.key].wait()
+        if task.name in self.hold_names:
+            await self.gates[task.name].wait()
         if spec.get("tool"):
             line = f"{task.key}:{task.attempt}"
 

@@ -250,7 +250,7 @@ async def respond(
     if changed.rowcount != 1:
         raise Conflict(
             f"Interaction {interaction_id} is {before.status}; only a PENDING one can be answered",
-            status=before.status.value,
+            current_status=before.status.value,
         )
     table = _detail_tables[before.type]
     await session.execute(
