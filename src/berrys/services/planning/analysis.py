@@ -6,6 +6,7 @@ Pure functions over plain dataclasses (no database): the service loads rows into
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import statistics
@@ -25,7 +26,7 @@ from berrys.services.planning import schedule as engine
 from berrys.services.planning.contracts import Bottleneck, OverAllocation, TaskShift
 
 _PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
-MAX_LEVELLED_TASKS = 5_000
+MAX_LEVELLED_TASKS = 20_000
 
 
 @dataclass(slots=True)
@@ -222,7 +223,7 @@ def level(model: PlanModel, sched: engine.Schedule, a: Arrays) -> tuple[list[flo
         key: max(1, math.floor(_units(resources.get(key), model.hours_per_week) + engine.EPS))
         for key in {t.resource_key for t in model.tasks if t.resource_key is not None}
     }
-    placed: dict[uuid.UUID, list[tuple[float, float]]] = defaultdict(list)
+    placed: dict[uuid.UUID, _Usage] = defaultdict(_Usage)
     start = [0.0] * n
 
     def key(i: int) -> tuple[float, float, int, int]:  # latest start first: critical tasks
@@ -237,9 +238,9 @@ def level(model: PlanModel, sched: engine.Schedule, a: Arrays) -> tuple[list[flo
         earliest = max([task.not_before or 0.0] + [start[u] + w for u, w in incoming[i]])
         resource = task.resource_key
         if resource is not None and durations[i] > engine.EPS:
-            busy = placed[resource]
-            earliest = _first_fit(busy, earliest, durations[i], units[resource])
-            busy.append((earliest, earliest + durations[i]))
+            usage = placed[resource]
+            earliest = usage.first_fit(earliest, durations[i], units[resource])
+            usage.add(earliest, earliest + durations[i])
         start[i] = earliest
         for v in outgoing[i]:
             waiting[v] -= 1
@@ -249,28 +250,40 @@ def level(model: PlanModel, sched: engine.Schedule, a: Arrays) -> tuple[list[flo
     return start, finish
 
 
-def _first_fit(
-    busy: list[tuple[float, float]], earliest: float, length: float, units: int
-) -> float:
-    candidates = sorted({earliest} | {end for _, end in busy if end > earliest})
-    for at in candidates:
-        if _peak(busy, at, at + length) < units:
-            return at
-    return max([earliest] + [end for _, end in busy])
+class _Usage:
+    """A resource's load over time as a step function: ``use[i]`` tasks run from
+    ``times[i]`` to ``times[i + 1]`` (the last step, to the end of time, is always 0)."""
 
+    def __init__(self) -> None:
+        self.times = [0.0]
+        self.use = [0]
 
-def _peak(busy: list[tuple[float, float]], start: float, end: float) -> int:
-    events = []
-    for s, e in busy:
-        if s < end - engine.EPS and e > start + engine.EPS:
-            events.append((max(s, start), 1))
-            events.append((min(e, end), -1))
-    events.sort(key=lambda ev: (ev[0], ev[1]))
-    peak = running = 0
-    for _, step in events:
-        running += step
-        peak = max(peak, running)
-    return peak
+    def _split(self, at: float) -> int:
+        i = bisect.bisect_right(self.times, at + engine.EPS) - 1
+        if abs(self.times[i] - at) <= engine.EPS:
+            return i
+        self.times.insert(i + 1, at)
+        self.use.insert(i + 1, self.use[i])
+        return i + 1
+
+    def add(self, start: float, end: float) -> None:
+        first, last = self._split(start), self._split(end)
+        for k in range(first, last):
+            self.use[k] += 1
+
+    def first_fit(self, earliest: float, length: float, units: int) -> float:
+        """The earliest start >= ``earliest`` with fewer than ``units`` tasks running
+        throughout ``length`` hours (one forward scan: O(steps))."""
+        times, use = self.times, self.use
+        at = earliest
+        i = bisect.bisect_right(times, at + engine.EPS) - 1
+        while True:
+            k, end = i, at + length
+            while k < len(times) and times[k] < end - engine.EPS and use[k] < units:
+                k += 1
+            if k == len(times) or times[k] >= end - engine.EPS:
+                return at
+            at, i = times[k + 1], k + 1  # blocked by step k: try from its end
 
 
 def shifts(model: PlanModel, sched: engine.Schedule, starts: list[float]) -> list[TaskShift]:
