@@ -277,7 +277,7 @@ async def test_specialisations_are_editable_by_an_admin_and_reach_the_prompt(
         await client.get(f"/api/v1/agents/{agent['id']}/system-prompt", headers=member.headers)
     ).json()["system_prompt"]
     assert "Systems work" in prompt
-    assert "rust; wasm" in prompt
+    assert "Your skills: rust, wasm" in prompt
     bad = await client.patch(
         "/api/v1/agent-specialisations/WIZARD", json={"skills": []}, headers=admin.headers
     )

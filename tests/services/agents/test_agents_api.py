@@ -51,9 +51,10 @@ async def test_create_get_list_update_delete(client, member, project, new_agent)
 
     prompt = await client.get(f"/api/v1/agents/{agent['id']}/system-prompt", headers=member.headers)
     text = prompt.json()["system_prompt"]
-    assert text.startswith("You are Backend developer working on Bakery shop.")
-    assert "Specialisation:" in text
-    assert "software engineering" in text
+    assert text.startswith("You are Builds the API.")
+    assert "Your skills: python, sql, software engineering" in text
+    assert "Builds, integrates, tests and ships software." in text
+    assert text.endswith("You are Backend developer working on Bakery shop.")
 
     deleted = await client.delete(f"/api/v1/agents/{agent['id']}", headers=member.headers)
     assert deleted.status_code == 204

@@ -358,10 +358,15 @@ class GenerateRequest(Contract):
 
 
 class StepSource(Contract):
+    """Who answered one step of the generation, and whether it was a fallback."""
+
     provider: ModelProvider
     model: str
-    fallback: bool = Field(description="True when the rules answered instead of the model.")
-    reason: str | None = None
+    from_rules: bool = Field(description="The RULES provider answered.")
+    fallback: bool = Field(
+        description="An earlier model failed (e.g. its answer did not validate) first."
+    )
+    reason: str = ""
 
 
 class RequirementOut(RequirementDraft):

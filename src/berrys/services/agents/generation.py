@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from pydantic import BaseModel
 
 from berrys.core.db import Database
-from berrys.core.enums import AgentState, AgentType, AuditAction, ModelProvider
+from berrys.core.enums import AgentState, AgentType, AuditAction, ModelTaskType
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.agents import prompts, rules, service
 from berrys.services.agents.contracts import (
@@ -35,7 +36,11 @@ from berrys.services.agents.contracts import (
 )
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
+from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import ChatMessage, CompletionRequest
 from berrys.services.projects import service as projects
+
+Answer = TypeVar("Answer", bound=BaseModel)
 
 T = AgentType
 
@@ -60,25 +65,41 @@ TEAM_INSTRUCTIONS = (
 )
 
 
-# The seam to the model router: (database, task, instructions, content, schema, rules,
-# project_id) -> (answer, source). Replaced by the router once it is wired.
-Completer = Callable[..., object]
-
-
-async def _complete_by_rules(
+async def _complete(
     database: Database,
     *,
-    task: str,
+    task_type: ModelTaskType,
     instructions: str,
     content: str,
-    schema: type[BaseModel],
-    rules_answer: Callable[[], BaseModel],
+    schema: type[Answer],
+    rules_answer: Callable[[], Answer],
     project_id: uuid.UUID,
-) -> tuple[BaseModel, StepSource]:
-    return rules_answer(), StepSource(provider=ModelProvider.RULES, model="rules", fallback=False)
-
-
-_complete = _complete_by_rules
+    user_id: uuid.UUID,
+) -> tuple[Answer, StepSource]:
+    """One structured model call through the router; the rules are its last fallback."""
+    completion = await llm.complete(
+        database,
+        CompletionRequest(
+            messages=[
+                ChatMessage(role="system", content=instructions),
+                ChatMessage(role="user", content=content),
+            ],
+            task_type=task_type,
+            response_schema=schema,
+            rules=rules_answer,
+            project_id=project_id,
+            user_id=user_id,
+        ),
+    )
+    parsed = completion.parsed
+    answer = parsed if isinstance(parsed, schema) else schema.model_validate(parsed)
+    return answer, StepSource(
+        provider=completion.provider,
+        model=completion.model,
+        from_rules=completion.from_rules,
+        fallback=completion.fallback,
+        reason=completion.reason,
+    )
 
 
 def check_description(description: str | None) -> str:
@@ -186,19 +207,20 @@ def _from_rules(
 
 
 async def propose(
-    database: Database, *, project_id: uuid.UUID, description: str
+    database: Database, *, project_id: uuid.UUID, description: str, user_id: uuid.UUID
 ) -> tuple[list[RequirementOut], TeamDraft, dict[str, StepSource], list[str]]:
     """Requirements and a team for ``description`` (model calls, no transaction held)."""
-    answer, requirements_source = await _complete(
+    requirements_answer, requirements_source = await _complete(
         database,
-        task="REQUIREMENTS",
+        task_type=ModelTaskType.REQUIREMENTS,
         instructions=REQUIREMENTS_INSTRUCTIONS,
         content=description,
         schema=RequirementsDraft,
         rules_answer=lambda: rules.extract_requirements(description),
         project_id=project_id,
+        user_id=user_id,
     )
-    drafts = RequirementsDraft.model_validate(answer).requirements
+    drafts = requirements_answer.requirements
     if not drafts:  # nothing extracted: the rules at least keep the description whole
         drafts = rules.extract_requirements(description).requirements or [
             RequirementDraft(
@@ -210,14 +232,15 @@ async def propose(
         ]
     team_answer, team_source = await _complete(
         database,
-        task="TEAM",
+        task_type=ModelTaskType.TEAM,
         instructions=TEAM_INSTRUCTIONS,
         content=f"Project description:\n{description}\n\nRequirements:\n{_numbered(drafts)}",
         schema=TeamDraft,
         rules_answer=lambda: rules.draft_team(drafts),
         project_id=project_id,
+        user_id=user_id,
     )
-    team, notes = normalise_team(TeamDraft.model_validate(team_answer), drafts)
+    team, notes = normalise_team(team_answer, drafts)
     requirements = [
         RequirementOut(id=number, **draft.model_dump())
         for number, draft in enumerate(drafts, start=1)
@@ -253,7 +276,7 @@ async def generate(
         project = await projects.get(session, project_id=project_id, user=user)
     description = check_description(request.description or project.description)
     requirements, team, sources, notes = await propose(
-        database, project_id=project_id, description=description
+        database, project_id=project_id, description=description, user_id=user.id
     )
     proposed = [ProposedAgent(**agent.model_dump()) for agent in team.agents]
     result = GenerationOut(

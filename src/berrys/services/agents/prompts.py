@@ -31,34 +31,3 @@ def render(template: str, context: dict[str, Any]) -> str:
     except TemplateError as exc:
         raise Unprocessable(f"The prompt template could not be rendered: {exc}") from None
     return rendered[:MAX_RENDERED]
-
-
-def compose_system_prompt(
-    *,
-    agent: dict[str, Any],
-    project: dict[str, Any],
-    specialisation: dict[str, Any] | None = None,
-) -> str:
-    """The agent's rendered prompt followed by its type's specialisation (skills, duties)."""
-    spec = specialisation or {}
-    agent_view = {
-        **agent,
-        "skills": agent.get("skills") or spec.get("skills", []),
-        "responsibilities": agent.get("responsibilities") or [],
-    }
-    parts = [render(agent.get("prompt_template") or "", {"agent": agent_view, "project": project})]
-    if spec:
-        lines = []
-        if spec.get("summary"):
-            lines.append(spec["summary"])
-        for label, key in (
-            ("Skills", "skills"),
-            ("Responsibilities", "responsibilities"),
-            ("Knowledge domains", "knowledge_domains"),
-            ("Working with others", "collaboration_patterns"),
-        ):
-            if spec.get(key):
-                lines.append(f"{label}: " + "; ".join(spec[key]) + ".")
-        if lines:
-            parts.append("Specialisation:\n" + "\n".join(lines))
-    return "\n\n".join(part.strip() for part in parts if part.strip())

@@ -198,13 +198,11 @@ NAMES: dict[AgentType, str] = {
     T.CUSTOM: "Generalist",
 }
 
+# The agent's own instructions; the router's specialisation hook puts its role, skills,
+# responsibilities and domains in front of them.
 DEFAULT_PROMPT = (
-    "You are {{ agent.name }}, the {{ agent.role }} of the project "
-    '"{{ project.name }}".\n'
+    'You are {{ agent.name }}, working on the project "{{ project.name }}".\n'
     "Your goal: {{ agent.goal }}\n"
-    "{% if agent.skills %}Your skills: {{ agent.skills | join(', ') }}.\n{% endif %}"
-    "{% if agent.responsibilities %}You are responsible for:\n"
-    "{% for item in agent.responsibilities %}- {{ item }}\n{% endfor %}{% endif %}"
     "Hand your results on as the collaboration plan says, and say plainly when you are unsure."
 )
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy import delete as sql_delete
@@ -26,6 +25,7 @@ from berrys.services.agents.contracts import (
     CollaborationDraft,
     CollaborationOut,
     Specialisation,
+    SpecialisationOut,
     TemplateDefinition,
 )
 from berrys.services.agents.tables import (
@@ -35,6 +35,8 @@ from berrys.services.agents.tables import (
 )
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
+from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import Specialisation as LlmSpecialisation
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
 
@@ -320,26 +322,56 @@ async def get_history(
     return [AgentStateOut.model_validate(row) for row in rows], total
 
 
-async def system_prompt(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -> str:
-    """The agent's rendered prompt composed with its type's specialisation."""
+def _merged(own: Sequence[str], general: Sequence[str], limit: int = 20) -> list[str]:
+    return list(dict.fromkeys([*own, *general]))[:limit]
+
+
+async def specialisation(
+    session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut
+) -> LlmSpecialisation:
+    """What the router's specialisation hook needs to speak as this agent: its role, its own
+    skills and duties merged with its type's, and its rendered prompt as instructions."""
     agent = await get(session, agent_id=agent_id, user=user)
     project = await projects.get(session, project_id=agent.project_id, user=user)
-    specialisation = await specialisations.get_specialisation(session, agent_type=agent.agent_type)
-    return compose_prompt(agent=agent, project=project, specialisation=specialisation.model_dump())
+    general = await specialisations.get_specialisation(session, agent_type=agent.agent_type)
+    return specialisation_for(agent=agent, project=project, general=general)
 
 
-def compose_prompt(
-    *, agent: AgentOut, project: ProjectOut, specialisation: dict[str, Any] | None
-) -> str:
-    """The system prompt for ``agent`` (no database access: the router's specialisation hook)."""
-    agent_view = agent.model_dump(mode="json")
-    agent_view["skills"] = agent.specialisation.skills
-    agent_view["responsibilities"] = agent.specialisation.responsibilities
-    return prompts.compose_system_prompt(
-        agent=agent_view,
-        project={"id": str(project.id), "name": project.name, "description": project.description},
-        specialisation=specialisation,
+def specialisation_for(
+    *, agent: AgentOut, project: ProjectOut, general: SpecialisationOut | None
+) -> LlmSpecialisation:
+    """The hook's input for ``agent`` (no database access)."""
+    own = agent.specialisation
+    rendered = prompts.render(
+        agent.prompt_template,
+        {
+            "agent": agent.model_dump(mode="json"),
+            "project": {"id": str(project.id), "name": project.name},
+        },
+    ).strip()
+    instructions = "\n\n".join(
+        part
+        for part in (
+            general.summary if general else "",
+            "Working with others: " + "; ".join(general.collaboration_patterns) + "."
+            if general and general.collaboration_patterns
+            else "",
+            rendered,
+        )
+        if part
     )
+    return LlmSpecialisation(
+        role=agent.role or None,
+        skills=_merged(own.skills, general.skills if general else []),
+        responsibilities=_merged(own.responsibilities, general.responsibilities if general else []),
+        domains=_merged(own.knowledge_domains, general.knowledge_domains if general else []),
+        instructions=instructions or None,
+    )
+
+
+async def system_prompt(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -> str:
+    """The system prompt the router composes for this agent (specialisation hook included)."""
+    return llm.compose_system_prompt(await specialisation(session, agent_id=agent_id, user=user))
 
 
 # --- collaboration graph --------------------------------------------------------------------

@@ -1,0 +1,129 @@
+"""Team generation through the model router with the SCRIPTED provider replaying realistic
+model answers: the team must be exactly the expected one; an answer that fails validation
+falls back to the rules, and the response says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from berrys.services.agents import rules
+from berrys.services.llm.providers import scripted
+
+HERE = Path(__file__).parent
+FIXTURES = json.loads((HERE / "generation_fixtures.json").read_text())
+ANSWERS = json.loads((HERE / "scripted_answers.json").read_text())
+
+
+async def _generate(client, actor, project_id, **body):
+    return await client.post(
+        f"/api/v1/projects/{project_id}/agents/generate", json=body, headers=actor.headers
+    )
+
+
+@pytest.mark.parametrize("fixture", FIXTURES, ids=[f["key"] for f in FIXTURES])
+async def test_scripted_model_answers_give_exactly_the_expected_team(
+    fixture, client, member, project
+):
+    answer = ANSWERS[fixture["key"]]
+    with scripted.script(
+        "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
+    ) as model:
+        response = await _generate(
+            client, member, project["id"], dry_run=True, description=fixture["description"]
+        )
+        assert model.remaining == 0
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert sorted(a["agent_type"] for a in body["team"]) == sorted(fixture["expected"])
+    assert [a["name"] for a in body["team"]] == [a["name"] for a in answer["team"]["agents"]]
+    assert body["notes"] == []
+    assert len(body["collaboration"]) == len(answer["team"]["collaboration"])
+    for step in ("requirements", "team"):
+        source = body["sources"][step]
+        assert (source["provider"], source["model"]) == ("SCRIPTED", "team-model")
+        assert source["from_rules"] is False
+        assert source["fallback"] is False
+    texts = [r["text"] for r in body["requirements"]]
+    assert texts == [r["text"] for r in answer["requirements"]["requirements"]]
+    # the model was asked with our instructions, the description and the numbered requirements
+    first, second = model.requests
+    assert fixture["description"] in first.messages[-1].content
+    assert '"id": 1' in second.messages[-1].content
+
+
+async def test_a_persisted_scripted_team_records_the_model_in_the_audit(client, member, project):
+    answer = ANSWERS["web_shop"]
+    with scripted.script(
+        "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
+    ):
+        response = await _generate(client, member, project["id"])
+    assert response.status_code == 201, response.text
+    audit = (
+        await client.get(
+            "/api/v1/audit",
+            params={"entity_type": "agent_team", "entity_id": project["id"]},
+            headers=member.headers,
+        )
+    ).json()
+    sources = audit["items"][0]["after"]["sources"]
+    assert sources["team"]["provider"] == "SCRIPTED"
+    agents = (
+        await client.get(f"/api/v1/projects/{project['id']}/agents", headers=member.headers)
+    ).json()
+    auditor = next(a for a in agents["items"] if a["agent_type"] == "AUDITOR")
+    assert auditor["name"] == "Payments Auditor"
+    assert auditor["requirements"] == [
+        "Card payments are PCI DSS compliant",
+        "Customer data is protected",
+    ]
+
+
+async def test_an_answer_that_fails_validation_falls_back_to_the_rules(client, member, project):
+    description = FIXTURES[1]["description"]
+    invalid = [
+        "Sure! Here is your team: a developer and a tester.",
+        json.dumps({"requirements": [{"text": "x", "category": "UI", "priority": "HIGH"}]}),
+        json.dumps({"requirements": "none"}),
+    ]
+    not_a_team = [
+        json.dumps({"agents": []}),
+        json.dumps({"agents": [{"name": "A", "agent_type": "WIZARD", "role": "r"}]}),
+        "{",
+    ]
+    with scripted.script("flaky-model", invalid + not_a_team) as model:
+        response = await _generate(
+            client, member, project["id"], dry_run=True, description=description
+        )
+        assert model.remaining == 0
+    assert response.status_code == 200, response.text
+    body = response.json()
+    for step in ("requirements", "team"):
+        source = body["sources"][step]
+        assert source["provider"] == "RULES"
+        assert source["from_rules"] is True
+        assert source["fallback"] is True
+    by_rules = rules.draft_team(rules.extract_requirements(description).requirements)
+    assert [a["name"] for a in body["team"]] == [a.name for a in by_rules.agents]
+
+
+async def test_a_team_answer_that_breaks_the_invariants_is_repaired_and_noted(
+    client, member, project
+):
+    answer = ANSWERS["web_shop"]
+    team = {
+        "agents": [
+            a for a in answer["team"]["agents"] if a["agent_type"] in ("DEVELOPER", "DESIGNER")
+        ],
+        "collaboration": [],
+    }
+    with scripted.script("team-model", [json.dumps(answer["requirements"]), json.dumps(team)]):
+        response = await _generate(client, member, project["id"], dry_run=True)
+    body = response.json()
+    types = {a["agent_type"] for a in body["team"]}
+    assert types == {"COORDINATOR", "DEVELOPER", "DESIGNER", "AUDITOR"}
+    assert any("AUDITOR" in note for note in body["notes"])
+    assert any("COORDINATOR" in note for note in body["notes"])
+    assert body["collaboration"]
