@@ -133,6 +133,25 @@ async def test_access_roles_and_bad_input(client, member, other_member, viewer, 
     )
     assert viewer_write.status_code == 403
     assert (await client.get(f"{P}/{pid}", headers=admin.headers)).status_code == 200
+    writes = [
+        ("post", f"/api/v1/projects/{project_id}/plans", {"generate": False}),
+        ("patch", f"{P}/{pid}", {"name": "mine now"}),
+        ("delete", f"{P}/{pid}", None),
+        ("post", f"{P}/{pid}/clone", None),
+        ("patch", f"{P}/{pid}/tasks/{a}", {"name": "x"}),
+        ("delete", f"{P}/{pid}/tasks/{a}", None),
+        ("post", f"{P}/{pid}/dependencies", {"from_task_id": a, "to_task_id": a}),
+        ("post", f"{P}/{pid}/phases", {"name": "p"}),
+        ("post", f"{P}/{pid}/milestones", {"name": "m"}),
+        ("post", f"{P}/{pid}/resources", {"name": "Ann"}),
+        ("post", f"{P}/{pid}/level", {"apply": True}),
+        ("post", f"{P}/{pid}/assign", {}),
+    ]
+    for method, path, body in writes:
+        as_viewer = await client.request(method, path, json=body, headers=viewer.headers)
+        assert as_viewer.status_code == 403, (method, path, as_viewer.text)
+        as_other = await client.request(method, path, json=body, headers=other_member.headers)
+        assert as_other.status_code == 404, (method, path, as_other.text)
     bad_bodies = [
         {"name": "x", "estimate_hours": 0},
         {"name": "x", "estimate_hours": -1},
