@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from berrys.core.errors import BerrysError
-from berrys.web import chat, pages, projects
+from berrys.web import chat, pages, projects, runs
 from berrys.web.security import CSRF_FAILED, CsrfFailed, LoginRequired, login_url
 from berrys.web.templating import HERE, render
 
@@ -23,7 +23,7 @@ def _is_page(request: Request) -> bool:
 
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for router in (pages.router, projects.router, chat.router):
+    for router in (pages.router, projects.router, chat.router, runs.router):
         app.include_router(router)
     api_handler = app.exception_handlers[BerrysError]
 

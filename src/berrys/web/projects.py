@@ -129,6 +129,15 @@ async def _plan(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str,
     return {"plan": plan, "schedule": schedule, "gantt": gantt(schedule)}
 
 
+async def _runs(session: Any, project_id: uuid.UUID) -> list[Any] | None:
+    try:
+        from berrys.services.workflows import service as workflows
+    except ImportError:
+        return None
+    items, _ = await workflows.get_all(session, project_id=project_id, limit=20, offset=0)
+    return items
+
+
 def gantt(schedule: Any) -> dict[str, Any]:
     """Bars for an SVG Gantt chart: position and width in percent of the plan's length."""
     span = max(schedule.finish_hours, 1e-9)
@@ -160,6 +169,7 @@ async def _project_page(
         )
         team = await _team(session, project_id, user)
         plan = await _plan(session, project_id, user)
+        runs = await _runs(session, project_id)
     return render(
         request,
         "project.html",
@@ -169,6 +179,7 @@ async def _project_page(
         allowed=sorted(projects.TRANSITIONS[project.status]),
         team=team,
         plan=plan,
+        runs=runs,
         can_write=user.role in _WRITERS,
         **extra,
     )

@@ -17,6 +17,8 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["version"] = __version__
 HTMX = "vendor/htmx.org-2.0.8/htmx.min.js"
 templates.env.globals["htmx_path"] = HTMX
+HTMX_SSE = "vendor/htmx-ext-sse-2.2.4/sse.min.js"
+templates.env.globals["htmx_sse_path"] = HTMX_SSE
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

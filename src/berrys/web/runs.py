@@ -1,0 +1,251 @@
+"""Runs and approvals: start a run, follow it live (SSE), answer approvals in the inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
+from berrys.core.errors import BerrysError, NotFound
+from berrys.services.auth.contracts import UserOut
+from berrys.services.projects import service as projects
+from berrys.web.pages import _database, see_other
+from berrys.web.security import Csrf, WebUser
+from berrys.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
+POLL_SECONDS = 0.25
+KEEPALIVE_SECONDS = 15
+
+
+def _runs() -> Any:
+    from berrys.services.workflows import service
+
+    return service
+
+
+async def _visible(session: Any, user: UserOut) -> list[uuid.UUID] | None:
+    return None if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
+
+
+@router.post("/projects/{project_id}/runs", dependencies=[Csrf], response_class=HTMLResponse)
+async def start_run(
+    request: Request,
+    user: WebUser,
+    project_id: uuid.UUID,
+    understood: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Start executing the current plan; the form's checkbox is the confirmation."""
+    from berrys.services.workflows.contracts import RunCreate
+    from berrys.web.projects import _project_page
+
+    if not understood:
+        return await _project_page(
+            request,
+            user,
+            project_id,
+            422,
+            flash="Tick the box to confirm: a run calls models and tools, which may cost money.",
+            flash_kind="error",
+        )
+    try:
+        if user.role not in _WRITERS:
+            raise BerrysError(f"Role {user.role.value} can only read.")
+        async with _database(request).transaction() as session:
+            run = await _runs().create_from_plan(
+                session, project_id=project_id, run_in=RunCreate(), user=user
+            )
+    except NotFound:
+        raise
+    except BerrysError as exc:
+        return await _project_page(
+            request, user, project_id, exc.status, flash=exc.detail, flash_kind="error"
+        )
+    return see_other(f"/runs/{run.id}")
+
+
+async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> dict[str, Any]:
+    runs = _runs()
+    async with _database(request).transaction(read_only=True) as session:
+        await runs.check_access(session, run_id=run_id, user=user)
+        run = await runs.get(session, run_id=run_id, user=user)
+        project = await projects.get(session, project_id=run.project_id, user=user)
+    done = sum(1 for t in run.task_runs if t.status.value in ("COMPLETED", "SKIPPED"))
+    total = len(run.task_runs)
+    return {
+        "run": run,
+        "project": project,
+        "done": done,
+        "total": total,
+        "percent": round(100 * done / total) if total else 0,
+        "finished": run.status.value in ("COMPLETED", "FAILED", "CANCELLED"),
+        "can_write": user.role in _WRITERS,
+    }
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+async def run_page(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
+    return render(request, "run.html", **await _run_context(request, user, run_id))
+
+
+@router.get("/runs/{run_id}/live", response_class=HTMLResponse)
+async def run_live(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
+    """The live part of the run page, swapped in on every event."""
+    return render(request, "_run_live.html", **await _run_context(request, user, run_id))
+
+
+@router.get("/runs/{run_id}/events")
+async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
+    """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
+    runs = _runs()
+    database = _database(request)
+    async with database.transaction(read_only=True) as session:
+        await runs.check_access(session, run_id=run_id, user=user)
+
+    async def stream() -> AsyncIterator[str]:
+        last = 0
+        quiet_since = time.monotonic()
+        while True:
+            async with database.transaction(read_only=True) as session:
+                events = await runs.events(session, run_id=run_id, after_seq=last)
+                status = await runs.get_status(session, run_id=run_id)
+            if events:
+                last = events[-1]["seq"]
+                quiet_since = time.monotonic()
+                payload = {"seq": last, "types": sorted({e["type"] for e in events})}
+                yield f"event: update\ndata: {json.dumps(payload)}\n\n"
+            if status is not None and status.value in ("COMPLETED", "FAILED", "CANCELLED"):
+                yield f"event: end\ndata: {json.dumps({'status': status.value})}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(POLL_SECONDS)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/runs/{run_id}/{control}", dependencies=[Csrf], response_class=HTMLResponse)
+async def control_run(request: Request, user: WebUser, run_id: uuid.UUID, control: str) -> Response:
+    runs = _runs()
+    actions = {"pause": runs.pause, "resume": runs.resume, "cancel": runs.cancel}
+    if control not in actions:
+        raise NotFound(f"No run control {control!r}")
+    try:
+        if user.role not in _WRITERS:
+            raise BerrysError(f"Role {user.role.value} can only read.")
+        async with _database(request).transaction() as session:
+            await runs.check_access(session, run_id=run_id, user=user)
+            await actions[control](session, run_id=run_id, user=user)
+    except NotFound:
+        raise
+    except BerrysError as exc:
+        context = await _run_context(request, user, run_id)
+        return render(
+            request, "run.html", exc.status, flash=exc.detail, flash_kind="error", **context
+        )
+    return see_other(f"/runs/{run_id}")
+
+
+async def _pending(request: Request, user: UserOut) -> tuple[list[Any], int]:
+    from berrys.services.interactions import service as interactions
+
+    async with _database(request).transaction(read_only=True) as session:
+        return await interactions.get_all(
+            session,
+            limit=100,
+            offset=0,
+            project_ids=await _visible(session, user),
+            status=InteractionStatus.PENDING,
+        )
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+async def approvals(request: Request, user: WebUser) -> Response:
+    waiting, total = await _pending(request, user)
+    return render(
+        request,
+        "approvals.html",
+        waiting=waiting,
+        total=total,
+        can_write=user.role in _WRITERS,
+        APPROVAL=HumanInteractionType.APPROVAL,
+    )
+
+
+@router.get("/approvals/count", response_class=HTMLResponse)
+async def approvals_count(request: Request, user: WebUser) -> Response:
+    """The live badge in the navigation."""
+    _, total = await _pending(request, user)
+    body = f'<span class="badge count" aria-label="{total} waiting">{total}</span>' if total else ""
+    return HTMLResponse(body, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/approvals/{interaction_id}", dependencies=[Csrf], response_class=HTMLResponse)
+async def answer(
+    request: Request,
+    user: WebUser,
+    interaction_id: uuid.UUID,
+    decision: Annotated[str, Form(max_length=16)],
+    comment: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    from berrys.services.interactions.contracts import InteractionResponse
+
+    try:
+        if user.role not in _WRITERS:
+            raise BerrysError(f"Role {user.role.value} can only read.")
+        if decision == "acknowledge":
+            response = InteractionResponse(acknowledged=True)
+        elif decision == "feedback":
+            response = InteractionResponse(feedback=comment.strip())
+        elif decision == "answer":
+            response = InteractionResponse(answer=comment.strip() or None)
+        else:
+            response = InteractionResponse(
+                approved=decision == "approve", comment=comment.strip() or None
+            )
+        async with _database(request).transaction() as session:
+            answered = await _runs().respond_interaction(
+                session, interaction_id=interaction_id, response=response, user=user
+            )
+    except NotFound:
+        raise
+    except BerrysError as exc:
+        waiting, total = await _pending(request, user)
+        return render(
+            request,
+            "approvals.html",
+            exc.status,
+            waiting=waiting,
+            total=total,
+            can_write=user.role in _WRITERS,
+            APPROVAL=HumanInteractionType.APPROVAL,
+            flash=exc.detail,
+            flash_kind="error",
+        )
+    verb = {"approve": "Approved", "reject": "Rejected"}.get(decision, "Answered")
+    waiting, total = await _pending(request, user)
+    return render(
+        request,
+        "approvals.html",
+        waiting=waiting,
+        total=total,
+        can_write=user.role in _WRITERS,
+        APPROVAL=HumanInteractionType.APPROVAL,
+        flash=f'{verb} "{answered.title}".',
+        answered=answered,
+    )
