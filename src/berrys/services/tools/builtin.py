@@ -1,26 +1,15 @@
 """The built-in tools: project workspace files, HTTP fetch, arithmetic, workspace search.
 
-Each one is real and sandboxed. Workspace paths are walked one component at a time from
-an open directory descriptor with ``O_NOFOLLOW``, so ``..``, absolute paths, symlinks and
-encoded tricks cannot leave ``<data_dir>/workspaces/<project_id>``: there is no string
-prefix check to fool, only directory entries that must be plain names of real directories
-and files.
+Each one is real and sandboxed: the workspace tools go through ``workspace`` (no path
+can leave the project's directory), the evaluator through ``arithmetic`` (no names, no
+calls but a few math functions), fetch through the allow-list and limits in settings.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import errno
-import math
-import operator
-import os
-import re
-import stat
-import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -31,11 +20,28 @@ import httpx
 
 from berrys.config import Settings
 from berrys.core.enums import ApprovalPolicy
-from berrys.core.errors import Forbidden, NotFound, PayloadTooLarge, PolicyDenied, Unprocessable
+from berrys.core.errors import Forbidden, NotFound, PolicyDenied, Unprocessable
+from berrys.services.tools.arithmetic import MAX_EXPRESSION, evaluate
+from berrys.services.tools.workspace import (
+    UnsafePath,
+    list_dir,
+    read_file,
+    split_path,
+    walk_files,
+    workspace_root,
+    write_file,
+)
 
-
-class UnsafePath(Forbidden):
-    title = "Path refused"
+__all__ = [
+    "BUILTINS",
+    "Builtin",
+    "BuiltinContext",
+    "UnsafePath",
+    "evaluate",
+    "host_allowed",
+    "split_path",
+    "workspace_root",
+]
 
 
 @dataclass(frozen=True)
@@ -61,254 +67,6 @@ class Builtin:
     # Declared access, read by the security evaluation.
     access: dict[str, Any] = field(default_factory=dict)
     probe_arguments: dict[str, Any] | None = None
-
-
-# ---------------------------------------------------------------- workspace paths
-
-_ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
-_MAX_COMPONENTS = 32
-
-
-def workspace_root(settings: Settings, project_id: uuid.UUID) -> Path:
-    return settings.data_dir / "workspaces" / str(project_id)
-
-
-def split_path(raw: str, *, allow_root: bool = False) -> list[str]:
-    """Plain relative components, or UnsafePath naming why not."""
-    if not isinstance(raw, str):
-        raise UnsafePath("path must be a string")
-    if "\x00" in raw or any(unicodedata.category(ch) == "Cc" for ch in raw):
-        raise UnsafePath("path contains control characters")
-    if _ENCODED.search(raw):
-        raise UnsafePath("percent-encoded paths are refused")
-    normalised = unicodedata.normalize("NFKC", raw)
-    if normalised != raw:
-        raise UnsafePath("path is not in normal form (look-alike characters are refused)")
-    if "\\" in raw:
-        raise UnsafePath("backslashes are refused; use '/'")
-    if raw.startswith(("/", "~")):
-        raise UnsafePath("absolute paths are refused; give a path inside the workspace")
-    parts = [part for part in raw.split("/") if part not in ("", ".")]
-    if any(part == ".." for part in parts):
-        raise UnsafePath("'..' is refused: paths stay inside the workspace")
-    if not parts and not allow_root:
-        raise UnsafePath("path names no file")
-    if len(parts) > _MAX_COMPONENTS:
-        raise UnsafePath(f"path is deeper than {_MAX_COMPONENTS} levels")
-    if any(len(part.encode()) > 255 for part in parts):
-        raise UnsafePath("a path component is longer than 255 bytes")
-    return parts
-
-
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-@contextmanager
-def _open_dir(root: Path, parts: list[str], *, create: bool) -> Iterator[int]:
-    """A descriptor of the directory ``root/parts`` reached without following any link."""
-    if create:
-        root.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(root, _DIR_FLAGS)
-    except FileNotFoundError:
-        raise NotFound("the workspace is empty") from None
-    try:
-        for part in parts:
-            try:
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise NotFound(f"no such directory: {part}") from None
-                os.mkdir(part, 0o755, dir_fd=fd)
-                next_fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            except OSError as exc:
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafePath(f"{part!r} is a link or not a directory") from None
-                raise
-            os.close(fd)
-            fd = next_fd
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def _refuse_special(st: os.stat_result, name: str) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        raise UnsafePath(f"{name!r} is not a regular file")
-    if st.st_nlink > 1:
-        raise UnsafePath(f"{name!r} has other hard links and is refused")
-
-
-def read_file(root: Path, raw: str, *, max_bytes: int) -> bytes:
-    parts = split_path(raw)
-    with _open_dir(root, parts[:-1], create=False) as dir_fd:
-        try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-        except FileNotFoundError:
-            raise NotFound(f"no such file: {raw}") from None
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.EISDIR):
-                raise UnsafePath(f"{raw!r} is a link or a directory") from None
-            raise
-        with os.fdopen(fd, "rb") as handle:
-            _refuse_special(os.fstat(handle.fileno()), raw)
-            data = handle.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(f"{raw} is larger than {max_bytes} bytes")
-    return data
-
-
-def write_file(root: Path, raw: str, data: bytes, *, max_bytes: int) -> int:
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(f"content is larger than {max_bytes} bytes")
-    parts = split_path(raw)
-    with _open_dir(root, parts[:-1], create=True) as dir_fd:
-        name = parts[-1]
-        try:
-            existing = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        except FileNotFoundError:
-            existing = None
-        if existing is not None:
-            _refuse_special(existing, raw)
-        temp = f".{name}.{uuid.uuid4().hex}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(temp, flags, 0o644, dir_fd=dir_fd)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(temp, dir_fd=dir_fd)
-            raise
-    return len(data)
-
-
-def list_dir(root: Path, raw: str) -> list[dict[str, Any]]:
-    parts = split_path(raw, allow_root=True)
-    if not root.exists() and not parts:
-        return []
-    with _open_dir(root, parts, create=False) as dir_fd:
-        entries = []
-        for name in sorted(os.listdir(dir_fd)):
-            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            kind = (
-                "directory"
-                if stat.S_ISDIR(st.st_mode)
-                else "file"
-                if stat.S_ISREG(st.st_mode)
-                else "other"
-            )
-            entries.append({"name": name, "type": kind, "size": st.st_size})
-    return entries
-
-
-def walk_files(root: Path, *, limit: int = 10_000) -> Iterator[tuple[str, int]]:
-    """Regular files under ``root`` as (relative path, dir fd); links are never followed."""
-    if not root.exists():
-        return
-    stack: list[tuple[str, list[str]]] = [("", [])]
-    seen = 0
-    while stack:
-        prefix, parts = stack.pop()
-        with _open_dir(root, parts, create=False) as dir_fd:
-            for name in sorted(os.listdir(dir_fd)):
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                relative = f"{prefix}{name}"
-                if stat.S_ISDIR(st.st_mode):
-                    stack.append((relative + "/", [*parts, name]))
-                elif stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
-                    seen += 1
-                    if seen > limit:
-                        return
-                    yield relative, st.st_size
-
-
-# ---------------------------------------------------------------- arithmetic
-
-_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
-    ast.UAdd: operator.pos,
-    ast.USub: operator.neg,
-}
-_FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "abs": abs,
-    "round": round,
-    "min": min,
-    "max": max,
-    "sqrt": math.sqrt,
-    "exp": math.exp,
-    "log": math.log,
-    "log10": math.log10,
-    "sin": math.sin,
-    "cos": math.cos,
-    "tan": math.tan,
-    "floor": math.floor,
-    "ceil": math.ceil,
-}
-_CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
-_MAX_EXPRESSION = 1000
-_MAX_NODES = 200
-_MAX_INT_BITS = 4096
-
-
-def evaluate(expression: str) -> int | float:
-    """Arithmetic only: numbers, + - * / // % **, parentheses, a few math functions."""
-    if len(expression) > _MAX_EXPRESSION:
-        raise Unprocessable(f"expression is longer than {_MAX_EXPRESSION} characters")
-    try:
-        tree = ast.parse(expression, mode="eval")
-    except SyntaxError as exc:
-        raise Unprocessable(f"not an arithmetic expression: {exc.msg}") from None
-    if sum(1 for _ in ast.walk(tree)) > _MAX_NODES:
-        raise Unprocessable(f"expression has more than {_MAX_NODES} parts")
-    try:
-        value = _eval(tree.body)
-    except ZeroDivisionError:
-        raise Unprocessable("division by zero") from None
-    except (OverflowError, ValueError) as exc:
-        raise Unprocessable(f"cannot compute: {exc}") from None
-    return value
-
-
-def _number(value: Any) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Unprocessable("only numbers are allowed")
-    if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
-        raise Unprocessable("result is too large")
-    return value
-
-
-def _eval(node: ast.expr) -> int | float:
-    if isinstance(node, ast.Constant):
-        return _number(node.value)
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _eval(node.left), _eval(node.right)
-        too_big = abs(right) > 1000 or (isinstance(left, int) and abs(left) > 1 and right > 512)
-        if isinstance(node.op, ast.Pow) and too_big:
-            raise Unprocessable("exponent is too large")
-        return _number(_BINARY[type(node.op)](left, right))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _number(_UNARY[type(node.op)](_eval(node.operand)))
-    if isinstance(node, ast.Name) and node.id in _CONSTANTS:
-        return _CONSTANTS[node.id]
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in _FUNCTIONS
-        and not node.keywords
-        and 0 < len(node.args) <= 10
-    ):
-        return _number(_FUNCTIONS[node.func.id](*(_eval(arg) for arg in node.args)))
-    raise Unprocessable(f"not allowed in an arithmetic expression: {ast.unparse(node)!r}")
 
 
 # ---------------------------------------------------------------- handlers
@@ -548,7 +306,7 @@ BUILTINS: dict[str, Builtin] = {
                     "expression": {
                         "type": "string",
                         "minLength": 1,
-                        "maxLength": _MAX_EXPRESSION,
+                        "maxLength": MAX_EXPRESSION,
                         "description": "e.g. '(2 + 3) * sqrt(16)'.",
                     }
                 },

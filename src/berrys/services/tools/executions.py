@@ -18,17 +18,23 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import insert, update
+from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
 from berrys.core.enums import ToolExecutionOutcome
+from berrys.services.tools.contracts import ExecutionOut, UsageOut
 from berrys.services.tools.tables import McpServer, Tool, ToolExecution
 
 _log = structlog.get_logger("berrys.tools.executions")
 _BATCH = 256
 _GATHER_SECONDS = 0.05
 _COUNTED = frozenset(
-    {ToolExecutionOutcome.SUCCESS, ToolExecutionOutcome.ERROR, ToolExecutionOutcome.TIMEOUT}
+    {
+        ToolExecutionOutcome.SUCCESS,
+        ToolExecutionOutcome.ERROR,
+        ToolExecutionOutcome.TIMEOUT,
+    }
 )
 
 
@@ -162,3 +168,79 @@ async def close_all() -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer.task
         del _writers[key]
+
+
+async def get_executions(
+    session: AsyncSession,
+    *,
+    limit: int,
+    offset: int,
+    tool_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+    project_ids: list[uuid.UUID] | None = None,
+    user_id: uuid.UUID | None = None,
+) -> tuple[list[ExecutionOut], int]:
+    """The execution log, newest first; ``project_ids``/``user_id`` limit a non-admin."""
+    conditions: list[Any] = []
+    if tool_id is not None:
+        conditions.append(ToolExecution.tool_id == tool_id)
+    if agent_id is not None:
+        conditions.append(ToolExecution.agent_id == agent_id)
+    if project_ids is not None or user_id is not None:
+        conditions.append(
+            or_(
+                ToolExecution.project_id.in_(project_ids or []),
+                ToolExecution.user_id == user_id,
+            )
+        )
+    total = (
+        await session.execute(select(func.count()).select_from(ToolExecution).where(*conditions))
+    ).scalar_one()
+    rows = await session.scalars(
+        select(ToolExecution)
+        .where(*conditions)
+        .order_by(ToolExecution.created_at.desc(), ToolExecution.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [ExecutionOut.model_validate(row) for row in rows], total
+
+
+async def get_usage(
+    session: AsyncSession, *, tool_id: uuid.UUID | None = None, agent_id: uuid.UUID | None = None
+) -> list[UsageOut]:
+    """Calls per tool and agent (refusals not counted as calls), from the execution log."""
+    ran = ToolExecution.outcome.in_(
+        [ToolExecutionOutcome.SUCCESS, ToolExecutionOutcome.ERROR, ToolExecutionOutcome.TIMEOUT]
+    )
+    conditions: list[Any] = [ran, ToolExecution.tool_id.is_not(None)]
+    if tool_id is not None:
+        conditions.append(ToolExecution.tool_id == tool_id)
+    if agent_id is not None:
+        conditions.append(ToolExecution.agent_id == agent_id)
+    rows = await session.execute(
+        select(
+            ToolExecution.tool_id,
+            ToolExecution.agent_id,
+            func.count(),
+            func.sum(case((ToolExecution.outcome == ToolExecutionOutcome.SUCCESS, 1), else_=0)),
+            func.avg(ToolExecution.duration_ms),
+            func.max(ToolExecution.created_at),
+        )
+        .where(*conditions)
+        .group_by(ToolExecution.tool_id, ToolExecution.agent_id)
+    )
+    usage = []
+    for tool, agent, calls, successes, mean, last in rows:
+        usage.append(
+            UsageOut(
+                tool_id=tool,
+                agent_id=agent,
+                calls=calls,
+                successes=int(successes or 0),
+                failures=calls - int(successes or 0),
+                mean_duration_ms=round(float(mean), 3) if mean is not None else None,
+                last_used_at=last,
+            )
+        )
+    return sorted(usage, key=lambda u: (-u.calls, str(u.agent_id)))

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import case, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from berrys.config import Settings
 from berrys.core.db import Database, utcnow
@@ -34,10 +33,10 @@ from berrys.core.errors import (
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.tools import builtin, executions
-from berrys.services.tools.contracts import ExecutionOut, InvokeResult, UsageOut
+from berrys.services.tools.contracts import InvokeResult
 from berrys.services.tools.mcp import McpFailure, McpServerSpec, pool
 from berrys.services.tools.registry import argument_errors, validator_for
-from berrys.services.tools.tables import AgentTool, McpServer, Tool, ToolExecution
+from berrys.services.tools.tables import AgentTool, McpServer, Tool
 
 _log = structlog.get_logger("berrys.tools.invoke")
 Outcome = ToolExecutionOutcome
@@ -469,77 +468,3 @@ async def invoke(
         duration_ms=round(elapsed, 3),
         truncated=truncated,
     )
-
-
-async def get_executions(
-    session: AsyncSession,
-    *,
-    limit: int,
-    offset: int,
-    tool_id: uuid.UUID | None = None,
-    agent_id: uuid.UUID | None = None,
-    project_ids: list[uuid.UUID] | None = None,
-    user_id: uuid.UUID | None = None,
-) -> tuple[list[ExecutionOut], int]:
-    """The execution log, newest first; ``project_ids``/``user_id`` limit a non-admin."""
-    conditions: list[Any] = []
-    if tool_id is not None:
-        conditions.append(ToolExecution.tool_id == tool_id)
-    if agent_id is not None:
-        conditions.append(ToolExecution.agent_id == agent_id)
-    if project_ids is not None or user_id is not None:
-        conditions.append(
-            or_(
-                ToolExecution.project_id.in_(project_ids or []),
-                ToolExecution.user_id == user_id,
-            )
-        )
-    total = (
-        await session.execute(select(func.count()).select_from(ToolExecution).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(ToolExecution)
-        .where(*conditions)
-        .order_by(ToolExecution.created_at.desc(), ToolExecution.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return [ExecutionOut.model_validate(row) for row in rows], total
-
-
-async def get_usage(
-    session: AsyncSession, *, tool_id: uuid.UUID | None = None, agent_id: uuid.UUID | None = None
-) -> list[UsageOut]:
-    """Calls per tool and agent (refusals not counted as calls), from the execution log."""
-    ran = ToolExecution.outcome.in_([Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT])
-    conditions: list[Any] = [ran, ToolExecution.tool_id.is_not(None)]
-    if tool_id is not None:
-        conditions.append(ToolExecution.tool_id == tool_id)
-    if agent_id is not None:
-        conditions.append(ToolExecution.agent_id == agent_id)
-    rows = await session.execute(
-        select(
-            ToolExecution.tool_id,
-            ToolExecution.agent_id,
-            func.count(),
-            func.sum(case((ToolExecution.outcome == Outcome.SUCCESS, 1), else_=0)),
-            func.avg(ToolExecution.duration_ms),
-            func.max(ToolExecution.created_at),
-        )
-        .where(*conditions)
-        .group_by(ToolExecution.tool_id, ToolExecution.agent_id)
-    )
-    usage = []
-    for tool, agent, calls, successes, mean, last in rows:
-        usage.append(
-            UsageOut(
-                tool_id=tool,
-                agent_id=agent,
-                calls=calls,
-                successes=int(successes or 0),
-                failures=calls - int(successes or 0),
-                mean_duration_ms=round(float(mean), 3) if mean is not None else None,
-                last_used_at=last,
-            )
-        )
-    return sorted(usage, key=lambda u: (-u.calls, str(u.agent_id)))
