@@ -17,10 +17,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import TaskStatus
+from berrys.core.enums import ModelTaskType, TaskStatus
 from berrys.core.errors import Unprocessable
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
+from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import ChatMessage, CompletionRequest
 from berrys.services.planning import rules, service
 from berrys.services.planning import schedule as engine
 from berrys.services.planning.contracts import (
@@ -52,28 +54,29 @@ INSTRUCTIONS = (
 async def _complete(
     database: Database,
     *,
-    messages: list[dict[str, str]],
+    messages: list[ChatMessage],
     rules_answer: Callable[[], PlanDraft],
     project_id: uuid.UUID,
+    user_id: uuid.UUID,
 ) -> tuple[PlanDraft, str]:
-    """The model's draft through the router, or the rules' when the router is not there."""
-    try:
-        from berrys.core.enums import ModelTaskType
-        from berrys.services.llm import service as llm
-        from berrys.services.llm.contracts import CompletionRequest
-    except ImportError:
-        return rules_answer(), "rules"
-    request = CompletionRequest(
-        messages=messages,
-        task_type=ModelTaskType.PLAN,
-        response_schema=PlanDraft,
-        rules=rules_answer,
-        project_id=project_id,
+    """The draft through the model router (the rules' draft is its last fallback), and who
+    wrote it: ``rules`` or ``<provider>/<model>``."""
+    completion = await llm.complete(
+        database,
+        CompletionRequest(
+            messages=messages,
+            task_type=ModelTaskType.PLAN,
+            response_schema=PlanDraft,
+            rules=rules_answer,
+            project_id=project_id,
+            user_id=user_id,
+        ),
     )
-    result = await llm.complete(database, request)
-    parsed = result.parsed
+    parsed = completion.parsed
     draft = parsed if isinstance(parsed, PlanDraft) else PlanDraft.model_validate(parsed)
-    return draft, f"{result.provider}/{result.model}".lower()
+    if completion.from_rules:
+        return draft, "rules"
+    return draft, f"{completion.provider.value}/{completion.model}".lower()
 
 
 def normalise(draft: PlanDraft, team: Sequence[rules.TeamMember]) -> tuple[PlanDraft, list[str]]:
@@ -197,11 +200,12 @@ async def create_plan(
     draft, source = await _complete(
         database,
         messages=[
-            {"role": "system", "content": INSTRUCTIONS},
-            {"role": "user", "content": content},
+            ChatMessage(role="system", content=INSTRUCTIONS),
+            ChatMessage(role="user", content=content),
         ],
         rules_answer=lambda: rules.draft(methodology, description, team, requirements=requirements),
         project_id=project_id,
+        user_id=user.id,
     )
     draft, notes = normalise(draft, team)
     if notes:
