@@ -346,3 +346,84 @@ async def test_every_page_labels_its_fields_and_protects_its_forms(client, make_
     project = await client.get(project_url)
     assert "Gantt chart" in project.text
     assert "critical" in project.text
+
+
+async def _planned_project(client, token, *, approval: bool = False) -> str:
+    created = await client.post(
+        "/projects",
+        data={
+            "name": "Runner",
+            "description": "build a website for my bakery",
+            "csrf_token": token,
+        },
+    )
+    url = created.headers["location"]
+    if approval:
+        await client.patch(
+            f"/api/v1{url}",
+            json={"metadata": {"require_plan_approval": True}},
+            headers={"Authorization": f"Bearer {client.cookies['berrys_session']}"},
+        )
+    await client.post(f"{url}/team", data={"csrf_token": token})
+    await client.post(f"{url}/plan", data={"csrf_token": token})
+    return url
+
+
+async def test_a_run_starts_only_when_confirmed(client, member):
+    token = await _login(client, member)
+    url = await _planned_project(client, token)
+    page = await client.get(url)
+    assert "Start run" in page.text
+    unconfirmed = await client.post(f"{url}/runs", data={"csrf_token": token})
+    assert unconfirmed.status_code == 422
+    assert "Tick the box" in unconfirmed.text
+    runs = await client.get(f"/api/v1{url}/runs", headers=member.headers)
+    assert runs.json()["total"] == 0
+    forged = await client.post(f"{url}/runs", data={"understood": "1"})
+    assert forged.status_code == 403
+    started = await client.post(f"{url}/runs", data={"understood": "1", "csrf_token": token})
+    assert started.status_code == 303
+    run_url = started.headers["location"]
+    assert run_url.startswith("/runs/")
+    page = await client.get(run_url)
+    assert page.status_code == 200
+    assert 'sse-connect="' + run_url + '/events"' in page.text
+    assert (await client.get(f"{run_url}/live")).status_code == 200
+    assert (await client.get(f"/api/v1{url}/runs", headers=member.headers)).json()["total"] == 1
+
+
+async def test_the_approvals_inbox_answers_with_a_comment(client, member, other_member):
+    token = await _login(client, member)
+    url = await _planned_project(client, token, approval=True)
+    started = await client.post(f"{url}/runs", data={"understood": "1", "csrf_token": token})
+    run_url = started.headers["location"]
+    count = await client.get("/approvals/count")
+    assert ">1<" in count.text
+    inbox = await client.get("/approvals")
+    interaction_id = re.search(r'action="/approvals/([0-9a-f-]+)"', inbox.text).group(1)
+    forged = await client.post(f"/approvals/{interaction_id}", data={"decision": "approve"})
+    assert forged.status_code == 403
+    answered = await client.post(
+        f"/approvals/{interaction_id}",
+        data={"decision": "approve", "comment": "fine by me", "csrf_token": _token(inbox.text)},
+    )
+    assert answered.status_code == 200
+    assert "Nothing is waiting for you." in answered.text
+    assert f'href="{run_url}"' in answered.text
+    interaction = await client.get(f"/api/v1/interactions/{interaction_id}", headers=member.headers)
+    assert interaction.json()["status"] == "RESPONDED"
+    assert (await client.get("/approvals/count")).text == ""
+
+    # Someone else sees neither the run nor its events.
+    client.cookies.clear()
+    await _login(client, other_member)
+    assert (await client.get(run_url)).status_code == 404
+    assert (await client.get(f"{run_url}/events")).status_code == 404
+    assert "Nothing is waiting" in (await client.get("/approvals")).text
+
+
+async def test_models_page_shows_the_registry_and_usage(client, member):
+    await _login(client, member)
+    page = await client.get("/models")
+    assert page.status_code == 200
+    assert "Models and usage" in page.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -229,3 +229,50 @@ async def tools_page(request: Request, user: WebUser) -> Response:
         items, total = await tools.get_all(session, limit=200, offset=0)
         servers, _ = await tools.get_servers(session, limit=200, offset=0)
     return render(request, "tools.html", available=True, tools=items, total=total, servers=servers)
+
+
+def _bars(groups: list[Any], field: str) -> list[dict[str, Any]]:
+    """Rows of a horizontal bar chart: each group's value as a percentage of the largest."""
+    values = [float(getattr(g, field)) for g in groups]
+    top = max(values, default=0.0) or 1.0
+    return [
+        {"key": g.key, "value": v, "width": round(100 * v / top, 2)}
+        for g, v in zip(groups, values, strict=True)
+    ]
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request, user: WebUser) -> Response:
+    """The model registry and usage: tokens, cost and latency by model."""
+    try:
+        from berrys.services.llm import registry
+    except ImportError:
+        return render(request, "models.html", available=False)
+    async with _database(request).transaction(read_only=True) as session:
+        models, total = await registry.get_all(session, limit=200, offset=0)
+        visible = await projects.visible_ids(session, user=user)
+        report = await registry.usage(session, user=user, project_ids=visible)
+    by_model = report.by_model
+    charts = [
+        ("Tokens", "tokens", _bars_tokens(by_model)),
+        ("Cost (USD)", "cost", _bars(by_model, "cost_usd")),
+        ("Average latency (ms)", "latency", _bars(by_model, "latency_ms_avg")),
+    ]
+    return render(
+        request,
+        "models.html",
+        available=True,
+        models=models,
+        total=total,
+        report=report,
+        charts=charts,
+    )
+
+
+def _bars_tokens(groups: list[Any]) -> list[dict[str, Any]]:
+    totals = [g.prompt_tokens + g.completion_tokens for g in groups]
+    top = max(totals, default=0) or 1
+    return [
+        {"key": g.key, "value": t, "width": round(100 * t / top, 2)}
+        for g, t in zip(groups, totals, strict=True)
+    ]

@@ -23,12 +23,13 @@ DEFAULTS: dict[str, str] = {
     "greeting": (
         "Hi, I'm Berry. Tell me what you want to build, for example: \"Create a project "
         'called Bakery Site to build a website for my bakery". Then ask me to generate its '
-        "team, to plan it, or how it is going."
+        "team, to plan it, to start it, or how it is going."
     ),
     "help": (
         'I can create a project ("create a project called Bakery Site to build a website '
         'for my bakery"), generate its team of agents ("generate the team"), plan it ("now '
-        'plan it") and tell you how it is going ("how is it going?"). I ask before doing '
+        'plan it"), start a run of its plan ("start it"), answer an approval ("approve" or '
+        '"reject") and tell you how it is going ("how is it going?"). I ask before doing '
         "anything costly or destructive; answer yes or no."
     ),
 }
