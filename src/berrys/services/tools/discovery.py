@@ -170,6 +170,41 @@ def _score_tool(
     return score, reasons
 
 
+_vectors: dict[tuple[uuid.UUID, Any], list[float]] = {}
+
+
+async def _similarities(embedder: Embedder, text: str, tools: list[Tool]) -> list[float]:
+    """Cosine similarity of ``text`` to each tool (tool vectors cached per tool version)."""
+    missing = [tool for tool in tools if (tool.id, tool.updated_at) not in _vectors]
+    vectors = await embedder([text, *(_tool_text(tool) for tool in missing)])
+    if len(vectors) != len(missing) + 1:
+        raise ValueError(f"the embedder returned {len(vectors)} vectors for {len(missing) + 1}")
+    if len(_vectors) > 10_000:
+        _vectors.clear()
+    for tool, vector in zip(missing, vectors[1:], strict=True):
+        _vectors[(tool.id, tool.updated_at)] = vector
+    return [_cosine(vectors[0], _vectors[(tool.id, tool.updated_at)]) for tool in tools]
+
+
+def _apply_semantic(ranked: list[Candidate], similarities: list[float]) -> None:
+    """A bonus for the tools most similar to the request, relative to the rest.
+
+    Embedding models differ in scale (unrelated texts score 0.0 with some, 0.8 with
+    others), so a tool earns up to 0.5 by where it stands between the median and the best.
+    """
+    ordered = sorted(similarities)
+    median, best = ordered[len(ordered) // 2], ordered[-1]
+    if best - median < 1e-6:
+        return
+    for candidate, similarity in zip(ranked, similarities, strict=True):
+        relative = (similarity - median) / (best - median)
+        if relative > 0.2:
+            candidate.score += 0.5 * min(1.0, relative)
+            candidate.reasons.append(
+                f"semantic similarity {similarity:.2f} (best {best:.2f}, median {median:.2f})"
+            )
+
+
 async def discover(
     database: Database, *, request: DiscoverRequest, user: UserOut | None
 ) -> DiscoverResult:
@@ -199,16 +234,12 @@ async def discover(
     text = " ".join(filter(None, [request.capability, request.query]))
     if embedder is not None and tools and text:
         try:
-            vectors = await embedder([text, *(_tool_text(tool) for tool in tools)])
-            if len(vectors) == len(tools) + 1:
-                semantic = True
-                for candidate, vector in zip(ranked, vectors[1:], strict=True):
-                    similarity = _cosine(vectors[0], vector)
-                    if similarity > 0.3:
-                        candidate.score += 0.5 * similarity
-                        candidate.reasons.append(f"semantic similarity {similarity:.2f}")
+            similarities = await _similarities(embedder, text, tools)
         except Exception as exc:  # embeddings are a bonus; matching works without them
             _log.warning("discovery.embeddings_failed", error=str(exc))
+        else:
+            semantic = True
+            _apply_semantic(ranked, similarities)
     matched = [candidate for candidate in ranked if candidate.score > 0]
     for candidate in matched:
         if candidate.evaluation_score is not None:
