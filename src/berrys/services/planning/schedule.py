@@ -21,6 +21,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import add, sub
 from typing import Any
 
 from berrys.core.enums import DependencyType
@@ -136,7 +137,7 @@ def compute(
     optional earliest start per task (default 0). Raises :class:`CycleError` on a cycle.
     """
     n = len(durations)
-    d = [float(x) for x in durations]
+    d = list(map(float, durations))
     collecting = gc.isenabled()
     gc.disable()  # the build allocates ~n lists; generational passes over them cost ~30 %
     try:
@@ -144,7 +145,7 @@ def compute(
     finally:
         if collecting:
             gc.enable()
-    ef = [s + x for s, x in zip(es, d, strict=True)]
+    ef = list(map(add, es, d))
     finish = max(ef, default=0.0)
 
     # Backward pass in reverse topological order, free slack alongside.
@@ -163,11 +164,11 @@ def compute(
         ls[u] = latest
         free[u] = bound - es[u]
 
-    total = [late - early for late, early in zip(ls, es, strict=True)]
+    total = list(map(sub, ls, es))
     critical = [t <= EPS for t in total]
     total = [t if t > EPS else 0.0 for t in total]
     free = [t if t > EPS else 0.0 for t in free]
-    lf = [s + x for s, x in zip(ls, d, strict=True)]
+    lf = list(map(add, ls, d))
     path = _critical_path(out, es, ls, ef, critical, finish, release)
     return Schedule(order, es, ef, ls, lf, total, free, critical, path, finish)
 
