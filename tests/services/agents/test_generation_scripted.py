@@ -127,3 +127,40 @@ async def test_a_team_answer_that_breaks_the_invariants_is_repaired_and_noted(
     assert any("AUDITOR" in note for note in body["notes"])
     assert any("COORDINATOR" in note for note in body["notes"])
     assert body["collaboration"]
+
+
+async def test_regeneration_keeps_a_started_agent_the_model_names_differently(
+    client, member, project
+):
+    first = (await _generate(client, member, project["id"])).json()  # rules: "Developer"
+    developer = next(a for a in first["team"] if a["agent_type"] == "DEVELOPER")
+    await client.post(
+        f"/api/v1/agents/{developer['id']}/transitions",
+        json={"to_state": "INITIALIZING"},
+        headers=member.headers,
+    )
+    answer = ANSWERS["web_shop"]  # the model calls its developer "Commerce Engineer"
+    with scripted.script(
+        "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
+    ):
+        second = (await _generate(client, member, project["id"])).json()
+    assert second["kept"] == 1
+    kept = next(a for a in second["team"] if a["agent_type"] == "DEVELOPER")
+    assert (kept["id"], kept["name"], kept["kept"]) == (developer["id"], "Developer", True)
+    assert ("Shop Lead", "Developer") in {
+        (e["from_agent"], e["to_agent"]) for e in second["collaboration"]
+    }
+    assert "Commerce Engineer" not in json.dumps(second["collaboration"])
+    listed = (
+        await client.get(f"/api/v1/projects/{project['id']}/agents", headers=member.headers)
+    ).json()
+    assert listed["total"] == 4
+    graph = (
+        await client.get(
+            f"/api/v1/projects/{project['id']}/agents/collaboration", headers=member.headers
+        )
+    ).json()
+    assert len(graph) == len(second["collaboration"])
+    assert developer["id"] in {e["from_agent_id"] for e in graph} | {
+        e["to_agent_id"] for e in graph
+    }

@@ -34,6 +34,7 @@ from berrys.services.agents.contracts import (
     TeamDraft,
     TemplateDefinition,
 )
+from berrys.services.agents.tables import Agent
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import service as llm
@@ -267,6 +268,30 @@ def _definition(agent: AgentDraft, requirements: Sequence[RequirementOut]) -> Te
     )
 
 
+def match_kept(proposed: Sequence[AgentDraft], kept: Sequence[Agent]) -> dict[str, Agent]:
+    """Which kept agent stands in for which proposal: the same name and type first, then the
+    same type (a model may name the same role differently each time)."""
+    free = list(kept)
+    matches: dict[str, Agent] = {}
+    for exact in (True, False):
+        for agent in proposed:
+            if agent.name in matches:
+                continue
+            found = next(
+                (
+                    k
+                    for k in free
+                    if k.agent_type == agent.agent_type
+                    and (not exact or k.name.lower() == agent.name.lower())
+                ),
+                None,
+            )
+            if found is not None:
+                matches[agent.name] = found
+                free.remove(found)
+    return matches
+
+
 async def generate(
     database: Database, *, project_id: uuid.UUID, request: GenerateRequest, user: UserOut
 ) -> GenerationOut:
@@ -302,12 +327,14 @@ async def generate(
         for agent in replaced:
             await service.remove(session, agent=agent, user=user)
         await session.flush()
-        kept_by_key = {(a.name.lower(), a.agent_type): a for a in kept}
+        matches = match_kept(proposed, kept)
         ids_by_name: dict[str, uuid.UUID] = {}
+        renamed: dict[str, str] = {}
         for agent in proposed:
-            match = kept_by_key.pop((agent.name.lower(), agent.agent_type), None)
+            match = matches.get(agent.name)
             if match is not None:
-                agent.id, agent.kept = match.id, True
+                renamed[agent.name] = match.name
+                agent.id, agent.kept, agent.name = match.id, True, match.name
             else:
                 created = await service.insert(
                     session,
@@ -321,8 +348,17 @@ async def generate(
                 )
                 agent.id = created.id
             ids_by_name[agent.name] = agent.id
+        result.collaboration = [
+            edge.model_copy(
+                update={
+                    "from_agent": renamed.get(edge.from_agent, edge.from_agent),
+                    "to_agent": renamed.get(edge.to_agent, edge.to_agent),
+                }
+            )
+            for edge in team.collaboration
+        ]
         await service.replace_collaboration(
-            session, project_id=project_id, edges=team.collaboration, ids_by_name=ids_by_name
+            session, project_id=project_id, edges=result.collaboration, ids_by_name=ids_by_name
         )
         result.kept = sum(1 for agent in proposed if agent.kept)
         result.replaced = len(replaced)
