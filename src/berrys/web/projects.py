@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Annotated, Any
 
@@ -103,6 +104,7 @@ async def _team(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str,
     names = {a.id: a.name for a in members}
     return {
         "agents": members,
+        "graph": collaboration_graph(members, edges),
         "edges": [
             {
                 "from": names.get(e.from_agent_id, "?"),
@@ -136,6 +138,39 @@ async def _runs(session: Any, project_id: uuid.UUID) -> list[Any] | None:
         return None
     items, _ = await workflows.get_all(session, project_id=project_id, limit=20, offset=0)
     return items
+
+
+def collaboration_graph(members: list[Any], edges: list[Any]) -> dict[str, Any]:
+    """Agents on a circle and their collaboration as arrows, for an SVG (viewBox 0..100)."""
+    count = len(members)
+    nodes: dict[uuid.UUID, dict[str, Any]] = {}
+    for index, agent in enumerate(members):
+        angle = 2 * math.pi * index / max(count, 1) - math.pi / 2
+        radius = 0 if count == 1 else 32
+        nodes[agent.id] = {
+            "name": agent.name,
+            "type": agent.agent_type.value,
+            "x": round(50 + radius * math.cos(angle), 2),
+            "y": round(50 + radius * math.sin(angle), 2),
+        }
+    lines = []
+    for edge in edges:
+        start, end = nodes.get(edge.from_agent_id), nodes.get(edge.to_agent_id)
+        if start is None or end is None or start is end:
+            continue
+        dx, dy = end["x"] - start["x"], end["y"] - start["y"]
+        length = math.hypot(dx, dy) or 1.0
+        shorten = 7 / length  # stop at the node's circle so the arrow head shows
+        lines.append(
+            {
+                "x1": round(start["x"] + dx * shorten, 2),
+                "y1": round(start["y"] + dy * shorten, 2),
+                "x2": round(end["x"] - dx * shorten, 2),
+                "y2": round(end["y"] - dy * shorten, 2),
+                "label": edge.interaction.value.replace("_", " ").lower(),
+            }
+        )
+    return {"nodes": list(nodes.values()), "edges": lines}
 
 
 def gantt(schedule: Any) -> dict[str, Any]:
