@@ -523,3 +523,41 @@ async def test_an_empty_plan_has_an_empty_schedule(client, member):
     assert (s["finish_hours"], s["critical_path"], s["tasks"]) == (0.0, [], [])
     level = await client.post(f"{P}/{pid}/level", headers=member.headers)
     assert level.json()["shifts"] == []
+
+
+async def test_a_named_person_as_a_resource(client, member):
+    project_id = await _project(client, member)
+    pid = (await _empty_plan(client, member, project_id))["id"]
+    other = (await _empty_plan(client, member, project_id))["id"]
+    nameless = await client.post(f"{P}/{pid}/resources", json={}, headers=member.headers)
+    assert nameless.status_code == 422
+    ann = await client.post(
+        f"{P}/{pid}/resources",
+        json={"name": "Ann", "skills": ["Legal"], "capacity_hours_per_week": 20},
+        headers=member.headers,
+    )
+    assert ann.status_code == 201, ann.text
+    assert ann.json()["skills"] == ["legal"]
+    ann_id = ann.json()["id"]
+    task = await _task(
+        client,
+        member,
+        pid,
+        "Review terms",
+        6,
+        assigned_resource_id=ann_id,
+        required_skills=["legal"],
+    )
+    elsewhere = await client.post(
+        f"{P}/{other}/tasks",
+        json={"name": "x", "estimate_hours": 1, "assigned_resource_id": ann_id},
+        headers=member.headers,
+    )
+    assert elsewhere.status_code == 422
+    loads = (await client.get(f"{P}/{pid}/resources", headers=member.headers)).json()
+    (row,) = loads["resources"]
+    assert (row["name"], row["allocated_hours"], row["task_ids"]) == ("Ann", 6.0, [task])
+    # 20 h a week on a 40 h calendar is half a person: one task at a time is already too much.
+    assert row["over_allocations"][0]["capacity"] == 0.5
+    found = (await client.get(f"{P}/{pid}/bottlenecks", headers=member.headers)).json()
+    assert not [b for b in found["bottlenecks"] if b["kind"] == "SKILL_GAP"]
