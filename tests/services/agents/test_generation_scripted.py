@@ -10,11 +10,19 @@ from pathlib import Path
 import pytest
 
 from berrys.services.agents import rules
-from berrys.services.llm.providers import scripted
+from berrys.services.llm import service as llm
 
 HERE = Path(__file__).parent
 FIXTURES = json.loads((HERE / "generation_fixtures.json").read_text())
 ANSWERS = json.loads((HERE / "scripted_answers.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_router(settings):
+    """No script and no model cooldown carried from one test to the next."""
+    llm.configure(settings)
+    yield
+    llm.configure(settings)
 
 
 async def _generate(client, actor, project_id, **body):
@@ -28,7 +36,7 @@ async def test_scripted_model_answers_give_exactly_the_expected_team(
     fixture, client, member, project
 ):
     answer = ANSWERS[fixture["key"]]
-    with scripted.script(
+    with llm.script(
         "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
     ) as model:
         response = await _generate(
@@ -56,9 +64,7 @@ async def test_scripted_model_answers_give_exactly_the_expected_team(
 
 async def test_a_persisted_scripted_team_records_the_model_in_the_audit(client, member, project):
     answer = ANSWERS["web_shop"]
-    with scripted.script(
-        "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
-    ):
+    with llm.script("team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]):
         response = await _generate(client, member, project["id"])
     assert response.status_code == 201, response.text
     audit = (
@@ -93,7 +99,7 @@ async def test_an_answer_that_fails_validation_falls_back_to_the_rules(client, m
         json.dumps({"agents": [{"name": "A", "agent_type": "WIZARD", "role": "r"}]}),
         "{",
     ]
-    with scripted.script("flaky-model", invalid + not_a_team) as model:
+    with llm.script("flaky-model", invalid + not_a_team) as model:
         response = await _generate(
             client, member, project["id"], dry_run=True, description=description
         )
@@ -119,7 +125,7 @@ async def test_a_team_answer_that_breaks_the_invariants_is_repaired_and_noted(
         ],
         "collaboration": [],
     }
-    with scripted.script("team-model", [json.dumps(answer["requirements"]), json.dumps(team)]):
+    with llm.script("team-model", [json.dumps(answer["requirements"]), json.dumps(team)]):
         response = await _generate(client, member, project["id"], dry_run=True)
     body = response.json()
     types = {a["agent_type"] for a in body["team"]}
@@ -140,9 +146,7 @@ async def test_regeneration_keeps_a_started_agent_the_model_names_differently(
         headers=member.headers,
     )
     answer = ANSWERS["web_shop"]  # the model calls its developer "Commerce Engineer"
-    with scripted.script(
-        "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
-    ):
+    with llm.script("team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]):
         second = (await _generate(client, member, project["id"])).json()
     assert second["kept"] == 1
     kept = next(a for a in second["team"] if a["agent_type"] == "DEVELOPER")
