@@ -561,3 +561,36 @@ async def test_a_named_person_as_a_resource(client, member):
     assert row["over_allocations"][0]["capacity"] == 0.5
     found = (await client.get(f"{P}/{pid}/bottlenecks", headers=member.headers)).json()
     assert not [b for b in found["bottlenecks"] if b["kind"] == "SKILL_GAP"]
+
+
+@pytest.mark.parametrize("methodology", ["AGILE", "WATERFALL", "CRITICAL_PATH"])
+async def test_done_when_a_generated_team_gets_a_valid_plan_and_schedule(
+    client, member, methodology
+):
+    project_id = await _project(
+        client,
+        member,
+        "Build an online shop for a bakery. Customers pay securely at checkout. "
+        "Write friendly product descriptions and design a logo.",
+    )
+    team = await client.post(
+        f"/api/v1/projects/{project_id}/agents/generate", json={}, headers=member.headers
+    )
+    assert team.status_code in (200, 201), team.text
+    agents = await client.get(f"/api/v1/projects/{project_id}/agents", headers=member.headers)
+    skills = {
+        a["id"]: {s.lower() for s in a["specialisation"]["skills"]} for a in agents.json()["items"]
+    }
+    made = await client.post(
+        f"/api/v1/projects/{project_id}/plans",
+        json={"methodology": methodology},
+        headers=member.headers,
+    )
+    assert made.status_code == 201, made.text
+    plan = made.json()
+    _assert_valid(plan, skills)
+    s = (await client.get(f"{P}/{plan['id']}/schedule", headers=member.headers)).json()
+    assert s["critical_path"]
+    assert all(t["total_slack_hours"] >= 0 for t in s["tasks"])
+    assert {t["task_id"] for t in s["tasks"] if t["critical"]} >= set(s["critical_path"])
+    assert s["finish"]["p50"] <= s["finish"]["p80"] <= s["finish"]["p95"]
