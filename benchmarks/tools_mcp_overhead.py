@@ -37,6 +37,7 @@ from berrys.services.tools.mcp import McpServerSpec, pool
 from berrys.services.tools.registry import get_server_row
 
 ARGS = {"timezone": "UTC"}
+COLUMNS = ("raw", "pool", "invoke", "invoke_with_log", "raw_cpu", "pool_cpu", "invoke_cpu")
 
 
 async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
@@ -58,7 +59,7 @@ async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
     assert tool is not None
 
     params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server_time"])
-    samples: dict[str, list[float]] = {"raw": [], "pool": [], "invoke": [], "invoke_with_log": []}
+    samples: dict[str, list[float]] = {name: [] for name in COLUMNS}
     with tempfile.TemporaryFile() as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode="auto", cache=None) as raw:
             for _ in range(50):  # warm all three paths
@@ -71,14 +72,19 @@ async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
             # the calls that follow an invoke) lands in the invoke block, not the others.
             block = 50
             for _ in range(max(1, calls // block)):
+                cpu = time.process_time()
                 for _ in range(block):
                     started = time.perf_counter()
                     await raw.session.call_tool("get_current_time", ARGS)
                     samples["raw"].append(time.perf_counter() - started)
+                samples["raw_cpu"].append((time.process_time() - cpu) / block)
+                cpu = time.process_time()
                 for _ in range(block):
                     started = time.perf_counter()
                     await pool.call_tool(spec, "get_current_time", ARGS)
                     samples["pool"].append(time.perf_counter() - started)
+                samples["pool_cpu"].append((time.process_time() - cpu) / block)
+                cpu = time.process_time()
                 block_started = time.perf_counter()
                 for _ in range(block):
                     started = time.perf_counter()
@@ -89,6 +95,7 @@ async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
                     assert result.outcome == "SUCCESS"
                 await service.flush_executions(database)  # the block's log, committed
                 samples["invoke_with_log"].append((time.perf_counter() - block_started) / block)
+                samples["invoke_cpu"].append((time.process_time() - cpu) / block)
     await service.shutdown()
     await database.dispose()
     return samples
@@ -99,28 +106,35 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     options = parser.parse_args()
-    medians: dict[str, list[float]] = {"raw": [], "pool": [], "invoke": [], "invoke_with_log": []}
+    medians: dict[str, list[float]] = {name: [] for name in COLUMNS}
+    overheads: dict[str, list[float]] = {"pool": [], "invoke": [], "invoke_cpu": []}
     for number in range(1, options.runs + 1):
         with tempfile.TemporaryDirectory() as data_dir:
             samples = asyncio.run(run(options.calls, Path(data_dir)))
-        line = []
-        for name, values in samples.items():
-            median_ms = statistics.median(values) * 1000
-            medians[name].append(median_ms)
-            line.append(f"{name} {median_ms:.3f} ms")
-        raw = statistics.median(samples["raw"]) * 1000
-        line.append(f"pool overhead {statistics.median(samples['pool']) * 1000 - raw:+.3f} ms")
-        line.append(f"invoke overhead {statistics.median(samples['invoke']) * 1000 - raw:+.3f} ms")
-        print(f"run {number}: " + ", ".join(line), flush=True)
-    raw = statistics.median(medians["raw"])
-    pool_ms = statistics.median(medians["pool"])
-    invoke_ms = statistics.median(medians["invoke"])
-    logged_ms = statistics.median(medians["invoke_with_log"])
+        m = {name: statistics.median(values) * 1000 for name, values in samples.items()}
+        for name, value in m.items():
+            medians[name].append(value)
+        overheads["pool"].append(m["pool"] - m["raw"])
+        overheads["invoke"].append(m["invoke"] - m["raw"])
+        overheads["invoke_cpu"].append(m["invoke_cpu"] - m["raw_cpu"])
+        print(
+            f"run {number}: "
+            + ", ".join(f"{name} {value:.3f}" for name, value in m.items())
+            + f" ms; overhead: client {m['pool'] - m['raw']:+.3f}, "
+            f"invoke {m['invoke'] - m['raw']:+.3f}, "
+            f"invoke CPU {m['invoke_cpu'] - m['raw_cpu']:+.3f}",
+            flush=True,
+        )
+    m = {name: statistics.median(values) for name, values in medians.items()}
+    o = {name: statistics.median(values) for name, values in overheads.items()}
     print(
-        f"median of {options.runs} runs x {options.calls} calls: raw SDK {raw:.3f} ms, "
-        f"Berrys MCP client {pool_ms:.3f} ms ({pool_ms - raw:+.3f}), "
-        f"governed invoke {invoke_ms:.3f} ms ({invoke_ms - raw:+.3f}); "
-        f"governed invoke per call with its log committed (block mean) {logged_ms:.3f} ms"
+        f"medians over {options.runs} runs x {options.calls} calls, ms per call: "
+        f"raw SDK {m['raw']:.3f}, Berrys MCP client {m['pool']:.3f}, governed invoke "
+        f"{m['invoke']:.3f} (block mean with the log committed {m['invoke_with_log']:.3f}); "
+        f"added latency (median of the runs' differences): client {o['pool']:+.3f}, "
+        f"governed invoke {o['invoke']:+.3f}; this process's CPU per call: raw "
+        f"{m['raw_cpu']:.3f}, client {m['pool_cpu']:.3f}, invoke with log {m['invoke_cpu']:.3f} "
+        f"({o['invoke_cpu']:+.3f})"
     )
 
 

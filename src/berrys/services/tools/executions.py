@@ -1,10 +1,10 @@
 """The ``tool_execution`` log, written off the call path.
 
 A call hands its log entry to a per-database writer task and returns; the writer gathers
-entries for up to 50 ms (or 256 of them) and commits them in one transaction, with the
+entries for up to 200 ms (or 256 of them) and commits them in one transaction, with the
 tools' usage counters and MCP server health. Readers of the log call :func:`flush` first,
 and the app's shutdown flushes, so an entry is visible to anyone who asks after the call
-returned. What a crash can lose is the last 50 ms of log, never a call's result: the run
+returned. What a crash can lose is the last 200 ms of log, never a call's result: the run
 engine's step record is the durable account of a call.
 """
 
@@ -28,7 +28,7 @@ from berrys.services.tools.tables import McpServer, Tool, ToolExecution
 
 _log = structlog.get_logger("berrys.tools.executions")
 _BATCH = 256
-_GATHER_SECONDS = 0.05
+_GATHER_SECONDS = 0.2
 _COUNTED = frozenset(
     {
         ToolExecutionOutcome.SUCCESS,
@@ -60,14 +60,16 @@ class _Writer:
                     async with asyncio.timeout(_GATHER_SECONDS):
                         await self.urgent.wait()
             self.urgent.clear()
-            while self.pending or self.health:
-                batch, self.pending = self.pending, []
-                health, self.health = self.health, {}
-                try:
-                    await self._write(batch, health)
-                except Exception:
-                    _log.exception("tool_execution.write_failed", entries=len(batch))
-            self.idle.set()
+            batch, self.pending = self.pending, []
+            health, self.health = self.health, {}
+            try:
+                await self._write(batch, health)
+            except Exception:
+                _log.exception("tool_execution.write_failed", entries=len(batch))
+            if self.pending or self.health:
+                self.wake.set()  # arrived while writing: gather the next batch
+            else:
+                self.idle.set()
 
     async def _write(
         self,

@@ -227,7 +227,7 @@ class McpPool:
             raise failure
         self._connections[spec.id] = connection
         self._mark(spec, healthy=True)
-        _log.info("mcp.connected", server=spec.name)
+        _log.debug("mcp.connected", server=spec.name)
         return connection.client
 
     def _fail(
