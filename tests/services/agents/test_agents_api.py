@@ -267,3 +267,29 @@ async def test_engine_hand_off_and_delivery(client, member, database, new_agent)
     ).json()
     assert inbox["items"][0]["payload"] == {"task": "t1"}
     assert inbox["items"][0]["from_agent_id"] == researcher["id"]
+
+
+async def test_nul_characters_are_422_not_500(client, member, project, new_agent):
+    agent = await new_agent()
+    base = f"/api/v1/projects/{project['id']}/agents"
+    for method, path, body in [
+        ("POST", base, {"name": "a\x00b", "agent_type": "CUSTOM"}),
+        ("POST", f"{base}/generate", {"description": "Build an app\x00 now.", "dry_run": True}),
+        ("PATCH", f"/api/v1/agents/{agent['id']}", {"specialisation": {"skills": ["x\x00"]}}),
+        (
+            "POST",
+            f"/api/v1/agents/{agent['id']}/messages",
+            {"content": "hi", "payload": {"\x00": 1}},
+        ),
+        (
+            "POST",
+            "/api/v1/agent-templates",
+            {"name": "t", "agent_type": "CUSTOM", "tags": ["\x00"]},
+        ),
+    ]:
+        response = await client.request(method, path, json=body, headers=member.headers)
+        assert response.status_code == 422, (path, response.text)
+    search = await client.get(
+        "/api/v1/agent-templates", params={"q": "a\x00"}, headers=member.headers
+    )
+    assert search.status_code == 422

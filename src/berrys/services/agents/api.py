@@ -41,6 +41,7 @@ from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.projects.deps import VisibleProject, WritableProject
 
 MAX_TEMPLATE_UPLOAD = 512 * 1024
+NO_NUL = r"^[^\x00]*$"
 
 
 async def _seeded(database: DatabaseDep, user: CurrentUser) -> None:
@@ -244,9 +245,11 @@ async def list_templates(
     session: Session,
     user: CurrentUser,
     page: PageDep,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
+    tag: Annotated[str | None, Query(max_length=50, pattern=NO_NUL)] = None,
     agent_type: Annotated[AgentType | None, Query()] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text in the name.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL, description="Text in the name.")
+    ] = None,
 ) -> ListOf[TemplateOut]:
     items, total = await templates.get_all(
         session,
@@ -275,7 +278,9 @@ async def import_template(
     session: Session,
     user: WriterUser,
     file: Annotated[UploadFile, File(description="A template exported as JSON.")],
-    name: Annotated[str | None, Form(max_length=200, description="Import under this name.")] = None,
+    name: Annotated[
+        str | None, Form(max_length=200, pattern=NO_NUL, description="Import under this name.")
+    ] = None,
 ) -> TemplateOut:
     """Create a template from an uploaded JSON document (as written by export)."""
     raw = await file.read(MAX_TEMPLATE_UPLOAD + 1)

@@ -47,10 +47,34 @@ AGENT_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
 }
 
 
+def _reject_nul(value: Any) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_nul(key)
+            _reject_nul(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_nul(item)
+
+
+class Input(Contract):
+    """A contract read from outside (a request, an upload, a model's answer): no NUL
+    characters anywhere, since PostgreSQL stores none (a 422, never a 500)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        _reject_nul(data)
+        return data
+
+
 # --- agents ------------------------------------------------------------------------------
 
 
-class AgentConfiguration(Contract):
+class AgentConfiguration(Input):
     model_preference: ShortText | None = Field(
         default=None, description="A model name, or a preference: quality, balanced or cost."
     )
@@ -58,14 +82,14 @@ class AgentConfiguration(Contract):
     budget_usd: float | None = Field(default=None, ge=0, description="Per-agent spending cap.")
 
 
-class Specialisation(Contract):
+class Specialisation(Input):
     skills: Items = Field(default_factory=list)
     responsibilities: Items = Field(default_factory=list)
     knowledge_domains: Items = Field(default_factory=list)
     collaboration_patterns: Items = Field(default_factory=list)
 
 
-class AgentCreate(Contract):
+class AgentCreate(Input):
     """A new agent; from a template (``template_id``, optional ``overrides``) or by hand."""
 
     name: Name
@@ -84,7 +108,7 @@ class AgentCreate(Contract):
     )
 
 
-class AgentUpdate(Contract):
+class AgentUpdate(Input):
     name: Name | None = None
     role: ShortText | None = None
     goal: Text | None = None
@@ -119,7 +143,7 @@ class AgentOut(Contract):
         return sorted(AGENT_TRANSITIONS[self.state])
 
 
-class AgentTransitionRequest(Contract):
+class AgentTransitionRequest(Input):
     to_state: AgentState
     reason: Reason | None = None
 
@@ -149,7 +173,7 @@ class SpecialisationOut(Specialisation):
     updated_at: datetime
 
 
-class SpecialisationUpdate(Contract):
+class SpecialisationUpdate(Input):
     summary: Text | None = None
     skills: Items | None = None
     responsibilities: Items | None = None
@@ -160,7 +184,7 @@ class SpecialisationUpdate(Contract):
 # --- templates ------------------------------------------------------------------------------
 
 
-class TemplateDefinition(Contract):
+class TemplateDefinition(Input):
     """The versioned content of a template: everything an agent made from it starts with."""
 
     role: ShortText = ""
@@ -171,7 +195,7 @@ class TemplateDefinition(Contract):
     specialisation: Specialisation = Field(default_factory=Specialisation)
 
 
-class TemplateCreate(Contract):
+class TemplateCreate(Input):
     name: Name
     description: Description = ""
     agent_type: AgentType
@@ -180,7 +204,7 @@ class TemplateCreate(Contract):
     change_note: Reason = "created"
 
 
-class TemplateUpdate(Contract):
+class TemplateUpdate(Input):
     """Name, description and tags: not versioned. Content changes make a new version."""
 
     name: Name | None = None
@@ -188,7 +212,7 @@ class TemplateUpdate(Contract):
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
 
 
-class TemplateVersionCreate(Contract):
+class TemplateVersionCreate(Input):
     """A new version: a whole ``definition``, or ``overrides`` on the current one."""
 
     definition: TemplateDefinition | None = None
@@ -202,7 +226,7 @@ class TemplateVersionCreate(Contract):
         return self
 
 
-class TemplateRevert(Contract):
+class TemplateRevert(Input):
     version: int = Field(ge=1)
     change_note: Reason | None = None
 
@@ -245,13 +269,13 @@ class TemplateComparison(Contract):
 TEMPLATE_EXPORT_FORMAT = "berrys.agent_template/v1"
 
 
-class ExportedVersion(Contract):
+class ExportedVersion(Input):
     version: int = Field(ge=1)
     definition: TemplateDefinition
     change_note: Reason = ""
 
 
-class TemplateDocument(Contract):
+class TemplateDocument(Input):
     """A template as a JSON file: what export writes and import reads."""
 
     format: Literal["berrys.agent_template/v1"] = TEMPLATE_EXPORT_FORMAT
@@ -275,7 +299,7 @@ class TemplateDocument(Contract):
 # --- messages -------------------------------------------------------------------------------
 
 
-class MessageCreate(Contract):
+class MessageCreate(Input):
     content: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
     subject: ShortText = ""
     from_agent_id: uuid.UUID | None = Field(
@@ -284,7 +308,7 @@ class MessageCreate(Contract):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-class MessageStatusUpdate(Contract):
+class MessageStatusUpdate(Input):
     status: MessageStatus
     error: Reason | None = None
 
@@ -309,7 +333,7 @@ class MessageOut(Contract):
 # The two structured answers asked of the model router (and produced by the rules).
 
 
-class RequirementDraft(Contract):
+class RequirementDraft(Input):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     category: RequirementCategory
     priority: Priority
@@ -319,11 +343,11 @@ class RequirementDraft(Contract):
     )
 
 
-class RequirementsDraft(Contract):
+class RequirementsDraft(Input):
     requirements: Annotated[list[RequirementDraft], Field(max_length=100)]
 
 
-class AgentDraft(Contract):
+class AgentDraft(Input):
     name: Name
     agent_type: AgentType
     role: ShortText
@@ -338,19 +362,19 @@ class AgentDraft(Contract):
     )
 
 
-class CollaborationDraft(Contract):
+class CollaborationDraft(Input):
     from_agent: Name
     to_agent: Name
     interaction: CollaborationType
     description: ShortText = ""
 
 
-class TeamDraft(Contract):
+class TeamDraft(Input):
     agents: Annotated[list[AgentDraft], Field(min_length=1, max_length=20)]
     collaboration: list[CollaborationDraft] = Field(default_factory=list)
 
 
-class GenerateRequest(Contract):
+class GenerateRequest(Input):
     dry_run: bool = False
     description: GenerationDescription | None = Field(
         default=None, description="Default: the project's description."

@@ -106,6 +106,8 @@ async def _complete(
 def check_description(description: str | None) -> str:
     """The description to generate from; empty or over-long is Unprocessable."""
     text = (description or "").strip()
+    if "\x00" in text:
+        raise Unprocessable("The description contains NUL (\\u0000) characters")
     if not text:
         raise Unprocessable(
             "There is no description to generate a team from: give the project a description "
