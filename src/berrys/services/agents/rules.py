@@ -34,6 +34,7 @@ SPECIALIST_LIMIT = 2
 
 def split_sentences(text: str) -> list[str]:
     """Sentences and bullet points, in order, without their bullets or trailing punctuation."""
+    text = text.replace("\x00", " ")
     protected = kw.ABBREVIATIONS.sub(lambda m: m.group(0).replace(". ", "\u2024 "), text)
     pieces: list[str] = []
     for raw in kw.SENTENCE_END.split(protected):
