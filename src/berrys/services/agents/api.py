@@ -63,7 +63,14 @@ templates_router = APIRouter(prefix="/api/v1/agent-templates", tags=["agent temp
 # --- a project's agents -----------------------------------------------------------------------
 
 
-@projects_router.post("/generate", response_model=GenerationOut)
+@projects_router.post(
+    "/generate",
+    response_model=GenerationOut,
+    responses={
+        200: {"description": "A preview (dry_run): nothing saved"},
+        201: {"description": "The team, saved", "model": GenerationOut},
+    },
+)
 async def generate_team(
     project: WritableProject,
     body: GenerateRequest,
