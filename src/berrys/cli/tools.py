@@ -16,6 +16,8 @@ from berrys.core.errors import NotFound
 from berrys.services.auth import service as auth
 from berrys.services.tools import service as tools
 from berrys.services.tools.contracts import (
+    DiscoverRequest,
+    DiscoverResult,
     InvokeResult,
     McpServerCreate,
     McpServerUpdate,
@@ -143,6 +145,43 @@ def list_tools(
         console.print_json(json.dumps([item.model_dump(mode="json") for item in items]))
     else:
         console.print(_table(items))
+
+
+@app.command("discover")
+def discover_tools(
+    query: str = typer.Argument(None, help="What the tool should do, in words."),
+    capability: str | None = typer.Option(None, help="A capability tag, e.g. file_read."),
+    limit: int = typer.Option(10, min=1, max=100),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Rank the registered tools (and configured MCP servers) for a need, with reasons."""
+    if not query and not capability:
+        err_console.print("[red]Give a query, --capability, or both.[/]")
+        raise typer.Exit(2)
+    settings = load_settings()
+
+    async def _discover(database: Database) -> DiscoverResult:
+        try:
+            async with database.transaction() as session:
+                await tools.ensure_builtin_tools(session)
+            return await tools.discover(
+                database,
+                request=DiscoverRequest(query=query, capability=capability, limit=limit),
+                user=None,
+            )
+        finally:
+            await tools.shutdown()
+
+    result = run_async(_discover, settings)
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    table = Table("score", "kind", "name", "why")
+    for candidate in result.candidates:
+        table.add_row(
+            f"{candidate.score:.2f}", candidate.kind, candidate.name, "; ".join(candidate.reasons)
+        )
+    console.print(table)
 
 
 @app.command("call")

@@ -269,6 +269,9 @@ def test_cli_add_mcp_list_and_call(tmp_path):
     listed = _berrys(tmp_path, "tools", "list", "--json")
     names = {tool["name"] for tool in json.loads(listed.stdout)}
     assert {"time.get_current_time", "math.evaluate", "workspace.read_file"} <= names
+    found = _berrys(tmp_path, "tools", "discover", "current time in a timezone", "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["candidates"][0]["name"] == "time.get_current_time"
     called = _berrys(
         tmp_path, "tools", "call", "time.get_current_time", "--args", '{"timezone": "Asia/Tokyo"}'
     )
