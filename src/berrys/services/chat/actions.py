@@ -408,7 +408,7 @@ async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outco
     if run is _NO_RUNS:
         progress = " Runs (and so progress and cost) are not available in this version yet."
     elif run is None:
-        progress = ' No run yet: say "start it" once it has a plan.'
+        progress = ' No run yet: say "start it" to run its plan.'
     else:
         done = run["completed"]
         progress = (

@@ -26,7 +26,7 @@
       link.href = result.url;
       card.appendChild(link);
     }
-    if (action.detail) {
+    if (action.detail && action.status !== "NEEDS_CONFIRMATION") {
       card.appendChild(document.createTextNode(" "));
       card.appendChild(el("span", "detail", action.detail));
     }
