@@ -427,3 +427,17 @@ async def test_models_page_shows_the_registry_and_usage(client, member):
     page = await client.get("/models")
     assert page.status_code == 200
     assert "Models and usage" in page.text
+
+
+async def test_page_errors_are_pages_and_api_errors_stay_problem_json(client, member):
+    await _login(client, member)
+    for url, status in (("/projects/not-a-uuid", 422), ("/no-such-page", 404)):
+        response = await client.get(url)
+        assert response.status_code == status
+        assert response.headers["content-type"].startswith("text/html")
+    api = await client.get("/api/v1/projects/not-a-uuid", headers=member.headers)
+    assert api.status_code == 422
+    assert api.headers["content-type"] == "application/problem+json"
+    missing = await client.get("/api/v1/nothing-here", headers=member.headers)
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/static/nothing.js")).status_code == 404

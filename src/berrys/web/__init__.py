@@ -7,8 +7,10 @@ routes as HTML (the API keeps problem+json).
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from berrys.core.errors import BerrysError
 from berrys.web import chat, pages, projects, runs
@@ -26,6 +28,8 @@ def install(app: FastAPI) -> None:
     for router in (pages.router, projects.router, chat.router, runs.router):
         app.include_router(router)
     api_handler = app.exception_handlers[BerrysError]
+    api_validation = app.exception_handlers[RequestValidationError]
+    api_http = app.exception_handlers[StarletteHTTPException]
 
     async def on_login_required(request: Request, exc: Exception) -> Response:
         if request.headers.get("hx-request"):
@@ -56,6 +60,26 @@ def install(app: FastAPI) -> None:
             detail=exc.detail,
         )
 
+    async def on_bad_request(request: Request, exc: Exception) -> Response:
+        if not _is_page(request) or request.url.path.startswith("/static/"):
+            return await api_validation(request, exc)
+        return render(
+            request,
+            "error.html",
+            status_code=422,
+            title="Not understood",
+            detail="That address or form has a value Berrys cannot use.",
+        )
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        if not _is_page(request) or request.url.path.startswith("/static/"):
+            return await api_http(request, exc)
+        assert isinstance(exc, StarletteHTTPException)
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
+        return render(request, "error.html", status_code=exc.status_code, title=title, detail=title)
+
     app.add_exception_handler(LoginRequired, on_login_required)
+    app.add_exception_handler(RequestValidationError, on_bad_request)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(CsrfFailed, on_csrf_failed)
     app.add_exception_handler(BerrysError, on_berrys_error)
