@@ -262,3 +262,27 @@ async def test_server_configuration_rules_and_masking(client, admin, member, dat
         "/api/v1/mcp-servers", json={"name": "secretive", "command": "x"}, headers=admin.headers
     )
     assert duplicate.status_code == 409
+
+
+async def test_a_server_that_died_while_idle_is_reconnected_transparently(
+    client, member, add_server, tool_id
+):
+    server = await add_server("flaky", transport="STDIO", command=sys.executable, args=[FLAKY])
+    bye = await client.post(
+        f"/api/v1/tools/{await tool_id('flaky.exit_after_answer')}/invoke",
+        json={"arguments": {}},
+        headers=member.headers,
+    )
+    assert bye.json()["output"]["content"][0]["text"] == "bye"
+    connection = pool._connections[uuid.UUID(server["id"])]
+    async with asyncio.timeout(10):  # wait for the session to see the process gone
+        while connection.alive:  # noqa: ASYNC110 - the SDK offers no event for this state
+            await asyncio.sleep(0.01)
+    added = await client.post(
+        f"/api/v1/tools/{await tool_id('flaky.add')}/invoke",
+        json={"arguments": {"a": 20, "b": 22}},
+        headers=member.headers,
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["output"]["structured_content"] == {"result": 42}
+    assert pool._connections[uuid.UUID(server["id"])] is not connection

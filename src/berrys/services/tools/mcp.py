@@ -98,7 +98,7 @@ class _Connection:
 
     @property
     def alive(self) -> bool:
-        return self.client is not None and not self.done.is_set()
+        return self.client is not None and not self.done.is_set() and not _closed(self.client)
 
     def stderr_tail(self) -> str:
         if self.stderr is None:
@@ -110,6 +110,16 @@ class _Connection:
             self.stderr.seek(max(0, size - _STDERR_TAIL))
             return self.stderr.read().decode("utf-8", "replace").strip()
         return ""
+
+
+def _closed(client: Client) -> bool:
+    """Whether the session already saw its transport end (a server that died while idle).
+
+    The SDK keeps this on its dispatcher; a request sent after it would fail unsent, so the
+    pool reconnects first instead.
+    """
+    dispatcher = getattr(client.session, "_dispatcher", None)
+    return bool(getattr(dispatcher, "_closed", False))
 
 
 def _transport(spec: McpServerSpec, connection: _Connection) -> Any:

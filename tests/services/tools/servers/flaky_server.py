@@ -37,6 +37,13 @@ def crash() -> str:
 
 
 @server.tool(annotations=SAFE)
+def exit_after_answer() -> str:
+    """Answer, then exit the server process a moment later (while the client is idle)."""
+    threading.Timer(0.05, os._exit, args=(4,)).start()
+    return "bye"
+
+
+@server.tool(annotations=SAFE)
 def hang() -> str:
     """Never answer."""
     threading.Event().wait()
