@@ -24,6 +24,8 @@ from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
 from berrys.services.chat.api import router as chat_router
 from berrys.services.interactions.api import router as interactions_router
+from berrys.services.llm import service as llm
+from berrys.services.llm.api import router as models_router
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
@@ -74,6 +76,7 @@ def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
+    llm.configure(settings)
     app = FastAPI(
         title="Berrys",
         version=__version__,
@@ -100,6 +103,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         project_runs_router,
         runs_router,
         interactions_router,
+        models_router,
     ):
         app.include_router(router)
     install_web(app)

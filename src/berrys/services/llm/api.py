@@ -1,0 +1,186 @@
+"""REST for Model Orchestration: the registry, chat, embeddings, usage and budgets."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import StreamingResponse
+
+from berrys.core.contracts import ListOf
+from berrys.core.deps import DatabaseDep, PageDep, Session
+from berrys.core.enums import BudgetScope, ModelProvider, UserRole
+from berrys.core.errors import BerrysError, Forbidden
+from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
+from berrys.services.llm import service
+from berrys.services.llm.contracts import (
+    BudgetOut,
+    BudgetSet,
+    ChatRequest,
+    ChatResponse,
+    CompletionRequest,
+    EmbeddingRequest,
+    EmbeddingResult,
+    ModelCreate,
+    ModelFeedback,
+    ModelOut,
+    ModelUpdate,
+    UsageReport,
+)
+from berrys.services.projects import service as projects
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"])
+
+
+async def _check_project(database: DatabaseDep, user: UserOut, project_id: uuid.UUID) -> None:
+    async with database.transaction(read_only=True) as session:
+        await projects.get(session, project_id=project_id, user=user)
+
+
+def _completion_request(body: ChatRequest, user: UserOut) -> CompletionRequest:
+    return CompletionRequest(
+        messages=body.messages,
+        task_type=body.task_type,
+        response_schema=body.response_schema,
+        model=body.model,
+        tools=body.tools,
+        temperature=body.temperature,
+        max_tokens=body.max_tokens,
+        project_id=body.project_id,
+        agent_id=body.agent_id,
+        user_id=user.id,
+        local_only=body.local_only,
+    )
+
+
+@router.get("", response_model=ListOf[ModelOut])
+async def list_models(
+    database: DatabaseDep,
+    user: CurrentUser,
+    page: PageDep,
+    provider: Annotated[ModelProvider | None, Query()] = None,
+    enabled: Annotated[bool | None, Query()] = None,
+) -> ListOf[ModelOut]:
+    """The registry (the configured providers' models are added on first use)."""
+    await service.ensure_registry(database)
+    async with database.transaction(read_only=True) as session:
+        items, total = await service.get_all(
+            session, limit=page.limit, offset=page.offset, provider=provider, enabled=enabled
+        )
+    return ListOf[ModelOut](items=items, total=total)
+
+
+@router.post("", response_model=ModelOut, status_code=status.HTTP_201_CREATED)
+async def create_model(body: ModelCreate, session: Session, user: AdminUser) -> ModelOut:
+    return await service.create(session, model_in=body, user=user)
+
+
+@router.post("/chat", response_model=ChatResponse)
+async def chat(body: ChatRequest, database: DatabaseDep, user: WriterUser) -> object:
+    """Route a chat to the best model, falling back on failure; ``stream`` answers as SSE."""
+    if body.project_id is not None:
+        await _check_project(database, user, body.project_id)
+    request = _completion_request(body, user)
+    if body.stream:
+        return StreamingResponse(_sse(database, request), media_type="text/event-stream")
+    result = await service.complete(database, request)
+    return ChatResponse.model_validate(result.model_dump(exclude={"request_hash"}))
+
+
+async def _sse(database: DatabaseDep, request: CompletionRequest) -> AsyncIterator[str]:
+    try:
+        async for chunk in service.stream(database, request):
+            if chunk.done and chunk.completion is not None:
+                payload = chunk.completion.model_dump(mode="json", exclude={"request_hash"})
+                yield f"event: done\ndata: {json.dumps(payload)}\n\n"
+            else:
+                yield f"data: {json.dumps({'delta': chunk.delta})}\n\n"
+    except BerrysError as exc:
+        body = {"title": exc.title, "status": exc.status, "detail": exc.detail}
+        yield f"event: error\ndata: {json.dumps(body)}\n\n"
+
+
+@router.post("/embeddings", response_model=EmbeddingResult)
+async def embeddings(body: EmbeddingRequest, database: DatabaseDep, user: CurrentUser) -> object:
+    return await service.embed(database, texts=body.input, model=body.model)
+
+
+@router.get("/usage", response_model=UsageReport)
+async def usage(
+    session: Session,
+    user: CurrentUser,
+    project_id: Annotated[uuid.UUID | None, Query()] = None,
+    agent_id: Annotated[uuid.UUID | None, Query()] = None,
+    model: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=0, le=200, description="Latest attempts listed.")] = 50,
+) -> UsageReport:
+    """Tokens, cost and latency by model, project and agent; the latest attempts."""
+    visible = [] if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
+    if project_id is not None:
+        await projects.get(session, project_id=project_id, user=user)
+    return await service.usage(
+        session,
+        user=user,
+        project_ids=visible,
+        project_id=project_id,
+        agent_id=agent_id,
+        model=model,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+
+
+@router.get("/budgets", response_model=list[BudgetOut])
+async def list_budgets(session: Session, user: CurrentUser) -> list[BudgetOut]:
+    if user.role == UserRole.ADMIN:
+        return await service.get_budgets(session)
+    visible = await projects.visible_ids(session, user=user)
+    return await service.get_budgets(session, project_ids=visible)
+
+
+@router.put("/budgets", response_model=BudgetOut)
+async def set_budget(body: BudgetSet, session: Session, user: WriterUser) -> BudgetOut:
+    """A project's owner sets its budget; agent budgets and provider quotas are ADMIN's."""
+    if body.scope == BudgetScope.PROJECT and body.project_id is not None:
+        await projects.get(session, project_id=body.project_id, user=user)
+    elif user.role != UserRole.ADMIN:
+        raise Forbidden("Only an ADMIN may set agent budgets and provider quotas")
+    return await service.set_budget(session, budget_in=body, user=user)
+
+
+@router.delete("/budgets/{budget_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_budget(budget_id: uuid.UUID, session: Session, user: AdminUser) -> None:
+    await service.delete_budget(session, budget_id=budget_id, user=user)
+
+
+@router.get("/{model_id}", response_model=ModelOut)
+async def get_model(model_id: uuid.UUID, session: Session, user: CurrentUser) -> ModelOut:
+    return await service.get(session, model_id=model_id)
+
+
+@router.patch("/{model_id}", response_model=ModelOut)
+async def update_model(
+    model_id: uuid.UUID, body: ModelUpdate, session: Session, user: AdminUser
+) -> ModelOut:
+    return await service.update(session, model_id=model_id, model_in=body, user=user)
+
+
+@router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_model(model_id: uuid.UUID, session: Session, user: AdminUser) -> None:
+    await service.delete(session, model_id=model_id, user=user)
+
+
+@router.post("/{model_id}/feedback", response_model=ModelOut)
+async def model_feedback(
+    model_id: uuid.UUID, body: ModelFeedback, session: Session, user: WriterUser
+) -> ModelOut:
+    """A verdict on the model's answers (-1, 0, 1); the router ranks by it."""
+    return await service.feedback(session, model_id=model_id, score=body.score, user=user)

