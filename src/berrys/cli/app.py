@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from berrys.cli import agents, db, plan, serve, tools, users
+from berrys.cli import agents, chat, db, plan, serve, tools, users
 
 app = typer.Typer(
     name="berrys",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+app.command("chat")(chat.chat_command)
 app.add_typer(db.app, name="db")
 app.add_typer(users.user_app, name="user")
 app.add_typer(users.token_app, name="token")
