@@ -189,7 +189,7 @@ async def test_discovery_ranks_the_time_tools_first_with_reasons(
     assert semantic.json()["semantic"] is True
     top = semantic.json()["candidates"][0]
     assert top["name"].startswith("time.")
-    assert any("semantic similarity 1.00" in r for r in top["reasons"])
+    assert any("semantic similarity 1.00" in r for r in top["reasons"]), top
 
 
 async def test_evaluation_from_measurements_with_history(client, admin, member, builtins):

@@ -170,20 +170,23 @@ def _score_tool(
     return score, reasons
 
 
-_vectors: dict[tuple[uuid.UUID, Any], list[float]] = {}
+_vectors: dict[tuple[object, uuid.UUID, Any], list[float]] = {}
 
 
-async def _similarities(embedder: Embedder, text: str, tools: list[Tool]) -> list[float]:
-    """Cosine similarity of ``text`` to each tool (tool vectors cached per tool version)."""
-    missing = [tool for tool in tools if (tool.id, tool.updated_at) not in _vectors]
+async def _similarities(
+    embedder: Embedder, source: object, text: str, tools: list[Tool]
+) -> list[float]:
+    """Cosine similarity of ``text`` to each tool (vectors cached per embedder and tool
+    version)."""
+    missing = [tool for tool in tools if (source, tool.id, tool.updated_at) not in _vectors]
     vectors = await embedder([text, *(_tool_text(tool) for tool in missing)])
     if len(vectors) != len(missing) + 1:
         raise ValueError(f"the embedder returned {len(vectors)} vectors for {len(missing) + 1}")
     if len(_vectors) > 10_000:
         _vectors.clear()
     for tool, vector in zip(missing, vectors[1:], strict=True):
-        _vectors[(tool.id, tool.updated_at)] = vector
-    return [_cosine(vectors[0], _vectors[(tool.id, tool.updated_at)]) for tool in tools]
+        _vectors[(source, tool.id, tool.updated_at)] = vector
+    return [_cosine(vectors[0], _vectors[(source, tool.id, tool.updated_at)]) for tool in tools]
 
 
 def _apply_semantic(ranked: list[Candidate], similarities: list[float]) -> None:
@@ -234,7 +237,8 @@ async def discover(
     text = " ".join(filter(None, [request.capability, request.query]))
     if embedder is not None and tools and text:
         try:
-            similarities = await _similarities(embedder, text, tools)
+            source = _embedder if _embedder is not None else "llm"
+            similarities = await _similarities(embedder, source, text, tools)
         except Exception as exc:  # embeddings are a bonus; matching works without them
             _log.warning("discovery.embeddings_failed", error=str(exc))
         else:
