@@ -16,7 +16,7 @@ from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ToolSpec
 from berrys.services.llm.tables import ModelRequest
 
-O = ModelRequestOutcome
+Out = ModelRequestOutcome
 
 
 class Answer(BaseModel):
@@ -39,10 +39,10 @@ async def rows(database: Database) -> list[ModelRequest]:
 @pytest.mark.parametrize(
     ("failure", "outcome"),
     [
-        ({"error": "timeout"}, O.TIMEOUT),
-        ({"error": "server_error", "status": 503}, O.SERVER_ERROR),
-        ({"error": "connection"}, O.CONNECTION_ERROR),
-        ({"error": "rate_limit"}, O.RATE_LIMITED),
+        ({"error": "timeout"}, Out.TIMEOUT),
+        ({"error": "server_error", "status": 503}, Out.SERVER_ERROR),
+        ({"error": "connection"}, Out.CONNECTION_ERROR),
+        ({"error": "rate_limit"}, Out.RATE_LIMITED),
     ],
 )
 async def test_failure_falls_back_and_cools_down(
@@ -56,7 +56,7 @@ async def test_failure_falls_back_and_cools_down(
         assert (result.model, result.content, result.fallback) == ("backup", "4", True)
         assert [(a.model, a.outcome) for a in result.attempts] == [
             ("primary", outcome),
-            ("backup", O.SUCCESS),
+            ("backup", Out.SUCCESS),
         ]
         # the failing model now cools down: the next call goes straight to the backup
         second = await llm.complete(database, ask())
@@ -65,8 +65,8 @@ async def test_failure_falls_back_and_cools_down(
     recorded = await rows(database)
     assert [(r.model_name, r.outcome, r.attempt) for r in recorded] == [
         ("primary", outcome, 1),
-        ("backup", O.SUCCESS, 2),
-        ("backup", O.SUCCESS, 1),
+        ("backup", Out.SUCCESS, 2),
+        ("backup", Out.SUCCESS, 1),
     ]
     assert recorded[0].call_id == recorded[1].call_id != recorded[2].call_id
     assert recorded[0].error_class is not None
@@ -98,8 +98,8 @@ async def test_real_timeout_ends_a_hanging_call(
     ):
         result = await llm.complete(database, ask())
     assert [(a.model, a.outcome) for a in result.attempts] == [
-        ("slow", O.TIMEOUT),
-        ("fast", O.SUCCESS),
+        ("slow", Out.TIMEOUT),
+        ("fast", Out.SUCCESS),
     ]
 
 
@@ -113,8 +113,8 @@ async def test_context_overflow_goes_to_a_larger_window(
     ):
         result = await llm.complete(database, ask())
     assert [(a.model, a.outcome) for a in result.attempts] == [
-        ("small", O.CONTEXT_OVERFLOW),
-        ("large", O.SUCCESS),
+        ("small", Out.CONTEXT_OVERFLOW),
+        ("large", Out.SUCCESS),
     ]
     assert same.remaining == 1  # no larger than the one that overflowed: skipped
 
@@ -140,7 +140,7 @@ async def test_invalid_structured_output_is_repaired_then_next_model(
     ):
         result = await llm.complete(database, ask(response_schema=Answer))
     assert result.parsed == Answer(answer="4")
-    assert [a.outcome for a in result.attempts] == [O.INVALID_OUTPUT] * 3 + [O.SUCCESS]
+    assert [a.outcome for a in result.attempts] == [Out.INVALID_OUTPUT] * 3 + [Out.SUCCESS]
     assert "answer" in sloppy.requests[2].messages[-1].content  # the error was fed back
     assert len(await rows(database)) == 4
 
@@ -187,7 +187,7 @@ async def test_every_model_failing_is_service_unavailable_and_recorded(
         pytest.raises(ServiceUnavailable, match="a: SERVER_ERROR; b: TIMEOUT"),
     ):
         await llm.complete(database, ask())
-    assert [r.outcome for r in await rows(database)] == [O.SERVER_ERROR, O.TIMEOUT]
+    assert [r.outcome for r in await rows(database)] == [Out.SERVER_ERROR, Out.TIMEOUT]
 
 
 async def test_rules_is_the_last_fallback_when_a_capable_model_exists(
@@ -235,5 +235,8 @@ async def test_stream_yields_deltas_and_falls_back_before_the_first(
     assert "".join(c.delta for c in chunks) == "streamed answer"
     assert chunks[-1].done
     assert chunks[-1].completion is not None
-    assert [a.outcome for a in chunks[-1].completion.attempts] == [O.CONNECTION_ERROR, O.SUCCESS]
+    assert [a.outcome for a in chunks[-1].completion.attempts] == [
+        Out.CONNECTION_ERROR,
+        Out.SUCCESS,
+    ]
     assert len(await rows(database)) == 2

@@ -330,6 +330,7 @@ from berrys.services.llm.registry import (  # noqa: E402
     get_budgets,
     set_budget,
     sync_registry,
+    update,
     usage,
 )
 
@@ -352,5 +353,6 @@ __all__ = [
     "shutdown",
     "stream",
     "sync_registry",
+    "update",
     "usage",
 ]
