@@ -154,13 +154,13 @@ async def test_pause_resume_cancel_and_illegal_controls(live, member, other_memb
         assert (
             await http.post(f"/api/v1/runs/{rid}/resume", headers=member.headers)
         ).status_code == 409
+        await wait_until(lambda: executor.started(_key(run, "first")), message="first started")
         paused = await http.post(f"/api/v1/runs/{rid}/pause", headers=member.headers)
         assert paused.status_code == 200
         assert paused.json()["status"] == "PAUSED"
         assert (
             await http.post(f"/api/v1/runs/{rid}/pause", headers=member.headers)
         ).status_code == 409
-        await wait_until(lambda: executor.started(_key(paused.json(), "first")), message="first")
         executor.release("first")
         held = await _wait_task(http, rid, member.headers, "first", "COMPLETED")
         assert held["status"] == "PAUSED"

@@ -93,22 +93,23 @@ def completion_dict(completion: Any) -> dict[str, Any]:
     if isinstance(completion, dict):
         return completion
     usage = getattr(completion, "usage", None)
+    provider = getattr(completion, "provider", None)
     return {
         "content": getattr(completion, "content", "") or "",
         "tool_calls": [
             {
-                "id": getattr(call, "id", None),
+                "id": getattr(call, "id", None) or f"call_{index}",
                 "name": getattr(call, "name", ""),
                 "arguments": getattr(call, "arguments", {}) or {},
             }
-            for call in (getattr(completion, "tool_calls", None) or [])
+            for index, call in enumerate(getattr(completion, "tool_calls", None) or [])
         ],
         "usage": {
-            "input_tokens": getattr(usage, "input_tokens", 0) or 0,
-            "output_tokens": getattr(usage, "output_tokens", 0) or 0,
+            "input_tokens": getattr(usage, "prompt_tokens", 0) or 0,
+            "output_tokens": getattr(usage, "completion_tokens", 0) or 0,
             "cost_usd": float(getattr(usage, "cost_usd", 0.0) or 0.0),
         },
-        "provider": str(getattr(getattr(completion, "provider", None), "value", "") or ""),
+        "provider": str(getattr(provider, "value", provider) or ""),
         "model": getattr(completion, "model", "") or "",
     }
 
@@ -205,7 +206,7 @@ class AgentExecutor:
         try:
             from berrys.services.tools import service as tools
 
-            bound = await tools.get_agent_tools(session, agent_id=agent_id)  # type: ignore[attr-defined]
+            bound = await tools.get_agent_tools(session, agent_id=agent_id)
         except Exception:
             return []
         return [
@@ -241,23 +242,39 @@ class AgentExecutor:
         async def call() -> dict[str, Any]:
             try:
                 from berrys.services.llm import service as llm
-                from berrys.services.llm.contracts import CompletionRequest
-            except ImportError:
+                from berrys.services.llm.contracts import (
+                    ChatMessage,
+                    CompletionRequest,
+                    ToolCall,
+                    ToolSpec,
+                )
+            except ImportError:  # pragma: no cover - the model service is part of Berrys
                 return offline_answer(messages, task_type)
             completion = await llm.complete(
                 self.database,
                 CompletionRequest(
-                    messages=messages,
+                    messages=[
+                        ChatMessage(
+                            role=message["role"],
+                            content=message.get("content") or "",
+                            tool_calls=[ToolCall(**c) for c in message["tool_calls"]]
+                            if message.get("tool_calls")
+                            else None,
+                            tool_call_id=message.get("tool_call_id"),
+                        )
+                        for message in messages
+                    ],
                     task_type=task_type,
                     tools=[
-                        {
-                            "name": tool["name"],
-                            "description": tool["description"],
-                            "input_schema": tool["input_schema"],
-                        }
+                        ToolSpec(
+                            name=tool["name"],
+                            description=tool["description"] or "",
+                            parameters=tool["input_schema"] or {"type": "object"},
+                        )
                         for tool in tools
                     ]
                     or None,
+                    rules=lambda: offline_answer(messages, task_type)["content"],
                     project_id=ctx.task.project_id,
                     agent_id=agent_id,
                     task_id=ctx.task.id,
@@ -335,7 +352,6 @@ class AgentExecutor:
                         {
                             "role": "tool",
                             "tool_call_id": call.get("id"),
-                            "name": call["name"],
                             "content": json.dumps(result, default=str)[:8000],
                         }
                     )

@@ -49,6 +49,7 @@ from berrys.services.workflows.state import (
     RUN_TERMINAL,
     commit_events,
     finish_gate,
+    lock_run,
     predecessors_of,
     propagate,
 )
@@ -223,8 +224,6 @@ class Worker:
             )
             if self.run_ids is not None:
                 query = query.where(_task.c.run_id.in_(list(self.run_ids)))
-            if not self.database.is_sqlite:
-                query = query.with_for_update(skip_locked=True, of=_task)
             candidates = (await session.execute(query)).all()
             if not candidates:
                 return []
@@ -233,8 +232,19 @@ class Worker:
                 _run.c.id.in_(run_ids)
             )
             if not self.database.is_sqlite:
+                # Runs first, then their tasks: the order every state change takes locks in.
                 lock = lock.order_by(_run.c.id).with_for_update(of=_run)
             runs = {row.id: row for row in await session.execute(lock)}
+            if not self.database.is_sqlite:
+                candidates = (
+                    await session.execute(
+                        query.where(_task.c.id.in_([row.id for row in candidates])).with_for_update(
+                            skip_locked=True, of=_task
+                        )
+                    )
+                ).all()
+                if not candidates:
+                    return []
             busy: Counter[tuple[uuid.UUID, str]] = Counter()
             per_run: Counter[uuid.UUID] = Counter()
             for run_id, provider, count in await session.execute(
@@ -452,6 +462,7 @@ class Worker:
     async def _new_attempt(self, ctx: TaskContext, seq: int) -> None:
         snapshot = ctx.task
         async with self.database.transaction() as session:
+            await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             await session.execute(
                 update(_task).where(_task.c.id == snapshot.id).values(attempt=snapshot.attempt + 1)
@@ -474,6 +485,7 @@ class Worker:
         snapshot = ctx.task
         now = utcnow()
         async with self.database.transaction() as session:
+            await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             cost, tokens = (
                 await session.execute(
@@ -537,6 +549,7 @@ class Worker:
     async def _fail(self, ctx: TaskContext, error: str, *, retry: bool) -> None:
         snapshot = ctx.task
         async with self.database.transaction() as session:
+            await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             row = (
                 await session.execute(
@@ -582,6 +595,7 @@ class Worker:
     async def _reject(self, ctx: TaskContext, reason: str, policy: RejectionPolicy) -> None:
         snapshot = ctx.task
         async with self.database.transaction() as session:
+            await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             events: list[Event] = []
             await finish_task_by_policy(session, snapshot.id, reason, policy, events)

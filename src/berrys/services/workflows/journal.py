@@ -48,7 +48,7 @@ from berrys.core.enums import (
 from berrys.core.errors import ServiceUnavailable, TooManyRequests
 from berrys.services.interactions import service as interactions
 from berrys.services.workflows.events import Event
-from berrys.services.workflows.state import commit_events
+from berrys.services.workflows.state import commit_events, lock_run
 from berrys.services.workflows.tables import Run, Step, TaskRun
 
 _task = TaskRun.__table__
@@ -261,6 +261,7 @@ class TaskContext:
                     )
             # Count the re-issue before calling, so a crash during it is still counted.
             async with self.database.transaction() as session:
+                await lock_run(session, self.task.run_id)
                 await self.hold_lease(session)
                 await session.execute(
                     update(_step)
@@ -285,6 +286,7 @@ class TaskContext:
                 )
         elif (kind == StepKind.TOOL and not idempotent) or self.step_policy.record_starts:
             async with self.database.transaction() as session:
+                await lock_run(session, self.task.run_id)
                 await self.hold_lease(session)
                 await session.execute(
                     insert(_step).values(
@@ -336,6 +338,7 @@ class TaskContext:
             "duration_ms": duration,
         }
         async with self.database.transaction() as session:
+            await lock_run(session, self.task.run_id)
             await self.hold_lease(session)
             if record is None:
                 await session.execute(
@@ -421,6 +424,7 @@ class TaskContext:
         policy = on_reject or RejectionPolicy(self.task.spec.get("on_reject", "FAIL"))
         expires = options.get("approval_expiry_seconds")
         async with self.database.transaction() as session:
+            await lock_run(session, self.task.run_id)
             await self.hold_lease(session)
             interaction = await interactions.create(
                 session,

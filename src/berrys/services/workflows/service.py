@@ -49,6 +49,7 @@ from berrys.services.workflows.state import (
     TERMINAL,
     commit_events,
     initial_ready,
+    lock_run,
 )
 from berrys.services.workflows.tables import Artifact, Run, Step, TaskRun, TaskRunDependency
 
@@ -336,8 +337,7 @@ async def _control(
     action: str,
 ) -> RunOut:
     project_id = await _check_access(session, run_id, user)
-    # Lock the run row so concurrent controls and the engine serialise on it.
-    await session.execute(update(_run).where(_run.c.id == run_id).values(updated_at=utcnow()))
+    await lock_run(session, run_id)
     status, row = await _status(session, run_id)
     events: list[Event] = []
     actor = user.id if user else None
@@ -421,6 +421,7 @@ async def retry_task(
 ) -> RunOut:
     """A FAILED task gets a fresh attempt (READY); the run becomes active again."""
     project_id = await _check_access(session, run_id, user)
+    await lock_run(session, run_id)
     status, _ = await _status(session, run_id)
     if status == RunStatus.CANCELLED:
         raise Conflict("A cancelled run cannot be retried")
@@ -472,6 +473,7 @@ async def apply_interaction(session: AsyncSession, interaction: InteractionOut) 
     if interaction.run_id is None or interaction.status == InteractionStatus.PENDING:
         return
     run_id = interaction.run_id
+    await lock_run(session, run_id)
     detail = interaction.detail
     approved = bool(detail.get("approved")) if interaction.type == "APPROVAL" else True
     subject = detail.get("subject")

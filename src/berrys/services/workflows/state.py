@@ -32,6 +32,18 @@ TERMINAL = frozenset({T.COMPLETED, T.SKIPPED, T.FAILED, T.CANCELLED})
 RUN_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
 
 
+async def lock_run(session: AsyncSession, run_id: uuid.UUID) -> None:
+    """Serialise the run's state changes: taken first by every transaction that changes a
+    task run's status (PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already serialises).
+
+    Without it two predecessors finishing at once under READ COMMITTED would each see the
+    other unfinished, and their common successor would never become READY.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return
+    await session.execute(select(_run.c.id).where(_run.c.id == run_id).with_for_update())
+
+
 def _started(status: TaskRunStatus, started_at: Any) -> bool:
     return started_at is not None or status in DONE
 
