@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from berrys.cli import agents, chat, db, plan, serve, tools, users
+from berrys.cli import agents, chat, db, models, plan, serve, tools, users
+from berrys.cli import run as run_cli
+from berrys.cli import worker as worker_cli
 
 app = typer.Typer(
     name="berrys",
@@ -13,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+app.command("run")(run_cli.run_command)
+app.command("worker")(worker_cli.worker_command)
 app.command("chat")(chat.chat_command)
 app.add_typer(db.app, name="db")
 app.add_typer(users.user_app, name="user")
@@ -20,3 +24,4 @@ app.add_typer(users.token_app, name="token")
 app.add_typer(tools.app, name="tools")
 app.add_typer(agents.app, name="agents")
 app.add_typer(plan.app, name="plan")
+app.add_typer(models.app, name="models")

@@ -24,6 +24,7 @@ import structlog
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.enums import AgentType, ApprovalSubject, ModelTaskType, UserRole
+from berrys.core.errors import ServiceUnavailable
 from berrys.services.auth.contracts import UserOut
 from berrys.services.workflows.executor import ArtifactSpec, TaskOutcome
 from berrys.services.workflows.journal import TaskContext
@@ -250,9 +251,9 @@ class AgentExecutor:
                 )
             except ImportError:  # pragma: no cover - the model service is part of Berrys
                 return offline_answer(messages, task_type)
-            completion = await llm.complete(
-                self.database,
-                CompletionRequest(
+
+            def build(with_tools: bool) -> Any:
+                return CompletionRequest(
                     messages=[
                         ChatMessage(
                             role=message["role"],
@@ -273,14 +274,25 @@ class AgentExecutor:
                         )
                         for tool in tools
                     ]
-                    or None,
+                    if with_tools and tools
+                    else None,
                     rules=lambda: offline_answer(messages, task_type)["content"],
                     project_id=ctx.task.project_id,
                     agent_id=agent_id,
                     task_id=ctx.task.id,
                     model=options.get("model"),
-                ),
-            )
+                )
+
+            try:
+                completion = await llm.complete(self.database, build(True))
+            except ServiceUnavailable:
+                if not tools:
+                    raise
+                # No available model can call tools: answer without them (recorded).
+                completion = await llm.complete(self.database, build(False))
+                answer = completion_dict(completion)
+                answer["tools_dropped"] = True
+                return answer
             return completion_dict(completion)
 
         return await ctx.model(request, call, usage=_usage)

@@ -113,3 +113,24 @@ def install_tool_approval_hook(database: Database) -> None:
         )
 
     invocation.set_approval_hook(hook)
+
+
+def local_worker_is_dead(worker_id: str) -> bool:
+    """Whether ``worker_id`` (host:pid:tag) names a process of this machine that is gone."""
+    import os
+    import socket
+
+    host, _, rest = worker_id.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -194,6 +194,9 @@ async def refresh_run_status(
                 _run.c.cancel_requested,
                 _run.c.started_at,
                 _run.c.gate_interaction_id,
+                _run.c.options,
+                _run.c.project_id,
+                _run.c.id,
             ).where(_run.c.id == run_id)
         )
     ).one()
@@ -226,6 +229,10 @@ async def refresh_run_status(
             values["started_at"] = utcnow()
         await session.execute(update(_run).where(_run.c.id == run_id).values(**values))
         events.append(Event(RunEventType.RUN_STATUS, None, {"from": old.value, "to": new.value}))
+        if new in RUN_TERMINAL and (run.options or {}).get("workflow"):
+            from berrys.services.workflows.workflow import finish_project
+
+            await finish_project(session, run=run, status=new)
     return new
 
 

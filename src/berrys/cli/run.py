@@ -1,0 +1,332 @@
+"""``berrys run "DESCRIPTION"``: a project from a sentence to artifacts, in the terminal.
+
+Creates the project, runs the whole workflow (requirements, team, tools, plan, run) on the
+embedded defaults with a worker in this process, asks for approvals in the terminal
+(``--approve auto|never`` for scripts), and prints the team, the critical path, the outcome,
+which model produced each artifact and where the artifacts are. ``--resume RUN_ID`` continues
+a run that was interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import typer
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.prompt import Confirm
+from rich.table import Table
+
+from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.core import migrate
+from berrys.core.db import Database
+from berrys.core.enums import (
+    HumanInteractionType,
+    InteractionStatus,
+    ProjectStatus,
+    RunStatus,
+)
+from berrys.core.errors import NotFound
+from berrys.core.logging import configure_logging
+from berrys.services.auth import service as auth
+from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import runtime, workflow
+from berrys.services.workflows import service as runs
+from berrys.services.workflows.contracts import RunCreate, RunOut
+from berrys.services.workflows.engine import EngineConfig
+from berrys.services.workflows.state import RUN_TERMINAL
+
+APPROVE_MODES = ("ask", "auto", "never")
+
+
+def _name(description: str) -> str:
+    words = description.strip().split()
+    name = " ".join(words[:8])
+    return (name[:80] + "...") if len(name) > 80 else name or "Project"
+
+
+async def _answer(
+    database: Database, item: InteractionOut, mode: str, progress: Progress | None, quiet: bool
+) -> None:
+    """Answer one pending interaction as ``mode`` says (ask: in the terminal)."""
+    if item.type == HumanInteractionType.NOTIFICATION:
+        if not quiet:
+            console.print(f"[yellow]Notice:[/] {item.title} — {item.prompt}")
+        response = InteractionResponse(acknowledged=True)
+    elif item.type != HumanInteractionType.APPROVAL:
+        response = (
+            InteractionResponse(answer="Use your best judgement.")
+            if item.type == HumanInteractionType.CLARIFICATION
+            else InteractionResponse(feedback="")
+        )
+    elif mode == "auto":
+        response = InteractionResponse(approved=True, comment="--approve auto")
+        if not quiet:
+            console.print(f"[green]Approved (auto):[/] {item.title}")
+    elif mode == "never":
+        response = InteractionResponse(approved=False, comment="--approve never")
+        if not quiet:
+            console.print(f"[red]Rejected (--approve never):[/] {item.title}")
+    else:
+        if progress is not None:
+            progress.stop()
+        console.print(Panel(item.prompt or item.title, title=f"Approval: {item.title}"))
+        details = item.detail.get("details") or {}
+        for key in ("estimated_cost_usd", "estimated_run_seconds", "critical_path", "tool"):
+            if key in details:
+                console.print(f"  {key}: {details[key]}")
+        approved = await asyncio.to_thread(Confirm.ask, "Approve?", default=True)
+        response = InteractionResponse(approved=approved, comment="answered in the terminal")
+        if progress is not None:
+            progress.start()
+    try:
+        async with database.transaction() as session:
+            await runs.respond_interaction(
+                session, interaction_id=item.id, response=response, user=None
+            )
+    except Exception as exc:  # answered elsewhere meanwhile (dashboard, another terminal)
+        err_console.print(f"[dim]Could not answer {item.id}: {exc}[/]")
+
+
+async def _pending(database: Database, project_id: uuid.UUID) -> list[InteractionOut]:
+    async with database.transaction(read_only=True) as session:
+        items, _ = await interactions.get_all(
+            session,
+            limit=50,
+            offset=0,
+            project_id=project_id,
+            status=InteractionStatus.PENDING,
+        )
+    return list(reversed(items))
+
+
+async def _watch(database: Database, settings: Any, run: RunOut, mode: str, quiet: bool) -> RunOut:
+    """Run a worker for ``run`` here until the run ends, showing progress and asking."""
+    worker = runtime.BackgroundWorker(
+        database,
+        runtime.default_executor(settings, database),
+        config=EngineConfig(lease_seconds=15.0, heartbeat_seconds=3.0, poll_seconds=0.1),
+        run_ids={run.id},
+    ).start()
+    progress = None
+    if not quiet:
+        progress = Progress(
+            TextColumn("[bold]Tasks"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            transient=True,
+        )
+        progress.start()
+    bar = progress.add_task("", total=len(run.task_runs)) if progress else None
+    seen: dict[uuid.UUID, str] = {}
+    try:
+        while True:
+            async with database.transaction(read_only=True) as session:
+                current = await runs.get(session, run_id=run.id)
+            for task in current.task_runs:
+                if seen.get(task.id) != task.status.value:
+                    seen[task.id] = task.status.value
+                    if not quiet and task.status.value in {
+                        "RUNNING",
+                        "COMPLETED",
+                        "FAILED",
+                        "AWAITING_INPUT",
+                        "SKIPPED",
+                    }:
+                        console.print(f"  {task.status.value:<15} {task.name}")
+            done = sum(t.status.value in {"COMPLETED", "SKIPPED"} for t in current.task_runs)
+            if progress is not None and bar is not None:
+                progress.update(
+                    bar,
+                    completed=done,
+                    description=f"{current.tokens:,} tokens  ${current.cost_usd:.4f}  "
+                    f"{current.status.value}",
+                )
+            if current.status in RUN_TERMINAL:
+                return current
+            for item in await _pending(database, current.project_id):
+                await _answer(database, item, mode, progress, quiet)
+            await asyncio.sleep(0.25)  # the progress display's refresh interval
+    finally:
+        if progress is not None:
+            progress.stop()
+        await worker.stop()
+
+
+def _summary(result: dict[str, Any]) -> None:
+    run = result["run"]
+    if result.get("team"):
+        table = Table(title="Team")
+        for column in ("Agent", "Type", "Role", "Tools"):
+            table.add_column(column)
+        for agent in result["team"]:
+            tools = ", ".join(result.get("tools", {}).get(agent["name"], [])) or "-"
+            table.add_row(agent["name"], agent["type"], agent["role"], tools)
+        console.print(table)
+    plan = result.get("plan") or {}
+    if plan.get("critical_path"):
+        console.print(
+            "[bold]Critical path:[/] " + " → ".join(plan["critical_path"]),
+            soft_wrap=True,
+        )
+    table = Table(title="Artifacts")
+    for column in ("Task", "Status", "Model", "Where"):
+        table.add_column(column, overflow="fold")
+    by_task = {a["task_run_id"]: a for a in run["artifacts"]}
+    for task in run["task_runs"]:
+        artifact = by_task.get(task["id"], {})
+        table.add_row(
+            task["name"],
+            task["status"],
+            artifact.get("produced_by") or "-",
+            artifact.get("path") or (task.get("error") or "-"),
+        )
+    console.print(table)
+    for item in result.get("degraded", []):
+        console.print(
+            f"[yellow]Degraded:[/] {item['stage']}: {item['fallback']} ({item['reason']})"
+        )
+    colour = "green" if run["status"] == "COMPLETED" else "red"
+    console.print(
+        f"[bold {colour}]Run {run['status']}[/] — project {result['project_status']}. "
+        f"Cost ${run['cost_usd']:.4f} for {run['tokens']:,} tokens. Run id {run['id']} "
+        f"(resume with `berrys run --resume {run['id']}`).",
+        soft_wrap=True,
+    )
+    if result.get("workspace"):
+        console.print(f"Artifacts are in {result['workspace']}", soft_wrap=True)
+
+
+def run_command(
+    description: str = typer.Argument(None, help="What the project should achieve."),
+    approve: str = typer.Option(
+        "ask", "--approve", help="Approvals: ask (in the terminal), auto or never."
+    ),
+    model: str | None = typer.Option(None, "--model", help="The model to use for the tasks."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    resume: str | None = typer.Option(None, "--resume", help="Continue the run RUN_ID."),
+    plan_approval: bool = typer.Option(
+        False, "--plan-approval", help="Ask before the run starts (shows cost and time)."
+    ),
+    review: bool = typer.Option(False, "--review", help="An AUDITOR reviews each task's output."),
+) -> None:
+    """Describe a project; get a team, a plan, a durable run and its artifacts."""
+    if approve not in APPROVE_MODES:
+        err_console.print(f"[red]--approve must be one of {', '.join(APPROVE_MODES)}[/]")
+        raise typer.Exit(2)
+    if not description and not resume:
+        err_console.print('[red]Give a description[/] (berrys run "...") or --resume RUN_ID.')
+        raise typer.Exit(2)
+    settings = load_settings()
+    quiet = as_json
+    # Progress is the output here; log lines only for warnings unless asked for (DEBUG).
+    configure_logging(
+        "WARNING" if settings.log_level == "INFO" else settings.log_level, settings.log_format
+    )
+
+    async def _main(database: Database) -> dict[str, Any]:
+        if settings.is_embedded_database:
+            await migrate.upgrade(database)
+        elif not await migrate.is_up_to_date(database):
+            err_console.print(
+                "[red]The database schema is not up to date;[/] run `berrys db upgrade`."
+            )
+            raise typer.Exit(1)
+        created = await auth.ensure_first_admin(database, settings)
+        email = created[0] if created else (settings.admin_email or "admin@berrys.local")
+        async with database.transaction(read_only=True) as session:
+            try:
+                user = await auth.get_by_email(session, email=email)
+            except NotFound:
+                err_console.print(
+                    f"[red]No user {email}.[/] Set BERRYS_ADMIN_EMAIL to the account to run as."
+                )
+                raise typer.Exit(1) from None
+        runtime.install_tool_approval_hook(database)
+        result: dict[str, Any] = {}
+        if resume:
+            try:
+                run_id = uuid.UUID(resume)
+            except ValueError:
+                err_console.print(f"[red]Not a run id:[/] {resume}")
+                raise typer.Exit(2) from None
+            async with database.transaction() as session:
+                try:
+                    run = await runs.get(session, run_id=run_id, user=user)
+                except NotFound:
+                    err_console.print(f"[red]No run {run_id}[/]")
+                    raise typer.Exit(1) from None
+                freed = await runs.release_dead_leases(
+                    session, run_id=run_id, is_dead=runtime.local_worker_is_dead
+                )
+            if not quiet:
+                console.print(
+                    f"Resuming run {run_id} ({run.status.value}); "
+                    f"{freed} task(s) taken over from a stopped process."
+                )
+        else:
+            async with database.transaction() as session:
+                project = await projects.create(
+                    session,
+                    project_in=ProjectCreate(name=_name(description), description=description),
+                    user=user,
+                )
+            if not quiet:
+                console.print(f"[bold]Project[/] {project.name} ({project.id})")
+
+            def on_stage(stage: str, status: str, detail: str) -> None:
+                if not quiet:
+                    console.print(f"[cyan]{stage:<6}[/] {status:<9} {detail}")
+
+            options: dict[str, Any] = {"review": review}
+            if model:
+                options["model"] = model
+            started = await workflow.start(
+                database,
+                project_id=project.id,
+                user=user,
+                run_in=RunCreate(require_plan_approval=plan_approval, options=options),
+                on_stage=on_stage,
+            )
+            run = started.run
+            result.update(
+                team=started.team,
+                tools=started.tools,
+                plan=started.plan,
+                degraded=started.degraded,
+            )
+        final = await _watch(database, settings, run, approve, quiet)
+        async with database.transaction(read_only=True) as session:
+            project_out = await projects.get(session, project_id=final.project_id, user=user)
+            if not result.get("team"):
+                from berrys.services.agents import service as agents
+
+                team, _ = await agents.get_all(
+                    session, project_id=final.project_id, user=user, limit=200
+                )
+                result["team"] = [
+                    {"name": a.name, "type": a.agent_type.value, "role": a.role} for a in team
+                ]
+        result.update(
+            run=final.model_dump(mode="json"),
+            project_id=str(final.project_id),
+            project_status=ProjectStatus(project_out.status).value,
+            workspace=str((settings.data_dir / "workspaces" / str(final.project_id)).resolve()),
+        )
+        return result
+
+    result = run_async(_main, settings, needs_schema=False)
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _summary(result)
+    if result["run"]["status"] != RunStatus.COMPLETED.value:
+        raise typer.Exit(1)

@@ -1,0 +1,293 @@
+"""The project workflow: one call takes a DRAFT project through requirements -> team -> tools
+bound by discovery -> plan -> (plan approval) -> run, and the run's end moves the project to
+REVIEW or COMPLETED.
+
+When a part is unavailable the workflow falls back (the RULES provider answers, a template
+plan, a tool is skipped) and says so: a DEGRADED event in the run's outbox and a NOTIFICATION
+for people. Never a silent gap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import Database
+from berrys.core.enums import (
+    DependencyType,
+    NotificationLevel,
+    ProjectStatus,
+    RunEventType,
+    RunStatus,
+)
+from berrys.services.auth.contracts import UserOut
+from berrys.services.interactions import service as interactions
+from berrys.services.projects import service as projects
+from berrys.services.workflows import service as runs
+from berrys.services.workflows.contracts import RunCreate, RunOut
+from berrys.services.workflows.events import Event, emit_many
+
+_log = structlog.get_logger("berrys.workflow")
+
+Stage = Callable[[str, str, str], Awaitable[None] | None]
+TEMPLATE_TASKS = [
+    ("Research and requirements", "Gather what the project needs and who it is for."),
+    ("Draft the deliverables", "Write the main deliverables from the research."),
+    ("Review and finalise", "Check the deliverables against the goals and polish them."),
+]
+
+
+@dataclass
+class WorkflowResult:
+    project_id: uuid.UUID
+    run: RunOut
+    team: list[dict[str, Any]] = field(default_factory=list)
+    tools: dict[str, list[str]] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    degraded: list[dict[str, str]] = field(default_factory=list)
+    stages: list[dict[str, str]] = field(default_factory=list)
+
+
+async def _say(on_stage: Stage | None, stage: str, status: str, detail: str = "") -> None:
+    if on_stage is None:
+        return
+    result = on_stage(stage, status, detail)
+    if result is not None:
+        await result
+
+
+async def _move(session: AsyncSession, project_id: uuid.UUID, to: ProjectStatus, user, reason):
+    project = await projects.get(session, project_id=project_id, user=user)
+    if project.status != to and to in projects.TRANSITIONS[project.status]:
+        await projects.transition(
+            session, project_id=project_id, to_status=to, user=user, reason=reason
+        )
+
+
+async def start(
+    database: Database,
+    *,
+    project_id: uuid.UUID,
+    user: UserOut,
+    run_in: RunCreate | None = None,
+    on_stage: Stage | None = None,
+) -> WorkflowResult:
+    """Requirements, team, tools, plan and a started run for ``project_id``."""
+    run_in = run_in or RunCreate()
+    result_stages: list[dict[str, str]] = []
+    degraded: list[dict[str, str]] = []
+
+    async def stage(name: str, status: str, detail: str = "") -> None:
+        result_stages.append({"stage": name, "status": status, "detail": detail})
+        await _say(on_stage, name, status, detail)
+
+    def degrade(name: str, fallback: str, reason: str) -> None:
+        degraded.append({"stage": name, "fallback": fallback, "reason": reason[:500]})
+        _log.info("workflow.degraded", stage=name, fallback=fallback, reason=reason[:200])
+
+    async with database.transaction() as session:
+        await _move(session, project_id, ProjectStatus.PLANNING, user, "workflow started")
+
+    # Requirements and team -------------------------------------------------------------
+    await stage("team", "started", "requirements and team")
+    team: list[dict[str, Any]] = []
+    try:
+        from berrys.services.agents import generation
+        from berrys.services.agents.contracts import GenerateRequest
+
+        generated = await generation.generate(
+            database, project_id=project_id, request=GenerateRequest(), user=user
+        )
+        for key, source in generated.sources.items():
+            if source.from_rules:
+                degrade(key, "RULES provider", f"no model answered the {key} step")
+        async with database.transaction(read_only=True) as session:
+            from berrys.services.agents import service as agents
+
+            agents_out, _ = await agents.get_all(
+                session, project_id=project_id, user=user, limit=200
+            )
+        team = [
+            {
+                "id": str(agent.id),
+                "name": agent.name,
+                "type": agent.agent_type.value,
+                "role": agent.role,
+            }
+            for agent in agents_out
+        ]
+        await stage(
+            "team", "done", f"{len(generated.requirements)} requirements, {len(team)} agents"
+        )
+    except Exception as exc:
+        degrade("team", "no team (tasks run without an agent)", f"{type(exc).__name__}: {exc}")
+        await stage("team", "degraded", str(exc)[:200])
+
+    # Tools bound by discovery -------------------------------------------------------------
+    await stage("tools", "started", "discovering tools for each agent")
+    bound: dict[str, list[str]] = {}
+    if team:
+        try:
+            from berrys.services.tools import service as tools
+            from berrys.services.tools.contracts import AgentToolBind, DiscoverRequest
+
+            async with database.transaction() as session:
+                await tools.ensure_builtin_tools(session)
+            for agent in team:
+                try:
+                    found = await tools.discover(
+                        database,
+                        request=DiscoverRequest(
+                            query=f"{agent['role']} {agent['type'].lower()}", limit=3
+                        ),
+                        user=user,
+                    )
+                    usable = [
+                        c
+                        for c in found.candidates
+                        if c.kind == "TOOL" and c.tool_id and c.score > 0
+                    ][:2]
+                    async with database.transaction() as session:
+                        for candidate in usable:
+                            await tools.bind_agent_tool(
+                                session,
+                                agent_id=uuid.UUID(agent["id"]),
+                                binding_in=AgentToolBind(tool_id=candidate.tool_id),
+                                user=user,
+                            )
+                    bound[agent["name"]] = [c.name for c in usable]
+                except Exception as exc:
+                    degrade("tools", f"skip tools for {agent['name']}", str(exc))
+            await stage("tools", "done", f"{sum(map(len, bound.values()))} bindings")
+        except Exception as exc:
+            degrade("tools", "no tools", f"{type(exc).__name__}: {exc}")
+            await stage("tools", "degraded", str(exc)[:200])
+    else:
+        await stage("tools", "skipped", "no team")
+
+    # Plan -----------------------------------------------------------------------------------
+    await stage("plan", "started", "drafting the plan")
+    plan_info: dict[str, Any] = {}
+    try:
+        from berrys.services.planning import generation as plan_generation
+        from berrys.services.planning.contracts import PlanCreate
+
+        plan = await plan_generation.create_plan(
+            database, project_id=project_id, plan_in=PlanCreate(generate=True), user=user
+        )
+        if plan.generated_by and plan.generated_by.lower().startswith("rules"):
+            degrade("plan", "RULES provider", "no model answered the plan step")
+    except Exception as exc:
+        degrade("plan", "template plan", f"{type(exc).__name__}: {exc}")
+        plan = await _template_plan(database, project_id=project_id, user=user)
+    async with database.transaction(read_only=True) as session:
+        from berrys.services.planning import insights
+
+        schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, iterations=200)
+    names = {task.id: task.name for task in plan.tasks}
+    plan_info = {
+        "id": str(plan.id),
+        "version": plan.version,
+        "tasks": len(plan.tasks),
+        "dependencies": len(plan.dependencies),
+        "critical_path": [names[t] for t in schedule.critical_path if t in names],
+        "finish_hours": schedule.finish_hours,
+        "generated_by": plan.generated_by,
+    }
+    await stage("plan", "done", f"{len(plan.tasks)} tasks, v{plan.version}")
+
+    # Run ------------------------------------------------------------------------------------
+    options = {**run_in.options, "workflow": True}
+    async with database.transaction() as session:
+        run = await runs.create_from_plan(
+            session,
+            project_id=project_id,
+            run_in=run_in.model_copy(update={"plan_id": plan.id, "options": options}),
+            user=user,
+        )
+        await _move(session, project_id, ProjectStatus.IN_PROGRESS, user, f"run {run.id}")
+        events = [Event(RunEventType.WORKFLOW_STAGE, None, item) for item in result_stages] + [
+            Event(RunEventType.DEGRADED, None, item) for item in degraded
+        ]
+        await emit_many(session, run.id, events)
+        for item in degraded:
+            await interactions.notify(
+                session,
+                project_id=project_id,
+                run_id=run.id,
+                title=f"Degraded: {item['stage']} used {item['fallback']}",
+                message=item["reason"],
+                level=NotificationLevel.WARNING,
+            )
+    await _say(on_stage, "run", "started", str(run.id))
+    return WorkflowResult(
+        project_id=project_id,
+        run=run,
+        team=team,
+        tools=bound,
+        plan=plan_info,
+        degraded=degraded,
+        stages=result_stages,
+    )
+
+
+async def _template_plan(database: Database, *, project_id: uuid.UUID, user: UserOut) -> Any:
+    """A three-step plan (research -> draft -> review) when the plan could not be generated."""
+    from berrys.services.planning import editing
+    from berrys.services.planning import service as planning
+    from berrys.services.planning.contracts import DependencyCreate, PlanCreate, TaskCreate
+
+    async with database.transaction() as session:
+        plan = await planning.create(
+            session,
+            project_id=project_id,
+            plan_in=PlanCreate(generate=False, name="Template plan"),
+            user=user,
+        )
+        previous = None
+        for name, description in TEMPLATE_TASKS:
+            task = await editing.create_task(
+                session,
+                plan_id=plan.id,
+                task_in=TaskCreate(name=name, description=description, estimate_hours=4),
+                user=user,
+            )
+            if previous is not None:
+                await editing.create_dependency(
+                    session,
+                    plan_id=plan.id,
+                    dependency_in=DependencyCreate(
+                        from_task_id=previous, to_task_id=task.id, type=DependencyType.FS
+                    ),
+                    user=user,
+                )
+            previous = task.id
+        return await planning.get_detail(session, plan_id=plan.id, user=user)
+
+
+async def finish_project(session: AsyncSession, *, run: Any, status: RunStatus) -> None:
+    """At the end of a workflow's run: the project moves to COMPLETED (all done), REVIEW
+    (``review_project`` option, or a failed run for a person to look at) or CANCELLED."""
+    from berrys.services.workflows.agent_executor import engine_user
+
+    creator = (run.options or {}).get("created_by")
+    user = engine_user(uuid.UUID(creator) if creator else None)
+    if status == RunStatus.COMPLETED:
+        target = (
+            ProjectStatus.REVIEW
+            if (run.options or {}).get("review_project")
+            else ProjectStatus.COMPLETED
+        )
+    elif status == RunStatus.FAILED:
+        target = ProjectStatus.REVIEW
+    else:
+        target = ProjectStatus.CANCELLED
+    try:
+        await _move(session, run.project_id, target, user, f"run {run.id} {status.value}")
+    except Exception as exc:  # the project was moved by hand meanwhile
+        _log.info("workflow.project_not_moved", project=str(run.project_id), error=str(exc))
