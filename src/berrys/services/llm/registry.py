@@ -222,12 +222,14 @@ async def feedback(
 async def usage(
     session: AsyncSession,
     *,
-    user: UserOut,
+    user: UserOut | None,
     project_ids: Sequence[uuid.UUID] = (),
     **filters: Any,
 ) -> UsageReport:
-    """Usage a user may see: an admin all of it, others their own calls and their projects'."""
-    visible = None if user.role == UserRole.ADMIN else (user.id, list(project_ids))
+    """Usage a user may see: an admin (or the local operator, ``None``) all of it, others
+    their own calls and their projects'."""
+    everything = user is None or user.role == UserRole.ADMIN
+    visible = None if everything else (user.id, list(project_ids))  # type: ignore[union-attr]
     return await accounting.usage(session, visible_to=visible, **filters)
 
 
