@@ -1,0 +1,88 @@
+"""``berrys run`` as a user runs it: offline on the embedded defaults, killed and resumed."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from tests.e2e.processes import BERRYS, berrys_env, run_berrys
+
+DESCRIPTION = "Write a launch plan and announcement for a neighbourhood bakery's new website"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    # The bundled local model is left out: the RULES provider answers offline.
+    return berrys_env(tmp_path / "data", BERRYS_LOCAL_MODEL_ENABLED="false")
+
+
+def test_berrys_run_finishes_offline_with_team_plan_artifacts_and_cost(tmp_path: Path) -> None:
+    result = run_berrys("run", DESCRIPTION, "--approve", "auto", "--json", env=_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    outcome = json.loads(result.stdout)
+    run = outcome["run"]
+    assert run["status"] == "COMPLETED"
+    assert outcome["project_status"] == "COMPLETED"
+    assert len(outcome["team"]) >= 2
+    assert outcome["plan"]["critical_path"]
+    assert {t["status"] for t in run["task_runs"]} == {"COMPLETED"}
+    assert len(run["artifacts"]) == len(run["task_runs"])
+    for artifact in run["artifacts"]:
+        assert artifact["produced_by"]
+        assert Path(artifact["path"]).read_text() == artifact["content"]
+    assert "cost_usd" in run
+    assert any(item["fallback"] == "RULES provider" for item in outcome["degraded"])
+
+
+def test_human_readable_output_names_team_critical_path_outcome_and_cost(tmp_path: Path) -> None:
+    result = run_berrys("run", DESCRIPTION, "--approve", "auto", env=_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = result.stdout
+    for needle in ("Team", "Critical path:", "Artifacts", "Run COMPLETED", "Cost $", "RULES"):
+        assert needle in text, needle
+
+
+def test_a_killed_run_continues_with_resume(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    process = subprocess.Popen(
+        [*BERRYS, "run", DESCRIPTION, "--approve", "auto"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    run_id = None
+    assert process.stdout is not None
+    for line in process.stdout:
+        found = re.search(r"run\s+started\s+([0-9a-f-]{36})", line)
+        if found:
+            run_id = found.group(1)
+            process.send_signal(signal.SIGKILL)  # as soon as the run exists
+            break
+    process.wait(timeout=30)
+    assert run_id, "the run never started"
+    resumed = run_berrys("run", "--resume", run_id, "--approve", "auto", "--json", env=env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    outcome = json.loads(resumed.stdout)
+    assert outcome["run"]["id"] == run_id
+    assert outcome["run"]["status"] == "COMPLETED"
+    assert all(t["attempt"] == 1 for t in outcome["run"]["task_runs"])
+
+
+def test_rejecting_the_plan_cancels_the_run_and_the_project(tmp_path: Path) -> None:
+    result = run_berrys(
+        "run", DESCRIPTION, "--plan-approval", "--approve", "never", "--json", env=_env(tmp_path)
+    )
+    assert result.returncode == 1
+    outcome = json.loads(result.stdout)
+    assert outcome["run"]["status"] == "CANCELLED"
+    assert outcome["project_status"] == "CANCELLED"
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    assert run_berrys("run", env=_env(tmp_path)).returncode == 2
+    bad = run_berrys("run", "x", "--approve", "maybe", env=_env(tmp_path))
+    assert bad.returncode == 2
+    assert "--approve" in bad.stderr
