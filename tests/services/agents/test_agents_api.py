@@ -293,3 +293,57 @@ async def test_nul_characters_are_422_not_500(client, member, project, new_agent
         "/api/v1/agent-templates", params={"q": "a\x00"}, headers=member.headers
     )
     assert search.status_code == 422
+
+
+async def test_an_agents_budget_is_the_routers_agent_budget(client, member, database, new_agent):
+    from berrys.core.enums import BudgetScope, ModelTaskType
+    from berrys.core.errors import BudgetExceeded
+    from berrys.services.llm import service as llm
+    from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+
+    agent = await new_agent(configuration={"budget_usd": 0})
+    agent_id = uuid.UUID(agent["id"])
+
+    def request():
+        return CompletionRequest(
+            messages=[ChatMessage(role="user", content="hello")],
+            task_type=ModelTaskType.GENERAL,
+            agent_id=agent_id,
+        )
+
+    async def budgets():
+        async with database.transaction(read_only=True) as session:
+            return [
+                b
+                for b in await llm.get_budgets(session)
+                if b.scope == BudgetScope.AGENT and b.agent_id == agent_id
+            ]
+
+    assert [b.limit_usd for b in await budgets()] == [0.0]
+    model = llm.script("budget-model", ["hi"])
+    with pytest.raises(BudgetExceeded):
+        await llm.complete(database, request())
+    assert model.remaining == 1  # refused before any spending
+
+    raised = await client.patch(
+        f"/api/v1/agents/{agent['id']}",
+        json={"configuration": {"budget_usd": 2.5}},
+        headers=member.headers,
+    )
+    assert raised.status_code == 200
+    assert [b.limit_usd for b in await budgets()] == [2.5]
+    assert (await llm.complete(database, request())).content == "hi"
+
+    await client.patch(
+        f"/api/v1/agents/{agent['id']}",
+        json={"configuration": {"budget_usd": None}},
+        headers=member.headers,
+    )
+    assert await budgets() == []
+    await client.patch(
+        f"/api/v1/agents/{agent['id']}",
+        json={"configuration": {"budget_usd": 1}},
+        headers=member.headers,
+    )
+    await client.delete(f"/api/v1/agents/{agent['id']}", headers=member.headers)
+    assert await budgets() == []

@@ -49,7 +49,11 @@ async def _prepare(url: str) -> str:
 
 
 def test_generate_then_list(tmp_path):
-    env = {"BERRYS_DATA_DIR": str(tmp_path), "BERRYS_LOG_LEVEL": "WARNING"}
+    env = {
+        "BERRYS_DATA_DIR": str(tmp_path),
+        "BERRYS_LOG_LEVEL": "WARNING",
+        "BERRYS_LOCAL_MODEL_ENABLED": "false",
+    }
     project_id = asyncio.run(_prepare(f"sqlite+aiosqlite:///{tmp_path / 'berrys.db'}"))
     runner = CliRunner()
     common = ["--as", "ops@example.com"]

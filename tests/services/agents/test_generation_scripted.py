@@ -17,14 +17,6 @@ FIXTURES = json.loads((HERE / "generation_fixtures.json").read_text())
 ANSWERS = json.loads((HERE / "scripted_answers.json").read_text())
 
 
-@pytest.fixture(autouse=True)
-def _fresh_router(settings):
-    """No script and no model cooldown carried from one test to the next."""
-    llm.configure(settings)
-    yield
-    llm.configure(settings)
-
-
 async def _generate(client, actor, project_id, **body):
     return await client.post(
         f"/api/v1/projects/{project_id}/agents/generate", json=body, headers=actor.headers

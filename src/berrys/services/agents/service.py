@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.enums import AgentState, AgentType, AuditAction
+from berrys.core.enums import AgentState, AgentType, AuditAction, BudgetScope
 from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
 from berrys.services.agents import prompts, specialisations, templates
 from berrys.services.agents.contracts import (
@@ -36,6 +36,7 @@ from berrys.services.agents.tables import (
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import BudgetSet
 from berrys.services.llm.contracts import Specialisation as LlmSpecialisation
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
@@ -193,6 +194,9 @@ async def insert(
         )
     )
     created = AgentOut.model_validate(agent)
+    await _sync_budget(
+        session, agent_id=agent.id, before=None, after=created.configuration.budget_usd, user=user
+    )
     await audit.record(
         session,
         entity_type="agent",
@@ -203,6 +207,27 @@ async def insert(
         after=created,
     )
     return created
+
+
+async def _sync_budget(
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    before: float | None,
+    after: float | None,
+    user: UserOut,
+) -> None:
+    """The agent's ``budget_usd`` is the router's AGENT budget: set, changed or removed."""
+    if after is not None and after != before:
+        await llm.set_budget(
+            session,
+            budget_in=BudgetSet(scope=BudgetScope.AGENT, agent_id=agent_id, limit_usd=after),
+            user=user,
+        )
+    elif after is None and before is not None:
+        for budget in await llm.get_budgets(session):
+            if budget.scope == BudgetScope.AGENT and budget.agent_id == agent_id:
+                await llm.delete_budget(session, budget_id=budget.id, user=user)
 
 
 async def update(
@@ -225,6 +250,13 @@ async def update(
         setattr(agent, field, value)
     await session.flush()
     after = AgentOut.model_validate(agent)
+    await _sync_budget(
+        session,
+        agent_id=agent.id,
+        before=before.configuration.budget_usd,
+        after=after.configuration.budget_usd,
+        user=user,
+    )
     if after != before:
         await audit.record(
             session,
@@ -252,6 +284,9 @@ async def delete(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -
 
 async def remove(session: AsyncSession, *, agent: Agent, user: UserOut) -> None:
     before = AgentOut.model_validate(agent)
+    await _sync_budget(
+        session, agent_id=agent.id, before=before.configuration.budget_usd, after=None, user=user
+    )
     await session.delete(agent)
     await audit.record(
         session,
