@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import uuid
@@ -200,6 +201,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        arguments = json.loads(self.rfile.read(length) or b"{}")
+        status = 200 if "n" in arguments else 400
+        body = json.dumps({"doubled": arguments.get("n", 0) * 2}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -263,3 +275,35 @@ def test_host_allow_list_patterns():
     assert not builtin.host_allowed("example.com.evil.net", ["*.example.com"])
     assert not builtin.host_allowed("evilexample.com", ["*.example.com"])
     assert builtin.host_allowed("EXAMPLE.com.", ["example.com"])
+
+
+async def test_http_tool_posts_its_arguments_under_the_fetch_policy(
+    database, settings, client, admin, web
+):
+    created = await client.post(
+        "/api/v1/tools",
+        json={
+            "name": "doubler",
+            "source": "HTTP",
+            "configuration": {"url": web + "/double"},
+            "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
+        },
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    tool = uuid.UUID(created.json()["id"])
+    with pytest.raises(BerrysError) as refused:
+        await service.invoke(
+            database, settings=settings, tool_id=tool, arguments={"n": 2}, user=None
+        )
+    assert refused.value.status == 403
+    allowed = settings.model_copy(
+        update={"tools_fetch_enabled": True, "tools_fetch_allowed_hosts": ["127.0.0.1"]}
+    )
+    doubled = await service.invoke(
+        database, settings=allowed, tool_id=tool, arguments={"n": 21}, user=None
+    )
+    assert doubled.output == {"doubled": 42}
+    failed = await service.invoke(database, settings=allowed, tool_id=tool, arguments={}, user=None)
+    assert failed.is_error is True
+    assert failed.error == "HTTP 400"

@@ -219,6 +219,17 @@ async def test_missing_command_and_disabled_server(client, admin, add_server):
         f"/api/v1/mcp-servers/{server['id']}/refresh", headers=admin.headers
     )
     assert refreshed.status_code == 409
+    tool = await client.post(
+        "/api/v1/tools",
+        json={"name": "ghost.do", "source": "MCP", "mcp_server_id": server["id"], "target": "do"},
+        headers=admin.headers,
+    )
+    assert tool.status_code == 201, tool.text
+    called = await client.post(
+        f"/api/v1/tools/{tool.json()['id']}/invoke", json={"arguments": {}}, headers=admin.headers
+    )
+    assert called.status_code == 503
+    assert "disabled" in called.json()["detail"]
 
 
 async def test_server_configuration_rules_and_masking(client, admin, member, database):

@@ -140,7 +140,7 @@ async def test_batch_reports_each_item_and_writes_nothing_half(client, admin, me
 
 
 async def test_discovery_ranks_the_time_tools_first_with_reasons(
-    client, member, builtins, add_server
+    client, member, other_member, builtins, add_server
 ):
     await add_server("time", **TIME_SERVER)
     await add_server("elsewhere", refresh=False, transport="STDIO", command="unused")
@@ -163,6 +163,15 @@ async def test_discovery_ranks_the_time_tools_first_with_reasons(
     top = by_capability.json()["candidates"][0]
     assert top["name"] == "workspace.read_file"
     assert "capability 'file_read' matches exactly" in top["reasons"]
+
+    stored = await client.get(f"/api/v1/tools/discoveries/{result['id']}", headers=member.headers)
+    assert stored.json()["context"] == {"task": "schedule a call"}
+    assert stored.json()["query"] == "current time in a timezone"
+    assert stored.json()["results"][0]["name"] == "time.get_current_time"
+    hidden = await client.get(
+        f"/api/v1/tools/discoveries/{result['id']}", headers=other_member.headers
+    )
+    assert hidden.status_code == 404
 
     unknown_server = await client.post(
         "/api/v1/tools/discover", json={"query": "elsewhere things"}, headers=member.headers

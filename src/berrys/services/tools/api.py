@@ -19,6 +19,7 @@ from berrys.services.tools.contracts import (
     CategoryOut,
     DiscoverRequest,
     DiscoverResult,
+    DiscoveryOut,
     EvaluateRequest,
     EvaluationOut,
     ExecutionOut,
@@ -89,6 +90,14 @@ async def discover(
 ) -> DiscoverResult:
     """Rank registered tools and configured MCP servers; each candidate says why."""
     return await service.discover(database, request=body, user=user)
+
+
+@router.get("/discoveries/{discovery_id}", response_model=DiscoveryOut)
+async def get_discovery(
+    discovery_id: uuid.UUID, session: Session, user: CurrentUser
+) -> DiscoveryOut:
+    """A stored discovery request with its context and results (the requester's own)."""
+    return await service.get_discovery(session, discovery_id=discovery_id, user=user)
 
 
 @router.get("/executions", response_model=ListOf[ExecutionOut])

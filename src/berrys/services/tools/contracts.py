@@ -240,6 +240,18 @@ class DiscoverResult(Contract):
     created_at: datetime
 
 
+class DiscoveryOut(Contract):
+    """A stored discovery request: what was asked, in which context, what was found."""
+
+    id: uuid.UUID
+    capability: str | None
+    query: str | None = Field(validation_alias=AliasChoices("query_text", "query"))
+    context: dict[str, Any]
+    results: list[dict[str, Any]]
+    requested_by: uuid.UUID | None
+    created_at: datetime
+
+
 class EvaluateRequest(Contract):
     probe_arguments: dict[str, Any] | None = Field(
         default=None, description="Arguments for a safe probe call (read-only tools only)."

@@ -19,10 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import ToolStatus
+from berrys.core.enums import ToolStatus, UserRole
 from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
-from berrys.services.tools.contracts import Candidate, DiscoverRequest, DiscoverResult
+from berrys.services.tools.contracts import (
+    Candidate,
+    DiscoverRequest,
+    DiscoverResult,
+    DiscoveryOut,
+)
 from berrys.services.tools.tables import McpServer, Tool, ToolDiscovery
 
 _log = structlog.get_logger("berrys.tools.discovery")
@@ -302,16 +307,17 @@ async def discover(
     return result
 
 
-async def get_discovery(session: AsyncSession, *, discovery_id: uuid.UUID) -> dict[str, Any]:
+async def get_discovery(
+    session: AsyncSession, *, discovery_id: uuid.UUID, user: UserOut | None = None
+) -> DiscoveryOut:
+    """A stored request; only its requester (or an ADMIN) may read it, others get NotFound."""
     row = await session.get(ToolDiscovery, discovery_id)
-    if row is None:
+    someone_else = (
+        row is not None
+        and user is not None
+        and user.role != UserRole.ADMIN
+        and row.requested_by != user.id
+    )
+    if row is None or someone_else:
         raise NotFound.of("Discovery request", discovery_id)
-    return {
-        "id": row.id,
-        "capability": row.capability,
-        "query": row.query_text,
-        "context": row.context,
-        "results": row.results,
-        "requested_by": row.requested_by,
-        "created_at": row.created_at,
-    }
+    return DiscoveryOut.model_validate(row)
