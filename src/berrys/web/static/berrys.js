@@ -80,12 +80,20 @@
             throw new Error(response.status + " " + detail.slice(0, 200));
           });
         }
+        var type = response.headers.get("content-type") || "";
+        if (type.indexOf("text/event-stream") !== 0) {
+          // A redirect to the login page: the session ended.
+          throw new Error("your session has ended; reload the page and log in again");
+        }
         var reader = response.body.getReader();
         var decoder = new TextDecoder();
         var buffer = "";
         function pump() {
           return reader.read().then(function (chunk) {
-            if (chunk.done) return;
+            if (chunk.done) {
+              if (!reply.dataset.done) throw new Error("the reply was cut off; reload the page");
+              return;
+            }
             buffer = parseEvents(buffer + decoder.decode(chunk.value, {stream: true}),
               function (name, data) {
                 if (name === "delta") paragraph.textContent += data.text;
