@@ -24,7 +24,7 @@ import structlog
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.enums import AgentType, ApprovalSubject, ModelTaskType, UserRole
-from berrys.core.errors import ServiceUnavailable
+from berrys.core.errors import BerrysError, ServiceUnavailable, TooManyRequests
 from berrys.services.auth.contracts import UserOut
 from berrys.services.workflows.executor import ArtifactSpec, TaskOutcome
 from berrys.services.workflows.journal import TaskContext
@@ -159,6 +159,9 @@ class AgentExecutor:
         self.database = database
         self.max_steps = max_steps
         self.review_rounds = review_rounds
+        from berrys.services.workflows import runtime
+
+        runtime.install_tool_approval_hook(database)
 
     # -- context ----------------------------------------------------------------------------
     async def _load(self, ctx: TaskContext) -> dict[str, Any]:
@@ -321,6 +324,11 @@ class AgentExecutor:
                     project_id=ctx.task.project_id,
                     agent_id=ctx.task.agent_id,
                 )
+            except (ServiceUnavailable, TooManyRequests):
+                raise  # transient: retried with back-off
+            except BerrysError as exc:
+                # Refused or invalid (policy, schema, approval): the model hears why.
+                return {"is_error": True, "error": f"{exc.title}: {exc.detail}"}
             finally:
                 tool_call_approved.reset(token)
             return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
