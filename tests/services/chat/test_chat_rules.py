@@ -44,6 +44,8 @@ def test_create_project_takes_the_name_and_description_verbatim(text, intent, na
         ("generate the team", I.GENERATE_TEAM),
         ("who should work on this? propose some agents", I.GENERATE_TEAM),
         ("start it", I.START_RUN),
+        ("start the project", I.START_RUN),
+        ("Run the project please", I.START_RUN),
         ("approve", I.APPROVE),
         ("reject: too expensive", I.REJECT),
         ("help", I.HELP),

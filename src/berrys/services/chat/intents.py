@@ -23,7 +23,9 @@ Intent = ChatIntent
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"
 _QUOTED = f"[{_QUOTES}]"
 _CREATE = re.compile(
-    r"\b(create|make|start|set\s*up|open|add|new|begin)\b.*?\bproject\b", re.IGNORECASE
+    r"\b(create|make|start|set\s*up|open|add|begin)\s+(?:a|an|one|another|my|new)\b[^.?!]*?"
+    r"\bproject\b|\bnew\s+project\b",
+    re.IGNORECASE,
 )
 _NAMED = re.compile(
     rf"\b(?:called|named|titled|name\s+it)\s+(?:{_QUOTED}(?P<quoted>[^{_QUOTES}]+){_QUOTED}"
