@@ -1,0 +1,200 @@
+"""Human interactions over REST and the service: each type's answer, 409 after an answer,
+404 across owners, expiry with escalation, and the tool-approval hook outside a run."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from berrys.core.db import utcnow
+from berrys.core.enums import EscalationRule, HumanInteractionType, InteractionStatus, Priority
+from berrys.core.errors import Conflict
+from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.workflows import runtime
+
+
+@pytest.fixture
+async def project(client, member) -> dict:
+    response = await client.post("/api/v1/projects", json={"name": "hitl"}, headers=member.headers)
+    return response.json()
+
+
+async def _make(database, project, type_, **details):
+    async with database.transaction() as session:
+        return await interactions.create(
+            session,
+            type=type_,
+            project_id=uuid.UUID(project["id"]),
+            title=f"a {type_.value.lower()}",
+            details=details,
+            expires_at=details.pop("expires_at", None),
+            escalation=details.pop("escalation", EscalationRule.REJECT),
+            priority=details.pop("priority", Priority.MEDIUM),
+        )
+
+
+@pytest.mark.parametrize(
+    ("type_", "details", "answer", "bad", "stored"),
+    [
+        (
+            HumanInteractionType.APPROVAL,
+            {"subject": "PLAN"},
+            {"approved": True, "comment": "ok"},
+            {"answer": "yes"},
+            {"approved": True, "comment": "ok"},
+        ),
+        (
+            HumanInteractionType.CLARIFICATION,
+            {"question": "Which colour?"},
+            {"answer": "Blue"},
+            {"approved": True},
+            {"answer": "Blue", "question": "Which colour?"},
+        ),
+        (
+            HumanInteractionType.FEEDBACK,
+            {"subject": "draft"},
+            {"feedback": "shorter"},
+            {"answer": "x"},
+            {"feedback": "shorter"},
+        ),
+        (
+            HumanInteractionType.NOTIFICATION,
+            {"message": "FYI", "level": "WARNING"},
+            {"acknowledged": True},
+            {"acknowledged": False},
+            {"acknowledged": True, "level": "WARNING"},
+        ),
+    ],
+)
+async def test_each_type_is_answered_its_own_way(
+    client, database, member, other_member, project, type_, details, answer, bad, stored
+):
+    made = await _make(database, project, type_, **details)
+    url = f"/api/v1/interactions/{made.id}"
+    assert (await client.get(url, headers=other_member.headers)).status_code == 404
+    assert (
+        await client.post(f"{url}/respond", json=answer, headers=other_member.headers)
+    ).status_code == 404
+    listed = await client.get(
+        "/api/v1/interactions",
+        params={"status": "PENDING", "type": type_.value},
+        headers=member.headers,
+    )
+    assert [item["id"] for item in listed.json()["items"]] == [str(made.id)]
+    assert (await client.get("/api/v1/interactions", headers=other_member.headers)).json()[
+        "total"
+    ] == 0
+    assert (
+        await client.post(f"{url}/respond", json=bad, headers=member.headers)
+    ).status_code == 422
+    answered = await client.post(f"{url}/respond", json=answer, headers=member.headers)
+    assert answered.status_code == 200, answered.text
+    body = answered.json()
+    assert body["status"] == "RESPONDED"
+    assert body["responded_by"] == str(member.id)
+    for key, value in stored.items():
+        assert body["detail"][key] == value
+    again = await client.post(f"{url}/respond", json=answer, headers=member.headers)
+    assert again.status_code == 409
+    audit = await client.get(
+        "/api/v1/audit", params={"entity_id": str(made.id)}, headers=member.headers
+    )
+    assert {entry["action"] for entry in audit.json()["items"]} == {"CREATE", "RESPOND"}
+
+
+async def test_viewers_cannot_answer(client, database, viewer, project):
+    made = await _make(database, project, HumanInteractionType.APPROVAL, subject="PLAN")
+    response = await client.post(
+        f"/api/v1/interactions/{made.id}/respond", json={"approved": True}, headers=viewer.headers
+    )
+    assert response.status_code == 403
+
+
+async def test_expiry_rejects_approves_or_escalates(database, project):
+    past = utcnow() - timedelta(seconds=1)
+    rejected = await _make(
+        database, project, HumanInteractionType.APPROVAL, subject="PLAN", expires_at=past
+    )
+    approved = await _make(
+        database,
+        project,
+        HumanInteractionType.APPROVAL,
+        subject="PLAN",
+        expires_at=past,
+        escalation=EscalationRule.APPROVE,
+    )
+    escalated = await _make(
+        database,
+        project,
+        HumanInteractionType.CLARIFICATION,
+        question="?",
+        expires_at=past,
+        escalation=EscalationRule.ESCALATE,
+        priority=Priority.LOW,
+    )
+    async with database.transaction() as session:
+        closed = await interactions.expire_due(session)
+    assert {item.id for item in closed} == {rejected.id, approved.id}
+    async with database.transaction(read_only=True) as session:
+        r = await interactions.get(session, interaction_id=rejected.id)
+        a = await interactions.get(session, interaction_id=approved.id)
+        e = await interactions.get(session, interaction_id=escalated.id)
+    assert (r.status, r.detail["approved"]) == (InteractionStatus.EXPIRED, False)
+    assert (a.status, a.detail["approved"]) == (InteractionStatus.EXPIRED, True)
+    assert (e.status, e.priority, e.escalations) == (InteractionStatus.PENDING, Priority.MEDIUM, 1)
+    assert e.expires_at > utcnow()
+    # Escalated twice more, then it is rejected like the rest.
+    for days in (1, 2):
+        async with database.transaction() as session:
+            await interactions.expire_due(session, now=utcnow() + timedelta(days=days))
+    async with database.transaction(read_only=True) as session:
+        e = await interactions.get(session, interaction_id=escalated.id)
+    assert e.status == InteractionStatus.EXPIRED
+    assert e.priority == Priority.CRITICAL
+    async with database.transaction() as session:
+        with pytest.raises(Conflict):
+            await interactions.respond(
+                session,
+                interaction_id=escalated.id,
+                response=InteractionResponse(answer="late"),
+                actor_id=None,
+            )
+
+
+async def test_tool_hook_outside_a_run_asks_once_then_lets_that_call_through(
+    client, database, member, project
+):
+    from berrys.services.tools import invocation
+
+    runtime.install_tool_approval_hook(database)
+    request = invocation.ApprovalRequest(
+        tool_id=uuid.uuid4(),
+        tool_name="deploy",
+        arguments={"to": "prod"},
+        arguments_hash=invocation.arguments_hash({"to": "prod"}),
+        idempotent=False,
+        user_id=member.id,
+        project_id=uuid.UUID(project["id"]),
+        agent_id=None,
+    )
+    try:
+        with pytest.raises(invocation.ApprovalRequired) as first:
+            await invocation._approval_hook(request)
+        interaction_id = first.value.extra["interaction_id"]
+        with pytest.raises(invocation.ApprovalRequired) as again:
+            await invocation._approval_hook(request)  # still pending: the same interaction
+        assert again.value.extra["interaction_id"] == interaction_id
+        answered = await client.post(
+            f"/api/v1/interactions/{interaction_id}/respond",
+            json={"approved": True},
+            headers=member.headers,
+        )
+        assert answered.status_code == 200
+        await invocation._approval_hook(request)  # approved: runs once
+        with pytest.raises(invocation.ApprovalRequired):
+            await invocation._approval_hook(request)  # a new call asks again
+    finally:
+        invocation.set_approval_hook(None)
