@@ -153,7 +153,7 @@ async def test_expiry_rejects_approves_or_escalates(database, project):
     async with database.transaction(read_only=True) as session:
         e = await interactions.get(session, interaction_id=escalated.id)
     assert e.status == InteractionStatus.EXPIRED
-    assert e.priority == Priority.CRITICAL
+    assert e.priority == Priority.HIGH  # raised twice: LOW -> MEDIUM -> HIGH
     async with database.transaction() as session:
         with pytest.raises(Conflict):
             await interactions.respond(
