@@ -175,3 +175,16 @@ async def test_ready_is_503_naming_the_database_when_it_is_gone(settings, tmp_pa
     assert response.status_code == 503
     assert response.json()["checks"]["database"]["status"] == "failing"
     assert "database" in response.json()["detail"]
+
+
+async def test_nul_characters_are_422_not_500_anywhere(client, member):
+    body = await client.post(
+        "/api/v1/projects",
+        json={"name": "p\x00", "metadata": {"k\x00": "v"}},
+        headers=member.headers,
+    )
+    assert body.status_code == 422
+    assert "NUL" in body.json()["detail"]
+    query = await client.get("/api/v1/projects?q=a%00b", headers=member.headers)
+    assert query.status_code == 422
+    assert (await client.get("/api/v1/projects", headers=member.headers)).json()["total"] == 0

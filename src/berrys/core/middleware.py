@@ -71,6 +71,17 @@ class RequestMiddleware:
         status = 500
         response_started = False
 
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            response = problem_response(
+                422,
+                "Request validation failed",
+                "NUL characters (%00) are not allowed in paths or query strings.",
+                headers={"x-request-id": request_id},
+            )
+            await response(scope, receive, send)
+            self._observe(scope, 422, started)
+            return
+
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             await self._too_large(scope, send, request_id)

@@ -47,34 +47,10 @@ AGENT_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
 }
 
 
-def _reject_nul(value: Any) -> None:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL (\\u0000) characters")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _reject_nul(key)
-            _reject_nul(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _reject_nul(item)
-
-
-class Input(Contract):
-    """A contract read from outside (a request, an upload, a model's answer): no NUL
-    characters anywhere, since PostgreSQL stores none (a 422, never a 500)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        _reject_nul(data)
-        return data
-
-
 # --- agents ------------------------------------------------------------------------------
 
 
-class AgentConfiguration(Input):
+class AgentConfiguration(Contract):
     model_preference: ShortText | None = Field(
         default=None, description="A model name, or a preference: quality, balanced or cost."
     )
@@ -82,14 +58,14 @@ class AgentConfiguration(Input):
     budget_usd: float | None = Field(default=None, ge=0, description="Per-agent spending cap.")
 
 
-class Specialisation(Input):
+class Specialisation(Contract):
     skills: Items = Field(default_factory=list)
     responsibilities: Items = Field(default_factory=list)
     knowledge_domains: Items = Field(default_factory=list)
     collaboration_patterns: Items = Field(default_factory=list)
 
 
-class AgentCreate(Input):
+class AgentCreate(Contract):
     """A new agent; from a template (``template_id``, optional ``overrides``) or by hand."""
 
     name: Name
@@ -108,7 +84,7 @@ class AgentCreate(Input):
     )
 
 
-class AgentUpdate(Input):
+class AgentUpdate(Contract):
     name: Name | None = None
     role: ShortText | None = None
     goal: Text | None = None
@@ -143,7 +119,7 @@ class AgentOut(Contract):
         return sorted(AGENT_TRANSITIONS[self.state])
 
 
-class AgentTransitionRequest(Input):
+class AgentTransitionRequest(Contract):
     to_state: AgentState
     reason: Reason | None = None
 
@@ -173,7 +149,7 @@ class SpecialisationOut(Specialisation):
     updated_at: datetime
 
 
-class SpecialisationUpdate(Input):
+class SpecialisationUpdate(Contract):
     summary: Text | None = None
     skills: Items | None = None
     responsibilities: Items | None = None
@@ -184,7 +160,7 @@ class SpecialisationUpdate(Input):
 # --- templates ------------------------------------------------------------------------------
 
 
-class TemplateDefinition(Input):
+class TemplateDefinition(Contract):
     """The versioned content of a template: everything an agent made from it starts with."""
 
     role: ShortText = ""
@@ -195,7 +171,7 @@ class TemplateDefinition(Input):
     specialisation: Specialisation = Field(default_factory=Specialisation)
 
 
-class TemplateCreate(Input):
+class TemplateCreate(Contract):
     name: Name
     description: Description = ""
     agent_type: AgentType
@@ -204,7 +180,7 @@ class TemplateCreate(Input):
     change_note: Reason = "created"
 
 
-class TemplateUpdate(Input):
+class TemplateUpdate(Contract):
     """Name, description and tags: not versioned. Content changes make a new version."""
 
     name: Name | None = None
@@ -212,7 +188,7 @@ class TemplateUpdate(Input):
     tags: Annotated[list[Tag], Field(max_length=20)] | None = None
 
 
-class TemplateVersionCreate(Input):
+class TemplateVersionCreate(Contract):
     """A new version: a whole ``definition``, or ``overrides`` on the current one."""
 
     definition: TemplateDefinition | None = None
@@ -226,7 +202,7 @@ class TemplateVersionCreate(Input):
         return self
 
 
-class TemplateRevert(Input):
+class TemplateRevert(Contract):
     version: int = Field(ge=1)
     change_note: Reason | None = None
 
@@ -269,13 +245,13 @@ class TemplateComparison(Contract):
 TEMPLATE_EXPORT_FORMAT = "berrys.agent_template/v1"
 
 
-class ExportedVersion(Input):
+class ExportedVersion(Contract):
     version: int = Field(ge=1)
     definition: TemplateDefinition
     change_note: Reason = ""
 
 
-class TemplateDocument(Input):
+class TemplateDocument(Contract):
     """A template as a JSON file: what export writes and import reads."""
 
     format: Literal["berrys.agent_template/v1"] = TEMPLATE_EXPORT_FORMAT
@@ -299,7 +275,7 @@ class TemplateDocument(Input):
 # --- messages -------------------------------------------------------------------------------
 
 
-class MessageCreate(Input):
+class MessageCreate(Contract):
     content: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
     subject: ShortText = ""
     from_agent_id: uuid.UUID | None = Field(
@@ -308,7 +284,7 @@ class MessageCreate(Input):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-class MessageStatusUpdate(Input):
+class MessageStatusUpdate(Contract):
     status: MessageStatus
     error: Reason | None = None
 
@@ -333,7 +309,7 @@ class MessageOut(Contract):
 # The two structured answers asked of the model router (and produced by the rules).
 
 
-class RequirementDraft(Input):
+class RequirementDraft(Contract):
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
     category: RequirementCategory
     priority: Priority
@@ -343,11 +319,11 @@ class RequirementDraft(Input):
     )
 
 
-class RequirementsDraft(Input):
+class RequirementsDraft(Contract):
     requirements: Annotated[list[RequirementDraft], Field(max_length=100)]
 
 
-class AgentDraft(Input):
+class AgentDraft(Contract):
     name: Name
     agent_type: AgentType
     role: ShortText
@@ -362,19 +338,19 @@ class AgentDraft(Input):
     )
 
 
-class CollaborationDraft(Input):
+class CollaborationDraft(Contract):
     from_agent: Name
     to_agent: Name
     interaction: CollaborationType
     description: ShortText = ""
 
 
-class TeamDraft(Input):
+class TeamDraft(Contract):
     agents: Annotated[list[AgentDraft], Field(min_length=1, max_length=20)]
     collaboration: list[CollaborationDraft] = Field(default_factory=list)
 
 
-class GenerateRequest(Input):
+class GenerateRequest(Contract):
     dry_run: bool = False
     description: GenerationDescription | None = Field(
         default=None, description="Default: the project's description."
