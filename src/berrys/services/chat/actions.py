@@ -10,23 +10,27 @@ answers so plainly (UNAVAILABLE); nothing pretends to work.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import ValidationError
 
 from berrys.core.db import Database
-from berrys.core.enums import (
-    ChatActionStatus,
-    ChatIntent,
-    HumanInteractionType,
-    InteractionStatus,
-    UserRole,
-)
 from berrys.core.errors import BerrysError, NotFound
-from berrys.services.auth.contracts import UserOut
+from berrys.services.chat import runs
 from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
+from berrys.services.chat.outcome import (
+    Intent,
+    Outcome,
+    Status,
+    agent_count,
+    ask_which_project,
+    failed,
+    project_url,
+    refuse_read_only,
+    target_project,
+)
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 
@@ -34,84 +38,13 @@ if TYPE_CHECKING:
     from berrys.services.chat.service import Turn
 
 _log = structlog.get_logger("berrys.chat")
-Intent = ChatIntent
-Status = ChatActionStatus
-_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
-
-RUNS_UNAVAILABLE = (
-    "Runs are not available in this version of Berrys yet, so I cannot start, approve or "
-    "reject anything. You can move the project along its lifecycle on its page."
-)
-
-
-@dataclass
-class Outcome:
-    reply: str
-    actions: list[ChatAction] = field(default_factory=list)
-    project_id: uuid.UUID | None = None
-    pending: PendingAction | None = None
-
-
-def _url(project_id: uuid.UUID, anchor: str = "") -> str:
-    return f"/projects/{project_id}" + (f"#{anchor}" if anchor else "")
-
-
-def _read_only(user: UserOut, intent: ChatIntent) -> Outcome | None:
-    if user.role in _WRITERS:
-        return None
-    detail = f"Your role {user.role.value} can only read; this needs MEMBER or ADMIN."
-    return Outcome(
-        reply=f"I can't do that for you: {detail}",
-        actions=[ChatAction(type=intent, status=Status.FAILED, detail=detail)],
-    )
-
-
-def _failed(intent: ChatIntent, exc: BerrysError, project_id: uuid.UUID | None) -> Outcome:
-    return Outcome(
-        reply=f"That did not work: {exc.detail}",
-        actions=[
-            ChatAction(
-                type=intent,
-                status=Status.FAILED,
-                detail=exc.detail,
-                result={"project_id": str(project_id)} if project_id else {},
-            )
-        ],
-        project_id=project_id,
-    )
-
-
-def _target(turn: Turn, intent: IntentResult) -> tuple[uuid.UUID | None, str | None]:
-    """The project meant: one named in the message, else the conversation's."""
-    if intent.project_name:
-        wanted = intent.project_name.strip().lower()
-        for name, project_id in turn.projects.items():
-            if name.lower() == wanted:
-                return project_id, name
-    if turn.project_id is not None:
-        names = {pid: name for name, pid in turn.projects.items()}
-        return turn.project_id, names.get(turn.project_id)
-    return None, None
-
-
-def _no_project(intent: ChatIntent) -> Outcome:
-    what = {
-        Intent.GENERATE_TEAM: "generate a team for",
-        Intent.PLAN: "plan",
-        Intent.STATUS: "report on",
-    }
-    return Outcome(
-        reply=f"Which project should I {what.get(intent, 'use')}? Create one first, for "
-        'example: "Create a project called Bakery Site to build a website for my bakery", '
-        "or name an existing one."
-    )
 
 
 # --- CREATE_PROJECT -------------------------------------------------------------------------
 
 
 async def _create_project(database: Database, turn: Turn, intent: IntentResult) -> Outcome:
-    if (denied := _read_only(turn.user, Intent.CREATE_PROJECT)) is not None:
+    if (denied := refuse_read_only(turn.user, Intent.CREATE_PROJECT)) is not None:
         return denied
     if not intent.project_name:
         return Outcome(
@@ -132,7 +65,7 @@ async def _create_project(database: Database, turn: Turn, intent: IntentResult) 
         async with database.transaction() as session:
             project = await projects.create(session, project_in=project_in, user=turn.user)
     except BerrysError as exc:
-        return _failed(Intent.CREATE_PROJECT, exc, None)
+        return failed(Intent.CREATE_PROJECT, exc, None)
     reply = f'I created the project "{project.name}" ({project.status.value}).'
     if project.description:
         reply += ' Next I can generate its team of agents: say "generate the team".'
@@ -150,7 +83,7 @@ async def _create_project(database: Database, turn: Turn, intent: IntentResult) 
                     "name": project.name,
                     "description": project.description,
                     "status": project.status.value,
-                    "url": _url(project.id),
+                    "url": project_url(project.id),
                 },
             )
         ],
@@ -163,10 +96,10 @@ async def _create_project(database: Database, turn: Turn, intent: IntentResult) 
 async def _generate_team(
     database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
 ) -> Outcome:
-    project_id, name = _target(turn, intent)
+    project_id, name = target_project(turn, intent)
     if project_id is None:
-        return _no_project(Intent.GENERATE_TEAM)
-    if (denied := _read_only(turn.user, Intent.GENERATE_TEAM)) is not None:
+        return ask_which_project(Intent.GENERATE_TEAM)
+    if (denied := refuse_read_only(turn.user, Intent.GENERATE_TEAM)) is not None:
         return denied
     try:
         from berrys.services.agents import generation
@@ -188,7 +121,7 @@ async def _generate_team(
         async with database.transaction(read_only=True) as session:
             existing = await agents.count(session, project_id=project_id, user=turn.user)
     except BerrysError as exc:
-        return _failed(Intent.GENERATE_TEAM, exc, project_id)
+        return failed(Intent.GENERATE_TEAM, exc, project_id)
     label = f'"{name}"' if name else "the project"
     if existing and not confirmed:
         question = (
@@ -215,7 +148,7 @@ async def _generate_team(
             database, project_id=project_id, request=GenerateRequest(), user=turn.user
         )
     except BerrysError as exc:
-        return _failed(Intent.GENERATE_TEAM, exc, project_id)
+        return failed(Intent.GENERATE_TEAM, exc, project_id)
     team = [
         {"id": str(a.id), "name": a.name, "agent_type": a.agent_type.value} for a in generated.team
     ]
@@ -231,7 +164,7 @@ async def _generate_team(
                     "project_id": str(project_id),
                     "agents": team,
                     "requirements": len(generated.requirements),
-                    "url": _url(project_id, "team"),
+                    "url": project_url(project_id, "team"),
                 },
             )
         ],
@@ -244,10 +177,10 @@ async def _generate_team(
 async def _plan(
     database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
 ) -> Outcome:
-    project_id, name = _target(turn, intent)
+    project_id, name = target_project(turn, intent)
     if project_id is None:
-        return _no_project(Intent.PLAN)
-    if (denied := _read_only(turn.user, Intent.PLAN)) is not None:
+        return ask_which_project(Intent.PLAN)
+    if (denied := refuse_read_only(turn.user, Intent.PLAN)) is not None:
         return denied
     try:
         from berrys.services.planning import generation as planning_generation
@@ -270,13 +203,13 @@ async def _plan(
     label = f'"{name}"' if name else "the project"
     try:
         async with database.transaction(read_only=True) as session:
-            team = await _agent_count(session, project_id, turn.user)
+            team = await agent_count(session, project_id, turn.user)
             try:
                 current = await planning.get_current(session, project_id=project_id, user=turn.user)
             except NotFound:
                 current = None
     except BerrysError as exc:
-        return _failed(Intent.PLAN, exc, project_id)
+        return failed(Intent.PLAN, exc, project_id)
     if not team:
         detail = f"{label} has no team yet to assign tasks to."
         return Outcome(
@@ -314,7 +247,7 @@ async def _plan(
             database, project_id=project_id, plan_in=PlanCreate(), user=turn.user
         )
     except BerrysError as exc:
-        return _failed(Intent.PLAN, exc, project_id)
+        return failed(Intent.PLAN, exc, project_id)
     return Outcome(
         reply=f"I drafted plan version {plan.version} for {label}: {len(plan.tasks)} tasks in "
         f"{len(plan.phases)} phases, {plan.methodology.value}. The Gantt chart and the "
@@ -329,7 +262,7 @@ async def _plan(
                     "plan_id": str(plan.id),
                     "version": plan.version,
                     "tasks": len(plan.tasks),
-                    "url": _url(project_id, "plan"),
+                    "url": project_url(project_id, "plan"),
                 },
             )
         ],
@@ -337,14 +270,6 @@ async def _plan(
 
 
 # --- STATUS ---------------------------------------------------------------------------------
-
-
-async def _agent_count(session: Any, project_id: uuid.UUID, user: UserOut) -> int | None:
-    try:
-        from berrys.services.agents import service as agents
-    except ImportError:
-        return None
-    return await agents.count(session, project_id=project_id, user=user)
 
 
 _NO_RUNS: Any = object()
@@ -371,7 +296,7 @@ async def _latest_run(session: Any, project_id: uuid.UUID) -> Any:
 
 
 async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outcome:
-    project_id, _name = _target(turn, intent)
+    project_id, _name = target_project(turn, intent)
     try:
         async with database.transaction(read_only=True) as session:
             if project_id is None:
@@ -399,10 +324,10 @@ async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outco
                 )
             project = await projects.get(session, project_id=project_id, user=turn.user)
             stats = await projects.get_stats(session, project_id=project_id, user=turn.user)
-            agents = await _agent_count(session, project_id, turn.user)
+            agents = await agent_count(session, project_id, turn.user)
             run = await _latest_run(session, project_id)
     except BerrysError as exc:
-        return _failed(Intent.STATUS, exc, project_id)
+        return failed(Intent.STATUS, exc, project_id)
     next_states = ", ".join(s.value for s in stats.allowed_transitions) or "none"
     team = "" if agents is None else f" It has {agents} agent(s)."
     if run is _NO_RUNS:
@@ -431,191 +356,8 @@ async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outco
                     "agents": agents,
                     "allowed_transitions": [s.value for s in stats.allowed_transitions],
                     "run": None if run is _NO_RUNS else run,
-                    "url": _url(project.id),
+                    "url": project_url(project.id),
                 },
-            )
-        ],
-    )
-
-
-# --- runs and approvals ---------------------------------------------------------------------
-
-
-def _unavailable(intent: ChatIntent, project_id: uuid.UUID | None) -> Outcome:
-    return Outcome(
-        reply=RUNS_UNAVAILABLE,
-        project_id=project_id,
-        actions=[
-            ChatAction(
-                type=intent,
-                status=Status.UNAVAILABLE,
-                detail="Runs and approvals are not installed in this version.",
-            )
-        ],
-    )
-
-
-async def _start_run(
-    database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
-) -> Outcome:
-    project_id, name = _target(turn, intent)
-    try:
-        from berrys.services.planning import service as planning
-        from berrys.services.workflows import service as runs
-        from berrys.services.workflows.contracts import RunCreate
-    except ImportError:
-        return _unavailable(Intent.START_RUN, project_id)
-    if project_id is None:
-        return _no_project(Intent.START_RUN)
-    if (denied := _read_only(turn.user, Intent.START_RUN)) is not None:
-        return denied
-    label = f'"{name}"' if name else "the project"
-    try:
-        async with database.transaction(read_only=True) as session:
-            try:
-                plan = await planning.get_current(session, project_id=project_id, user=turn.user)
-            except NotFound:
-                plan = None
-    except BerrysError as exc:
-        return _failed(Intent.START_RUN, exc, project_id)
-    if plan is None or not plan.tasks:
-        detail = f"{label} has no plan to run yet."
-        return Outcome(
-            reply=f'{detail} Say "now plan it" first.',
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.START_RUN,
-                    status=Status.FAILED,
-                    detail=detail,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-        )
-    if not confirmed:
-        question = (
-            f"Starting a run executes plan version {plan.version} of {label} ({len(plan.tasks)} "
-            "tasks) with the team's agents; their model and tool calls may cost money. "
-            "Start it? (yes / no)"
-        )
-        return Outcome(
-            reply=question,
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.START_RUN,
-                    status=Status.NEEDS_CONFIRMATION,
-                    detail=question,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-            pending=PendingAction(type=Intent.START_RUN, project_id=project_id, question=question),
-        )
-    try:
-        async with database.transaction() as session:
-            run = await runs.create_from_plan(
-                session, project_id=project_id, run_in=RunCreate(), user=turn.user
-            )
-    except BerrysError as exc:
-        return _failed(Intent.START_RUN, exc, project_id)
-    waiting = " It waits for your approval of the plan first." if run.gate_interaction_id else ""
-    return Outcome(
-        reply=f"I started a run of {label} ({len(run.task_runs)} tasks).{waiting} "
-        "Follow it live on its page.",
-        project_id=project_id,
-        actions=[
-            ChatAction(
-                type=Intent.START_RUN,
-                status=Status.COMPLETED,
-                result={
-                    "project_id": str(project_id),
-                    "run_id": str(run.id),
-                    "status": run.status.value,
-                    "name": "Follow the run",
-                    "url": f"/runs/{run.id}",
-                },
-            )
-        ],
-    )
-
-
-async def _answer_approval(database: Database, turn: Turn, intent: IntentResult) -> Outcome:
-    project_id, _name = _target(turn, intent)
-    try:
-        from berrys.services.interactions import service as interactions
-        from berrys.services.interactions.contracts import InteractionResponse
-        from berrys.services.workflows import service as runs
-    except ImportError:
-        return _unavailable(intent.intent, project_id)
-    if (denied := _read_only(turn.user, intent.intent)) is not None:
-        return denied
-    approve = intent.intent == Intent.APPROVE
-    try:
-        async with database.transaction() as session:
-            visible = (
-                None
-                if turn.user.role == UserRole.ADMIN
-                else await projects.visible_ids(session, user=turn.user)
-            )
-            waiting, total = await interactions.get_all(
-                session,
-                limit=10,
-                offset=0,
-                project_ids=visible,
-                status=InteractionStatus.PENDING,
-                type=HumanInteractionType.APPROVAL,
-                project_id=project_id,
-            )
-            if total != 1:
-                return _which_approval(intent.intent, waiting, total, project_id)
-            [pending] = waiting
-            answered = await runs.respond_interaction(
-                session,
-                interaction_id=pending.id,
-                response=InteractionResponse(approved=approve, comment=intent.comment),
-                user=turn.user,
-            )
-    except BerrysError as exc:
-        return _failed(intent.intent, exc, project_id)
-    verb = "approved" if approve else "rejected"
-    return Outcome(
-        reply=f'I {verb} "{answered.title}"'
-        + (f' with your comment "{intent.comment}".' if intent.comment else "."),
-        project_id=answered.project_id,
-        actions=[
-            ChatAction(
-                type=intent.intent,
-                status=Status.COMPLETED,
-                result={
-                    "project_id": str(answered.project_id),
-                    "interaction_id": str(answered.id),
-                    "run_id": str(answered.run_id) if answered.run_id else None,
-                    "approved": approve,
-                    "name": answered.title,
-                    "url": f"/runs/{answered.run_id}" if answered.run_id else "/approvals",
-                },
-            )
-        ],
-    )
-
-
-def _which_approval(
-    intent: ChatIntent, waiting: list[Any], total: int, project_id: uuid.UUID | None
-) -> Outcome:
-    where = " for this project" if project_id else ""
-    if total == 0:
-        return Outcome(reply=f"Nothing is waiting for an approval{where}.", project_id=project_id)
-    titles = "; ".join(f'"{w.title}"' for w in waiting[:5])
-    return Outcome(
-        reply=f"{total} approvals are waiting{where}: {titles}. Answer each in the approvals "
-        "inbox (/approvals), where you can see what you are approving.",
-        project_id=project_id,
-        actions=[
-            ChatAction(
-                type=intent,
-                status=Status.FAILED,
-                detail=f"{total} pending approvals; choose one in the inbox.",
-                result={"url": "/approvals", "name": "Approvals inbox"},
             )
         ],
     )
@@ -637,9 +379,9 @@ async def _run(
         case Intent.STATUS:
             return await _status(database, turn, intent)
         case Intent.START_RUN:
-            return await _start_run(database, turn, intent, confirmed=confirmed)
+            return await runs.start_run(database, turn, intent, confirmed=confirmed)
         case Intent.APPROVE | Intent.REJECT:
-            return await _answer_approval(database, turn, intent)
+            return await runs.answer_approval(database, turn, intent)
         case Intent.HELP:
             return Outcome(reply=turn.prompts["help"])
         case _:
@@ -676,6 +418,4 @@ async def dispatch(database: Database, *, turn: Turn, intent: IntentResult) -> O
 
 
 def _with_project(turn: Turn, project_id: uuid.UUID | None) -> Turn:
-    from dataclasses import replace
-
     return replace(turn, project_id=project_id or turn.project_id)

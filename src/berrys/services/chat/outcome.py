@@ -1,0 +1,96 @@
+"""What an action produces, and the checks every action shares."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from berrys.core.enums import ChatActionStatus, ChatIntent, UserRole
+from berrys.core.errors import BerrysError
+from berrys.services.auth.contracts import UserOut
+from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
+
+if TYPE_CHECKING:
+    from berrys.services.chat.service import Turn
+
+Intent = ChatIntent
+Status = ChatActionStatus
+WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
+
+RUNS_UNAVAILABLE = (
+    "Runs are not available in this version of Berrys yet, so I cannot start, approve or "
+    "reject anything. You can move the project along its lifecycle on its page."
+)
+
+
+@dataclass
+class Outcome:
+    reply: str
+    actions: list[ChatAction] = field(default_factory=list)
+    project_id: uuid.UUID | None = None
+    pending: PendingAction | None = None
+
+
+def project_url(project_id: uuid.UUID, anchor: str = "") -> str:
+    return f"/projects/{project_id}" + (f"#{anchor}" if anchor else "")
+
+
+def refuse_read_only(user: UserOut, intent: ChatIntent) -> Outcome | None:
+    if user.role in WRITERS:
+        return None
+    detail = f"Your role {user.role.value} can only read; this needs MEMBER or ADMIN."
+    return Outcome(
+        reply=f"I can't do that for you: {detail}",
+        actions=[ChatAction(type=intent, status=Status.FAILED, detail=detail)],
+    )
+
+
+def failed(intent: ChatIntent, exc: BerrysError, project_id: uuid.UUID | None) -> Outcome:
+    return Outcome(
+        reply=f"That did not work: {exc.detail}",
+        actions=[
+            ChatAction(
+                type=intent,
+                status=Status.FAILED,
+                detail=exc.detail,
+                result={"project_id": str(project_id)} if project_id else {},
+            )
+        ],
+        project_id=project_id,
+    )
+
+
+def target_project(turn: Turn, intent: IntentResult) -> tuple[uuid.UUID | None, str | None]:
+    """The project meant: one named in the message, else the conversation's."""
+    if intent.project_name:
+        wanted = intent.project_name.strip().lower()
+        for name, project_id in turn.projects.items():
+            if name.lower() == wanted:
+                return project_id, name
+    if turn.project_id is not None:
+        names = {pid: name for name, pid in turn.projects.items()}
+        return turn.project_id, names.get(turn.project_id)
+    return None, None
+
+
+def ask_which_project(intent: ChatIntent) -> Outcome:
+    what = {
+        Intent.GENERATE_TEAM: "generate a team for",
+        Intent.PLAN: "plan",
+        Intent.STATUS: "report on",
+    }
+    return Outcome(
+        reply=f"Which project should I {what.get(intent, 'use')}? Create one first, for "
+        'example: "Create a project called Bakery Site to build a website for my bakery", '
+        "or name an existing one."
+    )
+
+
+async def agent_count(session: Any, project_id: uuid.UUID, user: UserOut) -> int | None:
+    """How many agents the project has (None without the agents service)."""
+    try:
+        from berrys.services.agents import service as agents
+    except ImportError:
+        return None
+    return await agents.count(session, project_id=project_id, user=user)
