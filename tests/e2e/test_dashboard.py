@@ -272,6 +272,9 @@ def test_the_loop_in_a_browser(page: Page, live: Live) -> None:
     _shot(page, "11-settings")
     _nav(page, "Tools")
     _shot(page, "12-tools")
+    _nav(page, "Models")
+    expect(page.get_by_role("heading", name="Models and usage")).to_be_visible()
+    _shot(page, "13-models")
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
