@@ -21,21 +21,20 @@ class Server:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     port = free_port()
-    process = subprocess.Popen(
-        [*BERRYS, "serve", "--port", str(port)],
-        env=berrys_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    # A file, not a pipe: nobody drains a pipe during the test, and a full one blocks the server.
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*BERRYS, "serve", "--port", str(port)],
+            env=berrys_env(tmp_path, PYTHONUNBUFFERED="1"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_healthy(url, process)
-        head = ""
-        assert process.stdout is not None
-        while "listening" not in head:
-            head += process.stdout.readline()
-        yield Server(url=url, process=process, output_head=head)
+        yield Server(url=url, process=process, output_head=log_path.read_text())
     finally:
         process.terminate()
         process.wait(timeout=30)
