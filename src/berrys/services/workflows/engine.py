@@ -52,6 +52,7 @@ from berrys.services.workflows.state import (
     lock_run,
     predecessors_of,
     propagate,
+    write,
 )
 from berrys.services.workflows.tables import Artifact, Run, Step, TaskRun, TaskRunDependency
 
@@ -62,6 +63,7 @@ _run = Run.__table__
 _dep = TaskRunDependency.__table__
 _step = Step.__table__
 _artifact = Artifact.__table__
+_pred = _task.alias("upstream_task")
 
 
 @dataclass
@@ -165,7 +167,7 @@ class Worker:
                 await task
         # Let another worker take these over at once instead of waiting for the lease.
         with contextlib.suppress(Exception):
-            async with self.database.transaction() as session:
+            async with write(self.database) as session:
                 await session.execute(
                     update(_task)
                     .where(_task.c.lease_owner == self.worker_id, _task.c.status == T.RUNNING)
@@ -190,7 +192,7 @@ class Worker:
     async def _claim(self, free: int) -> list[_Claimed]:
         now = utcnow()
         config = self.config
-        async with self.database.transaction() as session:
+        async with write(self.database) as session:
             runnable = or_(
                 and_(
                     _task.c.status == T.READY,
@@ -337,7 +339,7 @@ class Worker:
                 .where(_task.c.id.in_(ids))
             )
         ).all()
-        pred = _task.alias("pred")
+        pred = _pred
         upstream: dict[uuid.UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
         for to_id, key, output in await session.execute(
             select(_dep.c.to_task_run_id, pred.c.key, pred.c.output)
@@ -385,7 +387,7 @@ class Worker:
             if not held:
                 continue
             try:
-                async with self.database.transaction() as session:
+                async with write(self.database) as session:
                     kept = set(
                         await session.scalars(
                             update(_task)
@@ -461,7 +463,7 @@ class Worker:
 
     async def _new_attempt(self, ctx: TaskContext, seq: int) -> None:
         snapshot = ctx.task
-        async with self.database.transaction() as session:
+        async with write(self.database) as session:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             await session.execute(
@@ -484,7 +486,7 @@ class Worker:
     async def _complete(self, ctx: TaskContext, outcome: TaskOutcome) -> None:
         snapshot = ctx.task
         now = utcnow()
-        async with self.database.transaction() as session:
+        async with write(self.database) as session:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             cost, tokens = (
@@ -548,7 +550,7 @@ class Worker:
 
     async def _fail(self, ctx: TaskContext, error: str, *, retry: bool) -> None:
         snapshot = ctx.task
-        async with self.database.transaction() as session:
+        async with write(self.database) as session:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             row = (
@@ -594,7 +596,7 @@ class Worker:
 
     async def _reject(self, ctx: TaskContext, reason: str, policy: RejectionPolicy) -> None:
         snapshot = ctx.task
-        async with self.database.transaction() as session:
+        async with write(self.database) as session:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             events: list[Event] = []

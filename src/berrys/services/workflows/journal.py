@@ -48,7 +48,7 @@ from berrys.core.enums import (
 from berrys.core.errors import ServiceUnavailable, TooManyRequests
 from berrys.services.interactions import service as interactions
 from berrys.services.workflows.events import Event
-from berrys.services.workflows.state import commit_events, lock_run
+from berrys.services.workflows.state import commit_events, lock_run, write
 from berrys.services.workflows.tables import Run, Step, TaskRun
 
 _task = TaskRun.__table__
@@ -260,7 +260,7 @@ class TaskContext:
                         priority=Priority.HIGH,
                     )
             # Count the re-issue before calling, so a crash during it is still counted.
-            async with self.database.transaction() as session:
+            async with write(self.database) as session:
                 await lock_run(session, self.task.run_id)
                 await self.hold_lease(session)
                 await session.execute(
@@ -285,7 +285,7 @@ class TaskContext:
                     refresh=False,
                 )
         elif (kind == StepKind.TOOL and not idempotent) or self.step_policy.record_starts:
-            async with self.database.transaction() as session:
+            async with write(self.database) as session:
                 await lock_run(session, self.task.run_id)
                 await self.hold_lease(session)
                 await session.execute(
@@ -337,7 +337,7 @@ class TaskContext:
             "finished_at": utcnow(),
             "duration_ms": duration,
         }
-        async with self.database.transaction() as session:
+        async with write(self.database) as session:
             await lock_run(session, self.task.run_id)
             await self.hold_lease(session)
             if record is None:
@@ -423,7 +423,7 @@ class TaskContext:
         options = self.task.run_options
         policy = on_reject or RejectionPolicy(self.task.spec.get("on_reject", "FAIL"))
         expires = options.get("approval_expiry_seconds")
-        async with self.database.transaction() as session:
+        async with write(self.database, orm=True) as session:
             await lock_run(session, self.task.run_id)
             await self.hold_lease(session)
             interaction = await interactions.create(

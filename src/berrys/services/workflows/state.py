@@ -9,15 +9,17 @@ decide when it is READY.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import utcnow
+from berrys.core.db import Database, utcnow
 from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
 from berrys.services.workflows.events import Event, emit_many
 from berrys.services.workflows.tables import Run, TaskRun, TaskRunDependency
@@ -27,9 +29,36 @@ _task = TaskRun.__table__
 _run = Run.__table__
 _dep = TaskRunDependency.__table__
 
+_pred = _task.alias("pred")
+_succ = _task.alias("succ")
+
 DONE = frozenset({T.COMPLETED, T.SKIPPED})
 TERMINAL = frozenset({T.COMPLETED, T.SKIPPED, T.FAILED, T.CANCELLED})
 RUN_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+_write_locks: dict[tuple[int, int], asyncio.Lock] = {}
+
+
+@asynccontextmanager
+async def write(database: Database, *, orm: bool = False) -> AsyncIterator[Any]:
+    """A write transaction of the engine. On SQLite the process's engine writes queue on an
+    asyncio lock first: waiting there costs nothing, while SQLite's own busy handler sleeps
+    in steps of milliseconds when two connections want the write lock at once.
+
+    The hot path takes a Core connection (no ORM unit of work); ``orm`` gives a session for
+    the rare writes that go through other services (interactions, audit)."""
+    opened = database.transaction() if orm else database.engine.begin()
+    if not database.is_sqlite:
+        async with opened as session:
+            yield session
+        return
+    key = (id(database), id(asyncio.get_running_loop()))
+    lock = _write_locks.get(key)
+    if lock is None:
+        lock = _write_locks[key] = asyncio.Lock()
+    async with lock, opened as session:
+        yield session
 
 
 async def lock_run(session: AsyncSession, run_id: uuid.UUID) -> None:
@@ -39,7 +68,8 @@ async def lock_run(session: AsyncSession, run_id: uuid.UUID) -> None:
     Without it two predecessors finishing at once under READ COMMITTED would each see the
     other unfinished, and their common successor would never become READY.
     """
-    if session.get_bind().dialect.name == "sqlite":
+    dialect = session.dialect if hasattr(session, "dialect") else session.get_bind().dialect
+    if dialect.name == "sqlite":
         return
     await session.execute(select(_run.c.id).where(_run.c.id == run_id).with_for_update())
 
@@ -75,7 +105,7 @@ async def predecessors_of(
     found: dict[uuid.UUID, list[tuple[DependencyType, TaskRunStatus, Any]]] = defaultdict(list)
     if not ids:
         return found
-    pred = _task.alias("pred")
+    pred = _pred
     rows = await session.execute(
         select(_dep.c.to_task_run_id, _dep.c.dependency_type, pred.c.status, pred.c.started_at)
         .join(pred, pred.c.id == _dep.c.from_task_run_id)
@@ -92,7 +122,7 @@ async def propagate(
     """After tasks started or finished, make their successors READY or COMPLETED."""
     frontier = set(changed)
     while frontier:
-        succ = _task.alias("succ")
+        succ = _succ
         rows = (
             await session.execute(
                 select(succ.c.id, succ.c.status, succ.c.output_ready)

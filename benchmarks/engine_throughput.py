@@ -1,0 +1,247 @@
+"""The run engine: throughput on a 1,000-task DAG and makespan against the critical path.
+
+(a) ``--part throughput``: a DAG of N tasks in layers of width W (each task depends FS on one
+    or two tasks of the previous layer), executed by one worker on a fresh durable SQLite
+    store (WAL, synchronous=NORMAL) with a zero-latency scripted model: every task makes one
+    recorded model step (STARTED committed before the call, COMPLETED after), and every state
+    change writes its outbox event. Tasks per second and wall/CPU per task.
+(b) the same DAG in LangGraph (StateGraph fanning out with Send, a fake chat model, its
+    SqliteSaver checkpointer), run by ``engine_langgraph_peer.py`` under another Python
+    (``--langgraph-python``, a venv with langgraph and langgraph-checkpoint-sqlite).
+(c) ``--part makespan``: 50 independent branches of different lengths (1..10 tasks), each
+    task a model call of 50-150 ms simulated latency; makespan against the critical-path
+    lower bound (the longest branch's summed latency).
+
+    python benchmarks/engine_throughput.py --runs 3 --langgraph-python /tmp/lgvenv/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from berrys.core import migrate
+from berrys.core.db import Database
+from berrys.core.enums import RunStatus
+from berrys.services.auth import service as auth
+from berrys.services.auth.contracts import UserCreate
+from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import service as runs
+from berrys.services.workflows.contracts import DependencySpec, TaskSpec
+from berrys.services.workflows.engine import EngineConfig, Worker, run_status
+from berrys.services.workflows.executor import TaskOutcome
+from berrys.services.workflows.journal import StepPolicy, TaskContext
+
+HERE = Path(__file__).resolve().parent
+
+
+def layered_dag(tasks: int, width: int, seed: int = 1) -> list[tuple[int, list[int]]]:
+    """(task, predecessors) in layers of ``width``; one or two FS predecessors per task."""
+    rng = random.Random(seed)
+    graph = []
+    for index in range(tasks):
+        layer = index // width
+        if layer == 0:
+            graph.append((index, []))
+            continue
+        previous = list(range((layer - 1) * width, min(layer * width, tasks)))
+        picked = rng.sample(previous, k=min(len(previous), rng.choice((1, 2))))
+        graph.append((index, sorted(picked)))
+    return graph
+
+
+class ModelExecutor:
+    """One recorded model step per task; ``latency`` seconds per call (0: none)."""
+
+    def __init__(self, latencies: dict[str, float] | None = None) -> None:
+        self.latencies = latencies or {}
+
+    async def execute(self, ctx: TaskContext) -> TaskOutcome:
+        key = ctx.task.key
+        delay = self.latencies.get(key, 0.0)
+
+        async def call() -> dict[str, Any]:
+            if delay:
+                await asyncio.sleep(delay)
+            return {"content": f"done {key}", "tokens": 12}
+
+        reply = await ctx.model({"task": key}, call, usage=lambda r: (0.0, r["tokens"]))
+        return TaskOutcome(output={"text": reply["content"]}, produced_by="scripted/bench")
+
+
+async def _setup(database: Database) -> Any:
+    await migrate.upgrade(database)
+    async with database.transaction() as session:
+        user = await auth.create_user(
+            session,
+            user_in=UserCreate.model_validate(
+                {"email": "bench@example.com", "password": "benchmark pass", "role": "ADMIN"}
+            ),
+            actor_id=None,
+        )
+        return await projects.create(session, project_in=ProjectCreate(name="bench"), user=user)
+
+
+async def _execute(
+    database: Database,
+    project: Any,
+    specs: list[TaskSpec],
+    deps: list[DependencySpec],
+    executor: Any,
+    concurrency: int,
+) -> tuple[float, float]:
+    async with database.transaction() as session:
+        run = await runs.create(
+            session,
+            project_id=project.id,
+            tasks=specs,
+            dependencies=deps,
+            max_concurrency=concurrency,
+        )
+    config = EngineConfig(
+        concurrency=concurrency,
+        poll_seconds=0.05,
+        heartbeat_seconds=5.0,
+        lease_seconds=60.0,
+        maintenance_seconds=5.0,
+        step_policy=StepPolicy(),
+    )
+    worker = Worker(database, executor, config=config, run_ids={run.id})
+    wall, cpu = time.perf_counter(), time.process_time()
+    task = asyncio.create_task(worker.run())
+    while (await run_status(database, run.id)) not in (  # noqa: ASYNC110 - across processes
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+    ):
+        await asyncio.sleep(0.05)  # the benchmark's own completion poll
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    worker.stop()
+    await task
+    assert (await run_status(database, run.id)) == RunStatus.COMPLETED
+    return wall, cpu
+
+
+async def throughput(tasks: int, width: int) -> dict[str, float]:
+    graph = layered_dag(tasks, width)
+    specs = [TaskSpec(key=f"t{i}", name=f"t{i}") for i, _ in graph]
+    deps = [DependencySpec(from_key=f"t{p}", to_key=f"t{i}") for i, preds in graph for p in preds]
+    with tempfile.TemporaryDirectory() as folder:
+        database = Database(f"sqlite+aiosqlite:///{folder}/bench.db")
+        try:
+            project = await _setup(database)
+            wall, cpu = await _execute(database, project, specs, deps, ModelExecutor(), width)
+        finally:
+            await database.dispose()
+    return {
+        "tasks": tasks,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "tasks_per_s": tasks / wall,
+        "us_per_task_wall": wall / tasks * 1e6,
+        "us_per_task_cpu": cpu / tasks * 1e6,
+    }
+
+
+async def makespan(branches: int, seed: int = 3) -> dict[str, float]:
+    rng = random.Random(seed)
+    specs, deps, latencies, bound = [], [], {}, 0.0
+    for b in range(branches):
+        length = rng.randint(1, 10)
+        total = 0.0
+        for t in range(length):
+            key = f"b{b}t{t}"
+            latencies[key] = rng.uniform(0.05, 0.15)
+            total += latencies[key]
+            specs.append(TaskSpec(key=key, name=key))
+            if t:
+                deps.append(DependencySpec(from_key=f"b{b}t{t - 1}", to_key=key))
+        bound = max(bound, total)
+    with tempfile.TemporaryDirectory() as folder:
+        database = Database(f"sqlite+aiosqlite:///{folder}/bench.db")
+        try:
+            project = await _setup(database)
+            wall, _ = await _execute(
+                database, project, specs, deps, ModelExecutor(latencies), branches
+            )
+        finally:
+            await database.dispose()
+    return {
+        "tasks": len(specs),
+        "bound_s": bound,
+        "makespan_s": wall,
+        "above_bound_pct": (wall / bound - 1) * 100,
+    }
+
+
+def langgraph(python: str, part: str, tasks: int, width: int, branches: int) -> dict[str, Any]:
+    output = subprocess.run(
+        [
+            python,
+            str(HERE / "engine_langgraph_peer.py"),
+            "--part",
+            part,
+            "--tasks",
+            str(tasks),
+            "--width",
+            str(width),
+            "--branches",
+            str(branches),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+        cwd=HERE.parent,
+    )
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=("throughput", "makespan", "both"), default="both")
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--width", type=int, default=20)
+    parser.add_argument("--branches", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--langgraph-python", default=None, help="A Python with langgraph.")
+    args = parser.parse_args()
+    report: dict[str, Any] = {}
+    parts = ("throughput", "makespan") if args.part == "both" else (args.part,)
+    for part in parts:
+        mine, peer = [], []
+        for _ in range(args.runs):
+            if part == "throughput":
+                mine.append(asyncio.run(throughput(args.tasks, args.width)))
+            else:
+                mine.append(asyncio.run(makespan(args.branches)))
+            if args.langgraph_python:
+                peer.append(
+                    langgraph(args.langgraph_python, part, args.tasks, args.width, args.branches)
+                )
+        key = "tasks_per_s" if part == "throughput" else "above_bound_pct"
+        report[part] = {
+            "berrys_runs": mine,
+            "berrys_median": statistics.median(r[key] for r in mine),
+            "langgraph_runs": peer,
+            "langgraph_median": statistics.median(r[key] for r in peer) if peer else None,
+            "metric": key,
+        }
+        print(json.dumps({part: report[part]}, indent=1), flush=True)
+    print(json.dumps({p: {k: v for k, v in r.items() if "median" in k} for p, r in report.items()}))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE.parent))
+    uuid.uuid4()
+    main()
