@@ -46,15 +46,22 @@ MESSAGES = [
 ]
 
 
-async def per_call_ms(call: Callable[[], Awaitable[object]], calls: int) -> float:
-    for _ in range(min(200, calls)):  # warm up
-        await call()
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter_ns()
-        await call()
-        samples.append(time.perf_counter_ns() - start)
-    return statistics.median(samples) / 1e6
+async def per_call_ms(
+    calls: int, block: int = 100, **variants: Callable[[], Awaitable[object]]
+) -> dict[str, float]:
+    """Median ms per call of each variant, measured in alternating blocks of ``block`` calls
+    so that drift (load, caches, a library's growing state) hits every variant alike."""
+    for call in variants.values():  # warm up
+        for _ in range(min(200, calls)):
+            await call()
+    samples: dict[str, list[int]] = {name: [] for name in variants}
+    for _ in range(max(1, calls // block)):
+        for name, call in variants.items():
+            for _ in range(block):
+                start = time.perf_counter_ns()
+                await call()
+                samples[name].append(time.perf_counter_ns() - start)
+    return {name: statistics.median(values) / 1e6 for name, values in samples.items()}
 
 
 async def berrys_run(calls: int, folder: Path) -> dict[str, float]:
@@ -71,7 +78,7 @@ async def berrys_run(calls: int, folder: Path) -> dict[str, float]:
     llm.configure(settings)
     state = runtime.get()
     request = CompletionRequest(messages=[ChatMessage(**m) for m in MESSAGES])
-    total = 3 * (calls + 200)
+    total = 3 * (calls + 300)
     scripted = llm.script("bench", ["4"] * total)
     provider = state.providers[ModelProvider.SCRIPTED]
     specs = await discovery.candidates(database)
@@ -89,11 +96,7 @@ async def berrys_run(calls: int, folder: Path) -> dict[str, float]:
     async def complete() -> object:
         return await llm.complete(database, request)
 
-    result = {
-        "direct": await per_call_ms(direct, calls),
-        "router": await per_call_ms(routed, calls),
-        "complete": await per_call_ms(complete, calls),
-    }
+    result = await per_call_ms(calls, direct=direct, router=routed, complete=complete)
     scripted.uninstall()
     await database.dispose()
     return result
@@ -123,7 +126,7 @@ async def litellm_run(calls: int) -> dict[str, float] | None:
     async def routed() -> object:
         return await model_router.acompletion(model="bench", messages=MESSAGES, mock_response="4")
 
-    return {"direct": await per_call_ms(direct, calls), "router": await per_call_ms(routed, calls)}
+    return await per_call_ms(calls, direct=direct, router=routed)
 
 
 async def main() -> None:
