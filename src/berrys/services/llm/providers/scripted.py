@@ -20,6 +20,7 @@ entry raises :class:`CassetteMiss`: both loud, never a silent fallback.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -271,4 +272,8 @@ class ScriptedProvider(Provider):
         answer = scripted.responses.popleft()
         if isinstance(answer, dict) and answer.get("hang"):
             await asyncio.Event().wait()  # never set: the router's timeout ends the attempt
+        if callable(answer) and not isinstance(answer, BaseModel):
+            answer = answer(request)
+            if inspect.isawaitable(answer):  # an async callable answers when it chooses
+                answer = await answer
         return _as_response(answer, request)
