@@ -230,9 +230,9 @@ class Worker:
             if not candidates:
                 return []
             run_ids = sorted({row.run_id for row in candidates})
-            lock = select(_run.c.id, _run.c.max_concurrency, _run.c.provider_limits).where(
-                _run.c.id.in_(run_ids)
-            )
+            lock = select(
+                _run.c.id, _run.c.max_concurrency, _run.c.provider_limits, _run.c.status
+            ).where(_run.c.id.in_(run_ids))
             if not self.database.is_sqlite:
                 # Runs first, then their tasks: the order every state change takes locks in.
                 lock = lock.order_by(_run.c.id).with_for_update(of=_run)
@@ -322,10 +322,17 @@ class Worker:
                     first_starts[row.run_id].append(row.id)
             for run_id, events in by_run.items():
                 await propagate(session, first_starts.get(run_id, []), events)
-                await commit_events(session, run_id, events)
-            return await self._snapshots(session, ids)
+                # A RUNNING run stays RUNNING when more of its tasks start.
+                refresh = RunStatus(runs[run_id].status) != RunStatus.RUNNING
+                await commit_events(session, run_id, events, refresh=refresh)
+            fresh = all(row.started_at is None and not row.attempt for row in chosen)
+            return await self._snapshots(session, ids, fresh=fresh)
 
-    async def _snapshots(self, session: Any, ids: list[uuid.UUID]) -> list[_Claimed]:
+    async def _snapshots(
+        self, session: Any, ids: list[uuid.UUID], *, fresh: bool = False
+    ) -> list[_Claimed]:
+        """What the executor needs of each claimed task (``fresh``: none ran before, so
+        there are no recorded steps to load)."""
         rows = (
             await session.execute(
                 select(
@@ -350,7 +357,12 @@ class Worker:
                 upstream[to_id][key] = output
         recorded: dict[uuid.UUID, dict[int, Any]] = defaultdict(dict)
         attempts = {row.id: row.attempt for row in rows}
-        for step in await session.execute(select(_step).where(_step.c.task_run_id.in_(ids))):
+        steps = (
+            []
+            if fresh
+            else await session.execute(select(_step).where(_step.c.task_run_id.in_(ids)))
+        )
+        for step in steps:
             if step.attempt == attempts[step.task_run_id]:
                 recorded[step.task_run_id][step.seq] = step
         claimed = []
@@ -489,14 +501,17 @@ class Worker:
         async with write(self.database) as session:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
-            cost, tokens = (
-                await session.execute(
-                    select(
-                        func.coalesce(func.sum(_step.c.cost_usd), 0.0),
-                        func.coalesce(func.sum(_step.c.tokens), 0),
-                    ).where(_step.c.task_run_id == snapshot.id)
-                )
-            ).one()
+            if snapshot.attempt == 1 and not ctx.replayed:
+                cost, tokens = ctx.cost_usd, ctx.tokens  # every step of the task ran here
+            else:
+                cost, tokens = (
+                    await session.execute(
+                        select(
+                            func.coalesce(func.sum(_step.c.cost_usd), 0.0),
+                            func.coalesce(func.sum(_step.c.tokens), 0),
+                        ).where(_step.c.task_run_id == snapshot.id)
+                    )
+                ).one()
             preds = await predecessors_of(session, [snapshot.id])
             done = finish_gate(preds.get(snapshot.id, []))
             values: dict[str, Any] = {

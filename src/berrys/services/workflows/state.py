@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
@@ -262,7 +262,17 @@ async def refresh_run_status(
         if new in RUN_TERMINAL and (run.options or {}).get("workflow"):
             from berrys.services.workflows.workflow import finish_project
 
-            await finish_project(session, run=run, status=new)
+            if isinstance(session, AsyncConnection):
+                # The projects service works on an ORM session: one joined to this
+                # connection's transaction, so the project moves with the run, atomically.
+                orm = AsyncSession(bind=session, expire_on_commit=False)
+                try:
+                    await finish_project(orm, run=run, status=new)
+                    await orm.flush()
+                finally:
+                    await orm.close()
+            else:
+                await finish_project(session, run=run, status=new)
     return new
 
 

@@ -1,0 +1,118 @@
+"""The project workflow in one call: DRAFT -> PLANNING -> IN_PROGRESS -> COMPLETED, with its
+fallbacks recorded as DEGRADED events and NOTIFICATIONs."""
+
+from __future__ import annotations
+
+import pytest
+from tests.services.workflows.conftest import wait_for_status
+
+from berrys.core.enums import HumanInteractionType, ProjectStatus, RunStatus
+from berrys.services.auth import service as auth
+from berrys.services.interactions import service as interactions
+from berrys.services.llm import service as llm
+from berrys.services.llm.providers import scripted
+from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import service as runs
+from berrys.services.workflows import workflow
+from berrys.services.workflows.agent_executor import AgentExecutor
+from berrys.services.workflows.contracts import RunCreate
+
+DESCRIPTION = "Write a launch plan and announcement for a neighbourhood bakery's new website"
+
+
+@pytest.fixture(autouse=True)
+def _offline_router(settings):
+    offline = settings.model_copy(update={"local_model_enabled": False})
+    scripted.reset()
+    llm.configure(offline)
+    yield
+    scripted.reset()
+    llm.configure(offline)
+
+
+async def _project(database, member):
+    async with database.transaction() as session:
+        user = await auth.get_by_email(session, email=member.email)
+        project = await projects.create(
+            session, project_in=ProjectCreate(name="Bakery", description=DESCRIPTION), user=user
+        )
+    return user, project
+
+
+async def _kinds(database, run_id):
+    async with database.transaction(read_only=True) as session:
+        return [e["type"] for e in await runs.events(session, run_id=run_id, limit=10_000)]
+
+
+async def test_one_call_takes_a_draft_project_to_completed(
+    database, settings, member, start_worker
+):
+    user, project = await _project(database, member)
+    stages = []
+    result = await workflow.start(
+        database,
+        project_id=project.id,
+        user=user,
+        run_in=RunCreate(options={"risk_approval": False}),
+        on_stage=lambda stage, status, detail: stages.append((stage, status)),
+    )
+    assert ("team", "done") in stages
+    assert ("plan", "done") in stages
+    assert len(result.team) >= 2
+    assert result.plan["critical_path"]
+    async with database.transaction(read_only=True) as session:
+        current = await projects.get(session, project_id=project.id, user=user)
+    assert current.status == ProjectStatus.IN_PROGRESS
+    start_worker(AgentExecutor(settings=settings, database=database))
+    done = await wait_for_status(database, result.run.id, RunStatus.COMPLETED, within=60)
+    assert len(done.artifacts) == len(done.task_runs)
+    async with database.transaction(read_only=True) as session:
+        current = await projects.get(session, project_id=project.id, user=user)
+        history, _ = await projects.get_history(
+            session, project_id=project.id, user=user, limit=20, offset=0
+        )
+        notes, _ = await interactions.get_all(
+            session,
+            limit=50,
+            offset=0,
+            project_id=project.id,
+            type=HumanInteractionType.NOTIFICATION,
+        )
+    assert current.status == ProjectStatus.COMPLETED
+    assert [h.to_status for h in history] == [
+        ProjectStatus.DRAFT,
+        ProjectStatus.PLANNING,
+        ProjectStatus.IN_PROGRESS,
+        ProjectStatus.COMPLETED,
+    ]
+    kinds = await _kinds(database, result.run.id)
+    assert kinds.count("WORKFLOW_STAGE") == len(result.stages)
+    # Offline, the RULES provider answered: every fallback is an event and a notification.
+    assert result.degraded
+    assert kinds.count("DEGRADED") == len(result.degraded) == len(notes)
+
+
+async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
+    database, settings, member, start_worker, monkeypatch
+):
+    from berrys.services.planning import generation
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("planner offline")
+
+    monkeypatch.setattr(generation, "create_plan", broken)
+    user, project = await _project(database, member)
+    result = await workflow.start(
+        database,
+        project_id=project.id,
+        user=user,
+        run_in=RunCreate(options={"review_project": True, "risk_approval": False}),
+    )
+    assert result.plan["tasks"] == len(workflow.TEMPLATE_TASKS)
+    assert any(d["fallback"] == "template plan" for d in result.degraded)
+    start_worker(AgentExecutor(settings=settings, database=database))
+    await wait_for_status(database, result.run.id, RunStatus.COMPLETED, within=60)
+    async with database.transaction(read_only=True) as session:
+        current = await projects.get(session, project_id=project.id, user=user)
+    assert current.status == ProjectStatus.REVIEW
