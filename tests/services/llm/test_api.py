@@ -294,3 +294,25 @@ async def test_api_key_never_appears_in_logs_rows_or_responses(
             assert secret[:12] not in text
     finally:
         llm.configure(llm_settings)
+
+
+async def test_stream_respects_budgets(
+    client: httpx.AsyncClient, database, member, llm_runtime: runtime.Runtime
+) -> None:
+    from berrys.core.errors import BudgetExceeded
+    from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+
+    project_id = await _project(client, member)
+    budget = {"scope": "PROJECT", "project_id": project_id, "limit_usd": 0.000001}
+    assert (
+        await client.put("/api/v1/models/budgets", json=budget, headers=member.headers)
+    ).status_code == 200
+    request = CompletionRequest(
+        messages=[ChatMessage(role="user", content="Tell me a long story.")],
+        project_id=uuid.UUID(project_id),
+    )
+    with llm.script("pricey", ["never"], input_price_per_million=50.0) as model:
+        with pytest.raises(BudgetExceeded, match="would exceed the project"):
+            async for _ in llm.stream(database, request):
+                pass
+        assert model.remaining == 1

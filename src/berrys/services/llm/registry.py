@@ -71,11 +71,14 @@ async def sync_registry(database: Database) -> list[ModelOut]:
 
 
 async def ensure_registry(database: Database) -> None:
-    """Register the configured providers' models once per process."""
+    """Register the configured providers' models once per process (again if emptied)."""
     state = runtime.get()
-    if database.url not in state.synced:
-        await sync_registry(database)
-        state.synced.add(database.url)
+    if database.url in state.synced:
+        async with database.transaction(read_only=True) as session:
+            if await session.scalar(select(func.count()).select_from(LlmModel)):
+                return
+    await sync_registry(database)
+    state.synced.add(database.url)
 
 
 async def get_all(

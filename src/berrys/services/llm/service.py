@@ -231,8 +231,11 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
     started = time.perf_counter()
     try:
         for spec in chain:
-            if budget is not None and await budget(spec, 0.0, prompt_tokens):
-                continue
+            if budget is not None:
+                expected = request.max_tokens or router.DEFAULT_COMPLETION_TOKENS
+                cost = spec.cost(prompt_tokens, expected)
+                if await budget(spec, cost, prompt_tokens + expected):
+                    continue
             provider = state.providers[spec.provider]
             pieces: list[str] = []
             t0 = time.perf_counter()
@@ -279,6 +282,10 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
             )
             yield StreamChunk(done=True, completion=completion)
             return
+        if not records and budget is not None and budget.refusals:
+            raise BudgetExceeded(
+                "Every eligible model would exceed a budget: " + "; ".join(budget.refusals)
+            )
         raise ServiceUnavailable(
             "No model could stream an answer: "
             + ("; ".join(f"{r.spec.name}: {r.outcome}" for r in records) or "none eligible")
