@@ -106,3 +106,17 @@ async def test_free_text_without_any_model_is_unavailable(
 async def test_exhausted_script_is_loud(database: Database, llm_runtime: runtime.Runtime) -> None:
     with llm_script("fake", []), pytest.raises(ScriptExhausted):
         await llm.complete(database, _ask())
+
+
+async def test_messages_as_dicts_with_any_role_case(
+    database: Database, llm_runtime: runtime.Runtime
+) -> None:
+    request = CompletionRequest(
+        messages=[{"role": "SYSTEM", "content": "Be brief."}, {"role": "USER", "content": "Hi"}],
+        task_type=ModelTaskType.INTENT,
+        response_schema=Team,
+        rules=lambda: Team(roles=[]),
+    )
+    assert [m.role for m in request.messages] == ["system", "user"]
+    result = await llm.complete(database, request)
+    assert result.from_rules

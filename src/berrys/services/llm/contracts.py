@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from berrys.core.contracts import Contract, Name
 from berrys.core.enums import (
@@ -45,6 +45,12 @@ class ChatMessage(Contract):
         default=None, description="An assistant message's tool calls."
     )
     tool_call_id: str | None = Field(default=None, description="What a tool message answers.")
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _lower_role(cls, value: object) -> object:
+        """``USER`` (as chat history stores it) is ``user``."""
+        return value.lower() if isinstance(value, str) else value
 
 
 class Usage(Contract):
