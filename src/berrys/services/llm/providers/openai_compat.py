@@ -144,7 +144,9 @@ class OpenAIProvider(Provider):
         if request.temperature is not None:
             arguments["temperature"] = request.temperature
         if request.max_tokens is not None:
-            arguments["max_tokens"] = request.max_tokens
+            # OpenAI's newer models take only max_completion_tokens; compatible servers max_tokens.
+            key = "max_completion_tokens" if self.base_url is None else "max_tokens"
+            arguments[key] = request.max_tokens
         if request.tools:
             arguments["tools"] = to_openai_tools(request.tools)
         elif request.json_schema is not None and self.json_mode == "json_object":
