@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import structlog
@@ -15,6 +16,8 @@ from berrys.services.llm.providers.base import ModelSeed, ModelSpec
 from berrys.services.llm.tables import LlmModel
 
 _log = structlog.get_logger("berrys.llm")
+DISCOVERY_TIMEOUT_SECONDS = 5.0
+DISCOVERY_RETRY_SECONDS = 60.0
 
 
 def spec_of(row: LlmModel) -> ModelSpec:
@@ -48,16 +51,28 @@ def spec_of_seed(seed: ModelSeed) -> ModelSpec:
 
 
 async def seeds() -> list[ModelSeed]:
-    """The models the configured providers offer (asked once per process)."""
+    """The models the configured providers offer: asked once per process, and again after
+    ``DISCOVERY_RETRY_SECONDS`` for a provider that did not answer (each ask is bounded)."""
     state = runtime.get()
-    if state.seeds is None:
-        found: list[ModelSeed] = []
+    now = time.monotonic()
+    if state.seeds is None or (state.seeds_missing and now >= state.seeds_retry_at):
+        found = {(seed.provider, seed.name): seed for seed in state.seeds or []}
+        missing: list[ModelProvider] = []
         for kind, provider in state.providers.items():
+            if state.seeds is not None and kind not in state.seeds_missing:
+                continue
             try:
-                found.extend(await provider.discover())
+                async with asyncio.timeout(DISCOVERY_TIMEOUT_SECONDS):
+                    offered = await provider.discover()
             except Exception as exc:
+                missing.append(kind)
                 _log.warning("llm.discover_failed", provider=kind, error=type(exc).__name__)
-        state.seeds = found
+                continue
+            found.update({(seed.provider, seed.name): seed for seed in offered})
+        state.seeds = list(found.values())
+        state.seeds_missing = missing
+        state.seeds_retry_at = now + DISCOVERY_RETRY_SECONDS
+        state.forget_registry()
     return state.seeds
 
 

@@ -44,6 +44,8 @@ class Runtime:
     synced: set[str] = field(default_factory=set)
     embedders: dict[str, Any] = field(default_factory=dict)
     seeds: list[Any] | None = None
+    seeds_missing: list[ModelProvider] = field(default_factory=list)
+    seeds_retry_at: float = 0.0
 
     def semaphore(self, provider: ModelProvider) -> asyncio.Semaphore:
         semaphore = self.semaphores.get(provider)
