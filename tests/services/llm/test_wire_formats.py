@@ -249,3 +249,12 @@ async def test_per_provider_concurrency_limit(
             results = await asyncio.gather(*calls)
     assert most == 1
     assert [r.content for r in results] == ["done"] * 3
+
+
+async def test_readiness_names_failing_providers(wired: runtime.Runtime) -> None:
+    checks = await llm.readiness()
+    assert checks["anthropic"] == {"status": "ok"}
+    assert checks["ollama"] == {"status": "ok"}
+    wired.providers[ModelProvider.OLLAMA] = OllamaProvider(host="http://127.0.0.1:9", timeout=1)
+    checks = await llm.readiness()
+    assert checks["ollama"]["status"] == "failing"

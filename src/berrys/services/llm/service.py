@@ -7,6 +7,7 @@ write every attempt as a ``model_request`` row in one short transaction.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -325,6 +326,26 @@ async def embed(
     )
 
 
+async def readiness() -> dict[str, dict[str, str]]:
+    """Each provider's state for /health/ready: "ok" when it answers a listing in time,
+    "failing" with the error's class otherwise; unconfigured providers are left out."""
+    state = runtime.get()
+    checks: dict[str, dict[str, str]] = {}
+    for kind, provider in state.providers.items():
+        if kind in (ModelProvider.SCRIPTED, ModelProvider.RULES):
+            continue
+        try:
+            async with asyncio.timeout(5.0):
+                await provider.discover()
+            checks[kind.value.lower()] = {"status": "ok"}
+        except Exception as exc:
+            checks[kind.value.lower()] = {"status": "failing", "detail": type(exc).__name__}
+    for kind, reason in state.unavailable.items():
+        if reason != "not configured":
+            checks[kind.value.lower()] = {"status": "failing", "detail": reason.split(":")[0]}
+    return checks
+
+
 # The registry, budgets, feedback and usage (split out; part of this interface).
 from berrys.services.llm.registry import (  # noqa: E402
     create,
@@ -354,6 +375,7 @@ __all__ = [
     "get",
     "get_all",
     "get_budgets",
+    "readiness",
     "script",
     "scripts",
     "set_budget",
