@@ -196,3 +196,22 @@ async def test_unreachable_openai_server_falls_back(
         ]
     finally:
         runtime.configure(llm_settings)
+
+
+@pytest.mark.parametrize(
+    "contract",
+    ["berrys.services.planning.contracts:PlanDraft", "berrys.services.agents.contracts:TeamDraft"],
+)
+def test_grammars_of_real_contracts_stay_small(contract):
+    """Size bounds spelled out as nested groups once made a 536 KB grammar that overflowed
+    llama.cpp's parser stack and killed the process; the grammar leaves them to validation."""
+    import importlib
+    import json
+
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from berrys.services.llm.providers.local import grammar_schema
+
+    module, name = contract.split(":")
+    schema = getattr(importlib.import_module(module), name).model_json_schema()
+    assert len(json_schema_to_gbnf(json.dumps(grammar_schema(schema)))) < 20_000

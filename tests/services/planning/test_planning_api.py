@@ -185,7 +185,7 @@ async def test_access_roles_and_bad_input(client, member, other_member, viewer, 
         json={"name": "y", "estimate_hours": 1, "priority": "high"},
         headers=member.headers,
     )
-    assert lower.status_code == 201
+    assert lower.status_code == 201, lower.text
     assert lower.json()["priority"] == "HIGH"
     for path in ("/schedule?iterations=0", "/schedule?seed=-1", "/schedule?iterations=x"):
         assert (await client.get(f"{P}/{pid}{path}", headers=member.headers)).status_code == 422

