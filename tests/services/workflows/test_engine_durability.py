@@ -81,8 +81,16 @@ async def test_an_expired_lease_is_taken_over_and_the_old_worker_writes_nothing(
     worker2 = Worker(database, second, config=FAST, worker_id="w2")
     task2 = asyncio.create_task(worker2.run())
     try:
-        await wait_until(lambda: second.started("A"), message="w2 took A over")
+        try:
+            await wait_until(lambda: second.started("A"), message="w2 took A over")
+        except AssertionError:
+            current = await get_run(database, run.id)
+            raise AssertionError(
+                f"{[(t.status, t.lease_owner, t.attempt) for t in current.task_runs]} "
+                f"{first.order} {second.order}"
+            ) from None
         assert second.model_calls["A"] == 0  # replayed w1's recorded model call
+        assert first.executions["A"] == 1  # w1 never took its own task over
         first.release("A")
         await wait_until(lambda: ("end", "A") in first.order, message="w1 finished its work")
         second.release("A")

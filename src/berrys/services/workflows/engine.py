@@ -52,7 +52,7 @@ from berrys.services.workflows.state import (
     lock_run,
     predecessors_of,
     propagate,
-    write,
+    run_write,
 )
 from berrys.services.workflows.tables import Artifact, Run, Step, TaskRun, TaskRunDependency
 
@@ -167,12 +167,15 @@ class Worker:
                 await task
         # Let another worker take these over at once instead of waiting for the lease.
         with contextlib.suppress(Exception):
-            async with write(self.database) as session:
+
+            async def _tx(session: Any) -> Any:
                 await session.execute(
                     update(_task)
                     .where(_task.c.lease_owner == self.worker_id, _task.c.status == T.RUNNING)
                     .values(lease_expires_at=utcnow())
                 )
+
+            await run_write(self.database, _tx)
 
     def _launch(self, item: _Claimed) -> None:
         task_id = item.snapshot.id
@@ -192,7 +195,8 @@ class Worker:
     async def _claim(self, free: int) -> list[_Claimed]:
         now = utcnow()
         config = self.config
-        async with write(self.database) as session:
+
+        async def _tx(session: Any) -> Any:
             runnable = or_(
                 and_(
                     _task.c.status == T.READY,
@@ -226,6 +230,10 @@ class Worker:
             )
             if self.run_ids is not None:
                 query = query.where(_task.c.run_id.in_(list(self.run_ids)))
+            if self._running:
+                # Never take over a task this worker is still executing (its lease ran out
+                # between heartbeats): that would run it twice under one owner.
+                query = query.where(_task.c.id.not_in(list(self._running)))
             candidates = (await session.execute(query)).all()
             if not candidates:
                 return []
@@ -328,6 +336,8 @@ class Worker:
             fresh = all(row.started_at is None and not row.attempt for row in chosen)
             return await self._snapshots(session, ids, fresh=fresh)
 
+        return await run_write(self.database, _tx)
+
     async def _snapshots(
         self, session: Any, ids: list[uuid.UUID], *, fresh: bool = False
     ) -> list[_Claimed]:
@@ -399,7 +409,8 @@ class Worker:
             if not held:
                 continue
             try:
-                async with write(self.database) as session:
+
+                async def _tx(session: Any, held: list[uuid.UUID] = held) -> Any:
                     kept = set(
                         await session.scalars(
                             update(_task)
@@ -415,6 +426,9 @@ class Worker:
                             .returning(_task.c.id)
                         )
                     )
+                    return kept
+
+                kept = await run_write(self.database, _tx)
             except Exception:
                 _log.exception("engine.heartbeat_failed", worker=self.worker_id)
                 continue
@@ -475,7 +489,8 @@ class Worker:
 
     async def _new_attempt(self, ctx: TaskContext, seq: int) -> None:
         snapshot = ctx.task
-        async with write(self.database) as session:
+
+        async def _tx(session: Any) -> Any:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             await session.execute(
@@ -493,12 +508,15 @@ class Worker:
                 ],
                 refresh=False,
             )
+
+        await run_write(self.database, _tx)
         snapshot.attempt += 1
 
     async def _complete(self, ctx: TaskContext, outcome: TaskOutcome) -> None:
         snapshot = ctx.task
         now = utcnow()
-        async with write(self.database) as session:
+
+        async def _tx(session: Any) -> Any:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             if snapshot.attempt == 1 and not ctx.replayed:
@@ -563,9 +581,12 @@ class Worker:
                 await propagate(session, [snapshot.id], events)
             await commit_events(session, snapshot.run_id, events)
 
+        await run_write(self.database, _tx)
+
     async def _fail(self, ctx: TaskContext, error: str, *, retry: bool) -> None:
         snapshot = ctx.task
-        async with write(self.database) as session:
+
+        async def _tx(session: Any) -> Any:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             row = (
@@ -609,14 +630,19 @@ class Worker:
                 event = Event(RunEventType.TASK_FAILED, snapshot.id, {"error": error})
             await commit_events(session, snapshot.run_id, [event])
 
+        await run_write(self.database, _tx)
+
     async def _reject(self, ctx: TaskContext, reason: str, policy: RejectionPolicy) -> None:
         snapshot = ctx.task
-        async with write(self.database) as session:
+
+        async def _tx(session: Any) -> Any:
             await lock_run(session, ctx.task.run_id)
             await ctx.hold_lease(session)
             events: list[Event] = []
             await finish_task_by_policy(session, snapshot.id, reason, policy, events)
             await commit_events(session, snapshot.run_id, events)
+
+        await run_write(self.database, _tx)
 
     # -- maintenance ------------------------------------------------------------------------
     async def maintain(self) -> None:

@@ -48,7 +48,7 @@ from berrys.core.enums import (
 from berrys.core.errors import ServiceUnavailable, TooManyRequests
 from berrys.services.interactions import service as interactions
 from berrys.services.workflows.events import Event
-from berrys.services.workflows.state import commit_events, lock_run, write
+from berrys.services.workflows.state import commit_events, lock_run, run_write, write
 from berrys.services.workflows.tables import Run, Step, TaskRun
 
 _task = TaskRun.__table__
@@ -259,8 +259,9 @@ class TaskContext:
                         details={"step_seq": seq, "tool": name, "arguments": request},
                         priority=Priority.HIGH,
                     )
+
             # Count the re-issue before calling, so a crash during it is still counted.
-            async with write(self.database) as session:
+            async def _tx(session: Any) -> Any:
                 await lock_run(session, self.task.run_id)
                 await self.hold_lease(session)
                 await session.execute(
@@ -284,8 +285,11 @@ class TaskContext:
                     ],
                     refresh=False,
                 )
+
+            await run_write(self.database, _tx)
         elif (kind == StepKind.TOOL and not idempotent) or self.step_policy.record_starts:
-            async with write(self.database) as session:
+
+            async def _tx(session: Any) -> Any:
                 await lock_run(session, self.task.run_id)
                 await self.hold_lease(session)
                 await session.execute(
@@ -303,6 +307,8 @@ class TaskContext:
                         started_at=utcnow(),
                     )
                 )
+
+            await run_write(self.database, _tx)
             record = True  # a row now exists
         started = utcnow()
         clock = time.perf_counter()
@@ -337,7 +343,8 @@ class TaskContext:
             "finished_at": utcnow(),
             "duration_ms": duration,
         }
-        async with write(self.database) as session:
+
+        async def _tx(session: Any) -> Any:
             await lock_run(session, self.task.run_id)
             await self.hold_lease(session)
             if record is None:
@@ -378,6 +385,8 @@ class TaskContext:
                     .where(_run.c.id == self.task.run_id)
                     .values(cost_usd=_run.c.cost_usd + cost, tokens=_run.c.tokens + tokens)
                 )
+
+        await run_write(self.database, _tx)
         self.cost_usd += cost
         self.tokens += tokens
         if failure is not None:
