@@ -48,6 +48,8 @@ def settings(data_dir: Path) -> Settings:
         data_dir=data_dir,
         database_url=TEST_DATABASE_URL or f"sqlite+aiosqlite:///{data_dir / 'test.db'}",
         secret_key="test-secret-key-not-for-production",
+        # The bundled model takes seconds per answer; tests that are about it switch it on.
+        local_model_enabled=False,
         log_level="WARNING",
         _env_file=None,
     )

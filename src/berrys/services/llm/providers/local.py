@@ -9,6 +9,7 @@ answers one request at a time (llama.cpp contexts are not thread-safe).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -104,6 +105,8 @@ class LocalProvider(Provider):
                 n_threads=self.threads,
                 verbose=False,
             )
+            # Free the native model before interpreter teardown unloads the library under it.
+            atexit.register(self._llama.close)
         return self._llama
 
     def _arguments(self, request: ProviderRequest) -> dict[str, Any]:
