@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install (Debian) and start the servers the test suite uses: PostgreSQL and Redis.
-# Prints the environment variables that point the tests at them.
+# Install (Debian) what the test suite uses beside Python: PostgreSQL and Redis, started
+# here, and Chromium for the dashboard's browser tests. Prints the environment variables
+# that point the tests at the servers.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -9,9 +10,10 @@ as_postgres() {
 }
 export DEBIAN_FRONTEND=noninteractive
 
-if ! command -v pg_ctlcluster >/dev/null || ! command -v redis-server >/dev/null; then
+if ! command -v pg_ctlcluster >/dev/null || ! command -v redis-server >/dev/null \
+  || [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq >&2
-  $SUDO apt-get install -y -qq postgresql redis-server >&2
+  $SUDO apt-get install -y -qq postgresql redis-server chromium >&2
 fi
 
 cluster=$(pg_lsclusters --no-header | awk 'NR==1 {print $1" "$2}')

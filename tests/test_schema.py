@@ -22,7 +22,8 @@ async def test_migrations_match_the_models(database):
     )
 
 
-async def test_database_is_at_every_head(database):
+async def test_one_linear_history_and_the_database_at_its_head(database):
+    assert len(migrate.head_revisions()) == 1, "merge the Alembic heads into one"
     assert await migrate.current_revisions(database) == migrate.head_revisions()
 
 

@@ -1,7 +1,7 @@
 """agents: agents, history, specialisations, templates, messages
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-26 10:33:06.623768
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import berrys.core.db
 
 revision: str = "0003"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

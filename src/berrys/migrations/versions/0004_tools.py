@@ -1,7 +1,7 @@
 """tools: registry, MCP servers, executions, evaluations
 
 Revision ID: 0004
-Revises: 0001
+Revises: 0003
 Create Date: 2026-11-26 10:40:01.936442
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import berrys.core.db
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """planning: plans, tasks, dependencies, resources
 
 Revision ID: 0005
-Revises: 0003 (plan_task.assigned_agent_id and plan_resource.agent_id refer to agent)
+Revises: 0004
 Create Date: 2026-11-26 10:38:59.282114
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import berrys.core.db
 
 revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

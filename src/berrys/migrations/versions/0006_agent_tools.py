@@ -1,7 +1,7 @@
 """tools: agent tool bindings (agent_tool)
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-26 10:55:00.000000
 """
 
@@ -15,9 +15,9 @@ from alembic import op
 import berrys.core.db
 
 revision: str = "0006"
-down_revision: str | Sequence[str] | None = "0004"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = "0003"
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,7 +1,7 @@
 """chat: sessions, messages, persona
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0006
 Create Date: 2026-11-26 10:55:00.000000
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import berrys.core.db
 
 revision: str = "0007"
-down_revision: str | Sequence[str] | None = "0001"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """workflows: runs, task runs and their dependencies, steps, the event outbox, artifacts
 
 Revision ID: 0008
-Revises: 0005 (references plan, plan_task and agent)
+Revises: 0007
 Create Date: 2026-11-26 10:43:56.194179
 """
 
@@ -15,10 +15,7 @@ from alembic import op
 import berrys.core.db
 
 revision: str = "0008"
-# Built on planning (0005, itself on agents 0003): task runs reference plan tasks and agents.
-# A depends_on from 0001 would leave 0005 in head_revisions() but not in the database's
-# current heads (Alembic folds dependencies), which tests/test_schema.py rejects.
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
