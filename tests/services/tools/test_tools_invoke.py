@@ -189,7 +189,6 @@ async def test_timeout_and_output_cap(database, settings, client, member, add_se
 
 
 async def _executions(database, tool):  # type: ignore[no-untyped-def]
-    await service.flush_executions(database)
     async with database.transaction(read_only=True) as session:
         return await service.get_executions(session, limit=10, offset=0, tool_id=uuid.UUID(tool))
 

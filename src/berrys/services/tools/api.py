@@ -102,7 +102,6 @@ async def get_discovery(
 
 @router.get("/executions", response_model=ListOf[ExecutionOut])
 async def list_executions(
-    database: DatabaseDep,
     session: Session,
     user: CurrentUser,
     page: PageDep,
@@ -110,7 +109,6 @@ async def list_executions(
     agent_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> ListOf[ExecutionOut]:
     """The execution log; a non-admin sees their own calls and their projects' calls."""
-    await service.flush_executions(database)
     scope: dict[str, Any] = {}
     if user.role != UserRole.ADMIN:
         scope = {"project_ids": await projects.visible_ids(session, user=user), "user_id": user.id}
@@ -163,11 +161,8 @@ async def list_evaluations(
 
 
 @router.get("/{tool_id}/usage", response_model=list[UsageOut])
-async def tool_usage(
-    tool_id: uuid.UUID, database: DatabaseDep, session: Session, user: CurrentUser
-) -> list[UsageOut]:
+async def tool_usage(tool_id: uuid.UUID, session: Session, user: CurrentUser) -> list[UsageOut]:
     """Calls per agent (and direct calls, agent_id null)."""
-    await service.flush_executions(database)
     await service.get(session, tool_id=tool_id)
     return await service.get_usage(session, tool_id=tool_id)
 

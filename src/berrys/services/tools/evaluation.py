@@ -31,7 +31,7 @@ from berrys.core.enums import (
 from berrys.core.errors import BerrysError
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
-from berrys.services.tools import builtin, executions
+from berrys.services.tools import builtin
 from berrys.services.tools.contracts import EvaluateRequest, EvaluationOut
 from berrys.services.tools.invocation import invoke
 from berrys.services.tools.mcp import McpServerSpec, pool
@@ -182,7 +182,6 @@ async def _performance(
             "median_ms": round(median, 3) if median is not None else None,
             "errors": failures[:3],
         }
-    await executions.flush(database)
     async with database.transaction(read_only=True) as session:
         rows = (
             await session.execute(

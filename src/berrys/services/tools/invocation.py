@@ -217,14 +217,14 @@ async def _log_execution(
     truncated: bool = False,
     server_health: tuple[bool, str | None] | None = None,
 ) -> uuid.UUID:
-    """Queue the log entry (committed off the call path, see ``executions``)."""
+    """Commit the call's log entry (see ``executions.record``)."""
     execution_id = uuid.uuid4()
     now = utcnow()
     health = None
     if server_health is not None and call.server is not None:
         health = (call.server.id, server_health[0], server_health[1], now)
         _definitions.pop(call.tool.id, None)  # its server's health is part of the row
-    executions.record(
+    await executions.record(
         database,
         {
             "id": execution_id,
@@ -243,8 +243,6 @@ async def _log_execution(
         },
         server_health=health,
     )
-    if health is not None:
-        await executions.flush(database)  # a server's health changes rarely: show it at once
     return execution_id
 
 

@@ -3,8 +3,6 @@ invocation, discovery, evaluation and agent bindings (each implemented in its ow
 
 from __future__ import annotations
 
-from berrys.core.db import Database
-from berrys.services.tools import executions
 from berrys.services.tools.bindings import bind as bind_agent_tool
 from berrys.services.tools.bindings import get_agent_tools
 from berrys.services.tools.bindings import unbind as unbind_agent_tool
@@ -59,7 +57,6 @@ __all__ = [
     "discover",
     "ensure_builtin_tools",
     "evaluate",
-    "flush_executions",
     "get",
     "get_agent_tools",
     "get_all",
@@ -85,12 +82,6 @@ __all__ = [
 ]
 
 
-async def flush_executions(database: Database) -> None:
-    """Wait until every queued ``tool_execution`` entry is committed (before reading the log)."""
-    await executions.flush(database)
-
-
 async def shutdown() -> None:
-    """Commit the queued execution log and close every MCP session (the app's shutdown)."""
-    await executions.close_all()
+    """Close every MCP session (the app's shutdown)."""
     await pool.close_all()
