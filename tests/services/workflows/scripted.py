@@ -30,6 +30,7 @@ class ScriptedExecutor:
         self.executions: Counter[str] = Counter()
         self._transient: Counter[str] = Counter()
         self.hold_names: set[str] = set()  # tasks (by name) that wait for release(name)
+        self.fail_names: set[str] = set()  # tasks (by name) that fail without retries
 
     def release(self, key: str) -> None:
         self.gates[key].set()
@@ -42,7 +43,7 @@ class ScriptedExecutor:
         spec = task.spec
         self.executions[task.key] += 1
         self.order.append(("start", task.key))
-        if spec.get("permanent"):
+        if spec.get("permanent") or task.name in self.fail_names:
             raise PermanentTaskError("scripted permanent failure")
         if ctx.attempt <= spec.get("fail_attempts", 0):
             raise RuntimeError(f"scripted failure on attempt {ctx.attempt}")
