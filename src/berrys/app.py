@@ -33,6 +33,7 @@ from berrys.services.tools import service as tools
 from berrys.services.tools.api import agent_tools_router
 from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
+from berrys.services.workflows import metrics as run_metrics
 from berrys.services.workflows import runtime as run_runtime
 from berrys.services.workflows.api import project_runs_router
 from berrys.services.workflows.api import router as runs_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.state.database = database or Database(settings.resolved_database_url)
     metrics = HttpMetrics()
     app.state.metrics = metrics
+    run_metrics.register(metrics.registry)
 
     install_error_handlers(app)
     for router in (

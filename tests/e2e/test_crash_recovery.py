@@ -145,7 +145,9 @@ async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
             tasks = {t.id: t.key for t in (await session.execute(select(TaskRun))).scalars()}
         assert final.status == RunStatus.COMPLETED
         assert all(t.status == TaskRunStatus.COMPLETED for t in final.task_runs)
-        assert all(t.attempt == 1 for t in final.task_runs)
+        assert all(t.attempt == 1 for t in final.task_runs), [
+            (t.key, t.attempt, t.error) for t in final.task_runs if t.attempt != 1
+        ]
 
         model_counts = Counter(_lines(model_log))
         tool_counts = Counter(_lines(tool_log))

@@ -132,6 +132,18 @@ async def test_a_diamond_run_over_rest_with_sse(live, member) -> None:
         assert {t["status"] for t in done["task_runs"]} == {"COMPLETED"}
         listed = await http.get(f"/api/v1/projects/{project_id}/runs", headers=member.headers)
         assert listed.json()["total"] == 1
+        # The outbox also feeds the audit log (run status changes) and the metrics.
+        audit = await http.get(
+            "/api/v1/audit", params={"entity_id": run["id"]}, headers=member.headers
+        )
+        changes = [
+            (e["before"]["status"], e["after"]["status"])
+            for e in audit.json()["items"]
+            if e["action"] == "TRANSITION"
+        ]
+        assert sorted(changes) == [("QUEUED", "RUNNING"), ("RUNNING", "COMPLETED")]
+        metrics = (await http.get("/metrics")).text
+        assert 'berrys_run_events_total{type="TASK_COMPLETED"}' in metrics
 
 
 async def test_pause_resume_cancel_and_illegal_controls(live, member, other_member) -> None:

@@ -377,6 +377,17 @@ class Worker:
                 recorded[step.task_run_id][step.seq] = step
         claimed = []
         for row in rows:
+            # The upstream outputs an attempt sees are fixed when it first starts: a task
+            # taken over later (after a crash) sees the same ones, even if an SS/SF
+            # predecessor has finished meanwhile, so its recorded history still applies.
+            spec = dict(row.spec or {})
+            frozen = spec.get("_upstream")
+            if frozen and frozen.get("attempt") == row.attempt:
+                keys = set(frozen.get("keys", []))
+                upstream[row.id] = {k: v for k, v in upstream[row.id].items() if k in keys}
+            else:
+                spec["_upstream"] = {"attempt": row.attempt, "keys": sorted(upstream[row.id])}
+                await session.execute(update(_task).where(_task.c.id == row.id).values(spec=spec))
             snapshot = TaskSnapshot(
                 id=row.id,
                 run_id=row.run_id,
@@ -388,7 +399,7 @@ class Worker:
                 risk_level=str(getattr(row.risk_level, "value", row.risk_level)),
                 agent_id=row.agent_id,
                 provider=row.provider,
-                spec=dict(row.spec or {}),
+                spec=spec,
                 attempt=row.attempt,
                 grants=list(row.grants or []),
                 upstream=upstream[row.id],

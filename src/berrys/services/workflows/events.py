@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import utcnow
 from berrys.core.enums import RunEventType
+from berrys.services.workflows import metrics
 from berrys.services.workflows.tables import Run, RunEvent
 
 _run = Run.__table__
@@ -71,6 +72,8 @@ async def emit_many(session: AsyncSession, run_id: uuid.UUID, events: Sequence[E
             for index, event in enumerate(events)
         ],
     )
+    for event in events:
+        metrics.EVENTS.labels(event.type.value).inc()
     return last
 
 

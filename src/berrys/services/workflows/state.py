@@ -21,7 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
+from berrys.core.enums import AuditAction, DependencyType, RunEventType, RunStatus, TaskRunStatus
 from berrys.services.workflows.events import Event, emit_many
 from berrys.services.workflows.tables import Run, TaskRun, TaskRunDependency
 
@@ -360,23 +360,43 @@ async def refresh_run_status(
             values["started_at"] = utcnow()
         await session.execute(update(_run).where(_run.c.id == run_id).values(**values))
         events.append(Event(RunEventType.RUN_STATUS, None, {"from": old.value, "to": new.value}))
-        if new in RUN_TERMINAL and (run.options or {}).get("workflow"):
-            from berrys.services.workflows.workflow import finish_project
-
-            if isinstance(session, _SyncSession):
-                raise NeedsOrm("the project moves with the run")
-            if isinstance(session, AsyncConnection):
-                # The projects service works on an ORM session: one joined to this
-                # connection's transaction, so the project moves with the run, atomically.
-                orm = AsyncSession(bind=session, expire_on_commit=False)
-                try:
-                    await finish_project(orm, run=run, status=new)
-                    await orm.flush()
-                finally:
-                    await orm.close()
-            else:
-                await finish_project(session, run=run, status=new)
+        await _with_orm(session, lambda orm: _record_status(orm, run, old, new))
     return new
+
+
+async def _with_orm(session: Any, work: Any) -> None:
+    """Run ``work(orm_session)`` in the caller's transaction (other services use the ORM)."""
+    if isinstance(session, _SyncSession):
+        raise NeedsOrm("another service's ORM code takes part")
+    if isinstance(session, AsyncConnection):
+        orm = AsyncSession(bind=session, expire_on_commit=False)  # joins the transaction
+        try:
+            await work(orm)
+            await orm.flush()
+        finally:
+            await orm.close()
+    else:
+        await work(session)
+
+
+async def _record_status(session: AsyncSession, run: Any, old: RunStatus, new: RunStatus) -> None:
+    """A run's status change in the audit log; a workflow's run moves its project at the end."""
+    from berrys.services.audit import service as audit
+
+    await audit.record(
+        session,
+        entity_type="run",
+        entity_id=run.id,
+        project_id=run.project_id,
+        action=AuditAction.TRANSITION,
+        actor_id=None,
+        before={"status": old.value},
+        after={"status": new.value},
+    )
+    if new in RUN_TERMINAL and (run.options or {}).get("workflow"):
+        from berrys.services.workflows.workflow import finish_project
+
+        await finish_project(session, run=run, status=new)
 
 
 async def commit_events(
