@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install (Debian) what the test suite uses beside Python: PostgreSQL and Redis, started
-# here, and Chromium for the dashboard's browser tests. Prints the environment variables
-# that point the tests at the servers.
+# Install (Debian) what the test suite uses beside Python: PostgreSQL, started here, and
+# Chromium for the dashboard's browser tests. Prints the variable that points the tests at
+# the database.
 set -euo pipefail
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -10,10 +10,9 @@ as_postgres() {
 }
 export DEBIAN_FRONTEND=noninteractive
 
-if ! command -v pg_ctlcluster >/dev/null || ! command -v redis-server >/dev/null \
-  || [ ! -x /usr/bin/chromium ]; then
+if ! command -v pg_ctlcluster >/dev/null || [ ! -x /usr/bin/chromium ]; then
   $SUDO apt-get update -qq >&2
-  $SUDO apt-get install -y -qq postgresql redis-server chromium >&2
+  $SUDO apt-get install -y -qq postgresql chromium >&2
 fi
 
 cluster=$(pg_lsclusters --no-header | awk 'NR==1 {print $1" "$2}')
@@ -33,8 +32,4 @@ as_postgres psql -qtAc "select 1 from pg_roles where rolname='berrys'" | grep -q
 as_postgres psql -qtAc "select 1 from pg_database where datname='berrys_test'" | grep -q 1 \
   || as_postgres createdb -O berrys berrys_test >&2
 
-redis-cli -p 6379 ping >/dev/null 2>&1 || redis-server --port 6379 --daemonize yes --save "" >&2
-for _ in $(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
-
 echo "export BERRYS_TEST_DATABASE_URL=postgresql+asyncpg://berrys:berrys@127.0.0.1:5432/berrys_test"
-echo "export BERRYS_TEST_REDIS_URL=redis://127.0.0.1:6379/15"

@@ -37,7 +37,6 @@ class Settings(BaseSettings):
         description="Signs dashboard sessions and CSRF tokens. Default: generated once and "
         "kept in the data directory.",
     )
-    redis_url: str | None = Field(default=None, description="Redis for cross-process events.")
     admin_email: str | None = Field(default=None, description="First admin's email.")
     admin_password: SecretStr | None = Field(default=None, description="First admin's password.")
     token_ttl_hours: float = Field(default=24.0, gt=0, description="Login token lifetime.")

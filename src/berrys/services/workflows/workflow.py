@@ -105,7 +105,7 @@ async def start(
         )
         for key, source in generated.sources.items():
             if source.from_rules:
-                degrade(key, "RULES provider", f"no model answered the {key} step")
+                degrade(key, "RULES provider", source.reason or f"rules answered the {key} step")
         async with database.transaction(read_only=True) as session:
             from berrys.services.agents import service as agents
 
@@ -181,7 +181,7 @@ async def start(
             database, project_id=project_id, plan_in=PlanCreate(generate=True), user=user
         )
         if plan.generated_by and plan.generated_by.lower().startswith("rules"):
-            degrade("plan", "RULES provider", "no model answered the plan step")
+            degrade("plan", "RULES provider", "rules drafted the plan: no model did it better")
     except Exception as exc:
         degrade("plan", "template plan", f"{type(exc).__name__}: {exc}")
         plan = await _template_plan(database, project_id=project_id, user=user)
