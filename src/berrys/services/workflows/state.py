@@ -10,7 +10,6 @@ decide when it is READY.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
@@ -62,102 +61,8 @@ async def write(database: Database, *, orm: bool = False) -> AsyncIterator[Any]:
         yield session
 
 
-class NeedsOrm(Exception):
-    """The transaction must run on the ORM path (another service's ORM code takes part)."""
-
-
-class _SyncSession:
-    """A synchronous Connection behind the awaitable API the state functions use: every
-    ``await`` completes at once, so a whole transaction runs in one go on the writer thread."""
-
-    def __init__(self, connection: Any) -> None:
-        self.connection = connection
-        self.dialect = connection.dialect
-
-    async def execute(self, statement: Any, parameters: Any = None) -> Any:
-        if parameters is None:
-            return self.connection.execute(statement)
-        return self.connection.execute(statement, parameters)
-
-    async def scalars(self, statement: Any) -> Any:
-        return self.connection.execute(statement).scalars()
-
-    async def scalar(self, statement: Any) -> Any:
-        return self.connection.execute(statement).scalar()
-
-
-def _drive(coroutine: Any) -> Any:
-    """Run a coroutine that never suspends (its awaits are all on a _SyncSession)."""
-    try:
-        coroutine.send(None)
-    except StopIteration as stop:
-        return stop.value
-    coroutine.close()
-    raise RuntimeError("an engine transaction awaited something other than the database")
-
-
-class SyncWriter:
-    """The engine's SQLite write path: one synchronous sqlite3 connection on one thread, a
-    thread hop per transaction instead of per statement (aiosqlite hops per statement)."""
-
-    def __init__(self, url: str) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        from sqlalchemy import create_engine, event
-        from sqlalchemy.pool import StaticPool
-
-        self.engine = create_engine(
-            url.replace("sqlite+aiosqlite", "sqlite"),
-            poolclass=StaticPool,
-            connect_args={"check_same_thread": False},
-        )
-
-        @event.listens_for(self.engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(self.engine, "begin")
-        def _on_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="berrys-engine-db")
-
-    def _run(self, body: Any) -> Any:
-        with self.engine.begin() as connection:
-            return _drive(body(_SyncSession(connection)))
-
-    async def run(self, body: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, self._run, body)
-
-
-_sync_writers: dict[str, SyncWriter] = {}
-
-
-def _sync_writer(database: Database) -> SyncWriter | None:
-    if not database.is_sqlite or ":memory:" in database.url:
-        return None
-    if os.environ.get("BERRYS_ENGINE_SYNC_SQLITE", "1") == "0":
-        return None
-    writer = _sync_writers.get(database.url)
-    if writer is None:
-        writer = _sync_writers[database.url] = SyncWriter(database.url)
-    return writer
-
-
 async def run_write(database: Database, body: Any) -> Any:
     """Run ``body(session)`` as one engine write transaction and return its result."""
-    writer = _sync_writer(database)
-    if writer is not None:
-        try:
-            return await writer.run(body)
-        except NeedsOrm:
-            pass  # rolled back; done again below with an ORM session joined in
     async with write(database) as session:
         return await body(session)
 
@@ -366,8 +271,6 @@ async def refresh_run_status(
 
 async def _with_orm(session: Any, work: Any) -> None:
     """Run ``work(orm_session)`` in the caller's transaction (other services use the ORM)."""
-    if isinstance(session, _SyncSession):
-        raise NeedsOrm("another service's ORM code takes part")
     if isinstance(session, AsyncConnection):
         orm = AsyncSession(bind=session, expire_on_commit=False)  # joins the transaction
         try:
