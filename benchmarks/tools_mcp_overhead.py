@@ -8,9 +8,8 @@ session), in alternating blocks of 50 calls so that drift hits all three alike:
   timeout, error mapping;
 * invoke: the whole governed call (``berrys.services.tools.service.invoke``): the tool read,
   JSON-schema validation, policy, the MCP call, the output cap and the ``tool_execution``
-  entry queued (committed by the log writer, which runs beside the calls; each invoke
-  block ends by waiting for it, and ``invoke_with_log`` is that block's mean per call).
-  On SQLite in WAL.
+  entry committed before the call returns (``invoke_with_log`` is the block's mean per
+  call). On SQLite in WAL.
 
 Usage: python benchmarks/tools_mcp_overhead.py [--calls 500] [--runs 3]
 """
@@ -68,8 +67,7 @@ async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
                 await service.invoke(
                     database, settings=settings, tool_id=tool.id, arguments=ARGS, user=None
                 )
-            # Blocks of 50 calls each, in turn, so the log writer's work (which overlaps
-            # the calls that follow an invoke) lands in the invoke block, not the others.
+            # Blocks of 50 calls each, in turn, so that drift hits the three alike.
             block = 50
             for _ in range(max(1, calls // block)):
                 cpu = time.process_time()
