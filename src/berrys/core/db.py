@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, Select, event, func, select
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -125,6 +125,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(_READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+async def fetch_page(
+    session: AsyncSession, statement: Select[Any], *, limit: int, offset: int
+) -> tuple[list[Any], int]:
+    """One page of ``statement``'s rows and the number of rows the whole statement gives."""
+    total = (
+        await session.execute(select(func.count()).select_from(statement.order_by(None).subquery()))
+    ).scalar_one()
+    rows = await session.scalars(statement.limit(limit).offset(offset))
+    return list(rows), total
 
 
 class Database:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import utcnow
+from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AgentState, AuditAction, MessageStatus
 from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
 from berrys.services.agents import service
@@ -118,15 +118,11 @@ async def get_all(
     ]
     if status is not None:
         conditions.append(AgentMessage.status == status)
-    total = (
-        await session.execute(select(func.count()).select_from(AgentMessage).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(AgentMessage)
-        .where(*conditions)
-        .order_by(AgentMessage.created_at, AgentMessage.id)
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(AgentMessage).where(*conditions).order_by(AgentMessage.created_at, AgentMessage.id),
+        limit=limit,
+        offset=offset,
     )
     return [MessageOut.model_validate(row) for row in rows], total
 

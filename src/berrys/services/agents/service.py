@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, func, select, text
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.core.db import fetch_page
 from berrys.core.enums import AgentState, AgentType, AuditAction, BudgetScope
 from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
 from berrys.services.agents import prompts, specialisations, templates
@@ -78,15 +79,11 @@ async def get_all(
         conditions.append(Agent.agent_type == agent_type)
     if state is not None:
         conditions.append(Agent.state == state)
-    total = (
-        await session.execute(select(func.count()).select_from(Agent).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(Agent)
-        .where(*conditions)
-        .order_by(Agent.created_at, Agent.id)
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(Agent).where(*conditions).order_by(Agent.created_at, Agent.id),
+        limit=limit,
+        offset=offset,
     )
     return [AgentOut.model_validate(row) for row in rows], total
 
@@ -344,15 +341,13 @@ async def get_history(
 ) -> tuple[list[AgentStateOut], int]:
     await get_row(session, agent_id, user)
     condition = AgentStateHistory.agent_id == agent_id
-    total = (
-        await session.execute(select(func.count()).select_from(AgentStateHistory).where(condition))
-    ).scalar_one()
-    rows = await session.scalars(
+    rows, total = await fetch_page(
+        session,
         select(AgentStateHistory)
         .where(condition)
-        .order_by(AgentStateHistory.transitioned_at, AgentStateHistory.id)
-        .limit(limit)
-        .offset(offset)
+        .order_by(AgentStateHistory.transitioned_at, AgentStateHistory.id),
+        limit=limit,
+        offset=offset,
     )
     return [AgentStateOut.model_validate(row) for row in rows], total
 

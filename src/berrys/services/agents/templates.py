@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import utcnow
+from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AgentType, AuditAction, UserRole
 from berrys.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from berrys.services.agents import prompts
@@ -221,17 +221,11 @@ async def get_versions(
 ) -> tuple[list[TemplateVersionOut], int]:
     await _get_row(session, template_id, user)
     condition = AgentTemplateVersion.template_id == template_id
-    total = (
-        await session.execute(
-            select(func.count()).select_from(AgentTemplateVersion).where(condition)
-        )
-    ).scalar_one()
-    rows = await session.scalars(
-        select(AgentTemplateVersion)
-        .where(condition)
-        .order_by(AgentTemplateVersion.version)
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(AgentTemplateVersion).where(condition).order_by(AgentTemplateVersion.version),
+        limit=limit,
+        offset=offset,
     )
     return [TemplateVersionOut.model_validate(row) for row in rows], total
 

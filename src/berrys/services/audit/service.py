@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import utcnow
+from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AuditAction
 from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
 from berrys.services.audit.tables import AuditEntry, AuditHead
@@ -147,15 +147,11 @@ async def get_all(
         conditions.append(
             or_(AuditEntry.actor_id == user_id, AuditEntry.project_id.in_(list(project_ids)))
         )
-    total = (
-        await session.execute(select(func.count()).select_from(AuditEntry).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(AuditEntry)
-        .where(*conditions)
-        .order_by(AuditEntry.seq.desc())
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(AuditEntry).where(*conditions).order_by(AuditEntry.seq.desc()),
+        limit=limit,
+        offset=offset,
     )
     return [AuditEntryOut.model_validate(row) for row in rows], total
 

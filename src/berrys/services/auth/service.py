@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
-from berrys.core.db import Database, utcnow
+from berrys.core.db import Database, fetch_page, utcnow
 from berrys.core.enums import AuditAction, TokenKind, UserRole
 from berrys.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from berrys.core.security import hash_password, hash_token, new_password, new_token, verify_password
@@ -214,15 +214,11 @@ async def get_personal_tokens(
     session: AsyncSession, *, user: UserOut, limit: int, offset: int
 ) -> tuple[list[PersonalTokenOut], int]:
     condition = (ApiToken.user_id == user.id) & (ApiToken.kind == TokenKind.PERSONAL)
-    total = (
-        await session.execute(select(func.count()).select_from(ApiToken).where(condition))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(ApiToken)
-        .where(condition)
-        .order_by(ApiToken.created_at.desc())
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(ApiToken).where(condition).order_by(ApiToken.created_at.desc()),
+        limit=limit,
+        offset=offset,
     )
     return [PersonalTokenOut.model_validate(row) for row in rows], total
 

@@ -13,10 +13,10 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import Database, utcnow
+from berrys.core.db import Database, fetch_page, utcnow
 from berrys.core.enums import AuditAction, ChatRole
 from berrys.core.errors import NotFound
 from berrys.services.audit import service as audit
@@ -87,15 +87,13 @@ async def get_sessions(
 ) -> tuple[list[ChatSessionOut], int]:
     """The user's own conversations, most recently active first."""
     condition = ChatSession.user_id == user.id
-    total = (
-        await session.execute(select(func.count()).select_from(ChatSession).where(condition))
-    ).scalar_one()
-    rows = await session.scalars(
+    rows, total = await fetch_page(
+        session,
         select(ChatSession)
         .where(condition)
-        .order_by(ChatSession.updated_at.desc(), ChatSession.id)
-        .limit(limit)
-        .offset(offset)
+        .order_by(ChatSession.updated_at.desc(), ChatSession.id),
+        limit=limit,
+        offset=offset,
     )
     return [_session_out(row) for row in rows], total
 

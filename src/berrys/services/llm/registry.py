@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import Database
+from berrys.core.db import Database, fetch_page
 from berrys.core.enums import AuditAction, BudgetScope, ModelProvider, UserRole
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.audit import service as audit
@@ -94,15 +94,11 @@ async def get_all(
         conditions.append(LlmModel.provider == provider)
     if enabled is not None:
         conditions.append(LlmModel.enabled.is_(enabled))
-    total = (
-        await session.execute(select(func.count()).select_from(LlmModel).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(LlmModel)
-        .where(*conditions)
-        .order_by(LlmModel.provider, LlmModel.name)
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(LlmModel).where(*conditions).order_by(LlmModel.provider, LlmModel.name),
+        limit=limit,
+        offset=offset,
     )
     return [_out(row) for row in rows], total
 

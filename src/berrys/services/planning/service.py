@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import utcnow
+from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AuditAction, DependencyType, Methodology, TaskStatus
 from berrys.core.errors import Conflict, NotFound
 from berrys.services.agents import service as agents
@@ -116,11 +116,11 @@ async def get_all(
     """A project's plan versions, newest first."""
     await projects.get(session, project_id=project_id, user=user)
     condition = Plan.project_id == project_id
-    total = (
-        await session.execute(select(func.count()).select_from(Plan).where(condition))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(Plan).where(condition).order_by(Plan.version.desc()).limit(limit).offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(Plan).where(condition).order_by(Plan.version.desc()),
+        limit=limit,
+        offset=offset,
     )
     return [PlanOut.model_validate(r) for r in rows], total
 
@@ -142,15 +142,11 @@ async def get_history(
     """What changed in this plan version, oldest first."""
     await _plan_row(session, plan_id, user)
     condition = PlanChange.plan_id == plan_id
-    total = (
-        await session.execute(select(func.count()).select_from(PlanChange).where(condition))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(PlanChange)
-        .where(condition)
-        .order_by(PlanChange.changed_at, PlanChange.id)
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(PlanChange).where(condition).order_by(PlanChange.changed_at, PlanChange.id),
+        limit=limit,
+        offset=offset,
     )
     return [PlanChangeOut.model_validate(r) for r in rows], total
 

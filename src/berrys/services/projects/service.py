@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.core.db import fetch_page
 from berrys.core.enums import AuditAction, ProjectStatus, UserRole
 from berrys.core.errors import InvalidTransition, NotFound, Unprocessable
 from berrys.services.audit import service as audit
@@ -75,15 +76,11 @@ async def get_all(
                 Project.description.ilike(pattern, escape="\\"),
             )
         )
-    total = (
-        await session.execute(select(func.count()).select_from(Project).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
-        select(Project)
-        .where(*conditions)
-        .order_by(Project.created_at.desc())
-        .limit(limit)
-        .offset(offset)
+    rows, total = await fetch_page(
+        session,
+        select(Project).where(*conditions).order_by(Project.created_at.desc()),
+        limit=limit,
+        offset=offset,
     )
     return [ProjectOut.model_validate(row) for row in rows], total
 
@@ -212,15 +209,13 @@ async def get_history(
 ) -> tuple[list[ProjectStateOut], int]:
     await _get_row(session, project_id, user)
     condition = ProjectState.project_id == project_id
-    total = (
-        await session.execute(select(func.count()).select_from(ProjectState).where(condition))
-    ).scalar_one()
-    rows = await session.scalars(
+    rows, total = await fetch_page(
+        session,
         select(ProjectState)
         .where(condition)
-        .order_by(ProjectState.transitioned_at, ProjectState.id)
-        .limit(limit)
-        .offset(offset)
+        .order_by(ProjectState.transitioned_at, ProjectState.id),
+        limit=limit,
+        offset=offset,
     )
     return [ProjectStateOut.model_validate(row) for row in rows], total
 

@@ -10,7 +10,7 @@ import structlog
 from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import Database
+from berrys.core.db import Database, fetch_page
 from berrys.core.enums import ToolExecutionOutcome
 from berrys.services.tools.contracts import ExecutionOut, UsageOut
 from berrys.services.tools.tables import McpServer, Tool, ToolExecution
@@ -73,15 +73,13 @@ async def get_executions(
                 ToolExecution.user_id == user_id,
             )
         )
-    total = (
-        await session.execute(select(func.count()).select_from(ToolExecution).where(*conditions))
-    ).scalar_one()
-    rows = await session.scalars(
+    rows, total = await fetch_page(
+        session,
         select(ToolExecution)
         .where(*conditions)
-        .order_by(ToolExecution.created_at.desc(), ToolExecution.id)
-        .limit(limit)
-        .offset(offset)
+        .order_by(ToolExecution.created_at.desc(), ToolExecution.id),
+        limit=limit,
+        offset=offset,
     )
     return [ExecutionOut.model_validate(row) for row in rows], total
 
