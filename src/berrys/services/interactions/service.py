@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import utcnow
+from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import (
     ApprovalSubject,
     AuditAction,
@@ -200,15 +200,11 @@ async def get_all(
         conditions.append(_common.c.run_id == run_id)
     if type is not None:
         conditions.append(_common.c.type == type)
-    total = (
-        await session.execute(select(func.count()).select_from(_common).where(*conditions))
-    ).scalar_one()
-    ids = await session.scalars(
-        select(_common.c.id)
-        .where(*conditions)
-        .order_by(_common.c.created_at.desc(), _common.c.id)
-        .limit(limit)
-        .offset(offset)
+    ids, total = await fetch_page(
+        session,
+        select(_common.c.id).where(*conditions).order_by(_common.c.created_at.desc(), _common.c.id),
+        limit=limit,
+        offset=offset,
     )
     return [await _load(session, interaction_id) for interaction_id in ids], total
 

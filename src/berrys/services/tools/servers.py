@@ -7,10 +7,10 @@ import uuid
 from typing import Any
 
 import mcp_types
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import Database, utcnow
+from berrys.core.db import Database, fetch_page, utcnow
 from berrys.core.enums import ApprovalPolicy, AuditAction, ToolSource, ToolStatus
 from berrys.core.errors import (
     Conflict,
@@ -45,9 +45,8 @@ async def get_server(session: AsyncSession, *, server_id: uuid.UUID) -> McpServe
 async def get_servers(
     session: AsyncSession, *, limit: int, offset: int
 ) -> tuple[list[McpServerOut], int]:
-    total = (await session.execute(select(func.count()).select_from(McpServer))).scalar_one()
-    rows = await session.scalars(
-        select(McpServer).order_by(McpServer.name).limit(limit).offset(offset)
+    rows, total = await fetch_page(
+        session, select(McpServer).order_by(McpServer.name), limit=limit, offset=offset
     )
     return [server_out(row) for row in rows], total
 
