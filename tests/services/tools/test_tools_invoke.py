@@ -209,6 +209,7 @@ async def test_usage_counts_per_agent(database, settings, client, member, builti
         )
         agents.append(uuid.UUID(agent.json()["id"]))
     first, second = agents
+    before = await client.get(f"/api/v1/tools/{math}", headers=member.headers)
     for agent, times in ((first, 3), (second, 1), (None, 2)):
         for _ in range(times):
             await service.invoke(
@@ -237,6 +238,8 @@ async def test_usage_counts_per_agent(database, settings, client, member, builti
     tool = await client.get(f"/api/v1/tools/{math}", headers=member.headers)
     assert tool.json()["usage_count"] == 7
     assert tool.json()["last_used_at"] is not None
+    # A call is not an edit: caches keyed on the tool's version stay valid.
+    assert tool.json()["updated_at"] == before.json()["updated_at"]
 
 
 async def test_viewer_cannot_invoke_and_unknown_tool_is_404(client, viewer, member, builtins):

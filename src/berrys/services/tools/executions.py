@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import bindparam, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, fetch_page
@@ -25,6 +25,23 @@ _COUNTED = frozenset(
 )
 
 
+# Built once: Core statements on the tables skip the ORM's bulk-persistence machinery and
+# reuse their compiled SQL, which is most of a logged call's cost on SQLite.
+_tool = Tool.__table__
+_INSERT_ENTRY = insert(ToolExecution.__table__)
+# A call is not an edit of the tool: ``updated_at`` stays, so the compiled validator and
+# discovery's cached vector (both keyed on it) stay valid.
+_COUNT_USE = (
+    update(_tool)
+    .where(_tool.c.id == bindparam("used_tool"))
+    .values(
+        usage_count=_tool.c.usage_count + 1,
+        last_used_at=bindparam("used_at"),
+        updated_at=_tool.c.updated_at,
+    )
+)
+
+
 async def record(
     database: Database,
     entry: dict[str, Any],
@@ -34,12 +51,10 @@ async def record(
     """Commit one entry, the tool's usage counter and its server's new health, in one short
     transaction before the call returns: a crash never loses a call's log entry."""
     async with database.transaction() as session:
-        await session.execute(insert(ToolExecution), [entry])
+        await session.execute(_INSERT_ENTRY, [entry])
         if entry["outcome"] in _COUNTED and entry["tool_id"] is not None:
             await session.execute(
-                update(Tool)
-                .where(Tool.id == entry["tool_id"])
-                .values(usage_count=Tool.usage_count + 1, last_used_at=entry["created_at"])
+                _COUNT_USE, {"used_tool": entry["tool_id"], "used_at": entry["created_at"]}
             )
         if server_health is not None:
             server_id, healthy, error, at = server_health
