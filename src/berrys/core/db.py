@@ -7,6 +7,8 @@ together, so nothing is ever half-written.
 On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers
 queue on the busy timeout instead of failing when a read snapshot cannot be upgraded;
 read-only units of work use a plain deferred ``BEGIN`` and never block writers (WAL).
+The driver is aiosqlite through :mod:`berrys.core.sqlite`, which sends the ``BEGIN`` with
+the transaction's first statement and each statement in one trip to the driver's thread.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from berrys.core.sqlite import OneHopDBAPI
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -124,7 +128,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get(_READ_ONLY, False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        connection.connection.dbapi_connection.defer_begin(
+            "BEGIN" if read_only else "BEGIN IMMEDIATE"
+        )
 
 
 async def fetch_page(
@@ -145,7 +151,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
-        if not self.is_sqlite:
+        if self.is_sqlite:
+            options.update(module=OneHopDBAPI())
+        else:
             options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:

@@ -1,0 +1,91 @@
+"""The SQLite units of work: what commits, what rolls back, what a reader sees."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from berrys.core.db import Database
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'units.db'}")
+    async with database.transaction() as session:
+        await session.execute(text("CREATE TABLE item (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+    yield database
+    await database.dispose()
+
+
+async def names(db: Database) -> list[str]:
+    async with db.transaction(read_only=True) as session:
+        return list((await session.scalars(text("SELECT name FROM item ORDER BY id"))).all())
+
+
+async def insert_twice(db: Database, name: str) -> None:
+    async with db.transaction() as session:
+        for _ in range(2):
+            await session.execute(text("INSERT INTO item (name) VALUES (:name)"), {"name": name})
+
+
+async def test_a_failed_unit_of_work_leaves_nothing(db: Database) -> None:
+    with pytest.raises(IntegrityError):
+        await insert_twice(db, "a")
+    assert await names(db) == []
+
+
+async def test_many_rows_rowcount_and_last_id_come_back(db: Database) -> None:
+    async with db.transaction() as session:
+        inserted = await session.execute(
+            text("INSERT INTO item (name) VALUES (:name)"), [{"name": n} for n in "xyz"]
+        )
+        assert inserted.rowcount == 3
+        single = await session.execute(text("INSERT INTO item (name) VALUES ('w')"))
+        assert single.lastrowid == 4
+        updated = await session.execute(text("UPDATE item SET name = name || '!' WHERE id < 3"))
+        assert updated.rowcount == 2
+    assert await names(db) == ["x!", "y!", "z", "w"]
+
+
+async def test_an_empty_unit_of_work_commits_and_the_connection_is_reusable(
+    db: Database,
+) -> None:
+    for _ in range(3):
+        async with db.transaction():
+            pass
+        async with db.transaction(read_only=True):
+            pass
+    async with db.transaction() as session:
+        await session.execute(text("INSERT INTO item (name) VALUES ('after')"))
+    assert await names(db) == ["after"]
+
+
+async def test_writers_queue_instead_of_losing_updates(db: Database) -> None:
+    async with db.transaction() as session:
+        await session.execute(text("INSERT INTO item (id, name) VALUES (1, '0')"))
+
+    async def increment() -> None:
+        async with db.transaction() as session:
+            value = (await session.execute(text("SELECT name FROM item WHERE id = 1"))).scalar_one()
+            await asyncio.sleep(0)  # let the other writers reach their first statement
+            await session.execute(
+                text("UPDATE item SET name = :value WHERE id = 1"), {"value": str(int(value) + 1)}
+            )
+
+    await asyncio.gather(*(increment() for _ in range(20)))
+    assert await names(db) == ["20"]
+
+
+async def test_a_reader_keeps_its_snapshot_while_a_writer_commits(db: Database) -> None:
+    async with db.transaction(read_only=True) as reader:
+        before = (await reader.execute(text("SELECT count(*) FROM item"))).scalar_one()
+        async with db.transaction() as writer:
+            await writer.execute(text("INSERT INTO item (name) VALUES ('new')"))
+        after = (await reader.execute(text("SELECT count(*) FROM item"))).scalar_one()
+    assert before == after == 0
+    assert await names(db) == ["new"]
