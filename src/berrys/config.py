@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Hosts the fetch tool may reach: exact names or '*.example.com'.",
     )
+    tools_fetch_allow_private: bool = Field(
+        default=False,
+        description="Let fetch and HTTP tools reach private, loopback and link-local addresses "
+        "(an intranet); cloud metadata addresses stay refused.",
+    )
     tools_fetch_max_bytes: int = Field(default=1024 * 1024, ge=1, description="Fetch size limit.")
     tools_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     tools_definition_cache_seconds: float = Field(

@@ -1,19 +1,16 @@
-"""Built-in tools: the workspace sandbox (hostile paths), search, arithmetic, HTTP fetch."""
+"""Built-in tools: the workspace sandbox (hostile paths), search, arithmetic (HTTP fetch is
+in test_tools_fetch)."""
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from berrys.config import Settings
-from berrys.core.errors import BerrysError, Unprocessable
-from berrys.services.tools import builtin, service
+from berrys.core.errors import Unprocessable
+from berrys.services.tools import builtin
 from berrys.services.tools.builtin import evaluate, workspace_root
 
 
@@ -190,120 +187,3 @@ async def test_math_over_rest_and_bad_expression_is_an_error_result(client, memb
     bad = await _invoke(client, member, builtins["math.evaluate"], {"expression": "1/0"})
     assert bad.json()["is_error"] is True
     assert bad.json()["error"] == "division by zero"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"z" * 5000 if self.path == "/big" else b"hello from the test server"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        arguments = json.loads(self.rfile.read(length) or b"{}")
-        status = 200 if "n" in arguments else 400
-        body = json.dumps({"doubled": arguments.get("n", 0) * 2}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def web() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-async def test_fetch_is_off_by_default(client, member, builtins, web):
-    refused = await _invoke(client, member, builtins["http.fetch"], {"url": web + "/"})
-    assert refused.status_code == 403
-    assert "disabled" in refused.json()["detail"]
-
-
-async def test_fetch_allow_list_and_size_limit(database, settings, builtins, web):
-    allowed = settings.model_copy(
-        update={
-            "tools_fetch_enabled": True,
-            "tools_fetch_allowed_hosts": ["127.0.0.1"],
-            "tools_fetch_max_bytes": 1000,
-        }
-    )
-    fetch = uuid.UUID(builtins["http.fetch"])
-    result = await service.invoke(
-        database, settings=allowed, tool_id=fetch, arguments={"url": web + "/"}, user=None
-    )
-    assert result.output["content"] == "hello from the test server"
-    assert result.output["status"] == 200
-    big = await service.invoke(
-        database, settings=allowed, tool_id=fetch, arguments={"url": web + "/big"}, user=None
-    )
-    assert big.output["bytes"] == 1000
-    assert big.output["truncated"] is True
-    with pytest.raises(BerrysError) as refused:
-        await service.invoke(
-            database,
-            settings=allowed,
-            tool_id=fetch,
-            arguments={"url": "http://localhost:1/"},
-            user=None,
-        )
-    assert refused.value.status == 403
-    assert "allow-list" in refused.value.detail
-    for url in ("ftp://127.0.0.1/", "http://user:pw@127.0.0.1/"):
-        answer = await service.invoke(
-            database, settings=allowed, tool_id=fetch, arguments={"url": url}, user=None
-        )
-        assert answer.is_error is True, url
-
-
-def test_host_allow_list_patterns():
-    assert builtin.host_allowed("docs.example.com", ["*.example.com"])
-    assert not builtin.host_allowed("example.com.evil.net", ["*.example.com"])
-    assert not builtin.host_allowed("evilexample.com", ["*.example.com"])
-    assert builtin.host_allowed("EXAMPLE.com.", ["example.com"])
-
-
-async def test_http_tool_posts_its_arguments_under_the_fetch_policy(
-    database, settings, client, admin, web
-):
-    created = await client.post(
-        "/api/v1/tools",
-        json={
-            "name": "doubler",
-            "source": "HTTP",
-            "configuration": {"url": web + "/double"},
-            "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}},
-        },
-        headers=admin.headers,
-    )
-    assert created.status_code == 201, created.text
-    tool = uuid.UUID(created.json()["id"])
-    with pytest.raises(BerrysError) as refused:
-        await service.invoke(
-            database, settings=settings, tool_id=tool, arguments={"n": 2}, user=None
-        )
-    assert refused.value.status == 403
-    allowed = settings.model_copy(
-        update={"tools_fetch_enabled": True, "tools_fetch_allowed_hosts": ["127.0.0.1"]}
-    )
-    doubled = await service.invoke(
-        database, settings=allowed, tool_id=tool, arguments={"n": 21}, user=None
-    )
-    assert doubled.output == {"doubled": 42}
-    failed = await service.invoke(database, settings=allowed, tool_id=tool, arguments={}, user=None)
-    assert failed.is_error is True
-    assert failed.error == "HTTP 400"

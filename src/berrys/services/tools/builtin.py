@@ -2,7 +2,8 @@
 
 Each one is real and sandboxed: the workspace tools go through ``workspace`` (no path
 can leave the project's directory), the evaluator through ``arithmetic`` (no names, no
-calls but a few math functions), fetch through the allow-list and limits in settings.
+calls but a few math functions), fetch through ``egress`` (allow-listed hosts, no private
+addresses unless allowed, every redirect hop checked) and the limits in settings.
 """
 
 from __future__ import annotations
@@ -14,13 +15,19 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from berrys.config import Settings
 from berrys.core.enums import ApprovalPolicy
-from berrys.core.errors import Forbidden, NotFound, PolicyDenied, Unprocessable
+from berrys.core.errors import (
+    Forbidden,
+    NotFound,
+    PolicyDenied,
+    ServiceUnavailable,
+    Unprocessable,
+)
+from berrys.services.tools import egress
 from berrys.services.tools.arithmetic import MAX_EXPRESSION, evaluate
 from berrys.services.tools.workspace import (
     UnsafePath,
@@ -38,7 +45,6 @@ __all__ = [
     "BuiltinContext",
     "UnsafePath",
     "evaluate",
-    "host_allowed",
     "split_path",
     "workspace_root",
 ]
@@ -142,63 +148,34 @@ async def _calculate(ctx: BuiltinContext, args: dict[str, Any]) -> Any:
     return {"expression": args["expression"], "value": evaluate(args["expression"])}
 
 
-def host_allowed(host: str, allowed: list[str]) -> bool:
-    host = host.lower().rstrip(".")
-    for pattern in allowed:
-        pattern = pattern.lower().rstrip(".")
-        if pattern.startswith("*.") and host.endswith(pattern[1:]):
-            return True
-        if host == pattern:
-            return True
-    return False
-
-
 async def _fetch(ctx: BuiltinContext, args: dict[str, Any]) -> Any:
     settings = ctx.settings
     if not settings.tools_fetch_enabled:
         raise PolicyDenied(
             "HTTP fetch is disabled; an operator enables it with BERRYS_TOOLS_FETCH_ENABLED"
         )
-    url = args["url"]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Unprocessable("only http:// and https:// URLs with a host can be fetched")
-    if parts.username or parts.password:
-        raise Unprocessable("credentials in the URL are refused")
-    if not host_allowed(parts.hostname, settings.tools_fetch_allowed_hosts):
-        raise PolicyDenied(
-            f"host {parts.hostname!r} is not in the fetch allow-list "
-            "(BERRYS_TOOLS_FETCH_ALLOWED_HOSTS)"
-        )
     limit = min(
         int(args.get("max_bytes") or settings.tools_fetch_max_bytes), settings.tools_fetch_max_bytes
     )
-    timeout = httpx.Timeout(settings.tools_fetch_timeout_seconds)
-    body = bytearray()
-    truncated = False
-    async with (
-        httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as http,
-        http.stream("GET", url, headers={"User-Agent": "berrys-fetch/0.1"}) as response,
-    ):
-        async for chunk in response.aiter_bytes():
-            body.extend(chunk)
-            if len(body) > limit:
-                truncated = True
-                del body[limit:]
-                break
-    content_type = response.headers.get("content-type", "")
-    text = bytes(body).decode(response.encoding or "utf-8", "replace")
-    result: dict[str, Any] = {
+    try:
+        async with egress.request(
+            "GET",
+            args["url"],
+            settings=settings,
+            timeouts=httpx.Timeout(settings.tools_fetch_timeout_seconds),
+            follow_redirects=True,
+        ) as (response, url):
+            body, truncated = await egress.read_capped(response, limit)
+    except httpx.HTTPError as exc:
+        raise ServiceUnavailable(f"could not fetch {args['url']}: {exc!r}") from None
+    return {
         "url": url,
         "status": response.status_code,
-        "content_type": content_type,
-        "content": text,
+        "content_type": response.headers.get("content-type", ""),
+        "content": body.decode(response.encoding or "utf-8", "replace"),
         "bytes": len(body),
         "truncated": truncated,
     }
-    if response.is_redirect:
-        result["location"] = response.headers.get("location")
-    return result
 
 
 def _object(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -319,8 +296,8 @@ BUILTINS: dict[str, Builtin] = {
         ),
         Builtin(
             key="http.fetch",
-            description="Fetch a URL over HTTP(S) from an allow-listed host "
-            "(off unless an operator enables it).",
+            description="Fetch a URL over HTTP(S) from an allow-listed host, following "
+            "redirects (off unless an operator enables it).",
             input_schema=_object(
                 {
                     "url": {

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import structlog
 from sqlalchemy import select
 
@@ -32,7 +33,7 @@ from berrys.core.errors import (
 )
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.tools import builtin, executions
+from berrys.services.tools import builtin, egress, executions
 from berrys.services.tools.contracts import InvokeResult
 from berrys.services.tools.mcp import McpFailure, McpServerSpec, pool
 from berrys.services.tools.registry import argument_errors, validator_for
@@ -284,27 +285,21 @@ async def _run(call: _Call, settings: Settings, limit: float) -> tuple[Any, bool
 
 async def _run_http(call: _Call, settings: Settings, limit: float) -> tuple[Any, bool, str | None]:
     """An HTTP tool: POST the arguments as JSON to its configured URL, under the fetch policy."""
-    import httpx
-
     url = str(call.tool.configuration.get("url", ""))
-    host = httpx.URL(url).host if url.startswith(("http://", "https://")) else ""
-    if not settings.tools_fetch_enabled or not builtin.host_allowed(
-        host, settings.tools_fetch_allowed_hosts
-    ):
+    if not settings.tools_fetch_enabled:
         raise PolicyDenied(
-            f"HTTP tools reach only allow-listed hosts; {host or url!r} is not allowed "
+            f"HTTP tools reach only allow-listed hosts; {url!r} is not allowed "
             "(BERRYS_TOOLS_FETCH_ENABLED, BERRYS_TOOLS_FETCH_ALLOWED_HOSTS)"
         )
     try:
-        async with httpx.AsyncClient(
-            timeout=limit, follow_redirects=False, trust_env=False
-        ) as http:
-            response = await http.post(url, json=call.arguments)
+        async with egress.request(
+            "POST", url, settings=settings, timeouts=limit, json=call.arguments
+        ) as (response, _):
+            body, _ = await egress.read_capped(response, settings.tools_fetch_max_bytes)
     except httpx.TimeoutException:
         raise ToolTimeout(f"Tool {call.tool.name!r} did not answer within {limit:g}s") from None
     except httpx.HTTPError as exc:
         raise ServiceUnavailable(f"Tool {call.tool.name!r}: {exc}") from None
-    body = response.content[: settings.tools_fetch_max_bytes]
     try:
         output: Any = json.loads(body)
     except ValueError:
