@@ -1,0 +1,254 @@
+"""Group commit: every write of one worker goes through one writer coroutine.
+
+Tasks queue their writes (a step's record, a completion, a failure, ...); the writer takes
+everything queued, applies it in one transaction — the leases of all tasks involved checked
+and extended once, then steps, state changes, completions with their successors made READY,
+new work claimed — writes each run's events in order and its status once, commits, and only
+then resolves the writes' waiters and launches what it claimed. Nothing is acknowledged
+before its commit. A write nobody waits for (a model step's record) is lost only with the
+process, and a model call in flight at a crash is simply issued again (ENGINE.md).
+
+While one transaction commits the next batch gathers, so the cost of a transaction is shared
+by every task that finished meanwhile instead of paid by each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from berrys.core.db import Database, utcnow
+from berrys.core.enums import TaskRunStatus
+from berrys.services.workflows.events import Event
+from berrys.services.workflows.state import commit_events, write
+from berrys.services.workflows.tables import Run, TaskRun
+
+_log = structlog.get_logger("berrys.engine")
+_task = TaskRun.__table__
+_run = Run.__table__
+
+STEPS, CHANGES, COMPLETIONS = 0, 1, 2
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the task's lease: stop, write nothing."""
+
+
+@dataclass
+class Tx:
+    """One group transaction: the connection and the events each run gets at its end."""
+
+    session: AsyncConnection
+    events: dict[uuid.UUID, list[Event]] = field(default_factory=dict)
+    refresh: set[uuid.UUID] = field(default_factory=set)
+
+    def emit(self, run_id: uuid.UUID, events: list[Event], *, refresh: bool = True) -> None:
+        """Queue ``events`` for the run (in order); ``refresh`` recomputes its status."""
+        self.events.setdefault(run_id, []).extend(events)
+        if refresh:
+            self.refresh.add(run_id)
+
+
+# Applies the payloads of every write of a batch that shares it; returns one result each.
+Apply = Callable[[Tx, list[Any]], Awaitable[list[Any] | None]]
+
+
+@dataclass(eq=False)
+class Write:
+    stage: int  # STEPS, CHANGES, COMPLETIONS: a batch applies them in this order
+    apply: Apply
+    payload: Any
+    task_id: uuid.UUID | None  # the task whose lease the write needs
+    run_id: uuid.UUID | None  # the run whose row it locks (PostgreSQL)
+    terminal: bool  # the task gives up its slot with it
+    future: asyncio.Future[Any] | None
+
+
+# ``claim(tx, finished)`` takes new work inside the batch (``finished``: tasks whose slot
+# the batch frees); ``launch(claimed)`` starts it once committed.
+Claim = Callable[[Tx, set[uuid.UUID]], Awaitable[list[Any]]]
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        worker_id: str,
+        lease_seconds: float,
+        claim: Claim,
+        launch: Callable[[list[Any]], None],
+        lease_lost: Callable[[uuid.UUID], None],
+    ) -> None:
+        self.database = database
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self._claim = claim
+        self._launch = launch
+        self._lease_lost = lease_lost
+        self._queue: list[Write] = []
+        self._claim_waiters: list[asyncio.Future[None]] = []
+        self._wanted = asyncio.Event()
+        self._closing = False
+
+    # -- queueing -----------------------------------------------------------------------------
+    def submit(
+        self,
+        apply: Apply,
+        payload: Any = None,
+        *,
+        stage: int = CHANGES,
+        task_id: uuid.UUID | None = None,
+        run_id: uuid.UUID | None = None,
+        terminal: bool = False,
+        wait: bool = True,
+    ) -> asyncio.Future[Any] | None:
+        """Queue a write; with ``wait`` a future resolved once it is committed."""
+        future = asyncio.get_running_loop().create_future() if wait else None
+        self._queue.append(Write(stage, apply, payload, task_id, run_id, terminal, future))
+        self._wanted.set()
+        return future
+
+    async def write(self, apply: Apply, payload: Any = None, **kwargs: Any) -> Any:
+        """Queue a write and wait for its commit; its result."""
+        future = self.submit(apply, payload, **kwargs)
+        assert future is not None
+        return await future
+
+    async def write_one(self, body: Callable[[Tx], Awaitable[Any]], **kwargs: Any) -> Any:
+        """``body(tx)`` as a write of its own in the next batch; its result once committed."""
+
+        async def apply(tx: Tx, _: list[Any]) -> list[Any]:
+            return [await body(tx)]
+
+        return await self.write(apply, **kwargs)
+
+    def request_claim(self) -> asyncio.Future[None]:
+        """Ask the next batch to claim work; resolved once that batch committed."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._claim_waiters.append(future)
+        self._wanted.set()
+        return future
+
+    def close(self) -> None:
+        """The writer commits what is queued, then ends."""
+        self._closing = True
+        self._wanted.set()
+
+    # -- the writer ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            writes, self._queue = self._queue, []
+            waiters, self._claim_waiters = self._claim_waiters, []
+            claim = bool(waiters) or any(w.terminal for w in writes)
+            if self._closing:
+                claim = False
+            if writes or claim:
+                await self._commit(writes, claim=claim)
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            if self._closing and not self._queue:
+                return
+
+    async def _commit(self, writes: list[Write], *, claim: bool) -> None:
+        try:
+            results, claimed = await self._transaction(writes, claim=claim)
+        except Exception as exc:
+            if len(writes) > 1:
+                # One bad write must not fail the others: each alone, then the claim.
+                for single in writes:
+                    await self._commit([single], claim=False)
+                if claim:
+                    await self._commit([], claim=True)
+                return
+            _log.exception("engine.write_failed", worker=self.worker_id)
+            for single in writes:
+                _settle(single, exc)
+            return
+        for single, result in zip(writes, results, strict=True):
+            _settle(single, result)
+        if claimed:
+            self._launch(claimed)
+
+    async def _transaction(
+        self, writes: list[Write], *, claim: bool
+    ) -> tuple[list[Any], list[Any]]:
+        results: dict[int, Any] = {}
+        async with write(self.database) as session:
+            tx = Tx(session)
+            runs = sorted({w.run_id for w in writes if w.run_id is not None})
+            if runs and not self.database.is_sqlite:
+                # Runs first, in one order: the order every state change takes locks in.
+                await session.execute(
+                    select(_run.c.id)
+                    .where(_run.c.id.in_(runs))
+                    .order_by(_run.c.id)
+                    .with_for_update()
+                )
+            held = await self._hold_leases(session, {w.task_id for w in writes if w.task_id})
+            live = []
+            for index, single in enumerate(writes):
+                if single.task_id is not None and single.task_id not in held:
+                    results[index] = LeaseLost(str(single.task_id))
+                else:
+                    live.append((index, single))
+            groups: dict[tuple[int, int], tuple[Apply, list[tuple[int, Write]]]] = {}
+            for index, single in sorted(live, key=lambda item: (item[1].stage, item[0])):
+                key = (single.stage, id(single.apply))
+                groups.setdefault(key, (single.apply, []))[1].append((index, single))
+            for apply, members in groups.values():
+                answers = await apply(tx, [single.payload for _, single in members])
+                for position, (index, _) in enumerate(members):
+                    results[index] = answers[position] if answers is not None else None
+            finished = {
+                single.task_id
+                for index, single in live
+                if single.terminal and single.task_id is not None
+            }
+            claimed = await self._claim(tx, finished) if claim else []
+            for run_id, events in tx.events.items():
+                await commit_events(session, run_id, events, refresh=run_id in tx.refresh)
+            for run_id in tx.refresh - set(tx.events):
+                await commit_events(session, run_id, [])
+        return [results[index] for index in range(len(writes))], claimed
+
+    async def _hold_leases(
+        self, session: AsyncConnection, task_ids: set[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        """Extend the leases this worker still holds among ``task_ids``; those it holds."""
+        if not task_ids:
+            return set()
+        kept = await session.scalars(
+            update(_task)
+            .where(
+                _task.c.id.in_(list(task_ids)),
+                _task.c.lease_owner == self.worker_id,
+                _task.c.status == TaskRunStatus.RUNNING,
+            )
+            .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
+            .returning(_task.c.id)
+        )
+        held = set(kept)
+        for task_id in task_ids - held:
+            self._lease_lost(task_id)
+        return held
+
+
+def _settle(single: Write, result: Any) -> None:
+    if single.future is None or single.future.done():
+        return
+    if isinstance(result, BaseException):
+        single.future.set_exception(result)
+    else:
+        single.future.set_result(result)
