@@ -29,6 +29,7 @@ from berrys.services.llm.api import router as models_router
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
+from berrys.services.search.api import router as search_router
 from berrys.services.tools import service as tools
 from berrys.services.tools.api import agent_tools_router
 from berrys.services.tools.api import router as tools_router
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         runs_router,
         interactions_router,
         models_router,
+        search_router,
     ):
         app.include_router(router)
     install_web(app)

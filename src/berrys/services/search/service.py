@@ -1,0 +1,188 @@
+"""Similarity search over what a user may see: projects, tasks, agent templates and tools.
+
+Each service answers for its own visibility (the search only reads through their interfaces);
+texts are ranked with the scoring tool discovery uses, on the platform's embedder.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import Database
+from berrys.core.errors import NotFound
+from berrys.services.agents import specialisations, templates
+from berrys.services.auth.contracts import UserOut
+from berrys.services.llm import service as llm
+from berrys.services.planning import service as planning
+from berrys.services.projects import service as projects
+from berrys.services.search import scoring
+from berrys.services.search.contracts import SearchHit, SearchKind, SearchResult
+from berrys.services.tools import service as tools
+
+_log = structlog.get_logger("berrys.search")
+
+# A request spends about this long embedding texts it has never seen; the rest are scored
+# on words and embedded in the background.
+EMBED_BUDGET_SECONDS = 1.0
+# The most items of one kind a query considers (the newest projects first).
+MAX_CANDIDATES = 10_000
+SNIPPET = 300
+MAX_SCORE = scoring.WORD_MATCH_MAX + scoring.SEMANTIC_WEIGHT
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    kind: SearchKind
+    id: uuid.UUID
+    name: str
+    description: str
+    text: str
+    project_id: uuid.UUID | None = None
+
+
+async def _projects(session: AsyncSession, user: UserOut) -> list[_Candidate]:
+    items, _ = await projects.get_all(session, user=user, limit=MAX_CANDIDATES, offset=0)
+    return [
+        _Candidate(
+            SearchKind.PROJECT, p.id, p.name, p.description, f"{p.name}. {p.description}", p.id
+        )
+        for p in items
+    ]
+
+
+async def _tasks(session: AsyncSession, user: UserOut) -> list[_Candidate]:
+    """Tasks of each visible project's current plan (older versions would repeat them)."""
+    candidates: list[_Candidate] = []
+    for project_id in await projects.visible_ids(session, user=user):
+        try:
+            plan = await planning.get_current(session, project_id=project_id, user=user)
+        except NotFound:
+            continue
+        for t in plan.tasks:
+            text = ". ".join(filter(None, [t.name, t.description, ", ".join(t.required_skills)]))
+            candidates.append(
+                _Candidate(SearchKind.TASK, t.id, t.name, t.description, text, project_id)
+            )
+            if len(candidates) >= MAX_CANDIDATES:
+                return candidates
+    return candidates
+
+
+async def _agent_templates(session: AsyncSession, user: UserOut) -> list[_Candidate]:
+    items, _ = await templates.get_all(session, user=user, limit=MAX_CANDIDATES, offset=0)
+    return [
+        _Candidate(
+            SearchKind.AGENT_TEMPLATE,
+            t.id,
+            t.name,
+            t.description,
+            ". ".join(filter(None, [t.name, t.description, ", ".join(t.tags)])),
+        )
+        for t in items
+    ]
+
+
+async def _tools(session: AsyncSession, user: UserOut) -> list[_Candidate]:
+    """Every registered tool: the registry is readable by every user."""
+    items, _ = await tools.get_all(session, limit=MAX_CANDIDATES, offset=0)
+    return [
+        _Candidate(
+            SearchKind.TOOL,
+            t.id,
+            t.name,
+            t.description,
+            " ".join([t.name, t.description, *t.capabilities, *t.categories]),
+        )
+        for t in items
+    ]
+
+
+_SOURCES = {
+    SearchKind.PROJECT: _projects,
+    SearchKind.TASK: _tasks,
+    SearchKind.AGENT_TEMPLATE: _agent_templates,
+    SearchKind.TOOL: _tools,
+}
+
+
+async def _embedder(database: Database) -> tuple[str, scoring.Embed]:
+    """The platform's default embedder and its name (asking for no vectors costs nothing)."""
+    model = (await llm.embed(database, texts=[])).model
+
+    async def embed(texts: list[str]) -> list[list[float]]:
+        return (await llm.embed(database, texts=texts)).vectors
+
+    return model, embed
+
+
+def _hit(
+    candidate: _Candidate, score: float, similarity: float | None, reasons: list[str]
+) -> SearchHit:
+    return SearchHit(
+        kind=candidate.kind,
+        id=candidate.id,
+        name=candidate.name,
+        description=candidate.description[:SNIPPET],
+        project_id=candidate.project_id,
+        score=round(min(1.0, score / MAX_SCORE), 4),
+        similarity=None if similarity is None else round(similarity, 4),
+        reasons=reasons,
+    )
+
+
+async def similar(
+    database: Database,
+    *,
+    user: UserOut,
+    q: str,
+    kinds: Sequence[SearchKind],
+    limit: int,
+    offset: int,
+    budget: float | None = EMBED_BUDGET_SECONDS,
+) -> SearchResult:
+    """Hits for ``q`` among the ``kinds`` of item ``user`` may see, best first.
+
+    ``budget`` bounds the seconds spent embedding unseen texts (None: embed them all).
+    """
+    if SearchKind.AGENT_TEMPLATE in kinds:  # system templates are seeded on first use
+        await specialisations.ensure_seeded(database)
+    candidates: list[_Candidate] = []
+    async with database.transaction(read_only=True) as session:
+        for kind in kinds:
+            candidates += await _SOURCES[kind](session, user)
+    query_words = scoring.words(q)
+    similarities: list[float | None] = [None] * len(candidates)
+    model: str | None = None
+    if candidates:
+        try:
+            model, embed = await _embedder(database)
+            similarities, missing = await scoring.similarities(
+                q, [c.text for c in candidates], source=model, embed=embed, budget=budget
+            )
+        except Exception as exc:  # words still rank when the embedder fails
+            _log.warning("search.embeddings_failed", error=str(exc))
+            model = None
+        else:
+            if missing:
+                scoring.warm_later(missing, source=model, embed=embed)
+    spread = scoring.relative(similarities)
+    hits: list[SearchHit] = []
+    for candidate, similarity, weight in zip(candidates, similarities, spread.weights, strict=True):
+        score, reasons = scoring.word_match(query_words, q, candidate.text)
+        if weight > 0 and similarity is not None:
+            score += scoring.SEMANTIC_WEIGHT * weight
+            reasons.append(spread.reason(similarity))
+        if score > 0:
+            hits.append(_hit(candidate, score, similarity, reasons))
+    hits.sort(key=lambda h: (-h.score, -(h.similarity or 0.0), h.name, h.id))
+    return SearchResult(
+        items=hits[offset : offset + limit],
+        total=len(hits),
+        model=model,
+        pending=0 if model is None else sum(s is None for s in similarities),
+    )
