@@ -23,7 +23,8 @@ if [ -z "$cluster" ]; then
 fi
 # shellcheck disable=SC2086
 $SUDO pg_ctlcluster $cluster start >&2 2>/dev/null || true
-for _ in $(seq 50); do
+# Crash recovery after an unclean stop can take a while on a busy machine: wait up to 60 s.
+for _ in $(seq 300); do
   as_postgres psql -qtAc "select 1" >/dev/null 2>&1 && break
   sleep 0.2
 done
