@@ -8,8 +8,6 @@ is available (the Model Orchestration service's embeddings, or one set with
 from __future__ import annotations
 
 import inspect
-import math
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +20,7 @@ from berrys.core.db import Database
 from berrys.core.enums import ToolStatus, UserRole
 from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
+from berrys.services.search import scoring
 from berrys.services.tools.contracts import (
     Candidate,
     DiscoverRequest,
@@ -35,64 +34,11 @@ _log = structlog.get_logger("berrys.tools.discovery")
 Embedder = Callable[[list[str]], Awaitable[list[list[float]]]]
 _embedder: Embedder | None = None
 
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "in",
-        "of",
-        "for",
-        "to",
-        "and",
-        "or",
-        "with",
-        "me",
-        "my",
-        "i",
-        "we",
-        "our",
-        "is",
-        "are",
-        "be",
-        "it",
-        "this",
-        "that",
-        "what",
-        "which",
-        "how",
-        "do",
-        "does",
-        "can",
-        "please",
-        "from",
-        "on",
-        "at",
-        "by",
-        "get",
-        "some",
-        "any",
-    ]
-)
-_WORD = re.compile(r"[a-z0-9]+")
-
 
 def set_embedder(embedder: Embedder | None) -> None:
     """Use ``embedder`` for semantic similarity (``None``: look for the LLM service's)."""
     global _embedder
     _embedder = embedder
-
-
-def _stem(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
-
-
-def words(text: str) -> list[str]:
-    return [_stem(w) for w in _WORD.findall(text.lower().replace("_", " ")) if w not in _STOP]
 
 
 async def _llm_embedder(database: Database) -> Embedder | None:
@@ -123,12 +69,6 @@ async def _llm_embedder(database: Database) -> Embedder | None:
     return run
 
 
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
-
-
 def _tool_text(tool: Tool) -> str:
     return " ".join(
         [tool.name, tool.description or "", *(tool.capabilities or []), *(tool.categories or [])]
@@ -154,70 +94,29 @@ def _score_tool(
             score += 0.4
             reasons.append(f"{cap!r} appears in the name or description")
         else:
-            cap_words = set(words(cap))
-            shared = cap_words & set(words(text))
+            cap_words = set(scoring.words(cap))
+            shared = cap_words & set(scoring.words(text))
             if shared:
                 score += 0.3 * len(shared) / len(cap_words)
                 reasons.append(f"capability words {sorted(shared)} appear in the tool")
-    if query_words:
-        tool_words = set(words(text))
-        matched = [w for w in dict.fromkeys(query_words) if w in tool_words]
-        if matched:
-            fraction = len(matched) / len(set(query_words))
-            score += fraction
-            reasons.append(
-                f"matches {len(matched)} of {len(set(query_words))} query words: "
-                + ", ".join(matched)
-            )
-        if query and query.lower() in text:
-            score += 0.2
-            reasons.append("the query appears verbatim")
-    return score, reasons
+    matched, why = scoring.word_match(query_words, query, text)
+    return score + matched, reasons + why
 
 
-_vectors: dict[tuple[object, uuid.UUID, Any], list[float]] = {}
-
-
-async def _similarities(
-    embedder: Embedder, source: object, text: str, tools: list[Tool]
-) -> list[float]:
-    """Cosine similarity of ``text`` to each tool (vectors cached per embedder and tool
-    version)."""
-    missing = [tool for tool in tools if (source, tool.id, tool.updated_at) not in _vectors]
-    vectors = await embedder([text, *(_tool_text(tool) for tool in missing)])
-    if len(vectors) != len(missing) + 1:
-        raise ValueError(f"the embedder returned {len(vectors)} vectors for {len(missing) + 1}")
-    if len(_vectors) > 10_000:
-        _vectors.clear()
-    for tool, vector in zip(missing, vectors[1:], strict=True):
-        _vectors[(source, tool.id, tool.updated_at)] = vector
-    return [_cosine(vectors[0], _vectors[(source, tool.id, tool.updated_at)]) for tool in tools]
-
-
-def _apply_semantic(ranked: list[Candidate], similarities: list[float]) -> None:
-    """A bonus for the tools most similar to the request, relative to the rest.
-
-    Embedding models differ in scale (unrelated texts score 0.0 with some, 0.8 with
-    others), so a tool earns up to 0.5 by where it stands between the median and the best.
-    """
-    ordered = sorted(similarities)
-    median, best = ordered[len(ordered) // 2], ordered[-1]
-    if best - median < 1e-6:
-        return
-    for candidate, similarity in zip(ranked, similarities, strict=True):
-        relative = (similarity - median) / (best - median)
-        if relative > 0.2:
-            candidate.score += 0.5 * min(1.0, relative)
-            candidate.reasons.append(
-                f"semantic similarity {similarity:.2f} (best {best:.2f}, median {median:.2f})"
-            )
+def _apply_semantic(ranked: list[Candidate], similarities: list[float | None]) -> None:
+    """A bonus for the tools most similar to the request, relative to the rest."""
+    spread = scoring.relative(similarities)
+    for candidate, similarity, weight in zip(ranked, similarities, spread.weights, strict=True):
+        if weight > 0 and similarity is not None:
+            candidate.score += scoring.SEMANTIC_WEIGHT * weight
+            candidate.reasons.append(spread.reason(similarity))
 
 
 async def discover(
     database: Database, *, request: DiscoverRequest, user: UserOut | None
 ) -> DiscoverResult:
     """Rank candidates, store the request with its context and results, return them."""
-    query_words = words(request.query or "")
+    query_words = scoring.words(request.query or "")
     async with database.transaction(read_only=True) as session:
         tools = list(await session.scalars(select(Tool).where(Tool.status != ToolStatus.REJECTED)))
         servers = list(await session.scalars(select(McpServer)))
@@ -243,7 +142,9 @@ async def discover(
     if embedder is not None and tools and text:
         try:
             source = _embedder if _embedder is not None else "llm"
-            similarities = await _similarities(embedder, source, text, tools)
+            similarities, _ = await scoring.similarities(
+                text, [_tool_text(tool) for tool in tools], source=source, embed=embedder
+            )
         except Exception as exc:  # embeddings are a bonus; matching works without them
             _log.warning("discovery.embeddings_failed", error=str(exc))
         else:
@@ -263,8 +164,8 @@ async def discover(
     if request.include_servers:
         registered = {tool.mcp_server_id for tool in tools if tool.mcp_server_id}
         for server in servers:
-            hint = set(words(server.name + " " + " ".join(map(str, server.args or []))))
-            shared = hint & (set(query_words) | set(words(request.capability or "")))
+            hint = set(scoring.words(server.name + " " + " ".join(map(str, server.args or []))))
+            shared = hint & (set(query_words) | set(scoring.words(request.capability or "")))
             reasons = []
             score = 0.0
             if shared:
