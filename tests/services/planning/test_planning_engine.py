@@ -122,14 +122,14 @@ def test_cycle_is_named_in_order():
 
 def test_pert_and_monte_carlo_are_seeded_and_ordered():
     assert pert_mean(2.0, 4.0, 12.0) == pytest.approx(5.0)
-    args = ([2.0, 1.0], [4.0, 2.0], [12.0, 6.0], [A, B], [A], [B], [FS], [0.0])
+    args = ([2.0, 1.0], [4.0, 2.0], [12.0, 6.0], [A], [B], [FS], [0.0])
     first = monte_carlo_finishes(*args, iterations=300, seed=7)
     assert first == monte_carlo_finishes(*args, iterations=300, seed=7)
     assert first != monte_carlo_finishes(*args, iterations=300, seed=8)
     p50, p80, p95 = (percentile(first, q) for q in (0.5, 0.8, 0.95))
     assert 3.0 <= p50 <= p80 <= p95 <= 18.0
     fixed = monte_carlo_finishes(
-        [4.0, 2.0], [4.0, 2.0], [4.0, 2.0], [A, B], [A], [B], [FS], [1.0], iterations=5, seed=1
+        [4.0, 2.0], [4.0, 2.0], [4.0, 2.0], [A], [B], [FS], [1.0], iterations=5, seed=1
     )
     assert fixed == [7.0] * 5
 

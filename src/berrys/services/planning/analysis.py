@@ -122,7 +122,7 @@ def compute(model: PlanModel, *, release: bool = True) -> tuple[engine.Schedule,
 
 
 def forecast(
-    model: PlanModel, sched: engine.Schedule, a: Arrays, *, iterations: int, seed: int
+    model: PlanModel, a: Arrays, *, iterations: int, seed: int
 ) -> tuple[float, float, float]:
     """P50, P80 and P95 of the finish in working hours (seeded Monte Carlo over PERT)."""
     tasks = model.tasks
@@ -136,7 +136,6 @@ def forecast(
         low,
         mode,
         high,
-        sched.order,
         a.pred,
         a.succ,
         a.kind,

@@ -79,7 +79,7 @@ async def get_schedule(
     size = len(model.tasks) + len(model.deps)
     iterations = max(1, min(iterations, MAX_ITERATIONS, MAX_SAMPLE_WORK // max(1, size)))
     seed = plan.id.int % 2**31 if seed is None else seed
-    p50, p80, p95 = analysis.forecast(model, sched, a, iterations=iterations, seed=seed)
+    p50, p80, p95 = analysis.forecast(model, a, iterations=iterations, seed=seed)
     at = calendar.at
     tasks = [
         ScheduledTask(

@@ -1,4 +1,4 @@
-"""The critical-path engine: pure Python over task indices, no database, no I/O.
+"""The critical-path engine: numpy over task indices, no database, no I/O.
 
 Every dependency type is one longest-path constraint on early starts. With ``d`` the
 durations, an edge ``u -> v`` of kind ``k`` and lag ``l`` says ``ES[v] >= ES[u] + w`` where
@@ -8,21 +8,23 @@ durations, an edge ``u -> v`` of kind ``k`` and lag ``l`` says ``ES[v] >= ES[u] 
     FF: w = d[u] + l - d[v]     (EF[v] >= EF[u] + l)
     SF: w = l - d[v]            (EF[v] >= ES[u] + l)
 
-so the forward pass is one sweep in topological order (Kahn's algorithm, fused with it), the
-backward pass mirrors it (``LS[u] <= LS[v] - w``, every task finishes by the plan's finish), and
-free slack is ``min(ES[v] - w) - ES[u]`` over the successors, capped by the finish. Both passes
-touch every task and dependency once: O(tasks + dependencies).
+Kahn's algorithm, run level by level, puts every dependency from a lower level to a higher
+one. The forward pass relaxes the dependencies out of one level at a time with one vectorised
+maximum, the backward pass (``LS[u] <= LS[v] - w``, every task finishes by the plan's finish)
+walks the levels back with a minimum, and free slack is ``min(ES[v] - w) - ES[u]`` over the
+successors, capped by the finish. The work is O(tasks + dependencies) plus a few numpy calls
+per level; a level holds on average tasks / depth tasks.
 """
 
 from __future__ import annotations
 
-import gc
+import itertools
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import add, sub
-from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from berrys.core.enums import DependencyType
 
@@ -34,9 +36,12 @@ KIND_CODE: dict[DependencyType, int] = {
     DependencyType.SF: SF,
 }
 # Whether an edge's constraint reads the predecessor's finish, and the successor's duration.
-_USES_PRED_FINISH = (1, 0, 1, 0)
-_SUBTRACTS_SUCC_DURATION = (0, 0, 1, 1)
+_USES_PRED_FINISH = np.array([True, False, True, False])
+_SUBTRACTS_SUCC_DURATION = np.array([False, False, True, True])
 EPS = 1e-6  # hours; below this a slack is zero (sums of float durations drift by ~1e-12)
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.intp]
 
 
 class CycleError(ValueError):
@@ -68,6 +73,29 @@ def pert_mean(optimistic: float, most_likely: float, pessimistic: float) -> floa
     return (optimistic + 4.0 * most_likely + pessimistic) / 6.0
 
 
+def _weights(durations: Floats, pred: Ints, succ: Ints, kind: Ints, lag: Floats) -> Floats:
+    # Added in the order of the formulas above, so that every weight is the same float
+    # whichever path (the schedule, levelling, the benchmark's peer) computes it.
+    finish = np.where(_USES_PRED_FINISH[kind], durations[pred], 0.0)
+    return lag + finish - np.where(_SUBTRACTS_SUCC_DURATION[kind], durations[succ], 0.0)
+
+
+def _dependencies(
+    durations: Floats,
+    pred: Sequence[int],
+    succ: Sequence[int],
+    kind: Sequence[int],
+    lag: Sequence[float],
+) -> tuple[Ints, Ints, Floats]:
+    m = len(pred)
+    if not len(succ) == len(kind) == len(lag) == m:
+        raise ValueError("pred, succ, kind and lag need one entry per dependency")
+    u = np.asarray(pred, dtype=np.intp)
+    v = np.asarray(succ, dtype=np.intp)
+    k = np.asarray(kind, dtype=np.intp)
+    return u, v, _weights(durations, u, v, k, np.asarray(lag, dtype=np.float64))
+
+
 def edge_weights(
     durations: Sequence[float],
     pred: Sequence[int],
@@ -76,11 +104,8 @@ def edge_weights(
     lag: Sequence[float],
 ) -> list[float]:
     """Each dependency as the minimum distance from its predecessor's to its successor's ES."""
-    a, b, d = _USES_PRED_FINISH, _SUBTRACTS_SUCC_DURATION, durations
-    return [
-        lg + (d[u] if a[k] else 0.0) - (d[v] if b[k] else 0.0)
-        for u, v, k, lg in zip(pred, succ, kind, lag, strict=True)
-    ]
+    d = np.asarray(durations, dtype=np.float64)
+    return _dependencies(d, pred, succ, kind, lag)[2].tolist()  # type: ignore[no-any-return]
 
 
 def find_cycle(n: int, pred: Sequence[int], succ: Sequence[int]) -> list[int] | None:
@@ -122,6 +147,71 @@ def _cycle_among_remaining(indeg: list[int], pred: Sequence[int], succ: Sequence
     return cycle[first:] + cycle[:first]
 
 
+@dataclass(slots=True)
+class _Levelled:
+    """A topological order, and the dependencies (indices into the input) ordered by their
+    predecessor's position in it: those out of level ``i`` are ``edges[bounds[i]:bounds[i +
+    1]]``, and each task's own are contiguous and in input order."""
+
+    order: list[int]
+    edges: Ints
+    bounds: list[int]
+
+    def levels(self) -> list[tuple[int, int]]:
+        """The ``(lo, hi)`` ranges of ``edges`` out of each level that has dependencies."""
+        return [(lo, hi) for lo, hi in itertools.pairwise(self.bounds) if lo < hi]
+
+
+def _levelled(n: int, pred: Ints, succ: Ints) -> _Levelled:
+    m = len(pred)
+    # Successor lists (CSR), each in input order. Sorting the unique keys pred * m + position
+    # is a stable sort by predecessor several times faster than a stable argsort.
+    if n * m < 2**62:
+        keys = pred * m + np.arange(m)
+        keys.sort()
+        by_pred = keys % m
+    else:
+        by_pred = np.argsort(pred, kind="stable")
+    out_degree = np.bincount(pred, minlength=n)
+    first = np.zeros(n + 1, dtype=np.intp)
+    np.cumsum(out_degree, out=first[1:])
+    in_degree = np.bincount(succ, minlength=n)
+    sources = np.flatnonzero(in_degree == 0).tolist()
+    remaining = in_degree.tolist()
+    order, starts = _kahn(first.tolist(), succ[by_pred].tolist(), remaining, sources)
+    if len(order) < n:
+        raise CycleError(_cycle_among_remaining(remaining, pred.tolist(), succ.tolist()))
+    # Concatenate the successor ranges of the tasks in topological order.
+    tasks = np.asarray(order, dtype=np.intp)
+    counts = out_degree[tasks]
+    offsets = np.zeros(n + 1, dtype=np.intp)
+    np.cumsum(counts, out=offsets[1:])
+    edges = by_pred[np.arange(m) + np.repeat(first[tasks] - offsets[:-1], counts)]
+    return _Levelled(order, edges, offsets[starts].tolist())
+
+
+def _kahn(
+    first: list[int], targets: list[int], in_degree: list[int], order: list[int]
+) -> tuple[list[int], list[int]]:
+    # Plain lists: per dependency, one decrement is cheaper in Python than a numpy call per
+    # level (a random DAG of n tasks can be n / 12 levels deep). ``in_degree`` is left with
+    # what remains, which names the cycle when one blocks the sort.
+    push = order.append
+    starts = [0]
+    start = 0
+    while start < len(order):
+        end = len(order)
+        for u in order[start:end]:
+            for v in targets[first[u] : first[u + 1]]:
+                k = in_degree[v] - 1
+                in_degree[v] = k
+                if not k:
+                    push(v)
+        starts.append(end)
+        start = end
+    return order, starts
+
+
 def compute(
     durations: Sequence[float],
     pred: Sequence[int],
@@ -137,129 +227,88 @@ def compute(
     optional earliest start per task (default 0). Raises :class:`CycleError` on a cycle.
     """
     n = len(durations)
-    d = list(map(float, durations))
-    collecting = gc.isenabled()
-    gc.disable()  # the build allocates ~n lists; generational passes over them cost ~30 %
-    try:
-        order, es, out = _forward(n, d, pred, succ, kind, lag, release)
-    finally:
-        if collecting:
-            gc.enable()
-    ef = list(map(add, es, d))
-    finish = max(ef, default=0.0)
+    d = np.asarray(durations, dtype=np.float64)
+    u, v, weight = _dependencies(d, pred, succ, kind, lag)
+    graph = _levelled(n, u, v)
+    p, s, w = u[graph.edges], v[graph.edges], weight[graph.edges]
+    floor = np.zeros(n) if release is None else np.maximum(np.asarray(release, np.float64), 0.0)
 
-    # Backward pass in reverse topological order, free slack alongside.
-    ls = [0.0] * n
-    free = [0.0] * n
-    for u in reversed(order):
-        latest = bound = finish - d[u]
-        it = iter(out[u])
-        for v, w in zip(it, it, strict=False):
-            c = ls[v] - w
-            if c < latest:
-                latest = c
-            c = es[v] - w
-            if c < bound:
-                bound = c
-        ls[u] = latest
-        free[u] = bound - es[u]
+    # A level's tasks have all their predecessors in lower levels: their ES is final before
+    # their own dependencies are relaxed, and their successors' LS before the way back.
+    levels = graph.levels()
+    es = floor.copy()
+    for lo, hi in levels:
+        np.maximum.at(es, s[lo:hi], es[p[lo:hi]] + w[lo:hi])
+    ef = es + d
+    finish = float(ef.max()) if n else 0.0
+    ls = finish - d
+    for lo, hi in reversed(levels):
+        np.minimum.at(ls, p[lo:hi], ls[s[lo:hi]] - w[lo:hi])
 
-    total = list(map(sub, ls, es))
-    critical = [t <= EPS for t in total]
-    total = [t if t > EPS else 0.0 for t in total]
-    free = [t if t > EPS else 0.0 for t in free]
-    lf = list(map(add, ls, d))
-    path = _critical_path(out, es, ls, ef, critical, finish, release)
-    return Schedule(order, es, ef, ls, lf, total, free, critical, path, finish)
-
-
-def _forward(
-    n: int,
-    d: list[float],
-    pred: Sequence[int],
-    succ: Sequence[int],
-    kind: Sequence[int],
-    lag: Sequence[float],
-    release: Sequence[float] | None,
-) -> tuple[list[int], list[float], list[list[Any]]]:
-    # Successors as flat lists [v, w, v, w, ...]: no tuple per dependency to allocate.
-    out: list[list[Any]] = [[] for _ in range(n)]
-    indeg = [0] * n
-    for u, v, k, lg in zip(pred, succ, kind, lag, strict=True):
-        if k == FS:
-            w = lg + d[u]
-        elif k == SS:
-            w = lg
-        elif k == FF:
-            w = lg + d[u] - d[v]
-        else:
-            w = lg - d[v]
-        o = out[u]
-        o.append(v)
-        o.append(w)
-    for v in succ:
-        indeg[v] += 1
-    es = [0.0] * n if release is None else [max(0.0, float(r)) for r in release]
-
-    # Forward pass fused with Kahn's topological sort: a task's ES is final when popped.
-    order = [i for i in range(n) if not indeg[i]]
-    push = order.append
-    for u in order:
-        eu = es[u]
-        it = iter(out[u])
-        for v, w in zip(it, it, strict=False):
-            c = eu + w
-            if c > es[v]:
-                es[v] = c
-            k = indeg[v] - 1
-            indeg[v] = k
-            if not k:
-                push(v)
-    if len(order) != n:
-        raise CycleError(_cycle_among_remaining(indeg, pred, succ))
-    return order, es, out
+    bound = finish - d
+    np.minimum.at(bound, p, es[s] - w)
+    free = bound - es
+    total = ls - es
+    critical = total <= EPS
+    path = _critical_path(p, s, w, es, ls, ef, critical, floor, finish)
+    return Schedule(
+        order=graph.order,
+        es=es.tolist(),
+        ef=ef.tolist(),
+        ls=ls.tolist(),
+        lf=(ls + d).tolist(),
+        total_slack=np.where(critical, 0.0, total).tolist(),
+        free_slack=np.where(free > EPS, free, 0.0).tolist(),
+        critical=critical.tolist(),
+        critical_path=path,
+        finish=finish,
+    )
 
 
 def _critical_path(
-    out: list[list[Any]],
-    es: list[float],
-    ls: list[float],
-    ef: list[float],
-    critical: list[bool],
+    p: Ints,
+    s: Ints,
+    w: Floats,
+    es: Floats,
+    ls: Floats,
+    ef: Floats,
+    critical: NDArray[np.bool_],
+    floor: Floats,
     finish: float,
-    release: Sequence[float] | None,
 ) -> list[int]:
     # Start at the earliest critical task that no predecessor drives (ES at its release),
     # then follow tight edges to critical successors until a task ends at the finish: every
     # critical task either ends at the finish or has such a successor.
-    start = -1
-    for i, is_critical in enumerate(critical):
-        floor = 0.0 if release is None else max(0.0, release[i])
-        if is_critical and es[i] <= floor + EPS and (start < 0 or es[i] < es[start] - EPS):
-            start = i
-    if start < 0:
+    starts = np.flatnonzero(critical & (es <= floor + EPS)).tolist()
+    if not starts:
         return []
+    start = starts[0]
+    for i in starts[1:]:
+        if es[i] < es[start] - EPS:
+            start = i
+    # ``p``, ``s`` and ``w`` hold each task's dependencies contiguously, in input order.
+    tight = np.flatnonzero(critical[s] & (np.abs(ls[s] - w - ls[p]) <= EPS))
+    owners = p[tight]
+    first = np.ones(len(tight), dtype=bool)  # a task's first tight dependency in input order
+    first[1:] = owners[1:] != owners[:-1]
+    successor = dict(zip(owners[first].tolist(), s[tight[first]].tolist(), strict=True))
     path = [start]
     u = start
-    while ef[u] < finish - EPS:
-        nxt = -1
-        it = iter(out[u])
-        for v, w in zip(it, it, strict=False):
-            if critical[v] and abs(ls[v] - w - ls[u]) <= EPS:
-                nxt = v
-                break
-        if nxt < 0:  # cannot happen for a consistent schedule; stop rather than loop
-            break
-        path.append(nxt)
-        u = nxt
+    while ef[u] < finish - EPS and u in successor:
+        u = successor[u]
+        path.append(u)
     return path
+
+
+# Monte Carlo samples per block: a block's matrices (tasks and dependencies by samples)
+# stay around 8 MB whatever the plan's size.
+_BLOCK_ELEMENTS = 1 << 20
 
 
 def monte_carlo_finishes(
     optimistic: Sequence[float],
     most_likely: Sequence[float],
     pessimistic: Sequence[float],
-    order: Sequence[int],
     pred: Sequence[int],
     succ: Sequence[int],
     kind: Sequence[int],
@@ -271,45 +320,40 @@ def monte_carlo_finishes(
 ) -> list[float]:
     """Sorted plan finishes over ``iterations`` samples of PERT (beta) task durations.
 
-    A task whose optimistic, most likely and pessimistic estimates are equal is fixed.
-    ``order`` is a topological order (``Schedule.order``); the same seed gives the same list.
+    A task whose optimistic, most likely and pessimistic estimates are equal is fixed. The
+    samples run side by side through the same levelled forward pass as :func:`compute`; the
+    same seed gives the same list. Raises :class:`CycleError` on a cycle.
     """
     n = len(most_likely)
-    rng = random.Random(seed)
-    a, b = _USES_PRED_FINISH, _SUBTRACTS_SUCC_DURATION
-    out: list[list[tuple[int, int, int, float]]] = [[] for _ in range(n)]
-    for u, v, k, lg in zip(pred, succ, kind, lag, strict=True):
-        out[u].append((v, a[k], b[k], float(lg)))
-    shapes: list[tuple[int, float, float, float, float]] = []
-    fixed = [float(m) for m in most_likely]
-    for i, (o, m, p) in enumerate(zip(optimistic, most_likely, pessimistic, strict=True)):
-        if p - o > EPS:
-            alpha = 1.0 + 4.0 * (m - o) / (p - o)
-            beta = 1.0 + 4.0 * (p - m) / (p - o)
-            shapes.append((i, float(o), float(p - o), alpha, beta))
-    base = [0.0] * n if release is None else [max(0.0, float(r)) for r in release]
-    betavariate = rng.betavariate
-    finishes: list[float] = []
-    for _ in range(iterations):
-        d = fixed[:]
-        for i, low, span, alpha, beta in shapes:
-            d[i] = low + span * betavariate(alpha, beta)
-        es = base[:]
-        end = 0.0
-        for u in order:
-            su = es[u]
-            fu = su + d[u]
-            if fu > end:
-                end = fu
-            for v, uses_finish, minus_duration, lg in out[u]:
-                c = (fu if uses_finish else su) + lg
-                if minus_duration:
-                    c -= d[v]
-                if c > es[v]:
-                    es[v] = c
-        finishes.append(end)
-    finishes.sort()
-    return finishes
+    fixed = np.asarray(most_likely, dtype=np.float64)
+    low = np.asarray(optimistic, dtype=np.float64)
+    high = np.asarray(pessimistic, dtype=np.float64)
+    uncertain = np.flatnonzero(high - low > EPS)
+    low, mode, high = low[uncertain, None], fixed[uncertain, None], high[uncertain, None]
+    span = high - low
+    alpha = 1.0 + 4.0 * (mode - low) / span
+    beta = 1.0 + 4.0 * (high - mode) / span
+    u = np.asarray(pred, dtype=np.intp)
+    v = np.asarray(succ, dtype=np.intp)
+    graph = _levelled(n, u, v)
+    p, s = u[graph.edges], v[graph.edges]
+    k = np.asarray(kind, dtype=np.intp)[graph.edges, None]  # one column: broadcast to samples
+    lags = np.asarray(lag, dtype=np.float64)[graph.edges, None]
+    floor = np.zeros(n) if release is None else np.maximum(np.asarray(release, np.float64), 0.0)
+    levels = graph.levels()
+    rng = np.random.default_rng(seed)
+    block = max(1, _BLOCK_ELEMENTS // max(1, n + len(p)))
+    finishes: list[Floats] = []
+    for done in range(0, iterations, block):
+        size = min(block, iterations - done)
+        d = np.repeat(fixed[:, None], size, axis=1)
+        d[uncertain] = low + span * rng.beta(alpha, beta, size=(len(uncertain), size))
+        w = _weights(d, p, s, k, lags)
+        es = np.repeat(floor[:, None], size, axis=1)
+        for lo, hi in levels:
+            np.maximum.at(es, s[lo:hi], es[p[lo:hi]] + w[lo:hi])
+        finishes.append((es + d).max(axis=0, initial=0.0))
+    return np.sort(np.concatenate(finishes)).tolist() if finishes else []
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
