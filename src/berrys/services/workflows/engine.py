@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import (
@@ -33,11 +33,11 @@ from berrys.core.enums import (
     TaskRunStatus,
 )
 from berrys.services.workflows import signals
+from berrys.services.workflows.commit import COMPLETIONS, GroupCommitter, LeaseLost, Tx
 from berrys.services.workflows.events import Event
 from berrys.services.workflows.executor import PermanentTaskError, TaskExecutor, TaskOutcome
 from berrys.services.workflows.journal import (
     Diverged,
-    LeaseLost,
     StepPolicy,
     Suspended,
     TaskContext,
@@ -47,9 +47,7 @@ from berrys.services.workflows.journal import (
 )
 from berrys.services.workflows.state import (
     RUN_TERMINAL,
-    commit_events,
     finish_gate,
-    lock_run,
     predecessors_of,
     propagate,
     run_write,
@@ -110,10 +108,13 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.run_ids = run_ids
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
-        self._providers: Counter[str] = Counter()
+        self._provider_of: dict[uuid.UUID, str] = {}
+        # Tasks whose slot a committed batch already refilled: their end needs no wake-up.
+        self._settled: set[uuid.UUID] = set()
         self._stopping = False
         self._waker: signals.Waker | None = None
         self._last_maintenance = 0.0
+        self._writes: GroupCommitter | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -126,9 +127,22 @@ class Worker:
             self._waker.set()
 
     async def run(self) -> None:
-        """Claim and execute until :meth:`stop`; leases held at the end are released."""
+        """Claim and execute until :meth:`stop`; leases held at the end are released.
+
+        Work made READY in this process is claimed in the very transaction that made it
+        READY (a finished task's slot is refilled at once); the poll is the fallback for work
+        made READY elsewhere (another process, a person's answer through the API)."""
         self._waker = signals.Waker()
         signals.register(self._waker)
+        self._writes = GroupCommitter(
+            self.database,
+            worker_id=self.worker_id,
+            lease_seconds=self.config.lease_seconds,
+            claim=self._claim,
+            launch=self._launch,
+            lease_lost=self._lease_lost,
+        )
+        writer = asyncio.create_task(self._writes.run())
         heartbeat = asyncio.create_task(self._heartbeats())
         loop = asyncio.get_running_loop()
         try:
@@ -137,18 +151,13 @@ class Worker:
                     self._last_maintenance = loop.time()
                     await self._guard(self.maintain())
                 self._waker.event.clear()
-                free = self.config.concurrency - len(self._running)
-                if free > 0:
-                    claimed = await self._guard(self._claim(free)) or []
-                    for item in claimed:
-                        self._launch(item)
-                    if claimed and len(claimed) == free:
-                        continue
+                if self.config.concurrency > len(self._running):
+                    await self._writes.request_claim()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._waker.event.wait(), self.config.poll_seconds)
         finally:
             heartbeat.cancel()
-            await self._shutdown()
+            await self._shutdown(writer)
 
     async def _guard(self, work: Any) -> Any:
         """A database hiccup must not kill the loop: log it and try again next tick."""
@@ -158,13 +167,17 @@ class Worker:
             _log.exception("engine.tick_failed", worker=self.worker_id)
             return None
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, writer: asyncio.Task[None]) -> None:
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+        assert self._writes is not None
+        self._writes.close()
+        with contextlib.suppress(BaseException):
+            await writer
         # Let another worker take these over at once instead of waiting for the lease.
         with contextlib.suppress(Exception):
 
@@ -177,166 +190,181 @@ class Worker:
 
             await run_write(self.database, _tx)
 
-    def _launch(self, item: _Claimed) -> None:
-        task_id = item.snapshot.id
-        provider = item.snapshot.provider or ""
-        self._providers[provider] += 1
-        task = asyncio.create_task(self._execute(item))
-        self._running[task_id] = task
+    def _launch(self, claimed: list[_Claimed]) -> None:
+        for item in claimed:
+            task_id = item.snapshot.id
+            self._provider_of[task_id] = item.snapshot.provider or ""
+            task = asyncio.create_task(self._execute(item))
+            self._running[task_id] = task
+            task.add_done_callback(lambda _, task_id=task_id: self._ended(task_id))
 
-        def _done(_: asyncio.Task[None]) -> None:
-            self._running.pop(task_id, None)
-            self._providers[provider] -= 1
-            self.wake()
+    def _ended(self, task_id: uuid.UUID) -> None:
+        self._running.pop(task_id, None)
+        self._provider_of.pop(task_id, None)
+        if task_id in self._settled:
+            self._settled.discard(task_id)
+        else:
+            self.wake()  # it ended without a write that refilled its slot
 
-        task.add_done_callback(_done)
+    def _lease_lost(self, task_id: uuid.UUID) -> None:
+        task = self._running.get(task_id)
+        if task is not None:
+            _log.info("engine.lease_lost", task_run_id=str(task_id))
+            task.cancel()
 
     # -- claiming ---------------------------------------------------------------------------
-    async def _claim(self, free: int) -> list[_Claimed]:
+    async def _claim(self, tx: Tx, finished: set[uuid.UUID]) -> list[_Claimed]:
+        """Inside a group commit: claim READY work for the slots free once ``finished``
+        tasks (whose last write is in this batch) are gone."""
+        busy_here = set(self._running) - finished
+        free = self.config.concurrency - len(busy_here)
+        if free <= 0 or self._stopping:
+            return []
+        self._settled.update(finished)
         now = utcnow()
         config = self.config
-
-        async def _tx(session: Any) -> Any:
-            runnable = or_(
-                and_(
-                    _task.c.status == T.READY,
-                    or_(_task.c.not_before.is_(None), _task.c.not_before <= now),
-                ),
-                and_(
-                    _task.c.status == T.RUNNING,
-                    _task.c.lease_expires_at < now,
-                    _task.c.output_ready.is_(False),
-                ),
+        session = tx.session
+        runnable = or_(
+            and_(
+                _task.c.status == T.READY,
+                or_(_task.c.not_before.is_(None), _task.c.not_before <= now),
+            ),
+            and_(
+                _task.c.status == T.RUNNING,
+                _task.c.lease_expires_at < now,
+                _task.c.output_ready.is_(False),
+            ),
+        )
+        query = (
+            select(
+                _task.c.id,
+                _task.c.run_id,
+                _task.c.status,
+                _task.c.provider,
+                _task.c.started_at,
+                _task.c.lease_owner,
+                _task.c.attempt,
             )
-            query = (
-                select(
-                    _task.c.id,
-                    _task.c.run_id,
-                    _task.c.status,
-                    _task.c.provider,
-                    _task.c.started_at,
-                    _task.c.lease_owner,
-                    _task.c.attempt,
-                )
-                .join(_run, _run.c.id == _task.c.run_id)
-                .where(
-                    runnable,
-                    _run.c.paused.is_(False),
-                    _run.c.cancel_requested.is_(False),
-                    _run.c.status.not_in(list(RUN_TERMINAL)),
-                )
-                .order_by(_task.c.position, _task.c.id)
-                .limit(max(free * 4, 16))
+            .join(_run, _run.c.id == _task.c.run_id)
+            .where(
+                runnable,
+                _run.c.paused.is_(False),
+                _run.c.cancel_requested.is_(False),
+                _run.c.status.not_in(list(RUN_TERMINAL)),
             )
-            if self.run_ids is not None:
-                query = query.where(_task.c.run_id.in_(list(self.run_ids)))
-            if self._running:
-                # Never take over a task this worker is still executing (its lease ran out
-                # between heartbeats): that would run it twice under one owner.
-                query = query.where(_task.c.id.not_in(list(self._running)))
-            candidates = (await session.execute(query)).all()
+            .order_by(_task.c.position, _task.c.id)
+            .limit(max(free * 4, 16))
+        )
+        if self.run_ids is not None:
+            query = query.where(_task.c.run_id.in_(list(self.run_ids)))
+        if busy_here:
+            # Never take over a task this worker is still executing (its lease ran out
+            # between heartbeats): that would run it twice under one owner.
+            query = query.where(_task.c.id.not_in(list(busy_here)))
+        candidates = (await session.execute(query)).all()
+        if not candidates:
+            return []
+        run_ids = sorted({row.run_id for row in candidates})
+        lock = select(
+            _run.c.id, _run.c.max_concurrency, _run.c.provider_limits, _run.c.status
+        ).where(_run.c.id.in_(run_ids))
+        if not self.database.is_sqlite:
+            # Runs first, then their tasks: the order every state change takes locks in.
+            # A run another worker's batch holds is left for the next claim.
+            lock = lock.order_by(_run.c.id).with_for_update(of=_run, skip_locked=True)
+        runs = {row.id: row for row in await session.execute(lock)}
+        if not self.database.is_sqlite:
+            candidates = (
+                await session.execute(
+                    query.where(_task.c.id.in_([row.id for row in candidates])).with_for_update(
+                        skip_locked=True, of=_task
+                    )
+                )
+            ).all()
             if not candidates:
                 return []
-            run_ids = sorted({row.run_id for row in candidates})
-            lock = select(
-                _run.c.id, _run.c.max_concurrency, _run.c.provider_limits, _run.c.status
-            ).where(_run.c.id.in_(run_ids))
-            if not self.database.is_sqlite:
-                # Runs first, then their tasks: the order every state change takes locks in.
-                lock = lock.order_by(_run.c.id).with_for_update(of=_run)
-            runs = {row.id: row for row in await session.execute(lock)}
-            if not self.database.is_sqlite:
-                candidates = (
-                    await session.execute(
-                        query.where(_task.c.id.in_([row.id for row in candidates])).with_for_update(
-                            skip_locked=True, of=_task
-                        )
-                    )
-                ).all()
-                if not candidates:
-                    return []
-            busy: Counter[tuple[uuid.UUID, str]] = Counter()
-            per_run: Counter[uuid.UUID] = Counter()
-            for run_id, provider, count in await session.execute(
-                select(_task.c.run_id, _task.c.provider, func.count())
-                .where(
-                    _task.c.run_id.in_(run_ids),
-                    _task.c.status == T.RUNNING,
-                    _task.c.lease_expires_at >= now,
-                )
-                .group_by(_task.c.run_id, _task.c.provider)
-            ):
-                busy[(run_id, provider or "")] += count
-                per_run[run_id] += count
-            mine = Counter(self._providers)
-            chosen = []
-            for row in candidates:
-                if len(chosen) >= free:
-                    break
-                run = runs[row.run_id]
-                provider = row.provider or ""
-                if per_run[row.run_id] >= run.max_concurrency:
-                    continue
-                run_limit = (run.provider_limits or {}).get(provider)
-                if run_limit is not None and busy[(row.run_id, provider)] >= run_limit:
-                    continue
-                own_limit = config.provider_limits.get(provider)
-                if own_limit is not None and mine[provider] >= own_limit:
-                    continue
-                per_run[row.run_id] += 1
-                busy[(row.run_id, provider)] += 1
-                mine[provider] += 1
-                chosen.append(row)
-            if not chosen:
-                return []
-            ids = [row.id for row in chosen]
-            await session.execute(
-                update(_task)
-                .where(_task.c.id.in_(ids))
-                .values(
-                    status=T.RUNNING,
-                    lease_owner=self.worker_id,
-                    lease_expires_at=now + timedelta(seconds=config.lease_seconds),
-                    started_at=func.coalesce(_task.c.started_at, now),
-                    attempt=case((_task.c.attempt == 0, 1), else_=_task.c.attempt),
-                    not_before=None,
-                )
+        busy: Counter[tuple[uuid.UUID, str]] = Counter()
+        per_run: Counter[uuid.UUID] = Counter()
+        for run_id, provider, count in await session.execute(
+            select(_task.c.run_id, _task.c.provider, func.count())
+            .where(
+                _task.c.run_id.in_(run_ids),
+                _task.c.status == T.RUNNING,
+                _task.c.lease_expires_at >= now,
             )
-            by_run: dict[uuid.UUID, list[Event]] = defaultdict(list)
-            first_starts: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-            for row in chosen:
-                attempt = row.attempt or 1
-                if row.status == T.RUNNING:
-                    by_run[row.run_id].append(
-                        Event(
-                            RunEventType.TASK_RECLAIMED,
-                            row.id,
-                            {
-                                "attempt": attempt,
-                                "worker": self.worker_id,
-                                "previous_worker": row.lease_owner,
-                            },
-                        )
+            .group_by(_task.c.run_id, _task.c.provider)
+        ):
+            busy[(run_id, provider or "")] += count
+            per_run[run_id] += count
+        mine = Counter(self._provider_of[task_id] for task_id in busy_here)
+        chosen = []
+        for row in candidates:
+            if len(chosen) >= free:
+                break
+            run = runs.get(row.run_id)
+            if run is None:
+                continue
+            provider = row.provider or ""
+            if per_run[row.run_id] >= run.max_concurrency:
+                continue
+            run_limit = (run.provider_limits or {}).get(provider)
+            if run_limit is not None and busy[(row.run_id, provider)] >= run_limit:
+                continue
+            own_limit = config.provider_limits.get(provider)
+            if own_limit is not None and mine[provider] >= own_limit:
+                continue
+            per_run[row.run_id] += 1
+            busy[(row.run_id, provider)] += 1
+            mine[provider] += 1
+            chosen.append(row)
+        if not chosen:
+            return []
+        ids = [row.id for row in chosen]
+        await session.execute(
+            update(_task)
+            .where(_task.c.id.in_(ids))
+            .values(
+                status=T.RUNNING,
+                lease_owner=self.worker_id,
+                lease_expires_at=now + timedelta(seconds=config.lease_seconds),
+                started_at=func.coalesce(_task.c.started_at, now),
+                attempt=case((_task.c.attempt == 0, 1), else_=_task.c.attempt),
+                not_before=None,
+            )
+        )
+        by_run: dict[uuid.UUID, list[Event]] = defaultdict(list)
+        first_starts: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+        for row in chosen:
+            attempt = row.attempt or 1
+            if row.status == T.RUNNING:
+                by_run[row.run_id].append(
+                    Event(
+                        RunEventType.TASK_RECLAIMED,
+                        row.id,
+                        {
+                            "attempt": attempt,
+                            "worker": self.worker_id,
+                            "previous_worker": row.lease_owner,
+                        },
                     )
-                else:
-                    by_run[row.run_id].append(
-                        Event(
-                            RunEventType.TASK_STARTED,
-                            row.id,
-                            {"attempt": attempt, "worker": self.worker_id},
-                        )
+                )
+            else:
+                by_run[row.run_id].append(
+                    Event(
+                        RunEventType.TASK_STARTED,
+                        row.id,
+                        {"attempt": attempt, "worker": self.worker_id},
                     )
-                if row.started_at is None:
-                    first_starts[row.run_id].append(row.id)
-            for run_id, events in by_run.items():
-                await propagate(session, first_starts.get(run_id, []), events)
-                # A RUNNING run stays RUNNING when more of its tasks start.
-                refresh = RunStatus(runs[run_id].status) != RunStatus.RUNNING
-                await commit_events(session, run_id, events, refresh=refresh)
-            fresh = all(row.started_at is None and not row.attempt for row in chosen)
-            return await self._snapshots(session, ids, fresh=fresh)
-
-        return await run_write(self.database, _tx)
+                )
+            if row.started_at is None:
+                first_starts[row.run_id].append(row.id)
+        for run_id, events in by_run.items():
+            await propagate(session, first_starts.get(run_id, []), events)
+            # A RUNNING run stays RUNNING when more of its tasks start.
+            refresh = RunStatus(runs[run_id].status) != RunStatus.RUNNING
+            tx.emit(run_id, events, refresh=refresh)
+        fresh = all(row.started_at is None and not row.attempt for row in chosen)
+        return await self._snapshots(session, ids, fresh=fresh)
 
     async def _snapshots(
         self, session: Any, ids: list[uuid.UUID], *, fresh: bool = False
@@ -376,6 +404,7 @@ class Worker:
             if step.attempt == attempts[step.task_run_id]:
                 recorded[step.task_run_id][step.seq] = step
         claimed = []
+        frozen_now: list[dict[str, Any]] = []
         for row in rows:
             # The upstream outputs an attempt sees are fixed when it first starts: a task
             # taken over later (after a crash) sees the same ones, even if an SS/SF
@@ -387,7 +416,7 @@ class Worker:
                 upstream[row.id] = {k: v for k, v in upstream[row.id].items() if k in keys}
             else:
                 spec["_upstream"] = {"attempt": row.attempt, "keys": sorted(upstream[row.id])}
-                await session.execute(update(_task).where(_task.c.id == row.id).values(spec=spec))
+                frozen_now.append({"task_id": row.id, "frozen_spec": spec})
             snapshot = TaskSnapshot(
                 id=row.id,
                 run_id=row.run_id,
@@ -409,7 +438,15 @@ class Worker:
             )
             timeout = row.timeout_seconds or self.config.default_timeout_seconds
             claimed.append(_Claimed(snapshot, recorded[row.id], timeout))
-        claimed.sort(key=lambda item: ids.index(item.snapshot.id))
+        if frozen_now:
+            await session.execute(
+                update(_task)
+                .where(_task.c.id == bindparam("task_id"))
+                .values(spec=bindparam("frozen_spec", type_=_task.c.spec.type)),
+                frozen_now,
+            )
+        order = {task_id: index for index, task_id in enumerate(ids)}
+        claimed.sort(key=lambda item: order[item.snapshot.id])
         return claimed
 
     # -- leases -----------------------------------------------------------------------------
@@ -444,17 +481,15 @@ class Worker:
                 _log.exception("engine.heartbeat_failed", worker=self.worker_id)
                 continue
             for task_id in held:
-                if task_id not in kept and task_id in self._running:
-                    _log.info("engine.lease_lost", task_run_id=str(task_id))
-                    self._running[task_id].cancel()
+                if task_id not in kept:
+                    self._lease_lost(task_id)
 
     # -- executing --------------------------------------------------------------------------
     def _context(self, item: _Claimed) -> TaskContext:
         return TaskContext(
             self.database,
             item.snapshot,
-            worker_id=self.worker_id,
-            lease_seconds=self.config.lease_seconds,
+            writes=self._writes,
             recorded=item.recorded,
             step_policy=self.config.step_policy,
         )
@@ -501,105 +536,39 @@ class Worker:
     async def _new_attempt(self, ctx: TaskContext, seq: int) -> None:
         snapshot = ctx.task
 
-        async def _tx(session: Any) -> Any:
-            await lock_run(session, ctx.task.run_id)
-            await ctx.hold_lease(session)
-            await session.execute(
+        async def _tx(tx: Tx) -> None:
+            await tx.session.execute(
                 update(_task).where(_task.c.id == snapshot.id).values(attempt=snapshot.attempt + 1)
             )
-            await commit_events(
-                session,
-                snapshot.run_id,
-                [
-                    Event(
-                        RunEventType.TASK_DIVERGED,
-                        snapshot.id,
-                        {"seq": seq, "attempt": snapshot.attempt + 1},
-                    )
-                ],
-                refresh=False,
-            )
+            payload = {"seq": seq, "attempt": snapshot.attempt + 1}
+            event = Event(RunEventType.TASK_DIVERGED, snapshot.id, payload)
+            tx.emit(snapshot.run_id, [event], refresh=False)
 
-        await run_write(self.database, _tx)
+        await self._write(ctx, _tx)
         snapshot.attempt += 1
 
+    def _write(self, ctx: TaskContext, body: Any, *, terminal: bool = False) -> Any:
+        assert self._writes is not None
+        return self._writes.write_one(
+            body, task_id=ctx.task.id, run_id=ctx.task.run_id, terminal=terminal
+        )
+
     async def _complete(self, ctx: TaskContext, outcome: TaskOutcome) -> None:
-        snapshot = ctx.task
-        now = utcnow()
-
-        async def _tx(session: Any) -> Any:
-            await lock_run(session, ctx.task.run_id)
-            await ctx.hold_lease(session)
-            if snapshot.attempt == 1 and not ctx.replayed:
-                cost, tokens = ctx.cost_usd, ctx.tokens  # every step of the task ran here
-            else:
-                cost, tokens = (
-                    await session.execute(
-                        select(
-                            func.coalesce(func.sum(_step.c.cost_usd), 0.0),
-                            func.coalesce(func.sum(_step.c.tokens), 0),
-                        ).where(_step.c.task_run_id == snapshot.id)
-                    )
-                ).one()
-            preds = await predecessors_of(session, [snapshot.id])
-            done = finish_gate(preds.get(snapshot.id, []))
-            values: dict[str, Any] = {
-                "output": outcome.output,
-                "cost_usd": float(cost),
-                "tokens": int(tokens),
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "error": None,
-            }
-            events: list[Event] = []
-            if done:
-                values.update(status=T.COMPLETED, finished_at=now)
-                events.append(
-                    Event(
-                        RunEventType.TASK_COMPLETED,
-                        snapshot.id,
-                        {
-                            "cost_usd": float(cost),
-                            "tokens": int(tokens),
-                            "produced_by": outcome.produced_by,
-                        },
-                    )
-                )
-            else:
-                values.update(output_ready=True)
-                events.append(Event(RunEventType.TASK_OUTPUT_READY, snapshot.id))
-            await session.execute(update(_task).where(_task.c.id == snapshot.id).values(**values))
-            if outcome.artifacts:
-                await session.execute(
-                    insert(_artifact),
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "run_id": snapshot.run_id,
-                            "task_run_id": snapshot.id,
-                            "project_id": snapshot.project_id,
-                            "name": artifact.name,
-                            "media_type": artifact.media_type,
-                            "content": artifact.content,
-                            "path": artifact.path,
-                            "produced_by": outcome.produced_by,
-                            "created_at": now,
-                        }
-                        for artifact in outcome.artifacts
-                    ],
-                )
-            if done:
-                await propagate(session, [snapshot.id], events)
-            await commit_events(session, snapshot.run_id, events)
-
-        await run_write(self.database, _tx)
+        assert self._writes is not None
+        await self._writes.write(
+            complete_tasks,
+            (ctx, outcome),
+            stage=COMPLETIONS,
+            task_id=ctx.task.id,
+            run_id=ctx.task.run_id,
+            terminal=True,
+        )
 
     async def _fail(self, ctx: TaskContext, error: str, *, retry: bool) -> None:
         snapshot = ctx.task
 
-        async def _tx(session: Any) -> Any:
-            await lock_run(session, ctx.task.run_id)
-            await ctx.hold_lease(session)
+        async def _tx(tx: Tx) -> None:
+            session = tx.session
             row = (
                 await session.execute(
                     select(_task.c.attempt, _task.c.max_attempts, _task.c.failures).where(
@@ -639,21 +608,19 @@ class Worker:
                     .values(status=T.FAILED, finished_at=utcnow(), **base)
                 )
                 event = Event(RunEventType.TASK_FAILED, snapshot.id, {"error": error})
-            await commit_events(session, snapshot.run_id, [event])
+            tx.emit(snapshot.run_id, [event])
 
-        await run_write(self.database, _tx)
+        await self._write(ctx, _tx, terminal=True)
 
     async def _reject(self, ctx: TaskContext, reason: str, policy: RejectionPolicy) -> None:
         snapshot = ctx.task
 
-        async def _tx(session: Any) -> Any:
-            await lock_run(session, ctx.task.run_id)
-            await ctx.hold_lease(session)
+        async def _tx(tx: Tx) -> None:
             events: list[Event] = []
-            await finish_task_by_policy(session, snapshot.id, reason, policy, events)
-            await commit_events(session, snapshot.run_id, events)
+            await finish_task_by_policy(tx.session, snapshot.id, reason, policy, events)
+            tx.emit(snapshot.run_id, events)
 
-        await run_write(self.database, _tx)
+        await self._write(ctx, _tx, terminal=True)
 
     # -- maintenance ------------------------------------------------------------------------
     async def maintain(self) -> None:
@@ -661,6 +628,98 @@ class Worker:
         from berrys.services.workflows import service  # the service imports the engine
 
         await service.expire_interactions(self.database)
+
+
+async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -> None:
+    """A batch's finished tasks: COMPLETED (or output ready, held by an FF/SF predecessor),
+    their artifacts, successors made READY, events in order per run — a few statements for
+    the whole batch."""
+    session = tx.session
+    now = utcnow()
+    ids = [ctx.task.id for ctx, _ in items]
+    preds = await predecessors_of(session, ids)
+    # A task that ran every step here knows its cost; one replayed or retried sums its steps.
+    summed = {ctx.task.id for ctx, _ in items if ctx.task.attempt != 1 or ctx.replayed}
+    sums: dict[uuid.UUID, tuple[float, int]] = {}
+    if summed:
+        for task_id, cost, tokens in await session.execute(
+            select(
+                _step.c.task_run_id,
+                func.coalesce(func.sum(_step.c.cost_usd), 0.0),
+                func.coalesce(func.sum(_step.c.tokens), 0),
+            )
+            .where(_step.c.task_run_id.in_(list(summed)))
+            .group_by(_step.c.task_run_id)
+        ):
+            sums[task_id] = (float(cost), int(tokens))
+    rows: list[dict[str, Any]] = []
+    artifacts: list[dict[str, Any]] = []
+    events: dict[uuid.UUID, list[Event]] = defaultdict(list)
+    done: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for ctx, outcome in items:
+        task = ctx.task
+        cost, tokens = (ctx.cost_usd, ctx.tokens)
+        if task.id in summed:
+            cost, tokens = sums.get(task.id, (0.0, 0))
+        finished = finish_gate(preds.get(task.id, []))
+        rows.append(
+            {
+                "task_id": task.id,
+                "new_status": T.COMPLETED if finished else T.RUNNING,
+                "new_output": outcome.output,
+                "new_cost": float(cost),
+                "new_tokens": int(tokens),
+                "new_finished_at": now if finished else None,
+                "new_output_ready": not finished,
+            }
+        )
+        if finished:
+            done[task.run_id].append(task.id)
+            payload = {"cost_usd": float(cost), "tokens": int(tokens)}
+            payload["produced_by"] = outcome.produced_by
+            events[task.run_id].append(Event(RunEventType.TASK_COMPLETED, task.id, payload))
+        else:
+            events[task.run_id].append(Event(RunEventType.TASK_OUTPUT_READY, task.id))
+        artifacts.extend(
+            {
+                "id": uuid.uuid4(),
+                "run_id": task.run_id,
+                "task_run_id": task.id,
+                "project_id": task.project_id,
+                "name": artifact.name,
+                "media_type": artifact.media_type,
+                "content": artifact.content,
+                "path": artifact.path,
+                "produced_by": outcome.produced_by,
+                "created_at": now,
+            }
+            for artifact in outcome.artifacts
+        )
+    await session.execute(_COMPLETE, rows)
+    if artifacts:
+        await session.execute(insert(_artifact), artifacts)
+    for run_id, run_events in events.items():
+        if done[run_id]:
+            await propagate(session, done[run_id], run_events)
+        tx.emit(run_id, run_events)
+
+
+# One statement shape for every finished task of a batch (executemany).
+_COMPLETE = (
+    update(_task)
+    .where(_task.c.id == bindparam("task_id"))
+    .values(
+        status=bindparam("new_status", type_=_task.c.status.type),
+        output=bindparam("new_output", type_=_task.c.output.type),
+        cost_usd=bindparam("new_cost", type_=_task.c.cost_usd.type),
+        tokens=bindparam("new_tokens", type_=_task.c.tokens.type),
+        finished_at=bindparam("new_finished_at", type_=_task.c.finished_at.type),
+        output_ready=bindparam("new_output_ready", type_=_task.c.output_ready.type),
+        lease_owner=None,
+        lease_expires_at=None,
+        error=None,
+    )
+)
 
 
 RISKY = frozenset({"HIGH", "CRITICAL"})

@@ -9,11 +9,14 @@ Before the step at position ``seq`` runs, its record ``(task_run, attempt, seq)`
 - STARTED (in flight when a process died): a model call or an idempotent tool is issued
   again (``calls`` counts it, STEP_REISSUED says so); a non-idempotent tool becomes an
   APPROVAL for a human — re-run it or not — and the task waits (AWAITING_INPUT).
-- Nothing: a non-idempotent tool's STARTED is committed before the call; then the call, and
-  COMPLETED or FAILED with the result.
+- Nothing: a tool's STARTED is committed before the call; then the call, and COMPLETED or
+  FAILED with the result. A model step is written once, COMPLETED with its result, through
+  the worker's group commit without waiting for it: it commits no later than the task's
+  next write (FIFO), and lost in a crash it only means the call is issued again.
 
-Every write first extends the task's lease where this worker still holds it: a worker that
-lost its lease gets :class:`LeaseLost` and writes nothing more for the task.
+Every write goes through the worker's group commit (``commit.py``), which first extends the
+task's lease where this worker still holds it: a worker that lost its lease gets
+:class:`LeaseLost` and writes nothing more for the task.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from datetime import timedelta
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, utcnow
@@ -47,8 +50,9 @@ from berrys.core.enums import (
 )
 from berrys.core.errors import ServiceUnavailable, TooManyRequests
 from berrys.services.interactions import service as interactions
+from berrys.services.workflows.commit import STEPS, GroupCommitter, LeaseLost, Tx
 from berrys.services.workflows.events import Event
-from berrys.services.workflows.state import commit_events, lock_run, run_write, write
+from berrys.services.workflows.state import with_orm
 from berrys.services.workflows.tables import Run, Step, TaskRun
 
 _task = TaskRun.__table__
@@ -58,10 +62,6 @@ _run = Run.__table__
 
 class TransientError(Exception):
     """A call failed in a way worth retrying (rate limit, timeout, connection)."""
-
-
-class LeaseLost(Exception):
-    """This worker no longer holds the task's lease: stop, write nothing."""
 
 
 class Diverged(Exception):
@@ -134,9 +134,10 @@ class StepPolicy:
     retries: int = 3
     base_delay: float = 0.5
     max_delay: float = 20.0
-    # Commit STARTED before every call (a crash then shows, and counts, the re-issue);
-    # a non-idempotent tool's STARTED is committed first whatever this says.
-    record_starts: bool = True
+    # Commit STARTED before every model call too (a crash then shows, and counts, the
+    # re-issue; one more commit per call). A tool's STARTED is committed before the call
+    # whatever this says; without it a model step is written once, with its result.
+    record_starts: bool = False
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -153,15 +154,13 @@ class TaskContext:
         database: Database,
         task: TaskSnapshot,
         *,
-        worker_id: str,
-        lease_seconds: float,
+        writes: GroupCommitter,
         recorded: dict[int, Any],
         step_policy: StepPolicy | None = None,
     ) -> None:
         self.database = database
         self.task = task
-        self.worker_id = worker_id
-        self.lease_seconds = lease_seconds
+        self.writes = writes
         self._recorded = recorded
         self._seq = 0
         self.step_policy = step_policy or StepPolicy()
@@ -173,20 +172,6 @@ class TaskContext:
     @property
     def attempt(self) -> int:
         return self.task.attempt
-
-    async def hold_lease(self, session: AsyncSession) -> None:
-        """Extend the lease where this worker holds it; else :class:`LeaseLost`."""
-        result = await session.execute(
-            update(_task)
-            .where(
-                _task.c.id == self.task.id,
-                _task.c.lease_owner == self.worker_id,
-                _task.c.status == TaskRunStatus.RUNNING,
-            )
-            .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
-        )
-        if result.rowcount != 1:
-            raise LeaseLost(str(self.task.id))
 
     async def model(
         self,
@@ -217,6 +202,10 @@ class TaskContext:
         """The grant a human's approval of this exact call (at this position) is stored as."""
         return f"tool:{self._seq}:{request_hash(StepKind.TOOL, name, arguments)[:16]}"
 
+    def _write(self, body: Callable[[Tx], Awaitable[Any]], **kwargs: Any) -> Awaitable[Any]:
+        """One write of this task through the worker's group commit (its lease checked)."""
+        return self.writes.write_one(body, task_id=self.task.id, run_id=self.task.run_id, **kwargs)
+
     async def step(
         self,
         kind: StepKind,
@@ -231,6 +220,7 @@ class TaskContext:
         self._seq += 1
         digest = request_hash(kind, name, request)
         record = self._recorded.get(seq)
+        key = {"task_run_id": self.task.id, "attempt": self.attempt, "seq": seq}
         if record is not None:
             if record.request_hash != digest:
                 raise Diverged(seq)
@@ -261,20 +251,11 @@ class TaskContext:
                     )
 
             # Count the re-issue before calling, so a crash during it is still counted.
-            async def _tx(session: Any) -> Any:
-                await lock_run(session, self.task.run_id)
-                await self.hold_lease(session)
-                await session.execute(
-                    update(_step)
-                    .where(
-                        _step.c.task_run_id == self.task.id,
-                        _step.c.attempt == self.attempt,
-                        _step.c.seq == seq,
-                    )
-                    .values(calls=_step.c.calls + 1)
+            async def _reissue(tx: Tx) -> None:
+                await tx.session.execute(
+                    update(_step).where(*_step_key(key)).values(calls=_step.c.calls + 1)
                 )
-                await commit_events(
-                    session,
+                tx.emit(
                     self.task.run_id,
                     [
                         Event(
@@ -286,29 +267,10 @@ class TaskContext:
                     refresh=False,
                 )
 
-            await run_write(self.database, _tx)
-        elif (kind == StepKind.TOOL and not idempotent) or self.step_policy.record_starts:
-
-            async def _tx(session: Any) -> Any:
-                await lock_run(session, self.task.run_id)
-                await self.hold_lease(session)
-                await session.execute(
-                    insert(_step).values(
-                        id=uuid.uuid4(),
-                        task_run_id=self.task.id,
-                        attempt=self.attempt,
-                        seq=seq,
-                        kind=kind,
-                        name=name,
-                        request_hash=digest,
-                        status=StepStatus.STARTED,
-                        idempotent=idempotent,
-                        calls=1,
-                        started_at=utcnow(),
-                    )
-                )
-
-            await run_write(self.database, _tx)
+            await self._write(_reissue)
+        elif kind == StepKind.TOOL or self.step_policy.record_starts:
+            row = _step_row(key, kind, name, digest, idempotent, StepStatus.STARTED, utcnow())
+            await self._record({"row": row})
             record = True  # a row now exists
         started = utcnow()
         clock = time.perf_counter()
@@ -343,50 +305,15 @@ class TaskContext:
             "finished_at": utcnow(),
             "duration_ms": duration,
         }
-
-        async def _tx(session: Any) -> Any:
-            await lock_run(session, self.task.run_id)
-            await self.hold_lease(session)
-            if record is None:
-                await session.execute(
-                    insert(_step).values(
-                        id=uuid.uuid4(),
-                        task_run_id=self.task.id,
-                        attempt=self.attempt,
-                        seq=seq,
-                        kind=kind,
-                        name=name,
-                        request_hash=digest,
-                        idempotent=idempotent,
-                        calls=1,
-                        started_at=started,
-                        cost_usd=cost,
-                        tokens=tokens,
-                        **values,
-                    )
-                )
-            else:
-                await session.execute(
-                    update(_step)
-                    .where(
-                        _step.c.task_run_id == self.task.id,
-                        _step.c.attempt == self.attempt,
-                        _step.c.seq == seq,
-                    )
-                    .values(
-                        cost_usd=_step.c.cost_usd + cost,
-                        tokens=_step.c.tokens + tokens,
-                        **values,
-                    )
-                )
-            if cost or tokens:
-                await session.execute(
-                    update(_run)
-                    .where(_run.c.id == self.task.run_id)
-                    .values(cost_usd=_run.c.cost_usd + cost, tokens=_run.c.tokens + tokens)
-                )
-
-        await run_write(self.database, _tx)
+        spent = {"run_id": self.task.run_id, "cost_usd": cost, "tokens": tokens}
+        if record is None:
+            row = _step_row(key, kind, name, digest, idempotent, values.pop("status"), started)
+            # A model call's record need not be waited for: lost in a crash, the call is
+            # simply issued again. It commits with the task's next write at the latest.
+            done = {"row": {**row, **values, "cost_usd": cost, "tokens": tokens}, **spent}
+            await self._record(done, wait=kind != StepKind.MODEL)
+        else:
+            await self._record({"update": (key, values), **spent})
         self.cost_usd += cost
         self.tokens += tokens
         if failure is not None:
@@ -394,6 +321,18 @@ class TaskContext:
                 raise TransientError(str(failure)) from failure
             raise StepFailed(f"{type(failure).__name__}: {failure}") from failure
         return result
+
+    async def _record(self, payload: dict[str, Any], *, wait: bool = True) -> None:
+        future = self.writes.submit(
+            record_steps,
+            payload,
+            stage=STEPS,
+            task_id=self.task.id,
+            run_id=self.task.run_id,
+            wait=wait,
+        )
+        if future is not None:
+            await future
 
     async def require_approval(
         self,
@@ -432,32 +371,33 @@ class TaskContext:
         options = self.task.run_options
         policy = on_reject or RejectionPolicy(self.task.spec.get("on_reject", "FAIL"))
         expires = options.get("approval_expiry_seconds")
-        async with write(self.database, orm=True) as session:
-            await lock_run(session, self.task.run_id)
-            await self.hold_lease(session)
-            interaction = await interactions.create(
-                session,
-                type=HumanInteractionType.APPROVAL,
-                project_id=self.task.project_id,
-                run_id=self.task.run_id,
-                task_run_id=self.task.id,
-                title=title,
-                prompt=prompt,
-                priority=priority,
-                expires_at=utcnow() + timedelta(seconds=expires) if expires else None,
-                escalation=EscalationRule(options.get("approval_escalation", "REJECT")),
-                on_reject=policy,
-                details={"subject": subject.value, **details},
-            )
-            await session.execute(
+
+        async def _suspend(tx: Tx) -> None:
+            async def _create(session: AsyncSession) -> Any:
+                return await interactions.create(
+                    session,
+                    type=HumanInteractionType.APPROVAL,
+                    project_id=self.task.project_id,
+                    run_id=self.task.run_id,
+                    task_run_id=self.task.id,
+                    title=title,
+                    prompt=prompt,
+                    priority=priority,
+                    expires_at=utcnow() + timedelta(seconds=expires) if expires else None,
+                    escalation=EscalationRule(options.get("approval_escalation", "REJECT")),
+                    on_reject=policy,
+                    details={"subject": subject.value, **details},
+                )
+
+            interaction = await with_orm(tx.session, _create)
+            await tx.session.execute(
                 update(_task)
                 .where(_task.c.id == self.task.id)
                 .values(
                     status=TaskRunStatus.AWAITING_INPUT, lease_owner=None, lease_expires_at=None
                 )
             )
-            await commit_events(
-                session,
+            tx.emit(
                 self.task.run_id,
                 [
                     Event(
@@ -477,11 +417,73 @@ class TaskContext:
                     ),
                 ],
             )
+
+        await self._write(_suspend, terminal=True)
         raise Suspended(title)
 
 
-async def load_recorded(session: AsyncSession, task_run_id: uuid.UUID, attempt: int) -> dict:
-    rows = await session.execute(
-        select(_step).where(_step.c.task_run_id == task_run_id, _step.c.attempt == attempt)
+def _step_key(key: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        _step.c.task_run_id == key["task_run_id"],
+        _step.c.attempt == key["attempt"],
+        _step.c.seq == key["seq"],
     )
-    return {row.seq: row for row in rows}
+
+
+def _step_row(
+    key: dict[str, Any],
+    kind: StepKind,
+    name: str,
+    digest: str,
+    idempotent: bool,
+    status: StepStatus,
+    started: Any,
+) -> dict[str, Any]:
+    """Every column of a new step row (one shape, so a batch inserts them in one statement)."""
+    return {
+        **key,
+        "id": uuid.uuid4(),
+        "kind": kind,
+        "name": name,
+        "request_hash": digest,
+        "status": status,
+        "idempotent": idempotent,
+        "calls": 1,
+        "started_at": started,
+        "result": None,
+        "error": None,
+        "finished_at": None,
+        "duration_ms": None,
+        "cost_usd": 0.0,
+        "tokens": 0,
+    }
+
+
+async def record_steps(tx: Tx, steps: list[dict[str, Any]]) -> None:
+    """A batch's step records: new rows in one statement, finished calls, their cost."""
+    rows = [step["row"] for step in steps if "row" in step]
+    if rows:
+        await tx.session.execute(insert(_step), rows)
+    spent: dict[uuid.UUID, list[float]] = {}
+    for step in steps:
+        if "update" in step:
+            key, values = step["update"]
+            await tx.session.execute(
+                update(_step)
+                .where(*_step_key(key))
+                .values(
+                    cost_usd=_step.c.cost_usd + step["cost_usd"],
+                    tokens=_step.c.tokens + step["tokens"],
+                    **values,
+                )
+            )
+        if step.get("cost_usd") or step.get("tokens"):
+            total = spent.setdefault(step["run_id"], [0.0, 0])
+            total[0] += step["cost_usd"]
+            total[1] += step["tokens"]
+    for run_id, (cost, tokens) in spent.items():
+        await tx.session.execute(
+            update(_run)
+            .where(_run.c.id == run_id)
+            .values(cost_usd=_run.c.cost_usd + cost, tokens=_run.c.tokens + tokens)
+        )

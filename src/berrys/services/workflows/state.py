@@ -265,21 +265,21 @@ async def refresh_run_status(
             values["started_at"] = utcnow()
         await session.execute(update(_run).where(_run.c.id == run_id).values(**values))
         events.append(Event(RunEventType.RUN_STATUS, None, {"from": old.value, "to": new.value}))
-        await _with_orm(session, lambda orm: _record_status(orm, run, old, new))
+        await with_orm(session, lambda orm: _record_status(orm, run, old, new))
     return new
 
 
-async def _with_orm(session: Any, work: Any) -> None:
-    """Run ``work(orm_session)`` in the caller's transaction (other services use the ORM)."""
+async def with_orm(session: Any, work: Any) -> Any:
+    """``work(orm_session)`` in the caller's transaction (other services use the ORM)."""
     if isinstance(session, AsyncConnection):
         orm = AsyncSession(bind=session, expire_on_commit=False)  # joins the transaction
         try:
-            await work(orm)
+            result = await work(orm)
             await orm.flush()
+            return result
         finally:
             await orm.close()
-    else:
-        await work(session)
+    return await work(session)
 
 
 async def _record_status(session: AsyncSession, run: Any, old: RunStatus, new: RunStatus) -> None:
