@@ -32,4 +32,5 @@ async def similar(
         kinds=[kind] if kind is not None else list(SearchKind),
         limit=limit,
         offset=offset,
+        budget=service.EMBED_BUDGET_SECONDS,
     )

@@ -81,7 +81,7 @@ async def _agent_templates(session: AsyncSession, user: UserOut) -> list[_Candid
             t.id,
             t.name,
             t.description,
-            ". ".join(filter(None, [t.name, t.description, ", ".join(t.tags)])),
+            ". ".join(filter(None, [t.name, t.agent_type, t.description, ", ".join(t.tags)])),
         )
         for t in items
     ]
@@ -143,7 +143,7 @@ async def similar(
     kinds: Sequence[SearchKind],
     limit: int,
     offset: int,
-    budget: float | None = EMBED_BUDGET_SECONDS,
+    budget: float | None,
 ) -> SearchResult:
     """Hits for ``q`` among the ``kinds`` of item ``user`` may see, best first.
 
