@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
@@ -14,34 +16,79 @@ from berrys.core.db import Database
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.database
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One transaction per request: committed when the route returns, rolled back on error."""
+    """One transaction per request: committed when the route returns, rolled back on error.
+
+    Function-scoped (see ``Session``), so it commits before the response is sent: a client
+    never reads a success that a failing commit then undoes, and a streamed response holds
+    no transaction while it streams. The connection is taken on the first statement, so a
+    request that never uses its session costs no database round trip.
+    """
     database: Database = request.app.state.database
     async with database.transaction(read_only=request.method in _READ_METHODS) as session:
         yield session
 
 
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+class DependencyReads:
+    """Where the dependencies of a request (the caller, an access check) read.
+
+    On GET, HEAD and OPTIONS they read in the route's own read-only ``Session``, so the
+    caller, the project and the handler cost one transaction, not one each. Everywhere else
+    each read is its own short read-only transaction: a write route's transaction begins
+    only when the route itself writes, and a route that takes the ``Database`` (it opens
+    short transactions around a model, a tool or a stream) holds none while it waits.
+    """
+
+    def __init__(self, request: Request, session: AsyncSession, database: Database) -> None:
+        route = request.scope.get("route")
+        self._shared = (
+            request.method in _READ_METHODS
+            and isinstance(route, APIRoute)
+            and not any(dep.call is get_database for dep in route.dependant.dependencies)
+        )
+        self._session = session
+        self._database = database
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        if self._shared:
+            return nullcontext(self._session)
+        return self._database.transaction(read_only=True)
+
+
+async def get_dependency_reads(
+    request: Request, session: Session, database: DatabaseDep
+) -> DependencyReads:
+    return DependencyReads(request, session, database)
+
+
 class Page:
     """``limit`` (default 50, max 200) and ``offset`` for every list."""
 
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
-        offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
-    ) -> None:
+    def __init__(self, limit: int, offset: int) -> None:
         self.limit = limit
         self.offset = offset
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
-Session = Annotated[AsyncSession, Depends(get_session)]
-PageDep = Annotated[Page, Depends()]
+async def get_page(
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> Page:
+    # A coroutine, not the class itself: FastAPI runs a plain callable in a worker thread.
+    return Page(limit, offset)
+
+
+Reads = Annotated[DependencyReads, Depends(get_dependency_reads)]
+PageDep = Annotated[Page, Depends(get_page)]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from berrys.core.deps import DatabaseDep
+from berrys.core.deps import Reads
 from berrys.core.enums import UserRole
 from berrys.core.errors import Forbidden, Unauthorized
 from berrys.services.auth import service
@@ -17,7 +17,7 @@ _bearer = HTTPBearer(auto_error=False, description="A login or personal API toke
 _WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 
 
-def bearer_token(
+async def bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
@@ -25,25 +25,21 @@ def bearer_token(
     return credentials.credentials
 
 
-async def current_user(
-    database: DatabaseDep, token: Annotated[str, Depends(bearer_token)]
-) -> UserOut:
-    # Its own short read: the route's transaction starts only when the route touches the
-    # database, so a route that waits on a model never holds a write lock meanwhile.
-    async with database.transaction(read_only=True) as session:
+async def current_user(reads: Reads, token: Annotated[str, Depends(bearer_token)]) -> UserOut:
+    async with reads.transaction() as session:
         user = await service.user_for_token(session, token)
     if user is None:
         raise Unauthorized("Invalid, expired or revoked token")
     return user
 
 
-def writer(user: Annotated[UserOut, Depends(current_user)]) -> UserOut:
+async def writer(user: Annotated[UserOut, Depends(current_user)]) -> UserOut:
     if user.role not in _WRITERS:
         raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
     return user
 
 
-def admin(user: Annotated[UserOut, Depends(current_user)]) -> UserOut:
+async def admin(user: Annotated[UserOut, Depends(current_user)]) -> UserOut:
     if user.role != UserRole.ADMIN:
         raise Forbidden("Only an ADMIN may do this")
     return user

@@ -6,7 +6,7 @@ import math
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -162,20 +162,28 @@ async def login(
     return TokenOut(access_token=token, expires_at=row.expires_at)
 
 
+# Built once: every authenticated request runs it, and building the expression costs more
+# than SQLite takes to answer it. Plain columns, not the entity: no ORM identity map or
+# instance state for a row that only becomes a UserOut.
+_USER_FOR_TOKEN = (
+    select(*(UserAccount.__table__.c[name] for name in UserOut.model_fields))
+    .join(ApiToken, ApiToken.user_id == UserAccount.id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > bindparam("now")),
+        UserAccount.is_active.is_(True),
+    )
+)
+
+
 async def user_for_token(session: AsyncSession, token: str) -> UserOut | None:
     """The active user a valid (unexpired, unrevoked) token belongs to."""
-    now = utcnow()
-    user = await session.scalar(
-        select(UserAccount)
-        .join(ApiToken, ApiToken.user_id == UserAccount.id)
-        .where(
-            ApiToken.token_hash == hash_token(token),
-            ApiToken.revoked_at.is_(None),
-            (ApiToken.expires_at.is_(None)) | (ApiToken.expires_at > now),
-            UserAccount.is_active.is_(True),
-        )
+    result = await session.execute(
+        _USER_FOR_TOKEN, {"token_hash": hash_token(token), "now": utcnow()}
     )
-    return UserOut.model_validate(user) if user else None
+    row = result.mappings().first()
+    return UserOut.model_validate(row) if row else None
 
 
 async def logout(session: AsyncSession, *, token: str, user: UserOut) -> None:

@@ -11,23 +11,19 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from berrys.core.deps import DatabaseDep
+from berrys.core.deps import Reads
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.projects import service
 from berrys.services.projects.contracts import ProjectOut
 
 
-async def visible_project(
-    project_id: uuid.UUID, user: CurrentUser, database: DatabaseDep
-) -> ProjectOut:
-    async with database.transaction(read_only=True) as session:
+async def visible_project(project_id: uuid.UUID, user: CurrentUser, reads: Reads) -> ProjectOut:
+    async with reads.transaction() as session:
         return await service.get(session, project_id=project_id, user=user)
 
 
-async def writable_project(
-    project_id: uuid.UUID, user: WriterUser, database: DatabaseDep
-) -> ProjectOut:
-    async with database.transaction(read_only=True) as session:
+async def writable_project(project_id: uuid.UUID, user: WriterUser, reads: Reads) -> ProjectOut:
+    async with reads.transaction() as session:
         return await service.get(session, project_id=project_id, user=user)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
@@ -47,9 +47,29 @@ async def _get_row(session: AsyncSession, project_id: uuid.UUID, user: UserOut) 
     return project
 
 
+# Every request under /projects/{id} runs one of these, so they are built once (building
+# the expression costs more than SQLite takes to answer it) and read plain columns: no ORM
+# identity map or instance state for a row that only becomes a ProjectOut. The same
+# visibility as ``_visible``: an ADMIN sees every project, anyone else only their own.
+_ANY_PROJECT = select(Project.__table__).where(Project.id == bindparam("project_id"))
+# The foreign key's type is only known once the tables are all defined: name it.
+_OWN_PROJECT = _ANY_PROJECT.where(
+    Project.owner_id == bindparam("owner_id", type_=Project.__table__.c.id.type)
+)
+
+
 async def get(session: AsyncSession, *, project_id: uuid.UUID, user: UserOut) -> ProjectOut:
     """The project if ``user`` may see it; anyone else's project is NotFound."""
-    return ProjectOut.model_validate(await _get_row(session, project_id, user))
+    if user.role == UserRole.ADMIN:
+        result = await session.execute(_ANY_PROJECT, {"project_id": project_id})
+    else:
+        result = await session.execute(
+            _OWN_PROJECT, {"project_id": project_id, "owner_id": user.id}
+        )
+    row = result.mappings().first()
+    if row is None:
+        raise NotFound.of("Project", project_id)
+    return ProjectOut.model_validate(row)
 
 
 async def visible_ids(session: AsyncSession, *, user: UserOut) -> list[uuid.UUID]:
