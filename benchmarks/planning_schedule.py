@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
+import platform
 import random
 import statistics
 import time
@@ -76,6 +78,13 @@ def main() -> None:
         import networkx as nx
     except ImportError:
         nx = None
+    import numpy as np
+
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, networkx "
+        f"{nx.__version__ if nx else '-'}, {os.cpu_count()} cpus, load average {load}"
+    )
     print(
         f"{'tasks':>9} {'deps':>9} | {'berrys wall':>11} {'cpu':>6} {'us/(n+m)':>8} | "
         f"{'nx build':>8} {'nx longest_path':>15} {'cpu':>6}"

@@ -3,12 +3,15 @@ and hypothesis properties over random DAGs."""
 
 from __future__ import annotations
 
+import graphlib
 import itertools
+import random
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from berrys.services.planning import schedule
 from berrys.services.planning.schedule import (
     EPS,
     FF,
@@ -198,3 +201,154 @@ def test_a_closing_edge_is_reported_as_its_cycle(graph, data):  # type: ignore[n
     edges = set(zip(pred2, succ2, strict=True))
     assert len(cycle) >= 2
     assert all((a, b) in edges for a, b in zip(cycle, cycle[1:] + cycle[:1], strict=True))
+
+
+def _reference(durations, pred, succ, kinds, lags, release=None):  # type: ignore[no-untyped-def]
+    """The schedule by the textbook loops over graphlib's topological order."""
+    n = len(durations)
+    d = durations
+    sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter({i: () for i in range(n)})
+    out: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    for u, v, k, lag in zip(pred, succ, kinds, lags, strict=True):
+        sorter.add(v, u)
+        w = {FS: lag + d[u], SS: lag, FF: lag + d[u] - d[v], SF: lag - d[v]}[k]
+        out[u].append((v, w))
+    order = list(sorter.static_order())
+    es = [max(0.0, r) for r in release] if release else [0.0] * n
+    for u in order:
+        for v, w in out[u]:
+            es[v] = max(es[v], es[u] + w)
+    finish = max((es[i] + d[i] for i in range(n)), default=0.0)
+    ls = [finish - d[i] for i in range(n)]
+    for u in reversed(order):
+        for v, w in out[u]:
+            ls[u] = min(ls[u], ls[v] - w)
+    free = [min([finish - d[u]] + [es[v] - w for v, w in out[u]]) - es[u] for u in range(n)]
+    return es, ls, free, finish
+
+
+def _assert_matches_reference(s, graph, release=None):  # type: ignore[no-untyped-def]
+    es, ls, free, finish = _reference(*graph, release)
+    assert s.finish == pytest.approx(finish, abs=1e-9)
+    assert s.es == pytest.approx(es, abs=1e-9)
+    assert s.ls == pytest.approx(ls, abs=1e-9)
+    assert s.free_slack == pytest.approx([f if f > EPS else 0.0 for f in free], abs=1e-9)
+    assert s.critical == [b - a <= EPS for a, b in zip(es, ls, strict=True)]
+
+
+def test_zero_duration_milestones_sit_on_the_critical_path():
+    # Kick-off (0) -> A(3) -> B(2) -> done (0); A -SS-> C(1) -FF-> done.
+    s = compute(
+        [0.0, 3.0, 2.0, 1.0, 0.0], [0, 1, 2, 1, 3], [1, 2, 4, 3, 4], [FS, FS, FS, SS, FF], [0.0] * 5
+    )
+    assert s.es == [0.0, 0.0, 3.0, 0.0, 5.0]
+    assert s.finish == 5.0
+    assert s.critical_path == [0, 1, 2, 4]
+    assert s.total_slack == [0.0, 0.0, 0.0, 4.0, 0.0]
+
+
+def test_the_critical_path_starts_at_the_task_that_drives_the_others():
+    # B (index 0) starts with A (index 1) through SS: both are critical and start at 0,
+    # but A drives B, so the path is A then B.
+    s = compute([4.0, 4.0], [1], [0], [SS], [0.0])
+    assert s.critical == [True, True]
+    assert s.critical_path == [1, 0]
+
+
+def test_disconnected_tasks_slip_until_the_plan_finish():
+    s = compute([2.0, 5.0, 1.0], [], [], [], [])
+    assert s.finish == 5.0
+    assert s.total_slack == [3.0, 0.0, 4.0]
+    assert s.free_slack == [3.0, 0.0, 4.0]
+    assert s.critical_path == [B]
+
+
+def test_negative_lag_on_a_finish_to_finish_dependency():
+    # EF_B >= EF_A - 2 = 2, so B(1) starts at 1; B may slip to the plan's finish.
+    s = _two(FF, -2.0, da=4.0, db=1.0)
+    assert (s.es, s.ls) == ([0.0, 1.0], [0.0, 3.0])
+    assert s.total_slack == [0.0, 2.0]
+
+
+def test_cycles_name_only_their_own_tasks():
+    # 0 -> 1 -> 2 -> 3 -> 1, and 3 -> 4: task 4 is blocked too but not on the cycle.
+    with pytest.raises(CycleError) as raised:
+        compute([1.0] * 5, [0, 1, 2, 3, 3], [1, 2, 3, 1, 4], [FS] * 5, [0.0] * 5)
+    assert raised.value.cycle == [1, 2, 3]
+    with pytest.raises(CycleError) as raised:
+        compute([1.0, 1.0], [A, B], [B, B], [FS, SS], [0.0, 0.0])
+    assert raised.value.cycle == [B]
+
+
+def test_mismatched_dependency_lists_are_refused():
+    with pytest.raises(ValueError, match="one entry per dependency"):
+        compute([1.0, 1.0], [A], [B], [FS, FS], [0.0])
+
+
+@st.composite
+def multigraphs(draw):  # type: ignore[no-untyped-def]
+    """DAGs with repeated dependencies between the same two tasks, and release times."""
+    n = draw(st.integers(min_value=1, max_value=10))
+    label = draw(st.permutations(range(n)))
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    chosen = draw(st.lists(st.sampled_from(pairs), max_size=25)) if pairs else []
+    durations = [x / 2 for x in draw(st.lists(st.integers(0, 20), min_size=n, max_size=n))]
+    kinds = draw(
+        st.lists(st.sampled_from([FS, SS, FF, SF]), min_size=len(chosen), max_size=len(chosen))
+    )
+    lags = draw(st.lists(st.integers(-6, 6), min_size=len(chosen), max_size=len(chosen)))
+    release = draw(st.lists(st.sampled_from([-1.0, 0.0, 0.0, 3.0, 10.0]), min_size=n, max_size=n))
+    graph = (
+        durations,
+        [label[i] for i, _ in chosen],
+        [label[j] for _, j in chosen],
+        kinds,
+        [x / 2 for x in lags],
+    )
+    return graph, release
+
+
+@settings(max_examples=150, deadline=None)
+@given(multigraphs())
+def test_schedule_matches_the_textbook_loops(case):  # type: ignore[no-untyped-def]
+    graph, release = case
+    _assert_matches_reference(compute(*graph), graph)
+    _assert_matches_reference(compute(*graph, release=release), graph, release)
+
+
+def test_a_large_random_dag_matches_the_textbook_loops():
+    # Hundreds of levels, many tasks and shared successors per level.
+    rng = random.Random(5)
+    n = 3000
+    edges = {(rng.randrange(j), j) for j in range(1, n) for _ in range(3)}
+    label = list(range(n))
+    rng.shuffle(label)
+    graph = (
+        [rng.choice((0.0, rng.uniform(0.5, 40.0))) for _ in range(n)],
+        [label[i] for i, _ in edges],
+        [label[j] for _, j in edges],
+        [rng.randrange(4) for _ in edges],
+        [rng.choice((0.0, 2.0, -1.0)) for _ in edges],
+    )
+    release = [rng.choice((0.0, 0.0, 50.0)) for _ in range(n)]
+    _assert_matches_reference(compute(*graph, release=release), graph, release)
+
+
+def test_monte_carlo_stays_within_the_optimistic_and_pessimistic_schedules(monkeypatch):  # type: ignore[no-untyped-def]
+    # With finish-to-start dependencies and no leads, longer tasks never finish earlier.
+    monkeypatch.setattr(schedule, "_BLOCK_ELEMENTS", 64)  # several blocks of samples
+    rng = random.Random(3)
+    n = 40
+    edges = sorted({(rng.randrange(j), j) for j in range(1, n) for _ in range(2)})
+    pred, succ = [i for i, _ in edges], [j for _, j in edges]
+    low = [rng.uniform(1.0, 5.0) for _ in range(n)]
+    mode = [x * 2 for x in low]
+    high = [x * 5 if i % 4 else x for i, x in enumerate(low)]
+    mode = [m if i % 4 else low[i] for i, m in enumerate(mode)]
+    deps = (pred, succ, [FS] * len(edges), [1.0] * len(edges))
+    finishes = monte_carlo_finishes(low, mode, high, *deps, iterations=100, seed=11)
+    assert len(finishes) == 100
+    assert finishes == sorted(finishes)
+    assert compute(low, *deps).finish - EPS <= finishes[0]
+    assert finishes[-1] <= compute(high, *deps).finish + EPS
+    assert finishes == monte_carlo_finishes(low, mode, high, *deps, iterations=100, seed=11)

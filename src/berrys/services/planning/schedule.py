@@ -250,7 +250,7 @@ def compute(
     free = bound - es
     total = ls - es
     critical = total <= EPS
-    path = _critical_path(p, s, w, es, ls, ef, critical, floor, finish)
+    path = _critical_path(p, s, w, es, ls, critical, floor)
     return Schedule(
         order=graph.order,
         es=es.tolist(),
@@ -266,37 +266,31 @@ def compute(
 
 
 def _critical_path(
-    p: Ints,
-    s: Ints,
-    w: Floats,
-    es: Floats,
-    ls: Floats,
-    ef: Floats,
-    critical: NDArray[np.bool_],
-    floor: Floats,
-    finish: float,
+    p: Ints, s: Ints, w: Floats, es: Floats, ls: Floats, critical: NDArray[np.bool_], floor: Floats
 ) -> list[int]:
-    # Start at the earliest critical task that no predecessor drives (ES at its release),
-    # then follow tight edges to critical successors until a task ends at the finish: every
-    # critical task either ends at the finish or has such a successor.
-    starts = np.flatnonzero(critical & (es <= floor + EPS)).tolist()
+    # A dependency is tight when it pins its successor's late start to its predecessor's:
+    # between critical tasks it is a link of the critical path. Every critical task either
+    # has a tight critical successor or ends at the plan's finish, and either has a tight
+    # critical predecessor or starts at its release. So the path starts at the earliest
+    # critical task that nothing drives and follows the first tight dependency (input order)
+    # as long as there is one: a zero-duration milestone closing the plan belongs to it.
+    linked = np.flatnonzero(critical[p] & critical[s] & (np.abs(ls[s] - w - ls[p]) <= EPS))
+    driven = np.zeros(len(es), dtype=bool)
+    driven[s[linked]] = True
+    starts = np.flatnonzero(critical & ~driven & (es <= floor + EPS)).tolist()
     if not starts:
         return []
     start = starts[0]
     for i in starts[1:]:
         if es[i] < es[start] - EPS:
             start = i
-    # ``p``, ``s`` and ``w`` hold each task's dependencies contiguously, in input order.
-    tight = np.flatnonzero(critical[s] & (np.abs(ls[s] - w - ls[p]) <= EPS))
-    owners = p[tight]
-    first = np.ones(len(tight), dtype=bool)  # a task's first tight dependency in input order
+    owners = p[linked]  # ``p`` holds each task's dependencies contiguously, in input order
+    first = np.ones(len(linked), dtype=bool)
     first[1:] = owners[1:] != owners[:-1]
-    successor = dict(zip(owners[first].tolist(), s[tight[first]].tolist(), strict=True))
+    successor = dict(zip(owners[first].tolist(), s[linked[first]].tolist(), strict=True))
     path = [start]
-    u = start
-    while ef[u] < finish - EPS and u in successor:
-        u = successor[u]
-        path.append(u)
+    while path[-1] in successor:
+        path.append(successor[path[-1]])
     return path
 
 
