@@ -2,51 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-
 import typer
 from rich.table import Table
 
-from berrys.cli.common import console, load_settings, run_async
+from berrys.cli.common import (
+    AS_USER,
+    console,
+    load_settings,
+    operator_email,
+    resolve_project,
+    run_async,
+)
 from berrys.core.db import Database
-from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.agents import generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut, GenerateRequest, GenerationOut
-from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import UserOut
-from berrys.services.projects import service as projects
-from berrys.services.projects.contracts import ProjectOut
 
 app = typer.Typer(help="Agents: generate a project's team, list its agents.", no_args_is_help=True)
-
-_AS_USER = typer.Option(
-    None,
-    "--as",
-    help="Act as this user (email); default: BERRYS_ADMIN_EMAIL or admin@berrys.local.",
-)
-
-
-async def _resolve(database: Database, project: str, email: str) -> tuple[UserOut, ProjectOut]:
-    """The acting user and the project named by id or by exact (case-insensitive) name."""
-    async with database.transaction(read_only=True) as session:
-        user = await auth.get_by_email(session, email=email)
-        try:
-            return user, await projects.get(session, project_id=uuid.UUID(project), user=user)
-        except ValueError:
-            pass
-        found, _ = await projects.get_all(session, user=user, limit=200, offset=0, q=project)
-        exact = [p for p in found if p.name.lower() == project.strip().lower()]
-    if not exact:
-        raise NotFound(f"No project named {project!r}; give its name or id")
-    if len(exact) > 1:
-        ids = ", ".join(str(p.id) for p in exact)
-        raise Unprocessable(f"Several projects are named {project!r}; use an id: {ids}")
-    return user, exact[0]
-
-
-def _operator(settings_email: str | None, as_user: str | None) -> str:
-    return as_user or settings_email or "admin@berrys.local"
 
 
 @app.command("generate")
@@ -56,15 +28,15 @@ def generate(
     description: str | None = typer.Option(
         None, help="Generate from this text instead of the project's description."
     ),
-    as_user: str | None = _AS_USER,
+    as_user: str | None = AS_USER,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Turn the project's description into requirements, a team and a collaboration graph."""
     settings = load_settings()
-    email = _operator(settings.admin_email, as_user)
+    email = operator_email(settings, as_user)
 
     async def _generate(database: Database) -> GenerationOut:
-        user, found = await _resolve(database, project, email)
+        user, found = await resolve_project(database, project, email)
         with console.status("Generating the team...", spinner="dots"):
             return await generation.generate(
                 database,
@@ -112,15 +84,15 @@ def generate(
 @app.command("list")
 def list_agents(
     project: str = typer.Argument(..., help="The project's name or id."),
-    as_user: str | None = _AS_USER,
+    as_user: str | None = AS_USER,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """The project's agents with their type, role and state."""
     settings = load_settings()
-    email = _operator(settings.admin_email, as_user)
+    email = operator_email(settings, as_user)
 
     async def _list(database: Database) -> list[AgentOut]:
-        user, found = await _resolve(database, project, email)
+        user, found = await resolve_project(database, project, email)
         async with database.transaction(read_only=True) as session:
             items, _ = await agents.get_all(
                 session, project_id=found.id, user=user, limit=200, offset=0

@@ -7,6 +7,8 @@ import typer
 from berrys.cli import agents, chat, db, models, plan, serve, tools, users
 from berrys.cli import run as run_cli
 from berrys.cli import worker as worker_cli
+from berrys.cli.common import load_settings
+from berrys.core.logging import configure_logging
 
 app = typer.Typer(
     name="berrys",
@@ -14,6 +16,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _configure() -> None:
+    # Logs go to stderr before any command runs, so a command's stdout (--json) stays clean.
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
 app.command("serve")(serve.serve)
 app.command("run")(run_cli.run_command)
 app.command("worker")(worker_cli.worker_command)

@@ -1,8 +1,10 @@
-"""What every command shares: settings loaded with a clear error, a console, async running."""
+"""What every command shares: settings loaded with a clear error, a console, async running,
+the acting user and the project a command names."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -13,11 +15,21 @@ from rich.console import Console
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.errors import BerrysError, ServiceUnavailable
+from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, Unprocessable
+from berrys.services.auth import service as auth
+from berrys.services.auth.contracts import UserOut
+from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectOut
 
 T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
+
+AS_USER = typer.Option(
+    None,
+    "--as",
+    help="Act as this user (email); default: BERRYS_ADMIN_EMAIL or admin@berrys.local.",
+)
 
 
 def load_settings() -> Settings:
@@ -57,3 +69,28 @@ def run_async(
     except BerrysError as exc:
         err_console.print(f"[red]{exc.title}:[/] {exc.detail}")
         raise typer.Exit(1) from None
+
+
+def operator_email(settings: Settings, as_user: str | None) -> str:
+    """Who a command acts as: ``--as``, else the configured admin, else the default one."""
+    return as_user or settings.admin_email or "admin@berrys.local"
+
+
+async def resolve_project(
+    database: Database, project: str, email: str
+) -> tuple[UserOut, ProjectOut]:
+    """The acting user and the project named by id or by exact (case-insensitive) name."""
+    async with database.transaction(read_only=True) as session:
+        user = await auth.get_by_email(session, email=email)
+        try:
+            return user, await projects.get(session, project_id=uuid.UUID(project), user=user)
+        except ValueError:
+            pass
+        found, _ = await projects.get_all(session, user=user, limit=200, offset=0, q=project)
+        exact = [p for p in found if p.name.lower() == project.strip().lower()]
+    if not exact:
+        raise NotFound(f"No project named {project!r}; give its name or id")
+    if len(exact) > 1:
+        ids = ", ".join(str(p.id) for p in exact)
+        raise Unprocessable(f"Several projects are named {project!r}; use an id: {ids}")
+    return user, exact[0]

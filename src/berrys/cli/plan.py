@@ -9,49 +9,25 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from berrys.cli.common import console, load_settings, run_async
+from berrys.cli.common import (
+    AS_USER,
+    console,
+    load_settings,
+    operator_email,
+    resolve_project,
+    run_async,
+)
 from berrys.core.db import Database
 from berrys.core.enums import Methodology
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.agents import service as agents
-from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import UserOut
 from berrys.services.planning import generation, insights
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate, PlanDetail, ScheduleOut
-from berrys.services.projects import service as projects
-from berrys.services.projects.contracts import ProjectOut
 
 app = typer.Typer(help="Plans: show a project's plan and Gantt chart, generate one.")
 
-_AS_USER = typer.Option(
-    None,
-    "--as",
-    help="Act as this user (email); default: BERRYS_ADMIN_EMAIL or admin@berrys.local.",
-)
 _PROJECT = typer.Argument(..., help="The project's name or id.")
-
-
-async def _resolve(database: Database, project: str, email: str) -> tuple[UserOut, ProjectOut]:
-    """The acting user and the project named by id or by exact (case-insensitive) name."""
-    async with database.transaction(read_only=True) as session:
-        user = await auth.get_by_email(session, email=email)
-        try:
-            return user, await projects.get(session, project_id=uuid.UUID(project), user=user)
-        except ValueError:
-            pass
-        found, _ = await projects.get_all(session, user=user, limit=200, offset=0, q=project)
-        exact = [p for p in found if p.name.lower() == project.strip().lower()]
-    if not exact:
-        raise NotFound(f"No project named {project!r}; give its name or id")
-    if len(exact) > 1:
-        ids = ", ".join(str(p.id) for p in exact)
-        raise Unprocessable(f"Several projects are named {project!r}; use an id: {ids}")
-    return user, exact[0]
-
-
-def _email(settings_email: str | None, as_user: str | None) -> str:
-    return as_user or settings_email or "admin@berrys.local"
 
 
 def _day(moment: datetime) -> str:
@@ -129,15 +105,15 @@ def show(
     ),
     width: int = typer.Option(48, min=10, max=400, help="Width of the chart in characters."),
     seed: int | None = typer.Option(None, help="Monte Carlo seed (default: per plan)."),
-    as_user: str | None = _AS_USER,
+    as_user: str | None = AS_USER,
     as_json: bool = typer.Option(False, "--json", help="The plan and its schedule as JSON."),
 ) -> None:
     """Draw the project's plan: tasks, a Gantt chart with the critical path, the forecast."""
     settings = load_settings()
-    email = _email(settings.admin_email, as_user)
+    email = operator_email(settings, as_user)
 
     async def _load(database: Database) -> tuple[PlanDetail, ScheduleOut, dict[uuid.UUID, str]]:
-        user, found = await _resolve(database, project, email)
+        user, found = await resolve_project(database, project, email)
         async with database.transaction(read_only=True) as session:
             if plan_id:
                 try:
@@ -181,14 +157,14 @@ def generate(
     methodology: Methodology = typer.Option(
         Methodology.CRITICAL_PATH, case_sensitive=False, help="AGILE, WATERFALL or CRITICAL_PATH."
     ),
-    as_user: str | None = _AS_USER,
+    as_user: str | None = AS_USER,
 ) -> None:
     """Generate a new current plan version from the project's description and team."""
     settings = load_settings()
-    email = _email(settings.admin_email, as_user)
+    email = operator_email(settings, as_user)
 
     async def _generate(database: Database) -> PlanDetail:
-        user, found = await _resolve(database, project, email)
+        user, found = await resolve_project(database, project, email)
         with console.status("Generating the plan...", spinner="dots"):
             return await generation.create_plan(
                 database,

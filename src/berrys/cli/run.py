@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.prompt import Confirm
 from rich.table import Table
 
-from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.cli.common import console, err_console, load_settings, operator_email, run_async
 from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.core.enums import (
@@ -241,7 +241,7 @@ def run_command(
             )
             raise typer.Exit(1)
         created = await auth.ensure_first_admin(database, settings)
-        email = created[0] if created else (settings.admin_email or "admin@berrys.local")
+        email = operator_email(settings, created[0] if created else None)
         async with database.transaction(read_only=True) as session:
             try:
                 user = await auth.get_by_email(session, email=email)
