@@ -6,40 +6,26 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import structlog
-from sqlalchemy import bindparam, case, func, insert, or_, select, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, fetch_page
 from berrys.core.enums import ToolExecutionOutcome
 from berrys.services.tools.contracts import ExecutionOut, UsageOut
-from berrys.services.tools.tables import McpServer, Tool, ToolExecution
+from berrys.services.tools.tables import McpServer, ToolExecution
 
-_log = structlog.get_logger("berrys.tools.executions")
-_COUNTED = frozenset(
-    {
-        ToolExecutionOutcome.SUCCESS,
-        ToolExecutionOutcome.ERROR,
-        ToolExecutionOutcome.TIMEOUT,
-    }
+# The outcomes of calls that ran; refusals are logged, not counted (the same set as the
+# usage trigger of migration 0010_tools).
+_COUNTED = (
+    ToolExecutionOutcome.SUCCESS,
+    ToolExecutionOutcome.ERROR,
+    ToolExecutionOutcome.TIMEOUT,
 )
 
-
-# Built once: Core statements on the tables skip the ORM's bulk-persistence machinery and
-# reuse their compiled SQL, which is most of a logged call's cost on SQLite.
-_tool = Tool.__table__
+# Built once: a Core statement on the table skips the ORM's bulk-persistence machinery and
+# reuses its compiled SQL. The tool's usage counter follows in the same statement: a
+# database trigger counts each entry of a call that ran (migration 0010_tools).
 _INSERT_ENTRY = insert(ToolExecution.__table__)
-# A call is not an edit of the tool: ``updated_at`` stays, so the compiled validator and
-# discovery's cached vector (both keyed on it) stay valid.
-_COUNT_USE = (
-    update(_tool)
-    .where(_tool.c.id == bindparam("used_tool"))
-    .values(
-        usage_count=_tool.c.usage_count + 1,
-        last_used_at=bindparam("used_at"),
-        updated_at=_tool.c.updated_at,
-    )
-)
 
 
 async def record(
@@ -48,14 +34,10 @@ async def record(
     *,
     server_health: tuple[uuid.UUID, bool, str | None, datetime] | None = None,
 ) -> None:
-    """Commit one entry, the tool's usage counter and its server's new health, in one short
-    transaction before the call returns: a crash never loses a call's log entry."""
+    """Commit one entry (with it the tool's usage count) and its server's new health, in one
+    short transaction before the call returns: a crash never loses a call's log entry."""
     async with database.transaction() as session:
         await session.execute(_INSERT_ENTRY, [entry])
-        if entry["outcome"] in _COUNTED and entry["tool_id"] is not None:
-            await session.execute(
-                _COUNT_USE, {"used_tool": entry["tool_id"], "used_at": entry["created_at"]}
-            )
         if server_health is not None:
             server_id, healthy, error, at = server_health
             await session.execute(
@@ -103,10 +85,10 @@ async def get_usage(
     session: AsyncSession, *, tool_id: uuid.UUID | None = None, agent_id: uuid.UUID | None = None
 ) -> list[UsageOut]:
     """Calls per tool and agent (refusals not counted as calls), from the execution log."""
-    ran = ToolExecution.outcome.in_(
-        [ToolExecutionOutcome.SUCCESS, ToolExecutionOutcome.ERROR, ToolExecutionOutcome.TIMEOUT]
-    )
-    conditions: list[Any] = [ran, ToolExecution.tool_id.is_not(None)]
+    conditions: list[Any] = [
+        ToolExecution.outcome.in_(_COUNTED),
+        ToolExecution.tool_id.is_not(None),
+    ]
     if tool_id is not None:
         conditions.append(ToolExecution.tool_id == tool_id)
     if agent_id is not None:
