@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import TaskRunStatus
 from berrys.services.workflows.events import Event
-from berrys.services.workflows.state import commit_events, write
+from berrys.services.workflows.state import settle_run, write
 from berrys.services.workflows.tables import Run, TaskRun
 
 _log = structlog.get_logger("berrys.engine")
@@ -49,12 +49,19 @@ class Tx:
     session: AsyncConnection
     events: dict[uuid.UUID, list[Event]] = field(default_factory=dict)
     refresh: set[uuid.UUID] = field(default_factory=set)
+    spent: dict[uuid.UUID, tuple[float, int]] = field(default_factory=dict)
+    # Runs with a task RUNNING under this worker's lease once the batch commits.
+    active: set[uuid.UUID] = field(default_factory=set)
 
     def emit(self, run_id: uuid.UUID, events: list[Event], *, refresh: bool = True) -> None:
         """Queue ``events`` for the run (in order); ``refresh`` recomputes its status."""
         self.events.setdefault(run_id, []).extend(events)
         if refresh:
             self.refresh.add(run_id)
+
+    def spend(self, run_id: uuid.UUID, cost_usd: float, tokens: int) -> None:
+        cost, count = self.spent.get(run_id, (0.0, 0))
+        self.spent[run_id] = (cost + cost_usd, count + tokens)
 
 
 # Applies the payloads of every write of a batch that shares it; returns one result each.
@@ -147,6 +154,9 @@ class GroupCommitter:
     async def run(self) -> None:
         while True:
             await self._wanted.wait()
+            # One turn of the loop lets the tasks already woken queue their writes too (a
+            # task records its model step, then completes): one transaction for both.
+            await asyncio.sleep(0)
             self._wanted.clear()
             writes, self._queue = self._queue, []
             waiters, self._claim_waiters = self._claim_waiters, []
@@ -216,11 +226,23 @@ class GroupCommitter:
                 for index, single in live
                 if single.terminal and single.task_id is not None
             }
+            tx.active.update(
+                single.run_id
+                for _, single in live
+                if single.run_id is not None and single.task_id not in finished | {None}
+            )
             claimed = await self._claim(tx, finished) if claim else []
-            for run_id, events in tx.events.items():
-                await commit_events(session, run_id, events, refresh=run_id in tx.refresh)
-            for run_id in tx.refresh - set(tx.events):
-                await commit_events(session, run_id, [])
+            for run_id in sorted(set(tx.events) | tx.refresh | set(tx.spent)):
+                cost, tokens = tx.spent.get(run_id, (0.0, 0))
+                await settle_run(
+                    session,
+                    run_id,
+                    tx.events.get(run_id, []),
+                    refresh=run_id in tx.refresh,
+                    active=run_id in tx.active,
+                    cost_usd=cost,
+                    tokens=tokens,
+                )
         return [results[index] for index in range(len(writes))], claimed
 
     async def _hold_leases(

@@ -26,6 +26,7 @@ from sqlalchemy import and_, bindparam, case, func, insert, or_, select, update
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import (
     ApprovalSubject,
+    DependencyType,
     Priority,
     RejectionPolicy,
     RunEventType,
@@ -46,6 +47,7 @@ from berrys.services.workflows.journal import (
     backoff,
 )
 from berrys.services.workflows.state import (
+    DONE,
     RUN_TERMINAL,
     finish_gate,
     predecessors_of,
@@ -244,6 +246,9 @@ class Worker:
                 _task.c.started_at,
                 _task.c.lease_owner,
                 _task.c.attempt,
+                _run.c.max_concurrency,
+                _run.c.provider_limits,
+                _run.c.status.label("run_status"),
             )
             .join(_run, _run.c.id == _task.c.run_id)
             .where(
@@ -265,15 +270,23 @@ class Worker:
         if not candidates:
             return []
         run_ids = sorted({row.run_id for row in candidates})
-        lock = select(
-            _run.c.id, _run.c.max_concurrency, _run.c.provider_limits, _run.c.status
-        ).where(_run.c.id.in_(run_ids))
+        # On SQLite the batch holds the write lock: the limits read with the candidates hold.
+        runs: dict[uuid.UUID, Any] = {row.run_id: row for row in candidates}
         if not self.database.is_sqlite:
             # Runs first, then their tasks: the order every state change takes locks in.
             # A run another worker's batch holds is left for the next claim.
-            lock = lock.order_by(_run.c.id).with_for_update(of=_run, skip_locked=True)
-        runs = {row.id: row for row in await session.execute(lock)}
-        if not self.database.is_sqlite:
+            lock = (
+                select(
+                    _run.c.id.label("run_id"),
+                    _run.c.max_concurrency,
+                    _run.c.provider_limits,
+                    _run.c.status.label("run_status"),
+                )
+                .where(_run.c.id.in_(run_ids))
+                .order_by(_run.c.id)
+                .with_for_update(of=_run, skip_locked=True)
+            )
+            runs = {row.run_id: row for row in await session.execute(lock)}
             candidates = (
                 await session.execute(
                     query.where(_task.c.id.in_([row.id for row in candidates])).with_for_update(
@@ -359,18 +372,24 @@ class Worker:
             if row.started_at is None:
                 first_starts[row.run_id].append(row.id)
         for run_id, events in by_run.items():
-            await propagate(session, first_starts.get(run_id, []), events)
+            await propagate(session, first_starts.get(run_id, []), events, started=True)
             # A RUNNING run stays RUNNING when more of its tasks start.
-            refresh = RunStatus(runs[run_id].status) != RunStatus.RUNNING
+            refresh = RunStatus(runs[run_id].run_status) != RunStatus.RUNNING
             tx.emit(run_id, events, refresh=refresh)
         fresh = all(row.started_at is None and not row.attempt for row in chosen)
-        return await self._snapshots(session, ids, fresh=fresh)
+        return await self._snapshots(session, ids, fresh=fresh, spent=tx.spent)
 
     async def _snapshots(
-        self, session: Any, ids: list[uuid.UUID], *, fresh: bool = False
+        self,
+        session: Any,
+        ids: list[uuid.UUID],
+        *,
+        fresh: bool = False,
+        spent: dict[uuid.UUID, tuple[float, int]],
     ) -> list[_Claimed]:
         """What the executor needs of each claimed task (``fresh``: none ran before, so
-        there are no recorded steps to load)."""
+        there are no recorded steps to load; ``spent``: what the batch adds to the runs'
+        cost at its end)."""
         rows = (
             await session.execute(
                 select(
@@ -386,13 +405,27 @@ class Worker:
         ).all()
         pred = _pred
         upstream: dict[uuid.UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
-        for to_id, key, output in await session.execute(
-            select(_dep.c.to_task_run_id, pred.c.key, pred.c.output)
+        # Upstream outputs that may still appear (a predecessor not finished) make the
+        # attempt freeze the set it saw; FF/SF predecessors gate its completion.
+        settling: set[uuid.UUID] = set()
+        finish_gated: set[uuid.UUID] = set()
+        for to_id, kind, key, output, status in await session.execute(
+            select(
+                _dep.c.to_task_run_id,
+                _dep.c.dependency_type,
+                pred.c.key,
+                pred.c.output,
+                pred.c.status,
+            )
             .join(pred, pred.c.id == _dep.c.from_task_run_id)
             .where(_dep.c.to_task_run_id.in_(ids))
         ):
             if output is not None:
                 upstream[to_id][key] = output
+            if TaskRunStatus(status) not in DONE:
+                settling.add(to_id)
+            if DependencyType(kind) in (DependencyType.FF, DependencyType.SF):
+                finish_gated.add(to_id)
         recorded: dict[uuid.UUID, dict[int, Any]] = defaultdict(dict)
         attempts = {row.id: row.attempt for row in rows}
         steps = (
@@ -414,7 +447,7 @@ class Worker:
             if frozen and frozen.get("attempt") == row.attempt:
                 keys = set(frozen.get("keys", []))
                 upstream[row.id] = {k: v for k, v in upstream[row.id].items() if k in keys}
-            else:
+            elif row.id in settling:
                 spec["_upstream"] = {"attempt": row.attempt, "keys": sorted(upstream[row.id])}
                 frozen_now.append({"task_id": row.id, "frozen_spec": spec})
             snapshot = TaskSnapshot(
@@ -434,7 +467,8 @@ class Worker:
                 upstream=upstream[row.id],
                 run_options=dict(row.options or {}),
                 run_budget_usd=row.budget_usd,
-                run_cost_usd=row.run_cost_usd or 0.0,
+                run_cost_usd=(row.run_cost_usd or 0.0) + spent.get(row.run_id, (0.0, 0))[0],
+                finish_gated=row.id in finish_gated,
             )
             timeout = row.timeout_seconds or self.config.default_timeout_seconds
             claimed.append(_Claimed(snapshot, recorded[row.id], timeout))
@@ -501,11 +535,8 @@ class Worker:
                 ctx = self._context(item)
                 try:
                     await apply_policies(ctx)
-                    if item.timeout:
-                        outcome = await asyncio.wait_for(
-                            self.executor.execute(ctx), timeout=item.timeout
-                        )
-                    else:
+                    # A timeout scope, not wait_for: no second asyncio task per execution.
+                    async with asyncio.timeout(item.timeout or None):
                         outcome = await self.executor.execute(ctx)
                 except Diverged as diverged:
                     await self._new_attempt(ctx, diverged.seq)
@@ -636,8 +667,8 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
     the whole batch."""
     session = tx.session
     now = utcnow()
-    ids = [ctx.task.id for ctx, _ in items]
-    preds = await predecessors_of(session, ids)
+    gated = [ctx.task.id for ctx, _ in items if ctx.task.finish_gated]
+    preds = await predecessors_of(session, gated)
     # A task that ran every step here knows its cost; one replayed or retried sums its steps.
     summed = {ctx.task.id for ctx, _ in items if ctx.task.attempt != 1 or ctx.replayed}
     sums: dict[uuid.UUID, tuple[float, int]] = {}

@@ -48,15 +48,40 @@ async def emit_many(session: AsyncSession, run_id: uuid.UUID, events: Sequence[E
     """Append ``events`` to the run's outbox in the caller's transaction; the last seq."""
     if not events:
         return 0
-    last = (
+    return (await append(session, run_id, events)).event_seq
+
+
+async def append(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    events: Sequence[Event],
+    *,
+    cost_usd: float = 0.0,
+    tokens: int = 0,
+) -> Any:
+    """Number and write ``events`` and add spending to the run, in one UPDATE of its row
+    (plus the events' INSERT); the row's ``event_seq`` and status flags after it."""
+    row = (
         await session.execute(
             update(_run)
             .where(_run.c.id == run_id)
-            .values(event_seq=_run.c.event_seq + len(events))
-            .returning(_run.c.event_seq)
+            .values(
+                event_seq=_run.c.event_seq + len(events),
+                cost_usd=_run.c.cost_usd + cost_usd,
+                tokens=_run.c.tokens + tokens,
+            )
+            .returning(
+                _run.c.event_seq,
+                _run.c.status,
+                _run.c.paused,
+                _run.c.cancel_requested,
+                _run.c.gate_interaction_id,
+            )
         )
-    ).scalar_one()
-    first = last - len(events) + 1
+    ).one()
+    if not events:
+        return row
+    first = row.event_seq - len(events) + 1
     now = utcnow()
     await session.execute(
         insert(_event),
@@ -74,7 +99,7 @@ async def emit_many(session: AsyncSession, run_id: uuid.UUID, events: Sequence[E
     )
     for event in events:
         metrics.EVENTS.labels(event.type.value).inc()
-    return last
+    return row
 
 
 async def emit(

@@ -53,11 +53,10 @@ from berrys.services.interactions import service as interactions
 from berrys.services.workflows.commit import STEPS, GroupCommitter, LeaseLost, Tx
 from berrys.services.workflows.events import Event
 from berrys.services.workflows.state import with_orm
-from berrys.services.workflows.tables import Run, Step, TaskRun
+from berrys.services.workflows.tables import Step, TaskRun
 
 _task = TaskRun.__table__
 _step = Step.__table__
-_run = Run.__table__
 
 
 class TransientError(Exception):
@@ -127,6 +126,7 @@ class TaskSnapshot:
     run_options: dict[str, Any] = field(default_factory=dict)
     run_budget_usd: float | None = None
     run_cost_usd: float = 0.0
+    finish_gated: bool = False  # an FF/SF predecessor may hold back its COMPLETED
 
 
 @dataclass
@@ -460,11 +460,11 @@ def _step_row(
 
 
 async def record_steps(tx: Tx, steps: list[dict[str, Any]]) -> None:
-    """A batch's step records: new rows in one statement, finished calls, their cost."""
+    """A batch's step records: new rows in one statement, finished calls; their cost goes
+    to the run with the batch's events."""
     rows = [step["row"] for step in steps if "row" in step]
     if rows:
         await tx.session.execute(insert(_step), rows)
-    spent: dict[uuid.UUID, list[float]] = {}
     for step in steps:
         if "update" in step:
             key, values = step["update"]
@@ -478,12 +478,4 @@ async def record_steps(tx: Tx, steps: list[dict[str, Any]]) -> None:
                 )
             )
         if step.get("cost_usd") or step.get("tokens"):
-            total = spent.setdefault(step["run_id"], [0.0, 0])
-            total[0] += step["cost_usd"]
-            total[1] += step["tokens"]
-    for run_id, (cost, tokens) in spent.items():
-        await tx.session.execute(
-            update(_run)
-            .where(_run.c.id == run_id)
-            .values(cost_usd=_run.c.cost_usd + cost, tokens=_run.c.tokens + tokens)
-        )
+            tx.spend(step["run_id"], step["cost_usd"], step["tokens"])

@@ -16,12 +16,12 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import AuditAction, DependencyType, RunEventType, RunStatus, TaskRunStatus
-from berrys.services.workflows.events import Event, emit_many
+from berrys.services.workflows.events import Event, append, emit_many
 from berrys.services.workflows.tables import Run, TaskRun, TaskRunDependency
 
 T = TaskRunStatus
@@ -123,36 +123,52 @@ async def predecessors_of(
 
 
 async def propagate(
-    session: AsyncSession, changed: Iterable[uuid.UUID], events: list[Event]
+    session: AsyncSession,
+    changed: Iterable[uuid.UUID],
+    events: list[Event],
+    *,
+    started: bool = False,
 ) -> None:
-    """After tasks started or finished, make their successors READY or COMPLETED."""
+    """After tasks finished (or, ``started``, first started), make their successors READY
+    or COMPLETED. One query per wave finds the successors that may move with all their
+    predecessors; a start concerns only SS and SF successors."""
     frontier = set(changed)
+    kinds = [DependencyType.SS, DependencyType.SF] if started else None
     while frontier:
-        succ = _succ
-        rows = (
-            await session.execute(
-                select(succ.c.id, succ.c.status, succ.c.output_ready)
-                .join(_dep, _dep.c.to_task_run_id == succ.c.id)
-                .where(_dep.c.from_task_run_id.in_(list(frontier)))
-                .distinct()
+        link = _dep.alias("link")
+        query = (
+            select(
+                _succ.c.id,
+                _succ.c.status,
+                _dep.c.dependency_type,
+                _pred.c.status.label("pred_status"),
+                _pred.c.started_at,
             )
-        ).all()
+            .select_from(link)
+            .join(_succ, _succ.c.id == link.c.to_task_run_id)
+            .join(_dep, _dep.c.to_task_run_id == _succ.c.id)
+            .join(_pred, _pred.c.id == _dep.c.from_task_run_id)
+            .where(
+                link.c.from_task_run_id.in_(list(frontier)),
+                or_(
+                    _succ.c.status == T.PENDING,
+                    and_(_succ.c.status == T.RUNNING, _succ.c.output_ready.is_(True)),
+                ),
+            )
+            .distinct()
+        )
+        if kinds is not None:
+            query = query.where(link.c.dependency_type.in_(kinds))
+        kinds = None  # what completes in turn has finished
+        preds: dict[uuid.UUID, list[tuple[DependencyType, TaskRunStatus, Any]]] = defaultdict(list)
+        status_of: dict[uuid.UUID, TaskRunStatus] = {}
+        for row in await session.execute(query):
+            status_of[row.id] = TaskRunStatus(row.status)
+            kind = DependencyType(row.dependency_type)
+            preds[row.id].append((kind, TaskRunStatus(row.pred_status), row.started_at))
         frontier = set()
-        candidates = [
-            row
-            for row in rows
-            if row.status == T.PENDING or (row.status == T.RUNNING and row.output_ready)
-        ]
-        if not candidates:
-            break
-        preds = await predecessors_of(session, [row.id for row in candidates])
-        ready: list[uuid.UUID] = []
-        completed: list[uuid.UUID] = []
-        for row in candidates:
-            if row.status == T.PENDING and start_gate(preds[row.id]):
-                ready.append(row.id)
-            elif row.status == T.RUNNING and finish_gate(preds[row.id]):
-                completed.append(row.id)
+        ready = [i for i, st in status_of.items() if st == T.PENDING and start_gate(preds[i])]
+        completed = [i for i, st in status_of.items() if st == T.RUNNING and finish_gate(preds[i])]
         if ready:
             await session.execute(
                 update(_task)
@@ -309,3 +325,32 @@ async def commit_events(
     status = await refresh_run_status(session, run_id, events) if refresh else None
     await emit_many(session, run_id, events)
     return status
+
+
+async def settle_run(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    events: list[Event],
+    *,
+    refresh: bool,
+    active: bool,
+    cost_usd: float = 0.0,
+    tokens: int = 0,
+) -> None:
+    """The end of a group transaction for one run: its events, spending and status.
+
+    ``active``: a task of the run is RUNNING under this worker's lease after the change. A
+    RUNNING run that is not paused, cancelled or gated then stays RUNNING (derive_status), so
+    its status needs no recount."""
+    row = await append(session, run_id, events, cost_usd=cost_usd, tokens=tokens)
+    steady = (
+        active
+        and RunStatus(row.status) == RunStatus.RUNNING
+        and not row.paused
+        and not row.cancel_requested
+        and row.gate_interaction_id is None
+    )
+    if refresh and not steady:
+        changed: list[Event] = []
+        await refresh_run_status(session, run_id, changed)
+        await emit_many(session, run_id, changed)
