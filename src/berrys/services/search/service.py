@@ -171,18 +171,19 @@ async def similar(
             if missing:
                 scoring.warm_later(missing, source=model, embed=embed)
     spread = scoring.relative(similarities)
-    hits: list[SearchHit] = []
+    scored: list[tuple[float, float | None, _Candidate, list[str]]] = []
     for candidate, similarity, weight in zip(candidates, similarities, spread.weights, strict=True):
         score, reasons = scoring.word_match(query_words, q, candidate.text)
         if weight > 0 and similarity is not None:
             score += scoring.SEMANTIC_WEIGHT * weight
             reasons.append(spread.reason(similarity))
         if score > 0:
-            hits.append(_hit(candidate, score, similarity, reasons))
-    hits.sort(key=lambda h: (-h.score, -(h.similarity or 0.0), h.name, h.id))
+            scored.append((score, similarity, candidate, reasons))
+    scored.sort(key=lambda s: (-s[0], -(s[1] or 0.0), s[2].name, s[2].id))
     return SearchResult(
-        items=hits[offset : offset + limit],
-        total=len(hits),
+        # Only the page becomes contracts: validating every hit cost more than ranking them.
+        items=[_hit(c, score, sim, why) for score, sim, c, why in scored[offset : offset + limit]],
+        total=len(scored),
         model=model,
         pending=0 if model is None else sum(s is None for s in similarities),
     )
