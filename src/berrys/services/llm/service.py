@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -32,6 +33,7 @@ from berrys.services.llm.contracts import (
 )
 from berrys.services.llm.providers import scripted
 from berrys.services.llm.providers.base import (
+    ModelSpec,
     ProviderError,
     ProviderRequest,
     ProviderResponse,
@@ -130,12 +132,18 @@ def _prepare(request: CompletionRequest, settings: Settings) -> ProviderRequest:
     )
 
 
-async def complete(database: Database, request: CompletionRequest) -> Completion:
-    """Route ``request`` to the best model, falling back down the chain; every attempt recorded.
+@dataclass(frozen=True, slots=True)
+class _Route:
+    state: runtime.Runtime
+    preq: ProviderRequest
+    prompt_tokens: int
+    chain: list[ModelSpec]
+    reason: str
+    budget: accounting.Guard | None
 
-    Raises BudgetExceeded (before any spending) when a budget forbids the call, and
-    ServiceUnavailable when no model could answer.
-    """
+
+async def _route(database: Database, request: CompletionRequest) -> _Route:
+    """The prepared request, its prompt size, the chain of models to try and the budget guard."""
     state = runtime.get()
     preq = _prepare(request, state.settings)
     specs = await discovery.candidates(database)
@@ -145,6 +153,31 @@ async def complete(database: Database, request: CompletionRequest) -> Completion
     except NoModelAnswered as exc:
         raise ServiceUnavailable(f"No model can answer: {exc.reason}") from None
     budget = await accounting.guard(database, state, request)
+    return _Route(state, preq, prompt_tokens, chain, reason, budget)
+
+
+def _refuse_if_over_budget(records: list[AttemptRecord], budget: accounting.Guard | None) -> None:
+    """Nothing was tried because every eligible model would break a budget: say so."""
+    if not records and budget is not None and budget.refusals:
+        raise BudgetExceeded(
+            "Every eligible model would exceed a budget: " + "; ".join(budget.refusals)
+        )
+
+
+async def complete(database: Database, request: CompletionRequest) -> Completion:
+    """Route ``request`` to the best model, falling back down the chain; every attempt recorded.
+
+    Raises BudgetExceeded (before any spending) when a budget forbids the call, and
+    ServiceUnavailable when no model could answer.
+    """
+    route = await _route(database, request)
+    state, preq, chain, reason, budget = (
+        route.state,
+        route.preq,
+        route.chain,
+        route.reason,
+        route.budget,
+    )
     records: list[AttemptRecord] = []
     call_id = uuid.uuid4()
     try:
@@ -160,10 +193,7 @@ async def complete(database: Database, request: CompletionRequest) -> Completion
             request_hash=preq.request_hash,
             reason=reason,
         )
-        if not records and budget is not None and budget.refusals:
-            raise BudgetExceeded(
-                "Every eligible model would exceed a budget: " + "; ".join(budget.refusals)
-            ) from None
+        _refuse_if_over_budget(records, budget)
         raise ServiceUnavailable(f"No model could answer: {exc.reason}") from None
     except BaseException:
         await accounting.write(
@@ -218,15 +248,15 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
     A model that fails before its first delta is replaced by the next in the chain; one that
     fails midway ends the stream with the error (what was sent cannot be taken back).
     """
-    state = runtime.get()
-    preq = _prepare(request, state.settings)
-    specs = await discovery.candidates(database)
-    prompt_tokens = estimate_tokens("".join(m.content for m in preq.messages))
-    try:
-        chain, reason = router.choose(state, specs, request, prompt_tokens)
-    except NoModelAnswered as exc:
-        raise ServiceUnavailable(f"No model can answer: {exc.reason}") from None
-    budget = await accounting.guard(database, state, request)
+    route = await _route(database, request)
+    state, preq, prompt_tokens, chain, reason, budget = (
+        route.state,
+        route.preq,
+        route.prompt_tokens,
+        route.chain,
+        route.reason,
+        route.budget,
+    )
     records: list[AttemptRecord] = []
     call_id = uuid.uuid4()
     started = time.perf_counter()
@@ -283,10 +313,7 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
             )
             yield StreamChunk(done=True, completion=completion)
             return
-        if not records and budget is not None and budget.refusals:
-            raise BudgetExceeded(
-                "Every eligible model would exceed a budget: " + "; ".join(budget.refusals)
-            )
+        _refuse_if_over_budget(records, budget)
         raise ServiceUnavailable(
             "No model could stream an answer: "
             + ("; ".join(f"{r.spec.name}: {r.outcome}" for r in records) or "none eligible")
