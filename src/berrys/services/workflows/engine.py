@@ -333,6 +333,7 @@ class Worker:
         if not chosen:
             return []
         ids = [row.id for row in chosen]
+        tx.active.update(row.run_id for row in chosen)
         await session.execute(
             update(_task)
             .where(_task.c.id.in_(ids))
