@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from berrys.cli import agents, chat, db, models, plan, serve, tools, users
+from berrys.cli import agents, chat, db, models, plan, search, serve, tools, users
 from berrys.cli import run as run_cli
 from berrys.cli import worker as worker_cli
 from berrys.cli.common import load_settings
@@ -29,6 +29,7 @@ app.command("serve")(serve.serve)
 app.command("run")(run_cli.run_command)
 app.command("worker")(worker_cli.worker_command)
 app.command("chat")(chat.chat_command)
+app.command("search")(search.search_command)
 app.add_typer(db.app, name="db")
 app.add_typer(users.user_app, name="user")
 app.add_typer(users.token_app, name="token")
