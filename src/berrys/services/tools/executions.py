@@ -22,8 +22,8 @@ _COUNTED = (
     ToolExecutionOutcome.TIMEOUT,
 )
 
-# Built once: a Core statement on the table skips the ORM's bulk-persistence machinery and
-# reuses its compiled SQL. The tool's usage counter follows in the same statement: a
+# Built once, run on a Core connection: no ORM unit of work and no session on the hot path,
+# and the compiled SQL is reused. The tool's usage counter follows in the same statement: a
 # database trigger counts each entry of a call that ran (migration 0010_tools).
 _INSERT_ENTRY = insert(ToolExecution.__table__)
 
@@ -36,11 +36,11 @@ async def record(
 ) -> None:
     """Commit one entry (with it the tool's usage count) and its server's new health, in one
     short transaction before the call returns: a crash never loses a call's log entry."""
-    async with database.transaction() as session:
-        await session.execute(_INSERT_ENTRY, [entry])
+    async with database.engine.begin() as connection:
+        await connection.execute(_INSERT_ENTRY, entry)
         if server_health is not None:
             server_id, healthy, error, at = server_health
-            await session.execute(
+            await connection.execute(
                 update(McpServer)
                 .where(McpServer.id == server_id)
                 .values(healthy=healthy, last_error=error, last_checked_at=at)
