@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from tests.services.workflows.conftest import (
     by_key,
     create_run,
@@ -14,6 +15,7 @@ from tests.services.workflows.conftest import (
 
 from berrys.core.enums import RunEventType, RunStatus, TaskRunStatus
 from berrys.services.workflows import service as runs
+from berrys.services.workflows.tables import TaskRun
 
 T = TaskRunStatus
 
@@ -206,6 +208,28 @@ async def test_run_and_provider_concurrency_limits(database, project, executor, 
         executor.release(key)
     await wait_for_status(database, run.id, RunStatus.COMPLETED)
     assert sum(executor.executions.values()) == 6
+
+
+async def test_scarce_slots_go_to_the_longest_remaining_critical_path(
+    database, project, executor, start_worker
+):
+    # "short" comes first in the plan, but "long1" heads a chain of three.
+    run = await create_run(
+        database,
+        project,
+        tasks("short", "long1", "long2", "long3"),
+        deps("long1>long2", "long2>long3"),
+        max_concurrency=1,
+    )
+    start_worker(executor)
+    await wait_for_status(database, run.id, RunStatus.COMPLETED)
+    starts = [key for kind, key in executor.order if kind == "start"]
+    assert starts[0] == "long1"
+    async with database.transaction(read_only=True) as session:
+        rows = await session.execute(
+            select(TaskRun.key, TaskRun.critical_path).where(TaskRun.run_id == run.id)
+        )
+        assert dict(rows.all()) == {"short": 1.0, "long1": 3.0, "long2": 2.0, "long3": 1.0}
 
 
 async def test_events_are_one_per_state_change_and_ordered(

@@ -257,7 +257,9 @@ class Worker:
                 _run.c.cancel_requested.is_(False),
                 _run.c.status.not_in(list(RUN_TERMINAL)),
             )
-            .order_by(_task.c.position, _task.c.id)
+            # Longest remaining critical path first: scarce slots go where they shorten
+            # the makespan.
+            .order_by(_task.c.critical_path.desc(), _task.c.position, _task.c.id)
             .limit(max(free * 4, 16))
         )
         if self.run_ids is not None:

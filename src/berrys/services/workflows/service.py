@@ -63,7 +63,8 @@ _artifact = Artifact.__table__
 __all__ = ["read_events"]
 
 
-def _check_dag(tasks: Sequence[TaskSpec], dependencies: Sequence[DependencySpec]) -> None:
+def _check_dag(tasks: Sequence[TaskSpec], dependencies: Sequence[DependencySpec]) -> list[str]:
+    """The task keys in a topological order; Unprocessable for a cycle or an unknown key."""
     keys = [task.key for task in tasks]
     if len(set(keys)) != len(keys):
         raise Unprocessable("Task keys must be unique within a run")
@@ -78,16 +79,36 @@ def _check_dag(tasks: Sequence[TaskSpec], dependencies: Sequence[DependencySpec]
         successors[dep.from_key].append(dep.to_key)
         indegree[dep.to_key] += 1
     queue = deque(key for key, degree in indegree.items() if degree == 0)
-    seen = 0
+    order = []
     while queue:
         key = queue.popleft()
-        seen += 1
+        order.append(key)
         for succ in successors[key]:
             indegree[succ] -= 1
             if indegree[succ] == 0:
                 queue.append(succ)
-    if seen != len(keys):
+    if len(order) != len(keys):
         raise Unprocessable("The dependencies form a cycle")
+    return order
+
+
+def _critical_paths(
+    tasks: Sequence[TaskSpec], dependencies: Sequence[DependencySpec], order: list[str]
+) -> dict[str, float]:
+    """Per task, the work on the longest path from it to the end (its estimate hours, 1 per
+    task without one): the claim order when slots are scarce. Every dependency type counts
+    as a sequence here; it is a priority, not a schedule."""
+    weight = {}
+    for task in tasks:
+        estimate = task.spec.get("estimate_hours")
+        weight[task.key] = float(estimate) if isinstance(estimate, int | float) else 1.0
+    successors: dict[str, list[str]] = defaultdict(list)
+    for dep in dependencies:
+        successors[dep.from_key].append(dep.to_key)
+    left: dict[str, float] = {}
+    for key in reversed(order):
+        left[key] = weight[key] + max((left[succ] for succ in successors[key]), default=0.0)
+    return left
 
 
 async def create(
@@ -109,7 +130,7 @@ async def create(
 
     With ``plan_approval`` (the estimate to show) no task starts before a person approves.
     """
-    _check_dag(tasks, dependencies)
+    critical = _critical_paths(tasks, dependencies, _check_dag(tasks, dependencies))
     run_id = uuid.uuid4()
     options = {**(options or {})}
     if actor_id is not None:
@@ -147,6 +168,7 @@ async def create(
                     "plan_task_id": task.plan_task_id,
                     "key": task.key,
                     "position": position,
+                    "critical_path": critical[task.key],
                     "name": task.name,
                     "description": task.description,
                     "acceptance_criteria": task.acceptance_criteria,

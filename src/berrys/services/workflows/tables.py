@@ -67,6 +67,9 @@ class TaskRun(UUIDPrimaryKey, Base):
     )
     key: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(default=0)
+    # The work left on the longest path from this task to the end of the plan (estimate
+    # hours, 1 per task without one): when slots are scarce the longest goes first.
+    critical_path: Mapped[float] = mapped_column(default=0.0, server_default="0")
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     acceptance_criteria: Mapped[list[Any]] = mapped_column(default=list)
