@@ -6,10 +6,15 @@ session), in alternating blocks of 50 calls so that drift hits all three alike:
 * raw: the official SDK's ``Client.session.call_tool`` held open by this script;
 * pool: Berrys' MCP client (``berrys.services.tools.mcp.pool.call_tool``): session lookup,
   timeout, error mapping;
-* invoke: the whole governed call (``berrys.services.tools.service.invoke``): the tool read,
-  JSON-schema validation, policy, the MCP call, the output cap and the ``tool_execution``
-  entry committed before the call returns (``invoke_with_log`` is the block's mean per
-  call). On SQLite in WAL.
+* invoke: the whole governed call (``berrys.services.tools.service.invoke``): the cached
+  tool definition, JSON-schema validation (a compiled validator per tool version), policy,
+  the MCP call, the output cap and the ``tool_execution`` entry committed before the call
+  returns (one INSERT; a trigger counts the tool's use in the same statement;
+  ``invoke_with_log`` is the block's mean per call). On SQLite in WAL.
+
+Wall-clock latency moves with the machine's load (each SQLite statement is a hand-off to
+aiosqlite's thread); the CPU columns (this process, all its threads, per call) much less.
+Each run prints the 1-minute load average before and after it.
 
 Usage: python benchmarks/tools_mcp_overhead.py [--calls 500] [--runs 3]
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -106,8 +112,10 @@ def main() -> None:
     medians: dict[str, list[float]] = {name: [] for name in COLUMNS}
     overheads: dict[str, list[float]] = {"pool": [], "invoke": [], "invoke_cpu": []}
     for number in range(1, options.runs + 1):
+        load_before = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as data_dir:
             samples = asyncio.run(run(options.calls, Path(data_dir)))
+        load = f"load {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
         m = {name: statistics.median(values) * 1000 for name, values in samples.items()}
         for name, value in m.items():
             medians[name].append(value)
@@ -119,7 +127,7 @@ def main() -> None:
             + ", ".join(f"{name} {value:.3f}" for name, value in m.items())
             + f" ms; overhead: client {m['pool'] - m['raw']:+.3f}, "
             f"invoke {m['invoke'] - m['raw']:+.3f}, "
-            f"invoke CPU {m['invoke_cpu'] - m['raw_cpu']:+.3f}",
+            f"invoke CPU {m['invoke_cpu'] - m['raw_cpu']:+.3f}; {load}",
             flush=True,
         )
     m = {name: statistics.median(values) for name, values in medians.items()}
