@@ -17,7 +17,9 @@ from berrys.services.audit import service as audit
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import PersonalTokenCreate
 from berrys.services.chat import service as chat
+from berrys.services.llm import registry
 from berrys.services.projects import service as projects
+from berrys.services.tools import service as tools
 from berrys.web.security import (
     SESSION_COOKIE,
     Csrf,
@@ -221,14 +223,10 @@ async def _prompts(request: Request):  # type: ignore[no-untyped-def]
 @router.get("/tools", response_class=HTMLResponse)
 async def tools_page(request: Request, user: WebUser) -> Response:
     """The tool registry and MCP servers (read-only here; manage them over REST or the CLI)."""
-    try:
-        from berrys.services.tools import service as tools
-    except ImportError:
-        return render(request, "tools.html", available=False)
     async with _database(request).transaction(read_only=True) as session:
         items, total = await tools.get_all(session, limit=200, offset=0)
         servers, _ = await tools.get_servers(session, limit=200, offset=0)
-    return render(request, "tools.html", available=True, tools=items, total=total, servers=servers)
+    return render(request, "tools.html", tools=items, total=total, servers=servers)
 
 
 def _bars(groups: list[Any], field: str) -> list[dict[str, Any]]:
@@ -244,10 +242,6 @@ def _bars(groups: list[Any], field: str) -> list[dict[str, Any]]:
 @router.get("/models", response_class=HTMLResponse)
 async def models_page(request: Request, user: WebUser) -> Response:
     """The model registry and usage: tokens, cost and latency by model."""
-    try:
-        from berrys.services.llm import registry
-    except ImportError:
-        return render(request, "models.html", available=False)
     async with _database(request).transaction(read_only=True) as session:
         models, total = await registry.get_all(session, limit=200, offset=0)
         visible = await projects.visible_ids(session, user=user)
@@ -261,7 +255,6 @@ async def models_page(request: Request, user: WebUser) -> Response:
     return render(
         request,
         "models.html",
-        available=True,
         models=models,
         total=total,
         report=report,

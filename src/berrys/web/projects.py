@@ -12,9 +12,17 @@ from pydantic import ValidationError
 
 from berrys.core.enums import ProjectStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
+from berrys.services.agents import generation as agent_generation
+from berrys.services.agents import service as agents
+from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.auth.contracts import UserOut
+from berrys.services.planning import generation as planning_generation
+from berrys.services.planning import insights
+from berrys.services.planning import service as planning
+from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import service as workflows
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
@@ -94,11 +102,7 @@ async def create_project(
     )
 
 
-async def _team(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str, Any] | None:
-    try:
-        from berrys.services.agents import service as agents
-    except ImportError:
-        return None
+async def _team(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str, Any]:
     members, _ = await agents.get_all(session, project_id=project_id, user=user, limit=200)
     edges = await agents.get_collaboration(session, project_id=project_id, user=user)
     names = {a.id: a.name for a in members}
@@ -117,12 +121,7 @@ async def _team(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str,
     }
 
 
-async def _plan(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str, Any] | None:
-    try:
-        from berrys.services.planning import insights
-        from berrys.services.planning import service as planning
-    except ImportError:
-        return None
+async def _plan(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str, Any]:
     try:
         plan = await planning.get_current(session, project_id=project_id, user=user)
     except NotFound:
@@ -131,11 +130,7 @@ async def _plan(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str,
     return {"plan": plan, "schedule": schedule, "gantt": gantt(schedule)}
 
 
-async def _runs(session: Any, project_id: uuid.UUID) -> list[Any] | None:
-    try:
-        from berrys.services.workflows import service as workflows
-    except ImportError:
-        return None
+async def _runs(session: Any, project_id: uuid.UUID) -> list[Any]:
     items, _ = await workflows.get_all(session, project_id=project_id, limit=20, offset=0)
     return items
 
@@ -256,13 +251,10 @@ async def transition(
 @router.post("/projects/{project_id}/team", dependencies=[Csrf], response_class=HTMLResponse)
 async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
     """Generate the team through the agents service (the same call as its REST route)."""
-    from berrys.services.agents import generation
-    from berrys.services.agents.contracts import GenerateRequest
-
     try:
         if user.role not in _WRITERS:
             raise BerrysError(f"Role {user.role.value} can only read.")
-        await generation.generate(
+        await agent_generation.generate(
             _database(request), project_id=project_id, request=GenerateRequest(), user=user
         )
     except NotFound:
@@ -277,13 +269,10 @@ async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) 
 @router.post("/projects/{project_id}/plan", dependencies=[Csrf], response_class=HTMLResponse)
 async def generate_plan(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
     """Draft a new current plan through the planning service."""
-    from berrys.services.planning import generation
-    from berrys.services.planning.contracts import PlanCreate
-
     try:
         if user.role not in _WRITERS:
             raise BerrysError(f"Role {user.role.value} can only read.")
-        await generation.create_plan(
+        await planning_generation.create_plan(
             _database(request), project_id=project_id, plan_in=PlanCreate(), user=user
         )
     except NotFound:

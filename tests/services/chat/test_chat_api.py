@@ -1,5 +1,5 @@
 """Berry over REST: a sentence becomes a real project through the projects service, follow-ups
-use the conversation, unavailable capabilities say so, and nothing is a 500."""
+use the conversation, and nothing is a 500."""
 
 from __future__ import annotations
 

@@ -3,8 +3,7 @@
 Each action runs in its own unit of work and goes through the same function the REST API
 calls (``projects.service.create``, ``agents.generation.generate``, ...), so a project
 created in chat is exactly a project created over REST. Costly or destructive actions are
-proposed first and run on the user's yes. A capability that is not in this installation
-answers so plainly (UNAVAILABLE); nothing pretends to work.
+proposed first and run on the user's yes.
 """
 
 from __future__ import annotations
@@ -18,6 +17,9 @@ from pydantic import ValidationError
 
 from berrys.core.db import Database
 from berrys.core.errors import BerrysError, NotFound
+from berrys.services.agents import generation as agent_generation
+from berrys.services.agents import service as agents
+from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.chat import runs
 from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
 from berrys.services.chat.outcome import (
@@ -31,8 +33,12 @@ from berrys.services.chat.outcome import (
     refuse_read_only,
     target_project,
 )
+from berrys.services.planning import generation as planning_generation
+from berrys.services.planning import service as planning
+from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import service as workflows
 
 if TYPE_CHECKING:
     from berrys.services.chat.service import Turn
@@ -102,22 +108,6 @@ async def _generate_team(
     if (denied := refuse_read_only(turn.user, Intent.GENERATE_TEAM)) is not None:
         return denied
     try:
-        from berrys.services.agents import generation
-        from berrys.services.agents import service as agents
-        from berrys.services.agents.contracts import GenerateRequest
-    except ImportError:
-        return Outcome(
-            reply="Team generation is not available in this version of Berrys yet.",
-            actions=[
-                ChatAction(
-                    type=Intent.GENERATE_TEAM,
-                    status=Status.UNAVAILABLE,
-                    detail="The agents service is not installed.",
-                )
-            ],
-            project_id=project_id,
-        )
-    try:
         async with database.transaction(read_only=True) as session:
             existing = await agents.count(session, project_id=project_id, user=turn.user)
     except BerrysError as exc:
@@ -144,7 +134,7 @@ async def _generate_team(
             ),
         )
     try:
-        generated = await generation.generate(
+        generated = await agent_generation.generate(
             database, project_id=project_id, request=GenerateRequest(), user=turn.user
         )
     except BerrysError as exc:
@@ -182,24 +172,6 @@ async def _plan(
         return ask_which_project(Intent.PLAN)
     if (denied := refuse_read_only(turn.user, Intent.PLAN)) is not None:
         return denied
-    try:
-        from berrys.services.planning import generation as planning_generation
-        from berrys.services.planning import service as planning
-        from berrys.services.planning.contracts import PlanCreate
-    except ImportError:
-        return Outcome(
-            reply="Planning is not available in this version of Berrys yet, so I cannot plan "
-            "the project for you.",
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.PLAN,
-                    status=Status.UNAVAILABLE,
-                    detail="The planning service is not installed.",
-                    result={"project_id": str(project_id)},
-                )
-            ],
-        )
     label = f'"{name}"' if name else "the project"
     try:
         async with database.transaction(read_only=True) as session:
@@ -272,19 +244,12 @@ async def _plan(
 # --- STATUS ---------------------------------------------------------------------------------
 
 
-_NO_RUNS: Any = object()
-
-
-async def _latest_run(session: Any, project_id: uuid.UUID) -> Any:
-    """The latest run's status and progress, None without one, _NO_RUNS without runs."""
-    try:
-        from berrys.services.workflows import service as runs
-    except ImportError:
-        return _NO_RUNS
-    latest, _ = await runs.get_all(session, project_id=project_id, limit=1, offset=0)
+async def _latest_run(session: Any, project_id: uuid.UUID) -> dict[str, Any] | None:
+    """The latest run's status and progress, None without one."""
+    latest, _ = await workflows.get_all(session, project_id=project_id, limit=1, offset=0)
     if not latest:
         return None
-    run = await runs.get(session, run_id=latest[0].id)
+    run = await workflows.get(session, run_id=latest[0].id)
     return {
         "run_id": str(run.id),
         "status": run.status.value,
@@ -324,15 +289,13 @@ async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outco
                 )
             project = await projects.get(session, project_id=project_id, user=turn.user)
             stats = await projects.get_stats(session, project_id=project_id, user=turn.user)
-            agents = await agent_count(session, project_id, turn.user)
+            agent_total = await agent_count(session, project_id, turn.user)
             run = await _latest_run(session, project_id)
     except BerrysError as exc:
         return failed(Intent.STATUS, exc, project_id)
     next_states = ", ".join(s.value for s in stats.allowed_transitions) or "none"
-    team = "" if agents is None else f" It has {agents} agent(s)."
-    if run is _NO_RUNS:
-        progress = " Runs (and so progress and cost) are not available in this version yet."
-    elif run is None:
+    team = f" It has {agent_total} agent(s)."
+    if run is None:
         progress = ' No run yet: say "start it" to run its plan.'
     else:
         done = run["completed"]
@@ -353,9 +316,9 @@ async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outco
                     "project_id": str(project.id),
                     "name": project.name,
                     "status": stats.status.value,
-                    "agents": agents,
+                    "agents": agent_total,
                     "allowed_transitions": [s.value for s in stats.allowed_transitions],
-                    "run": None if run is _NO_RUNS else run,
+                    "run": run,
                     "url": project_url(project.id),
                 },
             )

@@ -37,7 +37,7 @@ class ChatAction(Contract):
     result: dict[str, Any] = Field(
         default_factory=dict, description="What it produced, e.g. project_id for CREATE_PROJECT."
     )
-    detail: str = Field(default="", description="Why it failed, is unavailable or needs a yes.")
+    detail: str = Field(default="", description="Why it failed or needs a yes.")
 
 
 class ChatMessageCreate(Contract):

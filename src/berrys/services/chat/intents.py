@@ -1,14 +1,13 @@
 """Intent recognition: the model router with structured output, and the rules beneath it.
 
 The rules are deterministic and always present: they are the router's ``rules=`` answer and
-what answers when no router is installed, so a message is always understood somehow.
+what answers when the model call fails, so a message is always understood somehow.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import structlog
 
@@ -16,6 +15,8 @@ from berrys.core.db import Database
 from berrys.core.enums import ChatIntent, ModelTaskType
 from berrys.core.errors import BerrysError
 from berrys.services.chat.contracts import IntentResult, IntentSource
+from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import CompletionRequest
 
 _log = structlog.get_logger("berrys.chat")
 Intent = ChatIntent
@@ -132,31 +133,21 @@ async def _complete_with_router(
     messages: list[dict[str, str]],
     rules_answer: Callable[[], IntentResult],
 ) -> tuple[IntentResult, IntentSource]:
-    """Ask the model router (Model Orchestration) when it is installed; the rules otherwise."""
-    try:
-        from berrys.services.llm import service as llm  # type: ignore[import-not-found]
-        from berrys.services.llm.contracts import (  # type: ignore[import-not-found]
-            CompletionRequest,
-        )
-    except ImportError:
-        return rules_answer(), RULES_SOURCE.model_copy(
-            update={"reason": "no model router installed"}
-        )
+    """Ask the model router (Model Orchestration), with the rules as its last fallback."""
     request = CompletionRequest(
         messages=messages,
         task_type=ModelTaskType.INTENT,
         response_schema=IntentResult,
         rules=rules_answer,
     )
-    response: Any = await llm.complete(database, request)
+    response = await llm.complete(database, request)
     parsed = response.parsed
     if not isinstance(parsed, IntentResult):
         parsed = IntentResult.model_validate(parsed)
-    provider = getattr(response, "provider", "UNKNOWN")
     return parsed, IntentSource(
-        provider=str(getattr(provider, "value", provider)),
-        model=str(getattr(response, "model", "")),
-        fallback=bool(getattr(response, "fallback", False)),
+        provider=response.provider.value,
+        model=response.model,
+        fallback=response.fallback,
     )
 
 

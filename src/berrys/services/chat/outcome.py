@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from berrys.core.enums import ChatActionStatus, ChatIntent, UserRole
 from berrys.core.errors import BerrysError
+from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
 
@@ -17,11 +18,6 @@ if TYPE_CHECKING:
 Intent = ChatIntent
 Status = ChatActionStatus
 WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
-
-RUNS_UNAVAILABLE = (
-    "Runs are not available in this version of Berrys yet, so I cannot start, approve or "
-    "reject anything. You can move the project along its lifecycle on its page."
-)
 
 
 @dataclass
@@ -87,10 +83,6 @@ def ask_which_project(intent: ChatIntent) -> Outcome:
     )
 
 
-async def agent_count(session: Any, project_id: uuid.UUID, user: UserOut) -> int | None:
-    """How many agents the project has (None without the agents service)."""
-    try:
-        from berrys.services.agents import service as agents
-    except ImportError:
-        return None
+async def agent_count(session: Any, project_id: uuid.UUID, user: UserOut) -> int:
+    """How many agents the project has."""
     return await agents.count(session, project_id=project_id, user=user)

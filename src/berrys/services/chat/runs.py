@@ -10,7 +10,6 @@ from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatu
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
 from berrys.services.chat.outcome import (
-    RUNS_UNAVAILABLE,
     Intent,
     Outcome,
     Status,
@@ -19,36 +18,21 @@ from berrys.services.chat.outcome import (
     refuse_read_only,
     target_project,
 )
+from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
+from berrys.services.workflows import service as runs
+from berrys.services.workflows.contracts import RunCreate
 
 if TYPE_CHECKING:
     from berrys.services.chat.service import Turn
-
-
-def _unavailable(intent: ChatIntent, project_id: uuid.UUID | None) -> Outcome:
-    return Outcome(
-        reply=RUNS_UNAVAILABLE,
-        project_id=project_id,
-        actions=[
-            ChatAction(
-                type=intent,
-                status=Status.UNAVAILABLE,
-                detail="Runs and approvals are not installed in this version.",
-            )
-        ],
-    )
 
 
 async def start_run(
     database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
 ) -> Outcome:
     project_id, name = target_project(turn, intent)
-    try:
-        from berrys.services.planning import service as planning
-        from berrys.services.workflows import service as runs
-        from berrys.services.workflows.contracts import RunCreate
-    except ImportError:
-        return _unavailable(Intent.START_RUN, project_id)
     if project_id is None:
         return ask_which_project(Intent.START_RUN)
     if (denied := refuse_read_only(turn.user, Intent.START_RUN)) is not None:
@@ -125,12 +109,6 @@ async def start_run(
 
 async def answer_approval(database: Database, turn: Turn, intent: IntentResult) -> Outcome:
     project_id, _name = target_project(turn, intent)
-    try:
-        from berrys.services.interactions import service as interactions
-        from berrys.services.interactions.contracts import InteractionResponse
-        from berrys.services.workflows import service as runs
-    except ImportError:
-        return _unavailable(intent.intent, project_id)
     if (denied := refuse_read_only(turn.user, intent.intent)) is not None:
         return denied
     approve = intent.intent == Intent.APPROVE
