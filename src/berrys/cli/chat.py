@@ -21,7 +21,6 @@ _STYLE = {
     "FAILED": "red",
     "NEEDS_CONFIRMATION": "yellow",
     "CANCELLED": "dim",
-    "UNAVAILABLE": "dim",
 }
 
 
