@@ -3,12 +3,16 @@ the execution log and usage per agent."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from berrys.config import Settings
+from berrys.core.db import Database
 from berrys.services.tools import service
 
 FLAKY = str(Path(__file__).parent / "servers" / "flaky_server.py")
@@ -278,3 +282,61 @@ async def test_lowercase_policy_is_accepted_with_a_warning(client, admin, builti
     )
     assert patched.status_code == 200
     assert patched.json()["approval_policy"] == policy.upper()
+
+
+_CALL_THEN_DIE = """
+import asyncio, os, signal, sys
+from pathlib import Path
+
+from berrys.config import Settings
+from berrys.core import migrate
+from berrys.core.db import Database
+from berrys.services.tools import service
+
+
+async def main() -> None:
+    settings = Settings(data_dir=Path(sys.argv[1]), _env_file=None)
+    database = Database(settings.resolved_database_url)
+    await migrate.upgrade(database)
+    async with database.transaction() as session:
+        await service.ensure_builtin_tools(session)
+        tool = await service.get_by_name(session, name="math.evaluate")
+    for number in range(20):
+        await service.invoke(
+            database, settings=settings, tool_id=tool.id, arguments={"expression": "1+1"},
+            user=None,
+        )
+    print(tool.id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no shutdown, no flush, no dispose
+
+
+asyncio.run(main())
+"""
+
+
+async def test_a_crash_loses_no_entry_of_a_call_that_returned(tmp_path):
+    """A process killed right after its calls returned: every entry and use is on disk."""
+    crashed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CALL_THEN_DIE,
+        str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(120):
+        out, err = await crashed.communicate()
+    assert crashed.returncode == -signal.SIGKILL, err.decode()
+    tool = uuid.UUID(out.decode().split()[-1])
+    database = Database(Settings(data_dir=tmp_path, _env_file=None).resolved_database_url)
+    try:
+        async with database.transaction(read_only=True) as session:
+            entries, total = await service.get_executions(session, limit=50, offset=0, tool_id=tool)
+            [usage] = await service.get_usage(session, tool_id=tool)
+            registered = await service.get(session, tool_id=tool)
+    finally:
+        await database.dispose()
+    assert total == 20
+    assert {entry.outcome for entry in entries} == {"SUCCESS"}
+    assert usage.calls == 20
+    assert registered.usage_count == 20
