@@ -3,7 +3,8 @@
 Usage: python -m tests.e2e.crash_child DATABASE_URL WORKDIR RUN_ID
 
 Every model call appends ``task:attempt:seq`` to WORKDIR/model.log and every tool call to
-WORKDIR/tool.log (a real, non-idempotent side effect), so the parent can count executions.
+WORKDIR/tool.log (a real, non-idempotent side effect), so the parent can count executions;
+both go to WORKDIR/calls.log too, in the order they ran.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class FileExecutor:
     def __init__(self, workdir: Path) -> None:
         self.model_log = workdir / "model.log"
         self.tool_log = workdir / "tool.log"
+        self.calls_log = workdir / "calls.log"
 
     async def execute(self, ctx: TaskContext) -> TaskOutcome:
         task = ctx.task
@@ -53,6 +55,7 @@ class FileExecutor:
             async def model(key: str = key) -> dict[str, Any]:
                 await asyncio.sleep(0.005)  # simulated model latency
                 _append(self.model_log, key)
+                _append(self.calls_log, key)
                 return {"content": f"{key}", "tokens": 5}
 
             request = {"task": task.key, "n": n, "upstream": sorted(task.upstream)}
@@ -63,6 +66,7 @@ class FileExecutor:
 
                 async def tool(key: str = tool_key) -> dict[str, Any]:
                     _append(self.tool_log, key)
+                    _append(self.calls_log, key)
                     return {"appended": key}
 
                 await ctx.tool("append", {"line": tool_key}, tool, idempotent=False)

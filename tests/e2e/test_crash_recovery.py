@@ -1,5 +1,6 @@
 """A run in a subprocess is killed with SIGKILL at random points and resumed each time; it
-completes, and no recorded step ran more often than its record says (real side effects)."""
+completes, no tool step ran more often than its record says (real side effects), and no
+step ran again once a later step of its attempt had run (its record was committed)."""
 
 from __future__ import annotations
 
@@ -155,10 +156,15 @@ async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
         for step in steps:
             assert step.status == StepStatus.COMPLETED
             key = f"{tasks[step.task_run_id]}:{step.attempt}:{step.seq}"
-            counts = model_counts if step.kind == StepKind.MODEL else tool_counts
-            ran = counts.pop(key, 0)
-            # A step finished in one go ran exactly once; one re-issued after a kill ran at
-            # most as often as recorded (a kill may land before the call itself).
+            if step.kind == StepKind.MODEL:
+                # A model step is written once, with its result: a kill before that commit
+                # means the call is issued again (no side effect, only cost).
+                ran = model_counts.pop(key, 0)
+                assert 1 <= ran <= 1 + kills, (key, ran)
+                continue
+            ran = tool_counts.pop(key, 0)
+            # A tool step finished in one go ran exactly once; one re-issued after a kill ran
+            # at most as often as recorded (a kill may land before the call itself).
             assert 1 <= ran <= step.calls, (key, ran, step.calls)
             if step.kind == StepKind.TOOL and step.calls > 1:
                 assert step.resolution == "RERUN"  # a person decided, never silently
@@ -166,6 +172,13 @@ async def test_sigkill_at_random_points_and_resume(tmp_path: Path) -> None:
                     assert decisions[key] is True  # the person saw it had run
         assert not model_counts, f"calls with no record: {model_counts}"
         assert not tool_counts, f"tool calls with no record: {tool_counts}"
+        # Each step's record is committed before the next step of its attempt runs, so
+        # within an attempt the calls never go back to an earlier step.
+        last_seq: dict[str, int] = {}
+        for line in _lines(tmp_path / "calls.log"):
+            attempt, _, seq = line.rpartition(":")
+            assert int(seq) >= last_seq.get(attempt, 0), f"{line} ran after a later step"
+            last_seq[attempt] = int(seq)
         reissued = [s for s in steps if s.calls > 1]
         print(
             f"kills={kills} steps={len(steps)} reissued={len(reissued)} approvals={len(decisions)}"
