@@ -15,6 +15,12 @@ def serve(
     migrate_database: bool = typer.Option(
         False, "--migrate", help="Also migrate an external (non-embedded) database."
     ),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        help="Server processes; each also runs an embedded run worker (they share the work "
+        "through the database's leases). More than the machine's cores gains nothing.",
+    ),
 ) -> None:
     """Start the API (and dashboard) server."""
     settings = load_settings()
@@ -45,6 +51,14 @@ def serve(
             )
     console.print(f"Berrys is listening on [link]http://{host}:{port}[/]  (API docs at /docs)")
 
-    from berrys.app import create_app
-
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    # An import string, not an app: each worker process builds its own app (and engine) from
+    # the same environment these settings were read from.
+    uvicorn.run(
+        "berrys.app:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
