@@ -16,9 +16,10 @@ from berrys.cli.common import (
     run_async,
 )
 from berrys.core.db import Database
+from berrys.core.enums import SearchKind
 from berrys.services.auth import service as auth
 from berrys.services.search import service as search
-from berrys.services.search.contracts import SearchKind, SearchResult, SearchText
+from berrys.services.search.contracts import SearchResult, SearchText
 
 
 def search_command(

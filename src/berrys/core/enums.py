@@ -414,3 +414,12 @@ class ChatActionStatus(BerrysEnum):
     FAILED = "FAILED"
     NEEDS_CONFIRMATION = "NEEDS_CONFIRMATION"
     CANCELLED = "CANCELLED"
+
+
+class SearchKind(BerrysEnum):
+    """What similarity search looks through."""
+
+    PROJECT = "PROJECT"
+    TASK = "TASK"
+    AGENT_TEMPLATE = "AGENT_TEMPLATE"
+    TOOL = "TOOL"

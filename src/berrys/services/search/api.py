@@ -5,9 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from berrys.core.deps import DatabaseDep
+from berrys.core.enums import SearchKind
 from berrys.services.auth.deps import CurrentUser
 from berrys.services.search import service
-from berrys.services.search.contracts import SearchKind, SearchResult, SearchText
+from berrys.services.search.contracts import SearchResult, SearchText
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 

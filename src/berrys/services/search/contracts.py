@@ -6,17 +6,9 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from berrys.core.contracts import Contract
-from berrys.core.enums import BerrysEnum
+from berrys.core.enums import SearchKind
 
 SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-# ARCHITECTURE wants every enum in core.enums; this one waits there for the core's owner.
-class SearchKind(BerrysEnum):
-    PROJECT = "PROJECT"
-    TASK = "TASK"
-    AGENT_TEMPLATE = "AGENT_TEMPLATE"
-    TOOL = "TOOL"
 
 
 class SearchHit(Contract):

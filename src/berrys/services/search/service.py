@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
+from berrys.core.enums import SearchKind
 from berrys.core.errors import NotFound
 from berrys.services.agents import specialisations, templates
 from berrys.services.auth.contracts import UserOut
@@ -21,7 +22,7 @@ from berrys.services.llm import service as llm
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 from berrys.services.search import scoring
-from berrys.services.search.contracts import SearchHit, SearchKind, SearchResult
+from berrys.services.search.contracts import SearchHit, SearchResult
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.search")
