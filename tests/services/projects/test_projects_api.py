@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import event
+
 
 async def test_create_read_update_delete(client, member):
     created = await client.post(
@@ -82,3 +84,25 @@ async def test_viewers_read_but_cannot_write(client, viewer):
     assert response.status_code == 403
     assert response.json()["title"] == "Forbidden"
     assert (await client.get("/api/v1/projects", headers=viewer.headers)).status_code == 200
+
+
+async def test_a_read_is_one_transaction_for_caller_project_and_route(client, member, database):
+    """Authentication, the access check and the route of a GET read in one transaction."""
+    created = await client.post(
+        "/api/v1/projects", json={"name": "One read"}, headers=member.headers
+    )
+    project_id = created.json()["id"]
+    begins: list[object] = []
+
+    def on_begin(connection: object) -> None:
+        begins.append(connection)
+
+    event.listen(database.engine.sync_engine, "begin", on_begin)
+    try:
+        for path in (f"/api/v1/projects/{project_id}", f"/api/v1/projects/{project_id}/history"):
+            begins.clear()
+            response = await client.get(path, headers=member.headers)
+            assert response.status_code == 200, response.text
+            assert len(begins) == 1, path
+    finally:
+        event.remove(database.engine.sync_engine, "begin", on_begin)
