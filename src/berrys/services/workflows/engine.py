@@ -64,6 +64,7 @@ _dep = TaskRunDependency.__table__
 _step = Step.__table__
 _artifact = Artifact.__table__
 _pred = _task.alias("upstream_task")
+_busy = _task.alias("busy")
 
 
 @dataclass
@@ -116,7 +117,9 @@ class Worker:
         self._stopping = False
         self._waker: signals.Waker | None = None
         self._last_maintenance = 0.0
+        self._last_claim = 0.0
         self._writes: GroupCommitter | None = None
+        self._start_edges: dict[uuid.UUID, bool] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -147,16 +150,21 @@ class Worker:
         writer = asyncio.create_task(self._writes.run())
         heartbeat = asyncio.create_task(self._heartbeats())
         loop = asyncio.get_running_loop()
+        woken = True
         try:
             while not self._stopping:
                 if loop.time() - self._last_maintenance >= self.config.maintenance_seconds:
                     self._last_maintenance = loop.time()
                     await self._guard(self.maintain())
                 self._waker.event.clear()
-                if self.config.concurrency > len(self._running):
+                # A poll finds nothing a group commit's claim of the last interval did not.
+                polled = loop.time() - self._last_claim >= self.config.poll_seconds
+                if self.config.concurrency > len(self._running) and (woken or polled):
                     await self._writes.request_claim()
+                woken = False
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._waker.event.wait(), self.config.poll_seconds)
+                    woken = True
         finally:
             heartbeat.cancel()
             await self._shutdown(writer)
@@ -223,6 +231,7 @@ class Worker:
         if free <= 0 or self._stopping:
             return []
         self._settled.update(finished)
+        self._last_claim = asyncio.get_running_loop().time()
         now = utcnow()
         config = self.config
         session = tx.session
@@ -237,6 +246,7 @@ class Worker:
                 _task.c.output_ready.is_(False),
             ),
         )
+        running = and_(_busy.c.status == T.RUNNING, _busy.c.lease_expires_at >= now)
         query = (
             select(
                 _task.c.id,
@@ -249,6 +259,19 @@ class Worker:
                 _run.c.max_concurrency,
                 _run.c.provider_limits,
                 _run.c.status.label("run_status"),
+                # What already runs of the candidate's run and provider, read with it.
+                select(func.count())
+                .where(_busy.c.run_id == _task.c.run_id, running)
+                .scalar_subquery()
+                .label("run_busy"),
+                select(func.count())
+                .where(
+                    _busy.c.run_id == _task.c.run_id,
+                    _busy.c.provider.is_not_distinct_from(_task.c.provider),
+                    running,
+                )
+                .scalar_subquery()
+                .label("provider_busy"),
             )
             .join(_run, _run.c.id == _task.c.run_id)
             .where(
@@ -298,19 +321,11 @@ class Worker:
             ).all()
             if not candidates:
                 return []
-        busy: Counter[tuple[uuid.UUID, str]] = Counter()
-        per_run: Counter[uuid.UUID] = Counter()
-        for run_id, provider, count in await session.execute(
-            select(_task.c.run_id, _task.c.provider, func.count())
-            .where(
-                _task.c.run_id.in_(run_ids),
-                _task.c.status == T.RUNNING,
-                _task.c.lease_expires_at >= now,
-            )
-            .group_by(_task.c.run_id, _task.c.provider)
-        ):
-            busy[(run_id, provider or "")] += count
-            per_run[run_id] += count
+        busy: dict[tuple[uuid.UUID, str], int] = {}
+        per_run: dict[uuid.UUID, int] = {}
+        for row in candidates:
+            per_run.setdefault(row.run_id, row.run_busy)
+            busy.setdefault((row.run_id, row.provider or ""), row.provider_busy)
         mine = Counter(self._provider_of[task_id] for task_id in busy_here)
         chosen = []
         for row in candidates:
@@ -375,12 +390,32 @@ class Worker:
             if row.started_at is None:
                 first_starts[row.run_id].append(row.id)
         for run_id, events in by_run.items():
-            await propagate(session, first_starts.get(run_id, []), events, started=True)
+            if first_starts.get(run_id) and await self._has_start_edges(session, run_id):
+                await propagate(session, first_starts[run_id], events, started=True)
             # A RUNNING run stays RUNNING when more of its tasks start.
             refresh = RunStatus(runs[run_id].run_status) != RunStatus.RUNNING
             tx.emit(run_id, events, refresh=refresh)
         fresh = all(row.started_at is None and not row.attempt for row in chosen)
         return await self._snapshots(session, ids, fresh=fresh, spent=tx.spent)
+
+    async def _has_start_edges(self, session: Any, run_id: uuid.UUID) -> bool:
+        """Whether a start can move anything in the run (SS/SF dependencies); a run's
+        dependencies are fixed when it is created, so the answer is kept."""
+        known = self._start_edges.get(run_id)
+        if known is None:
+            known = self._start_edges[run_id] = bool(
+                (
+                    await session.execute(
+                        select(_dep.c.to_task_run_id)
+                        .where(
+                            _dep.c.run_id == run_id,
+                            _dep.c.dependency_type.in_([DependencyType.SS, DependencyType.SF]),
+                        )
+                        .limit(1)
+                    )
+                ).first()
+            )
+        return known
 
     async def _snapshots(
         self,
@@ -393,42 +428,42 @@ class Worker:
         """What the executor needs of each claimed task (``fresh``: none ran before, so
         there are no recorded steps to load; ``spent``: what the batch adds to the runs'
         cost at its end)."""
-        rows = (
-            await session.execute(
-                select(
-                    _task,
-                    _run.c.project_id,
-                    _run.c.options,
-                    _run.c.budget_usd,
-                    _run.c.cost_usd.label("run_cost_usd"),
-                )
-                .join(_run, _run.c.id == _task.c.run_id)
-                .where(_task.c.id.in_(ids))
+        # One row per task and predecessor (one with none for a task without).
+        found = await session.execute(
+            select(
+                _task,
+                _run.c.project_id,
+                _run.c.options,
+                _run.c.budget_usd,
+                _run.c.cost_usd.label("run_cost_usd"),
+                _dep.c.dependency_type,
+                _pred.c.key.label("pred_key"),
+                _pred.c.output.label("pred_output"),
+                _pred.c.status.label("pred_status"),
             )
-        ).all()
-        pred = _pred
+            .join(_run, _run.c.id == _task.c.run_id)
+            .outerjoin(_dep, _dep.c.to_task_run_id == _task.c.id)
+            .outerjoin(_pred, _pred.c.id == _dep.c.from_task_run_id)
+            .where(_task.c.id.in_(ids))
+        )
+        by_id: dict[uuid.UUID, Any] = {}
         upstream: dict[uuid.UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
         # Upstream outputs that may still appear (a predecessor not finished) make the
         # attempt freeze the set it saw; FF/SF predecessors gate its completion.
         settling: set[uuid.UUID] = set()
         finish_gated: set[uuid.UUID] = set()
-        for to_id, kind, key, output, status in await session.execute(
-            select(
-                _dep.c.to_task_run_id,
-                _dep.c.dependency_type,
-                pred.c.key,
-                pred.c.output,
-                pred.c.status,
-            )
-            .join(pred, pred.c.id == _dep.c.from_task_run_id)
-            .where(_dep.c.to_task_run_id.in_(ids))
-        ):
-            if output is not None:
-                upstream[to_id][key] = output
-            if TaskRunStatus(status) not in DONE:
-                settling.add(to_id)
-            if DependencyType(kind) in (DependencyType.FF, DependencyType.SF):
-                finish_gated.add(to_id)
+        for found_row in found:
+            task_id = found_row.id
+            by_id.setdefault(task_id, found_row)
+            if found_row.dependency_type is None:
+                continue
+            if found_row.pred_output is not None:
+                upstream[task_id][found_row.pred_key] = found_row.pred_output
+            if TaskRunStatus(found_row.pred_status) not in DONE:
+                settling.add(task_id)
+            if DependencyType(found_row.dependency_type) in (DependencyType.FF, DependencyType.SF):
+                finish_gated.add(task_id)
+        rows = list(by_id.values())
         recorded: dict[uuid.UUID, dict[int, Any]] = defaultdict(dict)
         attempts = {row.id: row.attempt for row in rows}
         steps = (
