@@ -13,7 +13,8 @@ one. The forward pass relaxes the dependencies out of one level at a time with o
 maximum, the backward pass (``LS[u] <= LS[v] - w``, every task finishes by the plan's finish)
 walks the levels back with a minimum, and free slack is ``min(ES[v] - w) - ES[u]`` over the
 successors, capped by the finish. The work is O(tasks + dependencies) plus a few numpy calls
-per level; a level holds on average tasks / depth tasks.
+per level; where levels are narrow (long chains) the two passes run as plain loops over the
+dependencies in the same order instead, which gives the same floats.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ KIND_CODE: dict[DependencyType, int] = {
 # Whether an edge's constraint reads the predecessor's finish, and the successor's duration.
 _USES_PRED_FINISH = np.array([True, False, True, False])
 _SUBTRACTS_SUCC_DURATION = np.array([False, False, True, True])
+# A numpy call on a level's dependencies costs about as much as relaxing this many of them
+# one at a time in Python: graphs with narrower levels on average take the plain loop.
+_LEVEL_CALL_EDGES = 16
 EPS = 1e-6  # hours; below this a slack is zero (sums of float durations drift by ~1e-12)
 
 Floats = NDArray[np.float64]
@@ -245,18 +249,8 @@ def compute(
     p, s, w = graph.pred, graph.succ, weight[graph.edges]
     floor = np.zeros(n) if release is None else np.maximum(np.asarray(release, np.float64), 0.0)
 
-    # A level's tasks have all their predecessors in lower levels: their ES is final before
-    # their own dependencies are relaxed, and their successors' LS before the way back.
-    levels = graph.levels()
-    es = floor.copy()
-    for lo, hi in levels:
-        np.maximum.at(es, s[lo:hi], es[p[lo:hi]] + w[lo:hi])
+    es, ls, finish = _passes(graph, w, d, floor)
     ef = es + d
-    finish = float(ef.max()) if n else 0.0
-    ls = finish - d
-    for lo, hi in reversed(levels):
-        np.minimum.at(ls, p[lo:hi], ls[s[lo:hi]] - w[lo:hi])
-
     bound = finish - d
     np.minimum.at(bound, p, es[s] - w)
     free = bound - es
@@ -275,6 +269,37 @@ def compute(
         critical_path=path,
         finish=finish,
     )
+
+
+def _passes(graph: _Levelled, w: Floats, d: Floats, floor: Floats) -> tuple[Floats, Floats, float]:
+    """Early starts, late starts and the plan's finish."""
+    p, s, levels = graph.pred, graph.succ, graph.levels()
+    if len(p) >= _LEVEL_CALL_EDGES * len(levels):
+        # A level's tasks have all their predecessors in lower levels: their ES is final
+        # before their own dependencies are relaxed, their successors' LS before the way back.
+        es = floor.copy()
+        for lo, hi in levels:
+            np.maximum.at(es, s[lo:hi], es[p[lo:hi]] + w[lo:hi])
+        finish = float((es + d).max()) if len(d) else 0.0
+        ls = finish - d
+        for lo, hi in reversed(levels):
+            np.minimum.at(ls, p[lo:hi], ls[s[lo:hi]] - w[lo:hi])
+        return es, ls, finish
+    # Narrow levels (long chains): one dependency at a time, in the same order.
+    pl, sl, wl = p.tolist(), s.tolist(), w.tolist()
+    early = floor.tolist()
+    for u, v, c in zip(pl, sl, wl, strict=True):
+        x = early[u] + c
+        if x > early[v]:
+            early[v] = x
+    es = np.array(early)
+    finish = float((es + d).max()) if len(d) else 0.0
+    late = (finish - d).tolist()
+    for u, v, c in zip(reversed(pl), reversed(sl), reversed(wl), strict=True):
+        x = late[v] - c
+        if x < late[u]:
+            late[u] = x
+    return es, np.array(late), finish
 
 
 def _critical_path(
