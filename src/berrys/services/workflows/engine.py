@@ -86,6 +86,17 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
+@dataclass(frozen=True)
+class _RunFacts:
+    """What a worker keeps about a run: fixed when the run is created."""
+
+    project_id: uuid.UUID
+    options: dict[str, Any]
+    max_concurrency: int
+    provider_limits: dict[str, int]
+    start_edges: bool  # SS/SF dependencies: a start can make another task move
+
+
 @dataclass
 class _Claimed:
     snapshot: TaskSnapshot
@@ -119,7 +130,7 @@ class Worker:
         self._last_maintenance = 0.0
         self._last_claim = 0.0
         self._writes: GroupCommitter | None = None
-        self._start_edges: dict[uuid.UUID, bool] = {}
+        self._run_facts: dict[uuid.UUID, _RunFacts] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -253,11 +264,9 @@ class Worker:
                 _task.c.run_id,
                 _task.c.status,
                 _task.c.provider,
-                _task.c.started_at,
+                _task.c.started_at.is_(None).label("first_start"),
                 _task.c.lease_owner,
                 _task.c.attempt,
-                _run.c.max_concurrency,
-                _run.c.provider_limits,
                 _run.c.status.label("run_status"),
                 # What already runs of the candidate's run and provider, read with it.
                 select(func.count())
@@ -283,7 +292,7 @@ class Worker:
             # Longest remaining critical path first: scarce slots go where they shorten
             # the makespan.
             .order_by(_task.c.critical_path.desc(), _task.c.position, _task.c.id)
-            .limit(max(free * 4, 16))
+            .limit(max(free * 2, 16))
         )
         if self.run_ids is not None:
             query = query.where(_task.c.run_id.in_(list(self.run_ids)))
@@ -295,23 +304,18 @@ class Worker:
         if not candidates:
             return []
         run_ids = sorted({row.run_id for row in candidates})
-        # On SQLite the batch holds the write lock: the limits read with the candidates hold.
-        runs: dict[uuid.UUID, Any] = {row.run_id: row for row in candidates}
+        # On SQLite the batch holds the write lock: the status read with the candidates holds.
+        runs: dict[uuid.UUID, Any] = {row.run_id: row.run_status for row in candidates}
         if not self.database.is_sqlite:
             # Runs first, then their tasks: the order every state change takes locks in.
             # A run another worker's batch holds is left for the next claim.
             lock = (
-                select(
-                    _run.c.id.label("run_id"),
-                    _run.c.max_concurrency,
-                    _run.c.provider_limits,
-                    _run.c.status.label("run_status"),
-                )
+                select(_run.c.id, _run.c.status)
                 .where(_run.c.id.in_(run_ids))
                 .order_by(_run.c.id)
                 .with_for_update(of=_run, skip_locked=True)
             )
-            runs = {row.run_id: row for row in await session.execute(lock)}
+            runs = dict((await session.execute(lock)).all())
             candidates = (
                 await session.execute(
                     query.where(_task.c.id.in_([row.id for row in candidates])).with_for_update(
@@ -321,6 +325,7 @@ class Worker:
             ).all()
             if not candidates:
                 return []
+        facts = await self._facts(session, run_ids)
         busy: dict[tuple[uuid.UUID, str], int] = {}
         per_run: dict[uuid.UUID, int] = {}
         for row in candidates:
@@ -331,13 +336,13 @@ class Worker:
         for row in candidates:
             if len(chosen) >= free:
                 break
-            run = runs.get(row.run_id)
-            if run is None:
+            if row.run_id not in runs:
                 continue
+            run = facts[row.run_id]
             provider = row.provider or ""
             if per_run[row.run_id] >= run.max_concurrency:
                 continue
-            run_limit = (run.provider_limits or {}).get(provider)
+            run_limit = run.provider_limits.get(provider)
             if run_limit is not None and busy[(row.run_id, provider)] >= run_limit:
                 continue
             own_limit = config.provider_limits.get(provider)
@@ -387,40 +392,53 @@ class Worker:
                         {"attempt": attempt, "worker": self.worker_id},
                     )
                 )
-            if row.started_at is None:
+            if row.first_start:
                 first_starts[row.run_id].append(row.id)
         for run_id, events in by_run.items():
-            if first_starts.get(run_id) and await self._has_start_edges(session, run_id):
+            if first_starts.get(run_id) and facts[run_id].start_edges:
                 await propagate(session, first_starts[run_id], events, started=True)
             # A RUNNING run stays RUNNING when more of its tasks start.
-            refresh = RunStatus(runs[run_id].run_status) != RunStatus.RUNNING
+            refresh = RunStatus(runs[run_id]) != RunStatus.RUNNING
             tx.emit(run_id, events, refresh=refresh)
-        fresh = all(row.started_at is None and not row.attempt for row in chosen)
-        return await self._snapshots(session, ids, fresh=fresh, spent=tx.spent)
+        fresh = all(row.first_start and not row.attempt for row in chosen)
+        return await self._snapshots(session, ids, facts, fresh=fresh, spent=tx.spent)
 
-    async def _has_start_edges(self, session: Any, run_id: uuid.UUID) -> bool:
-        """Whether a start can move anything in the run (SS/SF dependencies); a run's
-        dependencies are fixed when it is created, so the answer is kept."""
-        known = self._start_edges.get(run_id)
-        if known is None:
-            known = self._start_edges[run_id] = bool(
-                (
-                    await session.execute(
-                        select(_dep.c.to_task_run_id)
-                        .where(
-                            _dep.c.run_id == run_id,
-                            _dep.c.dependency_type.in_([DependencyType.SS, DependencyType.SF]),
-                        )
-                        .limit(1)
-                    )
-                ).first()
+    async def _facts(self, session: Any, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, _RunFacts]:
+        """What never changes about these runs once created, read once per run."""
+        missing = [run_id for run_id in run_ids if run_id not in self._run_facts]
+        if missing:
+            start_edges = (
+                select(_dep.c.to_task_run_id)
+                .where(
+                    _dep.c.run_id == _run.c.id,
+                    _dep.c.dependency_type.in_([DependencyType.SS, DependencyType.SF]),
+                )
+                .exists()
             )
-        return known
+            for row in await session.execute(
+                select(
+                    _run.c.id,
+                    _run.c.project_id,
+                    _run.c.options,
+                    _run.c.max_concurrency,
+                    _run.c.provider_limits,
+                    start_edges.label("start_edges"),
+                ).where(_run.c.id.in_(missing))
+            ):
+                self._run_facts[row.id] = _RunFacts(
+                    project_id=row.project_id,
+                    options=dict(row.options or {}),
+                    max_concurrency=row.max_concurrency,
+                    provider_limits=dict(row.provider_limits or {}),
+                    start_edges=bool(row.start_edges),
+                )
+        return {run_id: self._run_facts[run_id] for run_id in run_ids}
 
     async def _snapshots(
         self,
         session: Any,
         ids: list[uuid.UUID],
+        facts: dict[uuid.UUID, _RunFacts],
         *,
         fresh: bool = False,
         spent: dict[uuid.UUID, tuple[float, int]],
@@ -431,9 +449,19 @@ class Worker:
         # One row per task and predecessor (one with none for a task without).
         found = await session.execute(
             select(
-                _task,
-                _run.c.project_id,
-                _run.c.options,
+                _task.c.id,
+                _task.c.run_id,
+                _task.c.key,
+                _task.c.name,
+                _task.c.description,
+                _task.c.acceptance_criteria,
+                _task.c.risk_level,
+                _task.c.agent_id,
+                _task.c.provider,
+                _task.c.spec,
+                _task.c.attempt,
+                _task.c.grants,
+                _task.c.timeout_seconds,
                 _run.c.budget_usd,
                 _run.c.cost_usd.label("run_cost_usd"),
                 _dep.c.dependency_type,
@@ -491,7 +519,7 @@ class Worker:
             snapshot = TaskSnapshot(
                 id=row.id,
                 run_id=row.run_id,
-                project_id=row.project_id,
+                project_id=facts[row.run_id].project_id,
                 key=row.key,
                 name=row.name,
                 description=row.description,
@@ -503,7 +531,7 @@ class Worker:
                 attempt=row.attempt,
                 grants=list(row.grants or []),
                 upstream=upstream[row.id],
-                run_options=dict(row.options or {}),
+                run_options=dict(facts[row.run_id].options),
                 run_budget_usd=row.budget_usd,
                 run_cost_usd=(row.run_cost_usd or 0.0) + spent.get(row.run_id, (0.0, 0))[0],
                 finish_gated=row.id in finish_gated,

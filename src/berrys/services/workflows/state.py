@@ -31,6 +31,13 @@ _dep = TaskRunDependency.__table__
 
 _pred = _task.alias("pred")
 _succ = _task.alias("succ")
+_link = _dep.alias("link")
+
+
+def _has_started(task: Any) -> Any:
+    # A boolean, not the timestamp: parsing SQLite's datetime text costs more than the query.
+    return task.c.started_at.is_not(None).label("started")
+
 
 DONE = frozenset({T.COMPLETED, T.SKIPPED})
 TERMINAL = frozenset({T.COMPLETED, T.SKIPPED, T.FAILED, T.CANCELLED})
@@ -80,45 +87,49 @@ async def lock_run(session: AsyncSession, run_id: uuid.UUID) -> None:
     await session.execute(select(_run.c.id).where(_run.c.id == run_id).with_for_update())
 
 
-def _started(status: TaskRunStatus, started_at: Any) -> bool:
-    return started_at is not None or status in DONE
+def _started(status: TaskRunStatus, started: bool) -> bool:
+    return started or status in DONE
 
 
-def start_gate(preds: Iterable[tuple[DependencyType, TaskRunStatus, Any]]) -> bool:
+# A predecessor as the gates see it: dependency type, status, whether it has started.
+Pred = tuple[DependencyType, TaskRunStatus, bool]
+
+
+def start_gate(preds: Iterable[Pred]) -> bool:
     """May the successor start? FS needs the predecessor finished, SS started."""
-    for kind, status, started_at in preds:
+    for kind, status, started in preds:
         if kind == DependencyType.FS and status not in DONE:
             return False
-        if kind == DependencyType.SS and not _started(status, started_at):
+        if kind == DependencyType.SS and not _started(status, started):
             return False
     return True
 
 
-def finish_gate(preds: Iterable[tuple[DependencyType, TaskRunStatus, Any]]) -> bool:
+def finish_gate(preds: Iterable[Pred]) -> bool:
     """May the successor be COMPLETED? FF needs the predecessor finished, SF started."""
-    for kind, status, started_at in preds:
+    for kind, status, started in preds:
         if kind == DependencyType.FF and status not in DONE:
             return False
-        if kind == DependencyType.SF and not _started(status, started_at):
+        if kind == DependencyType.SF and not _started(status, started):
             return False
     return True
 
 
 async def predecessors_of(
     session: AsyncSession, task_run_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, list[tuple[DependencyType, TaskRunStatus, Any]]]:
+) -> dict[uuid.UUID, list[Pred]]:
     ids = list(task_run_ids)
-    found: dict[uuid.UUID, list[tuple[DependencyType, TaskRunStatus, Any]]] = defaultdict(list)
+    found: dict[uuid.UUID, list[Pred]] = defaultdict(list)
     if not ids:
         return found
     pred = _pred
     rows = await session.execute(
-        select(_dep.c.to_task_run_id, _dep.c.dependency_type, pred.c.status, pred.c.started_at)
+        select(_dep.c.to_task_run_id, _dep.c.dependency_type, pred.c.status, _has_started(pred))
         .join(pred, pred.c.id == _dep.c.from_task_run_id)
         .where(_dep.c.to_task_run_id.in_(ids))
     )
-    for to_id, kind, status, started_at in rows:
-        found[to_id].append((DependencyType(kind), TaskRunStatus(status), started_at))
+    for to_id, kind, status, started in rows:
+        found[to_id].append((DependencyType(kind), TaskRunStatus(status), bool(started)))
     return found
 
 
@@ -135,7 +146,6 @@ async def propagate(
     frontier = set(changed)
     kinds = [DependencyType.SS, DependencyType.SF] if started else None
     while frontier:
-        link = _dep.alias("link")
         query = (
             select(
                 _succ.c.id,
@@ -143,19 +153,19 @@ async def propagate(
                 _succ.c.output_ready,
                 _dep.c.dependency_type,
                 _pred.c.status.label("pred_status"),
-                _pred.c.started_at,
+                _has_started(_pred),
             )
-            .select_from(link)
-            .join(_succ, _succ.c.id == link.c.to_task_run_id)
+            .select_from(_link)
+            .join(_succ, _succ.c.id == _link.c.to_task_run_id)
             .join(_dep, _dep.c.to_task_run_id == _succ.c.id)
             .join(_pred, _pred.c.id == _dep.c.from_task_run_id)
-            .where(link.c.from_task_run_id.in_(list(frontier)))
+            .where(_link.c.from_task_run_id.in_(list(frontier)))
             .distinct()
         )
         if kinds is not None:
-            query = query.where(link.c.dependency_type.in_(kinds))
+            query = query.where(_link.c.dependency_type.in_(kinds))
         kinds = None  # what completes in turn has finished
-        preds: dict[uuid.UUID, list[tuple[DependencyType, TaskRunStatus, Any]]] = defaultdict(list)
+        preds: dict[uuid.UUID, list[Pred]] = defaultdict(list)
         status_of: dict[uuid.UUID, TaskRunStatus] = {}
         # Which successors may move is decided here, not in SQL: a status filter there
         # lets SQLite's planner walk every PENDING task instead of the links.
@@ -165,7 +175,7 @@ async def propagate(
                 continue
             status_of[row.id] = status
             kind = DependencyType(row.dependency_type)
-            preds[row.id].append((kind, TaskRunStatus(row.pred_status), row.started_at))
+            preds[row.id].append((kind, TaskRunStatus(row.pred_status), bool(row.started)))
         frontier = set()
         ready = [i for i, st in status_of.items() if st == T.PENDING and start_gate(preds[i])]
         completed = [i for i, st in status_of.items() if st == T.RUNNING and finish_gate(preds[i])]
