@@ -27,6 +27,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from berrys.services.planning.schedule import compute, edge_weights
 
 
@@ -78,8 +80,6 @@ def main() -> None:
         import networkx as nx
     except ImportError:
         nx = None
-    import numpy as np
-
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, networkx "
