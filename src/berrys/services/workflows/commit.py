@@ -206,7 +206,9 @@ class GroupCommitter:
                     .order_by(_run.c.id)
                     .with_for_update()
                 )
-            held = await self._hold_leases(session, {w.task_id for w in writes if w.task_id})
+            ending = {w.task_id for w in writes if w.terminal and w.task_id}
+            going_on = {w.task_id for w in writes if w.task_id} - ending
+            held = await self._hold_leases(session, going_on, ending)
             live = []
             for index, single in enumerate(writes):
                 if single.task_id is not None and single.task_id not in held:
@@ -246,23 +248,28 @@ class GroupCommitter:
         return [results[index] for index in range(len(writes))], claimed
 
     async def _hold_leases(
-        self, session: AsyncConnection, task_ids: set[uuid.UUID]
+        self, session: AsyncConnection, going_on: set[uuid.UUID], ending: set[uuid.UUID]
     ) -> set[uuid.UUID]:
-        """Extend the leases this worker still holds among ``task_ids``; those it holds."""
-        if not task_ids:
-            return set()
-        kept = await session.scalars(
-            update(_task)
-            .where(
-                _task.c.id.in_(list(task_ids)),
-                _task.c.lease_owner == self.worker_id,
-                _task.c.status == TaskRunStatus.RUNNING,
+        """The tasks among ``going_on`` and ``ending`` whose lease this worker holds; those
+        going on have it extended. A task that ends in this batch gives its lease up with
+        its write, so it is only checked (no write to its row and its index here)."""
+        held: set[uuid.UUID] = set()
+        mine = (_task.c.lease_owner == self.worker_id, _task.c.status == TaskRunStatus.RUNNING)
+        if going_on:
+            held.update(
+                await session.scalars(
+                    update(_task)
+                    .where(_task.c.id.in_(list(going_on)), *mine)
+                    .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
+                    .returning(_task.c.id)
+                )
             )
-            .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
-            .returning(_task.c.id)
-        )
-        held = set(kept)
-        for task_id in task_ids - held:
+        if ending:
+            check = select(_task.c.id).where(_task.c.id.in_(list(ending)), *mine)
+            if not self.database.is_sqlite:
+                check = check.with_for_update()  # SQLite's write lock is already the batch's
+            held.update(await session.scalars(check))
+        for task_id in (going_on | ending) - held:
             self._lease_lost(task_id)
         return held
 
