@@ -42,36 +42,29 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-class DependencyReads:
-    """Where the dependencies of a request (the caller, an access check) read.
+def dependency_reads(
+    request: Request, session: AsyncSession
+) -> AbstractAsyncContextManager[AsyncSession]:
+    """Where a dependency of the request (the caller, an access check) reads.
 
-    On GET, HEAD and OPTIONS they read in the route's own read-only ``Session``, so the
-    caller, the project and the handler cost one transaction, not one each. Everywhere else
-    each read is its own short read-only transaction: a write route's transaction begins
-    only when the route itself writes, and a route that takes the ``Database`` (it opens
-    short transactions around a model, a tool or a stream) holds none while it waits.
+    On GET, HEAD and OPTIONS: in the route's own read-only ``session``, so the caller, the
+    project and the route cost one transaction, not one each. Everywhere else a short
+    read-only transaction of its own: a write route's transaction begins only when the
+    route itself writes, and a route that takes the ``Database`` (it opens short
+    transactions around a model, a tool or a stream) holds none while it waits.
+
+    A function, not a dependency: FastAPI's cost per request grows with every node of the
+    dependency graph, and this runs on every authenticated request.
     """
-
-    def __init__(self, request: Request, session: AsyncSession, database: Database) -> None:
-        route = request.scope.get("route")
-        self._shared = (
-            request.method in _READ_METHODS
-            and isinstance(route, APIRoute)
-            and not any(dep.call is get_database for dep in route.dependant.dependencies)
-        )
-        self._session = session
-        self._database = database
-
-    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
-        if self._shared:
-            return nullcontext(self._session)
-        return self._database.transaction(read_only=True)
-
-
-async def get_dependency_reads(
-    request: Request, session: Session, database: DatabaseDep
-) -> DependencyReads:
-    return DependencyReads(request, session, database)
+    route = request.scope.get("route")
+    if (
+        request.method in _READ_METHODS
+        and isinstance(route, APIRoute)
+        and not any(dep.call is get_database for dep in route.dependant.dependencies)
+    ):
+        return nullcontext(session)
+    database: Database = request.app.state.database
+    return database.transaction(read_only=True)
 
 
 class Page:
@@ -90,5 +83,4 @@ async def get_page(
     return Page(limit, offset)
 
 
-Reads = Annotated[DependencyReads, Depends(get_dependency_reads)]
 PageDep = Annotated[Page, Depends(get_page)]

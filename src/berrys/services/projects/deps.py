@@ -9,22 +9,26 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
-from berrys.core.deps import Reads
+from berrys.core.deps import Session, dependency_reads
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.projects import service
 from berrys.services.projects.contracts import ProjectOut
 
 
-async def visible_project(project_id: uuid.UUID, user: CurrentUser, reads: Reads) -> ProjectOut:
-    async with reads.transaction() as session:
-        return await service.get(session, project_id=project_id, user=user)
+async def visible_project(
+    project_id: uuid.UUID, user: CurrentUser, request: Request, session: Session
+) -> ProjectOut:
+    async with dependency_reads(request, session) as reads:
+        return await service.get(reads, project_id=project_id, user=user)
 
 
-async def writable_project(project_id: uuid.UUID, user: WriterUser, reads: Reads) -> ProjectOut:
-    async with reads.transaction() as session:
-        return await service.get(session, project_id=project_id, user=user)
+async def writable_project(
+    project_id: uuid.UUID, user: WriterUser, request: Request, session: Session
+) -> ProjectOut:
+    async with dependency_reads(request, session) as reads:
+        return await service.get(reads, project_id=project_id, user=user)
 
 
 VisibleProject = Annotated[ProjectOut, Depends(visible_project)]
