@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from berrys.core.db import Database, utcnow
@@ -254,24 +254,35 @@ class GroupCommitter:
         going on have it extended. A task that ends in this batch gives its lease up with
         its write, so it is only checked (no write to its row and its index here)."""
         held: set[uuid.UUID] = set()
-        mine = (_task.c.lease_owner == self.worker_id, _task.c.status == TaskRunStatus.RUNNING)
         if going_on:
-            held.update(
-                await session.scalars(
-                    update(_task)
-                    .where(_task.c.id.in_(list(going_on)), *mine)
-                    .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
-                    .returning(_task.c.id)
-                )
-            )
+            until = utcnow() + timedelta(seconds=self.lease_seconds)
+            params = {"ids": list(going_on), "owner": self.worker_id, "until": until}
+            held.update(await session.scalars(_EXTEND, params))
         if ending:
-            check = select(_task.c.id).where(_task.c.id.in_(list(ending)), *mine)
-            if not self.database.is_sqlite:
-                check = check.with_for_update()  # SQLite's write lock is already the batch's
-            held.update(await session.scalars(check))
+            # SQLite's write lock is already the batch's; PostgreSQL locks the rows.
+            check = _HELD if self.database.is_sqlite else _HELD_FOR_UPDATE
+            held.update(
+                await session.scalars(check, {"ids": list(ending), "owner": self.worker_id})
+            )
         for task_id in (going_on | ending) - held:
             self._lease_lost(task_id)
         return held
+
+
+# Built once: SQLAlchemy keys its compiled-statement cache on the statement object.
+_MINE = (
+    _task.c.id.in_(bindparam("ids", expanding=True)),
+    _task.c.lease_owner == bindparam("owner"),
+    _task.c.status == TaskRunStatus.RUNNING,
+)
+_EXTEND = (
+    update(_task)
+    .where(*_MINE)
+    .values(lease_expires_at=bindparam("until", type_=_task.c.lease_expires_at.type))
+    .returning(_task.c.id)
+)
+_HELD = select(_task.c.id).where(*_MINE)
+_HELD_FOR_UPDATE = _HELD.with_for_update()
 
 
 def _settle(single: Write, result: Any) -> None:

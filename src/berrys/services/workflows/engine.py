@@ -131,6 +131,7 @@ class Worker:
         self._last_claim = 0.0
         self._writes: GroupCommitter | None = None
         self._run_facts: dict[uuid.UUID, _RunFacts] = {}
+        self._candidates = self._candidate_query()
 
     # -- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -246,61 +247,8 @@ class Worker:
         now = utcnow()
         config = self.config
         session = tx.session
-        runnable = or_(
-            and_(
-                _task.c.status == T.READY,
-                or_(_task.c.not_before.is_(None), _task.c.not_before <= now),
-            ),
-            and_(
-                _task.c.status == T.RUNNING,
-                _task.c.lease_expires_at < now,
-                _task.c.output_ready.is_(False),
-            ),
-        )
-        running = and_(_busy.c.status == T.RUNNING, _busy.c.lease_expires_at >= now)
-        query = (
-            select(
-                _task.c.id,
-                _task.c.run_id,
-                _task.c.status,
-                _task.c.provider,
-                _task.c.started_at.is_(None).label("first_start"),
-                _task.c.lease_owner,
-                _task.c.attempt,
-                _run.c.status.label("run_status"),
-                # What already runs of the candidate's run and provider, read with it.
-                select(func.count())
-                .where(_busy.c.run_id == _task.c.run_id, running)
-                .scalar_subquery()
-                .label("run_busy"),
-                select(func.count())
-                .where(
-                    _busy.c.run_id == _task.c.run_id,
-                    _busy.c.provider.is_not_distinct_from(_task.c.provider),
-                    running,
-                )
-                .scalar_subquery()
-                .label("provider_busy"),
-            )
-            .join(_run, _run.c.id == _task.c.run_id)
-            .where(
-                runnable,
-                _run.c.paused.is_(False),
-                _run.c.cancel_requested.is_(False),
-                _run.c.status.not_in(list(RUN_TERMINAL)),
-            )
-            # Longest remaining critical path first: scarce slots go where they shorten
-            # the makespan.
-            .order_by(_task.c.critical_path.desc(), _task.c.position, _task.c.id)
-            .limit(max(free * 2, 16))
-        )
-        if self.run_ids is not None:
-            query = query.where(_task.c.run_id.in_(list(self.run_ids)))
-        if busy_here:
-            # Never take over a task this worker is still executing (its lease ran out
-            # between heartbeats): that would run it twice under one owner.
-            query = query.where(_task.c.id.not_in(list(busy_here)))
-        candidates = (await session.execute(query)).all()
+        params = {"now": now, "limit": max(free * 2, 16), "busy": list(busy_here)}
+        candidates = (await session.execute(self._candidates, params)).all()
         if not candidates:
             return []
         run_ids = sorted({row.run_id for row in candidates})
@@ -318,9 +266,10 @@ class Worker:
             runs = dict((await session.execute(lock)).all())
             candidates = (
                 await session.execute(
-                    query.where(_task.c.id.in_([row.id for row in candidates])).with_for_update(
-                        skip_locked=True, of=_task
-                    )
+                    self._candidates.where(
+                        _task.c.id.in_([row.id for row in candidates])
+                    ).with_for_update(skip_locked=True, of=_task),
+                    params,
                 )
             ).all()
             if not candidates:
@@ -356,17 +305,9 @@ class Worker:
             return []
         ids = [row.id for row in chosen]
         tx.active.update(row.run_id for row in chosen)
+        until = now + timedelta(seconds=config.lease_seconds)
         await session.execute(
-            update(_task)
-            .where(_task.c.id.in_(ids))
-            .values(
-                status=T.RUNNING,
-                lease_owner=self.worker_id,
-                lease_expires_at=now + timedelta(seconds=config.lease_seconds),
-                started_at=func.coalesce(_task.c.started_at, now),
-                attempt=case((_task.c.attempt == 0, 1), else_=_task.c.attempt),
-                not_before=None,
-            )
+            _CLAIM, {"ids": ids, "owner": self.worker_id, "until": until, "now": now}
         )
         by_run: dict[uuid.UUID, list[Event]] = defaultdict(list)
         first_starts: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -402,6 +343,65 @@ class Worker:
             tx.emit(run_id, events, refresh=refresh)
         fresh = all(row.first_start and not row.attempt for row in chosen)
         return await self._snapshots(session, ids, facts, fresh=fresh, spent=tx.spent)
+
+    def _candidate_query(self) -> Any:
+        """READY task runs (past any retry back-off) and RUNNING ones whose lease expired,
+        of runs that may go on, with what already runs of their run and provider; built
+        once per worker (its cache key too)."""
+        now = bindparam("now", type_=_task.c.lease_expires_at.type)
+        runnable = or_(
+            and_(
+                _task.c.status == T.READY,
+                or_(_task.c.not_before.is_(None), _task.c.not_before <= now),
+            ),
+            and_(
+                _task.c.status == T.RUNNING,
+                _task.c.lease_expires_at < now,
+                _task.c.output_ready.is_(False),
+            ),
+        )
+        running = and_(_busy.c.status == T.RUNNING, _busy.c.lease_expires_at >= now)
+        query = (
+            select(
+                _task.c.id,
+                _task.c.run_id,
+                _task.c.status,
+                _task.c.provider,
+                _task.c.started_at.is_(None).label("first_start"),
+                _task.c.lease_owner,
+                _task.c.attempt,
+                _run.c.status.label("run_status"),
+                select(func.count())
+                .where(_busy.c.run_id == _task.c.run_id, running)
+                .scalar_subquery()
+                .label("run_busy"),
+                select(func.count())
+                .where(
+                    _busy.c.run_id == _task.c.run_id,
+                    _busy.c.provider.is_not_distinct_from(_task.c.provider),
+                    running,
+                )
+                .scalar_subquery()
+                .label("provider_busy"),
+            )
+            .join(_run, _run.c.id == _task.c.run_id)
+            .where(
+                runnable,
+                _run.c.paused.is_(False),
+                _run.c.cancel_requested.is_(False),
+                _run.c.status.not_in(list(RUN_TERMINAL)),
+                # Never take over a task this worker is still executing (its lease ran out
+                # between heartbeats): that would run it twice under one owner.
+                _task.c.id.not_in(bindparam("busy", expanding=True)),
+            )
+            # Longest remaining critical path first: scarce slots go where they shorten
+            # the makespan.
+            .order_by(_task.c.critical_path.desc(), _task.c.position, _task.c.id)
+            .limit(bindparam("limit"))
+        )
+        if self.run_ids is not None:
+            query = query.where(_task.c.run_id.in_(list(self.run_ids)))
+        return query
 
     async def _facts(self, session: Any, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, _RunFacts]:
         """What never changes about these runs once created, read once per run."""
@@ -446,34 +446,7 @@ class Worker:
         """What the executor needs of each claimed task (``fresh``: none ran before, so
         there are no recorded steps to load; ``spent``: what the batch adds to the runs'
         cost at its end)."""
-        # One row per task and predecessor (one with none for a task without).
-        found = await session.execute(
-            select(
-                _task.c.id,
-                _task.c.run_id,
-                _task.c.key,
-                _task.c.name,
-                _task.c.description,
-                _task.c.acceptance_criteria,
-                _task.c.risk_level,
-                _task.c.agent_id,
-                _task.c.provider,
-                _task.c.spec,
-                _task.c.attempt,
-                _task.c.grants,
-                _task.c.timeout_seconds,
-                _run.c.budget_usd,
-                _run.c.cost_usd.label("run_cost_usd"),
-                _dep.c.dependency_type,
-                _pred.c.key.label("pred_key"),
-                _pred.c.output.label("pred_output"),
-                _pred.c.status.label("pred_status"),
-            )
-            .join(_run, _run.c.id == _task.c.run_id)
-            .outerjoin(_dep, _dep.c.to_task_run_id == _task.c.id)
-            .outerjoin(_pred, _pred.c.id == _dep.c.from_task_run_id)
-            .where(_task.c.id.in_(ids))
-        )
+        found = await session.execute(_SNAPSHOT, {"ids": ids})
         by_id: dict[uuid.UUID, Any] = {}
         upstream: dict[uuid.UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
         # Upstream outputs that may still appear (a predecessor not finished) make the
@@ -801,6 +774,50 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
         tx.emit(run_id, run_events)
 
 
+# Built once: SQLAlchemy keys its compiled-statement cache on the statement object.
+_CLAIM = (
+    update(_task)
+    .where(_task.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=T.RUNNING,
+        lease_owner=bindparam("owner"),
+        lease_expires_at=bindparam("until", type_=_task.c.lease_expires_at.type),
+        started_at=func.coalesce(
+            _task.c.started_at, bindparam("now", type_=_task.c.started_at.type)
+        ),
+        attempt=case((_task.c.attempt == 0, 1), else_=_task.c.attempt),
+        not_before=None,
+    )
+)
+# What an executor needs of a claimed task: one row per task and predecessor (one with
+# none for a task without).
+_SNAPSHOT = (
+    select(
+        _task.c.id,
+        _task.c.run_id,
+        _task.c.key,
+        _task.c.name,
+        _task.c.description,
+        _task.c.acceptance_criteria,
+        _task.c.risk_level,
+        _task.c.agent_id,
+        _task.c.provider,
+        _task.c.spec,
+        _task.c.attempt,
+        _task.c.grants,
+        _task.c.timeout_seconds,
+        _run.c.budget_usd,
+        _run.c.cost_usd.label("run_cost_usd"),
+        _dep.c.dependency_type,
+        _pred.c.key.label("pred_key"),
+        _pred.c.output.label("pred_output"),
+        _pred.c.status.label("pred_status"),
+    )
+    .join(_run, _run.c.id == _task.c.run_id)
+    .outerjoin(_dep, _dep.c.to_task_run_id == _task.c.id)
+    .outerjoin(_pred, _pred.c.id == _dep.c.from_task_run_id)
+    .where(_task.c.id.in_(bindparam("ids", expanding=True)))
+)
 # One statement shape for every finished task of a batch (executemany).
 _COMPLETE = (
     update(_task)

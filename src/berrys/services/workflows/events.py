@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import utcnow
@@ -61,30 +61,14 @@ async def append(
 ) -> Any:
     """Number and write ``events`` and add spending to the run, in one UPDATE of its row
     (plus the events' INSERT); the row's ``event_seq`` and status flags after it."""
-    row = (
-        await session.execute(
-            update(_run)
-            .where(_run.c.id == run_id)
-            .values(
-                event_seq=_run.c.event_seq + len(events),
-                cost_usd=_run.c.cost_usd + cost_usd,
-                tokens=_run.c.tokens + tokens,
-            )
-            .returning(
-                _run.c.event_seq,
-                _run.c.status,
-                _run.c.paused,
-                _run.c.cancel_requested,
-                _run.c.gate_interaction_id,
-            )
-        )
-    ).one()
+    params = {"run": run_id, "count": len(events), "cost": cost_usd, "spent_tokens": tokens}
+    row = (await session.execute(_APPEND, params)).one()
     if not events:
         return row
     first = row.event_seq - len(events) + 1
     now = utcnow()
     await session.execute(
-        insert(_event),
+        _INSERT,
         [
             {
                 "run_id": run_id,
@@ -100,6 +84,26 @@ async def append(
     for event in events:
         metrics.EVENTS.labels(event.type.value).inc()
     return row
+
+
+# Built once: SQLAlchemy keys its compiled-statement cache on the statement object.
+_APPEND = (
+    update(_run)
+    .where(_run.c.id == bindparam("run", type_=_run.c.id.type))
+    .values(
+        event_seq=_run.c.event_seq + bindparam("count", type_=_run.c.event_seq.type),
+        cost_usd=_run.c.cost_usd + bindparam("cost", type_=_run.c.cost_usd.type),
+        tokens=_run.c.tokens + bindparam("spent_tokens", type_=_run.c.tokens.type),
+    )
+    .returning(
+        _run.c.event_seq,
+        _run.c.status,
+        _run.c.paused,
+        _run.c.cancel_requested,
+        _run.c.gate_interaction_id,
+    )
+)
+_INSERT = insert(_event)
 
 
 async def emit(

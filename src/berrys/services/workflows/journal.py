@@ -422,6 +422,9 @@ class TaskContext:
         raise Suspended(title)
 
 
+_INSERT_STEPS = insert(_step)
+
+
 def _step_key(key: dict[str, Any]) -> tuple[Any, ...]:
     return (
         _step.c.task_run_id == key["task_run_id"],
@@ -464,7 +467,7 @@ async def record_steps(tx: Tx, steps: list[dict[str, Any]]) -> None:
     to the run with the batch's events."""
     rows = [step["row"] for step in steps if "row" in step]
     if rows:
-        await tx.session.execute(insert(_step), rows)
+        await tx.session.execute(_INSERT_STEPS, rows)
     for step in steps:
         if "update" in step:
             key, values = step["update"]

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from berrys.core.db import Database, utcnow
@@ -144,32 +144,15 @@ async def propagate(
     or COMPLETED. One query per wave finds the successors that may move with all their
     predecessors; a start concerns only SS and SF successors."""
     frontier = set(changed)
-    kinds = [DependencyType.SS, DependencyType.SF] if started else None
+    query = _AFTER_START if started else _AFTER_FINISH
     while frontier:
-        query = (
-            select(
-                _succ.c.id,
-                _succ.c.status,
-                _succ.c.output_ready,
-                _dep.c.dependency_type,
-                _pred.c.status.label("pred_status"),
-                _has_started(_pred),
-            )
-            .select_from(_link)
-            .join(_succ, _succ.c.id == _link.c.to_task_run_id)
-            .join(_dep, _dep.c.to_task_run_id == _succ.c.id)
-            .join(_pred, _pred.c.id == _dep.c.from_task_run_id)
-            .where(_link.c.from_task_run_id.in_(list(frontier)))
-            .distinct()
-        )
-        if kinds is not None:
-            query = query.where(_link.c.dependency_type.in_(kinds))
-        kinds = None  # what completes in turn has finished
+        rows = await session.execute(query, {"changed": list(frontier)})
+        query = _AFTER_FINISH  # what completes in turn has finished
         preds: dict[uuid.UUID, list[Pred]] = defaultdict(list)
         status_of: dict[uuid.UUID, TaskRunStatus] = {}
         # Which successors may move is decided here, not in SQL: a status filter there
         # lets SQLite's planner walk every PENDING task instead of the links.
-        for row in await session.execute(query):
+        for row in rows:
             status = TaskRunStatus(row.status)
             if status != T.PENDING and not (status == T.RUNNING and row.output_ready):
                 continue
@@ -180,11 +163,7 @@ async def propagate(
         ready = [i for i, st in status_of.items() if st == T.PENDING and start_gate(preds[i])]
         completed = [i for i, st in status_of.items() if st == T.RUNNING and finish_gate(preds[i])]
         if ready:
-            await session.execute(
-                update(_task)
-                .where(_task.c.id.in_(ready), _task.c.status == T.PENDING)
-                .values(status=T.READY)
-            )
+            await session.execute(_MAKE_READY, {"ready": ready})
             events.extend(Event(RunEventType.TASK_READY, task_id) for task_id in ready)
         if completed:
             now = utcnow()
@@ -195,6 +174,33 @@ async def propagate(
             )
             events.extend(Event(RunEventType.TASK_COMPLETED, task_id) for task_id in completed)
             frontier.update(completed)
+
+
+# Built once: SQLAlchemy keys its compiled-statement cache on the statement object.
+_AFTER_FINISH = (
+    select(
+        _succ.c.id,
+        _succ.c.status,
+        _succ.c.output_ready,
+        _dep.c.dependency_type,
+        _pred.c.status.label("pred_status"),
+        _has_started(_pred),
+    )
+    .select_from(_link)
+    .join(_succ, _succ.c.id == _link.c.to_task_run_id)
+    .join(_dep, _dep.c.to_task_run_id == _succ.c.id)
+    .join(_pred, _pred.c.id == _dep.c.from_task_run_id)
+    .where(_link.c.from_task_run_id.in_(bindparam("changed", expanding=True)))
+    .distinct()
+)
+_AFTER_START = _AFTER_FINISH.where(
+    _link.c.dependency_type.in_([DependencyType.SS, DependencyType.SF])
+)
+_MAKE_READY = (
+    update(_task)
+    .where(_task.c.id.in_(bindparam("ready", expanding=True)), _task.c.status == T.PENDING)
+    .values(status=T.READY)
+)
 
 
 async def initial_ready(session: AsyncSession, run_id: uuid.UUID, events: list[Event]) -> None:
