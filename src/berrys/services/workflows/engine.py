@@ -123,6 +123,7 @@ class Worker:
         self.run_ids = run_ids
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._provider_of: dict[uuid.UUID, str] = {}
+        self._run_of: dict[uuid.UUID, uuid.UUID] = {}
         # Tasks whose slot a committed batch already refilled: their end needs no wake-up.
         self._settled: set[uuid.UUID] = set()
         self._stopping = False
@@ -165,15 +166,15 @@ class Worker:
         woken = True
         try:
             while not self._stopping:
-                if loop.time() - self._last_maintenance >= self.config.maintenance_seconds:
-                    self._last_maintenance = loop.time()
-                    await self._guard(self.maintain())
                 self._waker.event.clear()
                 # A poll finds nothing a group commit's claim of the last interval did not.
                 polled = loop.time() - self._last_claim >= self.config.poll_seconds
                 if self.config.concurrency > len(self._running) and (woken or polled):
                     await self._writes.request_claim()
                 woken = False
+                if loop.time() - self._last_maintenance >= self.config.maintenance_seconds:
+                    self._last_maintenance = loop.time()
+                    await self._guard(self.maintain())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._waker.event.wait(), self.config.poll_seconds)
                     woken = True
@@ -216,6 +217,7 @@ class Worker:
         for item in claimed:
             task_id = item.snapshot.id
             self._provider_of[task_id] = item.snapshot.provider or ""
+            self._run_of[task_id] = item.snapshot.run_id
             task = asyncio.create_task(self._execute(item))
             self._running[task_id] = task
             task.add_done_callback(lambda _, task_id=task_id: self._ended(task_id))
@@ -223,6 +225,7 @@ class Worker:
     def _ended(self, task_id: uuid.UUID) -> None:
         self._running.pop(task_id, None)
         self._provider_of.pop(task_id, None)
+        self._run_of.pop(task_id, None)
         if task_id in self._settled:
             self._settled.discard(task_id)
         else:
@@ -239,6 +242,9 @@ class Worker:
         """Inside a group commit: claim READY work for the slots free once ``finished``
         tasks (whose last write is in this batch) are gone."""
         busy_here = set(self._running) - finished
+        # A task this worker still runs keeps its run RUNNING: any other change of it (a
+        # cancel, a pause) goes through a transaction that recounts the run itself.
+        tx.active.update(self._run_of[task_id] for task_id in busy_here)
         free = self.config.concurrency - len(busy_here)
         if free <= 0 or self._stopping:
             return []
