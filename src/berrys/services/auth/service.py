@@ -163,8 +163,8 @@ async def login(
 
 
 # Built once: every authenticated request runs it, and building the expression costs more
-# than SQLite takes to answer it. Plain columns, not the entity: no ORM identity map or
-# instance state for a row that only becomes a UserOut.
+# than SQLite takes to answer it. Plain columns on the session's connection: no ORM
+# execution, identity map or instances for a row that only becomes a UserOut.
 _USER_FOR_TOKEN = (
     select(*(UserAccount.__table__.c[name] for name in UserOut.model_fields))
     .join(ApiToken, ApiToken.user_id == UserAccount.id)
@@ -179,7 +179,8 @@ _USER_FOR_TOKEN = (
 
 async def user_for_token(session: AsyncSession, token: str) -> UserOut | None:
     """The active user a valid (unexpired, unrevoked) token belongs to."""
-    result = await session.execute(
+    connection = await session.connection()
+    result = await connection.execute(
         _USER_FOR_TOKEN, {"token_hash": hash_token(token), "now": utcnow()}
     )
     row = result.mappings().first()

@@ -48,9 +48,10 @@ async def _get_row(session: AsyncSession, project_id: uuid.UUID, user: UserOut) 
 
 
 # Every request under /projects/{id} runs one of these, so they are built once (building
-# the expression costs more than SQLite takes to answer it) and read plain columns: no ORM
-# identity map or instance state for a row that only becomes a ProjectOut. The same
-# visibility as ``_visible``: an ADMIN sees every project, anyone else only their own.
+# the expression costs more than SQLite takes to answer it) and run on the session's
+# connection: no ORM execution, identity map or instances for a row that only becomes a
+# ProjectOut. The same visibility as ``_visible``: an ADMIN sees every project, anyone
+# else only their own.
 _ANY_PROJECT = select(Project.__table__).where(Project.id == bindparam("project_id"))
 # The foreign key's type is only known once the tables are all defined: name it.
 _OWN_PROJECT = _ANY_PROJECT.where(
@@ -60,10 +61,11 @@ _OWN_PROJECT = _ANY_PROJECT.where(
 
 async def get(session: AsyncSession, *, project_id: uuid.UUID, user: UserOut) -> ProjectOut:
     """The project if ``user`` may see it; anyone else's project is NotFound."""
+    connection = await session.connection()
     if user.role == UserRole.ADMIN:
-        result = await session.execute(_ANY_PROJECT, {"project_id": project_id})
+        result = await connection.execute(_ANY_PROJECT, {"project_id": project_id})
     else:
-        result = await session.execute(
+        result = await connection.execute(
             _OWN_PROJECT, {"project_id": project_id, "owner_id": user.id}
         )
     row = result.mappings().first()
