@@ -31,6 +31,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvloop
@@ -231,7 +232,9 @@ def _measure(target: Target, get_path: str, post_path: str | None, args) -> dict
     return results
 
 
-def _one_run(args) -> dict[str, dict]:
+def _one_run(args) -> dict[str, Any]:
+    # Latency depends on whatever else the machine runs: each run notes the load it began at.
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as data_dir:
         env = {
             **os.environ,
@@ -272,6 +275,8 @@ def _one_run(args) -> dict[str, dict]:
                 "--log-level",
                 "warning",
                 "--no-access-log",
+                "--workers",
+                str(args.workers),
             ],
             {**peer_env, "PYTHONPATH": str(HERE)},
             peer_port,
@@ -282,10 +287,10 @@ def _one_run(args) -> dict[str, dict]:
         finally:
             peer.terminate()
             peer.wait()
-    return {"berrys": berrys, "peer": peer_result}
+    return {"berrys": berrys, "peer": peer_result, "load": load}
 
 
-def _report(runs: list[dict[str, dict]], args, loads: tuple[float, ...]) -> None:
+def _report(runs: list[dict[str, Any]], args, loads: tuple[float, ...]) -> None:
     print(
         f"{args.runs} runs, {args.seconds:.0f} s each, GET offered at {args.rate:.0f}/s, "
         f"POST at {args.post_rate:.0f}/s, max rps by wrk with {args.connections} connections, "
@@ -326,6 +331,8 @@ def main() -> None:
     loads = os.getloadavg()
     runs = [_one_run(args) for _ in range(args.runs)]
     _report(runs, args, loads)
+    starts = ", ".join(f"{run['load']:.2f}" for run in runs)
+    print(f"1-minute load average at each run's start: {starts}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
