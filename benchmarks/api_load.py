@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,8 +103,13 @@ class _Connections:
         )
 
     async def take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            reader, writer = self.idle.pop()
+            if not reader.at_eof():
+                return reader, writer
+            # The server closed it after its keep-alive timeout, as servers do: not an error.
+            writer.close()
+            self.opened -= 1
         if self.opened < self.limit:
             self.opened += 1
             return await asyncio.open_connection("127.0.0.1", self.port)
@@ -133,22 +138,20 @@ async def _send(connections: _Connections, payload: bytes) -> int:
     return int(head[9:12])
 
 
-async def _open_loop(
-    target: Target, payload: bytes, rate: float, seconds: float
-) -> dict[str, float]:
+async def _open_loop(target: Target, payload: bytes, rate: float, seconds: float) -> dict[str, Any]:
     connections = _Connections(target.port, limit=256)
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     interval = 1.0 / rate
     total = int(rate * seconds)
 
     async def one(due: float) -> None:
-        nonlocal errors
         try:
-            if await _send(connections, payload) >= 400:
-                errors += 1
-        except (OSError, asyncio.IncompleteReadError):
-            errors += 1
+            status = await _send(connections, payload)
+            if status >= 400:
+                errors[f"HTTP {status}"] += 1
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            errors[type(exc).__name__] += 1
         latencies.append(time.perf_counter() - due)
 
     tasks: list[asyncio.Task[None]] = []
@@ -178,11 +181,12 @@ async def _open_loop(
 
 _WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _WRK_BAD = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
+_WRK_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
 
 
 def _closed_loop(
     target: Target, method: str, path: str, body: str, connections: int, seconds: float
-) -> tuple[float, int]:
+) -> tuple[float, Counter[str]]:
     """wrk's requests per second (connections each with one request in flight) and errors."""
     headers = dict(target.headers)
     if body:
@@ -206,8 +210,15 @@ def _closed_loop(
             text=True,
             check=True,
         ).stdout
-    bad = _WRK_BAD.search(output)
-    return float(_WRK_RPS.search(output).group(1)), int(bad.group(1)) if bad else 0
+    errors: Counter[str] = Counter()
+    if bad := _WRK_BAD.search(output):
+        errors["wrk non-2xx"] = int(bad.group(1))
+    if socket_errors := _WRK_SOCKET.search(output):
+        for kind, count in zip(
+            ("connect", "read", "write", "timeout"), socket_errors.groups(), strict=True
+        ):
+            errors[f"wrk {kind}"] = int(count)
+    return float(_WRK_RPS.search(output).group(1)), +errors
 
 
 def _measure(target: Target, get_path: str, post_path: str | None, args) -> dict[str, dict]:
@@ -308,11 +319,11 @@ def _report(runs: list[dict[str, Any]], args, loads: tuple[float, ...]) -> None:
             def med(key: str, samples=samples) -> float:
                 return statistics.median(sample[key] for sample in samples)
 
-            errors = int(sum(sample["errors"] for sample in samples))
+            errors = sum((sample["errors"] for sample in samples), Counter())
             print(
                 f"{server:8} {request:7}{med('rps'):9.0f}{med('p50_ms'):9.2f}{med('p99_ms'):9.2f}"
                 f"{med('max_rps'):9.0f}{med('server_ms'):9.2f}{med('generator_cpu'):9.0%}"
-                f"{errors:7d}"
+                f"{errors.total():7d}  {' '.join(f'{k}: {n}' for k, n in errors.items())}"
             )
 
 
