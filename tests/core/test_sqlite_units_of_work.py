@@ -89,3 +89,30 @@ async def test_a_reader_keeps_its_snapshot_while_a_writer_commits(db: Database) 
         after = (await reader.execute(text("SELECT count(*) FROM item"))).scalar_one()
     assert before == after == 0
     assert await names(db) == ["new"]
+
+
+async def test_a_single_statement_write_commits_and_a_failed_one_leaves_nothing(
+    db: Database,
+) -> None:
+    insert = text("INSERT INTO item (name) VALUES (:name)")
+    await db.write(insert, {"name": "logged"})
+    with pytest.raises(IntegrityError):
+        await db.write(insert, {"name": "logged"})
+    await db.write(insert, {"name": "next"})
+    assert await names(db) == ["logged", "next"]
+
+
+async def test_single_statement_writes_interleave_with_transactions(db: Database) -> None:
+    insert = text("INSERT INTO item (name) VALUES (:name)")
+
+    async def in_transaction(index: int) -> None:
+        async with db.transaction() as session:
+            await session.execute(insert, {"name": f"t{index}"})
+
+    await asyncio.gather(
+        *(db.write(insert, {"name": f"w{i}"}) for i in range(10)),
+        *(in_transaction(i) for i in range(10)),
+    )
+    assert sorted(await names(db)) == sorted(
+        [f"w{i}" for i in range(10)] + [f"t{i}" for i in range(10)]
+    )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Select, event, func, select
+from sqlalchemy import JSON, DateTime, Executable, MetaData, Select, event, func, select
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -44,6 +44,7 @@ NAMING_CONVENTION = {
 }
 
 _READ_ONLY = "berrys_read_only"
+_SINGLE_STATEMENT = "berrys_single_statement"
 
 
 def utcnow() -> datetime:
@@ -127,9 +128,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        read_only = connection.get_execution_options().get(_READ_ONLY, False)
+        options = connection.get_execution_options()
+        if options.get(_SINGLE_STATEMENT, False):
+            return  # the statement is its own (implicit, atomic) transaction
         connection.connection.dbapi_connection.defer_begin(
-            "BEGIN" if read_only else "BEGIN IMMEDIATE"
+            "BEGIN" if options.get(_READ_ONLY, False) else "BEGIN IMMEDIATE"
         )
 
 
@@ -162,6 +165,7 @@ class Database:
         self._reader = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
+        self._single_statement = self.engine.execution_options(**{_SINGLE_STATEMENT: True})
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
@@ -169,6 +173,17 @@ class Database:
         factory = self._reader if read_only else self._writer
         async with factory() as session, session.begin():
             yield session
+
+    async def write(self, statement: Executable, parameters: Any = None) -> None:
+        """Commit one statement that is a whole unit of work by itself (an append to a log).
+
+        One statement is atomic on every backend, so on SQLite it runs in SQLite's own
+        implicit transaction: one trip to the driver's thread instead of BEGIN, statement
+        and COMMIT. Triggers fire inside that same implicit transaction.
+        """
+        async with self._single_statement.connect() as connection:
+            await connection.execute(statement, parameters)
+            await connection.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -143,17 +143,21 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
         statement, self._pending_begin = self._pending_begin, None
         return statement
 
+    def _in_transaction(self) -> bool:
+        connection = self._connection._connection
+        return connection is not None and connection.in_transaction
+
     def commit(self) -> None:
-        # A transaction that ran no statement never began: nothing to commit.
-        if self.take_pending_begin() is None:
+        # Outside a transaction (none began, or one statement ran on its own) SQLite has
+        # nothing to commit, and asking its thread to do nothing still costs a hop.
+        self._pending_begin = None
+        if self._in_transaction():
             super().commit()
 
     def rollback(self) -> None:
-        # The pool rolls back every connection it takes back; after a commit there is
-        # nothing to undo, and asking SQLite's thread to do nothing still costs a hop.
+        # The pool rolls back every connection it takes back, even right after a commit.
         self._pending_begin = None
-        connection = self._connection._connection
-        if connection is not None and connection.in_transaction:
+        if self._in_transaction():
             super().rollback()
 
 
