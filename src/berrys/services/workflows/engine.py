@@ -241,19 +241,24 @@ class Worker:
     async def _claim(self, tx: Tx, finished: set[uuid.UUID]) -> list[_Claimed]:
         """Inside a group commit: claim READY work for the slots free once ``finished``
         tasks (whose last write is in this batch) are gone."""
-        busy_here = set(self._running) - finished
-        # A task this worker still runs keeps its run RUNNING: any other change of it (a
-        # cancel, a pause) goes through a transaction that recounts the run itself.
+        self._settled.update(finished)
+        # Tasks still working: not those whose last write is committed or in this batch
+        # (their asyncio task may end a loop turn after the commit).
+        busy_here = set(self._running) - self._settled
+        # A task still working keeps its run RUNNING: any other change of it (a cancel, a
+        # pause) goes through a transaction that recounts the run itself.
         tx.active.update(self._run_of[task_id] for task_id in busy_here)
         free = self.config.concurrency - len(busy_here)
         if free <= 0 or self._stopping:
             return []
-        self._settled.update(finished)
         self._last_claim = asyncio.get_running_loop().time()
         now = utcnow()
         config = self.config
         session = tx.session
-        params = {"now": now, "limit": max(free * 2, 16), "busy": list(busy_here)}
+        # Never take over a task this worker is still executing, even one that has written
+        # its last: its lease may have run out between heartbeats.
+        executing = list(set(self._running) - finished)
+        params = {"now": now, "limit": max(free * 2, 16), "busy": executing}
         candidates = (await session.execute(self._candidates, params)).all()
         if not candidates:
             return []
@@ -273,7 +278,7 @@ class Worker:
             candidates = (
                 await session.execute(
                     self._candidates.where(
-                        _task.c.id.in_([row.id for row in candidates])
+                        _task.c.id.in_([row.id for row in candidates if row.run_id in runs])
                     ).with_for_update(skip_locked=True, of=_task),
                     params,
                 )
@@ -396,8 +401,7 @@ class Worker:
                 _run.c.paused.is_(False),
                 _run.c.cancel_requested.is_(False),
                 _run.c.status.not_in(list(RUN_TERMINAL)),
-                # Never take over a task this worker is still executing (its lease ran out
-                # between heartbeats): that would run it twice under one owner.
+                # Never two executions of one task under one owner.
                 _task.c.id.not_in(bindparam("busy", expanding=True)),
             )
             # Longest remaining critical path first: scarce slots go where they shorten

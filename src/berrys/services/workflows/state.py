@@ -48,14 +48,13 @@ _write_locks: dict[tuple[int, int], asyncio.Lock] = {}
 
 
 @asynccontextmanager
-async def write(database: Database, *, orm: bool = False) -> AsyncIterator[Any]:
-    """A write transaction of the engine. On SQLite the process's engine writes queue on an
-    asyncio lock first: waiting there costs nothing, while SQLite's own busy handler sleeps
-    in steps of milliseconds when two connections want the write lock at once.
-
-    The hot path takes a Core connection (no ORM unit of work); ``orm`` gives a session for
-    the rare writes that go through other services (interactions, audit)."""
-    opened = database.transaction() if orm else database.engine.begin()
+async def write(database: Database) -> AsyncIterator[Any]:
+    """A write transaction of the engine on a Core connection (no ORM unit of work; the rare
+    writes through other services join it with :func:`with_orm`). On SQLite the process's
+    engine writes queue on an asyncio lock first: waiting there costs nothing, while SQLite's
+    own busy handler sleeps in steps of milliseconds when two connections want the write
+    lock at once."""
+    opened = database.engine.begin()
     if not database.is_sqlite:
         async with opened as session:
             yield session

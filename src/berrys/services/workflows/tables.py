@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
@@ -22,14 +22,20 @@ from berrys.core.enums import (
 
 
 class Run(UUIDPrimaryKey, Timestamps, Base):
-    """One execution of one plan version. ``status`` is derived from the task runs."""
+    """One execution of one plan version. ``status`` is derived from the task runs.
+
+    Columns that refer to other services' tables name their type: a foreign key alone takes
+    it from the referred table once that is imported, and a statement compiled before then
+    (a worker process that imported only the engine) would read those ids as text."""
 
     __tablename__ = "run"
 
     project_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("project.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("project.id", ondelete="CASCADE"), index=True
     )
-    plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("plan.id", ondelete="SET NULL"))
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("plan.id", ondelete="SET NULL")
+    )
     plan_version: Mapped[int | None]
     status: Mapped[RunStatus] = mapped_column(enum_column(RunStatus), index=True)
     paused: Mapped[bool] = mapped_column(default=False)
@@ -46,7 +52,7 @@ class Run(UUIDPrimaryKey, Timestamps, Base):
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("user_account.id", ondelete="SET NULL")
+        Uuid, ForeignKey("user_account.id", ondelete="SET NULL")
     )
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -63,7 +69,7 @@ class TaskRun(UUIDPrimaryKey, Base):
 
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
     plan_task_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("plan_task.id", ondelete="SET NULL")
+        Uuid, ForeignKey("plan_task.id", ondelete="SET NULL")
     )
     key: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(default=0)
@@ -74,7 +80,9 @@ class TaskRun(UUIDPrimaryKey, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     acceptance_criteria: Mapped[list[Any]] = mapped_column(default=list)
     risk_level: Mapped[RiskLevel] = mapped_column(enum_column(RiskLevel), default=RiskLevel.LOW)
-    agent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agent.id", ondelete="SET NULL"))
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("agent.id", ondelete="SET NULL")
+    )
     provider: Mapped[str | None] = mapped_column(String(32))
     # Whatever else the executor needs about the task, snapshotted with it.
     spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -170,7 +178,7 @@ class Artifact(UUIDPrimaryKey, Base):
         ForeignKey("task_run.id", ondelete="CASCADE"), index=True
     )
     project_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("project.id", ondelete="CASCADE"), index=True
+        Uuid, ForeignKey("project.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
     media_type: Mapped[str] = mapped_column(String(100))
