@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import Depends
+from sqlalchemy import text
 
 from berrys.app import create_app
+from berrys.core.deps import DatabaseDep, Session
+from berrys.services.auth.deps import CurrentUser
 
 
 async def test_malformed_json_is_a_clear_422(client, member):
@@ -188,3 +192,32 @@ async def test_nul_characters_are_422_not_500_anywhere(client, member):
     query = await client.get("/api/v1/projects?q=a%00b", headers=member.headers)
     assert query.status_code == 422
     assert (await client.get("/api/v1/projects", headers=member.headers)).json()["total"] == 0
+
+
+async def test_a_read_sees_what_its_dependencies_wrote_before_it(settings, database, member):
+    """The caller's lookup shares a GET's read transaction only when no dependency takes the
+    Database: one that writes first (seeding) must not be hidden by an earlier snapshot."""
+    app = create_app(settings, database=database)
+
+    async def write_first(database: DatabaseDep, user: CurrentUser) -> None:
+        async with database.transaction() as session:
+            await session.execute(
+                text("UPDATE project SET description = 'seeded' WHERE owner_id = :owner"),
+                {"owner": member.id.hex if database.is_sqlite else member.id},
+            )
+
+    async def read_after(session: Session, user: CurrentUser) -> dict[str, str]:
+        description = await session.scalar(
+            text("SELECT description FROM project WHERE name = 'Seeded'")
+        )
+        return {"description": description}
+
+    app.add_api_route("/test/seeded", read_after, dependencies=[Depends(write_first)])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        created = await http.post(
+            "/api/v1/projects", json={"name": "Seeded"}, headers=member.headers
+        )
+        assert created.status_code == 201
+        response = await http.get("/test/seeded", headers=member.headers)
+    assert response.json() == {"description": "seeded"}

@@ -50,21 +50,31 @@ def dependency_reads(
     On GET, HEAD and OPTIONS: in the route's own read-only ``session``, so the caller, the
     project and the route cost one transaction, not one each. Everywhere else a short
     read-only transaction of its own: a write route's transaction begins only when the
-    route itself writes, and a route that takes the ``Database`` (it opens short
-    transactions around a model, a tool or a stream) holds none while it waits.
+    route itself writes. So does any route that takes the ``Database`` somewhere in its
+    dependencies: it opens short transactions around a model, a tool or a stream (and holds
+    none while it waits), or writes before the route reads (seeding), which a snapshot taken
+    earlier by the caller's lookup would not see.
 
     A function, not a dependency: FastAPI's cost per request grows with every node of the
     dependency graph, and this runs on every authenticated request.
     """
-    route = request.scope.get("route")
-    if (
-        request.method in _READ_METHODS
-        and isinstance(route, APIRoute)
-        and not any(dep.call is get_database for dep in route.dependant.dependencies)
-    ):
-        return nullcontext(session)
+    if request.method in _READ_METHODS:
+        route = request.scope.get("route")
+        if isinstance(route, APIRoute) and not _takes_database(route):
+            return nullcontext(session)
     database: Database = request.app.state.database
     return database.transaction(read_only=True)
+
+
+def _takes_database(route: APIRoute) -> bool:
+    # A walk of a handful of nodes: cheaper than anything that would cache it.
+    pending = [route.dependant]
+    while pending:
+        dependant = pending.pop()
+        if dependant.call is get_database:
+            return True
+        pending.extend(dependant.dependencies)
+    return False
 
 
 class Page:
