@@ -19,7 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("task_run") as batch:
-        batch.add_column(sa.Column("critical_path", sa.Double(), nullable=False, server_default="0"))
+        batch.add_column(
+            sa.Column("critical_path", sa.Double(), nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:

@@ -1,11 +1,15 @@
 """The scheduler: workers claim READY task runs under leases and execute them.
 
-A claim is one short write transaction: READY task runs (past any retry back-off) and
-RUNNING ones whose lease expired are selected — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-inside ``BEGIN IMMEDIATE`` on SQLite — filtered by the run's and the provider's concurrency
-limits, and given this worker's lease in one UPDATE with their events. Heartbeats extend the
-leases; a task whose lease is gone is cancelled here and writes nothing more. No transaction
-is ever held across a model or tool call.
+Every write of a worker goes through its group commit (``commit.py``): the tasks that finish
+while one transaction commits are completed together in the next, which also makes their
+successors READY and claims work for the slots they free — so a successor starts the moment
+its own predecessors allow, with no poll in between. A claim selects READY task runs (past
+any retry back-off) and RUNNING ones whose lease expired, longest remaining critical path
+first — ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, inside ``BEGIN IMMEDIATE`` on SQLite —
+filters them by the run's and the provider's concurrency limits, and gives them this
+worker's lease in one UPDATE with their events. The poll is the fallback for work made READY
+elsewhere. Heartbeats extend the leases; a task whose lease is gone is cancelled here and
+writes nothing more. No transaction is ever held across a model or tool call.
 """
 
 from __future__ import annotations
