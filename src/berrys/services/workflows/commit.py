@@ -42,11 +42,19 @@ class LeaseLost(Exception):
     """This worker no longer holds the task's lease: stop, write nothing."""
 
 
+class LeaseMismatch(Exception):
+    """A write that checks its task's lease itself found it gone: the batch is undone and
+    done again with every lease checked first."""
+
+
 @dataclass
 class Tx:
     """One group transaction: the connection and the events each run gets at its end."""
 
     session: AsyncConnection
+    # SQLite reports the rows an executemany changed: a write that checks its task's lease
+    # in its own WHERE may trust the count (raise LeaseMismatch) instead of a check first.
+    trust_rowcount: bool = False
     events: dict[uuid.UUID, list[Event]] = field(default_factory=dict)
     refresh: set[uuid.UUID] = field(default_factory=set)
     spent: dict[uuid.UUID, tuple[float, int]] = field(default_factory=dict)
@@ -77,6 +85,7 @@ class Write:
     run_id: uuid.UUID | None  # the run whose row it locks (PostgreSQL)
     terminal: bool  # the task gives up its slot with it
     future: asyncio.Future[Any] | None
+    checks_lease: bool = False  # its statement holds the lease condition (see Tx)
 
 
 # ``claim(tx, finished)`` takes new work inside the batch (``finished``: tasks whose slot
@@ -117,10 +126,13 @@ class GroupCommitter:
         run_id: uuid.UUID | None = None,
         terminal: bool = False,
         wait: bool = True,
+        checks_lease: bool = False,
     ) -> asyncio.Future[Any] | None:
         """Queue a write; with ``wait`` a future resolved once it is committed."""
         future = asyncio.get_running_loop().create_future() if wait else None
-        self._queue.append(Write(stage, apply, payload, task_id, run_id, terminal, future))
+        self._queue.append(
+            Write(stage, apply, payload, task_id, run_id, terminal, future, checks_lease)
+        )
         self._wanted.set()
         return future
 
@@ -173,7 +185,10 @@ class GroupCommitter:
 
     async def _commit(self, writes: list[Write], *, claim: bool) -> None:
         try:
-            results, claimed = await self._transaction(writes, claim=claim)
+            try:
+                results, claimed = await self._transaction(writes, claim=claim)
+            except LeaseMismatch:
+                results, claimed = await self._transaction(writes, claim=claim, verify=True)
         except Exception as exc:
             if len(writes) > 1:
                 # One bad write must not fail the others: each alone, then the claim.
@@ -192,11 +207,13 @@ class GroupCommitter:
             self._launch(claimed)
 
     async def _transaction(
-        self, writes: list[Write], *, claim: bool
+        self, writes: list[Write], *, claim: bool, verify: bool = False
     ) -> tuple[list[Any], list[Any]]:
+        """One group transaction; ``verify`` checks every lease first, even those a write
+        checks itself."""
         results: dict[int, Any] = {}
         async with write(self.database) as session:
-            tx = Tx(session)
+            tx = Tx(session, trust_rowcount=self.database.is_sqlite and not verify)
             runs = sorted({w.run_id for w in writes if w.run_id is not None})
             if runs and not self.database.is_sqlite:
                 # Runs first, in one order: the order every state change takes locks in.
@@ -206,9 +223,13 @@ class GroupCommitter:
                     .order_by(_run.c.id)
                     .with_for_update()
                 )
-            ending = {w.task_id for w in writes if w.terminal and w.task_id}
-            going_on = {w.task_id for w in writes if w.task_id} - ending
+            # A task whose last write checks its lease itself needs no check before: if the
+            # lease is gone, that write undoes the whole batch (all the task's writes too).
+            checked = {w.task_id for w in writes if w.checks_lease and tx.trust_rowcount}
+            ending = {w.task_id for w in writes if w.terminal and w.task_id} - checked
+            going_on = {w.task_id for w in writes if w.task_id} - ending - checked
             held = await self._hold_leases(session, going_on, ending)
+            held |= checked
             live = []
             for index, single in enumerate(writes):
                 if single.task_id is not None and single.task_id not in held:

@@ -38,7 +38,13 @@ from berrys.core.enums import (
     TaskRunStatus,
 )
 from berrys.services.workflows import signals
-from berrys.services.workflows.commit import COMPLETIONS, GroupCommitter, LeaseLost, Tx
+from berrys.services.workflows.commit import (
+    COMPLETIONS,
+    GroupCommitter,
+    LeaseLost,
+    LeaseMismatch,
+    Tx,
+)
 from berrys.services.workflows.events import Event
 from berrys.services.workflows.executor import PermanentTaskError, TaskExecutor, TaskOutcome
 from berrys.services.workflows.journal import (
@@ -646,6 +652,7 @@ class Worker:
             task_id=ctx.task.id,
             run_id=ctx.task.run_id,
             terminal=True,
+            checks_lease=True,
         )
 
     async def _fail(self, ctx: TaskContext, error: str, *, retry: bool) -> None:
@@ -749,6 +756,7 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
         rows.append(
             {
                 "task_id": task.id,
+                "owner": ctx.writes.worker_id,
                 "new_status": T.COMPLETED if finished else T.RUNNING,
                 "new_output": outcome.output,
                 "new_cost": float(cost),
@@ -779,7 +787,9 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
             }
             for artifact in outcome.artifacts
         )
-    await session.execute(_COMPLETE, rows)
+    done_rows = await session.execute(_COMPLETE, rows)
+    if tx.trust_rowcount and done_rows.rowcount != len(rows):
+        raise LeaseMismatch(f"{len(rows) - done_rows.rowcount} of {len(rows)} leases gone")
     if artifacts:
         await session.execute(insert(_artifact), artifacts)
     for run_id, run_events in events.items():
@@ -835,7 +845,11 @@ _SNAPSHOT = (
 # One statement shape for every finished task of a batch (executemany).
 _COMPLETE = (
     update(_task)
-    .where(_task.c.id == bindparam("task_id"))
+    .where(
+        _task.c.id == bindparam("task_id"),
+        _task.c.lease_owner == bindparam("owner"),
+        _task.c.status == T.RUNNING,
+    )
     .values(
         status=bindparam("new_status", type_=_task.c.status.type),
         output=bindparam("new_output", type_=_task.c.output.type),
