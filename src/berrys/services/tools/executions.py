@@ -22,9 +22,9 @@ _COUNTED = (
     ToolExecutionOutcome.TIMEOUT,
 )
 
-# Built once, run on a Core connection: no ORM unit of work and no session on the hot path,
-# and the compiled SQL is reused. The tool's usage counter follows in the same statement: a
-# database trigger counts each entry of a call that ran (migration 0010_tools).
+# Built once: a Core statement skips the ORM's unit of work and reuses its compiled SQL. The
+# tool's usage counter follows in the same statement: a database trigger counts each entry
+# of a call that ran (migration 0010_tools), so the entry is a unit of work by itself.
 _INSERT_ENTRY = insert(ToolExecution.__table__)
 
 
@@ -34,17 +34,19 @@ async def record(
     *,
     server_health: tuple[uuid.UUID, bool, str | None, datetime] | None = None,
 ) -> None:
-    """Commit one entry (with it the tool's usage count) and its server's new health, in one
-    short transaction before the call returns: a crash never loses a call's log entry."""
+    """Commit one entry (with it the tool's usage count), and its server's new health when
+    that changed, before the call returns: a crash never loses a call's log entry."""
+    if server_health is None:
+        await database.write(_INSERT_ENTRY, entry)
+        return
+    server_id, healthy, error, at = server_health
     async with database.engine.begin() as connection:
         await connection.execute(_INSERT_ENTRY, entry)
-        if server_health is not None:
-            server_id, healthy, error, at = server_health
-            await connection.execute(
-                update(McpServer)
-                .where(McpServer.id == server_id)
-                .values(healthy=healthy, last_error=error, last_checked_at=at)
-            )
+        await connection.execute(
+            update(McpServer)
+            .where(McpServer.id == server_id)
+            .values(healthy=healthy, last_error=error, last_checked_at=at)
+        )
 
 
 async def get_executions(
