@@ -1,6 +1,6 @@
 """engine: task_run.critical_path, the work left on the longest path from a task to the end
 
-Revision ID: 0010_engine
+Revision ID: 0010
 Revises: 0009
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_engine"
+revision: str = "0010"
 down_revision: str | Sequence[str] | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

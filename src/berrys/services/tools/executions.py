@@ -15,7 +15,7 @@ from berrys.services.tools.contracts import ExecutionOut, UsageOut
 from berrys.services.tools.tables import McpServer, ToolExecution
 
 # The outcomes of calls that ran; refusals are logged, not counted (the same set as the
-# usage trigger of migration 0010_tools).
+# usage trigger of migration 0011).
 _COUNTED = (
     ToolExecutionOutcome.SUCCESS,
     ToolExecutionOutcome.ERROR,
@@ -24,7 +24,7 @@ _COUNTED = (
 
 # Built once: a Core statement skips the ORM's unit of work and reuses its compiled SQL. The
 # tool's usage counter follows in the same statement: a database trigger counts each entry
-# of a call that ran (migration 0010_tools), so the entry is a unit of work by itself.
+# of a call that ran (migration 0011), so the entry is a unit of work by itself.
 _INSERT_ENTRY = insert(ToolExecution.__table__)
 
 

@@ -6,8 +6,8 @@ counter cannot disagree, and a governed call commits one statement instead of tw
 Refusals (DENIED, INVALID, APPROVAL_REQUIRED) are logged and not counted. ``updated_at``
 is left alone: a use is not an edit of the tool.
 
-Revision ID: 0010_tools
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-26 13:25:00
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0010_tools"
-down_revision: str | Sequence[str] | None = "0009"
+revision: str = "0011"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
