@@ -40,9 +40,9 @@ from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.workflows import service as runs
 from berrys.services.workflows.contracts import DependencySpec, TaskSpec
-from berrys.services.workflows.engine import EngineConfig, Worker, run_status
 from berrys.services.workflows.executor import TaskOutcome
 from berrys.services.workflows.journal import StepPolicy, TaskContext
+from berrys.services.workflows.worker import EngineConfig, Worker, run_status
 
 HERE = Path(__file__).resolve().parent
 

@@ -39,8 +39,8 @@ from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.workflows import runtime, workflow
 from berrys.services.workflows import service as runs
 from berrys.services.workflows.contracts import RunCreate, RunOut
-from berrys.services.workflows.engine import EngineConfig
 from berrys.services.workflows.state import RUN_TERMINAL
+from berrys.services.workflows.worker import EngineConfig
 
 APPROVE_MODES = ("ask", "auto", "never")
 

@@ -10,7 +10,7 @@ import typer
 from berrys.cli.common import console, load_settings, run_async
 from berrys.core.db import Database
 from berrys.services.workflows import runtime
-from berrys.services.workflows.engine import Worker
+from berrys.services.workflows.worker import Worker
 
 
 def worker_command(

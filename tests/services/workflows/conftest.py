@@ -17,7 +17,7 @@ from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.workflows import service as runs
 from berrys.services.workflows.contracts import DependencySpec, RunOut, TaskSpec
-from berrys.services.workflows.engine import EngineConfig, Worker
+from berrys.services.workflows.worker import EngineConfig, Worker
 
 FAST = EngineConfig(
     lease_seconds=5.0,

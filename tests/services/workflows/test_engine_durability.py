@@ -22,8 +22,8 @@ from berrys.core.enums import InteractionStatus, RiskLevel, RunStatus, StepStatu
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
 from berrys.services.workflows import service as runs
-from berrys.services.workflows.engine import EngineConfig, Worker
 from berrys.services.workflows.tables import Step, TaskRun
+from berrys.services.workflows.worker import EngineConfig, Worker
 
 T = TaskRunStatus
 

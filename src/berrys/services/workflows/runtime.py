@@ -10,8 +10,8 @@ import structlog
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.services.workflows.engine import EngineConfig, Worker
 from berrys.services.workflows.executor import TaskExecutor
+from berrys.services.workflows.worker import EngineConfig, Worker
 
 _log = structlog.get_logger("berrys.worker")
 

@@ -41,9 +41,9 @@ from berrys.services.workflows.contracts import (
     TaskRunOut,
     TaskSpec,
 )
-from berrys.services.workflows.engine import finish_task_by_policy
 from berrys.services.workflows.events import Event
 from berrys.services.workflows.events import read as read_events
+from berrys.services.workflows.execution import finish_task_by_policy
 from berrys.services.workflows.state import (
     RUN_TERMINAL,
     TERMINAL,
