@@ -136,6 +136,19 @@ async def get_current(session: AsyncSession, *, project_id: uuid.UUID, user: Use
     return await _detail(session, plan)
 
 
+async def current_tasks(session: AsyncSession, *, user: UserOut) -> list[tuple[uuid.UUID, TaskOut]]:
+    """Every task of the current plan of each project ``user`` may see, with its project id,
+    in one query (similarity search ranks them across projects)."""
+    visible = await projects.visible_ids(session, user=user)
+    rows = await session.execute(
+        select(Plan.project_id, PlanTask)
+        .join(Plan, Plan.id == PlanTask.plan_id)
+        .where(Plan.is_current.is_(True), Plan.project_id.in_(visible))
+        .order_by(Plan.project_id, PlanTask.position, PlanTask.id)
+    )
+    return [(project_id, task_out(task)) for project_id, task in rows]
+
+
 async def get_history(
     session: AsyncSession, *, plan_id: uuid.UUID, user: UserOut, limit: int, offset: int
 ) -> tuple[list[PlanChangeOut], int]:

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
 from berrys.core.enums import SearchKind
-from berrys.core.errors import NotFound
 from berrys.services.agents import specialisations, templates
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import service as llm
@@ -58,20 +57,17 @@ async def _projects(session: AsyncSession, user: UserOut) -> list[_Candidate]:
 
 async def _tasks(session: AsyncSession, user: UserOut) -> list[_Candidate]:
     """Tasks of each visible project's current plan (older versions would repeat them)."""
-    candidates: list[_Candidate] = []
-    for project_id in await projects.visible_ids(session, user=user):
-        try:
-            plan = await planning.get_current(session, project_id=project_id, user=user)
-        except NotFound:
-            continue
-        for t in plan.tasks:
-            text = ". ".join(filter(None, [t.name, t.description, ", ".join(t.required_skills)]))
-            candidates.append(
-                _Candidate(SearchKind.TASK, t.id, t.name, t.description, text, project_id)
-            )
-            if len(candidates) >= MAX_CANDIDATES:
-                return candidates
-    return candidates
+    return [
+        _Candidate(
+            SearchKind.TASK,
+            t.id,
+            t.name,
+            t.description,
+            ". ".join(filter(None, [t.name, t.description, ", ".join(t.required_skills)])),
+            project_id,
+        )
+        for project_id, t in (await planning.current_tasks(session, user=user))[:MAX_CANDIDATES]
+    ]
 
 
 async def _agent_templates(session: AsyncSession, user: UserOut) -> list[_Candidate]:
