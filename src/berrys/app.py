@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     run_metrics.register(metrics.registry)
 
     install_error_handlers(app)
+    # Health first: probes hit it often, and Starlette tries routes in order.
+    _add_health_routes(app, metrics)
     for router in (
         auth_router,
         projects_router,
@@ -111,7 +113,6 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     ):
         app.include_router(router)
     install_web(app)
-    _add_health_routes(app, metrics)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app
 
