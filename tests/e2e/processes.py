@@ -7,6 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -48,3 +51,42 @@ def wait_until_healthy(url: str, process: subprocess.Popen[str], timeout: float 
         except httpx.TransportError:
             time.sleep(0.05)  # the server is still binding its port
     raise AssertionError("server did not become healthy in time")
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[str]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+
+@contextmanager
+def serving(data_dir: Path, *args: str, env: dict[str, str]) -> Iterator[Server]:
+    """``berrys serve ARGS`` on a free port, healthy on entry, stopped on exit."""
+    port = free_port()
+    # Output to a file, not a pipe nobody drains: a full pipe would block the server.
+    log = data_dir / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*BERRYS, "serve", "--port", str(port), *args],
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    server = Server(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    try:
+        wait_until_healthy(server.url, process)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+        if process.returncode not in (0, -15):
+            print(log.read_text()[-5000:])

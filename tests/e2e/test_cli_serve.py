@@ -4,15 +4,14 @@ admin commands; configuration mistakes get one clear line."""
 from __future__ import annotations
 
 import re
-import subprocess
 
 import httpx
-from tests.e2e.processes import BERRYS, berrys_env, free_port, run_berrys, wait_until_healthy
+from tests.e2e.processes import berrys_env, run_berrys, serving
 
 
 def test_serve_prints_a_one_time_admin_password_that_logs_in(server):
-    match = re.search(r"Email: (\S+)\s+Password: (\S+)", server.output_head)
-    assert match, server.output_head
+    match = re.search(r"Email: (\S+)\s+Password: (\S+)", server.output())
+    assert match, server.output()
     email, password = match.groups()
     with httpx.Client(base_url=server.url, timeout=10) as http:
         token = http.post("/api/v1/auth/login", json={"email": email, "password": password}).json()
@@ -91,21 +90,11 @@ def test_invalid_configuration_is_one_clear_line(tmp_path):
 
 def test_serve_with_two_workers_shares_logins_and_revocations(tmp_path):
     """Each worker process has its own engine; a token works, and stops working, in all."""
-    port = free_port()
     env = berrys_env(
         tmp_path, BERRYS_ADMIN_EMAIL="admin@example.com", BERRYS_ADMIN_PASSWORD="pw-long-enough"
     )
-    with (tmp_path / "serve.log").open("w") as log:
-        process = subprocess.Popen(
-            [*BERRYS, "serve", "--port", str(port), "--workers", "2"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
+    with serving(tmp_path, "--workers", "2", env=env) as server:
+        url = server.url
         login = httpx.post(
             f"{url}/api/v1/auth/login",
             json={"email": "admin@example.com", "password": "pw-long-enough"},
@@ -118,6 +107,3 @@ def test_serve_with_two_workers_shares_logins_and_revocations(tmp_path):
         assert {httpx.get(path, headers=headers).status_code for _ in range(20)} == {200}
         assert httpx.post(f"{url}/api/v1/auth/logout", headers=headers).status_code == 204
         assert {httpx.get(path, headers=headers).status_code for _ in range(20)} == {401}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)

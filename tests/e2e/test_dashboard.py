@@ -6,7 +6,6 @@ main pages, wide and phone-sized, go to tests/e2e/screenshots/."""
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed (dev extra)")
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from tests.e2e.processes import BERRYS, berrys_env, free_port, wait_until_healthy
+from tests.e2e.processes import berrys_env, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -72,34 +71,13 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """One `berrys serve` for the module, on a fresh data directory."""
     data = tmp_path_factory.mktemp("dashboard")
-    port = free_port()
-    log = data / "serve.log"
-    # Output to a file, not a pipe nobody drains: a full pipe would block the server.
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [*BERRYS, "serve", "--port", str(port)],
-            # No bundled llama.cpp model: its native library dies with SIGILL on some CPUs,
-            # and the browser tests are about the dashboard, not about a local model.
-            env=berrys_env(data, BERRYS_LOCAL_MODEL_ENABLED="false"),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-        match = re.search(r"Email: (\S+)\s+Password: (\S+)", log.read_text())
-        assert match, log.read_text()
-        yield Live(url, *match.groups())
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-        if process.returncode not in (0, -15):
-            print(log.read_text()[-5000:])
+    # No bundled llama.cpp model: its native library dies with SIGILL on some CPUs, and the
+    # browser tests are about the dashboard, not about a local model.
+    env = berrys_env(data, BERRYS_LOCAL_MODEL_ENABLED="false")
+    with serving(data, env=env) as server:
+        match = re.search(r"Email: (\S+)\s+Password: (\S+)", server.output())
+        assert match, server.output()
+        yield Live(server.url, *match.groups())
 
 
 def _shot(page: Page, name: str) -> None:
