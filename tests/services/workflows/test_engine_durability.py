@@ -155,6 +155,35 @@ async def test_a_non_idempotent_call_in_flight_at_a_crash_asks_a_human_then_runs
     assert steps[1].resolution == "RERUN"
 
 
+async def test_an_approved_rerun_in_flight_at_another_crash_asks_again(
+    database, project, tmp_path, start_worker
+):
+    """One approval covers one re-run: never a third call nobody approved."""
+    run, side_effects = await _crash_in_tool(database, project, tmp_path)
+    doomed = ScriptedExecutor(side_effects)  # the tool is held again: in flight at the kill
+    worker = Worker(database, doomed, config=FAST)
+    task = asyncio.create_task(worker.run())
+    [first] = await wait_until(lambda: _pending(database, run.id), message="first approval")
+    await _respond(database, first.id, approved=True, comment="go")
+    await wait_until(lambda: doomed.tool_calls["A"] == 1, message="re-run in flight")
+    await _kill(worker, task)
+    survivor = ScriptedExecutor(side_effects)
+    survivor.release("tool:A")
+    start_worker(survivor)
+    [second] = await wait_until(lambda: _pending(database, run.id), message="second approval")
+    assert second.id != first.id
+    assert survivor.tool_calls["A"] == 0
+    await _respond(database, second.id, approved=True, comment="again")
+    await wait_for_status(database, run.id, RunStatus.COMPLETED)
+    assert survivor.tool_calls["A"] == 1
+    steps = await _steps(database, by_key(run)["A"].id)
+    assert (steps[1].status, steps[1].calls, steps[1].resolution) == (
+        StepStatus.COMPLETED,
+        3,
+        "RERUN",
+    )
+
+
 async def test_rejecting_the_rerun_fails_the_task(database, project, tmp_path, start_worker):
     run, side_effects = await _crash_in_tool(database, project, tmp_path)
     survivor = ScriptedExecutor(side_effects)

@@ -220,6 +220,7 @@ class TaskContext:
         self._seq += 1
         digest = request_hash(kind, name, request)
         record = self._recorded.get(seq)
+        rerun = False  # a non-idempotent tool call run again on a person's approval
         key = {"task_run_id": self.task.id, "attempt": self.attempt, "seq": seq}
         if record is not None:
             if record.request_hash != digest:
@@ -250,10 +251,15 @@ class TaskContext:
                         priority=Priority.HIGH,
                     )
 
-            # Count the re-issue before calling, so a crash during it is still counted.
+            # Count the re-issue before calling, so a crash during it is still counted. A
+            # person's approval covers one re-run: the step is unresolved while it runs (in
+            # flight at another crash, it asks again) and RERUN once it has an outcome.
+            rerun = kind == StepKind.TOOL and not record.idempotent
+            used = {"resolution": None} if rerun else {}
+
             async def _reissue(tx: Tx) -> None:
                 await tx.session.execute(
-                    update(_step).where(*_step_key(key)).values(calls=_step.c.calls + 1)
+                    update(_step).where(*_step_key(key)).values(calls=_step.c.calls + 1, **used)
                 )
                 tx.emit(
                     self.task.run_id,
@@ -305,6 +311,8 @@ class TaskContext:
             "finished_at": utcnow(),
             "duration_ms": duration,
         }
+        if rerun:
+            values["resolution"] = "RERUN"
         spent = {"run_id": self.task.run_id, "cost_usd": cost, "tokens": tokens}
         if record is None:
             row = _step_row(key, kind, name, digest, idempotent, values.pop("status"), started)
