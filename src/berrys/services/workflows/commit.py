@@ -268,6 +268,12 @@ class GroupCommitter:
                 )
         return [results[index] for index in range(len(writes))], claimed
 
+    async def warm(self, session: AsyncConnection, nothing: list[uuid.UUID]) -> None:
+        """Run the lease statements once on ids that match nothing (see ``Worker.warm``)."""
+        params = {"ids": nothing, "owner": self.worker_id}
+        await session.execute(_EXTEND, {**params, "until": utcnow()})
+        await session.execute(_HELD, params)
+
     async def _hold_leases(
         self, session: AsyncConnection, going_on: set[uuid.UUID], ending: set[uuid.UUID]
     ) -> set[uuid.UUID]:

@@ -250,7 +250,7 @@ async def create(
         actor_id=actor_id,
         after=created,
     )
-    signals.wake()
+    signals.wake_after_commit(session)
     return await _load(session, run_id)
 
 

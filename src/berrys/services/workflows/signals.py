@@ -8,6 +8,10 @@ from __future__ import annotations
 import asyncio
 import weakref
 from contextlib import suppress
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class Waker:
@@ -32,3 +36,14 @@ def register(waker: Waker) -> None:
 def wake() -> None:
     for waker in list(_wakers):
         waker.set()
+
+
+def wake_after_commit(session: AsyncSession) -> None:
+    """Wake the local workers once ``session`` commits (it must be the one that commits):
+    woken before, a worker's claim waits for the write lock on a change it cannot see yet,
+    on SQLite in the busy handler's sleeps of up to 50 ms."""
+    event.listen(session.sync_session, "after_commit", _wake_on_commit, once=True)
+
+
+def _wake_on_commit(_: Any) -> None:
+    wake()

@@ -25,13 +25,13 @@ from sqlalchemy import select, update
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import RunStatus, TaskRunStatus
-from berrys.services.workflows import service, signals
+from berrys.services.workflows import execution, service, signals
 from berrys.services.workflows.claiming import Claimed, Claimer
 from berrys.services.workflows.commit import GroupCommitter, Tx
 from berrys.services.workflows.execution import TaskRunner
 from berrys.services.workflows.executor import TaskExecutor
 from berrys.services.workflows.journal import StepPolicy
-from berrys.services.workflows.state import run_write
+from berrys.services.workflows.state import run_write, write
 from berrys.services.workflows.tables import Run, TaskRun
 
 _log = structlog.get_logger("berrys.engine")
@@ -87,6 +87,8 @@ class Worker:
         self._last_claim = 0.0
         self._writes: GroupCommitter | None = None
         self._runner: TaskRunner | None = None
+        # Set once the worker is warm and has claimed what waited when it started.
+        self.ready = asyncio.Event()
         self._claimer = Claimer(
             database,
             worker_id=self.worker_id,
@@ -130,6 +132,7 @@ class Worker:
             retry_base_seconds=self.config.retry_base_seconds,
             retry_max_seconds=self.config.retry_max_seconds,
         )
+        await self._guard(self.warm())
         writer = asyncio.create_task(self._writes.run())
         heartbeat = asyncio.create_task(self._heartbeats())
         loop = asyncio.get_running_loop()
@@ -139,9 +142,12 @@ class Worker:
                 self._waker.event.clear()
                 # A poll finds nothing a group commit's claim of the last interval did not.
                 polled = loop.time() - self._last_claim >= self.config.poll_seconds
-                if self.config.concurrency > len(self._running) and (woken or polled):
+                if self.config.concurrency > len(self._running) and (
+                    woken or (polled and await self._guard(self._waiting()))
+                ):
                     await self._writes.request_claim()
                 woken = False
+                self.ready.set()  # warm, and what was waiting at the start is claimed
                 if loop.time() - self._last_maintenance >= self.config.maintenance_seconds:
                     self._last_maintenance = loop.time()
                     await self._guard(self.maintain())
@@ -151,6 +157,21 @@ class Worker:
         finally:
             heartbeat.cancel()
             await self._shutdown(writer)
+
+    async def warm(self) -> None:
+        """Compile the hot statements before any work (one transaction that changes no row):
+        SQLAlchemy compiles a statement on its first execution per engine, which would
+        otherwise fall on the first claim and the first completions."""
+        assert self._writes is not None
+        nothing = [uuid.uuid4()]
+        async with write(self.database) as session:
+            await self._claimer.warm(session, nothing)
+            await self._writes.warm(session, nothing)
+            await execution.warm(session, nothing)
+
+    async def _waiting(self) -> bool:
+        self._last_claim = asyncio.get_running_loop().time()
+        return await self._claimer.waiting(list(self._running))
 
     async def _guard(self, work: Any) -> Any:
         """A database hiccup must not kill the loop: log it and try again next tick."""
