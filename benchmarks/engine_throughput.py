@@ -5,7 +5,9 @@
     store (WAL, synchronous=NORMAL) with a zero-latency scripted model: every task makes one
     recorded model step (written once, COMPLETED with its result, in the group commit that
     also completes the task), and every state change writes its outbox event. Tasks per
-    second and wall/CPU per task; wall ends at the run's finished_at, CPU is the process's.
+    second and wall/CPU per task; wall and CPU start once the run is committed (the worker is
+    started, and warm, before: a deployed worker waits for work), wall ends at the run's
+    finished_at, CPU is the process's.
 (b) the same DAG in LangGraph (StateGraph fanning out with Send, a fake chat model, its
     SqliteSaver checkpointer), run by ``engine_langgraph_peer.py`` under another Python
     (``--langgraph-python``, a venv with langgraph and langgraph-checkpoint-sqlite).
