@@ -2,9 +2,10 @@
 
 Two signals: the share of the query's words a text contains (``word_match``), and how close
 its embedding is to the query's (``similarities``), turned into a bonus relative to the other
-candidates (``relative``). Vectors are cached by embedder and text hash, so a text is embedded
-once per process until it changes; whatever a request had no time to embed is embedded in the
-background (``warm_later``).
+candidates (``relative``). Vectors are cached by embedder and text hash, in memory and, when
+the caller passes the ``Database`` and the embedder has a name, in the database
+(:mod:`vectors`), so a text is embedded once until it changes, whatever the process; whatever
+a request had no time to embed is embedded in the background (``warm_later``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import structlog
+
+from berrys.core.db import Database
+from berrys.services.search import vectors as stored
 
 _log = structlog.get_logger("berrys.search.scoring")
 
@@ -144,29 +148,40 @@ def relative(similarities: Sequence[float | None]) -> Relative:
     return Relative(weights, median, best)
 
 
+def text_hash(text: str) -> str:
+    """The key of ``text``'s vector, in memory and in the database (32 hex digits)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _unit(vector: Sequence[float] | np.ndarray) -> np.ndarray:
+    array = np.asarray(vector, dtype=np.float32)
+    norm = float(np.linalg.norm(array))
+    return array / norm if norm else array
+
+
 class VectorCache:
     """Unit vectors by embedder and text hash; the least recently used go first."""
 
     def __init__(self, capacity: int = CACHE_CAPACITY) -> None:
         self.capacity = capacity
-        self._vectors: OrderedDict[tuple[Hashable, bytes], np.ndarray] = OrderedDict()
-
-    @staticmethod
-    def _key(source: Hashable, text: str) -> tuple[Hashable, bytes]:
-        return source, hashlib.blake2b(text.encode(), digest_size=16).digest()
+        self._vectors: OrderedDict[tuple[Hashable, str], np.ndarray] = OrderedDict()
 
     def get(self, source: Hashable, text: str) -> np.ndarray | None:
-        key = self._key(source, text)
-        vector = self._vectors.get(key)
+        return self.get_hashed(source, text_hash(text))
+
+    def get_hashed(self, source: Hashable, key: str) -> np.ndarray | None:
+        vector = self._vectors.get((source, key))
         if vector is not None:
-            self._vectors.move_to_end(key)
+            self._vectors.move_to_end((source, key))
         return vector
 
     def put(self, source: Hashable, text: str, vector: Sequence[float]) -> np.ndarray:
-        array = np.asarray(vector, dtype=np.float32)
-        norm = float(np.linalg.norm(array))
-        unit = array / norm if norm else array
-        self._vectors[self._key(source, text)] = unit
+        return self.put_hashed(source, text_hash(text), _unit(vector))
+
+    def put_hashed(self, source: Hashable, key: str, unit: np.ndarray) -> np.ndarray:
+        """Keep ``unit`` (already of length 1) for the text hashed to ``key``."""
+        self._vectors[(source, key)] = unit
+        self._vectors.move_to_end((source, key))
         while len(self._vectors) > self.capacity:
             self._vectors.popitem(last=False)
         return unit
@@ -181,13 +196,41 @@ class VectorCache:
 cache = VectorCache()
 
 
-async def _embed_into_cache(
-    texts: list[str], *, source: Hashable, embed: Embed
-) -> list[np.ndarray]:
+async def embedder_name(database: Database) -> str:
+    """The name of the platform's default embedder (asking for no vectors costs nothing)."""
+    from berrys.services.llm import service as llm  # the LLM service may use search later
+
+    return (await llm.embed(database, texts=[])).model
+
+
+def _store(database: Database | None, source: Hashable) -> Database | None:
+    """Where ``source``'s vectors are stored: only a named embedder's, when given a database."""
+    return database if isinstance(source, str) else None
+
+
+async def _embed(texts: list[str], *, embed: Embed) -> list[np.ndarray]:
     vectors = await embed(texts)
     if len(vectors) != len(texts):
         raise ValueError(f"the embedder returned {len(vectors)} vectors for {len(texts)}")
-    return [cache.put(source, text, vector) for text, vector in zip(texts, vectors, strict=True)]
+    return [_unit(vector) for vector in vectors]
+
+
+async def _recall(
+    wanted: dict[str, str], *, source: Hashable, store: Database | None
+) -> dict[str, np.ndarray]:
+    """Take out of ``wanted`` (text by hash) the vectors kept in memory or in the store."""
+    found: dict[str, np.ndarray] = {}
+    for key in list(wanted):
+        vector = cache.get_hashed(source, key)
+        if vector is not None:
+            found[key] = vector
+            del wanted[key]
+    if wanted and store is not None:
+        loaded = await stored.load(store, embedder=str(source), hashes=list(wanted))
+        for key, vector in loaded.items():
+            found[key] = cache.put_hashed(source, key, vector)
+            del wanted[key]
+    return found
 
 
 async def similarities(
@@ -197,41 +240,61 @@ async def similarities(
     source: Hashable,
     embed: Embed,
     budget: float | None = None,
+    database: Database | None = None,
 ) -> tuple[list[float | None], list[str]]:
     """Cosine similarity of ``query`` to each text, and the texts left unembedded.
 
-    Missing vectors are embedded in batches; after ``budget`` seconds (at least one batch
-    is always done) the rest stay ``None`` and are returned for :func:`warm_later`.
-    ``source`` names the embedder: vectors of different embedders never meet.
+    Vectors neither in memory nor stored are embedded in batches; after ``budget`` seconds
+    (at least one batch is always done) the rest stay ``None`` and are returned for
+    :func:`warm_later`. ``source`` names the embedder: vectors of different embedders never
+    meet. With ``database`` and a ``str`` source, the texts' vectors are read from and
+    written to the database (the query's are not: queries are many and seldom repeat).
     """
     started = time.perf_counter()
+    store = _store(database, source)
     query_vector = cache.get(source, query)
     if query_vector is None:
-        (query_vector,) = await _embed_into_cache([query], source=source, embed=embed)
-    missing = list(dict.fromkeys(t for t in texts if cache.get(source, t) is None))
-    while missing:
-        batch, missing = missing[:BATCH], missing[BATCH:]
-        await _embed_into_cache(batch, source=source, embed=embed)
-        if budget is not None and time.perf_counter() - started >= budget:
-            break
+        (unit,) = await _embed([query], embed=embed)
+        query_vector = cache.put(source, query, unit)
+    keys = [text_hash(text) for text in texts]
+    wanted = dict(zip(keys, texts, strict=True))
+    found = await _recall(wanted, source=source, store=store)
+    missing = list(wanted.items())
+    embedded: dict[str, np.ndarray] = {}
+    try:
+        while missing:
+            batch, missing = missing[:BATCH], missing[BATCH:]
+            units = await _embed([text for _, text in batch], embed=embed)
+            for (key, _), unit in zip(batch, units, strict=True):
+                found[key] = embedded[key] = cache.put_hashed(source, key, unit)
+            if budget is not None and time.perf_counter() - started >= budget:
+                break
+    finally:  # what was embedded before a failure is kept too
+        if store is not None and embedded:
+            await stored.save(store, embedder=str(source), vectors=embedded)
     scores: list[float | None] = []
-    for text in texts:
-        vector = cache.get(source, text)
+    for key in keys:
+        vector = found.get(key)
         if vector is None or vector.shape != query_vector.shape:
             scores.append(None)
         else:
             scores.append(float(np.dot(vector, query_vector)))
-    return scores, missing
+    return scores, [text for _, text in missing]
 
 
-_pending: dict[Hashable, dict[str, Embed]] = {}
+_pending: dict[Hashable, dict[str, tuple[Embed, Database | None]]] = {}
 _warming: dict[Hashable, asyncio.Task[None]] = {}
 
 
-def warm_later(texts: Sequence[str], *, source: Hashable, embed: Embed) -> None:
-    """Embed ``texts`` in the background, one task per embedder, so later queries find them."""
+def warm_later(
+    texts: Sequence[str], *, source: Hashable, embed: Embed, database: Database | None = None
+) -> None:
+    """Embed ``texts`` in the background, one task per embedder, so later queries find them.
+
+    With ``database`` (and a ``str`` source) they are stored, as by :func:`similarities`.
+    """
     queue = _pending.setdefault(source, {})
-    queue.update(dict.fromkeys(texts, embed))
+    queue.update(dict.fromkeys(texts, (embed, database)))
     task = _warming.get(source)
     if queue and (task is None or task.done()):
         _warming[source] = asyncio.create_task(_warm(source))
@@ -241,13 +304,22 @@ async def _warm(source: Hashable) -> None:
     queue = _pending.get(source, {})
     while queue:
         batch = [text for text, _ in zip(queue, range(BATCH), strict=False)]
-        embed = queue[batch[0]]
+        embed, database = queue[batch[0]]
         for text in batch:
             del queue[text]
-        todo = [text for text in batch if cache.get(source, text) is None]
+        store = _store(database, source)
         try:
-            if todo:
-                await _embed_into_cache(todo, source=source, embed=embed)
+            # Another process (a second worker) may have stored some meanwhile.
+            wanted = {text_hash(text): text for text in batch}
+            await _recall(wanted, source=source, store=store)
+            if wanted:
+                units = await _embed(list(wanted.values()), embed=embed)
+                embedded = {
+                    key: cache.put_hashed(source, key, unit)
+                    for key, unit in zip(wanted, units, strict=True)
+                }
+                if store is not None:
+                    await stored.save(store, embedder=str(source), vectors=embedded)
         except Exception as exc:  # a failing embedder: the next request queues them again
             _log.warning("search.warm_failed", error=str(exc), left=len(queue))
             queue.clear()

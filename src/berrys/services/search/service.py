@@ -108,8 +108,8 @@ _SOURCES = {
 
 
 async def _embedder(database: Database) -> tuple[str, scoring.Embed]:
-    """The platform's default embedder and its name (asking for no vectors costs nothing)."""
-    model = (await llm.embed(database, texts=[])).model
+    """The platform's default embedder and its name."""
+    model = await scoring.embedder_name(database)
 
     async def embed(texts: list[str]) -> list[list[float]]:
         return (await llm.embed(database, texts=texts)).vectors
@@ -159,14 +159,19 @@ async def similar(
         try:
             model, embed = await _embedder(database)
             similarities, missing = await scoring.similarities(
-                q, [c.text for c in candidates], source=model, embed=embed, budget=budget
+                q,
+                [c.text for c in candidates],
+                source=model,
+                embed=embed,
+                budget=budget,
+                database=database,
             )
         except Exception as exc:  # words still rank when the embedder fails
             _log.warning("search.embeddings_failed", error=str(exc))
             model = None
         else:
             if missing:
-                scoring.warm_later(missing, source=model, embed=embed)
+                scoring.warm_later(missing, source=model, embed=embed, database=database)
     spread = scoring.relative(similarities)
     scored: list[tuple[float, float | None, _Candidate, list[str]]] = []
     for candidate, similarity, weight in zip(candidates, similarities, spread.weights, strict=True):

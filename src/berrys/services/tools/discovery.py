@@ -141,9 +141,13 @@ async def discover(
     text = " ".join(filter(None, [request.capability, request.query]))
     if embedder is not None and tools and text:
         try:
-            source = _embedder if _embedder is not None else "llm"
+            source = _embedder or await scoring.embedder_name(database)
             similarities, _ = await scoring.similarities(
-                text, [_tool_text(tool) for tool in tools], source=source, embed=embedder
+                text,
+                [_tool_text(tool) for tool in tools],
+                source=source,
+                embed=embedder,
+                database=database,
             )
         except Exception as exc:  # embeddings are a bonus; matching works without them
             _log.warning("discovery.embeddings_failed", error=str(exc))
