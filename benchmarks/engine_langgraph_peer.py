@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import operator
-import random
 import sqlite3
 import sys
 import tempfile
@@ -25,20 +24,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def layered_dag(tasks: int, width: int, seed: int = 1) -> list[tuple[int, list[int]]]:
-    rng = random.Random(seed)
-    graph = []
-    for index in range(tasks):
-        layer = index // width
-        if layer == 0:
-            graph.append((index, []))
-            continue
-        previous = list(range((layer - 1) * width, min(layer * width, tasks)))
-        picked = rng.sample(previous, k=min(len(previous), rng.choice((1, 2))))
-        graph.append((index, sorted(picked)))
-    return graph
+from engine_graphs import branch_latencies, layered_dag
 
 
 class State(TypedDict):
@@ -99,17 +85,14 @@ def main() -> None:
         result = run(spec, {})
         result.update(tasks=args.tasks, tasks_per_s=args.tasks / result["wall_s"])
     else:
-        rng = random.Random(3)
-        spec, latency, bound, index = [], {}, 0.0, 0
-        for _ in range(args.branches):
-            length = rng.randint(1, 10)
-            total = 0.0
-            for t in range(length):
-                latency[index] = rng.uniform(0.05, 0.15)
-                total += latency[index]
+        chains = branch_latencies(args.branches)
+        spec, latency, index = [], {}, 0
+        for chain in chains:
+            for t, seconds in enumerate(chain):
+                latency[index] = seconds
                 spec.append((index, [index - 1] if t else []))
                 index += 1
-            bound = max(bound, total)
+        bound = max(sum(chain) for chain in chains)
         result = run(spec, latency)
         result.update(
             tasks=len(spec),

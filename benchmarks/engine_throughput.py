@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from engine_graphs import branch_latencies, layered_dag
 
 from berrys.core import migrate
 from berrys.core.db import Database, utcnow
@@ -47,21 +48,6 @@ from berrys.services.workflows.journal import StepPolicy, TaskContext
 from berrys.services.workflows.worker import EngineConfig, Worker, run_status
 
 HERE = Path(__file__).resolve().parent
-
-
-def layered_dag(tasks: int, width: int, seed: int = 1) -> list[tuple[int, list[int]]]:
-    """(task, predecessors) in layers of ``width``; one or two FS predecessors per task."""
-    rng = random.Random(seed)
-    graph = []
-    for index in range(tasks):
-        layer = index // width
-        if layer == 0:
-            graph.append((index, []))
-            continue
-        previous = list(range((layer - 1) * width, min(layer * width, tasks)))
-        picked = rng.sample(previous, k=min(len(previous), rng.choice((1, 2))))
-        graph.append((index, sorted(picked)))
-    return graph
 
 
 class ModelExecutor:
@@ -167,20 +153,17 @@ async def throughput(tasks: int, width: int) -> dict[str, float]:
     }
 
 
-async def makespan(branches: int, seed: int = 3) -> dict[str, float]:
-    rng = random.Random(seed)
-    specs, deps, latencies, bound = [], [], {}, 0.0
-    for b in range(branches):
-        length = rng.randint(1, 10)
-        total = 0.0
-        for t in range(length):
+async def makespan(branches: int) -> dict[str, float]:
+    specs, deps, latencies = [], [], {}
+    chains = branch_latencies(branches)
+    for b, chain in enumerate(chains):
+        for t, latency in enumerate(chain):
             key = f"b{b}t{t}"
-            latencies[key] = rng.uniform(0.05, 0.15)
-            total += latencies[key]
+            latencies[key] = latency
             specs.append(TaskSpec(key=key, name=key))
             if t:
                 deps.append(DependencySpec(from_key=f"b{b}t{t - 1}", to_key=key))
-        bound = max(bound, total)
+    bound = max(sum(chain) for chain in chains)
     with tempfile.TemporaryDirectory() as folder:
         database = Database(f"sqlite+aiosqlite:///{folder}/bench.db")
         try:
