@@ -22,6 +22,8 @@ from berrys.core.db import Database
 from berrys.core.enums import UserRole
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate
+from berrys.services.llm import service as llm
+from berrys.services.llm.providers import scripted
 from berrys.tables import metadata
 
 TEST_DATABASE_URL = os.environ.get("BERRYS_TEST_DATABASE_URL")
@@ -72,6 +74,17 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     await migrate.upgrade(database)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+def offline_router(settings: Settings) -> Iterator[None]:
+    """A fresh model router: RULES and scripted models only (no bundled llama.cpp model), no
+    script or cooldown carried from one test to the next."""
+    scripted.reset()
+    llm.configure(settings)
+    yield
+    scripted.reset()
+    llm.configure(settings)
 
 
 @pytest.fixture(scope="session")

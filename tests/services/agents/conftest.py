@@ -8,22 +8,12 @@ from typing import Any
 
 import pytest
 
-from berrys.services.llm import service as llm
-from berrys.services.llm.providers import scripted
-
 FIXTURES = json.loads((Path(__file__).parent / "generation_fixtures.json").read_text())
 
 
 @pytest.fixture(autouse=True)
-def _router_without_local_model(settings):
-    """RULES and scripted models only: no bundled llama.cpp model, no script or cooldown
-    carried from one test to the next (as tests/services/llm/conftest.py does)."""
-    offline = settings.model_copy(update={"local_model_enabled": False})
-    scripted.reset()
-    llm.configure(offline)
-    yield
-    scripted.reset()
-    llm.configure(offline)
+def _offline(offline_router: None) -> None:
+    """Every agents test runs on RULES and scripted models."""
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from berrys.core.enums import InteractionStatus, RiskLevel, RunStatus
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
 from berrys.services.llm import service as llm
-from berrys.services.llm.providers import scripted
 from berrys.services.tools import service as tools
 from berrys.services.tools.contracts import AgentToolBind
 from berrys.services.workflows import service as runs
@@ -22,15 +21,7 @@ from berrys.services.workflows.agent_executor import AgentExecutor
 from berrys.services.workflows.contracts import TaskSpec
 from berrys.services.workflows.tables import Step
 
-
-@pytest.fixture(autouse=True)
-def _offline_router(settings):
-    offline = settings.model_copy(update={"local_model_enabled": False})
-    scripted.reset()
-    llm.configure(offline)
-    yield
-    scripted.reset()
-    llm.configure(offline)
+pytestmark = pytest.mark.usefixtures("offline_router")
 
 
 async def _agent(client, member, project_id, name="Writer", agent_type="ASSISTANT"):

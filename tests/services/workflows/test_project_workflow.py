@@ -9,8 +9,6 @@ from tests.services.workflows.conftest import wait_for_status
 from berrys.core.enums import HumanInteractionType, ProjectStatus, RunStatus
 from berrys.services.auth import service as auth
 from berrys.services.interactions import service as interactions
-from berrys.services.llm import service as llm
-from berrys.services.llm.providers import scripted
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.workflows import service as runs
@@ -21,14 +19,7 @@ from berrys.services.workflows.contracts import RunCreate
 DESCRIPTION = "Write a launch plan and announcement for a neighbourhood bakery's new website"
 
 
-@pytest.fixture(autouse=True)
-def _offline_router(settings):
-    offline = settings.model_copy(update={"local_model_enabled": False})
-    scripted.reset()
-    llm.configure(offline)
-    yield
-    scripted.reset()
-    llm.configure(offline)
+pytestmark = pytest.mark.usefixtures("offline_router")
 
 
 async def _project(database, member):
