@@ -21,13 +21,14 @@ from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.chat import runs
-from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
+from berrys.services.chat.contracts import ChatAction, IntentResult
 from berrys.services.chat.outcome import (
     Intent,
     Outcome,
     Status,
     agent_count,
     ask_which_project,
+    confirm,
     failed,
     project_url,
     refuse_read_only,
@@ -118,21 +119,7 @@ async def _generate_team(
             f"{label} already has {existing} agent(s). Generating again replaces the generated "
             "agents that have not started yet. Shall I go ahead? (yes / no)"
         )
-        return Outcome(
-            reply=question,
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.GENERATE_TEAM,
-                    status=Status.NEEDS_CONFIRMATION,
-                    detail=question,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-            pending=PendingAction(
-                type=Intent.GENERATE_TEAM, project_id=project_id, question=question
-            ),
-        )
+        return confirm(Intent.GENERATE_TEAM, project_id, question)
     try:
         generated = await agent_generation.generate(
             database, project_id=project_id, request=GenerateRequest(), user=turn.user
@@ -201,19 +188,7 @@ async def _plan(
             f"{label} already has a plan (version {current.version}, {len(current.tasks)} "
             "tasks). Shall I draft a new version and make it the current plan? (yes / no)"
         )
-        return Outcome(
-            reply=question,
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.PLAN,
-                    status=Status.NEEDS_CONFIRMATION,
-                    detail=question,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-            pending=PendingAction(type=Intent.PLAN, project_id=project_id, question=question),
-        )
+        return confirm(Intent.PLAN, project_id, question)
     try:
         plan = await planning_generation.create_plan(
             database, project_id=project_id, plan_in=PlanCreate(), user=turn.user

@@ -57,6 +57,23 @@ def failed(intent: ChatIntent, exc: BerrysError, project_id: uuid.UUID | None) -
     )
 
 
+def confirm(intent: ChatIntent, project_id: uuid.UUID, question: str) -> Outcome:
+    """Ask before a costly or destructive action; a "yes" in the next message carries it out."""
+    return Outcome(
+        reply=question,
+        project_id=project_id,
+        actions=[
+            ChatAction(
+                type=intent,
+                status=Status.NEEDS_CONFIRMATION,
+                detail=question,
+                result={"project_id": str(project_id)},
+            )
+        ],
+        pending=PendingAction(type=intent, project_id=project_id, question=question),
+    )
+
+
 def target_project(turn: Turn, intent: IntentResult) -> tuple[uuid.UUID | None, str | None]:
     """The project meant: one named in the message, else the conversation's."""
     if intent.project_name:

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 from berrys.core.db import Database
 from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
-from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
+from berrys.services.chat.contracts import ChatAction, IntentResult
 from berrys.services.chat.outcome import (
     Intent,
     Outcome,
     Status,
     ask_which_project,
+    confirm,
     failed,
     refuse_read_only,
     target_project,
@@ -66,19 +67,7 @@ async def start_run(
             "tasks) with the team's agents; their model and tool calls may cost money. "
             "Start it? (yes / no)"
         )
-        return Outcome(
-            reply=question,
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.START_RUN,
-                    status=Status.NEEDS_CONFIRMATION,
-                    detail=question,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-            pending=PendingAction(type=Intent.START_RUN, project_id=project_id, question=question),
-        )
+        return confirm(Intent.START_RUN, project_id, question)
     try:
         async with database.transaction() as session:
             run = await runs.create_from_plan(
