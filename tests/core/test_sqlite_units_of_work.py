@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import enum
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.exc import IntegrityError
 
-from berrys.core.db import Database
+from berrys.core.db import Database, JSONDocument, UTCDateTime
 
 
 @pytest.fixture
@@ -116,3 +131,83 @@ async def test_single_statement_writes_interleave_with_transactions(db: Database
     assert sorted(await names(db)) == sorted(
         [f"w{i}" for i in range(10)] + [f"t{i}" for i in range(10)]
     )
+
+
+async def test_a_single_statement_write_waits_for_the_write_lock_off_the_event_loop(
+    db: Database,
+) -> None:
+    insert = text("INSERT INTO item (name) VALUES (:name)")
+    async with db.transaction() as session:
+        await session.execute(insert, {"name": "first"})  # holds SQLite's write lock
+        waiting = asyncio.create_task(db.write(insert, {"name": "second"}))
+        # The loop keeps serving while the write waits for the lock: a reader completes.
+        assert await names(db) == []
+        assert not waiting.done()
+    await asyncio.wait_for(waiting, 10)
+    assert await names(db) == ["first", "second"]
+
+
+class _Colour(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+_metadata = MetaData()
+_typed = Table(
+    "typed",
+    _metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("at", UTCDateTime),
+    Column("colour", SAEnum(_Colour)),
+    Column("doc", JSONDocument),
+    Column("flag", Boolean),
+    Column("score", Float),
+    Column("note", String, nullable=True),
+    Column("made", String, default=lambda: "by default"),
+)
+
+
+async def test_a_single_statement_write_stores_values_as_a_transaction_does(tmp_path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'typed.db'}")
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(_metadata.create_all)
+        at = datetime(2026, 11, 26, 12, 30, 15, 123456, tzinfo=UTC)
+        values = {
+            "at": at,
+            "colour": _Colour.BLUE,
+            "doc": {"k": [1, "two", None]},
+            "flag": True,
+            "score": 2.5,
+            "note": None,
+            "made": "given",
+        }
+        written, committed = uuid.uuid4(), uuid.uuid4()
+        await database.write(insert(_typed), {"id": written, **values})
+        async with database.transaction() as session:
+            await session.execute(insert(_typed), {"id": committed, **values})
+        # A column left to its Python-side default still gets it.
+        defaulted = uuid.uuid4()
+        await database.write(insert(_typed), {"id": defaulted})
+        async with database.transaction(read_only=True) as session:
+            raw = {
+                row[0]: row[1:]
+                for row in await session.execute(
+                    text("SELECT id, at, colour, doc, flag, score, note, made FROM typed")
+                )
+            }
+            made = (
+                await session.execute(select(_typed.c.made).where(_typed.c.id == defaulted))
+            ).scalar_one()
+            typed = (await session.execute(select(_typed).where(_typed.c.id == written))).one()
+        stored = {key.replace("-", ""): value for key, value in raw.items()}
+        assert stored[written.hex] == stored[committed.hex]
+        assert made == "by default"
+        assert (typed.at, typed.colour, typed.doc, typed.flag) == (
+            at,
+            _Colour.BLUE,
+            {"k": [1, "two", None]},
+            True,
+        )
+    finally:
+        await database.dispose()

@@ -9,6 +9,8 @@ queue on the busy timeout instead of failing when a read snapshot cannot be upgr
 read-only units of work use a plain deferred ``BEGIN`` and never block writers (WAL).
 The driver is aiosqlite through :mod:`berrys.core.sqlite`, which sends the ``BEGIN`` with
 the transaction's first statement and each statement in one trip to the driver's thread.
+A single-statement write (:meth:`Database.write`) has a faster path of its own on SQLite
+(``core.sqlite.StatementWriter``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Executable, MetaData, Select, event, func, select
+from sqlalchemy import JSON, DateTime, Executable, MetaData, Select, event, func, make_url, select
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -33,7 +35,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from berrys.core.sqlite import OneHopDBAPI
+from berrys.core.sqlite import OneHopDBAPI, StatementWriter, configure_connection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -44,7 +46,6 @@ NAMING_CONVENTION = {
 }
 
 _READ_ONLY = "berrys_read_only"
-_SINGLE_STATEMENT = "berrys_single_statement"
 
 
 def utcnow() -> datetime:
@@ -114,25 +115,13 @@ class Timestamps:
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the driver, decide when transactions begin.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+    event.listen(sync_engine, "connect", configure_connection)
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        options = connection.get_execution_options()
-        if options.get(_SINGLE_STATEMENT, False):
-            return  # the statement is its own (implicit, atomic) transaction
+        read_only = connection.get_execution_options().get(_READ_ONLY, False)
         connection.connection.dbapi_connection.defer_begin(
-            "BEGIN" if options.get(_READ_ONLY, False) else "BEGIN IMMEDIATE"
+            "BEGIN" if read_only else "BEGIN IMMEDIATE"
         )
 
 
@@ -165,7 +154,12 @@ class Database:
         self._reader = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
-        self._single_statement = self.engine.execution_options(**{_SINGLE_STATEMENT: True})
+        # A second connection sees the same data only when the database is a file.
+        self._statement_writer = (
+            StatementWriter(url)
+            if self.is_sqlite and make_url(url).database not in (None, "", ":memory:")
+            else None
+        )
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
@@ -178,12 +172,16 @@ class Database:
         """Commit one statement that is a whole unit of work by itself (an append to a log).
 
         One statement is atomic on every backend, so on SQLite it runs in SQLite's own
-        implicit transaction: one trip to the driver's thread instead of BEGIN, statement
-        and COMMIT. Triggers fire inside that same implicit transaction.
+        implicit transaction, on a connection of its own (``core.sqlite.StatementWriter``).
+        Triggers fire inside that same implicit transaction.
         """
-        async with self._single_statement.connect() as connection:
+        if self._statement_writer is not None:
+            await self._statement_writer.write(statement, parameters)
+            return
+        async with self.engine.begin() as connection:
             await connection.execute(statement, parameters)
-            await connection.commit()
 
     async def dispose(self) -> None:
+        if self._statement_writer is not None:
+            await self._statement_writer.close()
         await self.engine.dispose()
