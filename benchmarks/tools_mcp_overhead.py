@@ -12,8 +12,8 @@ session), in alternating blocks of 50 calls so that drift hits all three alike:
   returns (one INSERT; a trigger counts the tool's use in the same statement;
   ``invoke_with_log`` is the block's mean per call). On SQLite in WAL.
 
-Wall-clock latency moves with the machine's load (each SQLite statement is a hand-off to
-aiosqlite's thread); the CPU columns (this process, all its threads, per call) much less.
+Wall-clock latency moves with the machine's load; the CPU columns (this process, all its
+threads, per call) much less.
 Each run prints the 1-minute load average before and after it.
 
 Usage: python benchmarks/tools_mcp_overhead.py [--calls 500] [--runs 3]
