@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.exc import IntegrityError
 
+from berrys.core import sqlite
 from berrys.core.db import Database, JSONDocument, UTCDateTime
 
 
@@ -211,3 +212,13 @@ async def test_a_single_statement_write_stores_values_as_a_transaction_does(tmp_
         )
     finally:
         await database.dispose()
+
+
+async def test_single_statement_writes_go_on_while_the_log_is_checkpointed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "_CHECKPOINT_EVERY", 3)
+    insert = text("INSERT INTO item (name) VALUES (:name)")
+    for index in range(20):
+        await db.write(insert, {"name": f"w{index}"})
+    assert await names(db) == [f"w{index}" for index in range(20)]

@@ -155,9 +155,10 @@ class Database:
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
         # A second connection sees the same data only when the database is a file.
+        path = make_url(url).database
         self._statement_writer = (
-            StatementWriter(url)
-            if self.is_sqlite and make_url(url).database not in (None, "", ":memory:")
+            StatementWriter(self.engine.dialect, path)
+            if self.is_sqlite and path and path != ":memory:"
             else None
         )
 
@@ -171,12 +172,14 @@ class Database:
     async def write(self, statement: Executable, parameters: Any = None) -> None:
         """Commit one statement that is a whole unit of work by itself (an append to a log).
 
-        One statement is atomic on every backend, so on SQLite it runs in SQLite's own
-        implicit transaction, on a connection of its own (``core.sqlite.StatementWriter``).
-        Triggers fire inside that same implicit transaction.
+        One statement is atomic on every backend. On SQLite it is committed in the event
+        loop's thread when it can take the write lock at once (``StatementWriter``), and
+        otherwise goes through the engine like any transaction. Triggers fire inside the
+        statement's own transaction.
         """
-        if self._statement_writer is not None:
-            await self._statement_writer.write(statement, parameters)
+        if self._statement_writer is not None and self._statement_writer.write(
+            statement, parameters
+        ):
             return
         async with self.engine.begin() as connection:
             await connection.execute(statement, parameters)

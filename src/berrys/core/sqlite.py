@@ -17,17 +17,17 @@ import asyncio
 import collections
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiosqlite
 import structlog
-from sqlalchemy import Connection, Engine, Executable, create_engine, event, make_url
+from sqlalchemy import Executable
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import EMPTY_DICT
@@ -36,7 +36,7 @@ _Outcome = tuple[Any, list[Any], int, int | None]
 _log = structlog.get_logger("berrys.db")
 
 
-def configure_connection(dbapi_connection: Any, _record: Any = None) -> None:
+def configure_connection(dbapi_connection: Any, _record: Any) -> None:
     """Every connection to an SQLite file: WAL, NORMAL sync, foreign keys, busy timeout."""
     # Let SQLAlchemy, not the driver, decide when transactions begin.
     dbapi_connection.isolation_level = None
@@ -193,59 +193,45 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
 
 # A compiled statement, and the bind processor (or None) of each of its positional values.
 _Plan = tuple[SQLCompiler, list[tuple[str, Callable[[Any], Any] | None]]]
-_CHECKPOINT_EVERY = 1000  # writes on the loop's connection between two passive checkpoints
+_CHECKPOINT_EVERY = 1000  # writes between two passive checkpoints of the WAL
 
 
 class StatementWriter:
-    """Single-statement writes to an SQLite file, each its own unit of work.
+    """The fast path of ``Database.write`` on an SQLite file: one statement, its own unit
+    of work, committed in the event loop's thread when that cannot wait.
 
     Why: it serves logs written on a latency path, above all a tool call's
     ``tool_execution`` entry, committed before the call returns. Through the async engine
-    such an INSERT hands off to aiosqlite's thread and back for each of connect, execute
-    and close; measured right after an MCP call, that cost ~0.7 ms of wall time, while
-    SQLite commits the row in ~0.1 ms.
+    such an INSERT hands off to aiosqlite's thread and back for connect, execute and close;
+    measured right after an MCP call that cost ~0.7-1.1 ms of wall time (each hand-off to
+    a sleeping thread waits for the scheduler), while SQLite commits the row in ~0.1 ms.
 
-    How: the statement is compiled once per statement and parameter names (SQLAlchemy's
-    compiler and bind processors: the values are stored exactly as through the engine) and
-    runs on a connection of its own in the event loop's thread with no busy timeout, so it
-    takes SQLite's write lock at once or fails at once. Whatever does not succeed there
-    (the lock is held, a constraint fails, the statement needs Python-side defaults or is
-    an executemany) runs on the full path: synchronous SQLAlchemy on a thread of its own
-    with the usual busy timeout. The event loop never waits for a lock, and errors are
-    SQLAlchemy's. A statement that failed left nothing (SQLite's implicit transaction), so
-    running it again there is safe. The loop's connection never checkpoints on commit (a
-    checkpoint syncs the database file); the thread runs a passive checkpoint instead,
-    every ``_CHECKPOINT_EVERY`` writes.
+    How: the statement is compiled once per statement and parameter names with the async
+    engine's own dialect and bind processors (the values are stored exactly as through the
+    engine) and runs on a ``sqlite3`` connection of its own with no busy timeout: it takes
+    the write lock at once or fails at once. :meth:`write` says whether it committed; when
+    it did not (the lock is held, a constraint failed, the statement needs Python-side
+    defaults or is an executemany) the caller runs it through the engine, where it waits
+    for the lock on the driver's thread and errors are SQLAlchemy's. A statement that
+    failed left nothing (SQLite's implicit transaction), so running it again is safe.
+    Nothing here can block the loop on a lock or a disk sync: this connection never
+    checkpoints on commit (a checkpoint syncs the database file); a passive checkpoint runs
+    on a worker thread every ``_CHECKPOINT_EVERY`` writes, and the fast path stands aside
+    while it does.
     """
 
-    def __init__(self, url: str) -> None:
-        self._engine: Engine = create_engine(make_url(url).set(drivername="sqlite"))
-        event.listen(self._engine, "connect", configure_connection)
-        self._thread: ThreadPoolExecutor | None = None
-        self._connection: Connection | None = None  # the thread's
-        self._inline: sqlite3.Connection | None = None  # the event loop's
+    def __init__(self, dialect: Dialect, path: str) -> None:
+        self._dialect = dialect
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
         self._plans: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Plan | None]] = {}
         self._since_checkpoint = 0
+        self._checkpointing: asyncio.Future[Any] | None = None
 
-    async def write(self, statement: Executable, parameters: Any) -> None:
-        if isinstance(parameters, dict) and await self._write_inline(statement, parameters):
-            return
-        await self._in_thread(self._write_in_thread, statement, parameters)
-
-    async def close(self) -> None:
-        if self._inline is not None:
-            self._inline.close()
-            self._inline = None
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            if self._connection is not None:
-                await asyncio.get_running_loop().run_in_executor(thread, self._connection.close)
-                self._connection = None
-            thread.shutdown()
-        self._engine.dispose()
-
-    # -- the event loop's connection ------------------------------------------------------------
-    async def _write_inline(self, statement: Executable, parameters: dict[str, Any]) -> bool:
+    def write(self, statement: Executable, parameters: Any) -> bool:
+        """Commit ``statement`` here if it can be done at once; whether it was."""
+        if not isinstance(parameters, dict) or self._checkpointing is not None:
+            return False
         plan = self._plan(statement, parameters)
         if plan is None:
             return False
@@ -253,30 +239,47 @@ class StatementWriter:
         try:
             values = compiled.construct_params(parameters)
         except SQLAlchemyError:
-            return False  # e.g. a missing value: the full path says so
+            return False  # e.g. a missing value: the engine says so
         row = tuple(
             values[name] if process is None else process(values[name])
             for name, process in processors
         )
-        if self._inline is None:
-            self._inline = await self._in_thread(self._open_inline)
         try:
-            self._inline.execute(compiled.string, row)
+            self._open().execute(compiled.string, row)
         except sqlite3.Error:
             return False
         self._since_checkpoint += 1
         if self._since_checkpoint >= _CHECKPOINT_EVERY:
             self._since_checkpoint = 0
-            self._executor().submit(self._checkpoint)
+            self._checkpointing = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
+            self._checkpointing.add_done_callback(self._checkpointed)
         return True
+
+    async def close(self) -> None:
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._connection is None:
+            # Opening takes no lock; the file's WAL mode is the engine's connections' doing.
+            connection = sqlite3.connect(
+                self._path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+            self._connection = connection
+        return self._connection
 
     def _plan(self, statement: Executable, parameters: dict[str, Any]) -> _Plan | None:
         key = (id(statement), tuple(parameters))
         cached = self._plans.get(key)
         if cached is not None and cached[0] is statement:
             return cached[1]
-        dialect = self._engine.dialect
-        compiled = statement.compile(dialect=dialect, column_keys=list(parameters))
+        compiled = statement.compile(dialect=self._dialect, column_keys=list(parameters))
         plan: _Plan | None = None
         if (
             isinstance(compiled, SQLCompiler)
@@ -285,6 +288,7 @@ class StatementWriter:
             and not compiled.update_prefetch
             and not compiled.post_compile_params
         ):
+            dialect = self._dialect
             plan = (
                 compiled,
                 [
@@ -297,43 +301,11 @@ class StatementWriter:
         self._plans[key] = (statement, plan)
         return plan
 
-    # -- the thread ------------------------------------------------------------------------------
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="berrys-sqlite-write")
-        return self._thread
-
-    async def _in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor(), function, *args)
-
-    def _open_inline(self) -> sqlite3.Connection:
-        # Opened here, with the busy timeout, in case the first connection has to wait.
-        database = self._engine.url.database
-        assert database is not None
-        connection = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
-        configure_connection(connection)
-        connection.execute("PRAGMA wal_autocheckpoint=0")
-        connection.execute("PRAGMA busy_timeout=0")
-        return connection
-
-    def _thread_connection(self) -> Connection:
-        if self._connection is None:
-            self._connection = self._engine.connect()
-        return self._connection
-
-    def _write_in_thread(self, statement: Executable, parameters: Any) -> None:
-        connection = self._thread_connection()
-        try:
-            connection.execute(statement, parameters)
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
-
     def _checkpoint(self) -> None:
-        try:
-            connection = self._thread_connection()
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            connection.commit()
-        except Exception:
-            _log.exception("sqlite.checkpoint_failed")
+        assert self._connection is not None
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+    def _checkpointed(self, future: asyncio.Future[Any]) -> None:
+        self._checkpointing = None
+        if not future.cancelled() and future.exception() is not None:
+            _log.warning("sqlite.checkpoint_failed", error=repr(future.exception()))
