@@ -76,6 +76,7 @@ class ScriptedExecutor:
                         handle.write(line + "\n")
                 return {"appended": line}
 
+            self.order.append(("tool_step", task.key))
             await ctx.tool(
                 "append",
                 {"line": line},

@@ -205,8 +205,14 @@ async def test_run_and_provider_concurrency_limits(database, project, executor, 
     )
     start_worker(executor)
     await wait_until(lambda: len(executor.executions) == 2, message="two started")
-    running = [t for t in (await runs_get(database, run.id)).task_runs if t.status == T.RUNNING]
-    assert len(running) == 2
+
+    async def two_running() -> bool:
+        found = (await runs_get(database, run.id)).task_runs
+        return len([t for t in found if t.status == T.RUNNING]) == 2
+
+    # A claimed task starts while its claim commits: RUNNING shows once it has.
+    await wait_until(two_running, message="two claimed")
+    assert len(executor.executions) == 2
     for key in keys:
         executor.release(key)
     await wait_for_status(database, run.id, RunStatus.COMPLETED)

@@ -78,6 +78,8 @@ class Claimer:
         self.run_ids = run_ids
         self._run_facts: dict[uuid.UUID, _RunFacts] = {}
         self._candidates = self._candidate_query()
+        # The last claim left READY work it found untaken (no slot, or a limit).
+        self.left_over = False
 
     async def claim(
         self,
@@ -86,13 +88,19 @@ class Claimer:
         free: int,
         executing: list[uuid.UUID],
         mine: Counter[str],
+        adopt: dict[uuid.UUID, Claimed] | None = None,
     ) -> list[Claimed]:
         """Inside a group commit: lease up to ``free`` READY task runs to this worker, never
-        one it is still ``executing``; ``mine`` counts its running tasks per provider."""
+        one it is still ``executing``; ``mine`` counts its running tasks per provider.
+
+        ``adopt``: tasks this worker already started speculatively, with their snapshots.
+        They are candidates like any other, chosen or not by the same rules; one chosen is
+        returned as given (its snapshot is not read again)."""
         now = utcnow()
         session = tx.session
         params = {"now": now, "limit": max(free * 2, 16), "busy": executing}
         candidates = (await session.execute(self._candidates, params)).all()
+        self.left_over = False
         if not candidates:
             return []
         run_ids = sorted({row.run_id for row in candidates})
@@ -144,6 +152,7 @@ class Claimer:
             busy[(row.run_id, provider)] += 1
             mine[provider] += 1
             chosen.append(row)
+        self.left_over = len(chosen) < len(candidates)
         if not chosen:
             return []
         ids = [row.id for row in chosen]
@@ -184,8 +193,20 @@ class Claimer:
             # A RUNNING run stays RUNNING when more of its tasks start.
             refresh = RunStatus(runs[run_id]) != RunStatus.RUNNING
             tx.emit(run_id, events, refresh=refresh)
+        adopted: list[Claimed] = []
+        if adopt:
+            adopted = [adopt[row.id] for row in chosen if row.id in adopt]
+            chosen = [row for row in chosen if row.id not in adopt]
+            if not chosen:
+                return adopted
         fresh = all(row.first_start and not row.attempt for row in chosen)
-        return await self._snapshots(session, ids, facts, fresh=fresh, spent=tx.spent)
+        ids = [row.id for row in chosen]
+        claimed = await self._snapshots(session, ids, facts, fresh=fresh, spent=tx.spent)
+        return adopted + claimed if adopted else claimed
+
+    def facts_of(self, run_id: uuid.UUID) -> _RunFacts | None:
+        """What this worker knows of a run it has claimed from (None: nothing yet)."""
+        return self._run_facts.get(run_id)
 
     async def waiting(self, executing: list[uuid.UUID]) -> bool:
         """Whether any task run waits to be claimed, read without the write lock: an idle
@@ -349,23 +370,12 @@ class Claimer:
             elif row.id in settling:
                 spec["_upstream"] = {"attempt": row.attempt, "keys": sorted(upstream[row.id])}
                 frozen_now.append({"task_id": row.id, "frozen_spec": spec})
-            snapshot = TaskSnapshot(
-                id=row.id,
-                run_id=row.run_id,
-                project_id=facts[row.run_id].project_id,
-                key=row.key,
-                name=row.name,
-                description=row.description,
-                acceptance_criteria=list(row.acceptance_criteria or []),
-                risk_level=str(getattr(row.risk_level, "value", row.risk_level)),
-                agent_id=row.agent_id,
-                provider=row.provider,
+            snapshot = snapshot_of(
+                row,
+                facts[row.run_id],
                 spec=spec,
                 attempt=row.attempt,
-                grants=list(row.grants or []),
                 upstream=upstream[row.id],
-                run_options=dict(facts[row.run_id].options),
-                run_budget_usd=row.budget_usd,
                 run_cost_usd=(row.run_cost_usd or 0.0) + spent.get(row.run_id, (0.0, 0))[0],
                 finish_gated=row.id in finish_gated,
             )
@@ -381,6 +391,39 @@ class Claimer:
         order = {task_id: index for index, task_id in enumerate(ids)}
         claimed.sort(key=lambda item: order[item.snapshot.id])
         return claimed
+
+
+def snapshot_of(
+    row: Any,
+    facts: _RunFacts,
+    *,
+    spec: dict[str, Any],
+    attempt: int,
+    upstream: dict[str, dict[str, Any]],
+    run_cost_usd: float,
+    finish_gated: bool,
+) -> TaskSnapshot:
+    """An executor's view of a task from its row (the columns of ``_SNAPSHOT``)."""
+    return TaskSnapshot(
+        id=row.id,
+        run_id=row.run_id,
+        project_id=facts.project_id,
+        key=row.key,
+        name=row.name,
+        description=row.description,
+        acceptance_criteria=list(row.acceptance_criteria or []),
+        risk_level=str(getattr(row.risk_level, "value", row.risk_level)),
+        agent_id=row.agent_id,
+        provider=row.provider,
+        spec=spec,
+        attempt=attempt,
+        grants=list(row.grants or []),
+        upstream=upstream,
+        run_options=dict(facts.options),
+        run_budget_usd=row.budget_usd,
+        run_cost_usd=run_cost_usd,
+        finish_gated=finish_gated,
+    )
 
 
 # Built once: SQLAlchemy keys its compiled-statement cache on the statement object.

@@ -4,12 +4,21 @@ Tasks queue their writes (a step's record, a completion, a failure, ...); the wr
 everything queued, applies it in one transaction — the leases of all tasks involved checked
 and extended once, then steps, state changes, completions with their successors made READY,
 new work claimed — writes each run's events in order and its status once, commits, and only
-then resolves the writes' waiters and launches what it claimed. Nothing is acknowledged
-before its commit. A write nobody waits for (a model step's record) is lost only with the
-process, and a model call in flight at a crash is simply issued again (ENGINE.md).
+then resolves the writes' waiters and confirms the claims. Nothing is acknowledged before
+its commit. What a batch claims starts executing as soon as it is claimed, while the batch
+ends and commits, but its writes and tool calls wait for that commit
+(``TaskContext.confirmed``); if the batch fails it is abandoned, having recorded nothing.
+A write nobody waits for (a model step's record) is lost only with the process, and a model
+call in flight at a crash is simply issued again (ENGINE.md).
 
 While one transaction commits the next batch gathers, so the cost of a transaction is shared
 by every task that finished meanwhile instead of paid by each.
+
+A completion may carry a follower: a successor the worker already started speculatively
+(``continuation.py``). The batch claims work exactly as it would without it; if its claim
+chooses the follower, the follower is adopted once the batch commits (its writes wait for
+that), otherwise it is abandoned. Either way ``launch`` learns every follower the batch
+decided.
 """
 
 from __future__ import annotations
@@ -86,11 +95,16 @@ class Write:
     terminal: bool  # the task gives up its slot with it
     future: asyncio.Future[Any] | None
     checks_lease: bool = False  # its statement holds the lease condition (see Tx)
+    # A successor started speculatively that this write (a completion) makes READY.
+    follower: uuid.UUID | None = None
 
 
-# ``claim(tx, finished)`` takes new work inside the batch (``finished``: tasks whose slot
-# the batch frees); ``launch(claimed)`` starts it once committed.
-Claim = Callable[[Tx, set[uuid.UUID]], Awaitable[list[Any]]]
+# ``claim(tx, finished, followers)`` takes new work inside the batch (``finished``: tasks
+# whose slot the batch frees; ``followers``: successors already started speculatively by
+# completions in it); ``launch(claimed, followers)`` starts it once committed and settles
+# every follower the batch decided (adopted if claimed, abandoned if not).
+Claim = Callable[[Tx, set[uuid.UUID], set[uuid.UUID]], Awaitable[list[Any]]]
+Launch = Callable[[list[Any], set[uuid.UUID]], None]
 
 
 class GroupCommitter:
@@ -101,7 +115,7 @@ class GroupCommitter:
         worker_id: str,
         lease_seconds: float,
         claim: Claim,
-        launch: Callable[[list[Any]], None],
+        launch: Launch,
         lease_lost: Callable[[uuid.UUID], None],
     ) -> None:
         self.database = database
@@ -127,11 +141,12 @@ class GroupCommitter:
         terminal: bool = False,
         wait: bool = True,
         checks_lease: bool = False,
+        follower: uuid.UUID | None = None,
     ) -> asyncio.Future[Any] | None:
         """Queue a write; with ``wait`` a future resolved once it is committed."""
         future = asyncio.get_running_loop().create_future() if wait else None
         self._queue.append(
-            Write(stage, apply, payload, task_id, run_id, terminal, future, checks_lease)
+            Write(stage, apply, payload, task_id, run_id, terminal, future, checks_lease, follower)
         )
         self._wanted.set()
         return future
@@ -184,12 +199,18 @@ class GroupCommitter:
                 return
 
     async def _commit(self, writes: list[Write], *, claim: bool) -> None:
+        followers = {w.follower for w in writes if w.follower is not None}
         try:
             try:
                 results, claimed = await self._transaction(writes, claim=claim)
             except LeaseMismatch:
                 results, claimed = await self._transaction(writes, claim=claim, verify=True)
         except Exception as exc:
+            # Nothing of this batch holds: what it started early (its followers, its
+            # claims) is abandoned before anything is done again.
+            self._launch([], followers)
+            for single in writes:
+                single.follower = None
             if len(writes) > 1:
                 # One bad write must not fail the others: each alone, then the claim.
                 for single in writes:
@@ -203,8 +224,7 @@ class GroupCommitter:
             return
         for single, result in zip(writes, results, strict=True):
             _settle(single, result)
-        if claimed:
-            self._launch(claimed)
+        self._launch(claimed, followers)
 
     async def _transaction(
         self, writes: list[Write], *, claim: bool, verify: bool = False
@@ -254,7 +274,9 @@ class GroupCommitter:
                 for _, single in live
                 if single.run_id is not None and single.task_id not in finished | {None}
             )
-            claimed = await self._claim(tx, finished) if claim else []
+            # Followers of the completions in this batch whose lease holds.
+            followers = {single.follower for _, single in live if single.follower is not None}
+            claimed = await self._claim(tx, finished, followers) if claim else []
             for run_id in sorted(set(tx.events) | tx.refresh | set(tx.spent)):
                 cost, tokens = tx.spent.get(run_id, (0.0, 0))
                 await settle_run(

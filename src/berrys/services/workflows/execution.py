@@ -4,6 +4,10 @@ A task ends in one write through the worker's group commit: COMPLETED (with its 
 and successors made READY, ``complete_tasks``), a retry or FAILED, a policy's rejection, or
 a new attempt when its recorded history diverged. A task whose lease is gone stops here and
 writes nothing more. No transaction is held across a model or tool call.
+
+A completion may start a successor at once (``continuation.py``): it runs while the
+completion commits, and the completion's batch claims it (or it is abandoned). A task so
+started writes nothing before its claim committed (``TaskContext.confirmed``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import asyncio
 import uuid
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import bindparam, func, insert, select, update
@@ -41,6 +45,7 @@ from berrys.services.workflows.journal import (
     Suspended,
     TaskContext,
     TaskRejected,
+    TaskSnapshot,
     backoff,
 )
 from berrys.services.workflows.state import finish_gate, predecessors_of, propagate
@@ -51,6 +56,19 @@ T = TaskRunStatus
 _task = TaskRun.__table__
 _step = Step.__table__
 _artifact = Artifact.__table__
+
+
+class Successors(Protocol):
+    """What a runner asks about starting a successor at once (``continuation.py``)."""
+
+    def prepare(self, task: TaskSnapshot) -> None:
+        """The task started: find what it may hand over to, if it runs long enough."""
+
+    def follow(self, ctx: TaskContext, outcome: TaskOutcome) -> uuid.UUID | None:
+        """The task succeeded: start a successor now; its id, or None."""
+
+    def forget(self, task_id: uuid.UUID) -> None:
+        """The task's execution ended."""
 
 
 class TaskRunner:
@@ -65,6 +83,7 @@ class TaskRunner:
         step_policy: StepPolicy,
         retry_base_seconds: float,
         retry_max_seconds: float,
+        successors: Successors | None = None,
     ) -> None:
         self.database = database
         self.executor = executor
@@ -72,21 +91,28 @@ class TaskRunner:
         self.step_policy = step_policy
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
+        self.successors = successors
 
-    def _context(self, item: Claimed) -> TaskContext:
+    def _context(self, item: Claimed, claimed: asyncio.Future[None] | None) -> TaskContext:
         return TaskContext(
             self.database,
             item.snapshot,
             writes=self._writes,
             recorded=item.recorded,
             step_policy=self.step_policy,
+            claimed=claimed,
         )
 
-    async def execute(self, item: Claimed) -> None:
+    async def execute(self, item: Claimed, claimed: asyncio.Future[None] | None = None) -> None:
+        """Run the task to its end; ``claimed``: it starts before its claim committed (a
+        continuation), and that future says when (cancelled: the claim failed)."""
         snapshot = item.snapshot
+        successors = self.successors
+        if successors is not None and not snapshot.finish_gated:
+            successors.prepare(snapshot)
         try:
             while True:
-                ctx = self._context(item)
+                ctx = self._context(item, claimed)
                 try:
                     await apply_policies(ctx)
                     # A timeout scope, not wait_for: no second asyncio task per execution.
@@ -95,6 +121,7 @@ class TaskRunner:
                 except Diverged as diverged:
                     await self._new_attempt(ctx, diverged.seq)
                     item.recorded = {}
+                    claimed = None  # a write committed: the claim did
                     continue
                 except (Suspended, LeaseLost):
                     return
@@ -117,6 +144,9 @@ class TaskRunner:
             return
         except asyncio.CancelledError:
             return
+        finally:
+            if successors is not None:
+                successors.forget(snapshot.id)
 
     async def _new_attempt(self, ctx: TaskContext, seq: int) -> None:
         snapshot = ctx.task
@@ -132,12 +162,18 @@ class TaskRunner:
         await self._write(ctx, _tx)
         snapshot.attempt += 1
 
-    def _write(self, ctx: TaskContext, body: Any, *, terminal: bool = False) -> Any:
-        return self._writes.write_one(
+    async def _write(self, ctx: TaskContext, body: Any, *, terminal: bool = False) -> Any:
+        await ctx.confirmed()
+        return await self._writes.write_one(
             body, task_id=ctx.task.id, run_id=ctx.task.run_id, terminal=terminal
         )
 
     async def _complete(self, ctx: TaskContext, outcome: TaskOutcome) -> None:
+        await ctx.confirmed()
+        follower = None
+        if self.successors is not None and not ctx.task.finish_gated:
+            # A successor this completion alone makes READY starts now, while it commits.
+            follower = self.successors.follow(ctx, outcome)
         await self._writes.write(
             complete_tasks,
             (ctx, outcome),
@@ -146,6 +182,7 @@ class TaskRunner:
             run_id=ctx.task.run_id,
             terminal=True,
             checks_lease=True,
+            follower=follower,
         )
 
     async def _fail(self, ctx: TaskContext, error: str, *, retry: bool) -> None:

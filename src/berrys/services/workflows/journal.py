@@ -17,6 +17,11 @@ Before the step at position ``seq`` runs, its record ``(task_run, attempt, seq)`
 Every write goes through the worker's group commit (``commit.py``), which first extends the
 task's lease where this worker still holds it: a worker that lost its lease gets
 :class:`LeaseLost` and writes nothing more for the task.
+
+A task started speculatively (a continuation, ``continuation.py``) holds no lease until its
+claim commits: its model calls may run meanwhile, but every write and every tool call waits
+for the claim (:meth:`TaskContext.confirmed`), and a claim that fails ends the task with
+:class:`LeaseLost` before it recorded anything.
 """
 
 from __future__ import annotations
@@ -157,11 +162,14 @@ class TaskContext:
         writes: GroupCommitter,
         recorded: dict[int, Any],
         step_policy: StepPolicy | None = None,
+        claimed: asyncio.Future[None] | None = None,
     ) -> None:
         self.database = database
         self.task = task
         self.writes = writes
         self._recorded = recorded
+        # Set while the task runs speculatively: resolved once its claim committed.
+        self._claimed = claimed
         self._seq = 0
         self.step_policy = step_policy or StepPolicy()
         self.cost_usd = 0.0
@@ -172,6 +180,26 @@ class TaskContext:
     @property
     def attempt(self) -> int:
         return self.task.attempt
+
+    @property
+    def speculative(self) -> bool:
+        """Started before its claim committed, and the claim is not known yet."""
+        return self._claimed is not None
+
+    async def confirmed(self) -> None:
+        """Return once this worker's claim of the task has committed (at once for a task
+        claimed before it started); :class:`LeaseLost` if the claim failed. Every write and
+        every tool call of the task waits here first."""
+        claimed = self._claimed
+        if claimed is None:
+            return
+        try:
+            await claimed
+        except asyncio.CancelledError:
+            if claimed.cancelled():
+                raise LeaseLost(f"{self.task.id}: not claimed") from None
+            raise
+        self._claimed = None
 
     async def model(
         self,
@@ -202,9 +230,12 @@ class TaskContext:
         """The grant a human's approval of this exact call (at this position) is stored as."""
         return f"tool:{self._seq}:{request_hash(StepKind.TOOL, name, arguments)[:16]}"
 
-    def _write(self, body: Callable[[Tx], Awaitable[Any]], **kwargs: Any) -> Awaitable[Any]:
+    async def _write(self, body: Callable[[Tx], Awaitable[Any]], **kwargs: Any) -> Any:
         """One write of this task through the worker's group commit (its lease checked)."""
-        return self.writes.write_one(body, task_id=self.task.id, run_id=self.task.run_id, **kwargs)
+        await self.confirmed()
+        return await self.writes.write_one(
+            body, task_id=self.task.id, run_id=self.task.run_id, **kwargs
+        )
 
     async def step(
         self,
@@ -216,6 +247,8 @@ class TaskContext:
         idempotent: bool = True,
         usage: Callable[[Any], tuple[float, int]] | None = None,
     ) -> Any:
+        if kind == StepKind.TOOL:
+            await self.confirmed()  # a tool never runs before the task's claim committed
         seq = self._seq
         self._seq += 1
         digest = request_hash(kind, name, request)
@@ -331,6 +364,7 @@ class TaskContext:
         return result
 
     async def _record(self, payload: dict[str, Any], *, wait: bool = True) -> None:
+        await self.confirmed()
         future = self.writes.submit(
             record_steps,
             payload,

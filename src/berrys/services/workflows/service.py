@@ -412,7 +412,7 @@ async def _control(
         actor_id=actor,
         after={"action": action, "status": after.status.value},
     )
-    signals.wake()
+    signals.wake_after_commit(session)
     return await _load(session, run_id)
 
 
@@ -485,7 +485,7 @@ async def retry_task(
         actor_id=actor,
         after={"action": "retry", "attempt": task.attempt + 1},
     )
-    signals.wake()
+    signals.wake_after_commit(session)
     return await _load(session, run_id)
 
 
@@ -585,7 +585,7 @@ async def apply_interaction(session: AsyncSession, interaction: InteractionOut) 
                     session, interaction.task_run_id, reason, interaction.on_reject, events
                 )
     await commit_events(session, run_id, events)
-    signals.wake()
+    signals.wake_after_commit(session)
 
 
 async def respond_interaction(

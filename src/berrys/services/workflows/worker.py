@@ -6,6 +6,10 @@ successors READY and claims work for the slots they free (``claiming.py``) — s
 starts the moment its own predecessors allow, with no poll in between. The poll is the
 fallback for work made READY elsewhere. Heartbeats extend the leases; a task whose lease is
 gone is cancelled here and writes nothing more (``execution.py`` runs each task).
+
+A task that succeeds may hand its slot to a successor at once (``continuation.py``): the
+successor runs speculatively while the completion commits, and is adopted if the
+completion's batch claims it, abandoned if not.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from berrys.core.enums import RunStatus, TaskRunStatus
 from berrys.services.workflows import execution, service, signals
 from berrys.services.workflows.claiming import Claimed, Claimer
 from berrys.services.workflows.commit import GroupCommitter, Tx
+from berrys.services.workflows.continuation import Continuations
 from berrys.services.workflows.execution import TaskRunner
 from berrys.services.workflows.executor import TaskExecutor
 from berrys.services.workflows.journal import StepPolicy
@@ -53,6 +58,18 @@ class EngineConfig:
     default_timeout_seconds: float | None = 900.0
     maintenance_seconds: float = 0.5
     step_policy: StepPolicy = field(default_factory=StepPolicy)
+    # A task that has run this long reads the successors it may start at once when it
+    # succeeds (``continuation.py``); None: successors wait for the completion's commit.
+    continuation_after_seconds: float | None = 0.005
+
+
+@dataclass(eq=False)
+class _Speculation:
+    """A successor executing before its claim committed (a continuation)."""
+
+    item: Claimed
+    claimed: asyncio.Future[None]  # resolved when adopted, cancelled when abandoned
+    task: asyncio.Task[None]
 
 
 def default_worker_id() -> str:
@@ -77,6 +94,10 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.run_ids = run_ids
         self._running: dict[uuid.UUID, asyncio.Task[None]] = {}
+        # Executing before their claim committed: continuations, and what the batch in
+        # flight claimed. Adopted into ``_running`` once committed, abandoned if not.
+        self._speculative: dict[uuid.UUID, _Speculation] = {}
+        self._undecided: set[uuid.UUID] = set()  # of those, what no batch decided yet
         self._provider_of: dict[uuid.UUID, str] = {}
         self._run_of: dict[uuid.UUID, uuid.UUID] = {}
         # Tasks whose slot a committed batch already refilled: their end needs no wake-up.
@@ -87,6 +108,7 @@ class Worker:
         self._last_claim = 0.0
         self._writes: GroupCommitter | None = None
         self._runner: TaskRunner | None = None
+        self._continuations: Continuations | None = None
         # Set once the worker is warm and has claimed what waited when it started.
         self.ready = asyncio.Event()
         self._claimer = Claimer(
@@ -108,6 +130,10 @@ class Worker:
         if self._waker is not None:
             self._waker.set()
 
+    def prepared(self, task_id: uuid.UUID) -> bool:
+        """Whether a successor of this running task may start the moment it succeeds."""
+        return self._continuations is not None and self._continuations.prepared(task_id)
+
     async def run(self) -> None:
         """Claim and execute until :meth:`stop`; leases held at the end are released.
 
@@ -124,6 +150,13 @@ class Worker:
             launch=self._launch,
             lease_lost=self._lease_lost,
         )
+        if self.config.continuation_after_seconds is not None:
+            self._continuations = Continuations(
+                self.database,
+                self._claimer,
+                after_seconds=self.config.continuation_after_seconds,
+                start=self._speculate,
+            )
         self._runner = TaskRunner(
             self.database,
             self.executor,
@@ -131,6 +164,7 @@ class Worker:
             step_policy=self.config.step_policy,
             retry_base_seconds=self.config.retry_base_seconds,
             retry_max_seconds=self.config.retry_max_seconds,
+            successors=self._continuations,
         )
         await self._guard(self.warm())
         writer = asyncio.create_task(self._writes.run())
@@ -182,7 +216,11 @@ class Worker:
             return None
 
     async def _shutdown(self, writer: asyncio.Task[None]) -> None:
-        tasks = list(self._running.values())
+        if self._continuations is not None:
+            self._continuations.close()
+        tasks = list(self._running.values()) + [s.task for s in self._speculative.values()]
+        for task_id in list(self._speculative):
+            self._abandon(task_id)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -204,15 +242,63 @@ class Worker:
 
             await run_write(self.database, _tx)
 
-    def _launch(self, claimed: list[Claimed]) -> None:
+    def _launch(self, claimed: list[Claimed], followers: set[uuid.UUID]) -> None:
+        """After a batch: adopt what it claimed (started early, or start it now) and abandon
+        every other task started for it (``followers``, and its claims if it failed)."""
         assert self._runner is not None
+        adopted = set()
         for item in claimed:
             task_id = item.snapshot.id
             self._provider_of[task_id] = item.snapshot.provider or ""
             self._run_of[task_id] = item.snapshot.run_id
-            task = asyncio.create_task(self._runner.execute(item))
+            speculation = self._speculative.get(task_id)
+            if speculation is not None and speculation.item is item:
+                del self._speculative[task_id]
+                task = speculation.task
+                speculation.claimed.set_result(None)
+                adopted.add(task_id)
+            else:
+                task = asyncio.create_task(self._runner.execute(item))
             self._running[task_id] = task
             task.add_done_callback(lambda _, task_id=task_id: self._ended(task_id))
+        undecided, self._undecided = self._undecided, set()
+        for task_id in (followers | undecided) - adopted:
+            self._abandon(task_id)
+
+    def _speculate(self, item: Claimed) -> bool:
+        """Start ``item`` before its claim (a continuation), unless this worker may not now:
+        stopping, READY work left untaken by its last claim, or the task already here."""
+        task_id = item.snapshot.id
+        if (
+            self._stopping
+            or self._claimer.left_over
+            or task_id in self._running
+            or task_id in self._speculative
+        ):
+            return False
+        self._start_early(item)
+        return True
+
+    def _start_early(self, item: Claimed) -> None:
+        """Execute ``item`` before its claim committed (``TaskContext.confirmed``)."""
+        assert self._runner is not None
+        task_id = item.snapshot.id
+        claimed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._runner.execute(item, claimed))
+        self._speculative[task_id] = _Speculation(item, claimed, task)
+        task.add_done_callback(lambda done, task_id=task_id: self._speculation_ended(task_id, done))
+
+    def _abandon(self, task_id: uuid.UUID) -> None:
+        """Its claim failed: it ends before writing anything (``TaskContext.confirmed``)."""
+        speculation = self._speculative.pop(task_id, None)
+        if speculation is not None:
+            speculation.claimed.cancel()
+            speculation.task.cancel()
+
+    def _speculation_ended(self, task_id: uuid.UUID, task: asyncio.Task[None]) -> None:
+        speculation = self._speculative.get(task_id)
+        if speculation is not None and speculation.task is task:
+            del self._speculative[task_id]
 
     def _ended(self, task_id: uuid.UUID) -> None:
         self._running.pop(task_id, None)
@@ -231,9 +317,16 @@ class Worker:
 
     # -- claiming ---------------------------------------------------------------------------
     # -- claiming ---------------------------------------------------------------------------
-    async def _claim(self, tx: Tx, finished: set[uuid.UUID]) -> list[Claimed]:
+    async def _claim(
+        self, tx: Tx, finished: set[uuid.UUID], followers: set[uuid.UUID]
+    ) -> list[Claimed]:
         """Inside a group commit: claim READY work for the slots free once ``finished``
-        tasks (whose last write is in this batch) are gone."""
+        tasks (whose last write is in this batch) are gone. ``followers`` (started by
+        completions in this batch) are candidates like any other; the others executing
+        speculatively are left alone (their own batch decides them)."""
+        for task_id in self._undecided:  # started by an attempt of this batch undone since
+            self._abandon(task_id)
+        self._undecided.clear()
         self._settled.update(finished)
         # Tasks still working: not those whose last write is committed or in this batch
         # (their asyncio task may end a loop turn after the commit).
@@ -245,14 +338,29 @@ class Worker:
         if free <= 0 or self._stopping:
             return []
         self._last_claim = asyncio.get_running_loop().time()
-        return await self._claimer.claim(
+        adopt = {
+            task_id: self._speculative[task_id].item
+            for task_id in followers
+            if task_id in self._speculative
+        }
+        claimed = await self._claimer.claim(
             tx,
             free=free,
             # Never take over a task this worker is still executing, even one that has
             # written its last: its lease may have run out between heartbeats.
-            executing=list(set(self._running) - finished),
+            executing=list(
+                (set(self._running) - finished) | (set(self._speculative) - adopt.keys())
+            ),
             mine=Counter(self._provider_of[task_id] for task_id in busy_here),
+            adopt=adopt,
         )
+        # What the batch claimed starts now, while the batch ends and commits; it writes
+        # nothing, and calls no tool, before the commit (and is abandoned without it).
+        for item in claimed:
+            if item.snapshot.id not in self._speculative:
+                self._start_early(item)
+                self._undecided.add(item.snapshot.id)
+        return claimed
 
     # -- leases -----------------------------------------------------------------------------
     async def _heartbeats(self) -> None:
