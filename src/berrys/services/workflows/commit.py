@@ -5,9 +5,10 @@ everything queued, applies it in one transaction — the leases of all tasks inv
 and extended once, then steps, state changes, completions with their successors made READY,
 new work claimed — writes each run's events in order and its status once, commits, and only
 then resolves the writes' waiters and confirms the claims. Nothing is acknowledged before
-its commit. What a batch claims starts executing as soon as it is claimed, while the batch
-ends and commits, but its writes and tool calls wait for that commit
-(``TaskContext.confirmed``); if the batch fails it is abandoned, having recorded nothing.
+its commit. What a batch that completes nothing claims starts executing as soon as it is
+claimed, while the batch ends and commits, but its writes and tool calls wait for that
+commit (``TaskContext.confirmed``); if the batch fails it is abandoned, having recorded
+nothing.
 A write nobody waits for (a model step's record) is lost only with the process, and a model
 call in flight at a crash is simply issued again (ENGINE.md).
 

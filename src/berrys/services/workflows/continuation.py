@@ -23,9 +23,10 @@ finishing task FS. It must use the same provider (it takes the finishing task's 
 slot), belong to a run without a budget (the budget check reads the run's spending at the
 claim), and the worker's last claim must have left no READY work untaken (that work would
 come first). What the successor's executor needs (its task, its other predecessors'
-outputs) is read while the predecessor runs, once it has run for ``after_seconds`` — a task
-that ends sooner pays nothing for it — in one read for every task due at once; the
-finishing task's own output is known in memory.
+outputs) is read while the predecessor's executor runs, once it has run for
+``after_seconds`` after its claim committed — an executor that returns sooner pays nothing
+for it — in one read for every task due at once; the finishing task's own output is known
+in memory.
 """
 
 from __future__ import annotations
@@ -90,16 +91,33 @@ class Continuations:
         self._found: dict[uuid.UUID, list[_Follower]] = {}
 
     # -- while a task runs -------------------------------------------------------------------
-    def prepare(self, task: TaskSnapshot) -> None:
+    def prepare(self, task: TaskSnapshot, claimed: asyncio.Future[None] | None) -> None:
+        """The task starts (``claimed``: before its claim committed; its clock starts then,
+        as a task waiting for its claim has not run yet)."""
         if task.run_budget_usd is not None:
             return
         self._tasks[task.id] = task
-        loop = asyncio.get_running_loop()
-        self._timers[task.id] = loop.call_later(self.after_seconds, self._read_soon, task.id)
+        if claimed is None or claimed.done():
+            self._arm(task.id)
+        else:
+            claimed.add_done_callback(lambda done: done.cancelled() or self._arm(task.id))
+
+    def _arm(self, task_id: uuid.UUID) -> None:
+        if task_id in self._tasks and task_id not in self._timers:
+            loop = asyncio.get_running_loop()
+            self._timers[task_id] = loop.call_later(self.after_seconds, self._read_soon, task_id)
 
     def prepared(self, task_id: uuid.UUID) -> bool:
         """Whether the running task has successors read that may start when it succeeds."""
         return bool(self._found.get(task_id))
+
+    def returned(self, task_id: uuid.UUID) -> None:
+        """Its executor returned: too late to start reading (its end is a write away)."""
+        timer = self._timers.pop(task_id, None)
+        if timer is not None:
+            timer.cancel()
+        if task_id not in self._due and task_id not in self._found:
+            self._tasks.pop(task_id, None)  # nothing read, nor being read
 
     def forget(self, task_id: uuid.UUID) -> None:
         if self._tasks.pop(task_id, None) is None:

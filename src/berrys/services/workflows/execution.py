@@ -61,11 +61,14 @@ _artifact = Artifact.__table__
 class Successors(Protocol):
     """What a runner asks about starting a successor at once (``continuation.py``)."""
 
-    def prepare(self, task: TaskSnapshot) -> None:
+    def prepare(self, task: TaskSnapshot, claimed: asyncio.Future[None] | None) -> None:
         """The task started: find what it may hand over to, if it runs long enough."""
 
     def follow(self, ctx: TaskContext, outcome: TaskOutcome) -> uuid.UUID | None:
         """The task succeeded: start a successor now; its id, or None."""
+
+    def returned(self, task_id: uuid.UUID) -> None:
+        """The task's executor returned or raised (its end is still to be written)."""
 
     def forget(self, task_id: uuid.UUID) -> None:
         """The task's execution ended."""
@@ -109,15 +112,19 @@ class TaskRunner:
         snapshot = item.snapshot
         successors = self.successors
         if successors is not None and not snapshot.finish_gated:
-            successors.prepare(snapshot)
+            successors.prepare(snapshot, claimed)
         try:
             while True:
                 ctx = self._context(item, claimed)
                 try:
                     await apply_policies(ctx)
                     # A timeout scope, not wait_for: no second asyncio task per execution.
-                    async with asyncio.timeout(item.timeout or None):
-                        outcome = await self.executor.execute(ctx)
+                    try:
+                        async with asyncio.timeout(item.timeout or None):
+                            outcome = await self.executor.execute(ctx)
+                    finally:
+                        if successors is not None:
+                            successors.returned(snapshot.id)
                 except Diverged as diverged:
                     await self._new_attempt(ctx, diverged.seq)
                     item.recorded = {}

@@ -354,12 +354,17 @@ class Worker:
             mine=Counter(self._provider_of[task_id] for task_id in busy_here),
             adopt=adopt,
         )
-        # What the batch claimed starts now, while the batch ends and commits; it writes
-        # nothing, and calls no tool, before the commit (and is abandoned without it).
-        for item in claimed:
-            if item.snapshot.id not in self._speculative:
-                self._start_early(item)
-                self._undecided.add(item.snapshot.id)
+        # A batch that frees no slot claims work made READY elsewhere (a new run, a resume,
+        # an answer, a poll): what it claims starts now, while the batch ends and commits,
+        # writing nothing and calling no tool before the commit (abandoned without it).
+        # A batch that completes tasks is one of a stream: what it claims starts after
+        # the commit, since starting early there only competes with the transaction for
+        # the interpreter, and a chain's next task is already started by its predecessor.
+        if not finished:
+            for item in claimed:
+                if item.snapshot.id not in self._speculative:
+                    self._start_early(item)
+                    self._undecided.add(item.snapshot.id)
         return claimed
 
     # -- leases -----------------------------------------------------------------------------
