@@ -381,6 +381,9 @@ class AgentExecutor:
             if review.get("approved", True) or round_ == self.review_rounds:
                 break
             feedback.append(str(review.get("feedback", "")))
+        # The workspace file is a side effect: a task started before its claim committed
+        # (a continuation) writes it only once the claim holds.
+        await ctx.confirmed()
         return self._outcome(ctx, answer, review, loaded["agent_name"], len(feedback))
 
     async def _review(self, ctx: TaskContext, auditor: tuple, content: str) -> dict[str, Any]:
