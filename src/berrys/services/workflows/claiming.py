@@ -23,7 +23,7 @@ from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunSt
 from berrys.services.workflows.commit import Tx
 from berrys.services.workflows.events import Event
 from berrys.services.workflows.journal import TaskSnapshot
-from berrys.services.workflows.state import DONE, RUN_TERMINAL, propagate
+from berrys.services.workflows.state import DONE, RUN_TERMINAL, ids_param, one_of, propagate
 from berrys.services.workflows.tables import Run, Step, TaskRun, TaskRunDependency
 
 T = TaskRunStatus
@@ -77,6 +77,9 @@ class Claimer:
         self.default_timeout_seconds = default_timeout_seconds
         self.run_ids = run_ids
         self._run_facts: dict[uuid.UUID, _RunFacts] = {}
+        self._sqlite = database.is_sqlite
+        self._claim_update = _CLAIM[self._sqlite]
+        self._snapshot = _SNAPSHOT[self._sqlite]
         self._candidates = self._candidate_query()
         # The last claim left READY work it found untaken (no slot, or a limit).
         self.left_over = False
@@ -98,7 +101,8 @@ class Claimer:
         returned as given (its snapshot is not read again)."""
         now = utcnow()
         session = tx.session
-        params = {"now": now, "limit": max(free * 2, 16), "busy": executing}
+        busy = ids_param(executing, sqlite=self._sqlite)
+        params = {"now": now, "limit": max(free * 2, 16), "busy": busy}
         candidates = (await session.execute(self._candidates, params)).all()
         self.left_over = False
         if not candidates:
@@ -159,7 +163,13 @@ class Claimer:
         tx.active.update(row.run_id for row in chosen)
         until = now + timedelta(seconds=self.lease_seconds)
         await session.execute(
-            _CLAIM, {"ids": ids, "owner": self.worker_id, "until": until, "now": now}
+            self._claim_update,
+            {
+                "ids": ids_param(ids, sqlite=self._sqlite),
+                "owner": self.worker_id,
+                "until": until,
+                "now": now,
+            },
         )
         by_run: dict[uuid.UUID, list[Event]] = defaultdict(list)
         first_starts: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
@@ -212,7 +222,7 @@ class Claimer:
         """Whether any task run waits to be claimed, read without the write lock: an idle
         poll that takes the write lock would queue behind (on SQLite: sleep in the busy
         handler of) whatever transaction is creating the work it looks for."""
-        params = {"now": utcnow(), "limit": 1, "busy": executing}
+        params = {"now": utcnow(), "limit": 1, "busy": ids_param(executing, sqlite=self._sqlite)}
         async with self.database.transaction(read_only=True) as session:
             return (await session.execute(self._candidates, params)).first() is not None
 
@@ -220,11 +230,12 @@ class Claimer:
         """Run the claim's statements once on ids that match nothing: compiled and cached
         before the first claim needs them."""
         now = utcnow()
-        params = {"now": now, "limit": 1, "busy": nothing}
+        ids = ids_param(nothing, sqlite=self._sqlite)
+        params = {"now": now, "limit": 1, "busy": ids}
         await session.execute(self._candidates, params)
-        claim = {"ids": nothing, "owner": self.worker_id, "until": now, "now": now}
-        await session.execute(_CLAIM, claim)
-        await session.execute(_SNAPSHOT, {"ids": nothing})
+        claim = {"ids": ids, "owner": self.worker_id, "until": now, "now": now}
+        await session.execute(self._claim_update, claim)
+        await session.execute(self._snapshot, {"ids": ids})
 
     def _candidate_query(self) -> Any:
         """READY task runs (past any retry back-off) and RUNNING ones whose lease expired,
@@ -273,7 +284,7 @@ class Claimer:
                 _run.c.cancel_requested.is_(False),
                 _run.c.status.not_in(list(RUN_TERMINAL)),
                 # Never two executions of one task under one owner.
-                _task.c.id.not_in(bindparam("busy", expanding=True)),
+                one_of(_task.c.id, "busy", sqlite=self._sqlite, negate=True),
             )
             # Longest remaining critical path first: scarce slots go where they shorten
             # the makespan.
@@ -327,7 +338,7 @@ class Claimer:
         """What the executor needs of each claimed task (``fresh``: none ran before, so
         there are no recorded steps to load; ``spent``: what the batch adds to the runs'
         cost at its end)."""
-        found = await session.execute(_SNAPSHOT, {"ids": ids})
+        found = await session.execute(self._snapshot, {"ids": ids_param(ids, sqlite=self._sqlite)})
         by_id: dict[uuid.UUID, Any] = {}
         upstream: dict[uuid.UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
         # Upstream outputs that may still appear (a predecessor not finished) make the
@@ -426,47 +437,56 @@ def snapshot_of(
     )
 
 
-# Built once: SQLAlchemy keys its compiled-statement cache on the statement object.
-_CLAIM = (
-    update(_task)
-    .where(_task.c.id.in_(bindparam("ids", expanding=True)))
-    .values(
-        status=T.RUNNING,
-        lease_owner=bindparam("owner"),
-        lease_expires_at=bindparam("until", type_=_task.c.lease_expires_at.type),
-        started_at=func.coalesce(
-            _task.c.started_at, bindparam("now", type_=_task.c.started_at.type)
-        ),
-        attempt=case((_task.c.attempt == 0, 1), else_=_task.c.attempt),
-        not_before=None,
+# Built once (per dialect, see ``one_of``): SQLAlchemy keys its compiled-statement cache on
+# the statement object.
+def _claim_statement(sqlite: bool) -> Any:
+    return (
+        update(_task)
+        .where(one_of(_task.c.id, "ids", sqlite=sqlite))
+        .values(
+            status=T.RUNNING,
+            lease_owner=bindparam("owner"),
+            lease_expires_at=bindparam("until", type_=_task.c.lease_expires_at.type),
+            started_at=func.coalesce(
+                _task.c.started_at, bindparam("now", type_=_task.c.started_at.type)
+            ),
+            attempt=case((_task.c.attempt == 0, 1), else_=_task.c.attempt),
+            not_before=None,
+        )
     )
-)
-# What an executor needs of a claimed task: one row per task and predecessor (one with
-# none for a task without).
-_SNAPSHOT = (
-    select(
-        _task.c.id,
-        _task.c.run_id,
-        _task.c.key,
-        _task.c.name,
-        _task.c.description,
-        _task.c.acceptance_criteria,
-        _task.c.risk_level,
-        _task.c.agent_id,
-        _task.c.provider,
-        _task.c.spec,
-        _task.c.attempt,
-        _task.c.grants,
-        _task.c.timeout_seconds,
-        _run.c.budget_usd,
-        _run.c.cost_usd.label("run_cost_usd"),
-        _dep.c.dependency_type,
-        _pred.c.key.label("pred_key"),
-        _pred.c.output.label("pred_output"),
-        _pred.c.status.label("pred_status"),
+
+
+def _snapshot_statement(sqlite: bool) -> Any:
+    """What an executor needs of a claimed task: one row per task and predecessor (one with
+    none for a task without)."""
+    return (
+        select(
+            _task.c.id,
+            _task.c.run_id,
+            _task.c.key,
+            _task.c.name,
+            _task.c.description,
+            _task.c.acceptance_criteria,
+            _task.c.risk_level,
+            _task.c.agent_id,
+            _task.c.provider,
+            _task.c.spec,
+            _task.c.attempt,
+            _task.c.grants,
+            _task.c.timeout_seconds,
+            _run.c.budget_usd,
+            _run.c.cost_usd.label("run_cost_usd"),
+            _dep.c.dependency_type,
+            _pred.c.key.label("pred_key"),
+            _pred.c.output.label("pred_output"),
+            _pred.c.status.label("pred_status"),
+        )
+        .join(_run, _run.c.id == _task.c.run_id)
+        .outerjoin(_dep, _dep.c.to_task_run_id == _task.c.id)
+        .outerjoin(_pred, _pred.c.id == _dep.c.from_task_run_id)
+        .where(one_of(_task.c.id, "ids", sqlite=sqlite))
     )
-    .join(_run, _run.c.id == _task.c.run_id)
-    .outerjoin(_dep, _dep.c.to_task_run_id == _task.c.id)
-    .outerjoin(_pred, _pred.c.id == _dep.c.from_task_run_id)
-    .where(_task.c.id.in_(bindparam("ids", expanding=True)))
-)
+
+
+_CLAIM = {False: _claim_statement(False), True: _claim_statement(True)}  # by is_sqlite
+_SNAPSHOT = {False: _snapshot_statement(False), True: _snapshot_statement(True)}

@@ -21,6 +21,7 @@ Event types (``RunEventType``), each with ``task_run_id`` when it concerns one t
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,8 +82,9 @@ async def append(
             for index, event in enumerate(events)
         ],
     )
-    for event in events:
-        metrics.EVENTS.labels(event.type.value).inc()
+    counts = Counter(event.type for event in events)
+    for kind, count in counts.items():
+        metrics.EVENTS.labels(kind.value).inc(count)
     return row
 
 
