@@ -282,7 +282,9 @@ class Claimer:
                 runnable,
                 _run.c.paused.is_(False),
                 _run.c.cancel_requested.is_(False),
-                _run.c.status.not_in(list(RUN_TERMINAL)),
+                # Plain comparisons, not NOT IN (list): a literal list is an expanding
+                # parameter, and the statement would be rendered again on every execution.
+                *(_run.c.status != status for status in sorted(RUN_TERMINAL)),
                 # Never two executions of one task under one owner.
                 one_of(_task.c.id, "busy", sqlite=self._sqlite, negate=True),
             )
