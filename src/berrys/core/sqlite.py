@@ -9,6 +9,14 @@ rows, row count and last row id in one call on aiosqlite's thread (the same
 ``Connection._execute`` that aiosqlite's own ``execute_fetchall`` uses), and skips the
 rollback when SQLite says no transaction is open. Same driver, same connection, same
 semantics; a quarter of the hand-offs.
+
+Inside a write transaction no hand-off at all: once ``BEGIN IMMEDIATE`` has taken SQLite's
+write lock (on the thread, where it may wait for it), no statement of the transaction can
+wait for a lock (WAL: readers never block the writer), so each one runs directly in the
+event loop's thread, as long as SQLite takes for it: microseconds for the engine's
+statements, less than SQLAlchemy's own work around them. ``COMMIT`` and ``ROLLBACK`` go
+back to the thread (a commit may checkpoint, which syncs the file). Measured on the run
+engine's 1,000-task benchmark: ~0.6 -> ~0.5 ms of CPU per task.
 """
 
 from __future__ import annotations
@@ -122,6 +130,10 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         self._rows = collections.deque(rows)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        if self._adapt_connection.holds_write_lock():
+            parameters = () if parameters is None else parameters
+            self._store(_run(self._connection._conn, None, operation, parameters))
+            return
         async with self._adapt_connection._execute_mutex:
             self._store(
                 await self._connection._execute(
@@ -134,6 +146,9 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
             )
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
+        if self._adapt_connection.holds_write_lock():
+            self._store(_run_many(self._connection._conn, None, operation, seq_of_parameters))
+            return
         async with self._adapt_connection._execute_mutex:
             self._store(
                 await self._connection._execute(
@@ -147,12 +162,13 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_pending_begin",)
+    __slots__ = ("_pending_begin", "_writing")
     _cursor_cls = _OneHopCursor
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
         super().__init__(dbapi, connection)
         self._pending_begin: str | None = None
+        self._writing = False  # BEGIN IMMEDIATE was sent
 
     def defer_begin(self, statement: str) -> None:
         """Send ``statement`` (``BEGIN ...``) in the same hop as the next statement."""
@@ -160,7 +176,13 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
 
     def take_pending_begin(self) -> str | None:
         statement, self._pending_begin = self._pending_begin, None
+        if statement == "BEGIN IMMEDIATE":
+            self._writing = True
         return statement
+
+    def holds_write_lock(self) -> bool:
+        """In a write transaction whose BEGIN IMMEDIATE succeeded."""
+        return self._writing and self._in_transaction()
 
     def _in_transaction(self) -> bool:
         connection = self._connection._connection
@@ -170,12 +192,14 @@ class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
         # Outside a transaction (none began, or one statement ran on its own) SQLite has
         # nothing to commit, and asking its thread to do nothing still costs a hop.
         self._pending_begin = None
+        self._writing = False
         if self._in_transaction():
             super().commit()
 
     def rollback(self) -> None:
         # The pool rolls back every connection it takes back, even right after a commit.
         self._pending_begin = None
+        self._writing = False
         if self._in_transaction():
             super().rollback()
 
@@ -187,7 +211,8 @@ class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
         super().__init__(aiosqlite, sqlite3)
 
     def connect(self, *arg: Any, **kw: Any) -> _OneHopConnection:
-        adapted = super().connect(*arg, **kw)
+        # The loop's thread runs a write transaction's statements on it (see above).
+        adapted = super().connect(*arg, **{**kw, "check_same_thread": False})
         return _OneHopConnection(self, adapted._connection)
 
 
