@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import TaskRunStatus
 from berrys.services.workflows.events import Event
-from berrys.services.workflows.state import settle_run, write
+from berrys.services.workflows.state import ids_param, one_of, settle_run, write
 from berrys.services.workflows.tables import Run, TaskRun
 
 _log = structlog.get_logger("berrys.engine")
@@ -293,9 +293,13 @@ class GroupCommitter:
 
     async def warm(self, session: AsyncConnection, nothing: list[uuid.UUID]) -> None:
         """Run the lease statements once on ids that match nothing (see ``Worker.warm``)."""
-        params = {"ids": nothing, "owner": self.worker_id}
-        await session.execute(_EXTEND, {**params, "until": utcnow()})
-        await session.execute(_HELD, params)
+        extend, held = _LEASES[self.database.is_sqlite]
+        params = {
+            "ids": ids_param(nothing, sqlite=self.database.is_sqlite),
+            "owner": self.worker_id,
+        }
+        await session.execute(extend, {**params, "until": utcnow()})
+        await session.execute(held, params)
 
     async def _hold_leases(
         self, session: AsyncConnection, going_on: set[uuid.UUID], ending: set[uuid.UUID]
@@ -303,36 +307,44 @@ class GroupCommitter:
         """The tasks among ``going_on`` and ``ending`` whose lease this worker holds; those
         going on have it extended. A task that ends in this batch gives its lease up with
         its write, so it is only checked (no write to its row and its index here)."""
+        sqlite = self.database.is_sqlite
+        extend, check = _LEASES[sqlite]
         held: set[uuid.UUID] = set()
         if going_on:
             until = utcnow() + timedelta(seconds=self.lease_seconds)
-            params = {"ids": list(going_on), "owner": self.worker_id, "until": until}
-            held.update(await session.scalars(_EXTEND, params))
-        if ending:
-            # SQLite's write lock is already the batch's; PostgreSQL locks the rows.
-            check = _HELD if self.database.is_sqlite else _HELD_FOR_UPDATE
+            ids = ids_param(going_on, sqlite=sqlite)
             held.update(
-                await session.scalars(check, {"ids": list(ending), "owner": self.worker_id})
+                await session.scalars(extend, {"ids": ids, "owner": self.worker_id, "until": until})
             )
+        if ending:
+            ids = ids_param(ending, sqlite=sqlite)
+            held.update(await session.scalars(check, {"ids": ids, "owner": self.worker_id}))
         for task_id in (going_on | ending) - held:
             self._lease_lost(task_id)
         return held
 
 
-# Built once: SQLAlchemy keys its compiled-statement cache on the statement object.
-_MINE = (
-    _task.c.id.in_(bindparam("ids", expanding=True)),
-    _task.c.lease_owner == bindparam("owner"),
-    _task.c.status == TaskRunStatus.RUNNING,
-)
-_EXTEND = (
-    update(_task)
-    .where(*_MINE)
-    .values(lease_expires_at=bindparam("until", type_=_task.c.lease_expires_at.type))
-    .returning(_task.c.id)
-)
-_HELD = select(_task.c.id).where(*_MINE)
-_HELD_FOR_UPDATE = _HELD.with_for_update()
+# Built once (per dialect, see ``one_of``): SQLAlchemy keys its compiled-statement cache on
+# the statement object.
+def _lease_statements(sqlite: bool) -> tuple[Any, Any]:
+    """(extend the leases held, check them) of the tasks bound as ``ids``."""
+    mine = (
+        one_of(_task.c.id, "ids", sqlite=sqlite),
+        _task.c.lease_owner == bindparam("owner"),
+        _task.c.status == TaskRunStatus.RUNNING,
+    )
+    extend = (
+        update(_task)
+        .where(*mine)
+        .values(lease_expires_at=bindparam("until", type_=_task.c.lease_expires_at.type))
+        .returning(_task.c.id)
+    )
+    held = select(_task.c.id).where(*mine)
+    # SQLite's write lock is already the batch's; PostgreSQL locks the rows.
+    return extend, held if sqlite else held.with_for_update()
+
+
+_LEASES = {False: _lease_statements(False), True: _lease_statements(True)}  # by is_sqlite
 
 
 def _settle(single: Write, result: Any) -> None:

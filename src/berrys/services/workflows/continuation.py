@@ -39,14 +39,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.enums import DependencyType, TaskRunStatus
 from berrys.services.workflows.claiming import Claimed, Claimer, snapshot_of
 from berrys.services.workflows.executor import TaskOutcome
 from berrys.services.workflows.journal import TaskContext, TaskSnapshot
-from berrys.services.workflows.state import DONE
+from berrys.services.workflows.state import DONE, ids_param, one_of
 from berrys.services.workflows.tables import Run, TaskRun, TaskRunDependency
 
 _log = structlog.get_logger("berrys.engine")
@@ -149,7 +149,9 @@ class Continuations:
                 continue
             try:
                 async with self.database.transaction(read_only=True) as session:
-                    rows = (await session.execute(_FOLLOWERS, {"origins": origins})).all()
+                    sqlite = self.database.is_sqlite
+                    query, ids = _FOLLOWERS[sqlite], ids_param(origins, sqlite=sqlite)
+                    rows = (await session.execute(query, {"origins": ids})).all()
             except Exception:
                 _log.exception("engine.continuation_read_failed")
                 continue
@@ -240,40 +242,44 @@ class Continuations:
 
 # The successors of the origins with every predecessor of each (the origin among them):
 # one row per (origin, successor, predecessor). Which ones qualify is decided in Python.
-_FOLLOWERS = (
-    select(
-        _link.c.from_task_run_id.label("origin"),
-        _next.c.id,
-        _next.c.run_id,
-        _next.c.key,
-        _next.c.name,
-        _next.c.description,
-        _next.c.acceptance_criteria,
-        _next.c.risk_level,
-        _next.c.agent_id,
-        _next.c.provider,
-        _next.c.spec,
-        _next.c.attempt,
-        _next.c.grants,
-        _next.c.timeout_seconds,
-        _next.c.status,
-        _next.c.started_at.is_(None).label("first_start"),
-        _next.c.critical_path,
-        _next.c.position,
-        _run.c.budget_usd,
-        _run.c.cost_usd.label("run_cost_usd"),
-        _run.c.paused,
-        _run.c.cancel_requested,
-        _dep.c.dependency_type,
-        _pred.c.id.label("pred_id"),
-        _pred.c.key.label("pred_key"),
-        _pred.c.output.label("pred_output"),
-        _pred.c.status.label("pred_status"),
+def _followers_query(sqlite: bool) -> Any:
+    return (
+        select(
+            _link.c.from_task_run_id.label("origin"),
+            _next.c.id,
+            _next.c.run_id,
+            _next.c.key,
+            _next.c.name,
+            _next.c.description,
+            _next.c.acceptance_criteria,
+            _next.c.risk_level,
+            _next.c.agent_id,
+            _next.c.provider,
+            _next.c.spec,
+            _next.c.attempt,
+            _next.c.grants,
+            _next.c.timeout_seconds,
+            _next.c.status,
+            _next.c.started_at.is_(None).label("first_start"),
+            _next.c.critical_path,
+            _next.c.position,
+            _run.c.budget_usd,
+            _run.c.cost_usd.label("run_cost_usd"),
+            _run.c.paused,
+            _run.c.cancel_requested,
+            _dep.c.dependency_type,
+            _pred.c.id.label("pred_id"),
+            _pred.c.key.label("pred_key"),
+            _pred.c.output.label("pred_output"),
+            _pred.c.status.label("pred_status"),
+        )
+        .select_from(_link)
+        .join(_next, _next.c.id == _link.c.to_task_run_id)
+        .join(_run, _run.c.id == _next.c.run_id)
+        .join(_dep, _dep.c.to_task_run_id == _next.c.id)
+        .join(_pred, _pred.c.id == _dep.c.from_task_run_id)
+        .where(one_of(_link.c.from_task_run_id, "origins", sqlite=sqlite))
     )
-    .select_from(_link)
-    .join(_next, _next.c.id == _link.c.to_task_run_id)
-    .join(_run, _run.c.id == _next.c.run_id)
-    .join(_dep, _dep.c.to_task_run_id == _next.c.id)
-    .join(_pred, _pred.c.id == _dep.c.from_task_run_id)
-    .where(_link.c.from_task_run_id.in_(bindparam("origins", expanding=True)))
-)
+
+
+_FOLLOWERS = {False: _followers_query(False), True: _followers_query(True)}  # by is_sqlite
