@@ -6,6 +6,7 @@ from berrys.core.db import Base
 from berrys.services.agents import tables as agent_tables
 from berrys.services.audit import tables as audit_tables
 from berrys.services.auth import tables as auth_tables
+from berrys.services.catalogue import tables as catalogue_tables
 from berrys.services.chat import tables as chat_tables
 from berrys.services.interactions import tables as interaction_tables
 from berrys.services.llm import tables as llm_tables
@@ -20,6 +21,7 @@ __all__ = [
     "agent_tables",
     "audit_tables",
     "auth_tables",
+    "catalogue_tables",
     "chat_tables",
     "interaction_tables",
     "llm_tables",

@@ -216,6 +216,9 @@ class TaskOut(Contract):
     assigned_agent_id: uuid.UUID | None
     assigned_resource_id: uuid.UUID | None
     not_before_hours: float | None
+    deliverable: str | None = Field(
+        default=None, description="The deliverable type (catalogue key) the task hands over."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -466,6 +469,9 @@ class TaskDraft(Contract):
     priority: Priority = Priority.MEDIUM
     risk_level: RiskLevel = RiskLevel.LOW
     agent: str | None = Field(default=None, max_length=200, description="The agent's name.")
+    deliverable: str | None = Field(
+        default=None, max_length=64, description="A deliverable type of the catalogue."
+    )
 
 
 class PhaseDraft(Contract):

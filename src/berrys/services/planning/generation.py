@@ -256,6 +256,7 @@ async def _write(
                     risk_level=task.risk_level,
                     status=TaskStatus.ASSIGNED if agent_id else TaskStatus.PENDING,
                     assigned_agent_id=agent_id,
+                    deliverable=task.deliverable,
                 )
             )
             position += 1

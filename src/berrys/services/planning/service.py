@@ -448,6 +448,7 @@ async def clone(
                 if row.assigned_resource_id
                 else None,
                 not_before_hours=row.not_before_hours,
+                deliverable=row.deliverable,
             )
         )
     await session.flush()

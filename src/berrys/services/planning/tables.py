@@ -121,6 +121,8 @@ class PlanTask(UUIDPrimaryKey, Timestamps, Base):
     assigned_resource_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("plan_resource.id", ondelete="SET NULL")
     )
+    # The deliverable type (catalogue key) the task hands over, when the plan came from one
+    deliverable: Mapped[str | None] = mapped_column(String(64))
     # Earliest start in working hours from the plan's start (set by resource levelling).
     not_before_hours: Mapped[float | None]
 

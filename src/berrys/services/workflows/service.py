@@ -699,6 +699,7 @@ def plan_snapshot(plan: Any) -> tuple[list[TaskSpec], list[DependencySpec]]:
                 "estimate_hours": task.duration_hours,
                 "priority": task.priority.value,
                 "required_skills": list(task.required_skills),
+                "deliverable": task.deliverable,
             },
         )
         for task in ordered
