@@ -8,7 +8,8 @@ deliverable types say what each piece of work hands over and how a machine can c
 from __future__ import annotations
 
 import re
-from datetime import date
+import uuid
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
@@ -390,3 +391,16 @@ class ProjectFacts(Contract):
 
     def constraint(self, dimension: str) -> Constraint | None:
         return next((c for c in self.constraints if c.dimension == dimension), None)
+
+
+class ProfileOut(Contract):
+    """What Berrys understood of a project (GET /projects/{id}/profile)."""
+
+    project_id: uuid.UUID
+    title: str
+    types: list[TypeMatch]
+    constraints: list[Constraint]
+    requirements: list[Requirement]
+    source: str
+    notes: list[str]
+    updated_at: datetime

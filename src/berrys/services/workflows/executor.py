@@ -26,6 +26,9 @@ class TaskOutcome:
     output: dict[str, Any]
     artifacts: list[ArtifactSpec] = field(default_factory=list)
     produced_by: str | None = None
+    # Why a person must look at the deliverable before it counts as final (TODOs left for a
+    # person, quality-gate findings); empty when it is final.
+    review_reasons: list[str] = field(default_factory=list)
 
 
 class PermanentTaskError(Exception):
