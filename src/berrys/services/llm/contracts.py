@@ -221,6 +221,18 @@ class ModelOut(Contract):
     updated_at: datetime
 
 
+class GateRate(Contract):
+    """How a model's deliverables or reviews of one task type fared at the quality gate."""
+
+    provider: ModelProvider
+    model: str
+    task_type: ModelTaskType
+    passed: int
+    failed: int
+    pass_rate: float = Field(description="passed / (passed + failed)")
+    updated_at: datetime
+
+
 class ModelFeedback(Contract):
     score: int = Field(ge=-1, le=1, description="-1 bad, 0 neutral, 1 good.")
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,7 @@ from berrys.services.llm.contracts import (
     UsageReport,
 )
 from berrys.services.llm.discovery import seeds
-from berrys.services.llm.tables import LlmModel, ModelBudget
+from berrys.services.llm.tables import LlmModel, ModelBudget, ModelGate
 
 
 def _out(row: LlmModel) -> ModelOut:
@@ -180,8 +181,15 @@ async def update(
 
 
 async def delete(session: AsyncSession, *, model_id: uuid.UUID, user: UserOut) -> None:
+    """Remove a model with what was learned of it, its quality-gate verdicts too (a model
+    a provider still offers comes back on the next sync, measured afresh)."""
     row = await _row(session, model_id)
     before = _out(row)
+    await session.execute(
+        sa_delete(ModelGate).where(
+            ModelGate.provider == row.provider, ModelGate.model_name == row.name
+        )
+    )
     await session.delete(row)
     await audit.record(
         session,
@@ -192,6 +200,7 @@ async def delete(session: AsyncSession, *, model_id: uuid.UUID, user: UserOut) -
         before=before,
     )
     runtime.get().forget_registry()
+    runtime.get().gates.clear()
 
 
 async def feedback(

@@ -1,7 +1,9 @@
 """The router: choose a chain of models for a request, then walk it until one answers.
 
 Choice: an explicit model first; then every model that meets the request's needs (chat,
-structured output, tools, a context window above the prompt's estimate, local-only), ranked
+structured output, tools, a context window above the prompt's estimate, local-only) and,
+for deliverables and reviews, whose quality-gate pass rate is not below the offline draft's
+(:mod:`berrys.services.llm.gates`), ranked
 by quality tier for the task type, then learned success rate and feedback, cost and
 latency. RULES, when it is not the best choice, is the last fallback. Models cooling down
 go last; a model inside its provider's Retry-After is not tried at all.
@@ -34,6 +36,7 @@ from berrys.services.llm.contracts import (
     CompletionRequest,
     Usage,
 )
+from berrys.services.llm.gates import Tallies, below_offline_draft
 from berrys.services.llm.providers.base import (
     InvalidOutput,
     ModelSpec,
@@ -152,8 +155,12 @@ def choose(
     specs: list[ModelSpec],
     request: CompletionRequest,
     prompt_tokens: int,
+    gates: Tallies | None = None,
 ) -> tuple[list[ModelSpec], str]:
-    """The chain of models to try, best first, and the reason for the first choice."""
+    """The chain of models to try, best first, and the reason for the first choice.
+
+    ``gates``: the quality gate's verdicts (``gates.tallies``), for TASK and REVIEW requests.
+    """
     needs = _needs(request)
     wanted = prompt_tokens + (request.max_tokens or 256)
     now = time.monotonic()
@@ -175,6 +182,11 @@ def choose(
         if request.local_only and not spec.is_local:
             skipped.append(f"{spec.name}: not local")
             continue
+        if gates:
+            below = below_offline_draft(spec, request.task_type, gates)
+            if below is not None:
+                skipped.append(f"{spec.name}: {below}")
+                continue
         cooldown = runtime.cooling(spec, now)
         if cooldown is not None:
             if cooldown.strict:

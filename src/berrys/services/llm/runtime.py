@@ -41,6 +41,8 @@ class Runtime:
     # Registry rows by database URL, with the time they were read.
     models: dict[str, tuple[float, list[ModelSpec]]] = field(default_factory=dict)
     budgets: dict[str, tuple[float, list[Any]]] = field(default_factory=dict)
+    # Quality-gate verdicts by database URL, with the time they were read (``gates``).
+    gates: dict[str, tuple[float, Any]] = field(default_factory=dict)
     synced: set[str] = field(default_factory=set)
     embedders: dict[str, Any] = field(default_factory=dict)
     seeds: list[Any] | None = None

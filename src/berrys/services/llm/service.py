@@ -20,14 +20,15 @@ import structlog
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelRequestOutcome
+from berrys.core.enums import ModelProvider, ModelRequestOutcome, ModelTaskType
 from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
-from berrys.services.llm import accounting, discovery, embeddings, router, runtime
+from berrys.services.llm import accounting, discovery, embeddings, gates, router, runtime
 from berrys.services.llm.contracts import (
     ChatMessage,
     Completion,
     CompletionRequest,
     EmbeddingResult,
+    GateRate,
     Specialisation,
     StreamChunk,
 )
@@ -39,6 +40,7 @@ from berrys.services.llm.providers.base import (
     ProviderResponse,
     estimate_tokens,
 )
+from berrys.services.llm.providers.rules import RULES_MODEL
 from berrys.services.llm.router import AttemptRecord, NoModelAnswered
 
 _log = structlog.get_logger("berrys.llm")
@@ -46,6 +48,8 @@ _log = structlog.get_logger("berrys.llm")
 # Scripted models for tests and users' own setups: see CONTRIBUTING "Models in tests".
 script = scripted.install
 scripts = scripted.scripts
+# The model name the offline draft's gate verdicts are recorded under (provider RULES).
+OFFLINE_DRAFT_MODEL = RULES_MODEL
 
 
 def configure(settings: Settings) -> None:
@@ -148,8 +152,9 @@ async def _route(database: Database, request: CompletionRequest) -> _Route:
     preq = _prepare(request, state.settings)
     specs = await discovery.candidates(database)
     prompt_tokens = estimate_tokens("".join(m.content for m in preq.messages))
+    tallies = await gates.tallies(database) if request.task_type in gates.GATED_TASKS else None
     try:
-        chain, reason = router.choose(state, specs, request, prompt_tokens)
+        chain, reason = router.choose(state, specs, request, prompt_tokens, tallies)
     except NoModelAnswered as exc:
         raise ServiceUnavailable(f"No model can answer: {exc.reason}") from None
     budget = await accounting.guard(database, state, request)
@@ -353,6 +358,28 @@ async def embed(
     )
 
 
+async def record_gate(
+    database: Database,
+    *,
+    provider: ModelProvider,
+    model: str,
+    task_type: ModelTaskType,
+    passed: bool,
+) -> None:
+    """Count one quality-gate verdict on an answer of ``provider``/``model`` (the offline
+    draft: ``ModelProvider.RULES``, ``OFFLINE_DRAFT_MODEL``); one atomic statement.
+
+    For TASK and REVIEW the router leaves out a model whose pass rate is measurably below the
+    offline draft's (``berrys.services.llm.gates``), from its next call in this process.
+    """
+    await gates.record(database, provider=provider, model=model, task_type=task_type, passed=passed)
+
+
+async def gate_rates(database: Database) -> list[GateRate]:
+    """Every model's quality-gate pass rate, by provider, model and task type."""
+    return await gates.rates(database)
+
+
 async def readiness() -> dict[str, dict[str, str]]:
     """Each provider's state for /health/ready: "ok" when it answers a listing in time,
     "failing" with the error's class otherwise; unconfigured providers are left out."""
@@ -390,6 +417,7 @@ from berrys.services.llm.registry import (  # noqa: E402
 )
 
 __all__ = [
+    "OFFLINE_DRAFT_MODEL",
     "complete",
     "compose_system_prompt",
     "configure",
@@ -399,10 +427,12 @@ __all__ = [
     "embed",
     "ensure_registry",
     "feedback",
+    "gate_rates",
     "get",
     "get_all",
     "get_budgets",
     "readiness",
+    "record_gate",
     "script",
     "scripts",
     "set_budget",

@@ -86,3 +86,19 @@ class ModelBudget(UUIDPrimaryKey, Timestamps, Base):
     period: Mapped[BudgetPeriod] = mapped_column(enum_column(BudgetPeriod))
     limit_usd: Mapped[float | None] = mapped_column(Float)
     limit_tokens: Mapped[int | None] = mapped_column()
+
+
+class ModelGate(Base):
+    """Quality-gate verdicts per provider, model and task type (``llm.service.record_gate``):
+    what the router compares with the offline draft's (provider RULES) before it routes
+    deliverables (TASK) and reviews (REVIEW) to a model."""
+
+    __tablename__ = "model_gate"
+
+    provider: Mapped[ModelProvider] = mapped_column(enum_column(ModelProvider), primary_key=True)
+    # No foreign key, like model_request: scripted models and removed ones keep their record.
+    model_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    task_type: Mapped[ModelTaskType] = mapped_column(enum_column(ModelTaskType), primary_key=True)
+    passed: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

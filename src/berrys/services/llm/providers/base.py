@@ -37,6 +37,8 @@ class ModelSpec:
     success_rate: float = 1.0
     latency_ms_avg: float | None = None
     feedback_score: float = 0.0
+    # Held against the offline draft's gate pass rate for TASK and REVIEW (``llm.gates``).
+    gated: bool = True
 
     @property
     def key(self) -> tuple[ModelProvider, str]:

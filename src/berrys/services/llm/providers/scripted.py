@@ -96,11 +96,14 @@ def install(
     input_price_per_million: float = 0.0,
     output_price_per_million: float = 0.0,
     is_local: bool = True,
+    gated: bool = False,
 ) -> ScriptedModel:
     """Register model ``name`` (provider SCRIPTED) answering ``responses`` in order.
 
     ``quality`` 10 (the default) puts it ahead of every configured model; the router's
-    fallbacks, budgets and accounting apply to it as to any other model.
+    fallbacks, budgets and accounting apply to it as to any other model. ``gated=True``
+    subjects it to the quality-gate rule too (``llm.gates``): left out of TASK and REVIEW
+    routing once its recorded pass rate is below the offline draft's.
     """
     tiers = quality if isinstance(quality, dict) else dict.fromkeys(ModelTaskType, quality)
     spec = ModelSpec(
@@ -112,6 +115,7 @@ def install(
         output_price_per_million=output_price_per_million,
         is_local=is_local,
         quality=tiers,
+        gated=gated,
     )
     model = ScriptedModel(spec, responses)
     _scripts[name] = model
@@ -255,6 +259,7 @@ class ScriptedProvider(Provider):
             context_window=1_000_000,
             is_local=True,
             quality=dict.fromkeys(ModelTaskType, 10),
+            gated=False,
         )
 
     async def complete(self, model: ModelSpec, request: ProviderRequest) -> ProviderResponse:
