@@ -22,6 +22,9 @@ from berrys.core.middleware import HttpMetrics, RequestMiddleware
 from berrys.services.agents.api import router as agents_router
 from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
+from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.api import project_router as project_profile_router
+from berrys.services.catalogue.api import router as catalogue_router
 from berrys.services.chat.api import router as chat_router
 from berrys.services.interactions.api import router as interactions_router
 from berrys.services.llm import service as llm
@@ -36,7 +39,7 @@ from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
 from berrys.services.workflows import metrics as run_metrics
 from berrys.services.workflows import runtime as run_runtime
-from berrys.services.workflows.api import project_runs_router
+from berrys.services.workflows.api import project_runs_router, reviews_router
 from berrys.services.workflows.api import router as runs_router
 from berrys.web import install as install_web
 
@@ -79,6 +82,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
     llm.configure(settings)
+    catalogue.configure(settings.data_dir / "catalogue")
     app = FastAPI(
         title="Berrys",
         version=__version__,
@@ -97,6 +101,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in (
         auth_router,
         projects_router,
+        project_profile_router,
+        catalogue_router,
         agents_router,
         audit_router,
         tools_router,
@@ -107,6 +113,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         chat_router,
         project_runs_router,
         runs_router,
+        reviews_router,
         interactions_router,
         models_router,
         search_router,

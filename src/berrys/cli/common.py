@@ -18,6 +18,7 @@ from berrys.core.db import Database
 from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, Unprocessable
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue import service as catalogue
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
 
@@ -35,12 +36,14 @@ AS_USER = typer.Option(
 def load_settings() -> Settings:
     """Settings from the environment, or one clear message per bad variable and exit 2."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         for error in exc.errors():
             variable = "BERRYS_" + "_".join(str(part) for part in error["loc"]).upper()
             err_console.print(f"[red]Invalid configuration:[/] {variable}: {error['msg']}")
         raise typer.Exit(2) from None
+    catalogue.configure(settings.data_dir / "catalogue")
+    return settings
 
 
 def run_async(

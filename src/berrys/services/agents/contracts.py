@@ -16,6 +16,7 @@ from berrys.core.enums import (
     Priority,
     RequirementCategory,
 )
+from berrys.services.catalogue.contracts import TypeMatch
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -317,6 +318,10 @@ class RequirementDraft(Contract):
     agent_types: list[AgentType] = Field(
         default_factory=list, description="The agent types this requirement calls for."
     )
+    source: Literal["stated", "implied"] = Field(
+        default="stated",
+        description="stated: the description asks for it; implied: the project's type brings it.",
+    )
 
 
 class RequirementsDraft(Contract):
@@ -333,6 +338,9 @@ class AgentDraft(Contract):
     knowledge_domains: Items = Field(default_factory=list)
     model_preference: ShortText = "balanced"
     prompt_template: PromptTemplate = ""
+    tools: Annotated[list[ShortText], Field(max_length=30)] = Field(
+        default_factory=list, description="Tools the agent may use (built-in tool names)."
+    )
     requirement_ids: list[int] = Field(
         default_factory=list, description="1-based positions in the requirements list."
     )
@@ -390,3 +398,8 @@ class GenerationOut(Contract):
     )
     kept: int = 0
     replaced: int = 0
+    title: str | None = Field(default=None, description="A short title made from the description.")
+    project_types: list[TypeMatch] = Field(
+        default_factory=list,
+        description="The catalogue's project types chosen for the description, and why.",
+    )

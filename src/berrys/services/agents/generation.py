@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel
 
 from berrys.core.db import Database
-from berrys.core.enums import AgentState, AgentType, AuditAction, ModelTaskType
+from berrys.core.enums import AgentState, AgentType, AuditAction, ModelProvider, ModelTaskType
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.agents import prompts, rules, service
 from berrys.services.agents.contracts import (
@@ -37,6 +37,7 @@ from berrys.services.agents.contracts import (
 from berrys.services.agents.tables import Agent
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue import service as catalogue
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest
 from berrys.services.projects import service as projects
@@ -141,9 +142,11 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def normalise_team(
-    team: TeamDraft, requirements: Sequence[RequirementDraft]
+    team: TeamDraft, requirements: Sequence[RequirementDraft], *, guide: TeamDraft
 ) -> tuple[TeamDraft, list[str]]:
-    """Enforce the team's invariants on any answer; return the team and what was changed."""
+    """Enforce the team's invariants on any answer: unique names, valid prompts and
+    requirement numbers, every agent type the ``guide`` (the catalogue's team) needs, edges
+    between known agents. Return the team and what was changed."""
     notes: list[str] = []
     count = len(requirements)
     taken: set[str] = set()
@@ -167,21 +170,11 @@ def normalise_team(
             )
         )
     types = {agent.agent_type for agent in agents}
-    needs_audit = any(
-        T.AUDITOR in requirement.agent_types or T.AUDITOR in rules.agent_types_for(requirement.text)
-        for requirement in requirements
-    )
-    if needs_audit and T.AUDITOR not in types:
-        numbers = [
-            n
-            for n, r in enumerate(requirements, start=1)
-            if T.AUDITOR in r.agent_types or T.AUDITOR in rules.agent_types_for(r.text)
-        ]
-        agents.append(_from_rules(T.AUDITOR, numbers, requirements, taken))
-        notes.append("added an AUDITOR for the quality, security or compliance requirements")
-    if len(agents) > 1 and T.COORDINATOR not in types:
-        agents.insert(0, _from_rules(T.COORDINATOR, [], requirements, taken))
-        notes.append("added a COORDINATOR: a team over one needs one")
+    for needed in guide.agents:
+        if needed.agent_type not in types:
+            types.add(needed.agent_type)
+            agents.append(needed.model_copy(update={"name": _unique(needed.name, taken)}))
+            notes.append(f"added a {needed.agent_type.value}: the work needs one")
     names = {agent.name for agent in agents}
     edges: list[CollaborationDraft] = []
     for edge in team.collaboration:
@@ -195,60 +188,110 @@ def normalise_team(
             )
     if len(agents) > len(team.agents) or (len(agents) > 1 and not edges):
         edges = rules.collaboration_graph(agents)
-        notes.append("collaboration graph drawn by the rules")
+        if team.collaboration:
+            notes.append("collaboration graph drawn by the rules")
     return TeamDraft(agents=agents, collaboration=edges), notes
 
 
-def _from_rules(
-    agent_type: AgentType,
-    numbers: list[int],
-    requirements: Sequence[RequirementDraft],
-    taken: set[str],
-) -> AgentDraft:
-    draft = rules.agent_draft(agent_type, numbers, requirements)
-    return draft.model_copy(update={"name": _unique(draft.name, taken)})
+def _requirement_drafts(understood: catalogue.Breakdown) -> list[RequirementDraft]:
+    """The catalogue's requirements, each with the agent types of the roles answering it."""
+    types_of: dict[int, set[AgentType]] = {}
+    for key, numbers in understood.role_requirements.items():
+        for number in numbers:
+            types_of.setdefault(number, set()).add(understood.roles[key].agent_type)
+    return [
+        RequirementDraft(
+            text=requirement.text,
+            category=requirement.category,
+            priority=requirement.priority,
+            confidence=0.9 if requirement.source == "stated" else 0.7,
+            agent_types=sorted(types_of.get(number, set()), key=list(AgentType).index),
+            source=requirement.source,
+        )
+        for number, requirement in enumerate(understood.requirements, start=1)
+    ]
+
+
+def _guidance(understood: catalogue.Breakdown) -> str:
+    """The catalogue's reading of the project, given to a model as guidance."""
+    types = ", ".join(f"{t.name} ({t.confidence:.2f})" for t in understood.types) or "none fits"
+    roles = "; ".join(
+        f"{r.name} ({r.agent_type.value}): {', '.join(r.responsibilities[:2])}"
+        for r in understood.roles.values()
+    )
+    return f"Project types: {types}.\nA professional would staff: {roles}."
+
+
+class Proposal(NamedTuple):
+    understood: catalogue.Breakdown
+    requirements: list[RequirementOut]
+    team: TeamDraft
+    sources: dict[str, StepSource]
+    notes: list[str]
 
 
 async def propose(
     database: Database, *, project_id: uuid.UUID, description: str, user_id: uuid.UUID
-) -> tuple[list[RequirementOut], TeamDraft, dict[str, StepSource], list[str]]:
-    """Requirements and a team for ``description`` (model calls, no transaction held)."""
+) -> Proposal:
+    """Requirements and a team for ``description`` (model calls, no transaction held): the
+    catalogue's, or a model's checked against the catalogue's."""
+    understood = await catalogue.understand(description)
+    guide_requirements = _requirement_drafts(understood)
+    guide = catalogue.team_draft(understood)
+    guidance = _guidance(understood)
     requirements_answer, requirements_source = await _complete(
         database,
         task_type=ModelTaskType.REQUIREMENTS,
         instructions=REQUIREMENTS_INSTRUCTIONS,
-        content=description,
+        content=f"{description}\n\nGuidance:\n{guidance}",
         schema=RequirementsDraft,
-        rules_answer=lambda: rules.extract_requirements(description),
+        rules_answer=lambda: RequirementsDraft(requirements=guide_requirements),
         project_id=project_id,
         user_id=user_id,
     )
-    drafts = requirements_answer.requirements
-    if not drafts:  # nothing extracted: the rules at least keep the description whole
-        drafts = rules.extract_requirements(description).requirements or [
-            RequirementDraft(
-                text=description[:2000],
-                category="FUNCTIONAL",
-                priority="MEDIUM",
-                confidence=0.2,
-            )
-        ]
+    drafts = requirements_answer.requirements or guide_requirements
     team_answer, team_source = await _complete(
         database,
         task_type=ModelTaskType.TEAM,
         instructions=TEAM_INSTRUCTIONS,
-        content=f"Project description:\n{description}\n\nRequirements:\n{_numbered(drafts)}",
+        content=f"Project description:\n{description}\n\nRequirements:\n{_numbered(drafts)}"
+        f"\n\nGuidance:\n{guidance}",
         schema=TeamDraft,
-        rules_answer=lambda: rules.draft_team(drafts),
+        rules_answer=lambda: guide,
         project_id=project_id,
         user_id=user_id,
     )
-    team, notes = normalise_team(team_answer, drafts)
+    notes: list[str] = []
+    if not team_source.from_rules:
+        problems = catalogue.team_problems(team_answer, understood)
+        if problems:
+            notes.append(f"the model's team was replaced by the catalogue's: {'; '.join(problems)}")
+            team_answer = guide
+            team_source = _replaced(team_source, problems)
+    if team_source.from_rules and not requirements_source.from_rules:
+        # the catalogue's requirement numbers do not index a model's requirements
+        team_answer = TeamDraft(
+            agents=[a.model_copy(update={"requirement_ids": []}) for a in team_answer.agents],
+            collaboration=team_answer.collaboration,
+        )
+    team, changed = normalise_team(team_answer, drafts, guide=guide)
     requirements = [
         RequirementOut(id=number, **draft.model_dump())
         for number, draft in enumerate(drafts, start=1)
     ]
-    return requirements, team, {"requirements": requirements_source, "team": team_source}, notes
+    sources = {"requirements": requirements_source, "team": team_source}
+    return Proposal(understood, requirements, team, sources, notes + changed)
+
+
+def _replaced(source: StepSource, problems: list[str]) -> StepSource:
+    return StepSource(
+        provider=ModelProvider.RULES,
+        model="catalogue",
+        from_rules=True,
+        fallback=True,
+        reason=f"{source.provider.value}/{source.model} answered a team that "
+        f"{'; '.join(problems)}: the catalogue's team replaced it",
+    )
 
 
 def _definition(agent: AgentDraft, requirements: Sequence[RequirementOut]) -> TemplateDefinition:
@@ -302,7 +345,7 @@ async def generate(
     async with database.transaction(read_only=True) as session:
         project = await projects.get(session, project_id=project_id, user=user)
     description = check_description(request.description or project.description)
-    requirements, team, sources, notes = await propose(
+    understood, requirements, team, sources, notes = await propose(
         database, project_id=project_id, description=description, user_id=user.id
     )
     proposed = [ProposedAgent(**agent.model_dump()) for agent in team.agents]
@@ -314,6 +357,8 @@ async def generate(
         collaboration=team.collaboration,
         sources=sources,
         notes=notes,
+        title=understood.title,
+        project_types=understood.types,
     )
     if request.dry_run:
         return result
@@ -362,6 +407,12 @@ async def generate(
         await service.replace_collaboration(
             session, project_id=project_id, edges=result.collaboration, ids_by_name=ids_by_name
         )
+        await catalogue.save_profile(
+            session,
+            project_id=project_id,
+            understood=understood,
+            source=_profile_source(sources),
+        )
         result.kept = sum(1 for agent in proposed if agent.kept)
         result.replaced = len(replaced)
         await audit.record(
@@ -389,3 +440,10 @@ async def generate(
             },
         )
     return result
+
+
+def _profile_source(sources: dict[str, StepSource]) -> str:
+    team = sources["team"]
+    if team.from_rules:
+        return f"catalogue ({team.reason})" if team.fallback and team.reason else "catalogue"
+    return f"{team.provider.value}/{team.model}".lower()

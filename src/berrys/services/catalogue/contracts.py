@@ -404,3 +404,15 @@ class ProfileOut(Contract):
     source: str
     notes: list[str]
     updated_at: datetime
+
+
+class ProjectTypeSummary(Contract):
+    """A catalogue entry at a glance (GET /catalogue/types)."""
+
+    key: str
+    version: int
+    name: str
+    summary: str
+    team: list[str]
+    tasks: int
+    deliverables: list[str]

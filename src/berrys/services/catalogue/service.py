@@ -1,17 +1,121 @@
-"""The catalogue service: project types and deliverable types, and what Berrys understood of
-each project (its profile)."""
+"""The catalogue service: project types and deliverable types, understanding a description
+(types, sizes, requirements, title), the team and plan drafts that follow from it, and the
+checks a model's own drafts must pass."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.core.enums import AgentType, DependencyType, Methodology, Priority, RiskLevel
+from berrys.services.agents.contracts import AgentDraft, TeamDraft
 from berrys.services.auth.contracts import UserOut
-from berrys.services.catalogue.contracts import ProfileOut
+from berrys.services.catalogue import breakdown, classify, text
+from berrys.services.catalogue.breakdown import Breakdown, PlannedTask
+from berrys.services.catalogue.catalogue import Catalogue, CatalogueError, load
+from berrys.services.catalogue.contracts import (
+    DeliverableType,
+    ProfileOut,
+    ProjectType,
+    ProjectTypeSummary,
+    TypeMatch,
+)
 from berrys.services.catalogue.tables import ProjectProfile
+from berrys.services.planning.contracts import (
+    DependencyDraft,
+    MilestoneDraft,
+    PhaseDraft,
+    PlanDraft,
+    TaskDraft,
+)
 from berrys.services.projects import service as projects
+
+__all__ = ["Breakdown", "Catalogue", "CatalogueError", "Member", "catalogue", "understand"]
+
+_user_dir: Path | None = None
+
+AGENT_PROMPT = (
+    'You are {{ agent.name }}, working on the project "{{ project.name }}".\n'
+    "Your goal: {{ agent.goal }}\n"
+    "Hand your results on as the collaboration plan says, and say plainly when you are unsure."
+)
+
+
+def configure(user_dir: Path | None) -> None:
+    """Where the user's own catalogue files live (``<data dir>/catalogue``)."""
+    global _user_dir
+    _user_dir = user_dir
+
+
+def catalogue() -> Catalogue:
+    """The shipped catalogue with the user's additions (raises ``CatalogueError``)."""
+    return load(_user_dir)
+
+
+def project_types() -> list[ProjectType]:
+    return sorted(catalogue().types.values(), key=lambda t: t.key)
+
+
+def summary(project_type: ProjectType) -> ProjectTypeSummary:
+    return ProjectTypeSummary(
+        key=project_type.key,
+        version=project_type.version,
+        name=project_type.name,
+        summary=project_type.summary,
+        team=[f"{r.name} ({r.agent_type.value})" for r in project_type.team],
+        tasks=len(project_type.tasks),
+        deliverables=sorted({t.deliverable for t in project_type.tasks}),
+    )
+
+
+def project_type(key: str) -> ProjectType | None:
+    return catalogue().types.get(key)
+
+
+def deliverable_type(key: str) -> DeliverableType | None:
+    return catalogue().deliverables.get(key)
+
+
+# --- understanding ----------------------------------------------------------------------------
+
+
+async def understand(description: str, *, types: list[TypeMatch] | None = None) -> Breakdown:
+    """What the description asks for, by the catalogue: types, sizes, requirements, team
+    roles and tasks (the embedder is the only thing it calls)."""
+    current = catalogue()
+    chosen = types if types is not None else await classify.classify(description, current)
+    return breakdown.build(
+        description,
+        types=chosen,
+        constraints=text.constraints(description),
+        catalogue=current,
+    )
+
+
+def title(description: str) -> str:
+    return text.title(description)
+
+
+async def save_profile(
+    session: AsyncSession, *, project_id: uuid.UUID, understood: Breakdown, source: str
+) -> ProfileOut:
+    """Keep what was understood of the project (replacing an earlier profile)."""
+    row = await session.get(ProjectProfile, project_id)
+    if row is None:
+        row = ProjectProfile(project_id=project_id)
+        session.add(row)
+    row.title = understood.title
+    row.types = [t.model_dump(mode="json") for t in understood.types]
+    row.constraints = [c.model_dump(mode="json") for c in understood.constraints]
+    row.requirements = [r.model_dump(mode="json") for r in understood.requirements]
+    row.source = source[:200]
+    row.notes = list(understood.notes)
+    await session.flush()
+    return ProfileOut.model_validate(row)
 
 
 async def get_profile(
@@ -23,3 +127,217 @@ async def get_profile(
         await session.execute(select(ProjectProfile).where(ProjectProfile.project_id == project_id))
     ).scalar_one_or_none()
     return None if row is None else ProfileOut.model_validate(row)
+
+
+# --- the team ---------------------------------------------------------------------------------
+
+
+def team_draft(understood: Breakdown) -> TeamDraft:
+    """One agent per role the tasks need (the collaboration graph is drawn by the caller)."""
+    agents = []
+    for key, role in understood.roles.items():
+        agents.append(
+            AgentDraft(
+                name=role.name,
+                agent_type=role.agent_type,
+                role=role.role,
+                goal=role.goal,
+                skills=list(role.skills),
+                responsibilities=list(role.responsibilities),
+                knowledge_domains=list(role.knowledge_domains),
+                model_preference="quality"
+                if role.agent_type != AgentType.ASSISTANT
+                else "balanced",
+                prompt_template=AGENT_PROMPT,
+                requirement_ids=understood.role_requirements.get(key, []),
+                tools=list(role.tools),
+            )
+        )
+    order = list(AgentType)
+    agents.sort(key=lambda a: (a.agent_type != AgentType.COORDINATOR, order.index(a.agent_type)))
+    return TeamDraft(agents=agents, collaboration=[])
+
+
+_READ = ["workspace.read_file", "workspace.list_files", "workspace.search"]
+DEFAULT_TOOLS: dict[AgentType, list[str]] = {
+    AgentType.DEVELOPER: ["workspace.write_file", *_READ],
+    AgentType.ASSISTANT: ["workspace.write_file", "workspace.read_file"],
+    AgentType.DESIGNER: ["workspace.write_file", "workspace.read_file"],
+    AgentType.COORDINATOR: ["workspace.write_file", "workspace.read_file", "math.evaluate"],
+    AgentType.SPECIALIST: ["workspace.write_file", "workspace.read_file"],
+    AgentType.RESEARCHER: [*_READ, "workspace.write_file", "http.fetch"],
+    AgentType.AUDITOR: _READ,
+    AgentType.CUSTOM: ["workspace.read_file"],
+}
+
+
+def tools_for(agent_type: AgentType, named: list[str]) -> list[str]:
+    """The built-in tools an agent gets: those its role names, else its type's defaults."""
+    return list(named) or DEFAULT_TOOLS[agent_type]
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+class Member:
+    def __init__(self, name: str, agent_type: AgentType, skills: tuple[str, ...]) -> None:
+        self.name, self.agent_type, self.skills = name, agent_type, skills
+
+
+def _assign(understood: Breakdown, members: list[Member]) -> dict[str, Member | None]:
+    """Each role's team member: the same name, else the same type, else the best skills."""
+    by_name = {m.name.lower(): m for m in members}
+    load: dict[str, int] = {m.name: 0 for m in members}
+    chosen: dict[str, Member | None] = {}
+    for key, role in understood.roles.items():
+        member = by_name.get(role.name.lower())
+        if member is None:
+            same = [m for m in members if m.agent_type == role.agent_type]
+            wanted = {s.lower() for s in role.skills}
+            pool = same or sorted(members, key=lambda m: -len(wanted & set(m.skills)))[:1]
+            member = min(pool, key=lambda m: (load[m.name], m.name)) if pool else None
+        if member is not None:
+            load[member.name] += 1
+        chosen[key] = member
+    return chosen
+
+
+def plan_draft(understood: Breakdown, members: list[Member], methodology: Methodology) -> PlanDraft:
+    """The catalogue's plan for the team ``members`` in ``methodology``."""
+    assigned = _assign(understood, members)
+    phases: dict[str, list[TaskDraft]] = {}
+    for task in understood.tasks:
+        member = assigned.get(task.role)
+        role = understood.roles[task.role]
+        skills = [s.lower() for s in role.skills[:2]]
+        phases.setdefault(task.phase, []).append(_task_draft(task, member, skills))
+    deps = [
+        DependencyDraft(from_task=source, to_task=task.key, type=kind, lag_hours=lag)
+        for task in understood.tasks
+        for source, kind, lag in task.depends_on
+    ]
+    draft = PlanDraft(
+        phases=[
+            PhaseDraft(name=name, description="", tasks=tasks) for name, tasks in phases.items()
+        ],
+        dependencies=deps,
+        milestones=[],
+    )
+    if methodology == Methodology.WATERFALL:
+        return _gated(draft, assigned_lead(assigned, understood), "sign-off")
+    if methodology == Methodology.AGILE:
+        return _gated(draft, assigned_lead(assigned, understood), "review")
+    releases = [t.key for t in understood.tasks if t.release]
+    if releases:
+        draft.milestones.append(MilestoneDraft(name="Done", phase=None, task_keys=releases))
+    return draft
+
+
+def assigned_lead(assigned: dict[str, Member | None], understood: Breakdown) -> str | None:
+    for key, role in understood.roles.items():
+        member = assigned.get(key)
+        if member is not None and role.agent_type == AgentType.COORDINATOR:
+            return member.name
+    return next((m.name for m in assigned.values() if m is not None), None)
+
+
+def _task_draft(task: PlannedTask, member: Member | None, skills: list[str]) -> TaskDraft:
+    high = 2.0 if task.risk_level in (RiskLevel.HIGH, RiskLevel.CRITICAL) else 1.5
+    description = task.description
+    if task.risk_reason:
+        description = f"{description}. Risk: {task.risk_reason}"
+    return TaskDraft(
+        key=task.key,
+        name=task.name,
+        description=description,
+        acceptance_criteria=task.acceptance,
+        estimate_hours=task.hours,
+        optimistic_hours=round(task.hours * 0.75, 1),
+        pessimistic_hours=round(task.hours * high, 1),
+        required_skills=skills if member is not None else [],
+        priority=task.priority,
+        risk_level=task.risk_level,
+        agent=member.name if member is not None else None,
+        deliverable=task.deliverable,
+    )
+
+
+def _gated(draft: PlanDraft, lead: str | None, kind: str) -> PlanDraft:
+    """Phases run one after another (WATERFALL: a sign-off; AGILE: a sprint review each)."""
+    phases, deps, milestones = [], list(draft.dependencies), []
+    gate: str | None = None
+    for number, phase in enumerate(draft.phases, start=1):
+        keys = [t.key for t in phase.tasks]
+        name = phase.name if kind == "sign-off" else f"Sprint {number}: {phase.name}"
+        check = TaskDraft(
+            key=f"gate{number}",
+            name=f"Sign off the {phase.name} phase"
+            if kind == "sign-off"
+            else f"Review sprint {number} ({phase.name}) and plan the next",
+            description=f"Check the {phase.name} work against its acceptance criteria",
+            acceptance_criteria=[f"Every {phase.name} task is accepted or has a next action"],
+            estimate_hours=1.0,
+            optimistic_hours=0.5,
+            pessimistic_hours=2.0,
+            required_skills=[],
+            priority=Priority.MEDIUM,
+            risk_level=RiskLevel.LOW,
+            agent=lead,
+            deliverable="status_report",
+        )
+        starts = [k for k in keys if not any(d.to_task == k and d.from_task in keys for d in deps)]
+        if gate:
+            deps += [
+                DependencyDraft(from_task=gate, to_task=k, type=DependencyType.FS) for k in starts
+            ]
+        deps += [
+            DependencyDraft(from_task=k, to_task=check.key, type=DependencyType.FS) for k in keys
+        ]
+        phases.append(phase.model_copy(update={"name": name, "tasks": [*phase.tasks, check]}))
+        milestones.append(
+            MilestoneDraft(name=f"{phase.name} done", phase=name, task_keys=[check.key])
+        )
+        gate = check.key
+    return PlanDraft(phases=phases, dependencies=deps, milestones=milestones)
+
+
+# --- checking a model's drafts ----------------------------------------------------------------
+
+_COPY_WORDS = 8
+
+
+def copies(name: str, description: str) -> bool:
+    """Whether a task name copies the description (8 words in a row, or all of it)."""
+    name_words = re.findall(r"\w+", name.lower())
+    source = " ".join(re.findall(r"\w+", description.lower()))
+    if len(name_words) >= 3 and " ".join(name_words) == source:
+        return True
+    return any(
+        " ".join(name_words[i : i + _COPY_WORDS]) in source
+        for i in range(0, max(0, len(name_words) - _COPY_WORDS) + 1)
+        if len(name_words) >= _COPY_WORDS
+    )
+
+
+def plan_problems(draft: PlanDraft, description: str, team: list[str]) -> list[str]:
+    """What makes a model's plan unusable: no tasks, unassigned or unestimated tasks, names
+    copied from the description, agents not in the team."""
+    tasks = [t for phase in draft.phases for t in phase.tasks]
+    problems = [] if tasks else ["the plan has no tasks"]
+    names = {n.lower() for n in team}
+    for task in tasks:
+        if not task.agent or task.agent.lower() not in names:
+            problems.append(f"{task.key}: not assigned to a team member")
+        if task.estimate_hours <= 0:
+            problems.append(f"{task.key}: no estimate")
+        if copies(task.name, description):
+            problems.append(f"{task.key}: the name copies the description")
+    return problems
+
+
+def team_problems(team: TeamDraft, understood: Breakdown) -> list[str]:
+    """Agent types the work needs that a model's team lacks."""
+    have = {a.agent_type for a in team.agents}
+    needed = {r.agent_type for r in understood.roles.values()}
+    missing = sorted(t.value for t in needed - have)
+    return [f"the team lacks a {t} the work needs" for t in missing]

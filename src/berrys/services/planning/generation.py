@@ -21,6 +21,7 @@ from berrys.core.enums import ModelTaskType, TaskStatus
 from berrys.core.errors import Unprocessable
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue import service as catalogue
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest
 from berrys.services.planning import rules, service
@@ -36,6 +37,7 @@ from berrys.services.planning.tables import PlanDependency, PlanMilestone, PlanP
 from berrys.services.projects import service as projects
 
 _log = structlog.get_logger("berrys.planning")
+CATALOGUE = "catalogue"
 
 INSTRUCTIONS = (
     'You plan projects for a team of AI agents. Return JSON with "phases": a list of '
@@ -60,7 +62,7 @@ async def _complete(
     user_id: uuid.UUID,
 ) -> tuple[PlanDraft, str]:
     """The draft through the model router (the rules' draft is its last fallback), and who
-    wrote it: ``rules`` or ``<provider>/<model>``."""
+    wrote it: ``catalogue`` or ``<provider>/<model>``."""
     completion = await llm.complete(
         database,
         CompletionRequest(
@@ -75,7 +77,7 @@ async def _complete(
     parsed = completion.parsed
     draft = parsed if isinstance(parsed, PlanDraft) else PlanDraft.model_validate(parsed)
     if completion.from_rules:
-        return draft, "rules"
+        return draft, CATALOGUE
     return draft, f"{completion.provider.value}/{completion.model}".lower()
 
 
@@ -172,6 +174,7 @@ async def create_plan(
     async with database.transaction(read_only=True) as session:
         project = await projects.get(session, project_id=project_id, user=user)
         team_out, _ = await agents.get_all(session, project_id=project_id, user=user, limit=200)
+        profile = await catalogue.get_profile(session, project_id=project_id, user=user)
     if not team_out:
         raise Unprocessable(
             "The project has no agents to assign tasks to: generate a team first "
@@ -184,7 +187,11 @@ async def create_plan(
     ]
     requirements = list(dict.fromkeys(r for a in team_out for r in a.requirements))
     methodology = plan_in.methodology or service.DEFAULT_METHODOLOGY
-    description = f"{project.name}. {project.description}".strip()
+    understood = await catalogue.understand(
+        project.description or project.name, types=profile.types if profile else None
+    )
+    members = [catalogue.Member(m.name, m.agent_type, m.skills) for m in team]
+    guide = catalogue.plan_draft(understood, members, methodology)
     content = json.dumps(
         {
             "project": project.name,
@@ -194,6 +201,7 @@ async def create_plan(
             "team": [
                 {"name": m.name, "type": m.agent_type.value, "skills": m.skills} for m in team
             ],
+            "guidance": _guidance(guide),
         },
         ensure_ascii=False,
     )
@@ -203,11 +211,17 @@ async def create_plan(
             ChatMessage(role="system", content=INSTRUCTIONS),
             ChatMessage(role="user", content=content),
         ],
-        rules_answer=lambda: rules.draft(methodology, description, team, requirements=requirements),
+        rules_answer=lambda: guide,
         project_id=project_id,
         user_id=user.id,
     )
     draft, notes = normalise(draft, team)
+    if source != CATALOGUE:
+        problems = catalogue.plan_problems(draft, project.description, [m.name for m in team])
+        if problems:
+            _log.info("planning.model_plan_replaced", project_id=str(project_id), problems=problems)
+            draft, notes = normalise(guide, team)
+            source = f"{CATALOGUE} (replaced {source}: {'; '.join(problems)})"[:200]
     if notes:
         _log.info("planning.draft_normalised", project_id=str(project_id), notes=notes[:20])
     ids = {a.name: a.id for a in team_out}
@@ -281,3 +295,11 @@ async def _write(
             )
         )
     await session.flush()
+
+
+def _guidance(guide: PlanDraft) -> list[dict[str, object]]:
+    """The catalogue's breakdown, as guidance for a model: phases and task names."""
+    return [
+        {"phase": phase.name, "tasks": [f"{t.name} ({t.estimate_hours} h)" for t in phase.tasks]}
+        for phase in guide.phases
+    ]

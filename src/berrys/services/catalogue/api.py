@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from berrys.core.contracts import ListOf
+from berrys.core.deps import Session
+from berrys.core.errors import NotFound
+from berrys.services.auth.deps import CurrentUser
+from berrys.services.catalogue import service
+from berrys.services.catalogue.contracts import (
+    DeliverableType,
+    ProfileOut,
+    ProjectType,
+    ProjectTypeSummary,
+)
+from berrys.services.projects.deps import VisibleProject
+
+router = APIRouter(prefix="/api/v1/catalogue", tags=["catalogue"])
+project_router = APIRouter(prefix="/api/v1/projects", tags=["catalogue"])
+CatalogueKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
+
+
+@router.get("/types", response_model=ListOf[ProjectTypeSummary])
+async def list_types(_: CurrentUser) -> ListOf[ProjectTypeSummary]:
+    """The project types Berrys knows (shipped, and the data directory's own)."""
+    items = [service.summary(t) for t in service.project_types()]
+    return ListOf[ProjectTypeSummary](items=items, total=len(items))
+
+
+@router.get("/types/{key}", response_model=ProjectType)
+async def get_type(key: CatalogueKey, _: CurrentUser) -> ProjectType:
+    """One project type whole: signals, implied requirements, team, breakdown, risks."""
+    found = service.project_type(key)
+    if found is None:
+        raise NotFound(f"There is no project type {key!r}: GET /api/v1/catalogue/types lists them")
+    return found
+
+
+@router.get("/deliverables/{key}", response_model=DeliverableType)
+async def get_deliverable(key: CatalogueKey, _: CurrentUser) -> DeliverableType:
+    """One deliverable type: its outline, format and acceptance criteria."""
+    found = service.deliverable_type(key)
+    if found is None:
+        raise NotFound(f"There is no deliverable type {key!r}")
+    return found
+
+
+@project_router.get("/{project_id}/profile", response_model=ProfileOut)
+async def get_profile(project: VisibleProject, session: Session, user: CurrentUser) -> ProfileOut:
+    """What Berrys understood of the project: its types and why, sizes, requirements, title."""
+    profile = await service.get_profile(session, project_id=project.id, user=user)
+    if profile is None:
+        raise NotFound(
+            "The project has not been understood yet: generate its team "
+            f"(POST /api/v1/projects/{project.id}/agents/generate)"
+        )
+    return profile

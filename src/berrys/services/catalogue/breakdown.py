@@ -1,0 +1,528 @@
+"""From the chosen types to a project's requirements, team and work breakdown.
+
+Each chosen type is a stream: its tasks that the description calls for (optional tasks need
+their words or sizes), hours scaled by the stated sizes, its dependencies bridged over the
+tasks left out. Streams of a blend are joined where one waits for another's release. The
+person's own asks are matched to tasks; an ask no task covers becomes a task of its own, so
+nothing asked for is dropped. A description no type fits is broken down by its asks alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from berrys.core.enums import AgentType, DependencyType, Priority, RequirementCategory, RiskLevel
+from berrys.services.catalogue import text
+from berrys.services.catalogue.catalogue import Catalogue
+from berrys.services.catalogue.contracts import (
+    Constraint,
+    ProjectType,
+    Requirement,
+    TaskSpec,
+    TeamRole,
+    TypeMatch,
+)
+
+MIN_FACTOR, MAX_FACTOR = 0.25, 12.0
+ASK_HOURS = 3.0
+GENERIC = "generic"
+_STEM = re.compile(r"(?:ies|es|s|ing|ed|ers|er)$")
+_STOP = {
+    "a", "about", "all", "an", "and", "any", "are", "as", "at", "be", "by", "each", "for",
+    "from", "in", "into", "is", "it", "its", "my", "new", "of", "on", "or", "our", "out", "some",
+    "that", "the", "their", "this", "to", "up", "with", "your",
+}  # fmt: skip
+_TINY = re.compile(
+    r"\b(?:typo|one[- ]line|a line|small (?:fix|change|tweak)|quick (?:fix|change)|tweak|"
+    r"broken link|rename|bump|change the|update the|correct the|spelling)\b",
+    re.I,
+)
+_NON_FUNCTIONAL = re.compile(
+    r"\b(?:safe\w*|secur\w*|access\w*|perform\w*|fast|privacy|gdpr|complian\w*|insur\w*|"
+    r"reliab\w*|first aid|risk\w*)\b",
+    re.I,
+)
+_INTEGRATION = re.compile(r"\b(?:integrat\w*|api|sync\w*|import\w*|export\w*|connect\w*)\b", re.I)
+_COLLABORATION = re.compile(
+    r"\b(?:volunteer\w*|team|rota|brief\w*|hand-?off|staff\w*|train\w*|crew)\b", re.I
+)
+_CRITICAL = re.compile(r"\b(?:must|essential|critical|required|mandatory)\b", re.I)
+_LOW = re.compile(r"\b(?:could|nice to have|maybe|optional|if possible|ideally)\b", re.I)
+
+
+def words(value: str) -> set[str]:
+    """Content words, roughly stemmed, for matching asks to tasks and roles."""
+    found = set()
+    for word in re.findall(r"[a-z0-9]+", value.lower()):
+        if word not in _STOP and len(word) > 2:
+            found.add(_STEM.sub("", word) if len(word) > 4 else word)
+    return found
+
+
+@dataclass
+class PlannedTask:
+    key: str
+    name: str
+    description: str
+    deliverable: str
+    role: str  # a key of Breakdown.roles
+    hours: float
+    priority: Priority
+    risk_level: RiskLevel
+    risk_reason: str | None
+    phase: str
+    acceptance: list[str]
+    depends_on: list[tuple[str, DependencyType, float]] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)  # words that call for it (when_any)
+    release: bool = False
+    awaits_release: bool = False
+
+
+@dataclass
+class Breakdown:
+    title: str
+    types: list[TypeMatch]
+    constraints: list[Constraint]
+    requirements: list[Requirement]
+    roles: dict[str, TeamRole]
+    role_requirements: dict[str, list[int]]
+    tasks: list[PlannedTask]
+    tiny: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def sizes(constraints: list[Constraint]) -> dict[str, float]:
+    return {c.dimension: c.value for c in constraints if c.dimension != "budget"}
+
+
+def scaled_hours(task: TaskSpec, project_type: ProjectType, size: dict[str, float]) -> float:
+    factor = 1.0
+    for dimension, elasticity in task.scale.items():
+        if dimension in size:
+            factor *= (size[dimension] / project_type.typical_size[dimension]) ** elasticity
+    return round(task.hours * min(MAX_FACTOR, max(MIN_FACTOR, factor)), 1)
+
+
+def is_tiny(description: str) -> bool:
+    return len(description.split()) <= 16 and bool(_TINY.search(description))
+
+
+def _wanted(task: TaskSpec, description: str, size: dict[str, float]) -> bool:
+    if not task.when_any and not task.when_size:
+        return True
+    if text.matched(description, task.when_any):
+        return True
+    return any(size.get(d, 0) >= minimum for d, minimum in task.when_size.items())
+
+
+def _bridged(task: TaskSpec, kept: set[str], by_key: dict[str, TaskSpec]) -> list[TaskSpec]:
+    """The task's dependencies, each left-out task replaced by its own (transitively)."""
+    result = []
+    for dep in task.depends_on:
+        if dep.task in kept:
+            result.append(dep)
+        else:
+            for inner in _bridged(by_key[dep.task], kept, by_key):
+                result.append(inner.model_copy(update={"lag_hours": 0.0}))
+    return result
+
+
+def _stream(
+    project_type: ProjectType,
+    *,
+    description: str,
+    size: dict[str, float],
+    tiny: bool,
+    catalogue: Catalogue,
+    prefix: str,
+) -> list[PlannedTask]:
+    tasks = project_type.tasks
+    core = [t for t in tasks if t.core]
+    chosen = core if tiny and core else [t for t in tasks if _wanted(t, description, size)]
+    kept = {t.key for t in chosen}
+    by_key = {t.key: t for t in tasks}
+    phase_of = {t.key: phase.name for phase in project_type.phases for t in phase.tasks}
+    planned = []
+    for task in chosen:
+        deps = _bridged(task, kept, by_key)
+        planned.append(
+            PlannedTask(
+                key=f"{prefix}{task.key}",
+                name=task.name,
+                description=task.description,
+                deliverable=task.deliverable,
+                role=f"{project_type.key}.{task.agent}",
+                hours=scaled_hours(task, project_type, size),
+                priority=task.priority,
+                risk_level=task.risk_level,
+                risk_reason=task.risk_reason,
+                phase=phase_of[task.key],
+                acceptance=list(catalogue.deliverable(task.deliverable).acceptance),
+                depends_on=list(
+                    dict.fromkeys((f"{prefix}{d.task}", d.type, d.lag_hours) for d in deps)
+                ),
+                terms=list(task.when_any),
+                release=task.release,
+                awaits_release=task.awaits_release,
+            )
+        )
+    return planned
+
+
+def _join(streams: list[list[PlannedTask]]) -> None:
+    """In a blend, a stream's tasks that await a release wait for the other streams' release
+    (a campaign's announcement waits for the site going live), unless that would loop."""
+    for waiting in streams:
+        awaiting = [t for t in waiting if t.awaits_release]
+        for other in streams:
+            if other is waiting or any(t.awaits_release for t in other):
+                continue
+            for release in (t for t in other if t.release):
+                for task in awaiting:
+                    task.depends_on.append((release.key, DependencyType.FS, 0.0))
+
+
+def _ask_match(ask: str, tasks: list[PlannedTask]) -> PlannedTask | None:
+    wanted = words(ask)
+    if not wanted:
+        return None
+    scored = [(len(wanted & words(" ".join([t.name, t.description, *t.terms]))), t) for t in tasks]
+    best = max(scored, key=lambda item: item[0], default=(0, None))
+    return best[1] if best[0] >= max(1, len(wanted) // 2) else None
+
+
+def _category(value: str) -> RequirementCategory:
+    if _INTEGRATION.search(value):
+        return RequirementCategory.INTEGRATION
+    if _NON_FUNCTIONAL.search(value):
+        return RequirementCategory.NON_FUNCTIONAL
+    if _COLLABORATION.search(value):
+        return RequirementCategory.COLLABORATION
+    return RequirementCategory.FUNCTIONAL
+
+
+def _priority(value: str, default: Priority = Priority.HIGH) -> Priority:
+    if _CRITICAL.search(value):
+        return Priority.CRITICAL
+    if _LOW.search(value):
+        return Priority.LOW
+    return default
+
+
+def ask_task_name(ask: str) -> str:
+    """A task name for an ask no catalogue task covers: its own words as an action, cut
+    before the first phrase after its third word (never the whole description)."""
+    parts = ask.strip().rstrip(".").split()
+    cut = next(
+        (i for i in range(3, len(parts)) if parts[i].lower() in text.PHRASE_STARTS), len(parts)
+    )
+    phrase = " ".join(parts[:cut])
+    name = phrase if parts and parts[0].lower() in _VERBS else f"Arrange the {phrase}"
+    return (name[0].upper() + name[1:])[:120]
+
+
+_VERBS = {
+    "add", "arrange", "book", "build", "buy", "check", "choose", "clean", "clear", "collect",
+    "create", "decide", "deliver", "design", "donate", "draft", "find", "fix", "get", "hire",
+    "install", "learn", "list", "make", "move", "order", "organise", "organize", "paint", "plan",
+    "prepare", "print", "publish", "recruit", "repair", "research", "revise", "run", "schedule",
+    "sell", "send", "set", "share", "sort", "study", "test", "tidy", "train", "translate",
+    "update", "write",
+}  # fmt: skip
+
+
+def _best_role(value: str, roles: dict[str, TeamRole], fallback: str) -> str:
+    wanted = words(value)
+    scored = [
+        (len(wanted & words(" ".join([*r.skills, *r.responsibilities, r.role]))), key)
+        for key, r in roles.items()
+    ]
+    best = max(scored, default=(0, fallback))
+    return best[1] if best[0] > 0 else fallback
+
+
+# --- generic: no type fits --------------------------------------------------------------------
+
+GENERIC_ROLES = {
+    f"{GENERIC}.coordinator": TeamRole(
+        key="coordinator",
+        agent_type=AgentType.COORDINATOR,
+        name="Coordinator",
+        role="Project Coordinator",
+        goal="Turn the request into clear steps, keep them moving and check the result.",
+        skills=["planning", "prioritisation", "progress tracking", "checklists"],
+        responsibilities=["Agree what done means", "Track each step to the end"],
+        tools=["workspace.write_file", "workspace.read_file"],
+    ),
+    f"{GENERIC}.assistant": TeamRole(
+        key="assistant",
+        agent_type=AgentType.ASSISTANT,
+        name="Assistant",
+        role="Assistant",
+        goal="Prepare each step's plan and materials so the person can act on them.",
+        skills=["research", "writing", "checklists", "summarisation"],
+        responsibilities=["Prepare a plan and checklist for each step"],
+        tools=["workspace.write_file", "workspace.read_file", "workspace.search"],
+    ),
+}
+
+
+def _generic(description: str, goals: list[str], items: list[str]) -> list[PlannedTask]:
+    """Scope, one task per ask (the items listed, else the goals), then a check."""
+    asks = items or [part for goal in goals for part in _clauses(goal)] or goals
+    asks = list(dict.fromkeys(a for a in asks if len(a.split()) >= 1))[:8]
+    coordinator = f"{GENERIC}.coordinator" if len(asks) >= 3 else f"{GENERIC}.assistant"
+    tasks = [
+        PlannedTask(
+            key="g_scope",
+            name="Agree the goal, constraints and what done means",
+            description="Write down the outcome wanted, the limits (time, money, people) and "
+            "how to tell it is done",
+            deliverable="project_brief",
+            role=coordinator,
+            hours=1.5,
+            priority=Priority.HIGH,
+            risk_level=RiskLevel.LOW,
+            risk_reason=None,
+            phase="Scope",
+            acceptance=["The goal, the constraints and the finish line are written down"],
+        )
+    ]
+    for number, ask in enumerate(asks, start=1):
+        tasks.append(_ask_task(f"g_ask{number}", ask, f"{GENERIC}.assistant", "Work", "g_scope"))
+    tasks.append(
+        PlannedTask(
+            key="g_check",
+            name="Check the results against the goal",
+            description="Go through each step's result against what done means and list "
+            "anything left open",
+            deliverable="status_report",
+            role=coordinator,
+            hours=1.0,
+            priority=Priority.MEDIUM,
+            risk_level=RiskLevel.LOW,
+            risk_reason=None,
+            phase="Check",
+            acceptance=["Every step is either done or has a named next action"],
+            depends_on=[(t.key, DependencyType.FS, 0.0) for t in tasks[1:]],
+            release=True,
+        )
+    )
+    return tasks
+
+
+def _clauses(goal: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r",|;|\band then\b|\band\b", goal) if p.strip()]
+    return [p for p in parts if p.split() and p.split()[0].lower() in _VERBS] or [goal]
+
+
+def _ask_task(key: str, ask: str, role: str, phase: str, after: str | None) -> PlannedTask:
+    return PlannedTask(
+        key=key,
+        name=ask_task_name(ask),
+        description=f"Plan and prepare what is needed for: {ask}",
+        deliverable="work_package",
+        role=role,
+        hours=ASK_HOURS,
+        priority=_priority(ask),
+        risk_level=RiskLevel.LOW,
+        risk_reason=None,
+        phase=phase,
+        acceptance=[f"A plan and checklist for {ask!r} that a person can act on"],
+        depends_on=[(after, DependencyType.FS, 0.0)] if after else [],
+    )
+
+
+# --- the whole breakdown --------------------------------------------------------------------
+
+
+def _roles(types: list[ProjectType], tasks: list[PlannedTask]) -> dict[str, str]:
+    """Role keys in use, merged: one coordinator, and one agent per distinct role name."""
+    available = {f"{t.key}.{r.key}": r for t in types for r in t.team} | GENERIC_ROLES
+    merged: dict[str, str] = {}
+    by_identity: dict[tuple[str, str], str] = {}
+    for task in tasks:
+        role = available[task.role]
+        identity = (
+            ("COORDINATOR", "") if role.agent_type == AgentType.COORDINATOR else ("", role.name)
+        )
+        merged[task.role] = by_identity.setdefault(identity, task.role)
+    return merged
+
+
+def build(
+    description: str,
+    *,
+    types: list[TypeMatch],
+    constraints: list[Constraint],
+    catalogue: Catalogue,
+) -> Breakdown:
+    """Requirements, team roles and tasks for ``description`` of ``types``."""
+    size = sizes(constraints)
+    goals, items = text.asks(description)
+    tiny = is_tiny(description)
+    chosen = [catalogue.type(t.key) for t in types if t.key in catalogue.types]
+    notes: list[str] = []
+    if chosen:
+        blend = len(chosen) > 1
+        streams = [
+            _stream(
+                t,
+                description=description,
+                size=size,
+                tiny=tiny,
+                catalogue=catalogue,
+                prefix=f"{t.key}_" if blend else "",
+            )
+            for t in chosen
+        ]
+        if blend:
+            for t, stream in zip(chosen, streams, strict=True):
+                for task in stream:
+                    task.phase = f"{t.name}: {task.phase}"
+        _join(streams)
+        tasks = [task for stream in streams for task in stream]
+    else:
+        tasks = _generic(description, goals, items)
+        notes.append("no project type fits: the plan is the description's own asks")
+    requirements, asked = _requirements(description, goals, items, chosen, tasks, constraints)
+    if chosen:
+        tasks += _unmatched_asks(asked, tasks, chosen, notes)
+    merged = _roles(chosen, tasks)
+    for task in tasks:
+        task.role = merged[task.role]
+    available = {f"{t.key}.{r.key}": r for t in chosen for r in t.team} | GENERIC_ROLES
+    roles = {key: available[key] for key in dict.fromkeys(t.role for t in tasks)}
+    return Breakdown(
+        title=text.title(description),
+        types=types,
+        constraints=constraints,
+        requirements=requirements,
+        roles=roles,
+        role_requirements=_coverage(requirements, tasks, roles, asked),
+        tasks=tasks,
+        tiny=tiny,
+        notes=notes,
+    )
+
+
+def _requirements(
+    description: str,
+    goals: list[str],
+    items: list[str],
+    chosen: list[ProjectType],
+    tasks: list[PlannedTask],
+    constraints: list[Constraint],
+) -> tuple[list[Requirement], dict[int, PlannedTask | str]]:
+    """Stated requirements (the goal, each listed ask, each number), then implied ones; and
+    which task (or unmatched ask) each stated ask went to, by requirement index."""
+    stated: list[Requirement] = []
+    asked: dict[int, PlannedTask | str] = {}
+    for goal in goals[:3]:
+        stated.append(_stated(goal, _category(goal)))
+    for item in items:
+        task = _ask_match(item, tasks)
+        if task is not None:
+            detail = (
+                f"{item[0].upper()}{item[1:]}: {task.description[0].lower()}{task.description[1:]}"
+            )
+        else:
+            detail = f"{ask_task_name(item)} (asked for in the description)"
+        asked[len(stated)] = task or item
+        stated.append(_stated(detail, _category(item), asked=item))
+    for constraint in constraints:
+        stated.append(
+            Requirement(
+                text=_constraint_text(constraint),
+                category=RequirementCategory.NON_FUNCTIONAL,
+                priority=Priority.HIGH,
+                source="stated",
+            )
+        )
+    implied = [
+        Requirement(
+            text=need.text,
+            category=need.category,
+            priority=need.priority,
+            source="implied",
+            project_type=t.key,
+        )
+        for t in chosen
+        for need in t.implied_requirements
+        if not need.when_any or text.matched(description, need.when_any)
+    ]
+    return stated + implied, asked
+
+
+_LABELS = {
+    "people": "Sized for {v} people",
+    "days": "Runs over {v} day(s)",
+    "budget": "Within a budget of {v}",
+    "languages": "In {v} language(s)",
+    "pages": "{v} page(s)",
+    "words": "About {v} words",
+}
+
+
+def _constraint_text(constraint: Constraint) -> str:
+    value = f"{constraint.value:g}"
+    if constraint.dimension == "budget":
+        value = f"{constraint.value:,.0f} {constraint.unit}".strip()
+    if constraint.unit == "working days":
+        return f"Within {constraint.text} (about {value} working days)"
+    label = _LABELS.get(constraint.dimension, f"{{v}} {constraint.dimension}")
+    return f"{label.format(v=value)} (as stated: {constraint.text!r})"
+
+
+def _stated(value: str, category: RequirementCategory, *, asked: str = "") -> Requirement:
+    """A requirement the person stated; its priority from their own words (``asked``)."""
+    return Requirement(
+        text=value[:500], category=category, priority=_priority(asked or value), source="stated"
+    )
+
+
+def _unmatched_asks(
+    asked: dict[int, PlannedTask | str],
+    tasks: list[PlannedTask],
+    chosen: list[ProjectType],
+    notes: list[str],
+) -> list[PlannedTask]:
+    """A task for each listed ask that no catalogue task covers."""
+    primary = chosen[0]
+    roles = {f"{primary.key}.{r.key}": r for r in primary.team}
+    first = tasks[0].key if tasks else None
+    releases = [t for t in tasks if t.release]
+    extra = []
+    for index, ask in asked.items():
+        if isinstance(ask, str):
+            role = _best_role(ask, roles, tasks[0].role)
+            task = _ask_task(f"ask{index}", ask, role, tasks[0].phase, first)
+            extra.append(task)
+            asked[index] = task
+            notes.append(f"no {primary.name} task covers {ask!r}: it has a task of its own")
+    for release in releases:
+        release.depends_on += [(t.key, DependencyType.FS, 0.0) for t in extra]
+    return extra
+
+
+def _coverage(
+    requirements: list[Requirement],
+    tasks: list[PlannedTask],
+    roles: dict[str, TeamRole],
+    asked: dict[int, PlannedTask | str],
+) -> dict[str, list[int]]:
+    """Which requirements (1-based) each role answers for."""
+    covered: dict[str, list[int]] = {key: [] for key in roles}
+    lead = next(
+        (k for k, r in roles.items() if r.agent_type == AgentType.COORDINATOR), next(iter(roles))
+    )
+    for index, requirement in enumerate(requirements):
+        task = asked.get(index)
+        if isinstance(task, PlannedTask):
+            role = task.role
+        else:
+            match = _ask_match(requirement.text, tasks)
+            role = match.role if match else _best_role(requirement.text, roles, lead)
+        covered[role].append(index + 1)
+    return covered

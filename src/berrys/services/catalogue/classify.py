@@ -1,0 +1,123 @@
+"""Which project types a description is: the catalogue's signals together with the local
+embedder's similarity to each type's examples.
+
+Signals decide (a type needs one of its strong terms, or a very close example, to be chosen);
+similarity ranks and breaks ties. A description matching two types well (a website and its
+launch campaign) gets both; one matching nothing well gets none, and the caller falls back to
+the generic breakdown.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from berrys.services.catalogue.catalogue import Catalogue
+from berrys.services.catalogue.contracts import ProjectType, TypeMatch
+from berrys.services.catalogue.text import matched
+from berrys.services.llm import service as llm
+
+STRONG, WEAK, NEGATIVE = 1.0, 0.3, 0.8
+# e5 cosines of related short texts sit around 0.80-0.90 and of unrelated ones around
+# 0.70-0.78: similarity counts above the floor, scaled so that a close example is worth
+# about one strong signal.
+SIMILARITY_FLOOR, SIMILARITY_SCALE = 0.78, 10.0
+CLOSE_EXAMPLE = 0.9
+BLEND_RATIO = 0.55  # a second type is blended in when it scores this share of the best
+MAX_TYPES = 3
+
+_vectors: dict[tuple[str, str, int], list[list[float]]] = {}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    project_type: ProjectType
+    strong: list[str]
+    weak: list[str]
+    negative: list[str]
+    similarity: float
+
+    @property
+    def signal_score(self) -> float:
+        return (
+            STRONG * min(len(self.strong), 3)
+            + WEAK * min(len(self.weak), 4)
+            - NEGATIVE * len(self.negative)
+        )
+
+    @property
+    def score(self) -> float:
+        lift = max(0.0, self.similarity - SIMILARITY_FLOOR) * SIMILARITY_SCALE
+        return self.signal_score + lift
+
+    @property
+    def eligible(self) -> bool:
+        return (bool(self.strong) and self.score > 0.9) or self.similarity >= CLOSE_EXAMPLE
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=False))
+    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
+    return dot / norm if norm else 0.0
+
+
+async def _example_vectors(catalogue: Catalogue) -> tuple[str, dict[str, list[list[float]]]]:
+    """Each type's example vectors, embedded once per embedder and type version."""
+    probe = await llm.embed(texts=["project"])
+    missing = [
+        t for t in catalogue.types.values() if (probe.model, t.key, t.version) not in _vectors
+    ]
+    if missing:
+        texts = [text for t in missing for text in (t.summary, *t.examples)]
+        vectors = (await llm.embed(texts=texts)).vectors
+        for t in missing:
+            count = 1 + len(t.examples)
+            _vectors[(probe.model, t.key, t.version)], vectors = vectors[:count], vectors[count:]
+    return probe.model, {
+        t.key: _vectors[(probe.model, t.key, t.version)] for t in catalogue.types.values()
+    }
+
+
+async def evidence(description: str, catalogue: Catalogue) -> list[Evidence]:
+    """Every type's evidence for ``description``, best first."""
+    _, examples = await _example_vectors(catalogue)
+    query = (await llm.embed(texts=[description])).vectors[0]
+    found = []
+    for project_type in catalogue.types.values():
+        signals = project_type.signals
+        found.append(
+            Evidence(
+                project_type=project_type,
+                strong=matched(description, signals.strong),
+                weak=matched(description, signals.weak),
+                negative=matched(description, signals.negative),
+                similarity=max(_cosine(query, v) for v in examples[project_type.key]),
+            )
+        )
+    return sorted(found, key=lambda e: -e.score)
+
+
+def choose(found: list[Evidence]) -> list[TypeMatch]:
+    """The types to plan with: the best eligible one, and others close behind it."""
+    eligible = [e for e in found if e.eligible]
+    if not eligible:
+        return []
+    best = eligible[0].score
+    chosen = [e for e in eligible if e.score >= BLEND_RATIO * best and e.strong][:MAX_TYPES]
+    chosen = chosen or eligible[:1]
+    total = sum(max(e.score, 0.0) for e in found[:5]) or 1.0
+    return [
+        TypeMatch(
+            key=e.project_type.key,
+            name=e.project_type.name,
+            confidence=round(min(0.99, max(e.score, 0.0) / total + 0.25 * bool(e.strong)), 2),
+            similarity=round(e.similarity, 3),
+            signals=[*e.strong, *e.weak],
+        )
+        for e in chosen
+    ]
+
+
+async def classify(description: str, catalogue: Catalogue) -> list[TypeMatch]:
+    """The project types of ``description``, best first (empty: nothing fits)."""
+    return choose(await evidence(description, catalogue))

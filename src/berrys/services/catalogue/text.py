@@ -1,0 +1,219 @@
+"""Reading a description: signal terms, the person's own asks, the numbers it gives, and a
+short title. Pure functions, no model: the offline understanding and the checks of a model's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from berrys.services.catalogue.contracts import Constraint
+
+_SPACE = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=4096)
+def term_pattern(term: str) -> re.Pattern[str]:
+    """A catalogue term as a regex: case-insensitive, on word boundaries, ``*`` = any ending,
+    spaces and hyphens interchangeable."""
+    wild = term.endswith("*")
+    words = term.rstrip("*").strip().lower().replace("-", " ").split()
+    body = r"[\s-]+".join(re.escape(word) for word in words)
+    ending = r"\w*" if wild else ""
+    return re.compile(rf"(?<!\w){body}{ending}(?!\w)", re.IGNORECASE)
+
+
+def matched(text: str, terms: Iterable[str]) -> list[str]:
+    """The terms found in ``text``, in the order given, each once."""
+    return [term for term in dict.fromkeys(terms) if term_pattern(term).search(text)]
+
+
+# --- the person's asks ----------------------------------------------------------------------
+
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+_LIST_SPLIT = re.compile(
+    r"\s*(?:,(?!\d{3})|;|\band also\b|\bas well as\b|\bplus\b|\band\b|&)\s*", re.I
+)
+_LEAD = re.compile(r"^(?:and|also|then|with|including|plus)\s+", re.I)
+_ARTICLE = re.compile(r"^(?:a|an|the|our|my|some)\s+", re.I)
+_LIST_INTRO = re.compile(r":|\b(?:with|including|covering|such as)\b", re.I)
+
+
+def sentences(text: str) -> list[str]:
+    pieces = (p.strip(" -*•\t").rstrip(".!?;").strip() for p in _SENTENCES.split(text))
+    return [p for p in pieces if len(p) > 2]
+
+
+def asks(description: str) -> tuple[list[str], list[str]]:
+    """(main clauses, listed asks): each sentence's goal, and the items it lists after a
+    colon, "with" or "including" ("volunteers, publicity, safety checks and a booking form")."""
+    goals: list[str] = []
+    items: list[str] = []
+    for sentence in sentences(description):
+        intro = _LIST_INTRO.search(sentence)
+        head, tail = (
+            (sentence[: intro.start()], sentence[intro.end() :]) if intro else (sentence, "")
+        )
+        head = _POLITE.sub("", head.strip(" ,")).strip()
+        head = head[:1].upper() + head[1:]
+        if len(head.split()) >= 2:
+            goals.append(head)
+        parts = [_LEAD.sub("", p).strip(" .") for p in _LIST_SPLIT.split(tail)] if tail else []
+        parts = [_ARTICLE.sub("", p) for p in parts if not _MONEY.search(p)]
+        items += [p for p in parts if 1 <= len(p.split()) <= 8]
+    return goals, list(dict.fromkeys(items))
+
+
+# --- numbers --------------------------------------------------------------------------------
+
+_NUMBER_WORDS = {
+    "one": 1, "single": 1, "two": 2, "couple of": 2, "three": 3, "four": 4,
+    "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11,
+    "twelve": 12, "dozen": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40,
+    "fifty": 50, "hundred": 100, "a hundred": 100, "thousand": 1000, "a thousand": 1000,
+}  # fmt: skip
+_NUM = (
+    r"(\d[\d,]*(?:\.\d+)?\s*[km]?|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
+)
+_UNITS: dict[str, str] = {
+    "people": r"people|persons?|attendees|guests|participants|visitors|delegates|users|"
+    r"customers|members|students|staff|employees|players|learners|readers|subscribers|"
+    r"person|attendee|guest|participant|user|customer|member|student|employee",
+    "days": r"days?|day-long",
+    "weeks": r"weeks?|week-long",
+    "months": r"months?",
+    "pages": r"pages?|page-long",
+    "screens": r"screens?|views",
+    "integrations": r"integrations?|third-party services|external systems|apis",
+    "languages": r"languages?|locales?",
+    "entities": r"entities|tables|data models|models|record types",
+    "words": r"words?|word-long",
+    "products": r"products?|items|skus?|listings",
+    "sources": r"papers|sources|studies|articles|documents|references|datasets|contracts",
+    "locations": r"locations?|sites?|branches|venues|offices|stores|shops|countries",
+    "endpoints": r"endpoints?|routes|operations",
+    "services": r"services|servers|vms|virtual machines|applications|apps|databases|workloads",
+}
+_QUANTITY = {
+    dimension: re.compile(rf"(?<![\w£$€]){_NUM}[\s-]*(?:\w+[\s-]+)?(?:{unit})\b", re.I)
+    for dimension, unit in _UNITS.items()
+}
+_MONEY = re.compile(
+    r"(?:(?P<sym>[£$€])\s?(?P<a>\d[\d,]*(?:\.\d+)?)\s*(?P<ka>[km])?\b|"
+    r"(?P<b>\d[\d,]*(?:\.\d+)?)\s*(?P<kb>[km])?\s*(?P<word>pounds|dollars|euros|usd|gbp|eur)\b)",
+    re.I,
+)
+_CURRENCY = {"£": "GBP", "$": "USD", "€": "EUR", "pounds": "GBP", "dollars": "USD"}
+_LANGUAGE_NAMES = (
+    "French", "German", "Spanish", "Italian", "Portuguese", "Dutch", "Polish", "Japanese",
+    "Chinese", "Mandarin", "Cantonese", "Korean", "Arabic", "Hindi", "Welsh", "Irish", "Russian",
+    "Turkish", "Swedish", "Norwegian", "Danish", "Finnish", "Greek", "Czech", "Ukrainian",
+    "Vietnamese", "Thai", "Indonesian", "Hebrew", "Bengali", "Urdu", "Romanian", "Hungarian",
+    "Catalan", "Basque", "Tamil", "Swahili", "Malay", "Tagalog", "Persian", "Farsi", "Gaelic",
+)  # fmt: skip
+
+
+def _number(text: str) -> float | None:
+    text = text.strip().lower()
+    if text in _NUMBER_WORDS:
+        return float(_NUMBER_WORDS[text])
+    multiplier = 1000.0 if text.endswith("k") else 1_000_000.0 if text.endswith("m") else 1.0
+    digits = text.rstrip("km").strip().replace(",", "")
+    try:
+        return float(digits) * multiplier
+    except ValueError:
+        return None
+
+
+def constraints(description: str) -> list[Constraint]:
+    """The sizes and budget the description states, each with the words it came from."""
+    found: dict[str, Constraint] = {}
+    for dimension, pattern in _QUANTITY.items():
+        for match in pattern.finditer(description):
+            value = _number(match.group(1))
+            if value is None or value <= 0 or dimension in found:
+                continue
+            found[dimension] = Constraint(dimension=dimension, value=value, text=match.group(0))
+    _fold_calendar(found)
+    languages = [name for name in _LANGUAGE_NAMES if term_pattern(name).search(description)]
+    if "languages" not in found and languages:
+        found["languages"] = Constraint(
+            dimension="languages", value=float(len(languages)), text=", ".join(languages)
+        )
+    money = _MONEY.search(description)
+    if money:
+        amount = _number(
+            (money.group("a") or money.group("b")) + (money.group("ka") or money.group("kb") or "")
+        )
+        unit = _CURRENCY.get(money.group("sym") or (money.group("word") or "").lower(), "")
+        unit = unit or (money.group("word") or "").upper()
+        if amount:
+            found["budget"] = Constraint(
+                dimension="budget", value=amount, unit=unit, text=money.group(0)
+            )
+    return list(found.values())
+
+
+def _fold_calendar(found: dict[str, Constraint]) -> None:
+    """Weeks and months become working days (5 a week)."""
+    for dimension, per in (("weeks", 5.0), ("months", 21.0)):
+        item = found.pop(dimension, None)
+        if item is not None and "days" not in found:
+            found["days"] = Constraint(
+                dimension="days", value=item.value * per, unit="working days", text=item.text
+            )
+
+
+# --- the title ------------------------------------------------------------------------------
+
+TITLE_LIMIT = 60
+_POLITE = re.compile(
+    r"^(?:(?:please|we|i|i'd|we'd|let's|let us|help me|help us|can you|could you|needs? to|"
+    r"needs?|wants? to|wants?|would like to|would like|like to|have to|to|must|should)\s+)+"
+    r"(?:(?:a|an|some)\s+(?=\S+\s))?",
+    re.I,
+)
+_BREAK = re.compile("\\s*(?:[:;(]|\\s[-\u2013\u2014]\\s)\\s*")
+_LINKS = {
+    "a", "an", "the", "and", "or", "of", "for", "to", "with", "in", "on", "at", "by", "from",
+    "our", "my", "your", "their", "its", "that", "which", "who", "into", "about", "as", "so",
+    "but", "we", "is", "are", "be", "new", "each", "every", "all", "any",
+}  # fmt: skip
+# A phrase starts at these words: a title is cut just before one, never inside a phrase.
+PHRASE_STARTS = {
+    "for", "to", "with", "in", "on", "at", "by", "from", "that", "which", "who", "and", "or",
+    "so", "where", "using", "over", "within", "including", "into", "about", "across",
+    "before", "after", "while",
+    "without", "so that", "because", "via", "through", "during", "of",
+}  # fmt: skip
+
+
+def title(description: str) -> str:
+    """A short title (at most 60 characters) cut only where a phrase ends."""
+    found = sentences(description)
+    first = found[0] if found else description.strip()
+    clause = _BREAK.split(first, maxsplit=1)[0].strip()
+    clause = _POLITE.sub("", clause).strip() or clause
+    words = clause.split()
+    ends = [
+        i
+        for i in range(1, len(words))
+        if words[i].lower() in PHRASE_STARTS or words[i - 1].endswith(",")
+    ] + [len(words)]
+    fitting = [
+        " ".join(words[:end]).rstrip(",")
+        for end in ends
+        if len(" ".join(words[:end])) <= TITLE_LIMIT and words[end - 1].lower() not in _LINKS
+    ]
+    best = fitting[-1] if fitting else _first_words(words)
+    return (best[0].upper() + best[1:]).strip(" .,") if best else "Untitled project"
+
+
+def _first_words(words: list[str]) -> str:
+    """The longest run of whole words within the limit that ends on a content word."""
+    for end in range(len(words), 0, -1):
+        candidate = " ".join(words[:end])
+        if len(candidate) <= TITLE_LIMIT and words[end - 1].lower() not in _LINKS:
+            return candidate
+    return words[0][:TITLE_LIMIT] if words else ""
