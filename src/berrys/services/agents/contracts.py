@@ -29,6 +29,13 @@ Tag = Annotated[
 PromptTemplate = Annotated[str, StringConstraints(max_length=20_000)]
 
 MAX_GENERATION_DESCRIPTION = 10_000
+# An agent's own instructions; the router's specialisation hook puts its role, skills,
+# responsibilities and domains in front of them.
+DEFAULT_AGENT_PROMPT = (
+    'You are {{ agent.name }}, working on the project "{{ project.name }}".\n'
+    "Your goal: {{ agent.goal }}\n"
+    "Hand your results on as the collaboration plan says, and say plainly when you are unsure."
+)
 GenerationDescription = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_GENERATION_DESCRIPTION),

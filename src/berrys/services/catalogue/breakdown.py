@@ -223,12 +223,19 @@ def ask_task_name(ask: str) -> str:
 
 
 _VERBS = {
-    "add", "arrange", "book", "build", "buy", "check", "choose", "clean", "clear", "collect",
-    "create", "decide", "deliver", "design", "donate", "draft", "find", "fix", "get", "hire",
-    "install", "learn", "list", "make", "move", "order", "organise", "organize", "paint", "plan",
-    "prepare", "print", "publish", "recruit", "repair", "research", "revise", "run", "schedule",
-    "sell", "send", "set", "share", "sort", "study", "test", "tidy", "train", "translate",
-    "update", "write",
+    "add", "analyse", "analyze", "apply", "arrange", "assess", "audit", "book", "brief", "build",
+    "buy", "calculate", "change", "check", "choose", "clean", "clear", "collect", "compare",
+    "compile", "comply", "configure", "contact", "create", "decide", "define", "deliver",
+    "deploy", "design", "do", "donate", "draft", "edit", "estimate", "evaluate", "file", "find",
+    "finish", "fix", "gather", "get", "give", "hire", "hold", "host", "improve", "install",
+    "interview", "invite", "learn", "list", "make", "map", "measure", "migrate", "move",
+    "negotiate", "order", "organise", "organize", "outline", "paint", "pick", "plan", "post",
+    "practice", "practise", "prepare", "present", "print", "produce", "promote", "publish",
+    "purchase", "raise", "read", "recruit", "redesign", "refresh", "register", "remove",
+    "rename", "renew", "repair", "replace", "report", "research", "resolve", "review", "revise",
+    "rewrite", "run", "schedule", "select", "sell", "send", "set", "share", "sign", "sort",
+    "source", "study", "submit", "summarise", "summarize", "survey", "test", "tidy", "track",
+    "train", "transfer", "translate", "update", "upgrade", "verify", "visit", "write",
 }  # fmt: skip
 
 

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.enums import AgentType, DependencyType, Methodology, Priority, RiskLevel
-from berrys.services.agents.contracts import AgentDraft, TeamDraft
+from berrys.services.agents.contracts import DEFAULT_AGENT_PROMPT, AgentDraft, TeamDraft
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import breakdown, classify, text
 from berrys.services.catalogue.breakdown import Breakdown, PlannedTask
-from berrys.services.catalogue.catalogue import Catalogue, CatalogueError, load
+from berrys.services.catalogue.catalogue import SHIPPED, Catalogue, CatalogueError, load
 from berrys.services.catalogue.contracts import (
     DeliverableType,
     ProfileOut,
@@ -36,13 +38,8 @@ from berrys.services.projects import service as projects
 
 __all__ = ["Breakdown", "Catalogue", "CatalogueError", "Member", "catalogue", "understand"]
 
+_log = structlog.get_logger("berrys.catalogue")
 _user_dir: Path | None = None
-
-AGENT_PROMPT = (
-    'You are {{ agent.name }}, working on the project "{{ project.name }}".\n'
-    "Your goal: {{ agent.goal }}\n"
-    "Hand your results on as the collaboration plan says, and say plainly when you are unsure."
-)
 
 
 def configure(user_dir: Path | None) -> None:
@@ -52,8 +49,15 @@ def configure(user_dir: Path | None) -> None:
 
 
 def catalogue() -> Catalogue:
-    """The shipped catalogue with the user's additions (raises ``CatalogueError``)."""
-    return load(_user_dir)
+    """The shipped catalogue with the user's additions. A broken file of the user's is logged
+    and left out (``berrys catalogue validate`` names it); a broken shipped file raises."""
+    try:
+        return load(_user_dir)
+    except CatalogueError as exc:
+        if _user_dir is None or exc.path.is_relative_to(SHIPPED):
+            raise
+        _log.error("catalogue.user_file_invalid", file=str(exc.path), problems=exc.problems)
+        return load(None)
 
 
 def project_types() -> list[ProjectType]:
@@ -148,7 +152,7 @@ def team_draft(understood: Breakdown) -> TeamDraft:
                 model_preference="quality"
                 if role.agent_type != AgentType.ASSISTANT
                 else "balanced",
-                prompt_template=AGENT_PROMPT,
+                prompt_template=DEFAULT_AGENT_PROMPT,
                 requirement_ids=understood.role_requirements.get(key, []),
                 tools=list(role.tools),
             )
@@ -179,9 +183,13 @@ def tools_for(agent_type: AgentType, named: list[str]) -> list[str]:
 # --- the plan ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class Member:
-    def __init__(self, name: str, agent_type: AgentType, skills: tuple[str, ...]) -> None:
-        self.name, self.agent_type, self.skills = name, agent_type, skills
+    """A team member a plan can assign work to; skills lower-case."""
+
+    name: str
+    agent_type: AgentType
+    skills: tuple[str, ...]
 
 
 def _assign(understood: Breakdown, members: list[Member]) -> dict[str, Member | None]:

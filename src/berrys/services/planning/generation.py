@@ -24,8 +24,8 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest
-from berrys.services.planning import rules, service
 from berrys.services.planning import schedule as engine
+from berrys.services.planning import service
 from berrys.services.planning.contracts import (
     DependencyDraft,
     PlanCreate,
@@ -81,7 +81,7 @@ async def _complete(
     return draft, f"{completion.provider.value}/{completion.model}".lower()
 
 
-def normalise(draft: PlanDraft, team: Sequence[rules.TeamMember]) -> tuple[PlanDraft, list[str]]:
+def normalise(draft: PlanDraft, team: Sequence[catalogue.Member]) -> tuple[PlanDraft, list[str]]:
     """Enforce a generated plan's invariants on any draft; return it and what was changed."""
     notes: list[str] = []
     members = {m.name: m for m in team}
@@ -130,7 +130,7 @@ def normalise(draft: PlanDraft, team: Sequence[rules.TeamMember]) -> tuple[PlanD
 
 def _fit(
     task: TaskDraft,
-    members: dict[str, rules.TeamMember],
+    members: dict[str, catalogue.Member],
     skills_of: dict[str, set[str]],
     load: dict[str, float],
     notes: list[str],
@@ -182,7 +182,7 @@ async def create_plan(
             '"generate": false'
         )
     team = [
-        rules.TeamMember(a.name, a.agent_type, tuple(s.lower() for s in a.specialisation.skills))
+        catalogue.Member(a.name, a.agent_type, tuple(s.lower() for s in a.specialisation.skills))
         for a in team_out
     ]
     requirements = list(dict.fromkeys(r for a in team_out for r in a.requirements))
@@ -190,8 +190,7 @@ async def create_plan(
     understood = await catalogue.understand(
         project.description or project.name, types=profile.types if profile else None
     )
-    members = [catalogue.Member(m.name, m.agent_type, m.skills) for m in team]
-    guide = catalogue.plan_draft(understood, members, methodology)
+    guide = catalogue.plan_draft(understood, team, methodology)
     content = json.dumps(
         {
             "project": project.name,

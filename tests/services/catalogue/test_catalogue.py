@@ -1,0 +1,310 @@
+"""The project-type catalogue: its files, understanding descriptions, and what REST, the CLI
+and generation make of it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from berrys.cli.app import app as cli
+from berrys.core.enums import AgentType
+from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.catalogue import SHIPPED, CatalogueError, build
+from berrys.services.catalogue.text import TITLE_LIMIT, constraints, title
+
+REQUIRED_TYPES = {
+    "web_app", "mobile_app", "data_pipeline", "ml_model", "cloud_migration", "api_integration",
+    "internal_tool", "ecommerce_shop", "game", "documentation_site", "localisation",
+    "accessibility_audit", "performance", "security_audit", "marketing_campaign", "rebrand",
+    "event", "research_review", "grant_application", "legal_review", "financial_model",
+    "written_content", "support_operations",
+}  # fmt: skip
+REPAIR_CAFE = (
+    "Organise a one-day repair café in our village hall: volunteers, publicity, safety checks "
+    "and a booking form"
+)
+
+
+def test_the_shipped_catalogue_is_valid_and_covers_the_kinds_of_work():
+    shipped = build([SHIPPED])
+    assert set(shipped.types) >= REQUIRED_TYPES
+    for project_type in shipped.types.values():
+        assert project_type.team
+        assert project_type.tasks
+        assert project_type.risks
+        for task in project_type.tasks:
+            assert task.deliverable in shipped.deliverables
+
+
+def test_a_broken_user_file_names_its_file_and_field(tmp_path):
+    (tmp_path / "types").mkdir()
+    broken = tmp_path / "types" / "choir_concert.yaml"
+    source = (
+        (SHIPPED / "types" / "event.yaml").read_text().replace("key: event", "key: choir_concert")
+    )
+    broken.write_text(source.replace("agent_type: COORDINATOR", "agent_type: CONDUCTOR"))
+    with pytest.raises(CatalogueError) as error:
+        build([SHIPPED, tmp_path])
+    assert error.value.path == broken
+    assert any(p.startswith("team.0.agent_type") for p in error.value.problems), error.value
+
+
+def test_users_add_and_override_types_and_the_cli_shows_and_validates_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERRYS_DATA_DIR", str(tmp_path))
+    own = tmp_path / "catalogue" / "types"
+    own.mkdir(parents=True)
+    source = (SHIPPED / "types" / "event.yaml").read_text()
+    (own / "choir_concert.yaml").write_text(
+        source.replace("key: event", "key: choir_concert").replace(
+            "name: Event", "name: Choir concert"
+        )
+    )
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["catalogue", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert "choir_concert" in {t["key"] for t in json.loads(listed.output)}
+    shown = runner.invoke(cli, ["catalogue", "show", "choir_concert"])
+    assert "Book the venue and confirm insurance" in shown.output
+    valid = runner.invoke(cli, ["catalogue", "validate", "--json"])
+    assert json.loads(valid.output)["valid"] is True
+    (own / "broken.yaml").write_text("key: broken\nversion: one\n")
+    invalid = runner.invoke(cli, ["catalogue", "validate", "--json"])
+    assert invalid.exit_code == 1
+    report = json.loads(invalid.output)
+    assert report["file"].endswith("broken.yaml")
+    assert any(p.startswith("version") for p in report["problems"])
+    catalogue.configure(None)
+
+
+async def test_an_event_gets_a_coordinator_event_work_and_no_developer():
+    understood = await catalogue.understand(REPAIR_CAFE)
+    assert [t.key for t in understood.types] == ["event"]
+    assert understood.types[0].signals
+    types = {role.agent_type for role in understood.roles.values()}
+    assert AgentType.COORDINATOR in types
+    assert AgentType.DEVELOPER not in types
+    names = [task.name for task in understood.tasks]
+    assert any("venue" in n.lower() for n in names)
+    assert any("volunteer" in n.lower() for n in names)
+    assert any("booking" in n.lower() for n in names)
+    assert not any(catalogue.copies(n, REPAIR_CAFE) for n in names)
+    sources = {r.source for r in understood.requirements}
+    assert sources == {"stated", "implied"}
+    assert len(understood.requirements) >= 6
+
+
+async def test_a_website_with_its_launch_campaign_blends_both_streams_joined():
+    understood = await catalogue.understand(
+        "Build a website for our bakery and run the launch campaign on social media and in the "
+        "local paper"
+    )
+    keys = [t.key for t in understood.types]
+    assert set(keys) >= {"web_app", "marketing_campaign"}, keys
+    by_key = {t.key: t for t in understood.tasks}
+    releases = {t.key for t in understood.tasks if t.release and t.key.startswith("web_app")}
+    waiting = [t for t in understood.tasks if t.awaits_release]
+    assert releases
+    assert waiting
+    assert all(releases & {d[0] for d in t.depends_on} for t in waiting)
+    assert {by_key[k].role for k in by_key}  # every task has a role
+
+
+async def test_a_tiny_fix_is_not_inflated():
+    understood = await catalogue.understand("Fix the typo in the footer of our website")
+    assert [t.key for t in understood.types] == ["quick_fix"]
+    assert [r.agent_type for r in understood.roles.values()] == [AgentType.DEVELOPER]
+    assert len(understood.tasks) == 2
+
+
+async def test_an_unknown_kind_of_project_is_broken_down_by_its_own_asks():
+    understood = await catalogue.understand(
+        "Sort out the garage, sell the old bikes and donate the kids' clothes"
+    )
+    assert understood.types == []
+    names = [t.name for t in understood.tasks]
+    assert "Sell the old bikes" in names
+    assert "Donate the kids' clothes" in names
+    assert AgentType.DEVELOPER not in {r.agent_type for r in understood.roles.values()}
+
+
+async def test_estimates_scale_with_the_size_the_description_gives():
+    small = await catalogue.understand("Host a community meetup with talks for 30 people")
+    large = await catalogue.understand(
+        "Host a two-day community conference with talks for 400 people"
+    )
+    article = await catalogue.understand("Write a one-page article about composting")
+
+    def hours(understood):  # type: ignore[no-untyped-def]
+        return sum(t.hours for t in understood.tasks)
+
+    assert hours(large) > 1.5 * hours(small)
+    assert hours(article) < hours(small) / 2
+    assert {c.dimension: c.value for c in large.constraints} == {"days": 2, "people": 400}
+
+
+def test_numbers_in_a_description_become_constraints():
+    found = {c.dimension: c for c in constraints(
+        "A two-day conference for 200 people in French and German, budget £15,000"
+    )}  # fmt: skip
+    assert found["people"].value == 200
+    assert found["days"].value == 2
+    assert found["languages"].value == 2
+    assert found["budget"].value == 15000
+    assert found["budget"].unit == "GBP"
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        (REPAIR_CAFE, "Organise a one-day repair café in our village hall"),
+        (
+            "Build a small Flask web app for a community library to track book loans",
+            "Build a small Flask web app for a community library",
+        ),
+        (
+            "Write a launch plan and announcement for a neighbourhood bakery's new website",
+            "Write a launch plan and announcement",
+        ),
+        (
+            "We need to migrate 12 services from our data centre to AWS over three months",
+            "Migrate 12 services from our data centre to AWS",
+        ),
+    ],
+)
+def test_the_title_is_short_and_never_ends_mid_phrase(description, expected):
+    made = title(description)
+    assert made == expected
+    assert len(made) <= TITLE_LIMIT
+
+
+# --- through REST --------------------------------------------------------------------------------
+
+
+async def _project(client, actor, description):  # type: ignore[no-untyped-def]
+    body = {"name": "Repair café", "description": description}
+    response = await client.post("/api/v1/projects", json=body, headers=actor.headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def test_rest_lists_types_and_shows_a_project_s_profile(client, member, other_member):
+    listed = await client.get("/api/v1/catalogue/types", headers=member.headers)
+    assert listed.status_code == 200
+    assert {t["key"] for t in listed.json()["items"]} >= REQUIRED_TYPES
+    event = await client.get("/api/v1/catalogue/types/event", headers=member.headers)
+    assert event.json()["team"][0]["agent_type"] == "COORDINATOR"
+    missing = await client.get("/api/v1/catalogue/types/nope", headers=member.headers)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+
+    project_id = await _project(client, member, REPAIR_CAFE)
+    before = await client.get(f"/api/v1/projects/{project_id}/profile", headers=member.headers)
+    assert before.status_code == 404
+    generated = await client.post(
+        f"/api/v1/projects/{project_id}/agents/generate", json={}, headers=member.headers
+    )
+    assert generated.status_code in (200, 201), generated.text
+    assert generated.json()["project_types"][0]["key"] == "event"
+    profile = await client.get(f"/api/v1/projects/{project_id}/profile", headers=member.headers)
+    assert profile.status_code == 200
+    body = profile.json()
+    assert body["types"][0]["key"] == "event"
+    assert body["types"][0]["signals"]
+    assert body["title"] == "Organise a one-day repair café in our village hall"
+    assert {r["source"] for r in body["requirements"]} == {"stated", "implied"}
+    foreign = await client.get(
+        f"/api/v1/projects/{project_id}/profile", headers=other_member.headers
+    )
+    assert foreign.status_code == 404
+
+    plan = await client.post(
+        f"/api/v1/projects/{project_id}/plans", json={}, headers=member.headers
+    )
+    assert plan.status_code == 201, plan.text
+    tasks = [t for phase in plan.json()["phases"] for t in phase["tasks"]]
+    assert all(t["deliverable"] for t in tasks)
+    assert all(t["assigned_agent_id"] for t in tasks)
+    assert plan.json()["generated_by"] == "catalogue"
+
+
+# --- with a model ----------------------------------------------------------------------------
+
+
+async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, member):
+    from berrys.services.llm import service as llm
+
+    project_id = await _project(client, member, REPAIR_CAFE)
+    generated = await client.post(
+        f"/api/v1/projects/{project_id}/agents/generate", json={}, headers=member.headers
+    )
+    assert generated.status_code in (200, 201)
+    copied = {
+        "phases": [
+            {
+                "name": "Work",
+                "description": "",
+                "tasks": [
+                    {
+                        "key": "T1",
+                        "name": REPAIR_CAFE[:120],
+                        "description": REPAIR_CAFE,
+                        "estimate_hours": 8,
+                        "agent": "Event Coordinator",
+                    }
+                ],
+            }
+        ],
+        "dependencies": [],
+        "milestones": [],
+    }
+    with llm.script("planner", [json.dumps(copied)]):
+        plan = await client.post(
+            f"/api/v1/projects/{project_id}/plans", json={}, headers=member.headers
+        )
+    assert plan.status_code == 201, plan.text
+    assert plan.json()["generated_by"].startswith("catalogue (replaced scripted/planner")
+    names = [t["name"] for phase in plan.json()["phases"] for t in phase["tasks"]]
+    assert REPAIR_CAFE[:120] not in names
+    assert len(names) >= 5
+
+
+async def test_a_model_s_team_lacking_what_the_work_needs_is_replaced(client, member):
+    from berrys.services.llm import service as llm
+
+    project_id = await _project(client, member, REPAIR_CAFE)
+    requirements = {
+        "requirements": [
+            {
+                "text": "Run the café",
+                "category": "FUNCTIONAL",
+                "priority": "HIGH",
+                "confidence": 0.9,
+            }
+        ]
+    }
+    team = {
+        "agents": [
+            {
+                "name": "Coder",
+                "agent_type": "DEVELOPER",
+                "role": "Developer",
+                "goal": "Code",
+                "skills": ["python"],
+                "responsibilities": ["code"],
+                "requirement_ids": [1],
+            }
+        ],
+        "collaboration": [],
+    }
+    with llm.script("teamer", [json.dumps(requirements), json.dumps(team)]):
+        generated = await client.post(
+            f"/api/v1/projects/{project_id}/agents/generate", json={}, headers=member.headers
+        )
+    body = generated.json()
+    assert body["sources"]["team"]["model"] == "catalogue"
+    assert body["sources"]["team"]["fallback"] is True
+    assert any("replaced by the catalogue" in note for note in body["notes"])
+    assert "COORDINATOR" in {a["agent_type"] for a in body["team"]}
+    assert "DEVELOPER" not in {a["agent_type"] for a in body["team"]}
