@@ -3,8 +3,10 @@
 Creates the project, runs the whole workflow (requirements, team, tools, plan, run) on the
 embedded defaults with a worker in this process, asks for approvals in the terminal
 (``--approve auto|never`` for scripts), and prints the team, the critical path, the outcome,
-which model produced each artifact and where the artifacts are. ``--resume RUN_ID`` continues
-a run that was interrupted.
+which model produced each artifact and where the artifacts are, and ends with the review
+summary: how many deliverables are final, which need a person (NEEDS_REVIEW) and why, and
+what would make them final. ``--resume RUN_ID`` continues a run that was interrupted, or
+runs the tasks a person sent back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import uuid
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.prompt import Confirm
@@ -32,23 +35,19 @@ from berrys.core.enums import (
 from berrys.core.errors import NotFound
 from berrys.core.logging import configure_logging
 from berrys.services.auth import service as auth
+from berrys.services.catalogue import service as catalogue
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import review as reviews
 from berrys.services.workflows import runtime, workflow
 from berrys.services.workflows import service as runs
 from berrys.services.workflows.contracts import RunCreate, RunOut
-from berrys.services.workflows.state import RUN_TERMINAL
+from berrys.services.workflows.state import DONE, RUN_DONE, RUN_TERMINAL
 from berrys.services.workflows.worker import EngineConfig
 
 APPROVE_MODES = ("ask", "auto", "never")
-
-
-def _name(description: str) -> str:
-    words = description.strip().split()
-    name = " ".join(words[:8])
-    return (name[:80] + "...") if len(name) > 80 else name or "Project"
 
 
 async def _answer(
@@ -137,12 +136,13 @@ async def _watch(database: Database, settings: Any, run: RunOut, mode: str, quie
                     if not quiet and task.status.value in {
                         "RUNNING",
                         "COMPLETED",
+                        "NEEDS_REVIEW",
                         "FAILED",
                         "AWAITING_INPUT",
                         "SKIPPED",
                     }:
                         console.print(f"  {task.status.value:<15} {task.name}")
-            done = sum(t.status.value in {"COMPLETED", "SKIPPED"} for t in current.task_runs)
+            done = sum(t.status in DONE for t in current.task_runs)
             if progress is not None and bar is not None:
                 progress.update(
                     bar,
@@ -194,15 +194,42 @@ def _summary(result: dict[str, Any]) -> None:
         console.print(
             f"[yellow]Degraded:[/] {item['stage']}: {item['fallback']} ({item['reason']})"
         )
-    colour = "green" if run["status"] == "COMPLETED" else "red"
+    colour = {"COMPLETED": "green", "COMPLETED_WITH_REVIEW": "yellow"}.get(run["status"], "red")
+    until = ""
+    if run["status"] == RunStatus.COMPLETED_WITH_REVIEW.value:
+        until = " until a person has accepted the drafts below"
     console.print(
-        f"[bold {colour}]Run {run['status']}[/] — project {result['project_status']}. "
+        f"[bold {colour}]Run {run['status']}[/] — project {result['project_status']}{until}. "
         f"Cost ${run['cost_usd']:.4f} for {run['tokens']:,} tokens. Run id {run['id']} "
         f"(resume with `berrys run --resume {run['id']}`).",
         soft_wrap=True,
     )
     if result.get("workspace"):
         console.print(f"Artifacts are in {result['workspace']}", soft_wrap=True)
+    _review_summary(result["review"], len(run["task_runs"]))
+
+
+def _review_summary(summary: dict[str, Any], total: int) -> None:
+    """How many deliverables are final, how many need a person and why, and what would make
+    them final."""
+    final, waiting = summary["final"], summary["needs_review"]
+    line = f"[bold]{final} of {total} deliverable{'s' if total != 1 else ''} final[/]"
+    if waiting:
+        line += f", [bold yellow]{waiting} need{'s' if waiting == 1 else ''} a person[/]"
+    if summary["not_done"]:
+        line += f", {summary['not_done']} not done"
+    console.print(line + ".", soft_wrap=True)
+    for task in summary["tasks"]:
+        why = "; ".join(task["reasons"]) or "flagged for review"
+        console.print(
+            f"  [yellow]NEEDS_REVIEW[/] {escape(task['name'])}: {escape(why)}  "
+            f"[dim]{task['task_run_id']}[/]",
+            soft_wrap=True,
+        )
+    if summary["make_final"]:
+        console.print("To make them final:")
+        for hint in summary["make_final"]:
+            console.print(f"  - {escape(hint)}", soft_wrap=True)
 
 
 def run_command(
@@ -276,7 +303,9 @@ def run_command(
             async with database.transaction() as session:
                 project = await projects.create(
                     session,
-                    project_in=ProjectCreate(name=_name(description), description=description),
+                    project_in=ProjectCreate(
+                        name=catalogue.title(description), description=description
+                    ),
                     user=user,
                 )
             if not quiet:
@@ -317,6 +346,7 @@ def run_command(
                 ]
         result.update(
             run=final.model_dump(mode="json"),
+            review=reviews.summarize(final).model_dump(mode="json"),
             project_id=str(final.project_id),
             project_status=ProjectStatus(project_out.status).value,
             workspace=str((settings.data_dir / "workspaces" / str(final.project_id)).resolve()),
@@ -328,5 +358,7 @@ def run_command(
         print(json.dumps(result, indent=2, default=str))
     else:
         _summary(result)
-    if result["run"]["status"] != RunStatus.COMPLETED.value:
+    # Done, even with drafts waiting for a person (the summary and --json's "review" say
+    # which); anything else is a failure.
+    if RunStatus(result["run"]["status"]) not in RUN_DONE:
         raise typer.Exit(1)

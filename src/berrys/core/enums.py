@@ -284,6 +284,8 @@ class RunStatus(BerrysEnum):
     AWAITING_INPUT = "AWAITING_INPUT"
     PAUSED = "PAUSED"
     COMPLETED = "COMPLETED"
+    # Every task done, some deliverables wait for a person (NEEDS_REVIEW tasks).
+    COMPLETED_WITH_REVIEW = "COMPLETED_WITH_REVIEW"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
 
@@ -294,9 +296,20 @@ class TaskRunStatus(BerrysEnum):
     RUNNING = "RUNNING"
     AWAITING_INPUT = "AWAITING_INPUT"
     COMPLETED = "COMPLETED"
+    # Done (successors go on with the draft), but a person must look at the deliverable
+    # before it counts as final: accept, edit or send back (workflows/review.py).
+    NEEDS_REVIEW = "NEEDS_REVIEW"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     CANCELLED = "CANCELLED"
+
+
+class ReviewDecision(BerrysEnum):
+    """What a person decides about a NEEDS_REVIEW task's deliverable."""
+
+    ACCEPT = "ACCEPT"
+    EDIT = "EDIT"
+    SEND_BACK = "SEND_BACK"
 
 
 class HumanInteractionType(BerrysEnum):
@@ -339,6 +352,10 @@ class RunEventType(BerrysEnum):
     TASK_RECLAIMED = "TASK_RECLAIMED"
     TASK_OUTPUT_READY = "TASK_OUTPUT_READY"
     TASK_COMPLETED = "TASK_COMPLETED"
+    TASK_NEEDS_REVIEW = "TASK_NEEDS_REVIEW"
+    TASK_ACCEPTED = "TASK_ACCEPTED"
+    TASK_EDITED = "TASK_EDITED"
+    TASK_SENT_BACK = "TASK_SENT_BACK"
     TASK_FAILED = "TASK_FAILED"
     TASK_RETRY_SCHEDULED = "TASK_RETRY_SCHEDULED"
     TASK_RETRIED = "TASK_RETRIED"

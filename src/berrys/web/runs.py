@@ -73,12 +73,15 @@ async def start_run(
 
 
 async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> dict[str, Any]:
+    from berrys.services.workflows import review
+    from berrys.services.workflows.state import DONE, RUN_TERMINAL
+
     runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
         await runs.check_access(session, run_id=run_id, user=user)
         run = await runs.get(session, run_id=run_id, user=user)
         project = await projects.get(session, project_id=run.project_id, user=user)
-    done = sum(1 for t in run.task_runs if t.status.value in ("COMPLETED", "SKIPPED"))
+    done = sum(1 for t in run.task_runs if t.status in DONE)
     total = len(run.task_runs)
     return {
         "run": run,
@@ -86,8 +89,9 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
         "done": done,
         "total": total,
         "percent": round(100 * done / total) if total else 0,
-        "finished": run.status.value in ("COMPLETED", "FAILED", "CANCELLED"),
+        "finished": run.status in RUN_TERMINAL,
         "can_write": user.role in _WRITERS,
+        "review": review.summarize(run),
     }
 
 
@@ -102,9 +106,68 @@ async def run_live(request: Request, user: WebUser, run_id: uuid.UUID) -> Respon
     return render(request, "_run_live.html", **await _run_context(request, user, run_id))
 
 
+@router.get("/runs/{run_id}/review", response_class=HTMLResponse)
+async def run_review(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
+    """The run page's review part: what needs a person, with accept, edit and send back."""
+    return render(request, "_run_review.html", **await _run_context(request, user, run_id))
+
+
+@router.post(
+    "/runs/{run_id}/tasks/{task_run_id}/review", dependencies=[Csrf], response_class=HTMLResponse
+)
+async def review_task(
+    request: Request,
+    user: WebUser,
+    run_id: uuid.UUID,
+    task_run_id: uuid.UUID,
+    decision: Annotated[str, Form(max_length=16)],
+    content: Annotated[str | None, Form(max_length=500_000)] = None,
+    feedback: Annotated[str, Form(max_length=20_000)] = "",
+    artifact_id: Annotated[uuid.UUID | None, Form()] = None,
+) -> Response:
+    """Accept, edit or send back a NEEDS_REVIEW task from the run page."""
+    from berrys.services.workflows import review
+    from berrys.services.workflows.contracts import TaskReview
+
+    settings = request.app.state.settings
+    verbs = {"ACCEPT": "Accepted", "EDIT": "Saved your edit of", "SEND_BACK": "Sent back"}
+    try:
+        if user.role not in _WRITERS:
+            raise BerrysError(f"Role {user.role.value} can only read.")
+        if decision.upper() not in verbs:
+            raise BerrysError(f"No review decision {decision!r}: accept, edit or send_back")
+        body = TaskReview(
+            action=decision.upper(),
+            content=content.replace("\r\n", "\n") if content is not None else None,
+            feedback=feedback.strip() or None,
+            artifact_id=artifact_id,
+        )
+        async with _database(request).transaction() as session:
+            run = await review.decide(
+                session,
+                run_id=run_id,
+                task_run_id=task_run_id,
+                review=body,
+                user=user,
+                workspace=settings.data_dir / "workspaces",
+            )
+    except NotFound:
+        raise
+    except BerrysError as exc:
+        context = await _run_context(request, user, run_id)
+        return render(
+            request, "run.html", exc.status, flash=exc.detail, flash_kind="error", **context
+        )
+    name = next((t.name for t in run.task_runs if t.id == task_run_id), "the task")
+    context = await _run_context(request, user, run_id)
+    return render(request, "run.html", flash=f"{verbs[decision.upper()]} “{name}”.", **context)
+
+
 @router.get("/runs/{run_id}/events")
 async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
     """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
+    from berrys.services.workflows.state import RUN_TERMINAL
+
     runs = _runs()
     database = _database(request)
     async with database.transaction(read_only=True) as session:
@@ -122,7 +185,7 @@ async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Resp
                 quiet_since = time.monotonic()
                 payload = {"seq": last, "types": sorted({e["type"] for e in events})}
                 yield f"event: update\ndata: {json.dumps(payload)}\n\n"
-            if status is not None and status.value in ("COMPLETED", "FAILED", "CANCELLED"):
+            if status is not None and status in RUN_TERMINAL:
                 yield f"event: end\ndata: {json.dumps({'status': status.value})}\n\n"
                 return
             if await request.is_disconnected():

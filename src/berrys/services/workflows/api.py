@@ -11,17 +11,25 @@ from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from berrys.core.contracts import ListOf
-from berrys.core.deps import DatabaseDep, PageDep, Session
+from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.core.enums import RunStatus
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.projects.deps import VisibleProject, WritableProject
-from berrys.services.workflows import service
-from berrys.services.workflows.contracts import RunCreate, RunOut, RunSummary
+from berrys.services.workflows import review, service
+from berrys.services.workflows.contracts import (
+    ReviewItem,
+    ReviewSummary,
+    RunCreate,
+    RunOut,
+    RunSummary,
+    TaskReview,
+)
 from berrys.services.workflows.state import RUN_TERMINAL
 
 project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+reviews_router = APIRouter(prefix="/api/v1/reviews", tags=["runs"])
 
 
 async def _visible_run(run_id: uuid.UUID, user: CurrentUser, database: DatabaseDep) -> UserOut:
@@ -139,4 +147,44 @@ async def retry_task(
     return await service.retry_task(session, run_id=run_id, task_run_id=task_run_id, user=user)
 
 
-__all__ = ["RunStatus", "project_runs_router", "router"]
+@router.get("/{run_id}/review", response_model=ReviewSummary)
+async def run_review(run_id: uuid.UUID, user: RunReader, session: Session) -> ReviewSummary:
+    """How many deliverables are final, which need a person (NEEDS_REVIEW) and why, and what
+    would make them final."""
+    return review.summarize(await service.get(session, run_id=run_id, user=user))
+
+
+@router.post("/{run_id}/tasks/{task_run_id}/review", response_model=RunOut)
+async def review_task(
+    run_id: uuid.UUID,
+    task_run_id: uuid.UUID,
+    body: TaskReview,
+    user: RunWriter,
+    session: Session,
+    settings: SettingsDep,
+) -> RunOut:
+    """A person's decision on a NEEDS_REVIEW task: ACCEPT or EDIT (``content`` replaces the
+    artifact and its file) make it COMPLETED, SEND_BACK runs it again with ``feedback``
+    (successors are not run again). 409 naming the allowed moves for any other task."""
+    return await review.decide(
+        session,
+        run_id=run_id,
+        task_run_id=task_run_id,
+        review=body,
+        user=user,
+        workspace=settings.data_dir / "workspaces",
+    )
+
+
+@reviews_router.get("", response_model=ListOf[ReviewItem])
+async def list_reviews(
+    user: CurrentUser,
+    session: Session,
+    project_id: Annotated[uuid.UUID | None, Query(description="Only this project's.")] = None,
+) -> ListOf[ReviewItem]:
+    """Every NEEDS_REVIEW task the caller may see, oldest first: what is waiting for a person."""
+    items = await review.get_all(session, user=user, project_id=project_id)
+    return ListOf[ReviewItem](items=items, total=len(items))
+
+
+__all__ = ["RunStatus", "project_runs_router", "reviews_router", "router"]

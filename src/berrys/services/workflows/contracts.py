@@ -7,7 +7,13 @@ from typing import Any
 from pydantic import Field
 
 from berrys.core.contracts import Contract
-from berrys.core.enums import DependencyType, RiskLevel, RunStatus, TaskRunStatus
+from berrys.core.enums import (
+    DependencyType,
+    ReviewDecision,
+    RiskLevel,
+    RunStatus,
+    TaskRunStatus,
+)
 
 
 class TaskSpec(Contract):
@@ -64,6 +70,10 @@ class TaskRunOut(Contract):
     lease_owner: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    review_reasons: list[str] = Field(
+        default_factory=list,
+        description="NEEDS_REVIEW: why a person must look at the deliverable before it is final.",
+    )
 
 
 class DependencyOut(Contract):
@@ -121,3 +131,50 @@ class RunEventOut(Contract):
     task_run_id: str | None
     payload: dict[str, Any]
     created_at: str
+
+
+class TaskReview(Contract):
+    """POST /runs/{run_id}/tasks/{task_run_id}/review: a person's decision on a NEEDS_REVIEW
+    task. ACCEPT and EDIT make it COMPLETED; SEND_BACK runs it again with the feedback."""
+
+    action: ReviewDecision
+    content: str | None = Field(
+        default=None,
+        max_length=500_000,
+        description="EDIT: the person's text, replacing the artifact and its workspace file.",
+    )
+    artifact_id: uuid.UUID | None = Field(
+        default=None, description="EDIT: which artifact (default: the task's first)."
+    )
+    feedback: str | None = Field(
+        default=None, max_length=20_000, description="SEND_BACK: what to change (required)."
+    )
+    comment: str | None = Field(default=None, max_length=2_000)
+
+
+class ReviewItem(Contract):
+    """A task whose deliverable waits for a person."""
+
+    run_id: uuid.UUID
+    project_id: uuid.UUID
+    task_run_id: uuid.UUID
+    key: str
+    name: str
+    reasons: list[str]
+    produced_by: str | None
+    offline: bool = Field(description="Drafted without a capable model (rules, offline).")
+    artifacts: list[ArtifactOut] = Field(default_factory=list)
+    finished_at: datetime | None
+
+
+class ReviewSummary(Contract):
+    """How many of a run's deliverables are final, how many wait for a person and why."""
+
+    status: RunStatus
+    final: int
+    needs_review: int
+    not_done: int
+    reasons: dict[str, int] = Field(default_factory=dict)
+    offline_drafts: int = 0
+    make_final: list[str] = Field(default_factory=list)
+    tasks: list[ReviewItem] = Field(default_factory=list)

@@ -8,7 +8,10 @@ Event types (``RunEventType``), each with ``task_run_id`` when it concerns one t
   ``RUN_PAUSED``/``RUN_RESUMED``/``RUN_CANCELLED`` {by}
 - ``TASK_READY``; ``TASK_STARTED`` {attempt, worker}; ``TASK_RECLAIMED`` {attempt, worker,
   previous_worker} (an expired lease taken over); ``TASK_OUTPUT_READY`` (done, waiting for an
-  FF/SF predecessor); ``TASK_COMPLETED`` {cost_usd, tokens, produced_by}; ``TASK_FAILED``
+  FF/SF predecessor); ``TASK_COMPLETED`` {cost_usd, tokens, produced_by};
+  ``TASK_NEEDS_REVIEW`` {cost_usd, tokens, produced_by, reasons} (done, a person must look);
+  ``TASK_ACCEPTED`` {by}, ``TASK_EDITED`` {by, artifact_id, path}, ``TASK_SENT_BACK`` {by,
+  feedback} (a person's review, ``review.py``); ``TASK_FAILED``
   {error}; ``TASK_RETRY_SCHEDULED`` {attempt, delay_seconds, error}; ``TASK_RETRIED`` {by};
   ``TASK_AWAITING_INPUT`` {interaction_id, reason}; ``TASK_RESUMED`` {interaction_id};
   ``TASK_SKIPPED`` {reason}; ``TASK_CANCELLED``; ``TASK_DIVERGED`` {seq, attempt};

@@ -1,7 +1,8 @@
 """Executing a claimed task run: policies, the executor, then its end as a group write.
 
-A task ends in one write through the worker's group commit: COMPLETED (with its artifacts
-and successors made READY, ``complete_tasks``), a retry or FAILED, a policy's rejection, or
+A task ends in one write through the worker's group commit: COMPLETED, or NEEDS_REVIEW when
+its outcome has review reasons (with its artifacts and successors made READY,
+``complete_tasks``), a retry or FAILED, a policy's rejection, or
 a new attempt when its recorded history diverged. A task whose lease is gone stops here and
 writes nothing more. No transaction is held across a model or tool call.
 
@@ -177,6 +178,11 @@ class TaskRunner:
 
     async def _complete(self, ctx: TaskContext, outcome: TaskOutcome) -> None:
         await ctx.confirmed()
+        if outcome.review_reasons:
+            # Kept with the output (what the API, the CLI and successors read); set before a
+            # follower sees it, so its upstream is what the claim would read back.
+            reasons = [str(reason) for reason in outcome.review_reasons]
+            outcome.output = {**outcome.output, "review_reasons": reasons}
         follower = None
         if self.successors is not None and not ctx.task.finish_gated:
             # A successor this completion alone makes READY starts now, while it commits.
@@ -250,9 +256,9 @@ class TaskRunner:
 
 
 async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -> None:
-    """A batch's finished tasks: COMPLETED (or output ready, held by an FF/SF predecessor),
-    their artifacts, successors made READY, events in order per run — a few statements for
-    the whole batch."""
+    """A batch's finished tasks: COMPLETED, or NEEDS_REVIEW when the outcome has review
+    reasons (or output ready, held by an FF/SF predecessor), their artifacts, successors
+    made READY, events in order per run — a few statements for the whole batch."""
     session = tx.session
     now = utcnow()
     gated = [ctx.task.id for ctx, _ in items if ctx.task.finish_gated]
@@ -281,11 +287,12 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
         if task.id in summed:
             cost, tokens = sums.get(task.id, (0.0, 0))
         finished = finish_gate(preds.get(task.id, []))
+        done_as = T.NEEDS_REVIEW if outcome.review_reasons else T.COMPLETED
         rows.append(
             {
                 "task_id": task.id,
                 "owner": ctx.writes.worker_id,
-                "new_status": T.COMPLETED if finished else T.RUNNING,
+                "new_status": done_as if finished else T.RUNNING,
                 "new_output": outcome.output,
                 "new_cost": float(cost),
                 "new_tokens": int(tokens),
@@ -297,7 +304,11 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
             done[task.run_id].append(task.id)
             payload = {"cost_usd": float(cost), "tokens": int(tokens)}
             payload["produced_by"] = outcome.produced_by
-            events[task.run_id].append(Event(RunEventType.TASK_COMPLETED, task.id, payload))
+            if outcome.review_reasons:
+                payload["reasons"] = [str(reason) for reason in outcome.review_reasons]
+                events[task.run_id].append(Event(RunEventType.TASK_NEEDS_REVIEW, task.id, payload))
+            else:
+                events[task.run_id].append(Event(RunEventType.TASK_COMPLETED, task.id, payload))
         else:
             events[task.run_id].append(Event(RunEventType.TASK_OUTPUT_READY, task.id))
         artifacts.extend(

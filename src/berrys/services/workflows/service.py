@@ -254,6 +254,17 @@ async def create(
     return await _load(session, run_id)
 
 
+_TASK_OUT = [_task.c[name] for name in TaskRunOut.model_fields if name in _task.c]
+
+
+def task_out(row: dict[str, Any]) -> TaskRunOut:
+    """A task run as the API shows it; a NEEDS_REVIEW task's reasons come from its output."""
+    reasons: list[str] = []
+    if row["status"] == T.NEEDS_REVIEW:
+        reasons = [str(item) for item in (row.get("output") or {}).get("review_reasons") or []]
+    return TaskRunOut.model_validate({**row, "review_reasons": reasons}, from_attributes=False)
+
+
 async def _load(session: AsyncSession, run_id: uuid.UUID, *, with_tasks: bool = True) -> RunOut:
     row = (await session.execute(select(_run).where(_run.c.id == run_id))).first()
     if row is None:
@@ -264,11 +275,9 @@ async def _load(session: AsyncSession, run_id: uuid.UUID, *, with_tasks: bool = 
     data.pop("provider_limits", None)
     if with_tasks:
         data["task_runs"] = [
-            TaskRunOut.model_validate(dict(task._mapping), from_attributes=False)
+            task_out(dict(task._mapping))
             for task in await session.execute(
-                select(*[_task.c[name] for name in TaskRunOut.model_fields])
-                .where(_task.c.run_id == run_id)
-                .order_by(_task.c.position)
+                select(*_TASK_OUT).where(_task.c.run_id == run_id).order_by(_task.c.position)
             )
         ]
         data["dependencies"] = [
@@ -315,8 +324,9 @@ async def get(session: AsyncSession, *, run_id: uuid.UUID, user: UserOut | None 
     return await _load(session, run_id)
 
 
-async def check_access(session: AsyncSession, *, run_id: uuid.UUID, user: UserOut) -> None:
-    await _check_access(session, run_id, user)
+async def check_access(session: AsyncSession, *, run_id: uuid.UUID, user: UserOut) -> uuid.UUID:
+    """The run's project id; NotFound for a run the user may not see."""
+    return await _check_access(session, run_id, user)
 
 
 async def get_all(

@@ -3,8 +3,12 @@
 Dependencies, as ENGINE.md defines them: FS — the successor becomes READY after the
 predecessor COMPLETED; SS — after the predecessor started; FF — the successor may run but is
 not marked COMPLETED before the predecessor is; SF — likewise on the predecessor's start.
-A SKIPPED predecessor counts as finished. No global step: only a task's own predecessors
-decide when it is READY.
+A SKIPPED predecessor counts as finished, and so does one that NEEDS_REVIEW (its successors
+go on with the draft; a person accepts, edits or sends it back later, ``review.py``). No
+global step: only a task's own predecessors decide when it is READY.
+
+A run whose tasks are all finished is COMPLETED, or COMPLETED_WITH_REVIEW while a task still
+NEEDS_REVIEW (its project stays IN_PROGRESS until the last one is accepted).
 """
 
 from __future__ import annotations
@@ -42,9 +46,14 @@ def _has_started(task: Any) -> Any:
     return task.c.started_at.is_not(None).label("started")
 
 
-DONE = frozenset({T.COMPLETED, T.SKIPPED})
-TERMINAL = frozenset({T.COMPLETED, T.SKIPPED, T.FAILED, T.CANCELLED})
-RUN_TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+DONE = frozenset({T.COMPLETED, T.NEEDS_REVIEW, T.SKIPPED})
+TERMINAL = frozenset({T.COMPLETED, T.NEEDS_REVIEW, T.SKIPPED, T.FAILED, T.CANCELLED})
+# A run in one of these has ended: nothing runs until a person acts (a retry, a send-back).
+RUN_TERMINAL = frozenset(
+    {RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW, RunStatus.FAILED, RunStatus.CANCELLED}
+)
+# The good ends: every task done (some may still wait for a person's review).
+RUN_DONE = frozenset({RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW})
 
 
 _write_locks: dict[tuple[int, int], asyncio.Lock] = {}
@@ -167,8 +176,8 @@ async def propagate(
     started: bool = False,
 ) -> None:
     """After tasks finished (or, ``started``, first started), make their successors READY
-    or COMPLETED. One query per wave finds the successors that may move with all their
-    predecessors; a start concerns only SS and SF successors."""
+    or COMPLETED (NEEDS_REVIEW). One query per wave finds the successors that may move with
+    all their predecessors; a start concerns only SS and SF successors."""
     frontier = set(changed)
     sqlite = is_sqlite(session)
     after_finish, after_start = _AFTER[sqlite]
@@ -194,14 +203,39 @@ async def propagate(
             await session.execute(_MAKE_READY[sqlite], {"ready": ids_param(ready, sqlite=sqlite)})
             events.extend(Event(RunEventType.TASK_READY, task_id) for task_id in ready)
         if completed:
-            now = utcnow()
-            await session.execute(
-                update(_task)
-                .where(_task.c.id.in_(completed))
-                .values(status=T.COMPLETED, output_ready=False, finished_at=now)
-            )
-            events.extend(Event(RunEventType.TASK_COMPLETED, task_id) for task_id in completed)
+            await _finish_held(session, completed, events)
             frontier.update(completed)
+
+
+async def _finish_held(session: Any, completed: list[uuid.UUID], events: list[Event]) -> None:
+    """Tasks whose output waited for an FF/SF predecessor: COMPLETED, or NEEDS_REVIEW when
+    their output carries review reasons (a rare path: one read of their outputs)."""
+    outputs = await session.execute(
+        select(_task.c.id, _task.c.output).where(_task.c.id.in_(completed))
+    )
+    review = {
+        task_id: list(output["review_reasons"])
+        for task_id, output in outputs
+        if (output or {}).get("review_reasons")
+    }
+    now = utcnow()
+    for status, ids in (
+        (T.COMPLETED, [i for i in completed if i not in review]),
+        (T.NEEDS_REVIEW, [i for i in completed if i in review]),
+    ):
+        if not ids:
+            continue
+        await session.execute(
+            update(_task)
+            .where(_task.c.id.in_(ids))
+            .values(status=status, output_ready=False, finished_at=now)
+        )
+    for task_id in completed:
+        if task_id in review:
+            payload = {"reasons": review[task_id]}
+            events.append(Event(RunEventType.TASK_NEEDS_REVIEW, task_id, payload))
+        else:
+            events.append(Event(RunEventType.TASK_COMPLETED, task_id))
 
 
 # Built once: SQLAlchemy keys its compiled-statement cache on the statement object.
@@ -272,12 +306,13 @@ def derive_status(
 ) -> RunStatus:
     """The run's status from its task runs (and, through AWAITING_INPUT, its interactions)."""
     total = sum(counts.values())
-    done = counts.get(T.COMPLETED, 0) + counts.get(T.SKIPPED, 0)
+    review = counts.get(T.NEEDS_REVIEW, 0)
+    done = counts.get(T.COMPLETED, 0) + counts.get(T.SKIPPED, 0) + review
     active = counts.get(T.RUNNING, 0) + counts.get(T.READY, 0)
     if cancel_requested and counts.get(T.RUNNING, 0) == 0:
         return RunStatus.CANCELLED
     if total and done == total:
-        return RunStatus.COMPLETED
+        return RunStatus.COMPLETED_WITH_REVIEW if review else RunStatus.COMPLETED
     if total == 0:
         return RunStatus.COMPLETED
     if gated:
@@ -322,7 +357,8 @@ async def refresh_run_status(
         )
     }
     started = run.started_at is not None or any(
-        counts.get(s, 0) for s in (T.RUNNING, T.COMPLETED, T.FAILED, T.AWAITING_INPUT)
+        counts.get(s, 0)
+        for s in (T.RUNNING, T.COMPLETED, T.NEEDS_REVIEW, T.FAILED, T.AWAITING_INPUT)
     )
     new = derive_status(
         counts,

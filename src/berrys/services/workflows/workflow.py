@@ -1,6 +1,7 @@
 """The project workflow: one call takes a DRAFT project through requirements -> team -> tools
 bound by discovery -> plan -> (plan approval) -> run, and the run's end moves the project to
-REVIEW or COMPLETED.
+REVIEW or COMPLETED (a run COMPLETED_WITH_REVIEW leaves it IN_PROGRESS until a person has
+accepted every deliverable that needs review).
 
 When a part is unavailable the workflow falls back (the RULES provider answers, a template
 plan, a tool is skipped) and says so: a DEGRADED event in the run's outbox and a NOTIFICATION
@@ -272,9 +273,14 @@ async def _template_plan(database: Database, *, project_id: uuid.UUID, user: Use
 
 async def finish_project(session: AsyncSession, *, run: Any, status: RunStatus) -> None:
     """At the end of a workflow's run: the project moves to COMPLETED (all done), REVIEW
-    (``review_project`` option, or a failed run for a person to look at) or CANCELLED."""
+    (``review_project`` option, or a failed run for a person to look at) or CANCELLED.
+
+    COMPLETED_WITH_REVIEW moves nothing: the project stays IN_PROGRESS until a person has
+    accepted the last deliverable that needs review (the run then becomes COMPLETED)."""
     from berrys.services.workflows.agent_executor import engine_user
 
+    if status == RunStatus.COMPLETED_WITH_REVIEW:
+        return
     creator = (run.options or {}).get("created_by")
     user = engine_user(uuid.UUID(creator) if creator else None)
     if status == RunStatus.COMPLETED:
