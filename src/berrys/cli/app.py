@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from berrys.cli import agents, chat, db, models, plan, search, serve, tools, users
+from berrys.cli import agents, chat, db, models, plan, review, search, serve, tools, users
 from berrys.cli import run as run_cli
 from berrys.cli import worker as worker_cli
 from berrys.cli.common import load_settings
@@ -37,3 +37,4 @@ app.add_typer(tools.app, name="tools")
 app.add_typer(agents.app, name="agents")
 app.add_typer(plan.app, name="plan")
 app.add_typer(models.app, name="models")
+app.add_typer(review.app, name="review")
