@@ -3,14 +3,16 @@
 Each action runs in its own unit of work and goes through the same function the REST API
 calls (``projects.service.create``, ``agents.generation.generate``, ...), so a project
 created in chat is exactly a project created over REST. Costly or destructive actions are
-proposed first and run on the user's yes.
+proposed first and run on the user's yes. Questions (STATUS) are answered by :mod:`answers`,
+which only reads; a message Berry did not understand gets :mod:`guide`'s list of what it can
+do with the project.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
@@ -20,8 +22,9 @@ from berrys.core.errors import BerrysError, NotFound
 from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
-from berrys.services.chat import runs
+from berrys.services.chat import answers, intents, runs
 from berrys.services.chat.contracts import ChatAction, IntentResult
+from berrys.services.chat.guide import guide
 from berrys.services.chat.outcome import (
     Intent,
     Outcome,
@@ -39,7 +42,6 @@ from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import service as workflows
 
 if TYPE_CHECKING:
     from berrys.services.chat.service import Turn
@@ -216,91 +218,6 @@ async def _plan(
     )
 
 
-# --- STATUS ---------------------------------------------------------------------------------
-
-
-async def _latest_run(session: Any, project_id: uuid.UUID) -> dict[str, Any] | None:
-    """The latest run's status and progress, None without one."""
-    latest, _ = await workflows.get_all(session, project_id=project_id, limit=1, offset=0)
-    if not latest:
-        return None
-    run = await workflows.get(session, run_id=latest[0].id)
-    return {
-        "run_id": str(run.id),
-        "status": run.status.value,
-        "tasks": len(run.task_runs),
-        "completed": sum(1 for t in run.task_runs if t.status.value == "COMPLETED"),
-        "cost_usd": run.cost_usd,
-        "url": f"/runs/{run.id}",
-    }
-
-
-async def _status(database: Database, turn: Turn, intent: IntentResult) -> Outcome:
-    project_id, _name = target_project(turn, intent)
-    try:
-        async with database.transaction(read_only=True) as session:
-            if project_id is None:
-                mine, total = await projects.get_all(session, user=turn.user, limit=200, offset=0)
-                by_status: dict[str, int] = {}
-                for project in mine:
-                    by_status[project.status.value] = by_status.get(project.status.value, 0) + 1
-                if not total:
-                    return Outcome(
-                        reply="You have no projects yet. Tell me what you want to build, for "
-                        'example: "Create a project called Bakery Site to build a website '
-                        'for my bakery".',
-                        actions=[ChatAction(type=Intent.STATUS, status=Status.COMPLETED)],
-                    )
-                summary = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
-                return Outcome(
-                    reply=f"You have {total} project(s): {summary}. Name one to hear more.",
-                    actions=[
-                        ChatAction(
-                            type=Intent.STATUS,
-                            status=Status.COMPLETED,
-                            result={"projects": total, "by_status": by_status},
-                        )
-                    ],
-                )
-            project = await projects.get(session, project_id=project_id, user=turn.user)
-            stats = await projects.get_stats(session, project_id=project_id, user=turn.user)
-            agent_total = await agent_count(session, project_id, turn.user)
-            run = await _latest_run(session, project_id)
-    except BerrysError as exc:
-        return failed(Intent.STATUS, exc, project_id)
-    next_states = ", ".join(s.value for s in stats.allowed_transitions) or "none"
-    team = f" It has {agent_total} agent(s)."
-    if run is None:
-        progress = ' No run yet: say "start it" to run its plan.'
-    else:
-        done = run["completed"]
-        progress = (
-            f" Its latest run is {run['status']}: {done} of {run['tasks']} tasks done, "
-            f"${run['cost_usd']:.4f} spent."
-        )
-    return Outcome(
-        reply=f'"{project.name}" is {stats.status.value} since '
-        f"{stats.status_since:%Y-%m-%d %H:%M} UTC.{team} It can move to: {next_states}."
-        f"{progress}",
-        project_id=project.id,
-        actions=[
-            ChatAction(
-                type=Intent.STATUS,
-                status=Status.COMPLETED,
-                result={
-                    "project_id": str(project.id),
-                    "name": project.name,
-                    "status": stats.status.value,
-                    "agents": agent_total,
-                    "allowed_transitions": [s.value for s in stats.allowed_transitions],
-                    "run": run,
-                    "url": project_url(project.id),
-                },
-            )
-        ],
-    )
-
-
 # --- dispatch -------------------------------------------------------------------------------
 
 
@@ -315,15 +232,19 @@ async def _run(
         case Intent.PLAN:
             return await _plan(database, turn, intent, confirmed=confirmed)
         case Intent.STATUS:
-            return await _status(database, turn, intent)
+            return await answers.answer(database, turn, intent)
         case Intent.START_RUN:
             return await runs.start_run(database, turn, intent, confirmed=confirmed)
         case Intent.APPROVE | Intent.REJECT:
             return await runs.answer_approval(database, turn, intent)
         case Intent.HELP:
-            return Outcome(reply=turn.prompts["help"])
-        case _:
+            if target_project(turn, intent)[0] is None:
+                return Outcome(reply=turn.prompts["help"])
+            return await guide(database, turn, intent, lead=turn.prompts["help"])
+        case _ if intents.is_greeting(turn.content):
             return Outcome(reply=turn.prompts["greeting"])
+        case _:
+            return await guide(database, turn, intent)
 
 
 async def dispatch(database: Database, *, turn: Turn, intent: IntentResult) -> Outcome:
@@ -340,7 +261,12 @@ async def dispatch(database: Database, *, turn: Turn, intent: IntentResult) -> O
                 project_id=turn.pending.project_id,
                 actions=[ChatAction(type=turn.pending.type, status=Status.CANCELLED)],
             )
-        return await _run(database, turn, intent)
+        outcome = await _run(database, turn, intent)
+        if turn.pending is not None and intent.intent in READ_ONLY:
+            # A question in between leaves the proposal standing: "yes" still carries it out.
+            outcome.pending = turn.pending
+            outcome.reply += f"\n\n(Still waiting for your yes or no: {turn.pending.question})"
+        return outcome
     except Exception:  # a chat answers; the trace goes to the log with the request id
         _log.exception("chat.action_failed", intent=intent.intent.value)
         return Outcome(
@@ -353,6 +279,9 @@ async def dispatch(database: Database, *, turn: Turn, intent: IntentResult) -> O
                 )
             ],
         )
+
+
+READ_ONLY = frozenset({Intent.STATUS, Intent.HELP, Intent.SMALL_TALK})
 
 
 def _with_project(turn: Turn, project_id: uuid.UUID | None) -> Turn:

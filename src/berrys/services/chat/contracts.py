@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from berrys.core.contracts import Contract
 from berrys.core.enums import ChatActionStatus, ChatIntent, ChatRole
@@ -20,6 +20,18 @@ PromptText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)
 ]
 PromptName = Literal["persona", "intent", "greeting", "help"]
+# What a question (intent STATUS) asks about; answered from the project's data.
+Question = Literal[
+    "overview",
+    "critical_path",
+    "artifacts",
+    "waiting",
+    "cost",
+    "risk",
+    "team",
+    "plan",
+    "requirements",
+]
 
 
 class ChatSessionCreate(Contract):
@@ -102,6 +114,24 @@ class IntentResult(BaseModel):
         default=None, description="CREATE_PROJECT: what the project is for, in the user's words."
     )
     comment: str | None = Field(default=None, description="APPROVE / REJECT: the comment.")
+    question: Question | None = Field(
+        default=None,
+        description="STATUS: what the user asks about (overview when just how it is going).",
+    )
+    subject: str | None = Field(
+        default=None,
+        description='STATUS: the agent or task the question names ("the Designer"), if any.',
+    )
+
+    @field_validator("question", mode="before")
+    @classmethod
+    def _known_question(cls, value: Any) -> Any:
+        """A model's "Critical path" is critical_path; a question Berry has no answer for is
+        None (asked as an overview) rather than a failed answer."""
+        if not isinstance(value, str):
+            return value
+        key = value.strip().lower().replace("-", "_").replace(" ", "_")
+        return key if key in get_args(Question) else None
 
 
 class IntentSource(Contract):

@@ -1,7 +1,11 @@
 """Intent recognition: the model router with structured output, and the rules beneath it.
 
 The rules are deterministic and always present: they are the router's ``rules=`` answer and
-what answers when the model call fails, so a message is always understood somehow.
+what answers when the model call fails, so a message is always understood somehow. What the
+rules do not recognise is compared with exemplar questions by the local embedder
+(:mod:`nearest`). A question is answered from the project's data (intent STATUS with a
+``question``); an action needs a request in words ("plan it", "start the run"), whatever a
+model made of the message.
 """
 
 from __future__ import annotations
@@ -14,7 +18,18 @@ import structlog
 from berrys.core.db import Database
 from berrys.core.enums import ChatIntent, ModelTaskType
 from berrys.core.errors import BerrysError
+from berrys.services.chat import nearest
 from berrys.services.chat.contracts import IntentResult, IntentSource
+from berrys.services.chat.questions import (
+    HELP,
+    HOW_TO,
+    clean,
+    is_greeting,
+    is_question,
+    question_of,
+    requested_action,
+    subject_of,
+)
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import CompletionRequest
 
@@ -46,31 +61,6 @@ _CANCEL = re.compile(
 )
 _APPROVE = re.compile(r"^\s*(?:please\s+)?(approve|accept)\b(?P<rest>.*)$", re.IGNORECASE)
 _REJECT = re.compile(r"^\s*(?:please\s+)?(reject|decline|deny)\b(?P<rest>.*)$", re.IGNORECASE)
-_TEAM = re.compile(
-    r"\b(team|agents?|crew|staff)\b.*|\b(generate|assemble|build|propose|hire)\b.*\b(team|agents?)\b",
-    re.IGNORECASE,
-)
-_PLAN = re.compile(
-    r"\b(plan|schedule|gantt|critical\s+path|break\s+(?:it|this)\s+down|milestones?|tasks)\b",
-    re.IGNORECASE,
-)
-_RUN = re.compile(r"\b(start|run|execute|kick\s*off|launch|begin|go\s+live)\b", re.IGNORECASE)
-_STATUS = re.compile(
-    r"\bhow(?:'s|\s+is|\s+are)?\b.*\b(going|doing|progress(?:ing)?|coming\s+along)\b"
-    r"|\b(status|progress|update\s+me|where\s+are\s+we|how\s+far|eta|cost)\b",
-    re.IGNORECASE,
-)
-_HELP = re.compile(
-    r"\b(help|what\s+can\s+you\s+do|how\s+do\s+i|how\s+does|what\s+do\s+you\s+do|commands?)\b",
-    re.IGNORECASE,
-)
-
-
-def _clean(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = text.strip().strip(_QUOTES).strip()
-    return re.sub(r"[.!]+$", "", text).strip() or None
 
 
 def mentioned_project(content: str, names: Sequence[str]) -> str | None:
@@ -85,15 +75,16 @@ def by_rules(
 ) -> IntentResult:
     """Deterministic intent: patterns over the message, in order of specificity."""
     text = content.strip()
-    if pending and _CONFIRM.match(text):
+    asks = is_question(text)
+    if pending and _CONFIRM.match(text) and not asks:
         return IntentResult(intent=Intent.CONFIRM)
     if pending and _CANCEL.match(text):
         return IntentResult(intent=Intent.CANCEL)
-    if _CREATE.search(text):
+    if _CREATE.search(text) and not asks:
         named = _NAMED.search(text)
         if named:
-            name = _clean(named.group("quoted") or named.group("bare"))
-            description = _clean(named.group("desc"))
+            name = clean(named.group("quoted") or named.group("bare"))
+            description = clean(named.group("desc"))
             if description and named.group("link").lower() not in ("to", "so that"):
                 description = f"{named.group('link')} {description}"
             return IntentResult(
@@ -103,25 +94,82 @@ def by_rules(
         return IntentResult(
             intent=Intent.CREATE_PROJECT,
             project_name=None,
-            description=_clean(plain.group("desc")) if plain else None,
+            description=clean(plain.group("desc")) if plain else None,
         )
     mentioned = mentioned_project(text, project_names)
     for pattern, intent in ((_APPROVE, Intent.APPROVE), (_REJECT, Intent.REJECT)):
         match = pattern.match(text)
         if match:
             return IntentResult(
-                intent=intent, project_name=mentioned, comment=_clean(match.group("rest"))
+                intent=intent, project_name=mentioned, comment=clean(match.group("rest"))
             )
-    for pattern, intent in (
-        (_STATUS, Intent.STATUS),
-        (_TEAM, Intent.GENERATE_TEAM),
-        (_PLAN, Intent.PLAN),
-        (_RUN, Intent.START_RUN),
-        (_HELP, Intent.HELP),
-    ):
-        if pattern.search(text):
-            return IntentResult(intent=intent, project_name=mentioned)
+    action = requested_action(text)
+    if action is not None:
+        return IntentResult(intent=action, project_name=mentioned)
+    if HELP.search(text):
+        return IntentResult(intent=Intent.HELP, project_name=mentioned)
+    question = question_of(text)
+    if question is not None:
+        return IntentResult(
+            intent=Intent.STATUS,
+            question=question,
+            subject=subject_of(text),
+            project_name=mentioned,
+        )
+    if HOW_TO.search(text):
+        return IntentResult(intent=Intent.HELP, project_name=mentioned)
     return IntentResult(intent=Intent.SMALL_TALK, project_name=mentioned)
+
+
+async def understand(
+    database: Database | None,
+    content: str,
+    *,
+    pending: bool = False,
+    project_names: Sequence[str] = (),
+) -> IntentResult:
+    """The rules, and for what they do not recognise the embedder's nearest question."""
+    result = by_rules(content, pending=pending, project_names=project_names)
+    if result.intent != Intent.SMALL_TALK or is_greeting(content):
+        return result
+    question = await nearest.nearest_question(database, content.strip())
+    if question is None:
+        return result
+    return IntentResult(
+        intent=Intent.STATUS,
+        question=question,
+        subject=subject_of(content),
+        project_name=result.project_name,
+    )
+
+
+ACTIONS = frozenset(
+    {
+        Intent.CREATE_PROJECT,
+        Intent.GENERATE_TEAM,
+        Intent.PLAN,
+        Intent.START_RUN,
+        Intent.APPROVE,
+        Intent.REJECT,
+    }
+)
+
+
+def reconcile(model: IntentResult, rules: IntentResult, content: str) -> IntentResult | None:
+    """The rules' answer where the model's must not stand, else None (the model's stands).
+
+    A model may read "which tasks are on the critical path?" as PLAN; a question never
+    becomes an action, so an action the message does not request in words is overruled.
+    """
+    if model.intent in ACTIONS and model.intent != rules.intent and is_question(content):
+        return rules
+    if model.intent == Intent.STATUS and model.question is None:
+        return model.model_copy(
+            update={"question": rules.question or "overview", "subject": rules.subject}
+        )
+    if model.intent == Intent.SMALL_TALK and rules.intent == Intent.STATUS:
+        return rules
+    return None
 
 
 RULES_SOURCE = IntentSource(provider="RULES", model="rules", fallback=False)
@@ -166,9 +214,10 @@ async def recognise(
     project_names: Sequence[str],
 ) -> tuple[IntentResult, IntentSource]:
     """The intent of ``content`` given the conversation; the rules when the model fails."""
+    ruled = await understand(database, content, pending=pending, project_names=project_names)
 
     def rules_answer() -> IntentResult:
-        return by_rules(content, pending=pending, project_names=project_names)
+        return ruled
 
     messages = [{"role": "system", "content": f"{persona}\n\n{instructions}"}]
     if project_names:
@@ -185,9 +234,19 @@ async def recognise(
         result, source = await complete(database, messages=messages, rules_answer=rules_answer)
     except (BerrysError, ValueError) as exc:
         _log.warning("chat.intent_fallback", error=type(exc).__name__, detail=str(exc))
-        return rules_answer(), RULES_SOURCE.model_copy(
+        return ruled, RULES_SOURCE.model_copy(
             update={"fallback": True, "reason": f"{type(exc).__name__}: {exc}"}
         )
     if result.intent in (Intent.CONFIRM, Intent.CANCEL) and not pending:
         result = IntentResult(intent=Intent.SMALL_TALK)
-    return result, source
+    if result.intent == Intent.CONFIRM and is_question(content):
+        result = ruled
+    overruled = reconcile(result, ruled, content)
+    if overruled is not None and overruled is ruled and source.provider != "RULES":
+        source = RULES_SOURCE.model_copy(
+            update={
+                "fallback": True,
+                "reason": f"{source.model} read a question as {result.intent.value}",
+            }
+        )
+    return overruled or result, source

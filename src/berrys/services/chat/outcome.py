@@ -74,6 +74,25 @@ def confirm(intent: ChatIntent, project_id: uuid.UUID, question: str) -> Outcome
     )
 
 
+def answered(question: str, reply: str, project_id: uuid.UUID | None, **result: Any) -> Outcome:
+    """A question's outcome: the reply, and one completed STATUS action with what it read."""
+    return Outcome(
+        reply=reply,
+        project_id=project_id,
+        actions=[
+            ChatAction(
+                type=Intent.STATUS,
+                status=Status.COMPLETED,
+                result={
+                    "question": question,
+                    "project_id": str(project_id) if project_id else None,
+                    **result,
+                },
+            )
+        ],
+    )
+
+
 def target_project(turn: Turn, intent: IntentResult) -> tuple[uuid.UUID | None, str | None]:
     """The project meant: one named in the message, else the conversation's."""
     if intent.project_name:

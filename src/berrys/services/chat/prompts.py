@@ -16,7 +16,15 @@ DEFAULTS: dict[str, str] = {
         '"project_name" (for CREATE_PROJECT the new project\'s name exactly as the user gave '
         "it; otherwise the name of a project the user refers to, or null), "
         '"description" (for CREATE_PROJECT what the project is for, in the user\'s own words, '
-        'or null) and "comment" (for APPROVE or REJECT, or null). '
+        'or null), "comment" (for APPROVE or REJECT, or null), "question" and "subject". '
+        "A question is STATUS, never an action: it is answered from the project's data and "
+        'changes nothing. Its "question" is one of overview (how it is going), critical_path, '
+        "artifacts (what an agent wrote), waiting (what waits for the user: approvals, "
+        "deliverables to review), cost, risk (why a task is risky), team, plan, requirements; "
+        'its "subject" is the agent or task it names, or null. "Which tasks are on the critical '
+        'path?" is STATUS critical_path, not PLAN; "what is the plan?" is STATUS plan. PLAN, '
+        "GENERATE_TEAM and START_RUN are only for explicit requests to draft a plan, generate "
+        'a team or start a run ("plan it", "regenerate the team", "start the run"). '
         "CONFIRM and CANCEL answer a question Berry asked (yes / no). Follow-ups such as "
         '"now plan it" or "how is it going?" are about the project of the conversation.'
     ),
