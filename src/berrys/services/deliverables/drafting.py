@@ -1,0 +1,327 @@
+"""The offline draft of a document: the type's outline filled from the project's facts and the
+catalogue's standard content. Whatever only a person can supply becomes a visible
+``TODO(owner): ...`` line; nothing is invented.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from berrys.services.catalogue.contracts import Constraint, DeliverableType, ProjectFacts, Section
+
+MONTHS = [
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+]  # fmt: skip
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+DATE_PHRASE = re.compile(
+    rf"\b(?:(?:{_WEEKDAY}),?\s+)?(?:{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
+    rf"|{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\b"
+    rf"|\b(?:on|this|next|every)\s+{_WEEKDAY}s?\b",
+    re.IGNORECASE,
+)
+
+
+def fmt_date(value: date) -> str:
+    """Monday 7 December 2026."""
+    return f"{value:%A} {value.day} {value:%B %Y}"
+
+
+def fmt_number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def contains_term(text: str, term: str) -> bool:
+    """``term`` in ``text``, ignoring case, punctuation and hyphens (first-aid = first aid)."""
+    needle = _norm(term)
+    return bool(needle) and f" {needle} " in f" {_norm(text)} "
+
+
+class Todos:
+    """The TODOs of a draft, each recorded once (the same need in two sections is one)."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self._seen: set[str] = set()
+
+    def add(self, owner: str, text: str) -> str:
+        line = f"TODO({owner}): {text.rstrip('.')}"
+        key = _norm(text)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.items.append(line)
+        return line
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def provenance(source: str, todos: int, *, how: str = "Offline draft") -> str:
+    """``Offline draft from the Event catalogue; 4 TODOs for a person``."""
+    origin = source.strip() or "Berrys"
+    if not origin.lower().endswith("catalogue"):
+        origin = f"{origin} catalogue"
+    if not origin.lower().startswith("the "):
+        origin = f"the {origin}"
+    left = plural(todos, "TODO") + " for a person" if todos else "nothing left for a person"
+    return f"{how} from {origin}; {left}"
+
+
+def description_dates(text: str) -> list[str]:
+    """Date phrases the description states, verbatim (``14 June``, ``on Saturday``)."""
+    found: list[str] = []
+    for match in DATE_PHRASE.finditer(text):
+        phrase = match.group(0).strip(" ,")
+        if phrase.lower() not in (f.lower() for f in found):
+            found.append(phrase)
+    return found
+
+
+def _quote(constraint: Constraint) -> str:
+    return f" (“{constraint.text.strip()}”)" if constraint.text.strip() else ""
+
+
+def amount(constraint: Constraint) -> str:
+    unit = constraint.unit.strip()
+    number = fmt_number(constraint.value)
+    if unit and len(unit) == 1 and not unit.isalnum():
+        return f"{unit}{number}"
+    return f"{number} {unit}".strip()
+
+
+def _sentence(text: str, limit: int = 600) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    end = max(cut.rfind(". "), cut.rfind("! "), cut.rfind("? "))
+    return (cut[: end + 1] if end > limit // 2 else cut.rsplit(" ", 1)[0]) + " …"
+
+
+class FactWriter:
+    """Renders the project's facts as Markdown lines; a fact the project lacks becomes a
+    TODO where a person can supply it."""
+
+    def __init__(self, facts: ProjectFacts, todos: Todos) -> None:
+        self.facts = facts
+        self.todos = todos
+
+    def lines(self, fact: str, section: Section) -> list[str]:
+        render = getattr(self, f"_{fact}", None)
+        return render(section) if render is not None else []
+
+    def _todo(self, section: Section, text: str, *, unless_unasked: str = "") -> list[str]:
+        """A TODO for a missing fact; with ``unless_unasked`` (a fact name) only when the
+        section's words ask for it (a bakery's announcement needs no headcount)."""
+        if unless_unasked and not asks_for(section, unless_unasked):
+            return []
+        return [f"- {self.todos.add(section.owner, text)}"]
+
+    def _title(self, section: Section) -> list[str]:
+        return [f"- Project: {self.facts.title}"]
+
+    def _description(self, section: Section) -> list[str]:
+        text = self.facts.description.strip()
+        return [f"- As described: “{_sentence(text)}”"] if text else []
+
+    def _project_types(self, section: Section) -> list[str]:
+        kinds = self.facts.project_types
+        return [f"- Kind of project: {', '.join(kinds)}"] if kinds else []
+
+    def _people(self, section: Section) -> list[str]:
+        found = self.facts.constraint("people")
+        if found is None:
+            return self._todo(section, "Expected number of people", unless_unasked="people")
+        return [f"- Expected people: {fmt_number(found.value)}{_quote(found)}"]
+
+    def _days(self, section: Section) -> list[str]:
+        found = self.facts.constraint("days")
+        if found is None:
+            return []
+        return [f"- Length: {plural(int(found.value), 'day')}{_quote(found)}"]
+
+    def _languages(self, section: Section) -> list[str]:
+        found = self.facts.constraint("languages")
+        return [] if found is None else [f"- Languages: {fmt_number(found.value)}{_quote(found)}"]
+
+    def _budget(self, section: Section) -> list[str]:
+        found = self.facts.constraint("budget")
+        if found is None:
+            return self._todo(
+                section, "The budget, and who approves spending", unless_unasked="budget"
+            )
+        return [f"- Budget: {amount(found)}{_quote(found)}"]
+
+    def _dates(self, section: Section) -> list[str]:
+        stated = self._stated_dates()
+        lines = [f"- Date in the description: “{phrase}”" for phrase in stated]
+        if stated:
+            return lines
+        start, finish = self._window()
+        if start and finish and {"schedule", "milestones"} & set(section.facts):
+            lines.append(
+                f"- The plan schedules the work from {fmt_date(start)} to {fmt_date(finish)}"
+            )
+        if not any("date" in t.lower() for t in section.todos):
+            lines += self._todo(section, "The date, and a fallback date", unless_unasked="dates")
+        return lines
+
+    def _stated_dates(self) -> list[str]:
+        return description_dates(self.facts.description)
+
+    def _window(self) -> tuple[date | None, date | None]:
+        starts = [t.start for t in self.facts.schedule if t.start] + [self.facts.start]
+        finishes = [t.finish for t in self.facts.schedule if t.finish] + [self.facts.finish]
+        start = min((d for d in starts if d), default=None)
+        finish = max((d for d in finishes if d), default=None)
+        return start, finish
+
+    def _team(self, section: Section) -> list[str]:
+        if not self.facts.team:
+            return self._todo(section, "Who is on the team and who decides")
+        return [f"- {member.name}: {member.role}" for member in self.facts.team]
+
+    def _requirements(self, section: Section) -> list[str]:
+        return self._requirement_lines(stated_only=False)
+
+    def _stated_requirements(self, section: Section) -> list[str]:
+        return self._requirement_lines(stated_only=True)
+
+    def _requirement_lines(self, *, stated_only: bool) -> list[str]:
+        lines = []
+        for item in self.facts.requirements:
+            if stated_only and item.source != "stated":
+                continue
+            priority = str(getattr(item.priority, "value", item.priority)).lower()
+            origin = "stated" if item.source == "stated" else "implied by the kind of project"
+            lines.append(f"- {item.text.rstrip('.')} ({priority}, {origin})")
+        return lines
+
+    def _constraints(self, section: Section) -> list[str]:
+        return [
+            f"- {c.dimension.replace('_', ' ').capitalize()}: {amount(c)}{_quote(c)}"
+            for c in self.facts.constraints
+        ]
+
+    def _schedule(self, section: Section) -> list[str]:
+        rows = [t for t in self.facts.schedule if t.start or t.finish]
+        if not rows:
+            return self._todo(section, "The dates of the plan's tasks (the plan has no schedule)")
+        lines = ["", "| Task | Who | Start | Finish | Critical path |", "|---|---|---|---|---|"]
+        for task in sorted(rows, key=lambda t: (t.start or date.max, t.name)):
+            start = fmt_date(task.start) if task.start else ""
+            finish = fmt_date(task.finish) if task.finish else ""
+            critical = "yes" if task.critical else ""
+            lines.append(f"| {task.name} | {task.agent or ''} | {start} | {finish} | {critical} |")
+        return [*lines, ""]
+
+    def _milestones(self, section: Section) -> list[str]:
+        if "schedule" in section.facts and any(t.start or t.finish for t in self.facts.schedule):
+            return []  # the schedule's table already has every date
+        rows = [t for t in self.facts.schedule if t.finish]
+        chosen = [t for t in rows if t.critical] or rows
+        if not chosen:
+            return [] if "schedule" in section.facts else self._schedule(section)
+        return [
+            f"- Milestone: {task.name}, done by {fmt_date(task.finish)}"  # type: ignore[arg-type]
+            for task in sorted(chosen, key=lambda t: (t.finish, t.name))
+        ]
+
+    def _risks(self, section: Section) -> list[str]:
+        if not self.facts.risks:
+            if section.standard:
+                return []
+            return self._todo(section, "The risks that could stop or spoil it, and what is done")
+        lines = []
+        for risk in self.facts.risks:
+            level = str(getattr(risk.level, "value", risk.level)).lower()
+            lines.append(f"- {risk.risk.rstrip('.')} ({level}): {risk.mitigation.rstrip('.')}")
+        return lines
+
+    def _entities(self, section: Section) -> list[str]:
+        if not self.facts.entities:
+            return self._todo(section, "The things the project keeps records of")
+        return [f"- Keeps records of: {', '.join(self.facts.entities)}"]
+
+    def _upstream(self, section: Section) -> list[str]:
+        return [f"- Builds on: {name}" for name in sorted(self.facts.upstream)]
+
+
+ASKS = {
+    "people": ("people", "headcount", "attendee", "capacity", "guest", "participant", "visitor"),
+    "budget": ("budget", "cost", "money", "price", "spend", "fund"),
+    "dates": ("date", "when", "deadline", "day", "schedule", "milestone"),
+}
+
+
+def asks_for(section: Section, fact: str) -> bool:
+    """The section's own words ask for this fact (its heading, guidance or required terms)."""
+    words = " ".join([section.heading, section.guidance, *section.must_contain]).lower()
+    return any(stem in words for stem in ASKS.get(fact, (fact,)))
+
+
+def is_checklist(deliverable: DeliverableType) -> bool:
+    return "checklist" in f"{deliverable.key} {deliverable.title}".lower()
+
+
+def section_lines(
+    section: Section, writer: FactWriter, todos: Todos, *, checklist: bool
+) -> list[str]:
+    """One section's body: facts, standard content, TODOs (never empty)."""
+    lines: list[str] = []
+    for fact in section.facts:
+        lines += writer.lines(fact, section)
+    bullet = "- [ ] " if checklist else "- "
+    lines += [f"{bullet}{item}" for item in section.standard]
+    lines += [f"- {todos.add(section.owner, item)}" for item in section.todos]
+    body = "\n".join([section.heading, *lines])
+    for term in section.must_contain:
+        if not contains_term(body, term):
+            lines.append(f"- {todos.add(section.owner, f'Cover {term} in this section')}")
+    if not any(line.strip() for line in lines):
+        lines.append(f"- {todos.add(section.owner, section.guidance)}")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines
+
+
+def document_title(deliverable: DeliverableType, facts: ProjectFacts) -> str:
+    if facts.title and _norm(facts.title) not in _norm(deliverable.title):
+        return f"{deliverable.title}: {facts.title}"
+    return deliverable.title
+
+
+def markdown_body(
+    deliverable: DeliverableType, facts: ProjectFacts, todos: Todos, *, level: int = 2
+) -> list[str]:
+    """The outline's sections as Markdown, filled from the facts."""
+    writer = FactWriter(facts, todos)
+    checklist = is_checklist(deliverable)
+    lines: list[str] = []
+    for section in deliverable.sections:
+        lines += ["", f"{'#' * level} {section.heading}", ""]
+        lines += section_lines(section, writer, todos, checklist=checklist)
+    return lines
+
+
+def markdown_lines(deliverable: DeliverableType, facts: ProjectFacts, todos: Todos) -> list[str]:
+    """A Markdown deliverable without its provenance line: title, summary, sections."""
+    body = [f"# {document_title(deliverable, facts)}", "", deliverable.summary]
+    return body + markdown_body(deliverable, facts, todos)
+
+
+def with_provenance(line: str, body: list[str]) -> str:
+    return "\n".join([f"> {line}", "", *body]).rstrip() + "\n"
