@@ -133,3 +133,60 @@ def test_review_list_accept_edit_and_send_back(tmp_path: Path) -> None:
 
     missing = runner.invoke(app, ["review", "send-back", str(ids["announcement"]), *me], env=env)
     assert missing.exit_code == 2  # --feedback is required
+
+
+class _FirstFinal(ReviewingExecutor):
+    """Every task's draft needs a person but the first one to run: offline drafts with TODOs."""
+
+    async def execute(self, ctx):  # type: ignore[no-untyped-def]
+        outcome = await super().execute(ctx)
+        if sum(self.executions.values()) > 1:
+            outcome.review_reasons = [
+                "Offline draft from the event catalogue; 4 TODOs for a person"
+            ]
+        return outcome
+
+
+def test_berrys_run_ends_with_the_review_summary(tmp_path: Path, monkeypatch) -> None:
+    from berrys.cli import run as run_cli
+
+    monkeypatch.setattr(
+        run_cli.runtime,
+        "default_executor",
+        lambda settings, database: _FirstFinal(settings.data_dir / "workspaces"),
+    )
+    env = {
+        "BERRYS_DATA_DIR": str(tmp_path),
+        "BERRYS_LOG_LEVEL": "WARNING",
+        "BERRYS_LOCAL_MODEL_ENABLED": "false",
+        "COLUMNS": "200",
+    }
+    runner = CliRunner()
+    description = "Write a launch plan and announcement for a neighbourhood bakery's new website"
+    result = runner.invoke(app, ["run", description, "--approve", "auto"], env=env)
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "Run COMPLETED — project COMPLETED" not in text
+    assert "Run COMPLETED_WITH_REVIEW — project IN_PROGRESS" in text
+    for needle in (
+        "deliverables final",
+        "need a person",
+        "NEEDS_REVIEW",
+        "4 TODOs for a person",
+        "BERRYS_OPENAI_BASE_URL",
+        "berrys review accept TASK_ID",
+    ):
+        assert needle in text, needle
+
+    as_json = runner.invoke(app, ["run", description, "--approve", "auto", "--json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    outcome = json.loads(as_json.output)
+    review = outcome["review"]
+    tasks_ = outcome["run"]["task_runs"]
+    assert outcome["run"]["status"] == "COMPLETED_WITH_REVIEW"
+    assert outcome["project_status"] == "IN_PROGRESS"
+    assert review["final"] == 1
+    assert review["needs_review"] == len(tasks_) - 1 == len(review["tasks"])
+    assert review["offline_drafts"] == review["needs_review"]
+    assert {t["status"] for t in tasks_} == {"COMPLETED", "NEEDS_REVIEW"}
+    assert any("BERRYS_OPENAI_BASE_URL" in hint for hint in review["make_final"])

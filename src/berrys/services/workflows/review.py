@@ -63,7 +63,7 @@ _TEXT_SUFFIXES = ("+json", "+xml", "x-yaml", "x-python", "javascript", "toml")
 CONFIGURE_MODEL = (
     "configure a model: BERRYS_OPENAI_BASE_URL=… with BERRYS_OPENAI_API_KEY (any "
     "OpenAI-compatible server), BERRYS_ANTHROPIC_API_KEY or BERRYS_OLLAMA_URL (see README, "
-    "Configuration), then send the drafts back"
+    "Configuration), then send the drafts back or run again"
 )
 
 
