@@ -1,20 +1,36 @@
 """The dashboard in a real browser (Debian's Chromium, headless) against a real `berrys serve`:
 log in with the printed password, chat a project into being with a team and a plan, find it
-in the list, move it along its lifecycle, and see a forged POST refused. Screenshots of the
-main pages, wide and phone-sized, go to tests/e2e/screenshots/."""
+in the list, move it along its lifecycle, and see a forged POST refused; accept and edit the
+drafts of a run that need a person. Screenshots of the main pages, wide and phone-sized, go
+to tests/e2e/screenshots/."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("playwright", reason="Playwright for Python is not installed (dev extra)")
+import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from tests.e2e.processes import berrys_env, serving
+from tests.e2e.processes import berrys_env, free_port, serving
+from tests.services.workflows.conftest import deps, tasks
+from tests.services.workflows.reviewing import ReviewingExecutor
+
+from berrys.app import create_app
+from berrys.core import migrate
+from berrys.core.db import Database
+from berrys.services.auth import service as auth
+from berrys.services.auth.contracts import UserCreate
+from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import service as runs
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -102,7 +118,7 @@ def _wait_for_run(page: Page, live: Live, bearer: dict[str, str], run_id: str) -
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         run = page.request.get(f"{live.url}/api/v1/runs/{run_id}", headers=bearer).json()
-        if run["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+        if run["status"] in ("COMPLETED", "COMPLETED_WITH_REVIEW", "FAILED", "CANCELLED"):
             return run["status"]
         pending = page.request.get(
             f"{live.url}/api/v1/interactions?status=PENDING&run_id={run_id}", headers=bearer
@@ -199,17 +215,27 @@ def test_the_loop_in_a_browser(page: Page, live: Live) -> None:
         if state != "waiting":
             break
     inbox.close()
-    # COMPLETED when a model can do the tasks; FAILED (with the reason on the page) when
-    # this installation has no model for TASK requests. Either way it arrived live: this
-    # page was never reloaded.
+    # COMPLETED when every deliverable is final, COMPLETED_WITH_REVIEW when drafts need a
+    # person (offline drafts with TODOs); FAILED (with the reason on the page) when this
+    # installation has no model for TASK requests. Either way it arrived live: this page was
+    # never reloaded.
     expect(page.locator("#run-status")).to_have_text(state, timeout=30_000)
     if state == "FAILED":
         expect(page.locator("td .error").first).to_be_visible()
     else:
-        expect(page.locator("tbody tr[data-status=COMPLETED]")).to_have_count(
-            page.locator("tbody tr").count()
-        )
+        done = "tbody tr[data-status=COMPLETED], tbody tr[data-status=NEEDS_REVIEW]"
+        expect(page.locator(done)).to_have_count(page.locator("tbody tr").count())
     _shot(page, "06-run-completed")
+    if state == "COMPLETED_WITH_REVIEW":
+        # The drafts that need a person arrived with the run's end, each with its reasons;
+        # accepting one makes it final.
+        drafts = page.locator("article.review-task")
+        expect(drafts.first.locator(".reasons li").first).to_be_visible()
+        waiting = drafts.count()
+        _shot(page, "06b-run-needs-review")
+        drafts.first.get_by_role("button", name="Accept as final").click()
+        expect(page.get_by_role("status").filter(has_text="Accepted")).to_be_visible()
+        expect(page.locator("article.review-task")).to_have_count(waiting - 1)
 
     # The project page: team, plan with its Gantt chart, lifecycle buttons.
     page.goto(f"{live.url}/projects")
@@ -306,3 +332,115 @@ def test_phone_sized_screens(browser: Browser, live: Live) -> None:
         _shot(page, "phone-project")
     finally:
         context.close()
+
+
+@contextmanager
+def _serving_drafts(settings, tmp_path: Path, executor) -> Iterator[dict]:  # type: ignore[no-untyped-def]
+    """An in-process server (its own thread and event loop) whose run executes with
+    ``executor``: a member's run of three tasks, two of whose drafts need a person and one
+    that holds until released. Yields url, email, password, run id and the server's loop."""
+    port, state = free_port(), {}
+    email, password = f"reviewer-{port}@example.com", "correct horse battery"
+
+    async def _serve() -> None:
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'review.db'}")
+        await migrate.upgrade(database)
+        async with database.transaction() as session:
+            user = await auth.create_user(
+                session,
+                user_in=UserCreate.model_validate(
+                    {"email": email, "password": password, "role": "MEMBER"}
+                ),
+                actor_id=None,
+            )
+            project = await projects.create(
+                session, project_in=ProjectCreate(name="Bakery launch"), user=user
+            )
+            specs = {
+                "Launch checklist": {"review": ["Offline draft; 4 TODOs for a person"]},
+                "Timeline": {"review": ["quality gate: a date the brief never gave"]},
+                "Announcement": {"hold": True},
+            }
+            run = await runs.create(
+                session,
+                project_id=project.id,
+                tasks=tasks(*specs, **specs),
+                dependencies=deps("Launch checklist>Announcement"),
+                actor_id=user.id,
+            )
+        app = create_app(settings, database=database)
+        app.state.run_executor = executor
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        )
+        state.update(run=run.id, loop=asyncio.get_running_loop(), server=server)
+        try:
+            await server.serve()
+        finally:
+            await database.dispose()
+
+    thread = threading.Thread(target=asyncio.run, args=(_serve(),), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (state.get("server") and state["server"].started):
+        assert thread.is_alive(), "the server stopped"
+        assert time.monotonic() < deadline, "the server did not start in 30 s"
+        time.sleep(0.05)  # the server thread binds its port
+    try:
+        yield {**state, "url": f"http://127.0.0.1:{port}", "email": email, "password": password}
+    finally:
+        state["loop"].call_soon_threadsafe(setattr, state["server"], "should_exit", True)
+        thread.join(15)
+
+
+def test_drafts_that_need_review_arrive_live_and_are_decided_in_a_browser(
+    browser: Browser, settings, tmp_path: Path
+) -> None:
+    """The drafts that need a person appear on the run page the moment the run ends (no
+    reload), with their reasons; one is accepted, the other edited, and the run COMPLETED."""
+    executor = ReviewingExecutor(settings.data_dir / "workspaces")
+    with _serving_drafts(settings, tmp_path, executor) as served:
+        url = served["url"]
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        try:
+            page.goto(f"{url}/login")
+            page.get_by_label("Email").fill(served["email"])
+            page.get_by_label("Password").fill(served["password"])
+            page.keyboard.press("Enter")
+            expect(page.get_by_role("button", name="Log out")).to_be_visible()
+            run_url = f"{url}/runs/{served['run']}"
+            page.goto(run_url)
+            expect(page.locator("#run-status")).to_have_text("RUNNING")
+            served["loop"].call_soon_threadsafe(executor.release, "Announcement")
+            expect(page.locator("#run-status")).to_have_text("COMPLETED_WITH_REVIEW")
+            drafts = page.locator("article.review-task")
+            expect(drafts).to_have_count(2)
+            expect(drafts.first.locator(".reasons li")).to_have_text(
+                "Offline draft; 4 TODOs for a person"
+            )
+            _shot(page, "14-run-needs-review")
+
+            phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+            try:
+                phone.add_cookies(context.cookies())
+                small = phone.new_page()
+                small.goto(run_url)
+                expect(small.locator("article.review-task")).to_have_count(2)
+                width = small.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"the run page scrolls sideways ({width}px)"
+                _shot(small, "phone-run-needs-review")
+            finally:
+                phone.close()
+
+            drafts.first.get_by_role("button", name="Accept as final").click()
+            expect(page.get_by_role("status").filter(has_text="Accepted")).to_be_visible()
+            expect(drafts).to_have_count(1)
+            last = drafts.first
+            last.get_by_text("Edit it yourself").click()
+            last.get_by_label(re.compile("Your version")).fill("# Timeline\n\nOpening: TBC.\n")
+            last.get_by_role("button", name="Save as final").click()
+            expect(page.locator("#run-status")).to_have_text("COMPLETED")
+            expect(drafts).to_have_count(0)
+        finally:
+            context.close()
