@@ -315,9 +315,7 @@ def check(
     for file in draft.files[1:]:
         if file.name.endswith(".ics"):
             findings += _ics(file, facts)
-    if deliverable.format in ("csv", "xlsx") and not any(
-        f.name.endswith(".md") for f in draft.files
-    ):
+    if deliverable.format == "csv" and not any(f.name.endswith(".md") for f in draft.files):
         findings.append(Finding(check="provenance", message="No README beside the table"))
     for file in draft.files:
         if file.text is None or file.name.endswith((".py", ".ics")):

@@ -49,18 +49,23 @@ def contains_term(text: str, term: str) -> bool:
 
 
 class Todos:
-    """The TODOs of a draft, each recorded once (the same need in two sections is one)."""
+    """The TODOs of a draft, each recorded once: the same need in a later section points
+    back to the first one instead of counting twice."""
 
     def __init__(self) -> None:
         self.items: list[str] = []
-        self._seen: set[str] = set()
+        self._first: dict[str, str] = {}
 
-    def add(self, owner: str, text: str) -> str:
-        line = f"TODO({owner}): {text.rstrip('.')}"
+    def add(self, owner: str, text: str, *, where: str = "") -> str:
+        """The line to write: ``TODO(owner): text``, or a pointer to where it was asked."""
+        text = text.rstrip(".")
         key = _norm(text)
-        if key not in self._seen:
-            self._seen.add(key)
-            self.items.append(line)
+        if key in self._first:
+            earlier = self._first[key]
+            return f"{text}: see the TODO under {earlier}" if earlier else f"{text}: see above"
+        line = f"TODO({owner}): {text}"
+        self._first[key] = f"“{where}”" if where else ""
+        self.items.append(line)
         return line
 
     def __len__(self) -> int:
@@ -116,6 +121,7 @@ class FactWriter:
     def __init__(self, facts: ProjectFacts, todos: Todos) -> None:
         self.facts = facts
         self.todos = todos
+        self.written: set[str] = set()
 
     def lines(self, fact: str, section: Section) -> list[str]:
         render = getattr(self, f"_{fact}", None)
@@ -126,7 +132,7 @@ class FactWriter:
         section's words ask for it (a bakery's announcement needs no headcount)."""
         if unless_unasked and not asks_for(section, unless_unasked):
             return []
-        return [f"- {self.todos.add(section.owner, text)}"]
+        return [f"- {self.todos.add(section.owner, text, where=section.heading)}"]
 
     def _title(self, section: Section) -> list[str]:
         return [f"- Project: {self.facts.title}"]
@@ -272,25 +278,45 @@ def asks_for(section: Section, fact: str) -> bool:
 
 
 def is_checklist(deliverable: DeliverableType) -> bool:
-    return "checklist" in f"{deliverable.key} {deliverable.title}".lower()
+    """Standard lines as boxes to tick: a checklist's, and a scaffold's (not done yet)."""
+    return (
+        deliverable.format == "code"
+        or "checklist" in f"{deliverable.key} {deliverable.title}".lower()
+    )
 
 
 def section_lines(
-    section: Section, writer: FactWriter, todos: Todos, *, checklist: bool
+    section: Section,
+    writer: FactWriter,
+    todos: Todos,
+    *,
+    checklist: bool,
+    first: list[str] | None = None,
 ) -> list[str]:
-    """One section's body: facts, standard content, TODOs (never empty)."""
-    lines: list[str] = []
+    """One section's body: ``first`` (what was generated for it), facts, standard content,
+    TODOs (never empty)."""
+    lines: list[str] = [*(first or [])]
+    if first:
+        lines.append("")
     for fact in section.facts:
-        lines += writer.lines(fact, section)
+        for line in writer.lines(fact, section):
+            if line.startswith("- ") and line in writer.written:
+                continue  # one fact stated once per document
+            writer.written.add(line)
+            lines.append(line)
     bullet = "- [ ] " if checklist else "- "
     lines += [f"{bullet}{item}" for item in section.standard]
-    lines += [f"- {todos.add(section.owner, item)}" for item in section.todos]
+    lines += [
+        f"- {todos.add(section.owner, item, where=section.heading)}" for item in section.todos
+    ]
     body = "\n".join([section.heading, *lines])
     for term in section.must_contain:
         if not contains_term(body, term):
-            lines.append(f"- {todos.add(section.owner, f'Cover {term} in this section')}")
+            lines.append(
+                f"- {todos.add(section.owner, f'Cover {term} here', where=section.heading)}"
+            )
     if not any(line.strip() for line in lines):
-        lines.append(f"- {todos.add(section.owner, section.guidance)}")
+        lines.append(f"- {todos.add(section.owner, section.guidance, where=section.heading)}")
     while lines and not lines[0].strip():
         lines.pop(0)
     while lines and not lines[-1].strip():
@@ -305,23 +331,50 @@ def document_title(deliverable: DeliverableType, facts: ProjectFacts) -> str:
 
 
 def markdown_body(
-    deliverable: DeliverableType, facts: ProjectFacts, todos: Todos, *, level: int = 2
+    deliverable: DeliverableType,
+    facts: ProjectFacts,
+    todos: Todos,
+    *,
+    level: int = 2,
+    generated: dict[tuple[str, ...], tuple[str, list[str]]] | None = None,
 ) -> list[str]:
-    """The outline's sections as Markdown, filled from the facts."""
+    """The outline's sections as Markdown, filled from the facts. ``generated`` maps heading
+    words to (a heading, lines) made for the deliverable (a scaffold's routes): they open
+    the first section whose heading has one of the words, or follow as their own section."""
     writer = FactWriter(facts, todos)
     checklist = is_checklist(deliverable)
+    placed: set[tuple[str, ...]] = set()
     lines: list[str] = []
     for section in deliverable.sections:
+        first: list[str] = []
+        for words, (_, extra) in (generated or {}).items():
+            if words not in placed and any(w in section.heading.lower() for w in words):
+                placed.add(words)
+                first += extra
         lines += ["", f"{'#' * level} {section.heading}", ""]
-        lines += section_lines(section, writer, todos, checklist=checklist)
+        lines += section_lines(section, writer, todos, checklist=checklist, first=first)
+    for words, (heading, extra) in (generated or {}).items():
+        if words not in placed:
+            lines += ["", f"{'#' * level} {heading}", "", *extra]
     return lines
 
 
-def markdown_lines(deliverable: DeliverableType, facts: ProjectFacts, todos: Todos) -> list[str]:
+def markdown_lines(
+    deliverable: DeliverableType,
+    facts: ProjectFacts,
+    todos: Todos,
+    *,
+    generated: dict[tuple[str, ...], tuple[str, list[str]]] | None = None,
+) -> list[str]:
     """A Markdown deliverable without its provenance line: title, summary, sections."""
     body = [f"# {document_title(deliverable, facts)}", "", deliverable.summary]
-    return body + markdown_body(deliverable, facts, todos)
+    return body + markdown_body(deliverable, facts, todos, generated=generated)
 
 
 def with_provenance(line: str, body: list[str]) -> str:
-    return "\n".join([f"> {line}", "", *body]).rstrip() + "\n"
+    """The document: its provenance line first, then the body (no runs of blank lines)."""
+    lines: list[str] = [f"> {line}", ""]
+    for item in body:
+        if item.strip() or lines[-1].strip():
+            lines.append(item)
+    return "\n".join(lines).rstrip() + "\n"

@@ -199,7 +199,7 @@ def _cell_text(value: float | None, column: Column) -> str:
         return ""
     if column.kind == "money" or (column.kind == "formula" and not float(value).is_integer()):
         return f"{value:.2f}"
-    return fmt_number(value).replace(",", "")
+    return f"{value:.4f}".rstrip("0").rstrip(".")
 
 
 def csv_rows(table: Table) -> list[list[str]]:

@@ -238,9 +238,8 @@ def _code(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: 
     entities, placeholder = scaffold.entities_of(facts)
     framework = scaffold.framework_of(deliverable, facts)
     title = document_title(deliverable, facts)
-    body = markdown_lines(deliverable, facts, todos)
     before = len(todos)
-    if placeholder:
+    if placeholder and not any("entities" in section.facts for section in deliverable.sections):
         todos.add(
             "developer",
             "The records the app keeps: the description names none, so the scaffold has one "
@@ -249,9 +248,22 @@ def _code(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: 
     kinds = ", ".join(e.cls for e in entities)
     todos.add("developer", f"The fields each record keeps besides its name ({kinds})")
     todos.add("developer", "A database in place of the in-memory store, before real use")
-    body += ["", "## Records and routes", "", *scaffold.routes_section(entities)]
-    body += ["", "## Run it", "", *scaffold.run_section(framework)]
-    body += ["", "## To do", "", *[f"- {item}" for item in todos.items[before:]]]
+    made = [f"- {item}" for item in todos.items[before:]]
+    tests = [
+        "- `tests/test_app.py` (generated, passing): the health route, and for each record "
+        "kind create, list, read, rename and delete, a missing name refused, an unknown id 404",
+    ]
+    generated = {
+        ("run", "start", "install", "setup", "set-up"): ("Run it", scaffold.run_section(framework)),
+        ("model", "record", "entit", "data"): (
+            "Records",
+            scaffold.records_section(entities, placeholder),
+        ),
+        ("route", "entry", "endpoint", "api"): ("Routes", scaffold.routes_section(entities)),
+        ("test",): ("Tests", tests),
+        ("next", "to do", "todo", "left", "missing"): ("To do", made),
+    }
+    body = markdown_lines(deliverable, facts, todos, generated=generated)
     line = provenance(source, len(todos))
     readme = with_provenance(line, body)
     app = (

@@ -324,8 +324,16 @@ def run_section(framework: str) -> list[str]:
     ]
 
 
+def records_section(entities: list[Entity], placeholder: bool) -> list[str]:
+    names = ", ".join(f"`{e.cls}`" for e in entities)
+    line = f"- In `models.py`: {names}, each with an id and a name, kept in memory by `Store`"
+    if placeholder:
+        line += " (a placeholder: the description names no records)"
+    return [line]
+
+
 def routes_section(entities: list[Entity]) -> list[str]:
-    lines = ["| Record | Routes |", "|---|---|"]
+    lines = ["| Record | Routes (in `app.py`) |", "|---|---|", "| - | `GET /health` |"]
     for item in entities:
         lines.append(
             f"| {item.cls} | `GET/POST {item.route}`, `GET/PUT/DELETE {item.route}/<id>` |"

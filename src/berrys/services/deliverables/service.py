@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from berrys.services.catalogue.contracts import DeliverableType, ProjectFacts
 from berrys.services.deliverables import checks, offline, prompts
 from berrys.services.deliverables import gate as gating
@@ -41,6 +43,7 @@ __all__ = [
 ]
 
 # ``complete(prompt)`` -> {"content", "provider", "model"} (provider "RULES": no model answered)
+_log = structlog.get_logger("berrys.deliverables")
 Complete = Callable[[str], Awaitable[dict[str, Any]]]
 RULES = "RULES"
 
@@ -49,9 +52,18 @@ def deliverable_type(key: str | None) -> DeliverableType | None:
     """The catalogue's deliverable type ``key`` (with the user's own), or None."""
     if not key:
         return None
+    from berrys.services.catalogue import catalogue as files
     from berrys.services.catalogue import service as catalogue
 
-    return catalogue.deliverable_type(key)
+    try:
+        return catalogue.deliverable_type(key)
+    except files.CatalogueError as exc:  # another file is broken: this one may still be good
+        _log.error("deliverables.catalogue_invalid", error=str(exc))
+        path = files.SHIPPED / "deliverables" / f"{key}.yaml"
+        try:
+            return files.read(path, DeliverableType) if path.is_file() else None
+        except files.CatalogueError:
+            return None
 
 
 def draft_offline(
