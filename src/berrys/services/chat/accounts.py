@@ -80,6 +80,7 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
             "deliverable needs review.",
             project_id,
             interactions=[],
+            total_interactions=0,
             reviews=[],
         )
     lines = []
