@@ -4,6 +4,7 @@ it back over REST and in the dashboard."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,17 @@ async def test_a_draft_that_needs_review_is_done_for_scheduling_but_not_final(
     }
     other = await client.get(f"/api/v1/runs/{run.id}/review", headers=other_member.headers)
     assert other.status_code == 404
+    theirs = await client.get(
+        "/api/v1/reviews", params={"project_id": str(project.id)}, headers=other_member.headers
+    )
+    assert theirs.status_code == 404
+
+    # The run has ended: its event stream says so and stops.
+    stream = await client.get(f"/api/v1/runs/{run.id}/events", headers=member.headers)
+    assert "event: TASK_NEEDS_REVIEW" in stream.text
+    last = stream.text.strip().splitlines()
+    assert last[-2] == "event: end"
+    assert json.loads(last[-1].removeprefix("data: "))["status"] == "COMPLETED_WITH_REVIEW"
 
 
 async def test_accepting_the_last_draft_completes_the_run_and_the_project(
@@ -346,7 +358,7 @@ async def test_the_run_page_shows_drafts_to_review_and_takes_decisions(
         action, data={"decision": "edit", "content": mine, "csrf_token": _token(html)}
     )
     assert edited.status_code == 200, edited.text
-    assert 'Saved your edit of “A”' in edited.text
+    assert "Saved your edit of “A”" in edited.text
     after = await runs_get(database, run.id)
     assert by_key(after)["A"].status == T.COMPLETED
     (artifact,) = [x for x in after.artifacts if x.task_run_id == a.id]
@@ -357,7 +369,7 @@ async def test_the_run_page_shows_drafts_to_review_and_takes_decisions(
         data={"decision": "send_back", "feedback": "Less repetition", "csrf_token": token},
     )
     assert sent.status_code == 200, sent.text
-    assert 'Sent back “B”' in sent.text
+    assert "Sent back “B”" in sent.text
     done = await wait_for_status(database, run.id, RunStatus.COMPLETED)
     assert by_key(done)["B"].attempt == 2
     final = await client.get(f"/runs/{run.id}")
