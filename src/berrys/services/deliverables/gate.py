@@ -43,7 +43,8 @@ _URL = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(
-    r"(?<![\w.])(?:[£$€]\s?)?\d[\d,]*(?:\.\d+)?(?::\d{2})?(?:\s?(?:%|k\b|m\b|bn\b|am\b|pm\b))?"
+    r"(?<![\w.])(?:[£$€]\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?::\d{2})?"
+    r"(?:\s?(?:%|k\b|m\b|bn\b|am\b|pm\b))?"
 )
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+]\s+)?(?:\d+[.)]\s+|#+\s)")
 _CAPITAL = re.compile(r"\b[A-Z][a-zA-Z\u2019'&-]*[a-zA-Z]\b")
@@ -198,7 +199,9 @@ def unsupported_links(text: str, brief: str) -> list[str]:
 def unsupported_names(text: str, vocabulary: set[str]) -> list[str]:
     """Capitalised words mid-sentence that neither the brief, common words, nor the draft's
     own lower-case words account for: people, places, organisations the model made up."""
-    lower_words = set(_TOKEN.findall(text))  # words the draft itself uses in lower case
+    # Words the draft itself uses in lower case (outside links: "hollis-bakery.com" does not
+    # make "Hollis" a common word).
+    lower_words = set(_TOKEN.findall(_URL.sub(" ", text)))
     found: list[str] = []
     for line in text.splitlines():
         if not _is_claim_line(line) or line.lstrip().startswith("|---"):

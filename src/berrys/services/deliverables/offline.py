@@ -4,7 +4,7 @@ file says first how it was made and how many TODOs it leaves for a person."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 from berrys.services.catalogue.contracts import DeliverableType, ProjectFacts
@@ -103,10 +103,22 @@ def companion_todos(deliverable: DeliverableType, facts: ProjectFacts, todos: To
         )
 
 
-def _markdown(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str) -> Draft:
+def feedback_lines(todos: Todos, feedback: list[str], owner: str) -> list[str]:
+    """A person's feedback on an earlier draft that no model was there to apply."""
+    if not feedback:
+        return []
+    lines = ["", "## Feedback to apply", ""]
+    lines += [f"- {todos.add(owner, f'Apply this feedback: {note}')}" for note in feedback]
+    return lines
+
+
+def _markdown(
+    deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str, feedback: list[str]
+) -> Draft:
     todos = Todos()
     body = markdown_lines(deliverable, facts, todos)
     companion_todos(deliverable, facts, todos)
+    body += feedback_lines(todos, feedback, _owner(deliverable))
     line = provenance(source, len(todos))
     text = with_provenance(line, body)
     files = [DraftFile(name=f"{stem}.md", media_type=MARKDOWN, text=text)]
@@ -139,7 +151,9 @@ def _table_intro(deliverable: DeliverableType, summed: list[str], where: str) ->
     return lines
 
 
-def _csv(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str) -> Draft:
+def _csv(
+    deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str, feedback: list[str]
+) -> Draft:
     todos = Todos()
     table = table_of(deliverable)
     body = [f"# {document_title(deliverable, facts)}", "", deliverable.summary]
@@ -152,6 +166,7 @@ def _csv(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: s
     add_table_todos(table, todos, marker="marked TODO")
     rows = csv_rows(table)
     body += ["", "## To fill in", "", *[f"- {item}" for item in todos.items[before:]]]
+    body += feedback_lines(todos, feedback, _owner(deliverable))
     body += _acceptance(deliverable)
     line = provenance(source, len(todos))
     readme = with_provenance(line, body)
@@ -179,7 +194,9 @@ def _plain(lines: list[str]) -> list[str]:
     return out
 
 
-def _xlsx(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str) -> Draft:
+def _xlsx(
+    deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str, feedback: list[str]
+) -> Draft:
     todos = Todos()
     table = table_of(deliverable)
     title = document_title(deliverable, facts)
@@ -194,6 +211,7 @@ def _xlsx(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: 
     intro[-1] += " Formulas recalculate as they are filled."
     intro += _budget_line(deliverable, facts)
     fill = ["", "## To fill in", "", *[f"- {item}" for item in todos.items[before:]]]
+    fill += feedback_lines(todos, feedback, _owner(deliverable))
     line = provenance(source, len(todos))
     about = [line, "", title, deliverable.summary, *intro, *_plain(sections), *_plain(fill)]
     about += _plain(_acceptance(deliverable))
@@ -210,7 +228,9 @@ def _xlsx(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: 
     )
 
 
-def _ics(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str) -> Draft:
+def _ics(
+    deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str, feedback: list[str]
+) -> Draft:
     todos = Todos()
     events = schedule_events(facts)
     body = [f"# {document_title(deliverable, facts)}", "", deliverable.summary, ""]
@@ -221,6 +241,7 @@ def _ics(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: s
     companion_todos(deliverable.model_copy(update={"companions": ["ics"]}), facts, todos)
     if not events:
         body += ["", f"- {todos.items[-1]}"]
+    body += feedback_lines(todos, feedback, _owner(deliverable))
     line = provenance(source, len(todos))
     calendar = calendar_file(deliverable, facts, stem, line)
     return Draft(
@@ -233,7 +254,9 @@ def _ics(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: s
     )
 
 
-def _code(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str) -> Draft:
+def _code(
+    deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: str, feedback: list[str]
+) -> Draft:
     todos = Todos()
     entities, placeholder = scaffold.entities_of(facts)
     framework = scaffold.framework_of(deliverable, facts)
@@ -264,6 +287,7 @@ def _code(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: 
         ("next", "to do", "todo", "left", "missing"): ("To do", made),
     }
     body = markdown_lines(deliverable, facts, todos, generated=generated)
+    body += feedback_lines(todos, feedback, "developer")
     line = provenance(source, len(todos))
     readme = with_provenance(line, body)
     app = (
@@ -292,7 +316,7 @@ def _code(deliverable: DeliverableType, facts: ProjectFacts, source: str, stem: 
     )
 
 
-BUILDERS: dict[str, Callable[[DeliverableType, ProjectFacts, str, str], Draft]] = {
+BUILDERS: dict[str, Callable[[DeliverableType, ProjectFacts, str, str, list[str]], Draft]] = {
     "markdown": _markdown,
     "csv": _csv,
     "xlsx": _xlsx,
@@ -302,9 +326,16 @@ BUILDERS: dict[str, Callable[[DeliverableType, ProjectFacts, str, str], Draft]] 
 
 
 def draft_offline(
-    deliverable: DeliverableType, facts: ProjectFacts, *, source: str, stem: str | None = None
+    deliverable: DeliverableType,
+    facts: ProjectFacts,
+    *,
+    source: str,
+    stem: str | None = None,
+    feedback: Iterable[str] = (),
 ) -> Draft:
-    """The outline filled from the facts and the catalogue; the rest as TODOs."""
+    """The outline filled from the facts and the catalogue; the rest as TODOs (a person's
+    feedback on an earlier draft among them)."""
+    notes = [str(note).strip() for note in feedback if str(note).strip()]
     return BUILDERS[deliverable.format](
-        deliverable, facts, source, stem or default_stem(deliverable)
+        deliverable, facts, source, stem or default_stem(deliverable), notes
     )

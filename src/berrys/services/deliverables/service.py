@@ -67,11 +67,18 @@ def deliverable_type(key: str | None) -> DeliverableType | None:
 
 
 def draft_offline(
-    deliverable: DeliverableType, facts: ProjectFacts, *, source: str, stem: str | None = None
+    deliverable: DeliverableType,
+    facts: ProjectFacts,
+    *,
+    source: str,
+    stem: str | None = None,
+    feedback: Iterable[str] = (),
 ) -> Draft:
     """The outline filled from the project's facts and the catalogue's standard content;
-    what only a person can supply is a TODO(owner). ``source`` names the catalogue."""
-    return offline.draft_offline(deliverable, facts, source=source, stem=stem)
+    what only a person can supply is a TODO(owner). ``source`` names the catalogue (``Event``:
+    "Offline draft from the Event catalogue"); ``feedback`` from a person on an earlier draft
+    is listed as TODOs (no model is there to apply it)."""
+    return offline.draft_offline(deliverable, facts, source=source, stem=stem, feedback=feedback)
 
 
 def check(
@@ -185,11 +192,11 @@ async def draft(
     the gate and repaired once; replaced by the offline draft when it still fails or when no
     model answered. Tables, calendars and code are generated offline (no model call)."""
     stem = stem or offline.default_stem(deliverable)
-    fallback = draft_offline(deliverable, facts, source=source, stem=stem)
+    notes = [str(note) for note in feedback if str(note).strip()]
+    fallback = draft_offline(deliverable, facts, source=source, stem=stem, feedback=notes)
     if deliverable.format != "markdown":
         return _offline_result(deliverable, facts, fallback)
     base = model_prompt(deliverable, facts)
-    notes = [note for note in feedback if note.strip()]
     ask = model_prompt(deliverable, facts, feedback=notes) if notes else base
     answer = await complete(ask)
     verdicts: list[dict[str, Any]] = []

@@ -7,6 +7,13 @@ stored as an artifact (text, markdown or JSON) and as a file in the project work
 optional AUDITOR review against the acceptance criteria sends it back with feedback a bounded
 number of times. Every model and tool call goes through the task context, so it is recorded
 and replayed; nothing here holds a transaction across a call.
+
+A task with a deliverable type (``spec["deliverable"]``) is drafted by the deliverables
+service instead: a model's draft against the type's outline, checked by the quality gate, or
+offline the outline filled from the project's facts with TODOs for a person; every file of
+it goes to the workspace, and ``review_reasons`` say why a person must look. Offline, a task
+without a type gets an honest note (no model, its criteria as TODOs), never a fake draft; an
+unreadable review is not an approval.
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from pydantic import BaseModel, ValidationError
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import AgentType, ApprovalSubject, ModelTaskType, UserRole
+from berrys.core.enums import AgentType, ApprovalSubject, ModelTaskType, StepKind, UserRole
 from berrys.core.errors import BerrysError, ServiceUnavailable, TooManyRequests
 from berrys.services.auth.contracts import UserOut
+from berrys.services.deliverables import service as deliverables
 from berrys.services.workflows.executor import ArtifactSpec, TaskOutcome
 from berrys.services.workflows.journal import TaskContext
 
@@ -122,20 +131,56 @@ def _usage(result: dict[str, Any]) -> tuple[float, int]:
     )
 
 
-def offline_answer(messages: list[dict[str, Any]], task_type: str) -> dict[str, Any]:
-    """A deterministic answer when no model service is available (recorded as RULES)."""
+class Review(BaseModel):
+    """What a reviewer must answer; anything else is not an approval."""
+
+    approved: bool
+    feedback: str = ""
+
+
+def parse_review(text: str) -> tuple[Review, bool]:
+    """The review in ``text`` and whether it could be read; unreadable is not approved,
+    never approval."""
+    match = re.search(r"\{.*\}", text or "", re.DOTALL)
+    try:
+        if match is None:
+            raise ValueError("no JSON object")
+        return Review.model_validate_json(match.group(0)), True
+    except (ValueError, ValidationError):
+        excerpt = " ".join((text or "").split())[:200]
+        return Review(
+            approved=False,
+            feedback=f"The review could not be read, so it does not count as approval: “{excerpt}”",
+        ), False
+
+
+NO_MODEL = (
+    "No language model was configured when this task ran, so Berrys wrote nothing for it "
+    "rather than invent it. Configure a model (for example BERRYS_OPENAI_BASE_URL=... with "
+    "BERRYS_OPENAI_API_KEY=...) and run the task again, or write it yourself."
+)
+
+
+def offline_note(task: Any) -> str:
+    """What RULES answers for a task with no deliverable type: an honest note, not a draft."""
+    criteria = [str(item) for item in task.acceptance_criteria] or [
+        f"Write the deliverable of “{task.name}”"
+    ]
+    todos = [f"- TODO(project owner): {item}" for item in criteria]
+    count = f"{len(todos)} TODO{'s' if len(todos) != 1 else ''} for a person"
+    lines = [f"> Offline note: no model was configured; {count}", "", f"# {task.name}", ""]
+    lines += [NO_MODEL, "", "## What it must meet", "", *todos]
+    return "\n".join(lines) + "\n"
+
+
+def offline_answer(messages: list[dict[str, Any]], task_type: str, note: str = "") -> dict:
+    """A deterministic answer when no model service is available (recorded as RULES): a
+    review that approves nothing, or the task's offline note."""
     prompt = messages[-1]["content"] if messages else ""
-    title = next((line[8:] for line in prompt.splitlines() if line.startswith("# Task: ")), "")
     if task_type == ModelTaskType.REVIEW:
-        content = json.dumps({"approved": True, "feedback": "Meets the acceptance criteria."})
+        content = json.dumps({"approved": False, "feedback": "No model was available to review."})
     else:
-        criteria = [line[2:] for line in prompt.splitlines() if line.startswith("- ")]
-        body = [f"# {title or 'Deliverable'}", "", "## Summary"]
-        description = prompt.split("\n\n", 2)[1] if prompt.count("\n\n") >= 1 else prompt
-        body += [description.strip()[:1200], "", "## Deliverable"]
-        body += [f"- {item}: addressed below." for item in criteria] or ["- See summary."]
-        body += ["", "_Drafted offline by the rules provider; review before use._"]
-        content = "\n".join(body)
+        content = note or NO_MODEL
     tokens = max(1, len(prompt) // 4)
     return {
         "content": content,
@@ -144,6 +189,10 @@ def offline_answer(messages: list[dict[str, Any]], task_type: str) -> dict[str, 
         "provider": "RULES",
         "model": "rules",
     }
+
+
+def from_rules(answer: dict[str, Any]) -> bool:
+    return str(answer.get("provider") or "RULES").upper() == "RULES"
 
 
 class AgentExecutor:
@@ -234,6 +283,7 @@ class AgentExecutor:
         task_type: ModelTaskType,
         tools: list[dict[str, Any]],
         agent_id: uuid.UUID | None,
+        rules: str = "",
     ) -> dict[str, Any]:
         options = ctx.task.run_options
         request = {
@@ -253,7 +303,7 @@ class AgentExecutor:
                     ToolSpec,
                 )
             except ImportError:  # pragma: no cover - the model service is part of Berrys
-                return offline_answer(messages, task_type)
+                return offline_answer(messages, task_type, rules)
 
             def build(with_tools: bool) -> Any:
                 return CompletionRequest(
@@ -279,7 +329,7 @@ class AgentExecutor:
                     ]
                     if with_tools and tools
                     else None,
-                    rules=lambda: offline_answer(messages, task_type)["content"],
+                    rules=lambda: offline_answer(messages, task_type, rules)["content"],
                     project_id=ctx.task.project_id,
                     agent_id=agent_id,
                     task_id=ctx.task.id,
@@ -338,11 +388,16 @@ class AgentExecutor:
     # -- the task ---------------------------------------------------------------------------
     async def execute(self, ctx: TaskContext) -> TaskOutcome:
         loaded = await self._load(ctx)
+        deliverable = deliverables.deliverable_type(ctx.task.spec.get("deliverable"))
+        if deliverable is not None:
+            return await self._deliver(ctx, loaded, deliverable)
         tools = loaded["tools"]
         by_name = {tool["name"]: tool for tool in tools}
         feedback: list[str] = []
         review: dict[str, Any] | None = None
         answer: dict[str, Any] = {}
+        verdicts: list[dict[str, Any]] = []
+        note = offline_note(ctx.task)
         for round_ in range(self.review_rounds + 1):
             messages: list[dict[str, Any]] = [
                 {"role": "system", "content": loaded["system"]},
@@ -355,6 +410,7 @@ class AgentExecutor:
                     task_type=ModelTaskType.TASK,
                     tools=tools,
                     agent_id=ctx.task.agent_id,
+                    rules=note,
                 )
                 calls = answer.get("tool_calls") or []
                 if not calls:
@@ -375,43 +431,214 @@ class AgentExecutor:
                             "content": json.dumps(result, default=str)[:8000],
                         }
                     )
-            if loaded["auditor"] is None or not ctx.task.acceptance_criteria:
+            if from_rules(answer) or loaded["auditor"] is None or not ctx.task.acceptance_criteria:
                 break
-            review = await self._review(ctx, loaded["auditor"], answer.get("content", ""))
-            if review.get("approved", True) or round_ == self.review_rounds:
+            review = await self._review(
+                ctx, loaded["auditor"], answer.get("content", ""), verdicts=verdicts
+            )
+            if _final(review) or round_ == self.review_rounds:
                 break
             feedback.append(str(review.get("feedback", "")))
         # The workspace file is a side effect: a task started before its claim committed
         # (a continuation) writes it only once the claim holds.
         await ctx.confirmed()
+        await self._record_verdicts(verdicts)
         return self._outcome(ctx, answer, review, loaded["agent_name"], len(feedback))
 
-    async def _review(self, ctx: TaskContext, auditor: tuple, content: str) -> dict[str, Any]:
+    async def _deliver(self, ctx: TaskContext, loaded: dict[str, Any], deliverable: Any):
+        """A task with a deliverable type: the deliverables service drafts it (a model's
+        draft against the outline, gated; offline, the outline filled from the facts)."""
+        facts = await self._facts(ctx, loaded["user"])
+        source = facts.project_types[0] if facts.project_types else "Berrys"
+        stem = f"{ctx.task.spec.get('position', '')}{slug(ctx.task.name)}"
+        fresh: list[bool] = []
+        verdicts: list[dict[str, Any]] = []
+
+        async def complete(prompt: str) -> dict[str, Any]:
+            before = ctx.replayed
+            messages = [
+                {"role": "system", "content": loaded["system"]},
+                {"role": "user", "content": prompt},
+            ]
+            answer = await self._complete(
+                ctx, messages, task_type=ModelTaskType.TASK, tools=[], agent_id=ctx.task.agent_id
+            )
+            fresh.append(ctx.replayed == before)
+            return answer
+
+        criteria = [*deliverable.acceptance, *(str(c) for c in ctx.task.acceptance_criteria)]
+        # A person who sent an earlier draft back: their feedback comes first.
+        feedback = [str(note) for note in ctx.task.spec.get("review_feedback") or []]
+        sent_back = len(feedback)
+        review: dict[str, Any] | None = None
+        for round_ in range(self.review_rounds + 1):
+            first = len(fresh)
+            result = await deliverables.draft(
+                deliverable, facts, source=source, complete=complete, stem=stem, feedback=feedback
+            )
+            for verdict in result.verdicts:
+                call = verdict["call"]
+                at = first + (call if call is not None else len(fresh) - first - 1)
+                if 0 <= at < len(fresh) and fresh[at]:
+                    verdicts.append({**verdict, "task_type": ModelTaskType.TASK})
+            if result.source != "model" or loaded["auditor"] is None:
+                break
+            text = result.draft.preview
+            review = await self._review(ctx, loaded["auditor"], text, criteria, verdicts=verdicts)
+            if _final(review) or round_ == self.review_rounds:
+                break
+            feedback.append(str(review.get("feedback", "")))
+        await ctx.confirmed()
+        await self._record_verdicts(verdicts)
+        retries = len(feedback) - sent_back
+        return self._delivered(ctx, result, review, loaded["agent_name"], retries)
+
+    async def _facts(self, ctx: TaskContext, user: UserOut) -> Any:
+        """The project's facts, read once in a short read-only transaction and recorded in
+        the journal (a replay drafts from the same facts), with the upstream outputs."""
+        from sqlalchemy import select
+
+        from berrys.services.catalogue.contracts import ProjectFacts
+        from berrys.services.workflows.tables import Run
+
+        async def read() -> dict[str, Any]:
+            async with self.database.transaction(read_only=True) as session:
+                plan_id = await session.scalar(select(Run.plan_id).where(Run.id == ctx.task.run_id))
+                facts = await deliverables.project_facts(
+                    session, project_id=ctx.task.project_id, plan_id=plan_id, user=user
+                )
+            return facts.model_dump(mode="json")
+
+        # Recorded as a step like a model call: idempotent, its result replayed.
+        recorded = await ctx.step(StepKind.MODEL, "facts", {"facts": ctx.task.key}, read)
+        facts = ProjectFacts.model_validate(recorded)
+        upstream = dict(ctx.task.upstream)
+        answers = [str(value) for value in (ctx.task.spec.get("answers") or {}).values()]
+        if answers:  # what people told the task: facts it may use
+            upstream["_answers"] = {"task_name": "Answers from people", "text": "\n".join(answers)}
+        return deliverables.with_upstream(facts, upstream)
+
+    async def _review(
+        self,
+        ctx: TaskContext,
+        auditor: tuple,
+        content: str,
+        criteria: list[str] | None = None,
+        *,
+        verdicts: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         auditor_id, system = auditor
-        criteria = "\n".join(f"- {item}" for item in ctx.task.acceptance_criteria)
+        listed = "\n".join(f"- {item}" for item in (criteria or ctx.task.acceptance_criteria))
         messages = [
             {"role": "system", "content": system},
             {
                 "role": "user",
                 "content": (
                     f"Review the deliverable of task '{ctx.task.name}' against its acceptance "
-                    f"criteria:\n{criteria}\n\n--- Deliverable ---\n{content[:8000]}\n\n"
+                    f"criteria:\n{listed}\n\n--- Deliverable ---\n{content[:8000]}\n\n"
                     'Answer with JSON only: {"approved": true|false, "feedback": "..."}'
                 ),
             },
         ]
+        before = ctx.replayed
         reply = await self._complete(
             ctx, messages, task_type=ModelTaskType.REVIEW, tools=[], agent_id=auditor_id
         )
-        text = reply.get("content", "")
-        match = re.search(r"\{.*\}", text, re.DOTALL)
+        if from_rules(reply):
+            return {
+                "approved": False,
+                "feedback": "No model was available to review it.",
+                "offline": True,
+            }
+        review, readable = parse_review(reply.get("content", ""))
+        if ctx.replayed == before:
+            verdicts.append(
+                {
+                    "provider": reply.get("provider"),
+                    "model": reply.get("model"),
+                    "passed": readable,
+                    "task_type": ModelTaskType.REVIEW,
+                }
+            )
+        # An unreadable review ends the rounds: its "feedback" would teach the writer nothing.
+        return review.model_dump() if readable else {**review.model_dump(), "unreadable": True}
+
+    async def _record_verdicts(self, verdicts: list[dict[str, Any]]) -> None:
+        """Count the quality gate's verdicts per model (the router holds models that do
+        worse than the offline draft out of TASK and REVIEW); a count lost is harmless."""
+        if not verdicts:
+            return
         try:
-            verdict = json.loads(match.group(0)) if match else {}
-        except ValueError:
-            verdict = {}
-        if "approved" not in verdict:
-            verdict = {"approved": True, "feedback": text[:500]}
-        return verdict
+            from berrys.core.enums import ModelProvider
+            from berrys.services.llm import service as llm
+
+            for verdict in verdicts:
+                provider = ModelProvider(str(verdict["provider"]).upper())
+                model = verdict.get("model") or ""
+                if provider == ModelProvider.RULES:
+                    model = llm.OFFLINE_DRAFT_MODEL
+                await llm.record_gate(
+                    self.database,
+                    provider=provider,
+                    model=model,
+                    task_type=verdict["task_type"],
+                    passed=bool(verdict["passed"]),
+                )
+        except Exception as exc:
+            _log.info("executor.gate_verdicts_not_recorded", error=str(exc))
+
+    def _folder(self, ctx: TaskContext) -> Path:
+        workspace = self.settings.data_dir / "workspaces" / str(ctx.task.project_id)
+        folder = workspace / "runs" / str(ctx.task.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def _delivered(
+        self,
+        ctx: TaskContext,
+        result: Any,
+        review: dict[str, Any] | None,
+        agent_name: str | None,
+        review_retries: int,
+    ) -> TaskOutcome:
+        draft = result.draft
+        paths = deliverables.write(draft, self._folder(ctx))  # same bytes on every replay
+        reasons = [*result.review_reasons, *_review_reasons(review)]
+        output = {
+            "text": draft.preview,
+            "format": draft.format,
+            "deliverable": draft.deliverable,
+            "task_name": ctx.task.name,
+            "agent": agent_name,
+            "produced_by": result.produced_by,
+            "path": str(paths[0]),
+            "files": [str(path) for path in paths],
+            "provenance": draft.provenance,
+            "todos": draft.todos,
+            "draft": {
+                "source": result.source,
+                "replaced": result.replaced,
+                "gate": [finding.model_dump() for finding in result.gate],
+            },
+            "checks": [finding.model_dump() for finding in result.checks],
+            "review": review,
+            "review_retries": review_retries,
+        }
+        artifacts = [
+            ArtifactSpec(
+                name=(ctx.task.name if index == 0 else f"{ctx.task.name}: {file.name}")[:200],
+                media_type=file.media_type,
+                content=file.text or "",
+                path=str(path),
+            )
+            for index, (file, path) in enumerate(zip(draft.files, paths, strict=True))
+        ]
+        return TaskOutcome(
+            output=output,
+            artifacts=artifacts,
+            produced_by=result.produced_by,
+            review_reasons=reasons,
+        )
 
     def _outcome(
         self,
@@ -424,11 +651,15 @@ class AgentExecutor:
         content = answer.get("content", "") or ""
         fmt, media_type, suffix = detect_format(content)
         produced_by = f"{answer.get('provider') or 'RULES'}/{answer.get('model') or 'rules'}"
-        workspace = self.settings.data_dir / "workspaces" / str(ctx.task.project_id)
-        folder = workspace / "runs" / str(ctx.task.run_id)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self._folder(ctx)
         path: Path = folder / f"{ctx.task.spec.get('position', '')}{slug(ctx.task.name)}{suffix}"
         path.write_text(content, encoding="utf-8")  # same content on every replay
+        reasons = _review_reasons(review)
+        if from_rules(answer):
+            todos = content.count("TODO(")
+            reasons.insert(
+                0, f"No model was configured: {todos} TODO{'s' * (todos != 1)} for a person"
+            )
         output = {
             "text": content,
             "format": fmt,
@@ -447,4 +678,19 @@ class AgentExecutor:
                 )
             ],
             produced_by=produced_by,
+            review_reasons=reasons,
         )
+
+
+def _final(review: dict[str, Any]) -> bool:
+    """No more rounds: approved, or a review that cannot improve the draft."""
+    return bool(review["approved"] or review.get("offline") or review.get("unreadable"))
+
+
+def _review_reasons(review: dict[str, Any] | None) -> list[str]:
+    """A review that did not approve: why a person must look (an unreadable one included)."""
+    if review is None or review.get("approved"):
+        return []
+    if review.get("offline"):
+        return ["No model was available to review it"]
+    return [f"The reviewer did not approve it: {str(review.get('feedback', ''))[:300]}"]
