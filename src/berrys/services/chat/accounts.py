@@ -1,5 +1,6 @@
 """Answers about the user's side of things, in one project or across all theirs: what is
-waiting for them (pending interactions, deliverables to review) and what it has cost.
+waiting for them (pending interactions, NEEDS_REVIEW deliverables, as the approvals inbox and
+``GET /api/v1/reviews`` list them) and what it has cost.
 
 Each reads inside the caller's read-only transaction, through the owning services and with
 the user's permissions (the usage the llm service lets them see); nothing here writes.
@@ -13,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 from berrys.core.enums import InteractionStatus, UserRole
 from berrys.services.agents import service as agents
 from berrys.services.chat.outcome import Outcome, answered
-from berrys.services.chat.reading import latest_run, task_status
+from berrys.services.chat.reading import latest_run
 from berrys.services.interactions import service as interactions
 from berrys.services.llm import service as llm
 from berrys.services.projects import service as projects
+from berrys.services.workflows import review
 
 if TYPE_CHECKING:
     from berrys.services.chat.service import Turn
@@ -43,23 +45,19 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
         project_id=project_id,
     )
     names = {pid: name for name, pid in turn.projects.items()}
-    scope = [project_id] if project_id is not None else list(turn.projects.values())[:50]
-    reviews = []
-    for pid in scope:
-        run = await latest_run(session, pid)
-        for task in run.task_runs if run is not None else []:
-            if task_status(task) == "NEEDS_REVIEW":
-                reviews.append(
-                    {
-                        "project": names.get(pid),
-                        "project_id": str(pid),
-                        "run_id": str(run.id),
-                        "task_run_id": str(task.id),
-                        "task": task.name,
-                        "reasons": list(getattr(task, "review_reasons", None) or []),
-                        "url": f"/runs/{run.id}",
-                    }
-                )
+    reviews = [
+        {
+            "project": names.get(item.project_id),
+            "project_id": str(item.project_id),
+            "run_id": str(item.run_id),
+            "task_run_id": str(item.task_run_id),
+            "task": item.name,
+            "reasons": item.reasons,
+            "offline": item.offline,
+            "url": f"/runs/{item.run_id}/review",
+        }
+        for item in await review.get_all(session, user=turn.user, project_id=project_id)
+    ]
     where = f' in "{names[project_id]}"' if project_id in names else ""
     items = [
         {
@@ -90,10 +88,10 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
         lines.append(f'- {kind}: "{item["title"]}"{project}')
     if total > 10:
         lines.append(f"- ... and {total - 10} more in the approvals inbox")
-    for review in reviews[:10]:
-        project = f" ({review['project']})" if review["project"] and not where else ""
-        why = f": {'; '.join(review['reasons'][:2])}" if review["reasons"] else ""
-        lines.append(f'- review the deliverable of "{review["task"]}"{project}{why}')
+    for item in reviews[:10]:
+        project = f" ({item['project']})" if item["project"] and not where else ""
+        why = f": {'; '.join(item['reasons'][:2])}" if item["reasons"] else ""
+        lines.append(f'- review the deliverable of "{item["task"]}"{project}{why}')
     parts = []
     if total:
         parts.append(f"{total} pending interaction(s)")

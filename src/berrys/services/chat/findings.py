@@ -184,7 +184,10 @@ async def risk(session: Any, turn: Turn, facts: Facts, intent: IntentResult) -> 
     for task in chosen:
         reasons = [f"the plan's drafter ({drafted_by}) set its risk to {task.risk_level.value}"]
         signals = sorted(
-            {m.lower() for m in _RISK_SIGNALS.findall(f"{task.name} {task.description}")}
+            {
+                m.lower().removesuffix("s")
+                for m in _RISK_SIGNALS.findall(f"{task.name} {task.description}")
+            }
         )
         if signals:
             reasons.append(f"its subject touches {', '.join(signals)}")
@@ -300,7 +303,7 @@ async def artifacts(session: Any, turn: Turn, facts: Facts, intent: IntentResult
     else:
         lines = []
         for item in listed[:10]:
-            by = f" by {item['agent']}" if item["agent"] and not meant else ""
+            by = f" by {item['agent']}" if item["agent"] and len(meant) != 1 else ""
             review = " [needs review]" if item["task_status"] == "NEEDS_REVIEW" else ""
             task = f' for "{item["task"]}"' if item["task"] and item["task"] != item["name"] else ""
             lines.append(

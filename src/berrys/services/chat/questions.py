@@ -111,12 +111,14 @@ QUESTIONS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             "overview",
             r"\bhow(?:'s|\s+is|\s+are)?\b.*\b(?:going|doing|progress(?:ing)?|coming\s+along)\b"
             r"|\bstatus\b|\bprogress\b|update\s+me|where\s+are\s+we|how\s+far|\beta\b"
-            r"|\bsummary\b|\boverview\b|\b(?:done|finished|ready)\s+yet\b|\bany\s+news\b",
+            r"|\bsummary\b|\boverview\b|\b(?:done|finished|ready)\s+yet\b|\bany\s+news\b"
+            r"|\bruns?\b",
         ),
         (
             "plan",
             r"\bplan\b|\bschedule\b|\bgantt\b|\btasks?\b|\bmilestones?\b|\bphases?\b"
-            r"|\btimeline\b|\broadmap\b|\bsteps?\b|break\s*down|what\s+(?:comes|happens)\s+next",
+            r"|\btimeline\b|\broadmap\b|\bsteps?\b|break\s*down|what\s+(?:comes|happens)\s+next"
+            r"|\bwhen\s+(?:does|do|will|is|are|should)\b",
         ),
     )
 )

@@ -72,7 +72,10 @@ def task_status(task: Any) -> str:
 
 
 def hours(value: float) -> str:
-    return f"{value:g} h" if value < 100 else f"{value:.0f} h"
+    """8.33333 -> "8.3 h", 12.0 -> "12 h", 193.4 -> "193 h"."""
+    if value >= 100:
+        return f"{value:.0f} h"
+    return f"{value:.1f}".rstrip("0").rstrip(".") + " h"
 
 
 def words(text: str) -> set[str]:
