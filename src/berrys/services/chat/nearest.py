@@ -8,7 +8,6 @@ questions are chosen here: an action is never inferred from similarity, it needs
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,7 +160,6 @@ class _Index:
 
 
 _indexes: dict[str, _Index] = {}
-_lock = asyncio.Lock()
 
 
 def _unit(vectors: list[list[float]]) -> np.ndarray:
@@ -171,16 +169,15 @@ def _unit(vectors: list[list[float]]) -> np.ndarray:
 
 
 async def _index(database: Database | None) -> _Index:
+    """The exemplars' vectors by the default embedder, embedded on first use and kept. Two
+    first uses at once both embed them (harmless, the same vectors); no lock to hold."""
     name = (await llm.embed(database, texts=[])).model
-    if name in _indexes:
-        return _indexes[name]
-    async with _lock:
-        if name not in _indexes:
-            labels = tuple(label for label, texts in EXEMPLARS.items() for _ in texts)
-            texts = [text for group in EXEMPLARS.values() for text in group]
-            result = await llm.embed(database, texts=texts)
-            _indexes[result.model] = _Index(result.provider, labels, _unit(result.vectors))
-            name = result.model
+    if name not in _indexes:
+        labels = tuple(label for label, texts in EXEMPLARS.items() for _ in texts)
+        texts = [text for group in EXEMPLARS.values() for text in group]
+        result = await llm.embed(database, texts=texts)
+        _indexes[result.model] = _Index(result.provider, labels, _unit(result.vectors))
+        name = result.model
     return _indexes[name]
 
 
