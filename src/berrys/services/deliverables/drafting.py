@@ -42,10 +42,26 @@ def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
+_SUFFIXES = ("ing", "ed", "es", "s", "e", "al")
+
+
+def stem(word: str) -> str:
+    """A word without one common ending (approved, approves, approval: approv)."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def contains_term(text: str, term: str) -> bool:
-    """``term`` in ``text``, ignoring case, punctuation and hyphens (first-aid = first aid)."""
-    needle = _norm(term)
-    return bool(needle) and f" {needle} " in f" {_norm(text)} "
+    """``term`` in ``text``, ignoring case, punctuation, hyphens (first-aid = first aid) and
+    common endings (approved = approves)."""
+    want = [stem(w) for w in _norm(term).split()]
+    if not want:
+        return False
+    have = [stem(w) for w in _norm(text).split()]
+    size = len(want)
+    return any(have[i : i + size] == want for i in range(len(have) - size + 1))
 
 
 class Todos:

@@ -17,6 +17,7 @@ from berrys.services.catalogue.contracts import DeliverableType, ProjectFacts
 from berrys.services.deliverables.checks import placeholders, section_bodies
 from berrys.services.deliverables.contracts import Finding, GateResult
 from berrys.services.deliverables.drafting import MONTHS, contains_term
+from berrys.services.deliverables.prompts import facts_block, outline_block
 
 # Thresholds (benchmarks/deliverables_gate.py measures them on good and bad drafts).
 DUPLICATE_LINES = 0.25  # share of repeated lines that fails
@@ -46,7 +47,7 @@ _NUMBER = re.compile(
     r"(?<![\w.])(?:[£$€]\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?::\d{2})?"
     r"(?:\s?(?:%|k\b|m\b|bn\b|am\b|pm\b))?"
 )
-_LIST_MARKER = re.compile(r"^\s*(?:[-*+]\s+)?(?:\d+[.)]\s+|#+\s)")
+_LIST_MARKER = re.compile(r"^\s*(?:>\s*)?(?:[-*+]\s+)?(?:\[[ xX]\]\s+)?(?:\d+[.)]\s+|#+\s)?")
 _CAPITAL = re.compile(r"\b[A-Z][a-zA-Z\u2019'&-]*[a-zA-Z]\b")
 COMMON = _wordset(
     """
@@ -114,6 +115,8 @@ def brief_texts(deliverable: DeliverableType, facts: ProjectFacts) -> list[str]:
         if value is not None:
             texts.append(" ".join(_date_words(value)))
     texts += list(facts.upstream.values()) + list(facts.upstream)
+    # The facts and the outline as the prompt words them (a draft may follow either).
+    texts += ["\n".join(facts_block(facts)), "\n".join(outline_block(deliverable))]
     return texts + outline_texts(deliverable)
 
 
@@ -158,17 +161,18 @@ def supported_numbers(texts: Iterable[str]) -> set[str]:
     return found
 
 
-def _is_claim_line(line: str) -> bool:
+def _claims(line: str) -> str:
+    """What a line claims: not a heading, and not a TODO's request for what is missing."""
     stripped = line.strip()
-    return bool(stripped) and "TODO(" not in stripped and not stripped.startswith("#")
+    if not stripped or stripped.startswith("#"):
+        return ""
+    return line.split("TODO(", 1)[0]
 
 
 def unsupported_numbers(text: str, supported: set[str]) -> list[str]:
     found: list[str] = []
     for line in text.splitlines():
-        if not _is_claim_line(line):
-            continue
-        body = _LIST_MARKER.sub("", line, count=1)
+        body = _LIST_MARKER.sub("", _claims(line), count=1)
         for match in _NUMBER.finditer(body):
             token = match.group(0).strip()
             value = _number_value(token)
@@ -198,34 +202,43 @@ def unsupported_links(text: str, brief: str) -> list[str]:
 
 def unsupported_names(text: str, vocabulary: set[str]) -> list[str]:
     """Capitalised words mid-sentence that neither the brief, common words, nor the draft's
-    own lower-case words account for: people, places, organisations the model made up."""
+    own lower-case words account for: people, places, organisations the model made up. Each
+    is reported with the capitalised words beside it (``Grand Riverside Conference Centre``)."""
     # Words the draft itself uses in lower case (outside links: "hollis-bakery.com" does not
     # make "Hollis" a common word).
     lower_words = set(_TOKEN.findall(_URL.sub(" ", text)))
+
+    def unknown(word: str) -> bool:
+        key = re.sub(r"'s$", "", word.lower().replace("\u2019", "'"))
+        parts = [p for p in re.split(r"['&-]", key) if p]
+        if word.isupper() and len(word) <= 5:
+            return False  # an acronym (RSVP, AV, DBS)
+        return not all(p in vocabulary or p in COMMON or p in lower_words for p in parts)
+
     found: list[str] = []
     for line in text.splitlines():
-        if not _is_claim_line(line) or line.lstrip().startswith("|---"):
-            continue
-        body = _LIST_MARKER.sub("", line, count=1)
+        body = _LIST_MARKER.sub("", _claims(line), count=1)
         body = re.sub(r"[*_`>]+", " ", body)
         body = _URL.sub(" ", body)
+        runs: list[list[re.Match[str]]] = []
         for match in _CAPITAL.finditer(body):
-            word = match.group(0)
-            before = body[: match.start()].rstrip()
-            if (
-                not before
-                or before[-1] in ".!?:;|([\u201c\"'\u2014\u2013-"
-                or before.endswith("...")
-            ):
-                continue  # starts a sentence, a cell or a quote
-            key = word.lower().replace("\u2019", "'")
-            parts = re.split(r"['&-]", key)
-            if all(p in vocabulary or p in COMMON or p in lower_words or not p for p in parts):
-                continue
-            if word.isupper() and len(word) <= 5:
-                continue  # an acronym (RSVP, AV, DBS)
-            if word not in found:
-                found.append(word)
+            if runs and body[runs[-1][-1].end() : match.start()].strip() == "":
+                runs[-1].append(match)
+            else:
+                runs.append([match])
+        for run in runs:
+            flagged = False
+            for match in run:
+                before = body[: match.start()].rstrip()
+                initial = (
+                    not before
+                    or before[-1] in ".!?:;|([\u201c\"'\u2014\u2013-"
+                    or before.endswith("...")
+                )
+                flagged = flagged or (not initial and unknown(match.group(0)))
+            name = " ".join(match.group(0) for match in run)
+            if flagged and name not in found:
+                found.append(name)
     return found
 
 
