@@ -8,7 +8,13 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from berrys.services.catalogue.contracts import Constraint, DeliverableType, ProjectFacts, Section
+from berrys.services.catalogue.contracts import (
+    Constraint,
+    DeliverableType,
+    ProjectFacts,
+    ScheduledTask,
+    Section,
+)
 
 MONTHS = [
     "january", "february", "march", "april", "may", "june",
@@ -134,9 +140,10 @@ class FactWriter:
     """Renders the project's facts as Markdown lines; a fact the project lacks becomes a
     TODO where a person can supply it."""
 
-    def __init__(self, facts: ProjectFacts, todos: Todos) -> None:
+    def __init__(self, facts: ProjectFacts, todos: Todos, deliverable: str = "") -> None:
         self.facts = facts
         self.todos = todos
+        self.deliverable = deliverable
         self.written: set[str] = set()
 
     def lines(self, fact: str, section: Section) -> list[str]:
@@ -240,6 +247,8 @@ class FactWriter:
         rows = [t for t in self.facts.schedule if t.start or t.finish]
         if not rows:
             return self._todo(section, "The dates of the plan's tasks (the plan has no schedule)")
+        if not self._whole_plan(section):
+            return self._own_dates(rows)
         lines = ["", "| Task | Who | Start | Finish | Critical path |", "|---|---|---|---|---|"]
         for task in sorted(rows, key=lambda t: (t.start or date.max, t.name)):
             start = fmt_date(task.start) if task.start else ""
@@ -247,6 +256,27 @@ class FactWriter:
             critical = "yes" if task.critical else ""
             lines.append(f"| {task.name} | {task.agent or ''} | {start} | {finish} | {critical} |")
         return [*lines, ""]
+
+    def _whole_plan(self, section: Section) -> bool:
+        """The whole schedule belongs in a timeline, a plan or a status report; elsewhere
+        (an announcement's timing) only this deliverable's own dates do."""
+        heading = section.heading.lower()
+        return any(word in heading for word in WHOLE_PLAN_HEADINGS) or any(
+            word in self.deliverable for word in WHOLE_PLAN_DELIVERABLES
+        )
+
+    def _own_dates(self, rows: list[ScheduledTask]) -> list[str]:
+        lines = []
+        for task in rows:
+            if task.deliverable == self.deliverable and task.start and task.finish:
+                when = fmt_date(task.start)
+                if task.finish != task.start:
+                    when += f" to {fmt_date(task.finish)}"
+                lines.append(f"- In the plan: {task.name}, {when}")
+        start, finish = self._window()
+        if start and finish:
+            lines.append(f"- The plan's work runs from {fmt_date(start)} to {fmt_date(finish)}")
+        return lines
 
     def _milestones(self, section: Section) -> list[str]:
         if "schedule" in section.facts and any(t.start or t.finish for t in self.facts.schedule):
@@ -279,6 +309,9 @@ class FactWriter:
     def _upstream(self, section: Section) -> list[str]:
         return [f"- Builds on: {name}" for name in sorted(self.facts.upstream)]
 
+
+WHOLE_PLAN_HEADINGS = ("schedule", "milestone", "timeline", "progress", "plan", "phase")
+WHOLE_PLAN_DELIVERABLES = ("timeline", "plan", "status", "schedule", "work_package")
 
 ASKS = {
     "people": ("people", "headcount", "attendee", "capacity", "guest", "participant", "visitor"),
@@ -357,7 +390,7 @@ def markdown_body(
     """The outline's sections as Markdown, filled from the facts. ``generated`` maps heading
     words to (a heading, lines) made for the deliverable (a scaffold's routes): they open
     the first section whose heading has one of the words, or follow as their own section."""
-    writer = FactWriter(facts, todos)
+    writer = FactWriter(facts, todos, deliverable.key)
     checklist = is_checklist(deliverable)
     placed: set[tuple[str, ...]] = set()
     lines: list[str] = []
