@@ -31,10 +31,11 @@ from pydantic import BaseModel, ValidationError
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import AgentType, ApprovalSubject, ModelTaskType, StepKind, UserRole
+from berrys.core.enums import AgentType, ApprovalSubject, ModelTaskType, UserRole
 from berrys.core.errors import BerrysError, ServiceUnavailable, TooManyRequests
 from berrys.services.auth.contracts import UserOut
 from berrys.services.deliverables import service as deliverables
+from berrys.services.workflows import delivering
 from berrys.services.workflows.executor import ArtifactSpec, TaskOutcome
 from berrys.services.workflows.journal import TaskContext
 
@@ -448,7 +449,7 @@ class AgentExecutor:
     async def _deliver(self, ctx: TaskContext, loaded: dict[str, Any], deliverable: Any):
         """A task with a deliverable type: the deliverables service drafts it (a model's
         draft against the outline, gated; offline, the outline filled from the facts)."""
-        facts = await self._facts(ctx, loaded["user"])
+        facts = await delivering.read_facts(self.database, ctx, loaded["user"])
         source = facts.project_types[0] if facts.project_types else "Berrys"
         stem = f"{ctx.task.spec.get('position', '')}{slug(ctx.task.name)}"
         fresh: list[bool] = []
@@ -490,33 +491,15 @@ class AgentExecutor:
             feedback.append(str(review.get("feedback", "")))
         await ctx.confirmed()
         await self._record_verdicts(verdicts)
-        retries = len(feedback) - sent_back
-        return self._delivered(ctx, result, review, loaded["agent_name"], retries)
-
-    async def _facts(self, ctx: TaskContext, user: UserOut) -> Any:
-        """The project's facts, read once in a short read-only transaction and recorded in
-        the journal (a replay drafts from the same facts), with the upstream outputs."""
-        from sqlalchemy import select
-
-        from berrys.services.catalogue.contracts import ProjectFacts
-        from berrys.services.workflows.tables import Run
-
-        async def read() -> dict[str, Any]:
-            async with self.database.transaction(read_only=True) as session:
-                plan_id = await session.scalar(select(Run.plan_id).where(Run.id == ctx.task.run_id))
-                facts = await deliverables.project_facts(
-                    session, project_id=ctx.task.project_id, plan_id=plan_id, user=user
-                )
-            return facts.model_dump(mode="json")
-
-        # Recorded as a step like a model call: idempotent, its result replayed.
-        recorded = await ctx.step(StepKind.MODEL, "facts", {"facts": ctx.task.key}, read)
-        facts = ProjectFacts.model_validate(recorded)
-        upstream = dict(ctx.task.upstream)
-        answers = [str(value) for value in (ctx.task.spec.get("answers") or {}).values()]
-        if answers:  # what people told the task: facts it may use
-            upstream["_answers"] = {"task_name": "Answers from people", "text": "\n".join(answers)}
-        return deliverables.with_upstream(facts, upstream)
+        return delivering.outcome(
+            ctx,
+            result,
+            folder=self._folder(ctx),
+            agent_name=loaded["agent_name"],
+            review=review,
+            review_retries=len(feedback) - sent_back,
+            review_reasons=_review_reasons(review),
+        )
 
     async def _review(
         self,
@@ -564,81 +547,13 @@ class AgentExecutor:
         return review.model_dump() if readable else {**review.model_dump(), "unreadable": True}
 
     async def _record_verdicts(self, verdicts: list[dict[str, Any]]) -> None:
-        """Count the quality gate's verdicts per model (the router holds models that do
-        worse than the offline draft out of TASK and REVIEW); a count lost is harmless."""
-        if not verdicts:
-            return
-        try:
-            from berrys.core.enums import ModelProvider
-            from berrys.services.llm import service as llm
-
-            for verdict in verdicts:
-                provider = ModelProvider(str(verdict["provider"]).upper())
-                model = verdict.get("model") or ""
-                if provider == ModelProvider.RULES:
-                    model = llm.OFFLINE_DRAFT_MODEL
-                await llm.record_gate(
-                    self.database,
-                    provider=provider,
-                    model=model,
-                    task_type=verdict["task_type"],
-                    passed=bool(verdict["passed"]),
-                )
-        except Exception as exc:
-            _log.info("executor.gate_verdicts_not_recorded", error=str(exc))
+        await delivering.record_verdicts(self.database, verdicts)
 
     def _folder(self, ctx: TaskContext) -> Path:
         workspace = self.settings.data_dir / "workspaces" / str(ctx.task.project_id)
         folder = workspace / "runs" / str(ctx.task.run_id)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
-
-    def _delivered(
-        self,
-        ctx: TaskContext,
-        result: Any,
-        review: dict[str, Any] | None,
-        agent_name: str | None,
-        review_retries: int,
-    ) -> TaskOutcome:
-        draft = result.draft
-        paths = deliverables.write(draft, self._folder(ctx))  # same bytes on every replay
-        reasons = [*result.review_reasons, *_review_reasons(review)]
-        output = {
-            "text": draft.preview,
-            "format": draft.format,
-            "deliverable": draft.deliverable,
-            "task_name": ctx.task.name,
-            "agent": agent_name,
-            "produced_by": result.produced_by,
-            "path": str(paths[0]),
-            "files": [str(path) for path in paths],
-            "provenance": draft.provenance,
-            "todos": draft.todos,
-            "draft": {
-                "source": result.source,
-                "replaced": result.replaced,
-                "gate": [finding.model_dump() for finding in result.gate],
-            },
-            "checks": [finding.model_dump() for finding in result.checks],
-            "review": review,
-            "review_retries": review_retries,
-        }
-        artifacts = [
-            ArtifactSpec(
-                name=(ctx.task.name if index == 0 else f"{ctx.task.name}: {file.name}")[:200],
-                media_type=file.media_type,
-                content=file.text or "",
-                path=str(path),
-            )
-            for index, (file, path) in enumerate(zip(draft.files, paths, strict=True))
-        ]
-        return TaskOutcome(
-            output=output,
-            artifacts=artifacts,
-            produced_by=result.produced_by,
-            review_reasons=reasons,
-        )
 
     def _outcome(
         self,
