@@ -26,6 +26,7 @@ from berrys.services.catalogue.contracts import (
 
 MIN_FACTOR, MAX_FACTOR = 0.25, 12.0
 ASK_HOURS = 3.0
+ASK_NAME_WORDS = 6
 GENERIC = "generic"
 _STEM = re.compile(r"(?:ies|es|s|ing|ed|ers|er)$")
 _STOP = {
@@ -105,7 +106,16 @@ def scaled_hours(task: TaskSpec, project_type: ProjectType, size: dict[str, floa
 
 
 def is_tiny(description: str) -> bool:
-    return len(description.split()) <= 16 and bool(_TINY.search(description))
+    """A small change asked for alone: a tiny word, few words and nothing listed or joined."""
+    goals, items = text.asks(description)
+    joined = re.search(r"\b(?:and|then|also|plus)\b|,", description, re.I)
+    return (
+        len(description.split()) <= 14
+        and bool(_TINY.search(description))
+        and len(goals) <= 1
+        and not items
+        and not joined
+    )
 
 
 def _wanted(task: TaskSpec, description: str, size: dict[str, float]) -> bool:
@@ -217,6 +227,7 @@ def ask_task_name(ask: str) -> str:
     cut = next(
         (i for i in range(3, len(parts)) if parts[i].lower() in text.PHRASE_STARTS), len(parts)
     )
+    cut = min(cut, ASK_NAME_WORDS)
     phrase = " ".join(parts[:cut])
     name = phrase if parts and parts[0].lower() in _VERBS else f"Arrange the {phrase}"
     return (name[0].upper() + name[1:])[:120]

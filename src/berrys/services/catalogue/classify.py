@@ -10,6 +10,7 @@ the generic breakdown.
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from berrys.services.catalogue.catalogue import Catalogue
@@ -18,12 +19,14 @@ from berrys.services.catalogue.text import matched
 from berrys.services.llm import service as llm
 
 STRONG, WEAK, NEGATIVE = 1.0, 0.3, 0.8
-# e5 cosines of related short texts sit around 0.80-0.90 and of unrelated ones around
-# 0.70-0.78: similarity counts above the floor, scaled so that a close example is worth
-# about one strong signal.
-SIMILARITY_FLOOR, SIMILARITY_SCALE = 0.78, 10.0
-CLOSE_EXAMPLE = 0.9
-BLEND_RATIO = 0.55  # a second type is blended in when it scores this share of the best
+# e5 cosines of any two short project descriptions sit between 0.80 and 0.92, so similarity
+# counts relative to the other types: its z-score among them, each standard deviation above
+# the mean worth half a strong signal. A type far nearer than the rest (z >= CLEAR) may be
+# chosen on similarity alone.
+SIMILARITY_WEIGHT = 0.5
+CLEAR = 2.5
+WEAK_ONLY = 1.2  # the score a type with supporting signals only needs
+BLEND_RATIO = 0.4  # a second type is blended in when it scores this share of the best
 MAX_TYPES = 3
 
 _vectors: dict[tuple[str, str, int], list[list[float]]] = {}
@@ -36,6 +39,7 @@ class Evidence:
     weak: list[str]
     negative: list[str]
     similarity: float
+    z: float  # the similarity's standard score among all types
 
     @property
     def signal_score(self) -> float:
@@ -47,12 +51,19 @@ class Evidence:
 
     @property
     def score(self) -> float:
-        lift = max(0.0, self.similarity - SIMILARITY_FLOOR) * SIMILARITY_SCALE
-        return self.signal_score + lift
+        return self.signal_score + SIMILARITY_WEIGHT * max(self.z, 0.0)
 
     @property
     def eligible(self) -> bool:
-        return (bool(self.strong) and self.score > 0.9) or self.similarity >= CLOSE_EXAMPLE
+        """A strong signal, or several supporting ones well ahead of chance, or examples far
+        nearer than any other type's together with a signal of its own."""
+        if self.negative and not self.strong:
+            return False
+        if self.strong:
+            return self.score > 0.9
+        return (len(self.weak) >= 2 and self.score >= WEAK_ONLY) or (
+            bool(self.weak) and self.z >= CLEAR
+        )
 
 
 def _cosine(a: list[float], b: list[float]) -> float:
@@ -82,18 +93,21 @@ async def evidence(description: str, catalogue: Catalogue) -> list[Evidence]:
     """Every type's evidence for ``description``, best first."""
     _, examples = await _example_vectors(catalogue)
     query = (await llm.embed(texts=[description])).vectors[0]
-    found = []
-    for project_type in catalogue.types.values():
-        signals = project_type.signals
-        found.append(
-            Evidence(
-                project_type=project_type,
-                strong=matched(description, signals.strong),
-                weak=matched(description, signals.weak),
-                negative=matched(description, signals.negative),
-                similarity=max(_cosine(query, v) for v in examples[project_type.key]),
-            )
+    types = list(catalogue.types.values())
+    similarity = {t.key: max(_cosine(query, v) for v in examples[t.key]) for t in types}
+    mean = statistics.fmean(similarity.values())
+    spread = statistics.pstdev(similarity.values()) or 1.0
+    found = [
+        Evidence(
+            project_type=t,
+            strong=matched(description, t.signals.strong),
+            weak=matched(description, t.signals.weak),
+            negative=matched(description, t.signals.negative),
+            similarity=similarity[t.key],
+            z=(similarity[t.key] - mean) / spread,
         )
+        for t in types
+    ]
     return sorted(found, key=lambda e: -e.score)
 
 
@@ -102,9 +116,14 @@ def choose(found: list[Evidence]) -> list[TypeMatch]:
     eligible = [e for e in found if e.eligible]
     if not eligible:
         return []
-    best = eligible[0].score
-    chosen = [e for e in eligible if e.score >= BLEND_RATIO * best and e.strong][:MAX_TYPES]
-    chosen = chosen or eligible[:1]
+    lead = eligible[0]
+    chosen = [lead] + [
+        e
+        for e in eligible[1:]
+        if e.score >= BLEND_RATIO * lead.score
+        and e.strong
+        and (e.project_type.works_on_existing or not lead.project_type.works_on_existing)
+    ][: MAX_TYPES - 1]
     total = sum(max(e.score, 0.0) for e in found[:5]) or 1.0
     return [
         TypeMatch(

@@ -185,6 +185,11 @@ class ProjectType(Contract):
     typical_size: dict[SizeDimension, float] = Field(
         default_factory=dict, description="The size the base hours are for."
     )
+    works_on_existing: bool = Field(
+        default=False,
+        description="It changes something that exists (speed, translate, audit, fix): a type "
+        "that builds the thing is not blended in because the thing is named.",
+    )
     implied_requirements: list[ImpliedRequirement] = Field(min_length=2)
     team: list[TeamRole] = Field(min_length=1)
     phases: list[Phase] = Field(min_length=1)

@@ -16,24 +16,41 @@ _SPACE = re.compile(r"\s+")
 @lru_cache(maxsize=4096)
 def term_pattern(term: str) -> re.Pattern[str]:
     """A catalogue term as a regex: case-insensitive, on word boundaries, ``*`` = any ending,
-    spaces and hyphens interchangeable."""
+    ``~`` = up to three words in between ("build ~ website"), spaces and hyphens alike; the
+    last word may take -s, -es, -ed or -ing."""
     wild = term.endswith("*")
     words = term.rstrip("*").strip().lower().replace("-", " ").split()
-    body = r"[\s-]+".join(re.escape(word) for word in words)
-    ending = r"\w*" if wild else ""
+    body = r"[\s-]+".join(
+        "(?:[\\w'\u2019]+[\\s-]+){0,3}?" if word == "~" else re.escape(word) for word in words
+    ).replace(r"?[\s-]+", "?")
+    ending = r"\w*" if wild else "(?:s|es|ed|ing)?"  # simple inflections of the last word
     return re.compile(rf"(?<!\w){body}{ending}(?!\w)", re.IGNORECASE)
 
 
 def matched(text: str, terms: Iterable[str]) -> list[str]:
-    """The terms found in ``text``, in the order given, each once."""
-    return [term for term in dict.fromkeys(terms) if term_pattern(term).search(text)]
+    """The terms found in ``text``, in the order given, each once; a term found only inside
+    another's match ("campaign" in "launch campaign") does not count again."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for term in dict.fromkeys(terms):
+        found = [m.span() for m in term_pattern(term).finditer(text)]
+        if found:
+            spans[term] = found
+    covered = [span for found in spans.values() for span in found]
+    return [
+        term
+        for term, found in spans.items()
+        if any(
+            not any(o != own and o[0] <= own[0] and own[1] <= o[1] for o in covered)
+            for own in found
+        )
+    ]
 
 
 # --- the person's asks ----------------------------------------------------------------------
 
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 _LIST_SPLIT = re.compile(
-    r"\s*(?:,(?!\d{3})|;|\band also\b|\bas well as\b|\bplus\b|\band\b|&)\s*", re.I
+    r"\s*(?:,(?!\d{3})|;|\band also\b|\bas well as\b|\bplus\b|\band\b|\s&\s)\s*", re.I
 )
 _LEAD = re.compile(r"^(?:and|also|then|with|including|plus)\s+", re.I)
 _ARTICLE = re.compile(r"^(?:a|an|the|our|my|some)\s+", re.I)
@@ -61,7 +78,7 @@ def asks(description: str) -> tuple[list[str], list[str]]:
             goals.append(head)
         parts = [_LEAD.sub("", p).strip(" .") for p in _LIST_SPLIT.split(tail)] if tail else []
         parts = [_ARTICLE.sub("", p) for p in parts if not _MONEY.search(p)]
-        items += [p for p in parts if 1 <= len(p.split()) <= 8]
+        items += [p for p in parts if 1 <= len(p.split()) <= 8 and len(p) > 2]
     return goals, list(dict.fromkeys(items))
 
 
@@ -129,12 +146,20 @@ def _number(text: str) -> float | None:
 def constraints(description: str) -> list[Constraint]:
     """The sizes and budget the description states, each with the words it came from."""
     found: dict[str, Constraint] = {}
-    for dimension, pattern in _QUANTITY.items():
-        for match in pattern.finditer(description):
-            value = _number(match.group(1))
-            if value is None or value <= 0 or dimension in found:
-                continue
-            found[dimension] = Constraint(dimension=dimension, value=value, text=match.group(0))
+    candidates = [
+        (match, dimension) for dimension, pattern in _QUANTITY.items()
+        for match in pattern.finditer(description)
+    ]  # fmt: skip
+    # A number belongs to the unit right after it before one a word further on ("a 40-page
+    # employee handbook" is 40 pages, not 40 employees).
+    candidates.sort(key=lambda item: item[0].end() - item[0].start())
+    claimed: set[int] = set()
+    for match, dimension in candidates:
+        value = _number(match.group(1))
+        if value is None or value <= 0 or dimension in found or match.start(1) in claimed:
+            continue
+        claimed.add(match.start(1))
+        found[dimension] = Constraint(dimension=dimension, value=value, text=match.group(0))
     _fold_calendar(found)
     languages = [name for name in _LANGUAGE_NAMES if term_pattern(name).search(description)]
     if "languages" not in found and languages:
