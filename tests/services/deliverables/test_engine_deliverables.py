@@ -223,6 +223,13 @@ async def test_a_looping_draft_is_repaired_once_then_replaced_by_the_offline_dra
     assert "Your plan is finished." not in text
     assert task.status == TaskRunStatus.NEEDS_REVIEW
     assert task.review_reasons[0].endswith("TODOs for a person")
+    # Each verdict is counted per model: the router holds a model that does worse than the
+    # offline draft out of deliverables.
+    rates = {
+        (r.provider.value, r.model): (r.passed, r.failed) for r in await llm.gate_rates(database)
+    }
+    assert rates[("SCRIPTED", "tiny")] == (0, 2)
+    assert rates[("RULES", llm.OFFLINE_DRAFT_MODEL)] == (1, 0)
 
 
 async def test_a_draft_that_fails_then_is_repaired_is_kept(
@@ -372,3 +379,36 @@ def test_the_prompt_names_the_outline_and_the_rule_against_invention(facts):
     assert "Must mention: insurance, first aid, fire" in prompt
     assert "never" not in prompt.lower() or "TODO(owner)" in prompt
     assert json.dumps(prompt)  # plain text
+
+
+async def test_a_free_form_answer_that_loops_or_echoes_needs_a_person(
+    database,
+    settings,
+    client,
+    member,
+    start_worker,  # noqa: F811
+):
+    user = await _user(database, member)
+    project = await _project(database, user)
+    writer = await _agent(client, member, project.id)
+    specs = [
+        TaskSpec(key="loop", name="Plan", description="Plan the launch", agent_id=writer),
+        TaskSpec(key="echo", name="Notes", description="Write notes", agent_id=writer),
+        TaskSpec(key="fine", name="Summary", description="Sum it up", agent_id=writer),
+    ]
+    deps = [
+        DependencySpec(from_key="loop", to_key="echo"),
+        DependencySpec(from_key="echo", to_key="fine"),
+    ]
+    answers = [
+        "# Plan\n" + "- Scope:\n" * 40,
+        "# Notes\nProduce the deliverable itself, complete, in Markdown (or JSON if asked).",
+        "# Summary\nThe bakery's website goes live on 14 March 2027; the notes list what is left.",
+    ]
+    with llm.script("fake", answers):
+        done = await _run(database, settings, start_worker, project, user, specs, deps)
+    tasks = {task.key: task for task in done.task_runs}
+    assert tasks["loop"].review_reasons == ["Repeats itself: 39 of 41 lines are repeats"]
+    assert tasks["echo"].review_reasons[0].startswith("Copies the instructions")
+    assert tasks["fine"].review_reasons == []
+    assert tasks["fine"].status == TaskRunStatus.COMPLETED

@@ -50,7 +50,7 @@ def test_a_markdown_draft_is_the_outline_filled_from_the_facts(facts):
     assert "Public liability insurance" in text
     # What only a person knows is a TODO with its owner, counted once.
     assert "- TODO(organiser): Preferred date and a fallback date" in text
-    assert "TODO(organiser): Expected number of people" in text  # the brief asks for headcount
+    assert "TODO(organiser): Expected headcount" in text  # the brief asks for headcount
     assert len(draft.todos) == text.count("TODO(") == len(set(draft.todos))
     # Nothing repeated, nothing unmarked.
     assert len(_lines(text)) == len(set(_lines(text)))

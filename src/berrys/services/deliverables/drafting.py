@@ -171,8 +171,8 @@ class FactWriter:
     def _people(self, section: Section) -> list[str]:
         found = self.facts.constraint("people")
         if found is None:
-            return self._todo(section, "Expected number of people", unless_unasked="people")
-        return [f"- Expected people: {fmt_number(found.value)}{_quote(found)}"]
+            return self._todo(section, "Expected headcount", unless_unasked="people")
+        return [f"- Expected headcount: {fmt_number(found.value)}{_quote(found)}"]
 
     def _days(self, section: Section) -> list[str]:
         found = self.facts.constraint("days")

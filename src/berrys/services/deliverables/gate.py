@@ -311,6 +311,27 @@ def key_terms(facts: ProjectFacts) -> list[str]:
 # --- the gate --------------------------------------------------------------------------------
 
 
+def screen(text: str, *, prompt: str, allowed: Iterable[str] = ()) -> GateResult:
+    """The checks a free-form answer (a task with no deliverable type) can take without an
+    outline or the project's facts: loops, and the prompt's instructions echoed back."""
+    findings: list[Finding] = []
+    duplicate, distinct = repetition(text)
+    lines = _content_lines(text)
+    if duplicate > DUPLICATE_LINES:
+        repeated = len(lines) - len(set(lines))
+        message = f"Repeats itself: {repeated} of {len(lines)} lines are repeats"
+        findings.append(Finding(check="repetition", message=message))
+    elif distinct < DISTINCT_4GRAMS:
+        message = f"Repeats itself: only {distinct:.0%} of its four-word phrases are distinct"
+        findings.append(Finding(check="repetition", message=message))
+    longest, _ = echo(text, prompt, allowed)
+    if len(longest.split()) >= ECHO_RUN:
+        findings.append(
+            Finding(check="echo", message=f"Copies the instructions: \u201c{longest[:120]}\u201d")
+        )
+    return GateResult(passed=not findings, findings=findings)
+
+
 def gate(
     text: str, *, deliverable: DeliverableType, facts: ProjectFacts, prompt: str
 ) -> GateResult:

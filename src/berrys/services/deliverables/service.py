@@ -38,6 +38,7 @@ __all__ = [
     "model_prompt",
     "project_facts",
     "review_reasons",
+    "screen",
     "with_upstream",
     "write",
 ]
@@ -94,6 +95,11 @@ def gate(
 ) -> GateResult:
     """The quality gate for a model's draft."""
     return gating.gate(text, deliverable=deliverable, facts=facts, prompt=prompt)
+
+
+def screen(text: str, *, prompt: str, allowed: Iterable[str] = ()) -> GateResult:
+    """The gate's loop and echo checks for a free-form answer (no deliverable type)."""
+    return gating.screen(text, prompt=prompt, allowed=allowed)
 
 
 def model_prompt(

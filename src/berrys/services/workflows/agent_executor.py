@@ -570,6 +570,13 @@ class AgentExecutor:
         path: Path = folder / f"{ctx.task.spec.get('position', '')}{slug(ctx.task.name)}{suffix}"
         path.write_text(content, encoding="utf-8")  # same content on every replay
         reasons = _review_reasons(review)
+        if not from_rules(answer):  # a loop or an echoed prompt is no deliverable either
+            task = ctx.task
+            allowed = [task.description, *map(str, task.acceptance_criteria)]
+            allowed += [str(output.get("text", "")) for output in task.upstream.values()]
+            allowed += [str(value) for value in (task.spec.get("answers") or {}).values()]
+            screened = deliverables.screen(content, prompt=task_prompt(ctx, []), allowed=allowed)
+            reasons = [*screened.reasons, *reasons]
         if from_rules(answer):
             todos = content.count("TODO(")
             reasons.insert(
