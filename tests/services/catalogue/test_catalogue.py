@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from berrys.cli.app import app as cli
@@ -309,3 +311,11 @@ async def test_a_model_s_team_lacking_what_the_work_needs_is_replaced(client, me
     assert any("replaced by the catalogue" in note for note in body["notes"])
     assert "COORDINATOR" in {a["agent_type"] for a in body["team"]}
     assert "DEVELOPER" not in {a["agent_type"] for a in body["team"]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_characters="\x00"), max_size=400))
+def test_any_text_gets_a_title_within_the_limit(description):
+    made = title(description)
+    assert made
+    assert len(made) <= TITLE_LIMIT

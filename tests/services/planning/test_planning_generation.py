@@ -1,4 +1,4 @@
-"""The working calendar, the rules' drafts per methodology, and draft normalisation."""
+"""The working calendar, the catalogue's plan drafts per methodology, and draft normalisation."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from berrys.core.enums import AgentType, DependencyType, Methodology
-from berrys.services.planning import rules
+from berrys.services.catalogue import service as catalogue
 from berrys.services.planning import schedule as engine
 from berrys.services.planning.contracts import (
     DependencyDraft,
@@ -64,13 +64,13 @@ def test_calendar_rejects_a_day_past_midnight():
 
 
 TEAM = [
-    rules.TeamMember("Coordinator", AgentType.COORDINATOR, ("planning",)),
-    rules.TeamMember("Dev", AgentType.DEVELOPER, ("software engineering", "testing")),
-    rules.TeamMember("Writer", AgentType.ASSISTANT, ("technical writing",)),
+    catalogue.Member("Coordinator", AgentType.COORDINATOR, ("planning",)),
+    catalogue.Member("Dev", AgentType.DEVELOPER, ("software engineering", "testing")),
+    catalogue.Member("Writer", AgentType.ASSISTANT, ("technical writing",)),
 ]
 
 
-def _check(draft: PlanDraft, team: list[rules.TeamMember]) -> None:
+def _check(draft: PlanDraft, team: list[catalogue.Member]) -> None:
     skills = {m.name: set(m.skills) for m in team}
     keys = [t.key for p in draft.phases for t in p.tasks]
     assert len(keys) == len(set(keys))
@@ -126,44 +126,48 @@ def test_normalise_repairs_a_bad_draft():
     assert any("quantum physics" in n for n in notes)
 
 
+DESCRIPTIONS = [
+    "Build a shop. Customers must pay securely. Write the docs; test everything.",
+    "Organise a one-day repair café: volunteers, publicity and a booking form",
+    "Sort out the garage and sell the old bikes",
+]
+
+
 @pytest.mark.parametrize("methodology", list(Methodology))
-def test_rule_drafts_need_no_repair(methodology):
-    description = "Build a shop. Customers must pay securely. Write the docs; test everything."
-    draft = rules.draft(methodology, description, TEAM)
+@pytest.mark.parametrize("description", DESCRIPTIONS)
+async def test_catalogue_drafts_need_no_repair(methodology, description):
+    understood = await catalogue.understand(description)
+    draft = catalogue.plan_draft(understood, TEAM, methodology)
     fixed, notes = normalise(draft, TEAM)
     assert notes == []
     _check(fixed, TEAM)
-    assert draft.milestones
+    assert all(t.deliverable for p in draft.phases for t in p.tasks)
+    if methodology != Methodology.CRITICAL_PATH:
+        assert len(draft.milestones) == len(draft.phases)
 
 
 members = st.builds(
-    rules.TeamMember,
+    catalogue.Member,
     name=st.sampled_from(["A", "B", "C", "D", "E"]),
     agent_type=st.sampled_from(list(AgentType)),
     skills=st.lists(
         st.sampled_from(["planning", "testing", "ux", "apis", "writing"]), max_size=3
     ).map(tuple),
 )
+TYPE_KEYS = sorted(catalogue.catalogue().types)
 
 
 @settings(max_examples=40, deadline=None)
 @given(
     st.sampled_from(list(Methodology)),
     st.lists(members, min_size=1, max_size=5, unique_by=lambda m: m.name),
+    st.lists(st.sampled_from(TYPE_KEYS), max_size=2, unique=True),
     # Any text a project can hold: contracts refuse NUL, so no description carries one.
     st.text(st.characters(blacklist_characters="\x00"), max_size=300),
 )
-def test_any_team_and_description_give_a_valid_plan(methodology, team, description):
-    draft, _ = normalise(rules.draft(methodology, description, team), team)
+def test_any_team_types_and_description_give_a_valid_plan(methodology, team, keys, description):
+    understood = catalogue.draft(description, types=[catalogue.match(k) for k in keys])
+    draft, _ = normalise(catalogue.plan_draft(understood, team, methodology), team)
     _check(draft, team)
     assert sum(len(p.tasks) for p in draft.phases) > 0
     assert all(d.type in DependencyType for d in draft.dependencies)
-
-
-def test_requirements_are_the_work_items_when_there_are_some():
-    items = rules.work_items(
-        "Ignored text.", requirements=["Take orders online.", "Take orders online", "x"]
-    )
-    assert items == ["Take orders online"]
-    assert rules.work_items("Build a shop. It is sunny.") == ["Build a shop"]
-    assert rules.work_items("") == ["Deliver the project"]

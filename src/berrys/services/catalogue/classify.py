@@ -117,13 +117,14 @@ def choose(found: list[Evidence]) -> list[TypeMatch]:
     if not eligible:
         return []
     lead = eligible[0]
-    chosen = [lead] + [
+    blended = [
         e
         for e in eligible[1:]
         if e.score >= BLEND_RATIO * lead.score
         and e.strong
         and (e.project_type.works_on_existing or not lead.project_type.works_on_existing)
-    ][: MAX_TYPES - 1]
+    ]
+    chosen = [lead, *blended[: MAX_TYPES - 1]]
     total = sum(max(e.score, 0.0) for e in found[:5]) or 1.0
     return [
         TypeMatch(

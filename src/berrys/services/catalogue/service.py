@@ -89,15 +89,26 @@ def deliverable_type(key: str) -> DeliverableType | None:
 
 async def understand(description: str, *, types: list[TypeMatch] | None = None) -> Breakdown:
     """What the description asks for, by the catalogue: types, sizes, requirements, team
-    roles and tasks (the embedder is the only thing it calls)."""
-    current = catalogue()
-    chosen = types if types is not None else await classify.classify(description, current)
+    roles and tasks (the embedder is the only thing it calls; not when ``types`` are given)."""
+    if types is None:
+        types = await classify.classify(description, catalogue())
+    return draft(description, types=types)
+
+
+def draft(description: str, *, types: list[TypeMatch]) -> Breakdown:
+    """The breakdown of ``description`` as work of ``types`` (none: its own asks)."""
     return breakdown.build(
         description,
-        types=chosen,
+        types=types,
         constraints=text.constraints(description),
-        catalogue=current,
+        catalogue=catalogue(),
     )
+
+
+def match(key: str) -> TypeMatch:
+    """A type chosen by hand (by its key), as classification would report it."""
+    found = catalogue().type(key)
+    return TypeMatch(key=key, name=found.name, confidence=1.0, similarity=1.0, signals=[])
 
 
 def title(description: str) -> str:
@@ -218,6 +229,8 @@ def plan_draft(understood: Breakdown, members: list[Member], methodology: Method
         member = assigned.get(task.role)
         role = understood.roles[task.role]
         skills = [s.lower() for s in role.skills[:2]]
+        if member is not None:  # the skills the member has, or the member's first
+            skills = [s for s in skills if s in member.skills] or list(member.skills[:1])
         phases.setdefault(task.phase, []).append(_task_draft(task, member, skills))
     deps = [
         DependencyDraft(from_task=source, to_task=task.key, type=kind, lag_hours=lag)

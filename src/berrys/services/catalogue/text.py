@@ -221,6 +221,8 @@ def title(description: str) -> str:
     clause = _BREAK.split(first, maxsplit=1)[0].strip()
     clause = _POLITE.sub("", clause).strip() or clause
     words = clause.split()
+    if not words:
+        return "Untitled project"
     ends = [
         i
         for i in range(1, len(words))
