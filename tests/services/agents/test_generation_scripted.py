@@ -1,6 +1,6 @@
 """Team generation through the model router with the SCRIPTED provider replaying realistic
-model answers: the team must be exactly the expected one; an answer that fails validation
-falls back to the rules, and the response says so."""
+model answers: a usable team is kept exactly; an answer that fails validation falls back to
+the catalogue, and the response says so."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from berrys.services.agents import rules
+from berrys.services.catalogue import service as catalogue
 from berrys.services.llm import service as llm
 
 HERE = Path(__file__).parent
@@ -103,34 +103,39 @@ async def test_an_answer_that_fails_validation_falls_back_to_the_rules(client, m
         assert source["provider"] == "RULES"
         assert source["from_rules"] is True
         assert source["fallback"] is True
-    by_rules = rules.draft_team(rules.extract_requirements(description).requirements)
-    assert [a["name"] for a in body["team"]] == [a.name for a in by_rules.agents]
+    by_catalogue = catalogue.team_draft(await catalogue.understand(description))
+    assert [a["name"] for a in body["team"]] == [a.name for a in by_catalogue.agents]
 
 
 async def test_a_team_answer_that_breaks_the_invariants_is_repaired_and_noted(
     client, member, project
 ):
     answer = ANSWERS["web_shop"]
+    agents = [a for a in answer["team"]["agents"] if a["agent_type"] != "COORDINATOR"]
+    twin = {**agents[0], "requirement_ids": [99]}
     team = {
-        "agents": [
-            a for a in answer["team"]["agents"] if a["agent_type"] in ("DEVELOPER", "DESIGNER")
-        ],
-        "collaboration": [],
-    }
+        "agents": [*agents, twin],
+        "collaboration": [{"from_agent": "Nobody", "to_agent": agents[0]["name"],
+                           "interaction": "DELEGATES", "description": "x"}],
+    }  # fmt: skip
     with llm.script("team-model", [json.dumps(answer["requirements"]), json.dumps(team)]):
         response = await _generate(client, member, project["id"], dry_run=True)
     body = response.json()
-    types = {a["agent_type"] for a in body["team"]}
-    assert types == {"COORDINATOR", "DEVELOPER", "DESIGNER", "AUDITOR"}
-    assert any("AUDITOR" in note for note in body["notes"])
+    assert body["sources"]["team"]["provider"] == "SCRIPTED"
+    assert body["team"][0]["agent_type"] == "COORDINATOR"
     assert any("COORDINATOR" in note for note in body["notes"])
+    assert any("renamed a second" in note for note in body["notes"])
+    assert any("unknown agent" in note for note in body["notes"])
+    assert all(99 not in a["requirement_ids"] for a in body["team"])
+    names = {a["name"] for a in body["team"]}
+    assert len(names) == len(body["team"])
     assert body["collaboration"]
 
 
 async def test_regeneration_keeps_a_started_agent_the_model_names_differently(
     client, member, project
 ):
-    first = (await _generate(client, member, project["id"])).json()  # rules: "Developer"
+    first = (await _generate(client, member, project["id"])).json()  # the catalogue's names
     developer = next(a for a in first["team"] if a["agent_type"] == "DEVELOPER")
     await client.post(
         f"/api/v1/agents/{developer['id']}/transitions",
@@ -142,8 +147,8 @@ async def test_regeneration_keeps_a_started_agent_the_model_names_differently(
         second = (await _generate(client, member, project["id"])).json()
     assert second["kept"] == 1
     kept = next(a for a in second["team"] if a["agent_type"] == "DEVELOPER")
-    assert (kept["id"], kept["name"], kept["kept"]) == (developer["id"], "Developer", True)
-    assert ("Shop Lead", "Developer") in {
+    assert (kept["id"], kept["name"], kept["kept"]) == (developer["id"], developer["name"], True)
+    assert ("Shop Lead", developer["name"]) in {
         (e["from_agent"], e["to_agent"]) for e in second["collaboration"]
     }
     assert "Commerce Engineer" not in json.dumps(second["collaboration"])

@@ -65,7 +65,7 @@ def test_generate_and_show_the_gantt_chart(tmp_path):
 
     shown = runner.invoke(app, ["plan", "show", "bakery", "--seed", "1", *common], env=env)
     assert shown.exit_code == 0, shown.output
-    for expected in ("Analysis", "Handover", "█", "Critical path", "P50", "P80", "P95"):
+    for expected in ("Sign off the", "█", "Critical path", "P50", "P80", "P95"):
         assert expected in shown.output, expected
 
     as_json = runner.invoke(app, ["plan", "show", "bakery", "--json", *common], env=env)

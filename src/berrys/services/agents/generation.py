@@ -145,8 +145,8 @@ def normalise_team(
     team: TeamDraft, requirements: Sequence[RequirementDraft], *, guide: TeamDraft
 ) -> tuple[TeamDraft, list[str]]:
     """Enforce the team's invariants on any answer: unique names, valid prompts and
-    requirement numbers, every agent type the ``guide`` (the catalogue's team) needs, edges
-    between known agents. Return the team and what was changed."""
+    requirement numbers, a coordinator (the ``guide``'s) for three or more, edges between
+    known agents. Return the team and what was changed."""
     notes: list[str] = []
     count = len(requirements)
     taken: set[str] = set()
@@ -170,11 +170,10 @@ def normalise_team(
             )
         )
     types = {agent.agent_type for agent in agents}
-    for needed in guide.agents:
-        if needed.agent_type not in types:
-            types.add(needed.agent_type)
-            agents.append(needed.model_copy(update={"name": _unique(needed.name, taken)}))
-            notes.append(f"added a {needed.agent_type.value}: the work needs one")
+    lead = next((a for a in guide.agents if a.agent_type == AgentType.COORDINATOR), None)
+    if len(agents) > 2 and AgentType.COORDINATOR not in types and lead is not None:
+        agents.insert(0, lead.model_copy(update={"name": _unique(lead.name, taken)}))
+        notes.append("added a COORDINATOR: a team of three or more needs one")
     names = {agent.name for agent in agents}
     edges: list[CollaborationDraft] = []
     for edge in team.collaboration:
@@ -204,7 +203,9 @@ def _requirement_drafts(understood: catalogue.Breakdown) -> list[RequirementDraf
             text=requirement.text,
             category=requirement.category,
             priority=requirement.priority,
-            confidence=0.9 if requirement.source == "stated" else 0.7,
+            confidence=(0.9 if understood.types else 0.5)
+            if requirement.source == "stated"
+            else 0.7,
             agent_types=sorted(types_of.get(number, set()), key=list(AgentType).index),
             source=requirement.source,
         )

@@ -286,6 +286,69 @@ GENERIC_ROLES = {
 }
 
 
+def _role(key: str, kind: AgentType, name: str, goal: str, skills: list[str]) -> TeamRole:
+    return TeamRole(
+        key=key,
+        agent_type=kind,
+        name=name,
+        role=name,
+        goal=goal,
+        skills=skills,
+        responsibilities=[goal],
+        tools=["workspace.write_file", "workspace.read_file"],
+    )
+
+
+GENERIC_ROLES |= {
+    f"{GENERIC}.designer": _role(
+        "designer", AgentType.DESIGNER, "Designer",
+        "Design what the asks call to be designed, ready for a person to approve.",
+        ["visual design", "layout", "typography", "accessibility"],
+    ),
+    f"{GENERIC}.developer": _role(
+        "developer", AgentType.DEVELOPER, "Developer",
+        "Build and test the software the asks call for.",
+        ["software engineering", "testing", "automation", "deployment"],
+    ),
+    f"{GENERIC}.researcher": _role(
+        "researcher", AgentType.RESEARCHER, "Researcher",
+        "Find, check and summarise what the asks need to know.",
+        ["desk research", "interviews", "synthesis", "source evaluation"],
+    ),
+    f"{GENERIC}.auditor": _role(
+        "auditor", AgentType.AUDITOR, "Reviewer",
+        "Check the work against what was asked and the rules that apply.",
+        ["review", "testing", "compliance checks"],
+    ),
+}  # fmt: skip
+# The kind of agent an ask's verb calls for, when no catalogue task covers the ask.
+ASK_VERBS: dict[str, AgentType] = {
+    **dict.fromkeys(("design", "draw", "illustrate", "sketch", "lay"), AgentType.DESIGNER),
+    **dict.fromkeys(
+        ("code", "develop", "program", "implement", "script", "automate"), AgentType.DEVELOPER
+    ),
+    **dict.fromkeys(
+        ("research", "investigate", "analyse", "analyze", "survey", "interview", "compare",
+         "study", "synthesise", "synthesize", "find"),
+        AgentType.RESEARCHER,
+    ),
+    **dict.fromkeys(("write", "draft", "edit", "translate", "proofread"), AgentType.ASSISTANT),
+    **dict.fromkeys(("audit", "verify", "inspect"), AgentType.AUDITOR),
+}  # fmt: skip
+_GENERIC_OF = {r.agent_type: key for key, r in GENERIC_ROLES.items()}
+
+
+def ask_role(ask: str, roles: dict[str, TeamRole], fallback: str) -> str:
+    """The role for an ask: one of the type its verb calls for (the project's own, else a
+    generic one), else the role whose skills it names."""
+    verb = ask.split()[0].lower() if ask.split() else ""
+    kind = ASK_VERBS.get(verb)
+    if kind is not None:
+        own = [key for key, r in roles.items() if r.agent_type == kind]
+        return own[0] if own else _GENERIC_OF.get(kind, fallback)
+    return _best_role(ask, roles, fallback)
+
+
 def _generic(description: str, goals: list[str], items: list[str]) -> list[PlannedTask]:
     """Scope, one task per ask (the items listed, else the goals), then a check."""
     asks = items or [part for goal in goals for part in _clauses(goal)] or goals
@@ -307,8 +370,10 @@ def _generic(description: str, goals: list[str], items: list[str]) -> list[Plann
             acceptance=["The goal, the constraints and the finish line are written down"],
         )
     ]
+    workers = {key: GENERIC_ROLES[key] for key in (f"{GENERIC}.assistant",)}
     for number, ask in enumerate(asks, start=1):
-        tasks.append(_ask_task(f"g_ask{number}", ask, f"{GENERIC}.assistant", "Work", "g_scope"))
+        role = ask_role(ask, workers, f"{GENERIC}.assistant")
+        tasks.append(_ask_task(f"g_ask{number}", ask, role, "Work", "g_scope"))
     tasks.append(
         PlannedTask(
             key="g_check",
@@ -508,13 +573,13 @@ def _unmatched_asks(
 ) -> list[PlannedTask]:
     """A task for each listed ask that no catalogue task covers."""
     primary = chosen[0]
-    roles = {f"{primary.key}.{r.key}": r for r in primary.team}
+    roles = {f"{t.key}.{r.key}": r for t in chosen for r in t.team}
     first = tasks[0].key if tasks else None
     releases = [t for t in tasks if t.release]
     extra = []
     for index, ask in asked.items():
         if isinstance(ask, str):
-            role = _best_role(ask, roles, tasks[0].role)
+            role = ask_role(ask, roles, tasks[0].role)
             task = _ask_task(f"ask{index}", ask, role, tasks[0].phase, first)
             extra.append(task)
             asked[index] = task
@@ -543,4 +608,7 @@ def _coverage(
             match = _ask_match(requirement.text, tasks)
             role = match.role if match else _best_role(requirement.text, roles, lead)
         covered[role].append(index + 1)
+    for numbers in covered.values():  # every agent serves at least the project's goal
+        if not numbers and requirements:
+            numbers.append(1)
     return covered

@@ -325,6 +325,7 @@ def _gated(draft: PlanDraft, lead: str | None, kind: str) -> PlanDraft:
 # --- checking a model's drafts ----------------------------------------------------------------
 
 _COPY_WORDS = 8
+MAJOR_SHARE = 0.4
 
 
 def copies(name: str, description: str) -> bool:
@@ -357,8 +358,32 @@ def plan_problems(draft: PlanDraft, description: str, team: list[str]) -> list[s
 
 
 def team_problems(team: TeamDraft, understood: Breakdown) -> list[str]:
-    """Agent types the work needs that a model's team lacks."""
-    have = {a.agent_type for a in team.agents}
-    needed = {r.agent_type for r in understood.roles.values()}
-    missing = sorted(t.value for t in needed - have)
-    return [f"the team lacks a {t} the work needs" for t in missing]
+    """What makes a model's team unusable: it lacks an agent type that carries a large share
+    (MAJOR_SHARE) of the catalogue's hours for the work."""
+    hours: dict[AgentType, float] = {}
+    for task in understood.tasks:
+        kind = understood.roles[task.role].agent_type
+        hours[kind] = hours.get(kind, 0.0) + task.hours
+    total = sum(hours.values()) or 1.0
+    return [
+        f"the team lacks a {kind.value}, who does {share:.0%} of the work"
+        for kind, share in sorted(((k, h / total) for k, h in hours.items()), key=lambda i: -i[1])
+        if share >= MAJOR_SHARE and not _covered(kind, team, understood)
+    ]
+
+
+def _covered(kind: AgentType, team: TeamDraft, understood: Breakdown) -> bool:
+    """Someone in ``team`` is of this type, or has the skills of the catalogue's role of it
+    (a model may call an ML engineer a SPECIALIST where the catalogue says DEVELOPER)."""
+    if any(a.agent_type == kind for a in team.agents):
+        return True
+    needed = set().union(
+        *(
+            breakdown.words(" ".join(r.skills))
+            for r in understood.roles.values()
+            if r.agent_type == kind
+        )
+    )
+    return any(
+        len(needed & breakdown.words(" ".join([a.role, *a.skills]))) >= 2 for a in team.agents
+    )
