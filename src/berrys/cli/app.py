@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from berrys.cli import agents, chat, db, models, plan, review, search, serve, tools, users
+from berrys.cli import (
+    agents,
+    catalogue,
+    chat,
+    db,
+    models,
+    plan,
+    review,
+    search,
+    serve,
+    tools,
+    users,
+)
 from berrys.cli import run as run_cli
 from berrys.cli import worker as worker_cli
 from berrys.cli.common import load_settings
@@ -38,3 +50,4 @@ app.add_typer(agents.app, name="agents")
 app.add_typer(plan.app, name="plan")
 app.add_typer(models.app, name="models")
 app.add_typer(review.app, name="review")
+app.add_typer(catalogue.app, name="catalogue")

@@ -27,6 +27,7 @@ from berrys.core.enums import (
     RunStatus,
 )
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue import service as catalogue
 from berrys.services.interactions import service as interactions
 from berrys.services.projects import service as projects
 from berrys.services.workflows import service as runs
@@ -105,20 +106,22 @@ async def start(
             database, project_id=project_id, request=GenerateRequest(), user=user
         )
         for key, source in generated.sources.items():
-            if source.from_rules:
-                degrade(key, "RULES provider", source.reason or f"rules answered the {key} step")
+            if source.from_rules and source.fallback:
+                degrade(key, "the catalogue", source.reason or f"a model failed the {key} step")
         async with database.transaction(read_only=True) as session:
             from berrys.services.agents import service as agents
 
             agents_out, _ = await agents.get_all(
                 session, project_id=project_id, user=user, limit=200
             )
+        named_tools = {agent.name: agent.tools for agent in generated.team}
         team = [
             {
                 "id": str(agent.id),
                 "name": agent.name,
                 "type": agent.agent_type.value,
                 "role": agent.role,
+                "tools": catalogue.tools_for(agent.agent_type, named_tools.get(agent.name, [])),
             }
             for agent in agents_out
         ]
@@ -141,6 +144,8 @@ async def start(
                 await tools.ensure_builtin_tools(session)
             for agent in team:
                 try:
+                    async with database.transaction() as session:
+                        named = await _bind_named(session, agent, user)
                     found = await tools.discover(
                         database,
                         request=DiscoverRequest(
@@ -151,7 +156,7 @@ async def start(
                     usable = [
                         c
                         for c in found.candidates
-                        if c.kind == "TOOL" and c.tool_id and c.score > 0
+                        if c.kind == "TOOL" and c.tool_id and c.score > 0 and c.name not in named
                     ][:2]
                     async with database.transaction() as session:
                         for candidate in usable:
@@ -161,7 +166,7 @@ async def start(
                                 binding_in=AgentToolBind(tool_id=candidate.tool_id),
                                 user=user,
                             )
-                    bound[agent["name"]] = [c.name for c in usable]
+                    bound[agent["name"]] = named + [c.name for c in usable]
                 except Exception as exc:
                     degrade("tools", f"skip tools for {agent['name']}", str(exc))
             await stage("tools", "done", f"{sum(map(len, bound.values()))} bindings")
@@ -181,8 +186,8 @@ async def start(
         plan = await plan_generation.create_plan(
             database, project_id=project_id, plan_in=PlanCreate(generate=True), user=user
         )
-        if plan.generated_by and plan.generated_by.lower().startswith("rules"):
-            degrade("plan", "RULES provider", "rules drafted the plan: no model did it better")
+        if plan.generated_by and plan.generated_by.startswith("catalogue (replaced"):
+            degrade("plan", "the catalogue's plan", plan.generated_by)
     except Exception as exc:
         degrade("plan", "template plan", f"{type(exc).__name__}: {exc}")
         plan = await _template_plan(database, project_id=project_id, user=user)
@@ -235,6 +240,25 @@ async def start(
         degraded=degraded,
         stages=result_stages,
     )
+
+
+async def _bind_named(session: AsyncSession, agent: dict[str, Any], user: UserOut) -> list[str]:
+    """Bind the built-in tools the agent's role names (a developer who builds can write)."""
+    from berrys.services.tools import service as tools
+    from berrys.services.tools.contracts import AgentToolBind
+
+    bound = []
+    for name in agent["tools"]:
+        tool = await tools.get_by_name(session, name=name)
+        if tool is not None:
+            await tools.bind_agent_tool(
+                session,
+                agent_id=uuid.UUID(agent["id"]),
+                binding_in=AgentToolBind(tool_id=tool.id),
+                user=user,
+            )
+            bound.append(name)
+    return bound
 
 
 async def _template_plan(database: Database, *, project_id: uuid.UUID, user: UserOut) -> Any:
