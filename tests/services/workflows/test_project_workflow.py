@@ -1,20 +1,27 @@
-"""The project workflow in one call: DRAFT -> PLANNING -> IN_PROGRESS -> COMPLETED, with its
-fallbacks recorded as DEGRADED events and NOTIFICATIONs."""
+"""The project workflow in one call: DRAFT -> PLANNING -> IN_PROGRESS, offline drafts that
+need a person (COMPLETED_WITH_REVIEW), then COMPLETED once a person accepts them; fallbacks
+recorded as DEGRADED events and NOTIFICATIONs."""
 
 from __future__ import annotations
 
 import pytest
 from tests.services.workflows.conftest import wait_for_status
 
-from berrys.core.enums import HumanInteractionType, ProjectStatus, RunStatus
+from berrys.core.enums import (
+    HumanInteractionType,
+    ProjectStatus,
+    ReviewDecision,
+    RunStatus,
+    TaskRunStatus,
+)
 from berrys.services.auth import service as auth
 from berrys.services.interactions import service as interactions
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import review, workflow
 from berrys.services.workflows import service as runs
-from berrys.services.workflows import workflow
 from berrys.services.workflows.agent_executor import AgentExecutor
-from berrys.services.workflows.contracts import RunCreate
+from berrys.services.workflows.contracts import RunCreate, TaskReview
 
 DESCRIPTION = "Write a launch plan and announcement for a neighbourhood bakery's new website"
 
@@ -36,7 +43,7 @@ async def _kinds(database, run_id):
         return [e["type"] for e in await runs.events(session, run_id=run_id, limit=10_000)]
 
 
-async def test_one_call_takes_a_draft_project_to_completed(
+async def test_one_call_takes_a_draft_project_to_reviewed_drafts_then_completed(
     database, settings, member, start_worker
 ):
     user, project = await _project(database, member)
@@ -56,8 +63,27 @@ async def test_one_call_takes_a_draft_project_to_completed(
         current = await projects.get(session, project_id=project.id, user=user)
     assert current.status == ProjectStatus.IN_PROGRESS
     start_worker(AgentExecutor(settings=settings, database=database))
-    done = await wait_for_status(database, result.run.id, RunStatus.COMPLETED, within=60)
-    assert len(done.artifacts) == len(done.task_runs)
+    drafted = await wait_for_status(
+        database, result.run.id, RunStatus.COMPLETED_WITH_REVIEW, within=60
+    )
+    # Offline every deliverable is a catalogue draft with TODOs for a person: none is final.
+    assert {t.status for t in drafted.task_runs} == {TaskRunStatus.NEEDS_REVIEW}
+    assert all(t.review_reasons for t in drafted.task_runs)
+    assert len(drafted.artifacts) >= len(drafted.task_runs)
+    async with database.transaction(read_only=True) as session:
+        current = await projects.get(session, project_id=project.id, user=user)
+    assert current.status == ProjectStatus.IN_PROGRESS
+    for task in drafted.task_runs:
+        async with database.transaction() as session:
+            await review.decide(
+                session,
+                run_id=result.run.id,
+                task_run_id=task.id,
+                review=TaskReview(action=ReviewDecision.ACCEPT),
+                user=user,
+                workspace=settings.data_dir / "workspaces",
+            )
+    await wait_for_status(database, result.run.id, RunStatus.COMPLETED, within=10)
     async with database.transaction(read_only=True) as session:
         current = await projects.get(session, project_id=project.id, user=user)
         history, _ = await projects.get_history(
@@ -79,9 +105,8 @@ async def test_one_call_takes_a_draft_project_to_completed(
     ]
     kinds = await _kinds(database, result.run.id)
     assert kinds.count("WORKFLOW_STAGE") == len(result.stages)
-    # Offline, the RULES provider answered: every fallback is an event and a notification.
-    assert result.degraded
-    assert kinds.count("DEGRADED") == len(result.degraded) == len(notes)
+    # Offline the catalogue is the designed path, not a fallback: nothing is degraded.
+    assert kinds.count("DEGRADED") == len(result.degraded) == len(notes) == 0
 
 
 async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
@@ -103,7 +128,7 @@ async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
     assert result.plan["tasks"] == len(workflow.TEMPLATE_TASKS)
     assert any(d["fallback"] == "template plan" for d in result.degraded)
     start_worker(AgentExecutor(settings=settings, database=database))
-    await wait_for_status(database, result.run.id, RunStatus.COMPLETED, within=60)
+    await wait_for_status(database, result.run.id, RunStatus.COMPLETED_WITH_REVIEW, within=60)
     async with database.transaction(read_only=True) as session:
         current = await projects.get(session, project_id=project.id, user=user)
-    assert current.status == ProjectStatus.REVIEW
+    assert current.status == ProjectStatus.IN_PROGRESS  # until a person accepts the drafts
