@@ -170,8 +170,11 @@ def _stream(
                 phase=phase_of[task.key],
                 acceptance=list(catalogue.deliverable(task.deliverable).acceptance),
                 depends_on=list(
-                    dict.fromkeys((f"{prefix}{d.task}", d.type, d.lag_hours) for d in deps)
-                ),
+                    {
+                        f"{prefix}{d.task}": (f"{prefix}{d.task}", d.type, d.lag_hours)
+                        for d in reversed(deps)
+                    }.values()
+                )[::-1],
                 terms=list(task.when_any),
                 release=task.release,
                 awaits_release=task.awaits_release,
