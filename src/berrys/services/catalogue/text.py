@@ -215,7 +215,8 @@ PHRASE_STARTS = {
 
 
 def title(description: str) -> str:
-    """A short title (at most 60 characters) cut only where a phrase ends."""
+    """A short title (at most 60 characters) cut only where a phrase ends, keeping what the
+    work is for ("Launch plan for a neighbourhood bakery's new website")."""
     found = sentences(description)
     first = found[0] if found else description.strip()
     clause = _BREAK.split(first, maxsplit=1)[0].strip()
@@ -223,6 +224,16 @@ def title(description: str) -> str:
     words = clause.split()
     if not words:
         return "Untitled project"
+    best = " ".join(words) if len(clause) <= TITLE_LIMIT else _for_whom(words)
+    best = (best or _cut(words) or _first_words(words)).strip(" .,")
+    if not best:
+        return "Untitled project"
+    keep = len(best) > 1 and best[1].isupper()  # "iOS app", "eBay shop"
+    return best if keep else best[0].upper() + best[1:]
+
+
+def _cut(words: list[str]) -> str:
+    """The longest start of ``words`` within the limit that ends where a phrase ends."""
     ends = [
         i
         for i in range(1, len(words))
@@ -233,8 +244,35 @@ def title(description: str) -> str:
         for end in ends
         if len(" ".join(words[:end])) <= TITLE_LIMIT and words[end - 1].lower() not in _LINKS
     ]
-    best = fitting[-1] if fitting else _first_words(words)
-    return (best[0].upper() + best[1:]).strip(" .,") if best else "Untitled project"
+    return fitting[-1] if fitting else ""
+
+
+def _for_whom(words: list[str]) -> str:
+    """ "<what> for <whom>" with the opening verb dropped and the what shortened to its first
+    part when the whole does not fit ("Launch plan for a neighbourhood bakery's website")."""
+    lowered = [w.lower() for w in words]
+    if "for" not in lowered[1:]:
+        return ""
+    at = lowered.index("for", 1)
+    what, whom = words[:at], words[at + 1 :]
+    end = next((i for i, w in enumerate(whom) if w.lower() in PHRASE_STARTS), len(whom))
+    whom = whom[:end]
+    if len(what) > 1 and what[0].lower() in _OPENING_VERBS:
+        what = what[1:]
+    what = _ARTICLE.sub("", " ".join(what)).split()
+    first = what[: next((i for i, w in enumerate(what) if w.lower() in ("and", "or")), len(what))]
+    for head in (what, first):
+        for tail in (whom, _ARTICLE.sub("", " ".join(whom)).split()):
+            candidate = " ".join([*head, "for", *tail])
+            if head and tail and len(candidate) <= TITLE_LIMIT and tail[-1].lower() not in _LINKS:
+                return candidate
+    return ""
+
+
+_OPENING_VERBS = {
+    "build", "create", "make", "write", "draft", "design", "develop", "plan", "organise",
+    "organize", "prepare", "produce", "run", "set", "launch", "translate", "review", "audit",
+}  # fmt: skip
 
 
 def _first_words(words: list[str]) -> str:
