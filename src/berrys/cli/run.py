@@ -161,8 +161,25 @@ async def _watch(database: Database, settings: Any, run: RunOut, mode: str, quie
         await worker.stop()
 
 
+def _understanding(understood: dict[str, Any]) -> None:
+    types = understood["types"]
+    kinds = ", ".join(
+        f"{t['name']} ({t['confidence']:.2f}: {', '.join(t['signals'][:3]) or 'similar examples'})"
+        for t in types
+    )
+    stated = sum(r["source"] == "stated" for r in understood["requirements"])
+    implied = len(understood["requirements"]) - stated
+    console.print(
+        f"[bold]Understood as:[/] {escape(kinds or 'no known kind of project (its own asks)')}; "
+        f"{stated} stated and {implied} implied requirements",
+        soft_wrap=True,
+    )
+
+
 def _summary(result: dict[str, Any]) -> None:
     run = result["run"]
+    if result.get("understanding"):
+        _understanding(result["understanding"])
     if result.get("team"):
         table = Table(title="Team")
         for column in ("Agent", "Type", "Role", "Tools"):
@@ -335,6 +352,11 @@ def run_command(
         final = await _watch(database, settings, run, approve, quiet)
         async with database.transaction(read_only=True) as session:
             project_out = await projects.get(session, project_id=final.project_id, user=user)
+            profile = await catalogue.get_profile(session, project_id=final.project_id, user=user)
+            if profile is not None:
+                result["understanding"] = profile.model_dump(
+                    mode="json", include={"title", "types", "constraints", "requirements", "source"}
+                )
             if not result.get("team"):
                 from berrys.services.agents import service as agents
 
