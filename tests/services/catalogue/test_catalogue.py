@@ -319,3 +319,27 @@ def test_any_text_gets_a_title_within_the_limit(description):
     made = title(description)
     assert made
     assert len(made) <= TITLE_LIMIT
+
+
+def test_berrys_run_understands_an_event_and_an_article_differently(tmp_path, monkeypatch):
+    env = {
+        "BERRYS_DATA_DIR": str(tmp_path),
+        "BERRYS_LOG_LEVEL": "WARNING",
+        "BERRYS_LOCAL_MODEL_ENABLED": "false",
+    }
+    runner = CliRunner()
+
+    def run(description: str) -> dict:  # type: ignore[type-arg]
+        result = runner.invoke(cli, ["run", description, "--approve", "auto", "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    event = run(REPAIR_CAFE)
+    article = run("Write a one-page article about composting for the allotment newsletter")
+    assert event["understanding"]["types"][0]["key"] == "event"
+    types = {agent["type"] for agent in event["team"]}
+    assert "COORDINATOR" in types
+    assert "DEVELOPER" not in types
+    assert article["understanding"]["types"][0]["key"] == "written_content"
+    assert article["plan"]["finish_hours"] < event["plan"]["finish_hours"] / 2
+    catalogue.configure(None)
