@@ -223,7 +223,7 @@ def _priority(value: str, default: Priority = Priority.HIGH) -> Priority:
     return default
 
 
-def ask_task_name(ask: str) -> str:
+def ask_task_name(ask: str, *, clause: bool = False) -> str:
     """A task name for an ask no catalogue task covers: its own words as an action, cut
     before the first phrase after its third word (never the whole description)."""
     parts = ask.strip().rstrip(".").split()
@@ -232,7 +232,8 @@ def ask_task_name(ask: str) -> str:
     )
     cut = min(cut, ASK_NAME_WORDS)
     phrase = " ".join(parts[:cut])
-    name = phrase if parts and parts[0].lower() in _VERBS else f"Arrange the {phrase}"
+    verb = clause or (bool(parts) and parts[0].lower() in _VERBS)
+    name = phrase if verb else f"Arrange the {phrase}"
     return (name[0].upper() + name[1:])[:120]
 
 
@@ -354,6 +355,7 @@ def ask_role(ask: str, roles: dict[str, TeamRole], fallback: str) -> str:
 
 def _generic(description: str, goals: list[str], items: list[str]) -> list[PlannedTask]:
     """Scope, one task per ask (the items listed, else the goals), then a check."""
+    clauses = not items
     asks = items or [part for goal in goals for part in _clauses(goal)] or goals
     asks = list(dict.fromkeys(a for a in asks if len(a.split()) >= 1))[:8]
     coordinator = f"{GENERIC}.coordinator" if len(asks) >= 3 else f"{GENERIC}.assistant"
@@ -376,7 +378,7 @@ def _generic(description: str, goals: list[str], items: list[str]) -> list[Plann
     workers = {key: GENERIC_ROLES[key] for key in (f"{GENERIC}.assistant",)}
     for number, ask in enumerate(asks, start=1):
         role = ask_role(ask, workers, f"{GENERIC}.assistant")
-        tasks.append(_ask_task(f"g_ask{number}", ask, role, "Work", "g_scope"))
+        tasks.append(_ask_task(f"g_ask{number}", ask, role, "Work", "g_scope", clause=clauses))
     tasks.append(
         PlannedTask(
             key="g_check",
@@ -403,10 +405,12 @@ def _clauses(goal: str) -> list[str]:
     return [p for p in parts if p.split() and p.split()[0].lower() in _VERBS] or [goal]
 
 
-def _ask_task(key: str, ask: str, role: str, phase: str, after: str | None) -> PlannedTask:
+def _ask_task(
+    key: str, ask: str, role: str, phase: str, after: str | None, *, clause: bool = False
+) -> PlannedTask:
     return PlannedTask(
         key=key,
-        name=ask_task_name(ask),
+        name=ask_task_name(ask, clause=clause),
         description=f"Plan and prepare what is needed for: {ask}",
         deliverable="work_package",
         role=role,

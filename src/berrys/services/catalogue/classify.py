@@ -13,9 +13,10 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from berrys.services.catalogue import text
 from berrys.services.catalogue.catalogue import Catalogue
 from berrys.services.catalogue.contracts import ProjectType, TypeMatch
-from berrys.services.catalogue.text import matched
+from berrys.services.catalogue.text import matched, matched_spans
 from berrys.services.llm import service as llm
 
 STRONG, WEAK, NEGATIVE = 1.0, 0.3, 0.8
@@ -97,18 +98,30 @@ async def evidence(description: str, catalogue: Catalogue) -> list[Evidence]:
     similarity = {t.key: max(_cosine(query, v) for v in examples[t.key]) for t in types}
     mean = statistics.fmean(similarity.values())
     spread = statistics.pstdev(similarity.values()) or 1.0
-    found = [
-        Evidence(
-            project_type=t,
-            strong=matched(description, t.signals.strong),
-            weak=matched(description, t.signals.weak),
-            negative=matched(description, t.signals.negative),
-            similarity=similarity[t.key],
-            z=(similarity[t.key] - mean) / spread,
+    found = []
+    for t in types:
+        strong, owned = _strong(description, t)
+        found.append(
+            Evidence(
+                project_type=t,
+                strong=strong,
+                weak=[*owned, *matched(description, t.signals.weak)],
+                negative=matched(description, t.signals.negative),
+                similarity=similarity[t.key],
+                z=(similarity[t.key] - mean) / spread,
+            )
         )
-        for t in types
-    ]
     return sorted(found, key=lambda e: -e.score)
+
+
+def _strong(description: str, project_type: ProjectType) -> tuple[list[str], list[str]]:
+    """(strong signals, those only naming what the person already has): "our Rails app" is
+    what the work is on, so it counts as a weak signal for a type that builds such things."""
+    spans = matched_spans(description, project_type.signals.strong)
+    if project_type.works_on_existing:
+        return list(spans), []
+    owned = [t for t, found in spans.items() if all(text.owned(description, s) for s in found)]
+    return [t for t in spans if t not in owned], owned
 
 
 def choose(found: list[Evidence]) -> list[TypeMatch]:

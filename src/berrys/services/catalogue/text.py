@@ -30,20 +30,37 @@ def term_pattern(term: str) -> re.Pattern[str]:
 def matched(text: str, terms: Iterable[str]) -> list[str]:
     """The terms found in ``text``, in the order given, each once; a term found only inside
     another's match ("campaign" in "launch campaign") does not count again."""
+    return list(matched_spans(text, terms))
+
+
+def matched_spans(text: str, terms: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+    """Each term found in ``text`` with the spans where it counts (not inside another's)."""
     spans: dict[str, list[tuple[int, int]]] = {}
     for term in dict.fromkeys(terms):
         found = [m.span() for m in term_pattern(term).finditer(text)]
         if found:
             spans[term] = found
     covered = [span for found in spans.values() for span in found]
-    return [
-        term
-        for term, found in spans.items()
-        if any(
-            not any(o != own and o[0] <= own[0] and own[1] <= o[1] for o in covered)
+    counted = {
+        term: [
+            own
             for own in found
-        )
-    ]
+            if not any(o != own and o[0] <= own[0] and own[1] <= o[1] for o in covered)
+        ]
+        for term, found in spans.items()
+    }
+    return {term: found for term, found in counted.items() if found}
+
+
+_OWNED = re.compile(
+    r"(?:\b(?:our|my|your|their|his|her|its|existing|current)\s+(?:\S+\s+){0,2})$", re.I
+)
+
+
+def owned(text: str, span: tuple[int, int]) -> bool:
+    """Whether the words at ``span`` name something the person already has ("our Rails app",
+    "my sister's wedding"): it is what the work is on, not what it builds."""
+    return bool(_OWNED.search(text[: span[0]]))
 
 
 # --- the person's asks ----------------------------------------------------------------------
