@@ -441,3 +441,26 @@ async def test_page_errors_are_pages_and_api_errors_stay_problem_json(client, me
     missing = await client.get("/api/v1/nothing-here", headers=member.headers)
     assert missing.headers["content-type"] == "application/problem+json"
     assert (await client.get("/static/nothing.js")).status_code == 404
+
+
+async def test_the_project_page_says_what_kind_of_project_it_is_and_why(client, member):
+    token = await _login(client, member)
+    description = (
+        "Organise a one-day repair café in our village hall: volunteers, publicity, safety "
+        "checks and a booking form"
+    )
+    created = await client.post(
+        "/projects", data={"name": "Repair café", "description": description, "csrf_token": token}
+    )
+    url = created.headers["location"]
+    before = await client.get(url)
+    assert "Not understood yet" in before.text
+    generated = await client.post(f"{url}/team", data={"csrf_token": token})
+    assert generated.status_code in (200, 303), generated.text
+    page = await client.get(url)
+    assert "What kind of project" in page.text
+    assert "<strong>Event</strong>" in page.text
+    assert "because of: repair café" in page.text
+    assert "stated" in page.text
+    assert "implied" in page.text
+    assert "Book the venue" not in before.text

@@ -16,6 +16,7 @@ from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue import service as catalogue
 from berrys.services.planning import generation as planning_generation
 from berrys.services.planning import insights
 from berrys.services.planning import service as planning
@@ -200,6 +201,7 @@ async def _project_page(
         team = await _team(session, project_id, user)
         plan = await _plan(session, project_id, user)
         runs = await _runs(session, project_id)
+        profile = await catalogue.get_profile(session, project_id=project_id, user=user)
     return render(
         request,
         "project.html",
@@ -210,6 +212,7 @@ async def _project_page(
         team=team,
         plan=plan,
         runs=runs,
+        profile=profile,
         can_write=user.role in _WRITERS,
         **extra,
     )
