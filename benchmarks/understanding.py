@@ -88,7 +88,9 @@ async def measure(items: list[dict], show: bool) -> dict[str, float]:
             tiny += 1
             tiny_ok += len(task_names) <= 2 and len(team) == 1
         if show or not type_correct(chosen, item) or bad or set(item["must"]) - team:
-            print(f"- {description}\n  types {chosen} (labels {item['types']}), team {sorted(team)}")
+            print(
+                f"- {description}\n  types {chosen} (labels {item['types']}), team {sorted(team)}"
+            )
             print(f"  tasks: {'; '.join(task_names)}")
     return {
         "descriptions": len(items),
