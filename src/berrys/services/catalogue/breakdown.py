@@ -511,6 +511,7 @@ def _requirements(
     asked: dict[int, PlannedTask | str] = {}
     for goal in goals[:3]:
         stated.append(_stated(goal, _category(goal)))
+        stated += [_stated(p, _category(p)) for p in text.purposes(goal)]
     for item in items:
         task = _ask_match(item, tasks)
         if task is not None:

@@ -99,6 +99,30 @@ def asks(description: str) -> tuple[list[str], list[str]]:
     return goals, list(dict.fromkeys(items))
 
 
+_PURPOSE = re.compile(
+    r"\b(?:so that|so|where|that lets|that allows|which lets|to help|to let|in order to|to)\s+"
+    r"(?P<what>(?:[\w'\u2019-]+\s*){2,12})",
+    re.I,
+)
+_NOT_PURPOSE = re.compile(
+    r"^(?:the|a|an|our|my|your|their|his|her|its|this|that|these|those|each|every|all|some|"
+    r"be)\b"
+)
+
+
+def purposes(goal: str) -> list[str]:
+    """What a goal is for, in its own words ("to track book loans" -> "Track book loans"):
+    a stated requirement, not a separate piece of work."""
+    found = []
+    for match in _PURPOSE.finditer(goal):
+        what = match.group("what").strip(" ,.")
+        # a purpose starts with a lower-case word ("to track"), a destination does not
+        # ("to Microsoft 365", "to the cloud")
+        if what[:1].islower() and not _NOT_PURPOSE.match(what) and len(what.split()) >= 2:
+            found.append(what[0].upper() + what[1:])
+    return found
+
+
 # --- numbers --------------------------------------------------------------------------------
 
 _NUMBER_WORDS = {
