@@ -61,6 +61,15 @@ def test_a_good_draft_passes_clean():
     assert result.metrics["distinct_4grams"] > 0.9
 
 
+def test_a_good_draft_titled_as_the_prompt_asks_passes_clean():
+    # The prompt asks for “Venue brief and booking checklist: Elmfield repair café”; its
+    # title line is no echo of the instructions.
+    title = "# Venue brief and booking checklist: Elmfield repair café"
+    result = _gate(GOOD.replace("# Venue brief: Elmfield repair café", title))
+    assert result.passed
+    assert result.findings == []
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -16,7 +16,7 @@ from datetime import date
 from berrys.services.catalogue.contracts import DeliverableType, ProjectFacts
 from berrys.services.deliverables.checks import placeholders, section_bodies
 from berrys.services.deliverables.contracts import Finding, GateResult
-from berrys.services.deliverables.drafting import MONTHS, contains_term
+from berrys.services.deliverables.drafting import MONTHS, contains_term, document_title
 from berrys.services.deliverables.prompts import facts_block, outline_block
 
 # Thresholds (benchmarks/deliverables_gate.py measures them on good and bad drafts).
@@ -100,8 +100,9 @@ def _date_words(value: date) -> list[str]:
 
 def brief_texts(deliverable: DeliverableType, facts: ProjectFacts) -> list[str]:
     """Everything a draft may draw on: the project's facts, upstream deliverables and the
-    type's outline."""
-    texts = [facts.title, facts.description, *facts.project_types, *facts.entities]
+    type's outline, and the document's title as the prompt gives it (the draft's ``# `` line)."""
+    texts = [document_title(deliverable, facts), facts.title, facts.description]
+    texts += [*facts.project_types, *facts.entities]
     texts += [f"{c.value:g} {c.unit} {c.text}" for c in facts.constraints]
     texts += [f"{m.name} {m.role}" for m in facts.team]
     texts += [r.text for r in facts.requirements]
