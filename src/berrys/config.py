@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from platformdirs import user_data_path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -19,13 +20,24 @@ _DRIVER_FOR_SCHEME = {
 }
 
 
+def default_data_dir() -> Path:
+    """``./.berrys`` when it exists (a project folder of its own), else the per-user data
+    directory (``~/.local/share/berrys`` on Linux): the same database from any folder."""
+    local = Path(".berrys")
+    if local.is_dir():
+        return local
+    return user_data_path("berrys", appauthor=False)
+
+
 class Settings(BaseSettings):
     """Every knob Berrys reads from the environment (prefix ``BERRYS_``)."""
 
     model_config = SettingsConfigDict(env_prefix="BERRYS_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(
-        default=Path(".berrys"), description="Where the embedded database and workspaces live."
+        default_factory=default_data_dir,
+        description="Where the embedded database and workspaces live; default: ./.berrys when "
+        "it exists, else the per-user data directory.",
     )
     database_url: str | None = Field(
         default=None,

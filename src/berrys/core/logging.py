@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import Any, TextIO
 
 import structlog
 
@@ -22,12 +24,62 @@ class _CurrentStderr:
         return sys.stderr.isatty()
 
 
-def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
+_LEVELS = {"debug": 10, "info": 20, "msg": 20, "warning": 30, "warn": 30, "error": 40}
+_log_file: TextIO | None = None
+
+
+def _open_log_file(path: Path) -> TextIO:
+    """The log file, appended to; past 10 MB the old one becomes ``NAME.1`` first."""
+    global _log_file
+    if _log_file is not None:
+        _log_file.close()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.stat().st_size > 10 * 1024 * 1024:
+        path.replace(path.with_name(path.name + ".1"))
+    _log_file = path.open("a", encoding="utf-8", buffering=1)
+    return _log_file
+
+
+class _Route:
+    """The last processor: every event at or above the file's level goes to the log file
+    (plain text), and to stderr only at or above ``stderr_level``."""
+
+    def __init__(self, renderer: Any, stderr_level: int, file: TextIO | None, file_level: int):
+        self.renderer, self.stderr_level = renderer, stderr_level
+        self.file, self.file_level = file, file_level
+        self.plain = (
+            renderer
+            if isinstance(renderer, structlog.processors.JSONRenderer)
+            else (structlog.dev.ConsoleRenderer(colors=False))
+        )
+
+    def __call__(self, logger: Any, name: str, event_dict: structlog.typing.EventDict) -> str:
+        level = _LEVELS.get(name, 40)
+        if self.file is not None and level >= self.file_level:
+            self.file.write(str(self.plain(logger, name, dict(event_dict))) + "\n")
+        if level < self.stderr_level:
+            raise structlog.DropEvent
+        return self.renderer(logger, name, event_dict)  # type: ignore[no-any-return]
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: str = "console",
+    *,
+    stderr_level: str | None = None,
+    log_file: Path | None = None,
+) -> None:
+    """Log lines to stderr at ``stderr_level`` (default: ``level``) and, with ``log_file``,
+    to that file at ``level``."""
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    file_level = logging.getLevelName(level)
+    to_stderr = logging.getLevelName(stderr_level or level)
+    file = _open_log_file(log_file) if log_file is not None else None
+    lowest = min(to_stderr, file_level) if file is not None else to_stderr
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -38,9 +90,9 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info if fmt == "json" else _passthrough,
-            renderer,
+            _Route(renderer, to_stderr, file, file_level),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        wrapper_class=structlog.make_filtering_bound_logger(lowest),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
@@ -55,9 +107,24 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             ],
         )
     )
+    handler.setLevel(to_stderr)
+    handlers: list[logging.Handler] = [handler]
+    if file is not None:
+        to_file = logging.StreamHandler(file)
+        to_file.setLevel(file_level)
+        to_file.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=shared,
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    renderer if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False),
+                ],
+            )
+        )
+        handlers.append(to_file)
     root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(level)
+    root.handlers = handlers
+    root.setLevel(lowest)
     for noisy in ("uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
