@@ -256,3 +256,35 @@ async def revoke_personal_token(
             before=before,
             after=PersonalTokenOut.model_validate(row),
         )
+
+
+async def set_password(
+    session: AsyncSession, *, email: str, password: str, actor_id: uuid.UUID | None
+) -> UserOut:
+    """A new password for ``email``; its login tokens are revoked (personal tokens stay)."""
+    user = await session.scalar(
+        select(UserAccount).where(UserAccount.email == email.strip().lower())
+    )
+    if user is None:
+        raise NotFound(f"No user with email {email}")
+    user.password_hash = hash_password(password)
+    now = utcnow()
+    for token in await session.scalars(
+        select(ApiToken).where(
+            ApiToken.user_id == user.id,
+            ApiToken.kind == TokenKind.LOGIN,
+            ApiToken.revoked_at.is_(None),
+        )
+    ):
+        token.revoked_at = now
+    out = UserOut.model_validate(user)
+    await audit.record(
+        session,
+        entity_type="user",
+        entity_id=user.id,
+        action=AuditAction.UPDATE,
+        actor_id=actor_id or user.id,
+        before=out,
+        after=out,
+    )
+    return out
