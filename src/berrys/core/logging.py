@@ -40,6 +40,14 @@ def _open_log_file(path: Path) -> TextIO:
     return _log_file
 
 
+def _console(*, colors: bool) -> structlog.dev.ConsoleRenderer:
+    """Console lines with plain tracebacks: Rich's traceback with local variables took seconds
+    per error on the event loop, stalling every request."""
+    return structlog.dev.ConsoleRenderer(
+        colors=colors, exception_formatter=structlog.dev.plain_traceback
+    )
+
+
 class _Route:
     """The last processor: every event at or above the file's level goes to the log file
     (plain text), and to stderr only at or above ``stderr_level``."""
@@ -50,7 +58,7 @@ class _Route:
         self.plain = (
             renderer
             if isinstance(renderer, structlog.processors.JSONRenderer)
-            else (structlog.dev.ConsoleRenderer(colors=False))
+            else _console(colors=False)
         )
 
     def __call__(self, logger: Any, name: str, event_dict: structlog.typing.EventDict) -> str:
@@ -74,7 +82,7 @@ def configure_logging(
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else _console(colors=sys.stderr.isatty())
     )
     file_level = logging.getLevelName(level)
     to_stderr = logging.getLevelName(stderr_level or level)
@@ -117,7 +125,7 @@ def configure_logging(
                 foreign_pre_chain=shared,
                 processors=[
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    renderer if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False),
+                    renderer if fmt == "json" else _console(colors=False),
                 ],
             )
         )
