@@ -4,7 +4,10 @@ in test_tools_fetch)."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +190,82 @@ async def test_math_over_rest_and_bad_expression_is_an_error_result(client, memb
     bad = await _invoke(client, member, builtins["math.evaluate"], {"expression": "1/0"})
     assert bad.json()["is_error"] is True
     assert bad.json()["error"] == "division by zero"
+
+
+@pytest.fixture
+def fifo_workspace(settings: Settings, project: dict) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    """A workspace holding a FIFO, and a watchdog that unblocks a reader stuck opening it.
+
+    Opening a FIFO for reading blocks until a writer comes; if a tool did that on the event
+    loop the whole test would hang. The watchdog opens the write end after 5 s (only if a
+    reader is waiting: ``O_NONBLOCK`` fails with ENXIO otherwise) and records that it had to.
+    """
+    root = workspace_root(settings, uuid.UUID(project["id"]))
+    (root / "d").mkdir(parents=True)
+    fifo = root / "d" / "pipe"
+    os.mkfifo(fifo)
+    rescued: list[bool] = []
+
+    def unblock() -> None:
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            rescued.append(True)
+        except OSError:
+            pass
+
+    watchdog = threading.Timer(5.0, unblock)
+    watchdog.start()
+    yield fifo
+    watchdog.cancel()
+    watchdog.join()
+    assert not rescued, "a tool blocked on opening the FIFO"
+
+
+async def test_a_fifo_in_the_workspace_is_refused_without_blocking(
+    client, member, builtins, project, fifo_workspace
+):
+    for tool, arguments in (
+        ("workspace.read_file", {"path": "d/pipe"}),
+        ("workspace.write_file", {"path": "d/pipe", "content": "x"}),
+    ):
+        answer = await _invoke(client, member, builtins[tool], arguments, project)
+        assert answer.status_code == 403, (tool, answer.text)
+        assert "not a regular file" in answer.json()["detail"]
+    listed = await _invoke(client, member, builtins["workspace.list_files"], {"path": "d"}, project)
+    assert listed.json()["output"]["entries"] == [{"name": "pipe", "type": "other", "size": 0}]
+    found = await _invoke(client, member, builtins["workspace.search"], {"text": "x"}, project)
+    assert found.json()["output"]["hits"] == []
+
+
+async def test_a_directory_is_not_read_as_a_file(client, member, builtins, project):
+    write = builtins["workspace.write_file"]
+    await _invoke(client, member, write, {"path": "d/x.txt", "content": "x"}, project)
+    answer = await _invoke(client, member, builtins["workspace.read_file"], {"path": "d"}, project)
+    assert answer.status_code == 403, answer.text
+    assert "not a regular file" in answer.json()["detail"]
+
+
+async def test_workspace_io_runs_off_the_loop_so_the_timeout_fires(
+    client, member, builtins, project, monkeypatch
+):
+    release = threading.Event()
+
+    def stuck_read(*args, **kwargs) -> bytes:  # type: ignore[no-untyped-def]
+        release.wait(10)  # a disk that does not answer
+        return b"late"
+
+    monkeypatch.setattr(builtin, "read_file", stuck_read)
+    try:
+        answer = await client.post(
+            f"/api/v1/tools/{builtins['workspace.read_file']}/invoke",
+            json={
+                "arguments": {"path": "a.txt"},
+                "project_id": project["id"],
+                "timeout_seconds": 0.2,
+            },
+            headers=member.headers,
+        )
+    finally:
+        release.set()
+    assert answer.status_code == 504, answer.text
+    assert "did not finish within 0.2s" in answer.json()["detail"]

@@ -84,9 +84,13 @@ def _root(ctx: BuiltinContext) -> Path:
     return workspace_root(ctx.settings, ctx.project_id)
 
 
+# The workspace's file I/O runs in a thread: the loop never waits on a disk (or on anything
+# that is not a regular file, which ``workspace`` refuses), and the tool's timeout can fire.
+
+
 async def _read(ctx: BuiltinContext, args: dict[str, Any]) -> Any:
-    data = read_file(
-        _root(ctx), args["path"], max_bytes=ctx.settings.tools_workspace_max_file_bytes
+    data = await asyncio.to_thread(
+        read_file, _root(ctx), args["path"], max_bytes=ctx.settings.tools_workspace_max_file_bytes
     )
     try:
         return {"path": args["path"], "content": data.decode("utf-8"), "size": len(data)}
@@ -95,7 +99,8 @@ async def _read(ctx: BuiltinContext, args: dict[str, Any]) -> Any:
 
 
 async def _write(ctx: BuiltinContext, args: dict[str, Any]) -> Any:
-    size = write_file(
+    size = await asyncio.to_thread(
+        write_file,
         _root(ctx),
         args["path"],
         args["content"].encode("utf-8"),
@@ -105,7 +110,8 @@ async def _write(ctx: BuiltinContext, args: dict[str, Any]) -> Any:
 
 
 async def _list(ctx: BuiltinContext, args: dict[str, Any]) -> Any:
-    return {"path": args.get("path", ""), "entries": list_dir(_root(ctx), args.get("path", ""))}
+    entries = await asyncio.to_thread(list_dir, _root(ctx), args.get("path", ""))
+    return {"path": args.get("path", ""), "entries": entries}
 
 
 def _search_sync(root: Path, text: str, glob: str | None, limit: int, max_bytes: int) -> Any:

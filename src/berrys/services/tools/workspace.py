@@ -101,19 +101,31 @@ def _refuse_special(st: os.stat_result, name: str) -> None:
         raise UnsafePath(f"{name!r} has other hard links and is refused")
 
 
+# O_NONBLOCK: opening a FIFO (or a device) never waits for a writer; whatever was opened is
+# then refused by fstat unless it is a regular file, on which O_NONBLOCK changes nothing.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
 def read_file(root: Path, raw: str, *, max_bytes: int) -> bytes:
+    """The file's bytes; blocking I/O: call it in a thread from async code."""
     parts = split_path(raw)
     with _open_dir(root, parts[:-1], create=False) as dir_fd:
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            _refuse_special(os.stat(parts[-1], dir_fd=dir_fd, follow_symlinks=False), raw)
+            fd = os.open(parts[-1], _READ_FLAGS, dir_fd=dir_fd)
         except FileNotFoundError:
             raise NotFound(f"no such file: {raw}") from None
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.EISDIR):
                 raise UnsafePath(f"{raw!r} is a link or a directory") from None
             raise
+        try:
+            # Checked again on what was opened: the entry may have been swapped meanwhile.
+            _refuse_special(os.fstat(fd), raw)
+        except BaseException:
+            os.close(fd)
+            raise
         with os.fdopen(fd, "rb") as handle:
-            _refuse_special(os.fstat(handle.fileno()), raw)
             data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"{raw} is larger than {max_bytes} bytes")
@@ -121,6 +133,7 @@ def read_file(root: Path, raw: str, *, max_bytes: int) -> bytes:
 
 
 def write_file(root: Path, raw: str, data: bytes, *, max_bytes: int) -> int:
+    """Replace the file atomically; blocking I/O: call it in a thread from async code."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"content is larger than {max_bytes} bytes")
     parts = split_path(raw)
@@ -147,6 +160,7 @@ def write_file(root: Path, raw: str, data: bytes, *, max_bytes: int) -> int:
 
 
 def list_dir(root: Path, raw: str) -> list[dict[str, Any]]:
+    """The directory's entries; blocking I/O: call it in a thread from async code."""
     parts = split_path(raw, allow_root=True)
     if not root.exists() and not parts:
         return []
