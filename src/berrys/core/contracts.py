@@ -11,6 +11,11 @@ Item = TypeVar("Item")
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, StringConstraints(max_length=20_000)]
 
+# The largest INTEGER / BIGINT every supported database stores: a bound on each integer a
+# client sends, so an out-of-range value is a 422 naming the range, never an overflow (500).
+MAX_INT = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
+
 
 def _reject_nul(value: Any) -> None:
     if isinstance(value, str):

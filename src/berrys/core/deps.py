@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
+from berrys.core.contracts import MAX_INT
 from berrys.core.db import Database
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -87,7 +88,7 @@ class Page:
 
 async def get_page(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0,
 ) -> Page:
     # A coroutine, not the class itself: FastAPI runs a plain callable in a worker thread.
     return Page(limit, offset)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from berrys.config import Settings
+from berrys.core.contracts import MAX_INT
 from berrys.core.db import Database
 from berrys.core.enums import UserRole
 from berrys.core.errors import BerrysError
@@ -106,7 +107,7 @@ async def audit_page(
     user: WebUser,
     entity_type: Annotated[str | None, Query(max_length=64)] = None,
     project_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> Response:
     project_uuid = _uuid_or_none(project_id)
     async with _database(request).transaction(read_only=True) as session:

@@ -5,11 +5,11 @@ import re
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from berrys.core.contracts import ListOf
+from berrys.core.contracts import MAX_INT, ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.core.enums import AgentState, AgentType, MessageStatus
 from berrys.core.errors import Unprocessable
@@ -358,7 +358,10 @@ async def add_template_version(
     "/{template_id}/versions/{version}", response_model=TemplateVersionOut, dependencies=[Seeded]
 )
 async def get_template_version(
-    template_id: uuid.UUID, version: int, session: Session, user: CurrentUser
+    template_id: uuid.UUID,
+    version: Annotated[int, Path(ge=1, le=MAX_INT)],
+    session: Session,
+    user: CurrentUser,
 ) -> TemplateVersionOut:
     return await templates.get_version(session, template_id=template_id, version=version, user=user)
 
@@ -370,8 +373,8 @@ async def compare_template_versions(
     template_id: uuid.UUID,
     session: Session,
     user: CurrentUser,
-    from_version: Annotated[int, Query(ge=1)],
-    to_version: Annotated[int, Query(ge=1)],
+    from_version: Annotated[int, Query(ge=1, le=MAX_INT)],
+    to_version: Annotated[int, Query(ge=1, le=MAX_INT)],
 ) -> TemplateComparison:
     """A field-level diff between two versions."""
     return await templates.compare(

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, computed_field, model_validator
 
-from berrys.core.contracts import Contract, Description, Name
+from berrys.core.contracts import MAX_INT, Contract, Description, Name
 from berrys.core.enums import (
     AgentState,
     AgentType,
@@ -85,7 +85,9 @@ class AgentCreate(Contract):
     configuration: AgentConfiguration | None = None
     specialisation: Specialisation | None = None
     template_id: uuid.UUID | None = None
-    template_version: int | None = Field(default=None, ge=1, description="Default: current.")
+    template_version: int | None = Field(
+        default=None, ge=1, le=MAX_INT, description="Default: current."
+    )
     overrides: dict[str, Any] = Field(
         default_factory=dict,
         description='Dotted keys over the template, e.g. {"configuration.temperature": 0.2}.',
@@ -211,7 +213,7 @@ class TemplateVersionCreate(Contract):
 
 
 class TemplateRevert(Contract):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INT)
     change_note: Reason | None = None
 
 
@@ -254,7 +256,7 @@ TEMPLATE_EXPORT_FORMAT = "berrys.agent_template/v1"
 
 
 class ExportedVersion(Contract):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INT)
     definition: TemplateDefinition
     change_note: Reason = ""
 
@@ -267,7 +269,7 @@ class TemplateDocument(Contract):
     description: Description = ""
     agent_type: AgentType
     tags: Annotated[list[Tag], Field(max_length=20)] = Field(default_factory=list)
-    current_version: int = Field(ge=1)
+    current_version: int = Field(ge=1, le=MAX_INT)
     versions: Annotated[list[ExportedVersion], Field(min_length=1, max_length=500)]
 
     @model_validator(mode="after")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from berrys.core.contracts import Contract, Name
+from berrys.core.contracts import MAX_INT, Contract, Name
 from berrys.core.enums import (
     BudgetPeriod,
     BudgetScope,
@@ -20,6 +20,8 @@ from berrys.core.enums import (
 )
 
 Role = Literal["system", "user", "assistant", "tool"]
+QualityTier = Annotated[int, Field(ge=0, le=10)]
+MAX_CONTEXT_WINDOW = 100_000_000  # tokens: far past any model, well within the database
 
 
 class ToolSpec(Contract):
@@ -182,24 +184,24 @@ class ModelCreate(Contract):
     provider: ModelProvider
     name: Name
     capabilities: list[ModelCapability] = Field(default_factory=lambda: [ModelCapability.CHAT])
-    context_window: int = Field(default=4096, ge=256)
+    context_window: int = Field(default=4096, ge=256, le=MAX_CONTEXT_WINDOW)
     input_price_per_million: float = Field(default=0.0, ge=0)
     output_price_per_million: float = Field(default=0.0, ge=0)
     is_local: bool = False
     enabled: bool = True
-    quality: dict[ModelTaskType, int] = Field(
+    quality: dict[ModelTaskType, QualityTier] = Field(
         default_factory=dict, description="Quality tier 0-10 per task type (default 5)."
     )
 
 
 class ModelUpdate(Contract):
     capabilities: list[ModelCapability] | None = None
-    context_window: int | None = Field(default=None, ge=256)
+    context_window: int | None = Field(default=None, ge=256, le=MAX_CONTEXT_WINDOW)
     input_price_per_million: float | None = Field(default=None, ge=0)
     output_price_per_million: float | None = Field(default=None, ge=0)
     is_local: bool | None = None
     enabled: bool | None = None
-    quality: dict[ModelTaskType, int] | None = None
+    quality: dict[ModelTaskType, QualityTier] | None = None
 
 
 class ModelOut(Contract):
@@ -283,7 +285,7 @@ class BudgetSet(Contract):
     provider: ModelProvider | None = None
     period: BudgetPeriod = BudgetPeriod.TOTAL
     limit_usd: float | None = Field(default=None, ge=0)
-    limit_tokens: int | None = Field(default=None, ge=0)
+    limit_tokens: int | None = Field(default=None, ge=0, le=MAX_INT)
 
 
 class BudgetOut(BudgetSet):

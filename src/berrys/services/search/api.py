@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from berrys.core.contracts import MAX_INT
 from berrys.core.deps import DatabaseDep
 from berrys.core.enums import SearchKind
 from berrys.services.auth.deps import CurrentUser
@@ -23,7 +24,7 @@ async def similar(
         Query(description="PROJECT, TASK, AGENT_TEMPLATE or TOOL; all if omitted."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=50, description="Hits per page.")] = 10,
-    offset: Annotated[int, Query(ge=0, description="Hits to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Hits to skip.")] = 0,
 ) -> SearchResult:
     """Items the user may see, ranked by similarity to ``q`` (scores in [0, 1], best first)."""
     return await service.similar(

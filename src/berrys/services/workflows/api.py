@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
-from berrys.core.contracts import ListOf
+from berrys.core.contracts import MAX_BIGINT, ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.core.enums import RunStatus
 from berrys.services.auth.contracts import UserOut
@@ -82,7 +82,9 @@ async def run_events(
     request: Request,
     user: RunReader,
     database: DatabaseDep,
-    after: Annotated[int, Query(ge=0, description="Send events after this seq.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_BIGINT, description="Send events after this seq.")
+    ] = 0,
     follow: Annotated[bool, Query(description="Keep streaming until the run ends.")] = True,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:

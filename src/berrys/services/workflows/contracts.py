@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -44,7 +44,9 @@ class RunCreate(Contract):
 
     plan_id: uuid.UUID | None = None
     max_concurrency: int = Field(default=8, ge=1, le=256)
-    provider_limits: dict[str, int] = Field(default_factory=dict)
+    provider_limits: dict[str, Annotated[int, Field(ge=1, le=256)]] = Field(
+        default_factory=dict, description="Tasks at once per provider (1 to 256)."
+    )
     budget_usd: float | None = Field(default=None, ge=0)
     require_plan_approval: bool | None = Field(
         default=None, description="Default: the project's `require_plan_approval` setting."
