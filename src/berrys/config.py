@@ -53,7 +53,15 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(default=None, description="First admin's password.")
     token_ttl_hours: float = Field(default=24.0, gt=0, description="Login token lifetime.")
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins per email within the window before 429."
+        default=5,
+        ge=1,
+        description="Failed logins for one email from one address within the window before "
+        "that address gets 429 for that email (other addresses can still log in).",
+    )
+    login_max_failures_per_client: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins from one address, any email, within the window before 429.",
     )
     login_failure_window_seconds: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Request body limit.")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import httpx
+
+from berrys.core import security
 from berrys.core.enums import UserRole
 
 PASSWORD = "correct horse battery"
@@ -52,6 +58,66 @@ async def test_repeated_failures_are_throttled_with_retry_after(client, member, 
         "/api/v1/auth/login", json={"email": "x@example.com", "password": "y"}
     )
     assert other.status_code == 401  # throttling is per account
+
+
+@asynccontextmanager
+async def _from(app, address: str) -> AsyncIterator[httpx.AsyncClient]:  # type: ignore[no-untyped-def]
+    """A client whose requests come from ``address``."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def test_a_stranger_cannot_lock_the_owner_out(app, member, settings):
+    async with _from(app, "203.0.113.7") as stranger, _from(app, "198.51.100.2") as owner:
+        for _ in range(settings.login_max_failures):
+            assert (await _login(stranger, member.email, "guess")).status_code == 401
+        locked = await _login(stranger, member.email)
+        assert locked.status_code == 429
+        assert locked.headers["Retry-After"]
+        assert (await _login(owner, member.email)).status_code == 200
+        # The owner's login clears the owner's failures, not the stranger's.
+        assert (await _login(stranger, member.email)).status_code == 429
+
+
+async def test_one_address_guessing_across_accounts_is_throttled(app, member, settings):
+    async with _from(app, "203.0.113.8") as sprayer, _from(app, "198.51.100.3") as owner:
+        for number in range(settings.login_max_failures_per_client):
+            email = f"guess-{number}@example.com"
+            assert (await _login(sprayer, email, "guess")).status_code == 401
+        throttled = await _login(sprayer, member.email)
+        assert throttled.status_code == 429
+        assert 0 < int(throttled.headers["Retry-After"]) <= settings.login_failure_window_seconds
+        assert "from your address" in throttled.json()["detail"]
+        assert (await _login(owner, member.email)).status_code == 200
+
+
+class _RecordingHasher:
+    """The test hasher, noting the thread each hash and verification ran in."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.threads: list[int] = []
+
+    def hash(self, password: str) -> str:
+        self.threads.append(threading.get_ident())
+        return self.inner.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.threads.append(threading.get_ident())
+        return self.inner.verify(password_hash, password)
+
+
+async def test_password_hashing_runs_off_the_event_loop(client, admin, monkeypatch):
+    recorder = _RecordingHasher(security._hasher)
+    monkeypatch.setattr(security, "_hasher", recorder)
+    body = {"email": "hashed@example.com", "password": "long enough password", "role": "MEMBER"}
+    assert (await client.post("/api/v1/users", json=body, headers=admin.headers)).status_code == 201
+    assert (await _login(client, body["email"], "wrong password")).status_code == 401
+    assert (await _login(client, body["email"], body["password"])).status_code == 200
+    assert (await _login(client, "nobody@example.com")).status_code == 401
+    assert len(recorder.threads) == 4
+    assert threading.get_ident() not in recorder.threads
 
 
 async def test_admin_creates_users_and_members_cannot(client, admin, member):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,11 +36,8 @@ async def create_user(
     """Create a user; an email already taken is a conflict."""
     if await session.scalar(select(UserAccount.id).where(UserAccount.email == user_in.email)):
         raise Conflict(f"A user with email {user_in.email} already exists")
-    user = UserAccount(
-        email=user_in.email,
-        password_hash=hash_password(user_in.password.get_secret_value()),
-        role=user_in.role,
-    )
+    password_hash = await asyncio.to_thread(hash_password, user_in.password.get_secret_value())
+    user = UserAccount(email=user_in.email, password_hash=password_hash, role=user_in.role)
     session.add(user)
     try:
         await session.flush()
@@ -113,52 +111,78 @@ async def _issue_token(
     return token, row
 
 
+async def _throttle(
+    session: AsyncSession, settings: Settings, *, email: str, client: str | None
+) -> None:
+    """429 when this address failed too often: on this account, or on any.
+
+    Failures count per address, so a stranger guessing from elsewhere never locks the owner
+    out; an address spraying guesses over many accounts is slowed all the same.
+    """
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    from_client = LoginFailure.client.is_(None) if client is None else LoginFailure.client == client
+    recent = from_client & (LoginFailure.failed_at >= utcnow() - window)
+    for condition, limit, what in (
+        (LoginFailure.email == email, settings.login_max_failures, "for this account"),
+        (true(), settings.login_max_failures_per_client, "for any account"),
+    ):
+        failures, oldest = (
+            await session.execute(
+                select(func.count(), func.min(LoginFailure.failed_at)).where(recent, condition)
+            )
+        ).one()
+        if failures >= limit:
+            wait = max(1, math.ceil((oldest + window - utcnow()).total_seconds()))
+            raise TooManyRequests(
+                f"Too many failed logins {what} from your address; try again in {wait} seconds",
+                retry_after_seconds=wait,
+            )
+
+
 async def login(
     database: Database, settings: Settings, *, email: str, password: str, client: str | None
 ) -> TokenOut:
     """Exchange credentials for a bearer token; the same 401 for a wrong email or password."""
     email = email.strip().lower()
-    window = timedelta(seconds=settings.login_failure_window_seconds)
-    async with database.transaction() as session:
-        since = utcnow() - window
-        failures = (
+    client = client[:64] if client else None
+    async with database.transaction(read_only=True) as session:
+        await _throttle(session, settings, email=email, client=client)
+        user = (
             await session.execute(
-                select(func.count(), func.min(LoginFailure.failed_at)).where(
-                    LoginFailure.email == email, LoginFailure.failed_at >= since
+                select(UserAccount.id, UserAccount.password_hash, UserAccount.is_active).where(
+                    UserAccount.email == email
                 )
             )
-        ).one()
-        if failures[0] >= settings.login_max_failures:
-            wait = max(1, math.ceil((failures[1] + window - utcnow()).total_seconds()))
-            raise TooManyRequests(
-                f"Too many failed logins for this account; try again in {wait} seconds",
-                retry_after_seconds=wait,
+        ).first()
+    # argon2 takes tens of milliseconds on purpose: in a thread, outside any transaction.
+    valid = await asyncio.to_thread(verify_password, password, user.password_hash if user else None)
+    if not (valid and user and user.is_active):
+        window = timedelta(seconds=settings.login_failure_window_seconds)
+        async with database.transaction() as session:
+            await session.execute(
+                delete(LoginFailure).where(LoginFailure.failed_at < utcnow() - window)
             )
-        user = await session.scalar(select(UserAccount).where(UserAccount.email == email))
-        if not verify_password(password, user.password_hash if user else None) or not (
-            user and user.is_active
-        ):
             session.add(LoginFailure(email=email, client=client))
-            failed = True
-        else:
-            failed = False
-            await session.execute(delete(LoginFailure).where(LoginFailure.email == email))
-            token, row = await _issue_token(
-                session,
-                user_id=user.id,
-                name="login",
-                kind=TokenKind.LOGIN,
-                lifetime=timedelta(hours=settings.token_ttl_hours),
-            )
-            await audit.record(
-                session,
-                entity_type="user",
-                entity_id=user.id,
-                action=AuditAction.LOGIN,
-                actor_id=user.id,
-            )
-    if failed:  # raised after the commit, so the failure counts towards throttling
         raise Unauthorized(INVALID_LOGIN)
+    async with database.transaction() as session:
+        from_client = (
+            LoginFailure.client.is_(None) if client is None else LoginFailure.client == client
+        )
+        await session.execute(delete(LoginFailure).where(LoginFailure.email == email, from_client))
+        token, row = await _issue_token(
+            session,
+            user_id=user.id,
+            name="login",
+            kind=TokenKind.LOGIN,
+            lifetime=timedelta(hours=settings.token_ttl_hours),
+        )
+        await audit.record(
+            session,
+            entity_type="user",
+            entity_id=user.id,
+            action=AuditAction.LOGIN,
+            actor_id=user.id,
+        )
     return TokenOut(access_token=token, expires_at=row.expires_at)
 
 
@@ -267,7 +291,7 @@ async def set_password(
     )
     if user is None:
         raise NotFound(f"No user with email {email}")
-    user.password_hash = hash_password(password)
+    user.password_hash = await asyncio.to_thread(hash_password, password)
     now = utcnow()
     for token in await session.scalars(
         select(ApiToken).where(

@@ -37,10 +37,11 @@ class ApiToken(UUIDPrimaryKey, Base):
 
 
 class LoginFailure(UUIDPrimaryKey, Base):
-    """Failed logins, counted per email to throttle guessing (kept across restarts)."""
+    """Failed logins, counted per address (and email) to throttle guessing (kept across
+    restarts); rows older than the window are pruned."""
 
     __tablename__ = "login_failure"
 
     email: Mapped[str] = mapped_column(String(254), index=True)
-    client: Mapped[str | None] = mapped_column(String(64))
-    failed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    client: Mapped[str | None] = mapped_column(String(64), index=True)
+    failed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
