@@ -9,9 +9,8 @@ import uuid
 import typer
 from rich.markup import escape
 
-from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.cli.common import console, err_console, load_settings, operator_email, run_async
 from berrys.core.db import Database
-from berrys.core.logging import configure_logging
 from berrys.services.auth import service as auth
 from berrys.services.chat import service as chat
 from berrys.services.chat.contracts import ChatMessageCreate, ChatReply, ChatSessionCreate
@@ -36,7 +35,12 @@ def chat_command(
     message: list[str] | None = typer.Argument(
         None, help="What to say; without it, read one message per line (a prompt on a terminal)."
     ),
-    email: str = typer.Option(..., help="Who is talking (their projects, their role)."),
+    email: str | None = typer.Option(
+        None,
+        "--email",
+        "--as",
+        help="Who is talking (their projects, their role); default: the admin.",
+    ),
     session_id: uuid.UUID | None = typer.Option(
         None, "--session", help="Continue this conversation (default: a new one)."
     ),
@@ -45,7 +49,7 @@ def chat_command(
     """Talk to Berry: "create a project called Bakery Site to build a website for my bakery",
     then "generate the team", "now plan it", "start it", "how is it going?"."""
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)  # logs to stderr, replies to stdout
+    email = operator_email(settings, email)
     said = " ".join(message or []).strip()
 
     async def _talk(database: Database) -> None:

@@ -4,8 +4,10 @@ the acting user and the project a command names."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -15,7 +17,15 @@ from rich.console import Console
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, Unprocessable
+from berrys.core.enums import UserRole
+from berrys.core.errors import (
+    BerrysError,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unprocessable,
+)
+from berrys.core.logging import configure_logging
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
@@ -25,6 +35,11 @@ from berrys.services.projects.contracts import ProjectOut
 T = TypeVar("T")
 console = Console()
 err_console = Console(stderr=True)
+
+ADMIN_PASSWORD_FILE = "admin-password.txt"
+LOG_FILE = "berrys.log"
+#: ``-v`` given to ``berrys`` (count): 1 shows INFO log lines on stderr, 2 DEBUG.
+verbosity = 0
 
 AS_USER = typer.Option(
     None,
@@ -44,6 +59,81 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
     catalogue.configure(settings.data_dir / "catalogue")
     return settings
+
+
+def setup_logging(settings: Settings, *, server: bool = False) -> None:
+    """Log lines go to ``<data dir>/berrys.log`` at BERRYS_LOG_LEVEL, and to stderr: a server
+    or worker at that level, any other command only warnings unless ``-v`` (INFO) or ``-vv``
+    (DEBUG): never mixed into what a command prints."""
+    if verbosity:
+        stderr_level = "DEBUG" if verbosity > 1 else "INFO"
+    elif server:
+        stderr_level = settings.log_level
+    else:
+        stderr_level = "ERROR" if settings.log_level == "ERROR" else "WARNING"
+    file_level = "DEBUG" if verbosity > 1 else settings.log_level
+    try:
+        log_file: Path | None = settings.ensure_data_dir() / LOG_FILE
+    except OSError:  # a read-only data directory: stderr only
+        log_file = None
+    configure_logging(file_level, settings.log_format, stderr_level=stderr_level, log_file=log_file)
+
+
+def announce_first_admin(
+    settings: Settings, created: tuple[str, str | None] | None, *, machine: bool = False
+) -> None:
+    """Print the first admin's email and one-time password once (on stderr when stdout is
+    for machines) and keep them in ``<data dir>/admin-password.txt``, readable only by you."""
+    if created is None:
+        return
+    email, password = created
+    out = err_console if machine else console
+    if not password:
+        out.print(f"[bold]First admin created:[/] {email} (password from BERRYS_ADMIN_PASSWORD)")
+        return
+    path = settings.ensure_data_dir() / ADMIN_PASSWORD_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(
+            f"Berrys' first admin (created by the first `berrys run` or `berrys serve`).\n"
+            f"email: {email}\npassword: {password}\n"
+            f"Log in, then delete this file; `berrys user reset-password {email}` sets "
+            "another password.\n"
+        )
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+    out.print(
+        f"[bold]First admin created.[/] Email: [cyan]{email}[/]  Password: [cyan]{password}[/]\n"
+        f"This password is shown once; it is also in {path} (readable only by you).",
+        soft_wrap=True,
+    )
+
+
+def data_dir_origin(settings: Settings) -> str:
+    """Why the data directory is this one: BERRYS_DATA_DIR, ./.berrys, or the default."""
+    if os.environ.get("BERRYS_DATA_DIR") or "data_dir" in settings.model_fields_set:
+        return "BERRYS_DATA_DIR"
+    if Path(".berrys").is_dir():
+        return "./.berrys exists"
+    return "per-user default"
+
+
+def relative_path(settings: Settings, path: str | None) -> str:
+    """A path inside the data directory relative to it (shorter in a table), else as it is."""
+    if not path:
+        return "-"
+    try:
+        return str(Path(path).resolve().relative_to(settings.data_dir.resolve()))
+    except ValueError:
+        return path
+
+
+def parse_id(value: str, what: str) -> uuid.UUID:
+    """A UUID from the command line, or one line and exit 2."""
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        err_console.print(f"[red]Not a {what} id:[/] {value}")
+        raise typer.Exit(2) from None
 
 
 def run_async(
@@ -97,3 +187,30 @@ async def resolve_project(
         ids = ", ".join(str(p.id) for p in exact)
         raise Unprocessable(f"Several projects are named {project!r}; use an id: {ids}")
     return user, exact[0]
+
+
+JSON_OPTION = typer.Option(False, "--json", help="Machine-readable output.")
+WIDE_OPTION = typer.Option(False, "--wide", help="Full ids and paths, however wide the table.")
+
+
+async def acting_user(database: Database, email: str) -> UserOut:
+    """The user a command acts as (``--as``, else the admin)."""
+    async with database.transaction(read_only=True) as session:
+        return await auth.get_by_email(session, email=email)
+
+
+def require_writer(user: UserOut) -> None:
+    """What REST's WriterUser checks: a VIEWER can only read."""
+    if user.role == UserRole.VIEWER:
+        raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
+
+
+def short_id(value: object, wide: bool) -> str:
+    """An id for a table: its first 8 characters (enough to type), in full with --wide."""
+    text = str(value)
+    return text if wide else text[:8]
+
+
+def when(value: object) -> str:
+    """A timestamp for a table, to the minute."""
+    return str(value)[:16].replace("T", " ") if value else "-"

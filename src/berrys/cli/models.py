@@ -11,7 +11,6 @@ from rich.table import Table
 from berrys.cli.common import console, load_settings, run_async
 from berrys.core.db import Database
 from berrys.core.enums import ModelProvider, ModelTaskType
-from berrys.core.logging import configure_logging
 from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import (
@@ -32,7 +31,6 @@ def list_models(
 ) -> None:
     """The registered models (the configured providers' models are added first)."""
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
     llm.configure(settings)
 
     async def _list(database: Database) -> list[ModelOut]:
@@ -84,7 +82,6 @@ def try_model(
 ) -> None:
     """Send one prompt through the router and show who answered, how fast, at what cost."""
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
     llm.configure(settings)
     request = CompletionRequest(
         messages=[ChatMessage(role="user", content=prompt)],

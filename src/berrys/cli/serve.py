@@ -1,12 +1,37 @@
 from __future__ import annotations
 
+import errno
+import socket
+
 import typer
 import uvicorn
 
-from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.cli.common import announce_first_admin, console, err_console, load_settings, run_async
 from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.services.auth import service as auth
+
+
+def _check_port(host: str, port: int) -> None:
+    """One line and exit 2 when the address cannot be listened on (before anything else)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        err_console.print(f"[red]Cannot listen on {host}:{port}:[/] {exc.strerror}")
+        raise typer.Exit(2) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = (
+                "the port is in use (stop what listens there, or pick another with --port)"
+                if exc.errno == errno.EADDRINUSE
+                else exc.strerror
+            )
+            err_console.print(f"[red]Cannot listen on {host}:{port}:[/] {why}", soft_wrap=True)
+            raise typer.Exit(2) from None
 
 
 def serve(
@@ -24,6 +49,7 @@ def serve(
 ) -> None:
     """Start the API (and dashboard) server."""
     settings = load_settings()
+    _check_port(host, port)
 
     async def _prepare(database: Database) -> tuple[str, str | None] | None:
         if settings.is_embedded_database or migrate_database:
@@ -37,18 +63,7 @@ def serve(
         return await auth.ensure_first_admin(database, settings)
 
     created = run_async(_prepare, settings, needs_schema=False)
-    if created is not None:
-        email, password = created
-        if password:
-            console.print(
-                f"[bold]First admin created.[/] Email: [cyan]{email}[/]  "
-                f"Password: [cyan]{password}[/]\nThis password is shown once; keep it safe.",
-                soft_wrap=True,
-            )
-        else:
-            console.print(
-                f"[bold]First admin created:[/] {email} (password from BERRYS_ADMIN_PASSWORD)"
-            )
+    announce_first_admin(settings, created)
     console.print(f"Berrys is listening on [link]http://{host}:{port}[/]  (API docs at /docs)")
 
     # An import string, not an app: each worker process builds its own app (and engine) from

@@ -5,7 +5,13 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.cli.common import (
+    ADMIN_PASSWORD_FILE,
+    console,
+    err_console,
+    load_settings,
+    run_async,
+)
 from berrys.core.db import Database
 from berrys.core.enums import UserRole
 from berrys.services.auth import service as auth
@@ -45,6 +51,37 @@ def create_user(
 
     user = run_async(_create, settings)
     console.print(f"Created {user.role} {user.email} ({user.id})")
+
+
+@user_app.command("reset-password")
+def reset_password(
+    email: str = typer.Argument(..., help="Whose password (their email)."),
+) -> None:
+    """Set a new password (from a prompt or stdin, never the command line); the user's
+    login sessions end."""
+    settings = load_settings()
+    try:
+        password = UserCreate.model_validate({"email": email, "password": _read_password()})
+    except ValidationError as exc:
+        for error in exc.errors():
+            err_console.print(f"[red]{'.'.join(map(str, error['loc']))}:[/] {error['msg']}")
+        raise typer.Exit(2) from None
+
+    async def _reset(database: Database) -> UserOut:
+        async with database.transaction() as session:
+            return await auth.set_password(
+                session,
+                email=email,
+                password=password.password.get_secret_value(),
+                actor_id=None,
+            )
+
+    user = run_async(_reset, settings)
+    # The first admin's one-time password is no longer true: its file goes.
+    kept = settings.data_dir / ADMIN_PASSWORD_FILE
+    if kept.exists() and f"email: {user.email}\n" in kept.read_text(encoding="utf-8"):
+        kept.unlink()
+    console.print(f"New password set for {user.email}; their login sessions have ended.")
 
 
 @token_app.command("create")
