@@ -102,10 +102,7 @@ def list_approvals(
             when(item.created_at),
         )
     console.print(table)
-    console.print(
-        "Answer: [bold]berrys approvals answer ID --approve[/] (or [bold]--reject[/])",
-        soft_wrap=True,
-    )
+    console.print("Answer: [bold]berrys approvals answer ID --approve[/] (or [bold]--reject[/])")
 
 
 @app.command("answer")

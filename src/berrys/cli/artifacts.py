@@ -96,8 +96,7 @@ def list_artifacts(
     console.print(table)
     console.print(
         f"Paths are relative to {settings.data_dir.resolve()}; "
-        "[bold]berrys artifacts show ID[/] prints one.",
-        soft_wrap=True,
+        "[bold]berrys artifacts show ID[/] prints one."
     )
 
 

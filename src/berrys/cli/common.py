@@ -160,7 +160,7 @@ def run_async(
     try:
         return asyncio.run(_main())
     except BerrysError as exc:
-        err_console.print(f"[red]{exc.title}:[/] {exc.detail}")
+        err_console.print(f"[red]{exc.title}:[/] {exc.detail}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 

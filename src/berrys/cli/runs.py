@@ -172,8 +172,7 @@ def show_run(
     console.print(
         f"Cost ${found.cost_usd:.4f} for {found.tokens:,} tokens"
         + ("; paused" if found.paused else "")
-        + f". Paths are relative to {settings.data_dir.resolve()} (--wide: in full).",
-        soft_wrap=True,
+        + f". Paths are relative to {settings.data_dir.resolve()} (--wide: in full)."
     )
 
 
