@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, model_validator
 
 from berrys.core.contracts import Contract, Description, Name
 from berrys.core.enums import (
@@ -32,11 +32,38 @@ LagHours = Annotated[
 
 # --- calendar ------------------------------------------------------------------------------
 
+# Half an hour a day at least: a 100,000-hour task on less would need millennia of days.
+MIN_HOURS_PER_DAY = 0.5
+# A plan starts in this range: its dates (to year 9999) then have room for any real span.
+EARLIEST_START = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_START = datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def _plausible_start(value: datetime) -> datetime:
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not EARLIEST_START <= aware < LATEST_START:
+        raise ValueError(
+            f"start_at must be from {EARLIEST_START.year} up to {LATEST_START.year} (exclusive)"
+        )
+    return value
+
+
+StartAt = Annotated[
+    datetime,
+    AfterValidator(_plausible_start),
+    Field(description=f"From {EARLIEST_START.year} up to {LATEST_START.year} (exclusive)."),
+]
+
 
 class WorkCalendarSpec(Contract):
     """When work happens: the schedule counts working hours and maps them onto these days."""
 
-    hours_per_day: float = Field(default=8.0, gt=0, le=24)
+    hours_per_day: float = Field(
+        default=8.0,
+        ge=MIN_HOURS_PER_DAY,
+        le=24,
+        description=f"Working hours a day, {MIN_HOURS_PER_DAY} to 24.",
+    )
     working_days: list[Annotated[int, Field(ge=0, le=6)]] = Field(
         default_factory=lambda: [0, 1, 2, 3, 4],
         min_length=1,
@@ -65,7 +92,7 @@ class PlanCreate(Contract):
         default=True, description="Draft phases, tasks and dependencies; false: an empty plan."
     )
     name: Name | None = None
-    start_at: datetime | None = Field(default=None, description="Default: now.")
+    start_at: StartAt | None = Field(default=None, description="Default: now.")
     calendar: WorkCalendarSpec | None = Field(
         default=None, description="Default: the project's metadata.calendar, else 8 h Mon-Fri."
     )
@@ -73,7 +100,7 @@ class PlanCreate(Contract):
 
 class PlanUpdate(Contract):
     name: Name | None = None
-    start_at: datetime | None = None
+    start_at: StartAt | None = None
     calendar: WorkCalendarSpec | None = None
     is_current: Literal[True] | None = Field(
         default=None, description="true makes this version the project's current plan."

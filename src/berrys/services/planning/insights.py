@@ -3,13 +3,14 @@ and the task figures of a project's stats. Reads only, except ``level(apply=True
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.errors import Unprocessable
+from berrys.core.errors import ServiceUnavailable, Unprocessable
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning import analysis, service
 from berrys.services.planning import schedule as engine
@@ -44,6 +45,7 @@ DEFAULT_ITERATIONS = 1000
 MAX_ITERATIONS = 20_000
 # Monte Carlo work cap: iterations x (tasks + dependencies).
 MAX_SAMPLE_WORK = 5_000_000
+SCHEDULE_TIMEOUT_SECONDS = 20.0
 
 
 def _calendar(plan: PlanOut | Plan, start: datetime | None = None) -> WorkCalendar:
@@ -74,12 +76,27 @@ async def get_schedule(
 ) -> ScheduleOut:
     """Early/late dates, slack, the critical path, and the P50/P80/P95 finish forecast."""
     plan, model, names = await service.load_model(session, plan_id=plan_id, user=user)
-    sched, a = _schedule(model, names)
     calendar = _calendar(plan)
     size = len(model.tasks) + len(model.deps)
     iterations = max(1, min(iterations, MAX_ITERATIONS, MAX_SAMPLE_WORK // max(1, size)))
     seed = plan.id.int % 2**31 if seed is None else seed
-    p50, p80, p95 = analysis.forecast(model, a, iterations=iterations, seed=seed)
+
+    def compute() -> tuple[engine.Schedule, analysis.Arrays, tuple[float, float, float]]:
+        sched, a = _schedule(model, names)
+        return sched, a, analysis.forecast(model, a, iterations=iterations, seed=seed)
+
+    # Sampling a large plan takes up to a few hundred milliseconds: in a thread, so other
+    # requests go on meanwhile, and past the timeout a clear error instead of a wait.
+    try:
+        sched, a, (p50, p80, p95) = await asyncio.wait_for(
+            asyncio.to_thread(compute), SCHEDULE_TIMEOUT_SECONDS
+        )
+    except TimeoutError:
+        raise ServiceUnavailable(
+            f"The schedule's forecast took over {SCHEDULE_TIMEOUT_SECONDS:g} s; "
+            "ask again with fewer iterations",
+            iterations=iterations,
+        ) from None
     at = calendar.at
     tasks = [
         ScheduledTask(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AuditAction, DependencyType, Methodology, TaskStatus
-from berrys.core.errors import Conflict, NotFound
+from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.agents import service as agents
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
@@ -600,7 +600,10 @@ async def task_stats(session: AsyncSession, *, project_id: uuid.UUID) -> TaskSta
         sched, _ = analysis.compute(model)
         start = max(plan.start_at, utcnow())
         calendar = WorkCalendar(WorkCalendarSpec.model_validate(plan.calendar), start)
-        eta = calendar.at(sched.finish, finish=True)
+        try:
+            eta = calendar.at(sched.finish, finish=True)
+        except Unprocessable:  # past year 9999: no date, and the rest of the stats stand
+            eta = None
     return TaskStats(plan_id=plan.id, tasks_by_status=counts, progress_percent=progress, eta=eta)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import UTC, date, datetime, time, timedelta
 
+from berrys.core.errors import Unprocessable
 from berrys.services.planning.contracts import WorkCalendarSpec
 
 _EPS = 1e-9
@@ -32,9 +34,14 @@ class WorkCalendar:
                 day += timedelta(days=1)
             elif into > 0:
                 offset = into
-        self._days: list[date] = []
-        self._cursor = day
+        self._first = day
         self._offset = offset  # hours already gone on the first day
+        # Days from the first one to each working weekday of its week, and the holidays that
+        # close a working weekday from then on: the n-th working day is arithmetic.
+        self._week = [d for d in range(7) if (day + timedelta(days=d)).weekday() in self._weekdays]
+        self._closed = sorted(
+            h for h in self._holidays if h >= day and h.weekday() in self._weekdays
+        )
 
     def _is_working(self, day: date) -> bool:
         return day.weekday() in self._weekdays and day not in self._holidays
@@ -42,16 +49,21 @@ class WorkCalendar:
     def _opening(self, day: date) -> datetime:
         return datetime.combine(day, time(), tzinfo=UTC) + self._day_start
 
+    def _weekday(self, index: int) -> date:
+        """The ``index``-th working weekday from the first day, holidays aside."""
+        weeks, within = divmod(index, len(self._week))
+        return self._first + timedelta(days=7 * weeks + self._week[within])
+
     def _working_day(self, index: int) -> date:
-        days = self._days
-        cursor = self._cursor
-        while len(days) <= index:
-            while not self._is_working(cursor):
-                cursor += timedelta(days=1)
-            days.append(cursor)
-            cursor += timedelta(days=1)
-        self._cursor = cursor
-        return days[index]
+        """The ``index``-th working day: whole weeks counted, then moved past the holidays on
+        or before it (each pass takes in the holidays the last one passed; at most 1000)."""
+        closed = 0
+        while True:
+            day = self._weekday(index + closed)
+            passed = bisect_right(self._closed, day)
+            if passed == closed:
+                return day
+            closed = passed
 
     @property
     def start(self) -> datetime:
@@ -60,12 +72,20 @@ class WorkCalendar:
     def at(self, hours: float, *, finish: bool = False) -> datetime:
         """The datetime ``hours`` working hours after the plan's start."""
         total = max(0.0, hours) + self._offset
-        index = int(total // self.hours_per_day)
-        within = total - index * self.hours_per_day
-        if finish and index > 0 and within <= _EPS:
-            index -= 1
-            within = self.hours_per_day
-        return self._opening(self._working_day(index)) + timedelta(hours=within)
+        try:
+            index = int(total // self.hours_per_day)
+            within = total - index * self.hours_per_day
+            if finish and index > 0 and within <= _EPS:
+                index -= 1
+                within = self.hours_per_day
+            return self._opening(self._working_day(index)) + timedelta(hours=within)
+        except OverflowError:
+            raise Unprocessable(
+                f"The schedule runs past the year 9999: {hours:,.0f} working hours at "
+                f"{self.hours_per_day:g} h a day on {len(self._weekdays)} day(s) a week; "
+                "shorten the estimates or lengthen the working day",
+                hours=hours,
+            ) from None
 
     @property
     def hours_per_week(self) -> float:
