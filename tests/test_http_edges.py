@@ -194,6 +194,37 @@ async def test_nul_characters_are_422_not_500_anywhere(client, member):
     assert (await client.get("/api/v1/projects", headers=member.headers)).json()["total"] == 0
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "p", "metadata": {"v": NaN}}',
+        b'{"name": "p", "metadata": {"v": [1, Infinity]}}',
+        b'{"name": "p", "metadata": {"v": -Infinity}}',
+        b'{"name": "p", "metadata": {"deep": {"v": 1e309}}}',
+    ],
+)
+async def test_non_finite_numbers_are_422_and_never_stored(client, member, body):
+    response = await client.post(
+        "/api/v1/projects",
+        content=body,
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "finite" in response.json()["detail"]
+    assert (await client.get("/api/v1/projects", headers=member.headers)).json()["total"] == 0
+
+
+async def test_non_finite_strings_are_refused_in_float_fields(client, admin):
+    for value in ("NaN", "Infinity", "-inf"):
+        response = await client.put(
+            "/api/v1/models/budgets",
+            json={"scope": "PROVIDER", "provider": "OPENAI", "limit_usd": value},
+            headers=admin.headers,
+        )
+        assert response.status_code == 422, (value, response.text)
+
+
 async def test_a_read_sees_what_its_dependencies_wrote_before_it(settings, database, member):
     """The caller's lookup shares a GET's read transaction only when no dependency takes the
     Database: one that writes first (seeding) must not be hidden by an earlier snapshot."""

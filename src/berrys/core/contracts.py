@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
@@ -18,9 +19,13 @@ MAX_BIGINT = 2**63 - 1
 
 
 def _reject_nul(value: Any) -> None:
+    """NUL characters and non-finite numbers (``NaN``, ``Infinity``, ``1e309``) anywhere."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError("text must not contain NUL (\\u0000) characters")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("numbers must be finite (NaN and Infinity are not JSON)")
     elif isinstance(value, dict):
         for key, item in value.items():
             _reject_nul(key)
@@ -32,9 +37,10 @@ def _reject_nul(value: Any) -> None:
 
 class Contract(BaseModel):
     """Base of every request and response model: reads ORM rows, rejects unknown fields,
-    and refuses NUL characters anywhere (PostgreSQL stores none: a 422, never a 500)."""
+    and refuses NUL characters anywhere (PostgreSQL stores none: a 422, never a 500) and
+    non-finite numbers anywhere, also as strings in float fields (they are not JSON)."""
 
-    model_config = ConfigDict(from_attributes=True, extra="forbid")
+    model_config = ConfigDict(from_attributes=True, extra="forbid", allow_inf_nan=False)
 
     @model_validator(mode="before")
     @classmethod

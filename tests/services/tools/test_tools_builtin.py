@@ -269,3 +269,16 @@ async def test_workspace_io_runs_off_the_loop_so_the_timeout_fires(
         release.set()
     assert answer.status_code == 504, answer.text
     assert "did not finish within 0.2s" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("expression", ["1e309", "1e308 * 10", "-1e309", "1e309 - 1e309"])
+def test_arithmetic_refuses_non_finite_results(expression):
+    with pytest.raises(Unprocessable, match="finite"):
+        evaluate(expression)
+
+
+async def test_an_overflowing_expression_is_a_tool_error(client, member, builtins):
+    answer = await _invoke(client, member, builtins["math.evaluate"], {"expression": "1e309"})
+    assert answer.json()["is_error"] is True
+    assert answer.json()["output"] is None
+    assert "finite" in answer.json()["error"]

@@ -68,6 +68,8 @@ def _number(value: Any) -> int | float:
         raise Unprocessable("only numbers are allowed")
     if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
         raise Unprocessable("result is too large")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Unprocessable("result is not a finite number (too large for a float)")
     return value
 
 
