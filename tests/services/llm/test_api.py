@@ -186,7 +186,7 @@ async def test_project_budget_refuses_before_spending(
 async def test_agent_budget_skips_models_it_cannot_afford(
     client: httpx.AsyncClient, admin, member, llm_runtime: runtime.Runtime
 ) -> None:
-    agent_id = str(uuid.uuid4())
+    agent_id = await _agent(client, member, await _project(client, member))
     budget = {"scope": "AGENT", "agent_id": agent_id, "limit_usd": 0.01}
     forbidden = await client.put("/api/v1/models/budgets", json=budget, headers=member.headers)
     assert forbidden.status_code == 403
@@ -316,3 +316,58 @@ async def test_stream_respects_budgets(
             async for _ in llm.stream(database, request):
                 pass
         assert model.remaining == 1
+
+
+async def _agent(client: httpx.AsyncClient, actor, project_id: str) -> str:  # type: ignore[no-untyped-def]
+    response = await client.post(
+        f"/api/v1/projects/{project_id}/agents",
+        json={"name": "Barista", "agent_type": "ASSISTANT"},
+        headers=actor.headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+async def test_chat_for_someone_elses_agent_is_404_and_charges_nothing(
+    client: httpx.AsyncClient, admin, member, llm_runtime: runtime.Runtime
+) -> None:
+    """An agent id is checked like a project id: usage and budgets are never charged to an
+    agent whose project the caller cannot see."""
+    theirs = await _agent(client, admin, await _project(client, admin))
+    with llm.script("good", ["never"]) as model:
+        foreign = await client.post(
+            CHAT, json={**HELLO, "agent_id": theirs}, headers=member.headers
+        )
+        missing = await client.post(
+            CHAT, json={**HELLO, "agent_id": str(uuid.uuid4())}, headers=member.headers
+        )
+        assert model.remaining == 1
+    for response in (foreign, missing):
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    charged = await client.get(
+        "/api/v1/models/usage", params={"agent_id": theirs}, headers=admin.headers
+    )
+    assert charged.json()["total"]["requests"] == 0
+
+
+async def test_chat_for_an_agent_is_charged_to_it_and_its_project(
+    client: httpx.AsyncClient, member, llm_runtime: runtime.Runtime
+) -> None:
+    project_id = await _project(client, member)
+    agent_id = await _agent(client, member, project_id)
+    with llm.script("good", ["Hello!"]):
+        response = await client.post(
+            CHAT, json={**HELLO, "agent_id": agent_id}, headers=member.headers
+        )
+    assert response.status_code == 200, response.text
+    usage = await client.get(
+        "/api/v1/models/usage", params={"project_id": project_id}, headers=member.headers
+    )
+    assert {group["key"] for group in usage.json()["by_agent"]} == {agent_id}
+    other = await _project(client, member)
+    mismatched = await client.post(
+        CHAT, json={**HELLO, "agent_id": agent_id, "project_id": other}, headers=member.headers
+    )
+    assert mismatched.status_code == 422, mismatched.text
+    assert "belongs to project" in mismatched.json()["detail"]

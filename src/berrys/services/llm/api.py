@@ -14,7 +14,8 @@ from fastapi.responses import StreamingResponse
 from berrys.core.contracts import ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.core.enums import BudgetScope, ModelProvider, UserRole
-from berrys.core.errors import BerrysError, Forbidden
+from berrys.core.errors import BerrysError, Forbidden, Unprocessable
+from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.llm import service
@@ -37,9 +38,22 @@ from berrys.services.projects import service as projects
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 
-async def _check_project(database: DatabaseDep, user: UserOut, project_id: uuid.UUID) -> None:
+async def _check_access(database: DatabaseDep, user: UserOut, body: ChatRequest) -> ChatRequest:
+    """The project and agent the chat is charged to, if the caller may see them (else
+    NotFound); an agent's project stands in for a missing ``project_id``."""
     async with database.transaction(read_only=True) as session:
-        await projects.get(session, project_id=project_id, user=user)
+        if body.project_id is not None:
+            await projects.get(session, project_id=body.project_id, user=user)
+        if body.agent_id is None:
+            return body
+        agent = await agents.get(session, agent_id=body.agent_id, user=user)
+    if body.project_id is None:
+        return body.model_copy(update={"project_id": agent.project_id})
+    if body.project_id != agent.project_id:
+        raise Unprocessable(
+            f"Agent {agent.id} belongs to project {agent.project_id}, not {body.project_id}"
+        )
+    return body
 
 
 def _completion_request(body: ChatRequest, user: UserOut) -> CompletionRequest:
@@ -83,8 +97,7 @@ async def create_model(body: ModelCreate, session: Session, user: AdminUser) -> 
 @router.post("/chat", response_model=ChatResponse)
 async def chat(body: ChatRequest, database: DatabaseDep, user: WriterUser) -> object:
     """Route a chat to the best model, falling back on failure; ``stream`` answers as SSE."""
-    if body.project_id is not None:
-        await _check_project(database, user, body.project_id)
+    body = await _check_access(database, user, body)
     request = _completion_request(body, user)
     if body.stream:
         return StreamingResponse(_sse(database, request), media_type="text/event-stream")
