@@ -214,14 +214,16 @@ async def test_usage_counts_per_agent(database, settings, client, member, builti
         agents.append(uuid.UUID(agent.json()["id"]))
     first, second = agents
     before = await client.get(f"/api/v1/tools/{math}", headers=member.headers)
-    for agent, times in ((first, 3), (second, 1), (None, 2)):
-        for _ in range(times):
+    in_project = uuid.UUID(project["id"])
+    for agent, times in ((first, 3), (second, 1)):
+        for _ in range(times):  # as the run engine calls: the agent's task's project
             await service.invoke(
                 database,
                 settings=settings,
                 tool_id=math,
                 arguments={"expression": "2+2"},
                 user=None,
+                project_id=in_project,
                 agent_id=agent,
             )
     await service.invoke(
@@ -230,8 +232,15 @@ async def test_usage_counts_per_agent(database, settings, client, member, builti
         tool_id=math,
         arguments={"expression": "1/0"},
         user=None,
+        project_id=in_project,
         agent_id=second,
     )
+    for _ in range(2):  # the member's direct calls
+        await client.post(
+            f"/api/v1/tools/{math}/invoke",
+            json={"arguments": {"expression": "2+2"}},
+            headers=member.headers,
+        )
     usage = await client.get(f"/api/v1/tools/{math}/usage", headers=member.headers)
     by_agent = {row["agent_id"]: row for row in usage.json()}
     assert by_agent[str(first)]["calls"] == 3
@@ -244,6 +253,29 @@ async def test_usage_counts_per_agent(database, settings, client, member, builti
     assert tool.json()["last_used_at"] is not None
     # A call is not an edit: caches keyed on the tool's version stay valid.
     assert tool.json()["updated_at"] == before.json()["updated_at"]
+
+
+async def test_usage_counts_only_the_calls_the_reader_may_see(
+    client, admin, member, other_member, builtins
+):
+    math = builtins["math.evaluate"]
+    for _ in range(3):
+        await client.post(
+            f"/api/v1/tools/{math}/invoke",
+            json={"arguments": {"expression": "2+2"}},
+            headers=member.headers,
+        )
+    await client.post(
+        f"/api/v1/tools/{math}/invoke",
+        json={"arguments": {"expression": "1+1"}},
+        headers=other_member.headers,
+    )
+    mine = await client.get(f"/api/v1/tools/{math}/usage", headers=member.headers)
+    theirs = await client.get(f"/api/v1/tools/{math}/usage", headers=other_member.headers)
+    everyone = await client.get(f"/api/v1/tools/{math}/usage", headers=admin.headers)
+    assert [row["calls"] for row in mine.json()] == [3]
+    assert [row["calls"] for row in theirs.json()] == [1]
+    assert [row["calls"] for row in everyone.json()] == [4]
 
 
 async def test_viewer_cannot_invoke_and_unknown_tool_is_404(client, viewer, member, builtins):

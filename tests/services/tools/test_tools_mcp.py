@@ -297,3 +297,30 @@ async def test_a_server_that_died_while_idle_is_reconnected_transparently(
     assert added.status_code == 200, added.text
     assert added.json()["output"]["structured_content"] == {"result": 42}
     assert pool._connections[uuid.UUID(server["id"])] is not connection
+
+
+async def test_only_an_admin_sees_how_a_server_is_started(
+    client, admin, member, viewer, add_server
+):
+    server = await add_server(
+        "started", refresh=False, command="/opt/mcp/run", args=["--db", "/srv/private.db"]
+    )
+    for reader in (member, viewer):
+        one = await client.get(f"/api/v1/mcp-servers/{server['id']}", headers=reader.headers)
+        listed = await client.get("/api/v1/mcp-servers", headers=reader.headers)
+        for shown in (one.json(), listed.json()["items"][0]):
+            assert shown["name"] == "started"
+            assert shown["command"] == "***"
+            assert shown["args"] == ["***"]
+        assert "/opt/mcp/run" not in one.text + listed.text
+        assert "private.db" not in one.text + listed.text
+    full = await client.get(f"/api/v1/mcp-servers/{server['id']}", headers=admin.headers)
+    assert full.json()["command"] == "/opt/mcp/run"
+    assert full.json()["args"] == ["--db", "/srv/private.db"]
+
+
+async def test_a_viewer_cannot_start_a_server_by_checking_its_health(client, viewer, add_server):
+    server = await add_server("idle", refresh=False, **TIME_SERVER)
+    health = await client.get(f"/api/v1/mcp-servers/{server['id']}/health", headers=viewer.headers)
+    assert health.status_code == 403
+    assert uuid.UUID(server["id"]) not in pool._connections

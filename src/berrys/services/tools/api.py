@@ -4,10 +4,12 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.core.enums import ToolSource, ToolStatus, UserRole
+from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.projects import service as projects
 from berrys.services.tools import service
@@ -109,13 +111,18 @@ async def list_executions(
     agent_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> ListOf[ExecutionOut]:
     """The execution log; a non-admin sees their own calls and their projects' calls."""
-    scope: dict[str, Any] = {}
-    if user.role != UserRole.ADMIN:
-        scope = {"project_ids": await projects.visible_ids(session, user=user), "user_id": user.id}
+    scope = await _execution_scope(session, user)
     items, total = await service.get_executions(
         session, limit=page.limit, offset=page.offset, tool_id=tool_id, agent_id=agent_id, **scope
     )
     return ListOf[ExecutionOut](items=items, total=total)
+
+
+async def _execution_scope(session: AsyncSession, user: UserOut) -> dict[str, Any]:
+    """The log a non-admin may read: their own calls and their projects' calls."""
+    if user.role == UserRole.ADMIN:
+        return {}
+    return {"project_ids": await projects.visible_ids(session, user=user), "user_id": user.id}
 
 
 @router.get("/{tool_id}", response_model=ToolOut)
@@ -162,9 +169,11 @@ async def list_evaluations(
 
 @router.get("/{tool_id}/usage", response_model=list[UsageOut])
 async def tool_usage(tool_id: uuid.UUID, session: Session, user: CurrentUser) -> list[UsageOut]:
-    """Calls per agent (and direct calls, agent_id null)."""
+    """Calls per agent (and direct calls, agent_id null); a non-admin counts only the calls
+    the execution log shows them (their own and their projects')."""
     await service.get(session, tool_id=tool_id)
-    return await service.get_usage(session, tool_id=tool_id)
+    scope = await _execution_scope(session, user)
+    return await service.get_usage(session, tool_id=tool_id, **scope)
 
 
 @router.post("/{tool_id}/invoke", response_model=InvokeResult)
@@ -190,7 +199,9 @@ async def invoke_tool(
 
 @servers_router.get("", response_model=ListOf[McpServerOut])
 async def list_servers(session: Session, user: CurrentUser, page: PageDep) -> ListOf[McpServerOut]:
-    items, total = await service.get_servers(session, limit=page.limit, offset=page.offset)
+    items, total = await service.get_servers(
+        session, limit=page.limit, offset=page.offset, reveal=user.role == UserRole.ADMIN
+    )
     return ListOf[McpServerOut](items=items, total=total)
 
 
@@ -202,7 +213,10 @@ async def create_server(body: McpServerCreate, session: Session, user: AdminUser
 
 @servers_router.get("/{server_id}", response_model=McpServerOut)
 async def get_server(server_id: uuid.UUID, session: Session, user: CurrentUser) -> McpServerOut:
-    return await service.get_server(session, server_id=server_id)
+    """How a server is started (command, arguments) is shown to ADMIN only."""
+    return await service.get_server(
+        session, server_id=server_id, reveal=user.role == UserRole.ADMIN
+    )
 
 
 @servers_router.patch("/{server_id}", response_model=McpServerOut)
@@ -228,9 +242,13 @@ async def refresh_server(
 
 @servers_router.get("/{server_id}/health", response_model=McpHealthOut)
 async def server_health(
-    server_id: uuid.UUID, database: DatabaseDep, user: CurrentUser
+    server_id: uuid.UUID, database: DatabaseDep, user: WriterUser
 ) -> McpHealthOut:
-    """Measured now: connect (or reuse the session) and list tools within the timeout."""
+    """Measured now: connect (or reuse the session) and list tools within the timeout.
+
+    It may start the server's process, so a VIEWER may not: the same people who may call the
+    server's tools (and so start it anyway) may check it; a VIEWER reads the last health
+    recorded on the server."""
     return await service.server_health(database, server_id=server_id)
 
 

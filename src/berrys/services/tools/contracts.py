@@ -169,8 +169,8 @@ class McpServerOut(Contract):
     id: uuid.UUID
     name: str
     transport: McpTransport
-    command: str | None
-    args: list[str]
+    command: str | None = Field(description="Shown as '***' to anyone but an ADMIN.")
+    args: list[str] = Field(description="Shown as ['***'] to anyone but an ADMIN.")
     env: dict[str, str] = Field(description="Values are shown as '***'.")
     url: str | None
     headers: dict[str, str] = Field(description="Secret values are shown as '***'.")

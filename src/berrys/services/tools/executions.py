@@ -49,6 +49,13 @@ async def record(
         )
 
 
+def _scope(project_ids: list[uuid.UUID] | None, user_id: uuid.UUID | None) -> list[Any]:
+    """A non-admin's calls: their own, and those in the projects they can see."""
+    if project_ids is None and user_id is None:
+        return []
+    return [or_(ToolExecution.project_id.in_(project_ids or []), ToolExecution.user_id == user_id)]
+
+
 async def get_executions(
     session: AsyncSession,
     *,
@@ -65,13 +72,7 @@ async def get_executions(
         conditions.append(ToolExecution.tool_id == tool_id)
     if agent_id is not None:
         conditions.append(ToolExecution.agent_id == agent_id)
-    if project_ids is not None or user_id is not None:
-        conditions.append(
-            or_(
-                ToolExecution.project_id.in_(project_ids or []),
-                ToolExecution.user_id == user_id,
-            )
-        )
+    conditions.extend(_scope(project_ids, user_id))
     rows, total = await fetch_page(
         session,
         select(ToolExecution)
@@ -84,12 +85,19 @@ async def get_executions(
 
 
 async def get_usage(
-    session: AsyncSession, *, tool_id: uuid.UUID | None = None, agent_id: uuid.UUID | None = None
+    session: AsyncSession,
+    *,
+    tool_id: uuid.UUID | None = None,
+    agent_id: uuid.UUID | None = None,
+    project_ids: list[uuid.UUID] | None = None,
+    user_id: uuid.UUID | None = None,
 ) -> list[UsageOut]:
-    """Calls per tool and agent (refusals not counted as calls), from the execution log."""
+    """Calls per tool and agent (refusals not counted as calls), from the execution log;
+    ``project_ids``/``user_id`` limit a non-admin to the calls the log shows them."""
     conditions: list[Any] = [
         ToolExecution.outcome.in_(_COUNTED),
         ToolExecution.tool_id.is_not(None),
+        *_scope(project_ids, user_id),
     ]
     if tool_id is not None:
         conditions.append(ToolExecution.tool_id == tool_id)

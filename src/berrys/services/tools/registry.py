@@ -73,11 +73,18 @@ def tool_out(row: Tool) -> ToolOut:
     return out.model_copy(update={"configuration": mask(row.configuration or {})})
 
 
-def server_out(row: McpServer) -> McpServerOut:
+def server_out(row: McpServer, *, reveal: bool = True) -> McpServerOut:
+    """The server with secrets masked; without ``reveal`` (anyone but an ADMIN) also how it
+    is started: the command and its arguments."""
     out = McpServerOut.model_validate(row)
-    return out.model_copy(
-        update={"env": mask(row.env or {}, everything=True), "headers": mask(row.headers or {})}
-    )
+    update: dict[str, Any] = {
+        "env": mask(row.env or {}, everything=True),
+        "headers": mask(row.headers or {}),
+    }
+    if not reveal:
+        update["command"] = MASK if row.command else None
+        update["args"] = [MASK] if row.args else []
+    return out.model_copy(update=update)
 
 
 async def get_tool_row(session: AsyncSession, tool_id: uuid.UUID) -> Tool:

@@ -38,17 +38,21 @@ from berrys.services.tools.registry import (
 from berrys.services.tools.tables import McpServer, Tool
 
 
-async def get_server(session: AsyncSession, *, server_id: uuid.UUID) -> McpServerOut:
-    return server_out(await get_server_row(session, server_id))
+async def get_server(
+    session: AsyncSession, *, server_id: uuid.UUID, reveal: bool = False
+) -> McpServerOut:
+    """A server; its command and arguments only with ``reveal`` (an ADMIN reading)."""
+    return server_out(await get_server_row(session, server_id), reveal=reveal)
 
 
 async def get_servers(
-    session: AsyncSession, *, limit: int, offset: int
+    session: AsyncSession, *, limit: int, offset: int, reveal: bool = False
 ) -> tuple[list[McpServerOut], int]:
+    """Servers by name; their commands and arguments only with ``reveal``."""
     rows, total = await fetch_page(
         session, select(McpServer).order_by(McpServer.name), limit=limit, offset=offset
     )
-    return [server_out(row) for row in rows], total
+    return [server_out(row, reveal=reveal) for row in rows], total
 
 
 async def get_server_by_name(session: AsyncSession, *, name: str) -> McpServerOut | None:
