@@ -197,6 +197,33 @@ def test_address_policy():
     assert egress.refusal(ipaddress.ip_address("10.1.2.3"), allow_private=True) is None
     for text in ("169.254.169.254", "168.63.129.16", "::ffff:169.254.169.254"):
         assert egress.refusal(ipaddress.ip_address(text), allow_private=True) == "cloud metadata"
+    # Nor anything link-local: the ECS task credentials endpoint, other clouds' metadata.
+    for text in (
+        "169.254.170.2",
+        "169.254.0.23",
+        "169.254.10.1",
+        "fe80::1",
+        "::ffff:169.254.170.2",
+    ):
+        assert egress.refusal(ipaddress.ip_address(text), allow_private=True) == "link-local", text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://METADATA.google.internal./computeMetadata/v1/",
+        "http://instance-data/latest/meta-data/",
+        "http://169.254.170.2/v2/credentials",
+    ],
+)
+async def test_metadata_hosts_are_refused_even_with_private_addresses_allowed(
+    database, settings, builtins, url
+):
+    hosts = ["metadata.google.internal", "instance-data", "169.254.170.2"]
+    allowing = _fetching(settings, *hosts, tools_fetch_allow_private=True)
+    refused = await _refused(database, allowing, builtins, url)
+    assert "metadata" in refused.detail or "link-local" in refused.detail
 
 
 async def test_a_name_is_resolved_once_and_the_checked_address_is_connected(

@@ -1,5 +1,6 @@
-"""Outgoing HTTP for the fetch tool and HTTP tools: allow-listed hosts only, and no private,
-loopback, link-local or cloud-metadata address unless an operator allows private ones.
+"""Outgoing HTTP for the fetch tool and HTTP tools: allow-listed hosts only, and no private
+or loopback address unless an operator allows private ones; link-local addresses (where
+cloud metadata and container credential endpoints live) and cloud-metadata hosts never.
 
 A host name is resolved once per request, every address it resolves to is checked, and the
 connection goes to a checked address (the URL's host is replaced by it; the Host header and
@@ -26,15 +27,34 @@ from berrys.core.errors import PolicyDenied, Unprocessable
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 MAX_REDIRECTS = 5
-# Cloud instance metadata (AWS, GCP and Azure IMDS; Azure's wire server; Alibaba; AWS over
-# IPv6) hands out credentials: refused even when private addresses are allowed.
+# Cloud instance metadata hands out credentials: refused even when private addresses are
+# allowed. Most of it is link-local (AWS, GCP, Azure IMDS at 169.254.169.254, the ECS task
+# endpoint at 169.254.170.2, Tencent at 169.254.0.23...): the whole link-local ranges
+# (169.254.0.0/16, fe80::/10) are refused always. These are the known ones elsewhere:
+# Azure's wire server, Alibaba, Oracle's legacy address, AWS over IPv6 (and the usual
+# link-local one, named as what it is).
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(address)
     for address in (
         "169.254.169.254",
         "168.63.129.16",
         "100.100.100.200",
+        "192.0.0.192",
         "fd00:ec2::254",
+    )
+)
+# Names of metadata services, refused before any resolution (whatever they resolve to).
+METADATA_HOSTS = frozenset(
+    (
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata.azure.com",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.tencentyun.com",
+        "metadata.packet.net",
+        "metadata.platformequinix.com",
     )
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -68,14 +88,14 @@ def refusal(address: IPAddress, *, allow_private: bool) -> str | None:
     address = _embedded_ipv4(address)
     if address in METADATA_ADDRESSES:
         return "cloud metadata"
+    if address.is_link_local:
+        return "link-local"
     if allow_private or (address.is_global and not address.is_multicast):
         return None
     if address.is_unspecified:
         return "unspecified"
     if address.is_loopback:
         return "loopback"
-    if address.is_link_local:
-        return "link-local"
     if address.is_private:
         return "private"
     return "non-public"
@@ -111,6 +131,8 @@ async def _pinned(url: httpx.URL, settings: Settings) -> tuple[httpx.URL, dict[s
             f"host {url.host!r} is not in the fetch allow-list (BERRYS_TOOLS_FETCH_ALLOWED_HOSTS)"
         )
     name = url.raw_host.decode("ascii")
+    if name.lower().rstrip(".") in METADATA_HOSTS:
+        raise PolicyDenied(f"{url.host!r} is a cloud metadata service, which tools never reach")
     addresses = await resolve(name, url.port or (443 if url.scheme == "https" else 80))
     if not addresses:
         raise Unprocessable(f"{url.host!r} resolves to no address")
@@ -119,8 +141,8 @@ async def _pinned(url: httpx.URL, settings: Settings) -> tuple[httpx.URL, dict[s
         if reason is not None:
             raise PolicyDenied(
                 f"{url.host!r} resolves to {address}, a {reason} address, which tools may not "
-                "reach (private, loopback and link-local addresses need "
-                "BERRYS_TOOLS_FETCH_ALLOW_PRIVATE; metadata addresses are never reached)",
+                "reach (private and loopback addresses need BERRYS_TOOLS_FETCH_ALLOW_PRIVATE; "
+                "link-local and metadata addresses are never reached)",
                 address=str(address),
             )
     extensions: dict[str, Any] = {"sni_hostname": name} if url.scheme == "https" else {}
