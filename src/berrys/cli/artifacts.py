@@ -28,7 +28,7 @@ from berrys.services.workflows.contracts import ArtifactOut, RunOut
 
 app = typer.Typer(help="Artifacts: what a run's tasks produced.", no_args_is_help=True)
 
-RUN_OPTION = typer.Option(None, "--run", help="The run (id or prefix); default: your newest run.")
+RUN_OPTION = typer.Option(None, "--run", help="The run (id or prefix); default: any of yours.")
 
 
 async def _run(database: Database, email: str, run: str | None) -> RunOut:
@@ -112,8 +112,16 @@ def show_artifact(
     email = operator_email(settings, as_user)
 
     async def _show(database: Database) -> dict[str, Any]:
-        found = await _run(database, email, run)
-        return _pick(found, artifact).model_dump(mode="json")
+        if run:
+            return _pick(await _run(database, email, run), artifact).model_dump(mode="json")
+        user = await acting_user(database, email)
+        for summary in await visible_runs(database, user, limit=200):  # newest first
+            found = await find_run(database, user, str(summary.id))
+            try:
+                return _pick(found, artifact).model_dump(mode="json")
+            except NotFound:
+                continue
+        raise NotFound(f"No artifact {artifact!r} (`berrys artifacts list RUN` shows a run's)")
 
     shown = run_async(_show, settings)
     if as_json:
