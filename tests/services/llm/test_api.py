@@ -371,3 +371,48 @@ async def test_chat_for_an_agent_is_charged_to_it_and_its_project(
     )
     assert mismatched.status_code == 422, mismatched.text
     assert "belongs to project" in mismatched.json()["detail"]
+
+
+async def test_a_scripted_model_cannot_be_registered_over_rest(
+    client: httpx.AsyncClient, admin, llm_runtime: runtime.Runtime
+) -> None:
+    response = await client.post(
+        "/api/v1/models", json={"provider": "SCRIPTED", "name": "ghost"}, headers=admin.headers
+    )
+    assert response.status_code == 422, response.text
+    assert "llm.script" in response.json()["detail"]
+    listed = await client.get(
+        "/api/v1/models", params={"provider": "SCRIPTED"}, headers=admin.headers
+    )
+    assert listed.json()["total"] == 0
+
+
+async def test_a_scripted_row_without_a_script_never_takes_part_in_routing(
+    database, llm_runtime: runtime.Runtime
+) -> None:
+    """A SCRIPTED row left in the registry (registered before REST refused them) has no
+    script to answer with: routing passes it by, and RULES still answers."""
+    from berrys.core.enums import ModelProvider, ModelTaskType
+    from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+    from berrys.services.llm.tables import LlmModel
+
+    async with database.transaction() as session:
+        session.add(
+            LlmModel(
+                provider=ModelProvider.SCRIPTED,
+                name="ghost",
+                capabilities=["CHAT"],
+                quality={"GENERAL": 10},
+            )
+        )
+    llm_runtime.forget_registry()
+    request = CompletionRequest(
+        messages=[ChatMessage(role="user", content="Name the tea shop.")],
+        task_type=ModelTaskType.GENERAL,
+        rules=lambda: "The Tea Shop",
+    )
+    result = await llm.complete(database, request)
+    assert (result.content, result.from_rules) == ("The Tea Shop", True)
+    assert all(attempt.model != "ghost" for attempt in result.attempts)
+    with llm.script("ghost", ["scripted after all"]):  # a script makes it a model again
+        assert (await llm.complete(database, request)).model == "ghost"

@@ -193,6 +193,16 @@ class ModelCreate(Contract):
         default_factory=dict, description="Quality tier 0-10 per task type (default 5)."
     )
 
+    @field_validator("provider")
+    @classmethod
+    def _not_scripted(cls, provider: ModelProvider) -> ModelProvider:
+        # A registered SCRIPTED model has no answers: it would outrank and break every call.
+        if provider == ModelProvider.SCRIPTED:
+            raise ValueError(
+                "SCRIPTED models are not registered: tests install them with llm.script"
+            )
+        return provider
+
 
 class ModelUpdate(Contract):
     capabilities: list[ModelCapability] | None = None

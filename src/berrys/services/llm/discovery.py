@@ -84,7 +84,11 @@ async def candidates(database: Database) -> list[ModelSpec]:
         async with database.transaction(read_only=True) as session:
             rows = list(await session.scalars(select(LlmModel)))
         listed = {(row.provider, row.name) for row in rows}
-        specs = [spec_of(row) for row in rows if row.enabled]
+        # A SCRIPTED row has no script behind it (scripted models are installed in-process,
+        # added below): never a candidate, or it would break every call it outranks.
+        specs = [
+            spec_of(row) for row in rows if row.enabled and row.provider != ModelProvider.SCRIPTED
+        ]
         specs += [spec_of_seed(s) for s in await seeds() if (s.provider, s.name) not in listed]
         cached = (time.monotonic(), specs)
         state.models[database.url] = cached
