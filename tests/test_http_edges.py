@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from fastapi import Depends
@@ -252,3 +254,74 @@ async def test_a_read_sees_what_its_dependencies_wrote_before_it(settings, datab
         assert created.status_code == 201
         response = await http.get("/test/seeded", headers=member.headers)
     assert response.json() == {"description": "seeded"}
+
+
+async def test_every_response_says_nosniff_and_carries_a_csp(client, member):
+    responses = [
+        await client.get("/api/v1/projects", headers=member.headers),
+        await client.get("/api/v1/projects"),  # 401, problem+json
+        await client.get("/nowhere"),
+        await client.get("/static/berrys.css"),
+        await client.get("/login"),
+        await client.get("/openapi.json"),
+        await client.get("/health"),
+    ]
+    for response in responses:
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'self'" in policy
+        assert "frame-ancestors 'none'" in policy
+        assert "object-src 'none'" in policy
+        # The dashboard's own files only: no inline script, no other origin.
+        assert "script-src 'self';" in policy, response.url
+        assert "unsafe" not in policy
+
+
+async def test_the_api_docs_get_a_csp_that_lets_them_load(client):
+    for path in ("/docs", "/redoc"):
+        docs = await client.get(path)
+        assert docs.status_code == 200
+        assert docs.headers["x-content-type-options"] == "nosniff"
+        policy = docs.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy
+        assert "object-src 'none'" in policy
+        # Swagger UI and ReDoc come from this CDN and start with an inline script.
+        scripts = next(part for part in policy.split(";") if part.strip().startswith("script-src"))
+        assert "https://cdn.jsdelivr.net" in scripts
+        assert "'unsafe-inline'" in scripts
+        for source in re.findall(r'<script src="([^"]+)"', docs.text):
+            assert source.startswith("https://cdn.jsdelivr.net/"), source
+
+
+_METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+async def test_every_operation_documents_its_errors_as_problem_json(client):
+    document = (await client.get("/openapi.json")).json()
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status", "detail"} <= set(problem["properties"])
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    operations = [
+        (path, method, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+        if method in _METHODS
+    ]
+    assert len(operations) > 100
+    for path, method, operation in operations:
+        responses = operation["responses"]
+        expected = {"default"}
+        if path.startswith("/api/"):
+            expected |= {"404", "409", "422"}
+            if operation.get("security"):
+                expected |= {"401", "403"}
+        assert expected <= set(responses), (method, path, sorted(responses))
+        for status, response in responses.items():
+            if status == "default" or int(status) >= 400:
+                content = response.get("content", {})
+                assert list(content) == ["application/problem+json"], (method, path, status)
+                assert content["application/problem+json"]["schema"] == {
+                    "$ref": "#/components/schemas/Problem"
+                }
+    login = document["paths"]["/api/v1/auth/login"]["post"]["responses"]
+    assert "401" in login  # a wrong password, though the route needs no token

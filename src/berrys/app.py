@@ -19,6 +19,7 @@ from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from berrys.core.logging import configure_logging
 from berrys.core.middleware import HttpMetrics, RequestMiddleware
+from berrys.core.openapi import document_problems
 from berrys.services.agents.api import router as agents_router
 from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
@@ -120,7 +121,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     ):
         app.include_router(router)
     install_web(app)
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    document_problems(app)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        docs_paths=(app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url),
+    )
     return app
 
 

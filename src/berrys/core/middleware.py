@@ -2,8 +2,9 @@
 
 It assigns the request id (``X-Request-ID`` accepted and echoed), binds it to the log
 context, enforces the body size limit (413), collects enum deprecation warnings into a
-response header, records Prometheus metrics by route template, and turns any unexpected
-exception into a problem+json 500 (the stack trace goes to the log, never to the client).
+response header, says ``nosniff`` and sends a Content-Security-Policy on every response,
+records Prometheus metrics by route template, and turns any unexpected exception into a
+problem+json 500 (the stack trace goes to the log, never to the client).
 Pure ASGI rather than ``BaseHTTPMiddleware``: no extra task per request on the hot path.
 """
 
@@ -23,6 +24,25 @@ from berrys.core.errors import problem_response
 
 _log = structlog.get_logger("berrys.http")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+# The dashboard runs on its own files only: scripts and styles from /static (no inline code,
+# htmx with eval and its injected styles off), requests to this origin (fetch, SSE), never
+# framed. API answers are JSON and need less; the same policy costs nothing there.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# FastAPI's /docs (Swagger UI) and /redoc load their bundles from jsDelivr (and ReDoc its
+# fonts from Google) and start with an inline script; ReDoc runs a worker from a blob.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    "font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
+    "connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
 
 
 class _BodyTooLarge(HTTPException):
@@ -53,10 +73,18 @@ class HttpMetrics:
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: HttpMetrics,
+        docs_paths: tuple[str | None, ...] = DOCS_PATHS,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.docs_paths = frozenset(path for path in docs_paths if path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +92,13 @@ class RequestMiddleware:
             return
 
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        policy = DOCS_CSP if scope["path"] in self.docs_paths else CSP
+        # On every response, the middleware's own (413, 422, 500) included.
+        own = {
+            "x-request-id": request_id,
+            "x-content-type-options": "nosniff",
+            "content-security-policy": policy,
+        }
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         deprecations = start_collecting_deprecations()
@@ -76,7 +111,7 @@ class RequestMiddleware:
                 422,
                 "Request validation failed",
                 "NUL characters (%00) are not allowed in paths or query strings.",
-                headers={"x-request-id": request_id},
+                headers=own,
             )
             await response(scope, receive, send)
             self._observe(scope, 422, started)
@@ -84,7 +119,7 @@ class RequestMiddleware:
 
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            await self._too_large(scope, send, request_id)
+            await self._too_large(scope, send, own)
             self._observe(scope, 413, started)
             return
 
@@ -105,7 +140,10 @@ class RequestMiddleware:
                 response_started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                present = {name.lower() for name, _ in headers}
+                for name, value in own.items():
+                    if name.encode() not in present:
+                        headers.append((name.encode(), value.encode()))
                 if deprecations:
                     headers.append((b"deprecation", b"true"))
                     for note in dict.fromkeys(deprecations):
@@ -117,7 +155,7 @@ class RequestMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
             if not response_started:
-                await self._too_large(scope, send, request_id)
+                await self._too_large(scope, send, own)
             status = 413
         except Exception:
             _log.exception("http.unhandled_error", path=scope.get("path"), method=scope["method"])
@@ -126,19 +164,19 @@ class RequestMiddleware:
                     500,
                     "Internal server error",
                     f"An unexpected error occurred; quote request id {request_id} in a report.",
-                    headers={"x-request-id": request_id},
+                    headers=own,
                 )
                 await response(scope, receive, send)
             status = 500
         finally:
             self._observe(scope, status, started)
 
-    async def _too_large(self, scope: Scope, send: Send, request_id: str) -> None:
+    async def _too_large(self, scope: Scope, send: Send, headers: dict[str, str]) -> None:
         response = problem_response(
             413,
             "Payload too large",
             f"Request body exceeds the limit of {self.max_body_bytes} bytes.",
-            headers={"x-request-id": request_id},
+            headers=headers,
             limit_bytes=self.max_body_bytes,
         )
         await response(scope, _no_body, send)

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from berrys import __version__
+from berrys.core.middleware import CSP
 from berrys.web.security import csrf_token, remember_csrf_cookie
 
 HERE = Path(__file__).resolve().parent
@@ -21,10 +22,7 @@ HTMX_SSE = "vendor/htmx-ext-sse-2.2.4/sse.min.js"
 templates.env.globals["htmx_sse_path"] = HTMX_SSE
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
-    ),
+    "Content-Security-Policy": CSP,  # the one every response gets
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",

@@ -21,7 +21,14 @@ from berrys.services.auth.deps import AdminUser, CurrentUser, Token
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
-@router.post("/auth/login", response_model=TokenOut)
+@router.post(
+    "/auth/login",
+    response_model=TokenOut,
+    responses={
+        401: {"description": "Wrong email or password (the same answer for both)."},
+        429: {"description": "Too many failed logins from this address; see Retry-After."},
+    },
+)
 async def login(
     body: LoginRequest, request: Request, database: DatabaseDep, settings: SettingsDep
 ) -> TokenOut:
