@@ -334,7 +334,7 @@ def test_berrys_run_understands_an_event_and_an_article_differently(tmp_path, mo
     def run(description: str) -> dict:  # type: ignore[type-arg]
         result = runner.invoke(cli, ["run", description, "--approve", "auto", "--json"], env=env)
         assert result.exit_code == 0, result.output
-        return json.loads(result.output)
+        return json.loads(result.stdout)  # the first admin is announced on stderr
 
     event = run(REPAIR_CAFE)
     article = run("Write a one-page article about composting for the allotment newsletter")
