@@ -265,6 +265,7 @@ async def test_every_response_says_nosniff_and_carries_a_csp(client, member):
         await client.get("/login"),
         await client.get("/openapi.json"),
         await client.get("/health"),
+        await client.get("/api/v1/projects?q=a%00b", headers=member.headers),  # the middleware's
     ]
     for response in responses:
         assert response.headers["x-content-type-options"] == "nosniff", response.url
