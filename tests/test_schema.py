@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import uuid
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -34,3 +38,35 @@ async def test_table_names_are_singular_and_no_reserved_column_names(database):
     for table in metadata.tables.values():
         assert not table.name.endswith("s") or table.name.endswith("ss"), table.name
         assert not {"metadata", "query", "session"} & set(table.columns.keys()), table.name
+
+
+async def test_a_plan_stored_with_a_day_shorter_than_now_allowed_reads_back(
+    client, member, database
+):
+    """Migration 0016 raises calendars below the new minimum, so old plans stay readable."""
+    versions = Path(migrate.__file__).parents[1] / "migrations" / "versions"
+    spec = importlib.util.spec_from_file_location(
+        "calendar_minimum_hours", versions / "0016_calendar_minimum_hours.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+
+    project = await client.post("/api/v1/projects", json={"name": "Old"}, headers=member.headers)
+    made = await client.post(
+        f"/api/v1/projects/{project.json()['id']}/plans",
+        json={"generate": False},
+        headers=member.headers,
+    )
+    plan_id = uuid.UUID(made.json()["id"])
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            migration.plan.update()
+            .where(migration.plan.c.id == plan_id)
+            .values(calendar={"hours_per_day": 0.05})
+        )
+        await connection.run_sync(migration.raise_short_days)
+    read = await client.get(f"/api/v1/plans/{plan_id}", headers=member.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["calendar"]["hours_per_day"] == 0.5
