@@ -18,7 +18,7 @@ from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from berrys.core.logging import configure_logging
-from berrys.core.middleware import HttpMetrics, RequestMiddleware
+from berrys.core.middleware import DOCS_PATHS, HttpMetrics, RequestMiddleware
 from berrys.core.openapi import document_problems
 from berrys.services.agents.api import router as agents_router
 from berrys.services.audit.api import router as audit_router
@@ -89,6 +89,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         version=__version__,
         summary="Open, self-hostable multi-agent platform.",
         lifespan=_lifespan,
+        # Served from bundled assets by berrys.web.docs, not FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database or Database(settings.resolved_database_url)
@@ -126,7 +129,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
         metrics=metrics,
-        docs_paths=(app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url),
+        docs_paths=DOCS_PATHS,
     )
     return app
 
