@@ -244,7 +244,7 @@ def test_the_loop_in_a_browser(page: Page, live: Live) -> None:
     expect(page.locator("p.description")).to_have_text("build a website for my bakery")
     expect(page.locator("#team table tbody tr").first).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("Gantt chart"))).to_be_visible()
-    expect(page.locator(".gantt-labels li.crit").first).to_be_visible()
+    expect(page.locator(".gantt .bar.crit").first).to_be_visible()
     _shot(page, "07-project")
 
     lifecycle = page.locator("#lifecycle .actions button")

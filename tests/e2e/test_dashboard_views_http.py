@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from html.parser import HTMLParser
+
+from tests.e2e.test_dashboard_http import _login, _planned_project
 
 
 async def test_the_api_docs_load_only_bundled_assets(client):
@@ -36,3 +39,131 @@ async def test_the_api_docs_load_only_bundled_assets(client):
         assert "unsafe-eval" not in policy
     assert "SwaggerUIBundle" in (await client.get("/docs/assets/swagger-ui-bundle.js")).text
     assert (await client.get("/docs/oauth2-redirect")).status_code == 200
+
+
+class _Svg(HTMLParser):
+    """The Gantt chart's parts: bars, arrows by type, axis labels, task labels, today."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bars: list[dict] = []
+        self.arrows: list[dict] = []
+        self.ticks: list[str] = []
+        self.labels: list[str] = []
+        self.today = 0
+        self._text: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
+        if tag == "rect" and "bar" in classes:
+            self.bars.append(attrs)
+        elif tag == "path" and "dep" in classes:
+            self.arrows.append(attrs)
+        elif tag == "line" and "today-line" in classes:
+            self.today += 1
+        elif tag == "text" and ("tick-label" in classes or "task-label" in classes):
+            self._text = classes[0]
+
+    def handle_data(self, data):
+        if self._text == "tick-label" and data.strip():
+            self.ticks.append(data.strip())
+        elif self._text == "task-label":
+            self.labels.append(data.strip())
+
+    def handle_endtag(self, tag):
+        if tag in ("text", "title"):
+            self._text = None if tag == "text" else self._text
+
+
+def _chart(html: str) -> _Svg:
+    start = html.index('<svg role="img" aria-label="Gantt chart')
+    parser = _Svg()
+    parser.feed(html[start : html.index("</svg>", start) + 6])
+    return parser
+
+
+async def test_the_gantt_chart_has_dates_labels_arrows_the_critical_path_and_today(client, member):
+    token = await _login(client, member)
+    url = await _planned_project(client, token)
+    plan = (await client.get(f"/api/v1{url}/plans/current", headers=member.headers)).json()
+    page = await client.get(url)
+    chart = _chart(page.text)
+    assert len(chart.bars) == len(plan["tasks"]) > 1
+    assert {label.rstrip("…") for label in chart.labels} <= {
+        t["name"][: len(label.rstrip("…"))] for t in plan["tasks"] for label in chart.labels
+    }
+    assert chart.labels[0]
+    assert len(chart.arrows) == len(plan["dependencies"]) > 0
+    assert {a["data-type"] for a in chart.arrows} == {d["type"] for d in plan["dependencies"]}
+    assert all(a["marker-end"].startswith("url(#dep-head-") for a in chart.arrows)
+    # A generated plan starts now: today's line is on the chart, dated on the axis.
+    assert chart.today == 1
+    assert chart.ticks
+    assert all(
+        re.match(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) \d{1,2} [A-Z][a-z]{2}$", t) for t in chart.ticks
+    )
+    assert any("crit" in bar["class"] for bar in chart.bars)
+    assert "Critical path: " in page.text
+    assert "finish to start" in page.text  # the legend
+
+
+async def test_a_hundred_task_plan_stays_readable(client, member):
+    created = await client.post(
+        "/api/v1/projects", json={"name": "Big plan"}, headers=member.headers
+    )
+    project_id = created.json()["id"]
+    plan = await client.post(
+        f"/api/v1/projects/{project_id}/plans",
+        json={"generate": False, "start_at": "2026-03-02T09:00:00Z"},
+        headers=member.headers,
+    )
+    plan_id = plan.json()["id"]
+    ids = []
+    for number in range(100):
+        task = await client.post(
+            f"/api/v1/plans/{plan_id}/tasks",
+            json={
+                "name": f"Task {number:03d} with a rather long name to cut",
+                "estimate_hours": 4 + number % 5,
+            },
+            headers=member.headers,
+        )
+        assert task.status_code == 201, task.text
+        ids.append(task.json()["id"])
+    kinds = ["FS", "SS", "FF", "SF"]
+    edges = 0
+    for number in range(1, 100):
+        for source in {number - 1, number // 2} - {number}:
+            response = await client.post(
+                f"/api/v1/plans/{plan_id}/dependencies",
+                json={
+                    "from_task_id": ids[source],
+                    "to_task_id": ids[number],
+                    "type": kinds[(number + source) % 4],
+                },
+                headers=member.headers,
+            )
+            if response.status_code == 201:
+                edges += 1
+    token = await _login(client, member)
+    assert token
+    page = await client.get(f"/projects/{project_id}")
+    assert page.status_code == 200
+    chart = _chart(page.text)
+    assert len(chart.bars) == 100
+    assert len(chart.arrows) == edges > 100
+    assert {a["data-type"] for a in chart.arrows} == set(kinds)
+    # Fixed row height: 100 rows are tall, not squeezed; names cut to fit their gutter.
+    heights = {float(bar["height"]) for bar in chart.bars}
+    assert heights == {14.0}
+    svg = re.search(r'<svg role="img" aria-label="Gantt chart[^>]*>', page.text).group(0)
+    assert int(re.search(r'height="(\d+)"', svg).group(1)) >= 100 * 22
+    assert all(len(label) <= 34 for label in chart.labels)
+    assert any(label.endswith("…") for label in chart.labels)
+    # Weeks or months on the axis, dated, not one tick per day for a long plan.
+    assert 2 <= len(chart.ticks) <= 40
+    # A plan in the past: no line for today, but the caption says where today is.
+    assert chart.today == 0
+    assert "after the planned finish" in page.text
+    assert page.text.count('class="bar crit"') >= 1

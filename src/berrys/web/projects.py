@@ -24,6 +24,7 @@ from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.workflows import service as workflows
+from berrys.web.gantt import gantt
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
@@ -128,7 +129,11 @@ async def _plan(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str,
     except NotFound:
         return {"plan": None}
     schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, seed=1)
-    return {"plan": plan, "schedule": schedule, "gantt": gantt(schedule)}
+    return {
+        "plan": plan,
+        "schedule": schedule,
+        "gantt": gantt(schedule, plan.dependencies),
+    }
 
 
 async def _runs(session: Any, project_id: uuid.UUID) -> list[Any]:
@@ -167,27 +172,6 @@ def collaboration_graph(members: list[Any], edges: list[Any]) -> dict[str, Any]:
             }
         )
     return {"nodes": list(nodes.values()), "edges": lines}
-
-
-def gantt(schedule: Any) -> dict[str, Any]:
-    """Bars for an SVG Gantt chart: position and width in percent of the plan's length."""
-    span = max(schedule.finish_hours, 1e-9)
-    critical = set(schedule.critical_path)
-    rows = []
-    for task in sorted(schedule.tasks, key=lambda t: (t.es_hours, t.name)):
-        rows.append(
-            {
-                "name": task.name,
-                "x": round(100 * task.es_hours / span, 3),
-                "width": round(max(100 * (task.ef_hours - task.es_hours) / span, 0.5), 3),
-                "critical": task.task_id in critical,
-                "hours": round(task.duration_hours, 1),
-                "slack": round(task.total_slack_hours, 1),
-                "start": task.early_start,
-                "finish": task.early_finish,
-            }
-        )
-    return {"rows": rows, "finish_hours": round(schedule.finish_hours, 1)}
 
 
 async def _project_page(
