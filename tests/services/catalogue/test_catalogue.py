@@ -40,6 +40,19 @@ def test_the_shipped_catalogue_is_valid_and_covers_the_kinds_of_work():
             assert task.deliverable in shipped.deliverables
 
 
+def test_every_todo_is_a_whole_item():
+    """A comma in a one-line YAML list splits an item: such halves start in lower case."""
+    shipped = build([SHIPPED])
+    halves = [
+        (deliverable.key, todo)
+        for deliverable in shipped.deliverables.values()
+        for section in deliverable.sections
+        for todo in section.todos
+        if todo[:1].islower()
+    ]
+    assert halves == []
+
+
 def test_a_broken_user_file_names_its_file_and_field(tmp_path):
     (tmp_path / "types").mkdir()
     broken = tmp_path / "types" / "choir_concert.yaml"
