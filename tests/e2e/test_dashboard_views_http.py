@@ -3,12 +3,25 @@ the Gantt chart, the run page per task, starting a run while one waits, empty st
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import re
+import uuid
 from html.parser import HTMLParser
+from pathlib import Path
 
 from tests.e2e.test_dashboard_http import _login, _planned_project
+from tests.services.workflows.conftest import FAST, wait_for_status
+from tests.services.workflows.scripted import ScriptedExecutor
+
+from berrys.core.enums import RunStatus
+from berrys.services.auth import service as auth
+from berrys.services.workflows import service as runs
+from berrys.services.workflows.contracts import DependencySpec, TaskSpec
+from berrys.services.workflows.executor import ArtifactSpec, TaskOutcome
+from berrys.services.workflows.worker import Worker
 
 
 async def test_the_api_docs_load_only_bundled_assets(client):
@@ -167,3 +180,124 @@ async def test_a_hundred_task_plan_stays_readable(client, member):
     assert chart.today == 0
     assert "after the planned finish" in page.text
     assert page.text.count('class="bar crit"') >= 1
+
+
+DELIVERABLE = """# Launch checklist
+
+| step | owner |
+|---|---|
+| DNS | ops |
+
+<script>alert("x")</script> and [a link](javascript:alert(1)) and <b>bold</b>
+"""
+
+
+class _Drafting(ScriptedExecutor):
+    """The scripted executor (a model call and a tool call per task) plus a Markdown file."""
+
+    def __init__(self, workspace: Path) -> None:
+        super().__init__()
+        self.workspace = workspace
+
+    async def execute(self, ctx) -> TaskOutcome:
+        outcome = await super().execute(ctx)
+        folder = self.workspace / str(ctx.task.project_id) / "runs" / str(ctx.task.run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{ctx.task.key}.md"
+        path.write_text(DELIVERABLE, encoding="utf-8")
+        outcome.artifacts = [
+            ArtifactSpec(
+                name=ctx.task.name, media_type="text/markdown", content=DELIVERABLE, path=str(path)
+            )
+        ]
+        return outcome
+
+
+async def test_the_run_page_shows_each_task_its_artifact_its_trace_and_why_it_waits(
+    client, database, settings, member, other_member
+):
+    created = await client.post("/api/v1/projects", json={"name": "Shop"}, headers=member.headers)
+    project_id = created.json()["id"]
+    async with database.transaction() as session:
+        user = await auth.get_by_email(session, email=member.email)
+        run = await runs.create(
+            session,
+            project_id=uuid.UUID(project_id),
+            tasks=[
+                TaskSpec(key="write", name="Write the checklist", spec={"tool": True}),
+                TaskSpec(
+                    key="launch",
+                    name="Launch the shop",
+                    description="Put it live. Risk: payments go to real customers.",
+                    risk_level="HIGH",
+                ),
+            ],
+            dependencies=[DependencySpec(from_key="write", to_key="launch")],
+            actor_id=user.id,
+        )
+    worker = Worker(database, _Drafting(settings.data_dir / "workspaces"), config=FAST)
+    running = asyncio.create_task(worker.run())
+    try:
+        await wait_for_status(database, run.id, RunStatus.AWAITING_INPUT)
+    finally:
+        worker.stop()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(running, 10)
+
+    await _login(client, member)
+    page = await client.get(f"/runs/{run.id}")
+    assert page.status_code == 200
+    html = page.text
+    # The approval banner: what waits, its risk and the catalogue's reason.
+    banner = html[
+        html.index("approval-banner") : html.index("</div>", html.index("approval-banner"))
+    ]
+    assert "Launch the shop" in banner
+    assert "HIGH risk" in banner
+    assert "Why: payments go to real customers." in banner
+    # Per task: agent, model, timing, cost, status.
+    detail = html[html.index('id="tasks-title"') :]
+    for label in ("Agent", "Model", "Started", "Finished", "Cost", "Attempt"):
+        assert f"<dt>{label}</dt>" in detail
+    assert "scripted/test" in html  # who produced it (the scripted model names no model)
+    assert re.search(r"\(\d+\.\d s\)", detail)
+    assert "COMPLETED" in detail
+    assert "AWAITING_INPUT" in detail
+    # The full artifact as sanitised Markdown: a heading and a table, raw HTML escaped,
+    # the javascript: link dropped.
+    assert "<h1>Launch checklist</h1>" in detail
+    assert "<table>" in detail
+    assert "&lt;script&gt;" in detail
+    assert "<script>alert" not in html
+    assert "<b>bold</b>" not in detail
+    assert 'href="javascript:' not in html
+    # The trace, collapsed: a model call and the tool call.
+    trace = re.search(r'<details class="trace">\s*<summary>Trace: 1 model call, 1 tool call', html)
+    assert trace, html[html.index("Trace") - 200 : html.index("Trace") + 200]
+    assert '<details class="trace" open' not in html
+    assert "Tool append" in html
+    fragment = await client.get(f"/runs/{run.id}/tasks")  # swapped in when the run ends
+    assert fragment.status_code == 200
+    assert "<h1>Launch checklist</h1>" in fragment.text
+    # Download: the file as an attachment, for those who may see the run only.
+    link = re.search(r'href="(/runs/[^"]+/artifacts/[^"]+)" download', html).group(1)
+    download = await client.get(link)
+    assert download.status_code == 200
+    assert download.headers["content-disposition"].startswith('attachment; filename="write.md"')
+    assert download.text == DELIVERABLE
+    assert download.headers["content-type"].startswith("text/markdown")
+    await client.post(
+        "/logout",
+        data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)},
+    )
+    await _login(client, other_member)
+    assert (await client.get(link)).status_code == 404
+    assert (await client.get(f"/runs/{run.id}")).status_code == 404
+    # The same trace over REST.
+    steps = await client.get(f"/api/v1/runs/{run.id}/steps", headers=member.headers)
+    assert steps.status_code == 200
+    kinds = [step["kind"] for step in steps.json()["items"]]
+    assert kinds.count("MODEL") >= 1
+    assert "TOOL" in kinds
+    hidden = await client.get(f"/api/v1/runs/{run.id}/steps", headers=other_member.headers)
+    assert hidden.status_code == 404

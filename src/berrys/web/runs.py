@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -16,6 +19,7 @@ from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
+from berrys.web import run_detail
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
@@ -73,6 +77,8 @@ async def start_run(
 
 
 async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> dict[str, Any]:
+    from berrys.services.agents import service as agents
+    from berrys.services.interactions import service as interactions
     from berrys.services.workflows import review
     from berrys.services.workflows.state import DONE, RUN_TERMINAL
 
@@ -81,11 +87,19 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
         await runs.check_access(session, run_id=run_id, user=user)
         run = await runs.get(session, run_id=run_id, user=user)
         project = await projects.get(session, project_id=run.project_id, user=user)
+        members, _ = await agents.get_all(session, project_id=run.project_id, user=user, limit=500)
+        steps = await runs.get_steps(session, run_id=run_id)
+        pending, _ = await interactions.get_all(
+            session, limit=50, offset=0, run_id=run_id, status=InteractionStatus.PENDING
+        )
     done = sum(1 for t in run.task_runs if t.status in DONE)
     total = len(run.task_runs)
+    names = {agent.id: agent.name for agent in members}
     return {
         "run": run,
         "project": project,
+        "tasks": run_detail.task_views(run, steps, names, pending),
+        "approvals": run_detail.approval_views(pending, run),
         "done": done,
         "total": total,
         "percent": round(100 * done / total) if total else 0,
@@ -104,6 +118,55 @@ async def run_page(request: Request, user: WebUser, run_id: uuid.UUID) -> Respon
 async def run_live(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
     """The live part of the run page, swapped in on every event."""
     return render(request, "_run_live.html", **await _run_context(request, user, run_id))
+
+
+@router.get("/runs/{run_id}/tasks", response_class=HTMLResponse)
+async def run_tasks(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
+    """The run page's per-task part: artifacts and traces (refreshed when the run ends)."""
+    return render(request, "_run_tasks.html", **await _run_context(request, user, run_id))
+
+
+@router.get("/runs/{run_id}/artifacts/{artifact_id}")
+async def download_artifact(
+    request: Request, user: WebUser, run_id: uuid.UUID, artifact_id: uuid.UUID
+) -> Response:
+    """One artifact as a file to save: its file in the run's workspace, else its text."""
+    runs = _runs()
+    async with _database(request).transaction(read_only=True) as session:
+        run = await runs.get(session, run_id=run_id, user=user)  # NotFound for others' runs
+    artifact = next((a for a in run.artifacts if a.id == artifact_id), None)
+    if artifact is None:
+        raise NotFound.of("Artifact", artifact_id)
+    name, body = await asyncio.to_thread(
+        _artifact_file, artifact, request.app.state.settings.data_dir / "workspaces"
+    )
+    return Response(
+        body,
+        media_type=artifact.media_type or "application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"; '
+            f"filename*=UTF-8''{quote(name)}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def _artifact_file(artifact: Any, workspaces: Path) -> tuple[str, bytes]:
+    """The artifact's file when it lies in the workspaces (a spreadsheet is not its text),
+    else its text; and a name for it."""
+    if not artifact.path:
+        return _safe_name(artifact.name) + ".md", artifact.content.encode()
+    path = Path(artifact.path).resolve()
+    name = _safe_name(path.name)
+    if path.is_relative_to(workspaces.resolve()) and path.is_file():
+        return name, path.read_bytes()
+    return name, artifact.content.encode()
+
+
+def _safe_name(name: str) -> str:
+    """A file name for Content-Disposition: no quotes, slashes or control characters."""
+    cleaned = re.sub(r"[^\w.\- ]+", "_", name, flags=re.UNICODE).strip(" ._")
+    return cleaned[:120] or "artifact"
 
 
 @router.get("/runs/{run_id}/review", response_class=HTMLResponse)

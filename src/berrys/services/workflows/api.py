@@ -23,6 +23,7 @@ from berrys.services.workflows.contracts import (
     RunCreate,
     RunOut,
     RunSummary,
+    StepOut,
     TaskReview,
 )
 from berrys.services.workflows.state import RUN_TERMINAL
@@ -154,6 +155,19 @@ async def run_review(run_id: uuid.UUID, user: RunReader, session: Session) -> Re
     """How many deliverables are final, which need a person (NEEDS_REVIEW) and why, and what
     would make them final."""
     return review.summarize(await service.get(session, run_id=run_id, user=user))
+
+
+@router.get("/{run_id}/steps", response_model=ListOf[StepOut])
+async def run_steps(
+    run_id: uuid.UUID,
+    user: RunReader,
+    session: Session,
+    task_run_id: Annotated[uuid.UUID | None, Query(description="Only this task's.")] = None,
+) -> ListOf[StepOut]:
+    """The trace: every recorded model and tool call (its result, tokens, cost, timing) by
+    task, attempt and order."""
+    items = await service.get_steps(session, run_id=run_id, task_run_id=task_run_id)
+    return ListOf[StepOut](items=items, total=len(items))
 
 
 @router.post("/{run_id}/tasks/{task_run_id}/review", response_model=RunOut)

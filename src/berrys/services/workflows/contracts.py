@@ -12,6 +12,8 @@ from berrys.core.enums import (
     ReviewDecision,
     RiskLevel,
     RunStatus,
+    StepKind,
+    StepStatus,
     TaskRunStatus,
 )
 
@@ -94,6 +96,27 @@ class ArtifactOut(Contract):
     path: str | None
     produced_by: str | None
     created_at: datetime
+
+
+class StepOut(Contract):
+    """One recorded model or tool call of a task attempt (the journal), for its trace."""
+
+    id: uuid.UUID
+    task_run_id: uuid.UUID
+    attempt: int
+    seq: int
+    kind: StepKind
+    name: str
+    status: StepStatus
+    idempotent: bool
+    calls: int
+    result: dict[str, Any] | None
+    error: str | None
+    cost_usd: float
+    tokens: int
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: float | None
 
 
 class RunOut(Contract):

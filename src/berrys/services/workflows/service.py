@@ -38,6 +38,7 @@ from berrys.services.workflows.contracts import (
     RunCreate,
     RunOut,
     RunSummary,
+    StepOut,
     TaskRunOut,
     TaskSpec,
 )
@@ -344,6 +345,24 @@ async def get_all(
         .offset(offset)
     )
     return [RunSummary.model_validate(dict(row._mapping)) for row in rows], total
+
+
+async def get_steps(
+    session: AsyncSession, *, run_id: uuid.UUID, task_run_id: uuid.UUID | None = None
+) -> list[StepOut]:
+    """The run's recorded model and tool calls (one task's with ``task_run_id``), in order.
+
+    No access check: the caller has checked the run (``check_access``)."""
+    condition = TaskRun.run_id == run_id
+    if task_run_id is not None:
+        condition = condition & (Step.task_run_id == task_run_id)
+    rows = await session.scalars(
+        select(Step)
+        .join(TaskRun, TaskRun.id == Step.task_run_id)
+        .where(condition)
+        .order_by(Step.task_run_id, Step.attempt, Step.seq)
+    )
+    return [StepOut.model_validate(row) for row in rows]
 
 
 async def events(
