@@ -12,7 +12,7 @@ import uuid
 from html.parser import HTMLParser
 from pathlib import Path
 
-from tests.e2e.test_dashboard_http import _login, _planned_project
+from tests.e2e.test_dashboard_http import _login, _parse, _planned_project
 from tests.services.workflows.conftest import FAST, wait_for_status
 from tests.services.workflows.scripted import ScriptedExecutor
 
@@ -301,3 +301,36 @@ async def test_the_run_page_shows_each_task_its_artifact_its_trace_and_why_it_wa
     assert "TOOL" in kinds
     hidden = await client.get(f"/api/v1/runs/{run.id}/steps", headers=other_member.headers)
     assert hidden.status_code == 404
+
+
+async def test_a_second_run_needs_a_second_confirmation_while_one_waits(client, member):
+    token = await _login(client, member)
+    url = await _planned_project(client, token, approval=True)
+    page = await client.get(url)
+    assert 'name="again"' not in page.text
+    first = await client.post(f"{url}/runs", data={"understood": "1", "csrf_token": token})
+    assert first.status_code == 303
+    run = await client.get(f"/api/v1{first.headers['location']}", headers=member.headers)
+    assert run.json()["status"] == "AWAITING_INPUT"
+
+    page = await client.get(url)
+    form = next(f for f in _parse(page.text).forms if "understood" in f["fields"])
+    assert "again" in form["fields"]
+    assert re.search(
+        r'<input type="checkbox" id="again" name="again" value="1" required', page.text
+    )
+    assert '<label for="again">Start another run anyway</label>' in page.text
+    assert "is AWAITING_INPUT" in page.text
+    assert ">Start another run</button>" in page.text
+
+    refused = await client.post(f"{url}/runs", data={"understood": "1", "csrf_token": token})
+    assert refused.status_code == 409
+    assert "waits for you" in refused.text
+    listed = await client.get(f"/api/v1{url}/runs", headers=member.headers)
+    assert listed.json()["total"] == 1
+    again = await client.post(
+        f"{url}/runs", data={"understood": "1", "again": "1", "csrf_token": token}
+    )
+    assert again.status_code == 303
+    listed = await client.get(f"/api/v1{url}/runs", headers=member.headers)
+    assert listed.json()["total"] == 2

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from berrys.core.enums import ProjectStatus, UserRole
+from berrys.core.enums import ProjectStatus, RunStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
@@ -174,6 +174,16 @@ def collaboration_graph(members: list[Any], edges: list[Any]) -> dict[str, Any]:
     return {"nodes": list(nodes.values()), "edges": lines}
 
 
+# A run in one of these waits for a person (an answer, a resume, drafts to review): starting
+# another run of the same plan beside it needs a second confirmation.
+WAITING = frozenset({RunStatus.AWAITING_INPUT, RunStatus.PAUSED, RunStatus.COMPLETED_WITH_REVIEW})
+
+
+def waiting_run(runs: list[Any]) -> Any | None:
+    """The newest run of the project that waits for a person, if any."""
+    return next((run for run in runs if run.status in WAITING), None)
+
+
 async def _project_page(
     request: Request, user: UserOut, project_id: uuid.UUID, status_code: int = 200, **extra: Any
 ) -> Response:
@@ -196,6 +206,7 @@ async def _project_page(
         team=team,
         plan=plan,
         runs=runs,
+        waiting_run=waiting_run(runs),
         profile=profile,
         can_write=user.role in _WRITERS,
         **extra,

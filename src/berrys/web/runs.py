@@ -46,10 +46,28 @@ async def start_run(
     user: WebUser,
     project_id: uuid.UUID,
     understood: Annotated[str | None, Form()] = None,
+    again: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """Start executing the current plan; the form's checkbox is the confirmation."""
+    """Start executing the current plan; the form's checkbox is the confirmation, and a
+    second one when another run of the project waits for a person."""
     from berrys.services.workflows.contracts import RunCreate
-    from berrys.web.projects import _project_page
+    from berrys.web.projects import _project_page, waiting_run
+
+    if not again:
+        async with _database(request).transaction(read_only=True) as session:
+            await projects.get(session, project_id=project_id, user=user)
+            recent, _ = await _runs().get_all(session, project_id=project_id, limit=20, offset=0)
+        waiting = waiting_run(recent)
+        if waiting is not None:
+            return await _project_page(
+                request,
+                user,
+                project_id,
+                409,
+                flash=f"Run {str(waiting.id)[:8]} is {waiting.status.value} and waits for you: "
+                "answer or review it, or tick “start another run anyway”.",
+                flash_kind="error",
+            )
 
     if not understood:
         return await _project_page(
