@@ -453,11 +453,12 @@ def test_the_api_docs_render_from_bundled_assets(page: Page, live: Live) -> None
     page.on("request", lambda r: outside.append(r.url) if r.url.startswith("http") else 0)
     page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else 0)
     page.goto(f"{live.url}/docs")
-    expect(page.locator(".opblock").first).to_be_visible()
+    expect(page.locator(".opblock").first).to_be_visible(timeout=30_000)
     assert page.locator(".opblock").count() > 100
     assert not blocked, blocked
     _shot(page, "20-api-docs")
     page.goto(f"{live.url}/redoc")
-    expect(page.get_by_role("heading", name="Berrys").first).to_be_visible()
+    # ReDoc parses the whole document before it shows anything: seconds on a busy machine.
+    expect(page.get_by_role("heading", name="Berrys").first).to_be_visible(timeout=60_000)
     # ReDoc's "by Redocly" logo is the one thing it asks elsewhere; the policy blocks it.
     assert all(url.startswith(live.url) or "redoc.ly" in url for url in outside), outside

@@ -16,7 +16,7 @@ from tests.e2e.test_dashboard_http import _login, _parse, _planned_project
 from tests.services.workflows.conftest import FAST, wait_for_status
 from tests.services.workflows.scripted import ScriptedExecutor
 
-from berrys.core.enums import RunStatus
+from berrys.core.enums import RunStatus, UserRole
 from berrys.services.auth import service as auth
 from berrys.services.workflows import service as runs
 from berrys.services.workflows.contracts import DependencySpec, TaskSpec
@@ -334,3 +334,37 @@ async def test_a_second_run_needs_a_second_confirmation_while_one_waits(client, 
     assert again.status_code == 303
     listed = await client.get(f"/api/v1{url}/runs", headers=member.headers)
     assert listed.json()["total"] == 2
+
+
+_EMPTY = re.compile(r'class="empty"[^>]*>(.*?)</(?:p|td|li)>', re.DOTALL)
+
+
+async def test_every_empty_list_says_what_to_do(client, make_actor):
+    newcomer = await make_actor(UserRole.MEMBER)
+    await _login(client, newcomer)
+    expected = {
+        "/projects": "Ask",
+        "/approvals": "start one",
+        "/chat": "write to Berry",
+    }
+    for path, action in expected.items():
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        said = " ".join(_EMPTY.findall(page.text))
+        assert action in said, (path, said)
+    for path in ("/models", "/tools", "/audit"):
+        page = await client.get(path)
+        if page.status_code != 200:
+            continue  # not this role's page
+        rows = re.search(r"<tbody>(.*?)</tbody>", page.text, re.DOTALL).group(1)
+        if "<tr>" not in rows.replace("<tr><td colspan", ""):
+            assert 'class="empty"' in rows, path
+    created = await client.post(
+        "/api/v1/projects", json={"name": "Empty"}, headers=newcomer.headers
+    )
+    page = await client.get(f"/projects/{created.json()['id']}")
+    said = " ".join(_EMPTY.findall(page.text))
+    assert "No team yet" in said
+    assert "No plan yet" in said
+    assert "No runs yet" in said
+    assert "Generate the team first" in said
