@@ -130,11 +130,12 @@ def choose(found: list[Evidence]) -> list[TypeMatch]:
     if not eligible:
         return []
     lead = eligible[0]
+    said = {*lead.strong, *lead.weak}
     blended = [
         e
         for e in eligible[1:]
         if e.score >= BLEND_RATIO * lead.score
-        and e.strong
+        and {*e.strong, *e.weak} - said  # words of its own, not only the lead's
         and (e.project_type.works_on_existing or not lead.project_type.works_on_existing)
     ]
     chosen = [lead, *blended[: MAX_TYPES - 1]]
