@@ -10,10 +10,9 @@ nothing asked for is dropped. A description no type fits is broken down by its a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from berrys.core.enums import AgentType, DependencyType, Priority, RequirementCategory, RiskLevel
-from berrys.services.catalogue import text
+from berrys.core.enums import AgentType, DependencyType, Priority, RequirementCategory
+from berrys.services.catalogue import asks, text
 from berrys.services.catalogue.catalogue import Catalogue
 from berrys.services.catalogue.contracts import (
     Constraint,
@@ -23,74 +22,29 @@ from berrys.services.catalogue.contracts import (
     TeamRole,
     TypeMatch,
 )
+from berrys.services.catalogue.work import Breakdown, PlannedTask, priority
 
 MIN_FACTOR, MAX_FACTOR = 0.25, 12.0
-ASK_HOURS = 3.0
-ASK_NAME_WORDS = 6
-GENERIC = "generic"
-_STEM = re.compile(r"(?:ies|es|s|ing|ed|ers|er)$")
-_STOP = {
-    "a", "about", "all", "an", "and", "any", "are", "as", "at", "be", "by", "each", "for",
-    "from", "in", "into", "is", "it", "its", "my", "new", "of", "on", "or", "our", "out", "some",
-    "that", "the", "their", "this", "to", "up", "with", "your",
-}  # fmt: skip
 _TINY = re.compile(
     r"\b(?:typo|one[- ]line|a line|small (?:fix|change|tweak)|quick (?:fix|change)|tweak|"
     r"broken link|rename|bump|change the|update the|correct the|spelling)\b",
     re.I,
 )
+
+
 _NON_FUNCTIONAL = re.compile(
     r"\b(?:safe\w*|secur\w*|access\w*|perform\w*|fast|privacy|gdpr|complian\w*|insur\w*|"
     r"reliab\w*|first aid|risk\w*)\b",
     re.I,
 )
+
+
 _INTEGRATION = re.compile(r"\b(?:integrat\w*|api|sync\w*|import\w*|export\w*|connect\w*)\b", re.I)
+
+
 _COLLABORATION = re.compile(
     r"\b(?:volunteer\w*|team|rota|brief\w*|hand-?off|staff\w*|train\w*|crew)\b", re.I
 )
-_CRITICAL = re.compile(r"\b(?:must|essential|critical|required|mandatory)\b", re.I)
-_LOW = re.compile(r"\b(?:could|nice to have|maybe|optional|if possible|ideally)\b", re.I)
-
-
-def words(value: str) -> set[str]:
-    """Content words, roughly stemmed, for matching asks to tasks and roles."""
-    found = set()
-    for word in re.findall(r"[a-z0-9]+", value.lower()):
-        if word not in _STOP and len(word) > 2:
-            found.add(_STEM.sub("", word) if len(word) > 4 else word)
-    return found
-
-
-@dataclass
-class PlannedTask:
-    key: str
-    name: str
-    description: str
-    deliverable: str
-    role: str  # a key of Breakdown.roles
-    hours: float
-    priority: Priority
-    risk_level: RiskLevel
-    risk_reason: str | None
-    phase: str
-    acceptance: list[str]
-    depends_on: list[tuple[str, DependencyType, float]] = field(default_factory=list)
-    terms: list[str] = field(default_factory=list)  # words that call for it (when_any)
-    release: bool = False
-    awaits_release: bool = False
-
-
-@dataclass
-class Breakdown:
-    title: str
-    types: list[TypeMatch]
-    constraints: list[Constraint]
-    requirements: list[Requirement]
-    roles: dict[str, TeamRole]
-    role_requirements: dict[str, list[int]]
-    tasks: list[PlannedTask]
-    tiny: bool
-    notes: list[str] = field(default_factory=list)
 
 
 def sizes(constraints: list[Constraint]) -> dict[str, float]:
@@ -196,15 +150,6 @@ def _join(streams: list[list[PlannedTask]]) -> None:
                     task.depends_on.append((release.key, DependencyType.FS, 0.0))
 
 
-def _ask_match(ask: str, tasks: list[PlannedTask]) -> PlannedTask | None:
-    wanted = words(ask)
-    if not wanted:
-        return None
-    scored = [(len(wanted & words(" ".join([t.name, t.description, *t.terms]))), t) for t in tasks]
-    best = max(scored, key=lambda item: item[0], default=(0, None))
-    return best[1] if best[0] >= max(1, len(wanted) // 2) else None
-
-
 def _category(value: str) -> RequirementCategory:
     if _INTEGRATION.search(value):
         return RequirementCategory.INTEGRATION
@@ -215,221 +160,9 @@ def _category(value: str) -> RequirementCategory:
     return RequirementCategory.FUNCTIONAL
 
 
-def _priority(value: str, default: Priority = Priority.HIGH) -> Priority:
-    if _CRITICAL.search(value):
-        return Priority.CRITICAL
-    if _LOW.search(value):
-        return Priority.LOW
-    return default
-
-
-def ask_task_name(ask: str, *, clause: bool = False) -> str:
-    """A task name for an ask no catalogue task covers: its own words as an action, cut
-    before the first phrase after its third word (never the whole description)."""
-    parts = ask.strip().rstrip(".").split()
-    cut = next(
-        (i for i in range(3, len(parts)) if parts[i].lower() in text.PHRASE_STARTS), len(parts)
-    )
-    cut = min(cut, ASK_NAME_WORDS)
-    phrase = " ".join(parts[:cut])
-    verb = clause or (bool(parts) and parts[0].lower() in _VERBS)
-    name = phrase if verb else f"Arrange the {phrase}"
-    return (name[0].upper() + name[1:])[:120]
-
-
-_VERBS = {
-    "add", "analyse", "analyze", "apply", "arrange", "assess", "audit", "book", "brief", "build",
-    "buy", "calculate", "change", "check", "choose", "clean", "clear", "collect", "compare",
-    "compile", "comply", "configure", "contact", "create", "decide", "define", "deliver",
-    "deploy", "design", "do", "donate", "draft", "edit", "estimate", "evaluate", "file", "find",
-    "finish", "fix", "gather", "get", "give", "hire", "hold", "host", "improve", "install",
-    "interview", "invite", "learn", "list", "make", "map", "measure", "migrate", "move",
-    "negotiate", "order", "organise", "organize", "outline", "paint", "pick", "plan", "post",
-    "practice", "practise", "prepare", "present", "print", "produce", "promote", "publish",
-    "purchase", "raise", "read", "recruit", "redesign", "refresh", "register", "remove",
-    "rename", "renew", "repair", "replace", "report", "research", "resolve", "review", "revise",
-    "rewrite", "run", "schedule", "select", "sell", "send", "set", "share", "sign", "sort",
-    "source", "study", "submit", "summarise", "summarize", "survey", "test", "tidy", "track",
-    "train", "transfer", "translate", "update", "upgrade", "verify", "visit", "write",
-}  # fmt: skip
-
-
-def _best_role(value: str, roles: dict[str, TeamRole], fallback: str) -> str:
-    wanted = words(value)
-    scored = [
-        (len(wanted & words(" ".join([*r.skills, *r.responsibilities, r.role]))), key)
-        for key, r in roles.items()
-    ]
-    best = max(scored, default=(0, fallback))
-    return best[1] if best[0] > 0 else fallback
-
-
-# --- generic: no type fits --------------------------------------------------------------------
-
-GENERIC_ROLES = {
-    f"{GENERIC}.coordinator": TeamRole(
-        key="coordinator",
-        agent_type=AgentType.COORDINATOR,
-        name="Coordinator",
-        role="Project Coordinator",
-        goal="Turn the request into clear steps, keep them moving and check the result.",
-        skills=["planning", "prioritisation", "progress tracking", "checklists"],
-        responsibilities=["Agree what done means", "Track each step to the end"],
-        tools=["workspace.write_file", "workspace.read_file"],
-    ),
-    f"{GENERIC}.assistant": TeamRole(
-        key="assistant",
-        agent_type=AgentType.ASSISTANT,
-        name="Assistant",
-        role="Assistant",
-        goal="Prepare each step's plan and materials so the person can act on them.",
-        skills=["research", "writing", "checklists", "summarisation"],
-        responsibilities=["Prepare a plan and checklist for each step"],
-        tools=["workspace.write_file", "workspace.read_file", "workspace.search"],
-    ),
-}
-
-
-def _role(key: str, kind: AgentType, name: str, goal: str, skills: list[str]) -> TeamRole:
-    return TeamRole(
-        key=key,
-        agent_type=kind,
-        name=name,
-        role=name,
-        goal=goal,
-        skills=skills,
-        responsibilities=[goal],
-        tools=["workspace.write_file", "workspace.read_file"],
-    )
-
-
-GENERIC_ROLES |= {
-    f"{GENERIC}.designer": _role(
-        "designer", AgentType.DESIGNER, "Designer",
-        "Design what the asks call to be designed, ready for a person to approve.",
-        ["visual design", "layout", "typography", "accessibility"],
-    ),
-    f"{GENERIC}.developer": _role(
-        "developer", AgentType.DEVELOPER, "Developer",
-        "Build and test the software the asks call for.",
-        ["software engineering", "testing", "automation", "deployment"],
-    ),
-    f"{GENERIC}.researcher": _role(
-        "researcher", AgentType.RESEARCHER, "Researcher",
-        "Find, check and summarise what the asks need to know.",
-        ["desk research", "interviews", "synthesis", "source evaluation"],
-    ),
-    f"{GENERIC}.auditor": _role(
-        "auditor", AgentType.AUDITOR, "Reviewer",
-        "Check the work against what was asked and the rules that apply.",
-        ["review", "testing", "compliance checks"],
-    ),
-}  # fmt: skip
-# The kind of agent an ask's verb calls for, when no catalogue task covers the ask.
-ASK_VERBS: dict[str, AgentType] = {
-    **dict.fromkeys(("design", "draw", "illustrate", "sketch", "lay"), AgentType.DESIGNER),
-    **dict.fromkeys(
-        ("code", "develop", "program", "implement", "script", "automate"), AgentType.DEVELOPER
-    ),
-    **dict.fromkeys(
-        ("research", "investigate", "analyse", "analyze", "survey", "interview", "compare",
-         "study", "synthesise", "synthesize", "find"),
-        AgentType.RESEARCHER,
-    ),
-    **dict.fromkeys(("write", "draft", "edit", "translate", "proofread"), AgentType.ASSISTANT),
-    **dict.fromkeys(("audit", "verify", "inspect"), AgentType.AUDITOR),
-}  # fmt: skip
-_GENERIC_OF = {r.agent_type: key for key, r in GENERIC_ROLES.items()}
-
-
-def ask_role(ask: str, roles: dict[str, TeamRole], fallback: str) -> str:
-    """The role for an ask: one of the type its verb calls for (the project's own, else a
-    generic one), else the role whose skills it names."""
-    verb = ask.split()[0].lower() if ask.split() else ""
-    kind = ASK_VERBS.get(verb)
-    if kind is not None:
-        own = [key for key, r in roles.items() if r.agent_type == kind]
-        return own[0] if own else _GENERIC_OF.get(kind, fallback)
-    return _best_role(ask, roles, fallback)
-
-
-def _generic(description: str, goals: list[str], items: list[str]) -> list[PlannedTask]:
-    """Scope, one task per ask (the items listed, else the goals), then a check."""
-    clauses = not items
-    asks = items or [part for goal in goals for part in _clauses(goal)] or goals
-    asks = list(dict.fromkeys(a for a in asks if len(a.split()) >= 1))[:8]
-    coordinator = f"{GENERIC}.coordinator" if len(asks) >= 3 else f"{GENERIC}.assistant"
-    tasks = [
-        PlannedTask(
-            key="g_scope",
-            name="Agree the goal, constraints and what done means",
-            description="Write down the outcome wanted, the limits (time, money, people) and "
-            "how to tell it is done",
-            deliverable="project_brief",
-            role=coordinator,
-            hours=1.5,
-            priority=Priority.HIGH,
-            risk_level=RiskLevel.LOW,
-            risk_reason=None,
-            phase="Scope",
-            acceptance=["The goal, the constraints and the finish line are written down"],
-        )
-    ]
-    workers = {key: GENERIC_ROLES[key] for key in (f"{GENERIC}.assistant",)}
-    for number, ask in enumerate(asks, start=1):
-        role = ask_role(ask, workers, f"{GENERIC}.assistant")
-        tasks.append(_ask_task(f"g_ask{number}", ask, role, "Work", "g_scope", clause=clauses))
-    tasks.append(
-        PlannedTask(
-            key="g_check",
-            name="Check the results against the goal",
-            description="Go through each step's result against what done means and list "
-            "anything left open",
-            deliverable="status_report",
-            role=coordinator,
-            hours=1.0,
-            priority=Priority.MEDIUM,
-            risk_level=RiskLevel.LOW,
-            risk_reason=None,
-            phase="Check",
-            acceptance=["Every step is either done or has a named next action"],
-            depends_on=[(t.key, DependencyType.FS, 0.0) for t in tasks[1:]],
-            release=True,
-        )
-    )
-    return tasks
-
-
-def _clauses(goal: str) -> list[str]:
-    parts = [p.strip() for p in re.split(r",|;|\band then\b|\band\b", goal) if p.strip()]
-    return [p for p in parts if p.split() and p.split()[0].lower() in _VERBS] or [goal]
-
-
-def _ask_task(
-    key: str, ask: str, role: str, phase: str, after: str | None, *, clause: bool = False
-) -> PlannedTask:
-    return PlannedTask(
-        key=key,
-        name=ask_task_name(ask, clause=clause),
-        description=f"Plan and prepare what is needed for: {ask}",
-        deliverable="work_package",
-        role=role,
-        hours=ASK_HOURS,
-        priority=_priority(ask),
-        risk_level=RiskLevel.LOW,
-        risk_reason=None,
-        phase=phase,
-        acceptance=[f"A plan and checklist for {ask!r} that a person can act on"],
-        depends_on=[(after, DependencyType.FS, 0.0)] if after else [],
-    )
-
-
-# --- the whole breakdown --------------------------------------------------------------------
-
-
 def _roles(types: list[ProjectType], tasks: list[PlannedTask]) -> dict[str, str]:
     """Role keys in use, merged: one coordinator, and one agent per distinct role name."""
-    available = {f"{t.key}.{r.key}": r for t in types for r in t.team} | GENERIC_ROLES
+    available = {f"{t.key}.{r.key}": r for t in types for r in t.team} | asks.GENERIC_ROLES
     merged: dict[str, str] = {}
     by_identity: dict[tuple[str, str], str] = {}
     for task in tasks:
@@ -474,7 +207,7 @@ def build(
         _join(streams)
         tasks = [task for stream in streams for task in stream]
     else:
-        tasks = _generic(description, goals, items)
+        tasks = asks.generic(description, goals, items)
         notes.append("no project type fits: the plan is the description's own asks")
     requirements, asked = _requirements(description, goals, items, chosen, tasks, constraints)
     if chosen:
@@ -482,7 +215,7 @@ def build(
     merged = _roles(chosen, tasks)
     for task in tasks:
         task.role = merged[task.role]
-    available = {f"{t.key}.{r.key}": r for t in chosen for r in t.team} | GENERIC_ROLES
+    available = {f"{t.key}.{r.key}": r for t in chosen for r in t.team} | asks.GENERIC_ROLES
     roles = {key: available[key] for key in dict.fromkeys(t.role for t in tasks)}
     return Breakdown(
         title=text.title(description),
@@ -513,13 +246,13 @@ def _requirements(
         stated.append(_stated(goal, _category(goal)))
         stated += [_stated(p, _category(p)) for p in text.purposes(goal)]
     for item in items:
-        task = _ask_match(item, tasks)
+        task = asks.ask_match(item, tasks)
         if task is not None:
             detail = (
                 f"{item[0].upper()}{item[1:]}: {task.description[0].lower()}{task.description[1:]}"
             )
         else:
-            detail = f"{ask_task_name(item)} (asked for in the description)"
+            detail = f"{asks.ask_task_name(item)} (asked for in the description)"
         asked[len(stated)] = task or item
         stated.append(_stated(detail, _category(item), asked=item))
     for constraint in constraints:
@@ -569,7 +302,7 @@ def _constraint_text(constraint: Constraint) -> str:
 def _stated(value: str, category: RequirementCategory, *, asked: str = "") -> Requirement:
     """A requirement the person stated; its priority from their own words (``asked``)."""
     return Requirement(
-        text=value[:500], category=category, priority=_priority(asked or value), source="stated"
+        text=value[:500], category=category, priority=priority(asked or value), source="stated"
     )
 
 
@@ -587,8 +320,8 @@ def _unmatched_asks(
     extra = []
     for index, ask in asked.items():
         if isinstance(ask, str):
-            role = ask_role(ask, roles, tasks[0].role)
-            task = _ask_task(f"ask{index}", ask, role, tasks[0].phase, first)
+            role = asks.ask_role(ask, roles, tasks[0].role)
+            task = asks.ask_task(f"ask{index}", ask, role, tasks[0].phase, first)
             extra.append(task)
             asked[index] = task
             notes.append(f"no {primary.name} task covers {ask!r}: it has a task of its own")
@@ -613,8 +346,8 @@ def _coverage(
         if isinstance(task, PlannedTask):
             role = task.role
         else:
-            match = _ask_match(requirement.text, tasks)
-            role = match.role if match else _best_role(requirement.text, roles, lead)
+            match = asks.ask_match(requirement.text, tasks)
+            role = match.role if match else asks.best_role(requirement.text, roles, lead)
         covered[role].append(index + 1)
     for numbers in covered.values():  # every agent serves at least the project's goal
         if not numbers and requirements:

@@ -17,7 +17,6 @@ from berrys.core.enums import AgentType, DependencyType, Methodology, Priority, 
 from berrys.services.agents.contracts import DEFAULT_AGENT_PROMPT, AgentDraft, TeamDraft
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import breakdown, classify, text
-from berrys.services.catalogue.breakdown import Breakdown, PlannedTask
 from berrys.services.catalogue.catalogue import SHIPPED, Catalogue, CatalogueError, load
 from berrys.services.catalogue.contracts import (
     DeliverableType,
@@ -27,6 +26,7 @@ from berrys.services.catalogue.contracts import (
     TypeMatch,
 )
 from berrys.services.catalogue.tables import ProjectProfile
+from berrys.services.catalogue.work import Breakdown, PlannedTask, words
 from berrys.services.planning.contracts import (
     DependencyDraft,
     MilestoneDraft,
@@ -378,12 +378,6 @@ def _covered(kind: AgentType, team: TeamDraft, understood: Breakdown) -> bool:
     if any(a.agent_type == kind for a in team.agents):
         return True
     needed = set().union(
-        *(
-            breakdown.words(" ".join(r.skills))
-            for r in understood.roles.values()
-            if r.agent_type == kind
-        )
+        *(words(" ".join(r.skills)) for r in understood.roles.values() if r.agent_type == kind)
     )
-    return any(
-        len(needed & breakdown.words(" ".join([a.role, *a.skills]))) >= 2 for a in team.agents
-    )
+    return any(len(needed & words(" ".join([a.role, *a.skills]))) >= 2 for a in team.agents)
