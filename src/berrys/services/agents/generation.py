@@ -1,7 +1,9 @@
 """Team generation: description -> requirements -> agent types -> team -> collaboration graph.
 
-Both model calls go through the router with structured output and the rules as their
-``rules=`` answer. No transaction is held across a model call: the project is read in one
+Both model calls go through the router with structured output, the catalogue's reading of
+the description as guidance and the catalogue's answer as their ``rules=`` answer; a model's
+team that lacks the kind of agent doing most of the work is replaced by the catalogue's. What
+was understood is kept as the project's profile. No transaction is held across a model call: the project is read in one
 short transaction, the team written in another.
 """
 

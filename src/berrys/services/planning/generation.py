@@ -1,7 +1,9 @@
 """Plan generation: project + team -> phases, tasks, dependencies, estimates, assignments.
 
-The draft comes from the model router (structured output, ``PlanDraft``) with the rules'
-draft for the methodology as its fallback, and is then normalised so that a generated plan
+The draft comes from the model router (structured output, ``PlanDraft``, given the
+catalogue's breakdown as guidance) with the catalogue's plan for the methodology as its
+fallback; a model's plan with unassigned or unestimated tasks or names copied from the
+description is replaced by the catalogue's. Any draft is then normalised so that a plan
 always validates: acyclic, every task assigned to an agent whose skills cover the task's,
 estimates positive and ordered. No transaction is held across the model call: the project
 and team are read in one short transaction, the plan written in another.
@@ -61,7 +63,7 @@ async def _complete(
     project_id: uuid.UUID,
     user_id: uuid.UUID,
 ) -> tuple[PlanDraft, str]:
-    """The draft through the model router (the rules' draft is its last fallback), and who
+    """The draft through the model router (the catalogue's plan is its last fallback), and who
     wrote it: ``catalogue`` or ``<provider>/<model>``."""
     completion = await llm.complete(
         database,
