@@ -3,8 +3,8 @@
 Both model calls go through the router with structured output, the catalogue's reading of
 the description as guidance and the catalogue's answer as their ``rules=`` answer; a model's
 team that lacks the kind of agent doing most of the work is replaced by the catalogue's. What
-was understood is kept as the project's profile. No transaction is held across a model call: the project is read in one
-short transaction, the team written in another.
+was understood is kept as the project's profile. No transaction is held across a model
+call: the project is read in one short transaction, the team written in another.
 """
 
 from __future__ import annotations
