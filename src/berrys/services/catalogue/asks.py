@@ -151,10 +151,11 @@ def ask_role(ask: str, roles: dict[str, TeamRole], fallback: str) -> str:
 
 
 def generic(description: str, goals: list[str], items: list[str]) -> list[PlannedTask]:
-    """Scope, one task per ask (the items listed, else the goals), then a check."""
-    clauses = not items
-    asks = items or [part for goal in goals for part in _clauses(goal)] or goals
-    asks = list(dict.fromkeys(a for a in asks if len(a.split()) >= 1))[:8]
+    """Scope, one task per ask (each goal's steps, then the items it lists), then a check."""
+    # what the person asks for, not what they state ("Our server is end of life; move ...")
+    wanted = [g for g in goals if g.split()[0].lower() in _VERBS] or goals
+    steps = [part for goal in wanted for part in _clauses(goal)] or wanted
+    asks = list(dict.fromkeys([*steps, *items]))[:8]
     coordinator = f"{GENERIC}.coordinator" if len(asks) >= 3 else f"{GENERIC}.assistant"
     tasks = [
         PlannedTask(
@@ -175,7 +176,8 @@ def generic(description: str, goals: list[str], items: list[str]) -> list[Planne
     workers = {key: GENERIC_ROLES[key] for key in (f"{GENERIC}.assistant",)}
     for number, ask in enumerate(asks, start=1):
         role = ask_role(ask, workers, f"{GENERIC}.assistant")
-        tasks.append(ask_task(f"g_ask{number}", ask, role, "Work", "g_scope", clause=clauses))
+        task = ask_task(f"g_ask{number}", ask, role, "Work", "g_scope", clause=ask in steps)
+        tasks.append(task)
     tasks.append(
         PlannedTask(
             key="g_check",

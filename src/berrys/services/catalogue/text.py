@@ -94,7 +94,7 @@ def asks(description: str) -> tuple[list[str], list[str]]:
         if len(head.split()) >= 2:
             goals.append(head)
         parts = [_LEAD.sub("", p).strip(" .") for p in _LIST_SPLIT.split(tail)] if tail else []
-        parts = [_ARTICLE.sub("", p) for p in parts if not _MONEY.search(p)]
+        parts = [_ARTICLE.sub("", p) for p in parts if not _MONEY.search(p) and not _headcount(p)]
         items += [p for p in parts if 1 <= len(p.split()) <= 8 and len(p) > 2]
     return goals, list(dict.fromkeys(items))
 
@@ -170,6 +170,16 @@ _LANGUAGE_NAMES = (
     "Vietnamese", "Thai", "Indonesian", "Hebrew", "Bengali", "Urdu", "Romanian", "Hungarian",
     "Catalan", "Basque", "Tamil", "Swahili", "Malay", "Tagalog", "Persian", "Farsi", "Gaelic",
 )  # fmt: skip
+
+
+_ROUGHLY = re.compile(r"^(?:about|around|roughly|approximately|some|up to|over|nearly)\s+", re.I)
+
+
+def _headcount(item: str) -> bool:
+    """A listed item that is only a number of something ("about 90 students"): a size, not
+    an ask."""
+    bare = _ROUGHLY.sub("", item.strip())
+    return any(p.fullmatch(bare) for p in _QUANTITY.values())
 
 
 def _number(text: str) -> float | None:
