@@ -47,7 +47,7 @@ from berrys.services.workflows.contracts import (
     TaskReview,
 )
 from berrys.services.workflows.events import Event
-from berrys.services.workflows.service import check_access, get
+from berrys.services.workflows.service import check_access, get, requeue
 from berrys.services.workflows.state import commit_events, lock_run
 from berrys.services.workflows.tables import Artifact, Run, TaskRun
 
@@ -186,20 +186,7 @@ async def _send_back(session: AsyncSession, task_run_id: uuid.UUID, task: Any, f
     answers[f"review:{task.attempt}"] = f"Reviewer feedback on the previous draft: {feedback}"
     spec["answers"] = answers
     spec["review_feedback"] = [*(spec.get("review_feedback") or []), feedback]
-    await session.execute(
-        update(_task)
-        .where(_task.c.id == task_run_id)
-        .values(
-            status=T.READY,
-            attempt=task.attempt + 1,
-            max_attempts=max(task.max_attempts, task.attempt + 1),
-            spec=spec,
-            not_before=None,
-            finished_at=None,
-            error=None,
-            output_ready=False,
-        )
-    )
+    await requeue(session, task_run_id, task, spec=spec, output_ready=False)
     # The draft's artifacts go; the new attempt writes its own (its files in the same place).
     await session.execute(delete(_artifact).where(_artifact.c.task_run_id == task_run_id))
 

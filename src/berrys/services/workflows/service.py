@@ -487,18 +487,7 @@ async def retry_task(
         raise NotFound.of("Task run", task_run_id)
     if TaskRunStatus(task.status) != T.FAILED:
         raise InvalidTransition("Task run", task.status, T.READY, [])
-    await session.execute(
-        update(_task)
-        .where(_task.c.id == task_run_id)
-        .values(
-            status=T.READY,
-            attempt=task.attempt + 1,
-            max_attempts=max(task.max_attempts, task.attempt + 1),
-            not_before=None,
-            finished_at=None,
-            error=None,
-        )
-    )
+    await requeue(session, task_run_id, task)
     actor = user.id if user else None
     await commit_events(
         session,
@@ -743,6 +732,23 @@ def plan_snapshot(plan: Any) -> tuple[list[TaskSpec], list[DependencySpec]]:
         for dep in plan.dependencies
     ]
     return task_specs, dep_specs
+
+
+async def requeue(session: AsyncSession, task_run_id: uuid.UUID, task: Any, **values: Any) -> None:
+    """The task runs again as a new attempt (a retry, a draft sent back); ``values`` besides."""
+    await session.execute(
+        update(_task)
+        .where(_task.c.id == task_run_id)
+        .values(
+            status=T.READY,
+            attempt=task.attempt + 1,
+            max_attempts=max(task.max_attempts, task.attempt + 1),
+            not_before=None,
+            finished_at=None,
+            error=None,
+            **values,
+        )
+    )
 
 
 async def release_dead_leases(session: AsyncSession, *, run_id: uuid.UUID, is_dead: Any) -> int:
