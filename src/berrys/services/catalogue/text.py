@@ -172,6 +172,9 @@ _LANGUAGE_NAMES = (
 )  # fmt: skip
 
 
+_CROWD = re.compile(
+    r"\bfor\s+(?:about|around|roughly|some|up to|over|nearly)?\s*(\d{1,6})\s+[a-z]+s\b", re.I
+)
 _ROUGHLY = re.compile(r"^(?:about|around|roughly|approximately|some|up to|over|nearly)\s+", re.I)
 
 
@@ -212,6 +215,12 @@ def constraints(description: str) -> list[Constraint]:
         claimed.add(match.start(1))
         found[dimension] = Constraint(dimension=dimension, value=value, text=match.group(0))
     _fold_calendar(found)
+    if "people" not in found:  # "for around 80 gardeners": people, whatever they are called
+        crowd = _CROWD.search(description)
+        if crowd and crowd.start(1) not in claimed:
+            found["people"] = Constraint(
+                dimension="people", value=float(crowd.group(1)), text=crowd.group(0).strip()
+            )
     languages = [name for name in _LANGUAGE_NAMES if term_pattern(name).search(description)]
     if "languages" not in found and languages:
         found["languages"] = Constraint(

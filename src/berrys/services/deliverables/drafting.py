@@ -219,7 +219,13 @@ class FactWriter:
     def _team(self, section: Section) -> list[str]:
         if not self.facts.team:
             return self._todo(section, "Who is on the team and who decides")
-        return [f"- {member.name}: {member.role}" for member in self.facts.team]
+        # The team is Berrys' agents, not people: say so, so nobody calls them on the day.
+        return [
+            f"- {member.name} (Berrys agent)"
+            if member.name.lower() == member.role.lower()
+            else f"- {member.name} (Berrys agent: {member.role})"
+            for member in self.facts.team
+        ]
 
     def _requirements(self, section: Section) -> list[str]:
         return self._requirement_lines(stated_only=False)
