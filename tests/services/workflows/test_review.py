@@ -20,7 +20,7 @@ from tests.services.workflows.conftest import (
 )
 from tests.services.workflows.reviewing import ReviewingExecutor
 
-from berrys.core.enums import ProjectStatus, RunStatus, TaskRunStatus, UserRole
+from berrys.core.enums import ProjectStatus, ReviewDecision, RunStatus, TaskRunStatus, UserRole
 from berrys.services.auth import service as auth
 from berrys.services.projects import service as projects
 from berrys.services.workflows import service as runs
@@ -383,3 +383,13 @@ async def test_the_run_page_shows_drafts_to_review_and_takes_decisions(
 async def runs_get(database, run_id):
     async with database.transaction(read_only=True) as session:
         return await runs.get(session, run_id=run_id)
+
+
+def test_the_rest_contract_s_decision_spelling_is_the_same_request():
+    from berrys.services.workflows.contracts import TaskReview
+
+    returned = TaskReview.model_validate({"decision": "RETURN", "comment": "Name the bakery"})
+    assert returned.action == ReviewDecision.SEND_BACK
+    assert returned.feedback == "Name the bakery"
+    accepted = TaskReview.model_validate({"decision": "ACCEPT"})
+    assert accepted.action == ReviewDecision.ACCEPT

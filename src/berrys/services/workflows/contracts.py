@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from berrys.core.contracts import Contract
 from berrys.core.enums import (
@@ -175,6 +175,21 @@ class TaskReview(Contract):
         default=None, max_length=20_000, description="SEND_BACK: what to change (required)."
     )
     comment: str | None = Field(default=None, max_length=2_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _decision(cls, data: Any) -> Any:
+        """The REST contract's spelling, ``{"decision": "ACCEPT|EDIT|RETURN", "comment"}``,
+        is the same request: RETURN sends back, with the comment as the feedback."""
+        if not isinstance(data, dict) or "decision" not in data:
+            return data
+        data = dict(data)
+        decision = data.pop("decision")
+        if isinstance(decision, str) and decision.upper() == "RETURN":
+            decision = ReviewDecision.SEND_BACK.value
+            data.setdefault("feedback", data.get("comment"))
+        data.setdefault("action", decision)
+        return data
 
 
 class ReviewItem(Contract):
