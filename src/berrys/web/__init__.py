@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from berrys.core.errors import BerrysError
-from berrys.web import chat, docs, pages, projects, runs
+from berrys.web import audit, chat, docs, models, pages, projects, runs, tools
 from berrys.web.security import CSRF_FAILED, CsrfFailed, LoginRequired, login_url
 from berrys.web.templating import HERE, render
 
@@ -26,7 +26,15 @@ def _is_page(request: Request) -> bool:
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs.install(app)
-    for router in (pages.router, projects.router, chat.router, runs.router):
+    for router in (
+        pages.router,
+        projects.router,
+        chat.router,
+        runs.router,
+        audit.router,
+        tools.router,
+        models.router,
+    ):
         app.include_router(router)
     api_handler = app.exception_handlers[BerrysError]
     api_validation = app.exception_handlers[RequestValidationError]

@@ -1,26 +1,22 @@
-"""Dashboard pages: home, login and logout, audit trail, settings (tokens, Berry's prompts)."""
+"""Dashboard pages: home, login and logout, settings (tokens, Berry's prompts)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from berrys.config import Settings
-from berrys.core.contracts import MAX_INT
 from berrys.core.db import Database
 from berrys.core.enums import UserRole
 from berrys.core.errors import BerrysError
-from berrys.services.audit import service as audit
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import PersonalTokenCreate
 from berrys.services.chat import service as chat
-from berrys.services.llm import registry
 from berrys.services.projects import service as projects
-from berrys.services.tools import service as tools
 from berrys.web.security import (
     SESSION_COOKIE,
     Csrf,
@@ -101,49 +97,6 @@ async def logout(request: Request, user: MaybeUser) -> Response:
     return response
 
 
-@router.get("/audit", response_class=HTMLResponse)
-async def audit_page(
-    request: Request,
-    user: WebUser,
-    entity_type: Annotated[str | None, Query(max_length=64)] = None,
-    project_id: Annotated[str | None, Query(max_length=64)] = None,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
-) -> Response:
-    project_uuid = _uuid_or_none(project_id)
-    async with _database(request).transaction(read_only=True) as session:
-        visible = (
-            None
-            if user.role == UserRole.ADMIN
-            else (user.id, await projects.visible_ids(session, user=user))
-        )
-        entries, total = await audit.get_all(
-            session,
-            limit=50,
-            offset=offset,
-            entity_type=entity_type or None,
-            project_id=project_uuid,
-            visible_to=visible,
-        )
-        verification = await audit.verify(session) if user.role == UserRole.ADMIN else None
-    return render(
-        request,
-        "audit.html",
-        entries=entries,
-        total=total,
-        offset=offset,
-        entity_type=entity_type or "",
-        project_id=project_id or "",
-        verification=verification,
-    )
-
-
-def _uuid_or_none(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        return None
-
-
 async def _settings_page(
     request: Request, user: WebUser, status_code: int = 200, **extra: object
 ) -> Response:
@@ -219,54 +172,3 @@ async def update_prompt(
 async def _prompts(request: Request):  # type: ignore[no-untyped-def]
     async with _database(request).transaction(read_only=True) as session:
         return await chat.get_prompts(session)
-
-
-@router.get("/tools", response_class=HTMLResponse)
-async def tools_page(request: Request, user: WebUser) -> Response:
-    """The tool registry and MCP servers (read-only here; manage them over REST or the CLI)."""
-    async with _database(request).transaction(read_only=True) as session:
-        items, total = await tools.get_all(session, limit=200, offset=0)
-        servers, _ = await tools.get_servers(session, limit=200, offset=0)
-    return render(request, "tools.html", tools=items, total=total, servers=servers)
-
-
-def _bars(groups: list[Any], field: str) -> list[dict[str, Any]]:
-    """Rows of a horizontal bar chart: each group's value as a percentage of the largest."""
-    values = [float(getattr(g, field)) for g in groups]
-    top = max(values, default=0.0) or 1.0
-    return [
-        {"key": g.key, "value": v, "width": round(100 * v / top, 2)}
-        for g, v in zip(groups, values, strict=True)
-    ]
-
-
-@router.get("/models", response_class=HTMLResponse)
-async def models_page(request: Request, user: WebUser) -> Response:
-    """The model registry and usage: tokens, cost and latency by model."""
-    async with _database(request).transaction(read_only=True) as session:
-        models, total = await registry.get_all(session, limit=200, offset=0)
-        visible = await projects.visible_ids(session, user=user)
-        report = await registry.usage(session, user=user, project_ids=visible)
-    by_model = report.by_model
-    charts = [
-        ("Tokens", "tokens", _bars_tokens(by_model)),
-        ("Cost (USD)", "cost", _bars(by_model, "cost_usd")),
-        ("Average latency (ms)", "latency", _bars(by_model, "latency_ms_avg")),
-    ]
-    return render(
-        request,
-        "models.html",
-        models=models,
-        total=total,
-        report=report,
-        charts=charts,
-    )
-
-
-def _bars_tokens(groups: list[Any]) -> list[dict[str, Any]]:
-    totals = [g.prompt_tokens + g.completion_tokens for g in groups]
-    top = max(totals, default=0) or 1
-    return [
-        {"key": g.key, "value": t, "width": round(100 * t / top, 2)}
-        for g, t in zip(groups, totals, strict=True)
-    ]
