@@ -140,6 +140,8 @@ class Step(UUIDPrimaryKey, Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[StepStatus] = mapped_column(enum_column(StepStatus))
     idempotent: Mapped[bool] = mapped_column(default=True)
+    # What the call was asked (a model's messages, a tool's arguments), long texts cut.
+    request: Mapped[dict[str, Any] | None]
     result: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     # How often the call was issued: >1 when a crash re-issued it (cost, not a side effect).
