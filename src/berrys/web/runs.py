@@ -83,7 +83,11 @@ async def start_run(
             raise BerrysError(f"Role {user.role.value} can only read.")
         async with _database(request).transaction() as session:
             run = await _runs().create_from_plan(
-                session, project_id=project_id, run_in=RunCreate(), user=user
+                session,
+                database=_database(request),
+                project_id=project_id,
+                run_in=RunCreate(),
+                user=user,
             )
     except NotFound:
         raise

@@ -71,7 +71,11 @@ async def start_run(
     try:
         async with database.transaction() as session:
             run = await runs.create_from_plan(
-                session, project_id=project_id, run_in=RunCreate(), user=turn.user
+                session,
+                database=database,
+                project_id=project_id,
+                run_in=RunCreate(),
+                user=turn.user,
             )
     except BerrysError as exc:
         return failed(Intent.START_RUN, exc, project_id)

@@ -245,6 +245,15 @@ class GateRate(Contract):
     updated_at: datetime
 
 
+class TaskPrice(Contract):
+    """The model the router would give a run's task first, and what it charges."""
+
+    provider: ModelProvider
+    model: str
+    input_usd_per_1k: float
+    output_usd_per_1k: float
+
+
 class ModelFeedback(Contract):
     score: int = Field(ge=-1, le=1, description="-1 bad, 0 neutral, 1 good.")
 

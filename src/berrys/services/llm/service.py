@@ -31,6 +31,7 @@ from berrys.services.llm.contracts import (
     GateRate,
     Specialisation,
     StreamChunk,
+    TaskPrice,
 )
 from berrys.services.llm.providers import scripted
 from berrys.services.llm.providers.base import (
@@ -378,6 +379,25 @@ async def record_gate(
 async def gate_rates(database: Database) -> list[GateRate]:
     """Every model's quality-gate pass rate, by provider, model and task type."""
     return await gates.rates(database)
+
+
+async def task_price(database: Database, *, model: str | None = None) -> TaskPrice:
+    """What a run's task would cost per 1,000 tokens: the price of the model the router
+    would try first (``model`` when named). ServiceUnavailable when no model can answer."""
+    request = CompletionRequest(messages=[], task_type=ModelTaskType.TASK, model=model)
+    specs = await discovery.candidates(database)
+    tallies = await gates.tallies(database)
+    try:
+        chain, _ = router.choose(runtime.get(), specs, request, 0, tallies)
+    except NoModelAnswered as exc:
+        raise ServiceUnavailable(f"No model can answer: {exc.reason}") from None
+    best = chain[0]
+    return TaskPrice(
+        provider=best.provider,
+        model=best.name,
+        input_usd_per_1k=best.input_price_per_million / 1000,
+        output_usd_per_1k=best.output_price_per_million / 1000,
+    )
 
 
 async def readiness() -> dict[str, dict[str, str]]:

@@ -53,10 +53,16 @@ RunWriter = Annotated[UserOut, Depends(_writable_run)]
     "/{project_id}/runs", response_model=RunOut, status_code=status.HTTP_202_ACCEPTED
 )
 async def start_run(
-    project: WritableProject, body: RunCreate, session: Session, user: WriterUser
+    project: WritableProject,
+    body: RunCreate,
+    session: Session,
+    database: DatabaseDep,
+    user: WriterUser,
 ) -> RunOut:
     """Start executing the project's current plan (or ``plan_id``); 202 with the run."""
-    return await service.create_from_plan(session, project_id=project.id, run_in=body, user=user)
+    return await service.create_from_plan(
+        session, database=database, project_id=project.id, run_in=body, user=user
+    )
 
 
 @project_runs_router.get("/{project_id}/runs", response_model=ListOf[RunSummary])

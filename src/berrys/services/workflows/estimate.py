@@ -7,7 +7,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.core.db import Database
+from berrys.core.errors import ServiceUnavailable
 from berrys.services.auth.contracts import UserOut
+from berrys.services.llm import service as llm
 from berrys.services.planning import insights
 
 # Tokens a task attempt is expected to use: the prompt (system, task, upstream outputs) and
@@ -23,21 +26,26 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-async def _price(options: dict[str, Any]) -> tuple[float, float, str]:
-    """USD per 1,000 input and output tokens of the model the run will use."""
-    if "price_per_1k" in options:
-        price = options["price_per_1k"]
-        return float(price.get("input", 0.0)), float(price.get("output", 0.0)), "given"
-    try:  # the model orchestration service knows its catalogue's prices
-        from berrys.services.llm import pricing  # type: ignore[attr-defined]
-
-        return await pricing.price_per_1k(options.get("model"))  # type: ignore[no-any-return]
-    except Exception:
-        return 0.0, 0.0, "offline (RULES/SCRIPTED providers are free)"
+async def _price(database: Database, options: dict[str, Any]) -> tuple[float, float, str]:
+    """USD per 1,000 input and output tokens of the model the run's tasks would go to."""
+    try:
+        price = await llm.task_price(database, model=options.get("model"))
+    except ServiceUnavailable as exc:
+        return 0.0, 0.0, exc.detail
+    return (
+        price.input_usd_per_1k,
+        price.output_usd_per_1k,
+        f"{price.provider.value.lower()}/{price.model}",
+    )
 
 
 async def estimate_plan(
-    session: AsyncSession, *, plan: Any, user: UserOut, options: dict[str, Any]
+    session: AsyncSession,
+    *,
+    database: Database,
+    plan: Any,
+    user: UserOut,
+    options: dict[str, Any],
 ) -> dict[str, Any]:
     schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, iterations=200)
     predecessors: dict[Any, int] = {}
@@ -53,7 +61,7 @@ async def estimate_plan(
         )
         input_tokens += prompt * calls
         output_tokens += ANSWER_TOKENS * calls
-    price_in, price_out, price_source = await _price(options)
+    price_in, price_out, price_source = await _price(database, options)
     cost = input_tokens / 1000 * price_in + output_tokens / 1000 * price_out
     names = {task.id: task.name for task in plan.tasks}
     critical = [names[task_id] for task_id in schedule.critical_path if task_id in names]

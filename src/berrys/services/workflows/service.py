@@ -651,6 +651,7 @@ async def get_status(session: AsyncSession, *, run_id: uuid.UUID) -> RunStatus |
 async def create_from_plan(
     session: AsyncSession,
     *,
+    database: Database,
     project_id: uuid.UUID,
     run_in: RunCreate,
     user: UserOut,
@@ -684,7 +685,9 @@ async def create_from_plan(
     options = {**run_in.options}
     approval = None
     if require:
-        approval = await estimate_plan(session, plan=plan, user=user, options=options)
+        approval = await estimate_plan(
+            session, database=database, plan=plan, user=user, options=options
+        )
     return await create(
         session,
         project_id=project_id,

@@ -212,6 +212,7 @@ async def start(
     async with database.transaction() as session:
         run = await runs.create_from_plan(
             session,
+            database=database,
             project_id=project_id,
             run_in=run_in.model_copy(update={"plan_id": plan.id, "options": options}),
             user=user,
