@@ -32,6 +32,12 @@ class LlmModel(UUIDPrimaryKey, Timestamps, Base):
     is_local: Mapped[bool] = mapped_column(default=False)
     enabled: Mapped[bool] = mapped_column(default=True)
     quality: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Stored credentials (``llm.credentials``): the model is served from this endpoint with
+    # this key instead of the environment's provider. The key is Fernet-encrypted under a key
+    # derived from BERRYS_SECRET_KEY; the hint (its last characters) is all that is shown.
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    api_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    api_key_hint: Mapped[str | None] = mapped_column(String(8))
     # Learned from history: moving averages updated with every attempt, and user feedback.
     success_rate: Mapped[float] = mapped_column(Float, default=1.0)
     latency_ms_avg: Mapped[float | None] = mapped_column(Float)
