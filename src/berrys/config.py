@@ -46,8 +46,13 @@ class Settings(BaseSettings):
     )
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Signs dashboard sessions and CSRF tokens. Default: generated once and "
-        "kept in the data directory.",
+        description="Signs dashboard sessions and CSRF tokens, and (through HKDF) encrypts "
+        "stored provider API keys. Default: generated once and kept in the data directory.",
+    )
+    old_secret_key: SecretStr | None = Field(
+        default=None,
+        description="The previous secret key while stored secrets move to a new one: still "
+        "decrypts them; `berrys secrets rotate` re-encrypts them under the current key.",
     )
     admin_email: str | None = Field(default=None, description="First admin's email.")
     admin_password: SecretStr | None = Field(default=None, description="First admin's password.")
