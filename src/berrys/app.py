@@ -18,6 +18,7 @@ from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable, install_error_handlers, problem_response
 from berrys.core.logging import configure_logging
+from berrys.core.loop_lag import LoopLag
 from berrys.core.middleware import DOCS_PATHS, HttpMetrics, RequestMiddleware
 from berrys.core.openapi import document_problems
 from berrys.services.agents.api import router as agents_router
@@ -40,7 +41,7 @@ from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
 from berrys.services.workflows import metrics as run_metrics
 from berrys.services.workflows import runtime as run_runtime
-from berrys.services.workflows.api import project_runs_router, reviews_router
+from berrys.services.workflows.api import artifacts_router, project_runs_router, reviews_router
 from berrys.services.workflows.api import router as runs_router
 from berrys.web import install as install_web
 
@@ -55,12 +56,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             "The database schema is not up to date; run `berrys db upgrade` and start again."
         )
     _log.info("berrys.started", version=__version__)
+    loop_lag: LoopLag | None = app.state.loop_lag
+    if loop_lag is not None:
+        loop_lag.start()
     embedded = _start_embedded_worker(app)
     try:
         yield
     finally:
         if embedded is not None:
             await embedded.stop()
+        if loop_lag is not None:
+            await loop_lag.stop()
         await tools.shutdown()
         await database.dispose()
 
@@ -98,6 +104,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     metrics = HttpMetrics()
     app.state.metrics = metrics
     run_metrics.register(metrics.registry)
+    app.state.loop_lag = None
+    if settings.loop_lag_interval_seconds:
+        app.state.loop_lag = LoopLag(settings.loop_lag_interval_seconds)
+        metrics.registry.register(app.state.loop_lag)
 
     install_error_handlers(app)
     # Health first: probes hit it often, and Starlette tries routes in order.
@@ -118,6 +128,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         project_runs_router,
         runs_router,
         reviews_router,
+        artifacts_router,
         interactions_router,
         models_router,
         search_router,

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(
         default=30.0, ge=1, le=3600, description="A task lease; heartbeats renew it."
     )
+    loop_lag_interval_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        le=60,
+        description="How often a server process's event-loop lag tick wakes (GET /metrics: "
+        "berrys_event_loop_lag_seconds); 0: off.",
+    )
     # Model Orchestration (services/llm). API keys are secrets: never logged nor returned.
     openai_api_key: SecretStr | None = Field(default=None, description="OpenAI (or compatible).")
     openai_base_url: str | None = Field(
