@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from berrys.core.contracts import MAX_BIGINT, ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
@@ -16,8 +16,9 @@ from berrys.core.enums import RunStatus
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.projects.deps import VisibleProject, WritableProject
-from berrys.services.workflows import review, service
+from berrys.services.workflows import artifacts, review, service
 from berrys.services.workflows.contracts import (
+    ArtifactSummary,
     ReviewItem,
     ReviewSummary,
     RunCreate,
@@ -31,6 +32,7 @@ from berrys.services.workflows.state import RUN_TERMINAL
 project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 reviews_router = APIRouter(prefix="/api/v1/reviews", tags=["runs"])
+artifacts_router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
 
 
 async def _visible_run(run_id: uuid.UUID, user: CurrentUser, database: DatabaseDep) -> UserOut:
@@ -209,4 +211,56 @@ async def list_reviews(
     return ListOf[ReviewItem](items=items, total=len(items))
 
 
-__all__ = ["RunStatus", "project_runs_router", "reviews_router", "router"]
+@project_runs_router.get(
+    "/{project_id}/artifacts", response_model=ListOf[ArtifactSummary], tags=["artifacts"]
+)
+async def list_artifacts(
+    project: VisibleProject,
+    user: CurrentUser,
+    session: Session,
+    settings: SettingsDep,
+    page: PageDep,
+) -> ListOf[ArtifactSummary]:
+    """What the project's runs produced, newest first: each with its task and run, media type
+    and size (its content: ``GET /api/v1/artifacts/{id}/content``)."""
+    items, total = await artifacts.get_all(
+        session,
+        project_id=project.id,
+        user=user,
+        workspaces=settings.data_dir / "workspaces",
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return ListOf[ArtifactSummary](items=items, total=total)
+
+
+@artifacts_router.get("/{artifact_id}", response_model=ArtifactSummary)
+async def get_artifact(
+    artifact_id: uuid.UUID, user: CurrentUser, session: Session, settings: SettingsDep
+) -> ArtifactSummary:
+    """One artifact's metadata; 404 for one in someone else's project."""
+    return await artifacts.get(
+        session, artifact_id=artifact_id, user=user, workspaces=settings.data_dir / "workspaces"
+    )
+
+
+@artifacts_router.get(
+    "/{artifact_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+async def get_artifact_content(
+    artifact_id: uuid.UUID, user: CurrentUser, session: Session, settings: SettingsDep
+) -> Response:
+    """The artifact as a file to save (``Content-Disposition: attachment``) with its media
+    type: its file in the run's workspace (a spreadsheet is not its text), else its text."""
+    artifact = await artifacts.get_content(session, artifact_id=artifact_id, user=user)
+    name, body = await asyncio.to_thread(
+        artifacts.read_file, artifact, settings.data_dir / "workspaces"
+    )
+    return Response(
+        body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
+    )
+
+
+__all__ = ["RunStatus", "artifacts_router", "project_runs_router", "reviews_router", "router"]

@@ -98,6 +98,24 @@ class ArtifactOut(Contract):
     created_at: datetime
 
 
+class ArtifactSummary(Contract):
+    """One artifact in a project's list: what it is, which task of which run made it, and
+    how many bytes its content (``GET /api/v1/artifacts/{id}/content``) has."""
+
+    id: uuid.UUID
+    project_id: uuid.UUID
+    run_id: uuid.UUID
+    task_run_id: uuid.UUID
+    task_name: str
+    name: str
+    file_name: str = Field(description="The name the content downloads as.")
+    path: str | None
+    media_type: str
+    size: int = Field(description="Bytes of the content: the workspace file, else the text.")
+    produced_by: str | None
+    created_at: datetime
+
+
 class StepOut(Contract):
     """One recorded model or tool call of a task attempt (the journal), for its trace."""
 

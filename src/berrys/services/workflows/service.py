@@ -30,9 +30,8 @@ from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
-from berrys.services.workflows import signals
+from berrys.services.workflows import artifacts, signals
 from berrys.services.workflows.contracts import (
-    ArtifactOut,
     DependencyOut,
     DependencySpec,
     RunCreate,
@@ -52,14 +51,13 @@ from berrys.services.workflows.state import (
     initial_ready,
     lock_run,
 )
-from berrys.services.workflows.tables import Artifact, Run, Step, TaskRun, TaskRunDependency
+from berrys.services.workflows.tables import Run, Step, TaskRun, TaskRunDependency
 
 T = TaskRunStatus
 _run = Run.__table__
 _task = TaskRun.__table__
 _dep = TaskRunDependency.__table__
 _step = Step.__table__
-_artifact = Artifact.__table__
 
 __all__ = ["read_events"]
 
@@ -292,14 +290,7 @@ async def _load(session: AsyncSession, run_id: uuid.UUID, *, with_tasks: bool = 
                 ).where(_dep.c.run_id == run_id)
             )
         ]
-        data["artifacts"] = [
-            ArtifactOut.model_validate(dict(art._mapping))
-            for art in await session.execute(
-                select(*[_artifact.c[name] for name in ArtifactOut.model_fields])
-                .where(_artifact.c.run_id == run_id)
-                .order_by(_artifact.c.created_at)
-            )
-        ]
+        data["artifacts"] = await artifacts.for_run(session, run_id=run_id)
     return RunOut.model_validate({**data, "paused": row.paused})
 
 
