@@ -134,22 +134,29 @@ class Actor:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+async def create_actor(
+    database: Database, role: UserRole = UserRole.MEMBER, email: str | None = None
+) -> Actor:
+    """A new user of ``role`` in ``database``, with a personal token."""
+    email = email or f"{role.value.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+    async with database.transaction() as session:
+        user = await auth.create_user(
+            session,
+            user_in=UserCreate.model_validate(
+                {"email": email, "password": "correct horse battery", "role": role}
+            ),
+            actor_id=None,
+        )
+        token = await auth.create_personal_token(
+            session, user=user, token_in=PersonalTokenCreate(name="test")
+        )
+    return Actor(id=user.id, email=email, role=role, token=token.token)
+
+
 @pytest.fixture
 def make_actor(database: Database):  # type: ignore[no-untyped-def]
     async def _make(role: UserRole = UserRole.MEMBER, email: str | None = None) -> Actor:
-        email = email or f"{role.value.lower()}-{uuid.uuid4().hex[:8]}@example.com"
-        async with database.transaction() as session:
-            user = await auth.create_user(
-                session,
-                user_in=UserCreate.model_validate(
-                    {"email": email, "password": "correct horse battery", "role": role}
-                ),
-                actor_id=None,
-            )
-            token = await auth.create_personal_token(
-                session, user=user, token_in=PersonalTokenCreate(name="test")
-            )
-        return Actor(id=user.id, email=email, role=role, token=token.token)
+        return await create_actor(database, role, email)
 
     return _make
 

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from berrys.core.errors import DatabaseUnavailable
 from berrys.core.sqlite import OneHopDBAPI, StatementWriter, configure_connection
 
 NAMING_CONVENTION = {
@@ -125,6 +126,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         )
 
 
+def _configure_server(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        # The driver raises a bare OSError when the server refuses or drops the connection
+        # (down, restarting): say what it means, so that callers can wait for it.
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except OSError as exc:
+            raise DatabaseUnavailable() from exc
+
+
 async def fetch_page(
     session: AsyncSession, statement: Select[Any], *, limit: int, offset: int
 ) -> tuple[list[Any], int]:
@@ -150,6 +162,8 @@ class Database:
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        else:
+            _configure_server(self.engine)
         self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
         self._reader = async_sessionmaker(
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False

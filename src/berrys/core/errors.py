@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -104,6 +107,92 @@ class ServiceUnavailable(BerrysError):
     title = "Service unavailable"
 
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database server cannot be reached: down, restarting, or the network between."""
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(
+            detail
+            or "The database cannot be reached (it may be restarting): try again in a few "
+            "seconds. Nothing of this request was saved.",
+            **extra,
+        )
+        self.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+
+
+class DiskFull(ServiceUnavailable):
+    """The disk under the database or the workspace is full."""
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(
+            detail
+            or "The disk is full, so nothing was saved: free space on the server (or give "
+            "the database more room) and try again.",
+            **extra,
+        )
+
+
+# PostgreSQL: the connection failed (class 08), the server is shutting down, crashed or is
+# starting up (57P01-57P03); 53100 is its disk full.
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+_DISK_FULL_SQLSTATE = "53100"
+_DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def _chain(exc: BaseException) -> Iterable[BaseException]:
+    """``exc`` and what caused it (a DBAPI error's driver exception included)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database server could not be reached (a restart, an outage),
+    as opposed to a statement that failed on a live server."""
+    for error in _chain(exc):
+        if isinstance(error, DatabaseUnavailable):
+            return True
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return True
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
+            return True
+    return False
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write that failed for want of disk space."""
+    for error in _chain(exc):
+        if isinstance(error, DiskFull):
+            return True
+        if isinstance(error, sqlite3.Error) and error.sqlite_errorcode == sqlite3.SQLITE_FULL:
+            return True
+        if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+            return True
+        if getattr(error, "sqlstate", None) == _DISK_FULL_SQLSTATE:
+            return True
+    return False
+
+
+def outage_of(exc: BaseException) -> ServiceUnavailable | None:
+    """The 503 that an infrastructure failure amounts to (a full disk, an unreachable
+    database), or None when ``exc`` is something else (a bug: 500)."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc
+    if disk_full(exc):
+        return DiskFull()
+    if database_unreachable(exc):
+        return DatabaseUnavailable()
+    return None
+
+
 def problem_response(
     status: int,
     title: str,
@@ -150,6 +239,16 @@ async def _on_berrys_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_infrastructure_error(request: Request, exc: Exception) -> JSONResponse:
+    """A database or file error: 503 when the disk is full or the database unreachable
+    (nothing was written: the unit of work rolled back), anything else stays a 500."""
+    outage = outage_of(exc)
+    if outage is None:
+        raise exc
+    _log.warning("http.outage", path=request.url.path, error=repr(exc), detail=outage.detail)
+    return await _on_berrys_error(request, outage)
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [_describe_validation_error(error) for error in exc.errors()]
@@ -178,5 +277,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BerrysError, _on_berrys_error)
+    app.add_exception_handler(DBAPIError, _on_infrastructure_error)
+    app.add_exception_handler(OSError, _on_infrastructure_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
