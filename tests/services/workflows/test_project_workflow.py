@@ -61,7 +61,7 @@ async def test_one_call_takes_a_draft_project_to_reviewed_drafts_then_completed(
     assert result.plan["critical_path"]
     async with database.transaction(read_only=True) as session:
         current = await projects.get(session, project_id=project.id, user=user)
-    assert current.status == ProjectStatus.IN_PROGRESS
+    assert current.status == ProjectStatus.PLANNING  # the run exists; it has not started
     start_worker(AgentExecutor(settings=settings, database=database))
     drafted = await wait_for_status(
         database, result.run.id, RunStatus.COMPLETED_WITH_REVIEW, within=60

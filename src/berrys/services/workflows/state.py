@@ -396,7 +396,7 @@ async def with_orm(session: Any, work: Any) -> Any:
 
 
 async def _record_status(session: AsyncSession, run: Any, old: RunStatus, new: RunStatus) -> None:
-    """A run's status change in the audit log; a workflow's run moves its project at the end."""
+    """A run's status change in the audit log; its project's status follows."""
     from berrys.services.audit import service as audit
 
     await audit.record(
@@ -409,10 +409,9 @@ async def _record_status(session: AsyncSession, run: Any, old: RunStatus, new: R
         before={"status": old.value},
         after={"status": new.value},
     )
-    if new in RUN_TERMINAL and (run.options or {}).get("workflow"):
-        from berrys.services.workflows.workflow import finish_project
+    from berrys.services.workflows.workflow import follow_run
 
-        await finish_project(session, run=run, status=new)
+    await follow_run(session, run=run, new=new)
 
 
 async def commit_events(

@@ -1,7 +1,8 @@
 """The project workflow: one call takes a DRAFT project through requirements -> team -> tools
-bound by discovery -> plan -> (plan approval) -> run, and the run's end moves the project to
-REVIEW or COMPLETED (a run COMPLETED_WITH_REVIEW leaves it IN_PROGRESS until a person has
-accepted every deliverable that needs review).
+bound by discovery -> plan -> (plan approval) -> run.
+
+The project's status follows its runs, however a run was started (this workflow, chat,
+REST, the dashboard): :func:`follow_run` is called at each change of a run's status.
 
 When a part is unavailable the workflow falls back (the RULES provider answers, a template
 plan, a tool is skipped) and says so: a DEGRADED event in the run's outbox and a NOTIFICATION
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
@@ -33,6 +35,8 @@ from berrys.services.projects import service as projects
 from berrys.services.workflows import service as runs
 from berrys.services.workflows.contracts import RunCreate, RunOut
 from berrys.services.workflows.events import Event, emit_many
+from berrys.services.workflows.state import RUN_TERMINAL
+from berrys.services.workflows.tables import Run
 
 _log = structlog.get_logger("berrys.workflow")
 
@@ -64,11 +68,20 @@ async def _say(on_stage: Stage | None, stage: str, status: str, detail: str = ""
 
 
 async def _move(session: AsyncSession, project_id: uuid.UUID, to: ProjectStatus, user, reason):
+    """Move the project to ``to`` when its lifecycle allows (a DRAFT project passes through
+    PLANNING on its way to IN_PROGRESS); otherwise leave it where it is."""
     project = await projects.get(session, project_id=project_id, user=user)
-    if project.status != to and to in projects.TRANSITIONS[project.status]:
+    path = [to]
+    if project.status == ProjectStatus.DRAFT and to == ProjectStatus.IN_PROGRESS:
+        path = [ProjectStatus.PLANNING, to]
+    current = project.status
+    for step in path:
+        if current == step or step not in projects.TRANSITIONS[current]:
+            return
         await projects.transition(
-            session, project_id=project_id, to_status=to, user=user, reason=reason
+            session, project_id=project_id, to_status=step, user=user, reason=reason
         )
+        current = step
 
 
 async def start(
@@ -217,7 +230,6 @@ async def start(
             run_in=run_in.model_copy(update={"plan_id": plan.id, "options": options}),
             user=user,
         )
-        await _move(session, project_id, ProjectStatus.IN_PROGRESS, user, f"run {run.id}")
         events = [Event(RunEventType.WORKFLOW_STAGE, None, item) for item in result_stages] + [
             Event(RunEventType.DEGRADED, None, item) for item in degraded
         ]
@@ -296,29 +308,56 @@ async def _template_plan(database: Database, *, project_id: uuid.UUID, user: Use
         return await planning.get_detail(session, plan_id=plan.id, user=user)
 
 
-async def finish_project(session: AsyncSession, *, run: Any, status: RunStatus) -> None:
-    """At the end of a workflow's run: the project moves to COMPLETED (all done), REVIEW
-    (``review_project`` option, or a failed run for a person to look at) or CANCELLED.
+# A run in one of these has not finished with the project: it works, waits for a person,
+# or holds drafts for review. The project's end waits for the last of them.
+_OPEN = frozenset(set(RunStatus) - RUN_TERMINAL) | {RunStatus.COMPLETED_WITH_REVIEW}
+_run = Run.__table__
+
+
+async def follow_run(session: AsyncSession, *, run: Any, new: RunStatus) -> None:
+    """The project follows its run's status change: IN_PROGRESS when the run works (RUNNING);
+    at its end COMPLETED (all done; REVIEW with the ``review_project`` option), REVIEW
+    (FAILED: a person looks) or CANCELLED, once no other run of the project is open.
 
     COMPLETED_WITH_REVIEW moves nothing: the project stays IN_PROGRESS until a person has
-    accepted the last deliverable that needs review (the run then becomes COMPLETED)."""
+    accepted the last deliverable that needs review (the run then becomes COMPLETED). A move
+    the project's lifecycle does not allow (it was archived, completed or moved by hand) is
+    skipped."""
     from berrys.services.workflows.agent_executor import engine_user
 
-    if status == RunStatus.COMPLETED_WITH_REVIEW:
-        return
     creator = (run.options or {}).get("created_by")
-    user = engine_user(uuid.UUID(creator) if creator else None)
+    target = _follows(run, new)
+    if not creator or target is None:
+        return  # the engine moves a project for the person who started its run, if anyone
+    if new in RUN_TERMINAL and await _other_open_runs(session, run):
+        return
+    user = engine_user(uuid.UUID(creator))
+    verb = "started" if new == RunStatus.RUNNING else new.value
+    await _move(session, run.project_id, target, user, f"run {run.id} {verb}")
+
+
+def _follows(run: Any, status: RunStatus) -> ProjectStatus | None:
+    """Where a run in ``status`` takes its project, if anywhere."""
+    if status == RunStatus.RUNNING:
+        return ProjectStatus.IN_PROGRESS
     if status == RunStatus.COMPLETED:
-        target = (
-            ProjectStatus.REVIEW
-            if (run.options or {}).get("review_project")
-            else ProjectStatus.COMPLETED
+        review = (run.options or {}).get("review_project")
+        return ProjectStatus.REVIEW if review else ProjectStatus.COMPLETED
+    if status == RunStatus.FAILED:
+        return ProjectStatus.REVIEW
+    if status == RunStatus.CANCELLED:
+        return ProjectStatus.CANCELLED
+    return None
+
+
+async def _other_open_runs(session: AsyncSession, run: Any) -> bool:
+    found = await session.execute(
+        select(_run.c.id)
+        .where(
+            _run.c.project_id == run.project_id,
+            _run.c.id != run.id,
+            _run.c.status.in_(list(_OPEN)),
         )
-    elif status == RunStatus.FAILED:
-        target = ProjectStatus.REVIEW
-    else:
-        target = ProjectStatus.CANCELLED
-    try:
-        await _move(session, run.project_id, target, user, f"run {run.id} {status.value}")
-    except Exception as exc:  # the project was moved by hand meanwhile
-        _log.info("workflow.project_not_moved", project=str(run.project_id), error=str(exc))
+        .limit(1)
+    )
+    return found.first() is not None
