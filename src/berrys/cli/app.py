@@ -22,6 +22,7 @@ from berrys.cli import (
     review,
     runs,
     search,
+    secrets,
     serve,
     tools,
     users,
@@ -108,3 +109,4 @@ app.add_typer(plan.app, name="plan")
 app.add_typer(models.app, name="models")
 app.add_typer(review.app, name="review")
 app.add_typer(catalogue.app, name="catalogue")
+app.add_typer(secrets.app, name="secrets")

@@ -72,7 +72,7 @@ def hint(secret: str) -> str | None:
 
 
 def describe(is_set: bool, last: str | None) -> str:
-    """"set, ends in …1234", "set" or "not set": the one way a key is ever described."""
+    """The one way a key is ever described: "set, ends in …1234", "set" or "not set"."""
     if not is_set:
         return "not set"
     return f"set, ends in …{last}" if last else "set"

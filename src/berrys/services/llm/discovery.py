@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.enums import ModelProvider
-from berrys.services.llm import runtime
+from berrys.services.llm import credentials, runtime
 from berrys.services.llm.providers import scripted
 from berrys.services.llm.providers.base import ModelSeed, ModelSpec
 from berrys.services.llm.tables import LlmModel
@@ -34,6 +34,7 @@ def spec_of(row: LlmModel) -> ModelSpec:
         success_rate=row.success_rate,
         latency_ms_avg=row.latency_ms_avg,
         feedback_score=row.feedback_score,
+        endpoint=row.id if credentials.has_endpoint(row) else None,
     )
 
 
@@ -89,6 +90,9 @@ async def candidates(database: Database) -> list[ModelSpec]:
         specs = [
             spec_of(row) for row in rows if row.enabled and row.provider != ModelProvider.SCRIPTED
         ]
+        for row in rows:
+            if row.enabled and credentials.has_endpoint(row):
+                credentials.endpoint(state, row)
         specs += [spec_of_seed(s) for s in await seeds() if (s.provider, s.name) not in listed]
         cached = (time.monotonic(), specs)
         state.models[database.url] = cached

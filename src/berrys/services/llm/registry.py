@@ -15,7 +15,7 @@ from berrys.core.enums import AuditAction, BudgetScope, ModelProvider, UserRole
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
-from berrys.services.llm import accounting, router, runtime
+from berrys.services.llm import accounting, credentials, router, runtime
 from berrys.services.llm.contracts import (
     BudgetOut,
     BudgetSet,
@@ -23,6 +23,7 @@ from berrys.services.llm.contracts import (
     ModelOut,
     ModelUpdate,
     UsageReport,
+    check_endpoint,
 )
 from berrys.services.llm.discovery import seeds
 from berrys.services.llm.tables import LlmModel, ModelBudget, ModelGate
@@ -137,6 +138,7 @@ async def create(session: AsyncSession, *, model_in: ModelCreate, user: UserOut)
         feedback_score=0.0,
         requests=0,
     )
+    credentials.store(row, base_url=model_in.base_url, api_key=model_in.api_key)
     session.add(row)
     await session.flush()
     created = _out(row)
@@ -157,7 +159,18 @@ async def update(
 ) -> ModelOut:
     row = await _row(session, model_id)
     before = _out(row)
-    changes = model_in.model_dump(exclude_unset=True, exclude_none=True)
+    try:
+        check_endpoint(
+            row.provider,
+            base_url=model_in.base_url or row.base_url,
+            has_key=model_in.api_key is not None or row.api_key_encrypted is not None,
+        )
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from None
+    credentials.store(row, base_url=model_in.base_url, api_key=model_in.api_key)
+    changes = model_in.model_dump(
+        exclude_unset=True, exclude_none=True, exclude={"base_url", "api_key"}
+    )
     if "capabilities" in changes:
         changes["capabilities"] = sorted(changes["capabilities"])
     if "quality" in changes:
@@ -166,7 +179,8 @@ async def update(
         setattr(row, field, value)
     await session.flush()
     after = _out(row)
-    if after != before:
+    # A new key may end like the old one: its replacement is a change all the same.
+    if after != before or model_in.api_key is not None:
         await audit.record(
             session,
             entity_type="model",

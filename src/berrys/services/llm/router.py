@@ -168,7 +168,7 @@ def choose(
     cooling: list[ModelSpec] = []
     skipped: list[str] = []
     for spec in specs:
-        if spec.provider not in runtime.providers:
+        if runtime.provider_for(spec) is None:
             continue
         if spec.provider == ModelProvider.RULES and request.rules is None:
             continue
@@ -220,8 +220,8 @@ def choose(
                 f"Unknown model {request.model!r}; known: {', '.join(known)}", known=known
             )
         first = named[0]
-        if first.provider not in runtime.providers:
-            raise Unprocessable(f"Model {request.model!r}: provider {first.provider} is not set up")
+        if runtime.provider_for(first) is None:
+            raise Unprocessable(f"Model {request.model!r}: {runtime.why_unserved(first)}")
         chain = [first] + [s for s in chain if s.key != first.key]
         explicit = f"explicit model {first.name}"
     if not chain:
@@ -246,8 +246,9 @@ def _qualified(spec: ModelSpec) -> str:
 
 
 async def _call(runtime: Runtime, spec: ModelSpec, preq: ProviderRequest) -> ProviderResponse:
-    provider = runtime.providers[spec.provider]
-    async with runtime.semaphore(spec.provider):
+    provider = runtime.provider_for(spec)
+    assert provider is not None  # choose() keeps only served models
+    async with runtime.semaphore(spec):
         try:
             async with asyncio.timeout(preq.timeout):
                 return await provider.complete(spec, preq)

@@ -2,19 +2,24 @@
 
 ``configure(settings)`` builds it (the app and the CLI call it); ``get()`` builds it from the
 environment on first use otherwise. Provider API keys live only inside the provider
-clients: nothing here logs or returns them.
+clients: nothing here logs or returns them. A registered model with stored credentials is
+served by a provider of its own (an *endpoint*, keyed by the model's id), built when the
+registry is read (``discovery.candidates``) and rebuilt when its URL or key changes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import structlog
 
 from berrys.config import Settings
+from berrys.core.encryption import SecretBox
 from berrys.core.enums import ModelProvider
 from berrys.services.llm.providers.base import ModelSpec, Provider
 from berrys.services.llm.providers.rules import RulesProvider
@@ -30,12 +35,26 @@ class Cooldown:
     strict: bool  # a provider's Retry-After: not tried at all until it has passed
 
 
+@dataclass(slots=True)
+class Endpoint:
+    """The provider serving one registered model from its stored URL and key (``provider``),
+    or why there is none (``error``); ``fingerprint`` tells when the row changed."""
+
+    fingerprint: tuple[str | None, str | None]
+    provider: Provider | None = None
+    error: str | None = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
     providers: dict[ModelProvider, Provider] = field(default_factory=dict)
     unavailable: dict[ModelProvider, str] = field(default_factory=dict)
-    semaphores: dict[ModelProvider, asyncio.Semaphore] = field(default_factory=dict)
+    # Registered models with stored credentials, by model id; replaced ones wait in
+    # ``retired`` to be closed with the runtime (a call may still be using them).
+    endpoints: dict[uuid.UUID, Endpoint] = field(default_factory=dict)
+    retired: list[Provider] = field(default_factory=list)
+    semaphores: dict[ModelProvider | uuid.UUID, asyncio.Semaphore] = field(default_factory=dict)
     cooldowns: dict[tuple[ModelProvider, str], Cooldown] = field(default_factory=dict)
     failures: dict[tuple[ModelProvider, str], int] = field(default_factory=dict)
     # Registry rows by database URL, with the time they were read.
@@ -49,11 +68,35 @@ class Runtime:
     seeds_missing: list[ModelProvider] = field(default_factory=list)
     seeds_retry_at: float = 0.0
 
-    def semaphore(self, provider: ModelProvider) -> asyncio.Semaphore:
-        semaphore = self.semaphores.get(provider)
+    @cached_property
+    def secrets(self) -> SecretBox:
+        """Encrypts and decrypts stored API keys under the configured secret key(s)."""
+        old = self.settings.old_secret_key
+        return SecretBox(self.settings.resolved_secret_key, [old.get_secret_value()] if old else [])
+
+    def provider_for(self, spec: ModelSpec) -> Provider | None:
+        """Who serves ``spec``: its stored endpoint, else its kind's configured provider."""
+        if spec.endpoint is not None:
+            endpoint = self.endpoints.get(spec.endpoint)
+            return endpoint.provider if endpoint is not None else None
+        return self.providers.get(spec.provider)
+
+    def why_unserved(self, spec: ModelSpec) -> str:
+        endpoint = self.endpoints.get(spec.endpoint) if spec.endpoint else None
+        if endpoint is not None and endpoint.error:
+            return endpoint.error
+        return f"provider {spec.provider} is not set up"
+
+    def semaphore(self, spec: ModelSpec) -> asyncio.Semaphore:
+        """The concurrency limit of the provider serving ``spec`` (one per endpoint)."""
+        key = spec.endpoint or spec.provider
+        semaphore = self.semaphores.get(key)
         if semaphore is None:
-            limit = self.providers[provider].concurrency or self.settings.llm_provider_concurrency
-            semaphore = self.semaphores[provider] = asyncio.Semaphore(limit)
+            provider = self.provider_for(spec)
+            limit = (provider.concurrency if provider else None) or (
+                self.settings.llm_provider_concurrency
+            )
+            semaphore = self.semaphores[key] = asyncio.Semaphore(limit)
         return semaphore
 
     def cooling(self, spec: ModelSpec, now: float | None = None) -> Cooldown | None:
@@ -75,7 +118,8 @@ class Runtime:
         self.budgets.clear()
 
     async def aclose(self) -> None:
-        for provider in self.providers.values():
+        serving = [e.provider for e in self.endpoints.values() if e.provider is not None]
+        for provider in [*self.providers.values(), *serving, *self.retired]:
             try:
                 await provider.aclose()
             except Exception as exc:  # closing must not hide the caller's own error

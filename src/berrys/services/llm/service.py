@@ -273,11 +273,12 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
                 cost = spec.cost(prompt_tokens, expected)
                 if await budget(spec, cost, prompt_tokens + expected):
                     continue
-            provider = state.providers[spec.provider]
+            provider = state.provider_for(spec)
+            assert provider is not None  # the router keeps only served models
             pieces: list[str] = []
             t0 = time.perf_counter()
             try:
-                async with state.semaphore(spec.provider):
+                async with state.semaphore(spec):
                     async for delta in provider.stream(spec, preq):
                         if delta:
                             pieces.append(delta)
@@ -420,7 +421,10 @@ async def readiness() -> dict[str, dict[str, str]]:
     return checks
 
 
-# The registry, budgets, feedback and usage (split out; part of this interface).
+# The registry, budgets, feedback and usage, a model's test call and the rotation of stored
+# keys (split out; part of this interface).
+from berrys.services.llm.credentials import rotate as rotate_secrets  # noqa: E402
+from berrys.services.llm.probe import probe_model  # noqa: E402
 from berrys.services.llm.registry import (  # noqa: E402
     create,
     delete,
@@ -451,8 +455,10 @@ __all__ = [
     "get",
     "get_all",
     "get_budgets",
+    "probe_model",
     "readiness",
     "record_gate",
+    "rotate_secrets",
     "script",
     "scripts",
     "set_budget",

@@ -8,6 +8,7 @@ from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
+from berrys.core.encryption import describe
 from berrys.core.enums import (
     BudgetPeriod,
     BudgetScope,
@@ -43,6 +44,11 @@ class LlmModel(UUIDPrimaryKey, Timestamps, Base):
     latency_ms_avg: Mapped[float | None] = mapped_column(Float)
     feedback_score: Mapped[float] = mapped_column(Float, default=0.0)
     requests: Mapped[int] = mapped_column(default=0)
+
+    @property
+    def api_key_status(self) -> str:
+        """How the key is described wherever the model is shown; the key itself never is."""
+        return describe(self.api_key_encrypted is not None, self.api_key_hint)
 
 
 class ModelRequest(UUIDPrimaryKey, Base):

@@ -39,6 +39,9 @@ class ModelSpec:
     feedback_score: float = 0.0
     # Held against the offline draft's gate pass rate for TASK and REVIEW (``llm.gates``).
     gated: bool = True
+    # The registered model whose stored URL and key serve this one (``Runtime.endpoints``);
+    # None: the provider configured for its kind.
+    endpoint: uuid.UUID | None = None
 
     @property
     def key(self) -> tuple[ModelProvider, str]:

@@ -49,3 +49,23 @@ FACTORIES: dict[ModelProvider, Callable[[Settings], Provider | None]] = {
     ModelProvider.ANTHROPIC: _anthropic,
     ModelProvider.OLLAMA: _ollama,
 }
+
+
+def build_endpoint(
+    kind: ModelProvider, *, base_url: str | None, api_key: str | None, settings: Settings
+) -> Provider:
+    """The provider for a registered model's stored URL and key (``Runtime.endpoints``)."""
+    timeout = settings.llm_timeout_seconds
+    if kind == ModelProvider.OPENAI:
+        from berrys.services.llm.providers.openai_compat import OpenAIProvider
+
+        return OpenAIProvider(api_key=api_key, base_url=base_url, models=[], timeout=timeout)
+    if kind == ModelProvider.ANTHROPIC and api_key:
+        from berrys.services.llm.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(api_key=api_key, models=[], timeout=timeout, base_url=base_url)
+    if kind == ModelProvider.OLLAMA and base_url:
+        from berrys.services.llm.providers.ollama import OllamaProvider
+
+        return OllamaProvider(host=base_url, timeout=timeout)
+    raise ValueError(f"{kind} models take no stored endpoint")

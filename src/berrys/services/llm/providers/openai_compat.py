@@ -118,7 +118,7 @@ class OpenAIProvider(Provider):
         )
 
     def _error(self, exc: Exception) -> ProviderError:
-        detail = scrub(str(exc), self._secret)[:1000]
+        detail = scrub(_described(exc), self._secret)[:1000]
         if isinstance(exc, openai.APITimeoutError):
             return ProviderTimeout(detail)
         if isinstance(exc, openai.APIConnectionError):
@@ -257,6 +257,18 @@ class OpenAIProvider(Provider):
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _described(exc: Exception) -> str:
+    """The SDK's message, with the server's body when the SDK left it out (a server that
+    answers ``{"detail": "Invalid API key"}`` is reported as just "Error code: 401")."""
+    text = str(exc)
+    body = getattr(exc, "body", None)
+    if isinstance(exc, openai.APIStatusError) and body:
+        shown = json.dumps(body) if isinstance(body, dict | list) else str(body)
+        if shown not in text and str(body) not in text:
+            text = f"{text} - {shown}"
+    return text
 
 
 def _header(exc: Exception, name: str) -> str | None:

@@ -1,0 +1,78 @@
+"""``berrys secrets``: the stored provider API keys, re-encrypted under a new secret key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.config import Settings
+from berrys.core.db import Database
+from berrys.core.encryption import SecretBox, SecretUnreadable
+from berrys.core.errors import Unprocessable
+from berrys.services.llm import service as llm
+
+app = typer.Typer(
+    help="Stored secrets (provider API keys): rotate the key they are encrypted under.",
+    no_args_is_help=True,
+)
+
+
+def _old_key(settings: Settings, old_key_file: Path | None) -> str:
+    """The previous secret key, from the file or BERRYS_OLD_SECRET_KEY; else exit 2."""
+    if old_key_file is not None:
+        try:
+            old = old_key_file.read_text().strip()
+        except OSError as exc:
+            err_console.print(f"[red]Cannot read {old_key_file}:[/] {exc.strerror}")
+            raise typer.Exit(2) from None
+    elif settings.old_secret_key is not None:
+        old = settings.old_secret_key.get_secret_value().strip()
+    else:
+        old = ""
+    if not old:
+        err_console.print(
+            "[red]No previous key:[/] give the key the secrets were encrypted with as "
+            "BERRYS_OLD_SECRET_KEY or --old-key-file PATH."
+        )
+        raise typer.Exit(2)
+    if old == settings.resolved_secret_key:
+        err_console.print(
+            "[red]The previous key is the current one:[/] set BERRYS_SECRET_KEY (or the data "
+            "directory's secret_key file) to the new key first."
+        )
+        raise typer.Exit(2)
+    return old
+
+
+@app.command()
+def rotate(
+    old_key_file: Path | None = typer.Option(
+        None, help="A file holding the previous secret key (default: BERRYS_OLD_SECRET_KEY)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Re-encrypt every stored API key from the previous secret key to the current one
+    (BERRYS_SECRET_KEY, or the data directory's secret_key file), in one transaction: all
+    of them or, if one is under neither key, none."""
+    settings = load_settings()
+    box = SecretBox(settings.resolved_secret_key, [_old_key(settings, old_key_file)])
+
+    async def _rotate(database: Database) -> list[str]:
+        try:
+            async with database.transaction() as session:
+                return await llm.rotate_secrets(session, box=box)
+        except SecretUnreadable as exc:
+            raise Unprocessable(f"Nothing was changed: {exc}") from None
+
+    names = run_async(_rotate, settings)
+    if as_json:
+        print(json.dumps({"re_encrypted": names}))
+        return
+    console.print(
+        f"Re-encrypted {len(names)} stored API key(s) under the current secret key"
+        + (f": {', '.join(names)}" if names else ".")
+    )
+    console.print("Restart running servers and workers, then drop BERRYS_OLD_SECRET_KEY.")

@@ -1,0 +1,82 @@
+"""A model's test: one small real call to that model alone (no router, no fallback), counted
+in usage like any attempt, answered as ok with the latency or the provider's own error."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from berrys.core.db import Database
+from berrys.core.enums import ModelRequestOutcome
+from berrys.core.errors import NotFound
+from berrys.services.auth.contracts import UserOut
+from berrys.services.llm import accounting, credentials, discovery, runtime
+from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ModelTestResult
+from berrys.services.llm.providers.base import ProviderError, ProviderRequest, ProviderTimeout
+from berrys.services.llm.router import AttemptRecord
+from berrys.services.llm.tables import LlmModel
+
+PROMPT = "Reply with one word: ready."
+MAX_TOKENS = 16
+TIMEOUT_SECONDS = 30.0
+REPLY_CHARACTERS = 200
+
+
+async def probe_model(database: Database, *, model_id: uuid.UUID, user: UserOut) -> ModelTestResult:
+    """Ask the registered model ``model_id`` one short question, with no transaction open."""
+    state = runtime.get()
+    async with database.transaction(read_only=True) as session:
+        row = await session.get(LlmModel, model_id)
+        if row is None:
+            raise NotFound.of("Model", model_id)
+        spec = discovery.spec_of(row)
+        if credentials.has_endpoint(row):
+            credentials.endpoint(state, row)
+    result = ModelTestResult(
+        model_id=model_id,
+        provider=spec.provider,
+        model=spec.name,
+        ok=False,
+        latency_ms=0.0,
+        outcome=ModelRequestOutcome.ERROR,
+    )
+    provider = state.provider_for(spec)
+    if provider is None:
+        return result.model_copy(update={"error": f"Not called: {state.why_unserved(spec)}"})
+    request = CompletionRequest(
+        messages=[ChatMessage(role="user", content=PROMPT)], max_tokens=MAX_TOKENS, user_id=user.id
+    )
+    timeout = min(state.settings.llm_timeout_seconds, TIMEOUT_SECONDS)
+    preq = ProviderRequest(messages=request.messages, max_tokens=MAX_TOKENS, timeout=timeout)
+    record = AttemptRecord(spec=spec, attempt=1, outcome=ModelRequestOutcome.SUCCESS)
+    started = time.perf_counter()
+    try:
+        async with state.semaphore(spec):
+            try:
+                async with asyncio.timeout(timeout):
+                    response = await provider.complete(spec, preq)
+            except TimeoutError:
+                raise ProviderTimeout(f"no answer within {timeout:g}s") from None
+    except ProviderError as error:
+        record.outcome, record.error_class = error.outcome, type(error).__name__
+        record.error_detail = error.detail[:2000]
+        result = result.model_copy(update={"outcome": error.outcome, "error": error.detail})
+    else:
+        record.prompt_tokens = response.prompt_tokens or 0
+        record.completion_tokens = response.completion_tokens or 0
+        record.cost_usd = spec.cost(record.prompt_tokens, record.completion_tokens)
+        reply = (response.content or "").strip()[:REPLY_CHARACTERS]
+        result = result.model_copy(
+            update={"ok": True, "outcome": ModelRequestOutcome.SUCCESS, "reply": reply}
+        )
+    record.latency_ms = (time.perf_counter() - started) * 1000
+    await accounting.write(
+        database,
+        [record],
+        request=request,
+        call_id=uuid.uuid4(),
+        request_hash="",
+        reason=f"a test of {spec.provider}/{spec.name}",
+    )
+    return result.model_copy(update={"latency_ms": round(record.latency_ms, 1)})
