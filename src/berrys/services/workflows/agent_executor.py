@@ -31,7 +31,13 @@ from pydantic import BaseModel, ValidationError
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import AgentType, ApprovalSubject, ModelTaskType, UserRole
+from berrys.core.enums import (
+    AgentType,
+    ApprovalSubject,
+    ModelRequestOutcome,
+    ModelTaskType,
+    UserRole,
+)
 from berrys.core.errors import BerrysError, ServiceUnavailable, TooManyRequests
 from berrys.services.auth.contracts import UserOut
 from berrys.services.deliverables import service as deliverables
@@ -162,16 +168,36 @@ NO_MODEL = (
 )
 
 
-def offline_note(task: Any) -> str:
-    """What RULES answers for a task with no deliverable type: an honest note, not a draft."""
+def offline_note(task: Any, unanswered: str = "") -> str:
+    """What RULES answers for a task with no deliverable type: an honest note, not a draft.
+    ``unanswered``: the models that were asked and failed (it stands in for them)."""
     criteria = [str(item) for item in task.acceptance_criteria] or [
         f"Write the deliverable of “{task.name}”"
     ]
     todos = [f"- TODO(project owner): {item}" for item in criteria]
     count = f"{len(todos)} TODO{'s' if len(todos) != 1 else ''} for a person"
-    lines = [f"> Offline note: no model was configured; {count}", "", f"# {task.name}", ""]
-    lines += [NO_MODEL, "", "## What it must meet", "", *todos]
+    why, text = "no model was configured", NO_MODEL
+    if unanswered:
+        why = f"no model could answer ({unanswered})"
+        text = (
+            f"The configured models could not answer when this task ran ({unanswered}), so "
+            "Berrys wrote nothing for it rather than invent it. Send the task back once a "
+            "model answers again, or write it yourself."
+        )
+    lines = [f"> Offline note: {why}; {count}", "", f"# {task.name}", ""]
+    lines += [text, "", "## What it must meet", "", *todos]
     return "\n".join(lines) + "\n"
+
+
+def unanswered(completion: Any) -> str:
+    """The models that failed before RULES answered (``tiny CONNECTION_ERROR``), or ""."""
+    if not getattr(completion, "from_rules", False):
+        return ""
+    return ", ".join(
+        f"{attempt.model} {attempt.outcome}"
+        for attempt in completion.attempts
+        if attempt.outcome != ModelRequestOutcome.SUCCESS
+    )
 
 
 def offline_answer(messages: list[dict[str, Any]], task_type: str, note: str = "") -> dict:
@@ -337,6 +363,7 @@ class AgentExecutor:
                     model=options.get("model"),
                 )
 
+            dropped = False
             try:
                 completion = await llm.complete(self.database, build(True))
             except ServiceUnavailable:
@@ -344,10 +371,15 @@ class AgentExecutor:
                     raise
                 # No available model can call tools: answer without them (recorded).
                 completion = await llm.complete(self.database, build(False))
-                answer = completion_dict(completion)
+                dropped = True
+            answer = completion_dict(completion)
+            if dropped:
                 answer["tools_dropped"] = True
-                return answer
-            return completion_dict(completion)
+            failed = unanswered(completion)
+            if failed and rules:  # the note stands in for models that failed: it says so
+                answer["content"] = offline_note(ctx.task, failed)
+                answer["unanswered"] = failed
+            return answer
 
         return await ctx.model(request, call, usage=_usage)
 
@@ -579,9 +611,9 @@ class AgentExecutor:
             reasons = [*screened.reasons, *reasons]
         if from_rules(answer):
             todos = content.count("TODO(")
-            reasons.insert(
-                0, f"No model was configured: {todos} TODO{'s' * (todos != 1)} for a person"
-            )
+            failed = answer.get("unanswered")
+            why = f"No model could answer ({failed})" if failed else "No model was configured"
+            reasons.insert(0, f"{why}: {todos} TODO{'s' * (todos != 1)} for a person")
         output = {
             "text": content,
             "format": fmt,
