@@ -25,6 +25,18 @@ async def test_malformed_json_is_a_clear_422(client, member):
     assert response.json()["detail"].startswith("Malformed JSON body")
 
 
+async def test_a_body_that_is_not_utf8_is_a_clear_422(client, member):
+    response = await client.post(
+        "/api/v1/projects",
+        content=b'{"name": "\xff\xfe"}',
+        headers={**member.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"].startswith("Malformed JSON body: not UTF-8 text")
+    assert response.json()["errors"][0]["type"] == "json_invalid"
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -263,6 +263,18 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers a body that is not UTF-8 with a bare 400 "error parsing the body":
+        # it is malformed JSON like any other, a 422 that says what is wrong.
+        reason = exc.__cause__
+        message = f"not UTF-8 text ({reason.reason} at byte {reason.start})"
+        return problem_response(
+            422,
+            "Request validation failed",
+            f"Malformed JSON body: {message}",
+            instance=request.url.path,
+            errors=[{"loc": ["body"], "msg": message, "type": "json_invalid"}],
+        )
     title = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(
         exc.status_code, "HTTP error"
     )
