@@ -19,6 +19,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from berrys.core.enums import InteractionStatus, StepKind
+from berrys.services.workflows.trace import MAX_REQUEST, cut
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable("table").enable("strikethrough")
@@ -47,8 +48,45 @@ def _seconds(task: Any) -> float | None:
     return None
 
 
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _tool_call_views(calls: list[Any] | None) -> list[dict[str, str]]:
+    return [
+        {"name": call.get("name", ""), "arguments": _pretty(call.get("arguments", {}))}
+        for call in calls or []
+        if isinstance(call, dict)
+    ]
+
+
+def _prompt(step: Any) -> dict[str, Any]:
+    """What the call was asked: a model's messages in order, else the request as JSON
+    (a tool's arguments); nothing for a step recorded before requests were kept."""
+    request = step.request
+    if request is None:
+        return {"request_kept": False}
+    messages = request.get("messages") if isinstance(request, dict) else None
+    if step.kind == StepKind.MODEL and isinstance(messages, list):
+        return {
+            "request_kept": True,
+            "messages": [
+                {
+                    "role": str(message.get("role", "")),
+                    "content": str(message.get("content") or ""),
+                    "tool_call_id": message.get("tool_call_id"),
+                    "tool_calls": _tool_call_views(message.get("tool_calls")),
+                }
+                for message in messages
+                if isinstance(message, dict)
+            ],
+        }
+    return {"request_kept": True, "request": _pretty(request)}
+
+
 def _step_view(step: Any) -> dict[str, Any]:
-    result = step.result or {}
+    # The journal records a call's answer as {"value": <what the call returned>}.
+    answer = (step.result or {}).get("value")
     view: dict[str, Any] = {
         "seq": step.seq,
         "attempt": step.attempt,
@@ -61,25 +99,20 @@ def _step_view(step: Any) -> dict[str, Any]:
         "calls": step.calls,
         "error": step.error,
         "started_at": step.started_at,
+        **_prompt(step),
     }
-    if step.kind == StepKind.MODEL:
-        usage = result.get("usage") or {}
+    if step.kind == StepKind.MODEL and isinstance(answer, dict) and "content" in answer:
+        usage = answer.get("usage") or {}
         view.update(
-            provider=result.get("provider") or "",
-            model=result.get("model") or "",
-            response=result.get("content") or "",
-            tool_calls=[
-                {
-                    "name": call.get("name", ""),
-                    "arguments": json.dumps(call.get("arguments", {}), indent=2, default=str),
-                }
-                for call in result.get("tool_calls") or []
-            ],
+            provider=answer.get("provider") or "",
+            model=answer.get("model") or "",
+            response=cut(str(answer.get("content") or ""), MAX_REQUEST),
+            tool_calls=_tool_call_views(answer.get("tool_calls")),
             input_tokens=usage.get("input_tokens", 0),
             output_tokens=usage.get("output_tokens", 0),
         )
     else:
-        view["response"] = json.dumps(result, indent=2, default=str) if result else ""
+        view["response"] = cut(_pretty(answer), MAX_REQUEST) if answer is not None else ""
     return view
 
 

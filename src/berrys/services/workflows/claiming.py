@@ -31,6 +31,8 @@ _task = TaskRun.__table__
 _run = Run.__table__
 _dep = TaskRunDependency.__table__
 _step = Step.__table__
+# What replay reads of a recorded step: all but the trace's copy of the request.
+_REPLAYED = [column for column in _step.c if column.name != "request"]
 _pred = _task.alias("upstream_task")
 _busy = _task.alias("busy")
 
@@ -364,7 +366,7 @@ class Claimer:
         steps = (
             []
             if fresh
-            else await session.execute(select(_step).where(_step.c.task_run_id.in_(ids)))
+            else await session.execute(select(*_REPLAYED).where(_step.c.task_run_id.in_(ids)))
         )
         for step in steps:
             if step.attempt == attempts[step.task_run_id]:

@@ -128,6 +128,13 @@ class StepOut(Contract):
     status: StepStatus
     idempotent: bool
     calls: int
+    request: Any = Field(
+        default=None,
+        description="What the call was asked: a model call's messages, task type, tools and "
+        "model; a tool call's arguments. Each text keeps its first 8,000 characters and a "
+        "request 64,000 in all; a cut text ends with '… [N more characters not kept]'. "
+        "null for steps recorded before requests were kept.",
+    )
     result: dict[str, Any] | None
     error: str | None
     cost_usd: float

@@ -59,6 +59,7 @@ from berrys.services.workflows.commit import STEPS, GroupCommitter, LeaseLost, T
 from berrys.services.workflows.events import Event
 from berrys.services.workflows.state import with_orm
 from berrys.services.workflows.tables import Step, TaskRun
+from berrys.services.workflows.trace import bounded
 
 _task = TaskRun.__table__
 _step = Step.__table__
@@ -100,8 +101,13 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 def request_hash(kind: StepKind, name: str, request: Any) -> str:
+    return _digest(kind, name, to_jsonable_python(request))
+
+
+def _digest(kind: StepKind, name: str, asked: Any) -> str:
+    """The hash of a request already made JSON-able (``to_jsonable_python``)."""
     canonical = json.dumps(
-        {"kind": kind.value, "name": name, "request": to_jsonable_python(request)},
+        {"kind": kind.value, "name": name, "request": asked},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -251,7 +257,8 @@ class TaskContext:
             await self.confirmed()  # a tool never runs before the task's claim committed
         seq = self._seq
         self._seq += 1
-        digest = request_hash(kind, name, request)
+        asked = to_jsonable_python(request)
+        digest = _digest(kind, name, asked)
         record = self._recorded.get(seq)
         rerun = False  # a non-idempotent tool call run again on a person's approval
         key = {"task_run_id": self.task.id, "attempt": self.attempt, "seq": seq}
@@ -308,7 +315,8 @@ class TaskContext:
 
             await self._write(_reissue)
         elif kind == StepKind.TOOL or self.step_policy.record_starts:
-            row = _step_row(key, kind, name, digest, idempotent, StepStatus.STARTED, utcnow())
+            starting = StepStatus.STARTED
+            row = _step_row(key, kind, name, (digest, asked), idempotent, starting, utcnow())
             await self._record({"row": row})
             record = True  # a row now exists
         started = utcnow()
@@ -348,7 +356,8 @@ class TaskContext:
             values["resolution"] = "RERUN"
         spent = {"run_id": self.task.run_id, "cost_usd": cost, "tokens": tokens}
         if record is None:
-            row = _step_row(key, kind, name, digest, idempotent, values.pop("status"), started)
+            status = values.pop("status")
+            row = _step_row(key, kind, name, (digest, asked), idempotent, status, started)
             # A model call's record need not be waited for: lost in a crash, the call is
             # simply issued again. It commits with the task's next write at the latest.
             done = {"row": {**row, **values, "cost_usd": cost, "tokens": tokens}, **spent}
@@ -479,18 +488,21 @@ def _step_row(
     key: dict[str, Any],
     kind: StepKind,
     name: str,
-    digest: str,
+    request: tuple[str, Any],
     idempotent: bool,
     status: StepStatus,
     started: Any,
 ) -> dict[str, Any]:
-    """Every column of a new step row (one shape, so a batch inserts them in one statement)."""
+    """Every column of a new step row (one shape, so a batch inserts them in one statement);
+    ``request`` is its hash and its JSON-able form, kept for the trace with long texts cut."""
+    digest, asked = request
     return {
         **key,
         "id": uuid.uuid4(),
         "kind": kind,
         "name": name,
         "request_hash": digest,
+        "request": bounded(asked),
         "status": status,
         "idempotent": idempotent,
         "calls": 1,
