@@ -271,6 +271,13 @@ async def usage(
         )
         return [_group(str(row.key), row) for row in rows]
 
+    pairs = await session.execute(
+        select(ModelRequest.provider, ModelRequest.model_name, *_AGGREGATES)
+        .where(*conditions)
+        .group_by(ModelRequest.provider, ModelRequest.model_name)
+        .order_by(func.count().desc(), ModelRequest.provider, ModelRequest.model_name)
+    )
+    by_provider_model = [_group(f"{row.provider}/{row.model_name}", row) for row in pairs]
     requests = await session.scalars(
         select(ModelRequest)
         .where(*conditions)
@@ -280,6 +287,7 @@ async def usage(
     return UsageReport(
         total=_group("total", total),
         by_model=await grouped(ModelRequest.model_name),
+        by_provider_model=by_provider_model,
         by_project=await grouped(ModelRequest.project_id),
         by_agent=await grouped(ModelRequest.agent_id),
         requests=[ModelRequestOut.model_validate(row) for row in requests],

@@ -384,6 +384,11 @@ class UsageGroup(Contract):
 class UsageReport(Contract):
     total: UsageGroup
     by_model: list[UsageGroup]
+    by_provider_model: list[UsageGroup] = Field(
+        default_factory=list,
+        description='By provider and model, keyed "PROVIDER/name" (names may repeat across '
+        "providers); the answerers outside the registry too (RULES: the offline drafts).",
+    )
     by_project: list[UsageGroup]
     by_agent: list[UsageGroup]
     requests: list[ModelRequestOut]

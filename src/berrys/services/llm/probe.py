@@ -8,7 +8,7 @@ import time
 import uuid
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelRequestOutcome
+from berrys.core.enums import ModelProvider, ModelRequestOutcome
 from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import accounting, credentials, discovery, runtime
@@ -41,6 +41,9 @@ async def probe_model(database: Database, *, model_id: uuid.UUID, user: UserOut)
         latency_ms=0.0,
         outcome=ModelRequestOutcome.ERROR,
     )
+    if spec.provider == ModelProvider.RULES:
+        why = "RULES answers only requests that carry their own answer (the offline drafts)"
+        return result.model_copy(update={"error": f"Not called: {why}"})
     provider = state.provider_for(spec)
     if provider is None:
         return result.model_copy(update={"error": f"Not called: {state.why_unserved(spec)}"})
