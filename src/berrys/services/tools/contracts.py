@@ -191,7 +191,13 @@ class McpHealthOut(Contract):
     healthy: bool | None
     connected: bool
     last_error: str | None
+    error_line: str | None = Field(
+        default=None,
+        description="last_error as one line: what failed, and the last line "
+        "the server printed on stderr.",
+    )
     tools: int | None = None
+    tool_names: list[str] = Field(default_factory=list, description="The tools it lists.")
     latency_ms: float | None = None
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import tempfile
 import time
 import uuid
@@ -34,6 +35,23 @@ from berrys.core.enums import McpTransport
 
 _log = structlog.get_logger("berrys.tools.mcp")
 _STDERR_TAIL = 2000
+_STDERR_SEPARATOR = "; server stderr: "
+_SDK_PARSE_ERROR = "Failed to parse JSONRPC message from server"
+
+
+class _QuietParseErrors(logging.Filter):
+    """The SDK logs every line a server prints that is not JSON-RPC at ERROR, with a
+    traceback. The pool reports such a server itself (its connect or call fails with a
+    clear McpFailure), so those lines go to the log file at INFO, not onto a command's
+    stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == _SDK_PARSE_ERROR and record.levelno > logging.INFO:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+logging.getLogger("mcp.client.stdio").addFilter(_QuietParseErrors())
 
 
 class McpFailure(Exception):
@@ -165,11 +183,23 @@ async def _own(connection: _Connection) -> None:
             raise
     except BaseException as exc:  # a dead transport surfaces here, whatever its type
         connection.error = exc
-        _log.warning("mcp.connection_ended", server=spec.name, error=_describe(exc))
+        # INFO: whoever waits on the connection gets the reason as an McpFailure and
+        # reports it (a 503, a one-line CLI error, the server's health).
+        _log.info("mcp.connection_ended", server=spec.name, error=_describe(exc))
     finally:
         connection.client = None
         connection.done.set()
         connection.ready.set()
+
+
+def failure_line(detail: str, limit: int = 300) -> str:
+    """A server's failure as one line: what went wrong and the last line it printed on
+    stderr (a Python server's traceback ends with its error), at most ``limit`` long."""
+    reason, _, stderr = detail.partition(_STDERR_SEPARATOR)
+    printed = [line.strip() for line in stderr.splitlines() if line.strip()]
+    line = f"{reason}; its stderr ends: {printed[-1]}" if printed else reason
+    line = " ".join(line.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _describe(exc: BaseException) -> str:
@@ -245,7 +275,7 @@ class McpPool:
     ) -> McpFailure:
         tail = connection.stderr_tail() if connection else ""
         if tail:
-            detail = f"{detail}; server stderr: {tail[-500:]}"
+            detail = f"{detail}{_STDERR_SEPARATOR}{tail[-500:]}"
         self._mark(spec, healthy=False, error=detail)
         return McpFailure(spec.name, detail, **kw)
 

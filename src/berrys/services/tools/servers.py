@@ -28,7 +28,7 @@ from berrys.services.tools.contracts import (
     ToolCreate,
 )
 from berrys.services.tools.invocation import invalidate_definitions
-from berrys.services.tools.mcp import McpFailure, McpServerSpec, pool
+from berrys.services.tools.mcp import McpFailure, McpServerSpec, failure_line, pool
 from berrys.services.tools.registry import (
     get_server_row,
     server_out,
@@ -174,7 +174,9 @@ async def refresh_server(
         listed = await pool.list_tools(spec)
     except McpFailure as exc:
         await _record_health(database, spec, healthy=False, error=exc.detail)
-        raise ServiceUnavailable(str(exc), server=spec.name) from None
+        # One line; the whole error (with the server's stderr) is its health's last_error.
+        message = f"MCP server {spec.name!r}: {failure_line(exc.detail)}"
+        raise ServiceUnavailable(message, server=spec.name) from None
     health = pool.health(spec.id)
     created: list[str] = []
     updated: list[str] = []
@@ -278,13 +280,14 @@ async def _record_health(
 
 
 async def server_health(database: Database, *, server_id: uuid.UUID) -> McpHealthOut:
-    """Measure now: connect if needed and list the tools, within the server's timeout."""
+    """Measure now: connect if needed (a STDIO server is started) and list its tools,
+    within the server's timeout."""
     async with database.transaction(read_only=True) as session:
         spec = McpServerSpec.of(await get_server_row(session, server_id))
     started = utcnow()
-    tools: int | None = None
+    names: list[str] | None = None
     with contextlib.suppress(McpFailure):
-        tools = len(await pool.list_tools(spec))
+        names = sorted(tool.name for tool in await pool.list_tools(spec))
     latency_ms = (utcnow() - started).total_seconds() * 1000
     health = pool.health(spec.id)
     await _record_health(database, spec, healthy=bool(health.healthy), error=health.last_error)
@@ -294,6 +297,8 @@ async def server_health(database: Database, *, server_id: uuid.UUID) -> McpHealt
         healthy=health.healthy,
         connected=health.connected,
         last_error=health.last_error,
-        tools=tools,
-        latency_ms=round(latency_ms, 3) if tools is not None else None,
+        error_line=failure_line(health.last_error) if health.last_error else None,
+        tools=len(names) if names is not None else None,
+        tool_names=names or [],
+        latency_ms=round(latency_ms, 3) if names is not None else None,
     )

@@ -30,7 +30,7 @@ from berrys.services.tools.invocation import (
     require_human_approval,
     set_approval_hook,
 )
-from berrys.services.tools.mcp import pool
+from berrys.services.tools.mcp import failure_line, pool
 from berrys.services.tools.servers import (
     create_server,
     delete_server,
@@ -57,6 +57,7 @@ __all__ = [
     "discover",
     "ensure_builtin_tools",
     "evaluate",
+    "failure_line",
     "get",
     "get_agent_tools",
     "get_all",
