@@ -13,7 +13,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from berrys.core.errors import BerrysError
-from berrys.web import audit, chat, docs, models, pages, projects, runs, tools
+from berrys.web import (
+    artifacts,
+    audit,
+    chat,
+    docs,
+    models,
+    pages,
+    project_edits,
+    projects,
+    runs,
+    tools,
+)
 from berrys.web.security import CSRF_FAILED, CsrfFailed, LoginRequired, login_url
 from berrys.web.templating import HERE, render
 
@@ -29,6 +40,8 @@ def install(app: FastAPI) -> None:
     for router in (
         pages.router,
         projects.router,
+        project_edits.router,
+        artifacts.router,
         chat.router,
         runs.router,
         audit.router,

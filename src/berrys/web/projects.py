@@ -1,4 +1,5 @@
-"""Project pages: the list (filters, create), one project (lifecycle, history, team, plan)."""
+"""Project pages: the list (filters, create), one project (lifecycle, history, team, plan,
+artifacts, runs). Editing its agents and tasks in place is in :mod:`berrys.web.project_edits`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.workflows import artifacts
 from berrys.services.workflows import service as workflows
 from berrys.web.gantt import gantt
 from berrys.web.pages import _database, see_other
@@ -123,7 +125,8 @@ async def _team(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str,
     }
 
 
-async def _plan(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str, Any]:
+async def plan_view(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str, Any]:
+    """The current plan with its schedule and Gantt chart; ``plan`` None when there is none."""
     try:
         plan = await planning.get_current(session, project_id=project_id, user=user)
     except NotFound:
@@ -134,6 +137,43 @@ async def _plan(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[str,
         "schedule": schedule,
         "gantt": gantt(schedule, plan.dependencies),
     }
+
+
+def task_rows(plan: Any, agents: list[Any]) -> list[dict[str, Any]]:
+    """The plan's tasks in order, each with its agent's name and the tasks it depends on."""
+    if plan is None:
+        return []
+    names = {task.id: task.name for task in plan.tasks}
+    agent_names = {agent.id: agent.name for agent in agents}
+    before: dict[uuid.UUID, list[str]] = {}
+    for dep in plan.dependencies:
+        before.setdefault(dep.to_task_id, []).append(names.get(dep.from_task_id, "?"))
+    return [
+        {
+            "task": task,
+            "agent": agent_names.get(task.assigned_agent_id) if task.assigned_agent_id else None,
+            "depends_on": before.get(task.id, []),
+        }
+        for task in sorted(plan.tasks, key=lambda task: (task.position, task.name))
+    ]
+
+
+ARTIFACTS_SHOWN = 50
+
+
+async def _artifacts(
+    request: Request, session: Any, project_id: uuid.UUID, user: UserOut
+) -> dict[str, Any]:
+    """The project's newest artifacts, and how many there are."""
+    items, total = await artifacts.get_all(
+        session,
+        project_id=project_id,
+        user=user,
+        workspaces=request.app.state.settings.data_dir / "workspaces",
+        limit=ARTIFACTS_SHOWN,
+        offset=0,
+    )
+    return {"rows": items, "total": total}
 
 
 async def _runs(session: Any, project_id: uuid.UUID) -> list[Any]:
@@ -193,18 +233,22 @@ async def _project_page(
             session, project_id=project_id, user=user, limit=200, offset=0
         )
         team = await _team(session, project_id, user)
-        plan = await _plan(session, project_id, user)
+        plan = await plan_view(session, project_id, user)
         runs = await _runs(session, project_id)
         profile = await catalogue.get_profile(session, project_id=project_id, user=user)
+        made = await _artifacts(request, session, project_id, user)
     return render(
         request,
         "project.html",
         status_code=status_code,
         project=project,
+        project_id=project.id,
         history=history,
         allowed=sorted(projects.TRANSITIONS[project.status]),
         team=team,
         plan=plan,
+        tasks=task_rows(plan["plan"], team["agents"]),
+        artifacts=made,
         runs=runs,
         waiting_run=waiting_run(runs),
         profile=profile,
@@ -216,6 +260,15 @@ async def _project_page(
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
 async def project_detail(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
     return await _project_page(request, user, project_id)
+
+
+@router.get("/projects/{project_id}/plan/chart", response_class=HTMLResponse)
+async def plan_chart(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
+    """The plan's summary and Gantt chart alone: redrawn on the page after an edit."""
+    async with _database(request).transaction(read_only=True) as session:
+        await projects.get(session, project_id=project_id, user=user)
+        plan = await plan_view(session, project_id, user)
+    return render(request, "_plan_chart.html", plan=plan, project_id=project_id)
 
 
 @router.post("/projects/{project_id}/transitions", dependencies=[Csrf], response_class=HTMLResponse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -455,3 +456,32 @@ async def delete_dependency(
         user=user,
         before=before,
     )
+
+
+async def set_predecessors(
+    session: AsyncSession,
+    *,
+    plan_id: uuid.UUID,
+    task_id: uuid.UUID,
+    predecessor_ids: Sequence[uuid.UUID],
+    user: UserOut,
+) -> None:
+    """Make ``predecessor_ids`` the tasks ``task_id`` depends on: a kept dependency keeps its
+    type and lag, a new one is finish-to-start, the others go. 422 naming the tasks of a
+    cycle or those not in the plan; nothing is changed unless the caller commits."""
+    plan = await _plan_row(session, plan_id, user)
+    await _task_row(session, plan, task_id)
+    wanted = list(dict.fromkeys(predecessor_ids))
+    existing = [dep for dep in await _deps(session, plan.id) if dep.to_task_id == task_id]
+    for dep in existing:
+        if dep.from_task_id not in wanted:
+            await delete_dependency(session, plan_id=plan.id, dependency_id=dep.id, user=user)
+    kept = {dep.from_task_id for dep in existing}
+    for predecessor in wanted:
+        if predecessor not in kept:
+            await create_dependency(
+                session,
+                plan_id=plan.id,
+                dependency_in=DependencyCreate(from_task_id=predecessor, to_task_id=task_id),
+                user=user,
+            )
