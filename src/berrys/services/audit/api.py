@@ -8,7 +8,7 @@ from pydantic import AwareDatetime
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import PageDep, Session
-from berrys.core.enums import UserRole
+from berrys.core.enums import AuditAction, UserRole
 from berrys.services.audit import service
 from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
 from berrys.services.auth.deps import AdminUser, CurrentUser
@@ -26,6 +26,7 @@ async def list_audit(
     entity_id: uuid.UUID | None = None,
     project_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
+    action: AuditAction | None = None,
     since: Annotated[AwareDatetime | None, Query(description="ISO 8601, inclusive.")] = None,
     until: Annotated[AwareDatetime | None, Query(description="ISO 8601, exclusive.")] = None,
 ) -> ListOf[AuditEntryOut]:
@@ -43,6 +44,7 @@ async def list_audit(
         entity_id=entity_id,
         project_id=project_id,
         actor_id=actor_id,
+        action=action,
         since=since,
         until=until,
         visible_to=visible_to,

@@ -124,6 +124,7 @@ async def get_all(
     entity_id: uuid.UUID | None = None,
     project_id: uuid.UUID | None = None,
     actor_id: uuid.UUID | None = None,
+    action: AuditAction | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     visible_to: tuple[uuid.UUID, Collection[uuid.UUID]] | None = None,
@@ -138,6 +139,8 @@ async def get_all(
         conditions.append(AuditEntry.project_id == project_id)
     if actor_id:
         conditions.append(AuditEntry.actor_id == actor_id)
+    if action:
+        conditions.append(AuditEntry.action == action)
     if since:
         conditions.append(AuditEntry.created_at >= since)
     if until:
@@ -154,6 +157,25 @@ async def get_all(
         offset=offset,
     )
     return [AuditEntryOut.model_validate(row) for row in rows], total
+
+
+async def entity_types(session: AsyncSession) -> list[str]:
+    """Every kind of entity the log has entries for, by name (a filter's choices)."""
+    found = await session.scalars(
+        select(AuditEntry.entity_type).distinct().order_by(AuditEntry.entity_type)
+    )
+    return list(found)
+
+
+def recorded_name(entry: AuditEntryOut) -> str | None:
+    """The name the entity had when the entry was written, from its snapshot (after, else
+    before): what still names it once it is deleted or renamed."""
+    for snapshot in (entry.after, entry.before):
+        for key in ("name", "title", "email", "key"):
+            value = (snapshot or {}).get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    return None
 
 
 async def verify(session: AsyncSession) -> AuditVerification:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
+from collections.abc import Collection
 from datetime import timedelta
 
 from sqlalchemy import bindparam, delete, func, or_, select, true
@@ -62,6 +63,16 @@ async def get_by_email(session: AsyncSession, *, email: str) -> UserOut:
     if user is None:
         raise NotFound(f"No user with email {email}")
     return UserOut.model_validate(user)
+
+
+async def emails(session: AsyncSession, *, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The email of each of these users that exists, in one query (a page's actors)."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(
+        select(UserAccount.id, UserAccount.email).where(UserAccount.id.in_(list(user_ids)))
+    )
+    return {row.id: row.email for row in rows}
 
 
 async def count(session: AsyncSession) -> int:
