@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from berrys.cli.app import app as cli
 from berrys.core.enums import AgentType
 from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.asks import ask_task_name
 from berrys.services.catalogue.catalogue import SHIPPED, CatalogueError, build
-from berrys.services.catalogue.text import TITLE_LIMIT, constraints, title
+from berrys.services.catalogue.text import TITLE_LIMIT, asks, constraints, title
 
 REQUIRED_TYPES = {
     "web_app", "mobile_app", "data_pipeline", "ml_model", "cloud_migration", "api_integration",
@@ -143,6 +144,19 @@ async def test_an_unknown_kind_of_project_is_broken_down_by_its_own_asks():
     assert "Sell the old bikes" in names
     assert "Donate the kids' clothes" in names
     assert AgentType.DEVELOPER not in {r.agent_type for r in understood.roles.values()}
+
+
+def test_an_asks_task_reads_as_work():
+    """Who comes along is not a task, a named destination stays in the name, and a name cut
+    short ends on what is made."""
+    _, items = asks("Clear the allotment with two children and a dog, seeds and compost")
+    assert items == ["seeds", "compost"]
+    assert ask_task_name("Move house from Leeds to Bristol at the end of August") == (
+        "Move house from Leeds to Bristol"
+    )
+    assert ask_task_name("Design a six-session evening course teaching beginners") == (
+        "Design a six-session evening course"
+    )
 
 
 async def test_estimates_scale_with_the_size_the_description_gives():

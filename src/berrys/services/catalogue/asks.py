@@ -30,14 +30,28 @@ _VERBS = {
 }  # fmt: skip
 
 
+_DANGLING = re.compile(r"^(?:\w+ing|a|an|the|our|my|and|or)$", re.I)
+
+
+def _starts_phrase(parts: list[str], i: int) -> bool:
+    # "to Bristol" is where the work goes, part of its name; "to help the team" is not
+    named_place = (
+        parts[i].lower() in {"to", "from"} and i + 1 < len(parts) and parts[i + 1][:1].isupper()
+    )
+    return parts[i].lower() in text.PHRASE_STARTS and not named_place
+
+
 def ask_task_name(ask: str, *, clause: bool = False) -> str:
     """A task name for an ask no catalogue task covers: its own words as an action, cut
     before the first phrase after its third word (never the whole description)."""
     parts = ask.strip().rstrip(".").split()
-    cut = next(
-        (i for i in range(3, len(parts)) if parts[i].lower() in text.PHRASE_STARTS), len(parts)
-    )
+    cut = next((i for i in range(3, len(parts)) if _starts_phrase(parts, i)), len(parts))
     cut = min(cut, ASK_NAME_WORDS)
+    # a name cut short ends on a noun, not on "teaching" or "of"
+    while cut > 3 and (
+        parts[cut - 1].lower() in text.PHRASE_STARTS or _DANGLING.search(parts[cut - 1])
+    ):
+        cut -= 1
     phrase = " ".join(parts[:cut])
     verb = clause or (bool(parts) and parts[0].lower() in _VERBS)
     name = phrase if verb else f"Arrange the {phrase}"

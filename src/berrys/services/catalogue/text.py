@@ -94,7 +94,11 @@ def asks(description: str) -> tuple[list[str], list[str]]:
         if len(head.split()) >= 2:
             goals.append(head)
         parts = [_LEAD.sub("", p).strip(" .") for p in _LIST_SPLIT.split(tail)] if tail else []
-        parts = [_ARTICLE.sub("", p) for p in parts if not _MONEY.search(p) and not _headcount(p)]
+        parts = [
+            _ARTICLE.sub("", p)
+            for p in parts
+            if not _MONEY.search(p) and not _headcount(p) and not _company(p)
+        ]
         items += [p for p in parts if 1 <= len(p.split()) <= 8 and len(p) > 2]
     return goals, list(dict.fromkeys(items))
 
@@ -183,6 +187,20 @@ def _headcount(item: str) -> bool:
     an ask."""
     bare = _ROUGHLY.sub("", item.strip())
     return any(p.fullmatch(bare) for p in _QUANTITY.values())
+
+
+_COMPANY = re.compile(
+    r"(?:\w+\s+)?(?:children|child|kids?|babies|baby|toddlers?|teenagers?|adults?|family|"
+    r"families|friends?|partner|wife|husband|parents?|grandparents?|relatives|dogs?|cats?|"
+    r"pets?|puppy|kitten)",
+    re.I,
+)
+
+
+def _company(item: str) -> bool:
+    """A listed item that is who comes along ("two children and a dog"): whom the work is
+    for, not an ask."""
+    return bool(_COMPANY.fullmatch(_ARTICLE.sub("", item.strip())))
 
 
 def _number(text: str) -> float | None:
