@@ -54,9 +54,12 @@ def rotate(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Re-encrypt every stored API key from the previous secret key to the current one
+    """Re-encrypt the stored API keys under the current secret key.
+
+    From the previous key (--old-key-file or BERRYS_OLD_SECRET_KEY) to the current one
     (BERRYS_SECRET_KEY, or the data directory's secret_key file), in one transaction: all
-    of them or, if one is under neither key, none."""
+    of them or, if one is under neither key, none.
+    """
     settings = load_settings()
     box = SecretBox(settings.resolved_secret_key, [_old_key(settings, old_key_file)])
 
