@@ -9,9 +9,13 @@ the generic breakdown.
 
 from __future__ import annotations
 
-import math
+import asyncio
 import statistics
+import weakref
 from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
 
 from berrys.services.catalogue import text
 from berrys.services.catalogue.catalogue import Catalogue
@@ -30,7 +34,14 @@ WEAK_ONLY = 1.2  # the score a type with supporting signals only needs
 BLEND_RATIO = 0.4  # a second type is blended in when it scores this share of the best
 MAX_TYPES = 3
 
-_vectors: dict[tuple[str, str, int], list[list[float]]] = {}
+# Each type's examples as unit rows, per embedder, type and version: a description's
+# similarity to them is one matrix product.
+_vectors: dict[tuple[str, str, int], NDArray[np.float64]] = {}
+# The examples are embedded once per process: the first calls at once (a server's first
+# teams) wait for one embedding of them rather than each making its own.
+_embedding: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -67,35 +78,33 @@ class Evidence:
         )
 
 
-def _cosine(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0
+def _unit_rows(vectors: list[list[float]]) -> NDArray[np.float64]:
+    rows = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
+    return rows / np.where(norms == 0, 1, norms)
 
 
-async def _example_vectors(catalogue: Catalogue) -> tuple[str, dict[str, list[list[float]]]]:
+async def _example_vectors(catalogue: Catalogue) -> tuple[str, dict[str, NDArray[np.float64]]]:
     """Each type's example vectors, embedded once per embedder and type version."""
-    probe = await llm.embed(texts=["project"])
-    missing = [
-        t for t in catalogue.types.values() if (probe.model, t.key, t.version) not in _vectors
-    ]
-    if missing:
-        texts = [text for t in missing for text in (t.summary, *t.examples)]
-        vectors = (await llm.embed(texts=texts)).vectors
-        for t in missing:
-            count = 1 + len(t.examples)
-            _vectors[(probe.model, t.key, t.version)], vectors = vectors[:count], vectors[count:]
-    return probe.model, {
-        t.key: _vectors[(probe.model, t.key, t.version)] for t in catalogue.types.values()
-    }
+    model = (await llm.embed(texts=[])).model  # which embedder, with nothing to embed
+    async with _embedding.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
+        missing = [t for t in catalogue.types.values() if (model, t.key, t.version) not in _vectors]
+        if missing:
+            texts = [text for t in missing for text in (t.summary, *t.examples)]
+            vectors = (await llm.embed(texts=texts)).vectors
+            for t in missing:
+                count = 1 + len(t.examples)
+                _vectors[(model, t.key, t.version)] = _unit_rows(vectors[:count])
+                vectors = vectors[count:]
+    return model, {t.key: _vectors[(model, t.key, t.version)] for t in catalogue.types.values()}
 
 
 async def evidence(description: str, catalogue: Catalogue) -> list[Evidence]:
     """Every type's evidence for ``description``, best first."""
     _, examples = await _example_vectors(catalogue)
-    query = (await llm.embed(texts=[description])).vectors[0]
+    query = _unit_rows((await llm.embed(texts=[description])).vectors)[0]
     types = list(catalogue.types.values())
-    similarity = {t.key: max(_cosine(query, v) for v in examples[t.key]) for t in types}
+    similarity = {t.key: float(np.max(examples[t.key] @ query)) for t in types}
     mean = statistics.fmean(similarity.values())
     spread = statistics.pstdev(similarity.values()) or 1.0
     found = []
