@@ -285,6 +285,7 @@ async def test_a_task_is_edited_in_place_and_the_service_s_refusals_are_shown_in
         error = re.search(rf'id="task-{second["id"]}-estimate-error">([^<]+)<', bad.text)
         assert error, estimate
         assert said in error.group(1)
+        assert re.search(r'name="estimate" [^>]*autofocus', bad.text), estimate
         assert "allowed: working hours, more than 0 and at most 100000" in error.group(1)
 
     # Three-point estimates must be ordered; blank ones are cleared.
