@@ -292,6 +292,9 @@ PHRASE_STARTS = {
 }  # fmt: skip
 
 
+_CLAUSES = {"so", "because", "while", "when", "if", "unless"}
+
+
 def title(description: str) -> str:
     """A short title (at most 60 characters) cut only where a phrase ends, keeping what the
     work is for ("Launch plan for a neighbourhood bakery's new website")."""
@@ -312,11 +315,11 @@ def title(description: str) -> str:
 
 def _cut(words: list[str]) -> str:
     """The longest start of ``words`` within the limit that ends where a phrase ends."""
+    # never inside an adverbial clause: "booking system so members" says nothing
+    last = next((i for i in range(1, len(words)) if words[i].lower() in _CLAUSES), len(words))
     ends = [
-        i
-        for i in range(1, len(words))
-        if words[i].lower() in PHRASE_STARTS or words[i - 1].endswith(",")
-    ] + [len(words)]
+        i for i in range(1, last) if words[i].lower() in PHRASE_STARTS or words[i - 1].endswith(",")
+    ] + [last]
     fitting = [
         " ".join(words[:end]).rstrip(",")
         for end in ends

@@ -26,10 +26,13 @@ UPSTREAM_CHARS = 6000
 # "to track book loans and members", "manage orders, customers and stock"
 _RECORDS = re.compile(
     r"\b(?:track|manage|record|store|log|catalogue|keep track of|keeps? records of|list|"
-    r"register|handle|crud for|models? for|tables? for)(?:s|es|ed|ing)?\s+"
+    r"register|handle|crud for|models? for|tables? for|reserve|book|rent|borrow|order|"
+    r"upload|rate)(?:s|es|ed|ing)?\s+"
     r"(.+?)(?=[.;:!?()\n]|\b(?:for|with|in|by|on|from|so|where|that|who|which|to|at)\b|$)",
     re.IGNORECASE,
 )
+# how or when something is done, not what is kept ("reserve courts online")
+_HOW = {"online", "easily", "quickly", "remotely", "instantly", "together", "later", "again"}
 _DETERMINERS = {"the", "their", "our", "its", "your", "all", "of", "a", "an", "any", "each"}
 _NOT_ENTITIES = {
     "it",
@@ -67,8 +70,13 @@ def entities_in(*texts: str) -> list[str]:
     found: list[str] = []
     for text in texts:
         for match in _RECORDS.finditer(text):
-            for part in re.split(r"\s*(?:,|\band\b|\bor\b|&|/)\s*", match.group(1)):
+            parts = re.split(r"\s*(?:,|\band\b|\bor\b|&|/)\s*", match.group(1))
+            for index, part in enumerate(parts):
                 words = [w for w in re.findall(r"[a-z]+", part.lower()) if w not in _DETERMINERS]
+                while words and words[-1] in _HOW:
+                    words.pop()
+                if index and len(words) > 1 and _RECORDS.match(" ".join(words) + " x"):
+                    words = words[1:]  # "book rooms and order lunches": the second verb
                 if not words or any(w in _NOT_ENTITIES for w in words):
                     continue
                 name = " ".join(words[-2:])

@@ -51,6 +51,10 @@ def _plural(word: str) -> str:
     return word + "s"
 
 
+def _article(label: str) -> str:
+    return "an" if label[:1] in "aeiou" else "a"
+
+
 def entity(name: str) -> Entity | None:
     words = re.findall(r"[a-z][a-z0-9]*", name.lower())
     if not words:
@@ -104,10 +108,10 @@ def models_py(provenance: str, entities: list[Entity]) -> str:
     for item in entities:
         parts.append(
             f"\n\n@dataclass\nclass {item.cls}:\n"
-            f'    """A {item.label}."""\n\n'
+            f'    """{_article(item.label).capitalize()} {item.label}."""\n\n'
             "    id: int\n"
             "    name: str\n"
-            f"    # TODO(developer): the other fields a {item.label} keeps\n\n"
+            f"    # TODO(developer): the other fields {_article(item.label)} {item.label} keeps\n\n"
             "    def to_dict(self) -> dict[str, Any]:\n"
             "        return asdict(self)\n"
         )
