@@ -22,124 +22,24 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, deque
-from dataclasses import dataclass
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvloop
+from harness import Connections, Target, cpu_seconds, free_port, login, send, server_env, start
 
 HERE = Path(__file__).resolve().parent
-PASSWORD = "benchmark-password"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"server on port {port} did not start")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (uvicorn's workers)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
-
-
-@dataclass(frozen=True)
-class Target:
-    port: int
-    pid: int
-    headers: dict[str, str]
-
-    def request(self, method: str, path: str, body: bytes = b"") -> bytes:
-        lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
-        lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        if body:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
-
-
-class _Connections:
-    """Keep-alive connections: one request in flight on each, opened as the load needs."""
-
-    def __init__(self, port: int, limit: int) -> None:
-        self.port = port
-        self.limit = limit
-        self.opened = 0
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self.waiters: deque[asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = (
-            deque()
-        )
-
-    async def take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        while self.idle:
-            reader, writer = self.idle.pop()
-            if not reader.at_eof():
-                return reader, writer
-            # The server closed it after its keep-alive timeout, as servers do: not an error.
-            writer.close()
-            self.opened -= 1
-        if self.opened < self.limit:
-            self.opened += 1
-            return await asyncio.open_connection("127.0.0.1", self.port)
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        return await waiter
-
-    def give_back(self, connection: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> None:
-        if self.waiters:
-            self.waiters.popleft().set_result(connection)
-        else:
-            self.idle.append(connection)
-
-    def close(self) -> None:
-        for _, writer in self.idle:
-            writer.close()
-
-
-async def _send(connections: _Connections, payload: bytes) -> int:
-    reader, writer = await connections.take()
-    writer.write(payload)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = _CONTENT_LENGTH.search(head)
-    await reader.readexactly(int(length.group(1)) if length else 0)
-    connections.give_back((reader, writer))
-    return int(head[9:12])
 
 
 async def _open_loop(target: Target, payload: bytes, rate: float, seconds: float) -> dict[str, Any]:
-    connections = _Connections(target.port, limit=256)
+    connections = Connections(target.port, limit=256)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     interval = 1.0 / rate
@@ -147,7 +47,7 @@ async def _open_loop(target: Target, payload: bytes, rate: float, seconds: float
 
     async def one(due: float) -> None:
         try:
-            status = await _send(connections, payload)
+            status, _ = await send(connections, payload)
             if status >= 400:
                 errors[f"HTTP {status}"] += 1
         except (OSError, asyncio.IncompleteReadError) as exc:
@@ -155,7 +55,7 @@ async def _open_loop(target: Target, payload: bytes, rate: float, seconds: float
         latencies.append(time.perf_counter() - due)
 
     tasks: list[asyncio.Task[None]] = []
-    cpu_before, server_before = time.process_time(), _cpu_seconds(target.pid)
+    cpu_before, server_before = time.process_time(), cpu_seconds(target.pid)
     start = time.perf_counter()
     for i in range(total):
         due = start + i * interval
@@ -166,7 +66,7 @@ async def _open_loop(target: Target, payload: bytes, rate: float, seconds: float
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
     generator_cpu = time.process_time() - cpu_before
-    server_cpu = _cpu_seconds(target.pid) - server_before
+    server_cpu = cpu_seconds(target.pid) - server_before
     connections.close()
     latencies.sort()
     return {
@@ -247,23 +147,13 @@ def _one_run(args) -> dict[str, Any]:
     # Latency depends on whatever else the machine runs: each run notes the load it began at.
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {
-            **os.environ,
-            "BERRYS_DATA_DIR": data_dir,
-            "BERRYS_ADMIN_EMAIL": "bench@example.com",
-            "BERRYS_ADMIN_PASSWORD": PASSWORD,
-            "BERRYS_LOG_LEVEL": "WARNING",
-        }
-        port = _free_port()
+        env = server_env(data_dir)
+        port = free_port()
         command = [sys.executable, "-m", "berrys", "serve", "--port", str(port)]
-        server = _start([*command, "--workers", str(args.workers)], env, port)
+        server = start([*command, "--workers", str(args.workers)], env, port)
         try:
             base = f"http://127.0.0.1:{port}"
-            token = httpx.post(
-                f"{base}/api/v1/auth/login",
-                json={"email": "bench@example.com", "password": PASSWORD},
-            ).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = login(port)
             project_id = httpx.post(
                 f"{base}/api/v1/projects", json={"name": "bench"}, headers=headers
             ).json()["id"]
@@ -273,9 +163,9 @@ def _one_run(args) -> dict[str, Any]:
             server.terminate()
             server.wait()
 
-        peer_port = _free_port()
+        peer_port = free_port()
         peer_env = {**env, "PEER_DATABASE": str(Path(data_dir) / "berrys.db")}
-        peer = _start(
+        peer = start(
             [
                 sys.executable,
                 "-m",
