@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import typer
+from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -38,63 +41,145 @@ def _h(hours: float) -> str:
     return f"{hours:.1f}".removesuffix(".0")
 
 
+TASK_MIN = 24  # a task name shorter than this is too cut to recognise
+TASK_MAX = 40
+AGENT_MAX = 20
+CHART_MIN = 20  # below this the chart goes under the table, as wide as the terminal
+CHART_MAX = 60
+BELOW_TASK = 20  # the task names beside a chart of its own
+WIDE = 100  # from this many columns, dates carry the time of day
+
+
+def _date_format(columns: int) -> str:
+    """Dates with the time of day when there is room, else the day alone."""
+    return "%d %b %H:%M" if columns >= WIDE else "%d %b"
+
+
+def _gap(count: int) -> int:
+    """Columns between ``count`` cells of a table of ``_table``'s (a space and a rule)."""
+    return 2 * (count - 1)
+
+
 def gantt(
     plan: PlanDetail,
     schedule: ScheduleOut,
     *,
     agents: dict[uuid.UUID, str] | None = None,
-    width: int = 48,
-) -> Table:
-    """The plan as a table with one bar per task: critical work in red, slack dotted."""
-    rows = {row.task_id: row for row in schedule.tasks}
+    columns: int = 120,
+    width: int | None = None,
+) -> Group:
+    """The plan as a table with one bar per task (critical work in red, slack dotted) that
+    fits ``columns``: agent names whole up to 20 characters, task names cut last; the chart
+    is ``width`` wide, or what is left, and goes under the table when too little is."""
     agents = {**{r.agent_id: r.name for r in plan.resources if r.agent_id}, **(agents or {})}
-    span = max(schedule.finish_hours, 1e-9)
-    scale = width / span
-
-    def cell(hours: float) -> int:
-        return min(width, max(0, round(hours * scale)))
-
-    table = Table(
-        title=f"{plan.name} (version {plan.version}, {plan.methodology}): "
-        f"{_day(schedule.start_at)} -> {_day(schedule.finish.date)}",
-        caption="[red]█[/] critical  [cyan]█[/] work  [dim]·[/] slack",
-        show_lines=False,
-        expand=False,
+    rows = _rows(plan, schedule)
+    who = {task.id: agents.get(task.assigned_agent_id, "-") for _, task, _ in rows}
+    agent_width = min(max([len("Agent"), *map(len, who.values())]), AGENT_MAX)
+    dates = _date_format(columns)
+    date_width = len(datetime(2026, 12, 31, 23, 59).strftime(dates))
+    number_width = len(str(len(plan.tasks)))
+    fixed = number_width + agent_width + 5 + 2 * date_width + 5
+    chart = width or min(CHART_MAX, columns - fixed - _gap(8) - TASK_MIN)
+    beside = width is not None or chart >= CHART_MIN
+    task_width = max(
+        TASK_MIN,
+        min(TASK_MAX, columns - fixed - _gap(8 if beside else 7) - (chart if beside else 0)),
     )
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("Task", overflow="ellipsis", max_width=38, no_wrap=True)
-    table.add_column("Agent", overflow="ellipsis", max_width=16, no_wrap=True)
-    table.add_column("Hours", justify="right")
-    table.add_column("Start", no_wrap=True)
-    table.add_column("Finish", no_wrap=True)
-    table.add_column("Slack", justify="right")
-    end_label = f"{_h(schedule.finish_hours)} h"
-    table.add_column(f"0 h {'─' * max(1, width - 5 - len(end_label))} {end_label}", no_wrap=True)
+    title = (
+        f"{plan.name} (version {plan.version}, {plan.methodology}): "
+        f"{_day(schedule.start_at)} -> {_day(schedule.finish.date)}"
+    )
+    table = _table(title)
+    table.add_column("#", justify="right", style="dim", width=number_width)
+    table.add_column("Task", overflow="ellipsis", no_wrap=True, width=task_width)
+    table.add_column("Agent", overflow="ellipsis", no_wrap=True, width=agent_width)
+    table.add_column("Hours", justify="right", width=5)
+    table.add_column("Start", no_wrap=True, width=date_width)
+    table.add_column("Finish", no_wrap=True, width=date_width)
+    table.add_column("Slack", justify="right", width=5)
+    below = columns - number_width - _gap(3) - BELOW_TASK
+    bars = _Bars(schedule, chart if beside else max(10, below))
+    if beside:
+        table.add_column(bars.header, no_wrap=True, width=bars.width)
     phases = {p.id: p.name for p in plan.phases}
     current_phase: object = object()
-    for number, task in enumerate(plan.tasks, start=1):
-        row = rows.get(task.id)
-        if row is None:
-            continue
+    for number, task, row in rows:
         if task.phase_id != current_phase and task.phase_id in phases:
-            table.add_row("", Text(phases[task.phase_id], style="bold"), "", "", "", "", "", "")
+            heading = Text(phases[task.phase_id], style="bold")
+            table.add_row("", heading, *[""] * (6 if beside else 5))
         current_phase = task.phase_id
-        start, end, late = cell(row.es_hours), cell(row.ef_hours), cell(row.lf_hours)
-        bar = Text(" " * start)
-        bar.append("█" * max(1, end - start), style="bold red" if row.critical else "cyan")
-        bar.append("·" * max(0, late - max(end, start + 1)), style="dim")
-        name = Text(task.name, style="bold" if row.critical else "")
-        table.add_row(
+        cells = [
             str(number),
-            name,
-            agents.get(task.assigned_agent_id, str(task.assigned_agent_id or "-")[:8]),
+            Text(task.name, style="bold" if row.critical else ""),
+            who[task.id],
             _h(row.duration_hours),
-            _day(row.early_start),
-            _day(row.early_finish),
+            row.early_start.strftime(dates),
+            row.early_finish.strftime(dates),
             _h(row.total_slack_hours),
-            bar,
+        ]
+        table.add_row(*cells, *([bars.bar(row)] if beside else []))
+    if beside:
+        return Group(table, _LEGEND)
+    return Group(table, _chart_below(rows, bars, number_width), _LEGEND)
+
+
+def _rows(plan: PlanDetail, schedule: ScheduleOut) -> list[tuple[int, Any, Any]]:
+    """Each scheduled task with its number in the plan and its schedule row."""
+    by_task = {row.task_id: row for row in schedule.tasks}
+    return [
+        (number, task, by_task[task.id])
+        for number, task in enumerate(plan.tasks, start=1)
+        if task.id in by_task
+    ]
+
+
+def _table(title: str) -> Table:
+    return Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+        expand=False,
+    )
+
+
+class _Bars:
+    """Bars on a shared scale: early start to early finish, then slack to late finish."""
+
+    def __init__(self, schedule: ScheduleOut, width: int) -> None:
+        self.width = width
+        self.scale = width / max(schedule.finish_hours, 1e-9)
+        end = f"{_h(schedule.finish_hours)} h"
+        self.header = f"0 h {'─' * max(1, width - 5 - len(end))} {end}"
+
+    def _cell(self, hours: float) -> int:
+        return min(self.width, max(0, round(hours * self.scale)))
+
+    def bar(self, row: Any) -> Text:
+        start, end, late = (
+            self._cell(row.es_hours),
+            self._cell(row.ef_hours),
+            self._cell(row.lf_hours),
         )
+        text = Text(" " * start)
+        text.append("█" * max(1, end - start), style="bold red" if row.critical else "cyan")
+        text.append("·" * max(0, late - max(end, start + 1)), style="dim")
+        return text
+
+
+def _chart_below(rows: list[tuple[int, Any, Any]], bars: _Bars, number_width: int) -> Table:
+    """The chart as its own table, for a terminal too narrow to show it beside the tasks."""
+    table = _table("")
+    table.add_column("#", justify="right", style="dim", width=number_width)
+    table.add_column("Task", overflow="ellipsis", no_wrap=True, width=BELOW_TASK)
+    table.add_column(bars.header, no_wrap=True, width=bars.width)
+    for number, task, row in rows:
+        table.add_row(str(number), task.name, bars.bar(row))
     return table
+
+
+_LEGEND = Text.from_markup("[red]█[/] critical  [cyan]█[/] work  [dim]·[/] slack")
 
 
 @app.command("show")
@@ -103,7 +188,9 @@ def show(
     plan_id: str | None = typer.Option(
         None, "--plan", help="A plan version's id (default: current)."
     ),
-    width: int = typer.Option(48, min=10, max=400, help="Width of the chart in characters."),
+    width: int | None = typer.Option(
+        None, min=10, max=400, help="Width of the chart in characters (default: what fits)."
+    ),
     seed: int | None = typer.Option(None, help="Monte Carlo seed (default: per plan)."),
     as_user: str | None = AS_USER,
     as_json: bool = typer.Option(False, "--json", help="The plan and its schedule as JSON."),
@@ -138,7 +225,7 @@ def show(
             }
         )
         return
-    console.print(gantt(plan, schedule, agents=names_of_agents, width=width))
+    console.print(gantt(plan, schedule, agents=names_of_agents, columns=console.width, width=width))
     names = {t.id: t.name for t in plan.tasks}
     path = " -> ".join(names.get(t, str(t)) for t in schedule.critical_path)
     console.print(f"[bold]Critical path[/] ({_h(schedule.finish_hours)} working hours): {path}")

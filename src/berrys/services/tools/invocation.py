@@ -35,7 +35,7 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.tools import builtin, egress, executions
 from berrys.services.tools.contracts import InvokeResult
-from berrys.services.tools.mcp import McpFailure, McpServerSpec, pool
+from berrys.services.tools.mcp import McpFailure, McpServerSpec, failure_line, pool
 from berrys.services.tools.registry import argument_errors, validator_for
 from berrys.services.tools.tables import AgentTool, McpServer, Tool
 
@@ -408,10 +408,12 @@ async def invoke(
         output, is_error, error = await _run(call, settings, timeout)
     except McpFailure as exc:
         elapsed = (time.perf_counter() - started) * 1000
+        # One line for the caller; the execution log keeps the whole error.
+        message = f"MCP server {exc.server!r}: {failure_line(exc.detail)}"
         failure: BerrysError = (
-            ToolTimeout(str(exc), server=exc.server)
+            ToolTimeout(message, server=exc.server)
             if exc.timed_out
-            else ServiceUnavailable(str(exc), server=exc.server)
+            else ServiceUnavailable(message, server=exc.server)
         )
         await _log_execution(
             database,
