@@ -367,9 +367,10 @@ def section_lines(
     body = "\n".join([section.heading, *lines])
     for term in section.must_contain:
         if not contains_term(body, term):
-            lines.append(
-                f"- {todos.add(section.owner, f'Cover {term} here', where=section.heading)}"
-            )
+            # the guidance says what is missing in words a person reads ("how it serves the
+            # project's goal"), where it names the term
+            ask = section.guidance if contains_term(section.guidance, term) else f"The {term}"
+            lines.append(f"- {todos.add(section.owner, ask.rstrip('.'), where=section.heading)}")
     if not any(line.strip() for line in lines):
         lines.append(f"- {todos.add(section.owner, section.guidance, where=section.heading)}")
     while lines and not lines[0].strip():
