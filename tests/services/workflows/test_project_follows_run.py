@@ -89,7 +89,12 @@ async def test_a_project_created_in_chat_follows_its_run_to_completed(client, me
     run_id = started["actions"][0]["result"]["run_id"]
 
     # The run works (its first task is held): the project is IN_PROGRESS.
-    await _until(client, member, run_id, lambda run: executor.started(run["task_runs"][0]["key"]))
+    await _until(
+        client,
+        member,
+        run_id,
+        lambda run: run["status"] == "RUNNING" and executor.started(run["task_runs"][0]["key"]),
+    )
     assert (await _project(client, member, project_id))["status"] == "IN_PROGRESS"
     executor.release(held)
     run = await _until(client, member, run_id, lambda run: run["status"] in ENDED)
