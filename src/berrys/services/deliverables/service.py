@@ -8,6 +8,7 @@ transaction and needs no model service of its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -199,15 +200,19 @@ async def draft(
     model answered. Tables, calendars and code are generated offline (no model call)."""
     stem = stem or offline.default_stem(deliverable)
     notes = [str(note) for note in feedback if str(note).strip()]
-    fallback = draft_offline(deliverable, facts, source=source, stem=stem, feedback=notes)
+    # Drafting and checking offline is pure CPU (a workbook is built, then read back: tens of
+    # ms): in a thread, so that the event loop goes on serving requests and other tasks.
+    fallback = await asyncio.to_thread(
+        draft_offline, deliverable, facts, source=source, stem=stem, feedback=notes
+    )
     if deliverable.format != "markdown":
-        return _offline_result(deliverable, facts, fallback)
+        return await asyncio.to_thread(_offline_result, deliverable, facts, fallback)
     base = model_prompt(deliverable, facts)
     ask = model_prompt(deliverable, facts, feedback=notes) if notes else base
     answer = await complete(ask)
     verdicts: list[dict[str, Any]] = []
     if _from_rules(answer):
-        return _offline_result(deliverable, facts, fallback, verdicts=[])
+        return await asyncio.to_thread(_offline_result, deliverable, facts, fallback, verdicts=[])
     text = prompts.strip_fences(str(answer.get("content") or ""))
     verdict = gate(text, deliverable=deliverable, facts=facts, prompt=base)
     verdicts.append(_verdict(answer, verdict.passed, 0))
