@@ -4,6 +4,7 @@ checks a model's own drafts must pass."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from dataclasses import dataclass
@@ -90,9 +91,11 @@ def deliverable_type(key: str) -> DeliverableType | None:
 async def understand(description: str, *, types: list[TypeMatch] | None = None) -> Breakdown:
     """What the description asks for, by the catalogue: types, sizes, requirements, team
     roles and tasks (the embedder is the only thing it calls; not when ``types`` are given)."""
+    # Pure CPU (the catalogue's first load takes a second; a draft 5-10 ms): in threads, so
+    # that the event loop goes on serving meanwhile.
     if types is None:
-        types = await classify.classify(description, catalogue())
-    return draft(description, types=types)
+        types = await classify.classify(description, await asyncio.to_thread(catalogue))
+    return await asyncio.to_thread(draft, description, types=types)
 
 
 def draft(description: str, *, types: list[TypeMatch]) -> Breakdown:
