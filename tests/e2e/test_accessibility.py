@@ -55,7 +55,8 @@ def _clean_tables() -> None:
 
 
 async def _seed(database: Database, email: str) -> dict[str, Any]:
-    """An admin with a project, a run that waits for an approval and one that completed."""
+    """An admin with a project and three runs: one waits for an approval, one completed,
+    one has a draft that needs a person's review."""
     await migrate.upgrade(database)
     async with database.transaction() as session:
         user = await auth.create_user(
@@ -92,7 +93,25 @@ async def _seed(database: Database, email: str) -> dict[str, Any]:
             dependencies=[],
             actor_id=user.id,
         )
-    return {"project": project.id, "waiting": waiting.id, "completed": completed.id}
+        reviewing = await runs.create(
+            session,
+            project_id=project.id,
+            tasks=[
+                TaskSpec(
+                    key="timeline",
+                    name="Draft the timeline",
+                    spec={"review": ["Offline draft; 2 TODOs for a person"]},
+                )
+            ],
+            dependencies=[],
+            actor_id=user.id,
+        )
+    return {
+        "project": project.id,
+        "waiting": waiting.id,
+        "completed": completed.id,
+        "reviewing": reviewing.id,
+    }
 
 
 @contextmanager
@@ -232,17 +251,25 @@ def test_every_page_passes_axe_and_shows_its_focus(browser: Browser, site: dict)
         # The traces open, with their prompts, responses and results.
         page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
         _check(page, "run-completed")
+        page.goto(f"{url}/runs/{site['reviewing']}")
+        expect(page.locator("#run-status")).to_have_text("COMPLETED_WITH_REVIEW")
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        _check(page, "run-needs-review")
 
         for name, path in (
             ("approvals", "/approvals"),
             ("chat", "/chat"),
-            ("tools", "/tools"),
             ("models", "/models"),
             ("audit", "/audit"),
             ("settings", "/settings"),
         ):
             page.goto(f"{url}{path}")
             _check(page, name)
+        page.goto(f"{url}/tools")
+        _check(page, "tools")
+        page.get_by_role("button", name="Test clock").click()
+        expect(page.locator("#test-result")).to_contain_text("clock failed")
+        _check(page, "tools-tested")
         page.goto(f"{url}/chat")
         page.get_by_role("button", name="New conversation").click()
         expect(page.get_by_label("Message to Berry")).to_be_visible()
@@ -264,7 +291,7 @@ def _prepare_project(page: Page, url: str, bearer: dict[str, str], project: uuid
     for path, body in (
         (f"/api/v1/projects/{project}/agents/generate", {}),
         (f"/api/v1/projects/{project}/plans", {"methodology": "CRITICAL_PATH"}),
-        ("/api/v1/mcp-servers", {"name": "clock", "command": "python", "args": ["-m", "x"]}),
+        ("/api/v1/mcp-servers", {"name": "clock", "command": "python3", "args": ["-m", "x"]}),
     ):
         # The team and the plan take seconds (the embedder loads once): bounded at 2 minutes.
         made = page.request.post(f"{url}{path}", data=body, headers=bearer, timeout=120_000)
