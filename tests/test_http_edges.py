@@ -37,6 +37,17 @@ async def test_a_body_that_is_not_utf8_is_a_clear_422(client, member):
     assert response.json()["errors"][0]["type"] == "json_invalid"
 
 
+async def test_a_multipart_body_without_its_boundary_is_a_clear_422(client, admin):
+    response = await client.post(
+        "/api/v1/agent-templates/import",
+        content=b"template",
+        headers={**admin.headers, "Content-Type": "multipart/form-data"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "Malformed form body: Missing boundary in multipart."
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

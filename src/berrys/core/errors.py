@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.responses import JSONResponse
 
 PROBLEM_JSON = "application/problem+json"
@@ -261,19 +262,29 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+def _malformed_body(exc: StarletteHTTPException) -> tuple[str, str] | None:
+    """A body FastAPI or Starlette could not parse, which they answer with a bare 400: JSON
+    that is not UTF-8, a multipart form without its boundary... It is malformed input like
+    any other, a 422 that says what is wrong: (the kind of body, what is wrong with it)."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, UnicodeDecodeError):
+        return "JSON", f"not UTF-8 text ({cause.reason} at byte {cause.start})"
+    if isinstance(cause, MultiPartException):
+        return "form", cause.message
+    return None
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if isinstance(exc.__cause__, UnicodeDecodeError):
-        # FastAPI answers a body that is not UTF-8 with a bare 400 "error parsing the body":
-        # it is malformed JSON like any other, a 422 that says what is wrong.
-        reason = exc.__cause__
-        message = f"not UTF-8 text ({reason.reason} at byte {reason.start})"
+    malformed = _malformed_body(exc)
+    if malformed is not None:
+        kind, message = malformed
         return problem_response(
             422,
             "Request validation failed",
-            f"Malformed JSON body: {message}",
+            f"Malformed {kind} body: {message}",
             instance=request.url.path,
-            errors=[{"loc": ["body"], "msg": message, "type": "json_invalid"}],
+            errors=[{"loc": ["body"], "msg": message, "type": f"{kind.lower()}_invalid"}],
         )
     title = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}.get(
         exc.status_code, "HTTP error"
