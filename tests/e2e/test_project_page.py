@@ -154,6 +154,13 @@ def test_edit_a_task_and_an_agent_and_read_an_artifact(page: Page, live: Live) -
     expect(page.get_by_role("link", name=re.compile("^Download "))).to_be_visible()
     _shot(page, "33-artifact")
 
+    # Phone-sized, the page with its tables scrolls only inside them, never sideways.
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live.url}{base}")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the project page scrolls sideways ({width}px)"
+    _shot(page, "phone-project-artifacts")
+
 
 def test_a_hundred_task_plan_shows_as_a_gantt_chart(page: Page, live: Live, browser) -> None:  # noqa: F811
     _log_in(page, live)
