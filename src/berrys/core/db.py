@@ -15,17 +15,31 @@ A single-statement write (:meth:`Database.write`) has a faster path of its own o
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Executable, MetaData, Select, event, func, make_url, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Executable,
+    MetaData,
+    Select,
+    event,
+    func,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -35,7 +49,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from berrys.core.errors import DatabaseUnavailable
+from berrys.core.errors import DatabaseUnavailable, database_unreachable
 from berrys.core.sqlite import OneHopDBAPI, StatementWriter, configure_connection
 
 NAMING_CONVENTION = {
@@ -47,6 +61,10 @@ NAMING_CONVENTION = {
 }
 
 _READ_ONLY = "berrys_read_only"
+T = TypeVar("T")
+# Waiting for a database that restarts: the first retry soon, then doubling up to this.
+OUTAGE_FIRST_RETRY_SECONDS = 0.05
+OUTAGE_MAX_RETRY_SECONDS = 1.0
 
 
 def utcnow() -> datetime:
@@ -197,6 +215,43 @@ class Database:
             return
         async with self.engine.begin() as connection:
             await connection.execute(statement, parameters)
+
+    async def reachable(self) -> bool:
+        """Whether the database answers now (a fresh look: a connection and ``SELECT 1``)."""
+        try:
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def outage(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the database being away (a restart, a network cut) rather than
+        a statement that failed: the error says so, or it is a database error and the
+        database does not answer now either (a connection ended mid-statement can fail in
+        ways the driver does not name)."""
+        if database_unreachable(exc):
+            return True
+        return isinstance(exc, DBAPIError) and not self.is_sqlite and not await self.reachable()
+
+    async def when_reachable(self, unit: Callable[[], Awaitable[T]], *, within: float = 30.0) -> T:
+        """``unit()``, a unit of work of its own, run again while the database is away, for
+        up to ``within`` seconds; after that, or on any other error, the error.
+
+        For work that must not be lost to a restart (what a model answered). A connection
+        lost in the very instant of a COMMIT leaves it unknown whether the unit committed;
+        it is run again then, so in that rare case its rows may be written twice.
+        """
+        deadline = time.monotonic() + within
+        delay = OUTAGE_FIRST_RETRY_SECONDS
+        while True:
+            try:
+                return await unit()
+            except Exception as exc:
+                if time.monotonic() + delay > deadline or not await self.outage(exc):
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, OUTAGE_MAX_RETRY_SECONDS)
 
     async def dispose(self) -> None:
         if self._statement_writer is not None:

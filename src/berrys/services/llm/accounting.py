@@ -162,9 +162,25 @@ async def write(
     request_hash: str,
     reason: str,
 ) -> None:
-    """All attempts of one call in one short transaction, with the models' learned stats."""
+    """All attempts of one call in one short transaction, with the models' learned stats.
+
+    A restart of the database does not lose them (nor make a run ask the model again):
+    the write waits for it to come back, for a while."""
     if not records:
         return
+    await database.when_reachable(
+        lambda: _write_records(database, records, request, call_id, request_hash, reason)
+    )
+
+
+async def _write_records(
+    database: Database,
+    records: list[AttemptRecord],
+    request: CompletionRequest,
+    call_id: uuid.UUID,
+    request_hash: str,
+    reason: str,
+) -> None:
     async with database.transaction() as session:
         for record in records:
             session.add(

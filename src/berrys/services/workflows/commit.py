@@ -15,6 +15,10 @@ call in flight at a crash is simply issued again (ENGINE.md).
 While one transaction commits the next batch gathers, so the cost of a transaction is shared
 by every task that finished meanwhile instead of paid by each.
 
+A batch that fails because the database is away (PostgreSQL restarting) is neither split nor
+failed: the writer waits, backing off, and commits the same writes once it is back; the
+tasks waiting on them simply wait longer.
+
 A completion may carry a follower: a successor the worker already started speculatively
 (``continuation.py``). The batch claims work exactly as it would without it; if its claim
 chooses the follower, the follower is adopted once the batch commits (its writes wait for
@@ -25,6 +29,7 @@ decided.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,7 +40,12 @@ import structlog
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from berrys.core.db import Database, utcnow
+from berrys.core.db import (
+    OUTAGE_FIRST_RETRY_SECONDS,
+    OUTAGE_MAX_RETRY_SECONDS,
+    Database,
+    utcnow,
+)
 from berrys.core.enums import TaskRunStatus
 from berrys.services.workflows.events import Event
 from berrys.services.workflows.state import ids_param, one_of, settle_run, write
@@ -200,32 +210,49 @@ class GroupCommitter:
                 return
 
     async def _commit(self, writes: list[Write], *, claim: bool) -> None:
-        followers = {w.follower for w in writes if w.follower is not None}
-        try:
+        away_since: float | None = None
+        delay = OUTAGE_FIRST_RETRY_SECONDS
+        while True:
+            followers = {w.follower for w in writes if w.follower is not None}
             try:
-                results, claimed = await self._transaction(writes, claim=claim)
-            except LeaseMismatch:
-                results, claimed = await self._transaction(writes, claim=claim, verify=True)
-        except Exception as exc:
-            # Nothing of this batch holds: what it started early (its followers, its
-            # claims) is abandoned before anything is done again.
-            self._launch([], followers)
-            for single in writes:
-                single.follower = None
-            if len(writes) > 1:
-                # One bad write must not fail the others: each alone, then the claim.
+                try:
+                    results, claimed = await self._transaction(writes, claim=claim)
+                except LeaseMismatch:
+                    results, claimed = await self._transaction(writes, claim=claim, verify=True)
+                break
+            except Exception as exc:
+                # Nothing of this batch holds: what it started early (its followers, its
+                # claims) is abandoned before anything is done again.
+                self._launch([], followers)
                 for single in writes:
-                    await self._commit([single], claim=False)
-                if claim:
-                    await self._commit([], claim=True)
-                return
-            _log.exception("engine.write_failed", worker=self.worker_id)
-            for single in writes:
-                _settle(single, exc)
-            return
+                    single.follower = None
+                if self._closing or not await self.database.outage(exc):
+                    await self._failed(writes, exc, claim=claim)
+                    return
+            if away_since is None:
+                away_since = time.monotonic()
+                _log.warning("engine.database_unreachable", worker=self.worker_id)
+            await asyncio.sleep(delay)  # the database is away: the same batch again later
+            delay = min(delay * 2, OUTAGE_MAX_RETRY_SECONDS)
+        if away_since is not None:
+            waited = round(time.monotonic() - away_since, 3)
+            _log.info("engine.database_back", worker=self.worker_id, waited_seconds=waited)
         for single, result in zip(writes, results, strict=True):
             _settle(single, result)
         self._launch(claimed, followers)
+
+    async def _failed(self, writes: list[Write], exc: Exception, *, claim: bool) -> None:
+        """A batch failed, the database answering: one bad write must not fail the others,
+        so each is tried alone, then the claim; a write failing alone gets its error."""
+        if len(writes) > 1:
+            for single in writes:
+                await self._commit([single], claim=False)
+            if claim:
+                await self._commit([], claim=True)
+            return
+        _log.exception("engine.write_failed", worker=self.worker_id)
+        for single in writes:
+            _settle(single, exc)
 
     async def _transaction(
         self, writes: list[Write], *, claim: bool, verify: bool = False

@@ -152,8 +152,12 @@ class Continuations:
                     sqlite = self.database.is_sqlite
                     query, ids = _FOLLOWERS[sqlite], ids_param(origins, sqlite=sqlite)
                     rows = (await session.execute(query, {"origins": ids})).all()
-            except Exception:
-                _log.exception("engine.continuation_read_failed")
+            except Exception as exc:
+                # Only a head start is lost: the successors wait for the claim instead.
+                if await self.database.outage(exc):
+                    _log.info("engine.continuation_read_failed", reason="database unreachable")
+                else:
+                    _log.exception("engine.continuation_read_failed")
                 continue
             for origin, followers in self._followers(rows).items():
                 if origin in self._tasks:  # still running: it may hand over

@@ -143,6 +143,9 @@ class TaskRunner:
                     await self._fail(ctx, f"timed out after {item.timeout:g} s", retry=True)
                     return
                 except Exception as exc:
+                    if await self.database.outage(exc):
+                        await self._hand_back(ctx)
+                        return
                     _log.info("engine.task_error", task=snapshot.key, error=repr(exc))
                     await self._fail(ctx, f"{type(exc).__name__}: {exc}", retry=True)
                     return
@@ -169,6 +172,24 @@ class TaskRunner:
 
         await self._write(ctx, _tx)
         snapshot.attempt += 1
+
+    async def _hand_back(self, ctx: TaskContext) -> None:
+        """The database went away under the task (a restart): no attempt is spent on it.
+        Once the database is back (the write waits for it) its lease ends, and a worker
+        takes it over as after a crash: its recorded steps replay, the rest runs."""
+        _log.info("engine.task_handed_back", task=ctx.task.key, reason="database unreachable")
+        task_id, owner = ctx.task.id, self._writes.worker_id
+
+        async def _tx(tx: Tx) -> None:
+            await tx.session.execute(
+                update(_task)
+                .where(_task.c.id == task_id, _task.c.lease_owner == owner)
+                .values(lease_expires_at=utcnow())
+            )
+
+        # Not terminal: its slot frees when the execution ends, after this commit, so the
+        # batch cannot hand the task to this worker while it is still executing.
+        await self._write(ctx, _tx)
 
     async def _write(self, ctx: TaskContext, body: Any, *, terminal: bool = False) -> Any:
         await ctx.confirmed()

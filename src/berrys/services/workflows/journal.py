@@ -328,18 +328,17 @@ class TaskContext:
                 result = await call()
                 failure = None
                 break
-            except TRANSIENT as exc:
+            except (Suspended, LeaseLost, TaskRejected):
+                raise
+            except Exception as exc:
+                if await self.database.outage(exc):
+                    raise  # not the call's outcome: the engine hands the task back
                 failure = exc
-                if retry == self.step_policy.retries:
+                if not isinstance(exc, TRANSIENT) or retry == self.step_policy.retries:
                     break
                 await asyncio.sleep(
                     backoff(retry, self.step_policy.base_delay, self.step_policy.max_delay)
                 )
-            except (Suspended, LeaseLost, TaskRejected):
-                raise
-            except Exception as exc:
-                failure = exc
-                break
         duration = (time.perf_counter() - clock) * 1000
         cost, tokens = (0.0, 0)
         if failure is None and usage is not None:

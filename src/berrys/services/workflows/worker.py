@@ -103,6 +103,7 @@ class Worker:
         # Tasks whose slot a committed batch already refilled: their end needs no wake-up.
         self._settled: set[uuid.UUID] = set()
         self._stopping = False
+        self._away = False  # the database is unreachable (said once, until it is back)
         self._waker: signals.Waker | None = None
         self._last_maintenance = 0.0
         self._last_claim = 0.0
@@ -205,15 +206,28 @@ class Worker:
 
     async def _waiting(self) -> bool:
         self._last_claim = asyncio.get_running_loop().time()
-        return await self._claimer.waiting(list(self._running))
+        waiting = await self._claimer.waiting(list(self._running))
+        if self._away:  # it answered: the database is back
+            self._away = False
+            _log.info("engine.database_back", worker=self.worker_id)
+        return waiting
 
     async def _guard(self, work: Any) -> Any:
         """A database hiccup must not kill the loop: log it and try again next tick."""
         try:
             return await work
-        except Exception:
-            _log.exception("engine.tick_failed", worker=self.worker_id)
+        except Exception as exc:
+            await self._log_failure("engine.tick_failed", exc)
             return None
+
+    async def _log_failure(self, event: str, exc: Exception) -> None:
+        """A failure with its traceback; the database being away (a restart) once, since
+        every tick until it is back fails the same way."""
+        if not await self.database.outage(exc):
+            _log.error(event, worker=self.worker_id, exc_info=exc)
+        elif not self._away:
+            self._away = True
+            _log.warning("engine.database_unreachable", worker=self.worker_id, during=event)
 
     async def _shutdown(self, writer: asyncio.Task[None]) -> None:
         if self._continuations is not None:
@@ -395,8 +409,8 @@ class Worker:
                     return kept
 
                 kept = await run_write(self.database, _tx)
-            except Exception:
-                _log.exception("engine.heartbeat_failed", worker=self.worker_id)
+            except Exception as exc:
+                await self._log_failure("engine.heartbeat_failed", exc)
                 continue
             for task_id in held:
                 if task_id not in kept:
