@@ -14,9 +14,10 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, text
-from tests.conftest import TEST_DATABASE_URL, create_actor
+from tests.conftest import TEST_DATABASE_URL, Actor, create_actor
 from tests.faults.postgres import RestartingPostgres, scratch_database
 from tests.services.workflows.conftest import (
     FAST,
@@ -26,6 +27,7 @@ from tests.services.workflows.conftest import (
     wait_until,
 )
 
+from berrys.app import create_app
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
@@ -85,8 +87,8 @@ class Model:
         return f"{title.removeprefix('# Task: ')}: the agreed steps, owners and dates."
 
 
-async def _started_run(database: Database, count: int) -> Any:
-    actor = await create_actor(database)
+async def _started_run(database: Database, count: int, actor: Actor | None = None) -> Any:
+    actor = actor or await create_actor(database)
     async with database.transaction() as session:
         user = await auth.get_by_email(session, email=actor.email)
         project = await projects.create(
@@ -106,7 +108,10 @@ async def test_a_run_resumes_by_itself_after_postgres_restarts(
 ) -> None:
     server, database = postgres
     model = Model()
-    run = await _started_run(database, TASKS)
+    actor = await create_actor(database)
+    run = await _started_run(database, TASKS, actor)
+    app = create_app(settings.model_copy(update={"database_url": database.url}), database=database)
+    api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     with llm.script("fake", [model.answer] * TASKS):
         worker = Worker(database, AgentExecutor(settings=settings, database=database), config=FAST)
         running = asyncio.create_task(worker.run())
@@ -123,6 +128,11 @@ async def test_a_run_resumes_by_itself_after_postgres_restarts(
             refused = server.refused
             await wait_until(lambda: server.refused >= refused + 4, within=30, message="retries")
             assert not running.done()
+            # Meanwhile the API says what is going on, and when to try again.
+            away = await api.get(f"/api/v1/runs/{run.id}", headers=actor.headers)
+            assert away.status_code == 503, away.text
+            assert "database cannot be reached" in away.json()["detail"]
+            assert away.headers["retry-after"] == "5"
             server.come_up()
             back = time.monotonic()
 
@@ -133,10 +143,13 @@ async def test_a_run_resumes_by_itself_after_postgres_restarts(
             first = time.monotonic() - back
             done = await wait_for_status(database, run.id, RunStatus.COMPLETED, within=60)
             finished = time.monotonic() - back
+            back_again = await api.get(f"/api/v1/runs/{run.id}", headers=actor.headers)
+            assert back_again.json()["status"] == "COMPLETED"
         finally:
             worker.stop()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(running, 10)
+            await api.aclose()
 
     assert ended >= 1
     assert all(task.status == TaskRunStatus.COMPLETED for task in done.task_runs)
