@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -105,6 +106,30 @@ async def test_a_reader_keeps_its_snapshot_while_a_writer_commits(db: Database) 
         after = (await reader.execute(text("SELECT count(*) FROM item"))).scalar_one()
     assert before == after == 0
     assert await names(db) == ["new"]
+
+
+async def test_a_long_write_transaction_lets_the_event_loop_serve_others(db: Database) -> None:
+    """Its statements run in the loop's thread; past a slice of that, others get a turn."""
+    turns = 0
+
+    async def someone_else() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(someone_else())
+    insert = text("INSERT INTO item (name) VALUES (:name)")
+    async with db.transaction() as session:
+        await session.execute(insert, {"name": "first"})  # BEGIN IMMEDIATE: the lock is ours
+        before, started, count = turns, time.perf_counter(), 0
+        while time.perf_counter() - started < 10 * sqlite.SLICE:
+            count += 1
+            await session.execute(insert, {"name": f"row {count}"})
+        during = turns - before
+    other.cancel()
+    assert during >= 1  # none at all when statements ran back to back
+    assert len(await names(db)) == count + 1
 
 
 async def test_a_single_statement_write_commits_and_a_failed_one_leaves_nothing(

@@ -16,7 +16,10 @@ wait for a lock (WAL: readers never block the writer), so each one runs directly
 event loop's thread, as long as SQLite takes for it: microseconds for the engine's
 statements, less than SQLAlchemy's own work around them. ``COMMIT`` and ``ROLLBACK`` go
 back to the thread (a commit may checkpoint, which syncs the file). Measured on the run
-engine's 1,000-task benchmark: ~0.6 -> ~0.5 ms of CPU per task.
+engine's 1,000-task benchmark: ~0.6 -> ~0.5 ms of CPU per task. A long transaction (a
+team's agents with their audit entries, a group commit of many tasks) would then hold the
+loop for its whole length, tens of ms under load: after ``SLICE`` seconds of statements
+back to back it lets the loop serve what waits (requests, ticks) before the next one.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +45,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import EMPTY_DICT
 
 _Outcome = tuple[Any, list[Any], int, int | None]
+SLICE = 0.005  # seconds a write transaction runs in the loop's thread before it yields
 _log = structlog.get_logger("berrys.db")
 
 
@@ -131,6 +136,7 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
         if self._adapt_connection.holds_write_lock():
+            await self._adapt_connection.take_turns()
             parameters = () if parameters is None else parameters
             self._store(_run(self._connection._conn, None, operation, parameters))
             return
@@ -144,9 +150,11 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
                     () if parameters is None else parameters,
                 )
             )
+        self._adapt_connection.turn_starts()
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
         if self._adapt_connection.holds_write_lock():
+            await self._adapt_connection.take_turns()
             self._store(_run_many(self._connection._conn, None, operation, seq_of_parameters))
             return
         async with self._adapt_connection._execute_mutex:
@@ -159,16 +167,29 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
                     seq_of_parameters,
                 )
             )
+        self._adapt_connection.turn_starts()
 
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("_pending_begin", "_writing")
+    __slots__ = ("_pending_begin", "_turn_started", "_writing")
     _cursor_cls = _OneHopCursor
 
     def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
         super().__init__(dbapi, connection)
         self._pending_begin: str | None = None
         self._writing = False  # BEGIN IMMEDIATE was sent
+        self._turn_started = 0.0  # when the loop last ran anything else, as far as we know
+
+    async def take_turns(self) -> None:
+        """Before a statement in the loop's thread: yield to the loop once this transaction
+        has had it for ``SLICE`` seconds (statements back to back do not yield by themselves)."""
+        if time.perf_counter() - self._turn_started >= SLICE:
+            await asyncio.sleep(0)
+            self.turn_starts()
+
+    def turn_starts(self) -> None:
+        """The loop has just run other work (a yield, a hop to the driver's thread)."""
+        self._turn_started = time.perf_counter()
 
     def defer_begin(self, statement: str) -> None:
         """Send ``statement`` (``BEGIN ...``) in the same hop as the next statement."""
