@@ -95,7 +95,16 @@ async def create_model(body: ModelCreate, session: Session, user: AdminUser) -> 
     return await service.create(session, model_in=body, user=user)
 
 
-@router.post("/chat", response_model=ChatResponse)
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "The answer, or with `stream` its deltas then a `done` event.",
+        }
+    },
+)
 async def chat(body: ChatRequest, database: DatabaseDep, user: WriterUser) -> object:
     """Route a chat to the best model, falling back on failure; ``stream`` answers as SSE."""
     body = await _check_access(database, user, body)
