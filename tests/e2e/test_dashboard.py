@@ -248,24 +248,37 @@ def test_the_loop_in_a_browser(page: Page, live: Live) -> None:
     expect(page.locator("#team table tbody tr").first).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("Gantt chart"))).to_be_visible()
     expect(page.locator(".gantt .bar.crit").first).to_be_visible()
+    # The project, made in chat, followed its run: IN_PROGRESS while drafts wait for a
+    # person, COMPLETED when every deliverable is final, REVIEW when the run failed.
+    ended = page.request.get(f"{live.url}/api/v1/runs/{run_id}", headers=bearer).json()
+    followed = {
+        "COMPLETED_WITH_REVIEW": "IN_PROGRESS",
+        "COMPLETED": "COMPLETED",
+        "FAILED": "REVIEW",
+    }[ended["status"]]
+    expect(page.locator("#project-status")).to_have_text(followed)
     _shot(page, "07-project")
 
+    # Moved by hand along its lifecycle: paused and resumed (or back from review).
     lifecycle = page.locator("#lifecycle .actions button")
-    expect(lifecycle).to_have_text(["Archived", "Cancelled", "Planning"])
-    page.get_by_role("button", name="Planning", exact=True).click()
-    expect(page.locator("#project-status")).to_have_text("PLANNING")
-    expect(lifecycle).to_have_text(["Cancelled", "Draft", "In Progress"])
-    page.get_by_role("button", name="In Progress").click()
-    expect(page.locator("#project-status")).to_have_text("IN_PROGRESS")
+    if followed == "IN_PROGRESS":
+        expect(lifecycle).to_have_text(["Cancelled", "Completed", "Paused", "Review"])
+        page.get_by_role("button", name="Paused", exact=True).click()
+        expect(page.locator("#project-status")).to_have_text("PAUSED")
+        expect(lifecycle).to_have_text(["Cancelled", "In Progress"])
+    if followed != "COMPLETED":
+        page.get_by_role("button", name="In Progress").click()
+        followed = "IN_PROGRESS"
+    expect(page.locator("#project-status")).to_have_text(followed)
     _shot(page, "08-project-in-progress")
 
     # The list, with its filters (HTMX swaps the rows in place).
     _nav(page, "Projects")
     row = page.get_by_role("row", name=re.compile("Bakery Site"))
-    expect(row).to_contain_text("IN_PROGRESS")
+    expect(row).to_contain_text(followed)
     page.get_by_label("Status").select_option("DRAFT")
     expect(page.get_by_text("No projects match these filters")).to_be_visible()
-    page.get_by_label("Status").select_option("IN_PROGRESS")
+    page.get_by_label("Status").select_option(followed)
     expect(row).to_be_visible()
     _shot(page, "09-projects")
 
