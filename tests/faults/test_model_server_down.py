@@ -16,6 +16,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,7 @@ async def test_the_router_falls_back_while_the_server_is_down_and_returns_when_b
     assert "No model could answer: tiny: CONNECTION_ERROR" in refused.value.detail
 
     model_server.start()
+    back = time.monotonic()
     seen = len(model_server.requests())
     # Cooling down: a call with a fallback is not sent to the model...
     cooling = await llm.complete(database, ask("back, cooling", fallback=True))
@@ -169,6 +171,7 @@ async def test_the_router_falls_back_while_the_server_is_down_and_returns_when_b
     assert only.provider == ModelProvider.OPENAI
     # Once the cooldown is over the model is first again, in the same process.
     await wait_until(lambda: answered_by_tiny(database), within=20 * COOLDOWN, message="tiny")
+    print(f"model server back: first again {time.monotonic() - back:.2f} s after it answered")
 
 
 async def test_a_run_goes_on_while_the_model_server_is_down_and_uses_it_when_back(
