@@ -171,8 +171,6 @@ def database_unreachable(exc: BaseException) -> bool:
 def disk_full(exc: BaseException) -> bool:
     """Whether ``exc`` is a write that failed for want of disk space."""
     for error in _chain(exc):
-        if isinstance(error, DiskFull):
-            return True
         if isinstance(error, sqlite3.Error) and error.sqlite_errorcode == sqlite3.SQLITE_FULL:
             return True
         if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
@@ -185,8 +183,6 @@ def disk_full(exc: BaseException) -> bool:
 def outage_of(exc: BaseException) -> ServiceUnavailable | None:
     """The 503 that an infrastructure failure amounts to (a full disk, an unreachable
     database), or None when ``exc`` is something else (a bug: 500)."""
-    if isinstance(exc, ServiceUnavailable):
-        return exc
     if disk_full(exc):
         return DiskFull()
     if database_unreachable(exc):
