@@ -106,14 +106,16 @@ def test_a_killed_run_continues_with_resume(tmp_path: Path) -> None:
     assert all(t["attempt"] == 1 for t in outcome["run"]["task_runs"])
 
 
-def test_rejecting_the_plan_cancels_the_run_and_the_project(tmp_path: Path) -> None:
+def test_rejecting_the_plan_cancels_the_run_and_leaves_the_project_to_plan(
+    tmp_path: Path,
+) -> None:
     result = run_berrys(
         "run", DESCRIPTION, "--plan-approval", "--approve", "never", "--json", env=_env(tmp_path)
     )
     assert result.returncode == 1
     outcome = json.loads(result.stdout)
     assert outcome["run"]["status"] == "CANCELLED"
-    assert outcome["project_status"] == "CANCELLED"
+    assert outcome["project_status"] == "PLANNING"
 
 
 def test_usage_errors(tmp_path: Path) -> None:

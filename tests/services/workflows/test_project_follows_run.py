@@ -183,3 +183,19 @@ async def test_a_failed_run_leaves_the_project_for_a_person_to_review(
         "REVIEW",
         f"run {run.id} FAILED",
     )
+
+
+async def test_a_cancelled_run_leaves_the_project_to_run_again(
+    client, database, project, member, start_worker
+):
+    executor = ScriptedExecutor()
+    start_worker(executor)
+    run = await create_run(database, project, tasks("A", A={"hold": True}), actor_id=member.id)
+    await wait_until(lambda: executor.started("A"), message="A started")
+    cancelled = await client.post(f"/api/v1/runs/{run.id}/cancel", headers=member.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    await wait_for_status(database, run.id, RunStatus.CANCELLED)
+    assert (await _project(client, member, str(project.id)))["status"] == "REVIEW"
+    again = await create_run(database, project, tasks("B"), actor_id=member.id)
+    await wait_for_status(database, again.id, RunStatus.COMPLETED)
+    assert (await _project(client, member, str(project.id)))["status"] == "COMPLETED"

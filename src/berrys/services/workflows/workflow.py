@@ -316,8 +316,8 @@ _run = Run.__table__
 
 async def follow_run(session: AsyncSession, *, run: Any, new: RunStatus) -> None:
     """The project follows its run's status change: IN_PROGRESS when the run works (RUNNING);
-    at its end COMPLETED (all done; REVIEW with the ``review_project`` option), REVIEW
-    (FAILED: a person looks) or CANCELLED, once no other run of the project is open.
+    at its end COMPLETED (all done; REVIEW with the ``review_project`` option) or REVIEW
+    (FAILED or CANCELLED: a person looks), once no other run of the project is open.
 
     COMPLETED_WITH_REVIEW moves nothing: the project stays IN_PROGRESS until a person has
     accepted the last deliverable that needs review (the run then becomes COMPLETED). A move
@@ -343,10 +343,10 @@ def _follows(run: Any, status: RunStatus) -> ProjectStatus | None:
     if status == RunStatus.COMPLETED:
         review = (run.options or {}).get("review_project")
         return ProjectStatus.REVIEW if review else ProjectStatus.COMPLETED
-    if status == RunStatus.FAILED:
+    if status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        # a stopped run is not a dead project: from REVIEW a new run can start (a run
+        # cancelled before it started leaves a PLANNING project where it is)
         return ProjectStatus.REVIEW
-    if status == RunStatus.CANCELLED:
-        return ProjectStatus.CANCELLED
     return None
 
 
