@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from berrys.services.projects import service as projects
 from berrys.services.workflows import artifacts
 from berrys.web.pages import _database
-from berrys.web.run_detail import _artifact_view
+from berrys.web.run_detail import artifact_view
 from berrys.web.security import WebUser
 from berrys.web.templating import render
 
@@ -34,7 +34,7 @@ async def artifact_page(request: Request, user: WebUser, artifact_id: uuid.UUID)
         "artifact.html",
         project=project,
         summary=summary,
-        view=_artifact_view(artifact),
+        view=artifact_view(artifact),
     )
 
 

@@ -144,14 +144,14 @@ def task_views(
                 "trace": trace,
                 "model_calls": sum(1 for s in trace if s["kind"] == "MODEL"),
                 "tool_calls": sum(1 for s in trace if s["kind"] == "TOOL"),
-                "artifacts": [_artifact_view(a) for a in artifacts.get(task.id, [])],
+                "artifacts": [artifact_view(a) for a in artifacts.get(task.id, [])],
                 "waiting": waiting.get(task.id),
             }
         )
     return views
 
 
-def _artifact_view(artifact: Any) -> dict[str, Any]:
+def artifact_view(artifact: Any) -> dict[str, Any]:
     media = (artifact.media_type or "").split(";")[0].strip().lower()
     name = Path(artifact.path).name if artifact.path else None
     is_markdown = media in MARKDOWN_TYPES or bool(name and name.endswith((".md", ".markdown")))

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
@@ -19,6 +16,7 @@ from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
+from berrys.services.workflows import artifacts
 from berrys.web import run_detail
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
@@ -160,35 +158,11 @@ async def download_artifact(
     if artifact is None:
         raise NotFound.of("Artifact", artifact_id)
     name, body = await asyncio.to_thread(
-        _artifact_file, artifact, request.app.state.settings.data_dir / "workspaces"
+        artifacts.read_file, artifact, request.app.state.settings.data_dir / "workspaces"
     )
     return Response(
-        body,
-        media_type=artifact.media_type or "application/octet-stream",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"; '
-            f"filename*=UTF-8''{quote(name)}",
-            "Cache-Control": "no-store",
-        },
+        body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
     )
-
-
-def _artifact_file(artifact: Any, workspaces: Path) -> tuple[str, bytes]:
-    """The artifact's file when it lies in the workspaces (a spreadsheet is not its text),
-    else its text; and a name for it."""
-    if not artifact.path:
-        return _safe_name(artifact.name) + ".md", artifact.content.encode()
-    path = Path(artifact.path).resolve()
-    name = _safe_name(path.name)
-    if path.is_relative_to(workspaces.resolve()) and path.is_file():
-        return name, path.read_bytes()
-    return name, artifact.content.encode()
-
-
-def _safe_name(name: str) -> str:
-    """A file name for Content-Disposition: no quotes, slashes or control characters."""
-    cleaned = re.sub(r"[^\w.\- ]+", "_", name, flags=re.UNICODE).strip(" ._")
-    return cleaned[:120] or "artifact"
 
 
 @router.get("/runs/{run_id}/review", response_class=HTMLResponse)
