@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -60,15 +61,25 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if loop_lag is not None:
         loop_lag.start()
     embedded = _start_embedded_worker(app)
+    # Ready for the first description without making the server wait to start.
+    preparing = asyncio.create_task(_prepare_catalogue())
     try:
         yield
     finally:
+        preparing.cancel()
         if embedded is not None:
             await embedded.stop()
         if loop_lag is not None:
             await loop_lag.stop()
         await tools.shutdown()
         await database.dispose()
+
+
+async def _prepare_catalogue() -> None:
+    try:
+        await catalogue.prepare()
+    except Exception as exc:  # the first description will load it and say what is wrong
+        _log.warning("catalogue.prepare_failed", error=str(exc))
 
 
 def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:

@@ -137,7 +137,7 @@ def _say(page: Page, text: str, count: int) -> None:
     box = page.get_by_label("Message to Berry")
     box.fill(text)
     box.press("Enter")
-    expect(page.locator("li.msg.assistant[data-done=true]")).to_have_count(count, timeout=30_000)
+    expect(page.locator("li.msg.assistant[data-done=true]")).to_have_count(count, timeout=90_000)
 
 
 def test_the_loop_in_a_browser(page: Page, live: Live) -> None:

@@ -99,6 +99,12 @@ async def _example_vectors(catalogue: Catalogue) -> tuple[str, dict[str, NDArray
     return model, {t.key: _vectors[(model, t.key, t.version)] for t in catalogue.types.values()}
 
 
+async def prepare(catalogue: Catalogue) -> None:
+    """Embed the types' examples now, not on the first description (a server's first chat
+    waited for the embedder's load and every example)."""
+    await _example_vectors(catalogue)
+
+
 async def evidence(description: str, catalogue: Catalogue) -> list[Evidence]:
     """Every type's evidence for ``description``, best first."""
     _, examples = await _example_vectors(catalogue)

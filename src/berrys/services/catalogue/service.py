@@ -88,6 +88,11 @@ def deliverable_type(key: str) -> DeliverableType | None:
 # --- understanding ----------------------------------------------------------------------------
 
 
+async def prepare() -> None:
+    """Load the catalogue and embed its examples ahead of the first description."""
+    await classify.prepare(await asyncio.to_thread(catalogue))
+
+
 async def understand(description: str, *, types: list[TypeMatch] | None = None) -> Breakdown:
     """What the description asks for, by the catalogue: types, sizes, requirements, team
     roles and tasks (the embedder is the only thing it calls; not when ``types`` are given)."""
