@@ -31,18 +31,19 @@ def bounded(value: Any, *, text_limit: int = MAX_TEXT, total: int = MAX_REQUEST)
     """A JSON-able ``value`` with its strings cut to ``text_limit`` characters each and to
     ``total`` characters together (later strings get less once the budget is spent; short
     ones may overdraw it by ``text_limit``)."""
-    budget = [total]
+    return _walk(value, text_limit, [total])
 
-    def walk(item: Any) -> Any:
-        if isinstance(item, str):
-            room = budget[0] + (text_limit if len(item) <= SHORT else 0)
-            limit = max(min(text_limit, room), 0)
-            budget[0] -= min(len(item), limit)
-            return cut(item, limit)
-        if isinstance(item, dict):
-            return {key: walk(inner) for key, inner in item.items()}
-        if isinstance(item, list):
-            return [walk(inner) for inner in item]
-        return item
 
-    return walk(value)
+def _walk(item: Any, text_limit: int, budget: list[int]) -> Any:
+    # A module-level function, not a closure: a recursive closure is a reference cycle per
+    # call, garbage only the cycle collector frees (measured: +100 us a task in the engine).
+    if isinstance(item, str):
+        room = budget[0] + (text_limit if len(item) <= SHORT else 0)
+        limit = max(min(text_limit, room), 0)
+        budget[0] -= min(len(item), limit)
+        return cut(item, limit)
+    if isinstance(item, dict):
+        return {key: _walk(inner, text_limit, budget) for key, inner in item.items()}
+    if isinstance(item, list):
+        return [_walk(inner, text_limit, budget) for inner in item]
+    return item
