@@ -22,7 +22,8 @@ REQUIRED_TYPES = {
     "internal_tool", "ecommerce_shop", "game", "documentation_site", "localisation",
     "accessibility_audit", "performance", "security_audit", "marketing_campaign", "rebrand",
     "event", "research_review", "grant_application", "legal_review", "financial_model",
-    "written_content", "support_operations",
+    "written_content", "support_operations", "travel", "relocation", "home_improvement",
+    "hiring", "training_course", "media_production",
 }  # fmt: skip
 REPAIR_CAFE = (
     "Organise a one-day repair café in our village hall: volunteers, publicity, safety checks "

@@ -44,6 +44,8 @@ SizeDimension = Literal[
     "locations",  # sites, branches, venues
     "endpoints",  # API operations
     "services",  # servers, services, systems to migrate or audit
+    "sessions",  # sessions, lessons or classes of a course
+    "episodes",  # episodes or videos of a series
 ]
 SIZE_DIMENSIONS: tuple[str, ...] = SizeDimension.__args__  # type: ignore[attr-defined]
 

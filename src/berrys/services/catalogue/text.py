@@ -156,6 +156,8 @@ _UNITS: dict[str, str] = {
     "locations": r"locations?|sites?|branches|venues|offices|stores|shops|countries",
     "endpoints": r"endpoints?|routes|operations",
     "services": r"services|servers|vms|virtual machines|applications|apps|databases|workloads",
+    "sessions": r"sessions?|lessons?|classes",
+    "episodes": r"episodes?|videos",
 }
 _QUANTITY = {
     dimension: re.compile(rf"(?<![\w£$€]){_NUM}[\s-]*(?:\w+[\s-]+)?(?:{unit})\b", re.I)
