@@ -324,3 +324,15 @@ async def test_a_viewer_cannot_start_a_server_by_checking_its_health(client, vie
     health = await client.get(f"/api/v1/mcp-servers/{server['id']}/health", headers=viewer.headers)
     assert health.status_code == 403
     assert uuid.UUID(server["id"]) not in pool._connections
+
+
+async def test_a_server_name_past_100_characters_is_a_422_naming_the_limit(client, admin):
+    too_long = {"name": "s" * 101, "command": "/bin/true"}
+    response = await client.post("/api/v1/mcp-servers", json=too_long, headers=admin.headers)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["errors"]
+    assert error["loc"][-1] == "name"
+    assert error["type"] == "string_too_long"
+    longest = {"name": "s" * 100, "command": "/bin/true"}
+    created = await client.post("/api/v1/mcp-servers", json=longest, headers=admin.headers)
+    assert created.status_code == 201, created.text

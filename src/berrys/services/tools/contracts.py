@@ -40,6 +40,12 @@ ToolName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_tool_name),
 ]
+# The mcp_server table keeps 100 characters of a name.
+McpServerName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_tool_name),
+]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(_tags)]
 Version = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -133,7 +139,7 @@ class BatchResult(Contract):
 
 
 class McpServerCreate(Contract):
-    name: ToolName
+    name: McpServerName
     transport: McpTransport = McpTransport.STDIO
     command: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
     args: list[Annotated[str, StringConstraints(max_length=4000)]] = Field(
