@@ -44,9 +44,13 @@ def server_env(data_dir: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    """Start a server and wait until its /health answers."""
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start(
+    args: list[str], env: dict[str, str], port: int, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server (its output to ``log``, else nowhere) and wait until /health answers."""
+    # A file, not a pipe nobody drains: a full pipe would stall the server.
+    out = log.open("wb") if log else subprocess.DEVNULL
+    process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -95,6 +99,19 @@ def cpu_seconds(pid: int) -> float:
         if fields is not None:
             total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
+
+
+def cpu_wait_seconds(pid: int) -> float:
+    """How long the threads of a process and its children were ready to run but waited for
+    a core (the scheduler's run queue): what other work on the machine costs them."""
+    total = 0
+    for each in processes(pid):
+        for schedstat in Path(f"/proc/{each}/task").glob("*/schedstat"):
+            try:
+                total += int(schedstat.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
 
 
 def rss_bytes(pid: int) -> int:
