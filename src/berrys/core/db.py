@@ -172,11 +172,19 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        path = make_url(url).database
+        on_file = self.is_sqlite and bool(path) and path != ":memory:"
         options: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             options.update(module=OneHopDBAPI())
         else:
-            options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            options.update(pool_pre_ping=True)
+        if on_file or not self.is_sqlite:
+            # Connections kept open for a server's concurrent requests and its worker's tasks:
+            # an overflow connection is closed as soon as it is given back, and opening one
+            # (a thread and PRAGMAs for SQLite; a login, type introspection and cold statement
+            # cache for PostgreSQL) cost tens of ms per burst of requests under load.
+            options.update(pool_size=20, max_overflow=10)
         self.engine = create_async_engine(url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -187,11 +195,8 @@ class Database:
             self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
         )
         # A second connection sees the same data only when the database is a file.
-        path = make_url(url).database
         self._statement_writer = (
-            StatementWriter(self.engine.dialect, path)
-            if self.is_sqlite and path and path != ":memory:"
-            else None
+            StatementWriter(self.engine.dialect, path) if on_file and path else None
         )
 
     @asynccontextmanager
