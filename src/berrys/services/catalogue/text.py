@@ -163,9 +163,11 @@ _QUANTITY = {
     dimension: re.compile(rf"(?<![\w£$€]){_NUM}[\s-]*(?:\w+[\s-]+)?(?:{unit})\b", re.I)
     for dimension, unit in _UNITS.items()
 }
+# "£500 each" keeps its "each" in the quoted words: a budget per person is not the total
 _MONEY = re.compile(
     r"(?:(?P<sym>[£$€])\s?(?P<a>\d[\d,]*(?:\.\d+)?)\s*(?P<ka>[km])?\b|"
-    r"(?P<b>\d[\d,]*(?:\.\d+)?)\s*(?P<kb>[km])?\s*(?P<word>pounds|dollars|euros|usd|gbp|eur)\b)",
+    r"(?P<b>\d[\d,]*(?:\.\d+)?)\s*(?P<kb>[km])?\s*(?P<word>pounds|dollars|euros|usd|gbp|eur)\b)"
+    r"(?:\s*(?:each|per person|per head|a head|a person)\b)?",
     re.I,
 )
 _CURRENCY = {"£": "GBP", "$": "USD", "€": "EUR", "pounds": "GBP", "dollars": "USD"}
