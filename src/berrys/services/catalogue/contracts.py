@@ -59,6 +59,8 @@ Fact = Literal[
     "dates",
     "budget",
     "languages",
+    "sessions",
+    "episodes",
     "team",
     "requirements",
     "stated_requirements",

@@ -181,8 +181,20 @@ class FactWriter:
         return [f"- Length: {plural(int(found.value), 'day')}{_quote(found)}"]
 
     def _languages(self, section: Section) -> list[str]:
-        found = self.facts.constraint("languages")
-        return [] if found is None else [f"- Languages: {fmt_number(found.value)}{_quote(found)}"]
+        return self._count("languages")
+
+    def _sessions(self, section: Section) -> list[str]:
+        return self._count("sessions")
+
+    def _episodes(self, section: Section) -> list[str]:
+        return self._count("episodes")
+
+    def _count(self, dimension: str) -> list[str]:
+        """How many of something the description gives (languages, sessions, episodes)."""
+        found = self.facts.constraint(dimension)
+        if found is None:
+            return []
+        return [f"- {dimension.capitalize()}: {fmt_number(found.value)}{_quote(found)}"]
 
     def _budget(self, section: Section) -> list[str]:
         found = self.facts.constraint("budget")
