@@ -245,9 +245,14 @@ def _requirements(
     for goal in goals[:3]:
         stated.append(_stated(goal, _category(goal)))
         stated += [_stated(p, _category(p)) for p in text.purposes(goal)]
+    described: set[str] = set()  # tasks whose description a requirement already quotes
     for item in items:
         task = asks.ask_match(item, tasks)
-        if task is not None:
+        if task is not None and task.key in described:
+            # a second ask for the same task names it rather than repeat its description
+            detail = f"{item[0].upper()}{item[1:]}: part of “{task.name}”"
+        elif task is not None:
+            described.add(task.key)
             detail = (
                 f"{item[0].upper()}{item[1:]}: {task.description[0].lower()}{task.description[1:]}"
             )
