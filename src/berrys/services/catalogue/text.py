@@ -276,7 +276,8 @@ def _fold_calendar(found: dict[str, Constraint]) -> None:
 
 TITLE_LIMIT = 60
 _POLITE = re.compile(
-    r"^(?:(?:please|we|i|i'd|we'd|let's|let us|help me|help us|can you|could you|needs? to|"
+    r"^(?:(?:please|we're|we are|i'm|i am|we|i|i'd|we'd|let's|let us|help me|help us|"
+    r"can you|could you|needs? to|"
     r"needs?|wants? to|wants?|would like to|would like|like to|have to|to|must|should)\s+)+"
     r"(?:(?:a|an|some)\s+(?=\S+\s))?",
     re.I,
