@@ -138,6 +138,9 @@ class Target:
 
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# uvicorn closes a keep-alive connection after 5 s idle; one that a client sends on just as
+# the server closes it is reset. Clients' pools retire connections before that, as here.
+IDLE_SECONDS = 4.0
 
 
 class Connections:
@@ -147,15 +150,14 @@ class Connections:
         self.port = port
         self.limit = limit
         self.opened = 0
-        self.idle: list[Connection] = []
+        self.idle: list[tuple[Connection, float]] = []
         self.waiters: deque[asyncio.Future[Connection]] = deque()
 
     async def take(self) -> Connection:
         while self.idle:
-            reader, writer = self.idle.pop()
-            if not reader.at_eof():
+            (reader, writer), since = self.idle.pop()
+            if not reader.at_eof() and time.monotonic() - since < IDLE_SECONDS:
                 return reader, writer
-            # The server closed it after its keep-alive timeout, as servers do: not an error.
             writer.close()
             self.opened -= 1
         if self.opened < self.limit:
@@ -169,10 +171,10 @@ class Connections:
         if self.waiters:
             self.waiters.popleft().set_result(connection)
         else:
-            self.idle.append(connection)
+            self.idle.append((connection, time.monotonic()))
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for (_, writer), _ in self.idle:
             writer.close()
 
 
