@@ -103,12 +103,15 @@ def _agent_form(
         "errors": errors or {},
         "allowed": AGENT_FIELDS,
     }
-    status = 422 if errors else 200
+    return _form(request, "_agent_form.html", f"Edit {agent.name}", context)
+
+
+def _form(request: Request, form: str, title: str, context: dict[str, Any]) -> Response:
+    """An edit form: alone for HTMX to swap in, else on a page of its own; 422 with errors."""
+    status = 422 if context["errors"] else 200
     if _is_htmx(request):
-        return render(request, "_agent_form.html", status, **context)
-    return render(
-        request, "edit.html", status, form="_agent_form.html", title=f"Edit {agent.name}", **context
-    )
+        return render(request, form, status, **context)
+    return render(request, "edit.html", status, form=form, title=title, **context)
 
 
 @router.get("/projects/{project_id}/agents/{agent_id}/edit", response_class=HTMLResponse)
@@ -227,12 +230,7 @@ def _task_form(
         "errors": errors or {},
         "allowed": TASK_FIELDS,
     }
-    status = 422 if errors else 200
-    if _is_htmx(request):
-        return render(request, "_task_form.html", status, **context)
-    return render(
-        request, "edit.html", status, form="_task_form.html", title=f"Edit {task.name}", **context
-    )
+    return _form(request, "_task_form.html", f"Edit {task.name}", context)
 
 
 @router.get("/projects/{project_id}/tasks/{task_id}/edit", response_class=HTMLResponse)
