@@ -69,7 +69,7 @@ def serve(
     # An import string, not an app: each worker process builds its own app (and engine) from
     # the same environment these settings were read from.
     uvicorn.run(
-        "berrys.app:create_app",
+        "berrys.app:create_served_app",
         factory=True,
         workers=workers,
         host=host,
