@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import text
-from tests.services.workflows.conftest import wait_until
 
 
 async def _lifecycle(client, actor) -> str:
@@ -113,94 +111,3 @@ async def test_a_failed_change_leaves_no_entry(client, member, admin):
     assert illegal.status_code == 409
     after = (await client.get("/api/v1/audit/verify", headers=admin.headers)).json()["entries"]
     assert after == before + 1  # the creation only
-
-
-async def _entries(client, admin, entity_type: str) -> list[str]:
-    trail = (
-        await client.get(f"/api/v1/audit?entity_type={entity_type}", headers=admin.headers)
-    ).json()
-    return [entry["after"]["step"] for entry in reversed(trail["items"])]
-
-
-async def test_an_entry_of_a_rolled_back_savepoint_is_not_chained(client, admin, database):
-    from berrys.core.enums import AuditAction
-    from berrys.services.audit import service as audit
-
-    async def note(session, step: str) -> None:
-        await audit.record(
-            session,
-            entity_type="savepoint-test",
-            entity_id=None,
-            action=AuditAction.UPDATE,
-            actor_id=admin.id,
-            after={"step": step},
-        )
-
-    async with database.transaction() as session:
-        await note(session, "kept before")
-        try:
-            async with session.begin_nested():
-                await note(session, "rolled back")
-                raise RuntimeError("the savepoint's change fails")
-        except RuntimeError:
-            pass
-        await note(session, "kept after")
-    assert await _entries(client, admin, "savepoint-test") == ["kept before", "kept after"]
-    assert (await client.get("/api/v1/audit/verify", headers=admin.headers)).json()["valid"]
-
-
-async def test_changes_locking_rows_in_opposite_orders_to_their_entries_both_commit(
-    client, member, admin, database
-):
-    """One transaction records, then waits for a row another has locked and records after:
-    with the chain's head locked where an entry is recorded, that is a deadlock."""
-    if database.is_sqlite:
-        pytest.skip("SQLite runs one write transaction at a time: no locks to take in turn")
-    from berrys.core.enums import AuditAction
-    from berrys.services.audit import service as audit
-
-    project = (
-        await client.post("/api/v1/projects", json={"name": "Contended"}, headers=member.headers)
-    ).json()
-    rename = text("UPDATE project SET name = :name WHERE id = :id")
-    row_locked, first_waits = asyncio.Event(), asyncio.Event()
-
-    async def note(session, step: str) -> None:
-        await audit.record(
-            session,
-            entity_type="lock-order-test",
-            entity_id=None,
-            action=AuditAction.UPDATE,
-            actor_id=member.id,
-            after={"step": step},
-        )
-
-    async def records_then_locks() -> None:
-        await row_locked.wait()
-        async with database.transaction() as session:
-            await note(session, "first")
-            first_waits.set()
-            await session.execute(rename, {"name": "by first", "id": project["id"]})
-
-    async def locks_then_records() -> None:
-        async with database.transaction() as session:
-            await session.execute(rename, {"name": "by second", "id": project["id"]})
-            row_locked.set()
-            await first_waits.wait()
-            await wait_until(lambda: _waiting_for_a_lock(database), message="first blocked")
-            await note(session, "second")
-
-    await asyncio.wait_for(asyncio.gather(records_then_locks(), locks_then_records()), 30)
-    assert await _entries(client, admin, "lock-order-test") == ["second", "first"]
-    assert (await client.get("/api/v1/audit/verify", headers=admin.headers)).json()["valid"]
-
-
-async def _waiting_for_a_lock(database) -> bool:
-    async with database.transaction(read_only=True) as session:
-        waiting = await session.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-    return bool(waiting)

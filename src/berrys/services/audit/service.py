@@ -2,13 +2,6 @@
 
 Entries form a hash chain (each hash covers the entry and its predecessor's hash), so an
 edited, inserted or deleted row is detected by :func:`verify`.
-
-Appending locks the chain's head (one row), so appends are serialised. ``record`` keeps
-the entry with the transaction, and the entries are chained as it commits: the head is the
-last lock a transaction takes and is held only for its commit. Locked where the change was
-made, it was held through the rest of the transaction, and a transaction holding it that
-then waited for a row another one had locked before it recorded deadlocked on PostgreSQL
-(found under load: a group commit settling a run against another process's).
 """
 
 from __future__ import annotations
@@ -21,9 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic_core import to_jsonable_python
-from sqlalchemy import ColumnElement, event, or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 
 from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AuditAction
@@ -32,7 +24,6 @@ from berrys.services.audit.tables import AuditEntry, AuditHead
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
-_PENDING = "berrys.audit.pending"  # Session.info: (transaction, entry) to chain at commit
 
 
 def _snapshot(value: Any) -> dict[str, Any] | None:
@@ -86,11 +77,13 @@ async def record(
     project_id: uuid.UUID | None = None,
     before: Any = None,
     after: Any = None,
-) -> None:
-    """Append one entry in the caller's transaction: chained when it commits, gone with it
-    (or with the savepoint it was recorded in) when it rolls back."""
-    sync = session.sync_session
+) -> AuditEntry:
+    """Append one entry in the caller's transaction (it commits or rolls back with the change)."""
+    head = (
+        await session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID).with_for_update())
+    ).scalar_one()
     entry = AuditEntry(
+        seq=head.seq + 1,
         entity_type=entity_type,
         entity_id=entity_id,
         project_id=project_id,
@@ -99,52 +92,12 @@ async def record(
         before=_snapshot(before),
         after=_snapshot(after),
         created_at=utcnow(),
+        prev_hash=head.entry_hash,
     )
-    transaction = sync.get_nested_transaction() or sync.get_transaction()
-    sync.info.setdefault(_PENDING, []).append((transaction, entry))
-
-
-@event.listens_for(Session, "before_commit")
-def _chain_pending(session: Session) -> None:
-    """Lock the head and chain what the committing transaction recorded, in order."""
-    pending = session.info.pop(_PENDING, None)
-    if not pending:
-        return
-    head = session.execute(
-        select(AuditHead)
-        .where(AuditHead.id == HEAD_ID)
-        .with_for_update()
-        .execution_options(populate_existing=True)  # never a copy from an earlier commit
-    ).scalar_one()
-    for _, entry in pending:
-        entry.seq, entry.prev_hash = head.seq + 1, head.entry_hash
-        entry.entry_hash = _hash_of(entry)
-        head.seq, head.entry_hash = entry.seq, entry.entry_hash
-        session.add(entry)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
-    """Forget the entries of a transaction or savepoint that rolled back (and its own)."""
-    pending = session.info.get(_PENDING)
-    if not pending:
-        return
-    if not previous_transaction.nested:
-        session.info.pop(_PENDING, None)
-        return
-    session.info[_PENDING] = [
-        (transaction, entry)
-        for transaction, entry in pending
-        if not _within(transaction, previous_transaction)
-    ]
-
-
-def _within(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
-    while transaction is not None:
-        if transaction is outer:
-            return True
-        transaction = transaction.parent
-    return False
+    entry.entry_hash = _hash_of(entry)
+    head.seq, head.entry_hash = entry.seq, entry.entry_hash
+    session.add(entry)
+    return entry
 
 
 def _hash_of(entry: AuditEntry) -> str:
