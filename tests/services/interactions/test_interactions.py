@@ -3,17 +3,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
+from sqlalchemy import text
+from tests.services.workflows.conftest import wait_until
 
 from berrys.core.db import utcnow
-from berrys.core.enums import EscalationRule, HumanInteractionType, InteractionStatus, Priority
+from berrys.core.enums import (
+    AuditAction,
+    EscalationRule,
+    HumanInteractionType,
+    InteractionStatus,
+    Priority,
+)
 from berrys.core.errors import Conflict
+from berrys.services.audit import service as audit
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
 from berrys.services.workflows import runtime
+from berrys.services.workflows.state import lock_run
 
 
 @pytest.fixture
@@ -198,3 +210,79 @@ async def test_tool_hook_outside_a_run_asks_once_then_lets_that_call_through(
             await invocation._approval_hook(request)  # a new call asks again
     finally:
         invocation.set_approval_hook(None)
+
+
+async def _run_waiting_for_plan_approval(client, member) -> tuple[str, str]:
+    project = (
+        await client.post("/api/v1/projects", json={"name": "lock order"}, headers=member.headers)
+    ).json()
+    plan = await client.post(
+        f"/api/v1/projects/{project['id']}/plans",
+        json={"generate": False, "name": "p"},
+        headers=member.headers,
+    )
+    await client.post(
+        f"/api/v1/plans/{plan.json()['id']}/tasks",
+        json={"name": "write", "estimate_hours": 1},
+        headers=member.headers,
+    )
+    run = await client.post(
+        f"/api/v1/projects/{project['id']}/runs",
+        json={"require_plan_approval": True},
+        headers=member.headers,
+    )
+    assert run.json()["status"] == "AWAITING_INPUT", run.text
+    pending = await client.get(
+        "/api/v1/interactions",
+        params={"status": "PENDING", "project_id": project["id"]},
+        headers=member.headers,
+    )
+    return run.json()["id"], pending.json()["items"][0]["id"]
+
+
+async def _someone_waits_for_a_lock(database) -> bool:
+    async with database.transaction(read_only=True) as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)
+
+
+async def test_an_answer_while_the_engine_holds_the_run_waits_for_it_without_deadlock(
+    client, member, database
+):
+    """The engine takes a run's lock first and records in the audit log after; an answer
+    that recorded first and then wanted the run deadlocked with it on PostgreSQL."""
+    if database.is_sqlite:
+        pytest.skip("SQLite runs one write transaction at a time: no locks to take in turn")
+    run_id, interaction_id = await _run_waiting_for_plan_approval(client, member)
+    engine_holds_the_run = asyncio.Event()
+
+    async def engine() -> None:
+        async with database.transaction() as session:
+            await lock_run(session, uuid.UUID(run_id))
+            engine_holds_the_run.set()
+            await wait_until(lambda: _someone_waits_for_a_lock(database), message="the answer")
+            await audit.record(
+                session,
+                entity_type="run",
+                entity_id=uuid.UUID(run_id),
+                action=AuditAction.UPDATE,
+                actor_id=None,
+                after={"by": "the engine"},
+            )
+
+    async def answer() -> httpx.Response:
+        await engine_holds_the_run.wait()
+        return await client.post(
+            f"/api/v1/interactions/{interaction_id}/respond",
+            json={"approved": True},
+            headers=member.headers,
+        )
+
+    _, answered = await asyncio.wait_for(asyncio.gather(engine(), answer()), 30)
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "RESPONDED"

@@ -352,6 +352,21 @@ async def pending_count(session: AsyncSession, *, task_run_id: uuid.UUID) -> int
     ).scalar_one()
 
 
+async def due_run_ids(session: AsyncSession, *, now: datetime) -> list[uuid.UUID]:
+    """The runs with a PENDING interaction past its expiry, in id order."""
+    found = await session.scalars(
+        select(_common.c.run_id)
+        .where(
+            _common.c.status == InteractionStatus.PENDING,
+            _common.c.expires_at <= now,
+            _common.c.run_id.is_not(None),
+        )
+        .distinct()
+        .order_by(_common.c.run_id)
+    )
+    return list(found)
+
+
 async def due_count(session: AsyncSession, *, now: datetime | None = None) -> int:
     """How many PENDING interactions are past their expiry."""
     return (

@@ -608,6 +608,12 @@ async def respond_interaction(
     project_ids = None
     if user is not None and user.role != UserRole.ADMIN:
         project_ids = await projects.visible_ids(session, user=user)
+    # The run's lock first, as every change of a run's state takes it (lock_run): answering
+    # records an audit entry, which locks the chain's head, and taken in the other order it
+    # deadlocked on PostgreSQL with a group commit that held the run and wanted the head.
+    asked = await interactions.get(session, interaction_id=interaction_id, project_ids=project_ids)
+    if asked.run_id is not None:
+        await lock_run(session, asked.run_id)
     answered = await interactions.respond(
         session,
         interaction_id=interaction_id,
@@ -625,8 +631,11 @@ async def expire_interactions(database: Database) -> int:
         due = await interactions.due_count(session)
     if not due:
         return 0
+    now = utcnow()
     async with database.transaction() as session:
-        closed = await interactions.expire_due(session)
+        for run_id in await interactions.due_run_ids(session, now=now):
+            await lock_run(session, run_id)  # before the audit entries (respond_interaction)
+        closed = await interactions.expire_due(session, now=now)
         for interaction in closed:
             await apply_interaction(session, interaction)
     return len(closed)
