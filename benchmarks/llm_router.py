@@ -4,7 +4,7 @@ Berrys (SCRIPTED provider, zero latency, answers "4"):
   direct   ScriptedProvider.complete(spec, prepared request)
   router   the router in process: prepare (system prompt, request hash), choose (needs
            filter, ranking), run (concurrency limit, timeout, attempt record, Completion)
-  complete llm.complete(database, request): the router plus the budget check and the
+  complete llm.complete(models, database, request): the router plus the budget check and the
            ``model_request`` row written in its own SQLite transaction
 LiteLLM (``mock_response``, in the same run):
   direct   litellm.acompletion(model=..., mock_response=...)
@@ -35,7 +35,7 @@ from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.core.enums import ModelProvider
 from berrys.core.logging import configure_logging
-from berrys.services.llm import discovery, router, runtime
+from berrys.services.llm import discovery, router
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest
 from berrys.services.llm.providers.base import estimate_tokens
@@ -75,13 +75,12 @@ async def berrys_run(calls: int, folder: Path) -> dict[str, float]:
     configure_logging("WARNING", "console")
     database = Database(settings.resolved_database_url)
     await migrate.upgrade(database)
-    llm.configure(settings)
-    state = runtime.get()
+    state = llm.build_runtime(settings)
     request = CompletionRequest(messages=[ChatMessage(**m) for m in MESSAGES])
     total = 3 * (calls + 300)
     scripted = llm.script("bench", ["4"] * total)
     provider = state.providers[ModelProvider.SCRIPTED]
-    specs = await discovery.candidates(database)
+    specs = await discovery.candidates(state, database)
     preq = llm._prepare(request, settings)
 
     async def direct() -> object:
@@ -94,10 +93,11 @@ async def berrys_run(calls: int, folder: Path) -> dict[str, float]:
         return await router.run(state, chain, request, prepared, [], reason=reason)
 
     async def complete() -> object:
-        return await llm.complete(database, request)
+        return await llm.complete(state, database, request)
 
     result = await per_call_ms(calls, direct=direct, router=routed, complete=complete)
     scripted.uninstall()
+    await state.aclose()
     await database.dispose()
     return result
 

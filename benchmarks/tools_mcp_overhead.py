@@ -6,7 +6,7 @@ session), in alternating blocks of 50 calls so that drift hits all three alike:
 * raw: the official SDK's ``Client.session.call_tool`` held open by this script;
 * pool: Berrys' MCP client (``berrys.services.tools.mcp.pool.call_tool``): session lookup,
   timeout, error mapping;
-* invoke: the whole governed call (``berrys.services.tools.service.invoke``): the cached
+* invoke: the whole governed call (``berrys.services.tools.service.ToolInvoker``): the cached
   tool definition, JSON-schema validation (a compiled validator per tool version), policy,
   the MCP call, the output cap and the ``tool_execution`` entry committed before the call
   returns (one INSERT; a trigger counts the tool's use in the same statement;
@@ -64,15 +64,14 @@ async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
     assert tool is not None
 
     params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server_time"])
+    invoker = service.ToolInvoker(database, settings)
     samples: dict[str, list[float]] = {name: [] for name in COLUMNS}
     with tempfile.TemporaryFile() as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode="auto", cache=None) as raw:
             for _ in range(50):  # warm all three paths
                 await raw.session.call_tool("get_current_time", ARGS)
                 await pool.call_tool(spec, "get_current_time", ARGS)
-                await service.invoke(
-                    database, settings=settings, tool_id=tool.id, arguments=ARGS, user=None
-                )
+                await invoker.invoke(tool_id=tool.id, arguments=ARGS, user=None)
             # Blocks of 50 calls each, in turn, so that drift hits the three alike.
             block = 50
             for _ in range(max(1, calls // block)):
@@ -92,9 +91,7 @@ async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
                 block_started = time.perf_counter()
                 for _ in range(block):
                     started = time.perf_counter()
-                    result = await service.invoke(
-                        database, settings=settings, tool_id=tool.id, arguments=ARGS, user=None
-                    )
+                    result = await invoker.invoke(tool_id=tool.id, arguments=ARGS, user=None)
                     samples["invoke"].append(time.perf_counter() - started)
                     assert result.outcome == "SUCCESS"
                 samples["invoke_with_log"].append((time.perf_counter() - block_started) / block)

@@ -18,9 +18,11 @@ import statistics
 import time
 from pathlib import Path
 
+from berrys.config import Settings
 from berrys.core.enums import Methodology
 from berrys.services.catalogue import classify
 from berrys.services.catalogue import service as catalogue
+from berrys.services.llm import service as llm
 
 DATA = Path(__file__).parent / "data" / "understanding.json"
 GENERIC_NAMES = re.compile(r"^(?:build|verify|document|plan|research|design|review):", re.I)
@@ -54,7 +56,7 @@ def vocabulary(description: str, type_keys: list[str]) -> set[str]:
     return words - {"the", "and", "for", "with", "our", "this", "that"}
 
 
-async def measure(items: list[dict], show: bool) -> dict[str, float]:
+async def measure(models: llm.Runtime, items: list[dict], show: bool) -> dict[str, float]:
     correct = peer_correct = must = found = violations = names = named = copied = 0
     tiny_ok = tiny = 0
     seconds: list[float] = []
@@ -62,7 +64,7 @@ async def measure(items: list[dict], show: bool) -> dict[str, float]:
     for item in items:
         description = item["description"]
         started = time.perf_counter()
-        understood = await catalogue.understand(description)
+        understood = await catalogue.understand(models, description)
         members = [
             catalogue.Member(r.name, r.agent_type, tuple(s.lower() for s in r.skills))
             for r in understood.roles.values()
@@ -70,7 +72,7 @@ async def measure(items: list[dict], show: bool) -> dict[str, float]:
         plan = catalogue.plan_draft(understood, members, Methodology.CRITICAL_PATH)
         seconds.append(time.perf_counter() - started)
         chosen = [t.key for t in understood.types]
-        evidence = await classify.evidence(description, current)
+        evidence = await classify.evidence(models, description, current)
         nearest = max(evidence, key=lambda e: e.similarity).project_type.key
         correct += type_correct(chosen, item)
         peer_correct += type_correct([nearest], item) if item["types"] else False
@@ -113,8 +115,11 @@ async def main() -> None:
     parser.add_argument("--show", action="store_true", help="print every project, not only misses")
     args = parser.parse_args()
     items = json.loads(args.data.read_text(encoding="utf-8"))
-    await catalogue.understand("warm the embedder and the type examples")
-    runs = [await measure(items, args.show and run == 0) for run in range(args.runs)]
+    # The embedder the environment configures (BERRYS_EMBEDDING_MODEL), as a server's.
+    models = llm.build_runtime(Settings())
+    await catalogue.understand(models, "warm the embedder and the type examples")
+    runs = [await measure(models, items, args.show and run == 0) for run in range(args.runs)]
+    await models.aclose()
     print(f"\n{'metric':40} " + " ".join(f"run {i + 1:>8}" for i in range(len(runs))))
     for key in runs[0]:
         values = " ".join(

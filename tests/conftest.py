@@ -1,5 +1,6 @@
 """Shared fixtures: one migrated database per run (SQLite, or PostgreSQL when
-``BERRYS_TEST_DATABASE_URL`` is set), emptied between tests, and an in-process client."""
+``BERRYS_TEST_DATABASE_URL`` is set), emptied between tests, each test's own ``Services``
+on it, and an in-process client of the app serving with them."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate
 from berrys.services.llm import service as llm
 from berrys.services.llm.providers import scripted
 from berrys.tables import metadata
+from berrys.wiring import Services
 
 TEST_DATABASE_URL = os.environ.get("BERRYS_TEST_DATABASE_URL")
 
@@ -77,14 +79,27 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def offline_router(settings: Settings) -> Iterator[None]:
-    """A fresh model router: RULES and scripted models only (no bundled llama.cpp model), no
-    script or cooldown carried from one test to the next."""
+def services_settings(settings: Settings) -> Settings:
+    """What a test's ``Services`` are built from (a package's conftest may change it)."""
+    return settings
+
+
+@pytest.fixture
+async def services(services_settings: Settings, database: Database) -> AsyncIterator[Services]:
+    """This test's application parts on the shared database: a fresh model runtime (RULES and
+    scripted models only: no bundled llama.cpp model; no cooldown or cache carried from one
+    test to the next), no script left installed, the tool invoker and its approval policy."""
     scripted.reset()
-    llm.configure(settings)
-    yield
+    built = Services.build(services_settings, database=database)
+    yield built
     scripted.reset()
-    llm.configure(settings)
+    await built.models.aclose()  # the database is the session's: it stays open
+
+
+@pytest.fixture
+def models(services: Services) -> llm.Runtime:
+    """The test's model runtime: the first argument of ``llm.complete`` and friends."""
+    return services.models
 
 
 @pytest.fixture(scope="session")
@@ -114,7 +129,8 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastAPI, services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    app.state.services = services  # the requests of this test are served with its own parts
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

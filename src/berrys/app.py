@@ -1,4 +1,5 @@
-"""The application factory: every service router, /health, /metrics, one middleware."""
+"""The application factory: every service router, /health, /metrics, one middleware; the
+app's ``Services`` (``berrys.wiring``) on ``app.state.services``."""
 
 from __future__ import annotations
 
@@ -31,13 +32,11 @@ from berrys.services.catalogue.api import project_router as project_profile_rout
 from berrys.services.catalogue.api import router as catalogue_router
 from berrys.services.chat.api import router as chat_router
 from berrys.services.interactions.api import router as interactions_router
-from berrys.services.llm import service as llm
 from berrys.services.llm.api import router as models_router
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
 from berrys.services.search.api import router as search_router
-from berrys.services.tools import service as tools
 from berrys.services.tools.api import agent_tools_router
 from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
@@ -46,14 +45,15 @@ from berrys.services.workflows import runtime as run_runtime
 from berrys.services.workflows.api import artifacts_router, project_runs_router, reviews_router
 from berrys.services.workflows.api import router as runs_router
 from berrys.web import install as install_web
+from berrys.wiring import Services
 
 _log = structlog.get_logger("berrys.app")
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    database: Database = app.state.database
-    if not await migrate.is_up_to_date(database):
+    services: Services = app.state.services
+    if not await migrate.is_up_to_date(services.database):
         raise ServiceUnavailable(
             "The database schema is not up to date; run `berrys db upgrade` and start again."
         )
@@ -66,7 +66,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if own_process:
         _tune_garbage_collection()
     # Ready for the first description without making the server wait to start.
-    preparing = asyncio.create_task(_prepare_catalogue(freeze_after=own_process))
+    preparing = asyncio.create_task(_prepare_catalogue(services, freeze_after=own_process))
     try:
         yield
     finally:
@@ -75,13 +75,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await embedded.stop()
         if loop_lag is not None:
             await loop_lag.stop()
-        await tools.shutdown()
-        await database.dispose()
+        await services.aclose()
 
 
-async def _prepare_catalogue(*, freeze_after: bool) -> None:
+async def _prepare_catalogue(services: Services, *, freeze_after: bool) -> None:
     try:
-        await catalogue.prepare()
+        await catalogue.prepare(services.models)
     except Exception as exc:  # the first description will load it and say what is wrong
         _log.warning("catalogue.prepare_failed", error=str(exc))
     if freeze_after:
@@ -131,7 +130,6 @@ def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    llm.configure(settings)
     catalogue.configure(settings.data_dir / "catalogue")
     app = FastAPI(
         title="Berrys",
@@ -142,8 +140,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         docs_url=None,
         redoc_url=None,
     )
-    app.state.settings = settings
-    app.state.database = database or Database(settings.resolved_database_url)
+    app.state.services = Services.build(settings, database=database)
     metrics = HttpMetrics()
     app.state.metrics = metrics
     run_metrics.register(metrics.registry)
@@ -198,7 +195,7 @@ def _add_health_routes(app: FastAPI, metrics: HttpMetrics) -> None:
     async def ready() -> Any:
         """Readiness: every configured dependency answers a real query."""
         checks: dict[str, dict[str, str]] = {}
-        database: Database = app.state.database
+        database: Database = app.state.services.database
         try:
             async with database.transaction(read_only=True) as session:
                 await session.execute(text("SELECT 1"))

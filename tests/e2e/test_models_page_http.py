@@ -25,15 +25,15 @@ def _requests_in_table(html: str) -> tuple[int, list[int], int]:
     return total, rows, int(foot.group(1))
 
 
-async def test_the_usage_line_and_the_table_count_the_same_calls(
-    client, admin, database, offline_router
-):
+async def test_the_usage_line_and_the_table_count_the_same_calls(client, admin, database, models):
     ask = [ChatMessage(role="user", content="Draft a bakery launch checklist.")]
     for _ in range(3):  # the offline drafts: RULES, not a registered model
-        await llm.complete(database, CompletionRequest(messages=ask, rules=lambda: "A draft."))
+        await llm.complete(
+            models, database, CompletionRequest(messages=ask, rules=lambda: "A draft.")
+        )
     with llm.script("fake", ["one", "two"]):
         for _ in range(2):
-            await llm.complete(database, CompletionRequest(messages=ask))
+            await llm.complete(models, database, CompletionRequest(messages=ask))
     token = await _login(client, admin)
     closed = f"http://127.0.0.1:{free_port()}/v1"
     added = await client.post(

@@ -46,7 +46,6 @@ from berrys.core.errors import ServiceUnavailable
 from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest
-from berrys.services.llm.providers import scripted
 from berrys.services.workflows.agent_executor import AgentExecutor
 from berrys.services.workflows.contracts import TaskSpec
 
@@ -109,20 +108,21 @@ def model_server(tmp_path: Path) -> Iterator[ModelServer]:
 
 
 @pytest.fixture
-def tiny_router(settings: Settings, model_server: ModelServer) -> Iterator[runtime.Runtime]:
-    """The router with the OPENAI provider on the tiny server, and no scripted model."""
-    scripted.reset()
-    yield runtime.configure(
-        settings.model_copy(
-            update={
-                "openai_base_url": model_server.url,
-                "openai_models": ["tiny"],
-                "llm_cooldown_seconds": COOLDOWN,
-            }
-        )
+def services_settings(settings: Settings, model_server: ModelServer) -> Settings:
+    """The router with the OPENAI provider on the tiny server."""
+    return settings.model_copy(
+        update={
+            "openai_base_url": model_server.url,
+            "openai_models": ["tiny"],
+            "llm_cooldown_seconds": COOLDOWN,
+        }
     )
-    scripted.reset()
-    llm.configure(settings)
+
+
+@pytest.fixture
+def tiny_router(models: runtime.Runtime) -> runtime.Runtime:
+    """The test's model runtime: the tiny server's, and no scripted model."""
+    return models
 
 
 def ask(text: str, *, fallback: bool) -> CompletionRequest:
@@ -132,20 +132,20 @@ def ask(text: str, *, fallback: bool) -> CompletionRequest:
     )
 
 
-async def answered_by_tiny(database: Database) -> bool:
+async def answered_by_tiny(models: runtime.Runtime, database: Database) -> bool:
     """Whether the router sends a call that has a fallback to the tiny model again."""
-    result = await llm.complete(database, ask("probe", fallback=True))
+    result = await llm.complete(models, database, ask("probe", fallback=True))
     return result.provider == ModelProvider.OPENAI
 
 
 async def test_the_router_falls_back_while_the_server_is_down_and_returns_when_back(
     database: Database, model_server: ModelServer, tiny_router: runtime.Runtime
 ) -> None:
-    up = await llm.complete(database, ask("first", fallback=True))
+    up = await llm.complete(tiny_router, database, ask("first", fallback=True))
     assert (up.provider, up.model) == (ModelProvider.OPENAI, "tiny")
 
     model_server.kill()
-    fallback = await llm.complete(database, ask("while down", fallback=True))
+    fallback = await llm.complete(tiny_router, database, ask("while down", fallback=True))
     assert fallback.provider == ModelProvider.RULES
     assert fallback.content == "the offline answer"
     assert fallback.fallback is True
@@ -155,22 +155,24 @@ async def test_the_router_falls_back_while_the_server_is_down_and_returns_when_b
     ]
     assert "after tiny CONNECTION_ERROR" in fallback.reason
     with pytest.raises(ServiceUnavailable) as refused:  # nothing else to ask
-        await llm.complete(database, ask("while down, no fallback", fallback=False))
+        await llm.complete(tiny_router, database, ask("while down, no fallback", fallback=False))
     assert "No model could answer: tiny: CONNECTION_ERROR" in refused.value.detail
 
     model_server.start()
     back = time.monotonic()
     seen = len(model_server.requests())
     # Cooling down: a call with a fallback is not sent to the model...
-    cooling = await llm.complete(database, ask("back, cooling", fallback=True))
+    cooling = await llm.complete(tiny_router, database, ask("back, cooling", fallback=True))
     assert cooling.provider == ModelProvider.RULES
     assert "cooling down: tiny" in cooling.reason
     assert len(model_server.requests()) == seen
     # ... a call with nothing else is, and it answers at once.
-    only = await llm.complete(database, ask("back, no fallback", fallback=False))
+    only = await llm.complete(tiny_router, database, ask("back, no fallback", fallback=False))
     assert only.provider == ModelProvider.OPENAI
     # Once the cooldown is over the model is first again, in the same process.
-    await wait_until(lambda: answered_by_tiny(database), within=20 * COOLDOWN, message="tiny")
+    await wait_until(
+        lambda: answered_by_tiny(tiny_router, database), within=20 * COOLDOWN, message="tiny"
+    )
     print(f"model server back: first again {time.monotonic() - back:.2f} s after it answered")
 
 
@@ -212,7 +214,9 @@ async def test_a_run_goes_on_while_the_model_server_is_down_and_uses_it_when_bac
 
     # Back on the same port; the router turns to it once its cooldown is over.
     model_server.start()
-    await wait_until(lambda: answered_by_tiny(database), within=20 * COOLDOWN, message="tiny")
+    await wait_until(
+        lambda: answered_by_tiny(tiny_router, database), within=20 * COOLDOWN, message="tiny"
+    )
     pending = await client.get(
         "/api/v1/interactions",
         params={"status": "PENDING", "run_id": str(run.id)},

@@ -104,7 +104,7 @@ async def _completed(database: Database, run_id: Any) -> int:
 
 
 async def test_a_run_resumes_by_itself_after_postgres_restarts(
-    postgres: tuple[RestartingPostgres, Database], settings: Settings, offline_router: None
+    postgres: tuple[RestartingPostgres, Database], settings: Settings
 ) -> None:
     server, database = postgres
     model = Model()

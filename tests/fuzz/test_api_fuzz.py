@@ -24,7 +24,6 @@ from berrys.app import create_app
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.services.llm import service as llm
-from berrys.services.tools import service as tools
 
 SEED = 20261206
 # Cases per operation in the fuzzing phase (the coverage phase adds its own: every bound,
@@ -155,10 +154,9 @@ def _throwaway_token(case: schemathesis.Case, headers: dict[str, str]) -> dict[s
 
 
 @pytest.fixture
-def fuzz_app(app: FastAPI, settings: Settings, database: Database) -> Iterator[FastAPI]:
+def fuzz_app(settings: Settings, database: Database) -> FastAPI:
     """The app as ``berrys serve`` runs it (lifespan included) on the test database, with a
-    ``Database`` of its own: Schemathesis drives it from its own event loop thread. Made
-    after the session's ``app``, whose ``create_app`` configures the model router too.
+    ``Database`` of its own: Schemathesis drives it from its own event loop thread.
 
     No embedded worker: runs stay queued, so each answer depends on the requests alone.
     The hashing embedder: search embeds whatever text the fuzzer stored, and the bundled
@@ -166,11 +164,7 @@ def fuzz_app(app: FastAPI, settings: Settings, database: Database) -> Iterator[F
     fuzz_settings = settings.model_copy(
         update={"worker_embedded": False, "embedding_model": "hashing"}
     )
-    yield create_app(fuzz_settings, database=Database(settings.resolved_database_url))
-    # The lifespan connected the tool approval hook to this app's database: put back the
-    # default, and the test settings' router, for the tests after this one.
-    tools.set_approval_hook(None)
-    llm.configure(settings)
+    return create_app(fuzz_settings, database=Database(settings.resolved_database_url))
 
 
 async def _login(client, actor) -> dict[str, str]:  # type: ignore[no-untyped-def]

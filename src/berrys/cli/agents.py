@@ -12,11 +12,13 @@ from berrys.cli.common import (
     operator_email,
     resolve_project,
     run_async,
+    run_with_services,
 )
 from berrys.core.db import Database
 from berrys.services.agents import generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut, GenerateRequest, GenerationOut
+from berrys.wiring import Services
 
 app = typer.Typer(help="Agents: generate a project's team, list its agents.", no_args_is_help=True)
 
@@ -35,17 +37,18 @@ def generate(
     settings = load_settings()
     email = operator_email(settings, as_user)
 
-    async def _generate(database: Database) -> GenerationOut:
-        user, found = await resolve_project(database, project, email)
+    async def _generate(services: Services) -> GenerationOut:
+        user, found = await resolve_project(services.database, project, email)
         with console.status("Generating the team...", spinner="dots"):
             return await generation.generate(
-                database,
+                services.models,
+                services.database,
                 project_id=found.id,
                 request=GenerateRequest(dry_run=dry_run, description=description),
                 user=user,
             )
 
-    result = run_async(_generate, settings)
+    result = run_with_services(_generate, settings)
     if as_json:
         console.print_json(result.model_dump_json())
         return

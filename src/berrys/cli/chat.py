@@ -9,11 +9,17 @@ import uuid
 import typer
 from rich.markup import escape
 
-from berrys.cli.common import console, err_console, load_settings, operator_email, run_async
-from berrys.core.db import Database
+from berrys.cli.common import (
+    console,
+    err_console,
+    load_settings,
+    operator_email,
+    run_with_services,
+)
 from berrys.services.auth import service as auth
 from berrys.services.chat import service as chat
 from berrys.services.chat.contracts import ChatMessageCreate, ChatReply, ChatSessionCreate
+from berrys.wiring import Services
 
 _STYLE = {
     "COMPLETED": "green",
@@ -52,8 +58,8 @@ def chat_command(
     email = operator_email(settings, email)
     said = " ".join(message or []).strip()
 
-    async def _talk(database: Database) -> None:
-        async with database.transaction() as session:
+    async def _talk(services: Services) -> None:
+        async with services.database.transaction() as session:
             user = await auth.get_by_email(session, email=email)
             current = session_id
             if current is None:
@@ -71,13 +77,19 @@ def chat_command(
             if line.strip().lower() in {"exit", "quit"}:
                 break
             content = ChatMessageCreate(content=line).content
-            reply = await chat.send(database, session_id=current, user=user, content=content)
+            reply = await chat.send(
+                services.models,
+                services.database,
+                session_id=current,
+                user=user,
+                content=content,
+            )
             if as_json:
                 print(json.dumps(reply.model_dump(mode="json"), ensure_ascii=False), flush=True)
             else:
                 _show(reply)
 
-    run_async(_talk, settings)
+    run_with_services(_talk, settings)
 
 
 def _lines():  # type: ignore[no-untyped-def]

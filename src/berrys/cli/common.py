@@ -1,14 +1,15 @@
-"""What every command shares: settings loaded with a clear error, a console, async running,
-the acting user and the project a command names."""
+"""What every command shares: settings loaded with a clear error, a console, async running
+(against the database alone, or the application's ``Services``), the acting user and the
+project a command names."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -31,6 +32,7 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
+from berrys.wiring import Services
 
 T = TypeVar("T")
 console = Console()
@@ -145,20 +147,50 @@ def run_async(
     """
 
     async def _main() -> T:
-        if settings.is_embedded_database:
-            settings.ensure_data_dir()
-        database = Database(settings.resolved_database_url)
+        database = _open(settings)
         try:
-            if needs_schema and not await migrate.is_up_to_date(database):
-                raise ServiceUnavailable(
-                    "The database schema is not up to date; run `berrys db upgrade` first."
-                )
+            await _check_schema(database, needs_schema)
             return await work(database)
         finally:
             await database.dispose()
 
+    return _run(_main())
+
+
+def run_with_services(
+    work: Callable[[Services], Awaitable[T]], settings: Settings, *, needs_schema: bool = True
+) -> T:
+    """``run_async`` for a command that uses models or tools: ``work`` gets the command's
+    ``Services`` (what a server process holds), closed when it ends."""
+
+    async def _main() -> T:
+        services = Services.build(settings, database=_open(settings))
+        try:
+            await _check_schema(services.database, needs_schema)
+            return await work(services)
+        finally:
+            await services.aclose()
+
+    return _run(_main())
+
+
+def _open(settings: Settings) -> Database:
+    if settings.is_embedded_database:
+        settings.ensure_data_dir()
+    return Database(settings.resolved_database_url)
+
+
+async def _check_schema(database: Database, needs_schema: bool) -> None:
+    if needs_schema and not await migrate.is_up_to_date(database):
+        raise ServiceUnavailable(
+            "The database schema is not up to date; run `berrys db upgrade` first."
+        )
+
+
+def _run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a domain error becomes one line and exit 1."""
     try:
-        return asyncio.run(_main())
+        return asyncio.run(main)
     except BerrysError as exc:
         err_console.print(f"[red]{exc.title}:[/] {exc.detail}", soft_wrap=True)
         raise typer.Exit(1) from None

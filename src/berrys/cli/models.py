@@ -8,10 +8,9 @@ import uuid
 import typer
 from rich.table import Table
 
-from berrys.cli.common import console, load_settings, run_async
+from berrys.cli.common import console, load_settings, run_async, run_with_services
 from berrys.core.db import Database
 from berrys.core.enums import ModelProvider, ModelTaskType
-from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import (
     ChatMessage,
@@ -20,6 +19,7 @@ from berrys.services.llm.contracts import (
     ModelOut,
     UsageReport,
 )
+from berrys.wiring import Services
 
 app = typer.Typer(help="Models: the registry, a test call, usage.", no_args_is_help=True)
 
@@ -31,22 +31,20 @@ def list_models(
 ) -> None:
     """The registered models (the configured providers' models are added first)."""
     settings = load_settings()
-    llm.configure(settings)
 
-    async def _list(database: Database) -> list[ModelOut]:
-        await llm.sync_registry(database)
-        async with database.transaction(read_only=True) as session:
+    async def _list(services: Services) -> tuple[list[ModelOut], dict[ModelProvider, str]]:
+        await llm.sync_registry(services.models, services.database)
+        async with services.database.transaction(read_only=True) as session:
             items, _ = await llm.get_all(session, limit=200, offset=0, provider=provider)
-        return items
+        return items, dict(services.models.unavailable)
 
-    items = run_async(_list, settings)
-    state = runtime.get()
+    items, unavailable = run_with_services(_list, settings)
     if as_json:
         console.print_json(
             json.dumps(
                 {
                     "models": [item.model_dump(mode="json") for item in items],
-                    "unavailable": {k.value: v for k, v in state.unavailable.items()},
+                    "unavailable": {k.value: v for k, v in unavailable.items()},
                 }
             )
         )
@@ -67,7 +65,7 @@ def list_models(
             f"{item.success_rate:.2f}",
         )
     console.print(table)
-    for kind, reason in state.unavailable.items():
+    for kind, reason in unavailable.items():
         console.print(f"[dim]{kind.value}: {reason}[/]")
 
 
@@ -82,7 +80,6 @@ def try_model(
 ) -> None:
     """Send one prompt through the router and show who answered, how fast, at what cost."""
     settings = load_settings()
-    llm.configure(settings)
     request = CompletionRequest(
         messages=[ChatMessage(role="user", content=prompt)],
         task_type=task_type,
@@ -91,13 +88,10 @@ def try_model(
         local_only=local_only,
     )
 
-    async def _test(database: Database) -> Completion:
-        try:
-            return await llm.complete(database, request)
-        finally:
-            await llm.shutdown()
+    async def _test(services: Services) -> Completion:
+        return await llm.complete(services.models, services.database, request)
 
-    result = run_async(_test, settings)
+    result = run_with_services(_test, settings)
     if as_json:
         console.print_json(result.model_dump_json(exclude={"parsed"}))
         return

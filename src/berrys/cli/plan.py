@@ -19,6 +19,7 @@ from berrys.cli.common import (
     operator_email,
     resolve_project,
     run_async,
+    run_with_services,
 )
 from berrys.core.db import Database
 from berrys.core.enums import Methodology
@@ -27,6 +28,7 @@ from berrys.services.agents import service as agents
 from berrys.services.planning import generation, insights
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate, PlanDetail, ScheduleOut
+from berrys.wiring import Services
 
 app = typer.Typer(help="Plans: show a project's plan and Gantt chart, generate one.")
 
@@ -250,17 +252,18 @@ def generate(
     settings = load_settings()
     email = operator_email(settings, as_user)
 
-    async def _generate(database: Database) -> PlanDetail:
-        user, found = await resolve_project(database, project, email)
+    async def _generate(services: Services) -> PlanDetail:
+        user, found = await resolve_project(services.database, project, email)
         with console.status("Generating the plan...", spinner="dots"):
             return await generation.create_plan(
-                database,
+                services.models,
+                services.database,
                 project_id=found.id,
                 plan_in=PlanCreate(methodology=methodology),
                 user=user,
             )
 
-    plan = run_async(_generate, settings)
+    plan = run_with_services(_generate, settings)
     console.print(
         f"Plan v{plan.version} ({plan.methodology}, by {plan.generated_by}): "
         f"{len(plan.phases)} phases, {len(plan.tasks)} tasks, "

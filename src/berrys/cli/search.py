@@ -13,13 +13,13 @@ from berrys.cli.common import (
     err_console,
     load_settings,
     operator_email,
-    run_async,
+    run_with_services,
 )
-from berrys.core.db import Database
 from berrys.core.enums import SearchKind
 from berrys.services.auth import service as auth
 from berrys.services.search import service as search
 from berrys.services.search.contracts import SearchResult, SearchText
+from berrys.wiring import Services
 
 
 def search_command(
@@ -43,22 +43,23 @@ def search_command(
     settings = load_settings()
     email = operator_email(settings, as_user)
 
-    async def _search(database: Database) -> SearchResult:
-        async with database.transaction(read_only=True) as session:
+    async def _search(services: Services) -> SearchResult:
+        async with services.database.transaction(read_only=True) as session:
             user = await auth.get_by_email(session, email=email)
         # A command's process ends with it, so nothing would use vectors embedded later.
         return await search.similar(
-            database,
+            services.database,
             user=user,
             q=text,
             kinds=[kind] if kind is not None else list(SearchKind),
             limit=limit,
             offset=0,
             budget=None,
+            embedder=services.embedder,
         )
 
     with console.status("Searching (texts never seen are embedded first)..."):
-        result = run_async(_search, settings)
+        result = run_with_services(_search, settings)
     if as_json:
         console.print_json(data=result.model_dump(mode="json"))
         return

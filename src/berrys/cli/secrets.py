@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
-from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.cli.common import console, err_console, load_settings, run_with_services
 from berrys.config import Settings
-from berrys.core.db import Database
 from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.core.errors import Unprocessable
 from berrys.services.llm import service as llm
+from berrys.wiring import Services
 
 app = typer.Typer(
     help="Stored secrets (provider API keys): rotate the key they are encrypted under.",
@@ -63,14 +63,14 @@ def rotate(
     settings = load_settings()
     box = SecretBox(settings.resolved_secret_key, [_old_key(settings, old_key_file)])
 
-    async def _rotate(database: Database) -> list[str]:
+    async def _rotate(services: Services) -> list[str]:
         try:
-            async with database.transaction() as session:
-                return await llm.rotate_secrets(session, box=box)
+            async with services.database.transaction() as session:
+                return await llm.rotate_secrets(services.models, session, box=box)
         except SecretUnreadable as exc:
             raise Unprocessable(f"Nothing was changed: {exc}") from None
 
-    names = run_async(_rotate, settings)
+    names = run_with_services(_rotate, settings)
     if as_json:
         print(json.dumps({"re_encrypted": names}))
         return

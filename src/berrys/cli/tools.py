@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from berrys.cli.common import console, err_console, load_settings, run_async
+from berrys.cli.common import console, err_console, load_settings, run_async, run_with_services
 from berrys.core.db import Database
 from berrys.core.enums import McpTransport, ToolSource, ToolStatus
 from berrys.core.errors import NotFound
@@ -24,6 +24,7 @@ from berrys.services.tools.contracts import (
     RefreshResult,
     ToolOut,
 )
+from berrys.wiring import Services
 
 app = typer.Typer(help="Tools: the registry, MCP servers, and calls.", no_args_is_help=True)
 
@@ -160,19 +161,17 @@ def discover_tools(
         raise typer.Exit(2)
     settings = load_settings()
 
-    async def _discover(database: Database) -> DiscoverResult:
-        try:
-            async with database.transaction() as session:
-                await tools.ensure_builtin_tools(session)
-            return await tools.discover(
-                database,
-                request=DiscoverRequest(query=query, capability=capability, limit=limit),
-                user=None,
-            )
-        finally:
-            await tools.shutdown()
+    async def _discover(services: Services) -> DiscoverResult:
+        async with services.database.transaction() as session:
+            await tools.ensure_builtin_tools(session)
+        return await tools.discover(
+            services.database,
+            request=DiscoverRequest(query=query, capability=capability, limit=limit),
+            user=None,
+            embedder=services.embedder,
+        )
 
-    result = run_async(_discover, settings)
+    result = run_with_services(_discover, settings)
     if as_json:
         console.print_json(result.model_dump_json())
         return
@@ -206,30 +205,25 @@ def call_tool(
         raise typer.Exit(2)
     settings = load_settings()
 
-    async def _call(database: Database) -> InvokeResult:
-        try:
-            async with database.transaction() as session:
-                await tools.ensure_builtin_tools(session)
-                user = await auth.get_by_email(session, email=as_user) if as_user else None
-                found = await tools.get_by_name(session, name=tool)
-                if found is None:
-                    try:
-                        found = await tools.get(session, tool_id=uuid.UUID(tool))
-                    except ValueError:
-                        raise NotFound(f"Tool {tool} not found") from None
-            return await tools.invoke(
-                database,
-                settings=settings,
-                tool_id=found.id,
-                arguments=parsed,
-                user=user,
-                project_id=project,
-                timeout_seconds=timeout,
-            )
-        finally:
-            await tools.shutdown()
+    async def _call(services: Services) -> InvokeResult:
+        async with services.database.transaction() as session:
+            await tools.ensure_builtin_tools(session)
+            user = await auth.get_by_email(session, email=as_user) if as_user else None
+            found = await tools.get_by_name(session, name=tool)
+            if found is None:
+                try:
+                    found = await tools.get(session, tool_id=uuid.UUID(tool))
+                except ValueError:
+                    raise NotFound(f"Tool {tool} not found") from None
+        return await services.tools.invoke(
+            tool_id=found.id,
+            arguments=parsed,
+            user=user,
+            project_id=project,
+            timeout_seconds=timeout,
+        )
 
-    result = run_async(_call, settings)
+    result = run_with_services(_call, settings)
     if as_json:
         console.print_json(result.model_dump_json())
         return

@@ -18,11 +18,11 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    return request.app.state.services.settings
 
 
 async def get_database(request: Request) -> Database:
-    return request.app.state.database
+    return request.app.state.services.database
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -33,7 +33,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     no transaction while it streams. The connection is taken on the first statement, so a
     request that never uses its session costs no database round trip.
     """
-    database: Database = request.app.state.database
+    database: Database = request.app.state.services.database
     async with database.transaction(read_only=request.method in _READ_METHODS) as session:
         yield session
 
@@ -63,7 +63,7 @@ def dependency_reads(
         route = request.scope.get("route")
         if isinstance(route, APIRoute) and not _takes_database(route):
             return nullcontext(session)
-    database: Database = request.app.state.database
+    database: Database = request.app.state.services.database
     return database.transaction(read_only=True)
 
 

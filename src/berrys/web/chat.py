@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from berrys.services.chat import service as chat
 from berrys.services.chat.contracts import ChatMessageCreate, ChatSessionCreate
+from berrys.services.llm.deps import ModelsDep
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
@@ -32,6 +33,7 @@ async def chat_home(request: Request, user: WebUser) -> Response:
 @router.post("/chat", dependencies=[Csrf], response_class=HTMLResponse)
 async def new_conversation(
     request: Request,
+    models: ModelsDep,
     user: WebUser,
     content: Annotated[str, Form(max_length=4000)] = "",
     project_id: Annotated[str, Form(max_length=64)] = "",
@@ -47,7 +49,7 @@ async def new_conversation(
             session, user=user, session_in=ChatSessionCreate(project_id=about)
         )
     if content.strip():
-        await chat.send(database, session_id=created.id, user=user, content=content.strip())
+        await chat.send(models, database, session_id=created.id, user=user, content=content.strip())
     return see_other(f"/chat/{created.id}")
 
 
@@ -62,6 +64,7 @@ async def conversation(request: Request, user: WebUser, session_id: uuid.UUID) -
 @router.post("/chat/{session_id}/messages", dependencies=[Csrf], response_model=None)
 async def say(
     request: Request,
+    models: ModelsDep,
     user: WebUser,
     session_id: uuid.UUID,
     content: Annotated[str, Form(max_length=4000)] = "",
@@ -76,11 +79,11 @@ async def say(
         database, session_id=session_id, user=user, content=message.content
     )
     if EVENT_STREAM not in request.headers.get("accept", ""):
-        await chat.finish_turn(database, turn=turn)
+        await chat.finish_turn(models, database, turn=turn)
         return see_other(f"/chat/{session_id}")
 
     async def events() -> AsyncIterator[str]:
-        async for event in chat.stream_turn(database, turn=turn):
+        async for event in chat.stream_turn(models, database, turn=turn):
             yield chat.sse(event)
 
     return StreamingResponse(

@@ -21,6 +21,7 @@ from berrys.core.errors import BerrysError
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ModelCreate, ModelTestResult
+from berrys.services.llm.deps import ModelsDep
 from berrys.services.projects import service as projects
 from berrys.web.pages import _database
 from berrys.web.project_edits import field_errors
@@ -117,6 +118,7 @@ def _refused(user: UserOut) -> dict[str, str] | None:
 @router.post("/models", dependencies=[Csrf], response_class=HTMLResponse)
 async def add_model(
     request: Request,
+    models: ModelsDep,
     user: WebUser,
     provider: Annotated[str, Form(max_length=20)] = "",
     name: Annotated[str, Form(max_length=1000)] = "",
@@ -150,7 +152,7 @@ async def add_model(
         return await _models_page(request, user, 422, values=values, errors=errors)
     try:
         async with _database(request).transaction() as session:
-            created = await llm.create(session, model_in=model_in, user=user)
+            created = await llm.create(models, session, model_in=model_in, user=user)
     except BerrysError as exc:
         return await _models_page(
             request, user, exc.status, values=values, errors={"name": exc.detail}
@@ -163,12 +165,14 @@ async def add_model(
 
 
 @router.post("/models/{model_id}/test", dependencies=[Csrf], response_class=HTMLResponse)
-async def test_model(request: Request, user: WebUser, model_id: uuid.UUID) -> Response:
+async def test_model(
+    request: Request, models: ModelsDep, user: WebUser, model_id: uuid.UUID
+) -> Response:
     """One small real call to the model; its result is shown in its row."""
     refused = _refused(user)
     if refused:
         return await _models_page(request, user, 403, **refused)
-    result = await llm.probe_model(_database(request), model_id=model_id, user=user)
+    result = await llm.probe_model(models, _database(request), model_id=model_id, user=user)
     if result.ok:
         flash, kind = f"{result.model} answered in {result.latency_ms:.0f} ms.", "ok"
     else:

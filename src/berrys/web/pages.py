@@ -32,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _database(request: Request) -> Database:
-    return request.app.state.database
+    return request.app.state.services.database
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -65,7 +65,7 @@ async def login(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    settings: Settings = request.app.state.settings
+    settings: Settings = request.app.state.services.settings
     client = request.client.host if request.client else None
     try:
         token = await auth.login(

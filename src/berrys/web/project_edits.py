@@ -21,6 +21,7 @@ from berrys.core.errors import BerrysError, Forbidden, NotFound
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut, AgentUpdate
 from berrys.services.auth.contracts import UserOut
+from berrys.services.llm.deps import ModelsDep
 from berrys.services.planning import editing
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanDetail, TaskUpdate
@@ -146,6 +147,7 @@ async def agent_row(
 )
 async def save_agent(
     request: Request,
+    models: ModelsDep,
     user: WebUser,
     project_id: uuid.UUID,
     agent_id: uuid.UUID,
@@ -165,7 +167,9 @@ async def save_agent(
         return _agent_form(request, project_id, agent, values=values, errors=errors)
     try:
         async with _database(request).transaction() as session:
-            agent = await agents.update(session, agent_id=agent_id, agent_in=agent_in, user=user)
+            agent = await agents.update(
+                models, session, agent_id=agent_id, agent_in=agent_in, user=user
+            )
     except NotFound:
         raise
     except BerrysError as exc:

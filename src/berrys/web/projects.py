@@ -18,6 +18,7 @@ from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
+from berrys.services.llm.deps import ModelsDep
 from berrys.services.planning import generation as planning_generation
 from berrys.services.planning import insights
 from berrys.services.planning import service as planning
@@ -169,7 +170,7 @@ async def _artifacts(
         session,
         project_id=project_id,
         user=user,
-        workspaces=request.app.state.settings.data_dir / "workspaces",
+        workspaces=request.app.state.services.settings.data_dir / "workspaces",
         limit=ARTIFACTS_SHOWN,
         offset=0,
     )
@@ -300,13 +301,19 @@ async def transition(
 
 
 @router.post("/projects/{project_id}/team", dependencies=[Csrf], response_class=HTMLResponse)
-async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
+async def generate_team(
+    request: Request, models: ModelsDep, user: WebUser, project_id: uuid.UUID
+) -> Response:
     """Generate the team through the agents service (the same call as its REST route)."""
     try:
         if user.role not in _WRITERS:
             raise BerrysError(f"Role {user.role.value} can only read.")
         await agent_generation.generate(
-            _database(request), project_id=project_id, request=GenerateRequest(), user=user
+            models,
+            _database(request),
+            project_id=project_id,
+            request=GenerateRequest(),
+            user=user,
         )
     except NotFound:
         raise
@@ -318,13 +325,15 @@ async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) 
 
 
 @router.post("/projects/{project_id}/plan", dependencies=[Csrf], response_class=HTMLResponse)
-async def generate_plan(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
+async def generate_plan(
+    request: Request, models: ModelsDep, user: WebUser, project_id: uuid.UUID
+) -> Response:
     """Draft a new current plan through the planning service."""
     try:
         if user.role not in _WRITERS:
             raise BerrysError(f"Role {user.role.value} can only read.")
         await planning_generation.create_plan(
-            _database(request), project_id=project_id, plan_in=PlanCreate(), user=user
+            models, _database(request), project_id=project_id, plan_in=PlanCreate(), user=user
         )
     except NotFound:
         raise

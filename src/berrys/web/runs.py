@@ -158,7 +158,7 @@ async def download_artifact(
     if artifact is None:
         raise NotFound.of("Artifact", artifact_id)
     name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, request.app.state.settings.data_dir / "workspaces"
+        artifacts.read_file, artifact, request.app.state.services.settings.data_dir / "workspaces"
     )
     return Response(
         body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
@@ -188,7 +188,7 @@ async def review_task(
     from berrys.services.workflows import review
     from berrys.services.workflows.contracts import TaskReview
 
-    settings = request.app.state.settings
+    settings = request.app.state.services.settings
     verbs = {"ACCEPT": "Accepted", "EDIT": "Saved your edit of", "SEND_BACK": "Sent back"}
     try:
         if user.role not in _WRITERS:

@@ -56,7 +56,7 @@ def _nonce(request: Request) -> str:
 
 def csrf_token(request: Request) -> str:
     """The token forms of this page carry (bound to this browser and its session)."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = request.app.state.services.settings
     session = request.cookies.get(SESSION_COOKIE, "")
     if getattr(request.state, "session_token", None) is not None:
         session = request.state.session_token
@@ -99,7 +99,7 @@ async def optional_user(request: Request) -> UserOut | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    database: Database = request.app.state.database
+    database: Database = request.app.state.services.database
     async with database.transaction(read_only=True) as session:
         return await auth.user_for_token(session, token)
 

@@ -11,11 +11,6 @@ import pytest
 FIXTURES = json.loads((Path(__file__).parent / "generation_fixtures.json").read_text())
 
 
-@pytest.fixture(autouse=True)
-def _offline(offline_router: None) -> None:
-    """Every agents test runs on RULES and scripted models."""
-
-
 @pytest.fixture
 async def project(client, member) -> dict[str, Any]:
     response = await client.post(

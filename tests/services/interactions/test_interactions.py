@@ -24,7 +24,6 @@ from berrys.core.errors import Conflict
 from berrys.services.audit import service as audit
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
-from berrys.services.workflows import runtime
 from berrys.services.workflows.state import lock_run
 
 
@@ -177,11 +176,10 @@ async def test_expiry_rejects_approves_or_escalates(database, project):
 
 
 async def test_tool_hook_outside_a_run_asks_once_then_lets_that_call_through(
-    client, database, member, project
+    client, services, member, project
 ):
     from berrys.services.tools import invocation
 
-    runtime.install_tool_approval_hook(database)
     request = invocation.ApprovalRequest(
         tool_id=uuid.uuid4(),
         tool_name="deploy",
@@ -192,24 +190,21 @@ async def test_tool_hook_outside_a_run_asks_once_then_lets_that_call_through(
         project_id=uuid.UUID(project["id"]),
         agent_id=None,
     )
-    try:
-        with pytest.raises(invocation.ApprovalRequired) as first:
-            await invocation._approval_hook(request)
-        interaction_id = first.value.extra["interaction_id"]
-        with pytest.raises(invocation.ApprovalRequired) as again:
-            await invocation._approval_hook(request)  # still pending: the same interaction
-        assert again.value.extra["interaction_id"] == interaction_id
-        answered = await client.post(
-            f"/api/v1/interactions/{interaction_id}/respond",
-            json={"approved": True},
-            headers=member.headers,
-        )
-        assert answered.status_code == 200
-        await invocation._approval_hook(request)  # approved: runs once
-        with pytest.raises(invocation.ApprovalRequired):
-            await invocation._approval_hook(request)  # a new call asks again
-    finally:
-        invocation.set_approval_hook(None)
+    with pytest.raises(invocation.ApprovalRequired) as first:
+        await services.tools.approve(request)
+    interaction_id = first.value.extra["interaction_id"]
+    with pytest.raises(invocation.ApprovalRequired) as again:
+        await services.tools.approve(request)  # still pending: the same interaction
+    assert again.value.extra["interaction_id"] == interaction_id
+    answered = await client.post(
+        f"/api/v1/interactions/{interaction_id}/respond",
+        json={"approved": True},
+        headers=member.headers,
+    )
+    assert answered.status_code == 200
+    await services.tools.approve(request)  # approved: runs once
+    with pytest.raises(invocation.ApprovalRequired):
+        await services.tools.approve(request)  # a new call asks again
 
 
 async def _run_waiting_for_plan_approval(client, member) -> tuple[str, str]:

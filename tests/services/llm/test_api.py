@@ -256,6 +256,7 @@ async def test_api_key_never_appears_in_logs_rows_or_responses(
     llm_settings,
     echo_server: str,
     capsys: pytest.CaptureFixture[str],
+    serve_with,
 ) -> None:
     secret = "sk-test-DO-NOT-LEAK-0123456789abcdef"
     settings = llm_settings.model_copy(
@@ -266,34 +267,29 @@ async def test_api_key_never_appears_in_logs_rows_or_responses(
             "log_level": "DEBUG",
         }
     )
-    llm.configure(settings)
-    try:
-        assert secret not in repr(settings)
-        with llm.script("backup", ["still here"], quality=1):
-            response = await client.post(
-                CHAT, json={**HELLO, "model": "echo-model"}, headers=member.headers
-            )
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert [a["outcome"] for a in body["attempts"]] == ["ERROR", "SUCCESS"]
-        texts = [response.text]
-        for path in ("/api/v1/models", "/api/v1/models/usage", "/api/v1/audit"):
-            texts.append((await client.get(path, headers=admin.headers)).text)
-        from berrys.services.llm.tables import ModelRequest
+    serve_with(settings)
+    assert secret not in repr(settings)
+    with llm.script("backup", ["still here"], quality=1):
+        response = await client.post(
+            CHAT, json={**HELLO, "model": "echo-model"}, headers=member.headers
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [a["outcome"] for a in body["attempts"]] == ["ERROR", "SUCCESS"]
+    texts = [response.text]
+    for path in ("/api/v1/models", "/api/v1/models/usage", "/api/v1/audit"):
+        texts.append((await client.get(path, headers=admin.headers)).text)
+    from berrys.services.llm.tables import ModelRequest
 
-        async with database.transaction(read_only=True) as session:
-            details = [
-                row.error_detail or "" for row in await session.scalars(select(ModelRequest))
-            ]
-        assert any("Incorrect API key provided: ***" in d for d in details)
-        texts += details
-        captured = capsys.readouterr()
-        texts += [captured.out, captured.err]
-        for text in texts:
-            assert secret not in text
-            assert secret[:12] not in text
-    finally:
-        llm.configure(llm_settings)
+    async with database.transaction(read_only=True) as session:
+        details = [row.error_detail or "" for row in await session.scalars(select(ModelRequest))]
+    assert any("Incorrect API key provided: ***" in d for d in details)
+    texts += details
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err]
+    for text in texts:
+        assert secret not in text
+        assert secret[:12] not in text
 
 
 async def test_stream_respects_budgets(
@@ -313,7 +309,7 @@ async def test_stream_respects_budgets(
     )
     with llm.script("pricey", ["never"], input_price_per_million=50.0) as model:
         with pytest.raises(BudgetExceeded, match="would exceed the project"):
-            async for _ in llm.stream(database, request):
+            async for _ in llm.stream(llm_runtime, database, request):
                 pass
         assert model.remaining == 1
 
@@ -411,8 +407,8 @@ async def test_a_scripted_row_without_a_script_never_takes_part_in_routing(
         task_type=ModelTaskType.GENERAL,
         rules=lambda: "The Tea Shop",
     )
-    result = await llm.complete(database, request)
+    result = await llm.complete(llm_runtime, database, request)
     assert (result.content, result.from_rules) == ("The Tea Shop", True)
     assert all(attempt.model != "ghost" for attempt in result.attempts)
     with llm.script("ghost", ["scripted after all"]):  # a script makes it a model again
-        assert (await llm.complete(database, request)).model == "ghost"
+        assert (await llm.complete(llm_runtime, database, request)).model == "ghost"

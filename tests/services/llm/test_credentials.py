@@ -161,7 +161,7 @@ async def test_credentials_that_do_not_fit_are_refused_saying_why(
 
 
 async def test_a_key_under_another_secret_is_reported_until_the_old_secret_is_given(
-    client: httpx.AsyncClient, admin, llm_runtime: runtime.Runtime, llm_settings: Settings
+    client: httpx.AsyncClient, admin, llm_settings: Settings, serve_with
 ) -> None:
     closed = f"http://127.0.0.1:{llama.free_port()}/v1"
     created = await client.post(
@@ -171,25 +171,22 @@ async def test_a_key_under_another_secret_is_reported_until_the_old_secret_is_gi
     )
     model_id = created.json()["id"]
     old = llm_settings.resolved_secret_key
-    try:
-        runtime.configure(keyed(llm_settings, "a-new-secret-key-for-this-test"))
-        result = (await client.post(f"{MODELS}/{model_id}/test", headers=admin.headers)).json()
-        assert result["ok"] is False
-        assert "stored API key is unreadable" in result["error"]
-        assert "berrys secrets rotate" in result["error"]
-        chat = await client.post(
-            f"{MODELS}/chat",
-            json={"model": "elsewhere", "messages": [{"role": "user", "content": "Hi"}]},
-            headers=admin.headers,
-        )
-        assert chat.status_code == 422
-        assert "unreadable" in chat.json()["detail"]
+    serve_with(keyed(llm_settings, "a-new-secret-key-for-this-test"))
+    result = (await client.post(f"{MODELS}/{model_id}/test", headers=admin.headers)).json()
+    assert result["ok"] is False
+    assert "stored API key is unreadable" in result["error"]
+    assert "berrys secrets rotate" in result["error"]
+    chat = await client.post(
+        f"{MODELS}/chat",
+        json={"model": "elsewhere", "messages": [{"role": "user", "content": "Hi"}]},
+        headers=admin.headers,
+    )
+    assert chat.status_code == 422
+    assert "unreadable" in chat.json()["detail"]
 
-        runtime.configure(keyed(llm_settings, "a-new-secret-key-for-this-test", old=old))
-        result = (await client.post(f"{MODELS}/{model_id}/test", headers=admin.headers)).json()
-        assert (result["ok"], result["outcome"]) == (False, "CONNECTION_ERROR")  # read, then called
-    finally:
-        runtime.configure(llm_settings)
+    serve_with(keyed(llm_settings, "a-new-secret-key-for-this-test", old=old))
+    result = (await client.post(f"{MODELS}/{model_id}/test", headers=admin.headers)).json()
+    assert (result["ok"], result["outcome"]) == (False, "CONNECTION_ERROR")  # read, then called
 
 
 def _rotate(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]

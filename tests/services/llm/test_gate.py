@@ -30,6 +30,7 @@ def deliverable(task_type: ModelTaskType = TASK, *, rules: bool = True) -> Compl
 
 
 async def verdicts(
+    models: runtime.Runtime,
     database: Database,
     provider: ModelProvider,
     model: str,
@@ -40,7 +41,7 @@ async def verdicts(
 ) -> None:
     for outcome in [True] * passed + [False] * failed:
         await llm.record_gate(
-            database, provider=provider, model=model, task_type=task_type, passed=outcome
+            models, database, provider=provider, model=model, task_type=task_type, passed=outcome
         )
 
 
@@ -51,13 +52,18 @@ async def test_verdicts_are_counted_per_provider_model_and_task_type(
     await asyncio.gather(
         *(
             llm.record_gate(
-                database, provider=SCRIPTED, model="tiny", task_type=TASK, passed=i % 4 == 0
+                llm_runtime,
+                database,
+                provider=SCRIPTED,
+                model="tiny",
+                task_type=TASK,
+                passed=i % 4 == 0,
             )
             for i in range(20)
         )
     )
-    await verdicts(database, SCRIPTED, "tiny", failed=3, task_type=REVIEW)
-    await verdicts(database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=2)
+    await verdicts(llm_runtime, database, SCRIPTED, "tiny", failed=3, task_type=REVIEW)
+    await verdicts(llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=2)
     rates = {(r.provider, r.model, r.task_type): r for r in await llm.gate_rates(database)}
     assert {key: (r.passed, r.failed, r.pass_rate) for key, r in rates.items()} == {
         (SCRIPTED, "tiny", TASK): (5, 15, 0.25),
@@ -70,36 +76,38 @@ async def test_a_model_below_the_offline_draft_gets_no_deliverables_or_reviews(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
     with llm.script("tiny", ["draft 1", "review 1", "hello", "hello again"], gated=True) as tiny:
-        first = await llm.complete(database, deliverable())
+        first = await llm.complete(llm_runtime, database, deliverable())
         assert first.model == "tiny"  # nothing measured yet: the model is tried
-        assert (await llm.complete(database, deliverable(REVIEW))).model == "tiny"
+        assert (await llm.complete(llm_runtime, database, deliverable(REVIEW))).model == "tiny"
         # what the measurements found for a 135M model: no usable deliverable, no parseable review
-        await verdicts(database, SCRIPTED, "tiny", failed=5)
-        await verdicts(database, SCRIPTED, "tiny", failed=5, task_type=REVIEW)
-        await verdicts(database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=5)
-        await verdicts(database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=5, task_type=REVIEW)
+        await verdicts(llm_runtime, database, SCRIPTED, "tiny", failed=5)
+        await verdicts(llm_runtime, database, SCRIPTED, "tiny", failed=5, task_type=REVIEW)
+        await verdicts(llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=5)
+        await verdicts(
+            llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=5, task_type=REVIEW
+        )
 
         # the very next call (the verdicts are read again at once): the offline draft
-        result = await llm.complete(database, deliverable())
+        result = await llm.complete(llm_runtime, database, deliverable())
         assert (result.provider, result.content, result.from_rules) == (RULES, OFFLINE_DRAFT, True)
         assert "tiny: gate 0/5 passed, below the offline draft's 5/5 passed" in result.reason
-        assert (await llm.complete(database, deliverable(REVIEW))).from_rules
+        assert (await llm.complete(llm_runtime, database, deliverable(REVIEW))).from_rules
         # other task types are not judged by the deliverable gate: the model still answers
-        assert (await llm.complete(database, deliverable(GENERAL))).content == "hello"
+        assert (await llm.complete(llm_runtime, database, deliverable(GENERAL))).content == "hello"
         # a model named on the request is the caller's explicit choice
         named = deliverable()
         named.model = "tiny"
-        assert (await llm.complete(database, named)).content == "hello again"
+        assert (await llm.complete(llm_runtime, database, named)).content == "hello again"
         assert tiny.remaining == 0
 
 
 async def test_without_an_offline_draft_no_model_answers_and_the_reason_says_why(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
-    await verdicts(database, SCRIPTED, "tiny", failed=8)
-    await verdicts(database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=6)
+    await verdicts(llm_runtime, database, SCRIPTED, "tiny", failed=8)
+    await verdicts(llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=6)
     with llm.script("tiny", [], gated=True), pytest.raises(ServiceUnavailable) as raised:
-        await llm.complete(database, deliverable(rules=False))
+        await llm.complete(llm_runtime, database, deliverable(rules=False))
     assert "tiny: gate 0/8 passed, below the offline draft's 6/6 passed" in str(raised.value)
 
 
@@ -123,40 +131,44 @@ async def test_the_rule_waits_for_evidence_beyond_chance(
     offline: tuple[int, int],
     routed_to_model: bool,
 ) -> None:
-    await verdicts(database, SCRIPTED, "candidate", passed=model[0], failed=model[1])
-    await verdicts(database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=offline[0], failed=offline[1])
+    await verdicts(llm_runtime, database, SCRIPTED, "candidate", passed=model[0], failed=model[1])
+    await verdicts(
+        llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=offline[0], failed=offline[1]
+    )
     with llm.script("candidate", ["the model's draft"], gated=True):
-        result = await llm.complete(database, deliverable())
+        result = await llm.complete(llm_runtime, database, deliverable())
     assert (result.model == "candidate") is routed_to_model
 
 
 async def test_verdicts_are_per_task_type(database: Database, llm_runtime: runtime.Runtime) -> None:
-    await verdicts(database, SCRIPTED, "reviewer", failed=6, task_type=REVIEW)
-    await verdicts(database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=6, task_type=REVIEW)
+    await verdicts(llm_runtime, database, SCRIPTED, "reviewer", failed=6, task_type=REVIEW)
+    await verdicts(
+        llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=6, task_type=REVIEW
+    )
     with llm.script("reviewer", ["a deliverable"], gated=True):
         # its reviews fail, its deliverables were never judged: it still drafts them
-        assert (await llm.complete(database, deliverable(TASK))).model == "reviewer"
-        assert (await llm.complete(database, deliverable(REVIEW))).from_rules
+        assert (await llm.complete(llm_runtime, database, deliverable(TASK))).model == "reviewer"
+        assert (await llm.complete(llm_runtime, database, deliverable(REVIEW))).from_rules
 
 
 async def test_a_script_answers_unless_gated(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
     """A benchmark replaying bad output on purpose must reach the gate every time."""
-    await verdicts(database, SCRIPTED, "bad", failed=10)
-    await verdicts(database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=10)
+    await verdicts(llm_runtime, database, SCRIPTED, "bad", failed=10)
+    await verdicts(llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=10)
     with llm.script("bad", ["loop loop loop"]):
-        assert (await llm.complete(database, deliverable())).model == "bad"
+        assert (await llm.complete(llm_runtime, database, deliverable())).model == "bad"
 
 
 async def test_removing_a_model_forgets_its_verdicts(
     database: Database, llm_runtime: runtime.Runtime, client: httpx.AsyncClient, admin
 ) -> None:
-    await llm.sync_registry(database)
+    await llm.sync_registry(llm_runtime, database)
     async with database.transaction(read_only=True) as session:
         models, _ = await llm.get_all(session, limit=10, offset=0, provider=RULES)
-    await verdicts(database, RULES, "rules", passed=1)
-    await verdicts(database, SCRIPTED, "other", failed=1)
+    await verdicts(llm_runtime, database, RULES, "rules", passed=1)
+    await verdicts(llm_runtime, database, SCRIPTED, "other", failed=1)
     response = await client.delete(f"/api/v1/models/{models[0].id}", headers=admin.headers)
     assert response.status_code == 204
     assert [(r.provider, r.model) for r in await llm.gate_rates(database)] == [(SCRIPTED, "other")]

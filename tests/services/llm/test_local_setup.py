@@ -5,7 +5,6 @@ offline drafts), and everything still answers offline."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,19 +23,16 @@ LOCAL = ModelProvider.LOCAL
 
 
 @pytest.fixture
-def setup(
-    llm_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[dict]:
+def setup(llm_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict:
     """Nothing installed: no llama.cpp, no test model; ``setup`` switches them on."""
     state = {"runtime": False, "bundled": None}
     monkeypatch.setattr(local, "runtime_installed", lambda: state["runtime"])
     monkeypatch.setattr(local, "bundled_model_path", lambda: state["bundled"])
-    yield state
-    runtime.configure(llm_settings)
+    return state
 
 
 def build(settings: Settings, **changes: object) -> runtime.Runtime:
-    return runtime.configure(settings.model_copy(update={"local_model_enabled": None, **changes}))
+    return runtime.build(settings.model_copy(update={"local_model_enabled": None, **changes}))
 
 
 def gguf(tmp_path: Path) -> Path:
@@ -53,6 +49,7 @@ async def test_nothing_configured_means_rules_only_and_offline_still_answers(
     assert state.unavailable[LOCAL] == "not configured"
     for task_type in (ModelTaskType.TEAM, ModelTaskType.TASK, ModelTaskType.REVIEW):
         result = await llm.complete(
+            state,
             database,
             CompletionRequest(
                 messages=[ChatMessage(role="user", content="Draft it.")],
@@ -64,7 +61,7 @@ async def test_nothing_configured_means_rules_only_and_offline_still_answers(
     # free text with no rules answer: refused plainly, not answered by a 135M model
     with pytest.raises(ServiceUnavailable):
         await llm.complete(
-            database, CompletionRequest(messages=[ChatMessage(role="user", content="Hi")])
+            state, database, CompletionRequest(messages=[ChatMessage(role="user", content="Hi")])
         )
 
 

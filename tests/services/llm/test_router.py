@@ -52,14 +52,14 @@ async def test_failure_falls_back_and_cools_down(
         llm.script("primary", [failure], quality=9, input_price_per_million=10.0),
         llm.script("backup", ["4", "4 again"], quality=8, output_price_per_million=20.0),
     ):
-        result = await llm.complete(database, ask())
+        result = await llm.complete(llm_runtime, database, ask())
         assert (result.model, result.content, result.fallback) == ("backup", "4", True)
         assert [(a.model, a.outcome) for a in result.attempts] == [
             ("primary", outcome),
             ("backup", Out.SUCCESS),
         ]
         # the failing model now cools down: the next call goes straight to the backup
-        second = await llm.complete(database, ask())
+        second = await llm.complete(llm_runtime, database, ask())
         assert [a.model for a in second.attempts] == ["backup"]
         assert "cooling down: primary" in second.reason
     recorded = await rows(database)
@@ -79,11 +79,11 @@ async def test_retry_after_is_honoured(database: Database, llm_runtime: runtime.
         llm.script("primary", [{"error": "rate_limit", "retry_after": 120}], quality=9),
         llm.script("backup", ["a", "b"], quality=8),
     ):
-        await llm.complete(database, ask())
+        await llm.complete(llm_runtime, database, ask())
         cooldown = llm_runtime.cooldowns[(ModelProvider.SCRIPTED, "primary")]
         assert cooldown.strict
         assert 115 < cooldown.until - time.monotonic() <= 120
-        second = await llm.complete(database, ask())
+        second = await llm.complete(llm_runtime, database, ask())
     assert [a.model for a in second.attempts] == ["backup"]
     assert "primary: Retry-After" in second.reason
 
@@ -96,7 +96,7 @@ async def test_real_timeout_ends_a_hanging_call(
         llm.script("slow", [{"hang": True}], quality=9),
         llm.script("fast", ["done"], quality=8),
     ):
-        result = await llm.complete(database, ask())
+        result = await llm.complete(llm_runtime, database, ask())
     assert [(a.model, a.outcome) for a in result.attempts] == [
         ("slow", Out.TIMEOUT),
         ("fast", Out.SUCCESS),
@@ -111,7 +111,7 @@ async def test_context_overflow_goes_to_a_larger_window(
         llm.script("same", ["never"], quality=8, context_window=4096) as same,
         llm.script("large", ["fits"], quality=7, context_window=128_000),
     ):
-        result = await llm.complete(database, ask())
+        result = await llm.complete(llm_runtime, database, ask())
     assert [(a.model, a.outcome) for a in result.attempts] == [
         ("small", Out.CONTEXT_OVERFLOW),
         ("large", Out.SUCCESS),
@@ -126,7 +126,7 @@ async def test_prompt_above_a_window_is_filtered_before_calling(
         llm.script("tiny", ["never"], quality=9, context_window=256),
         llm.script("roomy", ["ok"], quality=5, context_window=100_000),
     ):
-        result = await llm.complete(database, ask("word " * 2000))
+        result = await llm.complete(llm_runtime, database, ask("word " * 2000))
     assert result.model == "roomy"
     assert "tiny: context 256" in result.reason
 
@@ -138,7 +138,7 @@ async def test_invalid_structured_output_is_repaired_then_next_model(
         llm.script("sloppy", ["nope", "{}", '{"answer": 4}'], quality=9) as sloppy,
         llm.script("careful", ['Here you go: {"answer": "4"}'], quality=8),
     ):
-        result = await llm.complete(database, ask(response_schema=Answer))
+        result = await llm.complete(llm_runtime, database, ask(response_schema=Answer))
     assert result.parsed == Answer(answer="4")
     assert [a.outcome for a in result.attempts] == [Out.INVALID_OUTPUT] * 3 + [Out.SUCCESS]
     assert "answer" in sloppy.requests[2].messages[-1].content  # the error was fed back
@@ -149,11 +149,11 @@ async def test_explicit_model_first_then_the_chain(
     database: Database, llm_runtime: runtime.Runtime
 ) -> None:
     with llm.script("best", ["from best"], quality=9), llm.script("chosen", ["from chosen"]):
-        result = await llm.complete(database, ask(model="chosen"))
+        result = await llm.complete(llm_runtime, database, ask(model="chosen"))
         assert result.model == "chosen"
         assert result.reason.startswith("explicit model chosen")
         with pytest.raises(Unprocessable, match="Unknown model"):
-            await llm.complete(database, ask(model="no-such-model"))
+            await llm.complete(llm_runtime, database, ask(model="no-such-model"))
 
 
 async def test_needs_filter_tools_and_local_only(
@@ -170,11 +170,11 @@ async def test_needs_filter_tools_and_local_only(
         ),
         llm.script("local", ["y"], quality=1),
     ):
-        result = await llm.complete(database, ask(tools=tools))
+        result = await llm.complete(llm_runtime, database, ask(tools=tools))
         assert result.model == "cloud"
         assert result.tool_calls[0].name == "search"
         assert result.tool_calls[0].arguments == {"q": "tea"}
-        local = await llm.complete(database, ask(local_only=True))
+        local = await llm.complete(llm_runtime, database, ask(local_only=True))
         assert local.model == "no-tools"  # CHAT only is enough without tools
 
 
@@ -186,7 +186,7 @@ async def test_every_model_failing_is_service_unavailable_and_recorded(
         llm.script("b", [{"error": "timeout"}], quality=8),
         pytest.raises(ServiceUnavailable, match="a: SERVER_ERROR; b: TIMEOUT"),
     ):
-        await llm.complete(database, ask())
+        await llm.complete(llm_runtime, database, ask())
     assert [r.outcome for r in await rows(database)] == [Out.SERVER_ERROR, Out.TIMEOUT]
 
 
@@ -199,11 +199,11 @@ async def test_rules_is_the_last_fallback_when_a_capable_model_exists(
         rules=lambda: Answer(answer="by rules"),
     )
     with llm.script("capable", [{"error": "server_error"}], quality=1):
-        result = await llm.complete(database, request)
+        result = await llm.complete(llm_runtime, database, request)
     # quality 1 < RULES' 3 for PLAN: RULES would win outright ...
     assert result.provider == ModelProvider.RULES
     with llm.script("capable", [{"error": "server_error"}], quality=8):
-        result = await llm.complete(database, request)
+        result = await llm.complete(llm_runtime, database, request)
     # ... a capable model takes over, and RULES catches its failure
     assert [a.provider for a in result.attempts] == [ModelProvider.SCRIPTED, ModelProvider.RULES]
     assert result.parsed == Answer(answer="by rules")
@@ -217,8 +217,8 @@ async def test_learned_success_rate_reorders_equal_tiers(
         llm.script("flaky", [{"error": "invalid"}], quality=5),
         llm.script("steady", ["ok", "ok"], quality=5),
     ):
-        first = await llm.complete(database, ask())
-        second = await llm.complete(database, ask())
+        first = await llm.complete(llm_runtime, database, ask())
+        second = await llm.complete(llm_runtime, database, ask())
     assert [a.model for a in first.attempts] == ["flaky", "steady"]
     assert [a.model for a in second.attempts] == ["steady"]  # learned, not cooled down
     assert (ModelProvider.SCRIPTED, "flaky") not in llm_runtime.cooldowns
@@ -231,7 +231,7 @@ async def test_stream_yields_deltas_and_falls_back_before_the_first(
         llm.script("down", [{"error": "connection"}], quality=9),
         llm.script("up", ["streamed answer"], quality=8),
     ):
-        chunks = [chunk async for chunk in llm.stream(database, ask())]
+        chunks = [chunk async for chunk in llm.stream(llm_runtime, database, ask())]
     assert "".join(c.delta for c in chunks) == "streamed answer"
     assert chunks[-1].done
     assert chunks[-1].completion is not None

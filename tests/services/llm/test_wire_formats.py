@@ -149,7 +149,7 @@ def _ask(**kwargs: Any) -> CompletionRequest:
 
 
 async def test_anthropic_tool_use_is_normalised(database: Database, wired: runtime.Runtime) -> None:
-    result = await llm.complete(database, _ask(model="claude-test", tools=[SEARCH]))
+    result = await llm.complete(wired, database, _ask(model="claude-test", tools=[SEARCH]))
     assert result.provider == ModelProvider.ANTHROPIC
     assert result.content == "Searching."
     assert result.tool_calls == [ToolCall(id="tu_2", name="search", arguments={"q": "tea"})]
@@ -169,14 +169,14 @@ async def test_anthropic_tool_use_is_normalised(database: Database, wired: runti
 async def test_anthropic_structured_output_by_forced_tool(
     database: Database, wired: runtime.Runtime
 ) -> None:
-    result = await llm.complete(database, _ask(model="claude-test", response_schema=Verdict))
+    result = await llm.complete(wired, database, _ask(model="claude-test", response_schema=Verdict))
     assert result.parsed == Verdict(ok=True)
     assert _Handler.received[-1][1]["tool_choice"] == {"type": "tool", "name": "answer"}
 
 
 async def test_anthropic_429_retry_after(database: Database, wired: runtime.Runtime) -> None:
     with llm.script("backup", ["ok"], quality=1):
-        result = await llm.complete(database, _ask(model="busy"))
+        result = await llm.complete(wired, database, _ask(model="busy"))
     assert result.attempts[0].outcome == ModelRequestOutcome.RATE_LIMITED
     cooldown = wired.cooldowns[(ModelProvider.ANTHROPIC, "busy")]
     assert cooldown.strict
@@ -185,7 +185,7 @@ async def test_anthropic_429_retry_after(database: Database, wired: runtime.Runt
 async def test_ollama_native_chat_and_discovery(database: Database, wired: runtime.Runtime) -> None:
     seeds = await wired.providers[ModelProvider.OLLAMA].discover()
     assert [s.name for s in seeds] == ["qwen2.5:7b"]
-    result = await llm.complete(database, _ask(model="qwen2.5:7b", tools=[SEARCH]))
+    result = await llm.complete(wired, database, _ask(model="qwen2.5:7b", tools=[SEARCH]))
     assert result.provider == ModelProvider.OLLAMA
     assert result.tool_calls[0].name == "search"
     assert result.tool_calls[0].arguments == {"q": "tea"}
@@ -213,7 +213,7 @@ async def test_specialisation_composes_the_system_prompt(
         domains=["e-commerce"],
     )
     with llm.script("fake", ["ok"]) as fake:
-        await llm.complete(database, _ask(specialisation=specialisation))
+        await llm.complete(llm_runtime, database, _ask(specialisation=specialisation))
     system = fake.requests[0].messages[0].content
     assert system.startswith("Be brief.")
     assert "You are a senior backend developer." in system
@@ -239,7 +239,7 @@ async def test_per_provider_concurrency_limit(
         return "done"
 
     with llm.script("one-at-a-time", [held] * 3):
-        calls = [asyncio.create_task(llm.complete(database, _ask())) for _ in range(3)]
+        calls = [asyncio.create_task(llm.complete(llm_runtime, database, _ask())) for _ in range(3)]
         async with asyncio.timeout(5):
             await entered.wait()
             for _ in range(20):
@@ -252,9 +252,9 @@ async def test_per_provider_concurrency_limit(
 
 
 async def test_readiness_names_failing_providers(wired: runtime.Runtime) -> None:
-    checks = await llm.readiness()
+    checks = await llm.readiness(wired)
     assert checks["anthropic"] == {"status": "ok"}
     assert checks["ollama"] == {"status": "ok"}
     wired.providers[ModelProvider.OLLAMA] = OllamaProvider(host="http://127.0.0.1:9", timeout=1)
-    checks = await llm.readiness()
+    checks = await llm.readiness(wired)
     assert checks["ollama"]["status"] == "failing"

@@ -135,8 +135,8 @@ DESCRIPTIONS = [
 
 @pytest.mark.parametrize("methodology", list(Methodology))
 @pytest.mark.parametrize("description", DESCRIPTIONS)
-async def test_catalogue_drafts_need_no_repair(methodology, description):
-    understood = await catalogue.understand(description)
+async def test_catalogue_drafts_need_no_repair(models, methodology, description):
+    understood = await catalogue.understand(models, description)
     draft = catalogue.plan_draft(understood, TEAM, methodology)
     fixed, notes = normalise(draft, TEAM)
     assert notes == []

@@ -105,9 +105,7 @@ def _fetching(settings: Settings, *hosts: str, **more: object) -> Settings:
 
 
 async def _fetch(database, settings, builtins, url: str):  # type: ignore[no-untyped-def]
-    return await service.invoke(
-        database,
-        settings=settings,
+    return await service.ToolInvoker(database, settings).invoke(
         tool_id=uuid.UUID(builtins["http.fetch"]),
         arguments={"url": url},
         user=None,
@@ -307,19 +305,19 @@ async def test_http_tool_posts_its_arguments_under_the_fetch_policy(
     tool = uuid.UUID(created.json()["id"])
     for policy in (settings, _fetching(settings, "127.0.0.1")):
         with pytest.raises(BerrysError) as refused:
-            await service.invoke(
-                database, settings=policy, tool_id=tool, arguments={"n": 2}, user=None
+            await service.ToolInvoker(database, policy).invoke(
+                tool_id=tool, arguments={"n": 2}, user=None
             )
         assert refused.value.status == 403
     assert "loopback address" in refused.value.detail
     assert web.requests == []
     intranet = _fetching(settings, "127.0.0.1", tools_fetch_allow_private=True)
-    doubled = await service.invoke(
-        database, settings=intranet, tool_id=tool, arguments={"n": 21}, user=None
+    doubled = await service.ToolInvoker(database, intranet).invoke(
+        tool_id=tool, arguments={"n": 21}, user=None
     )
     assert doubled.output == {"doubled": 42}
-    failed = await service.invoke(
-        database, settings=intranet, tool_id=tool, arguments={}, user=None
+    failed = await service.ToolInvoker(database, intranet).invoke(
+        tool_id=tool, arguments={}, user=None
     )
     assert failed.is_error is True
     assert failed.error == "HTTP 400"

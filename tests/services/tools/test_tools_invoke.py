@@ -4,6 +4,7 @@ the execution log and usage per agent."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 import sys
 import uuid
@@ -130,7 +131,7 @@ async def test_requires_approval_never_runs_by_default(client, admin, member, ad
     assert [item["outcome"] for item in log.json()["items"]] == ["APPROVAL_REQUIRED"]
 
 
-async def test_an_approval_hook_decides(client, member, add_server, tool_id):
+async def test_an_approval_policy_decides(app, services, client, member, add_server, tool_id):
     await add_server("flaky", transport="STDIO", command=sys.executable, args=[FLAKY])
     forget = await tool_id("flaky.forget")
     asked: list[service.ApprovalRequest] = []
@@ -140,24 +141,24 @@ async def test_an_approval_hook_decides(client, member, add_server, tool_id):
         if request.arguments.get("name") != "draft":
             raise service.ApprovalRequired("waiting for a human", interaction_id="i-1")
 
-    service.set_approval_hook(approve_records_only)
-    try:
-        approved = await client.post(
-            f"/api/v1/tools/{forget}/invoke",
-            json={"arguments": {"name": "draft"}},
-            headers=member.headers,
-        )
-        assert approved.status_code == 200, approved.text
-        assert approved.json()["output"]["content"][0]["text"] == "forgot draft"
-        pending = await client.post(
-            f"/api/v1/tools/{forget}/invoke",
-            json={"arguments": {"name": "all"}},
-            headers=member.headers,
-        )
-        assert pending.status_code == 409
-        assert pending.json()["interaction_id"] == "i-1"
-    finally:
-        service.set_approval_hook(None)
+    invoker = service.ToolInvoker(
+        services.database, services.settings, approve=approve_records_only
+    )
+    app.state.services = dataclasses.replace(services, tools=invoker)
+    approved = await client.post(
+        f"/api/v1/tools/{forget}/invoke",
+        json={"arguments": {"name": "draft"}},
+        headers=member.headers,
+    )
+    assert approved.status_code == 200, approved.text
+    assert approved.json()["output"]["content"][0]["text"] == "forgot draft"
+    pending = await client.post(
+        f"/api/v1/tools/{forget}/invoke",
+        json={"arguments": {"name": "all"}},
+        headers=member.headers,
+    )
+    assert pending.status_code == 409
+    assert pending.json()["interaction_id"] == "i-1"
     assert [request.tool_name for request in asked] == ["flaky.forget", "flaky.forget"]
     assert asked[0].user_id == member.id
     assert asked[0].idempotent is False
@@ -177,9 +178,7 @@ async def test_timeout_and_output_cap(database, settings, client, member, add_se
     assert "0.5s" in timed_out.json()["detail"]
 
     capped_settings = settings.model_copy(update={"tools_output_max_bytes": 2048})
-    big = await service.invoke(
-        database,
-        settings=capped_settings,
+    big = await service.ToolInvoker(database, capped_settings).invoke(
         tool_id=uuid.UUID(await tool_id("flaky.big")),
         arguments={"size": 100_000},
         user=None,
@@ -217,18 +216,14 @@ async def test_usage_counts_per_agent(database, settings, client, member, builti
     in_project = uuid.UUID(project["id"])
     for agent, times in ((first, 3), (second, 1)):
         for _ in range(times):  # as the run engine calls: the agent's task's project
-            await service.invoke(
-                database,
-                settings=settings,
+            await service.ToolInvoker(database, settings).invoke(
                 tool_id=math,
                 arguments={"expression": "2+2"},
                 user=None,
                 project_id=in_project,
                 agent_id=agent,
             )
-    await service.invoke(
-        database,
-        settings=settings,
+    await service.ToolInvoker(database, settings).invoke(
         tool_id=math,
         arguments={"expression": "1/0"},
         user=None,
@@ -334,9 +329,8 @@ async def main() -> None:
         await service.ensure_builtin_tools(session)
         tool = await service.get_by_name(session, name="math.evaluate")
     for number in range(20):
-        await service.invoke(
-            database, settings=settings, tool_id=tool.id, arguments={"expression": "1+1"},
-            user=None,
+        await service.ToolInvoker(database, settings).invoke(
+            tool_id=tool.id, arguments={"expression": "1+1"}, user=None
         )
     print(tool.id, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # no shutdown, no flush, no dispose

@@ -3,6 +3,7 @@ evaluation, and the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -139,8 +140,19 @@ async def test_batch_reports_each_item_and_writes_nothing_half(client, admin, me
     assert [r["ok"] for r in again.json()["results"]] == [False, True]
 
 
+class AboutTime:
+    """An embedder of two dimensions: about time, or not."""
+
+    name = "about-time"
+    provider = "STATIC"
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        about_time = [any(w in text.lower() for w in ("time", "hour")) for text in texts]
+        return [[1.0, 0.0] if near else [0.0, 1.0] for near in about_time]
+
+
 async def test_discovery_ranks_the_time_tools_first_with_reasons(
-    client, member, other_member, builtins, add_server
+    app, services, client, member, other_member, builtins, add_server
 ):
     await add_server("time", **TIME_SERVER)
     await add_server("elsewhere", refresh=False, transport="STDIO", command="unused")
@@ -182,19 +194,10 @@ async def test_discovery_ranks_the_time_tools_first_with_reasons(
     nothing = await client.post("/api/v1/tools/discover", json={}, headers=member.headers)
     assert nothing.status_code == 422
 
-    from berrys.services.tools import discovery
-
-    async def embed(texts: list[str]) -> list[list[float]]:
-        about_time = [any(w in text.lower() for w in ("time", "hour")) for text in texts]
-        return [[1.0, 0.0] if near else [0.0, 1.0] for near in about_time]
-
-    discovery.set_embedder(embed)
-    try:
-        semantic = await client.post(
-            "/api/v1/tools/discover", json={"query": "what hour is it"}, headers=member.headers
-        )
-    finally:
-        discovery.set_embedder(None)
+    app.state.services = dataclasses.replace(services, embedder=AboutTime())
+    semantic = await client.post(
+        "/api/v1/tools/discover", json={"query": "what hour is it"}, headers=member.headers
+    )
     assert semantic.json()["semantic"] is True
     top = semantic.json()["candidates"][0]
     assert top["name"].startswith("time.")

@@ -38,6 +38,7 @@ from berrys.services.agents.contracts import (
     TemplateVersionOut,
 )
 from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.llm.deps import ModelsDep
 from berrys.services.projects.deps import VisibleProject, WritableProject
 
 MAX_TEMPLATE_UPLOAD = 512 * 1024
@@ -74,13 +75,16 @@ templates_router = APIRouter(prefix="/api/v1/agent-templates", tags=["agent temp
 async def generate_team(
     project: WritableProject,
     body: GenerateRequest,
+    models: ModelsDep,
     database: DatabaseDep,
     user: WriterUser,
     response: Response,
 ) -> GenerationOut:
     """Description -> requirements -> team -> collaboration graph; persisted (201) unless
     ``dry_run`` (200)."""
-    result = await generation.generate(database, project_id=project.id, request=body, user=user)
+    result = await generation.generate(
+        models, database, project_id=project.id, request=body, user=user
+    )
     response.status_code = status.HTTP_200_OK if body.dry_run else status.HTTP_201_CREATED
     return result
 
@@ -110,10 +114,14 @@ async def list_agents(
     "", response_model=AgentOut, status_code=status.HTTP_201_CREATED, dependencies=[Seeded]
 )
 async def create_agent(
-    project: WritableProject, body: AgentCreate, session: Session, user: WriterUser
+    project: WritableProject,
+    body: AgentCreate,
+    models: ModelsDep,
+    session: Session,
+    user: WriterUser,
 ) -> AgentOut:
     """Create one agent, by hand or from a template version with dotted-key overrides."""
-    return await service.create(session, project_id=project.id, agent_in=body, user=user)
+    return await service.create(models, session, project_id=project.id, agent_in=body, user=user)
 
 
 @projects_router.get("/collaboration", response_model=list[CollaborationOut])
@@ -134,14 +142,16 @@ async def get_agent(agent_id: uuid.UUID, session: Session, user: CurrentUser) ->
 
 @agents_router.patch("/{agent_id}", response_model=AgentOut)
 async def update_agent(
-    agent_id: uuid.UUID, body: AgentUpdate, session: Session, user: WriterUser
+    agent_id: uuid.UUID, body: AgentUpdate, models: ModelsDep, session: Session, user: WriterUser
 ) -> AgentOut:
-    return await service.update(session, agent_id=agent_id, agent_in=body, user=user)
+    return await service.update(models, session, agent_id=agent_id, agent_in=body, user=user)
 
 
 @agents_router.delete("/{agent_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_agent(agent_id: uuid.UUID, session: Session, user: WriterUser) -> None:
-    await service.delete(session, agent_id=agent_id, user=user)
+async def delete_agent(
+    agent_id: uuid.UUID, models: ModelsDep, session: Session, user: WriterUser
+) -> None:
+    await service.delete(models, session, agent_id=agent_id, user=user)
 
 
 @agents_router.post("/{agent_id}/transitions", response_model=AgentOut)

@@ -70,6 +70,7 @@ TEAM_INSTRUCTIONS = (
 
 
 async def _complete(
+    models: llm.Runtime,
     database: Database,
     *,
     task_type: ModelTaskType,
@@ -82,6 +83,7 @@ async def _complete(
 ) -> tuple[Answer, StepSource]:
     """One structured model call through the router; the rules are its last fallback."""
     completion = await llm.complete(
+        models,
         database,
         CompletionRequest(
             messages=[
@@ -234,15 +236,21 @@ class Proposal(NamedTuple):
 
 
 async def propose(
-    database: Database, *, project_id: uuid.UUID, description: str, user_id: uuid.UUID
+    models: llm.Runtime,
+    database: Database,
+    *,
+    project_id: uuid.UUID,
+    description: str,
+    user_id: uuid.UUID,
 ) -> Proposal:
     """Requirements and a team for ``description`` (model calls, no transaction held): the
     catalogue's, or a model's checked against the catalogue's."""
-    understood = await catalogue.understand(description)
+    understood = await catalogue.understand(models, description)
     guide_requirements = _requirement_drafts(understood)
     guide = catalogue.team_draft(understood)
     guidance = _guidance(understood)
     requirements_answer, requirements_source = await _complete(
+        models,
         database,
         task_type=ModelTaskType.REQUIREMENTS,
         instructions=REQUIREMENTS_INSTRUCTIONS,
@@ -254,6 +262,7 @@ async def propose(
     )
     drafts = requirements_answer.requirements or guide_requirements
     team_answer, team_source = await _complete(
+        models,
         database,
         task_type=ModelTaskType.TEAM,
         instructions=TEAM_INSTRUCTIONS,
@@ -341,7 +350,12 @@ def match_kept(proposed: Sequence[AgentDraft], kept: Sequence[Agent]) -> dict[st
 
 
 async def generate(
-    database: Database, *, project_id: uuid.UUID, request: GenerateRequest, user: UserOut
+    models: llm.Runtime,
+    database: Database,
+    *,
+    project_id: uuid.UUID,
+    request: GenerateRequest,
+    user: UserOut,
 ) -> GenerationOut:
     """Generate a team; persist it unless ``dry_run``. Regenerating replaces generated agents
     that never started (still CREATED) and keeps every agent that did."""
@@ -349,7 +363,7 @@ async def generate(
         project = await projects.get(session, project_id=project_id, user=user)
     description = check_description(request.description or project.description)
     understood, requirements, team, sources, notes = await propose(
-        database, project_id=project_id, description=description, user_id=user.id
+        models, database, project_id=project_id, description=description, user_id=user.id
     )
     proposed = [ProposedAgent(**agent.model_dump()) for agent in team.agents]
     result = GenerationOut(
@@ -375,7 +389,7 @@ async def generate(
         replaced = [a for a in existing if a.generated and a.state == AgentState.CREATED]
         kept = [a for a in existing if a not in replaced and a.state != AgentState.TERMINATED]
         for agent in replaced:
-            await service.remove(session, agent=agent, user=user)
+            await service.remove(models, session, agent=agent, user=user)
         await session.flush()
         matches = match_kept(proposed, kept)
         ids_by_name: dict[str, uuid.UUID] = {}
@@ -387,6 +401,7 @@ async def generate(
                 agent.id, agent.kept, agent.name = match.id, True, match.name
             else:
                 created = await service.insert(
+                    models,
                     session,
                     project_id=project_id,
                     user=user,

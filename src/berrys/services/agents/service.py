@@ -111,7 +111,12 @@ def _definition_from(agent_in: AgentCreate, base: TemplateDefinition) -> Templat
 
 
 async def create(
-    session: AsyncSession, *, project_id: uuid.UUID, agent_in: AgentCreate, user: UserOut
+    models: llm.Runtime,
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    agent_in: AgentCreate,
+    user: UserOut,
 ) -> AgentOut:
     """Create an agent by hand or from a template version (with dotted-key overrides)."""
     await projects.get(session, project_id=project_id, user=user)
@@ -136,6 +141,7 @@ async def create(
         agent_type, base = agent_in.agent_type, TemplateDefinition()
     definition = _definition_from(agent_in, base)
     return await insert(
+        models,
         session,
         project_id=project_id,
         user=user,
@@ -148,6 +154,7 @@ async def create(
 
 
 async def insert(
+    models: llm.Runtime,
     session: AsyncSession,
     *,
     project_id: uuid.UUID,
@@ -192,7 +199,12 @@ async def insert(
     )
     created = AgentOut.model_validate(agent)
     await _sync_budget(
-        session, agent_id=agent.id, before=None, after=created.configuration.budget_usd, user=user
+        models,
+        session,
+        agent_id=agent.id,
+        before=None,
+        after=created.configuration.budget_usd,
+        user=user,
     )
     await audit.record(
         session,
@@ -207,6 +219,7 @@ async def insert(
 
 
 async def _sync_budget(
+    models: llm.Runtime,
     session: AsyncSession,
     *,
     agent_id: uuid.UUID,
@@ -217,6 +230,7 @@ async def _sync_budget(
     """The agent's ``budget_usd`` is the router's AGENT budget: set, changed or removed."""
     if after is not None and after != before:
         await llm.set_budget(
+            models,
             session,
             budget_in=BudgetSet(scope=BudgetScope.AGENT, agent_id=agent_id, limit_usd=after),
             user=user,
@@ -224,11 +238,16 @@ async def _sync_budget(
     elif after is None and before is not None:
         for budget in await llm.get_budgets(session):
             if budget.scope == BudgetScope.AGENT and budget.agent_id == agent_id:
-                await llm.delete_budget(session, budget_id=budget.id, user=user)
+                await llm.delete_budget(models, session, budget_id=budget.id, user=user)
 
 
 async def update(
-    session: AsyncSession, *, agent_id: uuid.UUID, agent_in: AgentUpdate, user: UserOut
+    models: llm.Runtime,
+    session: AsyncSession,
+    *,
+    agent_id: uuid.UUID,
+    agent_in: AgentUpdate,
+    user: UserOut,
 ) -> AgentOut:
     agent = await get_row(session, agent_id, user)
     if agent.state == AgentState.TERMINATED:
@@ -248,6 +267,7 @@ async def update(
     await session.flush()
     after = AgentOut.model_validate(agent)
     await _sync_budget(
+        models,
         session,
         agent_id=agent.id,
         before=before.configuration.budget_usd,
@@ -268,7 +288,9 @@ async def update(
     return after
 
 
-async def delete(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -> None:
+async def delete(
+    models: llm.Runtime, session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut
+) -> None:
     """Delete an agent that is not at work (pause or terminate a busy one first)."""
     agent = await get_row(session, agent_id, user)
     if agent.state in BUSY_STATES:
@@ -276,13 +298,20 @@ async def delete(session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut) -
             f"Agent {agent_id} is {agent.state}; pause or terminate it before deleting it",
             state=agent.state,
         )
-    await remove(session, agent=agent, user=user)
+    await remove(models, session, agent=agent, user=user)
 
 
-async def remove(session: AsyncSession, *, agent: Agent, user: UserOut) -> None:
+async def remove(
+    models: llm.Runtime, session: AsyncSession, *, agent: Agent, user: UserOut
+) -> None:
     before = AgentOut.model_validate(agent)
     await _sync_budget(
-        session, agent_id=agent.id, before=before.configuration.budget_usd, after=None, user=user
+        models,
+        session,
+        agent_id=agent.id,
+        before=before.configuration.budget_usd,
+        after=None,
+        user=user,
     )
     await session.delete(agent)
     await audit.record(

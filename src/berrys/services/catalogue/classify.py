@@ -84,14 +84,16 @@ def _unit_rows(vectors: list[list[float]]) -> NDArray[np.float64]:
     return rows / np.where(norms == 0, 1, norms)
 
 
-async def _example_vectors(catalogue: Catalogue) -> tuple[str, dict[str, NDArray[np.float64]]]:
+async def _example_vectors(
+    models: llm.Runtime, catalogue: Catalogue
+) -> tuple[str, dict[str, NDArray[np.float64]]]:
     """Each type's example vectors, embedded once per embedder and type version."""
-    model = (await llm.embed(texts=[])).model  # which embedder, with nothing to embed
+    model = (await llm.embed(models, texts=[])).model  # which embedder, with nothing to embed
     async with _embedding.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
         missing = [t for t in catalogue.types.values() if (model, t.key, t.version) not in _vectors]
         if missing:
             texts = [text for t in missing for text in (t.summary, *t.examples)]
-            vectors = (await llm.embed(texts=texts)).vectors
+            vectors = (await llm.embed(models, texts=texts)).vectors
             for t in missing:
                 count = 1 + len(t.examples)
                 _vectors[(model, t.key, t.version)] = _unit_rows(vectors[:count])
@@ -99,16 +101,16 @@ async def _example_vectors(catalogue: Catalogue) -> tuple[str, dict[str, NDArray
     return model, {t.key: _vectors[(model, t.key, t.version)] for t in catalogue.types.values()}
 
 
-async def prepare(catalogue: Catalogue) -> None:
+async def prepare(models: llm.Runtime, catalogue: Catalogue) -> None:
     """Embed the types' examples now, not on the first description (a server's first chat
     waited for the embedder's load and every example)."""
-    await _example_vectors(catalogue)
+    await _example_vectors(models, catalogue)
 
 
-async def evidence(description: str, catalogue: Catalogue) -> list[Evidence]:
+async def evidence(models: llm.Runtime, description: str, catalogue: Catalogue) -> list[Evidence]:
     """Every type's evidence for ``description``, best first."""
-    _, examples = await _example_vectors(catalogue)
-    query = _unit_rows((await llm.embed(texts=[description])).vectors)[0]
+    _, examples = await _example_vectors(models, catalogue)
+    query = _unit_rows((await llm.embed(models, texts=[description])).vectors)[0]
     # Matching every type's terms is pure CPU (a regex per term, 10-20 ms): in a thread, so
     # that the event loop goes on serving meanwhile.
     types = list(catalogue.types.values())
@@ -178,6 +180,6 @@ def choose(found: list[Evidence]) -> list[TypeMatch]:
     ]
 
 
-async def classify(description: str, catalogue: Catalogue) -> list[TypeMatch]:
+async def classify(models: llm.Runtime, description: str, catalogue: Catalogue) -> list[TypeMatch]:
     """The project types of ``description``, best first (empty: nothing fits)."""
-    return choose(await evidence(description, catalogue))
+    return choose(await evidence(models, description, catalogue))

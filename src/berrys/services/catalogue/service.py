@@ -28,6 +28,7 @@ from berrys.services.catalogue.contracts import (
 )
 from berrys.services.catalogue.tables import ProjectProfile
 from berrys.services.catalogue.work import Breakdown, PlannedTask, words
+from berrys.services.llm import service as llm
 from berrys.services.planning.contracts import (
     DependencyDraft,
     MilestoneDraft,
@@ -88,18 +89,20 @@ def deliverable_type(key: str) -> DeliverableType | None:
 # --- understanding ----------------------------------------------------------------------------
 
 
-async def prepare() -> None:
+async def prepare(models: llm.Runtime) -> None:
     """Load the catalogue and embed its examples ahead of the first description."""
-    await classify.prepare(await asyncio.to_thread(catalogue))
+    await classify.prepare(models, await asyncio.to_thread(catalogue))
 
 
-async def understand(description: str, *, types: list[TypeMatch] | None = None) -> Breakdown:
+async def understand(
+    models: llm.Runtime, description: str, *, types: list[TypeMatch] | None = None
+) -> Breakdown:
     """What the description asks for, by the catalogue: types, sizes, requirements, team
     roles and tasks (the embedder is the only thing it calls; not when ``types`` are given)."""
     # Pure CPU (the catalogue's first load takes a second; a draft 5-10 ms): in threads, so
     # that the event loop goes on serving meanwhile.
     if types is None:
-        types = await classify.classify(description, await asyncio.to_thread(catalogue))
+        types = await classify.classify(models, description, await asyncio.to_thread(catalogue))
     return await asyncio.to_thread(draft, description, types=types)
 
 

@@ -37,6 +37,7 @@ from berrys.services.chat.outcome import (
     refuse_read_only,
     target_project,
 )
+from berrys.services.llm import service as llm
 from berrys.services.planning import generation as planning_generation
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
@@ -103,7 +104,7 @@ async def _create_project(database: Database, turn: Turn, intent: IntentResult) 
 
 
 async def _generate_team(
-    database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
+    models: llm.Runtime, database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
 ) -> Outcome:
     project_id, name = target_project(turn, intent)
     if project_id is None:
@@ -124,7 +125,7 @@ async def _generate_team(
         return confirm(Intent.GENERATE_TEAM, project_id, question)
     try:
         generated = await agent_generation.generate(
-            database, project_id=project_id, request=GenerateRequest(), user=turn.user
+            models, database, project_id=project_id, request=GenerateRequest(), user=turn.user
         )
     except BerrysError as exc:
         return failed(Intent.GENERATE_TEAM, exc, project_id)
@@ -154,7 +155,7 @@ async def _generate_team(
 
 
 async def _plan(
-    database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
+    models: llm.Runtime, database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
 ) -> Outcome:
     project_id, name = target_project(turn, intent)
     if project_id is None:
@@ -193,7 +194,7 @@ async def _plan(
         return confirm(Intent.PLAN, project_id, question)
     try:
         plan = await planning_generation.create_plan(
-            database, project_id=project_id, plan_in=PlanCreate(), user=turn.user
+            models, database, project_id=project_id, plan_in=PlanCreate(), user=turn.user
         )
     except BerrysError as exc:
         return failed(Intent.PLAN, exc, project_id)
@@ -222,19 +223,24 @@ async def _plan(
 
 
 async def _run(
-    database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool = False
+    models: llm.Runtime,
+    database: Database,
+    turn: Turn,
+    intent: IntentResult,
+    *,
+    confirmed: bool = False,
 ) -> Outcome:
     match intent.intent:
         case Intent.CREATE_PROJECT:
             return await _create_project(database, turn, intent)
         case Intent.GENERATE_TEAM:
-            return await _generate_team(database, turn, intent, confirmed=confirmed)
+            return await _generate_team(models, database, turn, intent, confirmed=confirmed)
         case Intent.PLAN:
-            return await _plan(database, turn, intent, confirmed=confirmed)
+            return await _plan(models, database, turn, intent, confirmed=confirmed)
         case Intent.STATUS:
             return await answers.answer(database, turn, intent)
         case Intent.START_RUN:
-            return await runs.start_run(database, turn, intent, confirmed=confirmed)
+            return await runs.start_run(models, database, turn, intent, confirmed=confirmed)
         case Intent.APPROVE | Intent.REJECT:
             return await runs.answer_approval(database, turn, intent)
         case Intent.HELP:
@@ -247,21 +253,23 @@ async def _run(
             return await guide(database, turn, intent)
 
 
-async def dispatch(database: Database, *, turn: Turn, intent: IntentResult) -> Outcome:
+async def dispatch(
+    models: llm.Runtime, database: Database, *, turn: Turn, intent: IntentResult
+) -> Outcome:
     """Carry out the intent; a pending action runs on CONFIRM and is dropped otherwise."""
     try:
         if intent.intent == Intent.CONFIRM and turn.pending is not None:
             pending = turn.pending
             target = IntentResult(intent=pending.type)
             confirmed_turn = _with_project(turn, pending.project_id)
-            return await _run(database, confirmed_turn, target, confirmed=True)
+            return await _run(models, database, confirmed_turn, target, confirmed=True)
         if intent.intent == Intent.CANCEL and turn.pending is not None:
             return Outcome(
                 reply="Alright, I won't do that.",
                 project_id=turn.pending.project_id,
                 actions=[ChatAction(type=turn.pending.type, status=Status.CANCELLED)],
             )
-        outcome = await _run(database, turn, intent)
+        outcome = await _run(models, database, turn, intent)
         if turn.pending is not None and intent.intent in READ_ONLY:
             # A question in between leaves the proposal standing: "yes" still carries it out.
             outcome.pending = turn.pending

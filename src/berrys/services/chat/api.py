@@ -21,6 +21,7 @@ from berrys.services.chat.contracts import (
     PromptOut,
     PromptUpdate,
 )
+from berrys.services.llm.deps import ModelsDep
 
 router = APIRouter(prefix="/api/v1/chat", tags=["chat"])
 EVENT_STREAM = "text/event-stream"
@@ -59,6 +60,7 @@ async def get_session(
 async def send_message(
     session_id: uuid.UUID,
     body: ChatMessageCreate,
+    models: ModelsDep,
     database: DatabaseDep,
     user: CurrentUser,
     accept: Annotated[str | None, Header()] = None,
@@ -70,10 +72,10 @@ async def send_message(
         database, session_id=session_id, user=user, content=body.content
     )
     if not (stream or EVENT_STREAM in (accept or "")):
-        return await service.finish_turn(database, turn=turn)
+        return await service.finish_turn(models, database, turn=turn)
 
     async def events() -> AsyncIterator[str]:
-        async for event in service.stream_turn(database, turn=turn):
+        async for event in service.stream_turn(models, database, turn=turn):
             yield service.sse(event)
 
     return StreamingResponse(

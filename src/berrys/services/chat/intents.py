@@ -122,7 +122,7 @@ def by_rules(
 
 
 async def understand(
-    database: Database | None,
+    models: llm.Runtime,
     content: str,
     *,
     pending: bool = False,
@@ -132,7 +132,7 @@ async def understand(
     result = by_rules(content, pending=pending, project_names=project_names)
     if result.intent != Intent.SMALL_TALK or is_greeting(content):
         return result
-    question = await nearest.nearest_question(database, content.strip())
+    question = await nearest.nearest_question(models, content.strip())
     if question is None:
         return result
     return IntentResult(
@@ -176,6 +176,7 @@ RULES_SOURCE = IntentSource(provider="RULES", model="rules", fallback=False)
 
 
 async def _complete_with_router(
+    models: llm.Runtime,
     database: Database,
     *,
     messages: list[dict[str, str]],
@@ -188,7 +189,7 @@ async def _complete_with_router(
         response_schema=IntentResult,
         rules=rules_answer,
     )
-    response = await llm.complete(database, request)
+    response = await llm.complete(models, database, request)
     parsed = response.parsed
     if not isinstance(parsed, IntentResult):
         parsed = IntentResult.model_validate(parsed)
@@ -204,6 +205,7 @@ complete = _complete_with_router
 
 
 async def recognise(
+    models: llm.Runtime,
     database: Database,
     *,
     content: str,
@@ -214,7 +216,7 @@ async def recognise(
     project_names: Sequence[str],
 ) -> tuple[IntentResult, IntentSource]:
     """The intent of ``content`` given the conversation; the rules when the model fails."""
-    ruled = await understand(database, content, pending=pending, project_names=project_names)
+    ruled = await understand(models, content, pending=pending, project_names=project_names)
 
     def rules_answer() -> IntentResult:
         return ruled
@@ -231,7 +233,9 @@ async def recognise(
     messages += [{"role": role, "content": text} for role, text in history]
     messages.append({"role": "user", "content": content})
     try:
-        result, source = await complete(database, messages=messages, rules_answer=rules_answer)
+        result, source = await complete(
+            models, database, messages=messages, rules_answer=rules_answer
+        )
     except (BerrysError, ValueError) as exc:
         _log.warning("chat.intent_fallback", error=type(exc).__name__, detail=str(exc))
         return ruled, RULES_SOURCE.model_copy(

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import structlog
 
-from berrys.core.db import Database
 from berrys.core.errors import BerrysError
 from berrys.services.llm import service as llm
 
@@ -168,23 +167,23 @@ def _unit(vectors: list[list[float]]) -> np.ndarray:
     return matrix / np.where(norms == 0, 1.0, norms)
 
 
-async def _index(database: Database | None) -> _Index:
+async def _index(models: llm.Runtime) -> _Index:
     """The exemplars' vectors by the default embedder, embedded on first use and kept. Two
     first uses at once both embed them (harmless, the same vectors); no lock to hold."""
-    name = (await llm.embed(database, texts=[])).model
+    name = (await llm.embed(models, texts=[])).model
     if name not in _indexes:
         labels = tuple(label for label, texts in EXEMPLARS.items() for _ in texts)
         texts = [text for group in EXEMPLARS.values() for text in group]
-        result = await llm.embed(database, texts=texts)
+        result = await llm.embed(models, texts=texts)
         _indexes[result.model] = _Index(result.provider, labels, _unit(result.vectors))
         name = result.model
     return _indexes[name]
 
 
-async def scores(database: Database | None, text: str) -> dict[str, float]:
+async def scores(models: llm.Runtime, text: str) -> dict[str, float]:
     """Each question's best similarity to ``text`` (and "other"'s)."""
-    index = await _index(database)
-    [vector] = _unit((await llm.embed(database, texts=[text])).vectors)
+    index = await _index(models)
+    [vector] = _unit((await llm.embed(models, texts=[text])).vectors)
     similarity = index.vectors @ vector
     best: dict[str, float] = {}
     for label, value in zip(index.labels, similarity.tolist(), strict=True):
@@ -192,11 +191,11 @@ async def scores(database: Database | None, text: str) -> dict[str, float]:
     return best
 
 
-async def nearest_question(database: Database | None, text: str) -> str | None:
+async def nearest_question(models: llm.Runtime, text: str) -> str | None:
     """The question ``text`` is nearest to, or None (nearest to small talk, or too far)."""
     try:
-        index = await _index(database)
-        best = await scores(database, text)
+        index = await _index(models)
+        best = await scores(models, text)
     except (BerrysError, ValueError) as exc:  # no embedder: the rules alone answer
         _log.warning("chat.nearest_unavailable", error=type(exc).__name__, detail=str(exc))
         return None

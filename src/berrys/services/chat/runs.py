@@ -21,6 +21,7 @@ from berrys.services.chat.outcome import (
 )
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.llm import service as llm
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 from berrys.services.workflows import service as runs
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 
 async def start_run(
-    database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
+    models: llm.Runtime, database: Database, turn: Turn, intent: IntentResult, *, confirmed: bool
 ) -> Outcome:
     project_id, name = target_project(turn, intent)
     if project_id is None:
@@ -72,6 +73,7 @@ async def start_run(
         async with database.transaction() as session:
             run = await runs.create_from_plan(
                 session,
+                models=models,
                 database=database,
                 project_id=project_id,
                 run_in=RunCreate(),

@@ -34,6 +34,7 @@ from berrys.services.chat.contracts import (
 )
 from berrys.services.chat.prompts import DEFAULTS
 from berrys.services.chat.tables import ChatMessage, ChatPrompt, ChatSession
+from berrys.services.llm import service as llm
 from berrys.services.projects import service as projects
 
 HISTORY_MESSAGES = 10
@@ -249,8 +250,9 @@ async def start_turn(
         )
 
 
-async def _work(database: Database, turn: Turn) -> ChatReply:
+async def _work(models: llm.Runtime, database: Database, turn: Turn) -> ChatReply:
     result, source = await intents.recognise(
+        models,
         database,
         content=turn.content,
         history=turn.history,
@@ -259,7 +261,7 @@ async def _work(database: Database, turn: Turn) -> ChatReply:
         pending=turn.pending is not None,
         project_names=list(turn.projects),
     )
-    outcome = await actions.dispatch(database, turn=turn, intent=result)
+    outcome = await actions.dispatch(models, database, turn=turn, intent=result)
     async with database.transaction() as session:
         row = await _session_row(session, turn.session_id, turn.user)
         reply = ChatMessage(
@@ -308,9 +310,9 @@ async def _work(database: Database, turn: Turn) -> ChatReply:
     )
 
 
-async def finish_turn(database: Database, *, turn: Turn) -> ChatReply:
+async def finish_turn(models: llm.Runtime, database: Database, *, turn: Turn) -> ChatReply:
     """Recognise, act, store the reply. Runs to its end even if the caller goes away."""
-    work = asyncio.ensure_future(_work(database, turn))
+    work = asyncio.ensure_future(_work(models, database, turn))
     _running.add(work)
     work.add_done_callback(_running.discard)
     return await asyncio.shield(work)
@@ -321,9 +323,11 @@ def _chunks(text: str, words: int = 3) -> list[str]:
     return [" ".join(parts[i : i + words]) + " " for i in range(0, len(parts), words)]
 
 
-async def stream_turn(database: Database, *, turn: Turn) -> AsyncIterator[ChatEvent]:
+async def stream_turn(
+    models: llm.Runtime, database: Database, *, turn: Turn
+) -> AsyncIterator[ChatEvent]:
     """The turn as events: intent, each action, the reply in pieces, then done."""
-    reply = await finish_turn(database, turn=turn)
+    reply = await finish_turn(models, database, turn=turn)
     yield ChatEvent(event="intent", data={"intent": reply.intent.value})
     for action in reply.actions:
         yield ChatEvent(event="action", data=action.model_dump(mode="json"))
@@ -336,11 +340,11 @@ async def stream_turn(database: Database, *, turn: Turn) -> AsyncIterator[ChatEv
 
 
 async def send(
-    database: Database, *, session_id: uuid.UUID, user: UserOut, content: str
+    models: llm.Runtime, database: Database, *, session_id: uuid.UUID, user: UserOut, content: str
 ) -> ChatReply:
     """One message in, Berry's whole reply out."""
     turn = await start_turn(database, session_id=session_id, user=user, content=content)
-    return await finish_turn(database, turn=turn)
+    return await finish_turn(models, database, turn=turn)
 
 
 def sse(event: ChatEvent) -> str:

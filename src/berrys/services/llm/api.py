@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import StreamingResponse
 
 from berrys.core.contracts import ListOf
+from berrys.core.db import Database
 from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.core.enums import BudgetScope, ModelProvider, UserRole
 from berrys.core.errors import BerrysError, Forbidden, Unprocessable
@@ -34,6 +35,8 @@ from berrys.services.llm.contracts import (
     ModelUpdate,
     UsageReport,
 )
+from berrys.services.llm.deps import ModelsDep
+from berrys.services.llm.runtime import Runtime
 from berrys.services.projects import service as projects
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -75,6 +78,7 @@ def _completion_request(body: ChatRequest, user: UserOut) -> CompletionRequest:
 
 @router.get("", response_model=ListOf[ModelOut])
 async def list_models(
+    models: ModelsDep,
     database: DatabaseDep,
     user: CurrentUser,
     page: PageDep,
@@ -82,7 +86,7 @@ async def list_models(
     enabled: Annotated[bool | None, Query()] = None,
 ) -> ListOf[ModelOut]:
     """The registry (the configured providers' models are added on first use)."""
-    await service.ensure_registry(database)
+    await service.ensure_registry(models, database)
     async with database.transaction(read_only=True) as session:
         items, total = await service.get_all(
             session, limit=page.limit, offset=page.offset, provider=provider, enabled=enabled
@@ -91,8 +95,10 @@ async def list_models(
 
 
 @router.post("", response_model=ModelOut, status_code=status.HTTP_201_CREATED)
-async def create_model(body: ModelCreate, session: Session, user: AdminUser) -> ModelOut:
-    return await service.create(session, model_in=body, user=user)
+async def create_model(
+    body: ModelCreate, models: ModelsDep, session: Session, user: AdminUser
+) -> ModelOut:
+    return await service.create(models, session, model_in=body, user=user)
 
 
 @router.post(
@@ -105,19 +111,23 @@ async def create_model(body: ModelCreate, session: Session, user: AdminUser) -> 
         }
     },
 )
-async def chat(body: ChatRequest, database: DatabaseDep, user: WriterUser) -> object:
+async def chat(
+    body: ChatRequest, models: ModelsDep, database: DatabaseDep, user: WriterUser
+) -> object:
     """Route a chat to the best model, falling back on failure; ``stream`` answers as SSE."""
     body = await _check_access(database, user, body)
     request = _completion_request(body, user)
     if body.stream:
-        return StreamingResponse(_sse(database, request), media_type="text/event-stream")
-    result = await service.complete(database, request)
+        return StreamingResponse(_sse(models, database, request), media_type="text/event-stream")
+    result = await service.complete(models, database, request)
     return ChatResponse.model_validate(result.model_dump(exclude={"request_hash"}))
 
 
-async def _sse(database: DatabaseDep, request: CompletionRequest) -> AsyncIterator[str]:
+async def _sse(
+    models: Runtime, database: Database, request: CompletionRequest
+) -> AsyncIterator[str]:
     try:
-        async for chunk in service.stream(database, request):
+        async for chunk in service.stream(models, database, request):
             if chunk.done and chunk.completion is not None:
                 payload = chunk.completion.model_dump(mode="json", exclude={"request_hash"})
                 yield f"event: done\ndata: {json.dumps(payload)}\n\n"
@@ -129,8 +139,8 @@ async def _sse(database: DatabaseDep, request: CompletionRequest) -> AsyncIterat
 
 
 @router.post("/embeddings", response_model=EmbeddingResult)
-async def embeddings(body: EmbeddingRequest, database: DatabaseDep, user: CurrentUser) -> object:
-    return await service.embed(database, texts=body.input, model=body.model)
+async def embeddings(body: EmbeddingRequest, models: ModelsDep, user: CurrentUser) -> object:
+    return await service.embed(models, texts=body.input, model=body.model)
 
 
 @router.get("/usage", response_model=UsageReport)
@@ -170,18 +180,22 @@ async def list_budgets(session: Session, user: CurrentUser) -> list[BudgetOut]:
 
 
 @router.put("/budgets", response_model=BudgetOut)
-async def set_budget(body: BudgetSet, session: Session, user: WriterUser) -> BudgetOut:
+async def set_budget(
+    body: BudgetSet, models: ModelsDep, session: Session, user: WriterUser
+) -> BudgetOut:
     """A project's owner sets its budget; agent budgets and provider quotas are ADMIN's."""
     if body.scope == BudgetScope.PROJECT and body.project_id is not None:
         await projects.get(session, project_id=body.project_id, user=user)
     elif user.role != UserRole.ADMIN:
         raise Forbidden("Only an ADMIN may set agent budgets and provider quotas")
-    return await service.set_budget(session, budget_in=body, user=user)
+    return await service.set_budget(models, session, budget_in=body, user=user)
 
 
 @router.delete("/budgets/{budget_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_budget(budget_id: uuid.UUID, session: Session, user: AdminUser) -> None:
-    await service.delete_budget(session, budget_id=budget_id, user=user)
+async def delete_budget(
+    budget_id: uuid.UUID, models: ModelsDep, session: Session, user: AdminUser
+) -> None:
+    await service.delete_budget(models, session, budget_id=budget_id, user=user)
 
 
 @router.get("/{model_id}", response_model=ModelOut)
@@ -191,26 +205,30 @@ async def get_model(model_id: uuid.UUID, session: Session, user: CurrentUser) ->
 
 @router.patch("/{model_id}", response_model=ModelOut)
 async def update_model(
-    model_id: uuid.UUID, body: ModelUpdate, session: Session, user: AdminUser
+    model_id: uuid.UUID, body: ModelUpdate, models: ModelsDep, session: Session, user: AdminUser
 ) -> ModelOut:
-    return await service.update(session, model_id=model_id, model_in=body, user=user)
+    return await service.update(models, session, model_id=model_id, model_in=body, user=user)
 
 
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_model(model_id: uuid.UUID, session: Session, user: AdminUser) -> None:
-    await service.delete(session, model_id=model_id, user=user)
+async def delete_model(
+    model_id: uuid.UUID, models: ModelsDep, session: Session, user: AdminUser
+) -> None:
+    await service.delete(models, session, model_id=model_id, user=user)
 
 
 @router.post("/{model_id}/test", response_model=ModelTestResult)
-async def test_model(model_id: uuid.UUID, database: DatabaseDep, user: AdminUser) -> object:
+async def test_model(
+    model_id: uuid.UUID, models: ModelsDep, database: DatabaseDep, user: AdminUser
+) -> object:
     """One small real call to this model alone (counted in usage): ok and the latency, or
     the provider's error. An ADMIN's: it spends the provider's tokens."""
-    return await service.probe_model(database, model_id=model_id, user=user)
+    return await service.probe_model(models, database, model_id=model_id, user=user)
 
 
 @router.post("/{model_id}/feedback", response_model=ModelOut)
 async def model_feedback(
-    model_id: uuid.UUID, body: ModelFeedback, session: Session, user: WriterUser
+    model_id: uuid.UUID, body: ModelFeedback, models: ModelsDep, session: Session, user: WriterUser
 ) -> ModelOut:
     """A verdict on the model's answers (-1, 0, 1); the router ranks by it."""
-    return await service.feedback(session, model_id=model_id, score=body.score, user=user)
+    return await service.feedback(models, session, model_id=model_id, score=body.score, user=user)

@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from berrys.core.encryption import SecretBox, SecretUnreadable, hint
 from berrys.core.enums import AuditAction
 from berrys.services.audit import service as audit
-from berrys.services.llm import runtime
 from berrys.services.llm.providers import factories
 from berrys.services.llm.runtime import Endpoint, Runtime
 from berrys.services.llm.tables import LlmModel
@@ -28,13 +27,15 @@ def has_endpoint(row: LlmModel) -> bool:
     return row.base_url is not None or row.api_key_encrypted is not None
 
 
-def store(row: LlmModel, *, base_url: str | None, api_key: SecretStr | None) -> None:
+def store(
+    state: Runtime, row: LlmModel, *, base_url: str | None, api_key: SecretStr | None
+) -> None:
     """Set the row's URL and key (``None``: keep what is there); the key only encrypted."""
     if base_url is not None:
         row.base_url = base_url
     if api_key is not None:
         plain = api_key.get_secret_value()
-        row.api_key_encrypted = runtime.get().secrets.encrypt(plain)
+        row.api_key_encrypted = state.secrets.encrypt(plain)
         row.api_key_hint = hint(plain)
 
 
@@ -61,7 +62,7 @@ def endpoint(state: Runtime, row: LlmModel) -> Endpoint:
     return built
 
 
-async def rotate(session: AsyncSession, *, box: SecretBox) -> list[str]:
+async def rotate(models: Runtime, session: AsyncSession, *, box: SecretBox) -> list[str]:
     """Re-encrypt every stored key with ``box``'s first key (any of its keys may decrypt);
     the models' names. Raises SecretUnreadable, changing nothing, if one key is under none."""
     rows = list(
@@ -87,5 +88,5 @@ async def rotate(session: AsyncSession, *, box: SecretBox) -> list[str]:
         actor_id=None,
         after={"re_encrypted": names},
     )
-    runtime.get().forget_registry()
+    models.forget_registry()
     return names

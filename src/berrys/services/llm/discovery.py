@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.enums import ModelProvider
-from berrys.services.llm import credentials, runtime
+from berrys.services.llm import credentials
 from berrys.services.llm.providers import scripted
 from berrys.services.llm.providers.base import ModelSeed, ModelSpec
+from berrys.services.llm.runtime import REGISTRY_TTL_SECONDS, Runtime
 from berrys.services.llm.tables import LlmModel
 
 _log = structlog.get_logger("berrys.llm")
@@ -51,10 +52,9 @@ def spec_of_seed(seed: ModelSeed) -> ModelSpec:
     )
 
 
-async def seeds() -> list[ModelSeed]:
+async def seeds(state: Runtime) -> list[ModelSeed]:
     """The models the configured providers offer: asked once per process, and again after
     ``DISCOVERY_RETRY_SECONDS`` for a provider that did not answer (each ask is bounded)."""
-    state = runtime.get()
     now = time.monotonic()
     if state.seeds is None or (state.seeds_missing and now >= state.seeds_retry_at):
         found = {(seed.provider, seed.name): seed for seed in state.seeds or []}
@@ -77,11 +77,10 @@ async def seeds() -> list[ModelSeed]:
     return state.seeds
 
 
-async def candidates(database: Database) -> list[ModelSpec]:
+async def candidates(state: Runtime, database: Database) -> list[ModelSpec]:
     """Scripted models, the registry's enabled rows, and configured models not yet in it."""
-    state = runtime.get()
     cached = state.models.get(database.url)
-    if cached is None or time.monotonic() - cached[0] >= runtime.REGISTRY_TTL_SECONDS:
+    if cached is None or time.monotonic() - cached[0] >= REGISTRY_TTL_SECONDS:
         async with database.transaction(read_only=True) as session:
             rows = list(await session.scalars(select(LlmModel)))
         listed = {(row.provider, row.name) for row in rows}
@@ -93,7 +92,7 @@ async def candidates(database: Database) -> list[ModelSpec]:
         for row in rows:
             if row.enabled and credentials.has_endpoint(row):
                 credentials.endpoint(state, row)
-        specs += [spec_of_seed(s) for s in await seeds() if (s.provider, s.name) not in listed]
+        specs += [spec_of_seed(s) for s in await seeds(state) if (s.provider, s.name) not in listed]
         cached = (time.monotonic(), specs)
         state.models[database.url] = cached
     specs = list(cached[1])

@@ -35,9 +35,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import ModelProvider, ModelTaskType
-from berrys.services.llm import runtime
 from berrys.services.llm.contracts import GateRate
 from berrys.services.llm.providers.base import ModelSpec
+from berrys.services.llm.runtime import REGISTRY_TTL_SECONDS, Runtime
 from berrys.services.llm.tables import ModelGate
 
 # The task types whose answers the gate judges and the router holds against the offline draft.
@@ -121,6 +121,7 @@ def below_offline_draft(spec: ModelSpec, task_type: ModelTaskType, tallies: Tall
 
 
 async def record(
+    state: Runtime,
     database: Database,
     *,
     provider: ModelProvider,
@@ -138,14 +139,13 @@ async def record(
         "updated_at": utcnow(),
     }
     await database.write(_RECORD[(database.engine.dialect.name, bool(passed))], row)
-    runtime.get().gates.pop(database.url, None)
+    state.gates.pop(database.url, None)
 
 
-async def tallies(database: Database) -> Tallies:
-    """Every model's verdicts, read again after ``runtime.REGISTRY_TTL_SECONDS``."""
-    state = runtime.get()
+async def tallies(state: Runtime, database: Database) -> Tallies:
+    """Every model's verdicts, read again after ``REGISTRY_TTL_SECONDS``."""
     cached = state.gates.get(database.url)
-    if cached is not None and time.monotonic() - cached[0] < runtime.REGISTRY_TTL_SECONDS:
+    if cached is not None and time.monotonic() - cached[0] < REGISTRY_TTL_SECONDS:
         return cached[1]
     async with database.transaction(read_only=True) as session:
         rows = (await session.execute(select(*_KEY, _TABLE.c.passed, _TABLE.c.failed))).all()

@@ -11,10 +11,11 @@ from berrys.core.db import Database
 from berrys.core.enums import ModelProvider, ModelRequestOutcome
 from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
-from berrys.services.llm import accounting, credentials, discovery, runtime
+from berrys.services.llm import accounting, credentials, discovery
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ModelTestResult
 from berrys.services.llm.providers.base import ProviderError, ProviderRequest, ProviderTimeout
 from berrys.services.llm.router import AttemptRecord
+from berrys.services.llm.runtime import Runtime
 from berrys.services.llm.tables import LlmModel
 
 PROMPT = "Reply with one word: ready."
@@ -23,16 +24,17 @@ TIMEOUT_SECONDS = 30.0
 REPLY_CHARACTERS = 200
 
 
-async def probe_model(database: Database, *, model_id: uuid.UUID, user: UserOut) -> ModelTestResult:
+async def probe_model(
+    models: Runtime, database: Database, *, model_id: uuid.UUID, user: UserOut
+) -> ModelTestResult:
     """Ask the registered model ``model_id`` one short question, with no transaction open."""
-    state = runtime.get()
     async with database.transaction(read_only=True) as session:
         row = await session.get(LlmModel, model_id)
         if row is None:
             raise NotFound.of("Model", model_id)
         spec = discovery.spec_of(row)
         if credentials.has_endpoint(row):
-            credentials.endpoint(state, row)
+            credentials.endpoint(models, row)
     result = ModelTestResult(
         model_id=model_id,
         provider=spec.provider,
@@ -44,18 +46,18 @@ async def probe_model(database: Database, *, model_id: uuid.UUID, user: UserOut)
     if spec.provider == ModelProvider.RULES:
         why = "RULES answers only requests that carry their own answer (the offline drafts)"
         return result.model_copy(update={"error": f"Not called: {why}"})
-    provider = state.provider_for(spec)
+    provider = models.provider_for(spec)
     if provider is None:
-        return result.model_copy(update={"error": f"Not called: {state.why_unserved(spec)}"})
+        return result.model_copy(update={"error": f"Not called: {models.why_unserved(spec)}"})
     request = CompletionRequest(
         messages=[ChatMessage(role="user", content=PROMPT)], max_tokens=MAX_TOKENS, user_id=user.id
     )
-    timeout = min(state.settings.llm_timeout_seconds, TIMEOUT_SECONDS)
+    timeout = min(models.settings.llm_timeout_seconds, TIMEOUT_SECONDS)
     preq = ProviderRequest(messages=request.messages, max_tokens=MAX_TOKENS, timeout=timeout)
     record = AttemptRecord(spec=spec, attempt=1, outcome=ModelRequestOutcome.SUCCESS)
     started = time.perf_counter()
     try:
-        async with state.semaphore(spec):
+        async with models.semaphore(spec):
             try:
                 async with asyncio.timeout(timeout):
                     response = await provider.complete(spec, preq)

@@ -15,7 +15,7 @@ from berrys.core.enums import AuditAction, BudgetScope, ModelProvider, UserRole
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
-from berrys.services.llm import accounting, credentials, router, runtime
+from berrys.services.llm import accounting, credentials, router
 from berrys.services.llm.contracts import (
     BudgetOut,
     BudgetSet,
@@ -26,6 +26,7 @@ from berrys.services.llm.contracts import (
     check_endpoint,
 )
 from berrys.services.llm.discovery import seeds
+from berrys.services.llm.runtime import Runtime
 from berrys.services.llm.tables import LlmModel, ModelBudget, ModelGate
 
 
@@ -33,9 +34,9 @@ def _out(row: LlmModel) -> ModelOut:
     return ModelOut.model_validate(row)
 
 
-async def sync_registry(database: Database) -> list[ModelOut]:
+async def sync_registry(models: Runtime, database: Database) -> list[ModelOut]:
     """Insert the configured providers' models that the registry lacks (edits are kept)."""
-    found = await seeds()
+    found = await seeds(models)
     async with database.transaction() as session:
         listed = {(row.provider, row.name) for row in await session.scalars(select(LlmModel))}
         added: list[ModelOut] = []
@@ -68,19 +69,18 @@ async def sync_registry(database: Database) -> list[ModelOut]:
                 actor_id=None,
                 after=created,
             )
-    runtime.get().forget_registry()
+    models.forget_registry()
     return added
 
 
-async def ensure_registry(database: Database) -> None:
+async def ensure_registry(models: Runtime, database: Database) -> None:
     """Register the configured providers' models once per process (again if emptied)."""
-    state = runtime.get()
-    if database.url in state.synced:
+    if database.url in models.synced:
         async with database.transaction(read_only=True) as session:
             if await session.scalar(select(func.count()).select_from(LlmModel)):
                 return
-    await sync_registry(database)
-    state.synced.add(database.url)
+    await sync_registry(models, database)
+    models.synced.add(database.url)
 
 
 async def get_all(
@@ -116,7 +116,9 @@ async def get(session: AsyncSession, *, model_id: uuid.UUID) -> ModelOut:
     return _out(await _row(session, model_id))
 
 
-async def create(session: AsyncSession, *, model_in: ModelCreate, user: UserOut) -> ModelOut:
+async def create(
+    models: Runtime, session: AsyncSession, *, model_in: ModelCreate, user: UserOut
+) -> ModelOut:
     exists = await session.scalar(
         select(LlmModel.id).where(
             LlmModel.provider == model_in.provider, LlmModel.name == model_in.name
@@ -138,7 +140,7 @@ async def create(session: AsyncSession, *, model_in: ModelCreate, user: UserOut)
         feedback_score=0.0,
         requests=0,
     )
-    credentials.store(row, base_url=model_in.base_url, api_key=model_in.api_key)
+    credentials.store(models, row, base_url=model_in.base_url, api_key=model_in.api_key)
     session.add(row)
     await session.flush()
     created = _out(row)
@@ -150,12 +152,17 @@ async def create(session: AsyncSession, *, model_in: ModelCreate, user: UserOut)
         actor_id=user.id,
         after=created,
     )
-    runtime.get().forget_registry()
+    models.forget_registry()
     return created
 
 
 async def update(
-    session: AsyncSession, *, model_id: uuid.UUID, model_in: ModelUpdate, user: UserOut
+    models: Runtime,
+    session: AsyncSession,
+    *,
+    model_id: uuid.UUID,
+    model_in: ModelUpdate,
+    user: UserOut,
 ) -> ModelOut:
     row = await _row(session, model_id)
     before = _out(row)
@@ -167,7 +174,7 @@ async def update(
         )
     except ValueError as exc:
         raise Unprocessable(str(exc)) from None
-    credentials.store(row, base_url=model_in.base_url, api_key=model_in.api_key)
+    credentials.store(models, row, base_url=model_in.base_url, api_key=model_in.api_key)
     changes = model_in.model_dump(
         exclude_unset=True, exclude_none=True, exclude={"base_url", "api_key"}
     )
@@ -190,11 +197,13 @@ async def update(
             before=before,
             after=after,
         )
-    runtime.get().forget_registry()
+    models.forget_registry()
     return after
 
 
-async def delete(session: AsyncSession, *, model_id: uuid.UUID, user: UserOut) -> None:
+async def delete(
+    models: Runtime, session: AsyncSession, *, model_id: uuid.UUID, user: UserOut
+) -> None:
     """Remove a model with what was learned of it, its quality-gate verdicts too (a model
     a provider still offers comes back on the next sync, measured afresh)."""
     row = await _row(session, model_id)
@@ -213,12 +222,12 @@ async def delete(session: AsyncSession, *, model_id: uuid.UUID, user: UserOut) -
         actor_id=user.id,
         before=before,
     )
-    runtime.get().forget_registry()
-    runtime.get().gates.clear()
+    models.forget_registry()
+    models.gates.clear()
 
 
 async def feedback(
-    session: AsyncSession, *, model_id: uuid.UUID, score: int, user: UserOut
+    models: Runtime, session: AsyncSession, *, model_id: uuid.UUID, score: int, user: UserOut
 ) -> ModelOut:
     """A user's verdict on a model's answers: a moving average the router ranks by."""
     row = await _row(session, model_id)
@@ -237,7 +246,7 @@ async def feedback(
         before=before,
         after=after,
     )
-    runtime.get().forget_registry()
+    models.forget_registry()
     return after
 
 
@@ -285,7 +294,9 @@ async def _spent(session: AsyncSession, row: ModelBudget) -> tuple[float, int]:
     return float(spent_usd), int(spent_tokens)
 
 
-async def set_budget(session: AsyncSession, *, budget_in: BudgetSet, user: UserOut) -> BudgetOut:
+async def set_budget(
+    models: Runtime, session: AsyncSession, *, budget_in: BudgetSet, user: UserOut
+) -> BudgetOut:
     """Create or replace the budget of a project, an agent, or a provider's quota."""
     target = {
         BudgetScope.PROJECT: ("project_id", budget_in.project_id),
@@ -324,7 +335,7 @@ async def set_budget(session: AsyncSession, *, budget_in: BudgetSet, user: UserO
         before=before,
         after=after,
     )
-    runtime.get().forget_budgets()
+    models.forget_budgets()
     return after
 
 
@@ -339,7 +350,9 @@ async def get_budgets(
     return [_budget_out(row, *await _spent(session, row)) for row in rows]
 
 
-async def delete_budget(session: AsyncSession, *, budget_id: uuid.UUID, user: UserOut) -> None:
+async def delete_budget(
+    models: Runtime, session: AsyncSession, *, budget_id: uuid.UUID, user: UserOut
+) -> None:
     row = await session.get(ModelBudget, budget_id)
     if row is None:
         raise NotFound.of("Budget", budget_id)
@@ -354,4 +367,4 @@ async def delete_budget(session: AsyncSession, *, budget_id: uuid.UUID, user: Us
         actor_id=user.id,
         before=before,
     )
-    runtime.get().forget_budgets()
+    models.forget_budgets()

@@ -1,10 +1,11 @@
-"""The process-wide state of Model Orchestration: providers, limits, cooldowns, caches.
+"""The state of Model Orchestration: providers, limits, cooldowns, caches.
 
-``configure(settings)`` builds it (the app and the CLI call it); ``get()`` builds it from the
-environment on first use otherwise. Provider API keys live only inside the provider
-clients: nothing here logs or returns them. A registered model with stored credentials is
-served by a provider of its own (an *endpoint*, keyed by the model's id), built when the
-registry is read (``discovery.candidates``) and rebuilt when its URL or key changes.
+``build(settings)`` makes one; the application's wiring holds it and hands it to every
+call that uses a model (the first argument of ``llm.complete`` and friends). Provider API
+keys live only inside the provider clients: nothing here logs or returns them. A registered
+model with stored credentials is served by a provider of its own (an *endpoint*, keyed by
+the model's id), built when the registry is read (``discovery.candidates``) and rebuilt
+when its URL or key changes.
 """
 
 from __future__ import annotations
@@ -126,10 +127,8 @@ class Runtime:
                 _log.warning("llm.provider_close_failed", error=type(exc).__name__)
 
 
-_runtime: Runtime | None = None
-
-
-def _build(settings: Settings) -> Runtime:
+def build(settings: Settings) -> Runtime:
+    """The providers ``settings`` configure (scripted models installed in-process stay)."""
     runtime = Runtime(settings=settings)
     cassette = None
     if settings.llm_cassette is not None:
@@ -153,24 +152,3 @@ def _optional_providers() -> dict[ModelProvider, Any]:
     from berrys.services.llm.providers import factories
 
     return factories.FACTORIES
-
-
-def configure(settings: Settings) -> Runtime:
-    """(Re)build the runtime from ``settings``; scripted models installed in-process stay."""
-    global _runtime
-    _runtime = _build(settings)
-    return _runtime
-
-
-def get() -> Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = _build(Settings())
-    return _runtime
-
-
-async def shutdown() -> None:
-    global _runtime
-    if _runtime is not None:
-        await _runtime.aclose()
-        _runtime = None

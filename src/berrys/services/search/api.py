@@ -8,6 +8,7 @@ from berrys.core.contracts import MAX_INT
 from berrys.core.deps import DatabaseDep
 from berrys.core.enums import SearchKind
 from berrys.services.auth.deps import CurrentUser
+from berrys.services.llm.deps import EmbedderDep
 from berrys.services.search import service
 from berrys.services.search.contracts import SearchResult, SearchText
 
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/api/v1/search", tags=["search"])
 @router.get("/similar", response_model=SearchResult)
 async def similar(
     database: DatabaseDep,
+    embedder: EmbedderDep,
     user: CurrentUser,
     q: Annotated[SearchText, Query(description="What to look for (1 to 200 characters).")],
     kind: Annotated[
@@ -35,4 +37,5 @@ async def similar(
         limit=limit,
         offset=offset,
         budget=service.EMBED_BUDGET_SECONDS,
+        embedder=embedder,
     )

@@ -200,13 +200,6 @@ class VectorCache:
 cache = VectorCache()
 
 
-async def embedder_name(database: Database) -> str:
-    """The name of the platform's default embedder (asking for no vectors costs nothing)."""
-    from berrys.services.llm import service as llm  # the LLM service may use search later
-
-    return (await llm.embed(database, texts=[])).model
-
-
 def _store(database: Database | None, source: Hashable) -> Database | None:
     """Where ``source``'s vectors are stored: only a named embedder's, when given a database."""
     return database if isinstance(source, str) else None

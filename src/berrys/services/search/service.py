@@ -107,16 +107,6 @@ _SOURCES = {
 }
 
 
-async def _embedder(database: Database) -> tuple[str, scoring.Embed]:
-    """The platform's default embedder and its name."""
-    model = await scoring.embedder_name(database)
-
-    async def embed(texts: list[str]) -> list[list[float]]:
-        return (await llm.embed(database, texts=texts)).vectors
-
-    return model, embed
-
-
 def _hit(
     candidate: _Candidate, score: float, similarity: float | None, reasons: list[str]
 ) -> SearchHit:
@@ -141,10 +131,12 @@ async def similar(
     limit: int,
     offset: int,
     budget: float | None,
+    embedder: llm.Embedder | None,
 ) -> SearchResult:
     """Hits for ``q`` among the ``kinds`` of item ``user`` may see, best first.
 
-    ``budget`` bounds the seconds spent embedding unseen texts (None: embed them all).
+    ``budget`` bounds the seconds spent embedding unseen texts (None: embed them all);
+    without ``embedder`` the words alone rank.
     """
     if SearchKind.AGENT_TEMPLATE in kinds:  # system templates are seeded on first use
         await specialisations.ensure_seeded(database)
@@ -155,14 +147,14 @@ async def similar(
     query_words = scoring.words(q)
     similarities: list[float | None] = [None] * len(candidates)
     model: str | None = None
-    if candidates:
+    if candidates and embedder is not None:
+        model = embedder.name
         try:
-            model, embed = await _embedder(database)
             similarities, missing = await scoring.similarities(
                 q,
                 [c.text for c in candidates],
                 source=model,
-                embed=embed,
+                embed=embedder.embed,
                 budget=budget,
                 database=database,
             )
@@ -171,7 +163,7 @@ async def similar(
             model = None
         else:
             if missing:
-                scoring.warm_later(missing, source=model, embed=embed, database=database)
+                scoring.warm_later(missing, source=model, embed=embedder.embed, database=database)
     spread = scoring.relative(similarities)
     scored: list[tuple[float, float | None, _Candidate, list[str]]] = []
     for candidate, similarity, weight in zip(candidates, similarities, spread.weights, strict=True):

@@ -11,6 +11,7 @@ from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.core.enums import ToolSource, ToolStatus, UserRole
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
+from berrys.services.llm.deps import EmbedderDep
 from berrys.services.projects import service as projects
 from berrys.services.tools import service
 from berrys.services.tools.contracts import (
@@ -37,6 +38,7 @@ from berrys.services.tools.contracts import (
     ToolUpdate,
     UsageOut,
 )
+from berrys.services.tools.deps import ToolInvokerDep
 
 router = APIRouter(prefix="/api/v1/tools", tags=["tools"])
 servers_router = APIRouter(prefix="/api/v1/mcp-servers", tags=["tools"])
@@ -88,10 +90,10 @@ async def list_categories(session: Session, user: CurrentUser) -> list[CategoryO
 
 @router.post("/discover", response_model=DiscoverResult)
 async def discover(
-    body: DiscoverRequest, database: DatabaseDep, user: CurrentUser
+    body: DiscoverRequest, database: DatabaseDep, embedder: EmbedderDep, user: CurrentUser
 ) -> DiscoverResult:
     """Rank registered tools and configured MCP servers; each candidate says why."""
-    return await service.discover(database, request=body, user=user)
+    return await service.discover(database, request=body, user=user, embedder=embedder)
 
 
 @router.get("/discoveries/{discovery_id}", response_model=DiscoveryOut)
@@ -180,14 +182,11 @@ async def tool_usage(tool_id: uuid.UUID, session: Session, user: CurrentUser) ->
 async def invoke_tool(
     tool_id: uuid.UUID,
     body: InvokeRequest,
-    database: DatabaseDep,
-    settings: SettingsDep,
+    invoker: ToolInvokerDep,
     user: WriterUser,
 ) -> InvokeResult:
     """Call the tool: schema (422 with JSON paths), policy (403 DENY, 409 approval), timeout."""
-    return await service.invoke(
-        database,
-        settings=settings,
+    return await invoker.invoke(
         tool_id=tool_id,
         arguments=body.arguments,
         user=user,

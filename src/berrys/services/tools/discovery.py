@@ -1,16 +1,13 @@
 """Discovery: rank registered tools and configured MCP servers for a capability or a text.
 
-Capability and word matching always work; semantic similarity is added when an embedder
-is available (the Model Orchestration service's embeddings, or one set with
-:func:`set_embedder`). Every candidate carries the reasons for its score.
+Capability and word matching always work; semantic similarity is added when the caller
+gives an embedder (the application's: Model Orchestration's default embedder). Every
+candidate carries the reasons for its score.
 """
 
 from __future__ import annotations
 
-import inspect
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -20,6 +17,7 @@ from berrys.core.db import Database
 from berrys.core.enums import ToolStatus, UserRole
 from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
+from berrys.services.llm.service import Embedder
 from berrys.services.search import scoring
 from berrys.services.tools.contracts import (
     Candidate,
@@ -30,43 +28,6 @@ from berrys.services.tools.contracts import (
 from berrys.services.tools.tables import McpServer, Tool, ToolDiscovery
 
 _log = structlog.get_logger("berrys.tools.discovery")
-
-Embedder = Callable[[list[str]], Awaitable[list[list[float]]]]
-_embedder: Embedder | None = None
-
-
-def set_embedder(embedder: Embedder | None) -> None:
-    """Use ``embedder`` for semantic similarity (``None``: look for the LLM service's)."""
-    global _embedder
-    _embedder = embedder
-
-
-async def _llm_embedder(database: Database) -> Embedder | None:
-    """The Model Orchestration service's embeddings, when that service offers them."""
-    try:
-        from berrys.services.llm import service as llm  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    embed = getattr(llm, "embed", None) or getattr(llm, "embeddings", None)
-    if embed is None:
-        return None
-    parameters = inspect.signature(embed).parameters
-
-    async def run(texts: list[str]) -> list[list[float]]:
-        kwargs: dict[str, Any] = {}
-        if "database" in parameters:
-            kwargs["database"] = database
-        for name in ("texts", "input", "inputs"):
-            if name in parameters:
-                kwargs[name] = texts
-                break
-        else:
-            return []
-        result = await embed(**kwargs)
-        vectors = getattr(result, "vectors", None) or getattr(result, "embeddings", None) or result
-        return [list(map(float, vector)) for vector in vectors]
-
-    return run
 
 
 def _tool_text(tool: Tool) -> str:
@@ -113,7 +74,11 @@ def _apply_semantic(ranked: list[Candidate], similarities: list[float | None]) -
 
 
 async def discover(
-    database: Database, *, request: DiscoverRequest, user: UserOut | None
+    database: Database,
+    *,
+    request: DiscoverRequest,
+    user: UserOut | None,
+    embedder: Embedder | None,
 ) -> DiscoverResult:
     """Rank candidates, store the request with its context and results, return them."""
     query_words = scoring.words(request.query or "")
@@ -137,16 +102,14 @@ async def discover(
             )
         )
     semantic = False
-    embedder = _embedder or await _llm_embedder(database)
     text = " ".join(filter(None, [request.capability, request.query]))
     if embedder is not None and tools and text:
         try:
-            source = _embedder or await scoring.embedder_name(database)
             similarities, _ = await scoring.similarities(
                 text,
                 [_tool_text(tool) for tool in tools],
-                source=source,
-                embed=embedder,
+                source=embedder.name,
+                embed=embedder.embed,
                 database=database,
             )
         except Exception as exc:  # embeddings are a bonus; matching works without them

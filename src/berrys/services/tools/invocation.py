@@ -54,7 +54,7 @@ class ApprovalRequired(Conflict):
 
 @dataclass(frozen=True)
 class ApprovalRequest:
-    """What the approval hook is asked about: one call, before it runs."""
+    """What the approval policy is asked about: one call, before it runs."""
 
     tool_id: uuid.UUID
     tool_name: str
@@ -67,12 +67,12 @@ class ApprovalRequest:
 
 
 ApprovalHook = Callable[[ApprovalRequest], Awaitable[None]]
-"""Returns when the call may run now (approved); raises (ApprovalRequired, with e.g. the
-pending interaction's id) when it may not yet. Never auto-approves by default."""
+"""An approval policy: returns when the call may run now (approved); raises
+(ApprovalRequired, with e.g. the pending interaction's id) when it may not yet."""
 
 
 async def require_human_approval(request: ApprovalRequest) -> None:
-    """The default hook, until the human-in-the-loop service replaces it: never run."""
+    """The policy when no human-in-the-loop service is connected: never run."""
     raise ApprovalRequired(
         f"Tool {request.tool_name!r} requires approval before it runs, and no approval "
         "service is connected; the call was not made",
@@ -80,15 +80,6 @@ async def require_human_approval(request: ApprovalRequest) -> None:
         tool=request.tool_name,
         arguments_hash=request.arguments_hash,
     )
-
-
-_approval_hook: ApprovalHook = require_human_approval
-
-
-def set_approval_hook(hook: ApprovalHook | None) -> None:
-    """Connect the approval service (``None`` restores the refusing default)."""
-    global _approval_hook
-    _approval_hook = hook or require_human_approval
 
 
 def arguments_hash(arguments: dict[str, Any]) -> str:
@@ -138,15 +129,28 @@ class _Call:
     allowed: bool = True
 
 
-_definitions: dict[uuid.UUID, tuple[float, int, Any, Any | None]] = {}
-_generation = 0
+class _Definitions:
+    """Tool rows (with their server's) cached in this process for a few seconds.
+
+    A registry write in this process invalidates the whole cache at once (``invalidate``);
+    a read that began before it keeps its rows out of the cache (the generation moved on).
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, tuple[float, int, Any, Any | None]] = {}
+        self.generation = 0
+
+    def invalidate(self) -> None:
+        self.generation += 1
+        self.rows.clear()
+
+
+_definitions = _Definitions()
 
 
 def invalidate_definitions() -> None:
     """Forget cached tool definitions (every registry write in this process calls it)."""
-    global _generation
-    _generation += 1
-    _definitions.clear()
+    _definitions.invalidate()
 
 
 async def _definition(
@@ -158,10 +162,10 @@ async def _definition(
     made by another process within the TTL (default 1 s, 0 turns caching off).
     """
     now = time.monotonic()
-    cached = _definitions.get(tool_id)
-    if cached is not None and cached[0] > now and cached[1] == _generation:
+    cached = _definitions.rows.get(tool_id)
+    if cached is not None and cached[0] > now and cached[1] == _definitions.generation:
         return cached[2], cached[3]
-    generation = _generation
+    generation = _definitions.generation
     async with database.transaction(read_only=True) as session:
         tool = (await session.execute(select(*_TOOL_COLUMNS).where(Tool.id == tool_id))).first()
         if tool is None:
@@ -173,10 +177,10 @@ async def _definition(
                     select(*_SERVER_COLUMNS).where(McpServer.id == tool.mcp_server_id)
                 )
             ).first()
-    if ttl_seconds > 0 and generation == _generation:
-        if len(_definitions) > 4096:
-            _definitions.clear()
-        _definitions[tool_id] = (now + ttl_seconds, generation, tool, server)
+    if ttl_seconds > 0 and generation == _definitions.generation:
+        if len(_definitions.rows) > 4096:
+            _definitions.rows.clear()
+        _definitions.rows[tool_id] = (now + ttl_seconds, generation, tool, server)
     return tool, server
 
 
@@ -224,7 +228,7 @@ async def _log_execution(
     health = None
     if server_health is not None and call.server is not None:
         health = (call.server.id, server_health[0], server_health[1], now)
-        _definitions.pop(call.tool.id, None)  # its server's health is part of the row
+        _definitions.rows.pop(call.tool.id, None)  # its server's health is part of the row
     await executions.record(
         database,
         {
@@ -320,6 +324,7 @@ async def invoke(
     database: Database,
     *,
     settings: Settings,
+    approve: ApprovalHook,
     tool_id: uuid.UUID,
     arguments: dict[str, Any],
     user: UserOut | None,
@@ -331,7 +336,7 @@ async def invoke(
 
     Raises NotFound (tool, or a project ``user`` cannot see), Unprocessable (arguments,
     with ``errors`` listing JSON paths), PolicyDenied (DENY, REJECTED, refused by an agent
-    binding or a sandbox), ApprovalRequired (from the approval hook), ToolTimeout (504),
+    binding or a sandbox), ApprovalRequired (from ``approve``), ToolTimeout (504),
     ServiceUnavailable (the MCP server is down or broken). A tool that runs and reports an
     error is a result with ``is_error`` and outcome ERROR, not an exception.
     """
@@ -395,7 +400,7 @@ async def invoke(
             agent_id=agent_id,
         )
         try:
-            await _approval_hook(request)
+            await approve(request)
         except BerrysError as exc:
             raise await refuse(Outcome.APPROVAL_REQUIRED, exc) from None
 
@@ -463,3 +468,37 @@ async def invoke(
         duration_ms=round(elapsed, 3),
         truncated=truncated,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ToolInvoker:
+    """Runs an application's tool calls (see ``invoke``) against its database and settings,
+    under one approval policy for the calls a tool or an agent's binding requires approval
+    for: ``approve``, refusing every such call unless a human-in-the-loop policy is given."""
+
+    database: Database
+    settings: Settings
+    approve: ApprovalHook = require_human_approval
+
+    async def invoke(
+        self,
+        *,
+        tool_id: uuid.UUID,
+        arguments: dict[str, Any],
+        user: UserOut | None,
+        project_id: uuid.UUID | None = None,
+        agent_id: uuid.UUID | None = None,
+        timeout_seconds: float | None = None,
+    ) -> InvokeResult:
+        """One call under its schema and policy (``invoke`` says what it raises)."""
+        return await invoke(
+            self.database,
+            settings=self.settings,
+            approve=self.approve,
+            tool_id=tool_id,
+            arguments=arguments,
+            user=user,
+            project_id=project_id,
+            agent_id=agent_id,
+            timeout_seconds=timeout_seconds,
+        )

@@ -18,17 +18,16 @@ from berrys.services.tools.catalog import (
     get_categories,
     update,
 )
-from berrys.services.tools.discovery import discover, get_discovery, set_embedder
+from berrys.services.tools.discovery import discover, get_discovery
 from berrys.services.tools.evaluation import evaluate, get_evaluations
 from berrys.services.tools.executions import get_executions, get_usage
 from berrys.services.tools.invocation import (
     ApprovalHook,
     ApprovalRequest,
     ApprovalRequired,
+    ToolInvoker,
     ToolTimeout,
-    invoke,
     require_human_approval,
-    set_approval_hook,
 )
 from berrys.services.tools.mcp import failure_line, pool
 from berrys.services.tools.servers import (
@@ -47,6 +46,7 @@ __all__ = [
     "ApprovalHook",
     "ApprovalRequest",
     "ApprovalRequired",
+    "ToolInvoker",
     "ToolTimeout",
     "batch_create",
     "bind_agent_tool",
@@ -70,12 +70,9 @@ __all__ = [
     "get_server_by_name",
     "get_servers",
     "get_usage",
-    "invoke",
     "refresh_server",
     "require_human_approval",
     "server_health",
-    "set_approval_hook",
-    "set_embedder",
     "shutdown",
     "unbind_agent_tool",
     "update",

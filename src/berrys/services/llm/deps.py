@@ -1,0 +1,23 @@
+"""What a route needs of Model Orchestration, from the application's wiring
+(``app.state.services``): the model runtime and the platform's embedder."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from berrys.services.llm.embeddings import Embedder
+from berrys.services.llm.runtime import Runtime
+
+
+async def get_models(request: Request) -> Runtime:
+    return request.app.state.services.models
+
+
+async def get_embedder(request: Request) -> Embedder | None:
+    return request.app.state.services.embedder
+
+
+ModelsDep = Annotated[Runtime, Depends(get_models)]
+EmbedderDep = Annotated[Embedder | None, Depends(get_embedder)]

@@ -1,0 +1,16 @@
+"""The application's tool invoker for a route, from its wiring (``app.state.services``)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from berrys.services.tools.invocation import ToolInvoker
+
+
+async def get_tool_invoker(request: Request) -> ToolInvoker:
+    return request.app.state.services.tools
+
+
+ToolInvokerDep = Annotated[ToolInvoker, Depends(get_tool_invoker)]

@@ -1,0 +1,60 @@
+"""The application's wiring: one ``Services`` object built from ``Settings`` and handed to
+whatever needs a shared part (the database, the model runtime, the embedder, the tool
+invoker), instead of process globals each configured by whoever came last.
+
+It joins parts of several services (llm, tools, and the pipeline's approval of tool calls),
+so it sits above every service: no service imports it. ``create_app`` keeps one on
+``app.state.services`` (routes reach its parts through ``llm.deps`` and ``tools.deps``);
+a CLI command that needs more than the database builds its own (``cli.common``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from berrys.config import Settings
+from berrys.core.db import Database
+from berrys.core.errors import Unprocessable
+from berrys.services.llm import service as llm
+from berrys.services.pipeline import runtime as pipeline
+from berrys.services.tools import service as tools
+
+_log = structlog.get_logger("berrys.wiring")
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What one application (a server process, a CLI command, a test) shares."""
+
+    settings: Settings
+    database: Database
+    models: llm.Runtime
+    # Semantic ranking in search and tool discovery; None: they rank by words alone.
+    embedder: llm.Embedder | None
+    tools: tools.ToolInvoker
+
+    @classmethod
+    def build(cls, settings: Settings, *, database: Database | None = None) -> Services:
+        """Everything from ``settings``; ``database`` when the caller already opened it."""
+        database = database or Database(settings.resolved_database_url)
+        models = llm.build_runtime(settings)
+        invoker = tools.ToolInvoker(
+            database, settings, approve=pipeline.tool_call_approval(database)
+        )
+        return cls(settings, database, models, _default_embedder(models), invoker)
+
+    async def aclose(self) -> None:
+        """Close the model providers, the MCP sessions and the database's connections."""
+        await self.models.aclose()
+        await tools.shutdown()
+        await self.database.dispose()
+
+
+def _default_embedder(models: llm.Runtime) -> llm.Embedder | None:
+    try:
+        return llm.embedder(models)
+    except Unprocessable as exc:  # a misconfigured embedder must not stop the application
+        _log.warning("embedder.unavailable", detail=exc.detail)
+        return None
