@@ -35,7 +35,6 @@ from typing import Any
 from berrys.cli.run import _watch  # berrys run's worker loop (--approve auto)
 from berrys.config import Settings
 from berrys.core import migrate
-from berrys.core.db import Database
 from berrys.core.enums import ModelProvider, ModelTaskType, TaskRunStatus
 from berrys.core.logging import configure_logging
 from berrys.services.auth import service as auth
@@ -51,6 +50,7 @@ from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs.contracts import RunCreate
+from berrys.wiring import Services
 
 DATA = Path(__file__).parent / "data" / "deliverables_descriptions.json"
 ADMIN = "admin@berrys.local"
@@ -253,8 +253,8 @@ async def run_one(item: dict[str, Any], *, bad: bool) -> RunResult:
         )
         catalogue.configure(settings.data_dir / "catalogue")
         reset_scripts()
-        llm.configure(settings)
-        database = Database(settings.resolved_database_url)
+        services = Services.build(settings)
+        database = services.database
         model = BadModel() if bad else None
         script = None
         if model is not None:
@@ -275,9 +275,14 @@ async def run_one(item: dict[str, Any], *, bad: bool) -> RunResult:
                     user=user,
                 )
             begun = await pipeline.start(
-                database, project_id=project.id, user=user, run_in=RunCreate(options={})
+                services.models,
+                database,
+                embedder=services.embedder,
+                project_id=project.id,
+                user=user,
+                run_in=RunCreate(options={}),
             )
-            final = await _watch(database, settings, begun.run, "auto", True)
+            final = await _watch(services, begun.run, "auto", True)
             seconds = time.perf_counter() - started
             async with database.transaction(read_only=True) as session:
                 profile = await catalogue.get_profile(session, project_id=project.id, user=user)
@@ -303,8 +308,7 @@ async def run_one(item: dict[str, Any], *, bad: bool) -> RunResult:
         finally:
             if script is not None:
                 script.uninstall()
-            await database.dispose()
-            await llm.shutdown()
+            await services.aclose()
     return result
 
 

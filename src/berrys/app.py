@@ -115,15 +115,14 @@ def create_served_app() -> FastAPI:
 
 def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:
     """The run engine's embedded worker (``app.state.run_executor`` overrides the executor)."""
-    settings: Settings = app.state.settings
-    run_runtime.install_tool_approval_hook(app.state.database)
-    if not settings.worker_embedded:
+    services: Services = app.state.services
+    if not services.settings.worker_embedded:
         return None
     executor = getattr(app.state, "run_executor", None) or run_runtime.default_executor(
-        settings, app.state.database
+        services.settings, services.database, models=services.models, tools=services.tools
     )
     return run_runtime.BackgroundWorker(
-        app.state.database, executor, config=run_runtime.engine_config(settings)
+        services.database, executor, config=run_runtime.engine_config(services.settings)
     ).start()
 
 

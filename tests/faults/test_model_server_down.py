@@ -177,6 +177,7 @@ async def test_the_router_falls_back_while_the_server_is_down_and_returns_when_b
 
 
 async def test_a_run_goes_on_while_the_model_server_is_down_and_uses_it_when_back(
+    services,
     database: Database,
     settings: Settings,
     client,
@@ -193,7 +194,11 @@ async def test_a_run_goes_on_while_the_model_server_is_down_and_uses_it_when_bac
         TaskSpec(key="summary", name="Write the summary", risk_level=RiskLevel.HIGH),
     ]
     run = await create_run(database, project, specs, deps("brief>plan", "plan>summary"))
-    start_worker(AgentExecutor(settings=settings, database=database))
+    start_worker(
+        AgentExecutor(
+            settings=settings, database=database, models=services.models, tools=services.tools
+        )
+    )
     await wait_until(model_server.held.exists, within=30, message="the plan's call in flight")
     model_server.kill()
 

@@ -113,7 +113,11 @@ async def test_a_run_resumes_by_itself_after_postgres_restarts(
     app = create_app(settings.model_copy(update={"database_url": database.url}), database=database)
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     with llm.script("fake", [model.answer] * TASKS):
-        worker = Worker(database, AgentExecutor(settings=settings, database=database), config=FAST)
+        services = app.state.services
+        executor = AgentExecutor(
+            settings=settings, database=database, models=services.models, tools=services.tools
+        )
+        worker = Worker(database, executor, config=FAST)
         running = asyncio.create_task(worker.run())
         try:
             # Mid-run: some tasks done, four with their model call in flight.

@@ -41,7 +41,7 @@ from berrys.cli.common import (
     load_settings,
     operator_email,
     relative_path,
-    run_async,
+    run_with_services,
 )
 from berrys.core import migrate
 from berrys.core.db import Database
@@ -65,6 +65,7 @@ from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RunCreate, RunOut
 from berrys.services.runs.engine.state import DONE, RUN_DONE, RUN_TERMINAL
 from berrys.services.runs.engine.worker import EngineConfig
+from berrys.wiring import Services
 
 APPROVE_MODES = ("ask", "auto", "never")
 NO_TERMINAL = (
@@ -130,11 +131,14 @@ async def _pending(database: Database, project_id: uuid.UUID) -> list[Interactio
     return list(reversed(items))
 
 
-async def _watch(database: Database, settings: Any, run: RunOut, mode: str, quiet: bool) -> RunOut:
+async def _watch(services: Services, run: RunOut, mode: str, quiet: bool) -> RunOut:
     """Run a worker for ``run`` here until the run ends, showing progress and asking."""
+    database = services.database
     worker = runtime.BackgroundWorker(
         database,
-        runtime.default_executor(settings, database),
+        runtime.default_executor(
+            services.settings, database, models=services.models, tools=services.tools
+        ),
         config=EngineConfig(lease_seconds=15.0, heartbeat_seconds=3.0, poll_seconds=0.1),
         run_ids={run.id},
     ).start()
@@ -422,7 +426,8 @@ def run_command(
             raise typer.Exit(2) from None
     state: dict[str, Any] = {"run_id": resume_id, "project": None, "interrupted": False}
 
-    async def _main(database: Database) -> dict[str, Any]:
+    async def _main(services: Services) -> dict[str, Any]:
+        database = services.database
         if settings.is_embedded_database:
             await migrate.upgrade(database)
         elif not await migrate.is_up_to_date(database):
@@ -443,7 +448,6 @@ def run_command(
                 raise typer.Exit(1) from None
         state["user"] = user
         _on_interrupt(asyncio.current_task())
-        runtime.install_tool_approval_hook(database)
         result: dict[str, Any] = {}
         if resume_id is not None:
             run_id = resume_id
@@ -486,7 +490,9 @@ def run_command(
             if model:
                 options["model"] = model
             started = await pipeline.start(
+                services.models,
                 database,
+                embedder=services.embedder,
                 project_id=project.id,
                 user=user,
                 run_in=RunCreate(require_plan_approval=plan_approval, options=options),
@@ -494,7 +500,7 @@ def run_command(
             )
             run = started.run
             state["run_id"] = run.id
-        final = await _watch(database, settings, run, mode, quiet)
+        final = await _watch(services, run, mode, quiet)
         result.update(await _context(database, final, user))
         async with database.transaction(read_only=True) as session:
             project_out = await projects.get(session, project_id=final.project_id, user=user)
@@ -536,17 +542,17 @@ def run_command(
             if current.status not in RUN_TERMINAL and not current.paused:
                 await runs.pause(session, run_id=run_id, user=state.get("user"))
 
-    async def _guarded(database: Database) -> dict[str, Any]:
+    async def _guarded(services: Services) -> dict[str, Any]:
         try:
-            return await _main(database)
+            return await _main(services)
         except asyncio.CancelledError:
             if not state["interrupted"]:
                 raise
-            await _pause(database)
+            await _pause(services.database)
             raise typer.Exit(130) from None
 
     try:
-        result = run_async(_guarded, settings, needs_schema=False)
+        result = run_with_services(_guarded, settings, needs_schema=False)
     except typer.Exit as stop:
         if state["interrupted"]:
             err_console.print(_paused_message(state["run_id"], state["project"]), soft_wrap=True)

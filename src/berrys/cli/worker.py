@@ -7,10 +7,10 @@ import signal
 
 import typer
 
-from berrys.cli.common import console, load_settings, run_async
-from berrys.core.db import Database
+from berrys.cli.common import console, load_settings, run_with_services
 from berrys.services.pipeline import runtime
 from berrys.services.runs.engine.worker import Worker
+from berrys.wiring import Services
 
 
 def worker_command(
@@ -21,11 +21,12 @@ def worker_command(
     if concurrency:
         settings.worker_concurrency = concurrency
 
-    async def _main(database: Database) -> None:
-        runtime.install_tool_approval_hook(database)
+    async def _main(services: Services) -> None:
         worker = Worker(
-            database,
-            runtime.default_executor(settings, database),
+            services.database,
+            runtime.default_executor(
+                settings, services.database, models=services.models, tools=services.tools
+            ),
             config=runtime.engine_config(settings),
         )
         loop = asyncio.get_running_loop()
@@ -35,4 +36,4 @@ def worker_command(
         await worker.run()
         console.print("Worker stopped; its tasks were released.")
 
-    run_async(_main, settings)
+    run_with_services(_main, settings)

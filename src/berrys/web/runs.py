@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
+from berrys.services.llm.deps import ModelsDep
 from berrys.services.projects import service as projects
 from berrys.services.runs import artifacts
 from berrys.web import run_detail
@@ -41,6 +42,7 @@ async def _visible(session: Any, user: UserOut) -> list[uuid.UUID] | None:
 @router.post("/projects/{project_id}/runs", dependencies=[Csrf], response_class=HTMLResponse)
 async def start_run(
     request: Request,
+    models: ModelsDep,
     user: WebUser,
     project_id: uuid.UUID,
     understood: Annotated[str | None, Form()] = None,
@@ -82,6 +84,7 @@ async def start_run(
         async with _database(request).transaction() as session:
             run = await _runs().create_from_plan(
                 session,
+                models=models,
                 database=_database(request),
                 project_id=project_id,
                 run_in=RunCreate(),

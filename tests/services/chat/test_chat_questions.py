@@ -100,6 +100,7 @@ async def _state(client, actor, project_id):
 
 
 async def test_questions_about_a_finished_run_are_answered_from_its_data(
+    services,
     client,
     member,
     database,
@@ -110,7 +111,11 @@ async def test_questions_about_a_finished_run_are_answered_from_its_data(
     await _say(client, member, session_id, "start it")
     started = await _say(client, member, session_id, "yes")
     run_id = started["actions"][0]["result"]["run_id"]
-    start_worker(AgentExecutor(settings=settings, database=database))
+    start_worker(
+        AgentExecutor(
+            settings=settings, database=database, models=services.models, tools=services.tools
+        )
+    )
 
     async def _blocked_or_done():
         run = await _get(client, member, f"/api/v1/runs/{run_id}")

@@ -99,13 +99,21 @@ def _task(key, deliverable, *, agent_id=None, name=None, criteria=()):
     )
 
 
-async def _run(database, settings, start_worker, project, user, specs, deps=(), **kwargs):  # noqa: F811
+async def _run(database, services, start_worker, project, user, specs, deps=(), **kwargs):  # noqa: F811
     run = await create_run(database, project, specs, deps, actor_id=user.id, **kwargs)
-    start_worker(AgentExecutor(settings=settings, database=database))
+    start_worker(
+        AgentExecutor(
+            settings=services.settings,
+            database=database,
+            models=services.models,
+            tools=services.tools,
+        )
+    )
     return await wait_for_status(database, run.id, *DONE, within=60)
 
 
 async def test_offline_a_run_writes_every_file_of_its_deliverables_and_they_need_review(
+    services,
     database,
     settings,
     member,
@@ -119,7 +127,7 @@ async def test_offline_a_run_writes_every_file_of_its_deliverables_and_they_need
         _task("timeline", "timeline", name="Write the timeline"),
     ]
     deps = [DependencySpec(from_key="venue", to_key="budget")]
-    done = await _run(database, settings, start_worker, project, user, specs, deps)
+    done = await _run(database, services, start_worker, project, user, specs, deps)
     assert done.status == RunStatus.COMPLETED_WITH_REVIEW
     tasks = {task.key: task for task in done.task_runs}
     for task in tasks.values():
@@ -156,6 +164,7 @@ async def test_offline_a_run_writes_every_file_of_its_deliverables_and_they_need
 
 
 async def test_a_model_draft_that_passes_the_gate_is_final(
+    services,
     database,
     settings,
     client,
@@ -168,7 +177,7 @@ async def test_a_model_draft_that_passes_the_gate_is_final(
     with llm.script("writer-model", [GOOD_ANNOUNCEMENT]) as fake:
         done = await _run(
             database,
-            settings,
+            services,
             start_worker,
             project,
             user,
@@ -191,6 +200,7 @@ async def test_a_model_draft_that_passes_the_gate_is_final(
 
 
 async def test_a_looping_draft_is_repaired_once_then_replaced_by_the_offline_draft(
+    services,
     database,
     settings,
     client,
@@ -203,7 +213,7 @@ async def test_a_looping_draft_is_repaired_once_then_replaced_by_the_offline_dra
     with llm.script("tiny", [LOOP, LOOP]) as fake:
         done = await _run(
             database,
-            settings,
+            services,
             start_worker,
             project,
             user,
@@ -233,6 +243,7 @@ async def test_a_looping_draft_is_repaired_once_then_replaced_by_the_offline_dra
 
 
 async def test_a_draft_that_fails_then_is_repaired_is_kept(
+    services,
     database,
     settings,
     client,
@@ -245,7 +256,7 @@ async def test_a_draft_that_fails_then_is_repaired_is_kept(
     with llm.script("writer-model", ["Our website is live!", GOOD_ANNOUNCEMENT]):
         done = await _run(
             database,
-            settings,
+            services,
             start_worker,
             project,
             user,
@@ -258,6 +269,7 @@ async def test_a_draft_that_fails_then_is_repaired_is_kept(
 
 
 async def test_invented_facts_are_kept_but_flagged_for_a_person(
+    services,
     database,
     settings,
     client,
@@ -274,7 +286,7 @@ async def test_invented_facts_are_kept_but_flagged_for_a_person(
     with llm.script("writer-model", [invented]):
         done = await _run(
             database,
-            settings,
+            services,
             start_worker,
             project,
             user,
@@ -290,6 +302,7 @@ async def test_invented_facts_are_kept_but_flagged_for_a_person(
 
 
 async def test_an_unreadable_review_is_not_an_approval(
+    services,
     database,
     settings,
     client,
@@ -310,7 +323,7 @@ async def test_an_unreadable_review_is_not_an_approval(
     answers = ["# Announcement\nThe bakery's website is live.", "Looks good to me!!"]
     with llm.script("fake", answers) as fake:
         done = await _run(
-            database, settings, start_worker, project, user, [spec], options={"review": True}
+            database, services, start_worker, project, user, [spec], options={"review": True}
         )
         assert fake.remaining == 0  # no second round on an unreadable review
     [task] = done.task_runs
@@ -332,6 +345,7 @@ def test_a_review_must_parse_as_the_review_schema():
 
 
 async def test_offline_a_task_without_a_deliverable_type_gets_an_honest_note(
+    services,
     database,
     settings,
     member,
@@ -345,7 +359,7 @@ async def test_offline_a_task_without_a_deliverable_type_gets_an_honest_note(
         description="Produce the deliverable itself",
         acceptance_criteria=["names the bakery", "gives the launch date"],
     )
-    done = await _run(database, settings, start_worker, project, user, [spec])
+    done = await _run(database, services, start_worker, project, user, [spec])
     [task] = done.task_runs
     text = _read(task.output["path"])
     assert text.splitlines()[0] == "> Offline note: no model was configured; 2 TODOs for a person"
@@ -358,6 +372,7 @@ async def test_offline_a_task_without_a_deliverable_type_gets_an_honest_note(
 
 
 async def test_feedback_from_a_person_is_listed_when_no_model_can_apply_it(
+    services,
     database,
     settings,
     member,
@@ -368,7 +383,7 @@ async def test_feedback_from_a_person_is_listed_when_no_model_can_apply_it(
     spec = _task("v", "venue_brief")
     spec.spec["review_feedback"] = ["Ask the church hall first"]
     spec.spec["answers"] = {"q1": "Ask the church hall first"}
-    done = await _run(database, settings, start_worker, project, user, [spec])
+    done = await _run(database, services, start_worker, project, user, [spec])
     text = _read(done.task_runs[0].output["path"])
     assert "TODO(organiser): Apply this feedback: Ask the church hall first" in text
 
@@ -382,6 +397,7 @@ def test_the_prompt_names_the_outline_and_the_rule_against_invention(facts):
 
 
 async def test_a_free_form_answer_that_loops_or_echoes_needs_a_person(
+    services,
     database,
     settings,
     client,
@@ -406,7 +422,7 @@ async def test_a_free_form_answer_that_loops_or_echoes_needs_a_person(
         "# Summary\nThe bakery's website goes live on 14 March 2027; the notes list what is left.",
     ]
     with llm.script("fake", answers):
-        done = await _run(database, settings, start_worker, project, user, specs, deps)
+        done = await _run(database, services, start_worker, project, user, specs, deps)
     tasks = {task.key: task for task in done.task_runs}
     assert tasks["loop"].review_reasons == ["Repeats itself: 39 of 41 lines are repeats"]
     assert tasks["echo"].review_reasons[0].startswith("Copies the instructions")

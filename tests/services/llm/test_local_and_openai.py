@@ -135,7 +135,7 @@ async def test_openai_provider_streams(database: Database, openai_runtime: runti
 
 
 async def test_unreachable_openai_server_falls_back(
-    MISSING, database: Database, llm_settings: Settings
+    database: Database, llm_settings: Settings
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1"
     state = runtime.build(

@@ -21,7 +21,7 @@ from berrys.services.runs.tables import Step
 from berrys.services.tools import service as tools
 from berrys.services.tools.contracts import AgentToolBind
 
-pytestmark = pytest.mark.usefixtures("offline_router")
+pytestmark = pytest.mark.usefixtures("services")
 
 
 async def _agent(client, member, project_id, name="Writer", agent_type="ASSISTANT"):
@@ -82,7 +82,7 @@ async def _steps(database, task_run_id):
 
 
 async def test_an_agent_calls_its_tool_then_answers(
-    database, settings, client, member, project, start_worker
+    services, database, settings, client, member, project, start_worker
 ):
     agent = await _agent(client, member, project.id)
     user = await _user(database, member)
@@ -98,7 +98,11 @@ async def test_an_agent_calls_its_tool_then_answers(
         "fake", _tool_call_then_answer("# Launch plan\n- Opening day: Saturday")
     ) as fake:
         run = await create_run(database, project, [spec], actor_id=user.id)
-        start_worker(AgentExecutor(settings=settings, database=database))
+        start_worker(
+            AgentExecutor(
+                settings=settings, database=database, models=services.models, tools=services.tools
+            )
+        )
         done = await wait_for_status(database, run.id, RunStatus.COMPLETED)
     task = done.task_runs[0]
     assert task.output["format"] == "markdown"
@@ -123,7 +127,7 @@ async def test_an_agent_calls_its_tool_then_answers(
 
 
 async def test_a_tool_that_needs_approval_waits_then_runs_once(
-    database, settings, client, member, project, start_worker
+    services, database, settings, client, member, project, start_worker
 ):
     agent = await _agent(client, member, project.id)
     user = await _user(database, member)
@@ -131,7 +135,11 @@ async def test_a_tool_that_needs_approval_waits_then_runs_once(
     spec = TaskSpec(key="t", name="Notes", description="Keep notes", agent_id=agent["id"])
     with llm.script("fake", _tool_call_then_answer("done")) as fake:
         run = await create_run(database, project, [spec], actor_id=user.id)
-        start_worker(AgentExecutor(settings=settings, database=database))
+        start_worker(
+            AgentExecutor(
+                settings=settings, database=database, models=services.models, tools=services.tools
+            )
+        )
         await wait_for_status(database, run.id, RunStatus.AWAITING_INPUT)
         async with database.transaction(read_only=True) as session:
             [pending], _ = await interactions.get_all(
@@ -154,7 +162,7 @@ async def test_a_tool_that_needs_approval_waits_then_runs_once(
 
 
 async def test_an_auditor_review_sends_the_work_back_a_bounded_number_of_times(
-    database, settings, client, member, project, start_worker
+    services, database, settings, client, member, project, start_worker
 ):
     writer = await _agent(client, member, project.id)
     await _agent(client, member, project.id, name="Auditor", agent_type="AUDITOR")
@@ -177,7 +185,11 @@ async def test_an_auditor_review_sends_the_work_back_a_bounded_number_of_times(
         run = await create_run(
             database, project, [spec], actor_id=user.id, options={"review": True}
         )
-        start_worker(AgentExecutor(settings=settings, database=database))
+        start_worker(
+            AgentExecutor(
+                settings=settings, database=database, models=services.models, tools=services.tools
+            )
+        )
         done = await wait_for_status(database, run.id, RunStatus.COMPLETED)
         assert fake.remaining == 0
     output = done.task_runs[0].output

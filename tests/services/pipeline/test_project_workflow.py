@@ -27,7 +27,7 @@ from berrys.services.runs.contracts import RunCreate, TaskReview
 DESCRIPTION = "Write a launch plan and announcement for a neighbourhood bakery's new website"
 
 
-pytestmark = pytest.mark.usefixtures("offline_router")
+pytestmark = pytest.mark.usefixtures("services")
 
 
 async def _project(database, member):
@@ -45,12 +45,14 @@ async def _kinds(database, run_id):
 
 
 async def test_one_call_takes_a_draft_project_to_reviewed_drafts_then_completed(
-    database, settings, member, start_worker
+    services, database, settings, member, start_worker
 ):
     user, project = await _project(database, member)
     stages = []
     result = await pipeline.start(
+        services.models,
         database,
+        embedder=services.embedder,
         project_id=project.id,
         user=user,
         run_in=RunCreate(options={"risk_approval": False}),
@@ -63,7 +65,11 @@ async def test_one_call_takes_a_draft_project_to_reviewed_drafts_then_completed(
     async with database.transaction(read_only=True) as session:
         current = await projects.get(session, project_id=project.id, user=user)
     assert current.status == ProjectStatus.PLANNING  # the run exists; it has not started
-    start_worker(AgentExecutor(settings=settings, database=database))
+    start_worker(
+        AgentExecutor(
+            settings=settings, database=database, models=services.models, tools=services.tools
+        )
+    )
     drafted = await wait_for_status(
         database, result.run.id, RunStatus.COMPLETED_WITH_REVIEW, within=60
     )
@@ -111,7 +117,7 @@ async def test_one_call_takes_a_draft_project_to_reviewed_drafts_then_completed(
 
 
 async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
-    database, settings, member, start_worker, monkeypatch
+    services, database, settings, member, start_worker, monkeypatch
 ):
     from berrys.services.planning import generation
 
@@ -121,14 +127,20 @@ async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
     monkeypatch.setattr(generation, "create_plan", broken)
     user, project = await _project(database, member)
     result = await pipeline.start(
+        services.models,
         database,
+        embedder=services.embedder,
         project_id=project.id,
         user=user,
         run_in=RunCreate(options={"review_project": True, "risk_approval": False}),
     )
     assert result.plan["tasks"] == len(pipeline.TEMPLATE_TASKS)
     assert any(d["fallback"] == "template plan" for d in result.degraded)
-    start_worker(AgentExecutor(settings=settings, database=database))
+    start_worker(
+        AgentExecutor(
+            settings=settings, database=database, models=services.models, tools=services.tools
+        )
+    )
     await wait_for_status(database, result.run.id, RunStatus.COMPLETED_WITH_REVIEW, within=60)
     async with database.transaction(read_only=True) as session:
         current = await projects.get(session, project_id=project.id, user=user)

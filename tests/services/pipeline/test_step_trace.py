@@ -23,27 +23,34 @@ from berrys.services.pipeline.executor import AgentExecutor
 from berrys.services.runs.contracts import TaskSpec
 from berrys.services.runs.engine.trace import bounded
 
-pytestmark = pytest.mark.usefixtures("offline_router")
+pytestmark = pytest.mark.usefixtures("services")
 
 LONG = "Bake sourdough every morning. " * 400  # 12,000 characters: more than one text keeps
 MARKER = re.compile(r"… \[(\d+) more characters not kept\]")
 
 
-async def _agent_run(database, settings, client, member, project, start_worker):
+async def _agent_run(database, services, client, member, project, start_worker):
     agent = await _agent(client, member, project.id)
     user = await _user(database, member)
     await _bind_write_tool(database, user, agent["id"])
     spec = TaskSpec(key="t", name="Launch plan", description=LONG, agent_id=agent["id"])
     with llm.script("fake", _tool_call_then_answer("# Launch plan\n- Opening day: Saturday")):
         run = await create_run(database, project, [spec], actor_id=user.id)
-        start_worker(AgentExecutor(settings=settings, database=database))
+        start_worker(
+            AgentExecutor(
+                settings=services.settings,
+                database=database,
+                models=services.models,
+                tools=services.tools,
+            )
+        )
         return await wait_for_status(database, run.id, RunStatus.COMPLETED)
 
 
 async def test_each_step_keeps_its_prompt_or_arguments_cut_when_long(
-    database, settings, client, member, other_member, project, start_worker
+    services, database, settings, client, member, other_member, project, start_worker
 ):
-    run = await _agent_run(database, settings, client, member, project, start_worker)
+    run = await _agent_run(database, services, client, member, project, start_worker)
 
     listed = await client.get(f"/api/v1/runs/{run.id}/steps", headers=member.headers)
     assert listed.status_code == 200

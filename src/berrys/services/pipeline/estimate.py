@@ -26,10 +26,12 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-async def _price(database: Database, options: dict[str, Any]) -> tuple[float, float, str]:
+async def _price(
+    models: llm.Runtime, database: Database, options: dict[str, Any]
+) -> tuple[float, float, str]:
     """USD per 1,000 input and output tokens of the model the run's tasks would go to."""
     try:
-        price = await llm.task_price(database, model=options.get("model"))
+        price = await llm.task_price(models, database, model=options.get("model"))
     except ServiceUnavailable as exc:
         return 0.0, 0.0, exc.detail
     return (
@@ -42,6 +44,7 @@ async def _price(database: Database, options: dict[str, Any]) -> tuple[float, fl
 async def estimate_plan(
     session: AsyncSession,
     *,
+    models: llm.Runtime,
     database: Database,
     plan: Any,
     user: UserOut,
@@ -61,7 +64,7 @@ async def estimate_plan(
         )
         input_tokens += prompt * calls
         output_tokens += ANSWER_TOKENS * calls
-    price_in, price_out, price_source = await _price(database, options)
+    price_in, price_out, price_source = await _price(models, database, options)
     cost = input_tokens / 1000 * price_in + output_tokens / 1000 * price_out
     names = {task.id: task.name for task in plan.tasks}
     critical = [names[task_id] for task_id in schedule.critical_path if task_id in names]

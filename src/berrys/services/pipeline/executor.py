@@ -41,9 +41,11 @@ from berrys.core.enums import (
 from berrys.core.errors import BerrysError, ServiceUnavailable, TooManyRequests
 from berrys.services.auth.contracts import UserOut
 from berrys.services.deliverables import service as deliverables
+from berrys.services.llm import service as llm
 from berrys.services.pipeline import delivering
 from berrys.services.runs.engine.executor import ArtifactSpec, TaskOutcome
 from berrys.services.runs.engine.journal import TaskContext
+from berrys.services.tools.service import ToolInvoker
 
 _log = structlog.get_logger("berrys.executor")
 
@@ -228,16 +230,17 @@ class AgentExecutor:
         *,
         settings: Settings,
         database: Database,
+        models: llm.Runtime,
+        tools: ToolInvoker,
         max_steps: int = MAX_STEPS,
         review_rounds: int = REVIEW_ROUNDS,
     ) -> None:
         self.settings = settings
         self.database = database
+        self.models = models
+        self.tools = tools
         self.max_steps = max_steps
         self.review_rounds = review_rounds
-        from berrys.services.pipeline import runtime
-
-        runtime.install_tool_approval_hook(database)
 
     # -- context ----------------------------------------------------------------------------
     async def _load(self, ctx: TaskContext) -> dict[str, Any]:
@@ -322,7 +325,6 @@ class AgentExecutor:
 
         async def call() -> dict[str, Any]:
             try:
-                from berrys.services.llm import service as llm
                 from berrys.services.llm.contracts import (
                     ChatMessage,
                     CompletionRequest,
@@ -365,12 +367,12 @@ class AgentExecutor:
 
             dropped = False
             try:
-                completion = await llm.complete(self.database, build(True))
+                completion = await llm.complete(self.models, self.database, build(True))
             except ServiceUnavailable:
                 if not tools:
                     raise
                 # No available model can call tools: answer without them (recorded).
-                completion = await llm.complete(self.database, build(False))
+                completion = await llm.complete(self.models, self.database, build(False))
                 dropped = True
             answer = completion_dict(completion)
             if dropped:
@@ -394,13 +396,9 @@ class AgentExecutor:
             )
 
         async def call() -> Any:
-            from berrys.services.tools import invocation
-
             token = tool_call_approved.set(tool["approval_policy"] == "REQUIRES_APPROVAL")
             try:
-                result = await invocation.invoke(
-                    self.database,
-                    settings=self.settings,
+                result = await self.tools.invoke(
                     tool_id=uuid.UUID(tool["id"]),
                     arguments=arguments,
                     user=user,
@@ -579,7 +577,7 @@ class AgentExecutor:
         return review.model_dump() if readable else {**review.model_dump(), "unreadable": True}
 
     async def _record_verdicts(self, verdicts: list[dict[str, Any]]) -> None:
-        await delivering.record_verdicts(self.database, verdicts)
+        await delivering.record_verdicts(self.models, self.database, verdicts)
 
     def _folder(self, ctx: TaskContext) -> Path:
         workspace = self.settings.data_dir / "workspaces" / str(ctx.task.project_id)

@@ -10,17 +10,21 @@ import structlog
 
 from berrys.config import Settings
 from berrys.core.db import Database
+from berrys.services.llm import service as llm
 from berrys.services.runs.engine.executor import TaskExecutor
 from berrys.services.runs.engine.worker import EngineConfig, Worker
+from berrys.services.tools.service import ApprovalHook, ToolInvoker
 
 _log = structlog.get_logger("berrys.worker")
 
 
-def default_executor(settings: Settings, database: Database) -> TaskExecutor:
+def default_executor(
+    settings: Settings, database: Database, *, models: llm.Runtime, tools: ToolInvoker
+) -> TaskExecutor:
     """The executor that runs a task by its agent (models, tools, artifacts, review)."""
     from berrys.services.pipeline.executor import AgentExecutor
 
-    return AgentExecutor(settings=settings, database=database)
+    return AgentExecutor(settings=settings, database=database, models=models, tools=tools)
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -60,8 +64,9 @@ class BackgroundWorker:
         self._task = None
 
 
-def install_tool_approval_hook(database: Database) -> None:
-    """Connect the tools service's approval hook to human-in-the-loop.
+def tool_call_approval(database: Database) -> ApprovalHook:
+    """The approval policy of tool calls, by human-in-the-loop (the application's tool
+    invoker holds it).
 
     Inside a run the executor asks first (the task waits, AWAITING_INPUT) and marks the call
     approved. Outside a run (a person invoking a tool) the first call creates an APPROVAL and
@@ -112,7 +117,7 @@ def install_tool_approval_hook(database: Database) -> None:
             tool=request.tool_name,
         )
 
-    invocation.set_approval_hook(hook)
+    return hook
 
 
 def local_worker_is_dead(worker_id: str) -> bool:

@@ -31,6 +31,7 @@ from berrys.core.enums import (
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
 from berrys.services.interactions import service as interactions
+from berrys.services.llm import service as llm
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RunCreate, RunOut
@@ -85,8 +86,10 @@ async def _move(session: AsyncSession, project_id: uuid.UUID, to: ProjectStatus,
 
 
 async def start(
+    models: llm.Runtime,
     database: Database,
     *,
+    embedder: llm.Embedder | None,
     project_id: uuid.UUID,
     user: UserOut,
     run_in: RunCreate | None = None,
@@ -116,7 +119,7 @@ async def start(
         from berrys.services.agents.contracts import GenerateRequest
 
         generated = await generation.generate(
-            database, project_id=project_id, request=GenerateRequest(), user=user
+            models, database, project_id=project_id, request=GenerateRequest(), user=user
         )
         for key, source in generated.sources.items():
             if source.from_rules and source.fallback:
@@ -165,6 +168,7 @@ async def start(
                             query=f"{agent['role']} {agent['type'].lower()}", limit=3
                         ),
                         user=user,
+                        embedder=embedder,
                     )
                     usable = [
                         c
@@ -197,7 +201,11 @@ async def start(
         from berrys.services.planning.contracts import PlanCreate
 
         plan = await plan_generation.create_plan(
-            database, project_id=project_id, plan_in=PlanCreate(generate=True), user=user
+            models,
+            database,
+            project_id=project_id,
+            plan_in=PlanCreate(generate=True),
+            user=user,
         )
         if plan.generated_by and plan.generated_by.startswith("catalogue (replaced"):
             degrade("plan", "the catalogue's plan", plan.generated_by)
@@ -225,6 +233,7 @@ async def start(
     async with database.transaction() as session:
         run = await runs.create_from_plan(
             session,
+            models=models,
             database=database,
             project_id=project_id,
             run_in=run_in.model_copy(update={"plan_id": plan.id, "options": options}),

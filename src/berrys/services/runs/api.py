@@ -15,6 +15,7 @@ from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.core.enums import RunStatus
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.llm.deps import ModelsDep
 from berrys.services.projects.deps import VisibleProject, WritableProject
 from berrys.services.runs import artifacts, review, service
 from berrys.services.runs.contracts import (
@@ -57,13 +58,14 @@ RunWriter = Annotated[UserOut, Depends(_writable_run)]
 async def start_run(
     project: WritableProject,
     body: RunCreate,
+    models: ModelsDep,
     session: Session,
     database: DatabaseDep,
     user: WriterUser,
 ) -> RunOut:
     """Start executing the project's current plan (or ``plan_id``); 202 with the run."""
     return await service.create_from_plan(
-        session, database=database, project_id=project.id, run_in=body, user=user
+        session, models=models, database=database, project_id=project.id, run_in=body, user=user
     )
 
 

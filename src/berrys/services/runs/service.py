@@ -28,6 +28,7 @@ from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.llm import service as llm
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 from berrys.services.runs import artifacts
@@ -652,6 +653,7 @@ async def get_status(session: AsyncSession, *, run_id: uuid.UUID) -> RunStatus |
 async def create_from_plan(
     session: AsyncSession,
     *,
+    models: llm.Runtime,
     database: Database,
     project_id: uuid.UUID,
     run_in: RunCreate,
@@ -687,7 +689,7 @@ async def create_from_plan(
     approval = None
     if require:
         approval = await estimate_plan(
-            session, database=database, plan=plan, user=user, options=options
+            session, models=models, database=database, plan=plan, user=user, options=options
         )
     return await create(
         session,

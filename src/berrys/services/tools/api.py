@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.contracts import ListOf
-from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
+from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.core.enums import ToolSource, ToolStatus, UserRole
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
@@ -148,14 +148,13 @@ async def delete_tool(tool_id: uuid.UUID, session: Session, user: AdminUser) -> 
 @router.post("/{tool_id}/evaluate", response_model=EvaluationOut)
 async def evaluate_tool(
     tool_id: uuid.UUID,
-    database: DatabaseDep,
-    settings: SettingsDep,
+    invoker: ToolInvokerDep,
     user: WriterUser,
     body: EvaluateRequest | None = None,
 ) -> EvaluationOut:
     """Measure usability, performance, compatibility and security; store the result."""
     return await service.evaluate(
-        database, settings=settings, tool_id=tool_id, request=body or EvaluateRequest(), user=user
+        invoker, tool_id=tool_id, request=body or EvaluateRequest(), user=user
     )
 
 

@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.enums import (
     ApprovalPolicy,
@@ -33,7 +32,7 @@ from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools import builtin
 from berrys.services.tools.contracts import EvaluateRequest, EvaluationOut
-from berrys.services.tools.invocation import invoke
+from berrys.services.tools.invocation import ToolInvoker
 from berrys.services.tools.mcp import McpServerSpec, pool
 from berrys.services.tools.registry import get_tool_row, secrets_in
 from berrys.services.tools.tables import McpServer, Tool, ToolEvaluation, ToolExecution
@@ -145,8 +144,7 @@ def _latency_factor(median_ms: float) -> float:
 
 
 async def _performance(
-    database: Database,
-    settings: Settings,
+    invoker: ToolInvoker,
     tool: Tool,
     request: EvaluateRequest,
     user: UserOut | None,
@@ -162,9 +160,7 @@ async def _performance(
         failures: list[str] = []
         for _ in range(request.probes):
             try:
-                result = await invoke(
-                    database, settings=settings, tool_id=tool.id, arguments=probe_args, user=user
-                )
+                result = await invoker.invoke(tool_id=tool.id, arguments=probe_args, user=user)
             except BerrysError as exc:
                 failures.append(exc.detail)
                 continue
@@ -182,7 +178,7 @@ async def _performance(
             "median_ms": round(median, 3) if median is not None else None,
             "errors": failures[:3],
         }
-    async with database.transaction(read_only=True) as session:
+    async with invoker.database.transaction(read_only=True) as session:
         rows = (
             await session.execute(
                 select(ToolExecution.outcome, ToolExecution.duration_ms)
@@ -270,20 +266,21 @@ def verdict_for(overall: float, scores: dict[str, float]) -> ToolVerdict:
 
 
 async def evaluate(
-    database: Database,
+    invoker: ToolInvoker,
     *,
-    settings: Settings,
     tool_id: uuid.UUID,
     request: EvaluateRequest,
     user: UserOut | None,
 ) -> EvaluationOut:
-    """Measure, score, store one evaluation; a DISCOVERED tool becomes EVALUATED."""
+    """Measure (probe calls through ``invoker``), score, store one evaluation; a DISCOVERED
+    tool becomes EVALUATED."""
+    database = invoker.database
     async with database.transaction(read_only=True) as session:
         tool = await get_tool_row(session, tool_id)
         server = await session.get(McpServer, tool.mcp_server_id) if tool.mcp_server_id else None
     use_score, use_details = usability(tool)
     sec_score, sec_details = security(tool)
-    perf_score, perf_details = await _performance(database, settings, tool, request, user)
+    perf_score, perf_details = await _performance(invoker, tool, request, user)
     comp_score, comp_details = await _compatibility(database, tool, server)
     scores = {
         "usability": use_score,
