@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import dataclasses
 
 import numpy as np
 import pytest
@@ -30,19 +30,24 @@ async def _settled():
     await scoring.settle()
 
 
+class Counting:
+    """The platform's embedder, noting every batch of texts it is asked for."""
+
+    def __init__(self, embedder: llm.Embedder, calls: list[list[str]]) -> None:
+        self.name, self.provider = embedder.name, embedder.provider
+        self._embedder, self._calls = embedder, calls
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        self._calls.append(list(texts))
+        return await self._embedder.embed(texts)
+
+
 @pytest.fixture
-def embedded(monkeypatch) -> list[list[str]]:
-    """Every batch of texts the platform's embedder is asked for (a wrapper, still embedding)."""
+def embedded(app, services, client) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    """Every batch of texts the app's embedder is asked for (it still embeds them)."""
     calls: list[list[str]] = []
-    original = llm.embed
-
-    @functools.wraps(original)  # discovery reads the signature
-    async def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if kwargs.get("texts"):
-            calls.append(list(kwargs["texts"]))
-        return await original(*args, **kwargs)
-
-    monkeypatch.setattr(llm, "embed", counting)
+    assert services.embedder is not None
+    app.state.services = dataclasses.replace(services, embedder=Counting(services.embedder, calls))
     return calls
 
 
