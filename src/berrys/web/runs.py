@@ -34,10 +34,6 @@ def _runs() -> Any:
     return service
 
 
-async def _visible(session: Any, user: UserOut) -> list[uuid.UUID] | None:
-    return None if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
-
-
 @router.post("/projects/{project_id}/runs", dependencies=[Csrf], response_class=HTMLResponse)
 async def start_run(
     request: Request,
@@ -291,7 +287,7 @@ async def _pending(request: Request, user: UserOut) -> tuple[list[Any], int]:
             session,
             limit=100,
             offset=0,
-            project_ids=await _visible(session, user),
+            project_ids=await projects.visible_scope(session, user=user),
             status=InteractionStatus.PENDING,
         )
 

@@ -1,3 +1,5 @@
+"""REST routes of the audit log: entries a caller may read, and verifying the chain."""
+
 from __future__ import annotations
 
 import uuid

@@ -163,9 +163,7 @@ async def usage(
 
 @router.get("/budgets", response_model=list[BudgetOut])
 async def list_budgets(session: Session, user: CurrentUser) -> list[BudgetOut]:
-    if user.role == UserRole.ADMIN:
-        return await service.get_budgets(session)
-    visible = await projects.visible_ids(session, user=user)
+    visible = await projects.visible_scope(session, user=user)
     return await service.get_budgets(session, project_ids=visible)
 
 

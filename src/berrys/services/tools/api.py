@@ -1,3 +1,5 @@
+"""REST routes of tools: the registry, MCP servers, an agent's bindings, calls and their log."""
+
 from __future__ import annotations
 
 import uuid
