@@ -8,7 +8,8 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "api_docs.py"
 
 def _api_docs():
     spec = importlib.util.spec_from_file_location("api_docs", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
