@@ -154,7 +154,7 @@ async def download_artifact(
     if artifact is None:
         raise NotFound.of("Artifact", artifact_id)
     name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, request.app.state.settings.data_dir / "workspaces"
+        artifacts.read_file, artifact, request.app.state.settings.workspaces_dir
     )
     return Response(
         body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
@@ -204,7 +204,7 @@ async def review_task(
                 task_run_id=task_run_id,
                 review=body,
                 user=user,
-                workspace=settings.data_dir / "workspaces",
+                workspace=settings.workspaces_dir,
             )
     except NotFound:
         raise

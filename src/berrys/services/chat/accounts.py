@@ -119,14 +119,12 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
 
 async def cost(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Outcome:
     """Model usage and spend, of one project or of all the user's, from the llm service."""
-    visible = await projects.visible_ids(session, user=turn.user)
+    visible_to = await projects.log_scope(session, user=turn.user)
     names = {pid: name for name, pid in turn.projects.items()}
     if project_id is not None:
         project = await projects.get(session, project_id=project_id, user=turn.user)
         names[project.id] = project.name
-    report = await llm.usage(
-        session, user=turn.user, project_ids=visible, project_id=project_id, limit=0
-    )
+    report = await llm.usage(session, visible_to=visible_to, project_id=project_id, limit=0)
     total = report.total
     tokens = total.prompt_tokens + total.completion_tokens
     head = (

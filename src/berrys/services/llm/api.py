@@ -145,13 +145,12 @@ async def usage(
     limit: Annotated[int, Query(ge=0, le=200, description="Latest attempts listed.")] = 50,
 ) -> UsageReport:
     """Tokens, cost and latency by model, project and agent; the latest attempts."""
-    visible = [] if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
+    visible_to = await projects.log_scope(session, user=user)
     if project_id is not None:
         await projects.get(session, project_id=project_id, user=user)
     return await service.usage(
         session,
-        user=user,
-        project_ids=visible,
+        visible_to=visible_to,
         project_id=project_id,
         agent_id=agent_id,
         model=model,

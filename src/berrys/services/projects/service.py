@@ -101,6 +101,16 @@ async def visible_scope(session: AsyncSession, *, user: UserOut) -> list[uuid.UU
     return None if user.role == UserRole.ADMIN else await visible_ids(session, user=user)
 
 
+async def log_scope(
+    session: AsyncSession, *, user: UserOut
+) -> tuple[uuid.UUID, list[uuid.UUID]] | None:
+    """What of a log (audit entries, model and tool calls) ``user`` may read: None for an
+    ADMIN (all of it), else (their id, their projects' ids): what they did, and what happened
+    in the projects they may see."""
+    project_ids = await visible_scope(session, user=user)
+    return None if project_ids is None else (user.id, project_ids)
+
+
 async def get_all(
     session: AsyncSession,
     *,
