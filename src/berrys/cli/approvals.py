@@ -33,7 +33,7 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.projects import service as projects
-from berrys.services.workflows import service as runs
+from berrys.services.runs import service as runs
 
 app = typer.Typer(help="Approvals: what waits for a person, and the answer.", no_args_is_help=True)
 

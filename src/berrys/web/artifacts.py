@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from berrys.services.projects import service as projects
-from berrys.services.workflows import artifacts
+from berrys.services.runs import artifacts
 from berrys.web.pages import _database
 from berrys.web.run_detail import artifact_view
 from berrys.web.security import WebUser

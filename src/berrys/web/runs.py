@@ -16,7 +16,7 @@ from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.workflows import artifacts
+from berrys.services.runs import artifacts
 from berrys.web import run_detail
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
@@ -29,7 +29,7 @@ KEEPALIVE_SECONDS = 15
 
 
 def _runs() -> Any:
-    from berrys.services.workflows import service
+    from berrys.services.runs import service
 
     return service
 
@@ -44,7 +44,7 @@ async def start_run(
 ) -> Response:
     """Start executing the current plan; the form's checkbox is the confirmation, and a
     second one when another run of the project waits for a person."""
-    from berrys.services.workflows.contracts import RunCreate
+    from berrys.services.runs.contracts import RunCreate
     from berrys.web.projects import _project_page, waiting_run
 
     if not again:
@@ -95,8 +95,8 @@ async def start_run(
 async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> dict[str, Any]:
     from berrys.services.agents import service as agents
     from berrys.services.interactions import service as interactions
-    from berrys.services.workflows import review
-    from berrys.services.workflows.state import DONE, RUN_TERMINAL
+    from berrys.services.runs import review
+    from berrys.services.runs.engine.state import DONE, RUN_TERMINAL
 
     runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
@@ -181,8 +181,8 @@ async def review_task(
     artifact_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
     """Accept, edit or send back a NEEDS_REVIEW task from the run page."""
-    from berrys.services.workflows import review
-    from berrys.services.workflows.contracts import TaskReview
+    from berrys.services.runs import review
+    from berrys.services.runs.contracts import TaskReview
 
     settings = request.app.state.settings
     verbs = {"ACCEPT": "Accepted", "EDIT": "Saved your edit of", "SEND_BACK": "Sent back"}
@@ -221,7 +221,7 @@ async def review_task(
 @router.get("/runs/{run_id}/events")
 async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
     """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
-    from berrys.services.workflows.state import RUN_TERMINAL
+    from berrys.services.runs.engine.state import RUN_TERMINAL
 
     runs = _runs()
     database = _database(request)

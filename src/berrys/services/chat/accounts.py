@@ -18,7 +18,7 @@ from berrys.services.chat.reading import latest_run
 from berrys.services.interactions import service as interactions
 from berrys.services.llm import service as llm
 from berrys.services.projects import service as projects
-from berrys.services.workflows import review
+from berrys.services.runs import review
 
 if TYPE_CHECKING:
     from berrys.services.chat.service import Turn

@@ -1,4 +1,4 @@
-"""Runs and approvals from chat, through the workflows and interactions services."""
+"""Runs and approvals from chat, through the runs, pipeline and interactions services."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import RunCreate
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import RunCreate
 
 if TYPE_CHECKING:
     from berrys.services.chat.service import Turn

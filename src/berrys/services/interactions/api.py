@@ -14,7 +14,7 @@ from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.interactions import service
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.projects import service as projects
-from berrys.services.workflows import service as runs
+from berrys.services.runs import service as runs
 
 router = APIRouter(prefix="/api/v1/interactions", tags=["interactions"])
 
