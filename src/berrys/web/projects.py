@@ -170,7 +170,7 @@ async def _artifacts(
         session,
         project_id=project_id,
         user=user,
-        workspaces=request.app.state.services.settings.data_dir / "workspaces",
+        workspaces=request.app.state.services.settings.workspaces_dir,
         limit=ARTIFACTS_SHOWN,
         offset=0,
     )

@@ -6,7 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from berrys.core.db import Database
-from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus, UserRole
+from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.chat.contracts import ChatAction, IntentResult
 from berrys.services.chat.outcome import (
@@ -109,11 +109,7 @@ async def answer_approval(database: Database, turn: Turn, intent: IntentResult) 
     approve = intent.intent == Intent.APPROVE
     try:
         async with database.transaction() as session:
-            visible = (
-                None
-                if turn.user.role == UserRole.ADMIN
-                else await projects.visible_ids(session, user=turn.user)
-            )
+            visible = await projects.visible_scope(session, user=turn.user)
             waiting, total = await interactions.get_all(
                 session,
                 limit=10,
