@@ -16,8 +16,8 @@ TYPE_ACCURACY = {"understanding_everyday": 0.95}
 
 
 @pytest.mark.parametrize("path", SETS, ids=[p.stem for p in SETS])
-async def test_understanding_meets_its_targets(path):
-    found = await measure(json.loads(path.read_text(encoding="utf-8")), show=False)
+async def test_understanding_meets_its_targets(models, path):
+    found = await measure(models, json.loads(path.read_text(encoding="utf-8")), show=False)
     assert found["type accuracy"] >= TYPE_ACCURACY.get(path.stem, 0.9), found
     assert found["team recall"] >= 0.95, found
     assert found["team violations"] == 0, found
