@@ -58,13 +58,12 @@ from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.pipeline import runtime
 from berrys.services.pipeline import service as pipeline
+from berrys.services.pipeline.approvals import install_tool_approval_hook
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs import review as reviews
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import RunCreate, RunOut
-from berrys.services.runs.engine.state import DONE, RUN_DONE, RUN_TERMINAL
-from berrys.services.runs.engine.worker import EngineConfig
+from berrys.services.runs.contracts import DONE, RUN_DONE, RUN_TERMINAL, RunCreate, RunOut
 
 APPROVE_MODES = ("ask", "auto", "never")
 NO_TERMINAL = (
@@ -135,7 +134,7 @@ async def _watch(database: Database, settings: Any, run: RunOut, mode: str, quie
     worker = runtime.BackgroundWorker(
         database,
         runtime.default_executor(settings, database),
-        config=EngineConfig(lease_seconds=15.0, heartbeat_seconds=3.0, poll_seconds=0.1),
+        config=runs.EngineConfig(lease_seconds=15.0, heartbeat_seconds=3.0, poll_seconds=0.1),
         run_ids={run.id},
     ).start()
     progress = None
@@ -443,7 +442,7 @@ def run_command(
                 raise typer.Exit(1) from None
         state["user"] = user
         _on_interrupt(asyncio.current_task())
-        runtime.install_tool_approval_hook(database)
+        install_tool_approval_hook(database)
         result: dict[str, Any] = {}
         if resume_id is not None:
             run_id = resume_id

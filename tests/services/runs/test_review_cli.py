@@ -60,7 +60,9 @@ async def _prepare(data_dir: Path) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
                 ),
                 actor_id=user.id,
             )
-        worker = Worker(database, ReviewingExecutor(data_dir / "workspaces"), config=FAST)
+        worker = Worker(
+            database, ReviewingExecutor(data_dir / "workspaces"), hooks=runs.HOOKS, config=FAST
+        )
         running = asyncio.create_task(worker.run())
         try:
             ended = await wait_for_status(database, run.id, RunStatus.COMPLETED_WITH_REVIEW)

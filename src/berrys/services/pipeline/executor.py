@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,17 +38,19 @@ from berrys.core.enums import (
     UserRole,
 )
 from berrys.core.errors import BerrysError, ServiceUnavailable, TooManyRequests
+from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.deliverables import service as deliverables
+from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ToolCall, ToolSpec
 from berrys.services.pipeline import delivering
-from berrys.services.runs.engine.executor import ArtifactSpec, TaskOutcome
-from berrys.services.runs.engine.journal import TaskContext
+from berrys.services.pipeline.approvals import install_tool_approval_hook, tool_call_approved
+from berrys.services.projects import service as projects
+from berrys.services.runs.service import ArtifactSpec, TaskContext, TaskOutcome
+from berrys.services.tools import invocation
+from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.executor")
-
-# Set while the executor makes a tool call a person has approved (the tools service's
-# approval hook lets such a call through).
-tool_call_approved: ContextVar[bool] = ContextVar("berrys_tool_call_approved", default=False)
 
 MAX_STEPS = 8
 REVIEW_ROUNDS = 2
@@ -235,15 +236,10 @@ class AgentExecutor:
         self.database = database
         self.max_steps = max_steps
         self.review_rounds = review_rounds
-        from berrys.services.pipeline import runtime
-
-        runtime.install_tool_approval_hook(database)
+        install_tool_approval_hook(database)
 
     # -- context ----------------------------------------------------------------------------
     async def _load(self, ctx: TaskContext) -> dict[str, Any]:
-        from berrys.services.agents import service as agents
-        from berrys.services.projects import service as projects
-
         task = ctx.task
         creator = ctx.task.run_options.get("created_by")
         user = engine_user(uuid.UUID(creator) if creator else None)
@@ -284,8 +280,6 @@ class AgentExecutor:
         if agent_id is None:
             return []
         try:
-            from berrys.services.tools import service as tools
-
             bound = await tools.get_agent_tools(session, agent_id=agent_id)
         except Exception:
             return []
@@ -321,17 +315,6 @@ class AgentExecutor:
         }
 
         async def call() -> dict[str, Any]:
-            try:
-                from berrys.services.llm import service as llm
-                from berrys.services.llm.contracts import (
-                    ChatMessage,
-                    CompletionRequest,
-                    ToolCall,
-                    ToolSpec,
-                )
-            except ImportError:  # pragma: no cover - the model service is part of Berrys
-                return offline_answer(messages, task_type, rules)
-
             def build(with_tools: bool) -> Any:
                 return CompletionRequest(
                     messages=[
@@ -394,8 +377,6 @@ class AgentExecutor:
             )
 
         async def call() -> Any:
-            from berrys.services.tools import invocation
-
             token = tool_call_approved.set(tool["approval_policy"] == "REQUIRES_APPROVAL")
             try:
                 result = await invocation.invoke(

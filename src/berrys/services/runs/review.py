@@ -38,6 +38,7 @@ from berrys.core.errors import Forbidden, InvalidTransition, NotFound, Unprocess
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
+from berrys.services.runs import effects
 from berrys.services.runs.contracts import (
     ArtifactOut,
     ReviewItem,
@@ -162,7 +163,7 @@ async def decide(
             .where(_task.c.id == task_run_id)
             .values(status=T.COMPLETED, output=output, finished_at=utcnow())
         )
-    await commit_events(session, run_id, events)
+    await commit_events(session, run_id, events, on_status=effects.status_changed)
     await audit.record(
         session,
         entity_type="task_run",

@@ -20,10 +20,11 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
+from berrys.services.runs.contracts import DONE, RUN_TERMINAL
 from berrys.services.runs.engine.commit import Tx
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.journal import TaskSnapshot
-from berrys.services.runs.engine.state import DONE, RUN_TERMINAL, ids_param, one_of, propagate
+from berrys.services.runs.engine.state import ids_param, one_of, propagate
 from berrys.services.runs.tables import Run, Step, TaskRun, TaskRunDependency
 
 T = TaskRunStatus

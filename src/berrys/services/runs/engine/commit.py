@@ -48,6 +48,7 @@ from berrys.core.db import (
 )
 from berrys.core.enums import TaskRunStatus
 from berrys.services.runs.engine.events import Event
+from berrys.services.runs.engine.hooks import OnStatusChange
 from berrys.services.runs.engine.state import ids_param, one_of, settle_run, write
 from berrys.services.runs.tables import Run, TaskRun
 
@@ -128,6 +129,7 @@ class GroupCommitter:
         claim: Claim,
         launch: Launch,
         lease_lost: Callable[[uuid.UUID], None],
+        on_status: OnStatusChange,
     ) -> None:
         self.database = database
         self.worker_id = worker_id
@@ -135,6 +137,7 @@ class GroupCommitter:
         self._claim = claim
         self._launch = launch
         self._lease_lost = lease_lost
+        self._on_status = on_status
         self._queue: list[Write] = []
         self._claim_waiters: list[asyncio.Future[None]] = []
         self._wanted = asyncio.Event()
@@ -313,6 +316,7 @@ class GroupCommitter:
                     tx.events.get(run_id, []),
                     refresh=run_id in tx.refresh,
                     active=run_id in tx.active,
+                    on_status=self._on_status,
                     cost_usd=cost,
                     tokens=tokens,
                 )

@@ -43,10 +43,11 @@ from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.enums import DependencyType, TaskRunStatus
+from berrys.services.runs.contracts import DONE
 from berrys.services.runs.engine.claiming import Claimed, Claimer, snapshot_of
 from berrys.services.runs.engine.executor import TaskOutcome
 from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
-from berrys.services.runs.engine.state import DONE, ids_param, one_of
+from berrys.services.runs.engine.state import ids_param, one_of
 from berrys.services.runs.tables import Run, TaskRun, TaskRunDependency
 
 _log = structlog.get_logger("berrys.engine")

@@ -40,6 +40,7 @@ from berrys.services.runs.engine.commit import (
 )
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.executor import PermanentTaskError, TaskExecutor, TaskOutcome
+from berrys.services.runs.engine.hooks import AskPerson
 from berrys.services.runs.engine.journal import (
     Diverged,
     StepPolicy,
@@ -84,6 +85,7 @@ class TaskRunner:
         executor: TaskExecutor,
         writes: GroupCommitter,
         *,
+        ask_person: AskPerson,
         step_policy: StepPolicy,
         retry_base_seconds: float,
         retry_max_seconds: float,
@@ -92,6 +94,7 @@ class TaskRunner:
         self.database = database
         self.executor = executor
         self._writes = writes
+        self._ask_person = ask_person
         self.step_policy = step_policy
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
@@ -102,6 +105,7 @@ class TaskRunner:
             self.database,
             item.snapshot,
             writes=self._writes,
+            ask_person=self._ask_person,
             recorded=item.recorded,
             step_policy=self.step_policy,
             claimed=claimed,

@@ -39,24 +39,23 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import (
     ApprovalSubject,
     EscalationRule,
-    HumanInteractionType,
     Priority,
     RejectionPolicy,
     RunEventType,
     StepKind,
+    StepResolution,
     StepStatus,
     TaskRunStatus,
 )
 from berrys.core.errors import ServiceUnavailable, TooManyRequests
-from berrys.services.interactions import service as interactions
 from berrys.services.runs.engine.commit import STEPS, GroupCommitter, LeaseLost, Tx
 from berrys.services.runs.engine.events import Event
+from berrys.services.runs.engine.hooks import ApprovalAsked, AskPerson
 from berrys.services.runs.engine.state import with_orm
 from berrys.services.runs.engine.trace import bounded
 from berrys.services.runs.tables import Step, TaskRun
@@ -166,6 +165,7 @@ class TaskContext:
         task: TaskSnapshot,
         *,
         writes: GroupCommitter,
+        ask_person: AskPerson,
         recorded: dict[int, Any],
         step_policy: StepPolicy | None = None,
         claimed: asyncio.Future[None] | None = None,
@@ -173,6 +173,7 @@ class TaskContext:
         self.database = database
         self.task = task
         self.writes = writes
+        self._ask_person = ask_person
         self._recorded = recorded
         # Set while the task runs speculatively: resolved once its claim committed.
         self._claimed = claimed
@@ -273,12 +274,12 @@ class TaskContext:
                 raise StepFailed(record.error or "recorded failure")
             # STARTED: the call was in flight when a process stopped.
             if kind == StepKind.TOOL and not record.idempotent:
-                if record.resolution == "REJECT":
+                if record.resolution == StepResolution.REJECT:
                     raise TaskRejected(
                         f"a person declined to run {name!r} again",
                         RejectionPolicy(self.task.spec.get("on_reject", "FAIL")),
                     )
-                if record.resolution != "RERUN":
+                if record.resolution != StepResolution.RERUN:
                     await self.suspend(
                         subject=ApprovalSubject.TOOL_RERUN,
                         title=f"Run tool {name!r} again?",
@@ -352,7 +353,7 @@ class TaskContext:
             "duration_ms": duration,
         }
         if rerun:
-            values["resolution"] = "RERUN"
+            values["resolution"] = StepResolution.RERUN.value
         spent = {"run_id": self.task.run_id, "cost_usd": cost, "tokens": tokens}
         if record is None:
             status = values.pop("status")
@@ -422,24 +423,22 @@ class TaskContext:
         policy = on_reject or RejectionPolicy(self.task.spec.get("on_reject", "FAIL"))
         expires = options.get("approval_expiry_seconds")
 
-        async def _suspend(tx: Tx) -> None:
-            async def _create(session: AsyncSession) -> Any:
-                return await interactions.create(
-                    session,
-                    type=HumanInteractionType.APPROVAL,
-                    project_id=self.task.project_id,
-                    run_id=self.task.run_id,
-                    task_run_id=self.task.id,
-                    title=title,
-                    prompt=prompt,
-                    priority=priority,
-                    expires_at=utcnow() + timedelta(seconds=expires) if expires else None,
-                    escalation=EscalationRule(options.get("approval_escalation", "REJECT")),
-                    on_reject=policy,
-                    details={"subject": subject.value, **details},
-                )
+        asked = ApprovalAsked(
+            project_id=self.task.project_id,
+            run_id=self.task.run_id,
+            task_run_id=self.task.id,
+            subject=subject,
+            title=title,
+            prompt=prompt,
+            details=details,
+            priority=priority,
+            expires_at=utcnow() + timedelta(seconds=expires) if expires else None,
+            escalation=EscalationRule(options.get("approval_escalation", "REJECT")),
+            on_reject=policy,
+        )
 
-            interaction = await with_orm(tx.session, _create)
+        async def _suspend(tx: Tx) -> None:
+            interaction_id = await with_orm(tx.session, lambda orm: self._ask_person(orm, asked))
             await tx.session.execute(
                 update(_task)
                 .where(_task.c.id == self.task.id)
@@ -454,7 +453,7 @@ class TaskContext:
                         RunEventType.INTERACTION_CREATED,
                         self.task.id,
                         {
-                            "interaction_id": str(interaction.id),
+                            "interaction_id": str(interaction_id),
                             "type": "APPROVAL",
                             "subject": subject.value,
                             "title": title,
@@ -463,7 +462,7 @@ class TaskContext:
                     Event(
                         RunEventType.TASK_AWAITING_INPUT,
                         self.task.id,
-                        {"interaction_id": str(interaction.id), "reason": title},
+                        {"interaction_id": str(interaction_id), "reason": title},
                     ),
                 ],
             )
