@@ -117,6 +117,16 @@ def list_reviews(
     )
 
 
+def _edit_of(item: Any, file: Path | None, artifact: str | None, content: str | None) -> TaskReview:
+    """An edit: the file's text replaces an artifact (named, or the one of the file)."""
+    assert file is not None
+    try:
+        chosen = uuid.UUID(artifact) if artifact else _artifact_for(item, file)
+    except ValueError:
+        raise Unprocessable(f"Not an artifact id: {artifact}") from None
+    return TaskReview(action=ReviewDecision.EDIT, content=content, artifact_id=chosen)
+
+
 def _decide(
     task: str,
     body: TaskReview | None,
@@ -133,18 +143,7 @@ def _decide(
     async def _work(database: Database) -> dict[str, Any]:
         user = await _user(database, email)
         item = await _find(database, user, task)
-        decision = body
-        if decision is None:  # an edit: the file's text replaces an artifact
-            assert file is not None
-            try:
-                chosen = uuid.UUID(artifact) if artifact else _artifact_for(item, file)
-            except ValueError:
-                raise Unprocessable(f"Not an artifact id: {artifact}") from None
-            decision = TaskReview(
-                action=ReviewDecision.EDIT,
-                content=content,
-                artifact_id=chosen,
-            )
+        decision = body or _edit_of(item, file, artifact, content)
         async with database.transaction() as session:
             run = await review.decide(
                 session,
@@ -168,6 +167,11 @@ def _decide(
     if as_json:
         print(json.dumps(result, indent=2))
         return
+    _print_decided(result)
+
+
+def _print_decided(result: dict[str, Any]) -> None:
+    """What became of the task, the run and the project; how a task sent back runs."""
     task_out, run = result["task"], result["run"]
     verb = {
         "COMPLETED": "is final",

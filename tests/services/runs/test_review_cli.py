@@ -153,10 +153,10 @@ class _FirstFinal(ReviewingExecutor):
 
 
 def test_berrys_run_ends_with_the_review_summary(tmp_path: Path, monkeypatch) -> None:
-    from berrys.cli import run as run_cli
+    from berrys.services.pipeline import runtime
 
     monkeypatch.setattr(
-        run_cli.runtime,
+        runtime,
         "default_executor",
         lambda settings, database: _FirstFinal(settings.data_dir / "workspaces"),
     )

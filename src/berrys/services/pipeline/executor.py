@@ -315,36 +315,9 @@ class AgentExecutor:
         }
 
         async def call() -> dict[str, Any]:
-            def build(with_tools: bool) -> Any:
-                return CompletionRequest(
-                    messages=[
-                        ChatMessage(
-                            role=message["role"],
-                            content=message.get("content") or "",
-                            tool_calls=[ToolCall(**c) for c in message["tool_calls"]]
-                            if message.get("tool_calls")
-                            else None,
-                            tool_call_id=message.get("tool_call_id"),
-                        )
-                        for message in messages
-                    ],
-                    task_type=task_type,
-                    tools=[
-                        ToolSpec(
-                            name=tool["name"],
-                            description=tool["description"] or "",
-                            parameters=tool["input_schema"] or {"type": "object"},
-                        )
-                        for tool in tools
-                    ]
-                    if with_tools and tools
-                    else None,
-                    rules=lambda: offline_answer(messages, task_type, rules)["content"],
-                    project_id=ctx.task.project_id,
-                    agent_id=agent_id,
-                    task_id=ctx.task.id,
-                    model=options.get("model"),
-                )
+            def build(with_tools: bool) -> CompletionRequest:
+                listed = tools if with_tools else []
+                return _completion_request(ctx, messages, task_type, listed, agent_id, rules)
 
             dropped = False
             try:
@@ -615,6 +588,46 @@ class AgentExecutor:
             produced_by=produced_by,
             review_reasons=reasons,
         )
+
+
+def _completion_request(
+    ctx: TaskContext,
+    messages: list[dict[str, Any]],
+    task_type: ModelTaskType,
+    tools: list[dict[str, Any]],
+    agent_id: uuid.UUID | None,
+    rules: str,
+) -> CompletionRequest:
+    """The model request of a step: its conversation, the tools offered (none: ``tools``
+    empty), and RULES' answer should no model answer."""
+    return CompletionRequest(
+        messages=[
+            ChatMessage(
+                role=message["role"],
+                content=message.get("content") or "",
+                tool_calls=[ToolCall(**c) for c in message["tool_calls"]]
+                if message.get("tool_calls")
+                else None,
+                tool_call_id=message.get("tool_call_id"),
+            )
+            for message in messages
+        ],
+        task_type=task_type,
+        tools=[
+            ToolSpec(
+                name=tool["name"],
+                description=tool["description"] or "",
+                parameters=tool["input_schema"] or {"type": "object"},
+            )
+            for tool in tools
+        ]
+        or None,
+        rules=lambda: offline_answer(messages, task_type, rules)["content"],
+        project_id=ctx.task.project_id,
+        agent_id=agent_id,
+        task_id=ctx.task.id,
+        model=ctx.task.run_options.get("model"),
+    )
 
 
 def _final(review: dict[str, Any]) -> bool:

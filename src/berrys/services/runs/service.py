@@ -176,107 +176,24 @@ async def create(
     if actor_id is not None:
         options.setdefault("created_by", str(actor_id))
     now = utcnow()
-    await session.execute(
-        insert(_run).values(
-            id=run_id,
-            project_id=project_id,
-            plan_id=plan_id,
-            plan_version=plan_version,
-            status=RunStatus.QUEUED,
-            paused=False,
-            cancel_requested=False,
-            max_concurrency=max_concurrency,
-            provider_limits=provider_limits or {},
-            budget_usd=budget_usd,
-            cost_usd=0.0,
-            tokens=0,
-            options=options,
-            event_seq=0,
-            created_by=actor_id,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    ids = {task.key: uuid.uuid4() for task in tasks}
-    if tasks:
-        await session.execute(
-            insert(_task),
-            [
-                {
-                    "id": ids[task.key],
-                    "run_id": run_id,
-                    "plan_task_id": task.plan_task_id,
-                    "key": task.key,
-                    "position": position,
-                    "critical_path": critical[task.key],
-                    "name": task.name,
-                    "description": task.description,
-                    "acceptance_criteria": task.acceptance_criteria,
-                    "risk_level": task.risk_level,
-                    "agent_id": task.agent_id,
-                    "provider": task.provider,
-                    "spec": task.spec,
-                    "status": T.PENDING,
-                    "attempt": 0,
-                    "failures": 0,
-                    "max_attempts": task.max_attempts,
-                    "timeout_seconds": task.timeout_seconds,
-                    "output_ready": False,
-                    "grants": [],
-                    "cost_usd": 0.0,
-                    "tokens": 0,
-                }
-                for position, task in enumerate(tasks)
-            ],
-        )
-    if dependencies:
-        await session.execute(
-            insert(_dep),
-            [
-                {
-                    "run_id": run_id,
-                    "from_task_run_id": ids[dep.from_key],
-                    "to_task_run_id": ids[dep.to_key],
-                    "dependency_type": dep.dependency_type,
-                    "lag_hours": dep.lag_hours,
-                }
-                for dep in dependencies
-            ],
-        )
-    events = [
-        Event(
-            RunEventType.RUN_CREATED,
-            None,
-            {
-                "tasks": len(tasks),
-                "dependencies": len(dependencies),
-                "plan_id": str(plan_id) if plan_id else None,
-            },
-        )
-    ]
+    run_row = {
+        "id": run_id,
+        "project_id": project_id,
+        "plan_id": plan_id,
+        "plan_version": plan_version,
+        "max_concurrency": max_concurrency,
+        "provider_limits": provider_limits or {},
+        "budget_usd": budget_usd,
+        "options": options,
+        "created_by": actor_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await session.execute(insert(_run).values(**run_row, **_NEW_RUN))
+    await _insert_graph(session, run_id, tasks, dependencies, critical)
+    events = [_created(len(tasks), len(dependencies), plan_id)]
     if plan_approval is not None:
-        gate = await interactions.create(
-            session,
-            type=HumanInteractionType.APPROVAL,
-            project_id=project_id,
-            run_id=run_id,
-            title="Approve the plan before the run starts",
-            prompt=plan_approval.get("summary", "Review the plan, its estimated cost and time."),
-            priority=Priority.HIGH,
-            on_reject=RejectionPolicy.FAIL,
-            details={"subject": ApprovalSubject.PLAN, **plan_approval},
-            actor_id=actor_id,
-        )
-        await session.execute(
-            update(_run).where(_run.c.id == run_id).values(gate_interaction_id=gate.id)
-        )
-        events.append(
-            Event(
-                RunEventType.INTERACTION_CREATED,
-                None,
-                {"interaction_id": str(gate.id), "type": "APPROVAL", "subject": "PLAN"},
-            )
-        )
+        await _gate(session, run_id, project_id, plan_approval, actor_id, events)
     else:
         await initial_ready(session, run_id, events)
     await commit_events(session, run_id, events, on_status=effects.status_changed)
@@ -292,6 +209,118 @@ async def create(
     )
     signals.wake_after_commit(session)
     return await _load(session, run_id)
+
+
+# What every new run starts with.
+_NEW_RUN = {
+    "status": RunStatus.QUEUED,
+    "paused": False,
+    "cancel_requested": False,
+    "cost_usd": 0.0,
+    "tokens": 0,
+    "event_seq": 0,
+}
+
+
+async def _insert_graph(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    tasks: Sequence[TaskSpec],
+    dependencies: Sequence[DependencySpec],
+    critical: dict[str, float],
+) -> None:
+    """The run's task runs (PENDING, in the given order) and the links between them."""
+    ids = {task.key: uuid.uuid4() for task in tasks}
+    if tasks:
+        rows = [
+            _task_row(run_id, ids[task.key], position, task, critical[task.key])
+            for position, task in enumerate(tasks)
+        ]
+        await session.execute(insert(_task), rows)
+    if dependencies:
+        await session.execute(
+            insert(_dep),
+            [
+                {
+                    "run_id": run_id,
+                    "from_task_run_id": ids[dep.from_key],
+                    "to_task_run_id": ids[dep.to_key],
+                    "dependency_type": dep.dependency_type,
+                    "lag_hours": dep.lag_hours,
+                }
+                for dep in dependencies
+            ],
+        )
+
+
+def _task_row(
+    run_id: uuid.UUID, task_id: uuid.UUID, position: int, task: TaskSpec, critical: float
+) -> dict[str, Any]:
+    return {
+        "id": task_id,
+        "run_id": run_id,
+        "plan_task_id": task.plan_task_id,
+        "key": task.key,
+        "position": position,
+        "critical_path": critical,
+        "name": task.name,
+        "description": task.description,
+        "acceptance_criteria": task.acceptance_criteria,
+        "risk_level": task.risk_level,
+        "agent_id": task.agent_id,
+        "provider": task.provider,
+        "spec": task.spec,
+        "status": T.PENDING,
+        "attempt": 0,
+        "failures": 0,
+        "max_attempts": task.max_attempts,
+        "timeout_seconds": task.timeout_seconds,
+        "output_ready": False,
+        "grants": [],
+        "cost_usd": 0.0,
+        "tokens": 0,
+    }
+
+
+def _created(tasks: int, dependencies: int, plan_id: uuid.UUID | None) -> Event:
+    payload = {
+        "tasks": tasks,
+        "dependencies": dependencies,
+        "plan_id": str(plan_id) if plan_id else None,
+    }
+    return Event(RunEventType.RUN_CREATED, None, payload)
+
+
+async def _gate(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    project_id: uuid.UUID,
+    plan_approval: dict[str, Any],
+    actor_id: uuid.UUID | None,
+    events: list[Event],
+) -> None:
+    """No task starts before a person approves the plan (its estimate shown)."""
+    gate = await interactions.create(
+        session,
+        type=HumanInteractionType.APPROVAL,
+        project_id=project_id,
+        run_id=run_id,
+        title="Approve the plan before the run starts",
+        prompt=plan_approval.get("summary", "Review the plan, its estimated cost and time."),
+        priority=Priority.HIGH,
+        on_reject=RejectionPolicy.FAIL,
+        details={"subject": ApprovalSubject.PLAN, **plan_approval},
+        actor_id=actor_id,
+    )
+    await session.execute(
+        update(_run).where(_run.c.id == run_id).values(gate_interaction_id=gate.id)
+    )
+    payload = {
+        "interaction_id": str(gate.id),
+        "type": HumanInteractionType.APPROVAL.value,
+        "subject": ApprovalSubject.PLAN.value,
+    }
+    events.append(Event(RunEventType.INTERACTION_CREATED, None, payload))
 
 
 _TASK_OUT = [_task.c[name] for name in TaskRunOut.model_fields if name in _task.c]
@@ -419,49 +448,15 @@ async def _control(
     user: UserOut | None,
     action: str,
 ) -> RunOut:
+    """Pause, resume or cancel the run (``action``): the change, its events and status, and
+    an audit entry naming who did it."""
     project_id = await _check_access(session, run_id, user)
     await lock_run(session, run_id)
     status, row = await _status(session, run_id)
-    events: list[Event] = []
     actor = user.id if user else None
+    events = await _CONTROLS[action](session, run_id, status, row.paused)
     by = {"by": str(actor) if actor else None}
-    if action == "pause":
-        if status in RUN_TERMINAL or row.paused:
-            raise InvalidTransition("Run", status, RunStatus.PAUSED, _allowed(status, row.paused))
-        await session.execute(update(_run).where(_run.c.id == run_id).values(paused=True))
-        events.append(Event(RunEventType.RUN_PAUSED, None, by))
-    elif action == "resume":
-        if not row.paused:
-            raise InvalidTransition("Run", status, RunStatus.RUNNING, _allowed(status, row.paused))
-        await session.execute(update(_run).where(_run.c.id == run_id).values(paused=False))
-        events.append(Event(RunEventType.RUN_RESUMED, None, by))
-    elif action == "cancel":
-        if status in RUN_TERMINAL:
-            raise InvalidTransition(
-                "Run", status, RunStatus.CANCELLED, _allowed(status, row.paused)
-            )
-        cancelled = list(
-            await session.scalars(
-                update(_task)
-                .where(_task.c.run_id == run_id, _task.c.status.not_in(list(TERMINAL)))
-                .values(
-                    status=T.CANCELLED,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    finished_at=utcnow(),
-                    output_ready=False,
-                )
-                .returning(_task.c.id)
-            )
-        )
-        await session.execute(
-            update(_run)
-            .where(_run.c.id == run_id)
-            .values(cancel_requested=True, gate_interaction_id=None)
-        )
-        await interactions.cancel_pending(session, run_id=run_id)
-        events.extend(Event(RunEventType.TASK_CANCELLED, task_id) for task_id in cancelled)
-        events.append(Event(RunEventType.RUN_CANCELLED, None, by))
+    events.append(Event(_CONTROL_EVENTS[action], None, by))
     await commit_events(session, run_id, events, on_status=effects.status_changed)
     after = await _load(session, run_id, with_tasks=False)
     await audit.record(
@@ -475,6 +470,60 @@ async def _control(
     )
     signals.wake_after_commit(session)
     return await _load(session, run_id)
+
+
+async def _pause(
+    session: AsyncSession, run_id: uuid.UUID, status: RunStatus, paused: bool
+) -> list[Event]:
+    if status in RUN_TERMINAL or paused:
+        raise InvalidTransition("Run", status, RunStatus.PAUSED, _allowed(status, paused))
+    await session.execute(update(_run).where(_run.c.id == run_id).values(paused=True))
+    return []
+
+
+async def _resume(
+    session: AsyncSession, run_id: uuid.UUID, status: RunStatus, paused: bool
+) -> list[Event]:
+    if not paused:
+        raise InvalidTransition("Run", status, RunStatus.RUNNING, _allowed(status, paused))
+    await session.execute(update(_run).where(_run.c.id == run_id).values(paused=False))
+    return []
+
+
+async def _cancel(
+    session: AsyncSession, run_id: uuid.UUID, status: RunStatus, paused: bool
+) -> list[Event]:
+    """Every unfinished task CANCELLED at once, and the questions the run still asks."""
+    if status in RUN_TERMINAL:
+        raise InvalidTransition("Run", status, RunStatus.CANCELLED, _allowed(status, paused))
+    cancelled = await session.scalars(
+        update(_task)
+        .where(_task.c.run_id == run_id, _task.c.status.not_in(list(TERMINAL)))
+        .values(
+            status=T.CANCELLED,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=utcnow(),
+            output_ready=False,
+        )
+        .returning(_task.c.id)
+    )
+    events = [Event(RunEventType.TASK_CANCELLED, task_id) for task_id in list(cancelled)]
+    await session.execute(
+        update(_run)
+        .where(_run.c.id == run_id)
+        .values(cancel_requested=True, gate_interaction_id=None)
+    )
+    await interactions.cancel_pending(session, run_id=run_id)
+    return events
+
+
+_CONTROLS = {"pause": _pause, "resume": _resume, "cancel": _cancel}
+_CONTROL_EVENTS = {
+    "pause": RunEventType.RUN_PAUSED,
+    "resume": RunEventType.RUN_RESUMED,
+    "cancel": RunEventType.RUN_CANCELLED,
+}
 
 
 def _allowed(status: RunStatus, paused: bool) -> list[str]:
