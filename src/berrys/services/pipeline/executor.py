@@ -21,12 +21,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database
@@ -37,8 +37,9 @@ from berrys.core.enums import (
     ModelTaskType,
     UserRole,
 )
-from berrys.core.errors import BerrysError, ServiceUnavailable, TooManyRequests
+from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, TooManyRequests
 from berrys.services.agents import service as agents
+from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.deliverables import service as deliverables
 from berrys.services.llm import service as llm
@@ -46,7 +47,13 @@ from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ToolCa
 from berrys.services.pipeline import delivering
 from berrys.services.pipeline.approvals import install_tool_approval_hook, tool_call_approved
 from berrys.services.projects import service as projects
-from berrys.services.runs.service import ArtifactSpec, TaskContext, TaskOutcome
+from berrys.services.runs.service import (
+    ArtifactSpec,
+    PauseRun,
+    TaskContext,
+    TaskOutcome,
+    TaskSnapshot,
+)
 from berrys.services.tools import invocation
 from berrys.services.tools import service as tools
 
@@ -56,15 +63,35 @@ MAX_STEPS = 8
 REVIEW_ROUNDS = 2
 
 
-def engine_user(user_id: uuid.UUID | None) -> UserOut:
-    """The engine acts for the run's creator, who could see the project when it started."""
-    return UserOut(
-        id=user_id or uuid.UUID(int=0),
-        email="engine@berrys.local",
-        role=UserRole.ADMIN,
-        is_active=True,
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+async def _acting_creator(session: AsyncSession, task: TaskSnapshot) -> tuple[UserOut, Any]:
+    """The run's creator as they are now, and the project as they see it: the engine acts
+    for them. Once they may no longer write the project the run pauses (``PauseRun``) with
+    the reason, until a person restores their access and resumes it, or cancels it."""
+    creator = task.run_options.get("created_by")
+    if not creator:
+        raise PauseRun(
+            "Paused: nobody started this run, and Berrys acts only for the person who starts "
+            "one. Cancel it and start it again as yourself."
+        )
+    user = await auth.acting_for(session, user_id=uuid.UUID(creator))
+    if user is None:
+        raise PauseRun(
+            "Paused: the person who started this run no longer has an active account, and "
+            "Berrys acts only for them. Reactivate the account and resume the run, or cancel it."
+        )
+    if user.role not in (UserRole.ADMIN, UserRole.MEMBER):
+        raise PauseRun(
+            f"Paused: {user.email}, who started this run, may no longer change projects (role "
+            f"{user.role.value}). Give them MEMBER back and resume the run, or cancel it."
+        )
+    try:
+        project = await projects.get(session, project_id=task.project_id, user=user)
+    except NotFound:
+        raise PauseRun(
+            f"Paused: {user.email}, who started this run, can no longer see its project. "
+            "Give them access again and resume the run, or cancel it."
+        ) from None
+    return user, project
 
 
 def slug(text: str) -> str:
@@ -241,10 +268,8 @@ class AgentExecutor:
     # -- context ----------------------------------------------------------------------------
     async def _load(self, ctx: TaskContext) -> dict[str, Any]:
         task = ctx.task
-        creator = ctx.task.run_options.get("created_by")
-        user = engine_user(uuid.UUID(creator) if creator else None)
         async with self.database.transaction(read_only=True) as session:
-            project = await projects.get(session, project_id=task.project_id, user=user)
+            user, project = await _acting_creator(session, task)
             system = (
                 f"You are an expert working on the project '{project.name}'.\n{project.description}"
             )
@@ -253,7 +278,7 @@ class AgentExecutor:
                 try:
                     system = await agents.system_prompt(session, agent_id=task.agent_id, user=user)
                     agent_name = (await agents.get(session, agent_id=task.agent_id, user=user)).name
-                except Exception as exc:  # the agent was removed since the plan was made
+                except NotFound as exc:  # the agent was removed since the plan was made
                     _log.info("executor.agent_missing", agent=str(task.agent_id), error=str(exc))
             auditor = None
             if ctx.task.run_options.get("review"):

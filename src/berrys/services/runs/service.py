@@ -45,12 +45,14 @@ from berrys.services.runs.engine.events import Event, emit_many
 from berrys.services.runs.engine.events import read as read_events
 from berrys.services.runs.engine.executor import (
     ArtifactSpec,
+    PauseRun,
     PermanentTaskError,
     TaskContext,
     TaskExecutor,
     TaskOutcome,
 )
 from berrys.services.runs.engine.hooks import RunHooks
+from berrys.services.runs.engine.journal import TaskSnapshot
 from berrys.services.runs.engine.state import commit_events, initial_ready, lock_run
 from berrys.services.runs.engine.worker import EngineConfig, Worker
 from berrys.services.runs.tables import Run, Step, TaskRun, TaskRunDependency
@@ -75,10 +77,12 @@ __all__ = [
     "HOOKS",
     "ArtifactSpec",
     "EngineConfig",
+    "PauseRun",
     "PermanentTaskError",
     "TaskContext",
     "TaskExecutor",
     "TaskOutcome",
+    "TaskSnapshot",
     "Worker",
     "add_events",
     "apply_interaction",

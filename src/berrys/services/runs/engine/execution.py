@@ -39,7 +39,12 @@ from berrys.services.runs.engine.commit import (
     Tx,
 )
 from berrys.services.runs.engine.events import Event
-from berrys.services.runs.engine.executor import PermanentTaskError, TaskExecutor, TaskOutcome
+from berrys.services.runs.engine.executor import (
+    PauseRun,
+    PermanentTaskError,
+    TaskExecutor,
+    TaskOutcome,
+)
 from berrys.services.runs.engine.hooks import AskPerson
 from berrys.services.runs.engine.journal import (
     Diverged,
@@ -51,13 +56,14 @@ from berrys.services.runs.engine.journal import (
     backoff,
 )
 from berrys.services.runs.engine.state import finish_gate, predecessors_of, propagate
-from berrys.services.runs.tables import Artifact, Step, TaskRun
+from berrys.services.runs.tables import Artifact, Run, Step, TaskRun
 
 _log = structlog.get_logger("berrys.engine")
 T = TaskRunStatus
 _task = TaskRun.__table__
 _step = Step.__table__
 _artifact = Artifact.__table__
+_run = Run.__table__
 
 
 class Successors(Protocol):
@@ -140,6 +146,9 @@ class TaskRunner:
                 except TaskRejected as rejected:
                     await self._reject(ctx, str(rejected), rejected.policy)
                     return
+                except PauseRun as paused:
+                    await self._pause_run(ctx, str(paused))
+                    return
                 except PermanentTaskError as exc:
                     await self._fail(ctx, f"{exc}", retry=False)
                     return
@@ -194,6 +203,28 @@ class TaskRunner:
         # Not terminal: its slot frees when the execution ends, after this commit, so the
         # batch cannot hand the task to this worker while it is still executing.
         await self._write(ctx, _tx)
+
+    async def _pause_run(self, ctx: TaskContext, reason: str) -> None:
+        """The run paused (no task starts until a person resumes it) and the task READY as it
+        was, no attempt spent, its error saying why."""
+        snapshot = ctx.task
+
+        async def _tx(tx: Tx) -> None:
+            await tx.session.execute(
+                update(_task)
+                .where(_task.c.id == snapshot.id)
+                .values(
+                    status=T.READY, lease_owner=None, lease_expires_at=None, error=reason[:4000]
+                )
+            )
+            await tx.session.execute(
+                update(_run).where(_run.c.id == snapshot.run_id).values(paused=True)
+            )
+            event = Event(RunEventType.RUN_PAUSED, None, {"by": None, "reason": reason})
+            tx.emit(snapshot.run_id, [event])
+
+        _log.info("engine.run_paused", run=str(snapshot.run_id), reason=reason)
+        await self._write(ctx, _tx, terminal=True)
 
     async def _write(self, ctx: TaskContext, body: Any, *, terminal: bool = False) -> Any:
         await ctx.confirmed()
