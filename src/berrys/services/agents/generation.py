@@ -374,8 +374,8 @@ async def generate(
         existing = await service.lock_project_agents(session, project_id=project_id)
         replaced = [a for a in existing if a.generated and a.state == AgentState.CREATED]
         kept = [a for a in existing if a not in replaced and a.state != AgentState.TERMINATED]
-        for agent in replaced:
-            await service.remove(session, agent=agent, user=user)
+        for row in replaced:
+            await service.remove(session, agent=row, user=user)
         await session.flush()
         matches = match_kept(proposed, kept)
         ids_by_name: dict[str, uuid.UUID] = {}

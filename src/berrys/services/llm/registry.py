@@ -250,8 +250,10 @@ async def usage(
 ) -> UsageReport:
     """Usage a user may see: an admin (or the local operator, ``None``) all of it, others
     their own calls and their projects'."""
-    everything = user is None or user.role == UserRole.ADMIN
-    visible = None if everything else (user.id, list(project_ids))  # type: ignore[union-attr]
+    if user is None or user.role == UserRole.ADMIN:
+        visible = None
+    else:
+        visible = (user.id, list(project_ids))
     return await accounting.usage(session, visible_to=visible, **filters)
 
 
