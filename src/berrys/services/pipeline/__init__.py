@@ -1,0 +1,1 @@
+"""The project pipeline: a description to a started run, the agent executor and the wiring."""

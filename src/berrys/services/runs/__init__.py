@@ -1,0 +1,1 @@
+"""Runs: the run service (runs, their tasks, review, artifacts) and its engine (``engine``)."""

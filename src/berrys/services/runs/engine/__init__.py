@@ -1,0 +1,1 @@
+"""The durable run engine: claims, executes and commits task runs; knows runs and nothing else."""
