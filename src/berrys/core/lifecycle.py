@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,8 +50,9 @@ class Lifecycle(Mapping[StateT, frozenset[StateT]]):
 class HistoryRow(Protocol):
     """A table with one row per move of an entity (its creation included)."""
 
-    id: Mapped[uuid.UUID]
-    transitioned_at: Mapped[datetime]
+    # Columns, read on the class (a plain Mapped member would be the instance's value).
+    id: ClassVar[Mapped[uuid.UUID]]
+    transitioned_at: ClassVar[Mapped[datetime]]
 
 
 async def history_page(

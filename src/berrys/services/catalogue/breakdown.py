@@ -81,9 +81,7 @@ def _wanted(task: TaskSpec, description: str, size: dict[str, float]) -> bool:
     return any(size.get(d, 0) >= minimum for d, minimum in task.when_size.items())
 
 
-def _bridged(
-    task: TaskSpec, kept: set[str], by_key: dict[str, TaskSpec]
-) -> list[TaskDependency]:
+def _bridged(task: TaskSpec, kept: set[str], by_key: dict[str, TaskSpec]) -> list[TaskDependency]:
     """The task's dependencies, each left-out task replaced by its own (transitively)."""
     result: list[TaskDependency] = []
     for dep in task.depends_on:

@@ -41,7 +41,7 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
         project_id=project_id,
     )
     names = {pid: name for name, pid in turn.projects.items()}
-    reviews = [
+    reviews: list[dict[str, Any]] = [
         {
             "project": names.get(item.project_id),
             "project_id": str(item.project_id),
@@ -55,7 +55,7 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
         for item in await review.get_all(session, user=turn.user, project_id=project_id)
     ]
     where = f' in "{names[project_id]}"' if project_id in names else ""
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "interaction_id": str(p.id),
             "type": p.type.value,

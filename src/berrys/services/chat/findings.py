@@ -77,8 +77,8 @@ async def critical_path(session: Any, turn: Turn, facts: Facts) -> Outcome:
         for t in chain
     ]
     steps = " -> ".join(
-        f"{p['name']} ({hours(p['duration_hours'])}" + (f", {p['agent']})" if p["agent"] else ")")
-        for p in path
+        f"{t.name} ({hours(t.duration_hours)}" + (f", {p['agent']})" if p["agent"] else ")")
+        for t, p in zip(chain, path, strict=True)
     )
     slack = sorted(
         (t for t in schedule.tasks if not t.critical),
@@ -88,7 +88,7 @@ async def critical_path(session: Any, turn: Turn, facts: Facts) -> Outcome:
     reply = (
         f'The critical path of "{facts.project.name}" (plan version {plan.version}) runs '
         f"through {len(path)} of {len(schedule.tasks)} tasks, "
-        f"{hours(sum(p['duration_hours'] for p in path))} end to end: {steps}.\n"
+        f"{hours(sum(t.duration_hours for t in chain))} end to end: {steps}.\n"
         f"It finishes on {_day(schedule.finish.date)} (80 % likely by "
         f"{_day(schedule.finish.p80)}). A delay to any of these tasks delays the finish"
     )
@@ -305,9 +305,11 @@ async def artifacts(session: Any, turn: Turn, facts: Facts, intent: IntentResult
         for item in listed[:10]:
             by = f" by {item['agent']}" if item["agent"] and len(meant) != 1 else ""
             review = " [needs review]" if item["task_status"] == "NEEDS_REVIEW" else ""
-            task = f' for "{item["task"]}"' if item["task"] and item["task"] != item["name"] else ""
+            named = item["task"] and item["task"] != item["name"]
+            for_task = f' for "{item["task"]}"' if named else ""
             lines.append(
-                f"- {item['name']}{by}{task}{review}, {item['chars']} characters: {item['excerpt']}"
+                f"- {item['name']}{by}{for_task}{review}, {item['chars']} characters: "
+                f"{item['excerpt']}"
             )
         more = f"\n... and {len(listed) - 10} more on the run's page." if len(listed) > 10 else ""
         reply = (

@@ -99,9 +99,7 @@ async def candidates(database: Database) -> list[ModelSpec]:
     specs = list(cached[1])
     extra = scripted.installed_specs()
     provider = state.providers[ModelProvider.SCRIPTED]
-    cassette = (
-        provider.cassette_spec() if isinstance(provider, scripted.ScriptedProvider) else None
-    )
+    cassette = provider.cassette_spec() if isinstance(provider, scripted.ScriptedProvider) else None
     if cassette is not None:
         extra.append(cassette)
     if extra:
