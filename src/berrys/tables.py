@@ -12,9 +12,9 @@ from berrys.services.interactions import tables as interaction_tables
 from berrys.services.llm import tables as llm_tables
 from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
+from berrys.services.runs import tables as run_tables
 from berrys.services.search import tables as search_tables
 from berrys.services.tools import tables as tool_tables
-from berrys.services.workflows import tables as workflow_tables
 
 metadata = Base.metadata
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
     "metadata",
     "planning_tables",
     "project_tables",
+    "run_tables",
     "search_tables",
     "tool_tables",
-    "workflow_tables",
 ]

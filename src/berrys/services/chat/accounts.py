@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from berrys.core.enums import InteractionStatus, UserRole
+from berrys.core.enums import InteractionStatus
 from berrys.services.agents import service as agents
 from berrys.services.chat.outcome import Outcome, answered
 from berrys.services.chat.reading import latest_run
@@ -20,8 +20,8 @@ from berrys.services.interactions.contracts import InteractionOut
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import UsageReport
 from berrys.services.projects import service as projects
-from berrys.services.workflows import review
-from berrys.services.workflows.contracts import ReviewItem
+from berrys.services.runs import review
+from berrys.services.runs.contracts import ReviewItem
 
 if TYPE_CHECKING:
     from berrys.services.chat.service import Turn
@@ -32,11 +32,7 @@ if TYPE_CHECKING:
 
 async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Outcome:
     """Pending interactions and tasks needing review, in one project or all the user's."""
-    visible = (
-        None
-        if turn.user.role == UserRole.ADMIN
-        else await projects.visible_ids(session, user=turn.user)
-    )
+    visible = await projects.visible_scope(session, user=turn.user)
     if project_id is not None:
         await projects.get(session, project_id=project_id, user=turn.user)
     pending, total = await interactions.get_all(
@@ -138,14 +134,12 @@ def _waiting_reply(
 
 async def cost(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Outcome:
     """Model usage and spend, of one project or of all the user's, from the llm service."""
-    visible = await projects.visible_ids(session, user=turn.user)
+    visible_to = await projects.log_scope(session, user=turn.user)
     names = {pid: name for name, pid in turn.projects.items()}
     if project_id is not None:
         project = await projects.get(session, project_id=project_id, user=turn.user)
         names[project.id] = project.name
-    report = await llm.usage(
-        session, user=turn.user, project_ids=visible, project_id=project_id, limit=0
-    )
+    report = await llm.usage(session, visible_to=visible_to, project_id=project_id, limit=0)
     total = report.total
     tokens = total.prompt_tokens + total.completion_tokens
     head = (

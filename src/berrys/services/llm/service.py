@@ -406,6 +406,7 @@ async def readiness() -> dict[str, dict[str, str]]:
 
 # The registry, budgets, feedback and usage, a model's test call and the rotation of stored
 # keys (split out; part of this interface).
+from berrys.services.llm.accounting import usage  # noqa: E402
 from berrys.services.llm.credentials import rotate as rotate_secrets  # noqa: E402
 from berrys.services.llm.probe import probe_model  # noqa: E402
 from berrys.services.llm.registry import (  # noqa: E402
@@ -420,7 +421,6 @@ from berrys.services.llm.registry import (  # noqa: E402
     set_budget,
     sync_registry,
     update,
-    usage,
 )
 
 __all__ = [
