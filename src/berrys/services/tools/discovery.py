@@ -44,7 +44,7 @@ def set_embedder(embedder: Embedder | None) -> None:
 async def _llm_embedder(database: Database) -> Embedder | None:
     """The Model Orchestration service's embeddings, when that service offers them."""
     try:
-        from berrys.services.llm import service as llm  # type: ignore[import-not-found]
+        from berrys.services.llm import service as llm
     except ImportError:
         return None
     embed = getattr(llm, "embed", None) or getattr(llm, "embeddings", None)
