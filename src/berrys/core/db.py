@@ -1,16 +1,11 @@
 """Database plumbing: the declarative Base, column types, the async engine and sessions.
 
 Services never commit: a unit of work (one request, one CLI command, one engine tick) opens
-a transaction with :meth:`Database.transaction` and everything inside commits or rolls back
-together, so nothing is ever half-written.
-
-On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers
-queue on the busy timeout instead of failing when a read snapshot cannot be upgraded;
-read-only units of work use a plain deferred ``BEGIN`` and never block writers (WAL).
-The driver is aiosqlite through :mod:`berrys.core.sqlite`, which sends the ``BEGIN`` with
-the transaction's first statement and each statement in one trip to the driver's thread.
-A single-statement write (:meth:`Database.write`) has a faster path of its own on SQLite
-(``core.sqlite.StatementWriter``).
+a transaction with :meth:`Database.transaction`; everything inside commits or rolls back
+together. On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` (writers queue on the
+busy timeout instead of failing to upgrade a read snapshot), a read-only one with a deferred
+``BEGIN`` that never blocks writers (WAL). A single-statement write (:meth:`Database.write`)
+has a faster path of its own on SQLite (``core.sqlite.StatementWriter``).
 """
 
 from __future__ import annotations
@@ -22,14 +17,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
     DateTime,
-    Executable,
     MetaData,
     Select,
+    Table,
     event,
     func,
     make_url,
@@ -50,7 +45,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from berrys.core.errors import DatabaseUnavailable, database_unreachable
-from berrys.core.sqlite import OneHopDBAPI, StatementWriter, configure_connection
+from berrys.core.sqlite import OneHopDBAPI, StatementWriter, WriteStatement, configure_connection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -115,6 +110,8 @@ def enum_column(enum: type[Enum]) -> SAEnum:
 
 
 class Base(DeclarativeBase):
+    # Every mapping is one Table (SQLAlchemy types it as any FromClause).
+    __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {
         datetime: UTCDateTime(),
@@ -206,7 +203,7 @@ class Database:
         async with factory() as session, session.begin():
             yield session
 
-    async def write(self, statement: Executable, parameters: Any = None) -> None:
+    async def write(self, statement: WriteStatement, parameters: Any = None) -> None:
         """Commit one statement that is a whole unit of work by itself (an append to a log).
 
         One statement is atomic on every backend. On SQLite it is committed in the event

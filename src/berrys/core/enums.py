@@ -132,7 +132,7 @@ class RequirementCategory(BerrysEnum):
 
 
 class Priority(BerrysEnum):
-    """Priority of requirements and tasks (API.md: TaskPriority)."""
+    """Priority of requirements and tasks."""
 
     LOW = "LOW"
     MEDIUM = "MEDIUM"
@@ -340,7 +340,7 @@ class StepStatus(BerrysEnum):
 
 
 class RunEventType(BerrysEnum):
-    """Types of the run outbox's events (one per state change); see runs/engine/events.py."""
+    """Types of the run outbox's events (one per state change); docs/architecture.md lists them."""
 
     RUN_CREATED = "RUN_CREATED"
     RUN_STATUS = "RUN_STATUS"

@@ -1,25 +1,12 @@
 """SQLite plumbing: aiosqlite with one thread hop per statement, and fast single writes.
 
-SQLAlchemy's aiosqlite adapter drives aiosqlite's cursor API, so every statement costs four
-round trips to the connection's thread (open a cursor, execute, fetch, close), and the pool
-rolls back on every check-in even after a commit. Each round trip is a queue hand-off and
-an event-loop wake-up, about 50 µs of CPU here, while SQLite itself answers a primary-key
-read in a few microseconds. This adapter runs a statement and collects its description,
-rows, row count and last row id in one call on aiosqlite's thread (the same
-``Connection._execute`` that aiosqlite's own ``execute_fetchall`` uses), and skips the
-rollback when SQLite says no transaction is open. Same driver, same connection, same
-semantics; a quarter of the hand-offs.
-
-Inside a write transaction no hand-off at all: once ``BEGIN IMMEDIATE`` has taken SQLite's
-write lock (on the thread, where it may wait for it), no statement of the transaction can
-wait for a lock (WAL: readers never block the writer), so each one runs directly in the
-event loop's thread, as long as SQLite takes for it: microseconds for the engine's
-statements, less than SQLAlchemy's own work around them. ``COMMIT`` and ``ROLLBACK`` go
-back to the thread (a commit may checkpoint, which syncs the file). Measured on the run
-engine's 1,000-task benchmark: ~0.6 -> ~0.5 ms of CPU per task. A long transaction (a
-team's agents with their audit entries, a group commit of many tasks) would then hold the
-loop for its whole length, tens of ms under load: after ``SLICE`` seconds of statements
-back to back it lets the loop serve what waits (requests, ticks) before the next one.
+Each statement runs with its description, rows, row count and last row id collected in one
+call on aiosqlite's thread (SQLAlchemy's adapter makes four hops), and the pool's rollback
+on check-in is skipped when no transaction is open: same driver, same semantics. Inside a
+write transaction, once ``BEGIN IMMEDIATE`` holds the write lock, statements run in the
+event loop's thread (none can wait for a lock under WAL), yielding to the loop every
+``SLICE`` seconds; ``COMMIT`` and ``ROLLBACK`` go back to the thread. docs/architecture.md
+gives the measurements.
 """
 
 from __future__ import annotations
@@ -33,7 +20,8 @@ from typing import Any
 
 import aiosqlite
 import structlog
-from sqlalchemy import Executable
+from sqlalchemy import TextClause, UpdateBase
+from sqlalchemy.connectors.asyncio import AsyncIODBAPIConnection
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -45,6 +33,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import EMPTY_DICT
 
 _Outcome = tuple[Any, list[Any], int, int | None]
+# One statement that writes by itself: DML (an insert, an upsert, ...) or plain SQL.
+WriteStatement = UpdateBase | TextClause
 SLICE = 0.005  # seconds a write transaction runs in the loop's thread before it yields
 _log = structlog.get_logger("berrys.db")
 
@@ -93,8 +83,9 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose results arrive in one hop; no aiosqlite cursor behind it."""
 
     __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+    _adapt_connection: _OneHopConnection
 
-    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+    def __init__(self, adapt_connection: _OneHopConnection) -> None:
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
         self._soft_closed_memoized = EMPTY_DICT
@@ -172,9 +163,10 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ("_pending_begin", "_turn_started", "_writing")
-    _cursor_cls = _OneHopCursor
+    # Built only by this connection (``self._cursor_cls(self)``), so its narrower __init__.
+    _cursor_cls = _OneHopCursor  # type: ignore[assignment]
 
-    def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
+    def __init__(self, dbapi: Any, connection: AsyncIODBAPIConnection) -> None:
         super().__init__(dbapi, connection)
         self._pending_begin: str | None = None
         self._writing = False  # BEGIN IMMEDIATE was sent
@@ -270,11 +262,11 @@ class StatementWriter:
         self._dialect = dialect
         self._path = path
         self._connection: sqlite3.Connection | None = None
-        self._plans: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Plan | None]] = {}
+        self._plans: dict[tuple[int, tuple[str, ...]], tuple[WriteStatement, _Plan | None]] = {}
         self._since_checkpoint = 0
         self._checkpointing: asyncio.Future[Any] | None = None
 
-    def write(self, statement: Executable, parameters: Any) -> bool:
+    def write(self, statement: WriteStatement, parameters: Any) -> bool:
         """Commit ``statement`` here if it can be done at once; whether it was."""
         if not isinstance(parameters, dict) or self._checkpointing is not None:
             return False
@@ -320,7 +312,7 @@ class StatementWriter:
             self._connection = connection
         return self._connection
 
-    def _plan(self, statement: Executable, parameters: dict[str, Any]) -> _Plan | None:
+    def _plan(self, statement: WriteStatement, parameters: dict[str, Any]) -> _Plan | None:
         key = (id(statement), tuple(parameters))
         cached = self._plans.get(key)
         if cached is not None and cached[0] is statement:

@@ -89,7 +89,9 @@ async def _names(
     }
 
 
-def _rows(entries: list[AuditEntryOut], names: dict[str, dict[uuid.UUID, str]]) -> list[dict]:
+def _rows(
+    entries: list[AuditEntryOut], names: dict[str, dict[uuid.UUID, str]]
+) -> list[dict[str, Any]]:
     rows = []
     for entry in entries:
         current = names.get(entry.entity_type, {}).get(entry.entity_id) if entry.entity_id else None
@@ -150,9 +152,7 @@ async def audit_page(
                 action=_action(filters["action"]),
                 since=_midnight(start),
                 until=_midnight(end, days=1),  # the "to" day is included
-                visible_to=None
-                if is_admin
-                else (user.id, await projects.visible_ids(session, user=user)),
+                visible_to=await projects.log_scope(session, user=user),
             )
         except _BadFilter as exc:
             return render(request, "audit.html", 422, flash=str(exc), flash_kind="error", **context)

@@ -169,7 +169,7 @@ async def _artifacts(
         session,
         project_id=project_id,
         user=user,
-        workspaces=request.app.state.settings.data_dir / "workspaces",
+        workspaces=request.app.state.settings.workspaces_dir,
         limit=ARTIFACTS_SHOWN,
         offset=0,
     )

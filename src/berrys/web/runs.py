@@ -35,10 +35,6 @@ def _runs() -> Any:
     return service
 
 
-async def _visible(session: Any, user: UserOut) -> list[uuid.UUID] | None:
-    return None if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
-
-
 @router.post("/projects/{project_id}/runs", dependencies=[Csrf], response_class=HTMLResponse)
 async def start_run(
     request: Request,
@@ -159,7 +155,7 @@ async def download_artifact(
     if artifact is None:
         raise NotFound.of("Artifact", artifact_id)
     name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, request.app.state.settings.data_dir / "workspaces"
+        artifacts.read_file, artifact, request.app.state.settings.workspaces_dir
     )
     return Response(
         body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
@@ -209,7 +205,7 @@ async def review_task(
                 task_run_id=task_run_id,
                 review=body,
                 user=user,
-                workspace=settings.data_dir / "workspaces",
+                workspace=settings.workspaces_dir,
             )
     except NotFound:
         raise
@@ -292,7 +288,7 @@ async def _pending(request: Request, user: UserOut) -> tuple[list[Any], int]:
             session,
             limit=100,
             offset=0,
-            project_ids=await _visible(session, user),
+            project_ids=await projects.visible_scope(session, user=user),
             status=InteractionStatus.PENDING,
         )
 

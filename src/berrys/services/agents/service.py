@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
 from berrys.core.enums import AgentState, AgentType, AuditAction, BudgetScope
-from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from berrys.core.errors import Conflict, NotFound, Unprocessable
+from berrys.core.lifecycle import history_page
 from berrys.services.agents import prompts, specialisations, templates
 from berrys.services.agents.contracts import (
     AGENT_TRANSITIONS,
@@ -237,11 +238,12 @@ async def update(
     changes = agent_in.model_dump(exclude_unset=True, exclude_none=True)
     if "prompt_template" in changes:
         prompts.check(changes["prompt_template"])
-    if "configuration" in changes:
-        merged = {**agent.configuration, **agent_in.configuration.model_dump(exclude_unset=True)}  # type: ignore[union-attr]
+    # Each is in ``changes`` exactly when it was given (not None): merged over the stored one.
+    if agent_in.configuration is not None:
+        merged = {**agent.configuration, **agent_in.configuration.model_dump(exclude_unset=True)}
         changes["configuration"] = AgentConfiguration.model_validate(merged).model_dump()
-    if "specialisation" in changes:
-        merged = {**agent.specialisation, **agent_in.specialisation.model_dump(exclude_unset=True)}  # type: ignore[union-attr]
+    if agent_in.specialisation is not None:
+        merged = {**agent.specialisation, **agent_in.specialisation.model_dump(exclude_unset=True)}
         changes["specialisation"] = Specialisation.model_validate(merged).model_dump()
     for field, value in changes.items():
         setattr(agent, field, value)
@@ -306,46 +308,34 @@ async def transition(
 ) -> AgentOut:
     """Move an agent along its lifecycle; an illegal move names the allowed ones."""
     agent = await get_row(session, agent_id, user)
-    current = AgentState(agent.state)
-    allowed = AGENT_TRANSITIONS[current]
-    if to_state not in allowed:
-        raise InvalidTransition("Agent", current, to_state, allowed)
-    before = AgentOut.model_validate(agent)
-    agent.state = to_state
-    session.add(
-        AgentStateHistory(
+    return await audit.record_transition(
+        session,
+        lifecycle=AGENT_TRANSITIONS,
+        row=agent,
+        field="state",
+        to=to_state,
+        history=lambda current, to: AgentStateHistory(
             agent_id=agent.id,
             from_state=current,
-            to_state=to_state,
+            to_state=to,
             reason=reason,
             transitioned_by=user.id,
-        )
-    )
-    await session.flush()
-    after = AgentOut.model_validate(agent)
-    await audit.record(
-        session,
+        ),
+        out=AgentOut.model_validate,
         entity_type="agent",
-        entity_id=agent.id,
         project_id=agent.project_id,
-        action=AuditAction.TRANSITION,
         actor_id=user.id,
-        before=before,
-        after=after,
     )
-    return after
 
 
 async def get_history(
     session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut, limit: int, offset: int
 ) -> tuple[list[AgentStateOut], int]:
     await get_row(session, agent_id, user)
-    condition = AgentStateHistory.agent_id == agent_id
-    rows, total = await fetch_page(
+    rows, total = await history_page(
         session,
-        select(AgentStateHistory)
-        .where(condition)
-        .order_by(AgentStateHistory.transitioned_at, AgentStateHistory.id),
+        AgentStateHistory,
+        of=AgentStateHistory.agent_id == agent_id,
         limit=limit,
         offset=offset,
     )

@@ -6,7 +6,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from berrys.core.db import Database
-from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus, UserRole
+from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.chat.contracts import ChatAction, IntentResult
 from berrys.services.chat.outcome import (
@@ -16,6 +16,7 @@ from berrys.services.chat.outcome import (
     ask_which_project,
     confirm,
     failed,
+    not_ready,
     refuse_read_only,
     target_project,
 )
@@ -25,7 +26,7 @@ from berrys.services.pipeline import service as pipeline
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import RunCreate
+from berrys.services.runs.contracts import RunCreate, RunOut
 
 if TYPE_CHECKING:
     from berrys.services.chat.service import Turn
@@ -50,18 +51,7 @@ async def start_run(
         return failed(Intent.START_RUN, exc, project_id)
     if plan is None or not plan.tasks:
         detail = f"{label} has no plan to run yet."
-        return Outcome(
-            reply=f'{detail} Say "now plan it" first.',
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.START_RUN,
-                    status=Status.FAILED,
-                    detail=detail,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-        )
+        return not_ready(Intent.START_RUN, project_id, detail, 'Say "now plan it" first.')
     if not confirmed:
         question = (
             f"Starting a run executes plan version {plan.version} of {label} ({len(plan.tasks)} "
@@ -80,6 +70,10 @@ async def start_run(
             )
     except BerrysError as exc:
         return failed(Intent.START_RUN, exc, project_id)
+    return _run_started(label, project_id, run)
+
+
+def _run_started(label: str, project_id: uuid.UUID, run: RunOut) -> Outcome:
     waiting = " It waits for your approval of the plan first." if run.gate_interaction_id else ""
     return Outcome(
         reply=f"I started a run of {label} ({len(run.task_runs)} tasks).{waiting} "
@@ -108,11 +102,7 @@ async def answer_approval(database: Database, turn: Turn, intent: IntentResult) 
     approve = intent.intent == Intent.APPROVE
     try:
         async with database.transaction() as session:
-            visible = (
-                None
-                if turn.user.role == UserRole.ADMIN
-                else await projects.visible_ids(session, user=turn.user)
-            )
+            visible = await projects.visible_scope(session, user=turn.user)
             waiting, total = await interactions.get_all(
                 session,
                 limit=10,

@@ -1,19 +1,12 @@
-"""The real executor: a task is carried out by its agent.
+"""The agents' executor: a task is carried out by its agent.
 
-System prompt from the agent (template, specialisation, project context); task prompt from the
-task (description, acceptance criteria, upstream outputs); the agent's tools; the loop
-model -> tool calls -> results until a final answer or the step/budget limit; the answer is
-stored as an artifact (text, markdown or JSON) and as a file in the project workspace; an
-optional AUDITOR review against the acceptance criteria sends it back with feedback a bounded
-number of times. Every model and tool call goes through the task context, so it is recorded
-and replayed; nothing here holds a transaction across a call.
-
-A task with a deliverable type (``spec["deliverable"]``) is drafted by the deliverables
-service instead: a model's draft against the type's outline, checked by the quality gate, or
-offline the outline filled from the project's facts with TODOs for a person; every file of
-it goes to the workspace, and ``review_reasons`` say why a person must look. Offline, a task
-without a type gets an honest note (no model, its criteria as TODOs), never a fake draft; an
-unreadable review is not an approval.
+The system prompt comes from the agent (template, specialisation, project context), the task
+prompt from the task (description, acceptance criteria, upstream outputs); then model -> tool
+calls -> results until an answer or the step and budget limits, stored as an artifact and a
+workspace file, with an optional AUDITOR review that sends it back a bounded number of times.
+A task with a deliverable type is drafted by the deliverables service (``delivering.py``).
+Every model and tool call goes through the task context, so it is recorded and replayed;
+offline a task without a type gets an honest note, never a fake draft.
 """
 
 from __future__ import annotations

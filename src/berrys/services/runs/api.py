@@ -1,3 +1,5 @@
+"""REST routes of runs: start, read, control and answer runs; reviews, artifacts, events (SSE)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,3 +1,5 @@
+"""Request and response models of runs, task runs, steps, reviews and artifacts."""
+
 from __future__ import annotations
 
 import uuid

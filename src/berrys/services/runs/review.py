@@ -1,18 +1,10 @@
 """People's review of deliverables: a task whose outcome has review reasons ends NEEDS_REVIEW.
 
-NEEDS_REVIEW counts as done for scheduling (successors go on with the draft) and a run whose
-tasks are all done while some still need review is COMPLETED_WITH_REVIEW; its project stays
-IN_PROGRESS. A person (write access to the project) then decides, per task:
-
-- ACCEPT: the draft is final as it is (COMPLETED);
-- EDIT: the person's text replaces the artifact and its workspace file (COMPLETED);
-- SEND_BACK: the task runs again, a new attempt, with the person's feedback among its
-  "answers from people" (the run is RUNNING again). Successors that already ran on the
-  draft are not run again.
-
-When the last task that needed review is accepted or edited the run becomes COMPLETED, and a
-workflow's project COMPLETED with it. Every decision is audited and emits a run event
-(``TASK_ACCEPTED``, ``TASK_EDITED``, ``TASK_SENT_BACK``) in the same transaction.
+It counts as done for scheduling, and its run ends COMPLETED_WITH_REVIEW while its project
+stays IN_PROGRESS. A person with write access decides per task: ACCEPT (final as it is),
+EDIT (their text replaces the artifact and its file) or SEND_BACK (a new attempt with their
+feedback; the run is RUNNING again). When the last one is accepted or edited the run is
+COMPLETED. Every decision is audited and emits its run event in the same transaction.
 """
 
 from __future__ import annotations

@@ -1,29 +1,12 @@
 """Group commit: every write of one worker goes through one writer coroutine.
 
-Tasks queue their writes (a step's record, a completion, a failure, ...); the writer takes
-everything queued, applies it in one transaction — the leases of all tasks involved checked
-and extended once, then steps, state changes, completions with their successors made READY,
-new work claimed — writes each run's events in order and its status once, commits, and only
-then resolves the writes' waiters and confirms the claims. Nothing is acknowledged before
-its commit. What a batch that completes nothing claims starts executing as soon as it is
-claimed, while the batch ends and commits, but its writes and tool calls wait for that
-commit (``TaskContext.confirmed``); if the batch fails it is abandoned, having recorded
-nothing.
-A write nobody waits for (a model step's record) is lost only with the process, and a model
-call in flight at a crash is simply issued again (ENGINE.md).
-
-While one transaction commits the next batch gathers, so the cost of a transaction is shared
-by every task that finished meanwhile instead of paid by each.
-
-A batch that fails because the database is away (PostgreSQL restarting) is neither split nor
-failed: the writer waits, backing off, and commits the same writes once it is back; the
-tasks waiting on them simply wait longer.
-
-A completion may carry a follower: a successor the worker already started speculatively
-(``continuation.py``). The batch claims work exactly as it would without it; if its claim
-chooses the follower, the follower is adopted once the batch commits (its writes wait for
-that), otherwise it is abandoned. Either way ``launch`` learns every follower the batch
-decided.
+Tasks queue their writes; the writer applies everything queued in one transaction (leases
+checked and extended once, steps, state changes, completions with successors made READY, new
+work claimed, each run's events in order and its status once), commits, and only then
+resolves the waiters and confirms the claims: nothing is acknowledged before its commit.
+When the database is away the writer waits, backing off, and commits the same writes later.
+A completion may carry a follower started early (``continuation.py``): adopted if the batch's
+claim chooses it, abandoned otherwise. docs/architecture.md gives the guarantees.
 """
 
 from __future__ import annotations

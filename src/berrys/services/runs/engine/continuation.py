@@ -1,32 +1,12 @@
 """Continuations: a task's successor starts the moment the task's executor returns.
 
-Without them a successor starts only once its predecessor's completion has committed and
-the batch that made it READY has claimed it: a group transaction or two (5-20 ms on SQLite)
-between two tasks of a chain, on the critical path of a run. A continuation starts the
-successor's executor at once, in the slot its predecessor frees, while the completion
-commits. The completion's batch then claims work exactly as it would have without it
-(``commit.py``; ``Claimer.claim(adopt=...)``): the same statements, the same events in the
-same order, the same priority order (longest remaining critical path first). If that claim
-chooses the successor, the worker adopts the running execution instead of starting a new
-one; if not (the run was paused or cancelled meanwhile, a task with a longer critical path
-took the slot, the transaction failed, the lease was lost) the execution is cancelled and
-the successor runs later like any other task.
-
-Before its claim commits the successor may only call models (no side effect; a discarded
-call is cost, as a call re-issued after a crash is): each of its writes and each tool call
-waits for the claim (``TaskContext.confirmed``), so nothing of it is recorded, and no tool
-runs, unless it was claimed.
-
-A successor qualifies when its predecessor's completion alone makes it startable: PENDING,
-never started, every other predecessor already COMPLETED or SKIPPED, every dependency on the
-finishing task FS. It must use the same provider (it takes the finishing task's provider
-slot), belong to a run without a budget (the budget check reads the run's spending at the
-claim), and the worker's last claim must have left no READY work untaken (that work would
-come first). What the successor's executor needs (its task, its other predecessors'
-outputs) is read while the predecessor's executor runs, once it has run for
-``after_seconds`` after its claim committed — an executor that returns sooner pays nothing
-for it — in one read for every task due at once; the finishing task's own output is known
-in memory.
+The successor's executor starts in the slot its predecessor frees while the completion
+commits; the completion's batch then claims work exactly as it would without it, and adopts
+the running execution if its claim chooses the successor, or cancels it. Until its claim
+commits the successor may only call models (its writes and tool calls wait for
+``TaskContext.confirmed``). A successor qualifies when the completion alone makes it
+startable (every dependency on the finishing task FS, other predecessors done), uses the
+same provider, belongs to a run without a budget, and no READY work waits untaken.
 """
 
 from __future__ import annotations

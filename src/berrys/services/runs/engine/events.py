@@ -1,24 +1,6 @@
 """The run outbox: one event per state change, numbered per run, written in the change's
-transaction. SSE, the audit trail of a run and metrics read these rows; nothing else is a
-second source of truth.
-
-Event types (``RunEventType``), each with ``task_run_id`` when it concerns one task:
-
-- ``RUN_CREATED`` {tasks, dependencies, plan_id}; ``RUN_STATUS`` {from, to};
-  ``RUN_PAUSED``/``RUN_RESUMED``/``RUN_CANCELLED`` {by}
-- ``TASK_READY``; ``TASK_STARTED`` {attempt, worker}; ``TASK_RECLAIMED`` {attempt, worker,
-  previous_worker} (an expired lease taken over); ``TASK_OUTPUT_READY`` (done, waiting for an
-  FF/SF predecessor); ``TASK_COMPLETED`` {cost_usd, tokens, produced_by};
-  ``TASK_NEEDS_REVIEW`` {cost_usd, tokens, produced_by, reasons} (done, a person must look);
-  ``TASK_ACCEPTED`` {by}, ``TASK_EDITED`` {by, artifact_id, path}, ``TASK_SENT_BACK`` {by,
-  feedback} (a person's review, ``review.py``); ``TASK_FAILED``
-  {error}; ``TASK_RETRY_SCHEDULED`` {attempt, delay_seconds, error}; ``TASK_RETRIED`` {by};
-  ``TASK_AWAITING_INPUT`` {interaction_id, reason}; ``TASK_RESUMED`` {interaction_id};
-  ``TASK_SKIPPED`` {reason}; ``TASK_CANCELLED``; ``TASK_DIVERGED`` {seq, attempt};
-  ``TASK_REVIEWED`` {approved, feedback, round}
-- ``STEP_REISSUED`` {seq, kind, name} (a call in flight at a crash issued again)
-- ``INTERACTION_CREATED`` / ``INTERACTION_RESOLVED`` {interaction_id, type, status}
-- ``WORKFLOW_STAGE`` {stage, status, detail}; ``DEGRADED`` {stage, fallback, reason}
+transaction. SSE, a run's trace and metrics read these rows; nothing else is a second
+source of truth. docs/architecture.md lists the event types and what each carries.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
-"""Executing a claimed task run: policies, the executor, then its end as a group write.
+"""Executing a claimed task run: policies, the executor, then its end as one group write.
 
 A task ends in one write through the worker's group commit: COMPLETED, or NEEDS_REVIEW when
-its outcome has review reasons (with its artifacts and successors made READY,
-``complete_tasks``), a retry or FAILED, a policy's rejection, or
-a new attempt when its recorded history diverged. A task whose lease is gone stops here and
-writes nothing more. No transaction is held across a model or tool call.
-
-A completion may start a successor at once (``continuation.py``): it runs while the
-completion commits, and the completion's batch claims it (or it is abandoned). A task so
-started writes nothing before its claim committed (``TaskContext.confirmed``).
+its outcome has review reasons (with its artifacts and successors made READY), a retry or
+FAILED, a policy's rejection, or a new attempt when its recorded history diverged. A task
+whose lease is gone writes nothing more; no transaction is held across a model or tool call.
+A completion may start a successor at once (``continuation.py``).
 """
 
 from __future__ import annotations

@@ -1,27 +1,12 @@
 """Recorded steps and replay: every model and tool call of a task attempt goes through here.
 
-Before the step at position ``seq`` runs, its record ``(task_run, attempt, seq)`` decides:
-
-- COMPLETED, same request hash: the recorded result is returned; nothing is called.
-- COMPLETED, another hash: the history diverged; :class:`Diverged` makes the engine start a
-  new attempt from seq 0 (with a TASK_DIVERGED event) instead of mixing two histories.
-- FAILED, same hash: the recorded error is raised again.
-- STARTED (in flight when a process died): a model call or an idempotent tool is issued
-  again (``calls`` counts it, STEP_REISSUED says so); a non-idempotent tool becomes an
-  APPROVAL for a human — re-run it or not — and the task waits (AWAITING_INPUT).
-- Nothing: a tool's STARTED is committed before the call; then the call, and COMPLETED or
-  FAILED with the result. A model step is written once, COMPLETED with its result, through
-  the worker's group commit without waiting for it: it commits no later than the task's
-  next write (FIFO), and lost in a crash it only means the call is issued again.
-
-Every write goes through the worker's group commit (``commit.py``), which first extends the
-task's lease where this worker still holds it: a worker that lost its lease gets
-:class:`LeaseLost` and writes nothing more for the task.
-
-A task started speculatively (a continuation, ``continuation.py``) holds no lease until its
-claim commits: its model calls may run meanwhile, but every write and every tool call waits
-for the claim (:meth:`TaskContext.confirmed`), and a claim that fails ends the task with
-:class:`LeaseLost` before it recorded anything.
+The record of step ``(task_run, attempt, seq)`` decides before it runs: COMPLETED with the
+same request hash returns the recorded result; another hash is :class:`Diverged` (a new
+attempt); FAILED raises the recorded error; STARTED (in flight at a crash) issues a model
+call or an idempotent tool again and turns a non-idempotent tool into an APPROVAL. A tool's
+STARTED commits before the call; a model step is written once with its result. Every write
+goes through the group commit, which checks the task's lease (:class:`LeaseLost`), and a
+speculative task writes nothing before its claim commits.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """State changes of task runs and runs, always inside the caller's transaction.
 
-Dependencies, as ENGINE.md defines them: FS — the successor becomes READY after the
-predecessor COMPLETED; SS — after the predecessor started; FF — the successor may run but is
-not marked COMPLETED before the predecessor is; SF — likewise on the predecessor's start.
-A SKIPPED predecessor counts as finished, and so does one that NEEDS_REVIEW (its successors
-go on with the draft; a person accepts, edits or sends it back later, ``review.py``). No
-global step: only a task's own predecessors decide when it is READY.
-
-A run whose tasks are all finished is COMPLETED, or COMPLETED_WITH_REVIEW while a task still
-NEEDS_REVIEW (its project stays IN_PROGRESS until the last one is accepted).
+Dependencies: FS, the successor becomes READY after the predecessor COMPLETED; SS, after it
+started; FF, the successor may run but is not COMPLETED before the predecessor; SF, likewise
+on its start. SKIPPED and NEEDS_REVIEW count as finished. Only a task's own predecessors
+decide when it is READY. A run whose tasks are all finished is COMPLETED, or
+COMPLETED_WITH_REVIEW while a task still NEEDS_REVIEW.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """The worker: claims task runs under leases and executes them until stopped.
 
-Every write of a worker goes through its group commit (``commit.py``): the tasks that finish
-while one transaction commits are completed together in the next, which also makes their
-successors READY and claims work for the slots they free (``claiming.py``) — so a successor
-starts the moment its own predecessors allow, with no poll in between. The poll is the
+Every write goes through its group commit (``commit.py``), which also claims work for the
+slots it frees, so a successor starts the moment its predecessors allow; the poll is the
 fallback for work made READY elsewhere. Heartbeats extend the leases; a task whose lease is
-gone is cancelled here and writes nothing more (``execution.py`` runs each task).
-
-A task that succeeds may hand its slot to a successor at once (``continuation.py``): the
-successor runs speculatively while the completion commits, and is adopted if the
-completion's batch claims it, abandoned if not.
+gone is cancelled and writes nothing more. A task that succeeds may hand its slot to a
+successor at once (``continuation.py``).
 """
 
 from __future__ import annotations
