@@ -117,7 +117,7 @@ async def test_a_run_resumes_by_itself_after_postgres_restarts(
         executor = AgentExecutor(
             settings=settings, database=database, models=services.models, tools=services.tools
         )
-        worker = Worker(database, executor, config=FAST)
+        worker = Worker(database, executor, hooks=runs.HOOKS, config=FAST)
         running = asyncio.create_task(worker.run())
         try:
             # Mid-run: some tasks done, four with their model call in flight.
@@ -216,7 +216,7 @@ async def test_a_task_that_finds_the_database_away_is_handed_back_not_failed(
     server, database = postgres
     executor = ReadsBetweenSteps(database)
     run = await _started_run(database, 1)
-    worker = Worker(database, executor, config=FAST)
+    worker = Worker(database, executor, hooks=runs.HOOKS, config=FAST)
     running = asyncio.create_task(worker.run())
     try:
         await asyncio.wait_for(executor.at_gate.wait(), 30)

@@ -9,7 +9,6 @@ import typer
 
 from berrys.cli.common import console, load_settings, run_with_services
 from berrys.services.pipeline import runtime
-from berrys.services.runs.engine.worker import Worker
 from berrys.wiring import Services
 
 
@@ -22,7 +21,7 @@ def worker_command(
         settings.worker_concurrency = concurrency
 
     async def _main(services: Services) -> None:
-        worker = Worker(
+        worker = runtime.build_worker(
             services.database,
             runtime.default_executor(
                 settings, services.database, models=services.models, tools=services.tools

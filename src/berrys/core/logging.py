@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
+
+# What renders a line: both give text (JSONRenderer gives bytes only with a bytes serializer).
+_Renderer = structlog.dev.ConsoleRenderer | structlog.processors.JSONRenderer
 
 
 class _CurrentStderr:
@@ -52,22 +55,26 @@ class _Route:
     """The last processor: every event at or above the file's level goes to the log file
     (plain text), and to stderr only at or above ``stderr_level``."""
 
-    def __init__(self, renderer: Any, stderr_level: int, file: TextIO | None, file_level: int):
+    def __init__(
+        self, renderer: _Renderer, stderr_level: int, file: TextIO | None, file_level: int
+    ) -> None:
         self.renderer, self.stderr_level = renderer, stderr_level
         self.file, self.file_level = file, file_level
-        self.plain = (
+        self.plain: _Renderer = (
             renderer
             if isinstance(renderer, structlog.processors.JSONRenderer)
             else _console(colors=False)
         )
 
-    def __call__(self, logger: Any, name: str, event_dict: structlog.typing.EventDict) -> str:
+    def __call__(
+        self, logger: Any, name: str, event_dict: structlog.typing.EventDict
+    ) -> str | bytes:
         level = _LEVELS.get(name, 40)
         if self.file is not None and level >= self.file_level:
             self.file.write(str(self.plain(logger, name, dict(event_dict))) + "\n")
         if level < self.stderr_level:
             raise structlog.DropEvent
-        return self.renderer(logger, name, event_dict)  # type: ignore[no-any-return]
+        return self.renderer(logger, name, event_dict)
 
 
 def configure_logging(
@@ -79,7 +86,7 @@ def configure_logging(
 ) -> None:
     """Log lines to stderr at ``stderr_level`` (default: ``level``) and, with ``log_file``,
     to that file at ``level``."""
-    renderer: structlog.typing.Processor = (
+    renderer: _Renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else _console(colors=sys.stderr.isatty())
@@ -101,40 +108,38 @@ def configure_logging(
             _Route(renderer, to_stderr, file, file_level),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lowest),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
+        # PrintLogger only writes and flushes, all that _CurrentStderr has of a TextIO.
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
     # Route stdlib loggers (uvicorn, sqlalchemy, alembic) through the same renderer.
-    handler = logging.StreamHandler(_CurrentStderr())
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                renderer,
-            ],
-        )
-    )
-    handler.setLevel(to_stderr)
-    handlers: list[logging.Handler] = [handler]
+    handlers = [_stdlib_handler(_CurrentStderr(), to_stderr, shared, renderer)]
     if file is not None:
-        to_file = logging.StreamHandler(file)
-        to_file.setLevel(file_level)
-        to_file.setFormatter(
-            structlog.stdlib.ProcessorFormatter(
-                foreign_pre_chain=shared,
-                processors=[
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    renderer if fmt == "json" else _console(colors=False),
-                ],
-            )
-        )
-        handlers.append(to_file)
+        plain = renderer if fmt == "json" else _console(colors=False)
+        handlers.append(_stdlib_handler(file, file_level, shared, plain))
     root = logging.getLogger()
     root.handlers = handlers
     root.setLevel(lowest)
     for noisy in ("uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _stdlib_handler(
+    stream: TextIO | _CurrentStderr,
+    level: int,
+    shared: list[structlog.typing.Processor],
+    renderer: structlog.typing.Processor,
+) -> logging.Handler:
+    """A stdlib handler writing to ``stream`` from ``level`` on, rendered as structlog's lines."""
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(level)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    return handler
 
 
 def _passthrough(

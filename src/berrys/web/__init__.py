@@ -6,6 +6,9 @@ routes as HTML (the API keeps problem+json).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import cast
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
@@ -34,6 +37,15 @@ def _is_page(request: Request) -> bool:
     return not (path.startswith("/api/") or path.startswith("/health") or path == "/metrics")
 
 
+_Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _api_handler(app: FastAPI, kind: type[Exception]) -> _Handler:
+    """The API's handler of ``kind``: berrys.core.errors installs coroutine functions (the
+    app types its handlers as possibly synchronous)."""
+    return cast(_Handler, app.exception_handlers[kind])
+
+
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs.install(app)
@@ -49,27 +61,14 @@ def install(app: FastAPI) -> None:
         models.router,
     ):
         app.include_router(router)
-    api_handler = app.exception_handlers[BerrysError]
-    api_validation = app.exception_handlers[RequestValidationError]
-    api_http = app.exception_handlers[StarletteHTTPException]
+    _install_error_pages(app)
 
-    async def on_login_required(request: Request, exc: Exception) -> Response:
-        if request.headers.get("hx-request"):
-            return Response(status_code=401, headers={"HX-Redirect": login_url(request)})
-        return RedirectResponse(login_url(request), status_code=303)
 
-    async def on_csrf_failed(request: Request, exc: Exception) -> Response:
-        if "text/event-stream" in request.headers.get("accept", "") or request.headers.get(
-            "hx-request"
-        ):
-            return Response(CSRF_FAILED, status_code=403, media_type="text/plain")
-        return render(
-            request,
-            "error.html",
-            status_code=403,
-            title="Forbidden",
-            detail=f"{CSRF_FAILED}. Reload the page and try again.",
-        )
+def _install_error_pages(app: FastAPI) -> None:
+    """Errors of page routes as HTML pages; the API's handlers keep answering the rest."""
+    api_handler = _api_handler(app, BerrysError)
+    api_validation = _api_handler(app, RequestValidationError)
+    api_http = _api_handler(app, StarletteHTTPException)
 
     async def on_berrys_error(request: Request, exc: Exception) -> Response:
         if not _is_page(request) or not isinstance(exc, BerrysError):
@@ -100,8 +99,28 @@ def install(app: FastAPI) -> None:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
         return render(request, "error.html", status_code=exc.status_code, title=title, detail=title)
 
-    app.add_exception_handler(LoginRequired, on_login_required)
+    app.add_exception_handler(LoginRequired, _on_login_required)
     app.add_exception_handler(RequestValidationError, on_bad_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(CsrfFailed, on_csrf_failed)
+    app.add_exception_handler(CsrfFailed, _on_csrf_failed)
     app.add_exception_handler(BerrysError, on_berrys_error)
+
+
+async def _on_login_required(request: Request, exc: Exception) -> Response:
+    if request.headers.get("hx-request"):
+        return Response(status_code=401, headers={"HX-Redirect": login_url(request)})
+    return RedirectResponse(login_url(request), status_code=303)
+
+
+async def _on_csrf_failed(request: Request, exc: Exception) -> Response:
+    if "text/event-stream" in request.headers.get("accept", "") or request.headers.get(
+        "hx-request"
+    ):
+        return Response(CSRF_FAILED, status_code=403, media_type="text/plain")
+    return render(
+        request,
+        "error.html",
+        status_code=403,
+        title="Forbidden",
+        detail=f"{CSRF_FAILED}. Reload the page and try again.",
+    )

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from berrys.core.enums import UserRole
 from berrys.core.errors import BerrysError, Forbidden, NotFound
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut, AgentUpdate
@@ -32,7 +31,6 @@ from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 # What each field allows, said with its error.
 AGENT_FIELDS = {
     "name": "1 to 200 characters",
@@ -54,7 +52,7 @@ def _is_htmx(request: Request) -> bool:
 
 
 def _check_writer(user: UserOut) -> None:
-    if user.role not in _WRITERS:
+    if not user.can_write:
         raise Forbidden(f"Role {user.role.value} can only read; editing needs MEMBER or ADMIN.")
 
 
@@ -137,7 +135,7 @@ async def agent_row(
         "_agent_row.html",
         a=agent,
         project_id=project_id,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         focus=True,
     )
 
@@ -259,7 +257,7 @@ async def task_row(
         "_task_row.html",
         t=row,
         project_id=project_id,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         focus=True,
     )
 
@@ -277,12 +275,12 @@ def _task_update(
     none (the task then has a single estimate)."""
     errors: dict[str, str] = {}
     predecessors = []
-    for value in depends_on:
+    for predecessor in depends_on:
         try:
-            predecessors.append(uuid.UUID(value))
+            predecessors.append(uuid.UUID(predecessor))
         except ValueError:
             errors["depends_on"] = (
-                f"{value!r} is not a task (allowed: {TASK_FIELDS['depends_on']})."
+                f"{predecessor!r} is not a task (allowed: {TASK_FIELDS['depends_on']})."
             )
     fields: dict[str, Any] = {"name": name, "assigned_agent_id": agent or None}
     for field, value in estimates.items():

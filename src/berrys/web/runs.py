@@ -12,10 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
+from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm.deps import ModelsDep
+from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
 from berrys.services.runs import artifacts
 from berrys.web import run_detail
@@ -24,7 +25,6 @@ from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15
 
@@ -75,10 +75,10 @@ async def start_run(
             flash_kind="error",
         )
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         async with _database(request).transaction() as session:
-            run = await _runs().create_from_plan(
+            run = await pipeline.create_from_plan(
                 session,
                 models=models,
                 database=_database(request),
@@ -99,7 +99,7 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
     from berrys.services.agents import service as agents
     from berrys.services.interactions import service as interactions
     from berrys.services.runs import review
-    from berrys.services.runs.engine.state import DONE, RUN_TERMINAL
+    from berrys.services.runs.contracts import DONE, RUN_TERMINAL
 
     runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
@@ -123,7 +123,7 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
         "total": total,
         "percent": round(100 * done / total) if total else 0,
         "finished": run.status in RUN_TERMINAL,
-        "can_write": user.role in _WRITERS,
+        "can_write": user.can_write,
         "review": review.summarize(run),
     }
 
@@ -190,7 +190,7 @@ async def review_task(
     settings = request.app.state.services.settings
     verbs = {"ACCEPT": "Accepted", "EDIT": "Saved your edit of", "SEND_BACK": "Sent back"}
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         if decision.upper() not in verbs:
             raise BerrysError(f"No review decision {decision!r}: accept, edit or send_back")
@@ -224,7 +224,7 @@ async def review_task(
 @router.get("/runs/{run_id}/events")
 async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
     """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
-    from berrys.services.runs.engine.state import RUN_TERMINAL
+    from berrys.services.runs.contracts import RUN_TERMINAL
 
     runs = _runs()
     database = _database(request)
@@ -267,7 +267,7 @@ async def control_run(request: Request, user: WebUser, run_id: uuid.UUID, contro
     if control not in actions:
         raise NotFound(f"No run control {control!r}")
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         async with _database(request).transaction() as session:
             await runs.check_access(session, run_id=run_id, user=user)
@@ -303,7 +303,7 @@ async def approvals(request: Request, user: WebUser) -> Response:
         "approvals.html",
         waiting=waiting,
         total=total,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         APPROVAL=HumanInteractionType.APPROVAL,
     )
 
@@ -327,7 +327,7 @@ async def answer(
     from berrys.services.interactions.contracts import InteractionResponse
 
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         if decision == "acknowledge":
             response = InteractionResponse(acknowledged=True)
@@ -353,7 +353,7 @@ async def answer(
             exc.status,
             waiting=waiting,
             total=total,
-            can_write=user.role in _WRITERS,
+            can_write=user.can_write,
             APPROVAL=HumanInteractionType.APPROVAL,
             flash=exc.detail,
             flash_kind="error",
@@ -365,7 +365,7 @@ async def answer(
         "approvals.html",
         waiting=waiting,
         total=total,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         APPROVAL=HumanInteractionType.APPROVAL,
         flash=f'{verb} "{answered.title}".',
         answered=answered,

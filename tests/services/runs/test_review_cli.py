@@ -60,7 +60,9 @@ async def _prepare(data_dir: Path) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
                 ),
                 actor_id=user.id,
             )
-        worker = Worker(database, ReviewingExecutor(data_dir / "workspaces"), config=FAST)
+        worker = Worker(
+            database, ReviewingExecutor(data_dir / "workspaces"), hooks=runs.HOOKS, config=FAST
+        )
         running = asyncio.create_task(worker.run())
         try:
             ended = await wait_for_status(database, run.id, RunStatus.COMPLETED_WITH_REVIEW)
@@ -151,12 +153,12 @@ class _FirstFinal(ReviewingExecutor):
 
 
 def test_berrys_run_ends_with_the_review_summary(tmp_path: Path, monkeypatch) -> None:
-    from berrys.cli import run as run_cli
+    from berrys.services.pipeline import runtime
 
     monkeypatch.setattr(
-        run_cli.runtime,
+        runtime,
         "default_executor",
-        lambda settings, database, **parts: _FirstFinal(settings.data_dir / "workspaces"),
+        lambda settings, database, **parts: _FirstFinal(settings.workspaces_dir),
     )
     env = {
         "BERRYS_DATA_DIR": str(tmp_path),

@@ -140,6 +140,28 @@ async def test_batch_reports_each_item_and_writes_nothing_half(client, admin, me
     assert [r["ok"] for r in again.json()["results"]] == [False, True]
 
 
+async def test_discovery_ranks_approved_tools_up_and_deprecated_ones_down(client, admin, member):
+    ids = {}
+    for name in ("sketch.new", "sketch.plain", "sketch.old"):
+        body = _tool(name, capabilities=["sketch"])
+        created = await client.post("/api/v1/tools", json=body, headers=admin.headers)
+        assert created.status_code == 201, created.text
+        ids[name] = created.json()["id"]
+    for name, status in (("sketch.new", "APPROVED"), ("sketch.old", "DEPRECATED")):
+        changed = await client.patch(
+            f"/api/v1/tools/{ids[name]}", json={"status": status}, headers=admin.headers
+        )
+        assert changed.status_code == 200, changed.text
+    found = await client.post(
+        "/api/v1/tools/discover", json={"capability": "sketch"}, headers=member.headers
+    )
+    ranked = [c for c in found.json()["candidates"] if c["kind"] == "TOOL"]
+    assert [c["name"] for c in ranked] == ["sketch.new", "sketch.plain", "sketch.old"]
+    assert "approved for use" in ranked[0]["reasons"]
+    assert "deprecated: ranked lower" in ranked[2]["reasons"]
+    assert ranked[0]["score"] > ranked[1]["score"] > ranked[2]["score"]
+
+
 class AboutTime:
     """An embedder of two dimensions: about time, or not."""
 
@@ -279,8 +301,18 @@ def test_cli_add_mcp_list_and_call(tmp_path):
     assert added.returncode == 0, added.stderr
     assert "time.get_current_time" in added.stdout
     listed = _berrys(tmp_path, "tools", "list", "--json")
-    names = {tool["name"] for tool in json.loads(listed.stdout)}
-    assert {"time.get_current_time", "math.evaluate", "workspace.read_file"} <= names
+    ids = {tool["name"]: tool["id"] for tool in json.loads(listed.stdout)}
+    assert {"time.get_current_time", "math.evaluate", "workspace.read_file"} <= set(ids)
+    again = _berrys(
+        tmp_path, "tools", "add-mcp", "time", "--", sys.executable, "-m", "mcp_server_time"
+    )
+    assert again.returncode == 0, again.stderr
+    assert "0 new, 0 updated" in again.stdout  # the same server: updated in place, nothing new
+    by_id = _berrys(
+        tmp_path, "tools", "call", ids["math.evaluate"], "--args", '{"expression": "6*7"}', "--json"
+    )
+    assert by_id.returncode == 0, by_id.stderr
+    assert json.loads(by_id.stdout)["output"]["value"] == 42
     found = _berrys(tmp_path, "tools", "discover", "current time in a timezone", "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["candidates"][0]["name"] == "time.get_current_time"

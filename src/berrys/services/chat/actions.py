@@ -22,7 +22,7 @@ from berrys.core.errors import BerrysError, NotFound
 from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
-from berrys.services.chat import answers, intents, runs
+from berrys.services.chat import answers, questions, runs
 from berrys.services.chat.contracts import ChatAction, IntentResult
 from berrys.services.chat.guide import guide
 from berrys.services.chat.outcome import (
@@ -33,6 +33,7 @@ from berrys.services.chat.outcome import (
     ask_which_project,
     confirm,
     failed,
+    not_ready,
     project_url,
     refuse_read_only,
     target_project,
@@ -174,18 +175,8 @@ async def _plan(
         return failed(Intent.PLAN, exc, project_id)
     if not team:
         detail = f"{label} has no team yet to assign tasks to."
-        return Outcome(
-            reply=f'{detail} Say "generate the team" first, then ask me to plan it.',
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.PLAN,
-                    status=Status.FAILED,
-                    detail=detail,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-        )
+        hint = 'Say "generate the team" first, then ask me to plan it.'
+        return not_ready(Intent.PLAN, project_id, detail, hint)
     if current is not None and not confirmed:
         question = (
             f"{label} already has a plan (version {current.version}, {len(current.tasks)} "
@@ -247,7 +238,7 @@ async def _run(
             if target_project(turn, intent)[0] is None:
                 return Outcome(reply=turn.prompts["help"])
             return await guide(database, turn, intent, lead=turn.prompts["help"])
-        case _ if intents.is_greeting(turn.content):
+        case _ if questions.is_greeting(turn.content):
             return Outcome(reply=turn.prompts["greeting"])
         case _:
             return await guide(database, turn, intent)

@@ -30,6 +30,7 @@ from berrys.services.chat.contracts import (
     ChatSessionDetail,
     ChatSessionOut,
     PendingAction,
+    PromptName,
     PromptOut,
 )
 from berrys.services.chat.prompts import DEFAULTS
@@ -197,7 +198,7 @@ class Turn:
     content: str
     user_message_id: uuid.UUID
     history: list[tuple[str, str]]
-    prompts: dict[str, str]
+    prompts: dict[PromptName, str]
     pending: PendingAction | None
     project_id: uuid.UUID | None
     projects: dict[str, uuid.UUID] = field(default_factory=dict)

@@ -12,11 +12,13 @@ from berrys.services.llm.runtime import Runtime
 
 
 async def get_models(request: Request) -> Runtime:
-    return request.app.state.services.models
+    models: Runtime = request.app.state.services.models
+    return models
 
 
 async def get_embedder(request: Request) -> Embedder | None:
-    return request.app.state.services.embedder
+    embedder: Embedder | None = request.app.state.services.embedder
+    return embedder
 
 
 ModelsDep = Annotated[Runtime, Depends(get_models)]

@@ -17,6 +17,7 @@ from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AuditAction, DependencyType, Methodology, TaskStatus
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.agents import service as agents
+from berrys.services.agents.contracts import AgentOut
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning import analysis
@@ -173,6 +174,39 @@ async def load_model(
     deps = await _deps(session, plan.id)
     rows = await _rows(session, PlanResource, plan.id, PlanResource.name, PlanResource.id)
     team, _ = await agents.get_all(session, project_id=plan.project_id, user=user, limit=200)
+    calendar = WorkCalendarSpec.model_validate(plan.calendar)
+    model = PlanModel(
+        tasks=[_task_spec(t) for t in tasks],
+        deps=[
+            DepSpec(
+                d.id, d.from_task_id, d.to_task_id, DependencyType(d.dependency_type), d.lag_hours
+            )
+            for d in deps
+        ],
+        resources=_resource_specs(team, rows),
+        hours_per_week=calendar.hours_per_day * len(calendar.working_days),
+    )
+    return PlanOut.model_validate(plan), model, {t.id: t.name for t in tasks}
+
+
+def _task_spec(task: PlanTask) -> TaskSpec:
+    return TaskSpec(
+        id=task.id,
+        name=task.name,
+        estimate=task.estimate_hours,
+        optimistic=task.optimistic_hours,
+        pessimistic=task.pessimistic_hours,
+        skills=frozenset(s.lower() for s in task.required_skills),
+        agent_id=task.assigned_agent_id,
+        resource_id=task.assigned_resource_id,
+        not_before=task.not_before_hours,
+        priority=task.priority,
+        status=task.status,
+    )
+
+
+def _resource_specs(team: list[AgentOut], rows: list[PlanResource]) -> list[ResourceSpec]:
+    """Every agent (with its plan resource's settings, if it has one), then the other resources."""
     by_agent = {r.agent_id: r for r in rows if r.agent_id is not None}
     resources = []
     for agent in team:
@@ -201,34 +235,7 @@ async def load_model(
                     cost_per_hour=row.cost_per_hour,
                 )
             )
-    calendar = WorkCalendarSpec.model_validate(plan.calendar)
-    model = PlanModel(
-        tasks=[
-            TaskSpec(
-                id=t.id,
-                name=t.name,
-                estimate=t.estimate_hours,
-                optimistic=t.optimistic_hours,
-                pessimistic=t.pessimistic_hours,
-                skills=frozenset(s.lower() for s in t.required_skills),
-                agent_id=t.assigned_agent_id,
-                resource_id=t.assigned_resource_id,
-                not_before=t.not_before_hours,
-                priority=t.priority,
-                status=t.status,
-            )
-            for t in tasks
-        ],
-        deps=[
-            DepSpec(
-                d.id, d.from_task_id, d.to_task_id, DependencyType(d.dependency_type), d.lag_hours
-            )
-            for d in deps
-        ],
-        resources=resources,
-        hours_per_week=calendar.hours_per_day * len(calendar.working_days),
-    )
-    return PlanOut.model_validate(plan), model, {t.id: t.name for t in tasks}
+    return resources
 
 
 # --- plans ----------------------------------------------------------------------------------
@@ -399,24 +406,58 @@ async def clone(
     if make_current:
         await _make_current(session, plan)
     await _insert_version(session, plan)
-    ids: dict[uuid.UUID, uuid.UUID] = {}
-    for row in await _rows(session, PlanPhase, source.id, PlanPhase.position):
+    await _copy_contents(session, source=source.id, plan=plan.id)
+    await _record(
+        session,
+        plan,
+        action=AuditAction.CREATE,
+        entity_type="plan",
+        entity_id=plan.id,
+        summary=f"cloned from version {source.version}",
+        user=user,
+        after=PlanOut.model_validate(plan),
+    )
+    return await _detail(session, plan)
+
+
+async def _copy_contents(session: AsyncSession, *, source: uuid.UUID, plan: uuid.UUID) -> None:
+    """Copy a version's rows into another, the references between them mapped to new ids."""
+    ids: dict[uuid.UUID, uuid.UUID] = {}  # the source's row id -> its copy's
+    await _copy_phases(session, source, plan, ids)
+    await _copy_resources(session, source, plan, ids)
+    await session.flush()
+    await _copy_tasks(session, source, plan, ids)
+    await session.flush()
+    await _copy_dependencies(session, source, plan, ids)
+    await _copy_milestones(session, source, plan, ids)
+    await session.flush()
+
+
+async def _copy_phases(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    for row in await _rows(session, PlanPhase, source, PlanPhase.position):
         ids[row.id] = uuid.uuid4()
         session.add(
             PlanPhase(
                 id=ids[row.id],
-                plan_id=plan.id,
+                plan_id=plan,
                 name=row.name,
                 description=row.description,
                 position=row.position,
             )
         )
-    for row in await _rows(session, PlanResource, source.id, PlanResource.name):
+
+
+async def _copy_resources(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    for row in await _rows(session, PlanResource, source, PlanResource.name):
         ids[row.id] = uuid.uuid4()
         session.add(
             PlanResource(
                 id=ids[row.id],
-                plan_id=plan.id,
+                plan_id=plan,
                 agent_id=row.agent_id,
                 name=row.name,
                 skills=list(row.skills),
@@ -424,13 +465,18 @@ async def clone(
                 cost_per_hour=row.cost_per_hour,
             )
         )
-    await session.flush()
-    for row in await _tasks(session, source.id):
+
+
+async def _copy_tasks(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    """Copy the tasks (after the phases and resources they point to)."""
+    for row in await _tasks(session, source):
         ids[row.id] = uuid.uuid4()
         session.add(
             PlanTask(
                 id=ids[row.id],
-                plan_id=plan.id,
+                plan_id=plan,
                 phase_id=ids.get(row.phase_id) if row.phase_id else None,
                 position=row.position,
                 name=row.name,
@@ -451,39 +497,36 @@ async def clone(
                 deliverable=row.deliverable,
             )
         )
-    await session.flush()
-    for row in await _deps(session, source.id):
+
+
+async def _copy_dependencies(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    for row in await _deps(session, source):
         session.add(
             PlanDependency(
-                plan_id=plan.id,
+                plan_id=plan,
                 from_task_id=ids[row.from_task_id],
                 to_task_id=ids[row.to_task_id],
                 dependency_type=row.dependency_type,
                 lag_hours=row.lag_hours,
             )
         )
-    for row in await _rows(session, PlanMilestone, source.id, PlanMilestone.name):
+
+
+async def _copy_milestones(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    for row in await _rows(session, PlanMilestone, source, PlanMilestone.name):
         session.add(
             PlanMilestone(
-                plan_id=plan.id,
+                plan_id=plan,
                 phase_id=ids.get(row.phase_id) if row.phase_id else None,
                 name=row.name,
                 description=row.description,
                 task_ids=[str(ids[uuid.UUID(t)]) for t in row.task_ids if uuid.UUID(t) in ids],
             )
         )
-    await session.flush()
-    await _record(
-        session,
-        plan,
-        action=AuditAction.CREATE,
-        entity_type="plan",
-        entity_id=plan.id,
-        summary=f"cloned from version {source.version}",
-        user=user,
-        after=PlanOut.model_validate(plan),
-    )
-    return await _detail(session, plan)
 
 
 # --- for the system (the run engine) and levelling -------------------------------------------

@@ -18,9 +18,11 @@ from berrys.core.enums import RunStatus
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.llm.deps import ModelsDep
+from berrys.services.pipeline import service as pipeline
 from berrys.services.projects.deps import VisibleProject, WritableProject
 from berrys.services.runs import artifacts, review, service
 from berrys.services.runs.contracts import (
+    RUN_TERMINAL,
     ArtifactSummary,
     ReviewItem,
     ReviewSummary,
@@ -30,7 +32,6 @@ from berrys.services.runs.contracts import (
     StepOut,
     TaskReview,
 )
-from berrys.services.runs.engine.state import RUN_TERMINAL
 
 project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
@@ -66,7 +67,7 @@ async def start_run(
     user: WriterUser,
 ) -> RunOut:
     """Start executing the project's current plan (or ``plan_id``); 202 with the run."""
-    return await service.create_from_plan(
+    return await pipeline.create_from_plan(
         session, models=models, database=database, project_id=project.id, run_in=body, user=user
     )
 
@@ -200,7 +201,7 @@ async def review_task(
         task_run_id=task_run_id,
         review=body,
         user=user,
-        workspace=settings.data_dir / "workspaces",
+        workspace=settings.workspaces_dir,
     )
 
 
@@ -231,7 +232,7 @@ async def list_artifacts(
         session,
         project_id=project.id,
         user=user,
-        workspaces=settings.data_dir / "workspaces",
+        workspaces=settings.workspaces_dir,
         limit=page.limit,
         offset=page.offset,
     )
@@ -244,7 +245,7 @@ async def get_artifact(
 ) -> ArtifactSummary:
     """One artifact's metadata; 404 for one in someone else's project."""
     return await artifacts.get(
-        session, artifact_id=artifact_id, user=user, workspaces=settings.data_dir / "workspaces"
+        session, artifact_id=artifact_id, user=user, workspaces=settings.workspaces_dir
     )
 
 
@@ -259,9 +260,7 @@ async def get_artifact_content(
     """The artifact as a file to save (``Content-Disposition: attachment``) with its media
     type: its file in the run's workspace (a spreadsheet is not its text), else its text."""
     artifact = await artifacts.get_content(session, artifact_id=artifact_id, user=user)
-    name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, settings.data_dir / "workspaces"
-    )
+    name, body = await asyncio.to_thread(artifacts.read_file, artifact, settings.workspaces_dir)
     return Response(
         body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
     )

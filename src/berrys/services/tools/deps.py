@@ -10,7 +10,8 @@ from berrys.services.tools.invocation import ToolInvoker
 
 
 async def get_tool_invoker(request: Request) -> ToolInvoker:
-    return request.app.state.services.tools
+    invoker: ToolInvoker = request.app.state.services.tools
+    return invoker
 
 
 ToolInvokerDep = Annotated[ToolInvoker, Depends(get_tool_invoker)]
