@@ -17,7 +17,7 @@ from berrys.services.projects.tables import Project
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import TaskSpec
 
-pytestmark = pytest.mark.usefixtures("offline_router")
+pytestmark = pytest.mark.usefixtures("services")
 
 LOSSES = {
     "deactivated": ({"is_active": False}, "no longer has an active account"),
@@ -32,13 +32,17 @@ async def _change_user(database, user_id: uuid.UUID, values: dict) -> None:
 
 @pytest.mark.parametrize("loss", sorted(LOSSES))
 async def test_a_creator_who_lost_access_pauses_the_run_until_it_is_back(
-    database, settings, client, admin, member, project, start_worker, loss
+    services, database, settings, client, admin, member, project, start_worker, loss
 ):
     taken, why = LOSSES[loss]
     spec = TaskSpec(key="brief", name="Write the brief", description="One page.")
     run = await create_run(database, project, [spec], actor_id=member.id)
     await _change_user(database, member.id, taken)
-    start_worker(AgentExecutor(settings=settings, database=database))
+    start_worker(
+        AgentExecutor(
+            settings=settings, database=database, models=services.models, tools=services.tools
+        )
+    )
 
     await wait_for_status(database, run.id, RunStatus.PAUSED)
     response = await client.get(f"/api/v1/runs/{run.id}", headers=admin.headers)
@@ -65,7 +69,7 @@ async def test_a_creator_who_lost_access_pauses_the_run_until_it_is_back(
 
 
 async def test_a_creator_who_no_longer_sees_the_project_pauses_the_run(
-    database, settings, client, admin, member, other_member, project, start_worker
+    services, database, settings, client, admin, member, other_member, project, start_worker
 ):
     spec = TaskSpec(key="brief", name="Write the brief", description="One page.")
     run = await create_run(database, project, [spec], actor_id=member.id)
@@ -73,7 +77,11 @@ async def test_a_creator_who_no_longer_sees_the_project_pauses_the_run(
         await session.execute(
             update(Project).where(Project.id == project.id).values(owner_id=other_member.id)
         )
-    start_worker(AgentExecutor(settings=settings, database=database))
+    start_worker(
+        AgentExecutor(
+            settings=settings, database=database, models=services.models, tools=services.tools
+        )
+    )
 
     await wait_for_status(database, run.id, RunStatus.PAUSED)
     response = await client.get(f"/api/v1/runs/{run.id}", headers=admin.headers)
@@ -85,11 +93,15 @@ async def test_a_creator_who_no_longer_sees_the_project_pauses_the_run(
 
 
 async def test_a_run_nobody_started_is_not_carried_out_by_anyone(
-    database, settings, client, admin, project, start_worker
+    services, database, settings, client, admin, project, start_worker
 ):
     spec = TaskSpec(key="brief", name="Write the brief", description="One page.")
     run = await create_run(database, project, [spec])  # no creator to act for
-    start_worker(AgentExecutor(settings=settings, database=database))
+    start_worker(
+        AgentExecutor(
+            settings=settings, database=database, models=services.models, tools=services.tools
+        )
+    )
 
     await wait_for_status(database, run.id, RunStatus.PAUSED)
     response = await client.get(f"/api/v1/runs/{run.id}", headers=admin.headers)
