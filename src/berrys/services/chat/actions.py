@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
@@ -37,14 +36,12 @@ from berrys.services.chat.outcome import (
     refuse_read_only,
     target_project,
 )
+from berrys.services.chat.turn import Turn
 from berrys.services.planning import generation as planning_generation
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
 
 _log = structlog.get_logger("berrys.chat")
 

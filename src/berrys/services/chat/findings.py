@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.services.chat.contracts import IntentResult
@@ -21,11 +21,9 @@ from berrys.services.chat.reading import (
     task_named,
     task_status,
 )
+from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
 from berrys.services.planning import insights
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
 
 # Monte Carlo samples for the finish forecast of a chat answer (the API's default is 1000).
 FORECAST_ITERATIONS = 200
