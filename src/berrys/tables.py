@@ -12,7 +12,6 @@ from berrys.services.interactions import tables as interaction_tables
 from berrys.services.llm import tables as llm_tables
 from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
-from berrys.services.search import tables as search_tables
 from berrys.services.tools import tables as tool_tables
 from berrys.services.workflows import tables as workflow_tables
 
@@ -28,7 +27,6 @@ __all__ = [
     "metadata",
     "planning_tables",
     "project_tables",
-    "search_tables",
     "tool_tables",
     "workflow_tables",
 ]
