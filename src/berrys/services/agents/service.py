@@ -29,11 +29,13 @@ from berrys.services.agents.contracts import (
     SpecialisationOut,
     TemplateDefinition,
 )
+from berrys.services.agents.specialisations import ensure_seeded
 from berrys.services.agents.tables import (
     Agent,
     AgentCollaboration,
     AgentStateHistory,
 )
+from berrys.services.agents.templates import get_all as get_templates
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import service as llm
@@ -41,6 +43,28 @@ from berrys.services.llm.contracts import BudgetSet
 from berrys.services.llm.contracts import Specialisation as LlmSpecialisation
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
+
+__all__ = [
+    "count",
+    "create",
+    "delete",
+    "ensure_seeded",
+    "get",
+    "get_all",
+    "get_collaboration",
+    "get_history",
+    "get_row",
+    "get_templates",
+    "insert",
+    "lock_project_agents",
+    "remove",
+    "replace_collaboration",
+    "specialisation",
+    "specialisation_for",
+    "system_prompt",
+    "transition",
+    "update",
+]
 
 # States in which an agent is at work and must be stopped before it is deleted.
 BUSY_STATES = frozenset({AgentState.INITIALIZING, AgentState.ACTIVE})

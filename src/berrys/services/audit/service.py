@@ -22,6 +22,14 @@ from berrys.core.enums import AuditAction
 from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
 from berrys.services.audit.tables import AuditEntry, AuditHead
 
+__all__ = [
+    "entity_types",
+    "get_all",
+    "record",
+    "recorded_name",
+    "verify",
+]
+
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 

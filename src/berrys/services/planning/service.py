@@ -43,6 +43,10 @@ from berrys.services.planning.contracts import (
     TaskStats,
     WorkCalendarSpec,
 )
+from berrys.services.planning.editing import (
+    set_predecessors,
+    update_task,
+)
 from berrys.services.planning.tables import (
     Plan,
     PlanChange,
@@ -54,6 +58,29 @@ from berrys.services.planning.tables import (
 )
 from berrys.services.planning.workcalendar import WorkCalendar
 from berrys.services.projects import service as projects
+
+__all__ = [
+    "clone",
+    "create",
+    "current_tasks",
+    "delete_plan",
+    "get",
+    "get_all",
+    "get_current",
+    "get_dependencies",
+    "get_detail",
+    "get_history",
+    "get_tasks",
+    "load_model",
+    "plan_graph",
+    "set_assignments",
+    "set_not_before",
+    "set_predecessors",
+    "set_task_status",
+    "task_stats",
+    "update_plan",
+    "update_task",
+]
 
 DEFAULT_METHODOLOGY = Methodology.CRITICAL_PATH
 

@@ -22,6 +22,20 @@ from berrys.services.projects.contracts import (
 )
 from berrys.services.projects.tables import Project, ProjectState
 
+__all__ = [
+    "TRANSITIONS",
+    "create",
+    "delete",
+    "get",
+    "get_all",
+    "get_history",
+    "get_stats",
+    "names",
+    "transition",
+    "update",
+    "visible_ids",
+]
+
 S = ProjectStatus
 TRANSITIONS: Mapping[ProjectStatus, frozenset[ProjectStatus]] = {
     S.DRAFT: frozenset({S.PLANNING, S.ARCHIVED, S.CANCELLED}),
