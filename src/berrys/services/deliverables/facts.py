@@ -11,13 +11,16 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.contracts import (
     FactMember,
     ProjectFacts,
     Risk,
     ScheduledTask,
 )
+from berrys.services.projects import service as projects
 
 _log = structlog.get_logger("berrys.deliverables")
 
@@ -93,10 +96,6 @@ async def project_facts(
     user: UserOut,
 ) -> ProjectFacts:
     """The project's facts (without upstream deliverables: the run engine adds those)."""
-    from berrys.services.agents import service as agents
-    from berrys.services.catalogue import service as catalogue
-    from berrys.services.projects import service as projects
-
     project = await projects.get(session, project_id=project_id, user=user)
     profile = await catalogue.get_profile(session, project_id=project_id, user=user)
     team, _ = await agents.get_all(session, project_id=project_id, user=user, limit=200)
