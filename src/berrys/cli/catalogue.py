@@ -92,7 +92,9 @@ def validate(as_json: bool = JSON) -> None:
             for problem in exc.problems:
                 err_console.print(f"  {escape(problem)}")
         raise typer.Exit(1) from None
-    own = sorted(name for name, path in current.files.items() if not path.is_relative_to(catalogue.SHIPPED))
+    own = sorted(
+        name for name, path in current.files.items() if not path.is_relative_to(catalogue.SHIPPED)
+    )
     if as_json:
         print(
             json.dumps(

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from berrys.core.db import Database
 from berrys.core.enums import AgentState, AgentType, AuditAction, ModelProvider, ModelTaskType
 from berrys.core.errors import NotFound, Unprocessable
-from berrys.services.agents import prompts, rules, service
+from berrys.services.agents import prompts, roster, rules
 from berrys.services.agents.contracts import (
     MAX_GENERATION_DESCRIPTION,
     AgentConfiguration,
@@ -371,11 +371,11 @@ async def generate(
             await projects.get(session, project_id=project_id, user=user)
         except NotFound:
             raise NotFound.of("Project", project_id) from None
-        existing = await service.lock_project_agents(session, project_id=project_id)
+        existing = await roster.lock_project_agents(session, project_id=project_id)
         replaced = [a for a in existing if a.generated and a.state == AgentState.CREATED]
         kept = [a for a in existing if a not in replaced and a.state != AgentState.TERMINATED]
         for agent in replaced:
-            await service.remove(session, agent=agent, user=user)
+            await roster.remove(session, agent=agent, user=user)
         await session.flush()
         matches = match_kept(proposed, kept)
         ids_by_name: dict[str, uuid.UUID] = {}
@@ -386,7 +386,7 @@ async def generate(
                 renamed[agent.name] = match.name
                 agent.id, agent.kept, agent.name = match.id, True, match.name
             else:
-                created = await service.insert(
+                created = await roster.insert(
                     session,
                     project_id=project_id,
                     user=user,
@@ -407,7 +407,7 @@ async def generate(
             )
             for edge in team.collaboration
         ]
-        await service.replace_collaboration(
+        await roster.replace_collaboration(
             session, project_id=project_id, edges=result.collaboration, ids_by_name=ids_by_name
         )
         await catalogue.save_profile(

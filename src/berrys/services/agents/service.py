@@ -27,6 +27,7 @@ from berrys.services.agents.contracts import (
     SpecialisationOut,
     TemplateDefinition,
 )
+from berrys.services.agents.generation import generate
 from berrys.services.agents.roster import (
     insert,
     remove,
@@ -51,6 +52,7 @@ __all__ = [
     "create",
     "delete",
     "ensure_seeded",
+    "generate",
     "get",
     "get_all",
     "get_collaboration",

@@ -23,7 +23,7 @@ from berrys.services.chat.reading import (
 )
 from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
-from berrys.services.planning import insights
+from berrys.services.planning import service as planning
 
 # Monte Carlo samples for the finish forecast of a chat answer (the API's default is 1000).
 FORECAST_ITERATIONS = 200
@@ -57,7 +57,7 @@ async def critical_path(session: Any, turn: Turn, facts: Facts) -> Outcome:
     plan = facts.plan
     if plan is None or not plan.tasks:
         return _no_plan("critical_path", facts)
-    schedule = await insights.get_schedule(
+    schedule = await planning.get_schedule(
         session, plan_id=plan.id, user=turn.user, iterations=FORECAST_ITERATIONS
     )
     names = {a.id: a.name for a in facts.agents}
@@ -166,12 +166,12 @@ async def risk(session: Any, turn: Turn, facts: Facts, intent: IntentResult) -> 
             + (f"; {len(medium)} are MEDIUM: {'; '.join(medium[:5])}." if medium else ".")
         )
         return answered("risk", reply, facts.project.id, plan_id=str(plan.id), tasks=[])
-    schedule = await insights.get_schedule(
+    schedule = await planning.get_schedule(
         session, plan_id=plan.id, user=turn.user, iterations=FORECAST_ITERATIONS
     )
     slack = {t.task_id: t for t in schedule.tasks}
     bottlenecks = (
-        await insights.get_bottlenecks(session, plan_id=plan.id, user=turn.user)
+        await planning.get_bottlenecks(session, plan_id=plan.id, user=turn.user)
     ).bottlenecks
     run = facts.run
     approvals = await _approvals(session, run)

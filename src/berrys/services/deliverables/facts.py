@@ -20,6 +20,7 @@ from berrys.services.catalogue.contracts import (
     Risk,
     ScheduledTask,
 )
+from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 
 _log = structlog.get_logger("berrys.deliverables")
@@ -131,12 +132,9 @@ async def _with_schedule(
     user: UserOut,
     names: dict[uuid.UUID, str],
 ) -> ProjectFacts:
-    from berrys.services.planning import insights
-    from berrys.services.planning import service as planning
-
     try:
         tasks = await planning.get_tasks(session, plan_id=plan_id, user=user)
-        schedule = await insights.get_schedule(session, plan_id=plan_id, user=user, iterations=1)
+        schedule = await planning.get_schedule(session, plan_id=plan_id, user=user, iterations=1)
     except Exception as exc:  # a plan removed since the run started, or not schedulable
         _log.info("deliverables.no_schedule", plan=str(plan_id), error=str(exc))
         return facts
