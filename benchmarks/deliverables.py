@@ -47,10 +47,10 @@ from berrys.services.deliverables.drafting import document_title
 from berrys.services.llm import service as llm
 from berrys.services.llm.providers.base import Unsupported
 from berrys.services.llm.providers.scripted import reset as reset_scripts
+from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import workflow
-from berrys.services.workflows.contracts import RunCreate
+from berrys.services.runs.contracts import RunCreate
 
 DATA = Path(__file__).parent / "data" / "deliverables_descriptions.json"
 ADMIN = "admin@berrys.local"
@@ -274,7 +274,7 @@ async def run_one(item: dict[str, Any], *, bad: bool) -> RunResult:
                     ),
                     user=user,
                 )
-            begun = await workflow.start(
+            begun = await pipeline.start(
                 database, project_id=project.id, user=user, run_in=RunCreate(options={})
             )
             final = await _watch(database, settings, begun.run, "auto", True)

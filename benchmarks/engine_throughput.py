@@ -41,11 +41,11 @@ from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import DependencySpec, TaskSpec
-from berrys.services.workflows.executor import TaskOutcome
-from berrys.services.workflows.journal import StepPolicy, TaskContext
-from berrys.services.workflows.worker import EngineConfig, Worker, run_status
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import DependencySpec, TaskSpec
+from berrys.services.runs.engine.executor import TaskOutcome
+from berrys.services.runs.engine.journal import StepPolicy, TaskContext
+from berrys.services.runs.engine.worker import EngineConfig, Worker, run_status
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,3 +1,5 @@
+"""``python -m berrys``: the ``berrys`` command."""
+
 from berrys.cli import main
 
 main()

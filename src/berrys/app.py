@@ -33,18 +33,18 @@ from berrys.services.chat.api import router as chat_router
 from berrys.services.interactions.api import router as interactions_router
 from berrys.services.llm import service as llm
 from berrys.services.llm.api import router as models_router
+from berrys.services.pipeline import runtime as run_runtime
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
+from berrys.services.runs.api import artifacts_router, project_runs_router, reviews_router
+from berrys.services.runs.api import router as runs_router
+from berrys.services.runs.engine import metrics as run_metrics
 from berrys.services.search.api import router as search_router
 from berrys.services.tools import service as tools
 from berrys.services.tools.api import agent_tools_router
 from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
-from berrys.services.workflows import metrics as run_metrics
-from berrys.services.workflows import runtime as run_runtime
-from berrys.services.workflows.api import artifacts_router, project_runs_router, reviews_router
-from berrys.services.workflows.api import router as runs_router
 from berrys.web import install as install_web
 
 _log = structlog.get_logger("berrys.app")

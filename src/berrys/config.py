@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -208,6 +209,15 @@ class Settings(BaseSettings):
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
+
+    @property
+    def workspaces_dir(self) -> Path:
+        """Where every project's workspace is: the files its tools and runs write."""
+        return self.data_dir / "workspaces"
+
+    def workspace_dir(self, project_id: uuid.UUID) -> Path:
+        """One project's workspace (``tools.workspace`` reaches inside it safely)."""
+        return self.workspaces_dir / str(project_id)
 
     @cached_property
     def resolved_secret_key(self) -> str:

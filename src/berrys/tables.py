@@ -12,8 +12,8 @@ from berrys.services.interactions import tables as interaction_tables
 from berrys.services.llm import tables as llm_tables
 from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
+from berrys.services.runs import tables as run_tables
 from berrys.services.tools import tables as tool_tables
-from berrys.services.workflows import tables as workflow_tables
 
 metadata = Base.metadata
 __all__ = [
@@ -27,6 +27,6 @@ __all__ = [
     "metadata",
     "planning_tables",
     "project_tables",
+    "run_tables",
     "tool_tables",
-    "workflow_tables",
 ]

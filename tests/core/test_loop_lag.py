@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 from tests.e2e.processes import free_port
-from tests.services.workflows.conftest import wait_until
+from tests.services.runs.conftest import wait_until
 
 from berrys.app import create_app
 

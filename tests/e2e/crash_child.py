@@ -17,9 +17,9 @@ from typing import Any
 
 from berrys.core.db import Database
 from berrys.core.enums import RunStatus
-from berrys.services.workflows.executor import TaskOutcome
-from berrys.services.workflows.journal import StepPolicy, TaskContext
-from berrys.services.workflows.worker import EngineConfig, Worker, run_status
+from berrys.services.runs.engine.executor import TaskOutcome
+from berrys.services.runs.engine.journal import StepPolicy, TaskContext
+from berrys.services.runs.engine.worker import EngineConfig, Worker, run_status
 
 CONFIG = EngineConfig(
     lease_seconds=1.0,

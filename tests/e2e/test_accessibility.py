@@ -25,7 +25,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, expect
 from tests.e2e.processes import free_port
 from tests.e2e.test_dashboard import CHROMIUM, _shot, browser  # noqa: F401 - the fixture
-from tests.services.workflows.reviewing import ReviewingExecutor
+from tests.services.runs.reviewing import ReviewingExecutor
 
 from berrys.app import create_app
 from berrys.config import Settings
@@ -36,8 +36,8 @@ from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import DependencySpec, TaskSpec
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import DependencySpec, TaskSpec
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium (apt chromium)"

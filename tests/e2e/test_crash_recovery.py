@@ -26,9 +26,9 @@ from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import DependencySpec, TaskSpec
-from berrys.services.workflows.tables import Step, TaskRun
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import DependencySpec, TaskSpec
+from berrys.services.runs.tables import Step, TaskRun
 
 KILLS = 12
 ROOT = Path(__file__).resolve().parents[2]

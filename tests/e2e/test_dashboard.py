@@ -20,8 +20,8 @@ pytest.importorskip("playwright", reason="Playwright for Python is not installed
 import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.e2e.processes import berrys_env, free_port, serving
-from tests.services.workflows.conftest import deps, tasks
-from tests.services.workflows.reviewing import ReviewingExecutor
+from tests.services.runs.conftest import deps, tasks
+from tests.services.runs.reviewing import ReviewingExecutor
 
 from berrys.app import create_app
 from berrys.core import migrate
@@ -30,7 +30,7 @@ from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import service as runs
+from berrys.services.runs import service as runs
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"

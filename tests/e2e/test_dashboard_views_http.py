@@ -13,15 +13,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from tests.e2e.test_dashboard_http import _login, _parse, _planned_project
-from tests.services.workflows.conftest import FAST, wait_for_status
-from tests.services.workflows.scripted import ScriptedExecutor
+from tests.services.runs.conftest import FAST, wait_for_status
+from tests.services.runs.scripted import ScriptedExecutor
 
 from berrys.core.enums import RunStatus, UserRole
 from berrys.services.auth import service as auth
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import DependencySpec, TaskSpec
-from berrys.services.workflows.executor import ArtifactSpec, TaskOutcome
-from berrys.services.workflows.worker import Worker
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import DependencySpec, TaskSpec
+from berrys.services.runs.engine.executor import ArtifactSpec, TaskOutcome
+from berrys.services.runs.engine.worker import Worker
 
 
 async def test_the_api_docs_load_only_bundled_assets(client):

@@ -12,13 +12,13 @@ import uuid
 import pytest
 from tests.e2e.test_dashboard_http import _login, _parse, _planned_project
 from tests.e2e.test_dashboard_views_http import DELIVERABLE, _Drafting
-from tests.services.workflows.conftest import FAST, wait_for_status
+from tests.services.runs.conftest import FAST, wait_for_status
 
 from berrys.core.enums import RunStatus, UserRole
 from berrys.services.auth import service as auth
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import TaskSpec
-from berrys.services.workflows.worker import Worker
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import TaskSpec
+from berrys.services.runs.engine.worker import Worker
 
 HX = {"HX-Request": "true"}
 

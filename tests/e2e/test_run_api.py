@@ -12,8 +12,8 @@ import httpx
 import pytest
 import uvicorn
 from tests.e2e.processes import free_port
-from tests.services.workflows.conftest import wait_until
-from tests.services.workflows.scripted import ScriptedExecutor
+from tests.services.runs.conftest import wait_until
+from tests.services.runs.scripted import ScriptedExecutor
 
 from berrys.app import create_app
 

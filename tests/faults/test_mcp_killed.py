@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.services.workflows.conftest import wait_until
+from tests.services.runs.conftest import wait_until
 
 from berrys.services.tools import service as tools
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from tests.e2e.processes import free_port
-from tests.services.workflows.conftest import (
+from tests.services.runs.conftest import (
     by_key,
     create_run,
     deps,
@@ -47,8 +47,8 @@ from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest
 from berrys.services.llm.providers import scripted
-from berrys.services.workflows.agent_executor import AgentExecutor
-from berrys.services.workflows.contracts import TaskSpec
+from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.runs.contracts import TaskSpec
 
 SERVER = str(Path(__file__).parent / "servers" / "openai_server.py")
 COOLDOWN = 0.5  # llm_cooldown_seconds: short, so that the test sees it end

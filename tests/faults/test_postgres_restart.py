@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select, text
 from tests.conftest import TEST_DATABASE_URL, Actor, create_actor
 from tests.faults.postgres import RestartingPostgres, scratch_database
-from tests.services.workflows.conftest import (
+from tests.services.runs.conftest import (
     FAST,
     create_run,
     get_run,
@@ -35,15 +35,15 @@ from berrys.core.enums import RunStatus, StepStatus, TaskRunStatus
 from berrys.services.audit import service as audit
 from berrys.services.auth import service as auth
 from berrys.services.llm import service as llm
+from berrys.services.pipeline.executor import AgentExecutor
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.agent_executor import AgentExecutor
-from berrys.services.workflows.contracts import TaskSpec
-from berrys.services.workflows.executor import TaskOutcome
-from berrys.services.workflows.journal import TaskContext
-from berrys.services.workflows.tables import Step
-from berrys.services.workflows.worker import Worker
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import TaskSpec
+from berrys.services.runs.engine.executor import TaskOutcome
+from berrys.services.runs.engine.journal import TaskContext
+from berrys.services.runs.engine.worker import Worker
+from berrys.services.runs.tables import Step
 
 pytestmark = pytest.mark.skipif(
     not (TEST_DATABASE_URL or "").startswith("postgresql"),

@@ -27,22 +27,20 @@ from berrys.cli.common import (
     when,
 )
 from berrys.core.db import Database
-from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
+from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.projects import service as projects
-from berrys.services.workflows import service as runs
+from berrys.services.runs import service as runs
 
 app = typer.Typer(help="Approvals: what waits for a person, and the answer.", no_args_is_help=True)
 
 
 async def _visible(database: Database, user: UserOut, status: InteractionStatus | None):  # type: ignore[no-untyped-def]
     async with database.transaction(read_only=True) as session:
-        visible = (
-            None if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
-        )
+        visible = await projects.visible_scope(session, user=user)
         items, _ = await interactions.get_all(
             session,
             limit=500,

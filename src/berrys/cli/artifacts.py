@@ -24,7 +24,7 @@ from berrys.cli.common import (
 from berrys.cli.runs import find_run, visible_runs
 from berrys.core.db import Database
 from berrys.core.errors import NotFound, Unprocessable
-from berrys.services.workflows.contracts import ArtifactOut, RunOut
+from berrys.services.runs.contracts import ArtifactOut, RunOut
 
 app = typer.Typer(help="Artifacts: what a run's tasks produced.", no_args_is_help=True)
 

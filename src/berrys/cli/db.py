@@ -1,3 +1,5 @@
+"""``berrys db``: migrate the database's schema, and say which revision it is at."""
+
 from __future__ import annotations
 
 import typer

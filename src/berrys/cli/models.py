@@ -122,8 +122,13 @@ def usage(
 
     async def _usage(database: Database) -> UsageReport:
         async with database.transaction(read_only=True) as session:
-            return await llm.usage(
-                session, user=None, project_id=project, agent_id=agent, model=model, limit=limit
+            return await llm.usage(  # the operator reads all of it
+                session,
+                visible_to=None,
+                project_id=project,
+                agent_id=agent,
+                model=model,
+                limit=limit,
             )
 
     report = run_async(_usage, settings)

@@ -23,8 +23,8 @@ from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.workflows import review
-from berrys.services.workflows.contracts import ReviewItem, TaskReview
+from berrys.services.runs import review
+from berrys.services.runs.contracts import ReviewItem, TaskReview
 
 app = typer.Typer(
     help="Deliverables that need a person: list them, accept, edit or send back.",

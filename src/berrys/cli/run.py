@@ -56,14 +56,15 @@ from berrys.services.auth import service as auth
 from berrys.services.catalogue import service as catalogue
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.pipeline import runtime
+from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import review as reviews
-from berrys.services.workflows import runtime, workflow
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import RunCreate, RunOut
-from berrys.services.workflows.state import DONE, RUN_DONE, RUN_TERMINAL
-from berrys.services.workflows.worker import EngineConfig
+from berrys.services.runs import review as reviews
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import RunCreate, RunOut
+from berrys.services.runs.engine.state import DONE, RUN_DONE, RUN_TERMINAL
+from berrys.services.runs.engine.worker import EngineConfig
 
 APPROVE_MODES = ("ask", "auto", "never")
 NO_TERMINAL = (
@@ -484,7 +485,7 @@ def run_command(
             options: dict[str, Any] = {"review": review}
             if model:
                 options["model"] = model
-            started = await workflow.start(
+            started = await pipeline.start(
                 database,
                 project_id=project.id,
                 user=user,

@@ -32,8 +32,8 @@ from berrys.core.db import Database
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import RunOut, RunSummary
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import RunOut, RunSummary
 
 app = typer.Typer(help="Runs: list them, show one task by task, cancel one.", no_args_is_help=True)
 

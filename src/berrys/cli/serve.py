@@ -1,3 +1,5 @@
+"""``berrys serve``: the API, the dashboard and the embedded run worker, in one process or more."""
+
 from __future__ import annotations
 
 import errno

@@ -1,3 +1,6 @@
+"""``berrys user`` and ``berrys token``: accounts, their passwords (never from argv) and API
+tokens."""
+
 from __future__ import annotations
 
 import sys

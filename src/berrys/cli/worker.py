@@ -9,8 +9,8 @@ import typer
 
 from berrys.cli.common import console, load_settings, run_async
 from berrys.core.db import Database
-from berrys.services.workflows import runtime
-from berrys.services.workflows.worker import Worker
+from berrys.services.pipeline import runtime
+from berrys.services.runs.engine.worker import Worker
 
 
 def worker_command(

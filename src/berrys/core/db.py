@@ -1,16 +1,11 @@
 """Database plumbing: the declarative Base, column types, the async engine and sessions.
 
 Services never commit: a unit of work (one request, one CLI command, one engine tick) opens
-a transaction with :meth:`Database.transaction` and everything inside commits or rolls back
-together, so nothing is ever half-written.
-
-On SQLite, write transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers
-queue on the busy timeout instead of failing when a read snapshot cannot be upgraded;
-read-only units of work use a plain deferred ``BEGIN`` and never block writers (WAL).
-The driver is aiosqlite through :mod:`berrys.core.sqlite`, which sends the ``BEGIN`` with
-the transaction's first statement and each statement in one trip to the driver's thread.
-A single-statement write (:meth:`Database.write`) has a faster path of its own on SQLite
-(``core.sqlite.StatementWriter``).
+a transaction with :meth:`Database.transaction`; everything inside commits or rolls back
+together. On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` (writers queue on the
+busy timeout instead of failing to upgrade a read snapshot), a read-only one with a deferred
+``BEGIN`` that never blocks writers (WAL). A single-statement write (:meth:`Database.write`)
+has a faster path of its own on SQLite (``core.sqlite.StatementWriter``).
 """
 
 from __future__ import annotations

@@ -132,7 +132,7 @@ class RequirementCategory(BerrysEnum):
 
 
 class Priority(BerrysEnum):
-    """Priority of requirements and tasks (API.md: TaskPriority)."""
+    """Priority of requirements and tasks."""
 
     LOW = "LOW"
     MEDIUM = "MEDIUM"
@@ -297,7 +297,7 @@ class TaskRunStatus(BerrysEnum):
     AWAITING_INPUT = "AWAITING_INPUT"
     COMPLETED = "COMPLETED"
     # Done (successors go on with the draft), but a person must look at the deliverable
-    # before it counts as final: accept, edit or send back (workflows/review.py).
+    # before it counts as final: accept, edit or send back (runs/review.py).
     NEEDS_REVIEW = "NEEDS_REVIEW"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
@@ -340,7 +340,7 @@ class StepStatus(BerrysEnum):
 
 
 class RunEventType(BerrysEnum):
-    """Types of the run outbox's events (one per state change); see workflows/events.py."""
+    """Types of the run outbox's events (one per state change); docs/architecture.md lists them."""
 
     RUN_CREATED = "RUN_CREATED"
     RUN_STATUS = "RUN_STATUS"

@@ -1,25 +1,12 @@
 """SQLite plumbing: aiosqlite with one thread hop per statement, and fast single writes.
 
-SQLAlchemy's aiosqlite adapter drives aiosqlite's cursor API, so every statement costs four
-round trips to the connection's thread (open a cursor, execute, fetch, close), and the pool
-rolls back on every check-in even after a commit. Each round trip is a queue hand-off and
-an event-loop wake-up, about 50 µs of CPU here, while SQLite itself answers a primary-key
-read in a few microseconds. This adapter runs a statement and collects its description,
-rows, row count and last row id in one call on aiosqlite's thread (the same
-``Connection._execute`` that aiosqlite's own ``execute_fetchall`` uses), and skips the
-rollback when SQLite says no transaction is open. Same driver, same connection, same
-semantics; a quarter of the hand-offs.
-
-Inside a write transaction no hand-off at all: once ``BEGIN IMMEDIATE`` has taken SQLite's
-write lock (on the thread, where it may wait for it), no statement of the transaction can
-wait for a lock (WAL: readers never block the writer), so each one runs directly in the
-event loop's thread, as long as SQLite takes for it: microseconds for the engine's
-statements, less than SQLAlchemy's own work around them. ``COMMIT`` and ``ROLLBACK`` go
-back to the thread (a commit may checkpoint, which syncs the file). Measured on the run
-engine's 1,000-task benchmark: ~0.6 -> ~0.5 ms of CPU per task. A long transaction (a
-team's agents with their audit entries, a group commit of many tasks) would then hold the
-loop for its whole length, tens of ms under load: after ``SLICE`` seconds of statements
-back to back it lets the loop serve what waits (requests, ticks) before the next one.
+Each statement runs with its description, rows, row count and last row id collected in one
+call on aiosqlite's thread (SQLAlchemy's adapter makes four hops), and the pool's rollback
+on check-in is skipped when no transaction is open: same driver, same semantics. Inside a
+write transaction, once ``BEGIN IMMEDIATE`` holds the write lock, statements run in the
+event loop's thread (none can wait for a lock under WAL), yielding to the loop every
+``SLICE`` seconds; ``COMMIT`` and ``ROLLBACK`` go back to the thread. docs/architecture.md
+gives the measurements.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from berrys.services.projects import service as projects
-from berrys.services.workflows import artifacts
+from berrys.services.runs import artifacts
 from berrys.web.pages import _database
 from berrys.web.run_detail import artifact_view
 from berrys.web.security import WebUser
@@ -22,7 +22,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/artifacts/{artifact_id}", response_class=HTMLResponse)
 async def artifact_page(request: Request, user: WebUser, artifact_id: uuid.UUID) -> Response:
     """The artifact to read: which task and run made it, its text, a download link."""
-    workspaces = request.app.state.settings.data_dir / "workspaces"
+    workspaces = request.app.state.settings.workspaces_dir
     async with _database(request).transaction(read_only=True) as session:
         summary = await artifacts.get(
             session, artifact_id=artifact_id, user=user, workspaces=workspaces
@@ -44,7 +44,7 @@ async def download(request: Request, user: WebUser, artifact_id: uuid.UUID) -> R
     async with _database(request).transaction(read_only=True) as session:
         artifact = await artifacts.get_content(session, artifact_id=artifact_id, user=user)
     name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, request.app.state.settings.data_dir / "workspaces"
+        artifacts.read_file, artifact, request.app.state.settings.workspaces_dir
     )
     return Response(
         body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)

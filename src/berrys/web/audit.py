@@ -150,9 +150,7 @@ async def audit_page(
                 action=_action(filters["action"]),
                 since=_midnight(start),
                 until=_midnight(end, days=1),  # the "to" day is included
-                visible_to=None
-                if is_admin
-                else (user.id, await projects.visible_ids(session, user=user)),
+                visible_to=await projects.log_scope(session, user=user),
             )
         except _BadFilter as exc:
             return render(request, "audit.html", 422, flash=str(exc), flash_kind="error", **context)

@@ -74,8 +74,7 @@ async def _models_page(
 ) -> Response:
     async with _database(request).transaction(read_only=True) as session:
         models, total = await llm.get_all(session, limit=200, offset=0)
-        visible = await projects.visible_ids(session, user=user)
-        report = await llm.usage(session, user=user, project_ids=visible)
+        report = await llm.usage(session, visible_to=await projects.log_scope(session, user=user))
     used = {group.key: group for group in report.by_provider_model}
     registered = {f"{m.provider.value}/{m.name}" for m in models}
     charts = [

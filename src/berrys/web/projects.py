@@ -21,8 +21,8 @@ from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows import artifacts
-from berrys.services.workflows import service as workflows
+from berrys.services.runs import artifacts
+from berrys.services.runs import service as run_service
 from berrys.web.gantt import gantt
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
@@ -166,7 +166,7 @@ async def _artifacts(
         session,
         project_id=project_id,
         user=user,
-        workspaces=request.app.state.settings.data_dir / "workspaces",
+        workspaces=request.app.state.settings.workspaces_dir,
         limit=ARTIFACTS_SHOWN,
         offset=0,
     )
@@ -174,7 +174,7 @@ async def _artifacts(
 
 
 async def _runs(session: Any, project_id: uuid.UUID) -> list[Any]:
-    items, _ = await workflows.get_all(session, project_id=project_id, limit=20, offset=0)
+    items, _ = await run_service.get_all(session, project_id=project_id, limit=20, offset=0)
     return items
 
 

@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from berrys.core.enums import InteractionStatus, StepKind
-from berrys.services.workflows.trace import MAX_REQUEST, cut
+from berrys.services.runs.engine.trace import MAX_REQUEST, cut
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable("table").enable("strikethrough")

@@ -16,7 +16,7 @@ from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.workflows import artifacts
+from berrys.services.runs import artifacts
 from berrys.web import run_detail
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
@@ -29,13 +29,9 @@ KEEPALIVE_SECONDS = 15
 
 
 def _runs() -> Any:
-    from berrys.services.workflows import service
+    from berrys.services.runs import service
 
     return service
-
-
-async def _visible(session: Any, user: UserOut) -> list[uuid.UUID] | None:
-    return None if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
 
 
 @router.post("/projects/{project_id}/runs", dependencies=[Csrf], response_class=HTMLResponse)
@@ -48,7 +44,7 @@ async def start_run(
 ) -> Response:
     """Start executing the current plan; the form's checkbox is the confirmation, and a
     second one when another run of the project waits for a person."""
-    from berrys.services.workflows.contracts import RunCreate
+    from berrys.services.runs.contracts import RunCreate
     from berrys.web.projects import _project_page, waiting_run
 
     if not again:
@@ -99,8 +95,8 @@ async def start_run(
 async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> dict[str, Any]:
     from berrys.services.agents import service as agents
     from berrys.services.interactions import service as interactions
-    from berrys.services.workflows import review
-    from berrys.services.workflows.state import DONE, RUN_TERMINAL
+    from berrys.services.runs import review
+    from berrys.services.runs.engine.state import DONE, RUN_TERMINAL
 
     runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
@@ -158,7 +154,7 @@ async def download_artifact(
     if artifact is None:
         raise NotFound.of("Artifact", artifact_id)
     name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, request.app.state.settings.data_dir / "workspaces"
+        artifacts.read_file, artifact, request.app.state.settings.workspaces_dir
     )
     return Response(
         body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
@@ -185,8 +181,8 @@ async def review_task(
     artifact_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
     """Accept, edit or send back a NEEDS_REVIEW task from the run page."""
-    from berrys.services.workflows import review
-    from berrys.services.workflows.contracts import TaskReview
+    from berrys.services.runs import review
+    from berrys.services.runs.contracts import TaskReview
 
     settings = request.app.state.settings
     verbs = {"ACCEPT": "Accepted", "EDIT": "Saved your edit of", "SEND_BACK": "Sent back"}
@@ -208,7 +204,7 @@ async def review_task(
                 task_run_id=task_run_id,
                 review=body,
                 user=user,
-                workspace=settings.data_dir / "workspaces",
+                workspace=settings.workspaces_dir,
             )
     except NotFound:
         raise
@@ -225,7 +221,7 @@ async def review_task(
 @router.get("/runs/{run_id}/events")
 async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
     """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
-    from berrys.services.workflows.state import RUN_TERMINAL
+    from berrys.services.runs.engine.state import RUN_TERMINAL
 
     runs = _runs()
     database = _database(request)
@@ -291,7 +287,7 @@ async def _pending(request: Request, user: UserOut) -> tuple[list[Any], int]:
             session,
             limit=100,
             offset=0,
-            project_ids=await _visible(session, user),
+            project_ids=await projects.visible_scope(session, user=user),
             status=InteractionStatus.PENDING,
         )
 

@@ -1,14 +1,11 @@
 """Dashboard sessions and CSRF.
 
 The session cookie holds a login token of the auth service (stored hashed, revoked on
-logout, expiring with ``token_ttl_hours``): a browser session is exactly a bearer session, so
-there is one way to be logged in. The cookie is HttpOnly and SameSite=Lax, and Secure when
-the request came over https.
-
-CSRF: every browser gets a random ``berrys_csrf`` cookie (HttpOnly, SameSite=Strict); the
-token in each form is an HMAC of that nonce and the session, keyed by the secret key. A POST
-whose ``csrf_token`` field (or ``X-CSRF-Token`` header) does not match is refused with 403
-"CSRF token validation failed" before the route does anything.
+logout, expiring with ``token_ttl_hours``): a browser session is exactly a bearer session.
+It is HttpOnly, SameSite=Lax, and Secure over https. CSRF: every browser gets a random
+``berrys_csrf`` cookie (HttpOnly, SameSite=Strict); each form's token is an HMAC of that
+nonce and the session, keyed by the secret key. A POST whose ``csrf_token`` field (or
+``X-CSRF-Token`` header) does not match is refused with 403 before the route runs.
 """
 
 from __future__ import annotations

@@ -4,12 +4,12 @@ answered from its plan, run, approvals and usage as REST shows them, and change 
 from __future__ import annotations
 
 import pytest
-from tests.services.workflows.conftest import start_worker, wait_until  # noqa: F401
+from tests.services.runs.conftest import start_worker, wait_until  # noqa: F401
 
 from berrys.core.enums import ChatIntent
 from berrys.services.chat import intents
 from berrys.services.chat.contracts import IntentResult, IntentSource
-from berrys.services.workflows.agent_executor import AgentExecutor
+from berrys.services.pipeline.executor import AgentExecutor
 
 pytestmark = pytest.mark.usefixtures("offline_router")
 

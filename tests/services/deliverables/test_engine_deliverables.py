@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.services.deliverables.conftest import BAKERY, shipped
-from tests.services.workflows.conftest import (  # noqa: F401 (fixtures)
+from tests.services.runs.conftest import (  # noqa: F401 (fixtures)
     create_run,
     start_worker,
     wait_for_status,
@@ -21,10 +21,10 @@ from berrys.core.enums import RunStatus, TaskRunStatus
 from berrys.services.auth import service as auth
 from berrys.services.deliverables import service as deliverables
 from berrys.services.llm import service as llm
+from berrys.services.pipeline.executor import AgentExecutor, parse_review
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.workflows.agent_executor import AgentExecutor, parse_review
-from berrys.services.workflows.contracts import DependencySpec, TaskSpec
+from berrys.services.runs.contracts import DependencySpec, TaskSpec
 
 pytestmark = pytest.mark.usefixtures("offline_router")
 DONE = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW, RunStatus.FAILED)

@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pytest
 from sqlalchemy import text
-from tests.services.workflows.conftest import wait_until
+from tests.services.runs.conftest import wait_until
 
 from berrys.core.db import utcnow
 from berrys.core.enums import (
@@ -24,8 +24,8 @@ from berrys.core.errors import Conflict
 from berrys.services.audit import service as audit
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
-from berrys.services.workflows import runtime
-from berrys.services.workflows.state import lock_run
+from berrys.services.pipeline import runtime
+from berrys.services.runs.engine.state import lock_run
 
 
 @pytest.fixture

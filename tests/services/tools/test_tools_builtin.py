@@ -14,7 +14,7 @@ import pytest
 from berrys.config import Settings
 from berrys.core.errors import Unprocessable
 from berrys.services.tools import builtin
-from berrys.services.tools.builtin import evaluate, workspace_root
+from berrys.services.tools.builtin import evaluate
 
 
 async def _invoke(client, actor, tool: str, arguments: dict, project: dict | None = None):  # type: ignore[no-untyped-def]
@@ -87,7 +87,7 @@ HOSTILE = [
 
 @pytest.fixture
 def hostile_workspace(settings: Settings, project: dict, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    root = workspace_root(settings, uuid.UUID(project["id"]))
+    root = settings.workspace_dir(uuid.UUID(project["id"]))
     root.mkdir(parents=True, exist_ok=True)
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -200,7 +200,7 @@ def fifo_workspace(settings: Settings, project: dict) -> Iterator[Path]:  # type
     loop the whole test would hang. The watchdog opens the write end after 5 s (only if a
     reader is waiting: ``O_NONBLOCK`` fails with ENXIO otherwise) and records that it had to.
     """
-    root = workspace_root(settings, uuid.UUID(project["id"]))
+    root = settings.workspace_dir(uuid.UUID(project["id"]))
     (root / "d").mkdir(parents=True)
     fifo = root / "d" / "pipe"
     os.mkfifo(fifo)

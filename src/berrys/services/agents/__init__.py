@@ -1,0 +1,2 @@
+"""Agents: a project's team, their lifecycle, templates, specialisations, collaboration and
+messages."""

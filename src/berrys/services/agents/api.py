@@ -1,3 +1,6 @@
+"""REST routes of agents: a project's team, one agent's lifecycle and messages, templates,
+specialisations."""
+
 from __future__ import annotations
 
 import json

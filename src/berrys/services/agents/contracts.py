@@ -1,3 +1,5 @@
+"""Request and response models of agents, and the agents' lifecycle table."""
+
 from __future__ import annotations
 
 import uuid
@@ -16,6 +18,7 @@ from berrys.core.enums import (
     Priority,
     RequirementCategory,
 )
+from berrys.core.lifecycle import Lifecycle
 from berrys.services.catalogue.contracts import TypeMatch
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
@@ -41,18 +44,21 @@ GenerationDescription = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_GENERATION_DESCRIPTION),
 ]
 
-# Lifecycle, one definition (ISSUE 4): CREATED -> INITIALIZING -> READY -> ACTIVE <-> PAUSED;
-# any -> ERROR; ERROR -> READY; any -> TERMINATED. TERMINATED is final.
+# CREATED -> INITIALIZING -> READY -> ACTIVE <-> PAUSED; any -> ERROR; ERROR -> READY;
+# any -> TERMINATED. TERMINATED is final.
 _A = AgentState
-AGENT_TRANSITIONS: dict[AgentState, frozenset[AgentState]] = {
-    _A.CREATED: frozenset({_A.INITIALIZING, _A.ERROR, _A.TERMINATED}),
-    _A.INITIALIZING: frozenset({_A.READY, _A.ERROR, _A.TERMINATED}),
-    _A.READY: frozenset({_A.ACTIVE, _A.ERROR, _A.TERMINATED}),
-    _A.ACTIVE: frozenset({_A.PAUSED, _A.ERROR, _A.TERMINATED}),
-    _A.PAUSED: frozenset({_A.ACTIVE, _A.ERROR, _A.TERMINATED}),
-    _A.ERROR: frozenset({_A.READY, _A.TERMINATED}),
-    _A.TERMINATED: frozenset(),
-}
+AGENT_TRANSITIONS = Lifecycle[AgentState](
+    "Agent",
+    {
+        _A.CREATED: {_A.INITIALIZING, _A.ERROR, _A.TERMINATED},
+        _A.INITIALIZING: {_A.READY, _A.ERROR, _A.TERMINATED},
+        _A.READY: {_A.ACTIVE, _A.ERROR, _A.TERMINATED},
+        _A.ACTIVE: {_A.PAUSED, _A.ERROR, _A.TERMINATED},
+        _A.PAUSED: {_A.ACTIVE, _A.ERROR, _A.TERMINATED},
+        _A.ERROR: {_A.READY, _A.TERMINATED},
+        _A.TERMINATED: set(),
+    },
+)
 
 
 # --- agents ------------------------------------------------------------------------------

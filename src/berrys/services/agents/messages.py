@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AgentState, AuditAction, MessageStatus
-from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from berrys.core.errors import Conflict, NotFound, Unprocessable
+from berrys.core.lifecycle import Lifecycle
 from berrys.services.agents import service
 from berrys.services.agents.contracts import MessageCreate, MessageOut, MessageStatusUpdate
 from berrys.services.agents.tables import Agent, AgentMessage
@@ -18,12 +19,15 @@ from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 
 M = MessageStatus
-MESSAGE_TRANSITIONS: dict[MessageStatus, frozenset[MessageStatus]] = {
-    M.CREATED: frozenset({M.DELIVERED, M.FAILED}),
-    M.DELIVERED: frozenset({M.PROCESSED, M.FAILED}),
-    M.PROCESSED: frozenset(),
-    M.FAILED: frozenset(),
-}
+MESSAGE_TRANSITIONS = Lifecycle[MessageStatus](
+    "Message",
+    {
+        M.CREATED: {M.DELIVERED, M.FAILED},
+        M.DELIVERED: {M.PROCESSED, M.FAILED},
+        M.PROCESSED: set(),
+        M.FAILED: set(),
+    },
+)
 
 
 async def _write(
@@ -165,9 +169,7 @@ async def _advance(
     actor_id: uuid.UUID | None,
 ) -> MessageOut:
     current = MessageStatus(message.status)
-    allowed = MESSAGE_TRANSITIONS[current]
-    if status_in.status not in allowed:
-        raise InvalidTransition("Message", current, status_in.status, allowed)
+    MESSAGE_TRANSITIONS.check(current, status_in.status)
     now = utcnow()
     message.status = status_in.status
     if status_in.status == M.DELIVERED:

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
 from berrys.core.enums import AgentState, AgentType, AuditAction
-from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from berrys.core.errors import Conflict, NotFound, Unprocessable
+from berrys.core.lifecycle import history_page
 from berrys.services.agents import prompts, specialisations, templates
 from berrys.services.agents.contracts import (
     AGENT_TRANSITIONS,
@@ -232,46 +233,34 @@ async def transition(
 ) -> AgentOut:
     """Move an agent along its lifecycle; an illegal move names the allowed ones."""
     agent = await get_row(session, agent_id, user)
-    current = AgentState(agent.state)
-    allowed = AGENT_TRANSITIONS[current]
-    if to_state not in allowed:
-        raise InvalidTransition("Agent", current, to_state, allowed)
-    before = AgentOut.model_validate(agent)
-    agent.state = to_state
-    session.add(
-        AgentStateHistory(
+    return await audit.record_transition(
+        session,
+        lifecycle=AGENT_TRANSITIONS,
+        row=agent,
+        field="state",
+        to=to_state,
+        history=lambda current, to: AgentStateHistory(
             agent_id=agent.id,
             from_state=current,
-            to_state=to_state,
+            to_state=to,
             reason=reason,
             transitioned_by=user.id,
-        )
-    )
-    await session.flush()
-    after = AgentOut.model_validate(agent)
-    await audit.record(
-        session,
+        ),
+        out=AgentOut.model_validate,
         entity_type="agent",
-        entity_id=agent.id,
         project_id=agent.project_id,
-        action=AuditAction.TRANSITION,
         actor_id=user.id,
-        before=before,
-        after=after,
     )
-    return after
 
 
 async def get_history(
     session: AsyncSession, *, agent_id: uuid.UUID, user: UserOut, limit: int, offset: int
 ) -> tuple[list[AgentStateOut], int]:
     await get_row(session, agent_id, user)
-    condition = AgentStateHistory.agent_id == agent_id
-    rows, total = await fetch_page(
+    rows, total = await history_page(
         session,
-        select(AgentStateHistory)
-        .where(condition)
-        .order_by(AgentStateHistory.transitioned_at, AgentStateHistory.id),
+        AgentStateHistory,
+        of=AgentStateHistory.agent_id == agent_id,
         limit=limit,
         offset=offset,
     )

@@ -1,3 +1,6 @@
+"""Tables of agents: agents with their state history, collaborations, templates, specialisations,
+messages."""
+
 from __future__ import annotations
 
 import uuid

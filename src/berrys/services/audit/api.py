@@ -1,3 +1,5 @@
+"""REST routes of the audit log: entries a caller may read, and verifying the chain."""
+
 from __future__ import annotations
 
 import uuid
@@ -8,7 +10,7 @@ from pydantic import AwareDatetime
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import PageDep, Session
-from berrys.core.enums import AuditAction, UserRole
+from berrys.core.enums import AuditAction
 from berrys.services.audit import service
 from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
 from berrys.services.auth.deps import AdminUser, CurrentUser
@@ -31,11 +33,7 @@ async def list_audit(
     until: Annotated[AwareDatetime | None, Query(description="ISO 8601, exclusive.")] = None,
 ) -> ListOf[AuditEntryOut]:
     """Audit entries, newest first: all for an ADMIN, else your own actions and your projects'."""
-    visible_to = (
-        None
-        if user.role == UserRole.ADMIN
-        else (user.id, await projects.visible_ids(session, user=user))
-    )
+    visible_to = await projects.log_scope(session, user=user)
     items, total = await service.get_all(
         session,
         limit=page.limit,

@@ -1,3 +1,5 @@
+"""Response models of the audit log: an entry, and the chain's verification."""
+
 from __future__ import annotations
 
 import uuid

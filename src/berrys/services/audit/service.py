@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import ColumnElement, or_, select
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import AuditAction
+from berrys.core.lifecycle import Lifecycle, StateT
 from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
 from berrys.services.audit.tables import AuditEntry, AuditHead
 
@@ -26,12 +27,15 @@ __all__ = [
     "entity_types",
     "get_all",
     "record",
+    "record_transition",
     "recorded_name",
     "verify",
 ]
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
+
+OutT = TypeVar("OutT")
 
 
 def _snapshot(value: Any) -> dict[str, Any] | None:
@@ -106,6 +110,41 @@ async def record(
     head.seq, head.entry_hash = entry.seq, entry.entry_hash
     session.add(entry)
     return entry
+
+
+async def record_transition(
+    session: AsyncSession,
+    *,
+    lifecycle: Lifecycle[StateT],
+    row: Any,
+    field: str,
+    to: StateT,
+    history: Callable[[StateT, StateT], object],
+    out: Callable[[Any], OutT],
+    entity_type: str,
+    project_id: uuid.UUID | None,
+    actor_id: uuid.UUID | None,
+) -> OutT:
+    """Move ``row``'s ``field`` to ``to`` if its lifecycle allows, add the move's history row
+    (``history(from, to)``) and the TRANSITION entry (``out`` of the row before and after)."""
+    current = type(to)(getattr(row, field))
+    lifecycle.check(current, to)
+    before = out(row)
+    setattr(row, field, to)
+    session.add(history(current, to))
+    await session.flush()
+    after = out(row)
+    await record(
+        session,
+        entity_type=entity_type,
+        entity_id=row.id,
+        project_id=project_id,
+        action=AuditAction.TRANSITION,
+        actor_id=actor_id,
+        before=before,
+        after=after,
+    )
+    return after
 
 
 def _hash_of(entry: AuditEntry) -> str:

@@ -1,3 +1,5 @@
+"""Tables of the audit log: the entries, and the chain's head (the lock every entry takes)."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,0 +1,1 @@
+"""Accounts: users, login, bearer tokens, and the dependencies that name the caller."""

@@ -1,3 +1,5 @@
+"""REST routes of accounts: login, the caller, users (ADMIN) and API tokens."""
+
 from __future__ import annotations
 
 import uuid

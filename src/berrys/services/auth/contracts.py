@@ -1,3 +1,5 @@
+"""Request and response models of accounts: users, logins and tokens."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,3 +1,5 @@
+"""Tables of accounts: users, API tokens (stored hashed), and failed logins for throttling."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,3 +1,6 @@
+"""REST routes of the catalogue: project and deliverable types, and a project's profile (its
+types, sizes and requirements)."""
+
 from __future__ import annotations
 
 from typing import Annotated

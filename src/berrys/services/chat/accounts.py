@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from berrys.core.enums import InteractionStatus, UserRole
+from berrys.core.enums import InteractionStatus
 from berrys.services.agents import service as agents
 from berrys.services.chat.outcome import Outcome, answered
 from berrys.services.chat.reading import latest_run
@@ -19,18 +19,14 @@ from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
 from berrys.services.llm import service as llm
 from berrys.services.projects import service as projects
-from berrys.services.workflows import review
+from berrys.services.runs import review
 
 # --- what is waiting for the user ------------------------------------------------------------
 
 
 async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Outcome:
     """Pending interactions and tasks needing review, in one project or all the user's."""
-    visible = (
-        None
-        if turn.user.role == UserRole.ADMIN
-        else await projects.visible_ids(session, user=turn.user)
-    )
+    visible = await projects.visible_scope(session, user=turn.user)
     if project_id is not None:
         await projects.get(session, project_id=project_id, user=turn.user)
     pending, total = await interactions.get_all(
@@ -120,14 +116,12 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
 
 async def cost(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Outcome:
     """Model usage and spend, of one project or of all the user's, from the llm service."""
-    visible = await projects.visible_ids(session, user=turn.user)
+    visible_to = await projects.log_scope(session, user=turn.user)
     names = {pid: name for name, pid in turn.projects.items()}
     if project_id is not None:
         project = await projects.get(session, project_id=project_id, user=turn.user)
         names[project.id] = project.name
-    report = await llm.usage(
-        session, user=turn.user, project_ids=visible, project_id=project_id, limit=0
-    )
+    report = await llm.usage(session, visible_to=visible_to, project_id=project_id, limit=0)
     total = report.total
     tokens = total.prompt_tokens + total.completion_tokens
     head = (

@@ -1,3 +1,5 @@
+"""REST routes of the chat: conversations, their turns, and the prompts Berry speaks with."""
+
 from __future__ import annotations
 
 import uuid

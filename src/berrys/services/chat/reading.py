@@ -15,8 +15,8 @@ from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanDetail
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
-from berrys.services.workflows import service as workflows
-from berrys.services.workflows.contracts import RunOut
+from berrys.services.runs import service as run_service
+from berrys.services.runs.contracts import RunOut
 
 _WORD = re.compile(r"[a-z0-9]+")
 # Words that say nothing about which agent or task is meant.
@@ -50,8 +50,8 @@ async def current_plan(session: Any, user: UserOut, project_id: uuid.UUID) -> Pl
 
 async def latest_run(session: Any, project_id: uuid.UUID) -> RunOut | None:
     """The project's latest run with its tasks and artifacts (the caller checked access)."""
-    latest, _ = await workflows.get_all(session, project_id=project_id, limit=1, offset=0)
-    return await workflows.get(session, run_id=latest[0].id) if latest else None
+    latest, _ = await run_service.get_all(session, project_id=project_id, limit=1, offset=0)
+    return await run_service.get(session, run_id=latest[0].id) if latest else None
 
 
 async def read_facts(session: Any, user: UserOut, project_id: uuid.UUID) -> Facts:

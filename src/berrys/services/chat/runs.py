@@ -1,4 +1,4 @@
-"""Runs and approvals from chat, through the workflows and interactions services."""
+"""Runs and approvals from chat, through the runs, pipeline and interactions services."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from berrys.core.db import Database
-from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus, UserRole
+from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.chat.contracts import ChatAction, IntentResult
 from berrys.services.chat.outcome import (
@@ -24,8 +24,8 @@ from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
-from berrys.services.workflows import service as runs
-from berrys.services.workflows.contracts import RunCreate
+from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import RunCreate
 
 
 async def start_run(
@@ -105,11 +105,7 @@ async def answer_approval(database: Database, turn: Turn, intent: IntentResult) 
     approve = intent.intent == Intent.APPROVE
     try:
         async with database.transaction() as session:
-            visible = (
-                None
-                if turn.user.role == UserRole.ADMIN
-                else await projects.visible_ids(session, user=turn.user)
-            )
+            visible = await projects.visible_scope(session, user=turn.user)
             waiting, total = await interactions.get_all(
                 session,
                 limit=10,

@@ -1,3 +1,5 @@
+"""REST routes of interactions: what waits for a person, and their answer."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,12 +9,12 @@ from fastapi import APIRouter, Query
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import PageDep, Session
-from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
+from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.interactions import service
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.projects import service as projects
-from berrys.services.workflows import service as runs
+from berrys.services.runs import service as runs
 
 router = APIRouter(prefix="/api/v1/interactions", tags=["interactions"])
 
@@ -28,9 +30,7 @@ async def list_interactions(
     type: Annotated[HumanInteractionType | None, Query()] = None,
 ) -> ListOf[InteractionOut]:
     """Interactions of the projects the caller can see, newest first."""
-    visible = (
-        None if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
-    )
+    visible = await projects.visible_scope(session, user=user)
     items, total = await service.get_all(
         session,
         limit=page.limit,
@@ -48,9 +48,7 @@ async def list_interactions(
 async def get_interaction(
     interaction_id: uuid.UUID, session: Session, user: CurrentUser
 ) -> InteractionOut:
-    visible = (
-        None if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
-    )
+    visible = await projects.visible_scope(session, user=user)
     return await service.get(session, interaction_id=interaction_id, project_ids=visible)
 
 

@@ -1,3 +1,5 @@
+"""Request and response models of interactions: one waiting question, and a person's answer."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,7 +1,7 @@
 """Human-in-the-loop: approvals, clarifications, feedback and notifications.
 
 This service owns the interaction rows only. What a response means for a run (a task made
-READY, failed or skipped) is applied by the workflows service in the same transaction.
+READY, failed or skipped) is applied by the runs service in the same transaction.
 """
 
 from __future__ import annotations

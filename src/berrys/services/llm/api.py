@@ -145,13 +145,12 @@ async def usage(
     limit: Annotated[int, Query(ge=0, le=200, description="Latest attempts listed.")] = 50,
 ) -> UsageReport:
     """Tokens, cost and latency by model, project and agent; the latest attempts."""
-    visible = [] if user.role == UserRole.ADMIN else await projects.visible_ids(session, user=user)
+    visible_to = await projects.log_scope(session, user=user)
     if project_id is not None:
         await projects.get(session, project_id=project_id, user=user)
     return await service.usage(
         session,
-        user=user,
-        project_ids=visible,
+        visible_to=visible_to,
         project_id=project_id,
         agent_id=agent_id,
         model=model,
@@ -163,9 +162,7 @@ async def usage(
 
 @router.get("/budgets", response_model=list[BudgetOut])
 async def list_budgets(session: Session, user: CurrentUser) -> list[BudgetOut]:
-    if user.role == UserRole.ADMIN:
-        return await service.get_budgets(session)
-    visible = await projects.visible_ids(session, user=user)
+    visible = await projects.visible_scope(session, user=user)
     return await service.get_budgets(session, project_ids=visible)
 
 

@@ -2,25 +2,10 @@
 
 The executor's quality gate judges each deliverable (TASK) and review (REVIEW) a model
 writes, and the offline draft that stands in for a failed one (provider RULES); ``record``
-counts every verdict per (provider, model, task type). The router then leaves a model out
-of TASK and REVIEW routing when its measured pass rate is below the offline draft's:
-
-- the model has at least ``MIN_SAMPLES`` verdicts for that task type, and
-- the difference is more than chance: the model's 95 % Wilson upper bound is below the
-  offline draft's lower bound (an offline draft with no verdicts has 0 as lower bound, so
-  nothing is left out before it has been measured).
-
-Why not compare the two rates as they are: leaving a model out is for good (it writes no
-more drafts, so it gets no more verdicts). A capable model whose first five drafts had one
-unlucky failure (4/5: up to 0.96) must stay against an offline draft that passed 10/10
-(from 0.72), and one that never passes must go. Five is the fewest verdicts at which "never
-passed" is clearly apart from "always passed" (0/5: at most 0.43; 5/5: at least 0.57), so
-a model like SmolLM2-135M (0 usable of 128 drafts, 8 of 8 reviews unparseable, issue 14)
-costs five failed drafts at most before the offline draft takes over.
-
-Scripted models keep answering unless installed with ``gated=True``: a script is an
-explicit instruction to answer with it (a benchmark replaying bad output must reach the
-gate). A model named on the request (``CompletionRequest.model``) is always tried first.
+counts every verdict per (provider, model, task type). The router leaves a model out of TASK
+and REVIEW routing once it has ``MIN_SAMPLES`` verdicts and its 95 % Wilson upper bound is
+below the offline draft's lower bound. Scripted models are exempt unless installed with
+``gated=True``; a model named on the request is always tried first.
 """
 
 from __future__ import annotations
@@ -42,6 +27,13 @@ from berrys.services.llm.tables import ModelGate
 
 # The task types whose answers the gate judges and the router holds against the offline draft.
 GATED_TASKS = frozenset({ModelTaskType.TASK, ModelTaskType.REVIEW})
+# Leaving a model out is for good (it writes no more drafts, so gets no more verdicts), so
+# the rates are compared beyond chance, not as they are: a capable model with one unlucky
+# failure in five (4/5: up to 0.96) stays against an offline draft at 10/10 (from 0.72).
+# Five is the fewest verdicts at which "never passed" is clearly apart from "always passed"
+# (0/5: at most 0.43; 5/5: at least 0.57): a model that never writes a usable draft costs
+# five failed drafts at most. An offline draft with no verdicts has 0 as its lower bound,
+# so nothing is left out before it has been measured.
 MIN_SAMPLES = 5
 Z_95 = 1.96
 

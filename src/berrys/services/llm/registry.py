@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, fetch_page
-from berrys.core.enums import AuditAction, BudgetScope, ModelProvider, UserRole
+from berrys.core.enums import AuditAction, BudgetScope, ModelProvider
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
@@ -22,7 +21,6 @@ from berrys.services.llm.contracts import (
     ModelCreate,
     ModelOut,
     ModelUpdate,
-    UsageReport,
     check_endpoint,
 )
 from berrys.services.llm.discovery import seeds
@@ -239,20 +237,6 @@ async def feedback(
     )
     runtime.get().forget_registry()
     return after
-
-
-async def usage(
-    session: AsyncSession,
-    *,
-    user: UserOut | None,
-    project_ids: Sequence[uuid.UUID] = (),
-    **filters: Any,
-) -> UsageReport:
-    """Usage a user may see: an admin (or the local operator, ``None``) all of it, others
-    their own calls and their projects'."""
-    everything = user is None or user.role == UserRole.ADMIN
-    visible = None if everything else (user.id, list(project_ids))  # type: ignore[union-attr]
-    return await accounting.usage(session, visible_to=visible, **filters)
 
 
 def _budget_out(row: ModelBudget, spent_usd: float = 0.0, spent_tokens: int = 0) -> BudgetOut:

@@ -1,17 +1,12 @@
 """The router: choose a chain of models for a request, then walk it until one answers.
 
 Choice: an explicit model first; then every model that meets the request's needs (chat,
-structured output, tools, a context window above the prompt's estimate, local-only) and,
-for deliverables and reviews, whose quality-gate pass rate is not below the offline draft's
-(:mod:`berrys.services.llm.gates`), ranked
-by quality tier for the task type, then learned success rate and feedback, cost and
-latency. RULES, when it is not the best choice, is the last fallback. Models cooling down
-go last; a model inside its provider's Retry-After is not tried at all.
-
-Walk: each attempt runs under the provider's concurrency limit and a timeout; timeouts,
-429, 5xx, connection errors, context overflow (to a larger window only) and output still
-invalid after repairs move on to the next model. Every attempt becomes an
-:class:`AttemptRecord`, written by the service once the call ends.
+structured output, tools, context window, local-only) and passes the quality gate's rule
+(:mod:`berrys.services.llm.gates`), ranked by quality tier for the task type, learned
+success rate and feedback, cost and latency; RULES last. Models cooling down go last; one
+inside its provider's Retry-After is not tried. Walk: each attempt runs under the provider's
+concurrency limit and a timeout; timeouts, 429, 5xx, connection errors, context overflow and
+output still invalid after repairs move on to the next model; each attempt is recorded.
 """
 
 from __future__ import annotations

@@ -449,6 +449,7 @@ def unavailable_providers() -> dict[ModelProvider, str]:
 
 # The registry, budgets, feedback and usage, a model's test call and the rotation of stored
 # keys (split out; part of this interface).
+from berrys.services.llm.accounting import usage  # noqa: E402
 from berrys.services.llm.credentials import rotate as rotate_secrets  # noqa: E402
 from berrys.services.llm.probe import probe_model  # noqa: E402
 from berrys.services.llm.registry import (  # noqa: E402
@@ -463,7 +464,6 @@ from berrys.services.llm.registry import (  # noqa: E402
     set_budget,
     sync_registry,
     update,
-    usage,
 )
 
 __all__ = [

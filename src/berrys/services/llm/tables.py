@@ -1,3 +1,6 @@
+"""Tables of model orchestration: registered models, every attempt, budgets, and quality-gate
+verdicts."""
+
 from __future__ import annotations
 
 import uuid

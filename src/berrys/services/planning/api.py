@@ -1,3 +1,5 @@
+"""REST routes of planning: plans and their versions, tasks, dependencies, phases, schedules."""
+
 from __future__ import annotations
 
 import uuid

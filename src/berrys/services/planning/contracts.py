@@ -1,3 +1,5 @@
+"""Request and response models of planning: plans, tasks, dependencies, phases, schedules."""
+
 from __future__ import annotations
 
 import uuid

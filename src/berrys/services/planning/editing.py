@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.enums import AuditAction, TaskStatus
-from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
+from berrys.core.errors import Conflict, NotFound, Unprocessable
+from berrys.core.lifecycle import Lifecycle
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning._common import (
@@ -46,15 +47,18 @@ from berrys.services.planning.tables import (
 _S = TaskStatus
 # Moves a person may make by PATCH (the run engine sets statuses through
 # ``service.set_task_status``). A finished or cancelled task may be reopened.
-TASK_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
-    _S.PENDING: frozenset({_S.ASSIGNED, _S.IN_PROGRESS, _S.BLOCKED, _S.CANCELLED}),
-    _S.ASSIGNED: frozenset({_S.PENDING, _S.IN_PROGRESS, _S.BLOCKED, _S.CANCELLED}),
-    _S.IN_PROGRESS: frozenset({_S.BLOCKED, _S.COMPLETED, _S.FAILED, _S.CANCELLED}),
-    _S.BLOCKED: frozenset({_S.PENDING, _S.ASSIGNED, _S.IN_PROGRESS, _S.CANCELLED}),
-    _S.FAILED: frozenset({_S.PENDING, _S.ASSIGNED, _S.IN_PROGRESS, _S.CANCELLED}),
-    _S.COMPLETED: frozenset({_S.IN_PROGRESS}),
-    _S.CANCELLED: frozenset({_S.PENDING}),
-}
+TASK_TRANSITIONS = Lifecycle[TaskStatus](
+    "Task",
+    {
+        _S.PENDING: {_S.ASSIGNED, _S.IN_PROGRESS, _S.BLOCKED, _S.CANCELLED},
+        _S.ASSIGNED: {_S.PENDING, _S.IN_PROGRESS, _S.BLOCKED, _S.CANCELLED},
+        _S.IN_PROGRESS: {_S.BLOCKED, _S.COMPLETED, _S.FAILED, _S.CANCELLED},
+        _S.BLOCKED: {_S.PENDING, _S.ASSIGNED, _S.IN_PROGRESS, _S.CANCELLED},
+        _S.FAILED: {_S.PENDING, _S.ASSIGNED, _S.IN_PROGRESS, _S.CANCELLED},
+        _S.COMPLETED: {_S.IN_PROGRESS},
+        _S.CANCELLED: {_S.PENDING},
+    },
+)
 
 
 # --- phases, milestones, resources ------------------------------------------------------------
@@ -333,9 +337,7 @@ async def update_task(
     if changes.get("assigned_agent_id") is not None:
         await _check_agent(session, plan, changes["assigned_agent_id"], user)
     if "status" in changes and changes["status"] != task.status:
-        current = TaskStatus(task.status)
-        if changes["status"] not in TASK_TRANSITIONS[current]:
-            raise InvalidTransition("Task", current, changes["status"], TASK_TRANSITIONS[current])
+        TASK_TRANSITIONS.check(TaskStatus(task.status), changes["status"])
     for name, value in changes.items():
         setattr(task, name, value)
     optimistic, pessimistic = task.optimistic_hours, task.pessimistic_hours

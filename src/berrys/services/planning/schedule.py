@@ -1,20 +1,11 @@
 """The critical-path engine: numpy over task indices, no database, no I/O.
 
-Every dependency type is one longest-path constraint on early starts. With ``d`` the
-durations, an edge ``u -> v`` of kind ``k`` and lag ``l`` says ``ES[v] >= ES[u] + w`` where
-
-    FS: w = d[u] + l            (ES[v] >= EF[u] + l)
-    SS: w = l                   (ES[v] >= ES[u] + l)
-    FF: w = d[u] + l - d[v]     (EF[v] >= EF[u] + l)
-    SF: w = l - d[v]            (EF[v] >= ES[u] + l)
-
-Kahn's algorithm, run level by level, puts every dependency from a lower level to a higher
-one. The forward pass relaxes the dependencies out of one level at a time with one vectorised
-maximum, the backward pass (``LS[u] <= LS[v] - w``, every task finishes by the plan's finish)
-walks the levels back with a minimum, and free slack is ``min(ES[v] - w) - ES[u]`` over the
-successors, capped by the finish. The work is O(tasks + dependencies) plus a few numpy calls
-per level; where levels are narrow (long chains) the two passes run as plain loops over the
-dependencies in the same order instead, which gives the same floats.
+Every dependency type is one longest-path constraint on early starts, ``ES[v] >= ES[u] + w``
+(``edge_weights``). Kahn's algorithm, level by level, puts every dependency from a lower
+level to a higher one; the forward pass relaxes one level's dependencies at a time with one
+vectorised maximum, the backward pass walks the levels back with a minimum, and free slack
+is the smallest gap to a successor, capped by the finish. O(tasks + dependencies); where
+levels are narrow the passes run as plain loops in the same order (the same floats).
 """
 
 from __future__ import annotations
@@ -38,6 +29,11 @@ KIND_CODE: dict[DependencyType, int] = {
     DependencyType.SF: SF,
 }
 # Whether an edge's constraint reads the predecessor's finish, and the successor's duration.
+# With ``d`` the durations, an edge ``u -> v`` of kind ``k`` and lag ``l``, ES[v] >= ES[u] + w:
+#   FS: w = d[u] + l            (ES[v] >= EF[u] + l)
+#   SS: w = l                   (ES[v] >= ES[u] + l)
+#   FF: w = d[u] + l - d[v]     (EF[v] >= EF[u] + l)
+#   SF: w = l - d[v]            (EF[v] >= ES[u] + l)
 _USES_PRED_FINISH = np.array([True, False, True, False])
 _SUBTRACTS_SUCC_DURATION = np.array([False, False, True, True])
 # A numpy call on a level's dependencies costs about as much as relaxing this many of them

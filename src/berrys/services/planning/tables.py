@@ -1,3 +1,6 @@
+"""Tables of planning: plan versions with phases, milestones, resources, tasks, dependencies,
+changes."""
+
 from __future__ import annotations
 
 import uuid

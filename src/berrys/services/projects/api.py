@@ -1,3 +1,5 @@
+"""REST routes of projects: create, read, change, move along the lifecycle; history and stats."""
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,3 +1,5 @@
+"""Request and response models of projects, their history and stats."""
+
 from __future__ import annotations
 
 import uuid

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 
 from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
 from berrys.core.enums import AuditAction, ProjectStatus, UserRole
-from berrys.core.errors import InvalidTransition, NotFound, Unprocessable
+from berrys.core.errors import NotFound, Unprocessable
+from berrys.core.lifecycle import Lifecycle, history_page
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects.contracts import (
@@ -30,23 +31,28 @@ __all__ = [
     "get_all",
     "get_history",
     "get_stats",
+    "log_scope",
     "names",
     "transition",
     "update",
     "visible_ids",
+    "visible_scope",
 ]
 
 S = ProjectStatus
-TRANSITIONS: Mapping[ProjectStatus, frozenset[ProjectStatus]] = {
-    S.DRAFT: frozenset({S.PLANNING, S.ARCHIVED, S.CANCELLED}),
-    S.PLANNING: frozenset({S.IN_PROGRESS, S.DRAFT, S.CANCELLED}),
-    S.IN_PROGRESS: frozenset({S.PAUSED, S.REVIEW, S.COMPLETED, S.CANCELLED}),
-    S.PAUSED: frozenset({S.IN_PROGRESS, S.CANCELLED}),
-    S.REVIEW: frozenset({S.IN_PROGRESS, S.COMPLETED}),
-    S.COMPLETED: frozenset({S.ARCHIVED}),
-    S.CANCELLED: frozenset({S.ARCHIVED}),
-    S.ARCHIVED: frozenset(),
-}
+TRANSITIONS = Lifecycle[ProjectStatus](
+    "Project",
+    {
+        S.DRAFT: {S.PLANNING, S.ARCHIVED, S.CANCELLED},
+        S.PLANNING: {S.IN_PROGRESS, S.DRAFT, S.CANCELLED},
+        S.IN_PROGRESS: {S.PAUSED, S.REVIEW, S.COMPLETED, S.CANCELLED},
+        S.PAUSED: {S.IN_PROGRESS, S.CANCELLED},
+        S.REVIEW: {S.IN_PROGRESS, S.COMPLETED},
+        S.COMPLETED: {S.ARCHIVED},
+        S.CANCELLED: {S.ARCHIVED},
+        S.ARCHIVED: set(),
+    },
+)
 INITIAL_STATUSES = frozenset({S.DRAFT, S.PLANNING})
 
 
@@ -101,7 +107,24 @@ async def names(
 
 
 async def visible_ids(session: AsyncSession, *, user: UserOut) -> list[uuid.UUID]:
+    """The ids of every project ``user`` may see."""
     return list(await session.scalars(select(Project.id).where(_visible(user))))
+
+
+async def visible_scope(session: AsyncSession, *, user: UserOut) -> list[uuid.UUID] | None:
+    """The projects ``user`` may see as a filter: None for an ADMIN (every project, nothing to
+    filter), else their ids."""
+    return None if user.role == UserRole.ADMIN else await visible_ids(session, user=user)
+
+
+async def log_scope(
+    session: AsyncSession, *, user: UserOut
+) -> tuple[uuid.UUID, list[uuid.UUID]] | None:
+    """What of a log (audit entries, model and tool calls) ``user`` may read: None for an
+    ADMIN (all of it), else (their id, their projects' ids): what they did, and what happened
+    in the projects they may see."""
+    project_ids = await visible_scope(session, user=user)
+    return None if project_ids is None else (user.id, project_ids)
 
 
 async def get_all(
@@ -222,48 +245,32 @@ async def transition(
 ) -> ProjectOut:
     """Move a project along its lifecycle; an illegal move names the allowed ones."""
     project = await _get_row(session, project_id, user)
-    current = ProjectStatus(project.status)
-    allowed = TRANSITIONS[current]
-    if to_status not in allowed:
-        raise InvalidTransition("Project", current, to_status, allowed)
-    before = ProjectOut.model_validate(project)
-    project.status = to_status
-    session.add(
-        ProjectState(
+    return await audit.record_transition(
+        session,
+        lifecycle=TRANSITIONS,
+        row=project,
+        field="status",
+        to=to_status,
+        history=lambda current, to: ProjectState(
             project_id=project.id,
             from_status=current,
-            to_status=to_status,
+            to_status=to,
             reason=reason,
             transitioned_by=user.id,
-        )
-    )
-    await session.flush()
-    after = ProjectOut.model_validate(project)
-    await audit.record(
-        session,
+        ),
+        out=ProjectOut.model_validate,
         entity_type="project",
-        entity_id=project.id,
         project_id=project.id,
-        action=AuditAction.TRANSITION,
         actor_id=user.id,
-        before=before,
-        after=after,
     )
-    return after
 
 
 async def get_history(
     session: AsyncSession, *, project_id: uuid.UUID, user: UserOut, limit: int, offset: int
 ) -> tuple[list[ProjectStateOut], int]:
     await _get_row(session, project_id, user)
-    condition = ProjectState.project_id == project_id
-    rows, total = await fetch_page(
-        session,
-        select(ProjectState)
-        .where(condition)
-        .order_by(ProjectState.transitioned_at, ProjectState.id),
-        limit=limit,
-        offset=offset,
+    rows, total = await history_page(
+        session, ProjectState, of=ProjectState.project_id == project_id, limit=limit, offset=offset
     )
     return [ProjectStateOut.model_validate(row) for row in rows], total
 

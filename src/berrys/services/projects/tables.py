@@ -1,3 +1,5 @@
+"""Tables of projects: the project, and one row per move of its lifecycle."""
+
 from __future__ import annotations
 
 import uuid

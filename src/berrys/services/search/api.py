@@ -1,3 +1,5 @@
+"""REST route of search: what the caller may see, ranked by similarity to a query."""
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,3 +1,5 @@
+"""Response models of search: a ranked hit, and a page of them."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,15 +1,15 @@
+"""REST routes of tools: the registry, MCP servers, an agent's bindings, calls and their log."""
+
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.core.enums import ToolSource, ToolStatus, UserRole
-from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.projects import service as projects
 from berrys.services.tools import service
@@ -111,18 +111,15 @@ async def list_executions(
     agent_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> ListOf[ExecutionOut]:
     """The execution log; a non-admin sees their own calls and their projects' calls."""
-    scope = await _execution_scope(session, user)
     items, total = await service.get_executions(
-        session, limit=page.limit, offset=page.offset, tool_id=tool_id, agent_id=agent_id, **scope
+        session,
+        limit=page.limit,
+        offset=page.offset,
+        tool_id=tool_id,
+        agent_id=agent_id,
+        visible_to=await projects.log_scope(session, user=user),
     )
     return ListOf[ExecutionOut](items=items, total=total)
-
-
-async def _execution_scope(session: AsyncSession, user: UserOut) -> dict[str, Any]:
-    """The log a non-admin may read: their own calls and their projects' calls."""
-    if user.role == UserRole.ADMIN:
-        return {}
-    return {"project_ids": await projects.visible_ids(session, user=user), "user_id": user.id}
 
 
 @router.get("/{tool_id}", response_model=ToolOut)
@@ -172,8 +169,8 @@ async def tool_usage(tool_id: uuid.UUID, session: Session, user: CurrentUser) ->
     """Calls per agent (and direct calls, agent_id null); a non-admin counts only the calls
     the execution log shows them (their own and their projects')."""
     await service.get(session, tool_id=tool_id)
-    scope = await _execution_scope(session, user)
-    return await service.get_usage(session, tool_id=tool_id, **scope)
+    visible_to = await projects.log_scope(session, user=user)
+    return await service.get_usage(session, tool_id=tool_id, visible_to=visible_to)
 
 
 @router.post("/{tool_id}/invoke", response_model=InvokeResult)

@@ -35,7 +35,6 @@ from berrys.services.tools.workspace import (
     read_file,
     split_path,
     walk_files,
-    workspace_root,
     write_file,
 )
 
@@ -46,7 +45,6 @@ __all__ = [
     "UnsafePath",
     "evaluate",
     "split_path",
-    "workspace_root",
 ]
 
 
@@ -81,7 +79,7 @@ class Builtin:
 def _root(ctx: BuiltinContext) -> Path:
     if ctx.project_id is None:
         raise Unprocessable("this tool works in a project's workspace: give project_id")
-    return workspace_root(ctx.settings, ctx.project_id)
+    return ctx.settings.workspace_dir(ctx.project_id)
 
 
 # The workspace's file I/O runs in a thread: the loop never waits on a disk (or on anything

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -16,9 +15,9 @@ from berrys.core.enums import AuditAction, ToolSource, ToolStatus
 from berrys.core.errors import (
     BerrysError,
     Conflict,
-    InvalidTransition,
     Unprocessable,
 )
+from berrys.core.lifecycle import Lifecycle
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools.builtin import BUILTINS
@@ -42,13 +41,16 @@ from berrys.services.tools.registry import (
 from berrys.services.tools.tables import Tool
 
 T = ToolStatus
-TRANSITIONS: Mapping[ToolStatus, frozenset[ToolStatus]] = {
-    T.DISCOVERED: frozenset({T.EVALUATED, T.APPROVED, T.REJECTED, T.DEPRECATED}),
-    T.EVALUATED: frozenset({T.APPROVED, T.REJECTED, T.DEPRECATED, T.DISCOVERED}),
-    T.APPROVED: frozenset({T.DEPRECATED, T.REJECTED, T.EVALUATED}),
-    T.REJECTED: frozenset({T.DISCOVERED, T.EVALUATED}),
-    T.DEPRECATED: frozenset({T.APPROVED, T.DISCOVERED}),
-}
+TRANSITIONS = Lifecycle[ToolStatus](
+    "Tool",
+    {
+        T.DISCOVERED: {T.EVALUATED, T.APPROVED, T.REJECTED, T.DEPRECATED},
+        T.EVALUATED: {T.APPROVED, T.REJECTED, T.DEPRECATED, T.DISCOVERED},
+        T.APPROVED: {T.DEPRECATED, T.REJECTED, T.EVALUATED},
+        T.REJECTED: {T.DISCOVERED, T.EVALUATED},
+        T.DEPRECATED: {T.APPROVED, T.DISCOVERED},
+    },
+)
 
 
 async def get(session: AsyncSession, *, tool_id: uuid.UUID) -> ToolOut:
@@ -220,8 +222,7 @@ async def update(
         to_status = ToolStatus(changes.pop("status"))
         current = ToolStatus(row.status)
         if to_status != current:
-            if to_status not in TRANSITIONS[current]:
-                raise InvalidTransition("Tool", current, to_status, TRANSITIONS[current])
+            TRANSITIONS.check(current, to_status)
             row.status = to_status
     if "metadata" in changes:
         row.tool_metadata = changes.pop("metadata") or {}

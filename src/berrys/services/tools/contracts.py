@@ -1,3 +1,5 @@
+"""Request and response models of tools: tools, MCP servers, bindings, calls, evaluations."""
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -49,11 +50,12 @@ async def record(
         )
 
 
-def _scope(project_ids: list[uuid.UUID] | None, user_id: uuid.UUID | None) -> list[Any]:
+def _scope(visible_to: tuple[uuid.UUID, Collection[uuid.UUID]] | None) -> list[Any]:
     """A non-admin's calls: their own, and those in the projects they can see."""
-    if project_ids is None and user_id is None:
+    if visible_to is None:
         return []
-    return [or_(ToolExecution.project_id.in_(project_ids or []), ToolExecution.user_id == user_id)]
+    user_id, project_ids = visible_to
+    return [or_(ToolExecution.project_id.in_(list(project_ids)), ToolExecution.user_id == user_id)]
 
 
 async def get_executions(
@@ -63,16 +65,16 @@ async def get_executions(
     offset: int,
     tool_id: uuid.UUID | None = None,
     agent_id: uuid.UUID | None = None,
-    project_ids: list[uuid.UUID] | None = None,
-    user_id: uuid.UUID | None = None,
+    visible_to: tuple[uuid.UUID, Collection[uuid.UUID]] | None = None,
 ) -> tuple[list[ExecutionOut], int]:
-    """The execution log, newest first; ``project_ids``/``user_id`` limit a non-admin."""
+    """The execution log, newest first; ``visible_to`` = (user, their project ids) limits a
+    non-admin."""
     conditions: list[Any] = []
     if tool_id is not None:
         conditions.append(ToolExecution.tool_id == tool_id)
     if agent_id is not None:
         conditions.append(ToolExecution.agent_id == agent_id)
-    conditions.extend(_scope(project_ids, user_id))
+    conditions.extend(_scope(visible_to))
     rows, total = await fetch_page(
         session,
         select(ToolExecution)
@@ -89,15 +91,14 @@ async def get_usage(
     *,
     tool_id: uuid.UUID | None = None,
     agent_id: uuid.UUID | None = None,
-    project_ids: list[uuid.UUID] | None = None,
-    user_id: uuid.UUID | None = None,
+    visible_to: tuple[uuid.UUID, Collection[uuid.UUID]] | None = None,
 ) -> list[UsageOut]:
     """Calls per tool and agent (refusals not counted as calls), from the execution log;
-    ``project_ids``/``user_id`` limit a non-admin to the calls the log shows them."""
+    ``visible_to`` limits a non-admin to the calls the log shows them."""
     conditions: list[Any] = [
         ToolExecution.outcome.in_(_COUNTED),
         ToolExecution.tool_id.is_not(None),
-        *_scope(project_ids, user_id),
+        *_scope(visible_to),
     ]
     if tool_id is not None:
         conditions.append(ToolExecution.tool_id == tool_id)

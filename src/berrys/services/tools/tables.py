@@ -1,3 +1,5 @@
+"""Tables of tools: MCP servers, tools, executions, evaluations, discoveries, agents' bindings."""
+
 from __future__ import annotations
 
 import uuid

@@ -19,7 +19,6 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from berrys.config import Settings
 from berrys.core.errors import Forbidden, NotFound, PayloadTooLarge
 
 
@@ -29,10 +28,6 @@ class UnsafePath(Forbidden):
 
 _ENCODED = re.compile(r"%[0-9A-Fa-f]{2}")
 _MAX_COMPONENTS = 32
-
-
-def workspace_root(settings: Settings, project_id: uuid.UUID) -> Path:
-    return settings.data_dir / "workspaces" / str(project_id)
 
 
 def split_path(raw: str, *, allow_root: bool = False) -> list[str]:

