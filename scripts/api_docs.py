@@ -29,13 +29,15 @@ Schema = dict[str, Any]
 
 def openapi_document() -> dict[str, Any]:
     """The document ``berrys serve`` publishes at /openapi.json, from a throwaway app."""
+    from pydantic import SecretStr
+
     from berrys.app import create_app
     from berrys.config import Settings
 
     with tempfile.TemporaryDirectory() as data_dir:
         settings = Settings(
             data_dir=Path(data_dir),
-            secret_key="api-docs-only",
+            secret_key=SecretStr("api-docs-only"),
             local_model_enabled=False,
             _env_file=None,  # type: ignore[call-arg]
         )

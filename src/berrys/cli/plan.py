@@ -100,12 +100,29 @@ def gantt(
     bars = _Bars(schedule, chart if beside else max(10, below))
     if beside:
         table.add_column(bars.header, no_wrap=True, width=bars.width)
+    _add_tasks(table, plan, rows, who=who, dates=dates, bars=bars if beside else None)
+    if beside:
+        return Group(table, _LEGEND)
+    return Group(table, _chart_below(rows, bars, number_width), _LEGEND)
+
+
+def _add_tasks(
+    table: Table,
+    plan: PlanDetail,
+    rows: list[tuple[int, Any, Any]],
+    *,
+    who: dict[uuid.UUID, str],
+    dates: str,
+    bars: _Bars | None,
+) -> None:
+    """A row per task, under a heading row where its phase begins; with ``bars``, its bar in
+    the chart column."""
     phases = {p.id: p.name for p in plan.phases}
     current_phase: object = object()
     for number, task, row in rows:
         if task.phase_id != current_phase and task.phase_id in phases:
             heading = Text(phases[task.phase_id], style="bold")
-            table.add_row("", heading, *[""] * (6 if beside else 5))
+            table.add_row("", heading, *[""] * (6 if bars is not None else 5))
         current_phase = task.phase_id
         cells = [
             str(number),
@@ -116,10 +133,7 @@ def gantt(
             row.early_finish.strftime(dates),
             _h(row.total_slack_hours),
         ]
-        table.add_row(*cells, *([bars.bar(row)] if beside else []))
-    if beside:
-        return Group(table, _LEGEND)
-    return Group(table, _chart_below(rows, bars, number_width), _LEGEND)
+        table.add_row(*cells, *([bars.bar(row)] if bars is not None else []))
 
 
 def _rows(plan: PlanDetail, schedule: ScheduleOut) -> list[tuple[int, Any, Any]]:

@@ -133,41 +133,55 @@ def _decide(
     async def _work(database: Database) -> dict[str, Any]:
         user = await _user(database, email)
         item = await _find(database, user, task)
-        decision = body
-        if decision is None:  # an edit: the file's text replaces an artifact
-            assert file is not None
-            try:
-                chosen = uuid.UUID(artifact) if artifact else _artifact_for(item, file)
-            except ValueError:
-                raise Unprocessable(f"Not an artifact id: {artifact}") from None
-            decision = TaskReview(
-                action=ReviewDecision.EDIT,
-                content=content,
-                artifact_id=chosen,
-            )
-        async with database.transaction() as session:
-            run = await review.decide(
-                session,
-                run_id=item.run_id,
-                task_run_id=item.task_run_id,
-                review=decision,
-                user=user,
-                workspace=settings.data_dir / "workspaces",
-            )
-        async with database.transaction(read_only=True) as session:
-            project = await projects.get(session, project_id=run.project_id, user=user)
-        after = next(t for t in run.task_runs if t.id == item.task_run_id)
-        return {
-            "task": after.model_dump(mode="json"),
-            "run": {"id": str(run.id), "status": run.status.value},
-            "project_status": project.status.value,
-            "review": review.summarize(run).model_dump(mode="json"),
-        }
+        decision = body if body is not None else _edit(item, file, artifact, content)
+        return await _apply(
+            database, item, decision, user=user, workspace=settings.data_dir / "workspaces"
+        )
 
     result = run_async(_work, settings)
     if as_json:
         print(json.dumps(result, indent=2))
         return
+    _print_outcome(result)
+
+
+def _edit(
+    item: ReviewItem, file: Path | None, artifact: str | None, content: str | None
+) -> TaskReview:
+    """An edit: the file's text replaces the artifact named, else the one it matches."""
+    assert file is not None
+    try:
+        chosen = uuid.UUID(artifact) if artifact else _artifact_for(item, file)
+    except ValueError:
+        raise Unprocessable(f"Not an artifact id: {artifact}") from None
+    return TaskReview(action=ReviewDecision.EDIT, content=content, artifact_id=chosen)
+
+
+async def _apply(
+    database: Database, item: ReviewItem, decision: TaskReview, *, user: UserOut, workspace: Path
+) -> dict[str, Any]:
+    """Record the decision; the task, its run and project after it, and what is left."""
+    async with database.transaction() as session:
+        run = await review.decide(
+            session,
+            run_id=item.run_id,
+            task_run_id=item.task_run_id,
+            review=decision,
+            user=user,
+            workspace=workspace,
+        )
+    async with database.transaction(read_only=True) as session:
+        project = await projects.get(session, project_id=run.project_id, user=user)
+    after = next(t for t in run.task_runs if t.id == item.task_run_id)
+    return {
+        "task": after.model_dump(mode="json"),
+        "run": {"id": str(run.id), "status": run.status.value},
+        "project_status": project.status.value,
+        "review": review.summarize(run).model_dump(mode="json"),
+    }
+
+
+def _print_outcome(result: dict[str, Any]) -> None:
     task_out, run = result["task"], result["run"]
     verb = {
         "COMPLETED": "is final",

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.cli.common import console, err_console, load_settings, run_async
 from berrys.core.db import Database
@@ -20,6 +21,7 @@ from berrys.services.tools.contracts import (
     DiscoverResult,
     InvokeResult,
     McpServerCreate,
+    McpServerOut,
     McpServerUpdate,
     RefreshResult,
     ToolOut,
@@ -58,43 +60,21 @@ def add_mcp(
         err_console.print("[red]Give either a command after -- or --url, not both or neither.[/]")
         raise typer.Exit(2)
     settings = load_settings()
-    transport = McpTransport.STREAMABLE_HTTP if url else McpTransport.STDIO
     env_values, headers = _key_values(env, "--env"), _key_values(header, "--header")
 
     async def _add(database: Database) -> RefreshResult:
         try:
             async with database.transaction() as session:
                 await tools.ensure_builtin_tools(session)
-                existing = await tools.get_server_by_name(session, name=name)
-                if existing is None:
-                    server = await tools.create_server(
-                        session,
-                        server_in=McpServerCreate(
-                            name=name,
-                            transport=transport,
-                            command=command[0] if command else None,
-                            args=command[1:] if command else [],
-                            env=env_values,
-                            url=url,
-                            headers=headers,
-                            timeout_seconds=timeout,
-                        ),
-                        user=None,
-                    )
-                else:
-                    server = await tools.update_server(
-                        session,
-                        server_id=existing.id,
-                        server_in=McpServerUpdate(
-                            command=command[0] if command else None,
-                            args=command[1:] if command else None,
-                            env=env_values or None,
-                            url=url,
-                            headers=headers or None,
-                            timeout_seconds=timeout,
-                        ),
-                        user=None,
-                    )
+                server = await _configure_server(
+                    session,
+                    name=name,
+                    command=command,
+                    url=url,
+                    env=env_values,
+                    headers=headers,
+                    timeout_seconds=timeout,
+                )
             return await tools.refresh_server(database, server_id=server.id, user=None)
         finally:
             await tools.shutdown()
@@ -107,6 +87,49 @@ def add_mcp(
     )
     for tool_name in result.created + result.updated + result.unchanged:
         console.print(f"  {tool_name}")
+
+
+async def _configure_server(
+    session: AsyncSession,
+    *,
+    name: str,
+    command: list[str] | None,
+    url: str | None,
+    env: dict[str, str],
+    headers: dict[str, str],
+    timeout_seconds: float,
+) -> McpServerOut:
+    """Create the server, or update the one of that name with what was given (its transport
+    kept; no environment or headers given leaves its own)."""
+    existing = await tools.get_server_by_name(session, name=name)
+    if existing is None:
+        return await tools.create_server(
+            session,
+            server_in=McpServerCreate(
+                name=name,
+                transport=McpTransport.STREAMABLE_HTTP if url else McpTransport.STDIO,
+                command=command[0] if command else None,
+                args=command[1:] if command else [],
+                env=env,
+                url=url,
+                headers=headers,
+                timeout_seconds=timeout_seconds,
+            ),
+            user=None,
+        )
+    return await tools.update_server(
+        session,
+        server_id=existing.id,
+        server_in=McpServerUpdate(
+            command=command[0] if command else None,
+            args=command[1:] if command else None,
+            env=env or None,
+            url=url,
+            headers=headers or None,
+            timeout_seconds=timeout_seconds,
+        ),
+        user=None,
+    )
 
 
 def _table(items: list[ToolOut]) -> Table:
@@ -196,14 +219,7 @@ def call_tool(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Call a tool, under its schema and policy, and print the result."""
-    try:
-        parsed: Any = json.loads(arguments)
-    except ValueError as exc:
-        err_console.print(f"[red]--args is not JSON:[/] {exc}")
-        raise typer.Exit(2) from None
-    if not isinstance(parsed, dict):
-        err_console.print("[red]--args must be a JSON object[/]")
-        raise typer.Exit(2)
+    parsed = _json_object(arguments)
     settings = load_settings()
 
     async def _call(database: Database) -> InvokeResult:
@@ -211,12 +227,7 @@ def call_tool(
             async with database.transaction() as session:
                 await tools.ensure_builtin_tools(session)
                 user = await auth.get_by_email(session, email=as_user) if as_user else None
-                found = await tools.get_by_name(session, name=tool)
-                if found is None:
-                    try:
-                        found = await tools.get(session, tool_id=uuid.UUID(tool))
-                    except ValueError:
-                        raise NotFound(f"Tool {tool} not found") from None
+                found = await _find_tool(session, tool)
             return await tools.invoke(
                 database,
                 settings=settings,
@@ -233,6 +244,37 @@ def call_tool(
     if as_json:
         console.print_json(result.model_dump_json())
         return
+    _print_result(result)
+    if result.is_error:
+        raise typer.Exit(1)
+
+
+def _json_object(arguments: str) -> dict[str, Any]:
+    """The --args JSON object (exit 2 when it is not one)."""
+    try:
+        parsed: Any = json.loads(arguments)
+    except ValueError as exc:
+        err_console.print(f"[red]--args is not JSON:[/] {exc}")
+        raise typer.Exit(2) from None
+    if not isinstance(parsed, dict):
+        err_console.print("[red]--args must be a JSON object[/]")
+        raise typer.Exit(2)
+    return parsed
+
+
+async def _find_tool(session: AsyncSession, tool: str) -> ToolOut:
+    """The tool by its name, else by its id."""
+    found = await tools.get_by_name(session, name=tool)
+    if found is not None:
+        return found
+    try:
+        return await tools.get(session, tool_id=uuid.UUID(tool))
+    except ValueError:
+        raise NotFound(f"Tool {tool} not found") from None
+
+
+def _print_result(result: InvokeResult) -> None:
+    """The outcome, then the output: structured content, else its blocks, else its JSON."""
     colour = "red" if result.is_error else "green"
     console.print(f"[{colour}]{result.outcome}[/] {result.tool} in {result.duration_ms:.1f} ms")
     if result.error:
@@ -246,5 +288,3 @@ def call_tool(
                 console.print(block.get("text", block))
     else:
         console.print_json(json.dumps(output, default=str))
-    if result.is_error:
-        raise typer.Exit(1)

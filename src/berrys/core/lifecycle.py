@@ -8,15 +8,12 @@ allowed next states). Writing a move (the state, its history row, the audit entr
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, FromClause, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped
 
 from berrys.core.db import fetch_page
 from berrys.core.errors import InvalidTransition
@@ -48,10 +45,10 @@ class Lifecycle(Mapping[StateT, frozenset[StateT]]):
 
 
 class HistoryRow(Protocol):
-    """A table with one row per move of an entity (its creation included)."""
+    """A table with one row per move of an entity (its creation included), with the columns
+    ``id`` and ``transitioned_at``."""
 
-    id: Mapped[uuid.UUID]
-    transitioned_at: Mapped[datetime]
+    __table__: ClassVar[FromClause]
 
 
 async def history_page(
@@ -63,5 +60,6 @@ async def history_page(
     offset: int,
 ) -> tuple[list[Any], int]:
     """One page of the moves ``of`` selects, oldest first, and how many there are."""
-    statement = select(table).where(of).order_by(table.transitioned_at, table.id)
+    columns = table.__table__.c
+    statement = select(table).where(of).order_by(columns.transitioned_at, columns.id)
     return await fetch_page(session, statement, limit=limit, offset=offset)

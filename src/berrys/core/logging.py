@@ -105,36 +105,33 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     # Route stdlib loggers (uvicorn, sqlalchemy, alembic) through the same renderer.
-    handler = logging.StreamHandler(_CurrentStderr())
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                renderer,
-            ],
-        )
-    )
-    handler.setLevel(to_stderr)
-    handlers: list[logging.Handler] = [handler]
+    handlers = [_stdlib_handler(_CurrentStderr(), to_stderr, shared, renderer)]
     if file is not None:
-        to_file = logging.StreamHandler(file)
-        to_file.setLevel(file_level)
-        to_file.setFormatter(
-            structlog.stdlib.ProcessorFormatter(
-                foreign_pre_chain=shared,
-                processors=[
-                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    renderer if fmt == "json" else _console(colors=False),
-                ],
-            )
-        )
-        handlers.append(to_file)
+        plain = renderer if fmt == "json" else _console(colors=False)
+        handlers.append(_stdlib_handler(file, file_level, shared, plain))
     root = logging.getLogger()
     root.handlers = handlers
     root.setLevel(lowest)
     for noisy in ("uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _stdlib_handler(
+    stream: TextIO | _CurrentStderr,
+    level: int,
+    shared: list[structlog.typing.Processor],
+    renderer: structlog.typing.Processor,
+) -> logging.Handler:
+    """A stdlib handler writing to ``stream`` from ``level`` on, rendered as structlog's lines."""
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(level)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    return handler
 
 
 def _passthrough(

@@ -71,6 +71,63 @@ class HttpMetrics:
         )
 
 
+class _Exchange:
+    """One request's passage through the app: its body counted against the limit as it is
+    received, and its response's status noted and headers completed as it starts."""
+
+    __slots__ = (
+        "_deprecations",
+        "_limit",
+        "_own",
+        "_receive",
+        "_received",
+        "_send",
+        "response_started",
+        "status",
+    )
+
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        limit: int,
+        own: dict[str, str],
+        deprecations: list[str],
+    ) -> None:
+        self._receive = receive
+        self._send = send
+        self._limit = limit
+        self._own = own
+        self._deprecations = deprecations
+        self._received = 0
+        self.status = 500
+        self.response_started = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._received += len(message.get("body", b""))
+            if self._received > self._limit:
+                raise _BodyTooLarge(self._limit)
+        return message
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.response_started = True
+            self.status = message["status"]
+            headers = list(message.get("headers", []))
+            present = {name.lower() for name, _ in headers}
+            for name, value in self._own.items():
+                if name.encode() not in present:
+                    headers.append((name.encode(), value.encode()))
+            if self._deprecations:
+                headers.append((b"deprecation", b"true"))
+                for note in dict.fromkeys(self._deprecations):
+                    headers.append((b"warning", f'299 berrys "{note}"'.encode()))
+            message = {**message, "headers": headers}
+        await self._send(message)
+
+
 class RequestMiddleware:
     def __init__(
         self,
@@ -102,9 +159,34 @@ class RequestMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         deprecations = start_collecting_deprecations()
         started = time.perf_counter()
-        status = 500
-        response_started = False
+        if await self._refused_unread(scope, receive, send, own, started):
+            return
+        exchange = _Exchange(receive, send, self.max_body_bytes, own, deprecations)
+        try:
+            await self.app(scope, exchange.receive, exchange.send)
+        except _BodyTooLarge:
+            if not exchange.response_started:
+                await self._too_large(scope, send, own)
+            exchange.status = 413
+        except Exception:
+            _log.exception("http.unhandled_error", path=scope.get("path"), method=scope["method"])
+            if not exchange.response_started:
+                response = problem_response(
+                    500,
+                    "Internal server error",
+                    f"An unexpected error occurred; quote request id {request_id} in a report.",
+                    headers=own,
+                )
+                await response(scope, receive, send)
+            exchange.status = 500
+        finally:
+            self._observe(scope, exchange.status, started)
 
+    async def _refused_unread(
+        self, scope: Scope, receive: Receive, send: Send, own: dict[str, str], started: float
+    ) -> bool:
+        """Answer a request refused before its body is read (NUL characters: 422, a declared
+        length over the limit: 413); whether it was."""
         if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
             response = problem_response(
                 422,
@@ -114,61 +196,13 @@ class RequestMiddleware:
             )
             await response(scope, receive, send)
             self._observe(scope, 422, started)
-            return
-
+            return True
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_body_bytes:
             await self._too_large(scope, send, own)
             self._observe(scope, 413, started)
-            return
-
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise _BodyTooLarge(self.max_body_bytes)
-            return message
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                for name, value in own.items():
-                    if name.encode() not in present:
-                        headers.append((name.encode(), value.encode()))
-                if deprecations:
-                    headers.append((b"deprecation", b"true"))
-                    for note in dict.fromkeys(deprecations):
-                        headers.append((b"warning", f'299 berrys "{note}"'.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except _BodyTooLarge:
-            if not response_started:
-                await self._too_large(scope, send, own)
-            status = 413
-        except Exception:
-            _log.exception("http.unhandled_error", path=scope.get("path"), method=scope["method"])
-            if not response_started:
-                response = problem_response(
-                    500,
-                    "Internal server error",
-                    f"An unexpected error occurred; quote request id {request_id} in a report.",
-                    headers=own,
-                )
-                await response(scope, receive, send)
-            status = 500
-        finally:
-            self._observe(scope, status, started)
+            return True
+        return False
 
     async def _too_large(self, scope: Scope, send: Send, headers: dict[str, str]) -> None:
         response = problem_response(

@@ -49,27 +49,14 @@ def install(app: FastAPI) -> None:
         models.router,
     ):
         app.include_router(router)
+    _install_error_pages(app)
+
+
+def _install_error_pages(app: FastAPI) -> None:
+    """Errors of page routes as HTML pages; the API's handlers keep answering the rest."""
     api_handler = app.exception_handlers[BerrysError]
     api_validation = app.exception_handlers[RequestValidationError]
     api_http = app.exception_handlers[StarletteHTTPException]
-
-    async def on_login_required(request: Request, exc: Exception) -> Response:
-        if request.headers.get("hx-request"):
-            return Response(status_code=401, headers={"HX-Redirect": login_url(request)})
-        return RedirectResponse(login_url(request), status_code=303)
-
-    async def on_csrf_failed(request: Request, exc: Exception) -> Response:
-        if "text/event-stream" in request.headers.get("accept", "") or request.headers.get(
-            "hx-request"
-        ):
-            return Response(CSRF_FAILED, status_code=403, media_type="text/plain")
-        return render(
-            request,
-            "error.html",
-            status_code=403,
-            title="Forbidden",
-            detail=f"{CSRF_FAILED}. Reload the page and try again.",
-        )
 
     async def on_berrys_error(request: Request, exc: Exception) -> Response:
         if not _is_page(request) or not isinstance(exc, BerrysError):
@@ -100,8 +87,28 @@ def install(app: FastAPI) -> None:
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Error")
         return render(request, "error.html", status_code=exc.status_code, title=title, detail=title)
 
-    app.add_exception_handler(LoginRequired, on_login_required)
+    app.add_exception_handler(LoginRequired, _on_login_required)
     app.add_exception_handler(RequestValidationError, on_bad_request)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(CsrfFailed, on_csrf_failed)
+    app.add_exception_handler(CsrfFailed, _on_csrf_failed)
     app.add_exception_handler(BerrysError, on_berrys_error)
+
+
+async def _on_login_required(request: Request, exc: Exception) -> Response:
+    if request.headers.get("hx-request"):
+        return Response(status_code=401, headers={"HX-Redirect": login_url(request)})
+    return RedirectResponse(login_url(request), status_code=303)
+
+
+async def _on_csrf_failed(request: Request, exc: Exception) -> Response:
+    if "text/event-stream" in request.headers.get("accept", "") or request.headers.get(
+        "hx-request"
+    ):
+        return Response(CSRF_FAILED, status_code=403, media_type="text/plain")
+    return render(
+        request,
+        "error.html",
+        status_code=403,
+        title="Forbidden",
+        detail=f"{CSRF_FAILED}. Reload the page and try again.",
+    )

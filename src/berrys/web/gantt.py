@@ -11,6 +11,7 @@ finish, SF: start to finish) and a line for today. Rows are 22 px, so 100 tasks 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,77 +83,25 @@ def gantt(
     near = plan_start - TODAY_REACH <= today <= plan_finish + TODAY_REACH
     start = min(plan_start, today) if near else plan_start
     finish = max(plan_finish, today) if near else plan_finish
-    finish = max(finish, start + timedelta(hours=1))
-    seconds = (finish - start).total_seconds()
-
-    def x_of(moment: datetime) -> float:
-        offset = (_aware(moment) - start).total_seconds() / seconds
-        return round(LABEL_WIDTH + PAD + CHART_WIDTH * min(max(offset, 0.0), 1.0), 1)
-
+    axis = _Axis(start, max(finish, start + timedelta(hours=1)))
     critical = set(schedule.critical_path)
+    rows = [_row(task, number, axis, critical) for number, task in enumerate(tasks)]
+    index = {task.task_id: row for task, row in zip(tasks, rows, strict=True)}
     on_path = set(zip(schedule.critical_path, schedule.critical_path[1:], strict=False))
-    rows: list[dict[str, Any]] = []
-    index: dict[uuid.UUID, dict[str, Any]] = {}
-    for number, task in enumerate(tasks):
-        x1, x2 = x_of(task.early_start), x_of(task.early_finish)
-        y = AXIS_HEIGHT + number * ROW
-        row = {
-            "id": str(task.task_id),
-            "name": task.name,
-            "label": task.name
-            if len(task.name) <= LABEL_CHARS
-            else task.name[: LABEL_CHARS - 1] + "…",
-            "x": x1,
-            "width": round(max(x2 - x1, 2.0), 1),
-            "y": y + (ROW - BAR) / 2,
-            "text_y": y + ROW / 2 + 4,
-            "row_y": y,
-            "critical": task.task_id in critical,
-            "hours": round(task.duration_hours, 1),
-            "slack": round(task.total_slack_hours, 1),
-            "start": _aware(task.early_start),
-            "finish": _aware(task.early_finish),
-        }
-        rows.append(row)
-        index[task.task_id] = row
-
-    arrows = []
-    for dep in dependencies or []:
-        source, target = index.get(dep.from_task_id), index.get(dep.to_task_id)
-        if source is None or target is None:
-            continue
-        kind = dep.type.value
-        from_x = source["x"] + (source["width"] if kind in ("FS", "FF") else 0)
-        to_x = target["x"] + (target["width"] if kind in ("FF", "SF") else 0)
-        from_y, to_y = source["y"] + BAR / 2, target["y"] + BAR / 2
-        # Out of the source by 6 px, along to the target's row, into the target's edge.
-        out = from_x + 6 if kind in ("FS", "FF") else from_x - 6
-        into = to_x - 6 if kind in ("FS", "SS") else to_x + 6
-        bend = to_y - (BAR / 2 + 2) if to_y > from_y else to_y + (BAR / 2 + 2)
-        arrows.append(
-            {
-                "type": kind,
-                "d": (
-                    f"M{from_x},{from_y} H{out} V{bend} H{into} V{to_y} H{to_x}"
-                    if abs(out - into) > 0.5
-                    else f"M{from_x},{from_y} H{out} V{to_y} H{to_x}"
-                ),
-                "critical": (dep.from_task_id, dep.to_task_id) in on_path,
-                "title": f"{source['name']} → {target['name']}: {DEPENDENCY_NAMES[kind]}"
-                + (f", lag {dep.lag_hours:g} h" if dep.lag_hours else ""),
-            }
-        )
-
-    unit, ticks = _ticks(start, finish)
-    height = AXIS_HEIGHT + ROW * max(len(rows), 1) + 4
+    arrows = [
+        _arrow(dep, index[dep.from_task_id], index[dep.to_task_id], on_path)
+        for dep in dependencies or []
+        if dep.from_task_id in index and dep.to_task_id in index
+    ]
+    unit, ticks = _ticks(axis.start, axis.finish)
     return {
         "rows": rows,
         "arrows": arrows,
         "types": sorted({a["type"] for a in arrows}),
         "type_names": DEPENDENCY_NAMES,
-        "ticks": [{"x": x_of(t), "label": _label(t, unit), "date": t} for t in ticks],
+        "ticks": [{"x": axis.x_of(t), "label": _label(t, unit), "date": t} for t in ticks],
         "unit": unit,
-        "today": {"x": x_of(today), "date": today} if near else None,
+        "today": {"x": axis.x_of(today), "date": today} if near else None,
         "today_date": today,
         "before_start": today < plan_start,
         "start": plan_start,
@@ -160,8 +109,71 @@ def gantt(
         "finish_hours": round(schedule.finish_hours, 1),
         "critical_names": [index[t]["name"] for t in schedule.critical_path if t in index],
         "width": WIDTH,
-        "height": height,
+        "height": AXIS_HEIGHT + ROW * max(len(rows), 1) + 4,
         "label_width": LABEL_WIDTH + PAD,
         "axis_height": AXIS_HEIGHT,
         "chart_end": LABEL_WIDTH + PAD + CHART_WIDTH,
+    }
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """The time axis from ``start`` to ``finish`` across the chart's width."""
+
+    start: datetime
+    finish: datetime
+
+    def x_of(self, moment: datetime) -> float:
+        seconds = (self.finish - self.start).total_seconds()
+        offset = (_aware(moment) - self.start).total_seconds() / seconds
+        return round(LABEL_WIDTH + PAD + CHART_WIDTH * min(max(offset, 0.0), 1.0), 1)
+
+
+def _row(task: Any, number: int, axis: _Axis, critical: set[uuid.UUID]) -> dict[str, Any]:
+    """A task's bar in row ``number``, with its name in the gutter."""
+    x1, x2 = axis.x_of(task.early_start), axis.x_of(task.early_finish)
+    y = AXIS_HEIGHT + number * ROW
+    return {
+        "id": str(task.task_id),
+        "name": task.name,
+        "label": task.name if len(task.name) <= LABEL_CHARS else task.name[: LABEL_CHARS - 1] + "…",
+        "x": x1,
+        "width": round(max(x2 - x1, 2.0), 1),
+        "y": y + (ROW - BAR) / 2,
+        "text_y": y + ROW / 2 + 4,
+        "row_y": y,
+        "critical": task.task_id in critical,
+        "hours": round(task.duration_hours, 1),
+        "slack": round(task.total_slack_hours, 1),
+        "start": _aware(task.early_start),
+        "finish": _aware(task.early_finish),
+    }
+
+
+def _arrow(
+    dep: Any,
+    source: dict[str, Any],
+    target: dict[str, Any],
+    on_path: set[tuple[uuid.UUID, uuid.UUID]],
+) -> dict[str, Any]:
+    """A dependency's elbow arrow, from the edge of the source bar its type names to the
+    target's."""
+    kind = dep.type.value
+    from_x = source["x"] + (source["width"] if kind in ("FS", "FF") else 0)
+    to_x = target["x"] + (target["width"] if kind in ("FF", "SF") else 0)
+    from_y, to_y = source["y"] + BAR / 2, target["y"] + BAR / 2
+    # Out of the source by 6 px, along to the target's row, into the target's edge.
+    out = from_x + 6 if kind in ("FS", "FF") else from_x - 6
+    into = to_x - 6 if kind in ("FS", "SS") else to_x + 6
+    bend = to_y - (BAR / 2 + 2) if to_y > from_y else to_y + (BAR / 2 + 2)
+    return {
+        "type": kind,
+        "d": (
+            f"M{from_x},{from_y} H{out} V{bend} H{into} V{to_y} H{to_x}"
+            if abs(out - into) > 0.5
+            else f"M{from_x},{from_y} H{out} V{to_y} H{to_x}"
+        ),
+        "critical": (dep.from_task_id, dep.to_task_id) in on_path,
+        "title": f"{source['name']} → {target['name']}: {DEPENDENCY_NAMES[kind]}"
+        + (f", lag {dep.lag_hours:g} h" if dep.lag_hours else ""),
     }

@@ -65,6 +65,26 @@ async def test_create_project_in_chat_creates_exactly_that_project(client, membe
     assert session["messages"][1]["metadata"]["source"]["provider"] == "RULES"
 
 
+async def test_planning_or_running_too_early_says_what_comes_first(client, member):
+    session_id = await _session(client, member)
+    project_id = (await _say(client, member, session_id, BAKERY))["actions"][0]["result"][
+        "project_id"
+    ]
+
+    plan = await _say(client, member, session_id, "now plan it")
+    [action] = plan["actions"]
+    assert (action["type"], action["status"]) == ("PLAN", "FAILED")
+    assert action["detail"] == '"Bakery Site" has no team yet to assign tasks to.'
+    assert action["result"] == {"project_id": project_id}
+    assert plan["reply"].endswith('Say "generate the team" first, then ask me to plan it.')
+
+    run = await _say(client, member, session_id, "start it")
+    [action] = run["actions"]
+    assert (action["type"], action["status"]) == ("START_RUN", "FAILED")
+    assert action["detail"] == '"Bakery Site" has no plan to run yet.'
+    assert run["reply"] == '"Bakery Site" has no plan to run yet. Say "now plan it" first.'
+
+
 async def test_follow_ups_use_the_conversation(client, member):
     session_id = await _session(client, member)
     created = await _say(client, member, session_id, BAKERY)

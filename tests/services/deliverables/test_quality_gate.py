@@ -164,3 +164,22 @@ def test_an_unmarked_placeholder_is_flagged_but_a_todo_is_not():
     result = _gate(GOOD.replace("a fallback date", "a fallback date") + "\nCaterer: TBD\n")
     assert any("TBD" in r for r in result.reasons)
     assert _gate(GOOD).findings == []
+
+
+def test_a_table_missing_its_columns_fails():
+    budget = shipped("budget")
+    prompt = deliverables.model_prompt(budget, FACTS)
+    lines = [
+        "Hall hire for the Elmfield repair café, one day, from the village hall's price list",
+        "Tea, cake and cups for about 40 people and the volunteer fixers on the day",
+        "Printing posters and leaflets for the village noticeboards and the shop window",
+    ]
+    body = "\n".join(f"{line},Venue,1,0,0," for line in lines)
+    header = ",".join(column.name for column in budget.columns)
+    whole = deliverables.gate(f"{header}\n{body}\n", deliverable=budget, facts=FACTS, prompt=prompt)
+    assert "structure" not in _checks(whole)
+    cut = deliverables.gate(
+        f"Item,Category\n{body}\n", deliverable=budget, facts=FACTS, prompt=prompt
+    )
+    assert _checks(cut)["structure"] == "fail"
+    assert "Missing columns: Quantity, Unit cost, Total, Notes" in cut.reasons

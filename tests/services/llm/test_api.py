@@ -74,6 +74,13 @@ async def test_chat_falls_back_and_usage_shows_both_attempts(
         ("flaky", "SERVER_ERROR"),
     ]
     assert "best of" in usage["requests"][1]["route_reason"]
+    for params, requests in (
+        ({"model": "good"}, 1),
+        ({"since": "2999-01-01T00:00:00Z"}, 0),
+        ({"until": "2999-01-01T00:00:00Z"}, 2),
+    ):
+        filtered = await client.get("/api/v1/models/usage", params=params, headers=member.headers)
+        assert filtered.json()["total"]["requests"] == requests, params
 
 
 async def test_usage_is_private_to_its_users(

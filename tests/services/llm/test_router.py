@@ -14,6 +14,7 @@ from berrys.core.errors import ServiceUnavailable, Unprocessable
 from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ToolSpec
+from berrys.services.llm.providers.base import ServerError
 from berrys.services.llm.tables import ModelRequest
 
 Out = ModelRequestOutcome
@@ -240,3 +241,28 @@ async def test_stream_yields_deltas_and_falls_back_before_the_first(
         Out.SUCCESS,
     ]
     assert len(await rows(database)) == 2
+
+
+async def test_stream_failing_midway_ends_with_the_error_and_no_fallback(
+    database: Database, llm_runtime: runtime.Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def breaks_after_one_delta(model, request):  # type: ignore[no-untyped-def]
+        yield "half an "
+        raise ServerError("stream cut", status=502)
+
+    scripted = llm_runtime.providers[ModelProvider.SCRIPTED]
+    monkeypatch.setattr(scripted, "stream", breaks_after_one_delta)
+    received: list[str] = []
+
+    async def read_all() -> None:
+        async for chunk in llm.stream(database, ask()):
+            received.append(chunk.delta)
+
+    with (
+        llm.script("cut", ["never read"], quality=9),
+        llm.script("spare", ["never asked"], quality=8),
+        pytest.raises(ServiceUnavailable, match="cut failed midway: stream cut"),
+    ):
+        await read_all()
+    assert received == ["half an "]  # what was sent stays sent; no second model starts
+    assert [(r.model_name, r.outcome) for r in await rows(database)] == [("cut", Out.SERVER_ERROR)]

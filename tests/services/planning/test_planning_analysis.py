@@ -71,3 +71,42 @@ def test_levelling_respects_capacity_and_dependencies(model):  # type: ignore[no
         assert analysis.over_allocations(intervals, units) == []
     moved = analysis.shifts(model, schedule, starts)
     assert all(s.to_hours > s.from_hours for s in moved)
+
+
+def test_bottlenecks_name_each_kind_worst_first() -> None:
+    """A chain t0..t4 on the critical path that t5 and t6 also wait on (a hub), run by A,
+    who lacks the rust B has; nobody has go; B runs t5 and t6 at once."""
+    a, b = uuid.UUID(int=1), uuid.UUID(int=2)
+    ids = [uuid.UUID(int=100 + i) for i in range(7)]
+    skills = {1: {"rust"}, 2: {"go"}}
+    tasks = [
+        TaskSpec(
+            id=ids[i],
+            name=f"t{i}",
+            estimate=4.0 if i < 5 else 1.0,
+            skills=frozenset(skills.get(i, {"python"})),
+            agent_id=a if i < 5 else b,
+        )
+        for i in range(7)
+    ]
+    edges = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (0, 6)]
+    deps = [DepSpec(uuid.uuid4(), ids[u], ids[v], DependencyType.FS) for u, v in edges]
+    resources = [
+        ResourceSpec(key=a, name="A", agent_id=a, skills=frozenset({"python"})),
+        ResourceSpec(key=b, name="B", agent_id=b, skills=frozenset({"python", "rust"})),
+    ]
+    model = PlanModel(tasks, deps, resources)
+    schedule, arrays = analysis.compute(model)
+
+    found = analysis.bottlenecks(model, schedule, arrays)
+
+    names = {task.id: task.name for task in tasks}
+    assert [(f.kind, f.severity, [names[t] for t in f.task_ids]) for f in found] == [
+        ("SKILL_GAP", "CRITICAL", ["t2"]),  # nobody has go, on the critical path
+        ("OVER_ALLOCATION", "HIGH", ["t5", "t6"]),
+        ("SKILL_GAP", "HIGH", ["t1"]),  # A lacks the rust B has
+        ("DEPENDENCY_HUB", "MEDIUM", ["t0"]),
+        ("LONG_CHAIN", "MEDIUM", ["t0", "t1", "t2", "t3", "t4"]),
+    ]
+    assert found[1].agent_id == b
+    assert found[4].metric == round(5 / 7, 3)

@@ -276,8 +276,18 @@ def test_cli_add_mcp_list_and_call(tmp_path):
     assert added.returncode == 0, added.stderr
     assert "time.get_current_time" in added.stdout
     listed = _berrys(tmp_path, "tools", "list", "--json")
-    names = {tool["name"] for tool in json.loads(listed.stdout)}
-    assert {"time.get_current_time", "math.evaluate", "workspace.read_file"} <= names
+    ids = {tool["name"]: tool["id"] for tool in json.loads(listed.stdout)}
+    assert {"time.get_current_time", "math.evaluate", "workspace.read_file"} <= set(ids)
+    again = _berrys(
+        tmp_path, "tools", "add-mcp", "time", "--", sys.executable, "-m", "mcp_server_time"
+    )
+    assert again.returncode == 0, again.stderr
+    assert "0 new, 0 updated" in again.stdout  # the same server: updated in place, nothing new
+    by_id = _berrys(
+        tmp_path, "tools", "call", ids["math.evaluate"], "--args", '{"expression": "6*7"}', "--json"
+    )
+    assert by_id.returncode == 0, by_id.stderr
+    assert json.loads(by_id.stdout)["output"]["value"] == 42
     found = _berrys(tmp_path, "tools", "discover", "current time in a timezone", "--json")
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["candidates"][0]["name"] == "time.get_current_time"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
 from berrys.core.enums import AgentState, AgentType, AuditAction, ModelProvider, ModelTaskType
@@ -348,101 +349,146 @@ async def generate(
     async with database.transaction(read_only=True) as session:
         project = await projects.get(session, project_id=project_id, user=user)
     description = check_description(request.description or project.description)
-    understood, requirements, team, sources, notes = await propose(
+    proposal = await propose(
         database, project_id=project_id, description=description, user_id=user.id
     )
-    proposed = [ProposedAgent(**agent.model_dump()) for agent in team.agents]
+    proposed = [ProposedAgent(**agent.model_dump()) for agent in proposal.team.agents]
     result = GenerationOut(
         project_id=project_id,
         dry_run=request.dry_run,
-        requirements=requirements,
+        requirements=proposal.requirements,
         team=proposed,
-        collaboration=team.collaboration,
-        sources=sources,
-        notes=notes,
-        title=understood.title,
-        project_types=understood.types,
+        collaboration=proposal.team.collaboration,
+        sources=proposal.sources,
+        notes=proposal.notes,
+        title=proposal.understood.title,
+        project_types=proposal.understood.types,
     )
     if request.dry_run:
         return result
-
     async with database.transaction() as session:
-        try:
-            await projects.get(session, project_id=project_id, user=user)
-        except NotFound:
-            raise NotFound.of("Project", project_id) from None
-        existing = await roster.lock_project_agents(session, project_id=project_id)
-        replaced = [a for a in existing if a.generated and a.state == AgentState.CREATED]
-        kept = [a for a in existing if a not in replaced and a.state != AgentState.TERMINATED]
-        for agent in replaced:
-            await roster.remove(session, agent=agent, user=user)
-        await session.flush()
-        matches = match_kept(proposed, kept)
-        ids_by_name: dict[str, uuid.UUID] = {}
-        renamed: dict[str, str] = {}
-        for agent in proposed:
-            match = matches.get(agent.name)
-            if match is not None:
-                renamed[agent.name] = match.name
-                agent.id, agent.kept, agent.name = match.id, True, match.name
-            else:
-                created = await roster.insert(
-                    session,
-                    project_id=project_id,
-                    user=user,
-                    name=agent.name,
-                    agent_type=agent.agent_type,
-                    definition=_definition(agent, requirements),
-                    generated=True,
-                    requirements=[requirements[n - 1].text for n in agent.requirement_ids],
-                )
-                agent.id = created.id
-            ids_by_name[agent.name] = agent.id
-        result.collaboration = [
-            edge.model_copy(
-                update={
-                    "from_agent": renamed.get(edge.from_agent, edge.from_agent),
-                    "to_agent": renamed.get(edge.to_agent, edge.to_agent),
-                }
-            )
-            for edge in team.collaboration
-        ]
-        await roster.replace_collaboration(
-            session, project_id=project_id, edges=result.collaboration, ids_by_name=ids_by_name
-        )
-        await catalogue.save_profile(
-            session,
-            project_id=project_id,
-            understood=understood,
-            source=_profile_source(sources),
-        )
-        result.kept = sum(1 for agent in proposed if agent.kept)
-        result.replaced = len(replaced)
-        await audit.record(
-            session,
-            entity_type="agent_team",
-            entity_id=project_id,
-            project_id=project_id,
-            action=AuditAction.GENERATE,
-            actor_id=user.id,
-            after={
-                "requirements": [r.model_dump(mode="json") for r in requirements],
-                "agents": [
-                    {
-                        "id": str(agent.id),
-                        "name": agent.name,
-                        "agent_type": agent.agent_type.value,
-                        "kept": agent.kept,
-                        "requirement_ids": agent.requirement_ids,
-                    }
-                    for agent in proposed
-                ],
-                "replaced": [str(agent.id) for agent in replaced],
-                "sources": {k: v.model_dump(mode="json") for k, v in sources.items()},
-                "notes": notes,
-            },
-        )
+        await _persist(session, proposal, proposed, result=result, user=user)
     return result
+
+
+async def _persist(
+    session: AsyncSession,
+    proposal: Proposal,
+    proposed: list[ProposedAgent],
+    *,
+    result: GenerationOut,
+    user: UserOut,
+) -> None:
+    """Write the proposed team, its collaboration and the project's profile; ``proposed`` and
+    ``result`` learn the agents' ids, which were kept and how many were replaced."""
+    project_id = result.project_id
+    try:
+        await projects.get(session, project_id=project_id, user=user)
+    except NotFound:
+        raise NotFound.of("Project", project_id) from None
+    replaced, kept = await _clear_unstarted(session, project_id=project_id, user=user)
+    ids_by_name, renamed = await _place_agents(
+        session, proposed, kept, proposal.requirements, project_id=project_id, user=user
+    )
+    result.collaboration = [
+        edge.model_copy(
+            update={
+                "from_agent": renamed.get(edge.from_agent, edge.from_agent),
+                "to_agent": renamed.get(edge.to_agent, edge.to_agent),
+            }
+        )
+        for edge in proposal.team.collaboration
+    ]
+    await roster.replace_collaboration(
+        session, project_id=project_id, edges=result.collaboration, ids_by_name=ids_by_name
+    )
+    await catalogue.save_profile(
+        session,
+        project_id=project_id,
+        understood=proposal.understood,
+        source=_profile_source(proposal.sources),
+    )
+    result.kept = sum(1 for agent in proposed if agent.kept)
+    result.replaced = len(replaced)
+    await audit.record(
+        session,
+        entity_type="agent_team",
+        entity_id=project_id,
+        project_id=project_id,
+        action=AuditAction.GENERATE,
+        actor_id=user.id,
+        after=_generation_entry(proposal, proposed, replaced),
+    )
+
+
+async def _clear_unstarted(
+    session: AsyncSession, *, project_id: uuid.UUID, user: UserOut
+) -> tuple[list[Agent], list[Agent]]:
+    """Remove the generated agents that never started: (the removed, the kept alive)."""
+    existing = await roster.lock_project_agents(session, project_id=project_id)
+    replaced = [a for a in existing if a.generated and a.state == AgentState.CREATED]
+    kept = [a for a in existing if a not in replaced and a.state != AgentState.TERMINATED]
+    for agent in replaced:
+        await roster.remove(session, agent=agent, user=user)
+    await session.flush()
+    return replaced, kept
+
+
+async def _place_agents(
+    session: AsyncSession,
+    proposed: list[ProposedAgent],
+    kept: list[Agent],
+    requirements: list[RequirementOut],
+    *,
+    project_id: uuid.UUID,
+    user: UserOut,
+) -> tuple[dict[str, uuid.UUID], dict[str, str]]:
+    """A kept agent stands in for each proposal it matches (taking its name), the others are
+    created: (each agent's id by name, the proposed name -> the kept agent's)."""
+    matches = match_kept(proposed, kept)
+    ids_by_name: dict[str, uuid.UUID] = {}
+    renamed: dict[str, str] = {}
+    for agent in proposed:
+        match = matches.get(agent.name)
+        if match is not None:
+            renamed[agent.name] = match.name
+            agent.id, agent.kept, agent.name = match.id, True, match.name
+        else:
+            created = await roster.insert(
+                session,
+                project_id=project_id,
+                user=user,
+                name=agent.name,
+                agent_type=agent.agent_type,
+                definition=_definition(agent, requirements),
+                generated=True,
+                requirements=[requirements[n - 1].text for n in agent.requirement_ids],
+            )
+            agent.id = created.id
+        ids_by_name[agent.name] = agent.id
+    return ids_by_name, renamed
+
+
+def _generation_entry(
+    proposal: Proposal, proposed: list[ProposedAgent], replaced: list[Agent]
+) -> dict[str, object]:
+    """What the audit entry of a generation keeps: the requirements, the team, its sources."""
+    return {
+        "requirements": [r.model_dump(mode="json") for r in proposal.requirements],
+        "agents": [
+            {
+                "id": str(agent.id),
+                "name": agent.name,
+                "agent_type": agent.agent_type.value,
+                "kept": agent.kept,
+                "requirement_ids": agent.requirement_ids,
+            }
+            for agent in proposed
+        ],
+        "replaced": [str(agent.id) for agent in replaced],
+        "sources": {k: v.model_dump(mode="json") for k, v in proposal.sources.items()},
+        "notes": proposal.notes,
+    }
 
 
 def _profile_source(sources: dict[str, StepSource]) -> str:

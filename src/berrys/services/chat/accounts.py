@@ -17,9 +17,12 @@ from berrys.services.chat.outcome import Outcome, answered
 from berrys.services.chat.reading import latest_run
 from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import InteractionOut
 from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import UsageReport
 from berrys.services.projects import service as projects
 from berrys.services.runs import review
+from berrys.services.runs.contracts import ReviewItem
 
 # --- what is waiting for the user ------------------------------------------------------------
 
@@ -39,31 +42,11 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
     )
     names = {pid: name for name, pid in turn.projects.items()}
     reviews = [
-        {
-            "project": names.get(item.project_id),
-            "project_id": str(item.project_id),
-            "run_id": str(item.run_id),
-            "task_run_id": str(item.task_run_id),
-            "task": item.name,
-            "reasons": item.reasons,
-            "offline": item.offline,
-            "url": f"/runs/{item.run_id}/review",
-        }
+        _review_item(item, names)
         for item in await review.get_all(session, user=turn.user, project_id=project_id)
     ]
     where = f' in "{names[project_id]}"' if project_id in names else ""
-    items = [
-        {
-            "interaction_id": str(p.id),
-            "type": p.type.value,
-            "title": p.title,
-            "project": names.get(p.project_id),
-            "project_id": str(p.project_id),
-            "run_id": str(p.run_id) if p.run_id else None,
-            "priority": p.priority.value,
-        }
-        for p in pending
-    ]
+    items = [_interaction_item(p, names) for p in pending]
     if not items and not reviews:
         return answered(
             "waiting",
@@ -74,6 +57,47 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
             total_interactions=0,
             reviews=[],
         )
+    return answered(
+        "waiting",
+        _waiting_reply(items, total, reviews, where=where),
+        project_id,
+        interactions=items,
+        total_interactions=total,
+        reviews=reviews,
+        name="Approvals inbox",
+        url="/approvals" if total else (reviews[0]["url"] if reviews else "/approvals"),
+    )
+
+
+def _review_item(item: ReviewItem, names: dict[uuid.UUID, str]) -> dict[str, Any]:
+    return {
+        "project": names.get(item.project_id),
+        "project_id": str(item.project_id),
+        "run_id": str(item.run_id),
+        "task_run_id": str(item.task_run_id),
+        "task": item.name,
+        "reasons": item.reasons,
+        "offline": item.offline,
+        "url": f"/runs/{item.run_id}/review",
+    }
+
+
+def _interaction_item(pending: InteractionOut, names: dict[uuid.UUID, str]) -> dict[str, Any]:
+    return {
+        "interaction_id": str(pending.id),
+        "type": pending.type.value,
+        "title": pending.title,
+        "project": names.get(pending.project_id),
+        "project_id": str(pending.project_id),
+        "run_id": str(pending.run_id) if pending.run_id else None,
+        "priority": pending.priority.value,
+    }
+
+
+def _waiting_reply(
+    items: list[dict[str, Any]], total: int, reviews: list[dict[str, Any]], *, where: str
+) -> str:
+    """What is waiting, one line each (the first ten of a kind), and how to answer it."""
     lines = []
     for item in items[:10]:
         kind = item["type"].lower()
@@ -86,28 +110,19 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
         why = f": {'; '.join(item['reasons'][:2])}" if item["reasons"] else ""
         lines.append(f'- review the deliverable of "{item["task"]}"{project}{why}')
     parts = []
-    if total:
-        parts.append(f"{total} pending interaction(s)")
-    if reviews:
-        parts.append(f"{len(reviews)} deliverable(s) to review")
     how = []
     if total:
+        parts.append(f"{total} pending interaction(s)")
         how.append('answer an approval with "approve" or "reject", or in the inbox (/approvals)')
     if reviews:
+        parts.append(f"{len(reviews)} deliverable(s) to review")
         how.append("accept, edit or send back a deliverable on its run's page")
-    return answered(
-        "waiting",
+    return (
         f"Waiting for you{where}: {' and '.join(parts)}.\n"
         + "\n".join(lines)
         + "\n"
         + "; ".join(how).capitalize()
-        + ".",
-        project_id,
-        interactions=items,
-        total_interactions=total,
-        reviews=reviews,
-        name="Approvals inbox",
-        url="/approvals" if total else (reviews[0]["url"] if reviews else "/approvals"),
+        + "."
     )
 
 
@@ -149,66 +164,84 @@ async def cost(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Outcom
             + "."
         )
     if project_id is not None:
-        team, _ = await agents.get_all(session, project_id=project_id, user=turn.user, limit=200)
-        agent_names = {str(a.id): a.name for a in team}
-        by_agent = [
-            {
-                "agent": agent_names.get(g.key, "a removed agent"),
-                "cost_usd": g.cost_usd,
-                "requests": g.requests,
-            }
-            for g in report.by_agent
-        ]
-        result["by_agent"] = by_agent
-        if by_agent:
-            reply += (
-                " By agent: "
-                + ", ".join(f"{a['agent']} ${a['cost_usd']:.4f}" for a in by_agent[:6])
-                + "."
-            )
-        run = await latest_run(session, project_id)
-        if run is not None:
-            budget = f" of a ${run.budget_usd:.2f} budget" if run.budget_usd else ""
-            reply += f" Its latest run ({run.status.value}) cost ${run.cost_usd:.4f}{budget}."
-            result["run"] = {
-                "run_id": str(run.id),
-                "cost_usd": run.cost_usd,
-                "budget_usd": run.budget_usd,
-                "tokens": run.tokens,
-            }
-        budgets = await llm.get_budgets(session, project_ids=[project_id])
-        if budgets:
-            reply += (
-                " Budgets: "
-                + ", ".join(
-                    f"{b.period.value.lower()} ${b.spent_usd:.4f} of "
-                    + (f"${b.limit_usd:.2f}" if b.limit_usd is not None else "no limit")
-                    for b in budgets
-                )
-                + "."
-            )
-        result["budgets"] = [b.model_dump(mode="json") for b in budgets]
+        reply += await _project_costs(session, turn, project_id, report, result)
     else:
-        by_project = [
-            {
-                "project": names[uuid.UUID(g.key)],
-                "project_id": g.key,
-                "cost_usd": g.cost_usd,
-                "requests": g.requests,
-            }
-            for g in report.by_project
-            if _uuid(g.key) in names
-        ]
-        result["by_project"] = by_project
-        if by_project:
-            reply += (
-                " By project: "
-                + ", ".join(f"{p['project']} ${p['cost_usd']:.4f}" for p in by_project[:8])
-                + "."
-            )
+        reply += _costs_by_project(report, names, result)
     if total.cost_usd == 0 and total.requests:
         reply += " Offline models (rules and local) cost nothing."
     return answered("cost", reply, project_id, **result, name="Model usage", url="/models")
+
+
+async def _project_costs(
+    session: Any, turn: Turn, project_id: uuid.UUID, report: UsageReport, result: dict[str, Any]
+) -> str:
+    """A project's spend by agent, of its latest run, against its budgets: the sentences,
+    with the figures added to ``result``."""
+    team, _ = await agents.get_all(session, project_id=project_id, user=turn.user, limit=200)
+    agent_names = {str(a.id): a.name for a in team}
+    by_agent = [
+        {
+            "agent": agent_names.get(g.key, "a removed agent"),
+            "cost_usd": g.cost_usd,
+            "requests": g.requests,
+        }
+        for g in report.by_agent
+    ]
+    result["by_agent"] = by_agent
+    reply = ""
+    if by_agent:
+        reply += (
+            " By agent: "
+            + ", ".join(f"{a['agent']} ${a['cost_usd']:.4f}" for a in by_agent[:6])
+            + "."
+        )
+    run = await latest_run(session, project_id)
+    if run is not None:
+        budget = f" of a ${run.budget_usd:.2f} budget" if run.budget_usd else ""
+        reply += f" Its latest run ({run.status.value}) cost ${run.cost_usd:.4f}{budget}."
+        result["run"] = {
+            "run_id": str(run.id),
+            "cost_usd": run.cost_usd,
+            "budget_usd": run.budget_usd,
+            "tokens": run.tokens,
+        }
+    budgets = await llm.get_budgets(session, project_ids=[project_id])
+    if budgets:
+        reply += (
+            " Budgets: "
+            + ", ".join(
+                f"{b.period.value.lower()} ${b.spent_usd:.4f} of "
+                + (f"${b.limit_usd:.2f}" if b.limit_usd is not None else "no limit")
+                for b in budgets
+            )
+            + "."
+        )
+    result["budgets"] = [b.model_dump(mode="json") for b in budgets]
+    return reply
+
+
+def _costs_by_project(
+    report: UsageReport, names: dict[uuid.UUID, str], result: dict[str, Any]
+) -> str:
+    """Spend by each of the user's projects: the sentence, with the figures in ``result``."""
+    by_project = [
+        {
+            "project": names[uuid.UUID(g.key)],
+            "project_id": g.key,
+            "cost_usd": g.cost_usd,
+            "requests": g.requests,
+        }
+        for g in report.by_project
+        if _uuid(g.key) in names
+    ]
+    result["by_project"] = by_project
+    if not by_project:
+        return ""
+    return (
+        " By project: "
+        + ", ".join(f"{p['project']} ${p['cost_usd']:.4f}" for p in by_project[:8])
+        + "."
+    )
 
 
 def _uuid(value: str) -> uuid.UUID | None:

@@ -31,6 +31,7 @@ from berrys.services.chat.outcome import (
     ask_which_project,
     confirm,
     failed,
+    not_ready,
     project_url,
     refuse_read_only,
     target_project,
@@ -168,18 +169,8 @@ async def _plan(
         return failed(Intent.PLAN, exc, project_id)
     if not team:
         detail = f"{label} has no team yet to assign tasks to."
-        return Outcome(
-            reply=f'{detail} Say "generate the team" first, then ask me to plan it.',
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.PLAN,
-                    status=Status.FAILED,
-                    detail=detail,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-        )
+        hint = 'Say "generate the team" first, then ask me to plan it.'
+        return not_ready(Intent.PLAN, project_id, detail, hint)
     if current is not None and not confirmed:
         question = (
             f"{label} already has a plan (version {current.version}, {len(current.tasks)} "

@@ -29,6 +29,7 @@ from berrys.services.chat.outcome import (
 )
 from berrys.services.chat.reading import Facts, hours, read_facts, task_status
 from berrys.services.chat.turn import Turn
+from berrys.services.planning.contracts import PlanDetail, TaskOut
 from berrys.services.projects import service as projects
 
 # Questions that make sense across all of the user's projects when none is meant.
@@ -230,27 +231,8 @@ async def _plan(session: Any, turn: Turn, facts: Facts) -> Outcome:
             plan_id=None,
             url=project_url(project.id, "plan"),
         )
-    names = {a.id: a.name for a in facts.agents}
-    by_phase: dict[uuid.UUID | None, list[Any]] = {}
-    for task in plan.tasks:
-        by_phase.setdefault(task.phase_id, []).append(task)
-    phases = [(p.name, by_phase.get(p.id, [])) for p in plan.phases]
-    if by_phase.get(None):
-        phases.append(("Without a phase", by_phase[None]))
-    lines = []
-    shown = 0
-    for phase_name, tasks in phases:
-        listed = []
-        for task in tasks:
-            if shown >= 20:
-                break
-            who = names.get(task.assigned_agent_id) if task.assigned_agent_id else None
-            listed.append(task.name + (f" ({who})" if who else ""))
-            shown += 1
-        more = len(tasks) - len(listed)
-        lines.append(
-            f"- {phase_name}: " + "; ".join(listed) + (f"; and {more} more" if more > 0 else "")
-        )
+    phases = _tasks_by_phase(plan)
+    lines = _phase_lines(phases, {a.id: a.name for a in facts.agents})
     total = sum(t.estimate_hours for t in plan.tasks)
     risky = [t.name for t in plan.tasks if t.risk_level.value in ("HIGH", "CRITICAL")]
     milestones = [m.name for m in plan.milestones]
@@ -279,6 +261,36 @@ async def _plan(session: Any, turn: Turn, facts: Facts) -> Outcome:
         name="Open the plan",
         url=project_url(project.id, "plan"),
     )
+
+
+def _tasks_by_phase(plan: PlanDetail) -> list[tuple[str, list[TaskOut]]]:
+    """Each phase's tasks in the plan's order, then those without a phase."""
+    by_phase: dict[uuid.UUID | None, list[TaskOut]] = {}
+    for task in plan.tasks:
+        by_phase.setdefault(task.phase_id, []).append(task)
+    phases = [(p.name, by_phase.get(p.id, [])) for p in plan.phases]
+    if by_phase.get(None):
+        phases.append(("Without a phase", by_phase[None]))
+    return phases
+
+
+def _phase_lines(phases: list[tuple[str, list[TaskOut]]], names: dict[uuid.UUID, str]) -> list[str]:
+    """A line per phase naming its tasks and who does them, the first 20 tasks in all."""
+    lines = []
+    shown = 0
+    for phase_name, tasks in phases:
+        listed = []
+        for task in tasks:
+            if shown >= 20:
+                break
+            who = names.get(task.assigned_agent_id) if task.assigned_agent_id else None
+            listed.append(task.name + (f" ({who})" if who else ""))
+            shown += 1
+        more = len(tasks) - len(listed)
+        lines.append(
+            f"- {phase_name}: " + "; ".join(listed) + (f"; and {more} more" if more > 0 else "")
+        )
+    return lines
 
 
 async def _requirements(session: Any, turn: Turn, facts: Facts) -> Outcome:

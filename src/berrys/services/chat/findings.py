@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from berrys.core.enums import HumanInteractionType, InteractionStatus
@@ -24,6 +25,7 @@ from berrys.services.chat.reading import (
 from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
 from berrys.services.planning import service as planning
+from berrys.services.planning.contracts import Bottleneck, PlanDetail, ScheduledTask, TaskOut
 
 # Monte Carlo samples for the finish forecast of a chat answer (the API's default is 1000).
 FORECAST_ITERATIONS = 200
@@ -166,60 +168,12 @@ async def risk(session: Any, turn: Turn, facts: Facts, intent: IntentResult) -> 
             + (f"; {len(medium)} are MEDIUM: {'; '.join(medium[:5])}." if medium else ".")
         )
         return answered("risk", reply, facts.project.id, plan_id=str(plan.id), tasks=[])
-    schedule = await planning.get_schedule(
-        session, plan_id=plan.id, user=turn.user, iterations=FORECAST_ITERATIONS
-    )
-    slack = {t.task_id: t for t in schedule.tasks}
-    bottlenecks = (
-        await planning.get_bottlenecks(session, plan_id=plan.id, user=turn.user)
-    ).bottlenecks
-    run = facts.run
-    approvals = await _approvals(session, run)
-    runs_of = {t.plan_task_id: t for t in run.task_runs} if run is not None else {}
-    drafted_by = plan.generated_by or "a person"
-    explained = []
-    lines = []
-    for task in chosen:
-        reasons = [f"the plan's drafter ({drafted_by}) set its risk to {task.risk_level.value}"]
-        signals = sorted(
-            {
-                m.lower().removesuffix("s")
-                for m in _RISK_SIGNALS.findall(f"{task.name} {task.description}")
-            }
-        )
-        if signals:
-            reasons.append(f"its subject touches {', '.join(signals)}")
-        if task.pessimistic_hours and task.pessimistic_hours > task.estimate_hours:
-            reasons.append(
-                f"its estimate is uncertain: {hours(task.optimistic_hours or task.estimate_hours)}"
-                f" to {hours(task.pessimistic_hours)}, most likely {hours(task.estimate_hours)}"
-            )
-        scheduled = slack.get(task.id)
-        if scheduled is not None and scheduled.critical:
-            reasons.append("it is on the critical path: any delay delays the finish")
-        elif scheduled is not None:
-            reasons.append(f"it has {hours(scheduled.total_slack_hours)} of slack")
-        for found in bottlenecks:
-            if task.id in found.task_ids and found.kind.value != "LONG_CHAIN":
-                reasons.append(f"{found.detail} ({found.severity.value.lower()})")
-        approval = None
-        task_run = runs_of.get(task.id)
-        if task_run is not None and task_run.id in approvals:
-            said, approval = _approval_text(approvals[task_run.id], turn)
-            reasons.append(said)
-        elif task.risk_level.value in RISKY:
-            reasons.append("a run asks a person to approve it before it starts")
-        explained.append(
-            {
-                "task_id": str(task.id),
-                "name": task.name,
-                "risk_level": task.risk_level.value,
-                "reasons": reasons,
-                "approval": approval,
-                "task_run_status": task_status(task_run) if task_run is not None else None,
-            }
-        )
-        lines.append(f"- {task.name} is {task.risk_level.value} risk: " + "; ".join(reasons) + ".")
+    evidence = await _risk_evidence(session, turn, facts, plan)
+    explained = [_explain_risk(task, evidence) for task in chosen]
+    lines = [
+        f"- {item['name']} is {item['risk_level']} risk: " + "; ".join(item["reasons"]) + "."
+        for item in explained
+    ]
     head = (
         ""
         if named is not None
@@ -236,6 +190,93 @@ async def risk(session: Any, turn: Turn, facts: Facts, intent: IntentResult) -> 
         name="Open the plan",
         url=project_url(facts.project.id, "plan"),
     )
+
+
+@dataclass(frozen=True)
+class _RiskEvidence:
+    """What besides a task itself explains its risk: the plan's schedule and bottlenecks,
+    and the latest run's task runs and approvals."""
+
+    turn: Turn
+    drafted_by: str
+    scheduled: dict[uuid.UUID, ScheduledTask]
+    bottlenecks: list[Bottleneck]
+    task_runs: dict[uuid.UUID, Any]
+    approvals: dict[uuid.UUID, Any]
+
+
+async def _risk_evidence(session: Any, turn: Turn, facts: Facts, plan: PlanDetail) -> _RiskEvidence:
+    schedule = await planning.get_schedule(
+        session, plan_id=plan.id, user=turn.user, iterations=FORECAST_ITERATIONS
+    )
+    found = await planning.get_bottlenecks(session, plan_id=plan.id, user=turn.user)
+    run = facts.run
+    return _RiskEvidence(
+        turn=turn,
+        drafted_by=plan.generated_by or "a person",
+        scheduled={t.task_id: t for t in schedule.tasks},
+        bottlenecks=found.bottlenecks,
+        task_runs={t.plan_task_id: t for t in run.task_runs} if run is not None else {},
+        approvals=await _approvals(session, run),
+    )
+
+
+def _explain_risk(task: TaskOut, evidence: _RiskEvidence) -> dict[str, Any]:
+    """Why a task is risky: the plan's reading of it, its place in the schedule, and who
+    approved (or must approve) it."""
+    reasons = [
+        f"the plan's drafter ({evidence.drafted_by}) set its risk to {task.risk_level.value}"
+    ]
+    reasons += _subject_reasons(task)
+    reasons += _schedule_reasons(task, evidence)
+    approval = None
+    task_run = evidence.task_runs.get(task.id)
+    if task_run is not None and task_run.id in evidence.approvals:
+        said, approval = _approval_text(evidence.approvals[task_run.id], evidence.turn)
+        reasons.append(said)
+    elif task.risk_level.value in RISKY:
+        reasons.append("a run asks a person to approve it before it starts")
+    return {
+        "task_id": str(task.id),
+        "name": task.name,
+        "risk_level": task.risk_level.value,
+        "reasons": reasons,
+        "approval": approval,
+        "task_run_status": task_status(task_run) if task_run is not None else None,
+    }
+
+
+def _subject_reasons(task: TaskOut) -> list[str]:
+    """What the task is about (the risk signals it touches) and how uncertain its estimate is."""
+    reasons = []
+    signals = sorted(
+        {
+            m.lower().removesuffix("s")
+            for m in _RISK_SIGNALS.findall(f"{task.name} {task.description}")
+        }
+    )
+    if signals:
+        reasons.append(f"its subject touches {', '.join(signals)}")
+    if task.pessimistic_hours and task.pessimistic_hours > task.estimate_hours:
+        reasons.append(
+            f"its estimate is uncertain: {hours(task.optimistic_hours or task.estimate_hours)}"
+            f" to {hours(task.pessimistic_hours)}, most likely {hours(task.estimate_hours)}"
+        )
+    return reasons
+
+
+def _schedule_reasons(task: TaskOut, evidence: _RiskEvidence) -> list[str]:
+    """The task's slack (or place on the critical path) and the bottlenecks it is part of."""
+    reasons = []
+    scheduled = evidence.scheduled.get(task.id)
+    if scheduled is not None and scheduled.critical:
+        reasons.append("it is on the critical path: any delay delays the finish")
+    elif scheduled is not None:
+        reasons.append(f"it has {hours(scheduled.total_slack_hours)} of slack")
+    for found in evidence.bottlenecks:
+        if task.id in found.task_ids and found.kind.value != "LONG_CHAIN":
+            reasons.append(f"{found.detail} ({found.severity.value.lower()})")
+    return reasons
 
 
 # --- what an agent wrote --------------------------------------------------------------------
@@ -274,43 +315,18 @@ async def artifacts(session: Any, turn: Turn, facts: Facts, intent: IntentResult
     tasks = {t.id: t for t in run.task_runs}
     names = {a.id: a.name for a in facts.agents}
     wanted = {a.id for a in meant}
-    listed = []
-    for artifact in run.artifacts:
-        task = tasks.get(artifact.task_run_id)
-        agent_id = task.agent_id if task is not None else None
-        if wanted and agent_id not in wanted:
-            continue
-        status = task_status(task) if task is not None else None
-        listed.append(
-            {
-                "id": str(artifact.id),
-                "name": artifact.name,
-                "media_type": artifact.media_type,
-                "path": artifact.path,
-                "task": task.name if task is not None else None,
-                "task_status": status,
-                "agent": names.get(agent_id) if agent_id else None,
-                "chars": len(artifact.content),
-                "excerpt": _excerpt(artifact.content),
-            }
-        )
+    listed = [
+        _artifact_item(artifact, tasks.get(artifact.task_run_id), names)
+        for artifact in run.artifacts
+        if not wanted or _author(tasks.get(artifact.task_run_id)) in wanted
+    ]
     who = " and ".join(a.name for a in meant) if meant else "the team"
-    where = f"run {str(run.id)[:8]} ({run.status.value})"
+    where = f'the latest run {str(run.id)[:8]} ({run.status.value}) of "{project.name}"'
     if not listed:
-        reply = f'In the latest {where} of "{project.name}", {who} wrote nothing yet.'
+        reply = f"In {where}, {who} wrote nothing yet."
     else:
-        lines = []
-        for item in listed[:10]:
-            by = f" by {item['agent']}" if item["agent"] and len(meant) != 1 else ""
-            review = " [needs review]" if item["task_status"] == "NEEDS_REVIEW" else ""
-            task = f' for "{item["task"]}"' if item["task"] and item["task"] != item["name"] else ""
-            lines.append(
-                f"- {item['name']}{by}{task}{review}, {item['chars']} characters: {item['excerpt']}"
-            )
-        more = f"\n... and {len(listed) - 10} more on the run's page." if len(listed) > 10 else ""
-        reply = (
-            f'In the latest {where} of "{project.name}", {who} wrote {len(listed)} '
-            "deliverable(s):\n" + "\n".join(lines) + more
+        reply = f"In {where}, {who} wrote {len(listed)} deliverable(s):\n" + _artifact_lines(
+            listed, by_one_agent=len(meant) == 1
         )
     return answered(
         "artifacts",
@@ -322,3 +338,37 @@ async def artifacts(session: Any, turn: Turn, facts: Facts, intent: IntentResult
         name="Open the run",
         url=f"/runs/{run.id}",
     )
+
+
+def _author(task: Any | None) -> uuid.UUID | None:
+    """The agent of the task run that wrote an artifact (None when it is unknown)."""
+    return task.agent_id if task is not None else None
+
+
+def _artifact_item(artifact: Any, task: Any | None, names: dict[uuid.UUID, str]) -> dict[str, Any]:
+    agent_id = _author(task)
+    return {
+        "id": str(artifact.id),
+        "name": artifact.name,
+        "media_type": artifact.media_type,
+        "path": artifact.path,
+        "task": task.name if task is not None else None,
+        "task_status": task_status(task) if task is not None else None,
+        "agent": names.get(agent_id) if agent_id else None,
+        "chars": len(artifact.content),
+        "excerpt": _excerpt(artifact.content),
+    }
+
+
+def _artifact_lines(listed: list[dict[str, Any]], *, by_one_agent: bool) -> str:
+    """One line per artifact (the first ten), naming its author unless one agent was asked."""
+    lines = []
+    for item in listed[:10]:
+        by = f" by {item['agent']}" if item["agent"] and not by_one_agent else ""
+        review = " [needs review]" if item["task_status"] == "NEEDS_REVIEW" else ""
+        task = f' for "{item["task"]}"' if item["task"] and item["task"] != item["name"] else ""
+        lines.append(
+            f"- {item['name']}{by}{task}{review}, {item['chars']} characters: {item['excerpt']}"
+        )
+    more = f"\n... and {len(listed) - 10} more on the run's page." if len(listed) > 10 else ""
+    return "\n".join(lines) + more

@@ -55,6 +55,22 @@ def failed(intent: ChatIntent, exc: BerrysError, project_id: uuid.UUID | None) -
     )
 
 
+def not_ready(intent: ChatIntent, project_id: uuid.UUID, detail: str, hint: str) -> Outcome:
+    """An action the project is not ready for: what it lacks (``detail``), what to do first."""
+    return Outcome(
+        reply=f"{detail} {hint}",
+        project_id=project_id,
+        actions=[
+            ChatAction(
+                type=intent,
+                status=Status.FAILED,
+                detail=detail,
+                result={"project_id": str(project_id)},
+            )
+        ],
+    )
+
+
 def confirm(intent: ChatIntent, project_id: uuid.UUID, question: str) -> Outcome:
     """Ask before a costly or destructive action; a "yes" in the next message carries it out."""
     return Outcome(

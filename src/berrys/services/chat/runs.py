@@ -16,6 +16,7 @@ from berrys.services.chat.outcome import (
     ask_which_project,
     confirm,
     failed,
+    not_ready,
     refuse_read_only,
     target_project,
 )
@@ -25,7 +26,7 @@ from berrys.services.interactions.contracts import InteractionResponse
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import RunCreate
+from berrys.services.runs.contracts import RunCreate, RunOut
 
 
 async def start_run(
@@ -47,18 +48,7 @@ async def start_run(
         return failed(Intent.START_RUN, exc, project_id)
     if plan is None or not plan.tasks:
         detail = f"{label} has no plan to run yet."
-        return Outcome(
-            reply=f'{detail} Say "now plan it" first.',
-            project_id=project_id,
-            actions=[
-                ChatAction(
-                    type=Intent.START_RUN,
-                    status=Status.FAILED,
-                    detail=detail,
-                    result={"project_id": str(project_id)},
-                )
-            ],
-        )
+        return not_ready(Intent.START_RUN, project_id, detail, 'Say "now plan it" first.')
     if not confirmed:
         question = (
             f"Starting a run executes plan version {plan.version} of {label} ({len(plan.tasks)} "
@@ -77,6 +67,10 @@ async def start_run(
             )
     except BerrysError as exc:
         return failed(Intent.START_RUN, exc, project_id)
+    return _run_started(label, project_id, run)
+
+
+def _run_started(label: str, project_id: uuid.UUID, run: RunOut) -> Outcome:
     waiting = " It waits for your approval of the plan first." if run.gate_interaction_id else ""
     return Outcome(
         reply=f"I started a run of {label} ({len(run.task_runs)} tasks).{waiting} "

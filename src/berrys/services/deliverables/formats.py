@@ -17,9 +17,14 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from berrys.services.catalogue.contracts import Column, DeliverableType, ProjectFacts
 from berrys.services.deliverables.drafting import Todos, fmt_date, fmt_number, plural
+
+if TYPE_CHECKING:
+    from openpyxl.cell.cell import Cell
+    from openpyxl.worksheet.worksheet import Worksheet
 
 NUMERIC = {"number", "money", "hours"}
 TOTAL = "Total"
@@ -274,10 +279,8 @@ def sheet_title(text: str) -> str:
 def xlsx_bytes(table: Table, *, title: str, about: list[str]) -> tuple[bytes, list[list[str]]]:
     """The workbook (About sheet first, the table's sheet active) and a text view of it."""
     from openpyxl import Workbook
-    from openpyxl.comments import Comment
-    from openpyxl.styles import Font, PatternFill
+    from openpyxl.styles import Font
 
-    todo_fill = PatternFill("solid", start_color="FFF2CC", end_color="FFF2CC")
     book = Workbook()
     sheet_about = book.active
     sheet_about.title = "About"
@@ -292,55 +295,75 @@ def xlsx_bytes(table: Table, *, title: str, about: list[str]) -> tuple[bytes, li
     for i, name in enumerate(names, start=1):
         sheet.cell(row=1, column=i, value=name).font = Font(bold=True)
         sheet.column_dimensions[_letter(i - 1)].width = max(12, min(48, len(name) + 4))
-    last = len(table.rows) + 1
     for r, row in enumerate(table.rows, start=2):
-        shown = []
-        for i, column in enumerate(table.columns):
-            raw = row[i].strip()
-            cell = sheet.cell(row=r, column=i + 1)
-            if table.computed(column) or raw.startswith("="):
-                formula = column.formula if table.computed(column) else raw
-                cell.value = xlsx_formula(formula or "", r, names, row_index, i)
-            elif not raw and optional(column):
-                cell.value = None
-            elif not raw:
-                cell.fill = todo_fill
-                cell.comment = Comment(f"TODO({table.owner}): fill in {column.name}", "Berrys")
-                if column.kind not in NUMERIC:
-                    cell.value = "TODO"
-            elif column.kind in NUMERIC and parse_number(raw) is not None:
-                number = parse_number(raw) or 0.0
-                cell.value = int(number) if number.is_integer() else number
-            elif column.kind == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-                cell.value = date.fromisoformat(raw)
-            else:
-                cell.value = raw
-            if column.kind == "money" or column.kind == "formula":
-                cell.number_format = "#,##0.00"
-            if cell.value is None:
-                shown.append("TODO" if cell.comment is not None else "")
-            elif isinstance(cell.value, float):
-                shown.append(fmt_number(cell.value).replace(",", ""))
-            else:
-                shown.append(str(cell.value))
-        view.append(shown)
+        view.append(
+            [
+                _write_cell(
+                    sheet.cell(row=r, column=i + 1), row[i].strip(), table, column, row_index
+                )
+                for i, column in enumerate(table.columns)
+            ]
+        )
     if table.summed:
-        total_row = last + 1
-        sheet.cell(row=total_row, column=1, value=TOTAL).font = Font(bold=True)
-        shown = [TOTAL] + [""] * (len(names) - 1)
-        for i in table.summed:
-            letter = _letter(i)
-            cell = sheet.cell(row=total_row, column=i + 1, value=f"=SUM({letter}2:{letter}{last})")
-            cell.font = Font(bold=True)
-            cell.number_format = "#,##0.00"
-            shown[i] = str(cell.value)
-        view.append(shown)
+        view.append(_total_row(sheet, table))
     sheet.freeze_panes = "A2"
     book.active = 1
     book.properties.creator = "Berrys"
     buffer = io.BytesIO()
     book.save(buffer)
     return _reproducible(buffer.getvalue()), view
+
+
+def _write_cell(
+    cell: Cell, raw: str, table: Table, column: Column, row_index: dict[str, int]
+) -> str:
+    """Write one table cell (a formula, a number, a date, text, or a marked TODO); its text
+    in the view."""
+    from openpyxl.comments import Comment
+    from openpyxl.styles import PatternFill
+
+    i = cell.column - 1
+    if table.computed(column) or raw.startswith("="):
+        formula = column.formula if table.computed(column) else raw
+        cell.value = xlsx_formula(formula or "", cell.row, table.names, row_index, i)
+    elif not raw and optional(column):
+        cell.value = None
+    elif not raw:
+        cell.fill = PatternFill("solid", start_color="FFF2CC", end_color="FFF2CC")
+        cell.comment = Comment(f"TODO({table.owner}): fill in {column.name}", "Berrys")
+        if column.kind not in NUMERIC:
+            cell.value = "TODO"
+    elif column.kind in NUMERIC and parse_number(raw) is not None:
+        number = parse_number(raw) or 0.0
+        cell.value = int(number) if number.is_integer() else number
+    elif column.kind == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        cell.value = date.fromisoformat(raw)
+    else:
+        cell.value = raw
+    if column.kind == "money" or column.kind == "formula":
+        cell.number_format = "#,##0.00"
+    if cell.value is None:
+        return "TODO" if cell.comment is not None else ""
+    if isinstance(cell.value, float):
+        return fmt_number(cell.value).replace(",", "")
+    return str(cell.value)
+
+
+def _total_row(sheet: Worksheet, table: Table) -> list[str]:
+    """The Total row under the table, a SUM per summed column; its text in the view."""
+    from openpyxl.styles import Font
+
+    last = len(table.rows) + 1
+    total_row = last + 1
+    sheet.cell(row=total_row, column=1, value=TOTAL).font = Font(bold=True)
+    shown = [TOTAL] + [""] * (len(table.columns) - 1)
+    for i in table.summed:
+        letter = _letter(i)
+        cell = sheet.cell(row=total_row, column=i + 1, value=f"=SUM({letter}2:{letter}{last})")
+        cell.font = Font(bold=True)
+        cell.number_format = "#,##0.00"
+        shown[i] = str(cell.value)
+    return shown
 
 
 def _reproducible(data: bytes) -> bytes:

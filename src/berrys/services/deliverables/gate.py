@@ -315,16 +315,7 @@ def key_terms(facts: ProjectFacts) -> list[str]:
 def screen(text: str, *, prompt: str, allowed: Iterable[str] = ()) -> GateResult:
     """The checks a free-form answer (a task with no deliverable type) can take without an
     outline or the project's facts: loops, and the prompt's instructions echoed back."""
-    findings: list[Finding] = []
-    duplicate, distinct = repetition(text)
-    lines = _content_lines(text)
-    if duplicate > DUPLICATE_LINES:
-        repeated = len(lines) - len(set(lines))
-        message = f"Repeats itself: {repeated} of {len(lines)} lines are repeats"
-        findings.append(Finding(check="repetition", message=message))
-    elif distinct < DISTINCT_4GRAMS:
-        message = f"Repeats itself: only {distinct:.0%} of its four-word phrases are distinct"
-        findings.append(Finding(check="repetition", message=message))
+    findings = _loops(text, *repetition(text))
     longest, _ = echo(text, prompt, allowed)
     if len(longest.split()) >= ECHO_RUN:
         findings.append(
@@ -337,89 +328,20 @@ def gate(
     text: str, *, deliverable: DeliverableType, facts: ProjectFacts, prompt: str
 ) -> GateResult:
     """Check a model's draft; ``passed`` is False when it must be repaired or replaced."""
-    findings: list[Finding] = []
-
-    def fail(check: str, message: str) -> None:
-        findings.append(Finding(check=check, message=message, severity="fail"))
-
-    def flag(check: str, message: str) -> None:
-        findings.append(Finding(check=check, message=message, severity="review"))
-
     words = _tokens(text)
-    lines = _content_lines(text)
     duplicate, distinct = repetition(text)
-    if duplicate > DUPLICATE_LINES:
-        repeated = len(lines) - len(set(lines))
-        fail("repetition", f"Repeats itself: {repeated} of {len(lines)} lines are repeats")
-    elif distinct < DISTINCT_4GRAMS:
-        fail(
-            "repetition",
-            f"Repeats itself: only {distinct:.0%} of its four-word phrases are distinct",
-        )
-
     brief = brief_texts(deliverable, facts)
     longest, copied = echo(text, prompt, brief)
-    if len(longest.split()) >= ECHO_RUN:
-        fail("echo", f"Copies the instructions: \u201c{longest[:120]}\u201d")
-    elif copied > ECHO_SHARE and len(words) >= 20:
-        fail("echo", f"Mostly copied from the brief ({copied:.0%} of its words)")
-
-    sections = [s for s in deliverable.sections]
-    minimum = max(MIN_WORDS, WORDS_PER_SECTION * len(sections))
-    if len(words) < minimum:
-        fail("length", f"Too short: {len(words)} words (at least {minimum} expected)")
-    elif len(words) > MAX_WORDS:
-        flag("length", f"Very long: {len(words)} words")
-
-    terms = key_terms(facts)
-    lowered = " ".join(words)
-    present = [t for t in terms if re.search(rf"\b{re.escape(t)}", lowered)]
-    if terms and not present:
-        fail("coverage", f"Off-topic: never mentions {', '.join(terms[:4])}")
-
-    if deliverable.format in ("markdown", "code") and sections:
-        bodies = section_bodies(text, sections)
-        missing = [heading for heading, body in bodies.items() if body is None]
-        if len(missing) * 3 > len(sections):
-            fail(
-                "structure", f"Not in the {deliverable.title} outline: missing {', '.join(missing)}"
-            )
-        elif missing:
-            flag("structure", f"Missing sections: {', '.join(missing)}")
-        lacking = [
-            f"{term} ({section.heading})"
-            for section in sections
-            if bodies.get(section.heading) is not None
-            for term in section.must_contain
-            if not contains_term(bodies[section.heading] or "", term)
-        ]
-        if lacking:
-            flag("structure", f"Does not cover: {', '.join(lacking[:6])}")
-    elif deliverable.columns:
-        header = text.strip().splitlines()[0] if text.strip() else ""
-        missing = [c.name for c in deliverable.columns if c.name.lower() not in header.lower()]
-        if missing:
-            fail("structure", f"Missing columns: {', '.join(missing)}")
-
-    left = placeholders(text)
-    if left:
-        flag("placeholder", f"Placeholders not marked TODO: {', '.join(left[:5])}")
-
-    joined = "\n".join(brief)
-    vocabulary = set(_tokens(joined))
-    numbers = unsupported_numbers(text, supported_numbers(brief))
-    names = unsupported_names(text, vocabulary)
-    links = unsupported_links(text, joined)
-    if numbers:
-        flag("unsupported", f"Numbers the brief does not give: {', '.join(numbers[:8])}")
-    if names:
-        flag("unsupported", f"Names the brief does not give: {', '.join(names[:8])}")
-    if links:
-        flag("unsupported", f"Links the brief does not give: {', '.join(links[:5])}")
-    invented = len(numbers) + len(names) + len(links)
-    if invented >= UNSUPPORTED_FAIL or len(links) >= LINKS_FAIL:
-        fail("unsupported", f"Makes up {invented} facts the brief does not give")
-
+    unsupported, invented = _unsupported(text, brief)
+    findings = [
+        *_loops(text, duplicate, distinct),
+        *_echoed(longest, copied, len(words)),
+        *_length(len(words), deliverable),
+        *_coverage(words, facts),
+        *_structure(text, deliverable),
+        *_unmarked_placeholders(text),
+        *unsupported,
+    ]
     return GateResult(
         passed=not any(f.severity == "fail" for f in findings),
         findings=findings,
@@ -432,3 +354,125 @@ def gate(
             "unsupported": float(invented),
         },
     )
+
+
+def _fail(check: str, message: str) -> Finding:
+    return Finding(check=check, message=message, severity="fail")
+
+
+def _flag(check: str, message: str) -> Finding:
+    """Kept, but a person must look at it before it is final."""
+    return Finding(check=check, message=message, severity="review")
+
+
+def _loops(text: str, duplicate: float, distinct: float) -> list[Finding]:
+    """A draft that loops: too many repeated lines, or too few distinct four-word phrases."""
+    if duplicate > DUPLICATE_LINES:
+        lines = _content_lines(text)
+        repeated = len(lines) - len(set(lines))
+        return [
+            _fail("repetition", f"Repeats itself: {repeated} of {len(lines)} lines are repeats")
+        ]
+    if distinct < DISTINCT_4GRAMS:
+        message = f"Repeats itself: only {distinct:.0%} of its four-word phrases are distinct"
+        return [_fail("repetition", message)]
+    return []
+
+
+def _echoed(longest: str, copied: float, words: int) -> list[Finding]:
+    """A draft that copies its instructions or its brief back."""
+    if len(longest.split()) >= ECHO_RUN:
+        return [_fail("echo", f"Copies the instructions: \u201c{longest[:120]}\u201d")]
+    if copied > ECHO_SHARE and words >= 20:
+        return [_fail("echo", f"Mostly copied from the brief ({copied:.0%} of its words)")]
+    return []
+
+
+def _length(words: int, deliverable: DeliverableType) -> list[Finding]:
+    minimum = max(MIN_WORDS, WORDS_PER_SECTION * len(deliverable.sections))
+    if words < minimum:
+        return [_fail("length", f"Too short: {words} words (at least {minimum} expected)")]
+    if words > MAX_WORDS:
+        return [_flag("length", f"Very long: {words} words")]
+    return []
+
+
+def _coverage(words: list[str], facts: ProjectFacts) -> list[Finding]:
+    """A draft that never names what the project is about is off-topic."""
+    terms = key_terms(facts)
+    lowered = " ".join(words)
+    present = [t for t in terms if re.search(rf"\b{re.escape(t)}", lowered)]
+    if terms and not present:
+        return [_fail("coverage", f"Off-topic: never mentions {', '.join(terms[:4])}")]
+    return []
+
+
+def _structure(text: str, deliverable: DeliverableType) -> list[Finding]:
+    """The type's outline: its sections (a document or code), else its columns (a table)."""
+    if deliverable.format in ("markdown", "code") and deliverable.sections:
+        return _sections(text, deliverable)
+    if deliverable.columns:
+        header = text.strip().splitlines()[0] if text.strip() else ""
+        missing = [c.name for c in deliverable.columns if c.name.lower() not in header.lower()]
+        if missing:
+            return [_fail("structure", f"Missing columns: {', '.join(missing)}")]
+    return []
+
+
+def _sections(text: str, deliverable: DeliverableType) -> list[Finding]:
+    """Most sections missing fails; a missing section or a term a section lacks is flagged."""
+    sections = deliverable.sections
+    bodies = section_bodies(text, sections)
+    missing = [heading for heading, body in bodies.items() if body is None]
+    findings = []
+    if len(missing) * 3 > len(sections):
+        findings.append(
+            _fail(
+                "structure", f"Not in the {deliverable.title} outline: missing {', '.join(missing)}"
+            )
+        )
+    elif missing:
+        findings.append(_flag("structure", f"Missing sections: {', '.join(missing)}"))
+    lacking = [
+        f"{term} ({section.heading})"
+        for section in sections
+        if bodies.get(section.heading) is not None
+        for term in section.must_contain
+        if not contains_term(bodies[section.heading] or "", term)
+    ]
+    if lacking:
+        findings.append(_flag("structure", f"Does not cover: {', '.join(lacking[:6])}"))
+    return findings
+
+
+def _unmarked_placeholders(text: str) -> list[Finding]:
+    left = placeholders(text)
+    if left:
+        return [_flag("placeholder", f"Placeholders not marked TODO: {', '.join(left[:5])}")]
+    return []
+
+
+def _unsupported(text: str, brief: list[str]) -> tuple[list[Finding], int]:
+    """Numbers, names and links that neither the brief nor upstream gave: the findings, and
+    how many there are (a pile of them fails)."""
+    joined = "\n".join(brief)
+    numbers = unsupported_numbers(text, supported_numbers(brief))
+    names = unsupported_names(text, set(_tokens(joined)))
+    links = unsupported_links(text, joined)
+    findings = []
+    if numbers:
+        findings.append(
+            _flag("unsupported", f"Numbers the brief does not give: {', '.join(numbers[:8])}")
+        )
+    if names:
+        findings.append(
+            _flag("unsupported", f"Names the brief does not give: {', '.join(names[:8])}")
+        )
+    if links:
+        findings.append(
+            _flag("unsupported", f"Links the brief does not give: {', '.join(links[:5])}")
+        )
+    invented = len(numbers) + len(names) + len(links)
+    if invented >= UNSUPPORTED_FAIL or len(links) >= LINKS_FAIL:
+        findings.append(_fail("unsupported", f"Makes up {invented} facts the brief does not give"))
+    return findings, invented

@@ -204,15 +204,30 @@ async def draft(
     )
     if deliverable.format != "markdown":
         return await asyncio.to_thread(_offline_result, deliverable, facts, fallback)
+    return await _model_or_offline(
+        deliverable, facts, fallback, complete=complete, notes=notes, stem=stem, source=source
+    )
+
+
+async def _model_or_offline(
+    deliverable: DeliverableType,
+    facts: ProjectFacts,
+    fallback: Draft,
+    *,
+    complete: Complete,
+    notes: list[str],
+    stem: str,
+    source: str,
+) -> DraftResult:
+    """The model's draft if it passes the gate, at once or after one repair; else the offline
+    ``fallback``, with why it replaced the model's."""
     base = model_prompt(deliverable, facts)
     ask = model_prompt(deliverable, facts, feedback=notes) if notes else base
     answer = await complete(ask)
-    verdicts: list[dict[str, Any]] = []
     if _from_rules(answer):
         return await asyncio.to_thread(_offline_result, deliverable, facts, fallback, verdicts=[])
-    text = prompts.strip_fences(str(answer.get("content") or ""))
-    verdict = gate(text, deliverable=deliverable, facts=facts, prompt=base)
-    verdicts.append(_verdict(answer, verdict.passed, 0))
+    text, verdict = _judged(answer, deliverable, facts, prompt=base)
+    verdicts = [_verdict(answer, verdict.passed, 0)]
     if not verdict.passed:
         first = _produced_by(answer)
         answer = await complete(prompts.repair_prompt(ask, text, verdict.findings))
@@ -225,8 +240,7 @@ async def draft(
                 gate_findings=verdict.findings,
                 verdicts=verdicts,
             )
-        text = prompts.strip_fences(str(answer.get("content") or ""))
-        verdict = gate(text, deliverable=deliverable, facts=facts, prompt=base)
+        text, verdict = _judged(answer, deliverable, facts, prompt=base)
         verdicts.append(_verdict(answer, verdict.passed, 1))
         if not verdict.passed:
             failing = "; ".join(f.message for f in verdict.findings if f.severity == "fail")
@@ -238,6 +252,38 @@ async def draft(
                 gate_findings=verdict.findings,
                 verdicts=verdicts,
             )
+    return _model_result(
+        deliverable,
+        facts,
+        text,
+        verdict,
+        answer=answer,
+        verdicts=verdicts,
+        stem=stem,
+        source=source,
+    )
+
+
+def _judged(
+    answer: dict[str, Any], deliverable: DeliverableType, facts: ProjectFacts, *, prompt: str
+) -> tuple[str, GateResult]:
+    """The model's draft without code fences, and the gate's verdict on it."""
+    text = prompts.strip_fences(str(answer.get("content") or ""))
+    return text, gate(text, deliverable=deliverable, facts=facts, prompt=prompt)
+
+
+def _model_result(
+    deliverable: DeliverableType,
+    facts: ProjectFacts,
+    text: str,
+    verdict: GateResult,
+    *,
+    answer: dict[str, Any],
+    verdicts: list[dict[str, Any]],
+    stem: str,
+    source: str,
+) -> DraftResult:
+    """The model's draft that passed the gate, with the checks a person still has to look at."""
     produced_by = _produced_by(answer)
     result = _model_draft(
         deliverable, facts, text, verdict, produced_by=produced_by, stem=stem, source=source

@@ -259,6 +259,48 @@ async def usage(
     limit: int = 50,
 ) -> UsageReport:
     """Tokens, cost and latency by model, project and agent, and the latest attempts."""
+    conditions = _usage_conditions(
+        visible_to,
+        project_id=project_id,
+        agent_id=agent_id,
+        model=model,
+        since=since,
+        until=until,
+    )
+    total = (await session.execute(select(*_AGGREGATES).where(*conditions))).one()
+    pairs = await session.execute(
+        select(ModelRequest.provider, ModelRequest.model_name, *_AGGREGATES)
+        .where(*conditions)
+        .group_by(ModelRequest.provider, ModelRequest.model_name)
+        .order_by(func.count().desc(), ModelRequest.provider, ModelRequest.model_name)
+    )
+    by_provider_model = [_group(f"{row.provider}/{row.model_name}", row) for row in pairs]
+    requests = await session.scalars(
+        select(ModelRequest)
+        .where(*conditions)
+        .order_by(ModelRequest.created_at.desc(), ModelRequest.attempt.desc())
+        .limit(limit)
+    )
+    return UsageReport(
+        total=_group("total", total),
+        by_model=await _grouped(session, conditions, ModelRequest.model_name),
+        by_provider_model=by_provider_model,
+        by_project=await _grouped(session, conditions, ModelRequest.project_id),
+        by_agent=await _grouped(session, conditions, ModelRequest.agent_id),
+        requests=[ModelRequestOut.model_validate(row) for row in requests],
+    )
+
+
+def _usage_conditions(
+    visible_to: tuple[uuid.UUID, Collection[uuid.UUID]] | None,
+    *,
+    project_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    model: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ColumnElement[bool]]:
+    """The requests a usage report covers: the user's own and their projects', filtered."""
     conditions: list[ColumnElement[bool]] = []
     if visible_to is not None:
         user_id, project_ids = visible_to
@@ -275,36 +317,17 @@ async def usage(
         conditions.append(ModelRequest.created_at >= since)
     if until is not None:
         conditions.append(ModelRequest.created_at < until)
+    return conditions
 
-    total = (await session.execute(select(*_AGGREGATES).where(*conditions))).one()
 
-    async def grouped(column: Any) -> list[UsageGroup]:
-        rows = await session.execute(
-            select(column.label("key"), *_AGGREGATES)
-            .where(*conditions, column.is_not(None))
-            .group_by(column)
-            .order_by(func.sum(ModelRequest.cost_usd).desc(), func.count().desc())
-        )
-        return [_group(str(row.key), row) for row in rows]
-
-    pairs = await session.execute(
-        select(ModelRequest.provider, ModelRequest.model_name, *_AGGREGATES)
-        .where(*conditions)
-        .group_by(ModelRequest.provider, ModelRequest.model_name)
-        .order_by(func.count().desc(), ModelRequest.provider, ModelRequest.model_name)
+async def _grouped(
+    session: AsyncSession, conditions: list[ColumnElement[bool]], column: Any
+) -> list[UsageGroup]:
+    """The usage by each value of ``column``, the costliest first."""
+    rows = await session.execute(
+        select(column.label("key"), *_AGGREGATES)
+        .where(*conditions, column.is_not(None))
+        .group_by(column)
+        .order_by(func.sum(ModelRequest.cost_usd).desc(), func.count().desc())
     )
-    by_provider_model = [_group(f"{row.provider}/{row.model_name}", row) for row in pairs]
-    requests = await session.scalars(
-        select(ModelRequest)
-        .where(*conditions)
-        .order_by(ModelRequest.created_at.desc(), ModelRequest.attempt.desc())
-        .limit(limit)
-    )
-    return UsageReport(
-        total=_group("total", total),
-        by_model=await grouped(ModelRequest.model_name),
-        by_provider_model=by_provider_model,
-        by_project=await grouped(ModelRequest.project_id),
-        by_agent=await grouped(ModelRequest.agent_id),
-        requests=[ModelRequestOut.model_validate(row) for row in requests],
-    )
+    return [_group(str(row.key), row) for row in rows]

@@ -156,41 +156,7 @@ def choose(
 
     ``gates``: the quality gate's verdicts (``gates.tallies``), for TASK and REVIEW requests.
     """
-    needs = _needs(request)
-    wanted = prompt_tokens + (request.max_tokens or 256)
-    now = time.monotonic()
-    eligible: list[ModelSpec] = []
-    cooling: list[ModelSpec] = []
-    skipped: list[str] = []
-    for spec in specs:
-        if runtime.provider_for(spec) is None:
-            continue
-        if spec.provider == ModelProvider.RULES and request.rules is None:
-            continue
-        missing = needs - spec.capabilities
-        if missing:
-            skipped.append(f"{spec.name}: no {'/'.join(sorted(missing))}")
-            continue
-        if spec.context_window < wanted and spec.provider != ModelProvider.RULES:
-            skipped.append(f"{spec.name}: context {spec.context_window} < {wanted}")
-            continue
-        if request.local_only and not spec.is_local:
-            skipped.append(f"{spec.name}: not local")
-            continue
-        if gates:
-            below = below_offline_draft(spec, request.task_type, gates)
-            if below is not None:
-                skipped.append(f"{spec.name}: {below}")
-                continue
-        cooldown = runtime.cooling(spec, now)
-        if cooldown is not None:
-            if cooldown.strict:
-                skipped.append(f"{spec.name}: Retry-After")
-            else:
-                cooling.append(spec)
-            continue
-        eligible.append(spec)
-
+    eligible, cooling, skipped = _screen(runtime, specs, request, prompt_tokens, gates)
     task = request.task_type
 
     def rank(spec: ModelSpec) -> tuple[float, ...]:
@@ -208,15 +174,7 @@ def choose(
         ]
     explicit = ""
     if request.model:
-        named = [s for s in specs if s.name == request.model or _qualified(s) == request.model]
-        if not named:
-            known = sorted({s.name for s in specs})
-            raise Unprocessable(
-                f"Unknown model {request.model!r}; known: {', '.join(known)}", known=known
-            )
-        first = named[0]
-        if runtime.provider_for(first) is None:
-            raise Unprocessable(f"Model {request.model!r}: {runtime.why_unserved(first)}")
+        first = _named_model(runtime, specs, request.model)
         chain = [first] + [s for s in chain if s.key != first.key]
         explicit = f"explicit model {first.name}"
     if not chain:
@@ -234,6 +192,75 @@ def choose(
     if skipped:
         reason += f"; skipped: {'; '.join(skipped)}"
     return chain, reason
+
+
+def _screen(
+    runtime: Runtime,
+    specs: list[ModelSpec],
+    request: CompletionRequest,
+    prompt_tokens: int,
+    gates: Tallies | None,
+) -> tuple[list[ModelSpec], list[ModelSpec], list[str]]:
+    """The served models that meet the request's needs, split into those ready now and those
+    cooling down, and why each other one was skipped."""
+    needs = _needs(request)
+    wanted = prompt_tokens + (request.max_tokens or 256)
+    now = time.monotonic()
+    eligible: list[ModelSpec] = []
+    cooling: list[ModelSpec] = []
+    skipped: list[str] = []
+    for spec in specs:
+        if runtime.provider_for(spec) is None:
+            continue
+        if spec.provider == ModelProvider.RULES and request.rules is None:
+            continue
+        unmet = _unmet(spec, request, needs=needs, wanted=wanted, gates=gates)
+        if unmet is not None:
+            skipped.append(f"{spec.name}: {unmet}")
+            continue
+        cooldown = runtime.cooling(spec, now)
+        if cooldown is not None:
+            if cooldown.strict:
+                skipped.append(f"{spec.name}: Retry-After")
+            else:
+                cooling.append(spec)
+            continue
+        eligible.append(spec)
+    return eligible, cooling, skipped
+
+
+def _unmet(
+    spec: ModelSpec,
+    request: CompletionRequest,
+    *,
+    needs: set[ModelCapability],
+    wanted: int,
+    gates: Tallies | None,
+) -> str | None:
+    """Which of the request's needs the model does not meet, or None."""
+    missing = needs - spec.capabilities
+    if missing:
+        return f"no {'/'.join(sorted(missing))}"
+    if spec.context_window < wanted and spec.provider != ModelProvider.RULES:
+        return f"context {spec.context_window} < {wanted}"
+    if request.local_only and not spec.is_local:
+        return "not local"
+    if gates:
+        return below_offline_draft(spec, request.task_type, gates)
+    return None
+
+
+def _named_model(runtime: Runtime, specs: list[ModelSpec], name: str) -> ModelSpec:
+    """The model a request names (``name`` or ``provider/name``); Unprocessable when it is
+    unknown or cannot be served."""
+    named = [s for s in specs if s.name == name or _qualified(s) == name]
+    if not named:
+        known = sorted({s.name for s in specs})
+        raise Unprocessable(f"Unknown model {name!r}; known: {', '.join(known)}", known=known)
+    first = named[0]
+    if runtime.provider_for(first) is None:
+        raise Unprocessable(f"Model {name!r}: {runtime.why_unserved(first)}")
+    return first
 
 
 def _qualified(spec: ModelSpec) -> str:
@@ -302,85 +329,124 @@ async def run(
 ) -> Completion:
     """Walk ``chain``; every attempt is appended to ``records``."""
     started = time.perf_counter()
-    schema = request.response_schema
-    max_repairs = runtime.settings.llm_max_repairs
     prompt_estimate = estimate_tokens("".join(m.content for m in preq.messages))
     overflow_window = 0
     notes: list[str] = []
     for spec in chain:
         if overflow_window and spec.context_window <= overflow_window:
             continue
-        if budget is not None:
-            completion_estimate = request.max_tokens or DEFAULT_COMPLETION_TOKENS
-            estimate = spec.cost(prompt_estimate, completion_estimate)
-            refusal = await budget(spec, estimate, prompt_estimate + completion_estimate)
-            if refusal:
-                notes.append(f"{spec.name}: {refusal}")
-                continue
-        messages = preq.messages
-        for repair in range(max_repairs + 1):
-            attempt_request = preq if repair == 0 else _with_messages(preq, messages)
-            number = len(records) + 1
-            t0 = time.perf_counter()
-            try:
-                response = await _call(runtime, spec, attempt_request)
-            except ProviderError as error:
-                latency = (time.perf_counter() - t0) * 1000
-                records.append(
-                    AttemptRecord(
-                        spec=spec,
-                        attempt=number,
-                        outcome=error.outcome,
-                        error_class=type(error).__name__,
-                        error_detail=error.detail[:2000],
-                        latency_ms=latency,
-                    )
-                )
-                learn(spec, error.outcome, latency)
-                on_failure(runtime, spec, error)
-                if error.outcome == ModelRequestOutcome.CONTEXT_OVERFLOW:
-                    overflow_window = spec.context_window
-                break
-            latency = (time.perf_counter() - t0) * 1000
-            prompt_tokens = (
-                response.prompt_tokens
-                if response.prompt_tokens is not None
-                else estimate_tokens("".join(m.content for m in attempt_request.messages))
-            )
-            completion_tokens = (
-                response.completion_tokens
-                if response.completion_tokens is not None
-                else estimate_tokens(response.content)
-            )
-            record = AttemptRecord(
-                spec=spec,
-                attempt=number,
-                outcome=ModelRequestOutcome.SUCCESS,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                cost_usd=spec.cost(prompt_tokens, completion_tokens),
-                latency_ms=latency,
-            )
-            records.append(record)
-            parsed = response.parsed
-            if schema is not None and not response.tool_calls:
-                try:
-                    parsed = validate(schema, response)
-                except InvalidOutput as error:
-                    record.outcome = ModelRequestOutcome.INVALID_OUTPUT
-                    record.error_class = "InvalidOutput"
-                    record.error_detail = error.detail[:2000]
-                    messages = repair_messages(messages, response.content, error.detail)
-                    if repair == max_repairs:
-                        learn(spec, record.outcome, latency)
-                    continue
-            learn(spec, ModelRequestOutcome.SUCCESS, latency)
-            runtime.failures.pop(spec.key, None)
+        refusal = await budget_refusal(budget, spec, request, prompt_estimate)
+        if refusal:
+            notes.append(f"{spec.name}: {refusal}")
+            continue
+        answer = await _ask(runtime, spec, request, preq, records)
+        if answer is not None:
+            response, parsed = answer
             return finish(spec, response, parsed, records, started, reason, notes, preq)
+        if records[-1].outcome == ModelRequestOutcome.CONTEXT_OVERFLOW:
+            overflow_window = spec.context_window  # only a larger window can take the prompt
     summary = "; ".join(f"{r.spec.name}: {r.outcome}" for r in records) or "no attempt made"
     if notes:
         summary += "; " + "; ".join(notes)
     raise NoModelAnswered(summary)
+
+
+async def budget_refusal(
+    budget: BudgetGuard | None, spec: ModelSpec, request: CompletionRequest, prompt_estimate: int
+) -> str | None:
+    """Why a budget forbids calling ``spec`` at its estimated cost, or None."""
+    if budget is None:
+        return None
+    completion_estimate = request.max_tokens or DEFAULT_COMPLETION_TOKENS
+    estimate = spec.cost(prompt_estimate, completion_estimate)
+    return await budget(spec, estimate, prompt_estimate + completion_estimate)
+
+
+async def _ask(
+    runtime: Runtime,
+    spec: ModelSpec,
+    request: CompletionRequest,
+    preq: ProviderRequest,
+    records: list[AttemptRecord],
+) -> tuple[ProviderResponse, Any] | None:
+    """Ask one model, repairing invalid output up to ``llm_max_repairs`` times: its answer
+    and the parsed value, or None when it failed (each attempt appended to ``records``)."""
+    schema = request.response_schema
+    max_repairs = runtime.settings.llm_max_repairs
+    messages = preq.messages
+    for repair in range(max_repairs + 1):
+        attempt_request = preq if repair == 0 else _with_messages(preq, messages)
+        number = len(records) + 1
+        t0 = time.perf_counter()
+        try:
+            response = await _call(runtime, spec, attempt_request)
+        except ProviderError as error:
+            latency = (time.perf_counter() - t0) * 1000
+            records.append(failed_attempt(spec, number, error, latency))
+            learn(spec, error.outcome, latency)
+            on_failure(runtime, spec, error)
+            return None
+        latency = (time.perf_counter() - t0) * 1000
+        record = answered_attempt(spec, number, attempt_request, response, latency)
+        records.append(record)
+        parsed = response.parsed
+        if schema is not None and not response.tool_calls:
+            try:
+                parsed = validate(schema, response)
+            except InvalidOutput as error:
+                record.outcome = ModelRequestOutcome.INVALID_OUTPUT
+                record.error_class = "InvalidOutput"
+                record.error_detail = error.detail[:2000]
+                messages = repair_messages(messages, response.content, error.detail)
+                if repair == max_repairs:
+                    learn(spec, record.outcome, latency)
+                continue
+        learn(spec, ModelRequestOutcome.SUCCESS, latency)
+        runtime.failures.pop(spec.key, None)
+        return response, parsed
+    return None
+
+
+def failed_attempt(
+    spec: ModelSpec, number: int, error: ProviderError, latency: float
+) -> AttemptRecord:
+    return AttemptRecord(
+        spec=spec,
+        attempt=number,
+        outcome=error.outcome,
+        error_class=type(error).__name__,
+        error_detail=error.detail[:2000],
+        latency_ms=latency,
+    )
+
+
+def answered_attempt(
+    spec: ModelSpec,
+    number: int,
+    preq: ProviderRequest,
+    response: ProviderResponse,
+    latency: float,
+) -> AttemptRecord:
+    """An attempt that answered, its tokens estimated where the provider did not count them."""
+    prompt_tokens = (
+        response.prompt_tokens
+        if response.prompt_tokens is not None
+        else estimate_tokens("".join(m.content for m in preq.messages))
+    )
+    completion_tokens = (
+        response.completion_tokens
+        if response.completion_tokens is not None
+        else estimate_tokens(response.content)
+    )
+    return AttemptRecord(
+        spec=spec,
+        attempt=number,
+        outcome=ModelRequestOutcome.SUCCESS,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=spec.cost(prompt_tokens, completion_tokens),
+        latency_ms=latency,
+    )
 
 
 def _with_messages(preq: ProviderRequest, messages: list[ChatMessage]) -> ProviderRequest:

@@ -8,6 +8,7 @@ write every attempt as a ``model_request`` row in one short transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
@@ -20,7 +21,7 @@ import structlog
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelRequestOutcome, ModelTaskType
+from berrys.core.enums import ModelProvider, ModelTaskType
 from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
 from berrys.services.llm import accounting, discovery, embeddings, gates, router, runtime
 from berrys.services.llm.contracts import (
@@ -265,72 +266,21 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
     fails midway ends the stream with the error (what was sent cannot be taken back).
     """
     route = await _route(database, request)
-    state, preq, prompt_tokens, chain, reason, budget = (
-        route.state,
-        route.preq,
-        route.prompt_tokens,
-        route.chain,
-        route.reason,
-        route.budget,
-    )
     records: list[AttemptRecord] = []
     call_id = uuid.uuid4()
     started = time.perf_counter()
     try:
-        for spec in chain:
-            if budget is not None:
-                expected = request.max_tokens or router.DEFAULT_COMPLETION_TOKENS
-                cost = spec.cost(prompt_tokens, expected)
-                if await budget(spec, cost, prompt_tokens + expected):
-                    continue
-            provider = state.provider_for(spec)
-            assert provider is not None  # the router keeps only served models
-            pieces: list[str] = []
-            t0 = time.perf_counter()
-            try:
-                async with state.semaphore(spec):
-                    async for delta in provider.stream(spec, preq):
-                        if delta:
-                            pieces.append(delta)
-                            yield StreamChunk(delta=delta)
-            except ProviderError as error:
-                latency = (time.perf_counter() - t0) * 1000
-                records.append(
-                    AttemptRecord(
-                        spec=spec,
-                        attempt=len(records) + 1,
-                        outcome=error.outcome,
-                        error_class=type(error).__name__,
-                        error_detail=error.detail[:2000],
-                        latency_ms=latency,
-                    )
-                )
-                router.learn(spec, error.outcome, latency)
-                router.on_failure(state, spec, error)
-                if pieces:
-                    raise ServiceUnavailable(f"{spec.name} failed midway: {error.detail}") from None
+        for spec in route.chain:
+            if await router.budget_refusal(route.budget, spec, request, route.prompt_tokens):
                 continue
-            latency = (time.perf_counter() - t0) * 1000
-            content = "".join(pieces)
-            prompt = estimate_tokens("".join(m.content for m in preq.messages))
-            completion_tokens = estimate_tokens(content)
-            record = AttemptRecord(
-                spec=spec,
-                attempt=len(records) + 1,
-                outcome=ModelRequestOutcome.SUCCESS,
-                prompt_tokens=prompt,
-                completion_tokens=completion_tokens,
-                cost_usd=spec.cost(prompt, completion_tokens),
-                latency_ms=latency,
-            )
-            records.append(record)
-            router.learn(spec, record.outcome, latency)
-            completion = router.finish(
-                spec, ProviderResponse(content=content), None, records, started, reason, [], preq
-            )
-            yield StreamChunk(done=True, completion=completion)
-            return
-        _refuse_if_over_budget(records, budget)
+            answered = False
+            async with contextlib.aclosing(_stream_from(route, spec, records, started)) as chunks:
+                async for chunk in chunks:
+                    answered = chunk.done
+                    yield chunk
+            if answered:
+                return
+        _refuse_if_over_budget(records, route.budget)
         raise ServiceUnavailable(
             "No model could stream an answer: "
             + ("; ".join(f"{r.spec.name}: {r.outcome}" for r in records) or "none eligible")
@@ -341,9 +291,42 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
             records,
             request=request,
             call_id=call_id,
-            request_hash=preq.request_hash,
-            reason=reason,
+            request_hash=route.preq.request_hash,
+            reason=route.reason,
         )
+
+
+async def _stream_from(
+    route: _Route, spec: ModelSpec, records: list[AttemptRecord], started: float
+) -> AsyncIterator[StreamChunk]:
+    """One model's deltas, then the done chunk; nothing more when it fails before its first
+    delta (the attempt recorded), ServiceUnavailable when it fails midway."""
+    state, preq = route.state, route.preq
+    provider = state.provider_for(spec)
+    assert provider is not None  # the router keeps only served models
+    pieces: list[str] = []
+    t0 = time.perf_counter()
+    try:
+        async with state.semaphore(spec):
+            async for delta in provider.stream(spec, preq):
+                if delta:
+                    pieces.append(delta)
+                    yield StreamChunk(delta=delta)
+    except ProviderError as error:
+        latency = (time.perf_counter() - t0) * 1000
+        records.append(router.failed_attempt(spec, len(records) + 1, error, latency))
+        router.learn(spec, error.outcome, latency)
+        router.on_failure(state, spec, error)
+        if pieces:
+            raise ServiceUnavailable(f"{spec.name} failed midway: {error.detail}") from None
+        return
+    latency = (time.perf_counter() - t0) * 1000
+    response = ProviderResponse(content="".join(pieces))
+    record = router.answered_attempt(spec, len(records) + 1, preq, response, latency)
+    records.append(record)
+    router.learn(spec, record.outcome, latency)
+    completion = router.finish(spec, response, None, records, started, route.reason, [], preq)
+    yield StreamChunk(done=True, completion=completion)
 
 
 async def embed(

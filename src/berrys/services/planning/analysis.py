@@ -315,9 +315,28 @@ def _raise(level: RiskLevel) -> RiskLevel:
 
 def bottlenecks(model: PlanModel, sched: engine.Schedule, a: Arrays) -> list[Bottleneck]:
     """Over-allocated resources, skill gaps, dependency hubs and long chains, worst first."""
-    found: list[Bottleneck] = []
     critical = {model.tasks[i].id for i, c in enumerate(sched.critical) if c}
     resources = {r.key: r for r in model.resources}
+    found = [
+        *_over_allocated(model, sched, critical, resources),
+        *_skill_gaps(model, critical, resources),
+    ]
+    if model.tasks:
+        found += _dependency_hubs(model, a, critical)
+        found += _long_chain(model, sched)
+    rank = {RiskLevel.CRITICAL: 0, RiskLevel.HIGH: 1, RiskLevel.MEDIUM: 2, RiskLevel.LOW: 3}
+    found.sort(key=lambda b: (rank[b.severity], -b.metric))
+    return found
+
+
+def _over_allocated(
+    model: PlanModel,
+    sched: engine.Schedule,
+    critical: set[uuid.UUID],
+    resources: dict[uuid.UUID, ResourceSpec],
+) -> list[Bottleneck]:
+    """Resources carrying more tasks at once than their capacity (worse on the critical path)."""
+    found = []
     for key, intervals in resource_intervals(model, sched.es).items():
         resource = resources.get(key)
         units = _units(resource, model.hours_per_week)
@@ -342,8 +361,16 @@ def bottlenecks(model: PlanModel, sched: engine.Schedule, a: Arrays) -> list[Bot
                 metric=round(peak, 3),
             )
         )
+    return found
+
+
+def _skill_gaps(
+    model: PlanModel, critical: set[uuid.UUID], resources: dict[uuid.UUID, ResourceSpec]
+) -> list[Bottleneck]:
+    """Tasks given to someone lacking a skill others have, then skills nobody has."""
     team = frozenset().union(*(r.skills for r in model.resources))
     missing: dict[str, list[uuid.UUID]] = defaultdict(list)
+    found = []
     for task in model.tasks:
         for skill in sorted(task.skills - team):
             missing[skill].append(task.id)
@@ -372,41 +399,49 @@ def bottlenecks(model: PlanModel, sched: engine.Schedule, a: Arrays) -> list[Bot
                 metric=len(task_ids),
             )
         )
-    n = len(model.tasks)
-    if n:
-        fan_out = [0] * n
-        for u in a.pred:
-            fan_out[u] += 1
-        threshold = max(3.0, 2.0 * statistics.fmean(fan_out))
-        for i, out in enumerate(fan_out):
-            if out >= threshold:
-                task = model.tasks[i]
-                severity = RiskLevel.MEDIUM if out >= 5 else RiskLevel.LOW
-                found.append(
-                    Bottleneck(
-                        kind=BottleneckKind.DEPENDENCY_HUB,
-                        severity=_raise(severity) if task.id in critical else severity,
-                        detail=f"{out} tasks wait on {task.name!r}",
-                        task_ids=[task.id],
-                        metric=out,
-                    )
-                )
-        chain = len(sched.critical_path)
-        ratio = chain / n
-        if chain >= 4 and ratio >= 0.5:
+    return found
+
+
+def _dependency_hubs(model: PlanModel, a: Arrays, critical: set[uuid.UUID]) -> list[Bottleneck]:
+    """Tasks that many others wait on (at least 3, and twice the plan's mean)."""
+    fan_out = [0] * len(model.tasks)
+    for u in a.pred:
+        fan_out[u] += 1
+    threshold = max(3.0, 2.0 * statistics.fmean(fan_out))
+    found = []
+    for i, out in enumerate(fan_out):
+        if out >= threshold:
+            task = model.tasks[i]
+            severity = RiskLevel.MEDIUM if out >= 5 else RiskLevel.LOW
             found.append(
                 Bottleneck(
-                    kind=BottleneckKind.LONG_CHAIN,
-                    severity=_severity(ratio, (0.5, 0.75, 0.95)),
-                    detail=f"the critical path strings {chain} of {n} tasks in a row: "
-                    "little runs in parallel",
-                    task_ids=[model.tasks[i].id for i in sched.critical_path],
-                    metric=round(ratio, 3),
+                    kind=BottleneckKind.DEPENDENCY_HUB,
+                    severity=_raise(severity) if task.id in critical else severity,
+                    detail=f"{out} tasks wait on {task.name!r}",
+                    task_ids=[task.id],
+                    metric=out,
                 )
             )
-    rank = {RiskLevel.CRITICAL: 0, RiskLevel.HIGH: 1, RiskLevel.MEDIUM: 2, RiskLevel.LOW: 3}
-    found.sort(key=lambda b: (rank[b.severity], -b.metric))
     return found
+
+
+def _long_chain(model: PlanModel, sched: engine.Schedule) -> list[Bottleneck]:
+    """A critical path that strings most of the tasks in a row: little runs in parallel."""
+    n = len(model.tasks)
+    chain = len(sched.critical_path)
+    ratio = chain / n
+    if chain < 4 or ratio < 0.5:
+        return []
+    return [
+        Bottleneck(
+            kind=BottleneckKind.LONG_CHAIN,
+            severity=_severity(ratio, (0.5, 0.75, 0.95)),
+            detail=f"the critical path strings {chain} of {n} tasks in a row: "
+            "little runs in parallel",
+            task_ids=[model.tasks[i].id for i in sched.critical_path],
+            metric=round(ratio, 3),
+        )
+    ]
 
 
 def fits(resource: ResourceSpec, skills: frozenset[str]) -> bool:

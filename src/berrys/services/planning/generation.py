@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelTaskType, TaskStatus
+from berrys.core.enums import Methodology, ModelTaskType, TaskStatus
 from berrys.core.errors import Unprocessable
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
@@ -38,6 +38,7 @@ from berrys.services.planning.contracts import (
 )
 from berrys.services.planning.tables import PlanDependency, PlanMilestone, PlanPhase, PlanTask
 from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectOut
 
 _log = structlog.get_logger("berrys.planning")
 CATALOGUE = "catalogue"
@@ -188,12 +189,44 @@ async def create_plan(
         catalogue.Member(a.name, a.agent_type, tuple(s.lower() for s in a.specialisation.skills))
         for a in team_out
     ]
-    requirements = list(dict.fromkeys(r for a in team_out for r in a.requirements))
     methodology = plan_in.methodology or DEFAULT_METHODOLOGY
     understood = await catalogue.understand(
         project.description or project.name, types=profile.types if profile else None
     )
-    guide = catalogue.plan_draft(understood, team, methodology)
+    draft, source = await _draft(
+        database,
+        project,
+        team,
+        requirements=list(dict.fromkeys(r for a in team_out for r in a.requirements)),
+        methodology=methodology,
+        guide=catalogue.plan_draft(understood, team, methodology),
+        user=user,
+    )
+    ids = {a.name: a.id for a in team_out}
+    async with database.transaction() as session:
+        plan = await versions.create(
+            session,
+            project_id=project_id,
+            plan_in=plan_in.model_copy(update={"methodology": methodology}),
+            user=user,
+            generated_by=source,
+        )
+        await _write(session, plan.id, draft, ids)
+        return await versions.get_detail(session, plan_id=plan.id, user=user)
+
+
+async def _draft(
+    database: Database,
+    project: ProjectOut,
+    team: list[catalogue.Member],
+    *,
+    requirements: list[str],
+    methodology: Methodology,
+    guide: PlanDraft,
+    user: UserOut,
+) -> tuple[PlanDraft, str]:
+    """The normalised draft and where it came from: a model's, or the catalogue's ``guide``
+    (the fallback, and the replacement for a model's plan with problems)."""
     content = json.dumps(
         {
             "project": project.name,
@@ -214,29 +247,19 @@ async def create_plan(
             ChatMessage(role="user", content=content),
         ],
         rules_answer=lambda: guide,
-        project_id=project_id,
+        project_id=project.id,
         user_id=user.id,
     )
     draft, notes = normalise(draft, team)
     if source != CATALOGUE:
         problems = catalogue.plan_problems(draft, project.description, [m.name for m in team])
         if problems:
-            _log.info("planning.model_plan_replaced", project_id=str(project_id), problems=problems)
+            _log.info("planning.model_plan_replaced", project_id=str(project.id), problems=problems)
             draft, notes = normalise(guide, team)
             source = f"{CATALOGUE} (replaced {source}: {'; '.join(problems)})"[:200]
     if notes:
-        _log.info("planning.draft_normalised", project_id=str(project_id), notes=notes[:20])
-    ids = {a.name: a.id for a in team_out}
-    async with database.transaction() as session:
-        plan = await versions.create(
-            session,
-            project_id=project_id,
-            plan_in=plan_in.model_copy(update={"methodology": methodology}),
-            user=user,
-            generated_by=source,
-        )
-        await _write(session, plan.id, draft, ids)
-        return await versions.get_detail(session, plan_id=plan.id, user=user)
+        _log.info("planning.draft_normalised", project_id=str(project.id), notes=notes[:20])
+    return draft, source
 
 
 async def _write(

@@ -80,63 +80,15 @@ async def get_schedule(
     size = len(model.tasks) + len(model.deps)
     iterations = max(1, min(iterations, MAX_ITERATIONS, MAX_SAMPLE_WORK // max(1, size)))
     seed = plan.id.int % 2**31 if seed is None else seed
-
-    def compute() -> tuple[engine.Schedule, analysis.Arrays, tuple[float, float, float]]:
-        sched, a = _schedule(model, names)
-        return sched, a, analysis.forecast(model, a, iterations=iterations, seed=seed)
-
-    # Sampling a large plan takes up to a few hundred milliseconds: in a thread, so other
-    # requests go on meanwhile, and past the timeout a clear error instead of a wait.
-    try:
-        sched, a, (p50, p80, p95) = await asyncio.wait_for(
-            asyncio.to_thread(compute), SCHEDULE_TIMEOUT_SECONDS
-        )
-    except TimeoutError:
-        raise ServiceUnavailable(
-            f"The schedule's forecast took over {SCHEDULE_TIMEOUT_SECONDS:g} s; "
-            "ask again with fewer iterations",
-            iterations=iterations,
-        ) from None
+    sched, a, (p50, p80, p95) = await _sampled(model, names, iterations=iterations, seed=seed)
     at = calendar.at
-    tasks = [
-        ScheduledTask(
-            task_id=task.id,
-            name=task.name,
-            duration_hours=_r(task.duration),
-            es_hours=_r(sched.es[i]),
-            ef_hours=_r(sched.ef[i]),
-            ls_hours=_r(sched.ls[i]),
-            lf_hours=_r(sched.lf[i]),
-            early_start=at(sched.es[i]),
-            early_finish=at(sched.ef[i], finish=True),
-            late_start=at(sched.ls[i]),
-            late_finish=at(sched.lf[i], finish=True),
-            total_slack_hours=_r(sched.total_slack[i]),
-            free_slack_hours=_r(sched.free_slack[i]),
-            critical=sched.critical[i],
-            assigned_agent_id=task.agent_id,
-        )
-        for i, task in enumerate(model.tasks)
-    ]
-    milestones = []
-    rows = await session.scalars(
+    milestones = await session.scalars(
         select(PlanMilestone).where(PlanMilestone.plan_id == plan.id).order_by(PlanMilestone.name)
     )
-    for row in rows:
-        ends = [sched.ef[a.index[uuid.UUID(t)]] for t in row.task_ids if uuid.UUID(t) in a.index]
-        end = max(ends, default=0.0)
-        milestones.append(
-            MilestoneForecast(
-                milestone_id=row.id,
-                name=row.name,
-                finish_hours=_r(end),
-                finish=at(end, finish=True),
-            )
-        )
     return ScheduleOut(
         plan_id=plan.id,
         start_at=calendar.start,
-        tasks=tasks,
+        tasks=[_scheduled(task, i, sched, calendar) for i, task in enumerate(model.tasks)],
         critical_path=[model.tasks[i].id for i in sched.critical_path],
         finish_hours=_r(sched.finish),
         finish=Forecast(
@@ -150,7 +102,68 @@ async def get_schedule(
             iterations=iterations,
             seed=seed,
         ),
-        milestones=milestones,
+        milestones=[_milestone_forecast(row, sched, a, calendar) for row in milestones],
+    )
+
+
+async def _sampled(
+    model: PlanModel, names: dict[uuid.UUID, str], *, iterations: int, seed: int
+) -> tuple[engine.Schedule, analysis.Arrays, tuple[float, float, float]]:
+    """The schedule and the sampled P50/P80/P95 finish hours.
+
+    Sampling a large plan takes up to a few hundred milliseconds: in a thread, so other
+    requests go on meanwhile, and past the timeout a clear error instead of a wait.
+    """
+
+    def compute() -> tuple[engine.Schedule, analysis.Arrays, tuple[float, float, float]]:
+        sched, a = _schedule(model, names)
+        return sched, a, analysis.forecast(model, a, iterations=iterations, seed=seed)
+
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(compute), SCHEDULE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise ServiceUnavailable(
+            f"The schedule's forecast took over {SCHEDULE_TIMEOUT_SECONDS:g} s; "
+            "ask again with fewer iterations",
+            iterations=iterations,
+        ) from None
+
+
+def _scheduled(
+    task: analysis.TaskSpec, i: int, sched: engine.Schedule, calendar: WorkCalendar
+) -> ScheduledTask:
+    """Task ``i`` of the schedule, its hours also as dates on the plan's calendar."""
+    at = calendar.at
+    return ScheduledTask(
+        task_id=task.id,
+        name=task.name,
+        duration_hours=_r(task.duration),
+        es_hours=_r(sched.es[i]),
+        ef_hours=_r(sched.ef[i]),
+        ls_hours=_r(sched.ls[i]),
+        lf_hours=_r(sched.lf[i]),
+        early_start=at(sched.es[i]),
+        early_finish=at(sched.ef[i], finish=True),
+        late_start=at(sched.ls[i]),
+        late_finish=at(sched.lf[i], finish=True),
+        total_slack_hours=_r(sched.total_slack[i]),
+        free_slack_hours=_r(sched.free_slack[i]),
+        critical=sched.critical[i],
+        assigned_agent_id=task.agent_id,
+    )
+
+
+def _milestone_forecast(
+    row: PlanMilestone, sched: engine.Schedule, a: analysis.Arrays, calendar: WorkCalendar
+) -> MilestoneForecast:
+    """A milestone finishes when the last of its tasks does (at hour 0 without any)."""
+    ends = [sched.ef[a.index[uuid.UUID(t)]] for t in row.task_ids if uuid.UUID(t) in a.index]
+    end = max(ends, default=0.0)
+    return MilestoneForecast(
+        milestone_id=row.id,
+        name=row.name,
+        finish_hours=_r(end),
+        finish=calendar.at(end, finish=True),
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.enums import AuditAction, DependencyType, TaskStatus
 from berrys.services.agents import service as agents
+from berrys.services.agents.contracts import AgentOut
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning._common import (
     _deps,
@@ -27,6 +28,7 @@ from berrys.services.planning.contracts import (
 )
 from berrys.services.planning.tables import (
     PlanResource,
+    PlanTask,
 )
 
 
@@ -39,6 +41,39 @@ async def load_model(
     deps = await _deps(session, plan.id)
     rows = await _rows(session, PlanResource, plan.id, PlanResource.name, PlanResource.id)
     team, _ = await agents.get_all(session, project_id=plan.project_id, user=user, limit=200)
+    calendar = WorkCalendarSpec.model_validate(plan.calendar)
+    model = PlanModel(
+        tasks=[_task_spec(t) for t in tasks],
+        deps=[
+            DepSpec(
+                d.id, d.from_task_id, d.to_task_id, DependencyType(d.dependency_type), d.lag_hours
+            )
+            for d in deps
+        ],
+        resources=_resource_specs(team, rows),
+        hours_per_week=calendar.hours_per_day * len(calendar.working_days),
+    )
+    return PlanOut.model_validate(plan), model, {t.id: t.name for t in tasks}
+
+
+def _task_spec(task: PlanTask) -> TaskSpec:
+    return TaskSpec(
+        id=task.id,
+        name=task.name,
+        estimate=task.estimate_hours,
+        optimistic=task.optimistic_hours,
+        pessimistic=task.pessimistic_hours,
+        skills=frozenset(s.lower() for s in task.required_skills),
+        agent_id=task.assigned_agent_id,
+        resource_id=task.assigned_resource_id,
+        not_before=task.not_before_hours,
+        priority=task.priority,
+        status=task.status,
+    )
+
+
+def _resource_specs(team: list[AgentOut], rows: list[PlanResource]) -> list[ResourceSpec]:
+    """Every agent (with its plan resource's settings, if it has one), then the other resources."""
     by_agent = {r.agent_id: r for r in rows if r.agent_id is not None}
     resources = []
     for agent in team:
@@ -67,34 +102,7 @@ async def load_model(
                     cost_per_hour=row.cost_per_hour,
                 )
             )
-    calendar = WorkCalendarSpec.model_validate(plan.calendar)
-    model = PlanModel(
-        tasks=[
-            TaskSpec(
-                id=t.id,
-                name=t.name,
-                estimate=t.estimate_hours,
-                optimistic=t.optimistic_hours,
-                pessimistic=t.pessimistic_hours,
-                skills=frozenset(s.lower() for s in t.required_skills),
-                agent_id=t.assigned_agent_id,
-                resource_id=t.assigned_resource_id,
-                not_before=t.not_before_hours,
-                priority=t.priority,
-                status=t.status,
-            )
-            for t in tasks
-        ],
-        deps=[
-            DepSpec(
-                d.id, d.from_task_id, d.to_task_id, DependencyType(d.dependency_type), d.lag_hours
-            )
-            for d in deps
-        ],
-        resources=resources,
-        hours_per_week=calendar.hours_per_day * len(calendar.working_days),
-    )
-    return PlanOut.model_validate(plan), model, {t.id: t.name for t in tasks}
+    return resources
 
 
 async def set_not_before(

@@ -260,24 +260,58 @@ async def clone(
     if make_current:
         await _make_current(session, plan)
     await _insert_version(session, plan)
-    ids: dict[uuid.UUID, uuid.UUID] = {}
-    for row in await _rows(session, PlanPhase, source.id, PlanPhase.position):
+    await _copy_contents(session, source=source.id, plan=plan.id)
+    await _record(
+        session,
+        plan,
+        action=AuditAction.CREATE,
+        entity_type="plan",
+        entity_id=plan.id,
+        summary=f"cloned from version {source.version}",
+        user=user,
+        after=PlanOut.model_validate(plan),
+    )
+    return await _detail(session, plan)
+
+
+async def _copy_contents(session: AsyncSession, *, source: uuid.UUID, plan: uuid.UUID) -> None:
+    """Copy a version's rows into another, the references between them mapped to new ids."""
+    ids: dict[uuid.UUID, uuid.UUID] = {}  # the source's row id -> its copy's
+    await _copy_phases(session, source, plan, ids)
+    await _copy_resources(session, source, plan, ids)
+    await session.flush()
+    await _copy_tasks(session, source, plan, ids)
+    await session.flush()
+    await _copy_dependencies(session, source, plan, ids)
+    await _copy_milestones(session, source, plan, ids)
+    await session.flush()
+
+
+async def _copy_phases(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    for row in await _rows(session, PlanPhase, source, PlanPhase.position):
         ids[row.id] = uuid.uuid4()
         session.add(
             PlanPhase(
                 id=ids[row.id],
-                plan_id=plan.id,
+                plan_id=plan,
                 name=row.name,
                 description=row.description,
                 position=row.position,
             )
         )
-    for row in await _rows(session, PlanResource, source.id, PlanResource.name):
+
+
+async def _copy_resources(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    for row in await _rows(session, PlanResource, source, PlanResource.name):
         ids[row.id] = uuid.uuid4()
         session.add(
             PlanResource(
                 id=ids[row.id],
-                plan_id=plan.id,
+                plan_id=plan,
                 agent_id=row.agent_id,
                 name=row.name,
                 skills=list(row.skills),
@@ -285,13 +319,18 @@ async def clone(
                 cost_per_hour=row.cost_per_hour,
             )
         )
-    await session.flush()
-    for row in await _tasks(session, source.id):
+
+
+async def _copy_tasks(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    """Copy the tasks (after the phases and resources they point to)."""
+    for row in await _tasks(session, source):
         ids[row.id] = uuid.uuid4()
         session.add(
             PlanTask(
                 id=ids[row.id],
-                plan_id=plan.id,
+                plan_id=plan,
                 phase_id=ids.get(row.phase_id) if row.phase_id else None,
                 position=row.position,
                 name=row.name,
@@ -312,39 +351,36 @@ async def clone(
                 deliverable=row.deliverable,
             )
         )
-    await session.flush()
-    for row in await _deps(session, source.id):
+
+
+async def _copy_dependencies(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    for row in await _deps(session, source):
         session.add(
             PlanDependency(
-                plan_id=plan.id,
+                plan_id=plan,
                 from_task_id=ids[row.from_task_id],
                 to_task_id=ids[row.to_task_id],
                 dependency_type=row.dependency_type,
                 lag_hours=row.lag_hours,
             )
         )
-    for row in await _rows(session, PlanMilestone, source.id, PlanMilestone.name):
+
+
+async def _copy_milestones(
+    session: AsyncSession, source: uuid.UUID, plan: uuid.UUID, ids: dict[uuid.UUID, uuid.UUID]
+) -> None:
+    for row in await _rows(session, PlanMilestone, source, PlanMilestone.name):
         session.add(
             PlanMilestone(
-                plan_id=plan.id,
+                plan_id=plan,
                 phase_id=ids.get(row.phase_id) if row.phase_id else None,
                 name=row.name,
                 description=row.description,
                 task_ids=[str(ids[uuid.UUID(t)]) for t in row.task_ids if uuid.UUID(t) in ids],
             )
         )
-    await session.flush()
-    await _record(
-        session,
-        plan,
-        action=AuditAction.CREATE,
-        entity_type="plan",
-        entity_id=plan.id,
-        summary=f"cloned from version {source.version}",
-        user=user,
-        after=PlanOut.model_validate(plan),
-    )
-    return await _detail(session, plan)
 
 
 # --- for the system (the run engine) --------------------------------------------------------

@@ -97,76 +97,110 @@ async def discover(
     async with database.transaction(read_only=True) as session:
         tools = list(await session.scalars(select(Tool).where(Tool.status != ToolStatus.REJECTED)))
         servers = list(await session.scalars(select(McpServer)))
-    ranked: list[Candidate] = []
-    for tool in tools:
-        score, reasons = _score_tool(tool, request.capability, query_words, request.query)
-        ranked.append(
-            Candidate(
-                kind="TOOL",
-                tool_id=tool.id,
-                mcp_server_id=tool.mcp_server_id,
-                name=tool.name,
-                description=tool.description,
-                score=score,
-                reasons=reasons,
-                status=ToolStatus(tool.status),
-                evaluation_score=tool.score,
-            )
-        )
-    semantic = False
-    text = " ".join(filter(None, [request.capability, request.query]))
-    if tools and text:
-        try:
-            source, embedder = await _embedder_and_source(database)
-            similarities, _ = await llm.similarities(
-                text,
-                [_tool_text(tool) for tool in tools],
-                source=source,
-                embed=embedder,
-                database=database,
-            )
-        except Exception as exc:  # embeddings are a bonus; matching works without them
-            _log.warning("discovery.embeddings_failed", error=str(exc))
-        else:
-            semantic = True
-            _apply_semantic(ranked, similarities)
+    ranked = [_tool_candidate(tool, request, query_words) for tool in tools]
+    semantic = await _add_semantic(database, ranked, tools, request)
     matched = [candidate for candidate in ranked if candidate.score > 0]
     for candidate in matched:
-        if candidate.evaluation_score is not None:
-            candidate.score += 0.2 * candidate.evaluation_score
-            candidate.reasons.append(f"evaluation score {candidate.evaluation_score:.2f}")
-        if candidate.status == ToolStatus.APPROVED:
-            candidate.score += 0.05
-            candidate.reasons.append("approved for use")
-        elif candidate.status == ToolStatus.DEPRECATED:
-            candidate.score *= 0.5
-            candidate.reasons.append("deprecated: ranked lower")
+        _weigh_standing(candidate)
     if request.include_servers:
         registered = {tool.mcp_server_id for tool in tools if tool.mcp_server_id}
-        for server in servers:
-            hint = set(llm.words(server.name + " " + " ".join(map(str, server.args or []))))
-            shared = hint & (set(query_words) | set(llm.words(request.capability or "")))
-            reasons = []
-            score = 0.0
-            if shared:
-                score += 0.3 * len(shared) / max(1, len(hint))
-                reasons.append(f"server name or command mentions {sorted(shared)}")
-            if server.id not in registered:
-                score += 0.05
-                reasons.append("its tools are not registered yet: refresh the server to list them")
-            if score > 0.05 or (reasons and shared):
-                matched.append(
-                    Candidate(
-                        kind="MCP_SERVER",
-                        mcp_server_id=server.id,
-                        name=server.name,
-                        description=f"MCP server ({server.transport})",
-                        score=score,
-                        reasons=reasons,
-                    )
-                )
+        request_words = set(query_words) | set(llm.words(request.capability or ""))
+        matched += _server_candidates(servers, registered, request_words)
     matched.sort(key=lambda c: (-c.score, c.name))
     top = [c.model_copy(update={"score": round(c.score, 4)}) for c in matched[: request.limit]]
+    return await _store(database, request, top, semantic=semantic, user=user)
+
+
+def _tool_candidate(tool: Tool, request: DiscoverRequest, query_words: list[str]) -> Candidate:
+    score, reasons = _score_tool(tool, request.capability, query_words, request.query)
+    return Candidate(
+        kind="TOOL",
+        tool_id=tool.id,
+        mcp_server_id=tool.mcp_server_id,
+        name=tool.name,
+        description=tool.description,
+        score=score,
+        reasons=reasons,
+        status=ToolStatus(tool.status),
+        evaluation_score=tool.score,
+    )
+
+
+async def _add_semantic(
+    database: Database, ranked: list[Candidate], tools: list[Tool], request: DiscoverRequest
+) -> bool:
+    """Add the similarity bonus when an embedder answers; whether it did."""
+    text = " ".join(filter(None, [request.capability, request.query]))
+    if not tools or not text:
+        return False
+    try:
+        source, embedder = await _embedder_and_source(database)
+        similarities, _ = await llm.similarities(
+            text,
+            [_tool_text(tool) for tool in tools],
+            source=source,
+            embed=embedder,
+            database=database,
+        )
+    except Exception as exc:  # embeddings are a bonus; matching works without them
+        _log.warning("discovery.embeddings_failed", error=str(exc))
+        return False
+    _apply_semantic(ranked, similarities)
+    return True
+
+
+def _weigh_standing(candidate: Candidate) -> None:
+    """A matching tool's evaluation and status move it up or down."""
+    if candidate.evaluation_score is not None:
+        candidate.score += 0.2 * candidate.evaluation_score
+        candidate.reasons.append(f"evaluation score {candidate.evaluation_score:.2f}")
+    if candidate.status == ToolStatus.APPROVED:
+        candidate.score += 0.05
+        candidate.reasons.append("approved for use")
+    elif candidate.status == ToolStatus.DEPRECATED:
+        candidate.score *= 0.5
+        candidate.reasons.append("deprecated: ranked lower")
+
+
+def _server_candidates(
+    servers: list[McpServer], registered: set[uuid.UUID], request_words: set[str]
+) -> list[Candidate]:
+    """Servers whose name or command the request mentions, and those not refreshed yet."""
+    candidates = []
+    for server in servers:
+        hint = set(llm.words(server.name + " " + " ".join(map(str, server.args or []))))
+        shared = hint & request_words
+        reasons = []
+        score = 0.0
+        if shared:
+            score += 0.3 * len(shared) / max(1, len(hint))
+            reasons.append(f"server name or command mentions {sorted(shared)}")
+        if server.id not in registered:
+            score += 0.05
+            reasons.append("its tools are not registered yet: refresh the server to list them")
+        if score > 0.05 or (reasons and shared):
+            candidates.append(
+                Candidate(
+                    kind="MCP_SERVER",
+                    mcp_server_id=server.id,
+                    name=server.name,
+                    description=f"MCP server ({server.transport})",
+                    score=score,
+                    reasons=reasons,
+                )
+            )
+    return candidates
+
+
+async def _store(
+    database: Database,
+    request: DiscoverRequest,
+    top: list[Candidate],
+    *,
+    semantic: bool,
+    user: UserOut | None,
+) -> DiscoverResult:
+    """Keep the request with its context and results; answer with its id."""
     async with database.transaction() as session:
         row = ToolDiscovery(
             capability=request.capability,

@@ -158,30 +158,51 @@ async def _performance(
     needs_project = bool(metadata.get("needs_project"))
     safe = _read_only(tool) and tool.approval_policy == ApprovalPolicy.AUTO and not needs_project
     if probe_args is not None and safe:
-        durations: list[float] = []
-        failures: list[str] = []
-        for _ in range(request.probes):
-            try:
-                result = await invoke(
-                    database, settings=settings, tool_id=tool.id, arguments=probe_args, user=user
-                )
-            except BerrysError as exc:
-                failures.append(exc.detail)
-                continue
-            if result.is_error:
-                failures.append(result.error or "error")
-            else:
-                durations.append(result.duration_ms)
-        success = len(durations) / request.probes
-        median = statistics.median(durations) if durations else None
-        score = success * (_latency_factor(median) if median is not None else 0.0)
-        return _clamp(score), {
-            "measured_by": "probe",
-            "probes": request.probes,
-            "success_rate": round(success, 4),
-            "median_ms": round(median, 3) if median is not None else None,
-            "errors": failures[:3],
-        }
+        return await _probed_performance(database, settings, tool, request, probe_args, user)
+    return await _logged_performance(database, tool)
+
+
+def _speed_score(success: float, median_ms: float | None) -> float:
+    """The success rate, discounted by how slow the median successful call was."""
+    return _clamp(success * (_latency_factor(median_ms) if median_ms is not None else 0.0))
+
+
+async def _probed_performance(
+    database: Database,
+    settings: Settings,
+    tool: Tool,
+    request: EvaluateRequest,
+    arguments: dict[str, Any],
+    user: UserOut | None,
+) -> tuple[float, dict[str, Any]]:
+    """Performance measured by calling the tool ``request.probes`` times."""
+    durations: list[float] = []
+    failures: list[str] = []
+    for _ in range(request.probes):
+        try:
+            result = await invoke(
+                database, settings=settings, tool_id=tool.id, arguments=arguments, user=user
+            )
+        except BerrysError as exc:
+            failures.append(exc.detail)
+            continue
+        if result.is_error:
+            failures.append(result.error or "error")
+        else:
+            durations.append(result.duration_ms)
+    success = len(durations) / request.probes
+    median = statistics.median(durations) if durations else None
+    return _speed_score(success, median), {
+        "measured_by": "probe",
+        "probes": request.probes,
+        "success_rate": round(success, 4),
+        "median_ms": round(median, 3) if median is not None else None,
+        "errors": failures[:3],
+    }
+
+
+async def _logged_performance(database: Database, tool: Tool) -> tuple[float, dict[str, Any]]:
+    """Performance read from the tool's last 200 calls that ran (0.5 when it never ran)."""
     async with database.transaction(read_only=True) as session:
         rows = (
             await session.execute(
@@ -206,8 +227,7 @@ async def _performance(
     ok = [duration for outcome, duration in rows if outcome == ToolExecutionOutcome.SUCCESS]
     success = len(ok) / len(rows)
     median = statistics.median(ok) if ok else None
-    score = success * (_latency_factor(median) if median is not None else 0.0)
-    return _clamp(score), {
+    return _speed_score(success, median), {
         "measured_by": "execution log",
         "note": reason,
         "executions": len(rows),

@@ -347,74 +347,91 @@ async def invoke(
         user=user,
         project_id=project_id,
         agent_id=agent_id,
+        needs_approval=tool.approval_policy == ApprovalPolicy.REQUIRES_APPROVAL or binding_approval,
+        allowed=allowed,
     )
+    refusal = _refusal(call)
+    if refusal is not None:
+        raise await _refuse(database, call, *refusal)
+    if call.needs_approval:
+        try:
+            await _approval_hook(_approval_request(call))
+        except BerrysError as exc:
+            raise await _refuse(database, call, Outcome.APPROVAL_REQUIRED, exc) from None
+    limit = _timeout(call, settings, timeout_seconds)
+    output, is_error, error, elapsed = await _execute(database, call, settings, limit)
+    return await _result(database, call, settings, output, is_error, error, elapsed)
 
-    async def refuse(outcome: ToolExecutionOutcome, exc: BerrysError) -> BerrysError:
-        await _log_execution(database, call, outcome=outcome, error=exc.detail)
-        _log.info("tool.refused", tool=tool.name, outcome=outcome.value, detail=exc.detail)
-        return exc
 
+def _refusal(call: _Call) -> tuple[ToolExecutionOutcome, BerrysError] | None:
+    """Why the call may not run at all (policy, binding, project, arguments), or None."""
+    tool = call.tool
     if tool.status == ToolStatus.REJECTED:
-        raise await refuse(Outcome.DENIED, PolicyDenied(f"Tool {tool.name!r} is REJECTED"))
+        return Outcome.DENIED, PolicyDenied(f"Tool {tool.name!r} is REJECTED")
     if tool.approval_policy == ApprovalPolicy.DENY:
-        raise await refuse(Outcome.DENIED, PolicyDenied(f"Tool {tool.name!r} is denied by policy"))
-    if not allowed:
-        raise await refuse(
-            Outcome.DENIED,
-            PolicyDenied(
-                f"Agent {agent_id} may not use tool {tool.name!r} "
-                "(no binding, or its binding forbids it)"
-            ),
+        return Outcome.DENIED, PolicyDenied(f"Tool {tool.name!r} is denied by policy")
+    if not call.allowed:
+        return Outcome.DENIED, PolicyDenied(
+            f"Agent {call.agent_id} may not use tool {tool.name!r} "
+            "(no binding, or its binding forbids it)"
         )
     meta = builtin.BUILTINS.get(tool.target) if tool.source == ToolSource.BUILTIN else None
-    if meta is not None and meta.needs_project and project_id is None:
-        raise await refuse(
-            Outcome.INVALID,
-            Unprocessable(f"Tool {tool.name!r} works in a project: give project_id"),
+    if meta is not None and meta.needs_project and call.project_id is None:
+        return Outcome.INVALID, Unprocessable(
+            f"Tool {tool.name!r} works in a project: give project_id"
         )
     errors = argument_errors(
-        validator_for(tool.id, tool.updated_at, tool.input_schema or {}), arguments
+        validator_for(tool.id, tool.updated_at, tool.input_schema or {}), call.arguments
     )
     if errors:
         detail = "; ".join(f"{error['path']}: {error['message']}" for error in errors)
-        raise await refuse(
-            Outcome.INVALID,
-            Unprocessable(
-                f"Arguments do not match {tool.name}'s input schema: {detail}", errors=errors
-            ),
+        return Outcome.INVALID, Unprocessable(
+            f"Arguments do not match {tool.name}'s input schema: {detail}", errors=errors
         )
-    if tool.approval_policy == ApprovalPolicy.REQUIRES_APPROVAL or binding_approval:
-        request = ApprovalRequest(
-            tool_id=tool.id,
-            tool_name=tool.name,
-            arguments=arguments,
-            arguments_hash=call.digest,
-            idempotent=tool.idempotent,
-            user_id=user.id if user else None,
-            project_id=project_id,
-            agent_id=agent_id,
-        )
-        try:
-            await _approval_hook(request)
-        except BerrysError as exc:
-            raise await refuse(Outcome.APPROVAL_REQUIRED, exc) from None
+    return None
 
-    timeout = timeout_seconds or tool.timeout_seconds or settings.tools_default_timeout_seconds
-    if server is not None:
-        timeout = timeout_seconds or tool.timeout_seconds or server.timeout_seconds
+
+async def _refuse(
+    database: Database, call: _Call, outcome: ToolExecutionOutcome, exc: BerrysError
+) -> BerrysError:
+    """Log a call that did not run and hand back the error to raise."""
+    await _log_execution(database, call, outcome=outcome, error=exc.detail)
+    _log.info("tool.refused", tool=call.tool.name, outcome=outcome.value, detail=exc.detail)
+    return exc
+
+
+def _approval_request(call: _Call) -> ApprovalRequest:
+    return ApprovalRequest(
+        tool_id=call.tool.id,
+        tool_name=call.tool.name,
+        arguments=call.arguments,
+        arguments_hash=call.digest,
+        idempotent=call.tool.idempotent,
+        user_id=call.user.id if call.user else None,
+        project_id=call.project_id,
+        agent_id=call.agent_id,
+    )
+
+
+def _timeout(call: _Call, settings: Settings, requested: float | None) -> float:
+    """The caller's limit, else the tool's, else its MCP server's (or the default)."""
+    fallback = (
+        call.server.timeout_seconds
+        if call.server is not None
+        else settings.tools_default_timeout_seconds
+    )
+    return requested or call.tool.timeout_seconds or fallback
+
+
+async def _execute(
+    database: Database, call: _Call, settings: Settings, limit: float
+) -> tuple[Any, bool, str | None, float]:
+    """Run the call: (output, is_error, error, elapsed ms); a failure to run is logged, raised."""
     started = time.perf_counter()
-    health: tuple[bool, str | None] | None = None
     try:
-        output, is_error, error = await _run(call, settings, timeout)
+        output, is_error, error = await _run(call, settings, limit)
     except McpFailure as exc:
         elapsed = (time.perf_counter() - started) * 1000
-        # One line for the caller; the execution log keeps the whole error.
-        message = f"MCP server {exc.server!r}: {failure_line(exc.detail)}"
-        failure: BerrysError = (
-            ToolTimeout(message, server=exc.server)
-            if exc.timed_out
-            else ServiceUnavailable(message, server=exc.server)
-        )
         await _log_execution(
             database,
             call,
@@ -423,29 +440,52 @@ async def invoke(
             duration_ms=elapsed,
             server_health=(False, exc.detail),
         )
-        raise failure from None
+        raise _mcp_error(exc) from None
     except (Forbidden, ToolTimeout, ServiceUnavailable) as exc:
         elapsed = (time.perf_counter() - started) * 1000
-        outcome = (
-            Outcome.DENIED
-            if isinstance(exc, Forbidden)
-            else Outcome.TIMEOUT
-            if isinstance(exc, ToolTimeout)
-            else Outcome.ERROR
+        await _log_execution(
+            database, call, outcome=_failure_outcome(exc), error=exc.detail, duration_ms=elapsed
         )
-        await _log_execution(database, call, outcome=outcome, error=exc.detail, duration_ms=elapsed)
         raise
     except BerrysError as exc:
         # The tool ran and could not do it (no such file, division by zero...): a result.
         output, is_error, error = None, True, exc.detail
-    elapsed = (time.perf_counter() - started) * 1000
-    if server is not None and server.healthy is not True:
-        health = (True, None)
+    return output, is_error, error, (time.perf_counter() - started) * 1000
+
+
+def _mcp_error(exc: McpFailure) -> BerrysError:
+    # One line for the caller; the execution log keeps the whole error.
+    message = f"MCP server {exc.server!r}: {failure_line(exc.detail)}"
+    if exc.timed_out:
+        return ToolTimeout(message, server=exc.server)
+    return ServiceUnavailable(message, server=exc.server)
+
+
+def _failure_outcome(exc: BerrysError) -> ToolExecutionOutcome:
+    if isinstance(exc, Forbidden):
+        return Outcome.DENIED
+    if isinstance(exc, ToolTimeout):
+        return Outcome.TIMEOUT
+    return Outcome.ERROR
+
+
+async def _result(
+    database: Database,
+    call: _Call,
+    settings: Settings,
+    output: Any,
+    is_error: bool,
+    error: str | None,
+    elapsed: float,
+) -> InvokeResult:
+    """Cap the output, log the call (a server that answered is healthy again), answer."""
+    health = (True, None) if call.server is not None and call.server.healthy is not True else None
     output, size, truncated = _cap(output, settings.tools_output_max_bytes)
+    outcome = Outcome.ERROR if is_error else Outcome.SUCCESS
     execution_id = await _log_execution(
         database,
         call,
-        outcome=Outcome.ERROR if is_error else Outcome.SUCCESS,
+        outcome=outcome,
         error=error,
         duration_ms=elapsed,
         output_bytes=size,
@@ -454,9 +494,9 @@ async def invoke(
     )
     return InvokeResult(
         execution_id=execution_id,
-        tool_id=tool.id,
-        tool=tool.name,
-        outcome=Outcome.ERROR if is_error else Outcome.SUCCESS,
+        tool_id=call.tool.id,
+        tool=call.tool.name,
+        outcome=outcome,
         output=output,
         is_error=is_error,
         error=error,

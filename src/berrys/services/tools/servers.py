@@ -164,19 +164,7 @@ async def refresh_server(
 
     The listing happens outside any transaction; the registry writes are one transaction.
     """
-    async with database.transaction(read_only=True) as session:
-        row = await get_server_row(session, server_id)
-        spec = McpServerSpec.of(row)
-        enabled = row.enabled
-    if not enabled:
-        raise Conflict(f"MCP server {spec.name!r} is disabled; enable it first")
-    try:
-        listed = await pool.list_tools(spec)
-    except McpFailure as exc:
-        await _record_health(database, spec, healthy=False, error=exc.detail)
-        # One line; the whole error (with the server's stderr) is its health's last_error.
-        message = f"MCP server {spec.name!r}: {failure_line(exc.detail)}"
-        raise ServiceUnavailable(message, server=spec.name) from None
+    spec, listed = await _list_remote_tools(database, server_id)
     health = pool.health(spec.id)
     created: list[str] = []
     updated: list[str] = []
@@ -194,68 +182,16 @@ async def refresh_server(
             for tool in await session.scalars(select(Tool).where(Tool.mcp_server_id == server_id))
         }
         for remote in listed:
-            policy, idempotent = _policy_for(remote)
-            fields: dict[str, Any] = {
-                "description": remote.description or remote.title or "",
-                "input_schema": remote.input_schema or {"type": "object"},
-                "output_schema": remote.output_schema,
-                "version": health.server_version or "0.0.0",
-            }
-            annotations = (
-                remote.annotations.model_dump(mode="json", exclude_none=True)
-                if remote.annotations
-                else {}
-            )
+            fields = _remote_fields(remote, health.server_version)
             current = existing.pop(remote.name, None)
             if current is None:
-                tool = await create(
-                    session,
-                    tool_in=ToolCreate(
-                        name=f"{spec.name}.{remote.name}",
-                        source=ToolSource.MCP,
-                        status=ToolStatus.DISCOVERED,
-                        approval_policy=policy,
-                        idempotent=idempotent,
-                        target=remote.name,
-                        mcp_server_id=server_id,
-                        capabilities=_capabilities_of(spec.name, remote),
-                        categories=["mcp", spec.name.lower()],
-                        metadata={"annotations": annotations, "title": remote.title},
-                        **fields,
-                    ),
-                    user=user,
-                )
-                created.append(tool.name)
-                continue
-            before = tool_out(current)
-            changed = {
-                key: value for key, value in fields.items() if getattr(current, key) != value
-            }
-            if current.status == ToolStatus.DEPRECATED:
-                changed["status"] = ToolStatus.DISCOVERED
-            if not changed:
+                tool_in = _discovered(spec.name, server_id, remote, fields)
+                created.append((await create(session, tool_in=tool_in, user=user)).name)
+            elif await _refresh_tool(session, current, fields, user=user):
+                updated.append(current.name)
+            else:
                 unchanged.append(current.name)
-                continue
-            for key, value in changed.items():
-                setattr(current, key, value)
-            current.updated_at = utcnow()
-            await session.flush()
-            await audit.record(
-                session,
-                entity_type="tool",
-                entity_id=current.id,
-                action=AuditAction.UPDATE,
-                actor_id=user.id if user else None,
-                before=before,
-                after=tool_out(current),
-            )
-            updated.append(current.name)
-        missing = []
-        for gone in existing.values():
-            if gone.status != ToolStatus.DEPRECATED:
-                gone.status = ToolStatus.DEPRECATED
-                gone.updated_at = utcnow()
-            missing.append(gone.name)
+        missing = _deprecate(list(existing.values()))
         await session.flush()
         result = RefreshResult(
             server=server_out(server),
@@ -265,6 +201,94 @@ async def refresh_server(
             missing=sorted(missing),
         )
     return result
+
+
+async def _list_remote_tools(
+    database: Database, server_id: uuid.UUID
+) -> tuple[McpServerSpec, list[mcp_types.Tool]]:
+    """The enabled server's tools as it lists them (a failure is its health's last_error)."""
+    async with database.transaction(read_only=True) as session:
+        row = await get_server_row(session, server_id)
+        spec = McpServerSpec.of(row)
+        enabled = row.enabled
+    if not enabled:
+        raise Conflict(f"MCP server {spec.name!r} is disabled; enable it first")
+    try:
+        return spec, await pool.list_tools(spec)
+    except McpFailure as exc:
+        await _record_health(database, spec, healthy=False, error=exc.detail)
+        # One line; the whole error (with the server's stderr) is its health's last_error.
+        message = f"MCP server {spec.name!r}: {failure_line(exc.detail)}"
+        raise ServiceUnavailable(message, server=spec.name) from None
+
+
+def _remote_fields(remote: mcp_types.Tool, server_version: str | None) -> dict[str, Any]:
+    """The registry fields the server decides (a refresh updates them)."""
+    return {
+        "description": remote.description or remote.title or "",
+        "input_schema": remote.input_schema or {"type": "object"},
+        "output_schema": remote.output_schema,
+        "version": server_version or "0.0.0",
+    }
+
+
+def _discovered(
+    server: str, server_id: uuid.UUID, remote: mcp_types.Tool, fields: dict[str, Any]
+) -> ToolCreate:
+    """A tool the server lists for the first time, DISCOVERED under the policy its hints allow."""
+    policy, idempotent = _policy_for(remote)
+    annotations = (
+        remote.annotations.model_dump(mode="json", exclude_none=True) if remote.annotations else {}
+    )
+    return ToolCreate(
+        name=f"{server}.{remote.name}",
+        source=ToolSource.MCP,
+        status=ToolStatus.DISCOVERED,
+        approval_policy=policy,
+        idempotent=idempotent,
+        target=remote.name,
+        mcp_server_id=server_id,
+        capabilities=_capabilities_of(server, remote),
+        categories=["mcp", server.lower()],
+        metadata={"annotations": annotations, "title": remote.title},
+        **fields,
+    )
+
+
+async def _refresh_tool(
+    session: AsyncSession, current: Tool, fields: dict[str, Any], *, user: UserOut | None
+) -> bool:
+    """Bring a registered tool up to the server's listing (DISCOVERED again if it was
+    DEPRECATED); False when nothing changed."""
+    before = tool_out(current)
+    changed = {key: value for key, value in fields.items() if getattr(current, key) != value}
+    if current.status == ToolStatus.DEPRECATED:
+        changed["status"] = ToolStatus.DISCOVERED
+    if not changed:
+        return False
+    for key, value in changed.items():
+        setattr(current, key, value)
+    current.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        entity_type="tool",
+        entity_id=current.id,
+        action=AuditAction.UPDATE,
+        actor_id=user.id if user else None,
+        before=before,
+        after=tool_out(current),
+    )
+    return True
+
+
+def _deprecate(gone: list[Tool]) -> list[str]:
+    """Tools the server no longer lists become DEPRECATED; their names."""
+    for tool in gone:
+        if tool.status != ToolStatus.DEPRECATED:
+            tool.status = ToolStatus.DEPRECATED
+            tool.updated_at = utcnow()
+    return [tool.name for tool in gone]
 
 
 async def _record_health(
