@@ -38,7 +38,9 @@ from berrys.services.runs import service as runs
 app = typer.Typer(help="Approvals: what waits for a person, and the answer.", no_args_is_help=True)
 
 
-async def _visible(database: Database, user: UserOut, status: InteractionStatus | None):  # type: ignore[no-untyped-def]
+async def _visible(
+    database: Database, user: UserOut, status: InteractionStatus | None
+) -> list[InteractionOut]:
     async with database.transaction(read_only=True) as session:
         visible = await projects.visible_scope(session, user=user)
         items, _ = await interactions.get_all(

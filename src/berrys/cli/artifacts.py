@@ -86,12 +86,14 @@ def list_artifacts(
     table.add_column("Model", overflow="fold", ratio=1)
     table.add_column("File", overflow="fold", ratio=3)
     for artifact in found.artifacts:
-        path = artifact.path if wide else relative_path(settings, artifact.path)
+        file = artifact.name  # an artifact kept only in the database
+        if artifact.path:
+            file = artifact.path if wide else relative_path(settings, artifact.path)
         table.add_row(
             short_id(artifact.id, wide),
             escape(names.get(artifact.task_run_id, "-")),
             escape(artifact.produced_by or "-"),
-            escape(path if artifact.path else artifact.name),
+            escape(file),
         )
     console.print(table)
     console.print(

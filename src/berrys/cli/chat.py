@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections.abc import Iterator
 
 import typer
 from rich.markup import escape
@@ -80,7 +81,7 @@ def chat_command(
     run_async(_talk, settings)
 
 
-def _lines():  # type: ignore[no-untyped-def]
+def _lines() -> Iterator[str]:
     if not sys.stdin.isatty():
         yield from (line.rstrip("\n") for line in sys.stdin)
         return

@@ -26,7 +26,8 @@ token_app = typer.Typer(help="Manage personal API tokens.", no_args_is_help=True
 
 def _read_password() -> str:
     if sys.stdin.isatty():
-        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        return password
     return sys.stdin.readline().rstrip("\n")
 
 

@@ -17,14 +17,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlalchemy import (
     JSON,
     DateTime,
-    Executable,
     MetaData,
     Select,
+    Table,
     event,
     func,
     make_url,
@@ -45,7 +45,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from berrys.core.errors import DatabaseUnavailable, database_unreachable
-from berrys.core.sqlite import OneHopDBAPI, StatementWriter, configure_connection
+from berrys.core.sqlite import OneHopDBAPI, StatementWriter, WriteStatement, configure_connection
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -110,6 +110,8 @@ def enum_column(enum: type[Enum]) -> SAEnum:
 
 
 class Base(DeclarativeBase):
+    # Every mapping is one Table (SQLAlchemy types it as any FromClause).
+    __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {
         datetime: UTCDateTime(),
@@ -201,7 +203,7 @@ class Database:
         async with factory() as session, session.begin():
             yield session
 
-    async def write(self, statement: Executable, parameters: Any = None) -> None:
+    async def write(self, statement: WriteStatement, parameters: Any = None) -> None:
         """Commit one statement that is a whole unit of work by itself (an append to a log).
 
         One statement is atomic on every backend. On SQLite it is committed in the event

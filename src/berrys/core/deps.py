@@ -18,11 +18,13 @@ _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_database(request: Request) -> Database:
-    return request.app.state.database
+    database: Database = request.app.state.database
+    return database
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, FromClause, select
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
@@ -48,7 +48,7 @@ class HistoryRow(Protocol):
     """A table with one row per move of an entity (its creation included), with the columns
     ``id`` and ``transitioned_at``."""
 
-    __table__: ClassVar[FromClause]
+    __table__: ClassVar[Table]
 
 
 async def history_page(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
+
+# What renders a line: both give text (JSONRenderer gives bytes only with a bytes serializer).
+_Renderer = structlog.dev.ConsoleRenderer | structlog.processors.JSONRenderer
 
 
 class _CurrentStderr:
@@ -52,22 +55,26 @@ class _Route:
     """The last processor: every event at or above the file's level goes to the log file
     (plain text), and to stderr only at or above ``stderr_level``."""
 
-    def __init__(self, renderer: Any, stderr_level: int, file: TextIO | None, file_level: int):
+    def __init__(
+        self, renderer: _Renderer, stderr_level: int, file: TextIO | None, file_level: int
+    ) -> None:
         self.renderer, self.stderr_level = renderer, stderr_level
         self.file, self.file_level = file, file_level
-        self.plain = (
+        self.plain: _Renderer = (
             renderer
             if isinstance(renderer, structlog.processors.JSONRenderer)
             else _console(colors=False)
         )
 
-    def __call__(self, logger: Any, name: str, event_dict: structlog.typing.EventDict) -> str:
+    def __call__(
+        self, logger: Any, name: str, event_dict: structlog.typing.EventDict
+    ) -> str | bytes:
         level = _LEVELS.get(name, 40)
         if self.file is not None and level >= self.file_level:
             self.file.write(str(self.plain(logger, name, dict(event_dict))) + "\n")
         if level < self.stderr_level:
             raise structlog.DropEvent
-        return self.renderer(logger, name, event_dict)  # type: ignore[no-any-return]
+        return self.renderer(logger, name, event_dict)
 
 
 def configure_logging(
@@ -79,7 +86,7 @@ def configure_logging(
 ) -> None:
     """Log lines to stderr at ``stderr_level`` (default: ``level``) and, with ``log_file``,
     to that file at ``level``."""
-    renderer: structlog.typing.Processor = (
+    renderer: _Renderer = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else _console(colors=sys.stderr.isatty())
@@ -101,7 +108,8 @@ def configure_logging(
             _Route(renderer, to_stderr, file, file_level),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lowest),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
+        # PrintLogger only writes and flushes, all that _CurrentStderr has of a TextIO.
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _CurrentStderr())),
         cache_logger_on_first_use=False,
     )
     # Route stdlib loggers (uvicorn, sqlalchemy, alembic) through the same renderer.

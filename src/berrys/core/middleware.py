@@ -227,6 +227,8 @@ async def _no_body() -> Message:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
+    key: bytes
+    value: bytes
     for key, value in scope.get("headers", ()):
         if key == name:
             return value.decode("latin-1")

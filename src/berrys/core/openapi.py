@@ -99,8 +99,11 @@ def document_problems(app: FastAPI) -> None:
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            _document(generate())
-        return app.openapi_schema  # type: ignore[return-value]
+        schema = app.openapi_schema
+        if schema is None:
+            schema = generate()  # FastAPI keeps it as app.openapi_schema
+            _document(schema)
+        return schema
 
+    # Replacing the method is FastAPI's documented way to extend the schema.
     app.openapi = openapi  # type: ignore[method-assign]

@@ -20,7 +20,8 @@ from typing import Any
 
 import aiosqlite
 import structlog
-from sqlalchemy import Executable
+from sqlalchemy import TextClause, UpdateBase
+from sqlalchemy.connectors.asyncio import AsyncIODBAPIConnection
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -32,6 +33,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import EMPTY_DICT
 
 _Outcome = tuple[Any, list[Any], int, int | None]
+# One statement that writes by itself: DML (an insert, an upsert, ...) or plain SQL.
+WriteStatement = UpdateBase | TextClause
 SLICE = 0.005  # seconds a write transaction runs in the loop's thread before it yields
 _log = structlog.get_logger("berrys.db")
 
@@ -80,8 +83,9 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     """A buffered cursor whose results arrive in one hop; no aiosqlite cursor behind it."""
 
     __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
+    _adapt_connection: _OneHopConnection
 
-    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
+    def __init__(self, adapt_connection: _OneHopConnection) -> None:
         self._adapt_connection = adapt_connection
         self._connection = adapt_connection._connection
         self._soft_closed_memoized = EMPTY_DICT
@@ -159,9 +163,10 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ("_pending_begin", "_turn_started", "_writing")
-    _cursor_cls = _OneHopCursor
+    # Built only by this connection (``self._cursor_cls(self)``), so its narrower __init__.
+    _cursor_cls = _OneHopCursor  # type: ignore[assignment]
 
-    def __init__(self, dbapi: Any, connection: aiosqlite.Connection) -> None:
+    def __init__(self, dbapi: Any, connection: AsyncIODBAPIConnection) -> None:
         super().__init__(dbapi, connection)
         self._pending_begin: str | None = None
         self._writing = False  # BEGIN IMMEDIATE was sent
@@ -257,11 +262,11 @@ class StatementWriter:
         self._dialect = dialect
         self._path = path
         self._connection: sqlite3.Connection | None = None
-        self._plans: dict[tuple[int, tuple[str, ...]], tuple[Executable, _Plan | None]] = {}
+        self._plans: dict[tuple[int, tuple[str, ...]], tuple[WriteStatement, _Plan | None]] = {}
         self._since_checkpoint = 0
         self._checkpointing: asyncio.Future[Any] | None = None
 
-    def write(self, statement: Executable, parameters: Any) -> bool:
+    def write(self, statement: WriteStatement, parameters: Any) -> bool:
         """Commit ``statement`` here if it can be done at once; whether it was."""
         if not isinstance(parameters, dict) or self._checkpointing is not None:
             return False
@@ -307,7 +312,7 @@ class StatementWriter:
             self._connection = connection
         return self._connection
 
-    def _plan(self, statement: Executable, parameters: dict[str, Any]) -> _Plan | None:
+    def _plan(self, statement: WriteStatement, parameters: dict[str, Any]) -> _Plan | None:
         key = (id(statement), tuple(parameters))
         cached = self._plans.get(key)
         if cached is not None and cached[0] is statement:

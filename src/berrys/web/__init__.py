@@ -6,6 +6,9 @@ routes as HTML (the API keeps problem+json).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import cast
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
@@ -34,6 +37,15 @@ def _is_page(request: Request) -> bool:
     return not (path.startswith("/api/") or path.startswith("/health") or path == "/metrics")
 
 
+_Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def _api_handler(app: FastAPI, kind: type[Exception]) -> _Handler:
+    """The API's handler of ``kind``: berrys.core.errors installs coroutine functions (the
+    app types its handlers as possibly synchronous)."""
+    return cast(_Handler, app.exception_handlers[kind])
+
+
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     docs.install(app)
@@ -54,9 +66,9 @@ def install(app: FastAPI) -> None:
 
 def _install_error_pages(app: FastAPI) -> None:
     """Errors of page routes as HTML pages; the API's handlers keep answering the rest."""
-    api_handler = app.exception_handlers[BerrysError]
-    api_validation = app.exception_handlers[RequestValidationError]
-    api_http = app.exception_handlers[StarletteHTTPException]
+    api_handler = _api_handler(app, BerrysError)
+    api_validation = _api_handler(app, RequestValidationError)
+    api_http = _api_handler(app, StarletteHTTPException)
 
     async def on_berrys_error(request: Request, exc: Exception) -> Response:
         if not _is_page(request) or not isinstance(exc, BerrysError):

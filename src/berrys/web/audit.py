@@ -89,7 +89,9 @@ async def _names(
     }
 
 
-def _rows(entries: list[AuditEntryOut], names: dict[str, dict[uuid.UUID, str]]) -> list[dict]:
+def _rows(
+    entries: list[AuditEntryOut], names: dict[str, dict[uuid.UUID, str]]
+) -> list[dict[str, Any]]:
     rows = []
     for entry in entries:
         current = names.get(entry.entity_type, {}).get(entry.entity_id) if entry.entity_id else None

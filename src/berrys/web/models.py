@@ -107,10 +107,12 @@ async def models_page(request: Request, user: WebUser) -> Response:
     return await _models_page(request, user)
 
 
-def _refused(user: UserOut) -> dict[str, str] | None:
+async def _refused(request: Request, user: UserOut) -> Response | None:
+    """The models page saying no (403), unless ``user`` is an ADMIN."""
     if user.role == UserRole.ADMIN:
         return None
-    return {"flash": "Only an ADMIN may add or test models.", "flash_kind": "error"}
+    flash = "Only an ADMIN may add or test models."
+    return await _models_page(request, user, 403, flash=flash, flash_kind="error")
 
 
 @router.post("/models", dependencies=[Csrf], response_class=HTMLResponse)
@@ -124,9 +126,9 @@ async def add_model(
     context_window: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Register a model with its server and key; the key is never put back in the page."""
-    refused = _refused(user)
-    if refused:
-        return await _models_page(request, user, 403, **refused)
+    refused = await _refused(request, user)
+    if refused is not None:
+        return refused
     values = {
         "provider": provider,
         "name": name,
@@ -164,9 +166,9 @@ async def add_model(
 @router.post("/models/{model_id}/test", dependencies=[Csrf], response_class=HTMLResponse)
 async def test_model(request: Request, user: WebUser, model_id: uuid.UUID) -> Response:
     """One small real call to the model; its result is shown in its row."""
-    refused = _refused(user)
-    if refused:
-        return await _models_page(request, user, 403, **refused)
+    refused = await _refused(request, user)
+    if refused is not None:
+        return refused
     result = await llm.probe_model(_database(request), model_id=model_id, user=user)
     if result.ok:
         flash, kind = f"{result.model} answered in {result.latency_ms:.0f} ms.", "ok"

@@ -16,6 +16,7 @@ from berrys.core.errors import BerrysError
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import PersonalTokenCreate
 from berrys.services.chat import service as chat
+from berrys.services.chat.contracts import PromptOut
 from berrys.services.projects import service as projects
 from berrys.web.security import (
     SESSION_COOKIE,
@@ -32,7 +33,8 @@ router = APIRouter(include_in_schema=False)
 
 
 def _database(request: Request) -> Database:
-    return request.app.state.database
+    database: Database = request.app.state.database
+    return database
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -169,6 +171,6 @@ async def update_prompt(
     return await _settings_page(request, user, flash=f"Saved Berry's {name} prompt.")
 
 
-async def _prompts(request: Request):  # type: ignore[no-untyped-def]
+async def _prompts(request: Request) -> list[PromptOut]:
     async with _database(request).transaction(read_only=True) as session:
         return await chat.get_prompts(session)

@@ -272,12 +272,12 @@ def _task_update(
     none (the task then has a single estimate)."""
     errors: dict[str, str] = {}
     predecessors = []
-    for value in depends_on:
+    for predecessor in depends_on:
         try:
-            predecessors.append(uuid.UUID(value))
+            predecessors.append(uuid.UUID(predecessor))
         except ValueError:
             errors["depends_on"] = (
-                f"{value!r} is not a task (allowed: {TASK_FIELDS['depends_on']})."
+                f"{predecessor!r} is not a task (allowed: {TASK_FIELDS['depends_on']})."
             )
     fields: dict[str, Any] = {"name": name, "assigned_agent_id": agent or None}
     for field, value in estimates.items():

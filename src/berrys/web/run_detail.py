@@ -19,6 +19,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from berrys.core.enums import InteractionStatus, StepKind
+from berrys.services.runs.contracts import TaskRunOut
 from berrys.services.runs.engine.trace import MAX_REQUEST, cut
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -42,7 +43,7 @@ def risk_reason(*texts: str | None) -> str | None:
     return None
 
 
-def _seconds(task: Any) -> float | None:
+def _seconds(task: TaskRunOut) -> float | None:
     if task.started_at and task.finished_at:
         return max((task.finished_at - task.started_at).total_seconds(), 0.0)
     return None

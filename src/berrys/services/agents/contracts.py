@@ -129,6 +129,7 @@ class AgentOut(Contract):
     created_at: datetime
     updated_at: datetime
 
+    # mypy rejects a decorator over @property; pydantic documents this ignore for it.
     @computed_field  # type: ignore[prop-decorator]
     @property
     def allowed_transitions(self) -> list[AgentState]:
@@ -258,7 +259,7 @@ class TemplateComparison(Contract):
     changes: list[FieldChange]
 
 
-TEMPLATE_EXPORT_FORMAT = "berrys.agent_template/v1"
+TEMPLATE_EXPORT_FORMAT: Literal["berrys.agent_template/v1"] = "berrys.agent_template/v1"
 
 
 class ExportedVersion(Contract):

@@ -181,11 +181,12 @@ async def update(
     changes = agent_in.model_dump(exclude_unset=True, exclude_none=True)
     if "prompt_template" in changes:
         prompts.check(changes["prompt_template"])
-    if "configuration" in changes:
-        merged = {**agent.configuration, **agent_in.configuration.model_dump(exclude_unset=True)}  # type: ignore[union-attr]
+    # Each is in ``changes`` exactly when it was given (not None): merged over the stored one.
+    if agent_in.configuration is not None:
+        merged = {**agent.configuration, **agent_in.configuration.model_dump(exclude_unset=True)}
         changes["configuration"] = AgentConfiguration.model_validate(merged).model_dump()
-    if "specialisation" in changes:
-        merged = {**agent.specialisation, **agent_in.specialisation.model_dump(exclude_unset=True)}  # type: ignore[union-attr]
+    if agent_in.specialisation is not None:
+        merged = {**agent.specialisation, **agent_in.specialisation.model_dump(exclude_unset=True)}
         changes["specialisation"] = Specialisation.model_validate(merged).model_dump()
     for field, value in changes.items():
         setattr(agent, field, value)

@@ -43,7 +43,8 @@ def _snapshot(value: Any) -> dict[str, Any] | None:
         return None
     if hasattr(value, "model_dump"):
         value = value.model_dump(mode="json")
-    return to_jsonable_python(value)
+    snapshot: dict[str, Any] = to_jsonable_python(value)
+    return snapshot
 
 
 def _entry_hash(

@@ -18,6 +18,7 @@ from berrys.services.catalogue.contracts import (
     Constraint,
     ProjectType,
     Requirement,
+    TaskDependency,
     TaskSpec,
     TeamRole,
     TypeMatch,
@@ -80,9 +81,9 @@ def _wanted(task: TaskSpec, description: str, size: dict[str, float]) -> bool:
     return any(size.get(d, 0) >= minimum for d, minimum in task.when_size.items())
 
 
-def _bridged(task: TaskSpec, kept: set[str], by_key: dict[str, TaskSpec]) -> list[TaskSpec]:
+def _bridged(task: TaskSpec, kept: set[str], by_key: dict[str, TaskSpec]) -> list[TaskDependency]:
     """The task's dependencies, each left-out task replaced by its own (transitively)."""
-    result = []
+    result: list[TaskDependency] = []
     for dep in task.depends_on:
         if dep.task in kept:
             result.append(dep)

@@ -63,8 +63,9 @@ def read(path: Path, model: type[Model]) -> Model:
         item = model.model_validate(data)
     except ValidationError as exc:
         raise CatalogueError(path, _problems(exc)) from None
-    if getattr(item, "key", path.stem) != path.stem:
-        raise CatalogueError(path, [f"key: {item.key!r} must match the file name {path.stem!r}"])  # type: ignore[attr-defined]
+    key = getattr(item, "key", path.stem)  # a file of a keyed model is named by its key
+    if key != path.stem:
+        raise CatalogueError(path, [f"key: {key!r} must match the file name {path.stem!r}"])
     return item
 
 

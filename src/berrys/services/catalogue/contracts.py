@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
@@ -47,7 +47,7 @@ SizeDimension = Literal[
     "sessions",  # sessions, lessons or classes of a course
     "episodes",  # episodes or videos of a series
 ]
-SIZE_DIMENSIONS: tuple[str, ...] = SizeDimension.__args__  # type: ignore[attr-defined]
+SIZE_DIMENSIONS: tuple[str, ...] = get_args(SizeDimension)
 
 # Project facts a deliverable section can be filled from (see the deliverables service).
 Fact = Literal[

@@ -20,7 +20,7 @@ from berrys.core.db import Database
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
-from berrys.services.chat import answers, intents, runs
+from berrys.services.chat import answers, questions, runs
 from berrys.services.chat.contracts import ChatAction, IntentResult
 from berrys.services.chat.guide import guide
 from berrys.services.chat.outcome import (
@@ -227,7 +227,7 @@ async def _run(
             if target_project(turn, intent)[0] is None:
                 return Outcome(reply=turn.prompts["help"])
             return await guide(database, turn, intent, lead=turn.prompts["help"])
-        case _ if intents.is_greeting(turn.content):
+        case _ if questions.is_greeting(turn.content):
             return Outcome(reply=turn.prompts["greeting"])
         case _:
             return await guide(database, turn, intent)

@@ -77,8 +77,8 @@ async def critical_path(session: Any, turn: Turn, facts: Facts) -> Outcome:
         for t in chain
     ]
     steps = " -> ".join(
-        f"{p['name']} ({hours(p['duration_hours'])}" + (f", {p['agent']})" if p["agent"] else ")")
-        for p in path
+        f"{t.name} ({hours(t.duration_hours)}" + (f", {p['agent']})" if p["agent"] else ")")
+        for t, p in zip(chain, path, strict=True)
     )
     slack = sorted(
         (t for t in schedule.tasks if not t.critical),
@@ -88,7 +88,7 @@ async def critical_path(session: Any, turn: Turn, facts: Facts) -> Outcome:
     reply = (
         f'The critical path of "{facts.project.name}" (plan version {plan.version}) runs '
         f"through {len(path)} of {len(schedule.tasks)} tasks, "
-        f"{hours(sum(p['duration_hours'] for p in path))} end to end: {steps}.\n"
+        f"{hours(sum(t.duration_hours for t in chain))} end to end: {steps}.\n"
         f"It finishes on {_day(schedule.finish.date)} (80 % likely by "
         f"{_day(schedule.finish.p80)}). A delay to any of these tasks delays the finish"
     )
@@ -216,7 +216,11 @@ async def _risk_evidence(session: Any, turn: Turn, facts: Facts, plan: PlanDetai
         drafted_by=plan.generated_by or "a person",
         scheduled={t.task_id: t for t in schedule.tasks},
         bottlenecks=found.bottlenecks,
-        task_runs={t.plan_task_id: t for t in run.task_runs} if run is not None else {},
+        task_runs=(
+            {t.plan_task_id: t for t in run.task_runs if t.plan_task_id is not None}
+            if run is not None
+            else {}
+        ),
         approvals=await _approvals(session, run),
     )
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from berrys.services.auth.contracts import UserOut
-from berrys.services.chat.contracts import PendingAction
+from berrys.services.chat.contracts import PendingAction, PromptName
 
 
 @dataclass
@@ -18,7 +18,7 @@ class Turn:
     content: str
     user_message_id: uuid.UUID
     history: list[tuple[str, str]]
-    prompts: dict[str, str]
+    prompts: dict[PromptName, str]
     pending: PendingAction | None
     project_id: uuid.UUID | None
     projects: dict[str, uuid.UUID] = field(default_factory=dict)

@@ -193,6 +193,7 @@ def _csv(deliverable: DeliverableType, file: DraftFile) -> list[Finding]:
 
 def _xlsx(deliverable: DeliverableType, file: DraftFile) -> list[Finding]:
     from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
 
     try:
         book = load_workbook(io.BytesIO(file.content))
@@ -236,7 +237,7 @@ def _xlsx(deliverable: DeliverableType, file: DraftFile) -> list[Finding]:
                     Finding(check="cells", message=f"{column.name}: empty, unmarked {unmarked[:3]}")
                 )
         if column in summed:
-            letter = sheet.cell(row=1, column=at + 1).column_letter
+            letter = get_column_letter(at + 1)
             want = f"=SUM({letter}2:{letter}{last})"
             got = None if total is None else total[at].value
             if got != want:

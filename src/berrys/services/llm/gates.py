@@ -41,8 +41,8 @@ _TABLE = ModelGate.__table__
 _KEY = [_TABLE.c.provider, _TABLE.c.model_name, _TABLE.c.task_type]
 
 
-def _upsert(dialect: str, column: str) -> object:
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect](_TABLE)
+def _upsert(dialect: str, column: str) -> sqlite.Insert | postgresql.Insert:
+    insert = sqlite.insert(_TABLE) if dialect == "sqlite" else postgresql.insert(_TABLE)
     return insert.on_conflict_do_update(
         index_elements=_KEY,
         set_={column: _TABLE.c[column] + 1, "updated_at": insert.excluded.updated_at},
@@ -138,9 +138,14 @@ async def tallies(database: Database) -> Tallies:
     state = runtime.get()
     cached = state.gates.get(database.url)
     if cached is not None and time.monotonic() - cached[0] < runtime.REGISTRY_TTL_SECONDS:
-        return cached[1]
+        fresh: Tallies = cached[1]
+        return fresh
+    columns = _TABLE.c
+    query = select(
+        columns.provider, columns.model_name, columns.task_type, columns.passed, columns.failed
+    )
     async with database.transaction(read_only=True) as session:
-        rows = (await session.execute(select(*_KEY, _TABLE.c.passed, _TABLE.c.failed))).all()
+        rows = (await session.execute(query)).all()
     found = {
         (provider, name, task): Tally(passed, failed)
         for provider, name, task, passed, failed in rows

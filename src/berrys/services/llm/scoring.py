@@ -179,7 +179,7 @@ class VectorCache:
             self._vectors.move_to_end((source, key))
         return vector
 
-    def put(self, source: Hashable, text: str, vector: Sequence[float]) -> np.ndarray:
+    def put(self, source: Hashable, text: str, vector: Sequence[float] | np.ndarray) -> np.ndarray:
         return self.put_hashed(source, text_hash(text), _unit(vector))
 
     def put_hashed(self, source: Hashable, key: str, unit: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -298,7 +298,7 @@ async def stream(database: Database, request: CompletionRequest) -> AsyncIterato
 
 async def _stream_from(
     route: _Route, spec: ModelSpec, records: list[AttemptRecord], started: float
-) -> AsyncIterator[StreamChunk]:
+) -> AsyncGenerator[StreamChunk, None]:
     """One model's deltas, then the done chunk; nothing more when it fails before its first
     delta (the attempt recorded), ServiceUnavailable when it fails midway."""
     state, preq = route.state, route.preq

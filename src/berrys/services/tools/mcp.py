@@ -16,9 +16,9 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import httpx2
 import mcp_types
@@ -35,6 +35,7 @@ from berrys.core.enums import McpTransport
 
 _log = structlog.get_logger("berrys.tools.mcp")
 _STDERR_TAIL = 2000
+_Answer = TypeVar("_Answer")  # what one request to a server gives
 _STDERR_SEPARATOR = "; server stderr: "
 _SDK_PARSE_ERROR = "Failed to parse JSONRPC message from server"
 
@@ -118,6 +119,10 @@ class _Connection:
     def alive(self) -> bool:
         return self.client is not None and not self.done.is_set() and not _closed(self.client)
 
+    def client_for(self, spec: McpServerSpec) -> Client | None:
+        """The session, when it is alive and opened with ``spec`` as it is now."""
+        return self.client if self.alive and self.spec == spec else None
+
     def stderr_tail(self) -> str:
         if self.stderr is None:
             return ""
@@ -148,6 +153,8 @@ def _transport(spec: McpServerSpec, connection: _Connection) -> Any:
         params = StdioServerParameters(
             command=spec.command, args=list(spec.args), env=dict(spec.env) or None
         )
+        # The SDK hands errlog to the subprocess as its stderr, where a binary file serves;
+        # its annotation says TextIO.
         return stdio_client(params, errlog=connection.stderr)  # type: ignore[arg-type]
     if not spec.url:
         raise McpFailure(spec.name, "a STREAMABLE_HTTP server needs a url")
@@ -304,20 +311,26 @@ class McpPool:
         """The live session for ``spec``: reused, or (re)connected under a per-server lock."""
         self._same_loop()
         connection = self._connections.get(spec.id)
-        if connection is not None and connection.alive and connection.spec == spec:
-            return connection.client  # type: ignore[return-value]
+        client = connection.client_for(spec) if connection is not None else None
+        if client is not None:
+            return client
         lock = self._locks.setdefault(spec.id, asyncio.Lock())
         async with lock:
             connection = self._connections.get(spec.id)
             if connection is not None:
-                if connection.alive and connection.spec == spec:
-                    return connection.client  # type: ignore[return-value]
+                client = connection.client_for(spec)
+                if client is not None:
+                    return client
                 await self._stop(connection)
             return await self._connect(spec)
 
     async def _request(
-        self, spec: McpServerSpec, method: str, work: Any, timeout_seconds: float | None
-    ) -> Any:
+        self,
+        spec: McpServerSpec,
+        method: str,
+        work: Callable[[Client], Awaitable[_Answer]],
+        timeout_seconds: float | None,
+    ) -> _Answer:
         limit = timeout_seconds or spec.timeout_seconds
         for attempt in (1, 2):
             client = await self.client(spec)

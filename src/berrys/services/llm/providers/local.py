@@ -174,7 +174,10 @@ class LocalProvider(Provider):
     def _run(self, request: ProviderRequest) -> dict[str, Any]:
         with self._lock:
             try:
-                return self._model().create_chat_completion(**self._arguments(request))
+                completion: dict[str, Any] = self._model().create_chat_completion(
+                    **self._arguments(request)
+                )
+                return completion
             except ValueError as exc:  # llama.cpp says "Requested tokens (...) exceed context"
                 if "context" in str(exc).lower():
                     raise ContextOverflow(str(exc)) from None

@@ -278,4 +278,4 @@ def _header(exc: Exception, name: str) -> str | None:
 
 
 def _is_loopback(url: str | None) -> bool:
-    return bool(url) and any(h in url for h in ("://127.", "://localhost", "://[::1]"))
+    return url is not None and any(h in url for h in ("://127.", "://localhost", "://[::1]"))
