@@ -29,6 +29,7 @@ from berrys.services.auth.contracts import (
 from berrys.services.auth.tables import ApiToken, LoginFailure, UserAccount
 
 __all__ = [
+    "acting_for",
     "count",
     "create_personal_token",
     "create_user",

@@ -25,6 +25,7 @@ from berrys.services.projects.tables import Project, ProjectState
 
 __all__ = [
     "TRANSITIONS",
+    "advance",
     "create",
     "delete",
     "get",
