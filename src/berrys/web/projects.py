@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from berrys.core.enums import ProjectStatus, RunStatus, UserRole
+from berrys.core.enums import ProjectStatus, RunStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
@@ -29,7 +29,6 @@ from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 
 
 def _status_or_none(value: str | None) -> ProjectStatus | None:
@@ -62,7 +61,7 @@ async def project_list(
         status=wanted.value if wanted else "",
         q=q or "",
         statuses=list(ProjectStatus),
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
     )
 
 
@@ -74,7 +73,7 @@ async def create_project(
     description: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
     error: str | None = None
-    if user.role not in _WRITERS:
+    if not user.can_write:
         error = f"Role {user.role.value} can only read; creating needs MEMBER or ADMIN."
     else:
         try:
@@ -90,13 +89,13 @@ async def create_project(
     return render(
         request,
         "projects.html",
-        status_code=403 if user.role not in _WRITERS else 422,
+        status_code=403 if not user.can_write else 422,
         projects=items,
         total=total,
         status="",
         q="",
         statuses=list(ProjectStatus),
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         flash=error,
         flash_kind="error",
         form={"name": name, "description": description},
@@ -249,7 +248,7 @@ async def _project_page(
         runs=runs,
         waiting_run=waiting_run(runs),
         profile=profile,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         **extra,
     )
 
@@ -277,7 +276,7 @@ async def transition(
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         target = ProjectStatus(to_status)
         async with _database(request).transaction() as session:
@@ -300,7 +299,7 @@ async def transition(
 async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
     """Generate the team through the agents service (the same call as its REST route)."""
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         await agents.generate(
             _database(request), project_id=project_id, request=GenerateRequest(), user=user
@@ -318,7 +317,7 @@ async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) 
 async def generate_plan(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
     """Draft a new current plan through the planning service."""
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         await planning.create_plan(
             _database(request), project_id=project_id, plan_in=PlanCreate(), user=user

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from berrys.core.enums import ChatActionStatus, ChatIntent, UserRole
+from berrys.core.enums import ChatActionStatus, ChatIntent
 from berrys.core.errors import BerrysError
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
@@ -15,7 +15,6 @@ from berrys.services.chat.turn import Turn
 
 Intent = ChatIntent
 Status = ChatActionStatus
-WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 
 
 @dataclass
@@ -31,7 +30,7 @@ def project_url(project_id: uuid.UUID, anchor: str = "") -> str:
 
 
 def refuse_read_only(user: UserOut, intent: ChatIntent) -> Outcome | None:
-    if user.role in WRITERS:
+    if user.can_write:
         return None
     detail = f"Your role {user.role.value} can only read; this needs MEMBER or ADMIN."
     return Outcome(
