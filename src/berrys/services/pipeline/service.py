@@ -67,7 +67,9 @@ async def _say(on_stage: Stage | None, stage: str, status: str, detail: str = ""
         await result
 
 
-async def _move(session: AsyncSession, project_id: uuid.UUID, to: ProjectStatus, user, reason):
+async def _move(
+    session: AsyncSession, project_id: uuid.UUID, to: ProjectStatus, user: UserOut, reason: str
+) -> None:
     """Move the project to ``to`` when its lifecycle allows (a DRAFT project passes through
     PLANNING on its way to IN_PROGRESS); otherwise leave it where it is."""
     project = await projects.get(session, project_id=project_id, user=user)

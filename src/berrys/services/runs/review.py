@@ -170,7 +170,9 @@ async def decide(
     return await get(session, run_id=run_id)
 
 
-async def _send_back(session: AsyncSession, task_run_id: uuid.UUID, task: Any, feedback: str):
+async def _send_back(
+    session: AsyncSession, task_run_id: uuid.UUID, task: Any, feedback: str
+) -> None:
     """A new attempt with the feedback in the task's spec: ``answers`` (what every executor
     shows as answers from people) and ``review_feedback`` (all rounds, oldest first)."""
     spec = dict(task.spec or {})
@@ -224,12 +226,12 @@ async def _edit(
         output["text"] = review.content
         output["produced_by"] = produced_by
         return {"artifact_id": str(artifact_id), "path": None}
-    if review.artifact_id is None:
-        chosen = artifacts[0]
-    else:
-        chosen = next((a for a in artifacts if a.id == review.artifact_id), None)
-        if chosen is None:
-            raise NotFound.of("Artifact", review.artifact_id)
+    wanted = review.artifact_id
+    chosen = (
+        artifacts[0] if wanted is None else next((a for a in artifacts if a.id == wanted), None)
+    )
+    if chosen is None:
+        raise NotFound.of("Artifact", wanted)
     if not _editable(chosen.media_type):
         raise Unprocessable(
             f"Artifact {chosen.name!r} is {chosen.media_type}, not text: edit its file by "

@@ -298,7 +298,7 @@ async def _load(session: AsyncSession, run_id: uuid.UUID, *, with_tasks: bool = 
 async def _check_access(
     session: AsyncSession, run_id: uuid.UUID, user: UserOut | None
 ) -> uuid.UUID:
-    project_id = (
+    project_id: uuid.UUID | None = (
         await session.execute(select(_run.c.project_id).where(_run.c.id == run_id))
     ).scalar_one_or_none()
     if project_id is None:

@@ -103,8 +103,11 @@ class Claimer:
         returned as given (its snapshot is not read again)."""
         now = utcnow()
         session = tx.session
-        busy = ids_param(executing, sqlite=self._sqlite)
-        params = {"now": now, "limit": max(free * 2, 16), "busy": busy}
+        params = {
+            "now": now,
+            "limit": max(free * 2, 16),
+            "busy": ids_param(executing, sqlite=self._sqlite),
+        }
         candidates = (await session.execute(self._candidates, params)).all()
         self.left_over = False
         if not candidates:
@@ -138,7 +141,7 @@ class Claimer:
         for row in candidates:
             per_run.setdefault(row.run_id, row.run_busy)
             busy.setdefault((row.run_id, row.provider or ""), row.provider_busy)
-        chosen = []
+        chosen: list[Any] = []  # rows of the candidates' query
         for row in candidates:
             if len(chosen) >= free:
                 break

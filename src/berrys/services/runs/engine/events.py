@@ -34,7 +34,8 @@ async def emit_many(session: AsyncSession, run_id: uuid.UUID, events: Sequence[E
     """Append ``events`` to the run's outbox in the caller's transaction; the last seq."""
     if not events:
         return 0
-    return (await append(session, run_id, events)).event_seq
+    seq: int = (await append(session, run_id, events)).event_seq
+    return seq
 
 
 async def append(

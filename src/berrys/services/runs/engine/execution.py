@@ -319,7 +319,7 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
         )
         if finished:
             done[task.run_id].append(task.id)
-            payload = {"cost_usd": float(cost), "tokens": int(tokens)}
+            payload: dict[str, Any] = {"cost_usd": float(cost), "tokens": int(tokens)}
             payload["produced_by"] = outcome.produced_by
             if outcome.review_reasons:
                 payload["reasons"] = [str(reason) for reason in outcome.review_reasons]
@@ -431,7 +431,11 @@ async def apply_policies(ctx: TaskContext) -> None:
 
 
 async def finish_task_by_policy(
-    session: Any, task_run_id: uuid.UUID, reason: str, policy: RejectionPolicy, events: list
+    session: Any,
+    task_run_id: uuid.UUID,
+    reason: str,
+    policy: RejectionPolicy,
+    events: list[Event],
 ) -> None:
     """A rejected task is FAILED, or SKIPPED (then its successors may go on)."""
     status = T.SKIPPED if policy == RejectionPolicy.SKIP else T.FAILED

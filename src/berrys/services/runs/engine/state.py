@@ -147,7 +147,7 @@ def finish_gate(preds: Iterable[Pred]) -> bool:
 
 
 async def predecessors_of(
-    session: AsyncSession, task_run_ids: Iterable[uuid.UUID]
+    session: AsyncSession | AsyncConnection, task_run_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[Pred]]:
     ids = list(task_run_ids)
     found: dict[uuid.UUID, list[Pred]] = defaultdict(list)
@@ -165,7 +165,7 @@ async def predecessors_of(
 
 
 async def propagate(
-    session: AsyncSession,
+    session: AsyncSession | AsyncConnection,
     changed: Iterable[uuid.UUID],
     events: list[Event],
     *,
