@@ -100,7 +100,7 @@ async def _execute(
     )
     # A worker waits for work, as a deployed one does: started (and warm) before the run
     # exists, so its start-up is not the run's. The fresh store holds no other run.
-    worker = Worker(database, executor, config=config)
+    worker = Worker(database, executor, hooks=runs.HOOKS, config=config)
     task = asyncio.create_task(worker.run())
     await worker.ready.wait()
     async with database.transaction() as session:

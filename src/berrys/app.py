@@ -34,6 +34,7 @@ from berrys.services.interactions.api import router as interactions_router
 from berrys.services.llm import service as llm
 from berrys.services.llm.api import router as models_router
 from berrys.services.pipeline import runtime as run_runtime
+from berrys.services.pipeline.approvals import install_tool_approval_hook
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
@@ -117,7 +118,7 @@ def create_served_app() -> FastAPI:
 def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:
     """The run engine's embedded worker (``app.state.run_executor`` overrides the executor)."""
     settings: Settings = app.state.settings
-    run_runtime.install_tool_approval_hook(app.state.database)
+    install_tool_approval_hook(app.state.database)
     if not settings.worker_embedded:
         return None
     executor = getattr(app.state, "run_executor", None) or run_runtime.default_executor(

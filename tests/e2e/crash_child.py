@@ -20,6 +20,7 @@ from berrys.core.enums import RunStatus
 from berrys.services.runs.engine.executor import TaskOutcome
 from berrys.services.runs.engine.journal import StepPolicy, TaskContext
 from berrys.services.runs.engine.worker import EngineConfig, Worker, run_status
+from berrys.services.runs.service import HOOKS
 
 CONFIG = EngineConfig(
     lease_seconds=1.0,
@@ -75,7 +76,7 @@ class FileExecutor:
 
 async def main(url: str, workdir: Path, run_id: uuid.UUID) -> int:
     database = Database(url)
-    worker = Worker(database, FileExecutor(workdir), config=CONFIG)
+    worker = Worker(database, FileExecutor(workdir), hooks=HOOKS, config=CONFIG)
     runner = asyncio.create_task(worker.run())
     try:
         while True:

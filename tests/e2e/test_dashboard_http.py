@@ -74,6 +74,9 @@ async def test_a_fresh_install_says_what_to_do_first(client):
     protected = await client.get("/projects")
     assert protected.status_code == 303
     assert protected.headers["location"] == "/login?next=%2Fprojects"
+    fragment = await client.get("/projects", headers={"HX-Request": "true"})  # htmx swaps
+    assert fragment.status_code == 401
+    assert fragment.headers["hx-redirect"] == "/login?next=%2Fprojects"
 
 
 async def test_login_sets_a_safe_cookie_and_logout_revokes_it(client, member):
@@ -435,6 +438,9 @@ async def test_page_errors_are_pages_and_api_errors_stay_problem_json(client, me
         response = await client.get(url)
         assert response.status_code == status
         assert response.headers["content-type"].startswith("text/html")
+    wrong_method = await client.delete("/projects")
+    assert wrong_method.status_code == 405
+    assert "Method not allowed" in wrong_method.text
     api = await client.get("/api/v1/projects/not-a-uuid", headers=member.headers)
     assert api.status_code == 422
     assert api.headers["content-type"] == "application/problem+json"

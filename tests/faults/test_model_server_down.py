@@ -190,7 +190,9 @@ async def test_a_run_goes_on_while_the_model_server_is_down_and_uses_it_when_bac
         TaskSpec(key="plan", name="Draft the plan", description="The week's plan. [hold]"),
         TaskSpec(key="summary", name="Write the summary", risk_level=RiskLevel.HIGH),
     ]
-    run = await create_run(database, project, specs, deps("brief>plan", "plan>summary"))
+    run = await create_run(
+        database, project, specs, deps("brief>plan", "plan>summary"), actor_id=project.owner_id
+    )
     start_worker(AgentExecutor(settings=settings, database=database))
     await wait_until(model_server.held.exists, within=30, message="the plan's call in flight")
     model_server.kill()

@@ -113,7 +113,12 @@ async def test_a_run_resumes_by_itself_after_postgres_restarts(
     app = create_app(settings.model_copy(update={"database_url": database.url}), database=database)
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
     with llm.script("fake", [model.answer] * TASKS):
-        worker = Worker(database, AgentExecutor(settings=settings, database=database), config=FAST)
+        worker = Worker(
+            database,
+            AgentExecutor(settings=settings, database=database),
+            hooks=runs.HOOKS,
+            config=FAST,
+        )
         running = asyncio.create_task(worker.run())
         try:
             # Mid-run: some tasks done, four with their model call in flight.
@@ -212,7 +217,7 @@ async def test_a_task_that_finds_the_database_away_is_handed_back_not_failed(
     server, database = postgres
     executor = ReadsBetweenSteps(database)
     run = await _started_run(database, 1)
-    worker = Worker(database, executor, config=FAST)
+    worker = Worker(database, executor, hooks=runs.HOOKS, config=FAST)
     running = asyncio.create_task(worker.run())
     try:
         await asyncio.wait_for(executor.at_gate.wait(), 30)

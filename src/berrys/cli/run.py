@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -43,28 +44,20 @@ from berrys.cli.common import (
     relative_path,
     run_async,
 )
+from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.core.enums import (
     HumanInteractionType,
-    InteractionStatus,
-    ProjectStatus,
     RunStatus,
 )
 from berrys.core.errors import NotFound
 from berrys.services.auth import service as auth
-from berrys.services.catalogue import service as catalogue
-from berrys.services.interactions import service as interactions
+from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
-from berrys.services.pipeline import runtime
-from berrys.services.pipeline import service as pipeline
-from berrys.services.projects import service as projects
-from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.runs import review as reviews
-from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import RunCreate, RunOut
-from berrys.services.runs.engine.state import DONE, RUN_DONE, RUN_TERMINAL
-from berrys.services.runs.engine.worker import EngineConfig
+from berrys.services.pipeline import local_run
+from berrys.services.pipeline.approvals import install_tool_approval_hook
+from berrys.services.runs.contracts import DONE, RUN_DONE, RunCreate, RunOut
 
 APPROVE_MODES = ("ask", "auto", "never")
 NO_TERMINAL = (
@@ -74,125 +67,115 @@ NO_TERMINAL = (
 
 
 async def _answer(
-    database: Database, item: InteractionOut, mode: str, progress: Progress | None, quiet: bool
-) -> None:
-    """Answer one pending interaction as ``mode`` says (ask: in the terminal)."""
+    item: InteractionOut, mode: str, progress: Progress | None, quiet: bool
+) -> InteractionResponse:
+    """The answer to one pending interaction as ``mode`` says (ask: in the terminal)."""
     if item.type == HumanInteractionType.NOTIFICATION:
         if not quiet:
             console.print(f"[yellow]Notice:[/] {item.title} — {item.prompt}")
-        response = InteractionResponse(acknowledged=True)
-    elif item.type != HumanInteractionType.APPROVAL:
-        response = (
-            InteractionResponse(answer="Use your best judgement.")
-            if item.type == HumanInteractionType.CLARIFICATION
-            else InteractionResponse(feedback="")
-        )
-    elif mode == "auto":
-        response = InteractionResponse(approved=True, comment="--approve auto")
+        return InteractionResponse(acknowledged=True)
+    if item.type != HumanInteractionType.APPROVAL:
+        if item.type == HumanInteractionType.CLARIFICATION:
+            return InteractionResponse(answer="Use your best judgement.")
+        return InteractionResponse(feedback="")
+    if mode == "auto":
         if not quiet:
             console.print(f"[green]Approved (auto):[/] {item.title}")
-    elif mode == "never":
-        response = InteractionResponse(approved=False, comment="--approve never")
+        return InteractionResponse(approved=True, comment="--approve auto")
+    if mode == "never":
         if not quiet:
             console.print(f"[red]Rejected (--approve never):[/] {item.title}")
-    else:
-        if progress is not None:
-            progress.stop()
-        console.print(Panel(item.prompt or item.title, title=f"Approval: {item.title}"))
-        details = item.detail.get("details") or {}
-        for key in ("estimated_cost_usd", "estimated_run_seconds", "critical_path", "tool"):
-            if key in details:
-                console.print(f"  {key}: {details[key]}")
-        approved = await asyncio.to_thread(
-            Confirm.ask, "Approve?", default=True, console=err_console if quiet else console
-        )
-        response = InteractionResponse(approved=approved, comment="answered in the terminal")
-        if progress is not None:
-            progress.start()
-    try:
-        async with database.transaction() as session:
-            await runs.respond_interaction(
-                session, interaction_id=item.id, response=response, user=None
+        return InteractionResponse(approved=False, comment="--approve never")
+    return await _ask(item, progress, quiet)
+
+
+async def _ask(item: InteractionOut, progress: Progress | None, quiet: bool) -> InteractionResponse:
+    """An approval asked in the terminal (the progress display stops meanwhile)."""
+    if progress is not None:
+        progress.stop()
+    console.print(Panel(item.prompt or item.title, title=f"Approval: {item.title}"))
+    details = item.detail.get("details") or {}
+    for key in ("estimated_cost_usd", "estimated_run_seconds", "critical_path", "tool"):
+        if key in details:
+            console.print(f"  {key}: {details[key]}")
+    approved = await asyncio.to_thread(
+        Confirm.ask, "Approve?", default=True, console=err_console if quiet else console
+    )
+    if progress is not None:
+        progress.start()
+    return InteractionResponse(approved=approved, comment="answered in the terminal")
+
+
+# Task statuses worth a line of their own as the run goes.
+_SHOWN = {"RUNNING", "COMPLETED", "NEEDS_REVIEW", "FAILED", "AWAITING_INPUT", "SKIPPED"}
+
+
+class _Display:
+    """The run's progress in the terminal: a line per task status change, a bar for the
+    run and a spinner with its elapsed time for each running task."""
+
+    def __init__(self, run: RunOut, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self._bar: Any = None
+        self._seen: dict[uuid.UUID, str] = {}
+        self._spinning: dict[uuid.UUID, Any] = {}
+        if not quiet:
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
             )
-    except Exception as exc:  # answered elsewhere meanwhile (dashboard, another terminal)
-        err_console.print(f"[dim]Could not answer {item.id}: {exc}[/]")
+            self.progress.start()
+            self._bar = self.progress.add_task("[bold]Tasks[/]", total=len(run.task_runs))
 
+    def update(self, current: RunOut) -> None:
+        for task in current.task_runs:
+            status = task.status.value
+            if self._seen.get(task.id) != status:
+                self._seen[task.id] = status
+                if not self.quiet and status in _SHOWN:
+                    console.print(f"  {status:<15} {escape(task.name)}")
+            if self.progress is not None:
+                self._spin(task.id, task.name, running=status == "RUNNING")
+        if self.progress is not None:
+            done = sum(t.status in DONE for t in current.task_runs)
+            title = f"[bold]Tasks[/] {current.status.value} ${current.cost_usd:.4f}"
+            self.progress.update(self._bar, completed=done, description=title)
 
-async def _pending(database: Database, project_id: uuid.UUID) -> list[InteractionOut]:
-    async with database.transaction(read_only=True) as session:
-        items, _ = await interactions.get_all(
-            session,
-            limit=50,
-            offset=0,
-            project_id=project_id,
-            status=InteractionStatus.PENDING,
-        )
-    return list(reversed(items))
+    def _spin(self, task_id: uuid.UUID, name: str, *, running: bool) -> None:
+        assert self.progress is not None
+        if running and task_id not in self._spinning:
+            self._spinning[task_id] = self.progress.add_task(f"  {escape(name)[:48]}", total=None)
+        elif not running and task_id in self._spinning:
+            self.progress.remove_task(self._spinning.pop(task_id))
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 async def _watch(database: Database, settings: Any, run: RunOut, mode: str, quiet: bool) -> RunOut:
-    """Run a worker for ``run`` here until the run ends, showing progress and asking."""
-    worker = runtime.BackgroundWorker(
-        database,
-        runtime.default_executor(settings, database),
-        config=EngineConfig(lease_seconds=15.0, heartbeat_seconds=3.0, poll_seconds=0.1),
-        run_ids={run.id},
-    ).start()
-    progress = None
-    if not quiet:
-        # The bar for the run, and a spinner with its elapsed time for each running task.
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=20),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        )
-        progress.start()
-    bar = progress.add_task("[bold]Tasks[/]", total=len(run.task_runs)) if progress else None
-    seen: dict[uuid.UUID, str] = {}
-    spinning: dict[uuid.UUID, Any] = {}
+    """Carry ``run`` out here until it ends, showing progress and asking."""
+    display = _Display(run, quiet)
+
+    async def answer(item: InteractionOut) -> None:
+        response = await _answer(item, mode, display.progress, quiet)
+        refused = await local_run.respond(database, item, response)
+        if refused:
+            err_console.print(f"[dim]{refused}[/]")
+
     try:
-        while True:
-            async with database.transaction(read_only=True) as session:
-                current = await runs.get(session, run_id=run.id)
-            for task in current.task_runs:
-                if seen.get(task.id) != task.status.value:
-                    seen[task.id] = task.status.value
-                    if not quiet and task.status.value in {
-                        "RUNNING",
-                        "COMPLETED",
-                        "NEEDS_REVIEW",
-                        "FAILED",
-                        "AWAITING_INPUT",
-                        "SKIPPED",
-                    }:
-                        console.print(f"  {task.status.value:<15} {escape(task.name)}")
-                if progress is not None:
-                    if task.status.value == "RUNNING" and task.id not in spinning:
-                        spinning[task.id] = progress.add_task(
-                            f"  {escape(task.name)[:48]}", total=None
-                        )
-                    elif task.status.value != "RUNNING" and task.id in spinning:
-                        progress.remove_task(spinning.pop(task.id))
-            done = sum(t.status in DONE for t in current.task_runs)
-            if progress is not None and bar is not None:
-                progress.update(
-                    bar,
-                    completed=done,
-                    description=f"[bold]Tasks[/] {current.status.value} ${current.cost_usd:.4f}",
-                )
-            if current.status in RUN_TERMINAL:
-                return current
-            for item in await _pending(database, current.project_id):
-                await _answer(database, item, mode, progress, quiet)
-            await asyncio.sleep(0.25)  # the progress display's refresh interval
+        final = await local_run.carry_out(
+            database, settings, run, on_progress=display.update, answer=answer
+        )
     finally:
-        if progress is not None:
-            progress.stop()
-        await worker.stop()
+        display.stop()
+    return final
 
 
 def _understanding(understood: dict[str, Any]) -> None:
@@ -208,54 +191,6 @@ def _understanding(understood: dict[str, Any]) -> None:
         f"{stated} stated and {implied} implied requirements",
         soft_wrap=True,
     )
-
-
-async def _context(database: Database, run: RunOut, user: Any) -> dict[str, Any]:
-    """The team with its tools, the plan with its critical path and what was degraded, read
-    back from the database: a resumed run's summary is the first run's."""
-    from berrys.services.agents import service as agents
-    from berrys.services.planning import insights
-    from berrys.services.planning import service as plans
-    from berrys.services.tools import service as tools
-
-    context: dict[str, Any] = {"team": [], "tools": {}, "plan": {}, "degraded": []}
-    async with database.transaction(read_only=True) as session:
-        team, _ = await agents.get_all(session, project_id=run.project_id, user=user, limit=200)
-        for agent in team:
-            bound = [t.name for t in await tools.get_agent_tools(session, agent_id=agent.id)]
-            context["team"].append(
-                {
-                    "id": str(agent.id),
-                    "name": agent.name,
-                    "type": agent.agent_type.value,
-                    "role": agent.role,
-                    "tools": bound,
-                }
-            )
-            context["tools"][agent.name] = bound
-        if run.plan_id is not None:
-            plan = await plans.get_detail(session, plan_id=run.plan_id, user=user)
-            schedule = await insights.get_schedule(
-                session, plan_id=plan.id, user=user, iterations=200, seed=0
-            )
-            names = {task.id: task.name for task in plan.tasks}
-            context["plan"] = {
-                "id": str(plan.id),
-                "version": plan.version,
-                "tasks": len(plan.tasks),
-                "dependencies": len(plan.dependencies),
-                "critical_path": [names[t] for t in schedule.critical_path if t in names],
-                "finish_hours": schedule.finish_hours,
-                "generated_by": plan.generated_by,
-            }
-        after = 0
-        while True:
-            events = await runs.events(session, run_id=run.id, after_seq=after, limit=500)
-            if not events:
-                break
-            after = events[-1]["seq"]
-            context["degraded"] += [e["payload"] for e in events if e["type"] == "DEGRADED"]
-    return context
 
 
 def _summary(result: dict[str, Any], settings: Any, wide: bool = False) -> None:
@@ -379,6 +314,27 @@ def _paused_message(run_id: uuid.UUID | None, project: str | None) -> str:
     )
 
 
+@dataclass
+class _Asked:
+    """What ``berrys run`` was asked to do, checked."""
+
+    description: str | None
+    mode: str  # how approvals are answered: APPROVE_MODES
+    resume_id: uuid.UUID | None
+    run_in: RunCreate
+    quiet: bool  # --json: only the outcome is printed
+
+
+@dataclass
+class _State:
+    """What an interruption needs to know: the run to pause, the project kept."""
+
+    run_id: uuid.UUID | None
+    project: str | None = None
+    user: UserOut | None = None
+    interrupted: bool = False
+
+
 def run_command(
     description: str = typer.Argument(None, help="What the project should achieve."),
     approve: str | None = typer.Option(
@@ -400,6 +356,35 @@ def run_command(
     Ctrl-C pauses the run and prints the command that continues it; a second Ctrl-C leaves
     at once.
     """
+    options: dict[str, Any] = {"review": review, **({"model": model} if model else {})}
+    run_in = RunCreate(require_plan_approval=plan_approval, options=options)
+    asked = _checked(description, approve, resume, run_in, as_json)
+    settings = load_settings()
+    state = _State(run_id=asked.resume_id)
+
+    async def guarded(database: Database) -> dict[str, Any]:
+        return await _guarded(database, settings, asked, state)
+
+    try:
+        result = run_async(guarded, settings, needs_schema=False)
+    except typer.Exit as stop:
+        if state.interrupted:
+            err_console.print(_paused_message(state.run_id, state.project), soft_wrap=True)
+        raise stop
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        _summary(result, settings, wide)
+    # Done, even with drafts waiting for a person (the summary and --json's "review" say
+    # which); anything else is a failure.
+    if RunStatus(result["run"]["status"]) not in RUN_DONE:
+        raise typer.Exit(1)
+
+
+def _checked(
+    description: str | None, approve: str | None, resume: str | None, run_in: RunCreate, quiet: bool
+) -> _Asked:
+    """The command's arguments, or exit 2 saying what is wrong with them."""
     if approve is not None and approve not in APPROVE_MODES:
         err_console.print(f"[red]--approve must be one of {', '.join(APPROVE_MODES)}[/]")
         raise typer.Exit(2)
@@ -410,152 +395,119 @@ def run_command(
         # Nobody could answer: stop before any work rather than at the first approval.
         err_console.print(NO_TERMINAL, highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-    mode = approve or "ask"
-    settings = load_settings()
-    quiet = as_json
-    resume_id: uuid.UUID | None = None
+    resume_id = None
     if resume:
         try:
             resume_id = uuid.UUID(resume)
         except ValueError:
             err_console.print(f"[red]Not a run id:[/] {resume}")
             raise typer.Exit(2) from None
-    state: dict[str, Any] = {"run_id": resume_id, "project": None, "interrupted": False}
+    return _Asked(description, approve or "ask", resume_id, run_in, quiet)
 
-    async def _main(database: Database) -> dict[str, Any]:
-        if settings.is_embedded_database:
-            await migrate.upgrade(database)
-        elif not await migrate.is_up_to_date(database):
-            err_console.print(
-                "[red]The database schema is not up to date;[/] run `berrys db upgrade`."
-            )
-            raise typer.Exit(1)
-        created = await auth.ensure_first_admin(database, settings)
-        announce_first_admin(settings, created, machine=as_json)
-        email = operator_email(settings, created[0] if created else None)
-        async with database.transaction(read_only=True) as session:
-            try:
-                user = await auth.get_by_email(session, email=email)
-            except NotFound:
-                err_console.print(
-                    f"[red]No user {email}.[/] Set BERRYS_ADMIN_EMAIL to the account to run as."
-                )
-                raise typer.Exit(1) from None
-        state["user"] = user
-        _on_interrupt(asyncio.current_task())
-        runtime.install_tool_approval_hook(database)
-        result: dict[str, Any] = {}
-        if resume_id is not None:
-            run_id = resume_id
-            async with database.transaction() as session:
-                try:
-                    run = await runs.get(session, run_id=run_id, user=user)
-                except NotFound:
-                    err_console.print(f"[red]No run {run_id}[/]")
-                    raise typer.Exit(1) from None
-                if run.paused and run.status not in RUN_TERMINAL:  # paused by Ctrl-C
-                    run = await runs.resume(session, run_id=run_id, user=user)
-                freed = await runs.release_dead_leases(
-                    session, run_id=run_id, is_dead=runtime.local_worker_is_dead
-                )
-            if not quiet:
-                console.print(
-                    f"Resuming run {run_id} ({run.status.value}); "
-                    f"{freed} task(s) taken over from a stopped process."
-                )
-        else:
-            async with database.transaction() as session:
-                project = await projects.create(
-                    session,
-                    project_in=ProjectCreate(
-                        name=catalogue.title(description), description=description
-                    ),
-                    user=user,
-                )
-            state["project"] = str(project.id)
-            if not quiet:
-                console.print(f"[bold]Project[/] {escape(project.name)} ({project.id})")
 
-            def on_stage(stage: str, status: str, detail: str) -> None:
-                if stage == "run" and status == "started":
-                    state["run_id"] = uuid.UUID(detail)
-                if not quiet:
-                    console.print(f"[cyan]{stage:<6}[/] {status:<9} {escape(detail)}")
-
-            options: dict[str, Any] = {"review": review}
-            if model:
-                options["model"] = model
-            started = await pipeline.start(
-                database,
-                project_id=project.id,
-                user=user,
-                run_in=RunCreate(require_plan_approval=plan_approval, options=options),
-                on_stage=on_stage,
-            )
-            run = started.run
-            state["run_id"] = run.id
-        final = await _watch(database, settings, run, mode, quiet)
-        result.update(await _context(database, final, user))
-        async with database.transaction(read_only=True) as session:
-            project_out = await projects.get(session, project_id=final.project_id, user=user)
-            profile = await catalogue.get_profile(session, project_id=final.project_id, user=user)
-            if profile is not None:
-                result["understanding"] = profile.model_dump(
-                    mode="json", include={"title", "types", "constraints", "requirements", "source"}
-                )
-        result.update(
-            run=final.model_dump(mode="json"),
-            review=reviews.summarize(final).model_dump(mode="json"),
-            project_id=str(final.project_id),
-            project_status=ProjectStatus(project_out.status).value,
-            workspace=str((settings.data_dir / "workspaces" / str(final.project_id)).resolve()),
-        )
-        return result
-
-    def _on_interrupt(main: asyncio.Task[Any] | None) -> None:
-        """First Ctrl-C: cancel the work (the run is paused below); second: leave at once."""
-        loop = asyncio.get_running_loop()
-
-        def interrupted() -> None:
-            if state["interrupted"]:
-                os._exit(130)
-            state["interrupted"] = True
-            err_console.print("\nPausing… (Ctrl-C again to leave at once)")
-            if main is not None:
-                main.cancel()
-
-        loop.add_signal_handler(signal.SIGINT, interrupted)
-
-    async def _pause(database: Database) -> None:
-        """Pause the run so that no worker (a `berrys serve` too) carries it on."""
-        run_id = state["run_id"]
-        if run_id is None:
-            return
-        async with database.transaction() as session:
-            current = await runs.get(session, run_id=run_id)
-            if current.status not in RUN_TERMINAL and not current.paused:
-                await runs.pause(session, run_id=run_id, user=state.get("user"))
-
-    async def _guarded(database: Database) -> dict[str, Any]:
-        try:
-            return await _main(database)
-        except asyncio.CancelledError:
-            if not state["interrupted"]:
-                raise
-            await _pause(database)
-            raise typer.Exit(130) from None
-
+async def _guarded(
+    database: Database, settings: Settings, asked: _Asked, state: _State
+) -> dict[str, Any]:
+    """The run, paused when a Ctrl-C interrupted it (exit 130)."""
     try:
-        result = run_async(_guarded, settings, needs_schema=False)
-    except typer.Exit as stop:
-        if state["interrupted"]:
-            err_console.print(_paused_message(state["run_id"], state["project"]), soft_wrap=True)
-        raise stop
-    if as_json:
-        print(json.dumps(result, indent=2, default=str))
+        return await _main(database, settings, asked, state)
+    except asyncio.CancelledError:
+        if not state.interrupted:
+            raise
+        if state.run_id is not None:
+            await local_run.pause(database, run_id=state.run_id, user=state.user)
+        raise typer.Exit(130) from None
+
+
+async def _main(
+    database: Database, settings: Settings, asked: _Asked, state: _State
+) -> dict[str, Any]:
+    """Start (or resume) the run, carry it out here, and read back its outcome."""
+    user = await _operator(database, settings, asked.quiet)
+    state.user = user
+    _on_interrupt(asyncio.current_task(), state)
+    install_tool_approval_hook(database)
+    if asked.resume_id is not None:
+        run = await _resumed(database, asked.resume_id, user, asked.quiet)
     else:
-        _summary(result, settings, wide)
-    # Done, even with drafts waiting for a person (the summary and --json's "review" say
-    # which); anything else is a failure.
-    if RunStatus(result["run"]["status"]) not in RUN_DONE:
+        run = await _started(database, asked, user, state)
+    final = await _watch(database, settings, run, asked.mode, asked.quiet)
+    return await local_run.outcome(database, settings, final, user)
+
+
+async def _operator(database: Database, settings: Settings, quiet: bool) -> UserOut:
+    """Who the run is for: the configured admin (made on first use); the schema upgraded
+    first on the embedded database, and refused out of date elsewhere."""
+    if settings.is_embedded_database:
+        await migrate.upgrade(database)
+    elif not await migrate.is_up_to_date(database):
+        err_console.print("[red]The database schema is not up to date;[/] run `berrys db upgrade`.")
         raise typer.Exit(1)
+    created = await auth.ensure_first_admin(database, settings)
+    announce_first_admin(settings, created, machine=quiet)
+    email = operator_email(settings, created[0] if created else None)
+    async with database.transaction(read_only=True) as session:
+        try:
+            return await auth.get_by_email(session, email=email)
+        except NotFound:
+            err_console.print(
+                f"[red]No user {email}.[/] Set BERRYS_ADMIN_EMAIL to the account to run as."
+            )
+            raise typer.Exit(1) from None
+
+
+async def _resumed(database: Database, run_id: uuid.UUID, user: UserOut, quiet: bool) -> RunOut:
+    try:
+        run, freed = await local_run.resume(database, run_id=run_id, user=user)
+    except NotFound:
+        err_console.print(f"[red]No run {run_id}[/]")
+        raise typer.Exit(1) from None
+    if not quiet:
+        console.print(
+            f"Resuming run {run_id} ({run.status.value}); "
+            f"{freed} task(s) taken over from a stopped process."
+        )
+    return run
+
+
+async def _started(database: Database, asked: _Asked, user: UserOut, state: _State) -> RunOut:
+    """A project for the description, taken through the pipeline to a started run."""
+    assert asked.description is not None
+
+    def on_created(project_id: uuid.UUID, name: str) -> None:
+        state.project = str(project_id)
+        if not asked.quiet:
+            console.print(f"[bold]Project[/] {escape(name)} ({project_id})")
+
+    def on_stage(stage: str, status: str, detail: str) -> None:
+        if stage == "run" and status == "started":
+            state.run_id = uuid.UUID(detail)
+        if not asked.quiet:
+            console.print(f"[cyan]{stage:<6}[/] {status:<9} {escape(detail)}")
+
+    started = await local_run.begin(
+        database,
+        description=asked.description,
+        user=user,
+        run_in=asked.run_in,
+        on_created=on_created,
+        on_stage=on_stage,
+    )
+    state.run_id = started.run.id
+    return started.run
+
+
+def _on_interrupt(main: asyncio.Task[Any] | None, state: _State) -> None:
+    """First Ctrl-C: cancel the work (the run is paused by ``_guarded``); second: leave at
+    once."""
+    loop = asyncio.get_running_loop()
+
+    def interrupted() -> None:
+        if state.interrupted:
+            os._exit(130)
+        state.interrupted = True
+        err_console.print("\nPausing… (Ctrl-C again to leave at once)")
+        if main is not None:
+            main.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, interrupted)

@@ -10,7 +10,7 @@ import typer
 from berrys.cli.common import console, load_settings, run_async
 from berrys.core.db import Database
 from berrys.services.pipeline import runtime
-from berrys.services.runs.engine.worker import Worker
+from berrys.services.pipeline.approvals import install_tool_approval_hook
 
 
 def worker_command(
@@ -22,8 +22,8 @@ def worker_command(
         settings.worker_concurrency = concurrency
 
     async def _main(database: Database) -> None:
-        runtime.install_tool_approval_hook(database)
-        worker = Worker(
+        install_tool_approval_hook(database)
+        worker = runtime.build_worker(
             database,
             runtime.default_executor(settings, database),
             config=runtime.engine_config(settings),

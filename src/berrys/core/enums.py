@@ -397,6 +397,13 @@ class ApprovalSubject(BerrysEnum):
     BUDGET = "BUDGET"
 
 
+class StepResolution(BerrysEnum):
+    """A person's decision about a tool call in flight when its worker stopped."""
+
+    RERUN = "RERUN"
+    REJECT = "REJECT"
+
+
 class NotificationLevel(BerrysEnum):
     INFO = "INFO"
     WARNING = "WARNING"

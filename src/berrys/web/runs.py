@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
+from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
 from berrys.services.runs import artifacts
 from berrys.web import run_detail
@@ -76,7 +77,7 @@ async def start_run(
         if user.role not in _WRITERS:
             raise BerrysError(f"Role {user.role.value} can only read.")
         async with _database(request).transaction() as session:
-            run = await _runs().create_from_plan(
+            run = await pipeline.create_from_plan(
                 session,
                 database=_database(request),
                 project_id=project_id,
@@ -96,7 +97,7 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
     from berrys.services.agents import service as agents
     from berrys.services.interactions import service as interactions
     from berrys.services.runs import review
-    from berrys.services.runs.engine.state import DONE, RUN_TERMINAL
+    from berrys.services.runs.contracts import DONE, RUN_TERMINAL
 
     runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
@@ -221,7 +222,7 @@ async def review_task(
 @router.get("/runs/{run_id}/events")
 async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
     """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
-    from berrys.services.runs.engine.state import RUN_TERMINAL
+    from berrys.services.runs.contracts import RUN_TERMINAL
 
     runs = _runs()
     database = _database(request)

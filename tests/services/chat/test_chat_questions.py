@@ -362,3 +362,24 @@ async def test_questions_only_see_the_users_own_projects(client, member, other_m
         "/api/v1/chat/sessions", json={"project_id": project_id}, headers=other_member.headers
     )
     assert response.status_code == 404
+
+
+async def test_cost_names_a_projects_budget_and_each_project_across_all(client, member):
+    session_id, project_id = await _planned_project(client, member)
+    budget = {"scope": "PROJECT", "project_id": project_id, "limit_usd": 5.0}
+    response = await client.put("/api/v1/models/budgets", json=budget, headers=member.headers)
+    assert response.status_code == 200, response.text
+
+    reply = await _say(client, member, session_id, "what has it cost?")
+    spent = _answer(reply, "cost")
+    [line] = spent["budgets"]
+    assert (line["project_id"], line["limit_usd"]) == (project_id, 5.0)
+    assert " Budgets: total $" in reply["reply"]
+    assert " of $5.00." in reply["reply"]
+    assert "by_project" not in spent
+
+    anywhere = await _session(client, member)
+    overall = _answer(await _say(client, member, anywhere, "what has it cost?"), "cost")
+    assert "by_agent" not in overall
+    assert [p["project_id"] for p in overall["by_project"]] == [project_id]
+    assert overall["by_project"][0]["project"] == "Corner Shop"

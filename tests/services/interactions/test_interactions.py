@@ -24,7 +24,7 @@ from berrys.core.errors import Conflict
 from berrys.services.audit import service as audit
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
-from berrys.services.pipeline import runtime
+from berrys.services.pipeline.approvals import install_tool_approval_hook
 from berrys.services.runs.engine.state import lock_run
 
 
@@ -181,7 +181,7 @@ async def test_tool_hook_outside_a_run_asks_once_then_lets_that_call_through(
 ):
     from berrys.services.tools import invocation
 
-    runtime.install_tool_approval_hook(database)
+    install_tool_approval_hook(database)
     request = invocation.ApprovalRequest(
         tool_id=uuid.uuid4(),
         tool_name="deploy",

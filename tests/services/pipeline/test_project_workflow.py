@@ -14,6 +14,7 @@ from berrys.core.enums import (
     RunStatus,
     TaskRunStatus,
 )
+from berrys.core.errors import ServiceUnavailable
 from berrys.services.auth import service as auth
 from berrys.services.interactions import service as interactions
 from berrys.services.pipeline import service as pipeline
@@ -116,7 +117,7 @@ async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
     from berrys.services.planning import generation
 
     async def broken(*args, **kwargs):
-        raise RuntimeError("planner offline")
+        raise ServiceUnavailable("planner offline")
 
     monkeypatch.setattr(generation, "create_plan", broken)
     user, project = await _project(database, member)
@@ -133,3 +134,15 @@ async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
     async with database.transaction(read_only=True) as session:
         current = await projects.get(session, project_id=project.id, user=user)
     assert current.status == ProjectStatus.IN_PROGRESS  # until a person accepts the drafts
+
+
+async def test_an_error_no_stage_expects_is_raised_not_papered_over(database, member, monkeypatch):
+    from berrys.services.planning import generation
+
+    async def buggy(*args, **kwargs):
+        raise RuntimeError("a bug in the planner")
+
+    monkeypatch.setattr(generation, "create_plan", buggy)
+    user, project = await _project(database, member)
+    with pytest.raises(RuntimeError, match="a bug in the planner"):
+        await pipeline.start(database, project_id=project.id, user=user)

@@ -50,7 +50,7 @@ async def start_worker(database: Database) -> AsyncIterator[Callable[..., Worker
 
     def _start(executor: Any, **kwargs: Any) -> Worker:
         kwargs.setdefault("config", FAST)
-        worker = Worker(database, executor, **kwargs)
+        worker = Worker(database, executor, hooks=runs.HOOKS, **kwargs)
         started.append((worker, asyncio.create_task(worker.run())))
         return worker
 

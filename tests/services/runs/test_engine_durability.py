@@ -74,11 +74,11 @@ async def test_an_expired_lease_is_taken_over_and_the_old_worker_writes_nothing(
     run = await create_run(database, project, tasks("A", A={"hold": True}))
     first = ScriptedExecutor()
     slow = EngineConfig(lease_seconds=0.3, heartbeat_seconds=3600, poll_seconds=0.05)
-    worker1 = Worker(database, first, config=slow, worker_id="w1")
+    worker1 = Worker(database, first, hooks=runs.HOOKS, config=slow, worker_id="w1")
     task1 = asyncio.create_task(worker1.run())
     await wait_until(lambda: first.started("A"), message="w1 started A")
     second = ScriptedExecutor()
-    worker2 = Worker(database, second, config=FAST, worker_id="w2")
+    worker2 = Worker(database, second, hooks=runs.HOOKS, config=FAST, worker_id="w2")
     task2 = asyncio.create_task(worker2.run())
     try:
         try:
@@ -120,7 +120,7 @@ async def _crash_in_tool(database, project, tmp_path, **spec):
         deps("A>B"),
     )
     doomed = ScriptedExecutor(side_effects)
-    worker = Worker(database, doomed, config=FAST)
+    worker = Worker(database, doomed, hooks=runs.HOOKS, config=FAST)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: doomed.tool_calls["A"] == 1, message="tool in flight")
     await _kill(worker, task)
@@ -161,7 +161,7 @@ async def test_an_approved_rerun_in_flight_at_another_crash_asks_again(
     """One approval covers one re-run: never a third call nobody approved."""
     run, side_effects = await _crash_in_tool(database, project, tmp_path)
     doomed = ScriptedExecutor(side_effects)  # the tool is held again: in flight at the kill
-    worker = Worker(database, doomed, config=FAST)
+    worker = Worker(database, doomed, hooks=runs.HOOKS, config=FAST)
     task = asyncio.create_task(worker.run())
     [first] = await wait_until(lambda: _pending(database, run.id), message="first approval")
     await _respond(database, first.id, approved=True, comment="go")
@@ -234,7 +234,7 @@ async def test_an_idempotent_call_in_flight_is_simply_reissued(
 async def test_a_diverged_history_starts_a_new_attempt(database, project, start_worker):
     run = await create_run(database, project, tasks("A", A={"hold": True}))
     doomed = ScriptedExecutor()
-    worker = Worker(database, doomed, config=FAST)
+    worker = Worker(database, doomed, hooks=runs.HOOKS, config=FAST)
     task = asyncio.create_task(worker.run())
     await wait_until(lambda: doomed.model_calls["A"] == 1, message="model called")
     await wait_until(

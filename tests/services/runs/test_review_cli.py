@@ -60,7 +60,9 @@ async def _prepare(data_dir: Path) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
                 ),
                 actor_id=user.id,
             )
-        worker = Worker(database, ReviewingExecutor(data_dir / "workspaces"), config=FAST)
+        worker = Worker(
+            database, ReviewingExecutor(data_dir / "workspaces"), hooks=runs.HOOKS, config=FAST
+        )
         running = asyncio.create_task(worker.run())
         try:
             ended = await wait_for_status(database, run.id, RunStatus.COMPLETED_WITH_REVIEW)
@@ -151,10 +153,10 @@ class _FirstFinal(ReviewingExecutor):
 
 
 def test_berrys_run_ends_with_the_review_summary(tmp_path: Path, monkeypatch) -> None:
-    from berrys.cli import run as run_cli
+    from berrys.services.pipeline import runtime
 
     monkeypatch.setattr(
-        run_cli.runtime,
+        runtime,
         "default_executor",
         lambda settings, database: _FirstFinal(settings.data_dir / "workspaces"),
     )

@@ -139,6 +139,28 @@ async def test_batch_reports_each_item_and_writes_nothing_half(client, admin, me
     assert [r["ok"] for r in again.json()["results"]] == [False, True]
 
 
+async def test_discovery_ranks_approved_tools_up_and_deprecated_ones_down(client, admin, member):
+    ids = {}
+    for name in ("sketch.new", "sketch.plain", "sketch.old"):
+        body = _tool(name, capabilities=["sketch"])
+        created = await client.post("/api/v1/tools", json=body, headers=admin.headers)
+        assert created.status_code == 201, created.text
+        ids[name] = created.json()["id"]
+    for name, status in (("sketch.new", "APPROVED"), ("sketch.old", "DEPRECATED")):
+        changed = await client.patch(
+            f"/api/v1/tools/{ids[name]}", json={"status": status}, headers=admin.headers
+        )
+        assert changed.status_code == 200, changed.text
+    found = await client.post(
+        "/api/v1/tools/discover", json={"capability": "sketch"}, headers=member.headers
+    )
+    ranked = [c for c in found.json()["candidates"] if c["kind"] == "TOOL"]
+    assert [c["name"] for c in ranked] == ["sketch.new", "sketch.plain", "sketch.old"]
+    assert "approved for use" in ranked[0]["reasons"]
+    assert "deprecated: ranked lower" in ranked[2]["reasons"]
+    assert ranked[0]["score"] > ranked[1]["score"] > ranked[2]["score"]
+
+
 async def test_discovery_ranks_the_time_tools_first_with_reasons(
     client, member, other_member, builtins, add_server
 ):

@@ -65,6 +65,15 @@ async def get_by_email(session: AsyncSession, *, email: str) -> UserOut:
     return UserOut.model_validate(user)
 
 
+async def acting_for(session: AsyncSession, *, user_id: uuid.UUID) -> UserOut | None:
+    """The user someone acts for (the engine, for a run's creator) as they are now: None
+    once deleted or deactivated, so no access is kept from when the work started."""
+    user = await session.scalar(select(UserAccount).where(UserAccount.id == user_id))
+    if user is None or not user.is_active:
+        return None
+    return UserOut.model_validate(user)
+
+
 async def emails(session: AsyncSession, *, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
     """The email of each of these users that exists, in one query (a page's actors)."""
     if not user_ids:

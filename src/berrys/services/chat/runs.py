@@ -22,6 +22,7 @@ from berrys.services.chat.outcome import (
 )
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.pipeline import service as pipeline
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
@@ -60,7 +61,7 @@ async def start_run(
         return confirm(Intent.START_RUN, project_id, question)
     try:
         async with database.transaction() as session:
-            run = await runs.create_from_plan(
+            run = await pipeline.create_from_plan(
                 session,
                 database=database,
                 project_id=project_id,

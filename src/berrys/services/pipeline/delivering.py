@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.enums import ModelProvider, StepKind
@@ -16,9 +15,9 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue.contracts import ProjectFacts
 from berrys.services.deliverables import service as deliverables
 from berrys.services.deliverables.contracts import DraftResult
-from berrys.services.runs.engine.executor import ArtifactSpec, TaskOutcome
-from berrys.services.runs.engine.journal import TaskContext
-from berrys.services.runs.tables import Run
+from berrys.services.llm import service as llm
+from berrys.services.runs import service as runs
+from berrys.services.runs.service import ArtifactSpec, TaskContext, TaskOutcome
 
 _log = structlog.get_logger("berrys.executor")
 
@@ -29,7 +28,7 @@ async def read_facts(database: Database, ctx: TaskContext, user: UserOut) -> Pro
 
     async def read() -> dict[str, Any]:
         async with database.transaction(read_only=True) as session:
-            plan_id = await session.scalar(select(Run.plan_id).where(Run.id == ctx.task.run_id))
+            plan_id = await runs.plan_of(session, run_id=ctx.task.run_id)
             facts = await deliverables.project_facts(
                 session, project_id=ctx.task.project_id, plan_id=plan_id, user=user
             )
@@ -51,8 +50,6 @@ async def record_verdicts(database: Database, verdicts: list[dict[str, Any]]) ->
     if not verdicts:
         return
     try:
-        from berrys.services.llm import service as llm
-
         for verdict in verdicts:
             provider = ModelProvider(str(verdict["provider"]).upper())
             model = verdict.get("model") or ""

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from contextvars import ContextVar
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database
@@ -31,32 +30,61 @@ from berrys.core.enums import (
     ModelTaskType,
     UserRole,
 )
-from berrys.core.errors import BerrysError, ServiceUnavailable, TooManyRequests
+from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, TooManyRequests
+from berrys.services.agents import service as agents
+from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.deliverables import service as deliverables
+from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ToolCall, ToolSpec
 from berrys.services.pipeline import delivering
-from berrys.services.runs.engine.executor import ArtifactSpec, TaskOutcome
-from berrys.services.runs.engine.journal import TaskContext
+from berrys.services.pipeline.approvals import install_tool_approval_hook, tool_call_approved
+from berrys.services.projects import service as projects
+from berrys.services.runs.service import (
+    ArtifactSpec,
+    PauseRun,
+    TaskContext,
+    TaskOutcome,
+    TaskSnapshot,
+)
+from berrys.services.tools import invocation
+from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.executor")
-
-# Set while the executor makes a tool call a person has approved (the tools service's
-# approval hook lets such a call through).
-tool_call_approved: ContextVar[bool] = ContextVar("berrys_tool_call_approved", default=False)
 
 MAX_STEPS = 8
 REVIEW_ROUNDS = 2
 
 
-def engine_user(user_id: uuid.UUID | None) -> UserOut:
-    """The engine acts for the run's creator, who could see the project when it started."""
-    return UserOut(
-        id=user_id or uuid.UUID(int=0),
-        email="engine@berrys.local",
-        role=UserRole.ADMIN,
-        is_active=True,
-        created_at=datetime(2026, 1, 1, tzinfo=UTC),
-    )
+async def _acting_creator(session: AsyncSession, task: TaskSnapshot) -> tuple[UserOut, Any]:
+    """The run's creator as they are now, and the project as they see it: the engine acts
+    for them. Once they may no longer write the project the run pauses (``PauseRun``) with
+    the reason, until a person restores their access and resumes it, or cancels it."""
+    creator = task.run_options.get("created_by")
+    if not creator:
+        raise PauseRun(
+            "Paused: nobody started this run, and Berrys acts only for the person who starts "
+            "one. Cancel it and start it again as yourself."
+        )
+    user = await auth.acting_for(session, user_id=uuid.UUID(creator))
+    if user is None:
+        raise PauseRun(
+            "Paused: the person who started this run no longer has an active account, and "
+            "Berrys acts only for them. Reactivate the account and resume the run, or cancel it."
+        )
+    if user.role not in (UserRole.ADMIN, UserRole.MEMBER):
+        raise PauseRun(
+            f"Paused: {user.email}, who started this run, may no longer change projects (role "
+            f"{user.role.value}). Give them MEMBER back and resume the run, or cancel it."
+        )
+    try:
+        project = await projects.get(session, project_id=task.project_id, user=user)
+    except NotFound:
+        raise PauseRun(
+            f"Paused: {user.email}, who started this run, can no longer see its project. "
+            "Give them access again and resume the run, or cancel it."
+        ) from None
+    return user, project
 
 
 def slug(text: str) -> str:
@@ -230,20 +258,13 @@ class AgentExecutor:
         self.database = database
         self.max_steps = max_steps
         self.review_rounds = review_rounds
-        from berrys.services.pipeline import runtime
-
-        runtime.install_tool_approval_hook(database)
+        install_tool_approval_hook(database)
 
     # -- context ----------------------------------------------------------------------------
     async def _load(self, ctx: TaskContext) -> dict[str, Any]:
-        from berrys.services.agents import service as agents
-        from berrys.services.projects import service as projects
-
         task = ctx.task
-        creator = ctx.task.run_options.get("created_by")
-        user = engine_user(uuid.UUID(creator) if creator else None)
         async with self.database.transaction(read_only=True) as session:
-            project = await projects.get(session, project_id=task.project_id, user=user)
+            user, project = await _acting_creator(session, task)
             system = (
                 f"You are an expert working on the project '{project.name}'.\n{project.description}"
             )
@@ -252,7 +273,7 @@ class AgentExecutor:
                 try:
                     system = await agents.system_prompt(session, agent_id=task.agent_id, user=user)
                     agent_name = (await agents.get(session, agent_id=task.agent_id, user=user)).name
-                except Exception as exc:  # the agent was removed since the plan was made
+                except NotFound as exc:  # the agent was removed since the plan was made
                     _log.info("executor.agent_missing", agent=str(task.agent_id), error=str(exc))
             auditor: tuple[uuid.UUID, str] | None = None  # its id and system prompt
             if ctx.task.run_options.get("review"):
@@ -279,8 +300,6 @@ class AgentExecutor:
         if agent_id is None:
             return []
         try:
-            from berrys.services.tools import service as tools
-
             bound = await tools.get_agent_tools(session, agent_id=agent_id)
         except Exception:
             return []
@@ -316,47 +335,9 @@ class AgentExecutor:
         }
 
         async def call() -> dict[str, Any]:
-            try:
-                from berrys.services.llm import service as llm
-                from berrys.services.llm.contracts import (
-                    ChatMessage,
-                    CompletionRequest,
-                    ToolCall,
-                    ToolSpec,
-                )
-            except ImportError:  # pragma: no cover - the model service is part of Berrys
-                return offline_answer(messages, task_type, rules)
-
-            def build(with_tools: bool) -> Any:
-                return CompletionRequest(
-                    messages=[
-                        ChatMessage(
-                            role=message["role"],
-                            content=message.get("content") or "",
-                            tool_calls=[ToolCall(**c) for c in message["tool_calls"]]
-                            if message.get("tool_calls")
-                            else None,
-                            tool_call_id=message.get("tool_call_id"),
-                        )
-                        for message in messages
-                    ],
-                    task_type=task_type,
-                    tools=[
-                        ToolSpec(
-                            name=tool["name"],
-                            description=tool["description"] or "",
-                            parameters=tool["input_schema"] or {"type": "object"},
-                        )
-                        for tool in tools
-                    ]
-                    if with_tools and tools
-                    else None,
-                    rules=lambda: offline_answer(messages, task_type, rules)["content"],
-                    project_id=ctx.task.project_id,
-                    agent_id=agent_id,
-                    task_id=ctx.task.id,
-                    model=options.get("model"),
-                )
+            def build(with_tools: bool) -> CompletionRequest:
+                listed = tools if with_tools else []
+                return _completion_request(ctx, messages, task_type, listed, agent_id, rules)
 
             dropped = False
             try:
@@ -392,8 +373,6 @@ class AgentExecutor:
             )
 
         async def call() -> Any:
-            from berrys.services.tools import invocation
-
             token = tool_call_approved.set(tool["approval_policy"] == "REQUIRES_APPROVAL")
             try:
                 result = await invocation.invoke(
@@ -634,6 +613,46 @@ class AgentExecutor:
             produced_by=produced_by,
             review_reasons=reasons,
         )
+
+
+def _completion_request(
+    ctx: TaskContext,
+    messages: list[dict[str, Any]],
+    task_type: ModelTaskType,
+    tools: list[dict[str, Any]],
+    agent_id: uuid.UUID | None,
+    rules: str,
+) -> CompletionRequest:
+    """The model request of a step: its conversation, the tools offered (none: ``tools``
+    empty), and RULES' answer should no model answer."""
+    return CompletionRequest(
+        messages=[
+            ChatMessage(
+                role=message["role"],
+                content=message.get("content") or "",
+                tool_calls=[ToolCall(**c) for c in message["tool_calls"]]
+                if message.get("tool_calls")
+                else None,
+                tool_call_id=message.get("tool_call_id"),
+            )
+            for message in messages
+        ],
+        task_type=task_type,
+        tools=[
+            ToolSpec(
+                name=tool["name"],
+                description=tool["description"] or "",
+                parameters=tool["input_schema"] or {"type": "object"},
+            )
+            for tool in tools
+        ]
+        or None,
+        rules=lambda: offline_answer(messages, task_type, rules)["content"],
+        project_id=ctx.task.project_id,
+        agent_id=agent_id,
+        task_id=ctx.task.id,
+        model=ctx.task.run_options.get("model"),
+    )
 
 
 def _final(review: dict[str, Any]) -> bool:

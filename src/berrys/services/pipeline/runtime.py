@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from typing import Any
 
 import structlog
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.services.runs.engine.executor import TaskExecutor
-from berrys.services.runs.engine.worker import EngineConfig, Worker
+from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.runs import service as runs
+from berrys.services.runs.service import EngineConfig, TaskExecutor, Worker
 
 _log = structlog.get_logger("berrys.worker")
 
 
 def default_executor(settings: Settings, database: Database) -> TaskExecutor:
     """The executor that runs a task by its agent (models, tools, artifacts, review)."""
-    from berrys.services.pipeline.executor import AgentExecutor
-
     return AgentExecutor(settings=settings, database=database)
 
 
@@ -29,6 +30,14 @@ def engine_config(settings: Settings) -> EngineConfig:
         lease_seconds=settings.worker_lease_seconds,
         heartbeat_seconds=max(0.5, settings.worker_lease_seconds / 4),
     )
+
+
+def build_worker(
+    database: Database, executor: TaskExecutor, *, config: EngineConfig | None = None, **kwargs: Any
+) -> Worker:
+    """A worker of the run engine, given the run service's hooks (audit entries, the
+    project following its run, approvals) and ``executor`` to carry out tasks."""
+    return Worker(database, executor, hooks=runs.HOOKS, config=config, **kwargs)
 
 
 class BackgroundWorker:
@@ -42,7 +51,7 @@ class BackgroundWorker:
         config: EngineConfig | None = None,
         **kwargs: Any,
     ) -> None:
-        self.worker = Worker(database, executor, config=config, **kwargs)
+        self.worker = build_worker(database, executor, config=config, **kwargs)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> BackgroundWorker:
@@ -60,66 +69,8 @@ class BackgroundWorker:
         self._task = None
 
 
-def install_tool_approval_hook(database: Database) -> None:
-    """Connect the tools service's approval hook to human-in-the-loop.
-
-    Inside a run the executor asks first (the task waits, AWAITING_INPUT) and marks the call
-    approved. Outside a run (a person invoking a tool) the first call creates an APPROVAL and
-    is refused with its id; once approved, the same call (same arguments) runs once.
-    """
-    from berrys.core.enums import ApprovalSubject, HumanInteractionType, Priority
-    from berrys.services.interactions import service as interactions
-    from berrys.services.pipeline.executor import tool_call_approved
-    from berrys.services.tools import invocation
-
-    async def hook(request: invocation.ApprovalRequest) -> None:
-        if tool_call_approved.get():
-            return
-        if request.project_id is None:
-            await invocation.require_human_approval(request)
-            return
-        async with database.transaction() as session:
-            state, interaction_id = await interactions.take_tool_approval(
-                session,
-                project_id=request.project_id,
-                tool_id=request.tool_id,
-                arguments_hash=request.arguments_hash,
-            )
-            if state == "approved":
-                return
-            if state == "none":
-                created = await interactions.create(
-                    session,
-                    type=HumanInteractionType.APPROVAL,
-                    project_id=request.project_id,
-                    title=f"Allow tool {request.tool_name!r} to run?",
-                    prompt=str(request.arguments)[:4000],
-                    priority=Priority.HIGH,
-                    details={
-                        "subject": ApprovalSubject.TOOL_CALL,
-                        "tool_id": str(request.tool_id),
-                        "tool": request.tool_name,
-                        "arguments": request.arguments,
-                        "arguments_hash": request.arguments_hash,
-                    },
-                    actor_id=request.user_id,
-                )
-                interaction_id = created.id
-        raise invocation.ApprovalRequired(
-            f"Tool {request.tool_name!r} requires approval: answer interaction "
-            f"{interaction_id} and call it again",
-            interaction_id=str(interaction_id),
-            tool=request.tool_name,
-        )
-
-    invocation.set_approval_hook(hook)
-
-
 def local_worker_is_dead(worker_id: str) -> bool:
     """Whether ``worker_id`` (host:pid:tag) names a process of this machine that is gone."""
-    import os
-    import socket
-
     host, _, rest = worker_id.partition(":")
     pid_text = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_text.isdigit():

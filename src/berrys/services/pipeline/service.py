@@ -1,8 +1,6 @@
-"""The project workflow: one call takes a DRAFT project through requirements -> team -> tools
-bound by discovery -> plan -> (plan approval) -> run.
-
-The project's status follows its runs, however a run was started (this workflow, chat,
-REST, the dashboard): :func:`follow_run` is called at each change of a run's status.
+"""The project pipeline: one call takes a DRAFT project through requirements -> team -> tools
+bound by discovery -> plan -> (plan approval) -> run; the project then follows its run
+(``runs/effects.py``).
 
 When a part is unavailable the workflow falls back (the RULES provider answers, a template
 plan, a tool is skipped) and says so: a DEGRADED event in the run's outbox and a NOTIFICATION
@@ -17,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
@@ -26,19 +23,28 @@ from berrys.core.enums import (
     NotificationLevel,
     ProjectStatus,
     RunEventType,
-    RunStatus,
 )
+from berrys.core.errors import BerrysError
+from berrys.services.agents import generation
+from berrys.services.agents import service as agents
+from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
 from berrys.services.interactions import service as interactions
+from berrys.services.pipeline.plan_runs import create_from_plan
+from berrys.services.planning import editing, insights
+from berrys.services.planning import generation as plan_generation
+from berrys.services.planning import service as planning
+from berrys.services.planning.contracts import DependencyCreate, PlanCreate, TaskCreate
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RunCreate, RunOut
-from berrys.services.runs.engine.events import Event, emit_many
-from berrys.services.runs.engine.state import RUN_TERMINAL
-from berrys.services.runs.tables import Run
+from berrys.services.tools import service as tools
+from berrys.services.tools.contracts import AgentToolBind, DiscoverRequest
 
 _log = structlog.get_logger("berrys.workflow")
+
+__all__ = ["TEMPLATE_TASKS", "WorkflowResult", "create_from_plan", "start"]
 
 Stage = Callable[[str, str, str], Awaitable[None] | None]
 TEMPLATE_TASKS = [
@@ -59,31 +65,27 @@ class WorkflowResult:
     stages: list[dict[str, str]] = field(default_factory=list)
 
 
-async def _say(on_stage: Stage | None, stage: str, status: str, detail: str = "") -> None:
-    if on_stage is None:
-        return
-    result = on_stage(stage, status, detail)
-    if result is not None:
-        await result
+@dataclass
+class _Progress:
+    """What the pipeline has said so far: its stages, and what it fell back on and why."""
 
+    on_stage: Stage | None
+    stages: list[dict[str, str]] = field(default_factory=list)
+    degraded: list[dict[str, str]] = field(default_factory=list)
 
-async def _move(
-    session: AsyncSession, project_id: uuid.UUID, to: ProjectStatus, user: UserOut, reason: str
-) -> None:
-    """Move the project to ``to`` when its lifecycle allows (a DRAFT project passes through
-    PLANNING on its way to IN_PROGRESS); otherwise leave it where it is."""
-    project = await projects.get(session, project_id=project_id, user=user)
-    path = [to]
-    if project.status == ProjectStatus.DRAFT and to == ProjectStatus.IN_PROGRESS:
-        path = [ProjectStatus.PLANNING, to]
-    current = project.status
-    for step in path:
-        if current == step or step not in projects.TRANSITIONS[current]:
+    async def say(self, name: str, status: str, detail: str = "", *, keep: bool = True) -> None:
+        """Tell the caller; ``keep``: also among the stages the run's events record."""
+        if keep:
+            self.stages.append({"stage": name, "status": status, "detail": detail})
+        if self.on_stage is None:
             return
-        await projects.transition(
-            session, project_id=project_id, to_status=step, user=user, reason=reason
-        )
-        current = step
+        result = self.on_stage(name, status, detail)
+        if result is not None:
+            await result
+
+    def degrade(self, name: str, fallback: str, reason: str) -> None:
+        self.degraded.append({"stage": name, "fallback": fallback, "reason": reason[:500]})
+        _log.info("workflow.degraded", stage=name, fallback=fallback, reason=reason[:200])
 
 
 async def start(
@@ -94,124 +96,150 @@ async def start(
     run_in: RunCreate | None = None,
     on_stage: Stage | None = None,
 ) -> WorkflowResult:
-    """Requirements, team, tools, plan and a started run for ``project_id``."""
-    run_in = run_in or RunCreate()
-    result_stages: list[dict[str, str]] = []
-    degraded: list[dict[str, str]] = []
+    """Requirements, team, tools, plan and a started run for ``project_id``.
 
-    async def stage(name: str, status: str, detail: str = "") -> None:
-        result_stages.append({"stage": name, "status": status, "detail": detail})
-        await _say(on_stage, name, status, detail)
-
-    def degrade(name: str, fallback: str, reason: str) -> None:
-        degraded.append({"stage": name, "fallback": fallback, "reason": reason[:500]})
-        _log.info("workflow.degraded", stage=name, fallback=fallback, reason=reason[:200])
-
+    A stage a model or a service could not do falls back and says so (a DEGRADED event and
+    a notification); an error no stage expects (a bug, the database gone) is raised."""
+    progress = _Progress(on_stage)
     async with database.transaction() as session:
-        await _move(session, project_id, ProjectStatus.PLANNING, user, "workflow started")
+        await projects.advance(
+            session,
+            project_id=project_id,
+            to_status=ProjectStatus.PLANNING,
+            user=user,
+            reason="workflow started",
+        )
+    team = await _draft_team(database, project_id, user, progress)
+    bound = await _bind_tools(database, team, user, progress)
+    plan = await _draft_plan(database, project_id, user, progress)
+    summary = await _plan_summary(database, plan, user)
+    await progress.say("plan", "done", f"{len(plan.tasks)} tasks, v{plan.version}")
+    run = await _start_run(database, project_id, user, run_in or RunCreate(), plan, progress)
+    await progress.say("run", "started", str(run.id), keep=False)
+    return WorkflowResult(
+        project_id=project_id,
+        run=run,
+        team=team,
+        tools=bound,
+        plan=summary,
+        degraded=progress.degraded,
+        stages=progress.stages,
+    )
 
-    # Requirements and team -------------------------------------------------------------
-    await stage("team", "started", "requirements and team")
-    team: list[dict[str, Any]] = []
+
+async def _draft_team(
+    database: Database, project_id: uuid.UUID, user: UserOut, progress: _Progress
+) -> list[dict[str, Any]]:
+    """Requirements and a team of agents (with the tools their roles name); none when that
+    fails (tasks then run without an agent)."""
+    await progress.say("team", "started", "requirements and team")
     try:
-        from berrys.services.agents import generation
-        from berrys.services.agents.contracts import GenerateRequest
-
         generated = await generation.generate(
             database, project_id=project_id, request=GenerateRequest(), user=user
         )
         for key, source in generated.sources.items():
             if source.from_rules and source.fallback:
-                degrade(key, "the catalogue", source.reason or f"a model failed the {key} step")
+                reason = source.reason or f"a model failed the {key} step"
+                progress.degrade(key, "the catalogue", reason)
         async with database.transaction(read_only=True) as session:
-            from berrys.services.agents import service as agents
+            team, _ = await agents.get_all(session, project_id=project_id, user=user, limit=200)
+    except BerrysError as exc:
+        progress.degrade("team", "no team (tasks run without an agent)", _why(exc))
+        await progress.say("team", "degraded", str(exc)[:200])
+        return []
+    named_tools = {agent.name: agent.tools for agent in generated.team}
+    drafted = [
+        {
+            "id": str(agent.id),
+            "name": agent.name,
+            "type": agent.agent_type.value,
+            "role": agent.role,
+            "tools": catalogue.tools_for(agent.agent_type, named_tools.get(agent.name, [])),
+        }
+        for agent in team
+    ]
+    counts = f"{len(generated.requirements)} requirements, {len(drafted)} agents"
+    await progress.say("team", "done", counts)
+    return drafted
 
-            agents_out, _ = await agents.get_all(
-                session, project_id=project_id, user=user, limit=200
-            )
-        named_tools = {agent.name: agent.tools for agent in generated.team}
-        team = [
-            {
-                "id": str(agent.id),
-                "name": agent.name,
-                "type": agent.agent_type.value,
-                "role": agent.role,
-                "tools": catalogue.tools_for(agent.agent_type, named_tools.get(agent.name, [])),
-            }
-            for agent in agents_out
-        ]
-        await stage(
-            "team", "done", f"{len(generated.requirements)} requirements, {len(team)} agents"
-        )
-    except Exception as exc:
-        degrade("team", "no team (tasks run without an agent)", f"{type(exc).__name__}: {exc}")
-        await stage("team", "degraded", str(exc)[:200])
 
-    # Tools bound by discovery -------------------------------------------------------------
-    await stage("tools", "started", "discovering tools for each agent")
+async def _bind_tools(
+    database: Database, team: list[dict[str, Any]], user: UserOut, progress: _Progress
+) -> dict[str, list[str]]:
+    """Each agent's tools: those its role names, and up to two more found by discovery."""
+    await progress.say("tools", "started", "discovering tools for each agent")
+    if not team:
+        await progress.say("tools", "skipped", "no team")
+        return {}
     bound: dict[str, list[str]] = {}
-    if team:
-        try:
-            from berrys.services.tools import service as tools
-            from berrys.services.tools.contracts import AgentToolBind, DiscoverRequest
-
-            async with database.transaction() as session:
-                await tools.ensure_builtin_tools(session)
-            for agent in team:
-                try:
-                    async with database.transaction() as session:
-                        named = await _bind_named(session, agent, user)
-                    found = await tools.discover(
-                        database,
-                        request=DiscoverRequest(
-                            query=f"{agent['role']} {agent['type'].lower()}", limit=3
-                        ),
-                        user=user,
-                    )
-                    usable = [
-                        c
-                        for c in found.candidates
-                        if c.kind == "TOOL" and c.tool_id and c.score > 0 and c.name not in named
-                    ][:2]
-                    async with database.transaction() as session:
-                        for candidate in usable:
-                            await tools.bind_agent_tool(
-                                session,
-                                agent_id=uuid.UUID(agent["id"]),
-                                binding_in=AgentToolBind(tool_id=candidate.tool_id),
-                                user=user,
-                            )
-                    bound[agent["name"]] = named + [c.name for c in usable]
-                except Exception as exc:
-                    degrade("tools", f"skip tools for {agent['name']}", str(exc))
-            await stage("tools", "done", f"{sum(map(len, bound.values()))} bindings")
-        except Exception as exc:
-            degrade("tools", "no tools", f"{type(exc).__name__}: {exc}")
-            await stage("tools", "degraded", str(exc)[:200])
-    else:
-        await stage("tools", "skipped", "no team")
-
-    # Plan -----------------------------------------------------------------------------------
-    await stage("plan", "started", "drafting the plan")
-    plan_info: dict[str, Any] = {}
     try:
-        from berrys.services.planning import generation as plan_generation
-        from berrys.services.planning.contracts import PlanCreate
+        async with database.transaction() as session:
+            await tools.ensure_builtin_tools(session)
+    except BerrysError as exc:
+        progress.degrade("tools", "no tools", _why(exc))
+        await progress.say("tools", "degraded", str(exc)[:200])
+        return bound
+    for agent in team:
+        try:
+            bound[agent["name"]] = await _bind_for(database, agent, user)
+        except BerrysError as exc:
+            progress.degrade("tools", f"skip tools for {agent['name']}", str(exc))
+    await progress.say("tools", "done", f"{sum(map(len, bound.values()))} bindings")
+    return bound
 
+
+async def _bind_for(database: Database, agent: dict[str, Any], user: UserOut) -> list[str]:
+    """The agent's named tools, then the best two discovery finds for its role; their names."""
+    async with database.transaction() as session:
+        named = await _bind_named(session, agent, user)
+    found = await tools.discover(
+        database,
+        request=DiscoverRequest(query=f"{agent['role']} {agent['type'].lower()}", limit=3),
+        user=user,
+    )
+    usable = [
+        candidate
+        for candidate in found.candidates
+        if candidate.kind == "TOOL"
+        and candidate.tool_id
+        and candidate.score > 0
+        and candidate.name not in named
+    ][:2]
+    async with database.transaction() as session:
+        for candidate in usable:
+            await tools.bind_agent_tool(
+                session,
+                agent_id=uuid.UUID(agent["id"]),
+                binding_in=AgentToolBind(tool_id=candidate.tool_id),
+                user=user,
+            )
+    return named + [candidate.name for candidate in usable]
+
+
+async def _draft_plan(
+    database: Database, project_id: uuid.UUID, user: UserOut, progress: _Progress
+) -> Any:
+    """A generated plan, or the three-step template when it cannot be generated."""
+    await progress.say("plan", "started", "drafting the plan")
+    try:
         plan = await plan_generation.create_plan(
             database, project_id=project_id, plan_in=PlanCreate(generate=True), user=user
         )
-        if plan.generated_by and plan.generated_by.startswith("catalogue (replaced"):
-            degrade("plan", "the catalogue's plan", plan.generated_by)
-    except Exception as exc:
-        degrade("plan", "template plan", f"{type(exc).__name__}: {exc}")
+    except BerrysError as exc:
+        progress.degrade("plan", "template plan", _why(exc))
         plan = await _template_plan(database, project_id=project_id, user=user)
-    async with database.transaction(read_only=True) as session:
-        from berrys.services.planning import insights
+    else:
+        if plan.generated_by and plan.generated_by.startswith("catalogue (replaced"):
+            progress.degrade("plan", "the catalogue's plan", plan.generated_by)
+    return plan
 
+
+async def _plan_summary(database: Database, plan: Any, user: UserOut) -> dict[str, Any]:
+    """The plan's size, critical path and forecast, as the result reports it."""
+    async with database.transaction(read_only=True) as session:
         schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, iterations=200)
     names = {task.id: task.name for task in plan.tasks}
-    plan_info = {
+    return {
         "id": str(plan.id),
         "version": plan.version,
         "tasks": len(plan.tasks),
@@ -220,23 +248,32 @@ async def start(
         "finish_hours": schedule.finish_hours,
         "generated_by": plan.generated_by,
     }
-    await stage("plan", "done", f"{len(plan.tasks)} tasks, v{plan.version}")
 
-    # Run ------------------------------------------------------------------------------------
+
+async def _start_run(
+    database: Database,
+    project_id: uuid.UUID,
+    user: UserOut,
+    run_in: RunCreate,
+    plan: Any,
+    progress: _Progress,
+) -> RunOut:
+    """The run over the plan, with the stages in its events and a notification for each
+    fallback, in one transaction."""
     options = {**run_in.options, "workflow": True}
     async with database.transaction() as session:
-        run = await runs.create_from_plan(
+        run = await create_from_plan(
             session,
             database=database,
             project_id=project_id,
             run_in=run_in.model_copy(update={"plan_id": plan.id, "options": options}),
             user=user,
         )
-        events = [Event(RunEventType.WORKFLOW_STAGE, None, item) for item in result_stages] + [
-            Event(RunEventType.DEGRADED, None, item) for item in degraded
+        events = [(RunEventType.WORKFLOW_STAGE, item) for item in progress.stages] + [
+            (RunEventType.DEGRADED, item) for item in progress.degraded
         ]
-        await emit_many(session, run.id, events)
-        for item in degraded:
+        await runs.add_events(session, run_id=run.id, events=events)
+        for item in progress.degraded:
             await interactions.notify(
                 session,
                 project_id=project_id,
@@ -245,23 +282,15 @@ async def start(
                 message=item["reason"],
                 level=NotificationLevel.WARNING,
             )
-    await _say(on_stage, "run", "started", str(run.id))
-    return WorkflowResult(
-        project_id=project_id,
-        run=run,
-        team=team,
-        tools=bound,
-        plan=plan_info,
-        degraded=degraded,
-        stages=result_stages,
-    )
+    return run
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 async def _bind_named(session: AsyncSession, agent: dict[str, Any], user: UserOut) -> list[str]:
     """Bind the built-in tools the agent's role names (a developer who builds can write)."""
-    from berrys.services.tools import service as tools
-    from berrys.services.tools.contracts import AgentToolBind
-
     bound = []
     for name in agent["tools"]:
         tool = await tools.get_by_name(session, name=name)
@@ -278,10 +307,6 @@ async def _bind_named(session: AsyncSession, agent: dict[str, Any], user: UserOu
 
 async def _template_plan(database: Database, *, project_id: uuid.UUID, user: UserOut) -> Any:
     """A three-step plan (research -> draft -> review) when the plan could not be generated."""
-    from berrys.services.planning import editing
-    from berrys.services.planning import service as planning
-    from berrys.services.planning.contracts import DependencyCreate, PlanCreate, TaskCreate
-
     async with database.transaction() as session:
         plan = await planning.create(
             session,
@@ -308,58 +333,3 @@ async def _template_plan(database: Database, *, project_id: uuid.UUID, user: Use
                 )
             previous = task.id
         return await planning.get_detail(session, plan_id=plan.id, user=user)
-
-
-# A run in one of these has not finished with the project: it works, waits for a person,
-# or holds drafts for review. The project's end waits for the last of them.
-_OPEN = frozenset(set(RunStatus) - RUN_TERMINAL) | {RunStatus.COMPLETED_WITH_REVIEW}
-_run = Run.__table__
-
-
-async def follow_run(session: AsyncSession, *, run: Any, new: RunStatus) -> None:
-    """The project follows its run's status change: IN_PROGRESS when the run works (RUNNING);
-    at its end COMPLETED (all done; REVIEW with the ``review_project`` option) or REVIEW
-    (FAILED or CANCELLED: a person looks), once no other run of the project is open.
-
-    COMPLETED_WITH_REVIEW moves nothing: the project stays IN_PROGRESS until a person has
-    accepted the last deliverable that needs review (the run then becomes COMPLETED). A move
-    the project's lifecycle does not allow (it was archived, completed or moved by hand) is
-    skipped."""
-    from berrys.services.pipeline.executor import engine_user
-
-    creator = (run.options or {}).get("created_by")
-    target = _follows(run, new)
-    if not creator or target is None:
-        return  # the engine moves a project for the person who started its run, if anyone
-    if new in RUN_TERMINAL and await _other_open_runs(session, run):
-        return
-    user = engine_user(uuid.UUID(creator))
-    verb = "started" if new == RunStatus.RUNNING else new.value
-    await _move(session, run.project_id, target, user, f"run {run.id} {verb}")
-
-
-def _follows(run: Any, status: RunStatus) -> ProjectStatus | None:
-    """Where a run in ``status`` takes its project, if anywhere."""
-    if status == RunStatus.RUNNING:
-        return ProjectStatus.IN_PROGRESS
-    if status == RunStatus.COMPLETED:
-        review = (run.options or {}).get("review_project")
-        return ProjectStatus.REVIEW if review else ProjectStatus.COMPLETED
-    if status in (RunStatus.FAILED, RunStatus.CANCELLED):
-        # a stopped run is not a dead project: from REVIEW a new run can start (a run
-        # cancelled before it started leaves a PLANNING project where it is)
-        return ProjectStatus.REVIEW
-    return None
-
-
-async def _other_open_runs(session: AsyncSession, run: Any) -> bool:
-    found = await session.execute(
-        select(_run.c.id)
-        .where(
-            _run.c.project_id == run.project_id,
-            _run.c.id != run.id,
-            _run.c.status.in_(list(_OPEN)),
-        )
-        .limit(1)
-    )
-    return found.first() is not None

@@ -249,6 +249,27 @@ async def transition(
     )
 
 
+async def advance(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    to_status: ProjectStatus,
+    user: UserOut,
+    reason: str,
+) -> None:
+    """Move the project to ``to_status`` when its lifecycle allows (a DRAFT project passes
+    through PLANNING on its way to IN_PROGRESS); otherwise leave it where it is."""
+    current = (await get(session, project_id=project_id, user=user)).status
+    path = [to_status]
+    if current == S.DRAFT and to_status == S.IN_PROGRESS:
+        path = [S.PLANNING, to_status]
+    for step in path:
+        if current == step or step not in TRANSITIONS[current]:
+            return
+        await transition(session, project_id=project_id, to_status=step, user=user, reason=reason)
+        current = step
+
+
 async def get_history(
     session: AsyncSession, *, project_id: uuid.UUID, user: UserOut, limit: int, offset: int
 ) -> tuple[list[ProjectStateOut], int]:

@@ -17,9 +17,11 @@ from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.core.enums import RunStatus
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.pipeline import service as pipeline
 from berrys.services.projects.deps import VisibleProject, WritableProject
 from berrys.services.runs import artifacts, review, service
 from berrys.services.runs.contracts import (
+    RUN_TERMINAL,
     ArtifactSummary,
     ReviewItem,
     ReviewSummary,
@@ -29,7 +31,6 @@ from berrys.services.runs.contracts import (
     StepOut,
     TaskReview,
 )
-from berrys.services.runs.engine.state import RUN_TERMINAL
 
 project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
@@ -64,7 +65,7 @@ async def start_run(
     user: WriterUser,
 ) -> RunOut:
     """Start executing the project's current plan (or ``plan_id``); 202 with the run."""
-    return await service.create_from_plan(
+    return await pipeline.create_from_plan(
         session, database=database, project_id=project.id, run_in=body, user=user
     )
 

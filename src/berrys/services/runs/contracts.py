@@ -19,6 +19,16 @@ from berrys.core.enums import (
     TaskRunStatus,
 )
 
+# A task run in one of these is finished for scheduling: its successors may go on.
+DONE = frozenset({TaskRunStatus.COMPLETED, TaskRunStatus.NEEDS_REVIEW, TaskRunStatus.SKIPPED})
+TERMINAL = DONE | {TaskRunStatus.FAILED, TaskRunStatus.CANCELLED}
+# A run in one of these has ended: nothing runs until a person acts (a retry, a send-back).
+RUN_TERMINAL = frozenset(
+    {RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW, RunStatus.FAILED, RunStatus.CANCELLED}
+)
+# The good ends: every task done (some may still wait for a person's review).
+RUN_DONE = frozenset({RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW})
+
 
 class TaskSpec(Contract):
     """One task of a run's snapshot (taken from a plan version, or given directly)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from berrys.core.errors import Forbidden, InvalidTransition, NotFound, Unprocess
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
+from berrys.services.runs import effects
 from berrys.services.runs.contracts import (
     ArtifactOut,
     ReviewItem,
@@ -95,6 +97,38 @@ async def decide(
     if user.role not in (UserRole.ADMIN, UserRole.MEMBER):
         raise Forbidden(f"Role {user.role.value} can only read; a review needs MEMBER or ADMIN")
     await lock_run(session, run_id)
+    task = await _task_to_review(session, run_id, task_run_id, review.action)
+    reasons = [str(item) for item in (task.output or {}).get("review_reasons") or []]
+    if review.action == ReviewDecision.SEND_BACK:
+        event, changed = await _send_back_with(session, task_run_id, task, review, user)
+    else:
+        where = (run_id, project_id, task_run_id)
+        event, changed = await _make_final(session, where, task, review, user, workspace, reasons)
+    await commit_events(session, run_id, [event], on_status=effects.status_changed)
+    await audit.record(
+        session,
+        entity_type="task_run",
+        entity_id=task_run_id,
+        project_id=project_id,
+        action=AuditAction.TRANSITION,
+        actor_id=user.id,
+        before={"status": T.NEEDS_REVIEW.value, "reasons": reasons},
+        after={"status": _target(review.action).value, "action": review.action.value, **changed},
+    )
+    if review.action == ReviewDecision.SEND_BACK:
+        signals.wake_after_commit(session)
+    return await get(session, run_id=run_id)
+
+
+def _target(action: ReviewDecision) -> TaskRunStatus:
+    return T.READY if action == ReviewDecision.SEND_BACK else T.COMPLETED
+
+
+async def _task_to_review(
+    session: AsyncSession, run_id: uuid.UUID, task_run_id: uuid.UUID, action: ReviewDecision
+) -> Any:
+    """The task, NEEDS_REVIEW; 409 naming the allowed moves otherwise (none once the run
+    is cancelled but accepting)."""
     run_status = RunStatus(
         (await session.execute(select(_run.c.status).where(_run.c.id == run_id))).scalar_one()
     )
@@ -112,62 +146,61 @@ async def decide(
     ).first()
     if task is None:
         raise NotFound.of("Task run", task_run_id)
-    status = TaskRunStatus(task.status)
-    action = review.action
-    target = T.READY if action == ReviewDecision.SEND_BACK else T.COMPLETED
+    status, target = TaskRunStatus(task.status), _target(action)
     if status != T.NEEDS_REVIEW:
         raise InvalidTransition("Task run", status.value, target.value, [])
     if target.value not in _allowed(run_status):
         raise InvalidTransition("Task run", status.value, target.value, _allowed(run_status))
+    return task
+
+
+async def _send_back_with(
+    session: AsyncSession, task_run_id: uuid.UUID, task: Any, review: TaskReview, user: UserOut
+) -> tuple[Event, dict[str, Any]]:
+    """SEND_BACK: the task runs again with the person's feedback; its event, what changed."""
+    feedback = (review.feedback or "").strip()
+    if not feedback:
+        raise Unprocessable("Say what to change: SEND_BACK needs `feedback`")
+    await _send_back(session, task_run_id, task, feedback)
+    payload = {"by": str(user.id), "feedback": feedback}
+    event = Event(RunEventType.TASK_SENT_BACK, task_run_id, payload)
+    return event, {"feedback": feedback, "attempt": task.attempt + 1}
+
+
+async def _make_final(
+    session: AsyncSession,
+    where: tuple[uuid.UUID, uuid.UUID, uuid.UUID],
+    task: Any,
+    review: TaskReview,
+    user: UserOut,
+    workspace: Path,
+    reasons: list[str],
+) -> tuple[Event, dict[str, Any]]:
+    """ACCEPT or EDIT: the task is COMPLETED, its output saying who reviewed it and why it
+    needed review; its event, and what an edit changed."""
+    task_run_id = where[2]
     output = dict(task.output or {})
-    reasons = [str(item) for item in output.get("review_reasons") or []]
     by = str(user.id)
-    events: list[Event] = []
-    after: dict[str, Any] = {"status": target.value, "action": action.value}
-    if action == ReviewDecision.SEND_BACK:
-        feedback = (review.feedback or "").strip()
-        if not feedback:
-            raise Unprocessable("Say what to change: SEND_BACK needs `feedback`")
-        await _send_back(session, task_run_id, task, feedback)
-        events.append(
-            Event(RunEventType.TASK_SENT_BACK, task_run_id, {"by": by, "feedback": feedback})
-        )
-        after.update(feedback=feedback, attempt=task.attempt + 1)
+    changed: dict[str, Any] = {}
+    if review.action == ReviewDecision.EDIT:
+        changed = await _edit(session, where, review, user, output, workspace)
+        event = Event(RunEventType.TASK_EDITED, task_run_id, {"by": by, **changed})
     else:
-        if action == ReviewDecision.EDIT:
-            where = (run_id, project_id, task_run_id)
-            edited = await _edit(session, where, review, user, output, workspace)
-            events.append(Event(RunEventType.TASK_EDITED, task_run_id, {"by": by, **edited}))
-            after.update(edited)
-        else:
-            events.append(Event(RunEventType.TASK_ACCEPTED, task_run_id, {"by": by}))
-        output.pop("review_reasons", None)
-        output["reviewed"] = {
-            "action": action.value,
-            "by": by,
-            "at": utcnow().isoformat(),
-            "reasons": reasons,
-            "comment": review.comment,
-        }
-        await session.execute(
-            update(_task)
-            .where(_task.c.id == task_run_id)
-            .values(status=T.COMPLETED, output=output, finished_at=utcnow())
-        )
-    await commit_events(session, run_id, events)
-    await audit.record(
-        session,
-        entity_type="task_run",
-        entity_id=task_run_id,
-        project_id=project_id,
-        action=AuditAction.TRANSITION,
-        actor_id=user.id,
-        before={"status": status.value, "reasons": reasons},
-        after=after,
+        event = Event(RunEventType.TASK_ACCEPTED, task_run_id, {"by": by})
+    output.pop("review_reasons", None)
+    output["reviewed"] = {
+        "action": review.action.value,
+        "by": by,
+        "at": utcnow().isoformat(),
+        "reasons": reasons,
+        "comment": review.comment,
+    }
+    await session.execute(
+        update(_task)
+        .where(_task.c.id == task_run_id)
+        .values(status=T.COMPLETED, output=output, finished_at=utcnow())
     )
-    if action == ReviewDecision.SEND_BACK:
-        signals.wake_after_commit(session)
-    return await get(session, run_id=run_id)
+    return event, changed
 
 
 async def _send_back(
@@ -194,49 +227,24 @@ async def _edit(
     workspace: Path,
 ) -> dict[str, Any]:
     """The person's content replaces an artifact (and its file); what changed."""
-    run_id, project_id, task_run_id = where
     if review.content is None:
         raise Unprocessable("EDIT needs `content`: the text that replaces the deliverable")
     artifacts = (
         await session.execute(
             select(_artifact.c.id, _artifact.c.media_type, _artifact.c.path, _artifact.c.name)
-            .where(_artifact.c.task_run_id == task_run_id)
+            .where(_artifact.c.task_run_id == where[2])
             .order_by(_artifact.c.created_at, _artifact.c.id)
         )
     ).all()
     produced_by = f"person/{user.email}"[:200]
+    output["produced_by"] = produced_by
     if not artifacts:
         if review.artifact_id is not None:
             raise NotFound.of("Artifact", review.artifact_id)
-        artifact_id = uuid.uuid4()
-        await session.execute(
-            insert(_artifact).values(
-                id=artifact_id,
-                run_id=run_id,
-                task_run_id=task_run_id,
-                project_id=project_id,
-                name=str(output.get("task_name") or "Edited deliverable")[:200],
-                media_type="text/markdown",
-                content=review.content,
-                path=None,
-                produced_by=produced_by,
-                created_at=utcnow(),
-            )
-        )
         output["text"] = review.content
-        output["produced_by"] = produced_by
+        artifact_id = await _edited_artifact(session, where, review.content, produced_by, output)
         return {"artifact_id": str(artifact_id), "path": None}
-    wanted = review.artifact_id
-    chosen = (
-        artifacts[0] if wanted is None else next((a for a in artifacts if a.id == wanted), None)
-    )
-    if chosen is None:
-        raise NotFound.of("Artifact", wanted)
-    if not _editable(chosen.media_type):
-        raise Unprocessable(
-            f"Artifact {chosen.name!r} is {chosen.media_type}, not text: edit its file by "
-            "hand, then accept the task"
-        )
+    chosen = _chosen(artifacts, review.artifact_id)
     path = _inside(chosen.path, workspace)
     await session.execute(
         update(_artifact)
@@ -245,12 +253,54 @@ async def _edit(
     )
     if chosen.id == artifacts[0].id:
         output["text"] = review.content
-    output["produced_by"] = produced_by
     if path is not None:
         # Last, after every statement: a failure here rolls the decision back.
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(review.content, encoding="utf-8")
     return {"artifact_id": str(chosen.id), "path": str(path) if path else None}
+
+
+async def _edited_artifact(
+    session: AsyncSession,
+    where: tuple[uuid.UUID, uuid.UUID, uuid.UUID],
+    content: str,
+    produced_by: str,
+    output: dict[str, Any],
+) -> uuid.UUID:
+    """A task that left no artifact gets the person's text as one (Markdown); its id."""
+    run_id, project_id, task_run_id = where
+    artifact_id = uuid.uuid4()
+    await session.execute(
+        insert(_artifact).values(
+            id=artifact_id,
+            run_id=run_id,
+            task_run_id=task_run_id,
+            project_id=project_id,
+            name=str(output.get("task_name") or "Edited deliverable")[:200],
+            media_type="text/markdown",
+            content=content,
+            path=None,
+            produced_by=produced_by,
+            created_at=utcnow(),
+        )
+    )
+    return artifact_id
+
+
+def _chosen(artifacts: Sequence[Any], artifact_id: uuid.UUID | None) -> Any:
+    """The artifact an edit replaces (the first unless named); 422 when it is not text."""
+    if artifact_id is None:
+        chosen = artifacts[0]
+    else:
+        chosen = next((a for a in artifacts if a.id == artifact_id), None)
+        if chosen is None:
+            raise NotFound.of("Artifact", artifact_id)
+    if not _editable(chosen.media_type):
+        raise Unprocessable(
+            f"Artifact {chosen.name!r} is {chosen.media_type}, not text: edit its file by "
+            "hand, then accept the task"
+        )
+    return chosen
 
 
 def _inside(path: str | None, workspace: Path) -> Path | None:

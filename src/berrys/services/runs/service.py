@@ -1,4 +1,5 @@
-"""Runs: create one from a plan snapshot, read it, control it, and apply people's answers."""
+"""Runs: create one over a snapshot of tasks, read it, control it; people's answers
+(``answers.py``) and the run hooks the engine is given (``HOOKS``)."""
 
 from __future__ import annotations
 
@@ -10,31 +11,29 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.db import Database, utcnow
+from berrys.core.db import utcnow
 from berrys.core.enums import (
     ApprovalSubject,
     AuditAction,
     HumanInteractionType,
-    InteractionStatus,
     Priority,
     RejectionPolicy,
     RunEventType,
     RunStatus,
     TaskRunStatus,
-    UserRole,
 )
 from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
-from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
-from berrys.services.runs import artifacts
+from berrys.services.runs import artifacts, effects
+from berrys.services.runs.answers import apply_interaction, expire_interactions, respond_interaction
 from berrys.services.runs.contracts import (
+    RUN_TERMINAL,
+    TERMINAL,
     DependencyOut,
     DependencySpec,
-    RunCreate,
     RunOut,
     RunSummary,
     StepOut,
@@ -42,16 +41,19 @@ from berrys.services.runs.contracts import (
     TaskSpec,
 )
 from berrys.services.runs.engine import signals
-from berrys.services.runs.engine.events import Event
+from berrys.services.runs.engine.events import Event, emit_many
 from berrys.services.runs.engine.events import read as read_events
-from berrys.services.runs.engine.execution import finish_task_by_policy
-from berrys.services.runs.engine.state import (
-    RUN_TERMINAL,
-    TERMINAL,
-    commit_events,
-    initial_ready,
-    lock_run,
+from berrys.services.runs.engine.executor import (
+    ArtifactSpec,
+    PauseRun,
+    PermanentTaskError,
+    TaskExecutor,
+    TaskOutcome,
 )
+from berrys.services.runs.engine.hooks import RunHooks
+from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
+from berrys.services.runs.engine.state import commit_events, initial_ready, lock_run
+from berrys.services.runs.engine.worker import EngineConfig, Worker
 from berrys.services.runs.tables import Run, Step, TaskRun, TaskRunDependency
 
 T = TaskRunStatus
@@ -60,7 +62,48 @@ _task = TaskRun.__table__
 _dep = TaskRunDependency.__table__
 _step = Step.__table__
 
-__all__ = ["read_events"]
+# What the engine is given by whoever builds a worker: a run's status change is audited and
+# moves its project, a task's question is an interaction, unanswered ones expire.
+HOOKS = RunHooks(
+    status_changed=effects.status_changed,
+    ask_person=effects.ask_person,
+    expire_answers=expire_interactions,
+)
+
+# Besides the run service, the engine's interface for whoever runs it: the executor's side
+# (what an executor is handed and returns) and the worker.
+__all__ = [
+    "HOOKS",
+    "ArtifactSpec",
+    "EngineConfig",
+    "PauseRun",
+    "PermanentTaskError",
+    "TaskContext",
+    "TaskExecutor",
+    "TaskOutcome",
+    "TaskSnapshot",
+    "Worker",
+    "add_events",
+    "apply_interaction",
+    "cancel",
+    "check_access",
+    "create",
+    "events",
+    "expire_interactions",
+    "get",
+    "get_all",
+    "get_status",
+    "get_steps",
+    "pause",
+    "plan_of",
+    "read_events",
+    "release_dead_leases",
+    "requeue",
+    "respond_interaction",
+    "resume",
+    "retry_task",
+    "task_out",
+]
 
 
 def _check_dag(tasks: Sequence[TaskSpec], dependencies: Sequence[DependencySpec]) -> list[str]:
@@ -136,59 +179,67 @@ async def create(
     if actor_id is not None:
         options.setdefault("created_by", str(actor_id))
     now = utcnow()
-    await session.execute(
-        insert(_run).values(
-            id=run_id,
-            project_id=project_id,
-            plan_id=plan_id,
-            plan_version=plan_version,
-            status=RunStatus.QUEUED,
-            paused=False,
-            cancel_requested=False,
-            max_concurrency=max_concurrency,
-            provider_limits=provider_limits or {},
-            budget_usd=budget_usd,
-            cost_usd=0.0,
-            tokens=0,
-            options=options,
-            event_seq=0,
-            created_by=actor_id,
-            created_at=now,
-            updated_at=now,
-        )
+    run_row = {
+        "id": run_id,
+        "project_id": project_id,
+        "plan_id": plan_id,
+        "plan_version": plan_version,
+        "max_concurrency": max_concurrency,
+        "provider_limits": provider_limits or {},
+        "budget_usd": budget_usd,
+        "options": options,
+        "created_by": actor_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    await session.execute(insert(_run).values(**run_row, **_NEW_RUN))
+    await _insert_graph(session, run_id, tasks, dependencies, critical)
+    events = [_created(len(tasks), len(dependencies), plan_id)]
+    if plan_approval is not None:
+        await _gate(session, run_id, project_id, plan_approval, actor_id, events)
+    else:
+        await initial_ready(session, run_id, events)
+    await commit_events(session, run_id, events, on_status=effects.status_changed)
+    created = await _load(session, run_id, with_tasks=False)
+    await audit.record(
+        session,
+        entity_type="run",
+        entity_id=run_id,
+        project_id=project_id,
+        action=AuditAction.CREATE,
+        actor_id=actor_id,
+        after=created,
     )
+    signals.wake_after_commit(session)
+    return await _load(session, run_id)
+
+
+# What every new run starts with.
+_NEW_RUN = {
+    "status": RunStatus.QUEUED,
+    "paused": False,
+    "cancel_requested": False,
+    "cost_usd": 0.0,
+    "tokens": 0,
+    "event_seq": 0,
+}
+
+
+async def _insert_graph(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    tasks: Sequence[TaskSpec],
+    dependencies: Sequence[DependencySpec],
+    critical: dict[str, float],
+) -> None:
+    """The run's task runs (PENDING, in the given order) and the links between them."""
     ids = {task.key: uuid.uuid4() for task in tasks}
     if tasks:
-        await session.execute(
-            insert(_task),
-            [
-                {
-                    "id": ids[task.key],
-                    "run_id": run_id,
-                    "plan_task_id": task.plan_task_id,
-                    "key": task.key,
-                    "position": position,
-                    "critical_path": critical[task.key],
-                    "name": task.name,
-                    "description": task.description,
-                    "acceptance_criteria": task.acceptance_criteria,
-                    "risk_level": task.risk_level,
-                    "agent_id": task.agent_id,
-                    "provider": task.provider,
-                    "spec": task.spec,
-                    "status": T.PENDING,
-                    "attempt": 0,
-                    "failures": 0,
-                    "max_attempts": task.max_attempts,
-                    "timeout_seconds": task.timeout_seconds,
-                    "output_ready": False,
-                    "grants": [],
-                    "cost_usd": 0.0,
-                    "tokens": 0,
-                }
-                for position, task in enumerate(tasks)
-            ],
-        )
+        rows = [
+            _task_row(run_id, ids[task.key], position, task, critical[task.key])
+            for position, task in enumerate(tasks)
+        ]
+        await session.execute(insert(_task), rows)
     if dependencies:
         await session.execute(
             insert(_dep),
@@ -203,55 +254,76 @@ async def create(
                 for dep in dependencies
             ],
         )
-    events = [
-        Event(
-            RunEventType.RUN_CREATED,
-            None,
-            {
-                "tasks": len(tasks),
-                "dependencies": len(dependencies),
-                "plan_id": str(plan_id) if plan_id else None,
-            },
-        )
-    ]
-    if plan_approval is not None:
-        gate = await interactions.create(
-            session,
-            type=HumanInteractionType.APPROVAL,
-            project_id=project_id,
-            run_id=run_id,
-            title="Approve the plan before the run starts",
-            prompt=plan_approval.get("summary", "Review the plan, its estimated cost and time."),
-            priority=Priority.HIGH,
-            on_reject=RejectionPolicy.FAIL,
-            details={"subject": ApprovalSubject.PLAN, **plan_approval},
-            actor_id=actor_id,
-        )
-        await session.execute(
-            update(_run).where(_run.c.id == run_id).values(gate_interaction_id=gate.id)
-        )
-        events.append(
-            Event(
-                RunEventType.INTERACTION_CREATED,
-                None,
-                {"interaction_id": str(gate.id), "type": "APPROVAL", "subject": "PLAN"},
-            )
-        )
-    else:
-        await initial_ready(session, run_id, events)
-    await commit_events(session, run_id, events)
-    created = await _load(session, run_id, with_tasks=False)
-    await audit.record(
+
+
+def _task_row(
+    run_id: uuid.UUID, task_id: uuid.UUID, position: int, task: TaskSpec, critical: float
+) -> dict[str, Any]:
+    return {
+        "id": task_id,
+        "run_id": run_id,
+        "plan_task_id": task.plan_task_id,
+        "key": task.key,
+        "position": position,
+        "critical_path": critical,
+        "name": task.name,
+        "description": task.description,
+        "acceptance_criteria": task.acceptance_criteria,
+        "risk_level": task.risk_level,
+        "agent_id": task.agent_id,
+        "provider": task.provider,
+        "spec": task.spec,
+        "status": T.PENDING,
+        "attempt": 0,
+        "failures": 0,
+        "max_attempts": task.max_attempts,
+        "timeout_seconds": task.timeout_seconds,
+        "output_ready": False,
+        "grants": [],
+        "cost_usd": 0.0,
+        "tokens": 0,
+    }
+
+
+def _created(tasks: int, dependencies: int, plan_id: uuid.UUID | None) -> Event:
+    payload = {
+        "tasks": tasks,
+        "dependencies": dependencies,
+        "plan_id": str(plan_id) if plan_id else None,
+    }
+    return Event(RunEventType.RUN_CREATED, None, payload)
+
+
+async def _gate(
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    project_id: uuid.UUID,
+    plan_approval: dict[str, Any],
+    actor_id: uuid.UUID | None,
+    events: list[Event],
+) -> None:
+    """No task starts before a person approves the plan (its estimate shown)."""
+    gate = await interactions.create(
         session,
-        entity_type="run",
-        entity_id=run_id,
+        type=HumanInteractionType.APPROVAL,
         project_id=project_id,
-        action=AuditAction.CREATE,
+        run_id=run_id,
+        title="Approve the plan before the run starts",
+        prompt=plan_approval.get("summary", "Review the plan, its estimated cost and time."),
+        priority=Priority.HIGH,
+        on_reject=RejectionPolicy.FAIL,
+        details={"subject": ApprovalSubject.PLAN, **plan_approval},
         actor_id=actor_id,
-        after=created,
     )
-    signals.wake_after_commit(session)
-    return await _load(session, run_id)
+    await session.execute(
+        update(_run).where(_run.c.id == run_id).values(gate_interaction_id=gate.id)
+    )
+    payload = {
+        "interaction_id": str(gate.id),
+        "type": HumanInteractionType.APPROVAL.value,
+        "subject": ApprovalSubject.PLAN.value,
+    }
+    events.append(Event(RunEventType.INTERACTION_CREATED, None, payload))
 
 
 _TASK_OUT = [_task.c[name] for name in TaskRunOut.model_fields if name in _task.c]
@@ -379,50 +451,16 @@ async def _control(
     user: UserOut | None,
     action: str,
 ) -> RunOut:
+    """Pause, resume or cancel the run (``action``): the change, its events and status, and
+    an audit entry naming who did it."""
     project_id = await _check_access(session, run_id, user)
     await lock_run(session, run_id)
     status, row = await _status(session, run_id)
-    events: list[Event] = []
     actor = user.id if user else None
+    events = await _CONTROLS[action](session, run_id, status, row.paused)
     by = {"by": str(actor) if actor else None}
-    if action == "pause":
-        if status in RUN_TERMINAL or row.paused:
-            raise InvalidTransition("Run", status, RunStatus.PAUSED, _allowed(status, row.paused))
-        await session.execute(update(_run).where(_run.c.id == run_id).values(paused=True))
-        events.append(Event(RunEventType.RUN_PAUSED, None, by))
-    elif action == "resume":
-        if not row.paused:
-            raise InvalidTransition("Run", status, RunStatus.RUNNING, _allowed(status, row.paused))
-        await session.execute(update(_run).where(_run.c.id == run_id).values(paused=False))
-        events.append(Event(RunEventType.RUN_RESUMED, None, by))
-    elif action == "cancel":
-        if status in RUN_TERMINAL:
-            raise InvalidTransition(
-                "Run", status, RunStatus.CANCELLED, _allowed(status, row.paused)
-            )
-        cancelled = list(
-            await session.scalars(
-                update(_task)
-                .where(_task.c.run_id == run_id, _task.c.status.not_in(list(TERMINAL)))
-                .values(
-                    status=T.CANCELLED,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    finished_at=utcnow(),
-                    output_ready=False,
-                )
-                .returning(_task.c.id)
-            )
-        )
-        await session.execute(
-            update(_run)
-            .where(_run.c.id == run_id)
-            .values(cancel_requested=True, gate_interaction_id=None)
-        )
-        await interactions.cancel_pending(session, run_id=run_id)
-        events.extend(Event(RunEventType.TASK_CANCELLED, task_id) for task_id in cancelled)
-        events.append(Event(RunEventType.RUN_CANCELLED, None, by))
-    await commit_events(session, run_id, events)
+    events.append(Event(_CONTROL_EVENTS[action], None, by))
+    await commit_events(session, run_id, events, on_status=effects.status_changed)
     after = await _load(session, run_id, with_tasks=False)
     await audit.record(
         session,
@@ -435,6 +473,60 @@ async def _control(
     )
     signals.wake_after_commit(session)
     return await _load(session, run_id)
+
+
+async def _pause(
+    session: AsyncSession, run_id: uuid.UUID, status: RunStatus, paused: bool
+) -> list[Event]:
+    if status in RUN_TERMINAL or paused:
+        raise InvalidTransition("Run", status, RunStatus.PAUSED, _allowed(status, paused))
+    await session.execute(update(_run).where(_run.c.id == run_id).values(paused=True))
+    return []
+
+
+async def _resume(
+    session: AsyncSession, run_id: uuid.UUID, status: RunStatus, paused: bool
+) -> list[Event]:
+    if not paused:
+        raise InvalidTransition("Run", status, RunStatus.RUNNING, _allowed(status, paused))
+    await session.execute(update(_run).where(_run.c.id == run_id).values(paused=False))
+    return []
+
+
+async def _cancel(
+    session: AsyncSession, run_id: uuid.UUID, status: RunStatus, paused: bool
+) -> list[Event]:
+    """Every unfinished task CANCELLED at once, and the questions the run still asks."""
+    if status in RUN_TERMINAL:
+        raise InvalidTransition("Run", status, RunStatus.CANCELLED, _allowed(status, paused))
+    cancelled = await session.scalars(
+        update(_task)
+        .where(_task.c.run_id == run_id, _task.c.status.not_in(list(TERMINAL)))
+        .values(
+            status=T.CANCELLED,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=utcnow(),
+            output_ready=False,
+        )
+        .returning(_task.c.id)
+    )
+    events = [Event(RunEventType.TASK_CANCELLED, task_id) for task_id in list(cancelled)]
+    await session.execute(
+        update(_run)
+        .where(_run.c.id == run_id)
+        .values(cancel_requested=True, gate_interaction_id=None)
+    )
+    await interactions.cancel_pending(session, run_id=run_id)
+    return events
+
+
+_CONTROLS = {"pause": _pause, "resume": _resume, "cancel": _cancel}
+_CONTROL_EVENTS = {
+    "pause": RunEventType.RUN_PAUSED,
+    "resume": RunEventType.RUN_RESUMED,
+    "cancel": RunEventType.RUN_CANCELLED,
+}
 
 
 def _allowed(status: RunStatus, paused: bool) -> list[str]:
@@ -485,6 +577,7 @@ async def retry_task(
         session,
         run_id,
         [Event(RunEventType.TASK_RETRIED, task_run_id, {"by": str(actor) if actor else None})],
+        on_status=effects.status_changed,
     )
     await audit.record(
         session,
@@ -499,147 +592,16 @@ async def retry_task(
     return await _load(session, run_id)
 
 
-# -- people's answers -------------------------------------------------------------------------
-async def apply_interaction(session: AsyncSession, interaction: InteractionOut) -> None:
-    """What an answered or expired interaction means for its run, in the same transaction."""
-    if interaction.run_id is None or interaction.status == InteractionStatus.PENDING:
-        return
-    run_id = interaction.run_id
-    await lock_run(session, run_id)
-    detail = interaction.detail
-    approved = bool(detail.get("approved")) if interaction.type == "APPROVAL" else True
-    subject = detail.get("subject")
-    extra = detail.get("details") or {}
-    events: list[Event] = [
-        Event(
-            RunEventType.INTERACTION_RESOLVED,
-            interaction.task_run_id,
-            {
-                "interaction_id": str(interaction.id),
-                "type": interaction.type.value,
-                "status": interaction.status.value,
-                "approved": approved,
-            },
-        )
-    ]
-    gate = (
-        await session.execute(select(_run.c.gate_interaction_id).where(_run.c.id == run_id))
-    ).scalar_one_or_none()
-    if gate == interaction.id:
-        if approved:
-            await session.execute(
-                update(_run).where(_run.c.id == run_id).values(gate_interaction_id=None)
-            )
-            await initial_ready(session, run_id, events)
-        else:
-            await session.execute(
-                update(_task)
-                .where(_task.c.run_id == run_id, _task.c.status.not_in(list(TERMINAL)))
-                .values(status=T.CANCELLED, finished_at=utcnow())
-            )
-            await session.execute(
-                update(_run)
-                .where(_run.c.id == run_id)
-                .values(gate_interaction_id=None, cancel_requested=True)
-            )
-            events.append(Event(RunEventType.RUN_CANCELLED, None, {"by": "plan rejected"}))
-    elif interaction.task_run_id is not None:
-        task = (
-            await session.execute(
-                select(_task.c.status, _task.c.attempt, _task.c.grants, _task.c.spec).where(
-                    _task.c.id == interaction.task_run_id
-                )
-            )
-        ).first()
-        if task is not None and TaskRunStatus(task.status) == T.AWAITING_INPUT:
-            if subject == ApprovalSubject.TOOL_RERUN and "step_seq" in extra:
-                await session.execute(
-                    update(_step)
-                    .where(
-                        _step.c.task_run_id == interaction.task_run_id,
-                        _step.c.attempt == task.attempt,
-                        _step.c.seq == extra["step_seq"],
-                    )
-                    .values(resolution="RERUN" if approved else "REJECT")
-                )
-            if subject == ApprovalSubject.BUDGET and approved and extra.get("new_budget_usd"):
-                await session.execute(
-                    update(_run)
-                    .where(_run.c.id == run_id)
-                    .values(budget_usd=float(extra["new_budget_usd"]))
-                )
-            if approved:
-                values: dict[str, Any] = {"status": T.READY}
-                grant = extra.get("grant")
-                if grant:
-                    values["grants"] = [*(task.grants or []), grant]
-                if interaction.type != HumanInteractionType.APPROVAL:
-                    answers = dict((task.spec or {}).get("answers") or {})
-                    answers[str(interaction.id)] = detail.get("answer") or detail.get("feedback")
-                    values["spec"] = {**(task.spec or {}), "answers": answers}
-                await session.execute(
-                    update(_task).where(_task.c.id == interaction.task_run_id).values(**values)
-                )
-                events.append(
-                    Event(
-                        RunEventType.TASK_RESUMED,
-                        interaction.task_run_id,
-                        {"interaction_id": str(interaction.id)},
-                    )
-                )
-            else:
-                reason = f"{interaction.title}: " + (
-                    "expired" if interaction.status == InteractionStatus.EXPIRED else "rejected"
-                )
-                await finish_task_by_policy(
-                    session, interaction.task_run_id, reason, interaction.on_reject, events
-                )
-    await commit_events(session, run_id, events)
-    signals.wake_after_commit(session)
+async def add_events(
+    session: AsyncSession, *, run_id: uuid.UUID, events: Sequence[tuple[RunEventType, Any]]
+) -> None:
+    """Events about the run from outside the engine (the pipeline's stages), in order."""
+    await emit_many(session, run_id, [Event(kind, None, payload) for kind, payload in events])
 
 
-async def respond_interaction(
-    session: AsyncSession,
-    *,
-    interaction_id: uuid.UUID,
-    response: InteractionResponse,
-    user: UserOut | None,
-) -> InteractionOut:
-    """Record a person's answer and apply it to the waiting run, in one transaction."""
-    project_ids = None
-    if user is not None and user.role != UserRole.ADMIN:
-        project_ids = await projects.visible_ids(session, user=user)
-    # The run's lock first, as every change of a run's state takes it (lock_run): answering
-    # records an audit entry, which locks the chain's head, and taken in the other order it
-    # deadlocked on PostgreSQL with a group commit that held the run and wanted the head.
-    asked = await interactions.get(session, interaction_id=interaction_id, project_ids=project_ids)
-    if asked.run_id is not None:
-        await lock_run(session, asked.run_id)
-    answered = await interactions.respond(
-        session,
-        interaction_id=interaction_id,
-        response=response,
-        actor_id=user.id if user else None,
-        project_ids=project_ids,
-    )
-    await apply_interaction(session, answered)
-    return answered
-
-
-async def expire_interactions(database: Database) -> int:
-    """Apply the escalation rule of every expired interaction (the engine calls this)."""
-    async with database.transaction(read_only=True) as session:
-        due = await interactions.due_count(session)
-    if not due:
-        return 0
-    now = utcnow()
-    async with database.transaction() as session:
-        for run_id in await interactions.due_run_ids(session, now=now):
-            await lock_run(session, run_id)  # before the audit entries (respond_interaction)
-        closed = await interactions.expire_due(session, now=now)
-        for interaction in closed:
-            await apply_interaction(session, interaction)
-    return len(closed)
+async def plan_of(session: AsyncSession, *, run_id: uuid.UUID) -> uuid.UUID | None:
+    """The plan the run was made from, if any."""
+    return await session.scalar(select(_run.c.plan_id).where(_run.c.id == run_id))
 
 
 async def get_status(session: AsyncSession, *, run_id: uuid.UUID) -> RunStatus | None:
@@ -647,95 +609,6 @@ async def get_status(session: AsyncSession, *, run_id: uuid.UUID) -> RunStatus |
         await session.execute(select(_run.c.status).where(_run.c.id == run_id))
     ).scalar_one_or_none()
     return RunStatus(value) if value is not None else None
-
-
-async def create_from_plan(
-    session: AsyncSession,
-    *,
-    database: Database,
-    project_id: uuid.UUID,
-    run_in: RunCreate,
-    user: UserOut,
-) -> RunOut:
-    """A run over a snapshot of the project's current plan (or ``run_in.plan_id``).
-
-    Plan approval (``run_in.require_plan_approval``, default the project's metadata setting
-    ``require_plan_approval``) gates the run behind an APPROVAL showing the estimate.
-    """
-    from berrys.services.pipeline.estimate import estimate_plan
-
-    project = await projects.get(session, project_id=project_id, user=user)
-    if run_in.plan_id is not None:
-        plan = await planning.get_detail(session, plan_id=run_in.plan_id, user=user)
-        if plan.project_id != project_id:
-            raise NotFound.of("Plan", run_in.plan_id)
-    else:
-        try:
-            plan = await planning.get_current(session, project_id=project_id, user=user)
-        except NotFound:
-            raise Unprocessable(
-                f"Project {project_id} has no plan to run: create or generate one first "
-                f"(POST /api/v1/projects/{project_id}/plans)"
-            ) from None
-    if not plan.tasks:
-        raise Unprocessable(f"Plan {plan.id} has no tasks to run")
-    task_specs, dep_specs = plan_snapshot(plan)
-    require = run_in.require_plan_approval
-    if require is None:
-        require = bool(project.metadata.get("require_plan_approval", False))
-    options = {**run_in.options}
-    approval = None
-    if require:
-        approval = await estimate_plan(
-            session, database=database, plan=plan, user=user, options=options
-        )
-    return await create(
-        session,
-        project_id=project_id,
-        tasks=task_specs,
-        dependencies=dep_specs,
-        actor_id=user.id,
-        plan_id=plan.id,
-        plan_version=plan.version,
-        max_concurrency=run_in.max_concurrency,
-        provider_limits=run_in.provider_limits,
-        budget_usd=run_in.budget_usd,
-        options=options,
-        plan_approval=approval,
-    )
-
-
-def plan_snapshot(plan: Any) -> tuple[list[TaskSpec], list[DependencySpec]]:
-    """The plan version's tasks and dependencies as the run's own copy."""
-    ordered = sorted(plan.tasks, key=lambda task: (task.position, task.name))
-    task_specs = [
-        TaskSpec(
-            key=str(task.id),
-            name=task.name[:200],
-            description=task.description,
-            acceptance_criteria=list(task.acceptance_criteria),
-            risk_level=task.risk_level,
-            agent_id=task.assigned_agent_id,
-            plan_task_id=task.id,
-            spec={
-                "estimate_hours": task.duration_hours,
-                "priority": task.priority.value,
-                "required_skills": list(task.required_skills),
-                "deliverable": task.deliverable,
-            },
-        )
-        for task in ordered
-    ]
-    dep_specs = [
-        DependencySpec(
-            from_key=str(dep.from_task_id),
-            to_key=str(dep.to_task_id),
-            dependency_type=dep.type,
-            lag_hours=dep.lag_hours,
-        )
-        for dep in plan.dependencies
-    ]
-    return task_specs, dep_specs
 
 
 async def requeue(session: AsyncSession, task_run_id: uuid.UUID, task: Any, **values: Any) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,10 +21,11 @@ from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
+from berrys.services.runs.contracts import DONE, RUN_TERMINAL
 from berrys.services.runs.engine.commit import Tx
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.journal import TaskSnapshot
-from berrys.services.runs.engine.state import DONE, RUN_TERMINAL, ids_param, one_of, propagate
+from berrys.services.runs.engine.state import ids_param, one_of, propagate
 from berrys.services.runs.tables import Run, Step, TaskRun, TaskRunDependency
 
 T = TaskRunStatus
@@ -102,40 +104,61 @@ class Claimer:
         They are candidates like any other, chosen or not by the same rules; one chosen is
         returned as given (its snapshot is not read again)."""
         now = utcnow()
-        session = tx.session
-        params = {
-            "now": now,
-            "limit": max(free * 2, 16),
-            "busy": ids_param(executing, sqlite=self._sqlite),
-        }
-        candidates = (await session.execute(self._candidates, params)).all()
+        busy = ids_param(executing, sqlite=self._sqlite)
+        params = {"now": now, "limit": max(free * 2, 16), "busy": busy}
+        candidates = (await tx.session.execute(self._candidates, params)).all()
         self.left_over = False
         if not candidates:
             return []
         run_ids = sorted({row.run_id for row in candidates})
-        # On SQLite the batch holds the write lock: the status read with the candidates holds.
-        runs: dict[uuid.UUID, Any] = {row.run_id: row.run_status for row in candidates}
-        if not self.database.is_sqlite:
-            # Runs first, then their tasks: the order every state change takes locks in.
-            # A run another worker's batch holds is left for the next claim.
-            lock = (
-                select(_run.c.id, _run.c.status)
-                .where(_run.c.id.in_(run_ids))
-                .order_by(_run.c.id)
-                .with_for_update(of=_run, skip_locked=True)
-            )
-            runs = dict((await session.execute(lock)).all())
-            candidates = (
-                await session.execute(
-                    self._candidates.where(
-                        _task.c.id.in_([row.id for row in candidates if row.run_id in runs])
-                    ).with_for_update(skip_locked=True, of=_task),
-                    params,
-                )
-            ).all()
-            if not candidates:
-                return []
-        facts = await self._facts(session, run_ids)
+        runs, candidates = await self._locked(tx.session, candidates, run_ids, params)
+        if not candidates:
+            return []
+        facts = await self._facts(tx.session, run_ids)
+        chosen = self._within_limits(candidates, runs, facts, free, mine)
+        self.left_over = len(chosen) < len(candidates)
+        if not chosen:
+            return []
+        await self._lease(tx, chosen, now)
+        await self._started(tx, chosen, runs, facts)
+        return await self._claimed(tx, chosen, facts, adopt)
+
+    async def _locked(
+        self,
+        session: Any,
+        candidates: Sequence[Any],
+        run_ids: list[uuid.UUID],
+        params: Any,
+    ) -> tuple[dict[uuid.UUID, Any], Sequence[Any]]:
+        """The candidates' runs (their status) and the candidates still to be had. On SQLite
+        the batch holds the write lock: the status read with the candidates holds. On
+        PostgreSQL runs are locked first, then their tasks (the order every state change
+        takes locks in); a run another worker's batch holds is left for the next claim."""
+        if self._sqlite:
+            return {row.run_id: row.run_status for row in candidates}, candidates
+        lock = (
+            select(_run.c.id, _run.c.status)
+            .where(_run.c.id.in_(run_ids))
+            .order_by(_run.c.id)
+            .with_for_update(of=_run, skip_locked=True)
+        )
+        runs = dict((await session.execute(lock)).all())
+        free_ids = [row.id for row in candidates if row.run_id in runs]
+        locked = self._candidates.where(_task.c.id.in_(free_ids)).with_for_update(
+            skip_locked=True, of=_task
+        )
+        return runs, (await session.execute(locked, params)).all()
+
+    def _within_limits(
+        self,
+        candidates: Sequence[Any],
+        runs: dict[uuid.UUID, Any],
+        facts: dict[uuid.UUID, _RunFacts],
+        free: int,
+        mine: Counter[str],
+    ) -> list[Any]:
+        """Up to ``free`` candidates, in order, within their run's concurrency and provider
+        limits and this worker's own provider limits."""
         busy: dict[tuple[uuid.UUID, str], int] = {}
         per_run: dict[uuid.UUID, int] = {}
         for row in candidates:
@@ -161,53 +184,60 @@ class Claimer:
             busy[(row.run_id, provider)] += 1
             mine[provider] += 1
             chosen.append(row)
-        self.left_over = len(chosen) < len(candidates)
-        if not chosen:
-            return []
-        ids = [row.id for row in chosen]
+        return chosen
+
+    async def _lease(self, tx: Tx, chosen: list[Any], now: Any) -> None:
+        """The chosen tasks RUNNING under this worker's lease, in one statement."""
         tx.active.update(row.run_id for row in chosen)
         until = now + timedelta(seconds=self.lease_seconds)
-        await session.execute(
-            self._claim_update,
-            {
-                "ids": ids_param(ids, sqlite=self._sqlite),
-                "owner": self.worker_id,
-                "until": until,
-                "now": now,
-            },
-        )
+        ids = ids_param([row.id for row in chosen], sqlite=self._sqlite)
+        params = {"ids": ids, "owner": self.worker_id, "until": until, "now": now}
+        await tx.session.execute(self._claim_update, params)
+
+    async def _started(
+        self,
+        tx: Tx,
+        chosen: list[Any],
+        runs: dict[uuid.UUID, Any],
+        facts: dict[uuid.UUID, _RunFacts],
+    ) -> None:
+        """Each run's TASK_STARTED (TASK_RECLAIMED) events; a first start may move SS and SF
+        successors on."""
         by_run: dict[uuid.UUID, list[Event]] = defaultdict(list)
         first_starts: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
         for row in chosen:
-            attempt = row.attempt or 1
-            if row.status == T.RUNNING:
-                by_run[row.run_id].append(
-                    Event(
-                        RunEventType.TASK_RECLAIMED,
-                        row.id,
-                        {
-                            "attempt": attempt,
-                            "worker": self.worker_id,
-                            "previous_worker": row.lease_owner,
-                        },
-                    )
-                )
-            else:
-                by_run[row.run_id].append(
-                    Event(
-                        RunEventType.TASK_STARTED,
-                        row.id,
-                        {"attempt": attempt, "worker": self.worker_id},
-                    )
-                )
+            by_run[row.run_id].append(self._start_event(row))
             if row.first_start:
                 first_starts[row.run_id].append(row.id)
         for run_id, events in by_run.items():
             if first_starts.get(run_id) and facts[run_id].start_edges:
-                await propagate(session, first_starts[run_id], events, started=True)
+                await propagate(tx.session, first_starts[run_id], events, started=True)
             # A RUNNING run stays RUNNING when more of its tasks start.
             refresh = RunStatus(runs[run_id]) != RunStatus.RUNNING
             tx.emit(run_id, events, refresh=refresh)
+
+    def _start_event(self, row: Any) -> Event:
+        """TASK_STARTED, or TASK_RECLAIMED for a task whose last worker's lease expired."""
+        attempt = row.attempt or 1
+        if row.status == T.RUNNING:
+            payload = {
+                "attempt": attempt,
+                "worker": self.worker_id,
+                "previous_worker": row.lease_owner,
+            }
+            return Event(RunEventType.TASK_RECLAIMED, row.id, payload)
+        payload = {"attempt": attempt, "worker": self.worker_id}
+        return Event(RunEventType.TASK_STARTED, row.id, payload)
+
+    async def _claimed(
+        self,
+        tx: Tx,
+        chosen: list[Any],
+        facts: dict[uuid.UUID, _RunFacts],
+        adopt: dict[uuid.UUID, Claimed] | None,
+    ) -> list[Claimed]:
+        """What the executors need of the chosen tasks: snapshots read for the new ones, the
+        adopted ones (started speculatively) as they were given."""
         adopted: list[Claimed] = []
         if adopt:
             adopted = [adopt[row.id] for row in chosen if row.id in adopt]
@@ -216,7 +246,7 @@ class Claimer:
                 return adopted
         fresh = all(row.first_start and not row.attempt for row in chosen)
         ids = [row.id for row in chosen]
-        claimed = await self._snapshots(session, ids, facts, fresh=fresh, spent=tx.spent)
+        claimed = await self._snapshots(tx.session, ids, facts, fresh=fresh, spent=tx.spent)
         return adopted + claimed if adopted else claimed
 
     def facts_of(self, run_id: uuid.UUID) -> _RunFacts | None:
@@ -346,69 +376,96 @@ class Claimer:
         there are no recorded steps to load; ``spent``: what the batch adds to the runs'
         cost at its end)."""
         found = await session.execute(self._snapshot, {"ids": ids_param(ids, sqlite=self._sqlite)})
+        graph = _Upstream.read(found)
+        recorded = {} if fresh else await _recorded_steps(session, ids, graph.rows)
+        claimed = []
+        frozen_now: list[dict[str, Any]] = []
+        for row in graph.rows:
+            spec = graph.seen_by(row, frozen_now)
+            snapshot = snapshot_of(
+                row,
+                facts[row.run_id],
+                spec=spec,
+                attempt=row.attempt,
+                upstream=graph.outputs[row.id],
+                run_cost_usd=(row.run_cost_usd or 0.0) + spent.get(row.run_id, (0.0, 0))[0],
+                finish_gated=row.id in graph.finish_gated,
+            )
+            timeout = row.timeout_seconds or self.default_timeout_seconds
+            claimed.append(Claimed(snapshot, recorded.get(row.id, {}), timeout))
+        if frozen_now:
+            await session.execute(_FREEZE_UPSTREAM, frozen_now)
+        order = {task_id: index for index, task_id in enumerate(ids)}
+        claimed.sort(key=lambda item: order[item.snapshot.id])
+        return claimed
+
+
+@dataclass
+class _Upstream:
+    """The claimed tasks (one row each) and what their predecessors give them."""
+
+    rows: list[Any]
+    outputs: dict[uuid.UUID, dict[str, dict[str, Any]]]
+    # Upstream outputs that may still appear (a predecessor not finished) make the
+    # attempt freeze the set it saw; FF/SF predecessors gate its completion.
+    settling: set[uuid.UUID]
+    finish_gated: set[uuid.UUID]
+
+    @classmethod
+    def read(cls, found: Any) -> _Upstream:
+        """From the snapshot query's rows: a task's row once per predecessor."""
         by_id: dict[uuid.UUID, Any] = {}
-        upstream: dict[uuid.UUID, dict[str, dict[str, Any]]] = defaultdict(dict)
-        # Upstream outputs that may still appear (a predecessor not finished) make the
-        # attempt freeze the set it saw; FF/SF predecessors gate its completion.
-        settling: set[uuid.UUID] = set()
-        finish_gated: set[uuid.UUID] = set()
+        graph = cls([], defaultdict(dict), set(), set())
         for found_row in found:
             task_id = found_row.id
             by_id.setdefault(task_id, found_row)
             if found_row.dependency_type is None:
                 continue
             if found_row.pred_output is not None:
-                upstream[task_id][found_row.pred_key] = found_row.pred_output
+                graph.outputs[task_id][found_row.pred_key] = found_row.pred_output
             if TaskRunStatus(found_row.pred_status) not in DONE:
-                settling.add(task_id)
+                graph.settling.add(task_id)
             if DependencyType(found_row.dependency_type) in (DependencyType.FF, DependencyType.SF):
-                finish_gated.add(task_id)
-        rows = list(by_id.values())
-        recorded: dict[uuid.UUID, dict[int, Any]] = defaultdict(dict)
-        attempts = {row.id: row.attempt for row in rows}
-        steps = (
-            []
-            if fresh
-            else await session.execute(select(*_REPLAYED).where(_step.c.task_run_id.in_(ids)))
-        )
-        for step in steps:
-            if step.attempt == attempts[step.task_run_id]:
-                recorded[step.task_run_id][step.seq] = step
-        claimed = []
-        frozen_now: list[dict[str, Any]] = []
-        for row in rows:
-            # The upstream outputs an attempt sees are fixed when it first starts: a task
-            # taken over later (after a crash) sees the same ones, even if an SS/SF
-            # predecessor has finished meanwhile, so its recorded history still applies.
-            spec = dict(row.spec or {})
-            frozen = spec.get("_upstream")
-            if frozen and frozen.get("attempt") == row.attempt:
-                keys = set(frozen.get("keys", []))
-                upstream[row.id] = {k: v for k, v in upstream[row.id].items() if k in keys}
-            elif row.id in settling:
-                spec["_upstream"] = {"attempt": row.attempt, "keys": sorted(upstream[row.id])}
-                frozen_now.append({"task_id": row.id, "frozen_spec": spec})
-            snapshot = snapshot_of(
-                row,
-                facts[row.run_id],
-                spec=spec,
-                attempt=row.attempt,
-                upstream=upstream[row.id],
-                run_cost_usd=(row.run_cost_usd or 0.0) + spent.get(row.run_id, (0.0, 0))[0],
-                finish_gated=row.id in finish_gated,
-            )
-            timeout = row.timeout_seconds or self.default_timeout_seconds
-            claimed.append(Claimed(snapshot, recorded[row.id], timeout))
-        if frozen_now:
-            await session.execute(
-                update(_task)
-                .where(_task.c.id == bindparam("task_id"))
-                .values(spec=bindparam("frozen_spec", type_=_task.c.spec.type)),
-                frozen_now,
-            )
-        order = {task_id: index for index, task_id in enumerate(ids)}
-        claimed.sort(key=lambda item: order[item.snapshot.id])
-        return claimed
+                graph.finish_gated.add(task_id)
+        graph.rows = list(by_id.values())
+        return graph
+
+    def seen_by(self, row: Any, frozen_now: list[dict[str, Any]]) -> dict[str, Any]:
+        """The task's spec, its upstream outputs cut to those its attempt first saw.
+
+        The upstream outputs an attempt sees are fixed when it first starts: a task taken
+        over later (after a crash) sees the same ones, even if an SS/SF predecessor has
+        finished meanwhile, so its recorded history still applies. A first start with
+        predecessors still settling adds the set it saw to ``frozen_now``."""
+        spec = dict(row.spec or {})
+        frozen = spec.get("_upstream")
+        if frozen and frozen.get("attempt") == row.attempt:
+            keys = set(frozen.get("keys", []))
+            self.outputs[row.id] = {k: v for k, v in self.outputs[row.id].items() if k in keys}
+        elif row.id in self.settling:
+            spec["_upstream"] = {"attempt": row.attempt, "keys": sorted(self.outputs[row.id])}
+            frozen_now.append({"task_id": row.id, "frozen_spec": spec})
+        return spec
+
+
+async def _recorded_steps(
+    session: Any, ids: list[uuid.UUID], rows: list[Any]
+) -> dict[uuid.UUID, dict[int, Any]]:
+    """The steps each task's current attempt recorded, by position (what replay returns)."""
+    recorded: dict[uuid.UUID, dict[int, Any]] = defaultdict(dict)
+    attempts = {row.id: row.attempt for row in rows}
+    steps = await session.execute(select(*_REPLAYED).where(_step.c.task_run_id.in_(ids)))
+    for step in steps:
+        if step.attempt == attempts[step.task_run_id]:
+            recorded[step.task_run_id][step.seq] = step
+    return recorded
+
+
+_FREEZE_UPSTREAM = (
+    update(_task)
+    .where(_task.c.id == bindparam("task_id"))
+    .values(spec=bindparam("frozen_spec", type_=_task.c.spec.type))
+)
 
 
 def snapshot_of(

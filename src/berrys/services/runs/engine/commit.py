@@ -31,6 +31,7 @@ from berrys.core.db import (
 )
 from berrys.core.enums import TaskRunStatus
 from berrys.services.runs.engine.events import Event
+from berrys.services.runs.engine.hooks import OnStatusChange
 from berrys.services.runs.engine.state import ids_param, one_of, settle_run, write
 from berrys.services.runs.tables import Run, TaskRun
 
@@ -111,6 +112,7 @@ class GroupCommitter:
         claim: Claim,
         launch: Launch,
         lease_lost: Callable[[uuid.UUID], None],
+        on_status: OnStatusChange,
     ) -> None:
         self.database = database
         self.worker_id = worker_id
@@ -118,6 +120,7 @@ class GroupCommitter:
         self._claim = claim
         self._launch = launch
         self._lease_lost = lease_lost
+        self._on_status = on_status
         self._queue: list[Write] = []
         self._claim_waiters: list[asyncio.Future[None]] = []
         self._wanted = asyncio.Event()
@@ -245,43 +248,12 @@ class GroupCommitter:
         results: dict[int, Any] = {}
         async with write(self.database) as session:
             tx = Tx(session, trust_rowcount=self.database.is_sqlite and not verify)
-            runs = sorted({w.run_id for w in writes if w.run_id is not None})
-            if runs and not self.database.is_sqlite:
-                # Runs first, in one order: the order every state change takes locks in.
-                await session.execute(
-                    select(_run.c.id)
-                    .where(_run.c.id.in_(runs))
-                    .order_by(_run.c.id)
-                    .with_for_update()
-                )
-            # A task whose last write checks its lease itself needs no check before: if the
-            # lease is gone, that write undoes the whole batch (all the task's writes too).
-            checked = {
-                w.task_id
-                for w in writes
-                if w.checks_lease and tx.trust_rowcount and w.task_id is not None
-            }
-            ending = {w.task_id for w in writes if w.terminal and w.task_id} - checked
-            going_on = {w.task_id for w in writes if w.task_id} - ending - checked
-            held = await self._hold_leases(session, going_on, ending)
-            held |= checked
-            live = []
-            for index, single in enumerate(writes):
-                if single.task_id is not None and single.task_id not in held:
-                    results[index] = LeaseLost(str(single.task_id))
-                else:
-                    live.append((index, single))
-            groups: dict[tuple[int, int], tuple[Apply, list[tuple[int, Write]]]] = {}
-            for index, single in sorted(live, key=lambda item: (item[1].stage, item[0])):
-                key = (single.stage, id(single.apply))
-                groups.setdefault(key, (single.apply, []))[1].append((index, single))
-            for apply, members in groups.values():
-                answers = await apply(tx, [single.payload for _, single in members])
-                for position, (index, _) in enumerate(members):
-                    results[index] = answers[position] if answers is not None else None
+            await self._lock_runs(session, writes)
+            live = await self._live(tx, writes, results)
+            await _apply(tx, live, results)
             finished = {
                 single.task_id
-                for index, single in live
+                for _, single in live
                 if single.terminal and single.task_id is not None
             }
             tx.active.update(
@@ -292,18 +264,56 @@ class GroupCommitter:
             # Followers of the completions in this batch whose lease holds.
             followers = {single.follower for _, single in live if single.follower is not None}
             claimed = await self._claim(tx, finished, followers) if claim else []
-            for run_id in sorted(set(tx.events) | tx.refresh | set(tx.spent)):
-                cost, tokens = tx.spent.get(run_id, (0.0, 0))
-                await settle_run(
-                    session,
-                    run_id,
-                    tx.events.get(run_id, []),
-                    refresh=run_id in tx.refresh,
-                    active=run_id in tx.active,
-                    cost_usd=cost,
-                    tokens=tokens,
-                )
+            await self._settle_runs(tx)
         return [results[index] for index in range(len(writes))], claimed
+
+    async def _lock_runs(self, session: AsyncConnection, writes: list[Write]) -> None:
+        """On PostgreSQL the batch's runs first, in one order: the order every state change
+        takes locks in (SQLite's write lock is already the batch's)."""
+        runs = sorted({w.run_id for w in writes if w.run_id is not None})
+        if runs and not self.database.is_sqlite:
+            await session.execute(
+                select(_run.c.id).where(_run.c.id.in_(runs)).order_by(_run.c.id).with_for_update()
+            )
+
+    async def _live(
+        self, tx: Tx, writes: list[Write], results: dict[int, Any]
+    ) -> list[tuple[int, Write]]:
+        """The writes whose task's lease this worker holds (with their index); the others
+        get :class:`LeaseLost` in ``results``."""
+        # A task whose last write checks its lease itself needs no check before: if the
+        # lease is gone, that write undoes the whole batch (all the task's writes too).
+        checked = {
+            w.task_id
+            for w in writes
+            if w.checks_lease and tx.trust_rowcount and w.task_id is not None
+        }
+        ending = {w.task_id for w in writes if w.terminal and w.task_id} - checked
+        going_on = {w.task_id for w in writes if w.task_id} - ending - checked
+        held = await self._hold_leases(tx.session, going_on, ending)
+        held |= checked
+        live = []
+        for index, single in enumerate(writes):
+            if single.task_id is not None and single.task_id not in held:
+                results[index] = LeaseLost(str(single.task_id))
+            else:
+                live.append((index, single))
+        return live
+
+    async def _settle_runs(self, tx: Tx) -> None:
+        """Each run the batch touched: its events, spending and status, once."""
+        for run_id in sorted(set(tx.events) | tx.refresh | set(tx.spent)):
+            cost, tokens = tx.spent.get(run_id, (0.0, 0))
+            await settle_run(
+                tx.session,
+                run_id,
+                tx.events.get(run_id, []),
+                refresh=run_id in tx.refresh,
+                active=run_id in tx.active,
+                on_status=self._on_status,
+                cost_usd=cost,
+                tokens=tokens,
+            )
 
     async def warm(self, session: AsyncConnection, nothing: list[uuid.UUID]) -> None:
         """Run the lease statements once on ids that match nothing (see ``Worker.warm``)."""
@@ -359,6 +369,18 @@ def _lease_statements(sqlite: bool) -> tuple[Any, Any]:
 
 
 _LEASES = {False: _lease_statements(False), True: _lease_statements(True)}  # by is_sqlite
+
+
+async def _apply(tx: Tx, live: list[tuple[int, Write]], results: dict[int, Any]) -> None:
+    """The live writes by stage, those sharing an ``apply`` in one call; their results."""
+    groups: dict[tuple[int, int], tuple[Apply, list[tuple[int, Write]]]] = {}
+    for index, single in sorted(live, key=lambda item: (item[1].stage, item[0])):
+        key = (single.stage, id(single.apply))
+        groups.setdefault(key, (single.apply, []))[1].append((index, single))
+    for apply, members in groups.values():
+        answers = await apply(tx, [single.payload for _, single in members])
+        for position, (index, _) in enumerate(members):
+            results[index] = answers[position] if answers is not None else None
 
 
 def _settle(single: Write, result: Any) -> None:

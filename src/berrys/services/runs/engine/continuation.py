@@ -23,10 +23,11 @@ from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.enums import DependencyType, TaskRunStatus
+from berrys.services.runs.contracts import DONE
 from berrys.services.runs.engine.claiming import Claimed, Claimer, snapshot_of
 from berrys.services.runs.engine.executor import TaskOutcome
 from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
-from berrys.services.runs.engine.state import DONE, ids_param, one_of
+from berrys.services.runs.engine.state import ids_param, one_of
 from berrys.services.runs.tables import Run, TaskRun, TaskRunDependency
 
 _log = structlog.get_logger("berrys.engine")
@@ -158,48 +159,13 @@ class Continuations:
             row = preds[0]
             task = self._tasks.get(origin)
             facts = self._claimer.facts_of(row.run_id)
-            if (
-                task is None
-                or facts is None
-                or TaskRunStatus(row.status) != T.PENDING
-                or not row.first_start
-                or row.attempt
-                or row.budget_usd is not None
-                or row.paused
-                or row.cancel_requested
-                or row.provider != task.provider
-            ):
+            if task is None or facts is None or not _may_follow(row, task):
                 continue
-            upstream: dict[str, dict[str, Any]] = {}
-            finish_gated = False
-            qualifies = True
-            for pred in preds:
-                kind = DependencyType(pred.dependency_type)
-                finish_gated |= kind in (DependencyType.FF, DependencyType.SF)
-                if pred.pred_id == origin:
-                    qualifies &= kind == DependencyType.FS
-                elif TaskRunStatus(pred.pred_status) not in DONE:
-                    qualifies = False
-                elif pred.pred_output is not None:
-                    upstream[pred.pred_key] = pred.pred_output
-            if not qualifies:
+            upstream = _upstream_after(origin, preds)
+            if upstream is None:
                 continue
-            spec = dict(row.spec or {})
-            frozen = spec.get("_upstream")
-            keys = set(frozen.get("keys", [])) if frozen and frozen.get("attempt") == 1 else None
-            snapshot = snapshot_of(
-                row,
-                facts,
-                spec=spec,
-                attempt=1,  # what the claim makes of a task never started
-                upstream=upstream,
-                run_cost_usd=row.run_cost_usd or 0.0,
-                finish_gated=finish_gated,
-            )
-            timeout = row.timeout_seconds or self._claimer.default_timeout_seconds
-            found.setdefault(origin, []).append(
-                (row, _Follower(Claimed(snapshot, {}, timeout), keys))
-            )
+            follower = self._follower(row, facts, *upstream)
+            found.setdefault(origin, []).append((row, follower))
         return {
             origin: [
                 follower
@@ -209,6 +175,25 @@ class Continuations:
             ]
             for origin, pairs in found.items()
         }
+
+    def _follower(
+        self, row: Any, facts: Any, upstream: dict[str, dict[str, Any]], finish_gated: bool
+    ) -> _Follower:
+        """The successor as its claim would hand it over (its first attempt)."""
+        spec = dict(row.spec or {})
+        frozen = spec.get("_upstream")
+        keys = set(frozen.get("keys", [])) if frozen and frozen.get("attempt") == 1 else None
+        snapshot = snapshot_of(
+            row,
+            facts,
+            spec=spec,
+            attempt=1,  # what the claim makes of a task never started
+            upstream=upstream,
+            run_cost_usd=row.run_cost_usd or 0.0,
+            finish_gated=finish_gated,
+        )
+        timeout = row.timeout_seconds or self._claimer.default_timeout_seconds
+        return _Follower(Claimed(snapshot, {}, timeout), keys)
 
     # -- when it succeeds ------------------------------------------------------------------
     def follow(self, ctx: TaskContext, outcome: TaskOutcome) -> uuid.UUID | None:
@@ -231,6 +216,41 @@ class Continuations:
 
 # The successors of the origins with every predecessor of each (the origin among them):
 # one row per (origin, successor, predecessor). Which ones qualify is decided in Python.
+def _may_follow(row: Any, origin: TaskSnapshot) -> bool:
+    """A successor never started, in a run that lets it start now, of the origin's provider
+    (its slot is the origin's)."""
+    return (
+        TaskRunStatus(row.status) == T.PENDING
+        and row.first_start
+        and not row.attempt
+        and row.budget_usd is None
+        and not row.paused
+        and not row.cancel_requested
+        and row.provider == origin.provider
+    )
+
+
+def _upstream_after(
+    origin: uuid.UUID, preds: list[Any]
+) -> tuple[dict[str, dict[str, Any]], bool] | None:
+    """The successor's upstream outputs and whether an FF/SF predecessor gates its
+    completion, once the origin (an FS predecessor) is done; None when another predecessor
+    is not finished (or the origin is no FS predecessor)."""
+    upstream: dict[str, dict[str, Any]] = {}
+    finish_gated = False
+    for pred in preds:
+        kind = DependencyType(pred.dependency_type)
+        finish_gated |= kind in (DependencyType.FF, DependencyType.SF)
+        if pred.pred_id == origin:
+            if kind != DependencyType.FS:
+                return None
+        elif TaskRunStatus(pred.pred_status) not in DONE:
+            return None
+        elif pred.pred_output is not None:
+            upstream[pred.pred_key] = pred.pred_output
+    return upstream, finish_gated
+
+
 def _followers_query(sqlite: bool) -> Any:
     return (
         select(

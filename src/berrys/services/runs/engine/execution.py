@@ -35,7 +35,13 @@ from berrys.services.runs.engine.commit import (
     Tx,
 )
 from berrys.services.runs.engine.events import Event
-from berrys.services.runs.engine.executor import PermanentTaskError, TaskExecutor, TaskOutcome
+from berrys.services.runs.engine.executor import (
+    PauseRun,
+    PermanentTaskError,
+    TaskExecutor,
+    TaskOutcome,
+)
+from berrys.services.runs.engine.hooks import AskPerson
 from berrys.services.runs.engine.journal import (
     Diverged,
     StepPolicy,
@@ -46,13 +52,14 @@ from berrys.services.runs.engine.journal import (
     backoff,
 )
 from berrys.services.runs.engine.state import finish_gate, predecessors_of, propagate
-from berrys.services.runs.tables import Artifact, Step, TaskRun
+from berrys.services.runs.tables import Artifact, Run, Step, TaskRun
 
 _log = structlog.get_logger("berrys.engine")
 T = TaskRunStatus
 _task = TaskRun.__table__
 _step = Step.__table__
 _artifact = Artifact.__table__
+_run = Run.__table__
 
 
 class Successors(Protocol):
@@ -80,6 +87,7 @@ class TaskRunner:
         executor: TaskExecutor,
         writes: GroupCommitter,
         *,
+        ask_person: AskPerson,
         step_policy: StepPolicy,
         retry_base_seconds: float,
         retry_max_seconds: float,
@@ -88,6 +96,7 @@ class TaskRunner:
         self.database = database
         self.executor = executor
         self._writes = writes
+        self._ask_person = ask_person
         self.step_policy = step_policy
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
@@ -98,6 +107,7 @@ class TaskRunner:
             self.database,
             item.snapshot,
             writes=self._writes,
+            ask_person=self._ask_person,
             recorded=item.recorded,
             step_policy=self.step_policy,
             claimed=claimed,
@@ -131,6 +141,9 @@ class TaskRunner:
                     return
                 except TaskRejected as rejected:
                     await self._reject(ctx, str(rejected), rejected.policy)
+                    return
+                except PauseRun as paused:
+                    await self._pause_run(ctx, str(paused))
                     return
                 except PermanentTaskError as exc:
                     await self._fail(ctx, f"{exc}", retry=False)
@@ -186,6 +199,28 @@ class TaskRunner:
         # Not terminal: its slot frees when the execution ends, after this commit, so the
         # batch cannot hand the task to this worker while it is still executing.
         await self._write(ctx, _tx)
+
+    async def _pause_run(self, ctx: TaskContext, reason: str) -> None:
+        """The run paused (no task starts until a person resumes it) and the task READY as it
+        was, no attempt spent, its error saying why."""
+        snapshot = ctx.task
+
+        async def _tx(tx: Tx) -> None:
+            await tx.session.execute(
+                update(_task)
+                .where(_task.c.id == snapshot.id)
+                .values(
+                    status=T.READY, lease_owner=None, lease_expires_at=None, error=reason[:4000]
+                )
+            )
+            await tx.session.execute(
+                update(_run).where(_run.c.id == snapshot.run_id).values(paused=True)
+            )
+            event = Event(RunEventType.RUN_PAUSED, None, {"by": None, "reason": reason})
+            tx.emit(snapshot.run_id, [event])
+
+        _log.info("engine.run_paused", run=str(snapshot.run_id), reason=reason)
+        await self._write(ctx, _tx, terminal=True)
 
     async def _write(self, ctx: TaskContext, body: Any, *, terminal: bool = False) -> Any:
         await ctx.confirmed()
@@ -280,69 +315,21 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
     now = utcnow()
     gated = [ctx.task.id for ctx, _ in items if ctx.task.finish_gated]
     preds = await predecessors_of(session, gated)
-    # A task that ran every step here knows its cost; one replayed or retried sums its steps.
-    summed = {ctx.task.id for ctx, _ in items if ctx.task.attempt != 1 or ctx.replayed}
-    sums: dict[uuid.UUID, tuple[float, int]] = {}
-    if summed:
-        for task_id, cost, tokens in await session.execute(
-            select(
-                _step.c.task_run_id,
-                func.coalesce(func.sum(_step.c.cost_usd), 0.0),
-                func.coalesce(func.sum(_step.c.tokens), 0),
-            )
-            .where(_step.c.task_run_id.in_(list(summed)))
-            .group_by(_step.c.task_run_id)
-        ):
-            sums[task_id] = (float(cost), int(tokens))
+    costs = await _summed_costs(session, items)
     rows: list[dict[str, Any]] = []
     artifacts: list[dict[str, Any]] = []
     events: dict[uuid.UUID, list[Event]] = defaultdict(list)
     done: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     for ctx, outcome in items:
         task = ctx.task
-        cost, tokens = (ctx.cost_usd, ctx.tokens)
-        if task.id in summed:
-            cost, tokens = sums.get(task.id, (0.0, 0))
+        cost, tokens = costs.get(task.id, (ctx.cost_usd, ctx.tokens))
+        spent = (float(cost), int(tokens))
         finished = finish_gate(preds.get(task.id, []))
-        done_as = T.NEEDS_REVIEW if outcome.review_reasons else T.COMPLETED
-        rows.append(
-            {
-                "task_id": task.id,
-                "owner": ctx.writes.worker_id,
-                "new_status": done_as if finished else T.RUNNING,
-                "new_output": outcome.output,
-                "new_cost": float(cost),
-                "new_tokens": int(tokens),
-                "new_finished_at": now if finished else None,
-                "new_output_ready": not finished,
-            }
-        )
+        rows.append(_completion_row(ctx, outcome, spent, now if finished else None))
+        events[task.run_id].append(_completion_event(task.id, outcome, spent, finished))
         if finished:
             done[task.run_id].append(task.id)
-            payload: dict[str, Any] = {"cost_usd": float(cost), "tokens": int(tokens)}
-            payload["produced_by"] = outcome.produced_by
-            if outcome.review_reasons:
-                payload["reasons"] = [str(reason) for reason in outcome.review_reasons]
-                events[task.run_id].append(Event(RunEventType.TASK_NEEDS_REVIEW, task.id, payload))
-            else:
-                events[task.run_id].append(Event(RunEventType.TASK_COMPLETED, task.id, payload))
-        else:
-            events[task.run_id].append(Event(RunEventType.TASK_OUTPUT_READY, task.id))
-        artifacts.extend(
-            {
-                "id": uuid.uuid4(),
-                "run_id": task.run_id,
-                "task_run_id": task.id,
-                "project_id": task.project_id,
-                "name": artifact.name,
-                "media_type": artifact.media_type,
-                "content": artifact.content,
-                "path": artifact.path,
-                "produced_by": outcome.produced_by,
-                "created_at": now,
-            }
-            for artifact in outcome.artifacts
-        )
+        artifacts.extend(_artifact_rows(task, outcome, now))
     done_rows = await session.execute(_COMPLETE, rows)
     if tx.trust_rowcount and done_rows.rowcount != len(rows):
         raise LeaseMismatch(f"{len(rows) - done_rows.rowcount} of {len(rows)} leases gone")
@@ -352,6 +339,77 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
         if done[run_id]:
             await propagate(session, done[run_id], run_events)
         tx.emit(run_id, run_events)
+
+
+async def _summed_costs(
+    session: Any, items: list[tuple[TaskContext, TaskOutcome]]
+) -> dict[uuid.UUID, tuple[float, int]]:
+    """The cost of the tasks that did not run every step here (replayed or retried): the
+    sum of their recorded steps. A task that ran every step here knows its cost."""
+    summed = [ctx.task.id for ctx, _ in items if ctx.task.attempt != 1 or ctx.replayed]
+    costs: dict[uuid.UUID, tuple[float, int]] = dict.fromkeys(summed, (0.0, 0))
+    if summed:
+        for task_id, cost, tokens in await session.execute(
+            select(
+                _step.c.task_run_id,
+                func.coalesce(func.sum(_step.c.cost_usd), 0.0),
+                func.coalesce(func.sum(_step.c.tokens), 0),
+            )
+            .where(_step.c.task_run_id.in_(summed))
+            .group_by(_step.c.task_run_id)
+        ):
+            costs[task_id] = (float(cost), int(tokens))
+    return costs
+
+
+def _completion_row(
+    ctx: TaskContext, outcome: TaskOutcome, spent: tuple[float, int], finished_at: Any
+) -> dict[str, Any]:
+    """The task's row as ``_COMPLETE`` writes it; unfinished (``finished_at`` None), it
+    stays RUNNING with its output ready until its FF/SF predecessors allow."""
+    finished = finished_at is not None
+    done_as = T.NEEDS_REVIEW if outcome.review_reasons else T.COMPLETED
+    return {
+        "task_id": ctx.task.id,
+        "owner": ctx.writes.worker_id,
+        "new_status": done_as if finished else T.RUNNING,
+        "new_output": outcome.output,
+        "new_cost": spent[0],
+        "new_tokens": spent[1],
+        "new_finished_at": finished_at,
+        "new_output_ready": not finished,
+    }
+
+
+def _completion_event(
+    task_id: uuid.UUID, outcome: TaskOutcome, spent: tuple[float, int], finished: bool
+) -> Event:
+    if not finished:
+        return Event(RunEventType.TASK_OUTPUT_READY, task_id)
+    payload: dict[str, Any] = {"cost_usd": spent[0], "tokens": spent[1]}
+    payload["produced_by"] = outcome.produced_by
+    if outcome.review_reasons:
+        payload["reasons"] = [str(reason) for reason in outcome.review_reasons]
+        return Event(RunEventType.TASK_NEEDS_REVIEW, task_id, payload)
+    return Event(RunEventType.TASK_COMPLETED, task_id, payload)
+
+
+def _artifact_rows(task: TaskSnapshot, outcome: TaskOutcome, now: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": uuid.uuid4(),
+            "run_id": task.run_id,
+            "task_run_id": task.id,
+            "project_id": task.project_id,
+            "name": artifact.name,
+            "media_type": artifact.media_type,
+            "content": artifact.content,
+            "path": artifact.path,
+            "produced_by": outcome.produced_by,
+            "created_at": now,
+        }
+        for artifact in outcome.artifacts
+    ]
 
 
 # One statement shape for every finished task of a batch (executemany).

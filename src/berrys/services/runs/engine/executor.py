@@ -35,5 +35,11 @@ class PermanentTaskError(Exception):
     """The task cannot succeed by trying again: FAILED without retries."""
 
 
+class PauseRun(Exception):
+    """The run cannot go on before a person acts (its creator lost access to the project):
+    the run is paused and the task handed back as it was, with this reason for people to
+    read as its error until it runs again."""
+
+
 class TaskExecutor(Protocol):
     async def execute(self, ctx: TaskContext) -> TaskOutcome: ...

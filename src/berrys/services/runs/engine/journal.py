@@ -24,7 +24,6 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import (
@@ -35,13 +34,14 @@ from berrys.core.enums import (
     RejectionPolicy,
     RunEventType,
     StepKind,
+    StepResolution,
     StepStatus,
     TaskRunStatus,
 )
 from berrys.core.errors import ServiceUnavailable, TooManyRequests
-from berrys.services.interactions import service as interactions
 from berrys.services.runs.engine.commit import STEPS, GroupCommitter, LeaseLost, Tx
 from berrys.services.runs.engine.events import Event
+from berrys.services.runs.engine.hooks import ApprovalAsked, AskPerson
 from berrys.services.runs.engine.state import with_orm
 from berrys.services.runs.engine.trace import bounded
 from berrys.services.runs.tables import Step, TaskRun
@@ -142,6 +142,28 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return delay / 2 + random.random() * delay / 2
 
 
+# What ``_replay`` answers for a call a process stopped during: it is made again.
+_IN_FLIGHT = object()
+
+
+@dataclass(eq=False)
+class _Made:
+    """A step being made: what identifies its record, and how it is recorded."""
+
+    kind: StepKind
+    name: str
+    request: tuple[str, Any]  # its hash, and its JSON-able form
+    idempotent: bool
+    key: dict[str, Any]  # task_run_id, attempt, seq
+    recorded: bool = False  # a row of it exists (STARTED, or replayed in flight)
+    rerun: bool = False  # a non-idempotent tool call run again on a person's approval
+
+    def row(self, status: StepStatus, started: Any) -> dict[str, Any]:
+        return _step_row(
+            self.key, self.kind, self.name, self.request, self.idempotent, status, started
+        )
+
+
 class TaskContext:
     """Handed to the executor: every model and tool call goes through :meth:`step`."""
 
@@ -151,6 +173,7 @@ class TaskContext:
         task: TaskSnapshot,
         *,
         writes: GroupCommitter,
+        ask_person: AskPerson,
         recorded: dict[int, Any],
         step_policy: StepPolicy | None = None,
         claimed: asyncio.Future[None] | None = None,
@@ -158,6 +181,7 @@ class TaskContext:
         self.database = database
         self.task = task
         self.writes = writes
+        self._ask_person = ask_person
         self._recorded = recorded
         # Set while the task runs speculatively: resolved once its claim committed.
         self._claimed = claimed
@@ -238,116 +262,37 @@ class TaskContext:
         idempotent: bool = True,
         usage: Callable[[Any], tuple[float, int]] | None = None,
     ) -> Any:
+        """One recorded call: its recorded outcome when there is one, else the call (retried
+        while it fails transiently), recorded."""
         if kind == StepKind.TOOL:
             await self.confirmed()  # a tool never runs before the task's claim committed
         seq = self._seq
         self._seq += 1
         asked = to_jsonable_python(request)
-        digest = _digest(kind, name, asked)
-        record = self._recorded.get(seq)
-        rerun = False  # a non-idempotent tool call run again on a person's approval
         key = {"task_run_id": self.task.id, "attempt": self.attempt, "seq": seq}
+        made = _Made(kind, name, (_digest(kind, name, asked), asked), idempotent, key)
+        record = self._recorded.get(seq)
         if record is not None:
-            if record.request_hash != digest:
-                raise Diverged(seq)
-            status = StepStatus(record.status)
-            if status == StepStatus.COMPLETED:
-                self.replayed += 1
-                return (record.result or {}).get("value")
-            if status == StepStatus.FAILED:
-                raise StepFailed(record.error or "recorded failure")
-            # STARTED: the call was in flight when a process stopped.
-            if kind == StepKind.TOOL and not record.idempotent:
-                if record.resolution == "REJECT":
-                    raise TaskRejected(
-                        f"a person declined to run {name!r} again",
-                        RejectionPolicy(self.task.spec.get("on_reject", "FAIL")),
-                    )
-                if record.resolution != "RERUN":
-                    await self.suspend(
-                        subject=ApprovalSubject.TOOL_RERUN,
-                        title=f"Run tool {name!r} again?",
-                        prompt=(
-                            f"Task {self.task.name!r} was calling the tool {name!r} when its "
-                            "worker stopped. It may or may not have taken effect. Approve to "
-                            "call it again; reject to stop the task."
-                        ),
-                        details={"step_seq": seq, "tool": name, "arguments": request},
-                        priority=Priority.HIGH,
-                    )
-
-            # Count the re-issue before calling, so a crash during it is still counted. A
-            # person's approval covers one re-run: the step is unresolved while it runs (in
-            # flight at another crash, it asks again) and RERUN once it has an outcome.
-            rerun = kind == StepKind.TOOL and not record.idempotent
-            used = {"resolution": None} if rerun else {}
-
-            async def _reissue(tx: Tx) -> None:
-                await tx.session.execute(
-                    update(_step).where(*_step_key(key)).values(calls=_step.c.calls + 1, **used)
-                )
-                tx.emit(
-                    self.task.run_id,
-                    [
-                        Event(
-                            RunEventType.STEP_REISSUED,
-                            self.task.id,
-                            {"seq": seq, "kind": kind.value, "name": name},
-                        )
-                    ],
-                    refresh=False,
-                )
-
-            await self._write(_reissue)
+            replayed = await self._replay(record, made, request)
+            if replayed is not _IN_FLIGHT:
+                return replayed
+            # A person's approval covers one re-run of a non-idempotent tool.
+            made.rerun = kind == StepKind.TOOL and not record.idempotent
+            await self._reissue(made)
+            made.recorded = True
         elif kind == StepKind.TOOL or self.step_policy.record_starts:
             starting = StepStatus.STARTED
-            row = _step_row(key, kind, name, (digest, asked), idempotent, starting, utcnow())
-            await self._record({"row": row})
-            record = True  # a row now exists
+            await self._record({"row": made.row(starting, utcnow())})
+            made.recorded = True
         started = utcnow()
         clock = time.perf_counter()
-        failure: BaseException | None = None
-        result: Any = None
-        for retry in range(self.step_policy.retries + 1):
-            try:
-                result = await call()
-                failure = None
-                break
-            except (Suspended, LeaseLost, TaskRejected):
-                raise
-            except Exception as exc:
-                if await self.database.outage(exc):
-                    raise  # not the call's outcome: the engine hands the task back
-                failure = exc
-                if not isinstance(exc, TRANSIENT) or retry == self.step_policy.retries:
-                    break
-                await asyncio.sleep(
-                    backoff(retry, self.step_policy.base_delay, self.step_policy.max_delay)
-                )
+        result, failure = await self._call(call)
         duration = (time.perf_counter() - clock) * 1000
         cost, tokens = (0.0, 0)
         if failure is None and usage is not None:
             cost, tokens = usage(result)
         self.calls += 1
-        values: dict[str, Any] = {
-            "status": StepStatus.COMPLETED if failure is None else StepStatus.FAILED,
-            "result": {"value": to_jsonable_python(result)} if failure is None else None,
-            "error": None if failure is None else f"{type(failure).__name__}: {failure}",
-            "finished_at": utcnow(),
-            "duration_ms": duration,
-        }
-        if rerun:
-            values["resolution"] = "RERUN"
-        spent = {"run_id": self.task.run_id, "cost_usd": cost, "tokens": tokens}
-        if record is None:
-            status = values.pop("status")
-            row = _step_row(key, kind, name, (digest, asked), idempotent, status, started)
-            # A model call's record need not be waited for: lost in a crash, the call is
-            # simply issued again. It commits with the task's next write at the latest.
-            done = {"row": {**row, **values, "cost_usd": cost, "tokens": tokens}, **spent}
-            await self._record(done, wait=kind != StepKind.MODEL)
-        else:
-            await self._record({"update": (key, values), **spent})
+        await self._record_outcome(made, (result, failure), started, duration, (cost, tokens))
         self.cost_usd += cost
         self.tokens += tokens
         if failure is not None:
@@ -355,6 +300,110 @@ class TaskContext:
                 raise TransientError(str(failure)) from failure
             raise StepFailed(f"{type(failure).__name__}: {failure}") from failure
         return result
+
+    async def _replay(self, record: Any, made: _Made, request: Any) -> Any:
+        """A recorded step's outcome: its result, or its failure raised again; ``_IN_FLIGHT``
+        for a call a process stopped during (a non-idempotent tool asks a person first)."""
+        seq = made.key["seq"]
+        if record.request_hash != made.request[0]:
+            raise Diverged(seq)
+        status = StepStatus(record.status)
+        if status == StepStatus.COMPLETED:
+            self.replayed += 1
+            return (record.result or {}).get("value")
+        if status == StepStatus.FAILED:
+            raise StepFailed(record.error or "recorded failure")
+        if made.kind == StepKind.TOOL and not record.idempotent:
+            await self._rerun_allowed(record.resolution, made.name, request, seq)
+        return _IN_FLIGHT
+
+    async def _rerun_allowed(
+        self, resolution: str | None, name: str, request: Any, seq: int
+    ) -> None:
+        """A non-idempotent tool call in flight when its worker stopped may or may not have
+        taken effect: it runs again only once a person approved; rejected, the task ends."""
+        if resolution == StepResolution.REJECT:
+            raise TaskRejected(
+                f"a person declined to run {name!r} again",
+                RejectionPolicy(self.task.spec.get("on_reject", "FAIL")),
+            )
+        if resolution != StepResolution.RERUN:
+            await self.suspend(
+                subject=ApprovalSubject.TOOL_RERUN,
+                title=f"Run tool {name!r} again?",
+                prompt=(
+                    f"Task {self.task.name!r} was calling the tool {name!r} when its "
+                    "worker stopped. It may or may not have taken effect. Approve to "
+                    "call it again; reject to stop the task."
+                ),
+                details={"step_seq": seq, "tool": name, "arguments": request},
+                priority=Priority.HIGH,
+            )
+
+    async def _reissue(self, made: _Made) -> None:
+        """Count the re-issue before calling, so a crash during it is still counted. A re-run
+        a person approved is unresolved while it runs (in flight at another crash, it asks
+        again) and RERUN once it has an outcome."""
+        used = {"resolution": None} if made.rerun else {}
+        payload = {"seq": made.key["seq"], "kind": made.kind.value, "name": made.name}
+
+        async def _tx(tx: Tx) -> None:
+            await tx.session.execute(
+                update(_step).where(*_step_key(made.key)).values(calls=_step.c.calls + 1, **used)
+            )
+            event = Event(RunEventType.STEP_REISSUED, self.task.id, payload)
+            tx.emit(self.task.run_id, [event], refresh=False)
+
+        await self._write(_tx)
+
+    async def _call(self, call: Callable[[], Awaitable[Any]]) -> tuple[Any, BaseException | None]:
+        """The call, retried with back-off while it fails transiently: (result, None), or
+        (None, its failure). The database going away is no outcome of the call: raised."""
+        retry = 0
+        while True:
+            try:
+                return await call(), None
+            except (Suspended, LeaseLost, TaskRejected):
+                raise
+            except Exception as exc:
+                if await self.database.outage(exc):
+                    raise  # not the call's outcome: the engine hands the task back
+                if not isinstance(exc, TRANSIENT) or retry == self.step_policy.retries:
+                    return None, exc
+            await asyncio.sleep(
+                backoff(retry, self.step_policy.base_delay, self.step_policy.max_delay)
+            )
+            retry += 1
+
+    async def _record_outcome(
+        self,
+        made: _Made,
+        outcome: tuple[Any, BaseException | None],
+        started: Any,
+        duration: float,
+        spent: tuple[float, int],
+    ) -> None:
+        """The step COMPLETED with its result or FAILED with its error, and what it cost."""
+        result, failure = outcome
+        values: dict[str, Any] = {
+            "status": StepStatus.COMPLETED if failure is None else StepStatus.FAILED,
+            "result": {"value": to_jsonable_python(result)} if failure is None else None,
+            "error": None if failure is None else f"{type(failure).__name__}: {failure}",
+            "finished_at": utcnow(),
+            "duration_ms": duration,
+        }
+        if made.rerun:
+            values["resolution"] = StepResolution.RERUN.value
+        cost, tokens = spent
+        charge = {"run_id": self.task.run_id, "cost_usd": cost, "tokens": tokens}
+        if made.recorded:
+            await self._record({"update": (made.key, values), **charge})
+            return
+        row = made.row(values.pop("status"), started)
+        # A model call's record need not be waited for: lost in a crash, the call is
+        # simply issued again. It commits with the task's next write at the latest.
+        done = {"row": {**row, **values, "cost_usd": cost, "tokens": tokens}, **charge}
+        await self._record(done, wait=made.kind != StepKind.MODEL)
 
     async def _record(self, payload: dict[str, Any], *, wait: bool = True) -> None:
         await self.confirmed()
@@ -406,25 +455,22 @@ class TaskContext:
         options = self.task.run_options
         policy = on_reject or RejectionPolicy(self.task.spec.get("on_reject", "FAIL"))
         expires = options.get("approval_expiry_seconds")
+        asked = ApprovalAsked(
+            project_id=self.task.project_id,
+            run_id=self.task.run_id,
+            task_run_id=self.task.id,
+            subject=subject,
+            title=title,
+            prompt=prompt,
+            details=details,
+            priority=priority,
+            expires_at=utcnow() + timedelta(seconds=expires) if expires else None,
+            escalation=EscalationRule(options.get("approval_escalation", "REJECT")),
+            on_reject=policy,
+        )
 
         async def _suspend(tx: Tx) -> None:
-            async def _create(session: AsyncSession) -> Any:
-                return await interactions.create(
-                    session,
-                    type=HumanInteractionType.APPROVAL,
-                    project_id=self.task.project_id,
-                    run_id=self.task.run_id,
-                    task_run_id=self.task.id,
-                    title=title,
-                    prompt=prompt,
-                    priority=priority,
-                    expires_at=utcnow() + timedelta(seconds=expires) if expires else None,
-                    escalation=EscalationRule(options.get("approval_escalation", "REJECT")),
-                    on_reject=policy,
-                    details={"subject": subject.value, **details},
-                )
-
-            interaction = await with_orm(tx.session, _create)
+            interaction_id = await with_orm(tx.session, lambda orm: self._ask_person(orm, asked))
             await tx.session.execute(
                 update(_task)
                 .where(_task.c.id == self.task.id)
@@ -432,29 +478,24 @@ class TaskContext:
                     status=TaskRunStatus.AWAITING_INPUT, lease_owner=None, lease_expires_at=None
                 )
             )
-            tx.emit(
-                self.task.run_id,
-                [
-                    Event(
-                        RunEventType.INTERACTION_CREATED,
-                        self.task.id,
-                        {
-                            "interaction_id": str(interaction.id),
-                            "type": "APPROVAL",
-                            "subject": subject.value,
-                            "title": title,
-                        },
-                    ),
-                    Event(
-                        RunEventType.TASK_AWAITING_INPUT,
-                        self.task.id,
-                        {"interaction_id": str(interaction.id), "reason": title},
-                    ),
-                ],
-            )
+            tx.emit(self.task.run_id, self._waiting(str(interaction_id), asked))
 
         await self._write(_suspend, terminal=True)
         raise Suspended(title)
+
+    def _waiting(self, interaction_id: str, asked: ApprovalAsked) -> list[Event]:
+        """The events of a task that waits for a person's approval."""
+        created = {
+            "interaction_id": interaction_id,
+            "type": HumanInteractionType.APPROVAL.value,
+            "subject": asked.subject.value,
+            "title": asked.title,
+        }
+        waiting = {"interaction_id": interaction_id, "reason": asked.title}
+        return [
+            Event(RunEventType.INTERACTION_CREATED, self.task.id, created),
+            Event(RunEventType.TASK_AWAITING_INPUT, self.task.id, waiting),
+        ]
 
 
 _INSERT_STEPS = insert(_step)

@@ -23,8 +23,10 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import AuditAction, DependencyType, RunEventType, RunStatus, TaskRunStatus
-from berrys.services.runs.engine.events import Event, append, emit_many
+from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
+from berrys.services.runs.contracts import DONE, RUN_TERMINAL
+from berrys.services.runs.engine.events import EngineSession, Event, append, emit_many
+from berrys.services.runs.engine.hooks import OnStatusChange, StatusChange
 from berrys.services.runs.tables import Run, TaskRun, TaskRunDependency
 
 T = TaskRunStatus
@@ -40,16 +42,6 @@ _link = _dep.alias("link")
 def _has_started(task: Any) -> Any:
     # A boolean, not the timestamp: parsing SQLite's datetime text costs more than the query.
     return task.c.started_at.is_not(None).label("started")
-
-
-DONE = frozenset({T.COMPLETED, T.NEEDS_REVIEW, T.SKIPPED})
-TERMINAL = frozenset({T.COMPLETED, T.NEEDS_REVIEW, T.SKIPPED, T.FAILED, T.CANCELLED})
-# A run in one of these has ended: nothing runs until a person acts (a retry, a send-back).
-RUN_TERMINAL = frozenset(
-    {RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW, RunStatus.FAILED, RunStatus.CANCELLED}
-)
-# The good ends: every task done (some may still wait for a person's review).
-RUN_DONE = frozenset({RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW})
 
 
 _write_locks: dict[tuple[int, int], asyncio.Lock] = {}
@@ -147,7 +139,7 @@ def finish_gate(preds: Iterable[Pred]) -> bool:
 
 
 async def predecessors_of(
-    session: AsyncSession | AsyncConnection, task_run_ids: Iterable[uuid.UUID]
+    session: EngineSession, task_run_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[Pred]]:
     ids = list(task_run_ids)
     found: dict[uuid.UUID, list[Pred]] = defaultdict(list)
@@ -165,7 +157,7 @@ async def predecessors_of(
 
 
 async def propagate(
-    session: AsyncSession | AsyncConnection,
+    session: EngineSession,
     changed: Iterable[uuid.UUID],
     events: list[Event],
     *,
@@ -327,9 +319,10 @@ def derive_status(
 
 
 async def refresh_run_status(
-    session: AsyncSession, run_id: uuid.UUID, events: list[Event]
+    session: EngineSession, run_id: uuid.UUID, events: list[Event], *, on_status: OnStatusChange
 ) -> RunStatus:
-    """Recompute the run's status; a change is written with its RUN_STATUS event."""
+    """Recompute the run's status; a change is written with its RUN_STATUS event, and
+    ``on_status`` hears of it in the same transaction."""
     run = (
         await session.execute(
             select(
@@ -374,7 +367,8 @@ async def refresh_run_status(
             values["started_at"] = utcnow()
         await session.execute(update(_run).where(_run.c.id == run_id).values(**values))
         events.append(Event(RunEventType.RUN_STATUS, None, {"from": old.value, "to": new.value}))
-        await with_orm(session, lambda orm: _record_status(orm, run, old, new))
+        change = StatusChange(run.id, run.project_id, run.options or {}, old, new)
+        await with_orm(session, lambda orm: on_status(orm, change))
     return new
 
 
@@ -391,41 +385,30 @@ async def with_orm(session: Any, work: Any) -> Any:
     return await work(session)
 
 
-async def _record_status(session: AsyncSession, run: Any, old: RunStatus, new: RunStatus) -> None:
-    """A run's status change in the audit log; its project's status follows."""
-    from berrys.services.audit import service as audit
-
-    await audit.record(
-        session,
-        entity_type="run",
-        entity_id=run.id,
-        project_id=run.project_id,
-        action=AuditAction.TRANSITION,
-        actor_id=None,
-        before={"status": old.value},
-        after={"status": new.value},
-    )
-    from berrys.services.pipeline.service import follow_run
-
-    await follow_run(session, run=run, new=new)
-
-
 async def commit_events(
-    session: AsyncSession, run_id: uuid.UUID, events: list[Event], *, refresh: bool = True
+    session: AsyncSession,
+    run_id: uuid.UUID,
+    events: list[Event],
+    *,
+    on_status: OnStatusChange,
+    refresh: bool = True,
 ) -> RunStatus | None:
     """Recompute the run's status (adding its event) and write all events of the change."""
-    status = await refresh_run_status(session, run_id, events) if refresh else None
+    status = None
+    if refresh:
+        status = await refresh_run_status(session, run_id, events, on_status=on_status)
     await emit_many(session, run_id, events)
     return status
 
 
 async def settle_run(
-    session: AsyncSession,
+    session: EngineSession,
     run_id: uuid.UUID,
     events: list[Event],
     *,
     refresh: bool,
     active: bool,
+    on_status: OnStatusChange,
     cost_usd: float = 0.0,
     tokens: int = 0,
 ) -> None:
@@ -444,5 +427,5 @@ async def settle_run(
     )
     if refresh and not steady:
         changed: list[Event] = []
-        await refresh_run_status(session, run_id, changed)
+        await refresh_run_status(session, run_id, changed, on_status=on_status)
         await emit_many(session, run_id, changed)

@@ -25,13 +25,13 @@ from sqlalchemy import select, update
 
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import RunStatus, TaskRunStatus
-from berrys.services.runs import service
 from berrys.services.runs.engine import execution, signals
 from berrys.services.runs.engine.claiming import Claimed, Claimer
 from berrys.services.runs.engine.commit import GroupCommitter, Tx
 from berrys.services.runs.engine.continuation import Continuations
 from berrys.services.runs.engine.execution import TaskRunner
 from berrys.services.runs.engine.executor import TaskExecutor
+from berrys.services.runs.engine.hooks import RunHooks
 from berrys.services.runs.engine.journal import StepPolicy
 from berrys.services.runs.engine.state import run_write, write
 from berrys.services.runs.tables import Run, TaskRun
@@ -81,12 +81,14 @@ class Worker:
         database: Database,
         executor: TaskExecutor,
         *,
+        hooks: RunHooks,
         config: EngineConfig | None = None,
         worker_id: str | None = None,
         run_ids: set[uuid.UUID] | None = None,
     ) -> None:
         self.database = database
         self.executor = executor
+        self.hooks = hooks
         self.config = config or EngineConfig()
         self.worker_id = worker_id or default_worker_id()
         self.run_ids = run_ids
@@ -147,6 +149,7 @@ class Worker:
             claim=self._claim,
             launch=self._launch,
             lease_lost=self._lease_lost,
+            on_status=self.hooks.status_changed,
         )
         if self.config.continuation_after_seconds is not None:
             self._continuations = Continuations(
@@ -159,6 +162,7 @@ class Worker:
             self.database,
             self.executor,
             self._writes,
+            ask_person=self.hooks.ask_person,
             step_policy=self.config.step_policy,
             retry_base_seconds=self.config.retry_base_seconds,
             retry_max_seconds=self.config.retry_max_seconds,
@@ -416,7 +420,7 @@ class Worker:
     # -- maintenance ------------------------------------------------------------------------
     async def maintain(self) -> None:
         """Expire due interactions and apply their escalation rules."""
-        await service.expire_interactions(self.database)
+        await self.hooks.expire_answers(self.database)
 
 
 async def run_status(database: Database, run_id: uuid.UUID) -> RunStatus:
