@@ -281,7 +281,7 @@ async def run_one(item: dict[str, Any], *, bad: bool) -> RunResult:
             seconds = time.perf_counter() - started
             async with database.transaction(read_only=True) as session:
                 profile = await catalogue.get_profile(session, project_id=project.id, user=user)
-            folder = settings.data_dir / "workspaces" / str(project.id) / "runs" / str(final.id)
+            folder = settings.workspace_dir(project.id) / "runs" / str(final.id)
             async with database.transaction(read_only=True) as session:
                 facts = await deliverables.project_facts(
                     session, project_id=project.id, plan_id=final.plan_id, user=user

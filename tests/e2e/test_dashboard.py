@@ -414,7 +414,7 @@ def test_drafts_that_need_review_arrive_live_and_are_decided_in_a_browser(
 ) -> None:
     """The drafts that need a person appear on the run page the moment the run ends (no
     reload), with their reasons; one is accepted, the other edited, and the run COMPLETED."""
-    executor = ReviewingExecutor(settings.data_dir / "workspaces")
+    executor = ReviewingExecutor(settings.workspaces_dir)
     with _serving_drafts(settings, tmp_path, executor) as served:
         url = served["url"]
         context = browser.new_context(viewport={"width": 1280, "height": 800})

@@ -235,9 +235,7 @@ async def test_the_run_page_shows_each_task_its_artifact_its_trace_and_why_it_wa
             dependencies=[DependencySpec(from_key="write", to_key="launch")],
             actor_id=user.id,
         )
-    worker = Worker(
-        database, _Drafting(settings.data_dir / "workspaces"), hooks=runs.HOOKS, config=FAST
-    )
+    worker = Worker(database, _Drafting(settings.workspaces_dir), hooks=runs.HOOKS, config=FAST)
     running = asyncio.create_task(worker.run())
     try:
         await wait_for_status(database, run.id, RunStatus.AWAITING_INPUT)

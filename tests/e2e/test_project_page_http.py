@@ -49,9 +49,7 @@ async def test_the_project_page_lists_its_artifacts_to_read_and_download(
             tasks=[TaskSpec(key="write", name="Write the checklist")],
             actor_id=user.id,
         )
-    worker = Worker(
-        database, _Drafting(settings.data_dir / "workspaces"), hooks=runs.HOOKS, config=FAST
-    )
+    worker = Worker(database, _Drafting(settings.workspaces_dir), hooks=runs.HOOKS, config=FAST)
     running = asyncio.create_task(worker.run())
     try:
         await wait_for_status(database, run.id, RunStatus.COMPLETED)

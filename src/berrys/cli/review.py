@@ -134,9 +134,7 @@ def _decide(
         user = await _user(database, email)
         item = await _find(database, user, task)
         decision = body if body is not None else _edit(item, file, artifact, content)
-        return await _apply(
-            database, item, decision, user=user, workspace=settings.data_dir / "workspaces"
-        )
+        return await _apply(database, item, decision, user=user, workspace=settings.workspaces_dir)
 
     result = run_async(_work, settings)
     if as_json:

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from berrys.core.enums import UserRole
 from berrys.core.errors import BerrysError, Forbidden, NotFound
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut, AgentUpdate
@@ -31,7 +30,6 @@ from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 # What each field allows, said with its error.
 AGENT_FIELDS = {
     "name": "1 to 200 characters",
@@ -53,7 +51,7 @@ def _is_htmx(request: Request) -> bool:
 
 
 def _check_writer(user: UserOut) -> None:
-    if user.role not in _WRITERS:
+    if not user.can_write:
         raise Forbidden(f"Role {user.role.value} can only read; editing needs MEMBER or ADMIN.")
 
 
@@ -136,7 +134,7 @@ async def agent_row(
         "_agent_row.html",
         a=agent,
         project_id=project_id,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         focus=True,
     )
 
@@ -255,7 +253,7 @@ async def task_row(
         "_task_row.html",
         t=row,
         project_id=project_id,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         focus=True,
     )
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from berrys.core.enums import ProjectStatus, RunStatus, UserRole
+from berrys.core.enums import ProjectStatus, RunStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
@@ -32,7 +32,6 @@ from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 
 
 def _status_or_none(value: str | None) -> ProjectStatus | None:
@@ -65,7 +64,7 @@ async def project_list(
         status=wanted.value if wanted else "",
         q=q or "",
         statuses=list(ProjectStatus),
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
     )
 
 
@@ -77,7 +76,7 @@ async def create_project(
     description: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
     error: str | None = None
-    if user.role not in _WRITERS:
+    if not user.can_write:
         error = f"Role {user.role.value} can only read; creating needs MEMBER or ADMIN."
     else:
         try:
@@ -93,13 +92,13 @@ async def create_project(
     return render(
         request,
         "projects.html",
-        status_code=403 if user.role not in _WRITERS else 422,
+        status_code=403 if not user.can_write else 422,
         projects=items,
         total=total,
         status="",
         q="",
         statuses=list(ProjectStatus),
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         flash=error,
         flash_kind="error",
         form={"name": name, "description": description},
@@ -252,7 +251,7 @@ async def _project_page(
         runs=runs,
         waiting_run=waiting_run(runs),
         profile=profile,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         **extra,
     )
 
@@ -280,7 +279,7 @@ async def transition(
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         target = ProjectStatus(to_status)
         async with _database(request).transaction() as session:
@@ -303,7 +302,7 @@ async def transition(
 async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
     """Generate the team through the agents service (the same call as its REST route)."""
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         await agent_generation.generate(
             _database(request), project_id=project_id, request=GenerateRequest(), user=user
@@ -321,7 +320,7 @@ async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) 
 async def generate_plan(request: Request, user: WebUser, project_id: uuid.UUID) -> Response:
     """Draft a new current plan through the planning service."""
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         await planning_generation.create_plan(
             _database(request), project_id=project_id, plan_in=PlanCreate(), user=user

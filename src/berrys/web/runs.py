@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from berrys.core.enums import HumanInteractionType, InteractionStatus, UserRole
+from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.pipeline import service as pipeline
@@ -24,7 +24,6 @@ from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15
 
@@ -74,7 +73,7 @@ async def start_run(
             flash_kind="error",
         )
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         async with _database(request).transaction() as session:
             run = await pipeline.create_from_plan(
@@ -121,7 +120,7 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
         "total": total,
         "percent": round(100 * done / total) if total else 0,
         "finished": run.status in RUN_TERMINAL,
-        "can_write": user.role in _WRITERS,
+        "can_write": user.can_write,
         "review": review.summarize(run),
     }
 
@@ -188,7 +187,7 @@ async def review_task(
     settings = request.app.state.settings
     verbs = {"ACCEPT": "Accepted", "EDIT": "Saved your edit of", "SEND_BACK": "Sent back"}
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         if decision.upper() not in verbs:
             raise BerrysError(f"No review decision {decision!r}: accept, edit or send_back")
@@ -265,7 +264,7 @@ async def control_run(request: Request, user: WebUser, run_id: uuid.UUID, contro
     if control not in actions:
         raise NotFound(f"No run control {control!r}")
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         async with _database(request).transaction() as session:
             await runs.check_access(session, run_id=run_id, user=user)
@@ -301,7 +300,7 @@ async def approvals(request: Request, user: WebUser) -> Response:
         "approvals.html",
         waiting=waiting,
         total=total,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         APPROVAL=HumanInteractionType.APPROVAL,
     )
 
@@ -325,7 +324,7 @@ async def answer(
     from berrys.services.interactions.contracts import InteractionResponse
 
     try:
-        if user.role not in _WRITERS:
+        if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
         if decision == "acknowledge":
             response = InteractionResponse(acknowledged=True)
@@ -351,7 +350,7 @@ async def answer(
             exc.status,
             waiting=waiting,
             total=total,
-            can_write=user.role in _WRITERS,
+            can_write=user.can_write,
             APPROVAL=HumanInteractionType.APPROVAL,
             flash=exc.detail,
             flash_kind="error",
@@ -363,7 +362,7 @@ async def answer(
         "approvals.html",
         waiting=waiting,
         total=total,
-        can_write=user.role in _WRITERS,
+        can_write=user.can_write,
         APPROVAL=HumanInteractionType.APPROVAL,
         flash=f'{verb} "{answered.title}".',
         answered=answered,

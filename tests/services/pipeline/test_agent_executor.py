@@ -109,7 +109,7 @@ async def test_an_agent_calls_its_tool_then_answers(
     assert Path(artifact.path).read_text() == artifact.content  # noqa: ASYNC240
     steps = await _steps(database, task.id)
     assert steps[1].result["value"]["is_error"] is False, steps[1].result
-    workspace = settings.data_dir / "workspaces" / str(project.id)
+    workspace = settings.workspace_dir(project.id)
     assert (workspace / "notes.md").read_text() == "bakery notes"
     assert [(s.kind.value, s.name) for s in await _steps(database, task.id)] == [
         ("MODEL", "model"),
@@ -139,7 +139,7 @@ async def test_a_tool_that_needs_approval_waits_then_runs_once(
             )
         assert pending.detail["subject"] == "TOOL_CALL"
         assert pending.detail["details"]["tool"] == "workspace.write_file"
-        workspace = settings.data_dir / "workspaces" / str(project.id)
+        workspace = settings.workspace_dir(project.id)
         assert not (workspace / "notes.md").exists()
         async with database.transaction() as session:
             await runs.respond_interaction(

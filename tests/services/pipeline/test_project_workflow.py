@@ -83,7 +83,7 @@ async def test_one_call_takes_a_draft_project_to_reviewed_drafts_then_completed(
                 task_run_id=task.id,
                 review=TaskReview(action=ReviewDecision.ACCEPT),
                 user=user,
-                workspace=settings.data_dir / "workspaces",
+                workspace=settings.workspaces_dir,
             )
     await wait_for_status(database, result.run.id, RunStatus.COMPLETED, within=10)
     async with database.transaction(read_only=True) as session:

@@ -62,7 +62,7 @@ async def finished(client, database, settings, member, tmp_path, start_worker): 
     specs[3] = specs[3].model_copy(update={"name": "Notes für 日本"})
     project = SimpleNamespace(id=uuid.UUID(project_id))
     run = await create_run(database, project, specs, actor_id=member.id)
-    start_worker(_Producing(settings.data_dir / "workspaces", tmp_path / "secret.txt"))
+    start_worker(_Producing(settings.workspaces_dir, tmp_path / "secret.txt"))
     await wait_for_status(database, run.id, RunStatus.COMPLETED)
     return project_id, run
 

@@ -31,7 +31,7 @@ TODOS = "4 TODOs for a person"
 
 @pytest.fixture
 def executor(settings) -> ReviewingExecutor:  # type: ignore[no-untyped-def]
-    return ReviewingExecutor(settings.data_dir / "workspaces")
+    return ReviewingExecutor(settings.workspaces_dir)
 
 
 async def _events(database, run_id) -> list[dict]:

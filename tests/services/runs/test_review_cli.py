@@ -158,7 +158,7 @@ def test_berrys_run_ends_with_the_review_summary(tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(
         runtime,
         "default_executor",
-        lambda settings, database: _FirstFinal(settings.data_dir / "workspaces"),
+        lambda settings, database: _FirstFinal(settings.workspaces_dir),
     )
     env = {
         "BERRYS_DATA_DIR": str(tmp_path),

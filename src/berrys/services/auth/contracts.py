@@ -48,6 +48,11 @@ class UserOut(Contract):
     is_active: bool
     created_at: datetime
 
+    @property
+    def can_write(self) -> bool:
+        """ADMIN and MEMBER change things; a VIEWER only reads."""
+        return self.role in (UserRole.ADMIN, UserRole.MEMBER)
+
 
 class PersonalTokenCreate(Contract):
     name: Name

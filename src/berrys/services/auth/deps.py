@@ -13,8 +13,6 @@ from berrys.core.errors import Forbidden, Unauthorized
 from berrys.services.auth import service
 from berrys.services.auth.contracts import UserOut
 
-_WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
-
 
 class _BearerToken(HTTPBearer):
     """The bearer token itself, or 401 as problem+json; the OpenAPI scheme stays HTTPBearer.
@@ -47,7 +45,7 @@ async def current_user(
 
 
 async def writer(user: Annotated[UserOut, Depends(current_user)]) -> UserOut:
-    if user.role not in _WRITERS:
+    if not user.can_write:
         raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
     return user
 

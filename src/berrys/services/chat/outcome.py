@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from berrys.core.enums import ChatActionStatus, ChatIntent, UserRole
+from berrys.core.enums import ChatActionStatus, ChatIntent
 from berrys.core.errors import BerrysError
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 Intent = ChatIntent
 Status = ChatActionStatus
-WRITERS = frozenset({UserRole.ADMIN, UserRole.MEMBER})
 
 
 @dataclass
@@ -33,7 +32,7 @@ def project_url(project_id: uuid.UUID, anchor: str = "") -> str:
 
 
 def refuse_read_only(user: UserOut, intent: ChatIntent) -> Outcome | None:
-    if user.role in WRITERS:
+    if user.can_write:
         return None
     detail = f"Your role {user.role.value} can only read; this needs MEMBER or ADMIN."
     return Outcome(

@@ -28,7 +28,6 @@ from berrys.core.enums import (
     ApprovalSubject,
     ModelRequestOutcome,
     ModelTaskType,
-    UserRole,
 )
 from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, TooManyRequests
 from berrys.services.agents import service as agents
@@ -72,7 +71,7 @@ async def _acting_creator(session: AsyncSession, task: TaskSnapshot) -> tuple[Us
             "Paused: the person who started this run no longer has an active account, and "
             "Berrys acts only for them. Reactivate the account and resume the run, or cancel it."
         )
-    if user.role not in (UserRole.ADMIN, UserRole.MEMBER):
+    if not user.can_write:
         raise PauseRun(
             f"Paused: {user.email}, who started this run, may no longer change projects (role "
             f"{user.role.value}). Give them MEMBER back and resume the run, or cancel it."
@@ -561,8 +560,7 @@ class AgentExecutor:
         await delivering.record_verdicts(self.database, verdicts)
 
     def _folder(self, ctx: TaskContext) -> Path:
-        workspace = self.settings.data_dir / "workspaces" / str(ctx.task.project_id)
-        folder = workspace / "runs" / str(ctx.task.run_id)
+        folder = self.settings.workspace_dir(ctx.task.project_id) / "runs" / str(ctx.task.run_id)
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

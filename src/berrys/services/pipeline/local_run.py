@@ -151,7 +151,7 @@ async def outcome(
     if profile is not None:
         understood = {"title", "types", "constraints", "requirements", "source"}
         result["understanding"] = profile.model_dump(mode="json", include=understood)
-    workspace = settings.data_dir / "workspaces" / str(run.project_id)
+    workspace = settings.workspace_dir(run.project_id)
     result.update(
         run=run.model_dump(mode="json"),
         review=review.summarize(run).model_dump(mode="json"),

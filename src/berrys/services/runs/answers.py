@@ -21,7 +21,6 @@ from berrys.core.enums import (
     RunEventType,
     StepResolution,
     TaskRunStatus,
-    UserRole,
 )
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
@@ -234,9 +233,7 @@ async def respond_interaction(
     user: UserOut | None,
 ) -> InteractionOut:
     """Record a person's answer and apply it to the waiting run, in one transaction."""
-    project_ids = None
-    if user is not None and user.role != UserRole.ADMIN:
-        project_ids = await projects.visible_ids(session, user=user)
+    project_ids = None if user is None else await projects.visible_scope(session, user=user)
     # The run's lock first, as every change of a run's state takes it (lock_run): answering
     # records an audit entry, which locks the chain's head, and taken in the other order it
     # deadlocked on PostgreSQL with a group commit that held the run and wanted the head.

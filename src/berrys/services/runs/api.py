@@ -199,7 +199,7 @@ async def review_task(
         task_run_id=task_run_id,
         review=body,
         user=user,
-        workspace=settings.data_dir / "workspaces",
+        workspace=settings.workspaces_dir,
     )
 
 
@@ -230,7 +230,7 @@ async def list_artifacts(
         session,
         project_id=project.id,
         user=user,
-        workspaces=settings.data_dir / "workspaces",
+        workspaces=settings.workspaces_dir,
         limit=page.limit,
         offset=page.offset,
     )
@@ -243,7 +243,7 @@ async def get_artifact(
 ) -> ArtifactSummary:
     """One artifact's metadata; 404 for one in someone else's project."""
     return await artifacts.get(
-        session, artifact_id=artifact_id, user=user, workspaces=settings.data_dir / "workspaces"
+        session, artifact_id=artifact_id, user=user, workspaces=settings.workspaces_dir
     )
 
 
@@ -258,9 +258,7 @@ async def get_artifact_content(
     """The artifact as a file to save (``Content-Disposition: attachment``) with its media
     type: its file in the run's workspace (a spreadsheet is not its text), else its text."""
     artifact = await artifacts.get_content(session, artifact_id=artifact_id, user=user)
-    name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, settings.data_dir / "workspaces"
-    )
+    name, body = await asyncio.to_thread(artifacts.read_file, artifact, settings.workspaces_dir)
     return Response(
         body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
     )

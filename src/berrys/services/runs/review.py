@@ -25,7 +25,6 @@ from berrys.core.enums import (
     RunEventType,
     RunStatus,
     TaskRunStatus,
-    UserRole,
 )
 from berrys.core.errors import Forbidden, InvalidTransition, NotFound, Unprocessable
 from berrys.services.audit import service as audit
@@ -94,7 +93,7 @@ async def decide(
     """Accept, edit or send back a NEEDS_REVIEW task; 409 naming the allowed moves for a
     task in another state. ``workspace``: the workspaces folder an edited file must be in."""
     project_id = await check_access(session, run_id=run_id, user=user)
-    if user.role not in (UserRole.ADMIN, UserRole.MEMBER):
+    if not user.can_write:
         raise Forbidden(f"Role {user.role.value} can only read; a review needs MEMBER or ADMIN")
     await lock_run(session, run_id)
     task = await _task_to_review(session, run_id, task_run_id, review.action)
@@ -335,9 +334,10 @@ async def get_all(
     if project_id is not None:
         await projects.get(session, project_id=project_id, user=user)
         query = query.where(_run.c.project_id == project_id)
-    elif run_id is None and user.role != UserRole.ADMIN:
-        visible = await projects.visible_ids(session, user=user)
-        query = query.where(_run.c.project_id.in_(visible))
+    elif run_id is None:
+        visible = await projects.visible_scope(session, user=user)
+        if visible is not None:
+            query = query.where(_run.c.project_id.in_(visible))
     rows = (await session.execute(query)).all()
     artifacts: dict[uuid.UUID, list[ArtifactOut]] = {}
     if rows:
