@@ -15,7 +15,6 @@ from berrys.cli.common import (
     run_with_services,
 )
 from berrys.core.db import Database
-from berrys.services.agents import generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut, GenerateRequest, GenerationOut
 from berrys.wiring import Services
@@ -40,7 +39,7 @@ def generate(
     async def _generate(services: Services) -> GenerationOut:
         user, found = await resolve_project(services.database, project, email)
         with console.status("Generating the team...", spinner="dots"):
-            return await generation.generate(
+            return await agents.generate(
                 services.models,
                 services.database,
                 project_id=found.id,

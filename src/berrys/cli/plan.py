@@ -25,7 +25,6 @@ from berrys.core.db import Database
 from berrys.core.enums import Methodology
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.agents import service as agents
-from berrys.services.planning import generation, insights
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate, PlanDetail, ScheduleOut
 from berrys.wiring import Services
@@ -228,7 +227,7 @@ def show(
                     raise NotFound.of("Plan", wanted)
             else:
                 plan = await planning.get_current(session, project_id=found.id, user=user)
-            schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, seed=seed)
+            schedule = await planning.get_schedule(session, plan_id=plan.id, user=user, seed=seed)
             team, _ = await agents.get_all(session, project_id=found.id, user=user, limit=200)
         return plan, schedule, {a.id: a.name for a in team}
 
@@ -269,7 +268,7 @@ def generate(
     async def _generate(services: Services) -> PlanDetail:
         user, found = await resolve_project(services.database, project, email)
         with console.status("Generating the plan...", spinner="dots"):
-            return await generation.create_plan(
+            return await planning.create_plan(
                 services.models,
                 services.database,
                 project_id=found.id,

@@ -13,19 +13,15 @@ from pydantic import ValidationError
 
 from berrys.core.enums import ProjectStatus, RunStatus
 from berrys.core.errors import BerrysError, NotFound
-from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
 from berrys.services.llm.deps import ModelsDep
-from berrys.services.planning import generation as planning_generation
-from berrys.services.planning import insights
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.runs import artifacts
 from berrys.services.runs import service as run_service
 from berrys.web.gantt import gantt
 from berrys.web.pages import _database, see_other
@@ -131,7 +127,7 @@ async def plan_view(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[
         plan = await planning.get_current(session, project_id=project_id, user=user)
     except NotFound:
         return {"plan": None}
-    schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, seed=1)
+    schedule = await planning.get_schedule(session, plan_id=plan.id, user=user, seed=1)
     return {
         "plan": plan,
         "schedule": schedule,
@@ -165,7 +161,7 @@ async def _artifacts(
     request: Request, session: Any, project_id: uuid.UUID, user: UserOut
 ) -> dict[str, Any]:
     """The project's newest artifacts, and how many there are."""
-    items, total = await artifacts.get_all(
+    items, total = await run_service.get_artifacts(
         session,
         project_id=project_id,
         user=user,
@@ -307,7 +303,7 @@ async def generate_team(
     try:
         if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
-        await agent_generation.generate(
+        await agents.generate(
             models,
             _database(request),
             project_id=project_id,
@@ -331,7 +327,7 @@ async def generate_plan(
     try:
         if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
-        await planning_generation.create_plan(
+        await planning.create_plan(
             models, _database(request), project_id=project_id, plan_in=PlanCreate(), user=user
         )
     except NotFound:

@@ -18,7 +18,7 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.llm.deps import ModelsDep
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
-from berrys.services.runs import artifacts
+from berrys.services.runs import service as runs
 from berrys.web import run_detail
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
@@ -27,12 +27,6 @@ from berrys.web.templating import render
 router = APIRouter(include_in_schema=False)
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15
-
-
-def _runs() -> Any:
-    from berrys.services.runs import service
-
-    return service
 
 
 @router.post("/projects/{project_id}/runs", dependencies=[Csrf], response_class=HTMLResponse)
@@ -52,7 +46,7 @@ async def start_run(
     if not again:
         async with _database(request).transaction(read_only=True) as session:
             await projects.get(session, project_id=project_id, user=user)
-            recent, _ = await _runs().get_all(session, project_id=project_id, limit=20, offset=0)
+            recent, _ = await runs.get_all(session, project_id=project_id, limit=20, offset=0)
         waiting = waiting_run(recent)
         if waiting is not None:
             return await _project_page(
@@ -101,7 +95,6 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
     from berrys.services.runs import review
     from berrys.services.runs.contracts import DONE, RUN_TERMINAL
 
-    runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
         await runs.check_access(session, run_id=run_id, user=user)
         run = await runs.get(session, run_id=run_id, user=user)
@@ -150,17 +143,18 @@ async def download_artifact(
     request: Request, user: WebUser, run_id: uuid.UUID, artifact_id: uuid.UUID
 ) -> Response:
     """One artifact as a file to save: its file in the run's workspace, else its text."""
-    runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
         run = await runs.get(session, run_id=run_id, user=user)  # NotFound for others' runs
     artifact = next((a for a in run.artifacts if a.id == artifact_id), None)
     if artifact is None:
         raise NotFound.of("Artifact", artifact_id)
     name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, request.app.state.services.settings.workspaces_dir
+        runs.read_artifact_file, artifact, request.app.state.services.settings.workspaces_dir
     )
     return Response(
-        body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
+        body,
+        media_type=runs.artifact_media_type(artifact),
+        headers=runs.artifact_download_headers(name),
     )
 
 
@@ -226,7 +220,6 @@ async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Resp
     """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
     from berrys.services.runs.contracts import RUN_TERMINAL
 
-    runs = _runs()
     database = _database(request)
     async with database.transaction(read_only=True) as session:
         await runs.check_access(session, run_id=run_id, user=user)
@@ -262,7 +255,6 @@ async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Resp
 
 @router.post("/runs/{run_id}/{control}", dependencies=[Csrf], response_class=HTMLResponse)
 async def control_run(request: Request, user: WebUser, run_id: uuid.UUID, control: str) -> Response:
-    runs = _runs()
     actions = {"pause": runs.pause, "resume": runs.resume, "cancel": runs.cancel}
     if control not in actions:
         raise NotFound(f"No run control {control!r}")
@@ -340,7 +332,7 @@ async def answer(
                 approved=decision == "approve", comment=comment.strip() or None
             )
         async with _database(request).transaction() as session:
-            answered = await _runs().respond_interaction(
+            answered = await runs.respond_interaction(
                 session, interaction_id=interaction_id, response=response, user=user
             )
     except NotFound:

@@ -48,6 +48,16 @@ from berrys.services.llm.providers.base import (
 from berrys.services.llm.providers.rules import RULES_MODEL
 from berrys.services.llm.router import AttemptRecord, NoModelAnswered
 from berrys.services.llm.runtime import Runtime
+from berrys.services.llm.scoring import (
+    SEMANTIC_WEIGHT,
+    WORD_MATCH_MAX,
+    Embed,
+    relative,
+    similarities,
+    warm_later,
+    word_match,
+    words,
+)
 
 _log = structlog.get_logger("berrys.llm")
 
@@ -435,6 +445,9 @@ from berrys.services.llm.registry import (  # noqa: E402
 
 __all__ = [
     "OFFLINE_DRAFT_MODEL",
+    "SEMANTIC_WEIGHT",
+    "WORD_MATCH_MAX",
+    "Embed",
     "Embedder",
     "Runtime",
     "build_runtime",
@@ -454,12 +467,18 @@ __all__ = [
     "probe_model",
     "readiness",
     "record_gate",
+    "relative",
     "rotate_secrets",
     "script",
     "scripts",
     "set_budget",
+    "similarities",
     "stream",
     "sync_registry",
+    "task_price",
     "update",
     "usage",
+    "warm_later",
+    "word_match",
+    "words",
 ]

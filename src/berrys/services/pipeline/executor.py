@@ -35,7 +35,13 @@ from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.deliverables import service as deliverables
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ToolCall, ToolSpec
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    Completion,
+    CompletionRequest,
+    ToolCall,
+    ToolSpec,
+)
 from berrys.services.pipeline import delivering
 from berrys.services.pipeline.approvals import tool_call_approved
 from berrys.services.projects import service as projects
@@ -125,29 +131,21 @@ def task_prompt(ctx: TaskContext, feedback: list[str]) -> str:
     return "\n".join(lines)
 
 
-def completion_dict(completion: Any) -> dict[str, Any]:
+def completion_dict(completion: Completion) -> dict[str, Any]:
     """A model completion as JSON (what the journal records and replays)."""
-    if isinstance(completion, dict):
-        return completion
-    usage = getattr(completion, "usage", None)
-    provider = getattr(completion, "provider", None)
     return {
-        "content": getattr(completion, "content", "") or "",
+        "content": completion.content,
         "tool_calls": [
-            {
-                "id": getattr(call, "id", None) or f"call_{index}",
-                "name": getattr(call, "name", ""),
-                "arguments": getattr(call, "arguments", {}) or {},
-            }
-            for index, call in enumerate(getattr(completion, "tool_calls", None) or [])
+            {"id": call.id or f"call_{index}", "name": call.name, "arguments": call.arguments}
+            for index, call in enumerate(completion.tool_calls)
         ],
         "usage": {
-            "input_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-            "output_tokens": getattr(usage, "completion_tokens", 0) or 0,
-            "cost_usd": float(getattr(usage, "cost_usd", 0.0) or 0.0),
+            "input_tokens": completion.usage.prompt_tokens,
+            "output_tokens": completion.usage.completion_tokens,
+            "cost_usd": completion.usage.cost_usd,
         },
-        "provider": str(getattr(provider, "value", provider) or ""),
-        "model": getattr(completion, "model", "") or "",
+        "provider": completion.provider.value,
+        "model": completion.model,
     }
 
 
@@ -209,9 +207,9 @@ def offline_note(task: Any, unanswered: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def unanswered(completion: Any) -> str:
+def unanswered(completion: Completion) -> str:
     """The models that failed before RULES answered (``tiny CONNECTION_ERROR``), or ""."""
-    if not getattr(completion, "from_rules", False):
+    if not completion.from_rules:
         return ""
     return ", ".join(
         f"{attempt.model} {attempt.outcome}"
@@ -220,7 +218,9 @@ def unanswered(completion: Any) -> str:
     )
 
 
-def offline_answer(messages: list[dict[str, Any]], task_type: str, note: str = "") -> dict:
+def offline_answer(
+    messages: list[dict[str, Any]], task_type: str, note: str = ""
+) -> dict[str, Any]:
     """A deterministic answer when no model service is available (recorded as RULES): a
     review that approves nothing, or the task's offline note."""
     prompt = messages[-1]["content"] if messages else ""
@@ -275,16 +275,16 @@ class AgentExecutor:
                     agent_name = (await agents.get(session, agent_id=task.agent_id, user=user)).name
                 except NotFound as exc:  # the agent was removed since the plan was made
                     _log.info("executor.agent_missing", agent=str(task.agent_id), error=str(exc))
-            auditor = None
+            auditor: tuple[uuid.UUID, str] | None = None  # its id and system prompt
             if ctx.task.run_options.get("review"):
                 team, _ = await agents.get_all(
                     session, project_id=task.project_id, user=user, limit=200
                 )
-                auditor = next((a for a in team if a.agent_type == AgentType.AUDITOR), None)
-                if auditor is not None:
+                found = next((a for a in team if a.agent_type == AgentType.AUDITOR), None)
+                if found is not None:
                     auditor = (
-                        auditor.id,
-                        await agents.system_prompt(session, agent_id=auditor.id, user=user),
+                        found.id,
+                        await agents.system_prompt(session, agent_id=found.id, user=user),
                     )
             tools = await self._bound_tools(session, task.agent_id)
         return {
@@ -295,7 +295,7 @@ class AgentExecutor:
             "user": user,
         }
 
-    async def _bound_tools(self, session: Any, agent_id: uuid.UUID | None) -> list[dict]:
+    async def _bound_tools(self, session: Any, agent_id: uuid.UUID | None) -> list[dict[str, Any]]:
         """The agent's tools: name, description, schema, policy, idempotency."""
         if agent_id is None:
             return []
@@ -307,10 +307,10 @@ class AgentExecutor:
             {
                 "id": str(tool.id),
                 "name": tool.name,
-                "description": getattr(tool, "description", ""),
-                "input_schema": getattr(tool, "input_schema", {}) or {},
-                "approval_policy": str(getattr(tool.approval_policy, "value", "AUTO")),
-                "idempotent": bool(getattr(tool, "idempotent", False)),
+                "description": tool.description,
+                "input_schema": tool.input_schema,
+                "approval_policy": tool.approval_policy.value,
+                "idempotent": tool.idempotent,
             }
             for tool in bound
         ]
@@ -357,9 +357,12 @@ class AgentExecutor:
                 answer["unanswered"] = failed
             return answer
 
-        return await ctx.model(request, call, usage=_usage)
+        recorded: dict[str, Any] = await ctx.model(request, call, usage=_usage)
+        return recorded
 
-    async def _tool(self, ctx: TaskContext, tool: dict[str, Any], arguments: dict, user: Any):
+    async def _tool(
+        self, ctx: TaskContext, tool: dict[str, Any], arguments: dict[str, Any], user: Any
+    ) -> Any:
         if tool["approval_policy"] == "REQUIRES_APPROVAL":
             await ctx.require_approval(
                 grant=ctx.grant_key(tool["name"], arguments),
@@ -450,7 +453,9 @@ class AgentExecutor:
         await self._record_verdicts(verdicts)
         return self._outcome(ctx, answer, review, loaded["agent_name"], len(feedback))
 
-    async def _deliver(self, ctx: TaskContext, loaded: dict[str, Any], deliverable: Any):
+    async def _deliver(
+        self, ctx: TaskContext, loaded: dict[str, Any], deliverable: Any
+    ) -> TaskOutcome:
         """A task with a deliverable type: the deliverables service drafts it (a model's
         draft against the outline, gated; offline, the outline filled from the facts)."""
         facts = await delivering.read_facts(self.database, ctx, loaded["user"])
@@ -508,7 +513,7 @@ class AgentExecutor:
     async def _review(
         self,
         ctx: TaskContext,
-        auditor: tuple,
+        auditor: tuple[uuid.UUID, str],
         content: str,
         criteria: list[str] | None = None,
         *,

@@ -29,6 +29,12 @@ from berrys.services.interactions import service as interactions
 from berrys.services.projects import service as projects
 from berrys.services.runs import artifacts, effects
 from berrys.services.runs.answers import apply_interaction, expire_interactions, respond_interaction
+from berrys.services.runs.artifacts import download_headers as artifact_download_headers
+from berrys.services.runs.artifacts import get as get_artifact
+from berrys.services.runs.artifacts import get_all as get_artifacts
+from berrys.services.runs.artifacts import get_content as get_artifact_content
+from berrys.services.runs.artifacts import media_type as artifact_media_type
+from berrys.services.runs.artifacts import read_file as read_artifact_file
 from berrys.services.runs.contracts import (
     RUN_TERMINAL,
     TERMINAL,
@@ -47,13 +53,14 @@ from berrys.services.runs.engine.executor import (
     ArtifactSpec,
     PauseRun,
     PermanentTaskError,
-    TaskContext,
     TaskExecutor,
     TaskOutcome,
 )
 from berrys.services.runs.engine.hooks import RunHooks
-from berrys.services.runs.engine.journal import TaskSnapshot
+from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
 from berrys.services.runs.engine.state import commit_events, initial_ready, lock_run
+from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
+from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
 from berrys.services.runs.tables import Run, Step, TaskRun, TaskRunDependency
 
@@ -75,6 +82,7 @@ HOOKS = RunHooks(
 # (what an executor is handed and returns) and the worker.
 __all__ = [
     "HOOKS",
+    "MAX_TRACED_REQUEST",
     "ArtifactSpec",
     "EngineConfig",
     "PauseRun",
@@ -86,17 +94,24 @@ __all__ = [
     "Worker",
     "add_events",
     "apply_interaction",
+    "artifact_download_headers",
+    "artifact_media_type",
     "cancel",
     "check_access",
     "create",
+    "cut_traced",
     "events",
     "expire_interactions",
     "get",
     "get_all",
+    "get_artifact",
+    "get_artifact_content",
+    "get_artifacts",
     "get_status",
     "get_steps",
     "pause",
     "plan_of",
+    "read_artifact_file",
     "read_events",
     "release_dead_leases",
     "requeue",
@@ -371,7 +386,7 @@ async def _load(session: AsyncSession, run_id: uuid.UUID, *, with_tasks: bool = 
 async def _check_access(
     session: AsyncSession, run_id: uuid.UUID, user: UserOut | None
 ) -> uuid.UUID:
-    project_id = (
+    project_id: uuid.UUID | None = (
         await session.execute(select(_run.c.project_id).where(_run.c.id == run_id))
     ).scalar_one_or_none()
     if project_id is None:

@@ -17,8 +17,7 @@ from berrys.core.db import Database
 from berrys.core.enums import ToolStatus, UserRole
 from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
-from berrys.services.llm.service import Embedder
-from berrys.services.search import scoring
+from berrys.services.llm import service as llm
 from berrys.services.tools.contracts import (
     Candidate,
     DiscoverRequest,
@@ -55,21 +54,21 @@ def _score_tool(
             score += 0.4
             reasons.append(f"{cap!r} appears in the name or description")
         else:
-            cap_words = set(scoring.words(cap))
-            shared = cap_words & set(scoring.words(text))
+            cap_words = set(llm.words(cap))
+            shared = cap_words & set(llm.words(text))
             if shared:
                 score += 0.3 * len(shared) / len(cap_words)
                 reasons.append(f"capability words {sorted(shared)} appear in the tool")
-    matched, why = scoring.word_match(query_words, query, text)
+    matched, why = llm.word_match(query_words, query, text)
     return score + matched, reasons + why
 
 
 def _apply_semantic(ranked: list[Candidate], similarities: list[float | None]) -> None:
     """A bonus for the tools most similar to the request, relative to the rest."""
-    spread = scoring.relative(similarities)
+    spread = llm.relative(similarities)
     for candidate, similarity, weight in zip(ranked, similarities, spread.weights, strict=True):
         if weight > 0 and similarity is not None:
-            candidate.score += scoring.SEMANTIC_WEIGHT * weight
+            candidate.score += llm.SEMANTIC_WEIGHT * weight
             candidate.reasons.append(spread.reason(similarity))
 
 
@@ -78,10 +77,10 @@ async def discover(
     *,
     request: DiscoverRequest,
     user: UserOut | None,
-    embedder: Embedder | None,
+    embedder: llm.Embedder | None,
 ) -> DiscoverResult:
     """Rank candidates, store the request with its context and results, return them."""
-    query_words = scoring.words(request.query or "")
+    query_words = llm.words(request.query or "")
     async with database.transaction(read_only=True) as session:
         tools = list(await session.scalars(select(Tool).where(Tool.status != ToolStatus.REJECTED)))
         servers = list(await session.scalars(select(McpServer)))
@@ -92,7 +91,7 @@ async def discover(
         _weigh_standing(candidate)
     if request.include_servers:
         registered = {tool.mcp_server_id for tool in tools if tool.mcp_server_id}
-        request_words = set(query_words) | set(scoring.words(request.capability or ""))
+        request_words = set(query_words) | set(llm.words(request.capability or ""))
         matched += _server_candidates(servers, registered, request_words)
     matched.sort(key=lambda c: (-c.score, c.name))
     top = [c.model_copy(update={"score": round(c.score, 4)}) for c in matched[: request.limit]]
@@ -116,7 +115,7 @@ def _tool_candidate(tool: Tool, request: DiscoverRequest, query_words: list[str]
 
 async def _add_semantic(
     database: Database,
-    embedder: Embedder | None,
+    embedder: llm.Embedder | None,
     ranked: list[Candidate],
     tools: list[Tool],
     request: DiscoverRequest,
@@ -126,7 +125,7 @@ async def _add_semantic(
     if embedder is None or not tools or not text:
         return False
     try:
-        similarities, _ = await scoring.similarities(
+        similarities, _ = await llm.similarities(
             text,
             [_tool_text(tool) for tool in tools],
             source=embedder.name,
@@ -159,7 +158,7 @@ def _server_candidates(
     """Servers whose name or command the request mentions, and those not refreshed yet."""
     candidates = []
     for server in servers:
-        hint = set(scoring.words(server.name + " " + " ".join(map(str, server.args or []))))
+        hint = set(llm.words(server.name + " " + " ".join(map(str, server.args or []))))
         shared = hint & request_words
         reasons = []
         score = 0.0

@@ -22,9 +22,9 @@ import numpy as np
 import structlog
 
 from berrys.core.db import Database
-from berrys.services.search import vectors as stored
+from berrys.services.llm import vectors as stored
 
-_log = structlog.get_logger("berrys.search.scoring")
+_log = structlog.get_logger("berrys.llm.scoring")
 
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 
