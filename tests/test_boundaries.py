@@ -28,18 +28,14 @@ EDGE_MODULES = frozenset({"api", "deps"})
 # Imports around the run service and the pipeline (just moved out of one package) that still
 # cross a façade: each pair goes once it is fixed, and a pair fixed but still listed fails.
 # runs.review imports the run service (get, check_access, requeue), so runs.service cannot
-# offer it without a cycle until those move to a module of their own; the tool approval hook
-# and the local run (pipeline.approvals, local_run, runtime) are being rewired.
+# offer it without a cycle until those move to a module of their own; the CLI's local run
+# and worker (pipeline.local_run, runtime) are being rewired.
 KNOWN_CROSSINGS = frozenset(
     {
         ("berrys.cli.review", "berrys.services.runs.review"),
-        ("berrys.cli.run", "berrys.services.pipeline.approvals"),
         ("berrys.cli.run", "berrys.services.pipeline.local_run"),
-        ("berrys.cli.worker", "berrys.services.pipeline.approvals"),
         ("berrys.cli.worker", "berrys.services.pipeline.runtime"),
         ("berrys.services.chat.accounts", "berrys.services.runs.review"),
-        ("berrys.services.pipeline.approvals", "berrys.services.tools.invocation"),
-        ("berrys.services.pipeline.executor", "berrys.services.tools.invocation"),
         ("berrys.services.pipeline.local_run", "berrys.services.runs.review"),
         ("berrys.web.runs", "berrys.services.runs.review"),
     }

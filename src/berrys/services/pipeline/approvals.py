@@ -13,22 +13,22 @@ from contextvars import ContextVar
 from berrys.core.db import Database
 from berrys.core.enums import ApprovalSubject, HumanInteractionType, Priority
 from berrys.services.interactions import service as interactions
-from berrys.services.tools import invocation
+from berrys.services.tools import service as tools
 
 # Set while the executor makes a tool call a person has approved (the tools service's
 # approval hook lets such a call through).
 tool_call_approved: ContextVar[bool] = ContextVar("berrys_tool_call_approved", default=False)
 
 
-def tool_call_approval(database: Database) -> invocation.ApprovalHook:
+def tool_call_approval(database: Database) -> tools.ApprovalHook:
     """The approval policy of tool calls by human-in-the-loop (see above), which the
     application's tool invoker holds."""
 
-    async def hook(request: invocation.ApprovalRequest) -> None:
+    async def hook(request: tools.ApprovalRequest) -> None:
         if tool_call_approved.get():
             return
         if request.project_id is None:
-            await invocation.require_human_approval(request)
+            await tools.require_human_approval(request)
             return
         async with database.transaction() as session:
             state, interaction_id = await interactions.take_tool_approval(
@@ -57,7 +57,7 @@ def tool_call_approval(database: Database) -> invocation.ApprovalHook:
                     actor_id=request.user_id,
                 )
                 interaction_id = created.id
-        raise invocation.ApprovalRequired(
+        raise tools.ApprovalRequired(
             f"Tool {request.tool_name!r} requires approval: answer interaction "
             f"{interaction_id} and call it again",
             interaction_id=str(interaction_id),
