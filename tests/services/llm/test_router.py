@@ -255,7 +255,7 @@ async def test_stream_failing_midway_ends_with_the_error_and_no_fallback(
     received: list[str] = []
 
     async def read_all() -> None:
-        async for chunk in llm.stream(database, ask()):
+        async for chunk in llm.stream(llm_runtime, database, ask()):
             received.append(chunk.delta)
 
     with (

@@ -148,7 +148,9 @@ async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
     assert current.status == ProjectStatus.IN_PROGRESS  # until a person accepts the drafts
 
 
-async def test_an_error_no_stage_expects_is_raised_not_papered_over(database, member, monkeypatch):
+async def test_an_error_no_stage_expects_is_raised_not_papered_over(
+    services, database, member, monkeypatch
+):
     from berrys.services.planning import service as planning
 
     async def buggy(*args, **kwargs):
@@ -157,4 +159,10 @@ async def test_an_error_no_stage_expects_is_raised_not_papered_over(database, me
     monkeypatch.setattr(planning, "create_plan", buggy)
     user, project = await _project(database, member)
     with pytest.raises(RuntimeError, match="a bug in the planner"):
-        await pipeline.start(database, project_id=project.id, user=user)
+        await pipeline.start(
+            services.models,
+            database,
+            embedder=services.embedder,
+            project_id=project.id,
+            user=user,
+        )
