@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from berrys.core.db import Database
 from berrys.core.enums import ApprovalSubject, HumanInteractionType, Priority
 from berrys.services.interactions import service as interactions
-from berrys.services.tools import invocation
+from berrys.services.tools import service as tools
 
 # Set while the executor makes a tool call a person has approved (the tools service's
 # approval hook lets such a call through).
@@ -23,11 +23,11 @@ tool_call_approved: ContextVar[bool] = ContextVar("berrys_tool_call_approved", d
 def install_tool_approval_hook(database: Database) -> None:
     """Connect the tools service's approval hook to human-in-the-loop (see above)."""
 
-    async def hook(request: invocation.ApprovalRequest) -> None:
+    async def hook(request: tools.ApprovalRequest) -> None:
         if tool_call_approved.get():
             return
         if request.project_id is None:
-            await invocation.require_human_approval(request)
+            await tools.require_human_approval(request)
             return
         async with database.transaction() as session:
             state, interaction_id = await interactions.take_tool_approval(
@@ -56,11 +56,11 @@ def install_tool_approval_hook(database: Database) -> None:
                     actor_id=request.user_id,
                 )
                 interaction_id = created.id
-        raise invocation.ApprovalRequired(
+        raise tools.ApprovalRequired(
             f"Tool {request.tool_name!r} requires approval: answer interaction "
             f"{interaction_id} and call it again",
             interaction_id=str(interaction_id),
             tool=request.tool_name,
         )
 
-    invocation.set_approval_hook(hook)
+    tools.set_approval_hook(hook)

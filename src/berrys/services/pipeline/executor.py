@@ -46,7 +46,6 @@ from berrys.services.runs.service import (
     TaskOutcome,
     TaskSnapshot,
 )
-from berrys.services.tools import invocation
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.executor")
@@ -369,7 +368,7 @@ class AgentExecutor:
         async def call() -> Any:
             token = tool_call_approved.set(tool["approval_policy"] == "REQUIRES_APPROVAL")
             try:
-                result = await invocation.invoke(
+                result = await tools.invoke(
                     self.database,
                     settings=self.settings,
                     tool_id=uuid.UUID(tool["id"]),
