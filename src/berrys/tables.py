@@ -13,7 +13,6 @@ from berrys.services.llm import tables as llm_tables
 from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
 from berrys.services.runs import tables as run_tables
-from berrys.services.search import tables as search_tables
 from berrys.services.tools import tables as tool_tables
 
 metadata = Base.metadata
@@ -29,6 +28,5 @@ __all__ = [
     "planning_tables",
     "project_tables",
     "run_tables",
-    "search_tables",
     "tool_tables",
 ]

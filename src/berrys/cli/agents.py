@@ -14,7 +14,6 @@ from berrys.cli.common import (
     run_async,
 )
 from berrys.core.db import Database
-from berrys.services.agents import generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut, GenerateRequest, GenerationOut
 
@@ -38,7 +37,7 @@ def generate(
     async def _generate(database: Database) -> GenerationOut:
         user, found = await resolve_project(database, project, email)
         with console.status("Generating the team...", spinner="dots"):
-            return await generation.generate(
+            return await agents.generate(
                 database,
                 project_id=found.id,
                 request=GenerateRequest(dry_run=dry_run, description=description),

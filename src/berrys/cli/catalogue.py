@@ -11,7 +11,6 @@ from rich.table import Table
 
 from berrys.cli.common import console, err_console, load_settings
 from berrys.services.catalogue import service as catalogue
-from berrys.services.catalogue.catalogue import SHIPPED, CatalogueError, build
 
 app = typer.Typer(
     help="Project types and deliverable types (add your own as YAML).", no_args_is_help=True
@@ -23,7 +22,7 @@ def _loaded() -> catalogue.Catalogue:
     load_settings()
     try:
         return catalogue.catalogue()
-    except CatalogueError as exc:
+    except catalogue.CatalogueError as exc:
         err_console.print(f"[red]Catalogue error[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
@@ -84,8 +83,8 @@ def validate(as_json: bool = JSON) -> None:
     settings = load_settings()
     user_dir = settings.data_dir / "catalogue"
     try:
-        current = build([SHIPPED, user_dir])
-    except CatalogueError as exc:
+        current = catalogue.build([catalogue.SHIPPED, user_dir])
+    except catalogue.CatalogueError as exc:
         if as_json:
             print(json.dumps({"valid": False, "file": str(exc.path), "problems": exc.problems}))
         else:
@@ -93,7 +92,9 @@ def validate(as_json: bool = JSON) -> None:
             for problem in exc.problems:
                 err_console.print(f"  {escape(problem)}")
         raise typer.Exit(1) from None
-    own = sorted(name for name, path in current.files.items() if not path.is_relative_to(SHIPPED))
+    own = sorted(
+        name for name, path in current.files.items() if not path.is_relative_to(catalogue.SHIPPED)
+    )
     if as_json:
         print(
             json.dumps(

@@ -11,7 +11,6 @@ from rich.table import Table
 from berrys.cli.common import console, load_settings, run_async
 from berrys.core.db import Database
 from berrys.core.enums import ModelProvider, ModelTaskType
-from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import (
     ChatMessage,
@@ -40,13 +39,13 @@ def list_models(
         return items
 
     items = run_async(_list, settings)
-    state = runtime.get()
+    unavailable = llm.unavailable_providers()
     if as_json:
         console.print_json(
             json.dumps(
                 {
                     "models": [item.model_dump(mode="json") for item in items],
-                    "unavailable": {k.value: v for k, v in state.unavailable.items()},
+                    "unavailable": {k.value: v for k, v in unavailable.items()},
                 }
             )
         )
@@ -67,7 +66,7 @@ def list_models(
             f"{item.success_rate:.2f}",
         )
     console.print(table)
-    for kind, reason in state.unavailable.items():
+    for kind, reason in unavailable.items():
         console.print(f"[dim]{kind.value}: {reason}[/]")
 
 

@@ -24,7 +24,6 @@ from berrys.core.db import Database
 from berrys.core.enums import Methodology
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.agents import service as agents
-from berrys.services.planning import generation, insights
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate, PlanDetail, ScheduleOut
 
@@ -226,7 +225,7 @@ def show(
                     raise NotFound.of("Plan", wanted)
             else:
                 plan = await planning.get_current(session, project_id=found.id, user=user)
-            schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, seed=seed)
+            schedule = await planning.get_schedule(session, plan_id=plan.id, user=user, seed=seed)
             team, _ = await agents.get_all(session, project_id=found.id, user=user, limit=200)
         return plan, schedule, {a.id: a.name for a in team}
 
@@ -267,7 +266,7 @@ def generate(
     async def _generate(database: Database) -> PlanDetail:
         user, found = await resolve_project(database, project, email)
         with console.status("Generating the plan...", spinner="dots"):
-            return await generation.create_plan(
+            return await planning.create_plan(
                 database,
                 project_id=found.id,
                 plan_in=PlanCreate(methodology=methodology),

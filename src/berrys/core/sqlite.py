@@ -103,6 +103,7 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
     def rowcount(self) -> int:
         return self._rowcount
 
+    # sqlite3's lastrowid is None until a row is inserted; SQLAlchemy's adapter says int.
     @property
     def lastrowid(self) -> int | None:  # type: ignore[override]
         return self._lastrowid

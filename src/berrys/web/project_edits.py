@@ -20,7 +20,6 @@ from berrys.core.errors import BerrysError, Forbidden, NotFound
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut, AgentUpdate
 from berrys.services.auth.contracts import UserOut
-from berrys.services.planning import editing
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanDetail, TaskUpdate
 from berrys.services.projects import service as projects
@@ -328,11 +327,11 @@ async def save_task(
     field = "form"
     try:
         async with _database(request).transaction() as session:
-            await editing.update_task(
+            await planning.update_task(
                 session, plan_id=plan.id, task_id=task_id, task_in=task_in, user=user
             )
             field = "depends_on"  # what the next call refuses is about the dependencies
-            await editing.set_predecessors(
+            await planning.set_predecessors(
                 session, plan_id=plan.id, task_id=task_id, predecessor_ids=predecessors, user=user
             )
     except NotFound:

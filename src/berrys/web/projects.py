@@ -13,13 +13,10 @@ from pydantic import ValidationError
 
 from berrys.core.enums import ProjectStatus, RunStatus
 from berrys.core.errors import BerrysError, NotFound
-from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
-from berrys.services.planning import generation as planning_generation
-from berrys.services.planning import insights
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
@@ -130,7 +127,7 @@ async def plan_view(session: Any, project_id: uuid.UUID, user: UserOut) -> dict[
         plan = await planning.get_current(session, project_id=project_id, user=user)
     except NotFound:
         return {"plan": None}
-    schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, seed=1)
+    schedule = await planning.get_schedule(session, plan_id=plan.id, user=user, seed=1)
     return {
         "plan": plan,
         "schedule": schedule,
@@ -304,7 +301,7 @@ async def generate_team(request: Request, user: WebUser, project_id: uuid.UUID) 
     try:
         if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
-        await agent_generation.generate(
+        await agents.generate(
             _database(request), project_id=project_id, request=GenerateRequest(), user=user
         )
     except NotFound:
@@ -322,7 +319,7 @@ async def generate_plan(request: Request, user: WebUser, project_id: uuid.UUID) 
     try:
         if not user.can_write:
             raise BerrysError(f"Role {user.role.value} can only read.")
-        await planning_generation.create_plan(
+        await planning.create_plan(
             _database(request), project_id=project_id, plan_in=PlanCreate(), user=user
         )
     except NotFound:

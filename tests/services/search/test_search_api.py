@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.services.search import scoring
+from berrys.services.llm import scoring
 
 URL = "/api/v1/search/similar"
 

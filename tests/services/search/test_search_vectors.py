@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from berrys.services.llm import scoring, vectors
 from berrys.services.llm import service as llm
-from berrys.services.search import scoring, vectors
-from berrys.services.search.tables import EmbeddingVector
+from berrys.services.llm.tables import EmbeddingVector
 from berrys.services.tools import service as tools
 
 URL = "/api/v1/search/similar"
@@ -36,7 +36,7 @@ def embedded(monkeypatch) -> list[list[str]]:
     calls: list[list[str]] = []
     original = llm.embed
 
-    @functools.wraps(original)  # discovery reads the signature
+    @functools.wraps(original)
     async def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
         if kwargs.get("texts"):
             calls.append(list(kwargs["texts"]))

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from berrys.core.db import Database
 from berrys.core.enums import AgentState, AgentType, AuditAction, ModelProvider, ModelTaskType
 from berrys.core.errors import NotFound, Unprocessable
-from berrys.services.agents import prompts, rules, service
+from berrys.services.agents import prompts, roster, rules
 from berrys.services.agents.contracts import (
     MAX_GENERATION_DESCRIPTION,
     AgentConfiguration,
@@ -399,7 +399,7 @@ async def _persist(
         )
         for edge in proposal.team.collaboration
     ]
-    await service.replace_collaboration(
+    await roster.replace_collaboration(
         session, project_id=project_id, edges=result.collaboration, ids_by_name=ids_by_name
     )
     await catalogue.save_profile(
@@ -425,11 +425,11 @@ async def _clear_unstarted(
     session: AsyncSession, *, project_id: uuid.UUID, user: UserOut
 ) -> tuple[list[Agent], list[Agent]]:
     """Remove the generated agents that never started: (the removed, the kept alive)."""
-    existing = await service.lock_project_agents(session, project_id=project_id)
+    existing = await roster.lock_project_agents(session, project_id=project_id)
     replaced = [a for a in existing if a.generated and a.state == AgentState.CREATED]
     kept = [a for a in existing if a not in replaced and a.state != AgentState.TERMINATED]
     for agent in replaced:
-        await service.remove(session, agent=agent, user=user)
+        await roster.remove(session, agent=agent, user=user)
     await session.flush()
     return replaced, kept
 
@@ -454,7 +454,7 @@ async def _place_agents(
             renamed[agent.name] = match.name
             agent.id, agent.kept, agent.name = match.id, True, match.name
         else:
-            created = await service.insert(
+            created = await roster.insert(
                 session,
                 project_id=project_id,
                 user=user,

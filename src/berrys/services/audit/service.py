@@ -23,6 +23,15 @@ from berrys.core.lifecycle import Lifecycle, StateT
 from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
 from berrys.services.audit.tables import AuditEntry, AuditHead
 
+__all__ = [
+    "entity_types",
+    "get_all",
+    "record",
+    "record_transition",
+    "recorded_name",
+    "verify",
+]
+
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
 

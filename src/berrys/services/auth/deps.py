@@ -20,6 +20,8 @@ class _BearerToken(HTTPBearer):
     One dependency where HTTPBearer plus a check would be two: every node of the
     dependency graph costs FastAPI time on every request."""
 
+    # Narrower than HTTPBearer's (credentials or None): only FastAPI calls it, and it reads
+    # the dependency's value from this signature.
     async def __call__(self, request: Request) -> str:  # type: ignore[override]
         credentials = await super().__call__(request)
         if credentials is None:

@@ -28,6 +28,22 @@ from berrys.services.auth.contracts import (
 )
 from berrys.services.auth.tables import ApiToken, LoginFailure, UserAccount
 
+__all__ = [
+    "acting_for",
+    "count",
+    "create_personal_token",
+    "create_user",
+    "emails",
+    "ensure_first_admin",
+    "get_by_email",
+    "get_personal_tokens",
+    "login",
+    "logout",
+    "revoke_personal_token",
+    "set_password",
+    "user_for_token",
+]
+
 INVALID_LOGIN = "Invalid email or password"
 
 

@@ -18,7 +18,14 @@ from berrys.core.enums import AgentType, DependencyType, Methodology, Priority, 
 from berrys.services.agents.contracts import DEFAULT_AGENT_PROMPT, AgentDraft, TeamDraft
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import breakdown, classify, text
-from berrys.services.catalogue.catalogue import SHIPPED, Catalogue, CatalogueError, load
+from berrys.services.catalogue.catalogue import (
+    SHIPPED,
+    Catalogue,
+    CatalogueError,
+    build,
+    load,
+    read,
+)
 from berrys.services.catalogue.contracts import (
     DeliverableType,
     ProfileOut,
@@ -37,7 +44,30 @@ from berrys.services.planning.contracts import (
 )
 from berrys.services.projects import service as projects
 
-__all__ = ["Breakdown", "Catalogue", "CatalogueError", "Member", "catalogue", "understand"]
+__all__ = [
+    "SHIPPED",
+    "Breakdown",
+    "Catalogue",
+    "CatalogueError",
+    "Member",
+    "build",
+    "catalogue",
+    "configure",
+    "deliverable_type",
+    "get_profile",
+    "plan_draft",
+    "plan_problems",
+    "prepare",
+    "project_type",
+    "save_profile",
+    "shipped_deliverable_type",
+    "summary",
+    "team_draft",
+    "team_problems",
+    "title",
+    "tools_for",
+    "understand",
+]
 
 _log = structlog.get_logger("berrys.catalogue")
 _user_dir: Path | None = None
@@ -83,6 +113,13 @@ def project_type(key: str) -> ProjectType | None:
 
 def deliverable_type(key: str) -> DeliverableType | None:
     return catalogue().deliverables.get(key)
+
+
+def shipped_deliverable_type(key: str) -> DeliverableType | None:
+    """The shipped deliverable type ``key`` read alone (when another catalogue file is broken);
+    CatalogueError when this one is."""
+    path = SHIPPED / "deliverables" / f"{key}.yaml"
+    return read(path, DeliverableType) if path.is_file() else None
 
 
 # --- understanding ----------------------------------------------------------------------------

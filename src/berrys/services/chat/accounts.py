@@ -9,12 +9,13 @@ the user's permissions (the usage the llm service lets them see); nothing here w
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berrys.core.enums import InteractionStatus
 from berrys.services.agents import service as agents
 from berrys.services.chat.outcome import Outcome, answered
 from berrys.services.chat.reading import latest_run
+from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut
 from berrys.services.llm import service as llm
@@ -22,10 +23,6 @@ from berrys.services.llm.contracts import UsageReport
 from berrys.services.projects import service as projects
 from berrys.services.runs import review
 from berrys.services.runs.contracts import ReviewItem
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
-
 
 # --- what is waiting for the user ------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """What Berry does for an intent, through the owning services' own interfaces.
 
 Each action runs in its own unit of work and goes through the same function the REST API
-calls (``projects.service.create``, ``agents.generation.generate``, ...), so a project
+calls (``projects.service.create``, ``agents.service.generate``, ...), so a project
 created in chat is exactly a project created over REST. Costly or destructive actions are
 proposed first and run on the user's yes. Questions (STATUS) are answered by :mod:`answers`,
 which only reads; a message Berry did not understand gets :mod:`guide`'s list of what it can
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import ValidationError
 
 from berrys.core.db import Database
 from berrys.core.errors import BerrysError, NotFound
-from berrys.services.agents import generation as agent_generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.chat import answers, questions, runs
@@ -38,14 +36,11 @@ from berrys.services.chat.outcome import (
     refuse_read_only,
     target_project,
 )
-from berrys.services.planning import generation as planning_generation
+from berrys.services.chat.turn import Turn
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
 
 _log = structlog.get_logger("berrys.chat")
 
@@ -124,7 +119,7 @@ async def _generate_team(
         )
         return confirm(Intent.GENERATE_TEAM, project_id, question)
     try:
-        generated = await agent_generation.generate(
+        generated = await agents.generate(
             database, project_id=project_id, request=GenerateRequest(), user=turn.user
         )
     except BerrysError as exc:
@@ -183,7 +178,7 @@ async def _plan(
         )
         return confirm(Intent.PLAN, project_id, question)
     try:
-        plan = await planning_generation.create_plan(
+        plan = await planning.create_plan(
             database, project_id=project_id, plan_in=PlanCreate(), user=turn.user
         )
     except BerrysError as exc:

@@ -11,7 +11,7 @@ and what it has cost in :mod:`accounts`, and a message Berry did not understand 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berrys.core.db import Database
 from berrys.core.errors import BerrysError, NotFound
@@ -28,11 +28,9 @@ from berrys.services.chat.outcome import (
     target_project,
 )
 from berrys.services.chat.reading import Facts, hours, read_facts, task_status
+from berrys.services.chat.turn import Turn
 from berrys.services.planning.contracts import PlanDetail, TaskOut
 from berrys.services.projects import service as projects
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
 
 # Questions that make sense across all of the user's projects when none is meant.
 ACROSS_PROJECTS = frozenset({"waiting", "cost", "overview"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.services.chat.contracts import IntentResult
@@ -22,12 +22,10 @@ from berrys.services.chat.reading import (
     task_named,
     task_status,
 )
+from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
-from berrys.services.planning import insights
+from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import Bottleneck, PlanDetail, ScheduledTask, TaskOut
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
 
 # Monte Carlo samples for the finish forecast of a chat answer (the API's default is 1000).
 FORECAST_ITERATIONS = 200
@@ -61,7 +59,7 @@ async def critical_path(session: Any, turn: Turn, facts: Facts) -> Outcome:
     plan = facts.plan
     if plan is None or not plan.tasks:
         return _no_plan("critical_path", facts)
-    schedule = await insights.get_schedule(
+    schedule = await planning.get_schedule(
         session, plan_id=plan.id, user=turn.user, iterations=FORECAST_ITERATIONS
     )
     names = {a.id: a.name for a in facts.agents}
@@ -208,10 +206,10 @@ class _RiskEvidence:
 
 
 async def _risk_evidence(session: Any, turn: Turn, facts: Facts, plan: PlanDetail) -> _RiskEvidence:
-    schedule = await insights.get_schedule(
+    schedule = await planning.get_schedule(
         session, plan_id=plan.id, user=turn.user, iterations=FORECAST_ITERATIONS
     )
-    found = await insights.get_bottlenecks(session, plan_id=plan.id, user=turn.user)
+    found = await planning.get_bottlenecks(session, plan_id=plan.id, user=turn.user)
     run = facts.run
     return _RiskEvidence(
         turn=turn,

@@ -6,17 +6,13 @@ from the project's state: its agents' names, a high-risk task of its plan, its l
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from berrys.core.db import Database
 from berrys.core.errors import BerrysError
 from berrys.services.agents.contracts import AgentOut
 from berrys.services.chat.contracts import IntentResult
 from berrys.services.chat.outcome import Outcome, target_project
 from berrys.services.chat.reading import Facts, read_facts
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
+from berrys.services.chat.turn import Turn
 
 NOT_UNDERSTOOD = "I did not understand that as a question or a request."
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berrys.core.enums import ChatActionStatus, ChatIntent
 from berrys.core.errors import BerrysError
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
+from berrys.services.chat.turn import Turn
 
 Intent = ChatIntent
 Status = ChatActionStatus

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from berrys.core.db import Database
 from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus
@@ -20,6 +20,7 @@ from berrys.services.chat.outcome import (
     refuse_read_only,
     target_project,
 )
+from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse
 from berrys.services.pipeline import service as pipeline
@@ -27,9 +28,6 @@ from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RunCreate, RunOut
-
-if TYPE_CHECKING:
-    from berrys.services.chat.service import Turn
 
 
 async def start_run(

@@ -11,7 +11,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,12 +29,27 @@ from berrys.services.chat.contracts import (
     ChatSessionDetail,
     ChatSessionOut,
     PendingAction,
-    PromptName,
     PromptOut,
 )
 from berrys.services.chat.prompts import DEFAULTS
 from berrys.services.chat.tables import ChatMessage, ChatPrompt, ChatSession
+from berrys.services.chat.turn import Turn
 from berrys.services.projects import service as projects
+
+__all__ = [
+    "create_session",
+    "finish_turn",
+    "get_prompt",
+    "get_prompts",
+    "get_session",
+    "get_sessions",
+    "reset_prompt",
+    "send",
+    "sse",
+    "start_turn",
+    "stream_turn",
+    "update_prompt",
+]
 
 HISTORY_MESSAGES = 10
 _running: set[asyncio.Future[ChatReply]] = set()
@@ -186,21 +200,6 @@ async def reset_prompt(session: AsyncSession, *, name: str, user: UserOut) -> Pr
 
 
 # --- a turn ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Turn:
-    """Everything a turn needs, read in its first short transaction."""
-
-    session_id: uuid.UUID
-    user: UserOut
-    content: str
-    user_message_id: uuid.UUID
-    history: list[tuple[str, str]]
-    prompts: dict[PromptName, str]
-    pending: PendingAction | None
-    project_id: uuid.UUID | None
-    projects: dict[str, uuid.UUID] = field(default_factory=dict)
 
 
 async def start_turn(

@@ -11,13 +11,17 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.contracts import (
     FactMember,
     ProjectFacts,
     Risk,
     ScheduledTask,
 )
+from berrys.services.planning import service as planning
+from berrys.services.projects import service as projects
 
 _log = structlog.get_logger("berrys.deliverables")
 
@@ -93,10 +97,6 @@ async def project_facts(
     user: UserOut,
 ) -> ProjectFacts:
     """The project's facts (without upstream deliverables: the run engine adds those)."""
-    from berrys.services.agents import service as agents
-    from berrys.services.catalogue import service as catalogue
-    from berrys.services.projects import service as projects
-
     project = await projects.get(session, project_id=project_id, user=user)
     profile = await catalogue.get_profile(session, project_id=project_id, user=user)
     team, _ = await agents.get_all(session, project_id=project_id, user=user, limit=200)
@@ -132,12 +132,9 @@ async def _with_schedule(
     user: UserOut,
     names: dict[uuid.UUID, str],
 ) -> ProjectFacts:
-    from berrys.services.planning import insights
-    from berrys.services.planning import service as planning
-
     try:
         tasks = await planning.get_tasks(session, plan_id=plan_id, user=user)
-        schedule = await insights.get_schedule(session, plan_id=plan_id, user=user, iterations=1)
+        schedule = await planning.get_schedule(session, plan_id=plan_id, user=user, iterations=1)
     except Exception as exc:  # a plan removed since the run started, or not schedulable
         _log.info("deliverables.no_schedule", plan=str(plan_id), error=str(exc))
         return facts

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.contracts import DeliverableType, ProjectFacts
 from berrys.services.deliverables import checks, offline, prompts
 from berrys.services.deliverables import gate as gating
@@ -54,17 +55,13 @@ def deliverable_type(key: str | None) -> DeliverableType | None:
     """The catalogue's deliverable type ``key`` (with the user's own), or None."""
     if not key:
         return None
-    from berrys.services.catalogue import catalogue as files
-    from berrys.services.catalogue import service as catalogue
-
     try:
         return catalogue.deliverable_type(key)
-    except files.CatalogueError as exc:  # another file is broken: this one may still be good
+    except catalogue.CatalogueError as exc:  # another file is broken: this one may still be good
         _log.error("deliverables.catalogue_invalid", error=str(exc))
-        path = files.SHIPPED / "deliverables" / f"{key}.yaml"
         try:
-            return files.read(path, DeliverableType) if path.is_file() else None
-        except files.CatalogueError:
+            return catalogue.shipped_deliverable_type(key)
+        except catalogue.CatalogueError:
             return None
 
 

@@ -36,6 +36,20 @@ from berrys.services.interactions.tables import (
     Notification,
 )
 
+__all__ = [
+    "cancel_pending",
+    "create",
+    "due_count",
+    "due_run_ids",
+    "expire_due",
+    "get",
+    "get_all",
+    "notify",
+    "pending_count",
+    "respond",
+    "take_tool_approval",
+]
+
 I = HumanInteractionType  # noqa: E741
 _common = HumanInteraction.__table__
 _detail_tables = {

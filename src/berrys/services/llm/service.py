@@ -44,6 +44,16 @@ from berrys.services.llm.providers.base import (
 )
 from berrys.services.llm.providers.rules import RULES_MODEL
 from berrys.services.llm.router import AttemptRecord, NoModelAnswered
+from berrys.services.llm.scoring import (
+    SEMANTIC_WEIGHT,
+    WORD_MATCH_MAX,
+    Embed,
+    relative,
+    similarities,
+    warm_later,
+    word_match,
+    words,
+)
 
 _log = structlog.get_logger("berrys.llm")
 
@@ -343,6 +353,17 @@ async def embed(
     )
 
 
+async def default_embedder(database: Database) -> tuple[str, Embed]:
+    """The platform's default embedder: its name (which keys its stored vectors) and a
+    function embedding texts with it, for :func:`similarities`."""
+    name = (await embed(database, texts=[])).model  # asking for no vectors costs nothing
+
+    async def embed_texts(texts: list[str]) -> list[list[float]]:
+        return (await embed(database, texts=texts)).vectors
+
+    return name, embed_texts
+
+
 async def record_gate(
     database: Database,
     *,
@@ -404,6 +425,11 @@ async def readiness() -> dict[str, dict[str, str]]:
     return checks
 
 
+def unavailable_providers() -> dict[ModelProvider, str]:
+    """The providers that cannot answer in this process, each with the reason."""
+    return dict(runtime.get().unavailable)
+
+
 # The registry, budgets, feedback and usage, a model's test call and the rotation of stored
 # keys (split out; part of this interface).
 from berrys.services.llm.accounting import usage  # noqa: E402
@@ -425,10 +451,14 @@ from berrys.services.llm.registry import (  # noqa: E402
 
 __all__ = [
     "OFFLINE_DRAFT_MODEL",
+    "SEMANTIC_WEIGHT",
+    "WORD_MATCH_MAX",
+    "Embed",
     "complete",
     "compose_system_prompt",
     "configure",
     "create",
+    "default_embedder",
     "delete",
     "delete_budget",
     "embed",
@@ -441,13 +471,20 @@ __all__ = [
     "probe_model",
     "readiness",
     "record_gate",
+    "relative",
     "rotate_secrets",
     "script",
     "scripts",
     "set_budget",
     "shutdown",
+    "similarities",
     "stream",
     "sync_registry",
+    "task_price",
+    "unavailable_providers",
     "update",
     "usage",
+    "warm_later",
+    "word_match",
+    "words",
 ]

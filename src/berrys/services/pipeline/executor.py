@@ -219,7 +219,9 @@ def unanswered(completion: Any) -> str:
     )
 
 
-def offline_answer(messages: list[dict[str, Any]], task_type: str, note: str = "") -> dict:
+def offline_answer(
+    messages: list[dict[str, Any]], task_type: str, note: str = ""
+) -> dict[str, Any]:
     """A deterministic answer when no model service is available (recorded as RULES): a
     review that approves nothing, or the task's offline note."""
     prompt = messages[-1]["content"] if messages else ""
@@ -271,16 +273,16 @@ class AgentExecutor:
                     agent_name = (await agents.get(session, agent_id=task.agent_id, user=user)).name
                 except NotFound as exc:  # the agent was removed since the plan was made
                     _log.info("executor.agent_missing", agent=str(task.agent_id), error=str(exc))
-            auditor = None
+            auditor: tuple[uuid.UUID, str] | None = None  # its id and system prompt
             if ctx.task.run_options.get("review"):
                 team, _ = await agents.get_all(
                     session, project_id=task.project_id, user=user, limit=200
                 )
-                auditor = next((a for a in team if a.agent_type == AgentType.AUDITOR), None)
-                if auditor is not None:
+                found = next((a for a in team if a.agent_type == AgentType.AUDITOR), None)
+                if found is not None:
                     auditor = (
-                        auditor.id,
-                        await agents.system_prompt(session, agent_id=auditor.id, user=user),
+                        found.id,
+                        await agents.system_prompt(session, agent_id=found.id, user=user),
                     )
             tools = await self._bound_tools(session, task.agent_id)
         return {
@@ -291,7 +293,7 @@ class AgentExecutor:
             "user": user,
         }
 
-    async def _bound_tools(self, session: Any, agent_id: uuid.UUID | None) -> list[dict]:
+    async def _bound_tools(self, session: Any, agent_id: uuid.UUID | None) -> list[dict[str, Any]]:
         """The agent's tools: name, description, schema, policy, idempotency."""
         if agent_id is None:
             return []
@@ -353,9 +355,12 @@ class AgentExecutor:
                 answer["unanswered"] = failed
             return answer
 
-        return await ctx.model(request, call, usage=_usage)
+        recorded: dict[str, Any] = await ctx.model(request, call, usage=_usage)
+        return recorded
 
-    async def _tool(self, ctx: TaskContext, tool: dict[str, Any], arguments: dict, user: Any):
+    async def _tool(
+        self, ctx: TaskContext, tool: dict[str, Any], arguments: dict[str, Any], user: Any
+    ) -> Any:
         if tool["approval_policy"] == "REQUIRES_APPROVAL":
             await ctx.require_approval(
                 grant=ctx.grant_key(tool["name"], arguments),
@@ -448,7 +453,9 @@ class AgentExecutor:
         await self._record_verdicts(verdicts)
         return self._outcome(ctx, answer, review, loaded["agent_name"], len(feedback))
 
-    async def _deliver(self, ctx: TaskContext, loaded: dict[str, Any], deliverable: Any):
+    async def _deliver(
+        self, ctx: TaskContext, loaded: dict[str, Any], deliverable: Any
+    ) -> TaskOutcome:
         """A task with a deliverable type: the deliverables service drafts it (a model's
         draft against the outline, gated; offline, the outline filled from the facts)."""
         facts = await delivering.read_facts(self.database, ctx, loaded["user"])
@@ -506,7 +513,7 @@ class AgentExecutor:
     async def _review(
         self,
         ctx: TaskContext,
-        auditor: tuple,
+        auditor: tuple[uuid.UUID, str],
         content: str,
         criteria: list[str] | None = None,
         *,

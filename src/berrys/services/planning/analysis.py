@@ -144,7 +144,8 @@ def forecast(
         seed=seed,
         release=[t.not_before or 0.0 for t in tasks],
     )
-    return tuple(engine.percentile(finishes, q) for q in (0.5, 0.8, 0.95))  # type: ignore[return-value]
+    p50, p80, p95 = (engine.percentile(finishes, q) for q in (0.5, 0.8, 0.95))
+    return p50, p80, p95
 
 
 def _units(resource: ResourceSpec | None, hours_per_week: float) -> float:
@@ -460,7 +461,7 @@ def assign(
     TIME balances the hours, COST takes the cheapest, BALANCED weighs both. Longest tasks
     are placed first. Returns task id -> agent id (None when the plan has no agents).
     """
-    agents = [r for r in model.resources if r.agent_id is not None]
+    agents = [(r.agent_id, r) for r in model.resources if r.agent_id is not None]
     load: dict[uuid.UUID, float] = defaultdict(float)
     for task in model.tasks:
         if task.agent_id is not None and (only is None or task.id not in only):
@@ -468,29 +469,27 @@ def assign(
     todo = [t for t in model.tasks if (t.id in only if only is not None else t.agent_id is None)]
     todo.sort(key=lambda t: (-t.duration, str(t.id)))
     chosen: dict[uuid.UUID, uuid.UUID | None] = {}
-    top_cost = max((r.cost_per_hour for r in agents), default=0.0) or 1.0
+    top_cost = max((r.cost_per_hour for _, r in agents), default=0.0) or 1.0
     for task in todo:
         if not agents:
             chosen[task.id] = None
             continue
-        best_cover = max(len(task.skills & r.skills) for r in agents)
-        candidates = [r for r in agents if len(task.skills & r.skills) == best_cover]
+        best_cover = max(len(task.skills & r.skills) for _, r in agents)
+        candidates = [(a, r) for a, r in agents if len(task.skills & r.skills) == best_cover]
         total = sum(load.values()) or 1.0
 
-        pick = min(candidates, key=lambda r: _score(r, load, total, top_cost, target))
-        chosen[task.id] = pick.agent_id
-        load[pick.agent_id] += task.duration  # type: ignore[index]
+        agent_id, _ = min(
+            candidates, key=lambda c: _score(c[1], load[c[0]] / total, top_cost, target)
+        )
+        chosen[task.id] = agent_id
+        load[agent_id] += task.duration
     return chosen
 
 
 def _score(
-    resource: ResourceSpec,
-    load: dict[uuid.UUID, float],
-    total: float,
-    top_cost: float,
-    target: OptimizationTarget,
+    resource: ResourceSpec, hours: float, top_cost: float, target: OptimizationTarget
 ) -> tuple[float, str]:
-    hours = load[resource.agent_id] / total  # type: ignore[index]
+    """``hours``: the resource's share of all the hours assigned so far."""
     cost = resource.cost_per_hour / top_cost
     if target == OptimizationTarget.TIME:
         value = hours

@@ -27,7 +27,8 @@ from berrys.services.catalogue import service as catalogue
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest
 from berrys.services.planning import schedule as engine
-from berrys.services.planning import service
+from berrys.services.planning import versions
+from berrys.services.planning._common import DEFAULT_METHODOLOGY
 from berrys.services.planning.contracts import (
     DependencyDraft,
     PlanCreate,
@@ -172,8 +173,8 @@ async def create_plan(
     if not plan_in.generate:
         async with database.transaction() as session:
             await projects.get(session, project_id=project_id, user=user)
-            plan = await service.create(session, project_id=project_id, plan_in=plan_in, user=user)
-            return await service.get_detail(session, plan_id=plan.id, user=user)
+            plan = await versions.create(session, project_id=project_id, plan_in=plan_in, user=user)
+            return await versions.get_detail(session, plan_id=plan.id, user=user)
     async with database.transaction(read_only=True) as session:
         project = await projects.get(session, project_id=project_id, user=user)
         team_out, _ = await agents.get_all(session, project_id=project_id, user=user, limit=200)
@@ -188,7 +189,7 @@ async def create_plan(
         catalogue.Member(a.name, a.agent_type, tuple(s.lower() for s in a.specialisation.skills))
         for a in team_out
     ]
-    methodology = plan_in.methodology or service.DEFAULT_METHODOLOGY
+    methodology = plan_in.methodology or DEFAULT_METHODOLOGY
     understood = await catalogue.understand(
         project.description or project.name, types=profile.types if profile else None
     )
@@ -203,7 +204,7 @@ async def create_plan(
     )
     ids = {a.name: a.id for a in team_out}
     async with database.transaction() as session:
-        plan = await service.create(
+        plan = await versions.create(
             session,
             project_id=project_id,
             plan_in=plan_in.model_copy(update={"methodology": methodology}),
@@ -211,7 +212,7 @@ async def create_plan(
             generated_by=source,
         )
         await _write(session, plan.id, draft, ids)
-        return await service.get_detail(session, plan_id=plan.id, user=user)
+        return await versions.get_detail(session, plan_id=plan.id, user=user)
 
 
 async def _draft(

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.errors import ServiceUnavailable, Unprocessable
 from berrys.services.auth.contracts import UserOut
-from berrys.services.planning import analysis, service
+from berrys.services.planning import analysis, plan_model
 from berrys.services.planning import schedule as engine
 from berrys.services.planning._common import cycle_error
 from berrys.services.planning.analysis import DepSpec, PlanModel
@@ -75,7 +75,7 @@ async def get_schedule(
     seed: int | None = None,
 ) -> ScheduleOut:
     """Early/late dates, slack, the critical path, and the P50/P80/P95 finish forecast."""
-    plan, model, names = await service.load_model(session, plan_id=plan_id, user=user)
+    plan, model, names = await plan_model.load_model(session, plan_id=plan_id, user=user)
     calendar = _calendar(plan)
     size = len(model.tasks) + len(model.deps)
     iterations = max(1, min(iterations, MAX_ITERATIONS, MAX_SAMPLE_WORK // max(1, size)))
@@ -171,7 +171,7 @@ async def get_resources(
     session: AsyncSession, *, plan_id: uuid.UUID, user: UserOut
 ) -> ResourcesOut:
     """Each resource's allocated hours and its over-allocated periods in the early schedule."""
-    _, model, names = await service.load_model(session, plan_id=plan_id, user=user)
+    _, model, names = await plan_model.load_model(session, plan_id=plan_id, user=user)
     sched, _ = _schedule(model, names)
     intervals = analysis.resource_intervals(model, sched.es)
     loads = []
@@ -202,12 +202,12 @@ async def level(
 ) -> LevelOut:
     """Resource levelling: shift tasks (non-critical first, within slack where possible) so no
     resource carries more than its capacity; ``apply`` saves the shifted starts."""
-    _, model, names = await service.load_model(session, plan_id=plan_id, user=user)
+    _, model, names = await plan_model.load_model(session, plan_id=plan_id, user=user)
     sched, a = _schedule(model, names)
     starts, finish = analysis.level(model, sched, a)
     moved = analysis.shifts(model, sched, starts)
     if apply and moved:
-        await service.set_not_before(
+        await plan_model.set_not_before(
             session, plan_id=plan_id, starts={s.task_id: s.to_hours for s in moved}, user=user
         )
     return LevelOut(
@@ -221,7 +221,7 @@ async def level(
 async def get_bottlenecks(
     session: AsyncSession, *, plan_id: uuid.UUID, user: UserOut
 ) -> BottlenecksOut:
-    _, model, names = await service.load_model(session, plan_id=plan_id, user=user)
+    _, model, names = await plan_model.load_model(session, plan_id=plan_id, user=user)
     sched, a = _schedule(model, names)
     return BottlenecksOut(plan_id=plan_id, bottlenecks=analysis.bottlenecks(model, sched, a))
 
@@ -284,7 +284,7 @@ async def what_if(
     session: AsyncSession, *, plan_id: uuid.UUID, request: WhatIfRequest, user: UserOut
 ) -> WhatIfOut:
     """The schedule delta of changes applied in memory; nothing is saved."""
-    plan, model, names = await service.load_model(session, plan_id=plan_id, user=user)
+    plan, model, names = await plan_model.load_model(session, plan_id=plan_id, user=user)
     calendar = _calendar(plan)
     changed = model.copy()
     _apply(changed, request)
@@ -334,11 +334,11 @@ async def assign(
     session: AsyncSession, *, plan_id: uuid.UUID, request: AssignRequest, user: UserOut
 ) -> AssignOut:
     """Assign agents to tasks by skill fit and the optimisation target, and save it."""
-    _, model, _ = await service.load_model(session, plan_id=plan_id, user=user)
+    _, model, _ = await plan_model.load_model(session, plan_id=plan_id, user=user)
     only = {t.id for t in model.tasks} if request.reassign_all else None
     chosen = analysis.assign(model, request.optimization_target, only=only)
     current = {t.id: t.agent_id for t in model.tasks}
     changed = {task: agent for task, agent in chosen.items() if agent != current[task]}
     if changed:
-        await service.set_assignments(session, plan_id=plan_id, agents=changed, user=user)
+        await plan_model.set_assignments(session, plan_id=plan_id, agents=changed, user=user)
     return AssignOut(assigned=chosen)

@@ -106,7 +106,8 @@ def edge_weights(
 ) -> list[float]:
     """Each dependency as the minimum distance from its predecessor's to its successor's ES."""
     d = np.asarray(durations, dtype=np.float64)
-    return _dependencies(d, pred, succ, kind, lag)[2].tolist()  # type: ignore[no-any-return]
+    weights: list[float] = _dependencies(d, pred, succ, kind, lag)[2].tolist()
+    return weights
 
 
 def find_cycle(n: int, pred: Sequence[int], succ: Sequence[int]) -> list[int] | None:

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
-from berrys.core.enums import AuditAction, DependencyType, Methodology, TaskStatus
-from berrys.core.errors import Conflict, NotFound, Unprocessable
-from berrys.services.agents import service as agents
-from berrys.services.agents.contracts import AgentOut
+from berrys.core.enums import AuditAction, DependencyType, TaskStatus
+from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.audit import service as audit
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning import analysis
@@ -29,21 +26,23 @@ from berrys.services.planning._common import (
     _tasks,
     task_out,
 )
-from berrys.services.planning.analysis import DepSpec, PlanModel, ResourceSpec, TaskSpec
+from berrys.services.planning.analysis import DepSpec, PlanModel, TaskSpec
 from berrys.services.planning.contracts import (
     DependencyOut,
-    MilestoneOut,
-    PhaseOut,
     PlanChangeOut,
-    PlanCreate,
     PlanDetail,
     PlanOut,
     PlanUpdate,
-    ResourceOut,
     TaskOut,
     TaskStats,
     WorkCalendarSpec,
 )
+from berrys.services.planning.editing import (
+    set_predecessors,
+    update_task,
+)
+from berrys.services.planning.generation import create_plan
+from berrys.services.planning.insights import get_bottlenecks, get_schedule
 from berrys.services.planning.tables import (
     Plan,
     PlanChange,
@@ -53,11 +52,38 @@ from berrys.services.planning.tables import (
     PlanResource,
     PlanTask,
 )
+from berrys.services.planning.versions import (
+    _detail,
+    _insert_version,
+    _make_current,
+    create,
+    get_detail,
+)
 from berrys.services.planning.workcalendar import WorkCalendar
 from berrys.services.projects import service as projects
 
-DEFAULT_METHODOLOGY = Methodology.CRITICAL_PATH
-
+__all__ = [
+    "clone",
+    "create",
+    "create_plan",
+    "current_tasks",
+    "delete_plan",
+    "get",
+    "get_all",
+    "get_bottlenecks",
+    "get_current",
+    "get_dependencies",
+    "get_detail",
+    "get_history",
+    "get_schedule",
+    "get_tasks",
+    "plan_graph",
+    "set_predecessors",
+    "set_task_status",
+    "task_stats",
+    "update_plan",
+    "update_task",
+]
 
 # --- reading --------------------------------------------------------------------------------
 
@@ -89,26 +115,6 @@ async def plan_graph(
         raise NotFound.of("Plan", plan_id)
     tasks = [task_out(t) for t in await _tasks(session, plan_id)]
     return tasks, [DependencyOut.model_validate(d) for d in await _deps(session, plan_id)]
-
-
-async def get_detail(session: AsyncSession, *, plan_id: uuid.UUID, user: UserOut) -> PlanDetail:
-    """The plan with its phases, milestones, tasks, dependencies and resources."""
-    plan = await _plan_row(session, plan_id, user)
-    return await _detail(session, plan)
-
-
-async def _detail(session: AsyncSession, plan: Plan) -> PlanDetail:
-    phases = await _rows(session, PlanPhase, plan.id, PlanPhase.position, PlanPhase.id)
-    milestones = await _rows(session, PlanMilestone, plan.id, PlanMilestone.name, PlanMilestone.id)
-    resources = await _rows(session, PlanResource, plan.id, PlanResource.name, PlanResource.id)
-    return PlanDetail(
-        **PlanOut.model_validate(plan).model_dump(),
-        phases=[PhaseOut.model_validate(p) for p in phases],
-        milestones=[MilestoneOut.model_validate(m) for m in milestones],
-        tasks=[task_out(t) for t in await _tasks(session, plan.id)],
-        dependencies=[DependencyOut.model_validate(d) for d in await _deps(session, plan.id)],
-        resources=[ResourceOut.model_validate(r) for r in resources],
-    )
 
 
 async def get_all(
@@ -165,159 +171,7 @@ async def get_history(
     return [PlanChangeOut.model_validate(r) for r in rows], total
 
 
-async def load_model(
-    session: AsyncSession, *, plan_id: uuid.UUID, user: UserOut
-) -> tuple[PlanOut, PlanModel, dict[uuid.UUID, str]]:
-    """The plan in memory for analysis, with every agent of the project as a resource."""
-    plan = await _plan_row(session, plan_id, user)
-    tasks = await _tasks(session, plan.id)
-    deps = await _deps(session, plan.id)
-    rows = await _rows(session, PlanResource, plan.id, PlanResource.name, PlanResource.id)
-    team, _ = await agents.get_all(session, project_id=plan.project_id, user=user, limit=200)
-    calendar = WorkCalendarSpec.model_validate(plan.calendar)
-    model = PlanModel(
-        tasks=[_task_spec(t) for t in tasks],
-        deps=[
-            DepSpec(
-                d.id, d.from_task_id, d.to_task_id, DependencyType(d.dependency_type), d.lag_hours
-            )
-            for d in deps
-        ],
-        resources=_resource_specs(team, rows),
-        hours_per_week=calendar.hours_per_day * len(calendar.working_days),
-    )
-    return PlanOut.model_validate(plan), model, {t.id: t.name for t in tasks}
-
-
-def _task_spec(task: PlanTask) -> TaskSpec:
-    return TaskSpec(
-        id=task.id,
-        name=task.name,
-        estimate=task.estimate_hours,
-        optimistic=task.optimistic_hours,
-        pessimistic=task.pessimistic_hours,
-        skills=frozenset(s.lower() for s in task.required_skills),
-        agent_id=task.assigned_agent_id,
-        resource_id=task.assigned_resource_id,
-        not_before=task.not_before_hours,
-        priority=task.priority,
-        status=task.status,
-    )
-
-
-def _resource_specs(team: list[AgentOut], rows: list[PlanResource]) -> list[ResourceSpec]:
-    """Every agent (with its plan resource's settings, if it has one), then the other resources."""
-    by_agent = {r.agent_id: r for r in rows if r.agent_id is not None}
-    resources = []
-    for agent in team:
-        row = by_agent.get(agent.id)
-        skills = row.skills if row else agent.specialisation.skills
-        resources.append(
-            ResourceSpec(
-                key=agent.id,
-                name=agent.name,
-                agent_id=agent.id,
-                resource_id=row.id if row else None,
-                skills=frozenset(s.lower() for s in skills),
-                capacity_hours_per_week=row.capacity_hours_per_week if row else 40.0,
-                cost_per_hour=row.cost_per_hour if row else 0.0,
-            )
-        )
-    for row in rows:
-        if row.agent_id is None:
-            resources.append(
-                ResourceSpec(
-                    key=row.id,
-                    name=row.name,
-                    resource_id=row.id,
-                    skills=frozenset(s.lower() for s in row.skills),
-                    capacity_hours_per_week=row.capacity_hours_per_week,
-                    cost_per_hour=row.cost_per_hour,
-                )
-            )
-    return resources
-
-
 # --- plans ----------------------------------------------------------------------------------
-
-
-async def _default_calendar(
-    session: AsyncSession, project_id: uuid.UUID, user: UserOut
-) -> WorkCalendarSpec:
-    project = await projects.get(session, project_id=project_id, user=user)
-    configured = project.metadata.get("calendar")
-    if isinstance(configured, dict):
-        try:
-            return WorkCalendarSpec.model_validate(configured)
-        except ValueError:
-            pass
-    return WorkCalendarSpec()
-
-
-async def _make_current(session: AsyncSession, plan: Plan) -> None:
-    await session.execute(
-        update(Plan)
-        .where(Plan.project_id == plan.project_id, Plan.id != plan.id, Plan.is_current.is_(True))
-        .values(is_current=False)
-    )
-    await session.flush()
-    plan.is_current = True
-
-
-async def _insert_version(session: AsyncSession, plan: Plan) -> None:
-    """Add a new version; a concurrent one taking the same number (or current) is 409."""
-    try:
-        async with session.begin_nested():
-            session.add(plan)
-            await session.flush()
-    except IntegrityError:
-        raise Conflict(
-            "Another version of this project's plan was created at the same moment; try again"
-        ) from None
-
-
-async def create(
-    session: AsyncSession,
-    *,
-    project_id: uuid.UUID,
-    plan_in: PlanCreate,
-    user: UserOut,
-    generated_by: str | None = None,
-) -> Plan:
-    """A new, empty plan version of the project, made current (fill it by hand or by draft)."""
-    calendar = plan_in.calendar or await _default_calendar(session, project_id, user)
-    version = (
-        await session.execute(
-            select(func.coalesce(func.max(Plan.version), 0)).where(Plan.project_id == project_id)
-        )
-    ).scalar_one() + 1
-    methodology = plan_in.methodology or DEFAULT_METHODOLOGY
-    plan = Plan(
-        project_id=project_id,
-        version=version,
-        is_current=False,
-        name=plan_in.name or f"Plan v{version} ({methodology.value.lower().replace('_', ' ')})",
-        methodology=methodology,
-        start_at=plan_in.start_at or utcnow(),
-        calendar=calendar.model_dump(mode="json"),
-        generated_by=generated_by,
-        created_by=user.id,
-    )
-    await _make_current(session, plan)
-    await _insert_version(session, plan)
-    await _record(
-        session,
-        plan,
-        action=AuditAction.GENERATE if generated_by else AuditAction.CREATE,
-        entity_type="plan",
-        entity_id=plan.id,
-        summary=f"generated version {version} ({generated_by})"
-        if generated_by
-        else f"created version {version}",
-        user=user,
-        after=PlanOut.model_validate(plan),
-    )
-    return plan
 
 
 async def update_plan(
@@ -529,7 +383,7 @@ async def _copy_milestones(
         )
 
 
-# --- for the system (the run engine) and levelling -------------------------------------------
+# --- for the system (the run engine) --------------------------------------------------------
 
 
 async def set_task_status(
@@ -573,29 +427,6 @@ async def set_task_status(
         after=after,
     )
     return after
-
-
-async def set_not_before(
-    session: AsyncSession,
-    *,
-    plan_id: uuid.UUID,
-    starts: dict[uuid.UUID, float | None],
-    user: UserOut,
-) -> None:
-    """Save earliest starts (resource levelling) on the plan's tasks."""
-    plan = await _plan_row(session, plan_id, user)
-    for task in await _tasks(session, plan.id):
-        if task.id in starts:
-            task.not_before_hours = starts[task.id]
-    await _record(
-        session,
-        plan,
-        action=AuditAction.UPDATE,
-        entity_type="plan",
-        entity_id=plan.id,
-        summary=f"levelled resources: {len(starts)} task start(s) moved",
-        user=user,
-    )
 
 
 # --- for the project's stats ----------------------------------------------------------------
@@ -648,29 +479,3 @@ async def task_stats(session: AsyncSession, *, project_id: uuid.UUID) -> TaskSta
         except Unprocessable:  # past year 9999: no date, and the rest of the stats stand
             eta = None
     return TaskStats(plan_id=plan.id, tasks_by_status=counts, progress_percent=progress, eta=eta)
-
-
-async def set_assignments(
-    session: AsyncSession,
-    *,
-    plan_id: uuid.UUID,
-    agents: dict[uuid.UUID, uuid.UUID | None],
-    user: UserOut,
-) -> None:
-    """Save task -> agent assignments (pending tasks become ASSIGNED)."""
-    plan = await _plan_row(session, plan_id, user)
-    for task in await _tasks(session, plan.id):
-        if task.id in agents:
-            task.assigned_agent_id = agents[task.id]
-            if task.status == TaskStatus.PENDING and task.assigned_agent_id is not None:
-                task.status = TaskStatus.ASSIGNED
-    await _record(
-        session,
-        plan,
-        action=AuditAction.UPDATE,
-        entity_type="plan",
-        entity_id=plan.id,
-        summary=f"assigned agents to {len(agents)} task(s)",
-        user=user,
-        after={str(task): str(agent) if agent else None for task, agent in agents.items()},
-    )

@@ -23,6 +23,23 @@ from berrys.services.projects.contracts import (
 )
 from berrys.services.projects.tables import Project, ProjectState
 
+__all__ = [
+    "TRANSITIONS",
+    "advance",
+    "create",
+    "delete",
+    "get",
+    "get_all",
+    "get_history",
+    "get_stats",
+    "log_scope",
+    "names",
+    "transition",
+    "update",
+    "visible_ids",
+    "visible_scope",
+]
+
 S = ProjectStatus
 TRANSITIONS = Lifecycle[ProjectStatus](
     "Project",

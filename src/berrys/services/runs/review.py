@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +202,9 @@ async def _make_final(
     return event, changed
 
 
-async def _send_back(session: AsyncSession, task_run_id: uuid.UUID, task: Any, feedback: str):
+async def _send_back(
+    session: AsyncSession, task_run_id: uuid.UUID, task: Any, feedback: str
+) -> None:
     """A new attempt with the feedback in the task's spec: ``answers`` (what every executor
     shows as answers from people) and ``review_feedback`` (all rounds, oldest first)."""
     spec = dict(task.spec or {})
@@ -283,7 +286,7 @@ async def _edited_artifact(
     return artifact_id
 
 
-def _chosen(artifacts: list[Any], artifact_id: uuid.UUID | None) -> Any:
+def _chosen(artifacts: Sequence[Any], artifact_id: uuid.UUID | None) -> Any:
     """The artifact an edit replaces (the first unless named); 422 when it is not text."""
     if artifact_id is None:
         chosen = artifacts[0]

@@ -47,12 +47,11 @@ from berrys.services.runs.engine.executor import (
     ArtifactSpec,
     PauseRun,
     PermanentTaskError,
-    TaskContext,
     TaskExecutor,
     TaskOutcome,
 )
 from berrys.services.runs.engine.hooks import RunHooks
-from berrys.services.runs.engine.journal import TaskSnapshot
+from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
 from berrys.services.runs.engine.state import commit_events, initial_ready, lock_run
 from berrys.services.runs.engine.worker import EngineConfig, Worker
 from berrys.services.runs.tables import Run, Step, TaskRun, TaskRunDependency
@@ -371,7 +370,7 @@ async def _load(session: AsyncSession, run_id: uuid.UUID, *, with_tasks: bool = 
 async def _check_access(
     session: AsyncSession, run_id: uuid.UUID, user: UserOut | None
 ) -> uuid.UUID:
-    project_id = (
+    project_id: uuid.UUID | None = (
         await session.execute(select(_run.c.project_id).where(_run.c.id == run_id))
     ).scalar_one_or_none()
     if project_id is None:

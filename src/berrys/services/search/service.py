@@ -15,14 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
 from berrys.core.enums import SearchKind
-from berrys.services.agents import specialisations, templates
+from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import service as llm
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
-from berrys.services.search import scoring
 from berrys.services.search.contracts import SearchHit, SearchResult
 from berrys.services.tools import service as tools
+
+__all__ = ["similar"]
 
 _log = structlog.get_logger("berrys.search")
 
@@ -32,7 +33,7 @@ EMBED_BUDGET_SECONDS = 1.0
 # The most items of one kind a query considers (the newest projects first).
 MAX_CANDIDATES = 10_000
 SNIPPET = 300
-MAX_SCORE = scoring.WORD_MATCH_MAX + scoring.SEMANTIC_WEIGHT
+MAX_SCORE = llm.WORD_MATCH_MAX + llm.SEMANTIC_WEIGHT
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ async def _tasks(session: AsyncSession, user: UserOut) -> list[_Candidate]:
 
 
 async def _agent_templates(session: AsyncSession, user: UserOut) -> list[_Candidate]:
-    items, _ = await templates.get_all(session, user=user, limit=MAX_CANDIDATES, offset=0)
+    items, _ = await agents.get_templates(session, user=user, limit=MAX_CANDIDATES, offset=0)
     return [
         _Candidate(
             SearchKind.AGENT_TEMPLATE,
@@ -107,16 +108,6 @@ _SOURCES = {
 }
 
 
-async def _embedder(database: Database) -> tuple[str, scoring.Embed]:
-    """The platform's default embedder and its name."""
-    model = await scoring.embedder_name(database)
-
-    async def embed(texts: list[str]) -> list[list[float]]:
-        return (await llm.embed(database, texts=texts)).vectors
-
-    return model, embed
-
-
 def _hit(
     candidate: _Candidate, score: float, similarity: float | None, reasons: list[str]
 ) -> SearchHit:
@@ -147,18 +138,18 @@ async def similar(
     ``budget`` bounds the seconds spent embedding unseen texts (None: embed them all).
     """
     if SearchKind.AGENT_TEMPLATE in kinds:  # system templates are seeded on first use
-        await specialisations.ensure_seeded(database)
+        await agents.ensure_seeded(database)
     candidates: list[_Candidate] = []
     async with database.transaction(read_only=True) as session:
         for kind in kinds:
             candidates += await _SOURCES[kind](session, user)
-    query_words = scoring.words(q)
+    query_words = llm.words(q)
     similarities: list[float | None] = [None] * len(candidates)
     model: str | None = None
     if candidates:
         try:
-            model, embed = await _embedder(database)
-            similarities, missing = await scoring.similarities(
+            model, embed = await llm.default_embedder(database)
+            similarities, missing = await llm.similarities(
                 q,
                 [c.text for c in candidates],
                 source=model,
@@ -171,13 +162,13 @@ async def similar(
             model = None
         else:
             if missing:
-                scoring.warm_later(missing, source=model, embed=embed, database=database)
-    spread = scoring.relative(similarities)
+                llm.warm_later(missing, source=model, embed=embed, database=database)
+    spread = llm.relative(similarities)
     scored: list[tuple[float, float | None, _Candidate, list[str]]] = []
     for candidate, similarity, weight in zip(candidates, similarities, spread.weights, strict=True):
-        score, reasons = scoring.word_match(query_words, q, candidate.text)
+        score, reasons = llm.word_match(query_words, q, candidate.text)
         if weight > 0 and similarity is not None:
-            score += scoring.SEMANTIC_WEIGHT * weight
+            score += llm.SEMANTIC_WEIGHT * weight
             reasons.append(spread.reason(similarity))
         if score > 0:
             scored.append((score, similarity, candidate, reasons))

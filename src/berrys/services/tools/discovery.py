@@ -7,10 +7,8 @@ is available (the Model Orchestration service's embeddings, or one set with
 
 from __future__ import annotations
 
-import inspect
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Hashable
 
 import structlog
 from sqlalchemy import select
@@ -20,7 +18,7 @@ from berrys.core.db import Database
 from berrys.core.enums import ToolStatus, UserRole
 from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
-from berrys.services.search import scoring
+from berrys.services.llm import service as llm
 from berrys.services.tools.contracts import (
     Candidate,
     DiscoverRequest,
@@ -31,42 +29,21 @@ from berrys.services.tools.tables import McpServer, Tool, ToolDiscovery
 
 _log = structlog.get_logger("berrys.tools.discovery")
 
-Embedder = Callable[[list[str]], Awaitable[list[list[float]]]]
-_embedder: Embedder | None = None
+_embedder: llm.Embed | None = None
 
 
-def set_embedder(embedder: Embedder | None) -> None:
+def set_embedder(embedder: llm.Embed | None) -> None:
     """Use ``embedder`` for semantic similarity (``None``: look for the LLM service's)."""
     global _embedder
     _embedder = embedder
 
 
-async def _llm_embedder(database: Database) -> Embedder | None:
-    """The Model Orchestration service's embeddings, when that service offers them."""
-    try:
-        from berrys.services.llm import service as llm
-    except ImportError:
-        return None
-    embed = getattr(llm, "embed", None) or getattr(llm, "embeddings", None)
-    if embed is None:
-        return None
-    parameters = inspect.signature(embed).parameters
-
-    async def run(texts: list[str]) -> list[list[float]]:
-        kwargs: dict[str, Any] = {}
-        if "database" in parameters:
-            kwargs["database"] = database
-        for name in ("texts", "input", "inputs"):
-            if name in parameters:
-                kwargs[name] = texts
-                break
-        else:
-            return []
-        result = await embed(**kwargs)
-        vectors = getattr(result, "vectors", None) or getattr(result, "embeddings", None) or result
-        return [list(map(float, vector)) for vector in vectors]
-
-    return run
+async def _embedder_and_source(database: Database) -> tuple[Hashable, llm.Embed]:
+    """The embedder set with :func:`set_embedder` (its vectors keyed by itself), else the
+    platform's default embedder and its name."""
+    if _embedder is not None:
+        return _embedder, _embedder
+    return await llm.default_embedder(database)
 
 
 def _tool_text(tool: Tool) -> str:
@@ -94,21 +71,21 @@ def _score_tool(
             score += 0.4
             reasons.append(f"{cap!r} appears in the name or description")
         else:
-            cap_words = set(scoring.words(cap))
-            shared = cap_words & set(scoring.words(text))
+            cap_words = set(llm.words(cap))
+            shared = cap_words & set(llm.words(text))
             if shared:
                 score += 0.3 * len(shared) / len(cap_words)
                 reasons.append(f"capability words {sorted(shared)} appear in the tool")
-    matched, why = scoring.word_match(query_words, query, text)
+    matched, why = llm.word_match(query_words, query, text)
     return score + matched, reasons + why
 
 
 def _apply_semantic(ranked: list[Candidate], similarities: list[float | None]) -> None:
     """A bonus for the tools most similar to the request, relative to the rest."""
-    spread = scoring.relative(similarities)
+    spread = llm.relative(similarities)
     for candidate, similarity, weight in zip(ranked, similarities, spread.weights, strict=True):
         if weight > 0 and similarity is not None:
-            candidate.score += scoring.SEMANTIC_WEIGHT * weight
+            candidate.score += llm.SEMANTIC_WEIGHT * weight
             candidate.reasons.append(spread.reason(similarity))
 
 
@@ -116,7 +93,7 @@ async def discover(
     database: Database, *, request: DiscoverRequest, user: UserOut | None
 ) -> DiscoverResult:
     """Rank candidates, store the request with its context and results, return them."""
-    query_words = scoring.words(request.query or "")
+    query_words = llm.words(request.query or "")
     async with database.transaction(read_only=True) as session:
         tools = list(await session.scalars(select(Tool).where(Tool.status != ToolStatus.REJECTED)))
         servers = list(await session.scalars(select(McpServer)))
@@ -127,7 +104,7 @@ async def discover(
         _weigh_standing(candidate)
     if request.include_servers:
         registered = {tool.mcp_server_id for tool in tools if tool.mcp_server_id}
-        request_words = set(query_words) | set(scoring.words(request.capability or ""))
+        request_words = set(query_words) | set(llm.words(request.capability or ""))
         matched += _server_candidates(servers, registered, request_words)
     matched.sort(key=lambda c: (-c.score, c.name))
     top = [c.model_copy(update={"score": round(c.score, 4)}) for c in matched[: request.limit]]
@@ -153,13 +130,12 @@ async def _add_semantic(
     database: Database, ranked: list[Candidate], tools: list[Tool], request: DiscoverRequest
 ) -> bool:
     """Add the similarity bonus when an embedder answers; whether it did."""
-    embedder = _embedder or await _llm_embedder(database)
     text = " ".join(filter(None, [request.capability, request.query]))
-    if embedder is None or not tools or not text:
+    if not tools or not text:
         return False
     try:
-        source = _embedder or await scoring.embedder_name(database)
-        similarities, _ = await scoring.similarities(
+        source, embedder = await _embedder_and_source(database)
+        similarities, _ = await llm.similarities(
             text,
             [_tool_text(tool) for tool in tools],
             source=source,
@@ -192,7 +168,7 @@ def _server_candidates(
     """Servers whose name or command the request mentions, and those not refreshed yet."""
     candidates = []
     for server in servers:
-        hint = set(scoring.words(server.name + " " + " ".join(map(str, server.args or []))))
+        hint = set(llm.words(server.name + " " + " ".join(map(str, server.args or []))))
         shared = hint & request_words
         reasons = []
         score = 0.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -123,8 +124,12 @@ class Claimer:
         return await self._claimed(tx, chosen, facts, adopt)
 
     async def _locked(
-        self, session: Any, candidates: list[Any], run_ids: list[uuid.UUID], params: Any
-    ) -> tuple[dict[uuid.UUID, Any], list[Any]]:
+        self,
+        session: Any,
+        candidates: Sequence[Any],
+        run_ids: list[uuid.UUID],
+        params: Any,
+    ) -> tuple[dict[uuid.UUID, Any], Sequence[Any]]:
         """The candidates' runs (their status) and the candidates still to be had. On SQLite
         the batch holds the write lock: the status read with the candidates holds. On
         PostgreSQL runs are locked first, then their tasks (the order every state change
@@ -146,7 +151,7 @@ class Claimer:
 
     def _within_limits(
         self,
-        candidates: list[Any],
+        candidates: Sequence[Any],
         runs: dict[uuid.UUID, Any],
         facts: dict[uuid.UUID, _RunFacts],
         free: int,
@@ -159,7 +164,7 @@ class Claimer:
         for row in candidates:
             per_run.setdefault(row.run_id, row.run_busy)
             busy.setdefault((row.run_id, row.provider or ""), row.provider_busy)
-        chosen = []
+        chosen: list[Any] = []  # rows of the candidates' query
         for row in candidates:
             if len(chosen) >= free:
                 break

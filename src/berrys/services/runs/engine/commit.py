@@ -283,7 +283,11 @@ class GroupCommitter:
         get :class:`LeaseLost` in ``results``."""
         # A task whose last write checks its lease itself needs no check before: if the
         # lease is gone, that write undoes the whole batch (all the task's writes too).
-        checked = {w.task_id for w in writes if w.checks_lease and tx.trust_rowcount}
+        checked = {
+            w.task_id
+            for w in writes
+            if w.checks_lease and tx.trust_rowcount and w.task_id is not None
+        }
         ending = {w.task_id for w in writes if w.terminal and w.task_id} - checked
         going_on = {w.task_id for w in writes if w.task_id} - ending - checked
         held = await self._hold_leases(tx.session, going_on, ending)

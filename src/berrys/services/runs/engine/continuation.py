@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +81,12 @@ class Continuations:
         if claimed is None or claimed.done():
             self._arm(task.id)
         else:
-            claimed.add_done_callback(lambda done: done.cancelled() or self._arm(task.id))
+
+            def arm_once_claimed(done: asyncio.Future[None]) -> None:
+                if not done.cancelled():
+                    self._arm(task.id)
+
+            claimed.add_done_callback(arm_once_claimed)
 
     def _arm(self, task_id: uuid.UUID) -> None:
         if task_id in self._tasks and task_id not in self._timers:
@@ -144,7 +149,7 @@ class Continuations:
                 if origin in self._tasks:  # still running: it may hand over
                     self._found[origin] = followers
 
-    def _followers(self, rows: list[Any]) -> dict[uuid.UUID, list[_Follower]]:
+    def _followers(self, rows: Sequence[Any]) -> dict[uuid.UUID, list[_Follower]]:
         """The qualifying successors of each origin, best first (the claim's order)."""
         grouped: dict[tuple[uuid.UUID, uuid.UUID], list[Any]] = {}
         for row in rows:

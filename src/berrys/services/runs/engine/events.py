@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from berrys.core.db import utcnow
 from berrys.core.enums import RunEventType
@@ -23,6 +23,11 @@ _run = Run.__table__
 _event = RunEvent.__table__
 
 
+# Where the engine's Core statements run: the group commit's connection, or a service's
+# session (then in the service's transaction).
+EngineSession = AsyncSession | AsyncConnection
+
+
 @dataclass(slots=True)
 class Event:
     type: RunEventType
@@ -30,15 +35,16 @@ class Event:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-async def emit_many(session: AsyncSession, run_id: uuid.UUID, events: Sequence[Event]) -> int:
+async def emit_many(session: EngineSession, run_id: uuid.UUID, events: Sequence[Event]) -> int:
     """Append ``events`` to the run's outbox in the caller's transaction; the last seq."""
     if not events:
         return 0
-    return (await append(session, run_id, events)).event_seq
+    seq: int = (await append(session, run_id, events)).event_seq
+    return seq
 
 
 async def append(
-    session: AsyncSession,
+    session: EngineSession,
     run_id: uuid.UUID,
     events: Sequence[Event],
     *,

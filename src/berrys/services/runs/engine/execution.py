@@ -489,7 +489,11 @@ async def apply_policies(ctx: TaskContext) -> None:
 
 
 async def finish_task_by_policy(
-    session: Any, task_run_id: uuid.UUID, reason: str, policy: RejectionPolicy, events: list
+    session: Any,
+    task_run_id: uuid.UUID,
+    reason: str,
+    policy: RejectionPolicy,
+    events: list[Event],
 ) -> None:
     """A rejected task is FAILED, or SKIPPED (then its successors may go on)."""
     status = T.SKIPPED if policy == RejectionPolicy.SKIP else T.FAILED

@@ -138,7 +138,7 @@ class StepPolicy:
 
 def backoff(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: uniform in [d/2, d], d = min(cap, base * 2^attempt)."""
-    delay = min(cap, base * (2**attempt))
+    delay = min(cap, base * 2.0**attempt)
     return delay / 2 + random.random() * delay / 2
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.sql.operators import custom_op
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
 from berrys.services.runs.contracts import DONE, RUN_TERMINAL
-from berrys.services.runs.engine.events import Event, append, emit_many
+from berrys.services.runs.engine.events import EngineSession, Event, append, emit_many
 from berrys.services.runs.engine.hooks import OnStatusChange, StatusChange
 from berrys.services.runs.tables import Run, TaskRun, TaskRunDependency
 
@@ -139,7 +139,7 @@ def finish_gate(preds: Iterable[Pred]) -> bool:
 
 
 async def predecessors_of(
-    session: AsyncSession, task_run_ids: Iterable[uuid.UUID]
+    session: EngineSession, task_run_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, list[Pred]]:
     ids = list(task_run_ids)
     found: dict[uuid.UUID, list[Pred]] = defaultdict(list)
@@ -157,7 +157,7 @@ async def predecessors_of(
 
 
 async def propagate(
-    session: AsyncSession,
+    session: EngineSession,
     changed: Iterable[uuid.UUID],
     events: list[Event],
     *,
@@ -319,7 +319,7 @@ def derive_status(
 
 
 async def refresh_run_status(
-    session: AsyncSession, run_id: uuid.UUID, events: list[Event], *, on_status: OnStatusChange
+    session: EngineSession, run_id: uuid.UUID, events: list[Event], *, on_status: OnStatusChange
 ) -> RunStatus:
     """Recompute the run's status; a change is written with its RUN_STATUS event, and
     ``on_status`` hears of it in the same transaction."""
@@ -402,7 +402,7 @@ async def commit_events(
 
 
 async def settle_run(
-    session: AsyncSession,
+    session: EngineSession,
     run_id: uuid.UUID,
     events: list[Event],
     *,

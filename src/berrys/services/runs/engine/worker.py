@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -274,7 +275,7 @@ class Worker:
             else:
                 task = asyncio.create_task(self._runner.execute(item))
             self._running[task_id] = task
-            task.add_done_callback(lambda _, task_id=task_id: self._ended(task_id))
+            task.add_done_callback(partial(self._ended, task_id))
         undecided, self._undecided = self._undecided, set()
         for task_id in (followers | undecided) - adopted:
             self._abandon(task_id)
@@ -300,7 +301,7 @@ class Worker:
         claimed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(self._runner.execute(item, claimed))
         self._speculative[task_id] = _Speculation(item, claimed, task)
-        task.add_done_callback(lambda done, task_id=task_id: self._speculation_ended(task_id, done))
+        task.add_done_callback(partial(self._speculation_ended, task_id))
 
     def _abandon(self, task_id: uuid.UUID) -> None:
         """Its claim failed: it ends before writing anything (``TaskContext.confirmed``)."""
@@ -314,7 +315,7 @@ class Worker:
         if speculation is not None and speculation.task is task:
             del self._speculative[task_id]
 
-    def _ended(self, task_id: uuid.UUID) -> None:
+    def _ended(self, task_id: uuid.UUID, _task: asyncio.Task[None]) -> None:
         self._running.pop(task_id, None)
         self._provider_of.pop(task_id, None)
         self._run_of.pop(task_id, None)

@@ -16,9 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from berrys.core.db import Database, utcnow
-from berrys.services.search.tables import EmbeddingVector
+from berrys.services.llm.tables import EmbeddingVector
 
-_log = structlog.get_logger("berrys.search.vectors")
+_log = structlog.get_logger("berrys.llm.vectors")
 
 # Stored little-endian whatever the machine, so a file or database can move.
 DTYPE = np.dtype("<f4")

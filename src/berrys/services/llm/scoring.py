@@ -22,9 +22,9 @@ import numpy as np
 import structlog
 
 from berrys.core.db import Database
-from berrys.services.search import vectors as stored
+from berrys.services.llm import vectors as stored
 
-_log = structlog.get_logger("berrys.search.scoring")
+_log = structlog.get_logger("berrys.llm.scoring")
 
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 
@@ -198,13 +198,6 @@ class VectorCache:
 
 
 cache = VectorCache()
-
-
-async def embedder_name(database: Database) -> str:
-    """The name of the platform's default embedder (asking for no vectors costs nothing)."""
-    from berrys.services.llm import service as llm  # the LLM service may use search later
-
-    return (await llm.embed(database, texts=[])).model
 
 
 def _store(database: Database | None, source: Hashable) -> Database | None:
