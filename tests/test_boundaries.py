@@ -25,30 +25,16 @@ PUBLIC = frozenset({"service", "contracts"})
 EDGE_PUBLIC = PUBLIC | {"deps"}
 EDGE_MODULES = frozenset({"api", "deps"})
 
-# Imports around the run service and the pipeline (just moved out of one package) that still
-# cross a façade: each pair goes once it is fixed, and a pair fixed but still listed fails.
+# Imports of the pipeline that still cross a façade (agents' and planning's do not expose
+# these yet): each pair goes once it is fixed, and a pair fixed but still listed fails.
 KNOWN_CROSSINGS = frozenset(
     {
-        ("berrys.cli.review", "berrys.services.runs.review"),
-        ("berrys.cli.run", "berrys.services.pipeline.approvals"),
-        ("berrys.cli.run", "berrys.services.pipeline.local_run"),
-        ("berrys.cli.worker", "berrys.services.pipeline.approvals"),
-        ("berrys.cli.worker", "berrys.services.pipeline.runtime"),
-        ("berrys.services.chat.accounts", "berrys.services.runs.review"),
-        ("berrys.services.pipeline.approvals", "berrys.services.tools.invocation"),
         ("berrys.services.pipeline.estimate", "berrys.services.planning.insights"),
-        ("berrys.services.pipeline.executor", "berrys.services.tools.invocation"),
         ("berrys.services.pipeline.local_run", "berrys.services.planning.insights"),
-        ("berrys.services.pipeline.local_run", "berrys.services.runs.review"),
-        ("berrys.services.pipeline.service", "berrys.services.agents.generation"),
-        ("berrys.services.pipeline.service", "berrys.services.planning.editing"),
-        ("berrys.services.pipeline.service", "berrys.services.planning.generation"),
-        ("berrys.services.pipeline.service", "berrys.services.planning.insights"),
-        ("berrys.web.artifacts", "berrys.services.runs.artifacts"),
-        ("berrys.web.projects", "berrys.services.runs.artifacts"),
-        ("berrys.web.run_detail", "berrys.services.runs.engine.trace"),
-        ("berrys.web.runs", "berrys.services.runs.artifacts"),
-        ("berrys.web.runs", "berrys.services.runs.review"),
+        ("berrys.services.pipeline.project", "berrys.services.agents.generation"),
+        ("berrys.services.pipeline.project", "berrys.services.planning.editing"),
+        ("berrys.services.pipeline.project", "berrys.services.planning.generation"),
+        ("berrys.services.pipeline.project", "berrys.services.planning.insights"),
     }
 )
 

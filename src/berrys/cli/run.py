@@ -55,8 +55,7 @@ from berrys.core.errors import NotFound
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
-from berrys.services.pipeline import local_run
-from berrys.services.pipeline.approvals import install_tool_approval_hook
+from berrys.services.pipeline import service as pipeline
 from berrys.services.runs.contracts import DONE, RUN_DONE, RunCreate, RunOut
 
 APPROVE_MODES = ("ask", "auto", "never")
@@ -165,12 +164,12 @@ async def _watch(database: Database, settings: Any, run: RunOut, mode: str, quie
 
     async def answer(item: InteractionOut) -> None:
         response = await _answer(item, mode, display.progress, quiet)
-        refused = await local_run.respond(database, item, response)
+        refused = await pipeline.answer_question(database, item, response)
         if refused:
             err_console.print(f"[dim]{refused}[/]")
 
     try:
-        final = await local_run.carry_out(
+        final = await pipeline.carry_out(
             database, settings, run, on_progress=display.update, answer=answer
         )
     finally:
@@ -415,7 +414,7 @@ async def _guarded(
         if not state.interrupted:
             raise
         if state.run_id is not None:
-            await local_run.pause(database, run_id=state.run_id, user=state.user)
+            await pipeline.pause_here(database, run_id=state.run_id, user=state.user)
         raise typer.Exit(130) from None
 
 
@@ -426,13 +425,13 @@ async def _main(
     user = await _operator(database, settings, asked.quiet)
     state.user = user
     _on_interrupt(asyncio.current_task(), state)
-    install_tool_approval_hook(database)
+    pipeline.install_tool_approval_hook(database)
     if asked.resume_id is not None:
         run = await _resumed(database, asked.resume_id, user, asked.quiet)
     else:
         run = await _started(database, asked, user, state)
     final = await _watch(database, settings, run, asked.mode, asked.quiet)
-    return await local_run.outcome(database, settings, final, user)
+    return await pipeline.run_outcome(database, settings, final, user)
 
 
 async def _operator(database: Database, settings: Settings, quiet: bool) -> UserOut:
@@ -458,7 +457,7 @@ async def _operator(database: Database, settings: Settings, quiet: bool) -> User
 
 async def _resumed(database: Database, run_id: uuid.UUID, user: UserOut, quiet: bool) -> RunOut:
     try:
-        run, freed = await local_run.resume(database, run_id=run_id, user=user)
+        run, freed = await pipeline.resume_here(database, run_id=run_id, user=user)
     except NotFound:
         err_console.print(f"[red]No run {run_id}[/]")
         raise typer.Exit(1) from None
@@ -485,7 +484,7 @@ async def _started(database: Database, asked: _Asked, user: UserOut, state: _Sta
         if not asked.quiet:
             console.print(f"[cyan]{stage:<6}[/] {status:<9} {escape(detail)}")
 
-    started = await local_run.begin(
+    started = await pipeline.start_from_description(
         database,
         description=asked.description,
         user=user,

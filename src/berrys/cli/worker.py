@@ -9,8 +9,7 @@ import typer
 
 from berrys.cli.common import console, load_settings, run_async
 from berrys.core.db import Database
-from berrys.services.pipeline import runtime
-from berrys.services.pipeline.approvals import install_tool_approval_hook
+from berrys.services.pipeline import service as pipeline
 
 
 def worker_command(
@@ -22,11 +21,11 @@ def worker_command(
         settings.worker_concurrency = concurrency
 
     async def _main(database: Database) -> None:
-        install_tool_approval_hook(database)
-        worker = runtime.build_worker(
+        pipeline.install_tool_approval_hook(database)
+        worker = pipeline.build_worker(
             database,
-            runtime.default_executor(settings, database),
-            config=runtime.engine_config(settings),
+            pipeline.default_executor(settings, database),
+            config=pipeline.engine_config(settings),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

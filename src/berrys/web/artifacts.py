@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from berrys.services.projects import service as projects
-from berrys.services.runs import artifacts
+from berrys.services.runs import service as runs
 from berrys.web.pages import _database
 from berrys.web.run_detail import artifact_view
 from berrys.web.security import WebUser
@@ -24,10 +24,10 @@ async def artifact_page(request: Request, user: WebUser, artifact_id: uuid.UUID)
     """The artifact to read: which task and run made it, its text, a download link."""
     workspaces = request.app.state.settings.workspaces_dir
     async with _database(request).transaction(read_only=True) as session:
-        summary = await artifacts.get(
+        summary = await runs.get_artifact(
             session, artifact_id=artifact_id, user=user, workspaces=workspaces
         )
-        artifact = await artifacts.get_content(session, artifact_id=artifact_id, user=user)
+        artifact = await runs.artifact_content(session, artifact_id=artifact_id, user=user)
         project = await projects.get(session, project_id=summary.project_id, user=user)
     return render(
         request,
@@ -42,10 +42,10 @@ async def artifact_page(request: Request, user: WebUser, artifact_id: uuid.UUID)
 async def download(request: Request, user: WebUser, artifact_id: uuid.UUID) -> Response:
     """The artifact as a file to save, exactly as ``GET /api/v1/artifacts/{id}/content``."""
     async with _database(request).transaction(read_only=True) as session:
-        artifact = await artifacts.get_content(session, artifact_id=artifact_id, user=user)
+        artifact = await runs.artifact_content(session, artifact_id=artifact_id, user=user)
     name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, request.app.state.settings.workspaces_dir
+        runs.read_artifact_file, artifact, request.app.state.settings.workspaces_dir
     )
     return Response(
-        body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
+        body, media_type=runs.artifact_media_type(artifact), headers=runs.download_headers(name)
     )

@@ -21,7 +21,6 @@ from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.runs import artifacts
 from berrys.services.runs import service as run_service
 from berrys.web.gantt import gantt
 from berrys.web.pages import _database, see_other
@@ -161,7 +160,7 @@ async def _artifacts(
     request: Request, session: Any, project_id: uuid.UUID, user: UserOut
 ) -> dict[str, Any]:
     """The project's newest artifacts, and how many there are."""
-    items, total = await artifacts.get_all(
+    items, total = await run_service.get_artifacts(
         session,
         project_id=project_id,
         user=user,

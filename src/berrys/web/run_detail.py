@@ -19,8 +19,8 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from berrys.core.enums import InteractionStatus, StepKind
+from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import TaskRunOut
-from berrys.services.runs.engine.trace import MAX_REQUEST, cut
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable("table").enable("strikethrough")
@@ -107,13 +107,19 @@ def _step_view(step: Any) -> dict[str, Any]:
         view.update(
             provider=answer.get("provider") or "",
             model=answer.get("model") or "",
-            response=cut(str(answer.get("content") or ""), MAX_REQUEST),
+            response=runs.cut_traced_text(
+                str(answer.get("content") or ""), runs.MAX_TRACED_REQUEST
+            ),
             tool_calls=_tool_call_views(answer.get("tool_calls")),
             input_tokens=usage.get("input_tokens", 0),
             output_tokens=usage.get("output_tokens", 0),
         )
     else:
-        view["response"] = cut(_pretty(answer), MAX_REQUEST) if answer is not None else ""
+        view["response"] = (
+            runs.cut_traced_text(_pretty(answer), runs.MAX_TRACED_REQUEST)
+            if answer is not None
+            else ""
+        )
     return view
 
 

@@ -17,7 +17,6 @@ from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
-from berrys.services.runs import artifacts
 from berrys.web import run_detail
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
@@ -95,7 +94,6 @@ async def start_run(
 async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> dict[str, Any]:
     from berrys.services.agents import service as agents
     from berrys.services.interactions import service as interactions
-    from berrys.services.runs import review
     from berrys.services.runs.contracts import DONE, RUN_TERMINAL
 
     runs = _runs()
@@ -121,7 +119,7 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
         "percent": round(100 * done / total) if total else 0,
         "finished": run.status in RUN_TERMINAL,
         "can_write": user.can_write,
-        "review": review.summarize(run),
+        "review": runs.review_summary(run),
     }
 
 
@@ -154,10 +152,10 @@ async def download_artifact(
     if artifact is None:
         raise NotFound.of("Artifact", artifact_id)
     name, body = await asyncio.to_thread(
-        artifacts.read_file, artifact, request.app.state.settings.workspaces_dir
+        runs.read_artifact_file, artifact, request.app.state.settings.workspaces_dir
     )
     return Response(
-        body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
+        body, media_type=runs.artifact_media_type(artifact), headers=runs.download_headers(name)
     )
 
 
@@ -181,7 +179,6 @@ async def review_task(
     artifact_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
     """Accept, edit or send back a NEEDS_REVIEW task from the run page."""
-    from berrys.services.runs import review
     from berrys.services.runs.contracts import TaskReview
 
     settings = request.app.state.settings
@@ -198,7 +195,7 @@ async def review_task(
             artifact_id=artifact_id,
         )
         async with _database(request).transaction() as session:
-            run = await review.decide(
+            run = await _runs().decide_review(
                 session,
                 run_id=run_id,
                 task_run_id=task_run_id,
