@@ -27,7 +27,7 @@ async def artifact_page(request: Request, user: WebUser, artifact_id: uuid.UUID)
         summary = await runs.get_artifact(
             session, artifact_id=artifact_id, user=user, workspaces=workspaces
         )
-        artifact = await runs.artifact_content(session, artifact_id=artifact_id, user=user)
+        artifact = await runs.get_artifact_content(session, artifact_id=artifact_id, user=user)
         project = await projects.get(session, project_id=summary.project_id, user=user)
     return render(
         request,
@@ -42,10 +42,12 @@ async def artifact_page(request: Request, user: WebUser, artifact_id: uuid.UUID)
 async def download(request: Request, user: WebUser, artifact_id: uuid.UUID) -> Response:
     """The artifact as a file to save, exactly as ``GET /api/v1/artifacts/{id}/content``."""
     async with _database(request).transaction(read_only=True) as session:
-        artifact = await runs.artifact_content(session, artifact_id=artifact_id, user=user)
+        artifact = await runs.get_artifact_content(session, artifact_id=artifact_id, user=user)
     name, body = await asyncio.to_thread(
         runs.read_artifact_file, artifact, request.app.state.settings.workspaces_dir
     )
     return Response(
-        body, media_type=runs.artifact_media_type(artifact), headers=runs.download_headers(name)
+        body,
+        media_type=runs.artifact_media_type(artifact),
+        headers=runs.artifact_download_headers(name),
     )

@@ -107,18 +107,14 @@ def _step_view(step: Any) -> dict[str, Any]:
         view.update(
             provider=answer.get("provider") or "",
             model=answer.get("model") or "",
-            response=runs.cut_traced_text(
-                str(answer.get("content") or ""), runs.MAX_TRACED_REQUEST
-            ),
+            response=runs.cut_traced(str(answer.get("content") or ""), runs.MAX_TRACED_REQUEST),
             tool_calls=_tool_call_views(answer.get("tool_calls")),
             input_tokens=usage.get("input_tokens", 0),
             output_tokens=usage.get("output_tokens", 0),
         )
     else:
         view["response"] = (
-            runs.cut_traced_text(_pretty(answer), runs.MAX_TRACED_REQUEST)
-            if answer is not None
-            else ""
+            runs.cut_traced(_pretty(answer), runs.MAX_TRACED_REQUEST) if answer is not None else ""
         )
     return view
 

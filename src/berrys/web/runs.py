@@ -17,6 +17,7 @@ from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
+from berrys.services.runs import service as runs
 from berrys.web import run_detail
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser
@@ -25,12 +26,6 @@ from berrys.web.templating import render
 router = APIRouter(include_in_schema=False)
 POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15
-
-
-def _runs() -> Any:
-    from berrys.services.runs import service
-
-    return service
 
 
 @router.post("/projects/{project_id}/runs", dependencies=[Csrf], response_class=HTMLResponse)
@@ -49,7 +44,7 @@ async def start_run(
     if not again:
         async with _database(request).transaction(read_only=True) as session:
             await projects.get(session, project_id=project_id, user=user)
-            recent, _ = await _runs().get_all(session, project_id=project_id, limit=20, offset=0)
+            recent, _ = await runs.get_all(session, project_id=project_id, limit=20, offset=0)
         waiting = waiting_run(recent)
         if waiting is not None:
             return await _project_page(
@@ -96,7 +91,6 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
     from berrys.services.interactions import service as interactions
     from berrys.services.runs.contracts import DONE, RUN_TERMINAL
 
-    runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
         await runs.check_access(session, run_id=run_id, user=user)
         run = await runs.get(session, run_id=run_id, user=user)
@@ -145,7 +139,6 @@ async def download_artifact(
     request: Request, user: WebUser, run_id: uuid.UUID, artifact_id: uuid.UUID
 ) -> Response:
     """One artifact as a file to save: its file in the run's workspace, else its text."""
-    runs = _runs()
     async with _database(request).transaction(read_only=True) as session:
         run = await runs.get(session, run_id=run_id, user=user)  # NotFound for others' runs
     artifact = next((a for a in run.artifacts if a.id == artifact_id), None)
@@ -155,7 +148,9 @@ async def download_artifact(
         runs.read_artifact_file, artifact, request.app.state.settings.workspaces_dir
     )
     return Response(
-        body, media_type=runs.artifact_media_type(artifact), headers=runs.download_headers(name)
+        body,
+        media_type=runs.artifact_media_type(artifact),
+        headers=runs.artifact_download_headers(name),
     )
 
 
@@ -195,7 +190,7 @@ async def review_task(
             artifact_id=artifact_id,
         )
         async with _database(request).transaction() as session:
-            run = await _runs().decide_review(
+            run = await runs.decide_review(
                 session,
                 run_id=run_id,
                 task_run_id=task_run_id,
@@ -220,7 +215,6 @@ async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Resp
     """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
     from berrys.services.runs.contracts import RUN_TERMINAL
 
-    runs = _runs()
     database = _database(request)
     async with database.transaction(read_only=True) as session:
         await runs.check_access(session, run_id=run_id, user=user)
@@ -256,7 +250,6 @@ async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Resp
 
 @router.post("/runs/{run_id}/{control}", dependencies=[Csrf], response_class=HTMLResponse)
 async def control_run(request: Request, user: WebUser, run_id: uuid.UUID, control: str) -> Response:
-    runs = _runs()
     actions = {"pause": runs.pause, "resume": runs.resume, "cancel": runs.cancel}
     if control not in actions:
         raise NotFound(f"No run control {control!r}")
@@ -334,7 +327,7 @@ async def answer(
                 approved=decision == "approve", comment=comment.strip() or None
             )
         async with _database(request).transaction() as session:
-            answered = await _runs().respond_interaction(
+            answered = await runs.respond_interaction(
                 session, interaction_id=interaction_id, response=response, user=user
             )
     except NotFound:

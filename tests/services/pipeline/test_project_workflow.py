@@ -114,12 +114,12 @@ async def test_one_call_takes_a_draft_project_to_reviewed_drafts_then_completed(
 async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
     database, settings, member, start_worker, monkeypatch
 ):
-    from berrys.services.planning import generation
+    from berrys.services.planning import service as planning
 
     async def broken(*args, **kwargs):
         raise ServiceUnavailable("planner offline")
 
-    monkeypatch.setattr(generation, "create_plan", broken)
+    monkeypatch.setattr(planning, "create_plan", broken)
     user, project = await _project(database, member)
     result = await pipeline.start(
         database,
@@ -137,12 +137,12 @@ async def test_a_plan_that_cannot_be_generated_falls_back_to_the_template(
 
 
 async def test_an_error_no_stage_expects_is_raised_not_papered_over(database, member, monkeypatch):
-    from berrys.services.planning import generation
+    from berrys.services.planning import service as planning
 
     async def buggy(*args, **kwargs):
         raise RuntimeError("a bug in the planner")
 
-    monkeypatch.setattr(generation, "create_plan", buggy)
+    monkeypatch.setattr(planning, "create_plan", buggy)
     user, project = await _project(database, member)
     with pytest.raises(RuntimeError, match="a bug in the planner"):
         await pipeline.start(database, project_id=project.id, user=user)

@@ -11,7 +11,7 @@ from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import service as llm
-from berrys.services.planning import insights
+from berrys.services.planning import service as planning
 
 # Tokens a task attempt is expected to use: the prompt (system, task, upstream outputs) and
 # the answer, for the expected number of model calls (a tool round trip, and a review).
@@ -47,7 +47,7 @@ async def estimate_plan(
     user: UserOut,
     options: dict[str, Any],
 ) -> dict[str, Any]:
-    schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, iterations=200)
+    schedule = await planning.get_schedule(session, plan_id=plan.id, user=user, iterations=200)
     predecessors: dict[Any, int] = {}
     for dep in plan.dependencies:
         predecessors[dep.to_task_id] = predecessors.get(dep.to_task_id, 0) + 1

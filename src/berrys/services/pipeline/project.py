@@ -25,15 +25,12 @@ from berrys.core.enums import (
     RunEventType,
 )
 from berrys.core.errors import BerrysError
-from berrys.services.agents import generation
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
 from berrys.services.interactions import service as interactions
 from berrys.services.pipeline.plan_runs import create_from_plan
-from berrys.services.planning import editing, insights
-from berrys.services.planning import generation as plan_generation
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import DependencyCreate, PlanCreate, TaskCreate
 from berrys.services.projects import service as projects
@@ -132,7 +129,7 @@ async def _draft_team(
     fails (tasks then run without an agent)."""
     await progress.say("team", "started", "requirements and team")
     try:
-        generated = await generation.generate(
+        generated = await agents.generate(
             database, project_id=project_id, request=GenerateRequest(), user=user
         )
         for key, source in generated.sources.items():
@@ -220,7 +217,7 @@ async def _draft_plan(
     """A generated plan, or the three-step template when it cannot be generated."""
     await progress.say("plan", "started", "drafting the plan")
     try:
-        plan = await plan_generation.create_plan(
+        plan = await planning.create_plan(
             database, project_id=project_id, plan_in=PlanCreate(generate=True), user=user
         )
     except BerrysError as exc:
@@ -235,7 +232,7 @@ async def _draft_plan(
 async def _plan_summary(database: Database, plan: Any, user: UserOut) -> dict[str, Any]:
     """The plan's size, critical path and forecast, as the result reports it."""
     async with database.transaction(read_only=True) as session:
-        schedule = await insights.get_schedule(session, plan_id=plan.id, user=user, iterations=200)
+        schedule = await planning.get_schedule(session, plan_id=plan.id, user=user, iterations=200)
     names = {task.id: task.name for task in plan.tasks}
     return {
         "id": str(plan.id),
@@ -314,14 +311,14 @@ async def _template_plan(database: Database, *, project_id: uuid.UUID, user: Use
         )
         previous = None
         for name, description in TEMPLATE_TASKS:
-            task = await editing.create_task(
+            task = await planning.create_task(
                 session,
                 plan_id=plan.id,
                 task_in=TaskCreate(name=name, description=description, estimate_hours=4),
                 user=user,
             )
             if previous is not None:
-                await editing.create_dependency(
+                await planning.create_dependency(
                     session,
                     plan_id=plan.id,
                     dependency_in=DependencyCreate(

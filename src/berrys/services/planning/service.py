@@ -38,6 +38,8 @@ from berrys.services.planning.contracts import (
     WorkCalendarSpec,
 )
 from berrys.services.planning.editing import (
+    create_dependency,
+    create_task,
     set_predecessors,
     update_task,
 )
@@ -65,7 +67,9 @@ from berrys.services.projects import service as projects
 __all__ = [
     "clone",
     "create",
+    "create_dependency",
     "create_plan",
+    "create_task",
     "current_tasks",
     "delete_plan",
     "get",

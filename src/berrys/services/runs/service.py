@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from berrys.services.runs import effects
 from berrys.services.runs.answers import apply_interaction, expire_interactions, respond_interaction
-from berrys.services.runs.artifacts import download_headers, safe_file_name
+from berrys.services.runs.artifacts import download_headers as artifact_download_headers
 from berrys.services.runs.artifacts import get as get_artifact
 from berrys.services.runs.artifacts import get_all as get_artifacts
-from berrys.services.runs.artifacts import get_content as artifact_content
+from berrys.services.runs.artifacts import get_content as get_artifact_content
 from berrys.services.runs.artifacts import media_type as artifact_media_type
 from berrys.services.runs.artifacts import read_file as read_artifact_file
+from berrys.services.runs.artifacts import safe_file_name
 from berrys.services.runs.control import (
     add_events,
     cancel,
@@ -42,7 +43,7 @@ from berrys.services.runs.engine.executor import (
 from berrys.services.runs.engine.hooks import RunHooks
 from berrys.services.runs.engine.journal import TaskSnapshot
 from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
-from berrys.services.runs.engine.trace import cut as cut_traced_text
+from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
 from berrys.services.runs.review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs.review import decide as decide_review
@@ -72,19 +73,19 @@ __all__ = [
     "Worker",
     "add_events",
     "apply_interaction",
-    "artifact_content",
+    "artifact_download_headers",
     "artifact_media_type",
     "cancel",
     "check_access",
     "create",
-    "cut_traced_text",
+    "cut_traced",
     "decide_review",
-    "download_headers",
     "events",
     "expire_interactions",
     "get",
     "get_all",
     "get_artifact",
+    "get_artifact_content",
     "get_artifacts",
     "get_status",
     "get_steps",
