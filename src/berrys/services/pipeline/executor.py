@@ -35,7 +35,13 @@ from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.deliverables import service as deliverables
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ToolCall, ToolSpec
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    Completion,
+    CompletionRequest,
+    ToolCall,
+    ToolSpec,
+)
 from berrys.services.pipeline import delivering
 from berrys.services.pipeline.approvals import install_tool_approval_hook, tool_call_approved
 from berrys.services.projects import service as projects
@@ -124,29 +130,21 @@ def task_prompt(ctx: TaskContext, feedback: list[str]) -> str:
     return "\n".join(lines)
 
 
-def completion_dict(completion: Any) -> dict[str, Any]:
+def completion_dict(completion: Completion) -> dict[str, Any]:
     """A model completion as JSON (what the journal records and replays)."""
-    if isinstance(completion, dict):
-        return completion
-    usage = getattr(completion, "usage", None)
-    provider = getattr(completion, "provider", None)
     return {
-        "content": getattr(completion, "content", "") or "",
+        "content": completion.content,
         "tool_calls": [
-            {
-                "id": getattr(call, "id", None) or f"call_{index}",
-                "name": getattr(call, "name", ""),
-                "arguments": getattr(call, "arguments", {}) or {},
-            }
-            for index, call in enumerate(getattr(completion, "tool_calls", None) or [])
+            {"id": call.id or f"call_{index}", "name": call.name, "arguments": call.arguments}
+            for index, call in enumerate(completion.tool_calls)
         ],
         "usage": {
-            "input_tokens": getattr(usage, "prompt_tokens", 0) or 0,
-            "output_tokens": getattr(usage, "completion_tokens", 0) or 0,
-            "cost_usd": float(getattr(usage, "cost_usd", 0.0) or 0.0),
+            "input_tokens": completion.usage.prompt_tokens,
+            "output_tokens": completion.usage.completion_tokens,
+            "cost_usd": completion.usage.cost_usd,
         },
-        "provider": str(getattr(provider, "value", provider) or ""),
-        "model": getattr(completion, "model", "") or "",
+        "provider": completion.provider.value,
+        "model": completion.model,
     }
 
 
@@ -208,9 +206,9 @@ def offline_note(task: Any, unanswered: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
-def unanswered(completion: Any) -> str:
+def unanswered(completion: Completion) -> str:
     """The models that failed before RULES answered (``tiny CONNECTION_ERROR``), or ""."""
-    if not getattr(completion, "from_rules", False):
+    if not completion.from_rules:
         return ""
     return ", ".join(
         f"{attempt.model} {attempt.outcome}"
@@ -305,10 +303,10 @@ class AgentExecutor:
             {
                 "id": str(tool.id),
                 "name": tool.name,
-                "description": getattr(tool, "description", ""),
-                "input_schema": getattr(tool, "input_schema", {}) or {},
-                "approval_policy": str(getattr(tool.approval_policy, "value", "AUTO")),
-                "idempotent": bool(getattr(tool, "idempotent", False)),
+                "description": tool.description,
+                "input_schema": tool.input_schema,
+                "approval_policy": tool.approval_policy.value,
+                "idempotent": tool.idempotent,
             }
             for tool in bound
         ]
