@@ -25,21 +25,9 @@ PUBLIC = frozenset({"service", "contracts"})
 EDGE_PUBLIC = PUBLIC | {"deps"}
 EDGE_MODULES = frozenset({"api", "deps"})
 
-# Imports around the run service and the pipeline (just moved out of one package) that still
-# cross a façade: each pair goes once it is fixed, and a pair fixed but still listed fails.
-# runs.review imports the run service (get, check_access, requeue), so runs.service cannot
-# offer it without a cycle until those move to a module of their own; the CLI's local run
-# and worker (pipeline.local_run, runtime) are being rewired.
-KNOWN_CROSSINGS = frozenset(
-    {
-        ("berrys.cli.review", "berrys.services.runs.review"),
-        ("berrys.cli.run", "berrys.services.pipeline.local_run"),
-        ("berrys.cli.worker", "berrys.services.pipeline.runtime"),
-        ("berrys.services.chat.accounts", "berrys.services.runs.review"),
-        ("berrys.services.pipeline.local_run", "berrys.services.runs.review"),
-        ("berrys.web.runs", "berrys.services.runs.review"),
-    }
-)
+# Crossings that must stay a while, as (importer, imported) pairs, each with why: none
+# today. A pair fixed but still listed fails.
+KNOWN_CROSSINGS: frozenset[tuple[str, str]] = frozenset()
 
 
 def _place(module: str) -> tuple[str, str]:

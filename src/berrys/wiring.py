@@ -18,7 +18,7 @@ from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
 from berrys.services.llm import service as llm
-from berrys.services.pipeline.approvals import tool_call_approval
+from berrys.services.pipeline import service as pipeline
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.wiring")
@@ -40,7 +40,7 @@ class Services:
         """Everything from ``settings``; ``database`` when the caller already opened it."""
         database = database or Database(settings.resolved_database_url)
         models = llm.build_runtime(settings)
-        invoker = tools.ToolInvoker(database, settings, approve=tool_call_approval(database))
+        invoker = tools.ToolInvoker(database, settings, approve=pipeline.tool_call_approval(database))
         return cls(settings, database, models, _default_embedder(models), invoker)
 
     async def aclose(self) -> None:

@@ -23,7 +23,7 @@ from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.runs import review
+from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import ReviewItem, TaskReview
 
 app = typer.Typer(
@@ -43,7 +43,7 @@ async def _user(database: Database, email: str) -> UserOut:
 async def _find(database: Database, user: UserOut, task: str) -> ReviewItem:
     """The NEEDS_REVIEW task named by its id or a unique prefix of it."""
     async with database.transaction(read_only=True) as session:
-        waiting = await review.get_all(session, user=user, limit=10_000)
+        waiting = await runs.waiting_review(session, user=user, limit=10_000)
     wanted = task.strip().lower()
     found = [item for item in waiting if str(item.task_run_id).startswith(wanted)]
     if len(found) == 1 and (len(wanted) >= 4 or str(found[0].task_run_id) == wanted):
@@ -84,7 +84,7 @@ def list_reviews(
             except ValueError:
                 raise Unprocessable(f"Not a run id: {run_id}") from None
         async with database.transaction(read_only=True) as session:
-            return await review.get_all(session, user=user, run_id=run, limit=10_000)
+            return await runs.waiting_review(session, user=user, run_id=run, limit=10_000)
 
     items = run_async(_list, settings)
     if as_json:
@@ -107,7 +107,7 @@ def list_reviews(
     console.print(table)
     if any(item.offline for item in items):
         console.print(
-            f"[yellow]Drafted offline.[/] To have a model draft them: {review.CONFIGURE_MODEL}."
+            f"[yellow]Drafted offline.[/] To have a model draft them: {runs.CONFIGURE_MODEL}."
         )
     console.print(
         "Accept: [bold]berrys review accept TASK_ID[/]  ·  replace with your file: "
@@ -160,7 +160,7 @@ async def _apply(
 ) -> dict[str, Any]:
     """Record the decision; the task, its run and project after it, and what is left."""
     async with database.transaction() as session:
-        run = await review.decide(
+        run = await runs.decide_review(
             session,
             run_id=item.run_id,
             task_run_id=item.task_run_id,
@@ -175,7 +175,7 @@ async def _apply(
         "task": after.model_dump(mode="json"),
         "run": {"id": str(run.id), "status": run.status.value},
         "project_status": project.status.value,
-        "review": review.summarize(run).model_dump(mode="json"),
+        "review": runs.review_summary(run).model_dump(mode="json"),
     }
 
 

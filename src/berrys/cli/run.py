@@ -55,7 +55,7 @@ from berrys.core.errors import NotFound
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
-from berrys.services.pipeline import local_run
+from berrys.services.pipeline import service as pipeline
 from berrys.services.runs.contracts import DONE, RUN_DONE, RunCreate, RunOut
 from berrys.wiring import Services
 
@@ -165,17 +165,17 @@ async def _watch(services: Services, run: RunOut, mode: str, quiet: bool) -> Run
 
     async def answer(item: InteractionOut) -> None:
         response = await _answer(item, mode, display.progress, quiet)
-        refused = await local_run.respond(services.database, item, response)
+        refused = await pipeline.answer_question(services.database, item, response)
         if refused:
             err_console.print(f"[dim]{refused}[/]")
 
     try:
-        final = await local_run.carry_out(
+        final = await pipeline.carry_out(
             services.database,
             services.settings,
             run,
             models=services.models,
-            tools=services.tools,
+            invoker=services.tools,
             on_progress=display.update,
             answer=answer,
         )
@@ -419,7 +419,7 @@ async def _guarded(services: Services, asked: _Asked, state: _State) -> dict[str
         if not state.interrupted:
             raise
         if state.run_id is not None:
-            await local_run.pause(services.database, run_id=state.run_id, user=state.user)
+            await pipeline.pause_here(services.database, run_id=state.run_id, user=state.user)
         raise typer.Exit(130) from None
 
 
@@ -434,7 +434,7 @@ async def _main(services: Services, asked: _Asked, state: _State) -> dict[str, A
     else:
         run = await _started(services, asked, user, state)
     final = await _watch(services, run, asked.mode, asked.quiet)
-    return await local_run.outcome(database, settings, final, user)
+    return await pipeline.run_outcome(database, settings, final, user)
 
 
 async def _operator(database: Database, settings: Settings, quiet: bool) -> UserOut:
@@ -460,7 +460,7 @@ async def _operator(database: Database, settings: Settings, quiet: bool) -> User
 
 async def _resumed(database: Database, run_id: uuid.UUID, user: UserOut, quiet: bool) -> RunOut:
     try:
-        run, freed = await local_run.resume(database, run_id=run_id, user=user)
+        run, freed = await pipeline.resume_here(database, run_id=run_id, user=user)
     except NotFound:
         err_console.print(f"[red]No run {run_id}[/]")
         raise typer.Exit(1) from None
@@ -487,7 +487,7 @@ async def _started(services: Services, asked: _Asked, user: UserOut, state: _Sta
         if not asked.quiet:
             console.print(f"[cyan]{stage:<6}[/] {status:<9} {escape(detail)}")
 
-    started = await local_run.begin(
+    started = await pipeline.start_from_description(
         services.models,
         services.database,
         embedder=services.embedder,

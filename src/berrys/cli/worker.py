@@ -8,7 +8,7 @@ import signal
 import typer
 
 from berrys.cli.common import console, load_settings, run_with_services
-from berrys.services.pipeline import runtime
+from berrys.services.pipeline import service as pipeline
 from berrys.wiring import Services
 
 
@@ -21,12 +21,12 @@ def worker_command(
         settings.worker_concurrency = concurrency
 
     async def _main(services: Services) -> None:
-        worker = runtime.build_worker(
+        worker = pipeline.build_worker(
             services.database,
-            runtime.default_executor(
+            pipeline.default_executor(
                 settings, services.database, models=services.models, tools=services.tools
             ),
-            config=runtime.engine_config(settings),
+            config=pipeline.engine_config(settings),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -92,7 +92,6 @@ async def start_run(
 async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> dict[str, Any]:
     from berrys.services.agents import service as agents
     from berrys.services.interactions import service as interactions
-    from berrys.services.runs import review
     from berrys.services.runs.contracts import DONE, RUN_TERMINAL
 
     async with _database(request).transaction(read_only=True) as session:
@@ -117,7 +116,7 @@ async def _run_context(request: Request, user: UserOut, run_id: uuid.UUID) -> di
         "percent": round(100 * done / total) if total else 0,
         "finished": run.status in RUN_TERMINAL,
         "can_write": user.can_write,
-        "review": review.summarize(run),
+        "review": runs.review_summary(run),
     }
 
 
@@ -178,7 +177,6 @@ async def review_task(
     artifact_id: Annotated[uuid.UUID | None, Form()] = None,
 ) -> Response:
     """Accept, edit or send back a NEEDS_REVIEW task from the run page."""
-    from berrys.services.runs import review
     from berrys.services.runs.contracts import TaskReview
 
     settings = request.app.state.services.settings
@@ -195,7 +193,7 @@ async def review_task(
             artifact_id=artifact_id,
         )
         async with _database(request).transaction() as session:
-            run = await review.decide(
+            run = await runs.decide_review(
                 session,
                 run_id=run_id,
                 task_run_id=task_run_id,

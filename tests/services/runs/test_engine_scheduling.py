@@ -158,8 +158,8 @@ async def test_failures_are_retried_with_backoff_then_fail_the_run(
     # Retrying the failed task (it now succeeds: attempt 4 > fail_attempts? no: raise it)
     async with database.transaction() as session:
         await session.execute(
-            runs._task.update()
-            .where(runs._task.c.id == tasks_["broken"].id)
+            TaskRun.__table__.update()
+            .where(TaskRun.id == tasks_["broken"].id)
             .values(spec={"fail_attempts": 3})
         )
         await runs.retry_task(session, run_id=run.id, task_run_id=tasks_["broken"].id, user=None)

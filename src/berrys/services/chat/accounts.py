@@ -21,7 +21,7 @@ from berrys.services.interactions.contracts import InteractionOut
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import UsageReport
 from berrys.services.projects import service as projects
-from berrys.services.runs import review
+from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import ReviewItem
 
 # --- what is waiting for the user ------------------------------------------------------------
@@ -43,7 +43,7 @@ async def waiting(session: Any, turn: Turn, project_id: uuid.UUID | None) -> Out
     names = {pid: name for name, pid in turn.projects.items()}
     reviews = [
         _review_item(item, names)
-        for item in await review.get_all(session, user=turn.user, project_id=project_id)
+        for item in await runs.waiting_review(session, user=turn.user, project_id=project_id)
     ]
     where = f' in "{names[project_id]}"' if project_id in names else ""
     items = [_interaction_item(p, names) for p in pending]

@@ -23,25 +23,23 @@ from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import runtime
-from berrys.services.pipeline.service import Stage, WorkflowResult, start
+from berrys.services.pipeline.project import Stage, WorkflowResult, start
 from berrys.services.planning import service as plans
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.runs import review
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RUN_TERMINAL, RunCreate, RunOut
 from berrys.services.tools import service as tools
-from berrys.services.tools.service import ToolInvoker
 
 # A worker for one run in a terminal: short leases (a Ctrl-C'd run is taken over soon).
 LOCAL_ENGINE = runs.EngineConfig(lease_seconds=15.0, heartbeat_seconds=3.0, poll_seconds=0.1)
 POLL_SECONDS = 0.25  # how often progress is read back (a display's refresh interval)
 
-# Answers one question the run asks (with :func:`respond`).
+# Answers one question the run asks (with :func:`answer_question`).
 Answer = Callable[[InteractionOut], Awaitable[None]]
 
 
-async def begin(
+async def start_from_description(
     models: llm.Runtime,
     database: Database,
     *,
@@ -72,7 +70,9 @@ async def begin(
     )
 
 
-async def resume(database: Database, *, run_id: uuid.UUID, user: UserOut) -> tuple[RunOut, int]:
+async def resume_here(
+    database: Database, *, run_id: uuid.UUID, user: UserOut
+) -> tuple[RunOut, int]:
     """The run again, resumed if it was paused (a Ctrl-C), its tasks held by a stopped
     process of this machine freed at once; and how many were."""
     async with database.transaction() as session:
@@ -85,7 +85,7 @@ async def resume(database: Database, *, run_id: uuid.UUID, user: UserOut) -> tup
     return run, freed
 
 
-async def pause(database: Database, *, run_id: uuid.UUID, user: UserOut | None) -> None:
+async def pause_here(database: Database, *, run_id: uuid.UUID, user: UserOut | None) -> None:
     """Pause the run (when it still works) so that no worker carries it on."""
     async with database.transaction() as session:
         current = await runs.get(session, run_id=run_id)
@@ -99,7 +99,7 @@ async def carry_out(
     run: RunOut,
     *,
     models: llm.Runtime,
-    tools: ToolInvoker,
+    invoker: tools.ToolInvoker,
     on_progress: Callable[[RunOut], None],
     answer: Answer,
 ) -> RunOut:
@@ -107,7 +107,7 @@ async def carry_out(
     ``on_progress``, each question it asks to ``answer``. The run as it ended."""
     worker = runtime.BackgroundWorker(
         database,
-        runtime.default_executor(settings, database, models=models, tools=tools),
+        runtime.default_executor(settings, database, models=models, tools=invoker),
         config=LOCAL_ENGINE,
         run_ids={run.id},
     ).start()
@@ -137,7 +137,7 @@ async def _pending(database: Database, project_id: uuid.UUID) -> list[Interactio
     return list(reversed(items))
 
 
-async def respond(
+async def answer_question(
     database: Database, item: InteractionOut, response: InteractionResponse
 ) -> str | None:
     """Answer ``item`` (as the operator); why it could not be, if it was answered elsewhere
@@ -152,7 +152,7 @@ async def respond(
     return None
 
 
-async def outcome(
+async def run_outcome(
     database: Database, settings: Settings, run: RunOut, user: UserOut
 ) -> dict[str, Any]:
     """What the run produced, as ``berrys run`` reports it: the team, the plan, what was
@@ -167,7 +167,7 @@ async def outcome(
     workspace = settings.workspace_dir(run.project_id)
     result.update(
         run=run.model_dump(mode="json"),
-        review=review.summarize(run).model_dump(mode="json"),
+        review=runs.review_summary(run).model_dump(mode="json"),
         project_id=str(run.project_id),
         project_status=ProjectStatus(project.status).value,
         workspace=str(workspace.resolve()),

@@ -38,10 +38,10 @@ from berrys.services.runs.contracts import (
     RunOut,
     TaskReview,
 )
+from berrys.services.runs.control import check_access, get, requeue
 from berrys.services.runs.engine import signals
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.state import commit_events, lock_run
-from berrys.services.runs.service import check_access, get, requeue
 from berrys.services.runs.tables import Artifact, Run, TaskRun
 
 T = TaskRunStatus
