@@ -40,7 +40,9 @@ class Services:
         """Everything from ``settings``; ``database`` when the caller already opened it."""
         database = database or Database(settings.resolved_database_url)
         models = llm.build_runtime(settings)
-        invoker = tools.ToolInvoker(database, settings, approve=pipeline.tool_call_approval(database))
+        invoker = tools.ToolInvoker(
+            database, settings, approve=pipeline.tool_call_approval(database)
+        )
         return cls(settings, database, models, _default_embedder(models), invoker)
 
     async def aclose(self) -> None:
