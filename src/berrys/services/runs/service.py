@@ -36,12 +36,11 @@ from berrys.services.runs.engine.executor import (
     ArtifactSpec,
     PauseRun,
     PermanentTaskError,
-    TaskContext,
     TaskExecutor,
     TaskOutcome,
 )
 from berrys.services.runs.engine.hooks import RunHooks
-from berrys.services.runs.engine.journal import TaskSnapshot
+from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
 from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
 from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
