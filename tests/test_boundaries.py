@@ -25,10 +25,6 @@ PUBLIC = frozenset({"service", "contracts"})
 EDGE_PUBLIC = PUBLIC | {"deps"}
 EDGE_MODULES = frozenset({"api", "deps"})
 
-# Crossings that must stay a while, as (importer, imported) pairs, each with why: none
-# today. A pair fixed but still listed fails.
-KNOWN_CROSSINGS: frozenset[tuple[str, str]] = frozenset()
-
 
 def _place(module: str) -> tuple[str, str]:
     """(owner, first module under the owner): services by name, else the top package."""
@@ -48,8 +44,6 @@ def _at_the_edge(importer: str) -> bool:
 
 
 def _allowed(importer: str, imported: str) -> bool:
-    if (importer, imported) in KNOWN_CROSSINGS:
-        return True
     owner, _ = _place(importer)
     target, first = _place(imported)
     if not target.startswith(SERVICES + ".") or target == owner:
@@ -80,13 +74,6 @@ def test_services_are_reached_through_their_facades(graph: grimp.ImportGraph) ->
     assert not offenders, "Import the other service's `service` or `contracts`:\n" + "\n".join(
         offenders
     )
-
-
-def test_known_crossings_are_still_there(graph: grimp.ImportGraph) -> None:
-    fixed = sorted(
-        (a, b) for a, b in KNOWN_CROSSINGS if not graph.direct_import_exists(importer=a, imported=b)
-    )
-    assert not fixed, f"No longer imported: remove from KNOWN_CROSSINGS: {fixed}"
 
 
 def _facades() -> list[str]:
