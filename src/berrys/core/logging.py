@@ -28,19 +28,23 @@ class _CurrentStderr:
 
 
 _LEVELS = {"debug": 10, "info": 20, "msg": 20, "warning": 30, "warn": 30, "error": 40}
-_log_file: TextIO | None = None
 
 
 def _open_log_file(path: Path) -> TextIO:
     """The log file, appended to; past 10 MB the old one becomes ``NAME.1`` first."""
-    global _log_file
-    if _log_file is not None:
-        _log_file.close()
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and path.stat().st_size > 10 * 1024 * 1024:
         path.replace(path.with_name(path.name + ".1"))
-    _log_file = path.open("a", encoding="utf-8", buffering=1)
-    return _log_file
+    return path.open("a", encoding="utf-8", buffering=1)
+
+
+def _close_previous_log_file() -> None:
+    """Close the file the current configuration writes to (its last processor, a ``_Route``,
+    holds it): logging is configured for the whole process, and it is the one owner."""
+    processors = structlog.get_config().get("processors") or []
+    previous = processors[-1] if processors else None
+    if isinstance(previous, _Route) and previous.file is not None:
+        previous.file.close()
 
 
 def _console(*, colors: bool) -> structlog.dev.ConsoleRenderer:
@@ -93,6 +97,7 @@ def configure_logging(
     )
     file_level = logging.getLevelName(level)
     to_stderr = logging.getLevelName(stderr_level or level)
+    _close_previous_log_file()
     file = _open_log_file(log_file) if log_file is not None else None
     lowest = min(to_stderr, file_level) if file is not None else to_stderr
     shared: list[structlog.typing.Processor] = [
