@@ -58,12 +58,19 @@ async def insert(
     )
     session.add(agent)
     await session.flush()
+    return await _record_creation(models, session, agent, user=user)
+
+
+async def _record_creation(
+    models: llm.Runtime, session: AsyncSession, agent: Agent, *, user: UserOut
+) -> AgentOut:
+    """A new agent's first history row, its AGENT budget and its audit entry."""
     session.add(
         AgentStateHistory(
             agent_id=agent.id,
             from_state=None,
             to_state=AgentState.CREATED,
-            reason="generated" if generated else "created",
+            reason="generated" if agent.generated else "created",
             transitioned_by=user.id,
         )
     )
@@ -80,7 +87,7 @@ async def insert(
         session,
         entity_type="agent",
         entity_id=agent.id,
-        project_id=project_id,
+        project_id=agent.project_id,
         action=AuditAction.CREATE,
         actor_id=user.id,
         after=created,

@@ -13,7 +13,12 @@ from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import accounting, credentials, discovery
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ModelTestResult
-from berrys.services.llm.providers.base import ProviderError, ProviderRequest, ProviderTimeout
+from berrys.services.llm.providers.base import (
+    Provider,
+    ProviderError,
+    ProviderRequest,
+    ProviderTimeout,
+)
 from berrys.services.llm.router import AttemptRecord
 from berrys.services.llm.runtime import Runtime
 from berrys.services.llm.tables import LlmModel
@@ -56,25 +61,7 @@ async def probe_model(
     preq = ProviderRequest(messages=request.messages, max_tokens=MAX_TOKENS, timeout=timeout)
     record = AttemptRecord(spec=spec, attempt=1, outcome=ModelRequestOutcome.SUCCESS)
     started = time.perf_counter()
-    try:
-        async with models.semaphore(spec):
-            try:
-                async with asyncio.timeout(timeout):
-                    response = await provider.complete(spec, preq)
-            except TimeoutError:
-                raise ProviderTimeout(f"no answer within {timeout:g}s") from None
-    except ProviderError as error:
-        record.outcome, record.error_class = error.outcome, type(error).__name__
-        record.error_detail = error.detail[:2000]
-        result = result.model_copy(update={"outcome": error.outcome, "error": error.detail})
-    else:
-        record.prompt_tokens = response.prompt_tokens or 0
-        record.completion_tokens = response.completion_tokens or 0
-        record.cost_usd = spec.cost(record.prompt_tokens, record.completion_tokens)
-        reply = (response.content or "").strip()[:REPLY_CHARACTERS]
-        result = result.model_copy(
-            update={"ok": True, "outcome": ModelRequestOutcome.SUCCESS, "reply": reply}
-        )
+    result = await _ask(models, provider, preq, record, result)
     record.latency_ms = (time.perf_counter() - started) * 1000
     await accounting.write(
         database,
@@ -85,3 +72,32 @@ async def probe_model(
         reason=f"a test of {spec.provider}/{spec.name}",
     )
     return result.model_copy(update={"latency_ms": round(record.latency_ms, 1)})
+
+
+async def _ask(
+    models: Runtime,
+    provider: Provider,
+    preq: ProviderRequest,
+    record: AttemptRecord,
+    result: ModelTestResult,
+) -> ModelTestResult:
+    """Send the probe within its timeout; ``record`` takes the outcome, tokens and cost."""
+    spec = record.spec
+    try:
+        async with models.semaphore(spec):
+            try:
+                async with asyncio.timeout(preq.timeout):
+                    response = await provider.complete(spec, preq)
+            except TimeoutError:
+                raise ProviderTimeout(f"no answer within {preq.timeout:g}s") from None
+    except ProviderError as error:
+        record.outcome, record.error_class = error.outcome, type(error).__name__
+        record.error_detail = error.detail[:2000]
+        return result.model_copy(update={"outcome": error.outcome, "error": error.detail})
+    record.prompt_tokens = response.prompt_tokens or 0
+    record.completion_tokens = response.completion_tokens or 0
+    record.cost_usd = spec.cost(record.prompt_tokens, record.completion_tokens)
+    reply = (response.content or "").strip()[:REPLY_CHARACTERS]
+    return result.model_copy(
+        update={"ok": True, "outcome": ModelRequestOutcome.SUCCESS, "reply": reply}
+    )
