@@ -23,7 +23,7 @@ from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import runtime
-from berrys.services.pipeline.project import Stage, WorkflowResult, start
+from berrys.services.pipeline.project import Stage, WorkflowResult, plan_summary, start
 from berrys.services.planning import service as plans
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
@@ -201,16 +201,7 @@ async def _context(database: Database, run: RunOut, user: UserOut) -> dict[str, 
 async def _plan(session: Any, plan_id: uuid.UUID, user: UserOut) -> dict[str, Any]:
     plan = await plans.get_detail(session, plan_id=plan_id, user=user)
     schedule = await plans.get_schedule(session, plan_id=plan.id, user=user, iterations=200, seed=0)
-    names = {task.id: task.name for task in plan.tasks}
-    return {
-        "id": str(plan.id),
-        "version": plan.version,
-        "tasks": len(plan.tasks),
-        "dependencies": len(plan.dependencies),
-        "critical_path": [names[t] for t in schedule.critical_path if t in names],
-        "finish_hours": schedule.finish_hours,
-        "generated_by": plan.generated_by,
-    }
+    return plan_summary(plan, schedule)
 
 
 async def _degraded(session: Any, run_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -33,7 +33,13 @@ from berrys.services.interactions import service as interactions
 from berrys.services.llm import service as llm
 from berrys.services.pipeline.plan_runs import create_from_plan
 from berrys.services.planning import service as planning
-from berrys.services.planning.contracts import DependencyCreate, PlanCreate, TaskCreate
+from berrys.services.planning.contracts import (
+    DependencyCreate,
+    PlanCreate,
+    PlanDetail,
+    ScheduleOut,
+    TaskCreate,
+)
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RunCreate, RunOut
@@ -253,6 +259,11 @@ async def _plan_summary(database: Database, plan: Any, user: UserOut) -> dict[st
     """The plan's size, critical path and forecast, as the result reports it."""
     async with database.transaction(read_only=True) as session:
         schedule = await planning.get_schedule(session, plan_id=plan.id, user=user, iterations=200)
+    return plan_summary(plan, schedule)
+
+
+def plan_summary(plan: PlanDetail, schedule: ScheduleOut) -> dict[str, Any]:
+    """A plan's size, critical path and forecast, as a run's result reports them."""
     names = {task.id: task.name for task in plan.tasks}
     return {
         "id": str(plan.id),
