@@ -35,7 +35,6 @@ from typing import Any
 from berrys.cli.run import _watch  # berrys run's worker loop (--approve auto)
 from berrys.config import Settings
 from berrys.core import migrate
-from berrys.core.enums import ModelProvider, ModelTaskType, TaskRunStatus
 from berrys.core.logging import configure_logging
 from berrys.services.auth import service as auth
 from berrys.services.catalogue import service as catalogue
@@ -44,12 +43,13 @@ from berrys.services.deliverables import service as deliverables
 from berrys.services.deliverables.contracts import Draft, DraftFile
 from berrys.services.deliverables.drafting import document_title
 from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import ModelProvider, ModelTaskType
 from berrys.services.llm.providers.base import Unsupported
 from berrys.services.llm.providers.scripted import reset as reset_scripts
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.runs.contracts import RunCreate
+from berrys.services.runs.contracts import RunCreate, TaskRunStatus
 from berrys.wiring import Services
 
 DATA = Path(__file__).parent / "data" / "deliverables_descriptions.json"

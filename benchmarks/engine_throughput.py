@@ -36,13 +36,12 @@ from engine_graphs import branch_latencies, layered_dag
 
 from berrys.core import migrate
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import RunStatus
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import DependencySpec, TaskSpec
+from berrys.services.runs.contracts import DependencySpec, RunStatus, TaskSpec
 from berrys.services.runs.engine.executor import TaskOutcome
 from berrys.services.runs.engine.journal import StepPolicy, TaskContext
 from berrys.services.runs.engine.worker import EngineConfig, Worker, run_status

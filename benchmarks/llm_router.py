@@ -33,11 +33,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at i
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider
 from berrys.core.logging import configure_logging
 from berrys.services.llm import discovery, router
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ModelProvider
 from berrys.services.llm.providers.base import estimate_tokens
 
 MESSAGES = [

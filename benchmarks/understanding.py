@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from berrys.config import Settings
-from berrys.core.enums import Methodology
 from berrys.services.catalogue import classify
 from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.contracts import Methodology
 from berrys.services.llm import service as llm
 
 DATA = Path(__file__).parent / "data" / "understanding.json"

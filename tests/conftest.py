@@ -20,9 +20,8 @@ from berrys.app import create_app
 from berrys.config import Settings
 from berrys.core import migrate, security
 from berrys.core.db import Database
-from berrys.core.enums import UserRole
 from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate
+from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate, UserRole
 from berrys.services.llm import service as llm
 from berrys.services.llm.providers import scripted
 from berrys.tables import metadata

@@ -8,9 +8,8 @@ import pytest
 from berrys.app import create_app
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import ApprovalPolicy
 from berrys.services.tools import service as tools
-from berrys.services.tools.contracts import ToolUpdate
+from berrys.services.tools.contracts import ApprovalPolicy, ToolUpdate
 
 
 async def test_each_app_serves_with_the_parts_built_from_its_own_settings(

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 from berrys.cli.app import app
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import HumanInteractionType
 from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import HumanInteractionType
 
 DESCRIPTION = "Write a launch plan and announcement for a neighbourhood bakery's new website"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.core.enums import MessageStatus as M
 from berrys.core.errors import InvalidTransition
 from berrys.core.lifecycle import Lifecycle
+from berrys.services.agents.contracts import MessageStatus as M
 
 MESSAGES = Lifecycle[M]("Message", {M.CREATED: {M.DELIVERED, M.FAILED}, M.FAILED: set()})
 

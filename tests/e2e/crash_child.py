@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from berrys.core.db import Database
-from berrys.core.enums import RunStatus
+from berrys.services.runs.contracts import RunStatus
 from berrys.services.runs.engine.executor import TaskOutcome
 from berrys.services.runs.engine.journal import StepPolicy, TaskContext
 from berrys.services.runs.engine.worker import EngineConfig, Worker, run_status

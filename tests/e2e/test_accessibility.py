@@ -31,9 +31,9 @@ from berrys.app import create_app
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import RiskLevel
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserCreate
+from berrys.services.catalogue.contracts import RiskLevel
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs import service as runs

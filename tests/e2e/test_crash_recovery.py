@@ -19,15 +19,21 @@ from sqlalchemy import select
 
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import InteractionStatus, RunStatus, StepKind, StepStatus, TaskRunStatus
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserCreate
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.interactions.contracts import InteractionResponse, InteractionStatus
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import DependencySpec, TaskSpec
+from berrys.services.runs.contracts import (
+    DependencySpec,
+    RunStatus,
+    StepKind,
+    StepStatus,
+    TaskRunStatus,
+    TaskSpec,
+)
 from berrys.services.runs.tables import Step, TaskRun
 
 KILLS = 12

@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 
-from berrys.core.enums import ProjectStatus, UserRole
+from berrys.services.auth.contracts import UserRole
+from berrys.services.projects.contracts import ProjectStatus
 from berrys.services.projects.service import TRANSITIONS
 
 PASSWORD = "correct horse battery"

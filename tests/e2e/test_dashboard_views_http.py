@@ -16,10 +16,10 @@ from tests.e2e.test_dashboard_http import _login, _parse, _planned_project
 from tests.services.runs.conftest import FAST, wait_for_status
 from tests.services.runs.scripted import ScriptedExecutor
 
-from berrys.core.enums import RunStatus, UserRole
 from berrys.services.auth import service as auth
+from berrys.services.auth.contracts import UserRole
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import DependencySpec, TaskSpec
+from berrys.services.runs.contracts import DependencySpec, RunStatus, TaskSpec
 from berrys.services.runs.engine.executor import ArtifactSpec, TaskOutcome
 from berrys.services.runs.engine.worker import Worker
 

@@ -14,10 +14,10 @@ from tests.e2e.test_dashboard_http import _login, _parse, _planned_project
 from tests.e2e.test_dashboard_views_http import DELIVERABLE, _Drafting
 from tests.services.runs.conftest import FAST, wait_for_status
 
-from berrys.core.enums import RunStatus, UserRole
 from berrys.services.auth import service as auth
+from berrys.services.auth.contracts import UserRole
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import TaskSpec
+from berrys.services.runs.contracts import RunStatus, TaskSpec
 from berrys.services.runs.engine.worker import Worker
 
 HX = {"HX-Request": "true"}

@@ -12,7 +12,7 @@ import uuid
 import pytest
 from tests.e2e.test_dashboard_http import CSRF_FAILED, _login
 
-from berrys.core.enums import UserRole
+from berrys.services.auth.contracts import UserRole
 from berrys.services.tools import service as tools
 
 

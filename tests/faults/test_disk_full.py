@@ -23,7 +23,7 @@ from berrys.app import create_app
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import UserRole
+from berrys.services.auth.contracts import UserRole
 
 DISK_BYTES = 8 * 1024 * 1024
 CHUNK = 1024 * 1024  # the filler's first writes; then smaller ones, down to 512 bytes

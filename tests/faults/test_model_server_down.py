@@ -35,19 +35,18 @@ from tests.services.runs.conftest import (
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import (
-    ModelProvider,
-    ModelRequestOutcome,
-    RiskLevel,
-    RunStatus,
-    TaskRunStatus,
-)
 from berrys.core.errors import ServiceUnavailable
+from berrys.services.catalogue.contracts import RiskLevel
 from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    CompletionRequest,
+    ModelProvider,
+    ModelRequestOutcome,
+)
 from berrys.services.pipeline.executor import AgentExecutor
-from berrys.services.runs.contracts import TaskSpec
+from berrys.services.runs.contracts import RunStatus, TaskRunStatus, TaskSpec
 
 SERVER = str(Path(__file__).parent / "servers" / "openai_server.py")
 COOLDOWN = 0.5  # llm_cooldown_seconds: short, so that the test sees it end

@@ -31,7 +31,6 @@ from berrys.app import create_app
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import RunStatus, StepStatus, TaskRunStatus
 from berrys.services.audit import service as audit
 from berrys.services.auth import service as auth
 from berrys.services.llm import service as llm
@@ -39,7 +38,7 @@ from berrys.services.pipeline.executor import AgentExecutor
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import TaskSpec
+from berrys.services.runs.contracts import RunStatus, StepStatus, TaskRunStatus, TaskSpec
 from berrys.services.runs.engine.executor import TaskOutcome
 from berrys.services.runs.engine.journal import TaskContext
 from berrys.services.runs.engine.worker import Worker

@@ -27,11 +27,15 @@ from berrys.cli.common import (
     when,
 )
 from berrys.core.db import Database
-from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.interactions.contracts import (
+    HumanInteractionType,
+    InteractionOut,
+    InteractionResponse,
+    InteractionStatus,
+)
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
 

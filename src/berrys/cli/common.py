@@ -18,7 +18,6 @@ from rich.console import Console
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import UserRole
 from berrys.core.errors import (
     BerrysError,
     Forbidden,
@@ -28,7 +27,7 @@ from berrys.core.errors import (
 )
 from berrys.core.logging import configure_logging
 from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.catalogue import service as catalogue
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut

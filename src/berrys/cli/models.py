@@ -10,13 +10,14 @@ from rich.table import Table
 
 from berrys.cli.common import console, load_settings, run_async, run_with_services
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelTaskType
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import (
     ChatMessage,
     Completion,
     CompletionRequest,
     ModelOut,
+    ModelProvider,
+    ModelTaskType,
     UsageReport,
 )
 from berrys.wiring import Services

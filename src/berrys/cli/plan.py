@@ -22,9 +22,9 @@ from berrys.cli.common import (
     run_with_services,
 )
 from berrys.core.db import Database
-from berrys.core.enums import Methodology
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.agents import service as agents
+from berrys.services.catalogue.contracts import Methodology
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate, PlanDetail, ScheduleOut
 from berrys.wiring import Services

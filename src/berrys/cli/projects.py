@@ -23,9 +23,8 @@ from berrys.cli.common import (
     when,
 )
 from berrys.core.db import Database
-from berrys.core.enums import ProjectStatus
 from berrys.services.projects import service as projects
-from berrys.services.projects.contracts import ProjectOut
+from berrys.services.projects.contracts import ProjectOut, ProjectStatus
 from berrys.services.runs import service as runs
 
 app = typer.Typer(help="Projects: list them, show one with its runs.", no_args_is_help=True)

@@ -18,13 +18,12 @@ from rich.table import Table
 
 from berrys.cli.common import AS_USER, console, load_settings, operator_email, run_async
 from berrys.core.db import Database
-from berrys.core.enums import ReviewDecision
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import ReviewItem, TaskReview
+from berrys.services.runs.contracts import ReviewDecision, ReviewItem, TaskReview
 
 app = typer.Typer(
     help="Deliverables that need a person: list them, accept, edit or send back.",

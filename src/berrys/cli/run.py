@@ -47,16 +47,16 @@ from berrys.cli.common import (
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import (
-    HumanInteractionType,
-    RunStatus,
-)
 from berrys.core.errors import NotFound
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
-from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.interactions.contracts import (
+    HumanInteractionType,
+    InteractionOut,
+    InteractionResponse,
+)
 from berrys.services.pipeline import service as pipeline
-from berrys.services.runs.contracts import DONE, RUN_DONE, RunCreate, RunOut
+from berrys.services.runs.contracts import DONE, RUN_DONE, RunCreate, RunOut, RunStatus
 from berrys.wiring import Services
 
 APPROVE_MODES = ("ask", "auto", "never")

@@ -15,10 +15,9 @@ from berrys.cli.common import (
     operator_email,
     run_with_services,
 )
-from berrys.core.enums import SearchKind
 from berrys.services.auth import service as auth
 from berrys.services.search import service as search
-from berrys.services.search.contracts import SearchResult, SearchText
+from berrys.services.search.contracts import SearchKind, SearchResult, SearchText
 from berrys.wiring import Services
 
 

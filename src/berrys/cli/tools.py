@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.cli.common import console, err_console, load_settings, run_async, run_with_services
 from berrys.core.db import Database
-from berrys.core.enums import McpTransport, ToolSource, ToolStatus
 from berrys.core.errors import NotFound
 from berrys.services.auth import service as auth
 from berrys.services.tools import service as tools
@@ -23,8 +22,11 @@ from berrys.services.tools.contracts import (
     McpServerCreate,
     McpServerOut,
     McpServerUpdate,
+    McpTransport,
     RefreshResult,
     ToolOut,
+    ToolSource,
+    ToolStatus,
 )
 from berrys.wiring import Services
 

@@ -16,9 +16,8 @@ from berrys.cli.common import (
     run_async,
 )
 from berrys.core.db import Database
-from berrys.core.enums import UserRole
 from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate, UserOut
+from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate, UserOut, UserRole
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 token_app = typer.Typer(help="Manage personal API tokens.", no_args_is_help=True)

@@ -18,12 +18,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.contracts import MAX_INT
-from berrys.core.enums import AuditAction, UserRole
 from berrys.core.errors import NotFound
 from berrys.services.audit import service as audit
-from berrys.services.audit.contracts import AuditEntryOut
+from berrys.services.audit.contracts import AuditAction, AuditEntryOut
 from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.projects import service as projects
 from berrys.web.pages import _database
 from berrys.web.security import WebUser

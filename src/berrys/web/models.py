@@ -16,11 +16,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from berrys.core.enums import ModelCapability, ModelProvider, UserRole
 from berrys.core.errors import BerrysError
-from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ModelCreate, ModelTestResult
+from berrys.services.llm.contracts import (
+    ModelCapability,
+    ModelCreate,
+    ModelProvider,
+    ModelTestResult,
+)
 from berrys.services.llm.deps import ModelsDep
 from berrys.services.projects import service as projects
 from berrys.web.pages import _database

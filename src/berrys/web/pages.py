@@ -11,10 +11,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import UserRole
 from berrys.core.errors import BerrysError
 from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import PersonalTokenCreate
+from berrys.services.auth.contracts import PersonalTokenCreate, UserRole
 from berrys.services.chat import service as chat
 from berrys.services.chat.contracts import PromptOut
 from berrys.services.projects import service as projects

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from berrys.core.enums import ProjectStatus, RunStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
@@ -21,8 +20,9 @@ from berrys.services.llm.deps import ModelsDep
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
-from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.projects.contracts import ProjectCreate, ProjectStatus
 from berrys.services.runs import service as run_service
+from berrys.services.runs.contracts import RunStatus
 from berrys.web.gantt import gantt
 from berrys.web.pages import _database, see_other
 from berrys.web.security import Csrf, WebUser

@@ -18,9 +18,9 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from berrys.core.enums import InteractionStatus, StepKind
+from berrys.services.interactions.contracts import InteractionStatus
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import TaskRunOut
+from berrys.services.runs.contracts import StepKind, TaskRunOut
 
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 _markdown.enable("table").enable("strikethrough")

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
+from berrys.services.interactions.contracts import HumanInteractionType, InteractionStatus
 from berrys.services.llm.deps import ModelsDep
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects

@@ -14,9 +14,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from berrys.core.enums import UserRole
 from berrys.core.errors import BerrysError
-from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.tools import service as tools
 from berrys.services.tools.contracts import McpServerCreate
 from berrys.web.pages import _database

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.core.enums import AgentState
-from berrys.services.agents.contracts import AGENT_TRANSITIONS
+from berrys.services.agents.contracts import AGENT_TRANSITIONS, AgentState
 
 S = AgentState
 # How to reach each state from CREATED.

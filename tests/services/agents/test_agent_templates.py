@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from berrys.core.enums import AgentType
+from berrys.services.catalogue.contracts import AgentType
 
 BASE = "/api/v1/agent-templates"
 

@@ -298,10 +298,14 @@ async def test_nul_characters_are_422_not_500(client, member, project, new_agent
 async def test_an_agents_budget_is_the_routers_agent_budget(
     models, client, member, database, new_agent
 ):
-    from berrys.core.enums import BudgetScope, ModelTaskType
     from berrys.core.errors import BudgetExceeded
     from berrys.services.llm import service as llm
-    from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+    from berrys.services.llm.contracts import (
+        BudgetScope,
+        ChatMessage,
+        CompletionRequest,
+        ModelTaskType,
+    )
 
     agent = await new_agent(configuration={"budget_usd": 0})
     agent_id = uuid.UUID(agent["id"])

@@ -5,16 +5,17 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from berrys.core.enums import AgentType, CollaborationType
 from berrys.services.agents import rules
 from berrys.services.agents.contracts import (
     AgentDraft,
     CollaborationDraft,
+    CollaborationType,
     RequirementDraft,
     TeamDraft,
 )
 from berrys.services.agents.generation import normalise_team
 from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.contracts import AgentType
 
 REQUIREMENTS = [
     RequirementDraft(text=text, category=category, priority="HIGH", confidence=0.9)

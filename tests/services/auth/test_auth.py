@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 
 from berrys.core import security
-from berrys.core.enums import UserRole
+from berrys.services.auth.contracts import UserRole
 
 PASSWORD = "correct horse battery"
 

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from berrys.cli.app import app as cli
-from berrys.core.enums import AgentType
 from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.asks import ask_task_name
 from berrys.services.catalogue.catalogue import SHIPPED, CatalogueError, build
+from berrys.services.catalogue.contracts import AgentType
 from berrys.services.catalogue.text import TITLE_LIMIT, asks, constraints, title
 
 REQUIRED_TYPES = {

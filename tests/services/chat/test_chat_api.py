@@ -7,10 +7,9 @@ import json
 
 import pytest
 
-from berrys.core.enums import ChatIntent
 from berrys.core.errors import ServiceUnavailable
 from berrys.services.chat import intents
-from berrys.services.chat.contracts import IntentResult, IntentSource
+from berrys.services.chat.contracts import ChatIntent, IntentResult, IntentSource
 
 BAKERY = "Create a project called Bakery Site to build a website for my bakery"
 

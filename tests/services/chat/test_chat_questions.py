@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from tests.services.runs.conftest import start_worker, wait_until  # noqa: F401
 
-from berrys.core.enums import ChatIntent
 from berrys.services.chat import intents
-from berrys.services.chat.contracts import IntentResult, IntentSource
+from berrys.services.chat.contracts import ChatIntent, IntentResult, IntentSource
 from berrys.services.pipeline.executor import AgentExecutor
 
 pytestmark = pytest.mark.usefixtures("services")

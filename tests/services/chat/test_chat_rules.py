@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.core.enums import ChatIntent
 from berrys.services.chat import intents
-from berrys.services.chat.contracts import IntentResult
+from berrys.services.chat.contracts import ChatIntent, IntentResult
 from berrys.services.chat.intents import by_rules, mentioned_project
 
 I = ChatIntent  # noqa: E741

@@ -17,14 +17,13 @@ from tests.services.runs.conftest import (  # noqa: F401 (fixtures)
     wait_for_status,
 )
 
-from berrys.core.enums import RunStatus, TaskRunStatus
 from berrys.services.auth import service as auth
 from berrys.services.deliverables import service as deliverables
 from berrys.services.llm import service as llm
 from berrys.services.pipeline.executor import AgentExecutor, parse_review
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
-from berrys.services.runs.contracts import DependencySpec, TaskSpec
+from berrys.services.runs.contracts import DependencySpec, RunStatus, TaskRunStatus, TaskSpec
 
 pytestmark = pytest.mark.usefixtures("services")
 DONE = (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_REVIEW, RunStatus.FAILED)

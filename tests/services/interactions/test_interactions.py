@@ -13,17 +13,17 @@ from sqlalchemy import text
 from tests.services.runs.conftest import wait_until
 
 from berrys.core.db import utcnow
-from berrys.core.enums import (
-    AuditAction,
-    EscalationRule,
-    HumanInteractionType,
-    InteractionStatus,
-    Priority,
-)
+from berrys.core.enums import Priority
 from berrys.core.errors import Conflict
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.interactions.contracts import (
+    EscalationRule,
+    HumanInteractionType,
+    InteractionResponse,
+    InteractionStatus,
+)
 from berrys.services.runs.engine.state import lock_run
 
 

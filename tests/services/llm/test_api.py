@@ -395,8 +395,12 @@ async def test_a_scripted_row_without_a_script_never_takes_part_in_routing(
 ) -> None:
     """A SCRIPTED row left in the registry (registered before REST refused them) has no
     script to answer with: routing passes it by, and RULES still answers."""
-    from berrys.core.enums import ModelProvider, ModelTaskType
-    from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+    from berrys.services.llm.contracts import (
+        ChatMessage,
+        CompletionRequest,
+        ModelProvider,
+        ModelTaskType,
+    )
     from berrys.services.llm.tables import LlmModel
 
     async with database.transaction() as session:

@@ -23,8 +23,8 @@ from berrys.cli.app import app as cli
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.encryption import SecretBox, SecretUnreadable
-from berrys.core.enums import ModelProvider
 from berrys.services.llm import runtime
+from berrys.services.llm.contracts import ModelProvider
 from berrys.services.llm.tables import LlmModel
 
 MODELS = "/api/v1/models"

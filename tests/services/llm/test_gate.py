@@ -9,11 +9,15 @@ import httpx
 import pytest
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelTaskType
 from berrys.core.errors import ServiceUnavailable
 from berrys.services.llm import gates, runtime
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    CompletionRequest,
+    ModelProvider,
+    ModelTaskType,
+)
 
 RULES = ModelProvider.RULES
 SCRIPTED = ModelProvider.SCRIPTED

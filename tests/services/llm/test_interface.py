@@ -7,11 +7,16 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelRequestOutcome, ModelTaskType
 from berrys.core.errors import ServiceUnavailable
 from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    CompletionRequest,
+    ModelProvider,
+    ModelRequestOutcome,
+    ModelTaskType,
+)
 from berrys.services.llm.providers.scripted import ScriptExhausted
 from berrys.services.llm.tables import ModelRequest
 

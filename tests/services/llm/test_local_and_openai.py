@@ -14,10 +14,14 @@ from tests.services.llm.llama_server import llama_server as running_llama_server
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelRequestOutcome
 from berrys.services.llm import discovery, runtime
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    CompletionRequest,
+    ModelProvider,
+    ModelRequestOutcome,
+)
 from berrys.services.llm.providers.local import BUNDLED_MODEL, bundled_model_path
 
 pytest.importorskip("llama_cpp", reason="berrys[local] is not installed")

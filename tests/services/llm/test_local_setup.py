@@ -11,11 +11,15 @@ import pytest
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelTaskType
 from berrys.core.errors import ServiceUnavailable
 from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    CompletionRequest,
+    ModelProvider,
+    ModelTaskType,
+)
 from berrys.services.llm.providers import local
 from berrys.services.llm.providers.local import LocalProvider
 

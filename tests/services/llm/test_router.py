@@ -9,11 +9,17 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelRequestOutcome, ModelTaskType
 from berrys.core.errors import ServiceUnavailable, Unprocessable
 from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ToolSpec
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    CompletionRequest,
+    ModelProvider,
+    ModelRequestOutcome,
+    ModelTaskType,
+    ToolSpec,
+)
 from berrys.services.llm.providers.base import ServerError
 from berrys.services.llm.tables import ModelRequest
 

@@ -16,12 +16,13 @@ import pytest
 from pydantic import BaseModel
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelRequestOutcome
 from berrys.services.llm import runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import (
     ChatMessage,
     CompletionRequest,
+    ModelProvider,
+    ModelRequestOutcome,
     Specialisation,
     ToolCall,
     ToolSpec,

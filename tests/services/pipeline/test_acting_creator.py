@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import update
 from tests.services.runs.conftest import create_run, wait_for_status
 
-from berrys.core.enums import RunStatus, TaskRunStatus, UserRole
+from berrys.services.auth.contracts import UserRole
 from berrys.services.auth.tables import UserAccount
 from berrys.services.pipeline.executor import AgentExecutor
 from berrys.services.projects.tables import Project
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import TaskSpec
+from berrys.services.runs.contracts import RunStatus, TaskRunStatus, TaskSpec
 
 pytestmark = pytest.mark.usefixtures("services")
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from tests.services.runs.conftest import create_run, wait_for_status
 
-from berrys.core.enums import InteractionStatus, RiskLevel, RunStatus
+from berrys.services.catalogue.contracts import RiskLevel
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.interactions.contracts import InteractionResponse, InteractionStatus
 from berrys.services.llm import service as llm
 from berrys.services.pipeline.executor import AgentExecutor
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import TaskSpec
+from berrys.services.runs.contracts import RunStatus, TaskSpec
 from berrys.services.runs.tables import Step
 from berrys.services.tools import service as tools
 from berrys.services.tools.contracts import AgentToolBind

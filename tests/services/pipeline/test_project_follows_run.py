@@ -15,8 +15,7 @@ from tests.services.runs.conftest import (
 )
 from tests.services.runs.scripted import ScriptedExecutor
 
-from berrys.core.enums import RunStatus
-from berrys.services.runs.contracts import RUN_TERMINAL
+from berrys.services.runs.contracts import RUN_TERMINAL, RunStatus
 
 BAKERY = "Create a project called Bakery Site to build a website for my bakery"
 ENDED = {status.value for status in RUN_TERMINAL}

@@ -7,23 +7,23 @@ from __future__ import annotations
 import pytest
 from tests.services.runs.conftest import wait_for_status
 
-from berrys.core.enums import (
-    HumanInteractionType,
-    ProjectStatus,
-    ReviewDecision,
-    RunStatus,
-    TaskRunStatus,
-)
 from berrys.core.errors import ServiceUnavailable
 from berrys.services.auth import service as auth
 from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import HumanInteractionType
 from berrys.services.pipeline import service as pipeline
 from berrys.services.pipeline.executor import AgentExecutor
 from berrys.services.projects import service as projects
-from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.projects.contracts import ProjectCreate, ProjectStatus
 from berrys.services.runs import review
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import RunCreate, TaskReview
+from berrys.services.runs.contracts import (
+    ReviewDecision,
+    RunCreate,
+    RunStatus,
+    TaskReview,
+    TaskRunStatus,
+)
 
 DESCRIPTION = "Write a launch plan and announcement for a neighbourhood bakery's new website"
 

@@ -17,10 +17,9 @@ from tests.services.pipeline.test_agent_executor import (
 )
 from tests.services.runs.conftest import create_run, wait_for_status
 
-from berrys.core.enums import RunStatus
 from berrys.services.llm import service as llm
 from berrys.services.pipeline.executor import AgentExecutor
-from berrys.services.runs.contracts import TaskSpec
+from berrys.services.runs.contracts import RunStatus, TaskSpec
 from berrys.services.runs.engine.trace import bounded
 
 pytestmark = pytest.mark.usefixtures("services")

@@ -7,7 +7,7 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from berrys.core.enums import DependencyType
+from berrys.services.catalogue.contracts import DependencyType
 from berrys.services.planning import analysis
 from berrys.services.planning.analysis import DepSpec, PlanModel, ResourceSpec, TaskSpec
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from berrys.core.enums import AgentType, DependencyType, Methodology
 from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.contracts import AgentType, DependencyType, Methodology
 from berrys.services.planning import schedule as engine
 from berrys.services.planning.contracts import (
     DependencyDraft,

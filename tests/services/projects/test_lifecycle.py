@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.core.enums import ProjectStatus
+from berrys.services.projects.contracts import ProjectStatus
 from berrys.services.projects.service import TRANSITIONS
 
 # The shortest path from DRAFT to every status, to put a project there through the API.

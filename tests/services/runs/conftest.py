@@ -11,12 +11,17 @@ import pytest
 from tests.services.runs.scripted import ScriptedExecutor
 
 from berrys.core.db import Database
-from berrys.core.enums import RunStatus, TaskRunStatus
 from berrys.services.auth import service as auth
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import DependencySpec, RunOut, TaskSpec
+from berrys.services.runs.contracts import (
+    DependencySpec,
+    RunOut,
+    RunStatus,
+    TaskRunStatus,
+    TaskSpec,
+)
 from berrys.services.runs.engine.worker import EngineConfig, Worker
 
 FAST = EngineConfig(

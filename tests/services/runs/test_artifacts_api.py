@@ -12,7 +12,7 @@ import pytest
 from tests.services.runs.conftest import create_run, tasks, wait_for_status
 from tests.services.runs.scripted import ScriptedExecutor
 
-from berrys.core.enums import RunStatus
+from berrys.services.runs.contracts import RunStatus
 from berrys.services.runs.engine.executor import ArtifactSpec, TaskOutcome
 
 CHECKLIST = "# Launch checklist\n\n- DNS: ops\n- Café menu: Zoë\n"

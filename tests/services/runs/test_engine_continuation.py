@@ -23,8 +23,8 @@ from tests.services.runs.conftest import (
     wait_until,
 )
 
-from berrys.core.enums import RunStatus, TaskRunStatus
 from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import RunStatus, TaskRunStatus
 from berrys.services.runs.engine.commit import COMPLETIONS, GroupCommitter
 from berrys.services.runs.engine.worker import Worker
 from berrys.services.runs.tables import Step

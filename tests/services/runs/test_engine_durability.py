@@ -18,10 +18,11 @@ from tests.services.runs.conftest import (
 )
 from tests.services.runs.scripted import ScriptedExecutor
 
-from berrys.core.enums import InteractionStatus, RiskLevel, RunStatus, StepStatus, TaskRunStatus
+from berrys.services.catalogue.contracts import RiskLevel
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.interactions.contracts import InteractionResponse, InteractionStatus
 from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import RunStatus, StepStatus, TaskRunStatus
 from berrys.services.runs.engine.worker import EngineConfig, Worker
 from berrys.services.runs.tables import Step, TaskRun
 

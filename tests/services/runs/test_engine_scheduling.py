@@ -16,8 +16,8 @@ from tests.services.runs.conftest import (
     wait_until,
 )
 
-from berrys.core.enums import RunEventType, RunStatus, TaskRunStatus
 from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import RunEventType, RunStatus, TaskRunStatus
 from berrys.services.runs.tables import TaskRun
 
 T = TaskRunStatus

@@ -20,10 +20,12 @@ from tests.services.runs.conftest import (
 )
 from tests.services.runs.reviewing import ReviewingExecutor
 
-from berrys.core.enums import ProjectStatus, ReviewDecision, RunStatus, TaskRunStatus, UserRole
 from berrys.services.auth import service as auth
+from berrys.services.auth.contracts import UserRole
 from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectStatus
 from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import ReviewDecision, RunStatus, TaskRunStatus
 
 T = TaskRunStatus
 TODOS = "4 TODOs for a person"

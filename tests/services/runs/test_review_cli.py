@@ -16,12 +16,12 @@ from typer.testing import CliRunner
 from berrys.cli.app import app
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import RunStatus, UserRole
 from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import UserCreate
+from berrys.services.auth.contracts import UserCreate, UserRole
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import RunStatus
 from berrys.services.runs.engine.worker import Worker
 
 EMAIL = "ops@example.com"

@@ -10,9 +10,8 @@ from typer.testing import CliRunner
 from berrys.cli.app import app
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.core.enums import UserRole
 from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import UserCreate
+from berrys.services.auth.contracts import UserCreate, UserRole
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 

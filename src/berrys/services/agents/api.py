@@ -14,12 +14,12 @@ from pydantic import ValidationError
 
 from berrys.core.contracts import MAX_INT, ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
-from berrys.core.enums import AgentState, AgentType, MessageStatus
 from berrys.core.errors import Unprocessable
 from berrys.services.agents import generation, messages, service, specialisations, templates
 from berrys.services.agents.contracts import (
     AgentCreate,
     AgentOut,
+    AgentState,
     AgentStateOut,
     AgentTransitionRequest,
     AgentUpdate,
@@ -28,6 +28,7 @@ from berrys.services.agents.contracts import (
     GenerationOut,
     MessageCreate,
     MessageOut,
+    MessageStatus,
     MessageStatusUpdate,
     SpecialisationOut,
     SpecialisationUpdate,
@@ -41,6 +42,7 @@ from berrys.services.agents.contracts import (
     TemplateVersionOut,
 )
 from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.catalogue.contracts import AgentType
 from berrys.services.llm.deps import ModelsDep
 from berrys.services.projects.deps import VisibleProject, WritableProject
 

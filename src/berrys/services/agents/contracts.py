@@ -9,17 +9,38 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, computed_field, model_validator
 
 from berrys.core.contracts import MAX_INT, Contract, Description, Name
-from berrys.core.enums import (
-    AgentState,
-    AgentType,
-    CollaborationType,
-    MessageStatus,
-    ModelProvider,
-    Priority,
-    RequirementCategory,
-)
+from berrys.core.enums import BerrysEnum, Priority
 from berrys.core.lifecycle import Lifecycle
-from berrys.services.catalogue.contracts import TypeMatch
+from berrys.services.catalogue.contracts import AgentType, RequirementCategory, TypeMatch
+from berrys.services.llm.contracts import ModelProvider
+
+
+class AgentState(BerrysEnum):
+    CREATED = "CREATED"
+    INITIALIZING = "INITIALIZING"
+    READY = "READY"
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+    ERROR = "ERROR"
+    TERMINATED = "TERMINATED"
+
+
+class MessageStatus(BerrysEnum):
+    CREATED = "CREATED"
+    DELIVERED = "DELIVERED"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+
+
+class CollaborationType(BerrysEnum):
+    """How one agent of a team works with another (an edge of the collaboration graph)."""
+
+    DELEGATES = "DELEGATES"
+    HANDS_OFF = "HANDS_OFF"
+    REVIEWS = "REVIEWS"
+    REPORTS_TO = "REPORTS_TO"
+    CONSULTS = "CONSULTS"
+
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]

@@ -18,13 +18,13 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import AgentState, AgentType, AuditAction, ModelProvider, ModelTaskType
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.agents import prompts, roster, rules
 from berrys.services.agents.contracts import (
     MAX_GENERATION_DESCRIPTION,
     AgentConfiguration,
     AgentDraft,
+    AgentState,
     CollaborationDraft,
     GenerateRequest,
     GenerationOut,
@@ -39,10 +39,17 @@ from berrys.services.agents.contracts import (
 )
 from berrys.services.agents.tables import Agent
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.contracts import AgentType
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    CompletionRequest,
+    ModelProvider,
+    ModelTaskType,
+)
 from berrys.services.projects import service as projects
 
 Answer = TypeVar("Answer", bound=BaseModel)

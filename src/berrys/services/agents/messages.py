@@ -9,13 +9,19 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
-from berrys.core.enums import AgentState, AuditAction, MessageStatus
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.core.lifecycle import Lifecycle
 from berrys.services.agents import service
-from berrys.services.agents.contracts import MessageCreate, MessageOut, MessageStatusUpdate
+from berrys.services.agents.contracts import (
+    AgentState,
+    MessageCreate,
+    MessageOut,
+    MessageStatus,
+    MessageStatusUpdate,
+)
 from berrys.services.agents.tables import Agent, AgentMessage
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 
 M = MessageStatus

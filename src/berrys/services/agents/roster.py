@@ -13,14 +13,20 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.enums import AgentState, AgentType, AuditAction, BudgetScope
 from berrys.services.agents import prompts
-from berrys.services.agents.contracts import AgentOut, CollaborationDraft, TemplateDefinition
+from berrys.services.agents.contracts import (
+    AgentOut,
+    AgentState,
+    CollaborationDraft,
+    TemplateDefinition,
+)
 from berrys.services.agents.tables import Agent, AgentCollaboration, AgentStateHistory
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue.contracts import AgentType
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import BudgetSet
+from berrys.services.llm.contracts import BudgetScope, BudgetSet
 
 
 async def insert(

@@ -9,8 +9,13 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from berrys.core.enums import AgentType, CollaborationType
-from berrys.services.agents.contracts import DEFAULT_AGENT_PROMPT, AgentDraft, CollaborationDraft
+from berrys.services.agents.contracts import (
+    DEFAULT_AGENT_PROMPT,
+    AgentDraft,
+    CollaborationDraft,
+    CollaborationType,
+)
+from berrys.services.catalogue.contracts import AgentType
 
 T = AgentType
 

@@ -12,7 +12,6 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
-from berrys.core.enums import AgentState, AgentType, AuditAction
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.core.lifecycle import history_page
 from berrys.services.agents import prompts, specialisations, templates
@@ -21,6 +20,7 @@ from berrys.services.agents.contracts import (
     AgentConfiguration,
     AgentCreate,
     AgentOut,
+    AgentState,
     AgentStateOut,
     AgentUpdate,
     CollaborationOut,
@@ -42,7 +42,9 @@ from berrys.services.agents.tables import (
 )
 from berrys.services.agents.templates import get_all as get_templates
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue.contracts import AgentType
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import Specialisation as LlmSpecialisation
 from berrys.services.projects import service as projects

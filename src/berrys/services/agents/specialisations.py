@@ -15,7 +15,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import AgentType, AuditAction, UserRole
 from berrys.core.errors import Forbidden
 from berrys.services.agents import rules
 from berrys.services.agents.contracts import (
@@ -31,7 +30,9 @@ from berrys.services.agents.tables import (
     AgentTemplateVersion,
 )
 from berrys.services.audit import service as audit
-from berrys.services.auth.contracts import UserOut
+from berrys.services.audit.contracts import AuditAction
+from berrys.services.auth.contracts import UserOut, UserRole
+from berrys.services.catalogue.contracts import AgentType
 
 T = AgentType
 _SYSTEM_NAMESPACE = uuid.UUID("5b0f6a8e-4d0c-4a55-9a43-2f1f3f0b9e11")

@@ -11,7 +11,8 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import AgentState, AgentType, CollaborationType, MessageStatus
+from berrys.services.agents.contracts import AgentState, CollaborationType, MessageStatus
+from berrys.services.catalogue.contracts import AgentType
 
 
 class Agent(UUIDPrimaryKey, Timestamps, Base):

@@ -12,7 +12,6 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
-from berrys.core.enums import AgentType, AuditAction, UserRole
 from berrys.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from berrys.services.agents import prompts
 from berrys.services.agents.contracts import (
@@ -33,7 +32,9 @@ from berrys.services.agents.tables import (
     AgentTemplateVersion,
 )
 from berrys.services.audit import service as audit
-from berrys.services.auth.contracts import UserOut
+from berrys.services.audit.contracts import AuditAction
+from berrys.services.auth.contracts import UserOut, UserRole
+from berrys.services.catalogue.contracts import AgentType
 
 MAX_OVERRIDES = 50
 

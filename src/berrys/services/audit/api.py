@@ -10,9 +10,8 @@ from pydantic import AwareDatetime
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import PageDep, Session
-from berrys.core.enums import AuditAction
 from berrys.services.audit import service
-from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
+from berrys.services.audit.contracts import AuditAction, AuditEntryOut, AuditVerification
 from berrys.services.auth.deps import AdminUser, CurrentUser
 from berrys.services.projects import service as projects
 

@@ -7,7 +7,19 @@ from datetime import datetime
 from typing import Any
 
 from berrys.core.contracts import Contract
-from berrys.core.enums import AuditAction
+from berrys.core.enums import BerrysEnum
+
+
+class AuditAction(BerrysEnum):
+    CREATE = "CREATE"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    TRANSITION = "TRANSITION"
+    LOGIN = "LOGIN"
+    LOGOUT = "LOGOUT"
+    INVOKE = "INVOKE"
+    GENERATE = "GENERATE"
+    RESPOND = "RESPOND"
 
 
 class AuditEntryOut(Contract):

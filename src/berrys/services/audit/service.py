@@ -18,9 +18,8 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
-from berrys.core.enums import AuditAction
 from berrys.core.lifecycle import Lifecycle, StateT
-from berrys.services.audit.contracts import AuditEntryOut, AuditVerification
+from berrys.services.audit.contracts import AuditAction, AuditEntryOut, AuditVerification
 from berrys.services.audit.tables import AuditEntry, AuditHead
 
 __all__ = [

@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import AuditAction
+from berrys.services.audit.contracts import AuditAction
 
 
 class AuditEntry(UUIDPrimaryKey, Base):

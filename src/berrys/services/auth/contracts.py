@@ -9,7 +9,18 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, SecretStr
 
 from berrys.core.contracts import Contract, Name
-from berrys.core.enums import TokenKind, UserRole
+from berrys.core.enums import BerrysEnum
+
+
+class UserRole(BerrysEnum):
+    ADMIN = "ADMIN"
+    MEMBER = "MEMBER"
+    VIEWER = "VIEWER"
+
+
+class TokenKind(BerrysEnum):
+    LOGIN = "LOGIN"
+    PERSONAL = "PERSONAL"
 
 
 def _normalise_email(value: str) -> str:

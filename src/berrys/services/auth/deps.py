@@ -8,10 +8,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from berrys.core.deps import Session, dependency_reads
-from berrys.core.enums import UserRole
 from berrys.core.errors import Forbidden, Unauthorized
 from berrys.services.auth import service
-from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.contracts import UserOut, UserRole
 
 
 class _BearerToken(HTTPBearer):

@@ -14,17 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database, fetch_page, utcnow
-from berrys.core.enums import AuditAction, TokenKind, UserRole
 from berrys.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
 from berrys.core.security import hash_password, hash_token, new_password, new_token, verify_password
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import (
     PersonalTokenCreate,
     PersonalTokenCreated,
     PersonalTokenOut,
+    TokenKind,
     TokenOut,
     UserCreate,
     UserOut,
+    UserRole,
 )
 from berrys.services.auth.tables import ApiToken, LoginFailure, UserAccount
 

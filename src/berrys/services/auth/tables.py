@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import TokenKind, UserRole
+from berrys.services.auth.contracts import TokenKind, UserRole
 
 
 class UserAccount(UUIDPrimaryKey, Timestamps, Base):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from berrys.core.enums import AgentType, DependencyType, Priority, RiskLevel
+from berrys.core.enums import Priority
 from berrys.services.catalogue import text
-from berrys.services.catalogue.contracts import TeamRole
+from berrys.services.catalogue.contracts import AgentType, DependencyType, RiskLevel, TeamRole
 from berrys.services.catalogue.work import PlannedTask, priority, words
 
 GENERIC = "generic"

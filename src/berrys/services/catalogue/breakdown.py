@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import re
 
-from berrys.core.enums import AgentType, DependencyType, Priority, RequirementCategory
+from berrys.core.enums import Priority
 from berrys.services.catalogue import asks, text
 from berrys.services.catalogue.catalogue import Catalogue
 from berrys.services.catalogue.contracts import (
+    AgentType,
     Constraint,
+    DependencyType,
     ProjectType,
     Requirement,
+    RequirementCategory,
     TaskDependency,
     TaskSpec,
     TeamRole,

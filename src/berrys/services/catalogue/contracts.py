@@ -15,13 +15,48 @@ from typing import Annotated, Literal, get_args
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from berrys.core.contracts import Contract
-from berrys.core.enums import (
-    AgentType,
-    DependencyType,
-    Priority,
-    RequirementCategory,
-    RiskLevel,
-)
+from berrys.core.enums import BerrysEnum, Priority
+
+
+class AgentType(BerrysEnum):
+    COORDINATOR = "COORDINATOR"
+    ASSISTANT = "ASSISTANT"
+    RESEARCHER = "RESEARCHER"
+    DEVELOPER = "DEVELOPER"
+    DESIGNER = "DESIGNER"
+    SPECIALIST = "SPECIALIST"
+    AUDITOR = "AUDITOR"
+    CUSTOM = "CUSTOM"
+
+
+class RequirementCategory(BerrysEnum):
+    FUNCTIONAL = "FUNCTIONAL"
+    NON_FUNCTIONAL = "NON_FUNCTIONAL"
+    DOMAIN_SPECIFIC = "DOMAIN_SPECIFIC"
+    TECHNICAL = "TECHNICAL"
+    INTEGRATION = "INTEGRATION"
+    COLLABORATION = "COLLABORATION"
+
+
+class RiskLevel(BerrysEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class Methodology(BerrysEnum):
+    AGILE = "AGILE"
+    WATERFALL = "WATERFALL"
+    CRITICAL_PATH = "CRITICAL_PATH"
+
+
+class DependencyType(BerrysEnum):
+    FS = "FS"
+    SS = "SS"
+    FF = "FF"
+    SF = "SF"
+
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

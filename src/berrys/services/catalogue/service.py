@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.enums import AgentType, DependencyType, Methodology, Priority, RiskLevel
+from berrys.core.enums import Priority
 from berrys.services.agents.contracts import DEFAULT_AGENT_PROMPT, AgentDraft, TeamDraft
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import breakdown, classify, text
@@ -27,10 +27,14 @@ from berrys.services.catalogue.catalogue import (
     read,
 )
 from berrys.services.catalogue.contracts import (
+    AgentType,
     DeliverableType,
+    DependencyType,
+    Methodology,
     ProfileOut,
     ProjectType,
     ProjectTypeSummary,
+    RiskLevel,
     TypeMatch,
 )
 from berrys.services.catalogue.tables import ProjectProfile

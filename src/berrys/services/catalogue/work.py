@@ -6,8 +6,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from berrys.core.enums import DependencyType, Priority, RiskLevel
-from berrys.services.catalogue.contracts import Constraint, Requirement, TeamRole, TypeMatch
+from berrys.core.enums import Priority
+from berrys.services.catalogue.contracts import (
+    Constraint,
+    DependencyType,
+    Requirement,
+    RiskLevel,
+    TeamRole,
+    TypeMatch,
+)
 
 _STEM = re.compile(r"(?:ies|es|s|ing|ed|ers|er)$")
 _STOP = {

@@ -11,13 +11,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from berrys.core.enums import InteractionStatus
 from berrys.services.agents import service as agents
 from berrys.services.chat.outcome import Outcome, answered
 from berrys.services.chat.reading import latest_run
 from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionOut
+from berrys.services.interactions.contracts import InteractionOut, InteractionStatus
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import UsageReport
 from berrys.services.projects import service as projects

@@ -9,7 +9,38 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from berrys.core.contracts import Contract
-from berrys.core.enums import ChatActionStatus, ChatIntent, ChatRole
+from berrys.core.enums import BerrysEnum
+
+
+class ChatIntent(BerrysEnum):
+    """What a chat message asks Berry to do."""
+
+    CREATE_PROJECT = "CREATE_PROJECT"
+    GENERATE_TEAM = "GENERATE_TEAM"
+    PLAN = "PLAN"
+    START_RUN = "START_RUN"
+    STATUS = "STATUS"
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+    HELP = "HELP"
+    SMALL_TALK = "SMALL_TALK"
+    CONFIRM = "CONFIRM"
+    CANCEL = "CANCEL"
+
+
+class ChatRole(BerrysEnum):
+    USER = "USER"
+    ASSISTANT = "ASSISTANT"
+
+
+class ChatActionStatus(BerrysEnum):
+    """The outcome of one action Berry took (or proposed) for a message."""
+
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    NEEDS_CONFIRMATION = "NEEDS_CONFIRMATION"
+    CANCELLED = "CANCELLED"
+
 
 MAX_MESSAGE = 4000
 MessageText = Annotated[

@@ -12,7 +12,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.services.chat.contracts import IntentResult
 from berrys.services.chat.outcome import Outcome, answered, project_url
 from berrys.services.chat.reading import (
@@ -24,6 +23,7 @@ from berrys.services.chat.reading import (
 )
 from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import HumanInteractionType, InteractionStatus
 from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import Bottleneck, PlanDetail, ScheduledTask, TaskOut
 

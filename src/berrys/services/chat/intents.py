@@ -16,10 +16,9 @@ from collections.abc import Callable, Sequence
 import structlog
 
 from berrys.core.db import Database
-from berrys.core.enums import ChatIntent, ModelTaskType
 from berrys.core.errors import BerrysError
 from berrys.services.chat import nearest
-from berrys.services.chat.contracts import IntentResult, IntentSource
+from berrys.services.chat.contracts import ChatIntent, IntentResult, IntentSource
 from berrys.services.chat.questions import (
     HELP,
     HOW_TO,
@@ -31,7 +30,7 @@ from berrys.services.chat.questions import (
     subject_of,
 )
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import CompletionRequest
+from berrys.services.llm.contracts import CompletionRequest, ModelTaskType
 
 _log = structlog.get_logger("berrys.chat")
 Intent = ChatIntent

@@ -6,11 +6,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from berrys.core.enums import ChatActionStatus, ChatIntent
 from berrys.core.errors import BerrysError
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
-from berrys.services.chat.contracts import ChatAction, IntentResult, PendingAction
+from berrys.services.chat.contracts import (
+    ChatAction,
+    ChatActionStatus,
+    ChatIntent,
+    IntentResult,
+    PendingAction,
+)
 from berrys.services.chat.turn import Turn
 
 Intent = ChatIntent

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from berrys.core.enums import ChatIntent
+from berrys.services.chat.contracts import ChatIntent
 
 Intent = ChatIntent
 _QUOTES = "\"'\u201c\u201d\u2018\u2019"

@@ -6,9 +6,8 @@ import uuid
 from typing import Any
 
 from berrys.core.db import Database
-from berrys.core.enums import ChatIntent, HumanInteractionType, InteractionStatus
 from berrys.core.errors import BerrysError, NotFound
-from berrys.services.chat.contracts import ChatAction, IntentResult
+from berrys.services.chat.contracts import ChatAction, ChatIntent, IntentResult
 from berrys.services.chat.outcome import (
     Intent,
     Outcome,
@@ -22,7 +21,11 @@ from berrys.services.chat.outcome import (
 )
 from berrys.services.chat.turn import Turn
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionResponse
+from berrys.services.interactions.contracts import (
+    HumanInteractionType,
+    InteractionResponse,
+    InteractionStatus,
+)
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
 from berrys.services.planning import service as planning

@@ -16,15 +16,16 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, fetch_page, utcnow
-from berrys.core.enums import AuditAction, ChatRole
 from berrys.core.errors import NotFound
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.chat import actions, intents
 from berrys.services.chat.contracts import (
     ChatEvent,
     ChatMessageOut,
     ChatReply,
+    ChatRole,
     ChatSessionCreate,
     ChatSessionDetail,
     ChatSessionOut,

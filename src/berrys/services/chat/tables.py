@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import ChatIntent, ChatRole
+from berrys.services.chat.contracts import ChatIntent, ChatRole
 
 
 class ChatSession(UUIDPrimaryKey, Timestamps, Base):

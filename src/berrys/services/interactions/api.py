@@ -9,10 +9,14 @@ from fastapi import APIRouter, Query
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import PageDep, Session
-from berrys.core.enums import HumanInteractionType, InteractionStatus
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.interactions import service
-from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.interactions.contracts import (
+    HumanInteractionType,
+    InteractionOut,
+    InteractionResponse,
+    InteractionStatus,
+)
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
 

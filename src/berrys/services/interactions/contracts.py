@@ -9,13 +9,53 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 
 from berrys.core.contracts import Contract
-from berrys.core.enums import (
-    EscalationRule,
-    HumanInteractionType,
-    InteractionStatus,
-    Priority,
-    RejectionPolicy,
-)
+from berrys.core.enums import BerrysEnum, Priority
+
+
+class HumanInteractionType(BerrysEnum):
+    APPROVAL = "APPROVAL"
+    CLARIFICATION = "CLARIFICATION"
+    FEEDBACK = "FEEDBACK"
+    NOTIFICATION = "NOTIFICATION"
+
+
+class InteractionStatus(BerrysEnum):
+    PENDING = "PENDING"
+    RESPONDED = "RESPONDED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+class RejectionPolicy(BerrysEnum):
+    """What a rejected approval does to the task that waited for it."""
+
+    FAIL = "FAIL"
+    SKIP = "SKIP"
+
+
+class EscalationRule(BerrysEnum):
+    """What happens when a PENDING interaction expires."""
+
+    REJECT = "REJECT"
+    APPROVE = "APPROVE"
+    ESCALATE = "ESCALATE"
+
+
+class ApprovalSubject(BerrysEnum):
+    """What an APPROVAL is about."""
+
+    PLAN = "PLAN"
+    TOOL_CALL = "TOOL_CALL"
+    TOOL_RERUN = "TOOL_RERUN"
+    TASK_RISK = "TASK_RISK"
+    BUDGET = "BUDGET"
+
+
+class NotificationLevel(BerrysEnum):
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
 
 Text = Annotated[str, StringConstraints(max_length=20_000)]
 

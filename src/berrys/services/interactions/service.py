@@ -15,19 +15,20 @@ from sqlalchemy import ColumnElement, CursorResult, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
-from berrys.core.enums import (
-    ApprovalSubject,
-    AuditAction,
-    EscalationRule,
-    HumanInteractionType,
-    InteractionStatus,
-    NotificationLevel,
-    Priority,
-    RejectionPolicy,
-)
+from berrys.core.enums import Priority
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.audit import service as audit
-from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.audit.contracts import AuditAction
+from berrys.services.interactions.contracts import (
+    ApprovalSubject,
+    EscalationRule,
+    HumanInteractionType,
+    InteractionOut,
+    InteractionResponse,
+    InteractionStatus,
+    NotificationLevel,
+    RejectionPolicy,
+)
 from berrys.services.interactions.tables import (
     Approval,
     Clarification,

@@ -16,13 +16,13 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import (
+from berrys.core.enums import Priority
+from berrys.services.interactions.contracts import (
     ApprovalSubject,
     EscalationRule,
     HumanInteractionType,
     InteractionStatus,
     NotificationLevel,
-    Priority,
     RejectionPolicy,
 )
 

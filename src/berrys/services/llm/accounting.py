@@ -13,11 +13,13 @@ from sqlalchemy import ColumnElement, Select, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import BudgetPeriod, BudgetScope, ModelRequestOutcome
 from berrys.core.errors import BudgetExceeded
 from berrys.services.llm.contracts import (
+    BudgetPeriod,
+    BudgetScope,
     CompletionRequest,
     ModelRequestOut,
+    ModelRequestOutcome,
     UsageGroup,
     UsageReport,
 )

@@ -14,14 +14,14 @@ from fastapi.responses import StreamingResponse
 from berrys.core.contracts import ListOf
 from berrys.core.db import Database
 from berrys.core.deps import DatabaseDep, PageDep, Session
-from berrys.core.enums import BudgetScope, ModelProvider, UserRole
 from berrys.core.errors import BerrysError, Forbidden, Unprocessable
 from berrys.services.agents import service as agents
-from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.llm import service
 from berrys.services.llm.contracts import (
     BudgetOut,
+    BudgetScope,
     BudgetSet,
     ChatRequest,
     ChatResponse,
@@ -31,6 +31,7 @@ from berrys.services.llm.contracts import (
     ModelCreate,
     ModelFeedback,
     ModelOut,
+    ModelProvider,
     ModelTestResult,
     ModelUpdate,
     UsageReport,

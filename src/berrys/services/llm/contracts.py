@@ -21,14 +21,63 @@ from pydantic import (
 )
 
 from berrys.core.contracts import MAX_INT, Contract, Name
-from berrys.core.enums import (
-    BudgetPeriod,
-    BudgetScope,
-    ModelCapability,
-    ModelProvider,
-    ModelRequestOutcome,
-    ModelTaskType,
-)
+from berrys.core.enums import BerrysEnum
+
+
+class ModelProvider(BerrysEnum):
+    SCRIPTED = "SCRIPTED"
+    RULES = "RULES"
+    LOCAL = "LOCAL"
+    OPENAI = "OPENAI"
+    ANTHROPIC = "ANTHROPIC"
+    OLLAMA = "OLLAMA"
+
+
+class ModelTaskType(BerrysEnum):
+    """What a model call is for: the router's defaults and quality tiers are per task type."""
+
+    GENERAL = "GENERAL"
+    REQUIREMENTS = "REQUIREMENTS"
+    TEAM = "TEAM"
+    PLAN = "PLAN"
+    INTENT = "INTENT"
+    TASK = "TASK"
+    REVIEW = "REVIEW"
+
+
+class ModelCapability(BerrysEnum):
+    CHAT = "CHAT"
+    EMBEDDING = "EMBEDDING"
+    TOOLS = "TOOLS"
+    STRUCTURED_OUTPUT = "STRUCTURED_OUTPUT"
+
+
+class ModelRequestOutcome(BerrysEnum):
+    """How one attempt of a model call ended (a ``model_request`` row)."""
+
+    SUCCESS = "SUCCESS"
+    TIMEOUT = "TIMEOUT"
+    RATE_LIMITED = "RATE_LIMITED"
+    SERVER_ERROR = "SERVER_ERROR"
+    CONNECTION_ERROR = "CONNECTION_ERROR"
+    CONTEXT_OVERFLOW = "CONTEXT_OVERFLOW"
+    INVALID_OUTPUT = "INVALID_OUTPUT"
+    UNSUPPORTED = "UNSUPPORTED"
+    ERROR = "ERROR"
+
+
+class BudgetScope(BerrysEnum):
+    """What a model budget limits: a project's or an agent's spend, or a provider's quota."""
+
+    PROJECT = "PROJECT"
+    AGENT = "AGENT"
+    PROVIDER = "PROVIDER"
+
+
+class BudgetPeriod(BerrysEnum):
+    TOTAL = "TOTAL"
+    DAILY = "DAILY"
+
 
 Role = Literal["system", "user", "assistant", "tool"]
 QualityTier = Annotated[int, Field(ge=0, le=10)]

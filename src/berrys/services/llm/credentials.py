@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.encryption import SecretBox, SecretUnreadable, hint
-from berrys.core.enums import AuditAction
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.llm.providers import factories
 from berrys.services.llm.runtime import Endpoint, Runtime
 from berrys.services.llm.tables import LlmModel

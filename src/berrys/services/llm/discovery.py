@@ -9,8 +9,8 @@ import structlog
 from sqlalchemy import select
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelTaskType
 from berrys.services.llm import credentials
+from berrys.services.llm.contracts import ModelProvider, ModelTaskType
 from berrys.services.llm.providers import scripted
 from berrys.services.llm.providers.base import ModelSeed, ModelSpec
 from berrys.services.llm.runtime import REGISTRY_TTL_SECONDS, Runtime

@@ -128,7 +128,7 @@ def build(name: str, providers: dict[Any, Any]) -> Embedder:
     if name == "hashing":
         return HashingEmbedder()
     if name == "openai":
-        from berrys.core.enums import ModelProvider
+        from berrys.services.llm.contracts import ModelProvider
 
         provider = providers.get(ModelProvider.OPENAI)
         if provider is None:

@@ -19,8 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import ModelProvider, ModelTaskType
-from berrys.services.llm.contracts import GateRate
+from berrys.services.llm.contracts import GateRate, ModelProvider, ModelTaskType
 from berrys.services.llm.providers.base import ModelSpec
 from berrys.services.llm.runtime import REGISTRY_TTL_SECONDS, Runtime
 from berrys.services.llm.tables import ModelGate

@@ -8,11 +8,16 @@ import time
 import uuid
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelRequestOutcome
 from berrys.core.errors import NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import accounting, credentials, discovery
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ModelTestResult
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    CompletionRequest,
+    ModelProvider,
+    ModelRequestOutcome,
+    ModelTestResult,
+)
 from berrys.services.llm.providers.base import (
     Provider,
     ProviderError,

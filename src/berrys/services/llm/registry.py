@@ -10,16 +10,18 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, fetch_page
-from berrys.core.enums import AuditAction, BudgetScope, ModelProvider
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import accounting, credentials, router
 from berrys.services.llm.contracts import (
     BudgetOut,
+    BudgetScope,
     BudgetSet,
     ModelCreate,
     ModelOut,
+    ModelProvider,
     ModelUpdate,
     check_endpoint,
 )

@@ -22,13 +22,15 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ValidationError
 
-from berrys.core.enums import ModelCapability, ModelProvider, ModelRequestOutcome
 from berrys.core.errors import Unprocessable
 from berrys.services.llm.contracts import (
     Attempt,
     ChatMessage,
     Completion,
     CompletionRequest,
+    ModelCapability,
+    ModelProvider,
+    ModelRequestOutcome,
     Usage,
 )
 from berrys.services.llm.gates import Tallies, below_offline_draft

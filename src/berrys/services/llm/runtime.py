@@ -21,7 +21,7 @@ import structlog
 
 from berrys.config import Settings
 from berrys.core.encryption import SecretBox
-from berrys.core.enums import ModelProvider
+from berrys.services.llm.contracts import ModelProvider
 from berrys.services.llm.providers.base import ModelSpec, Provider
 from berrys.services.llm.providers.rules import RulesProvider
 from berrys.services.llm.providers.scripted import Cassette, ScriptedProvider

@@ -23,7 +23,6 @@ import structlog
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, ModelTaskType
 from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
 from berrys.services.llm import accounting, discovery, embeddings, gates, router, runtime
 from berrys.services.llm.contracts import (
@@ -32,6 +31,8 @@ from berrys.services.llm.contracts import (
     CompletionRequest,
     EmbeddingResult,
     GateRate,
+    ModelProvider,
+    ModelTaskType,
     Specialisation,
     StreamChunk,
     TaskPrice,

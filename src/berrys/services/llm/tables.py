@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
 from berrys.core.encryption import describe
-from berrys.core.enums import (
+from berrys.services.llm.contracts import (
     BudgetPeriod,
     BudgetScope,
     ModelProvider,

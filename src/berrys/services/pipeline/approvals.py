@@ -11,8 +11,9 @@ from __future__ import annotations
 from contextvars import ContextVar
 
 from berrys.core.db import Database
-from berrys.core.enums import ApprovalSubject, HumanInteractionType, Priority
+from berrys.core.enums import Priority
 from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import ApprovalSubject, HumanInteractionType
 from berrys.services.tools import service as tools
 
 # Set while the executor makes a tool call a person has approved (the tools service's

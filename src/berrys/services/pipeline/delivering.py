@@ -10,13 +10,14 @@ from typing import Any
 import structlog
 
 from berrys.core.db import Database
-from berrys.core.enums import ModelProvider, StepKind
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue.contracts import ProjectFacts
 from berrys.services.deliverables import service as deliverables
 from berrys.services.deliverables.contracts import DraftResult
 from berrys.services.llm import service as llm
+from berrys.services.llm.contracts import ModelProvider
 from berrys.services.runs import service as runs
+from berrys.services.runs.contracts import StepKind
 from berrys.services.runs.service import ArtifactSpec, TaskContext, TaskOutcome
 
 _log = structlog.get_logger("berrys.executor")

@@ -23,22 +23,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import (
-    AgentType,
-    ApprovalSubject,
-    ModelRequestOutcome,
-    ModelTaskType,
-)
 from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, TooManyRequests
 from berrys.services.agents import service as agents
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue.contracts import AgentType
 from berrys.services.deliverables import service as deliverables
+from berrys.services.interactions.contracts import ApprovalSubject
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import (
     ChatMessage,
     Completion,
     CompletionRequest,
+    ModelRequestOutcome,
+    ModelTaskType,
     ToolCall,
     ToolSpec,
 )

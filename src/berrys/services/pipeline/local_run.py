@@ -14,21 +14,24 @@ from typing import Any
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.core.enums import InteractionStatus, ProjectStatus, RunEventType
 from berrys.core.errors import BerrysError
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.interactions.contracts import (
+    InteractionOut,
+    InteractionResponse,
+    InteractionStatus,
+)
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import runtime
 from berrys.services.pipeline.project import Stage, WorkflowResult, plan_summary, start
 from berrys.services.planning import service as plans
 from berrys.services.projects import service as projects
-from berrys.services.projects.contracts import ProjectCreate
+from berrys.services.projects.contracts import ProjectCreate, ProjectStatus
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import RUN_TERMINAL, RunCreate, RunOut
+from berrys.services.runs.contracts import RUN_TERMINAL, RunCreate, RunEventType, RunOut
 from berrys.services.tools import service as tools
 
 # A worker for one run in a terminal: short leases (a Ctrl-C'd run is taken over soon).

@@ -18,18 +18,14 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import (
-    DependencyType,
-    NotificationLevel,
-    ProjectStatus,
-    RunEventType,
-)
 from berrys.core.errors import BerrysError
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import GenerateRequest
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.contracts import DependencyType
 from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import NotificationLevel
 from berrys.services.llm import service as llm
 from berrys.services.pipeline.plan_runs import create_from_plan
 from berrys.services.planning import service as planning
@@ -41,8 +37,9 @@ from berrys.services.planning.contracts import (
     TaskCreate,
 )
 from berrys.services.projects import service as projects
+from berrys.services.projects.contracts import ProjectStatus
 from berrys.services.runs import service as runs
-from berrys.services.runs.contracts import RunCreate, RunOut
+from berrys.services.runs.contracts import RunCreate, RunEventType, RunOut
 from berrys.services.tools import service as tools
 from berrys.services.tools.contracts import AgentToolBind, DiscoverRequest
 

@@ -10,10 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import utcnow
-from berrys.core.enums import AuditAction, Methodology
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue.contracts import Methodology
 from berrys.services.planning import schedule as engine
 from berrys.services.planning.contracts import (
     TaskOut,

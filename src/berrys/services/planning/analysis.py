@@ -14,16 +14,17 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
-from berrys.core.enums import (
+from berrys.core.enums import Priority
+from berrys.services.catalogue.contracts import DependencyType, RiskLevel
+from berrys.services.planning import schedule as engine
+from berrys.services.planning.contracts import (
+    Bottleneck,
     BottleneckKind,
-    DependencyType,
     OptimizationTarget,
-    Priority,
-    RiskLevel,
+    OverAllocation,
+    TaskShift,
     TaskStatus,
 )
-from berrys.services.planning import schedule as engine
-from berrys.services.planning.contracts import Bottleneck, OverAllocation, TaskShift
 
 _PRIORITY_RANK = {Priority.CRITICAL: 0, Priority.HIGH: 1, Priority.MEDIUM: 2, Priority.LOW: 3}
 MAX_LEVELLED_TASKS = 20_000

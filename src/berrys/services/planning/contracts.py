@@ -9,16 +9,33 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, model_validator
 
 from berrys.core.contracts import Contract, Description, Name
-from berrys.core.enums import (
-    AuditAction,
-    BottleneckKind,
-    DependencyType,
-    Methodology,
-    OptimizationTarget,
-    Priority,
-    RiskLevel,
-    TaskStatus,
-)
+from berrys.core.enums import BerrysEnum, Priority
+from berrys.services.audit.contracts import AuditAction
+from berrys.services.catalogue.contracts import DependencyType, Methodology, RiskLevel
+
+
+class TaskStatus(BerrysEnum):
+    PENDING = "PENDING"
+    ASSIGNED = "ASSIGNED"
+    IN_PROGRESS = "IN_PROGRESS"
+    BLOCKED = "BLOCKED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class OptimizationTarget(BerrysEnum):
+    TIME = "TIME"
+    COST = "COST"
+    BALANCED = "BALANCED"
+
+
+class BottleneckKind(BerrysEnum):
+    OVER_ALLOCATION = "OVER_ALLOCATION"
+    SKILL_GAP = "SKILL_GAP"
+    DEPENDENCY_HUB = "DEPENDENCY_HUB"
+    LONG_CHAIN = "LONG_CHAIN"
+
 
 Item = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Items = Annotated[list[Item], Field(max_length=100)]

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.enums import AuditAction, TaskStatus
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.core.lifecycle import Lifecycle
 from berrys.services.agents import service as agents
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning._common import (
     _deps,
@@ -33,6 +33,7 @@ from berrys.services.planning.contracts import (
     ResourceOut,
     TaskCreate,
     TaskOut,
+    TaskStatus,
     TaskUpdate,
 )
 from berrys.services.planning.tables import (

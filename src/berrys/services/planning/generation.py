@@ -19,13 +19,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import Methodology, ModelTaskType, TaskStatus
 from berrys.core.errors import Unprocessable
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
+from berrys.services.catalogue.contracts import Methodology
 from berrys.services.llm import service as llm
-from berrys.services.llm.contracts import ChatMessage, CompletionRequest
+from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ModelTaskType
 from berrys.services.planning import schedule as engine
 from berrys.services.planning import versions
 from berrys.services.planning._common import DEFAULT_METHODOLOGY
@@ -35,6 +35,7 @@ from berrys.services.planning.contracts import (
     PlanDetail,
     PlanDraft,
     TaskDraft,
+    TaskStatus,
 )
 from berrys.services.planning.tables import PlanDependency, PlanMilestone, PlanPhase, PlanTask
 from berrys.services.projects import service as projects

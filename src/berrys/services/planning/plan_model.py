@@ -10,10 +10,11 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.enums import AuditAction, DependencyType, TaskStatus
 from berrys.services.agents import service as agents
 from berrys.services.agents.contracts import AgentOut
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue.contracts import DependencyType
 from berrys.services.planning._common import (
     _deps,
     _plan_row,
@@ -24,6 +25,7 @@ from berrys.services.planning._common import (
 from berrys.services.planning.analysis import DepSpec, PlanModel, ResourceSpec, TaskSpec
 from berrys.services.planning.contracts import (
     PlanOut,
+    TaskStatus,
     WorkCalendarSpec,
 )
 from berrys.services.planning.tables import (

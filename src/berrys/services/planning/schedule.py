@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from berrys.core.enums import DependencyType
+from berrys.services.catalogue.contracts import DependencyType
 
 FS, SS, FF, SF = 0, 1, 2, 3
 KIND_CODE: dict[DependencyType, int] = {

@@ -13,10 +13,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
-from berrys.core.enums import AuditAction, DependencyType, TaskStatus
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
+from berrys.services.catalogue.contracts import DependencyType
 from berrys.services.planning import analysis
 from berrys.services.planning._common import (
     _deps,
@@ -35,6 +36,7 @@ from berrys.services.planning.contracts import (
     PlanUpdate,
     TaskOut,
     TaskStats,
+    TaskStatus,
     WorkCalendarSpec,
 )
 from berrys.services.planning.editing import (

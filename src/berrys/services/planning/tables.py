@@ -11,14 +11,10 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import (
-    AuditAction,
-    DependencyType,
-    Methodology,
-    Priority,
-    RiskLevel,
-    TaskStatus,
-)
+from berrys.core.enums import Priority
+from berrys.services.audit.contracts import AuditAction
+from berrys.services.catalogue.contracts import DependencyType, Methodology, RiskLevel
+from berrys.services.planning.contracts import TaskStatus
 
 
 class Plan(UUIDPrimaryKey, Timestamps, Base):

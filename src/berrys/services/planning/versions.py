@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import utcnow
-from berrys.core.enums import AuditAction
 from berrys.core.errors import Conflict
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.planning._common import (
     DEFAULT_METHODOLOGY,

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Query, status
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import PageDep, Session
-from berrys.core.enums import ProjectStatus
 from berrys.services.agents import service as agents_service
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.planning import service as planning_service
@@ -18,6 +17,7 @@ from berrys.services.projects.contracts import (
     ProjectOut,
     ProjectStateOut,
     ProjectStats,
+    ProjectStatus,
     ProjectUpdate,
     TransitionRequest,
 )

@@ -9,7 +9,20 @@ from typing import Annotated, Any
 from pydantic import AliasChoices, Field, StringConstraints
 
 from berrys.core.contracts import Contract, Description, Name
-from berrys.core.enums import ProjectStatus, TaskStatus
+from berrys.core.enums import BerrysEnum
+from berrys.services.planning.contracts import TaskStatus
+
+
+class ProjectStatus(BerrysEnum):
+    DRAFT = "DRAFT"
+    PLANNING = "PLANNING"
+    IN_PROGRESS = "IN_PROGRESS"
+    PAUSED = "PAUSED"
+    REVIEW = "REVIEW"
+    COMPLETED = "COMPLETED"
+    ARCHIVED = "ARCHIVED"
+    CANCELLED = "CANCELLED"
+
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 

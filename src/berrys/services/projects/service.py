@@ -9,16 +9,17 @@ from sqlalchemy import ColumnElement, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
-from berrys.core.enums import AuditAction, ProjectStatus, UserRole
 from berrys.core.errors import NotFound, Unprocessable
 from berrys.core.lifecycle import Lifecycle, history_page
 from berrys.services.audit import service as audit
-from berrys.services.auth.contracts import UserOut
+from berrys.services.audit.contracts import AuditAction
+from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.projects.contracts import (
     ProjectCreate,
     ProjectOut,
     ProjectStateOut,
     ProjectStats,
+    ProjectStatus,
     ProjectUpdate,
 )
 from berrys.services.projects.tables import Project, ProjectState

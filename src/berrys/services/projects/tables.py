@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import ProjectStatus
+from berrys.services.projects.contracts import ProjectStatus
 
 
 class Project(UUIDPrimaryKey, Timestamps, Base):

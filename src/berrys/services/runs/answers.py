@@ -14,20 +14,18 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import (
-    ApprovalSubject,
-    HumanInteractionType,
-    InteractionStatus,
-    RunEventType,
-    StepResolution,
-    TaskRunStatus,
-)
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionOut, InteractionResponse
+from berrys.services.interactions.contracts import (
+    ApprovalSubject,
+    HumanInteractionType,
+    InteractionOut,
+    InteractionResponse,
+    InteractionStatus,
+)
 from berrys.services.projects import service as projects
 from berrys.services.runs import effects
-from berrys.services.runs.contracts import TERMINAL
+from berrys.services.runs.contracts import TERMINAL, RunEventType, StepResolution, TaskRunStatus
 from berrys.services.runs.engine import signals
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.execution import finish_task_by_policy

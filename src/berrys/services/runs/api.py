@@ -14,7 +14,6 @@ from fastapi.responses import Response, StreamingResponse
 
 from berrys.core.contracts import MAX_BIGINT, ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
-from berrys.core.enums import RunStatus
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.llm.deps import ModelsDep
@@ -28,6 +27,7 @@ from berrys.services.runs.contracts import (
     ReviewSummary,
     RunCreate,
     RunOut,
+    RunStatus,
     RunSummary,
     StepOut,
     TaskReview,

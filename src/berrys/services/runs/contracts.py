@@ -9,15 +9,96 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 
 from berrys.core.contracts import Contract
-from berrys.core.enums import (
-    DependencyType,
-    ReviewDecision,
-    RiskLevel,
-    RunStatus,
-    StepKind,
-    StepStatus,
-    TaskRunStatus,
-)
+from berrys.core.enums import BerrysEnum
+from berrys.services.catalogue.contracts import DependencyType, RiskLevel
+
+
+class RunStatus(BerrysEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    AWAITING_INPUT = "AWAITING_INPUT"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    # Every task done, some deliverables wait for a person (NEEDS_REVIEW tasks).
+    COMPLETED_WITH_REVIEW = "COMPLETED_WITH_REVIEW"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class TaskRunStatus(BerrysEnum):
+    PENDING = "PENDING"
+    READY = "READY"
+    RUNNING = "RUNNING"
+    AWAITING_INPUT = "AWAITING_INPUT"
+    COMPLETED = "COMPLETED"
+    # Done (successors go on with the draft), but a person must look at the deliverable
+    # before it counts as final: accept, edit or send back (runs/review.py).
+    NEEDS_REVIEW = "NEEDS_REVIEW"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+
+class ReviewDecision(BerrysEnum):
+    """What a person decides about a NEEDS_REVIEW task's deliverable."""
+
+    ACCEPT = "ACCEPT"
+    EDIT = "EDIT"
+    SEND_BACK = "SEND_BACK"
+
+
+class StepKind(BerrysEnum):
+    """What a recorded step of a task attempt called."""
+
+    MODEL = "MODEL"
+    TOOL = "TOOL"
+
+
+class StepStatus(BerrysEnum):
+    STARTED = "STARTED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class RunEventType(BerrysEnum):
+    """Types of the run outbox's events (one per state change); docs/architecture.md lists them."""
+
+    RUN_CREATED = "RUN_CREATED"
+    RUN_STATUS = "RUN_STATUS"
+    RUN_PAUSED = "RUN_PAUSED"
+    RUN_RESUMED = "RUN_RESUMED"
+    RUN_CANCELLED = "RUN_CANCELLED"
+    TASK_READY = "TASK_READY"
+    TASK_STARTED = "TASK_STARTED"
+    TASK_RECLAIMED = "TASK_RECLAIMED"
+    TASK_OUTPUT_READY = "TASK_OUTPUT_READY"
+    TASK_COMPLETED = "TASK_COMPLETED"
+    TASK_NEEDS_REVIEW = "TASK_NEEDS_REVIEW"
+    TASK_ACCEPTED = "TASK_ACCEPTED"
+    TASK_EDITED = "TASK_EDITED"
+    TASK_SENT_BACK = "TASK_SENT_BACK"
+    TASK_FAILED = "TASK_FAILED"
+    TASK_RETRY_SCHEDULED = "TASK_RETRY_SCHEDULED"
+    TASK_RETRIED = "TASK_RETRIED"
+    TASK_AWAITING_INPUT = "TASK_AWAITING_INPUT"
+    TASK_RESUMED = "TASK_RESUMED"
+    TASK_SKIPPED = "TASK_SKIPPED"
+    TASK_CANCELLED = "TASK_CANCELLED"
+    TASK_DIVERGED = "TASK_DIVERGED"
+    TASK_REVIEWED = "TASK_REVIEWED"
+    STEP_REISSUED = "STEP_REISSUED"
+    INTERACTION_CREATED = "INTERACTION_CREATED"
+    INTERACTION_RESOLVED = "INTERACTION_RESOLVED"
+    WORKFLOW_STAGE = "WORKFLOW_STAGE"
+    DEGRADED = "DEGRADED"
+
+
+class StepResolution(BerrysEnum):
+    """A person's decision about a tool call in flight when its worker stopped."""
+
+    RERUN = "RERUN"
+    REJECT = "REJECT"
+
 
 # A task run in one of these is finished for scheduling: its successors may go on.
 DONE = frozenset({TaskRunStatus.COMPLETED, TaskRunStatus.NEEDS_REVIEW, TaskRunStatus.SKIPPED})

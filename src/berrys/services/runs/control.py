@@ -12,20 +12,17 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import utcnow
-from berrys.core.enums import (
-    ApprovalSubject,
-    AuditAction,
-    HumanInteractionType,
-    Priority,
-    RejectionPolicy,
-    RunEventType,
-    RunStatus,
-    TaskRunStatus,
-)
+from berrys.core.enums import Priority
 from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import (
+    ApprovalSubject,
+    HumanInteractionType,
+    RejectionPolicy,
+)
 from berrys.services.projects import service as projects
 from berrys.services.runs import artifacts, effects
 from berrys.services.runs.contracts import (
@@ -33,10 +30,13 @@ from berrys.services.runs.contracts import (
     TERMINAL,
     DependencyOut,
     DependencySpec,
+    RunEventType,
     RunOut,
+    RunStatus,
     RunSummary,
     StepOut,
     TaskRunOut,
+    TaskRunStatus,
     TaskSpec,
 )
 from berrys.services.runs.engine import signals

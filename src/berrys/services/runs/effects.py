@@ -14,13 +14,15 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.enums import AuditAction, HumanInteractionType, ProjectStatus, RunStatus
 from berrys.core.errors import NotFound
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth import service as auth
 from berrys.services.interactions import service as interactions
+from berrys.services.interactions.contracts import HumanInteractionType
 from berrys.services.projects import service as projects
-from berrys.services.runs.contracts import RUN_TERMINAL
+from berrys.services.projects.contracts import ProjectStatus
+from berrys.services.runs.contracts import RUN_TERMINAL, RunStatus
 from berrys.services.runs.engine.hooks import ApprovalAsked, StatusChange
 from berrys.services.runs.tables import Run
 

@@ -19,24 +19,22 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import utcnow
-from berrys.core.enums import (
-    AuditAction,
-    ReviewDecision,
-    RunEventType,
-    RunStatus,
-    TaskRunStatus,
-)
 from berrys.core.errors import Forbidden, InvalidTransition, NotFound, Unprocessable
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.runs import effects
 from berrys.services.runs.contracts import (
     ArtifactOut,
+    ReviewDecision,
     ReviewItem,
     ReviewSummary,
+    RunEventType,
     RunOut,
+    RunStatus,
     TaskReview,
+    TaskRunStatus,
 )
 from berrys.services.runs.control import check_access, get, requeue
 from berrys.services.runs.engine import signals

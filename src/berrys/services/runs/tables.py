@@ -10,9 +10,8 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import (
-    DependencyType,
-    RiskLevel,
+from berrys.services.catalogue.contracts import DependencyType, RiskLevel
+from berrys.services.runs.contracts import (
     RunEventType,
     RunStatus,
     StepKind,

@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query
 
 from berrys.core.contracts import MAX_INT
 from berrys.core.deps import DatabaseDep
-from berrys.core.enums import SearchKind
 from berrys.services.auth.deps import CurrentUser
 from berrys.services.llm.deps import EmbedderDep
 from berrys.services.search import service
-from berrys.services.search.contracts import SearchResult, SearchText
+from berrys.services.search.contracts import SearchKind, SearchResult, SearchText
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 

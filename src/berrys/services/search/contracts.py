@@ -8,7 +8,17 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from berrys.core.contracts import Contract
-from berrys.core.enums import SearchKind
+from berrys.core.enums import BerrysEnum
+
+
+class SearchKind(BerrysEnum):
+    """What similarity search looks through."""
+
+    PROJECT = "PROJECT"
+    TASK = "TASK"
+    AGENT_TEMPLATE = "AGENT_TEMPLATE"
+    TOOL = "TOOL"
+
 
 SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 

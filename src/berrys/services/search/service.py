@@ -14,13 +14,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import SearchKind
 from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut
 from berrys.services.llm import service as llm
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
-from berrys.services.search.contracts import SearchHit, SearchResult
+from berrys.services.search.contracts import SearchHit, SearchKind, SearchResult
 from berrys.services.tools import service as tools
 
 __all__ = ["similar"]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
-from berrys.core.enums import ToolSource, ToolStatus, UserRole
+from berrys.services.auth.contracts import UserRole
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.llm.deps import EmbedderDep
 from berrys.services.projects import service as projects
@@ -35,6 +35,8 @@ from berrys.services.tools.contracts import (
     RefreshResult,
     ToolCreate,
     ToolOut,
+    ToolSource,
+    ToolStatus,
     ToolUpdate,
     UsageOut,
 )

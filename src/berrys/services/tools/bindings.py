@@ -7,12 +7,12 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.enums import ApprovalPolicy, AuditAction, ToolStatus
 from berrys.core.errors import NotFound
 from berrys.services.agents import service as agents
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
-from berrys.services.tools.contracts import AgentToolBind, AgentToolOut
+from berrys.services.tools.contracts import AgentToolBind, AgentToolOut, ApprovalPolicy, ToolStatus
 from berrys.services.tools.registry import get_tool_row
 from berrys.services.tools.tables import AgentTool, Tool
 

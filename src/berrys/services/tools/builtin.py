@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 
 from berrys.config import Settings
-from berrys.core.enums import ApprovalPolicy
 from berrys.core.errors import (
     Forbidden,
     NotFound,
@@ -29,6 +28,7 @@ from berrys.core.errors import (
 )
 from berrys.services.tools import egress
 from berrys.services.tools.arithmetic import MAX_EXPRESSION, evaluate
+from berrys.services.tools.contracts import ApprovalPolicy
 from berrys.services.tools.workspace import (
     UnsafePath,
     list_dir,

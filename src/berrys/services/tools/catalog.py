@@ -11,7 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import utcnow
-from berrys.core.enums import AuditAction, ToolSource, ToolStatus
 from berrys.core.errors import (
     BerrysError,
     Conflict,
@@ -19,6 +18,7 @@ from berrys.core.errors import (
 )
 from berrys.core.lifecycle import Lifecycle
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools.builtin import BUILTINS
 from berrys.services.tools.contracts import (
@@ -27,6 +27,8 @@ from berrys.services.tools.contracts import (
     CategoryOut,
     ToolCreate,
     ToolOut,
+    ToolSource,
+    ToolStatus,
     ToolUpdate,
 )
 from berrys.services.tools.invocation import invalidate_definitions

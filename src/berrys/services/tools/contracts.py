@@ -10,14 +10,48 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, model_validator
 
 from berrys.core.contracts import Contract, Description
-from berrys.core.enums import (
-    ApprovalPolicy,
-    McpTransport,
-    ToolExecutionOutcome,
-    ToolSource,
-    ToolStatus,
-    ToolVerdict,
-)
+from berrys.core.enums import BerrysEnum
+
+
+class ToolStatus(BerrysEnum):
+    DISCOVERED = "DISCOVERED"
+    EVALUATED = "EVALUATED"
+    APPROVED = "APPROVED"
+    DEPRECATED = "DEPRECATED"
+    REJECTED = "REJECTED"
+
+
+class ToolSource(BerrysEnum):
+    BUILTIN = "BUILTIN"
+    MCP = "MCP"
+    HTTP = "HTTP"
+
+
+class ApprovalPolicy(BerrysEnum):
+    AUTO = "AUTO"
+    REQUIRES_APPROVAL = "REQUIRES_APPROVAL"
+    DENY = "DENY"
+
+
+class McpTransport(BerrysEnum):
+    STDIO = "STDIO"
+    STREAMABLE_HTTP = "STREAMABLE_HTTP"
+
+
+class ToolExecutionOutcome(BerrysEnum):
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    TIMEOUT = "TIMEOUT"
+    INVALID = "INVALID"
+    DENIED = "DENIED"
+    APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
+
+
+class ToolVerdict(BerrysEnum):
+    RECOMMENDED = "RECOMMENDED"
+    ACCEPTABLE = "ACCEPTABLE"
+    NOT_RECOMMENDED = "NOT_RECOMMENDED"
+
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 

@@ -14,15 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import ToolStatus, UserRole
 from berrys.core.errors import NotFound
-from berrys.services.auth.contracts import UserOut
+from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.llm import service as llm
 from berrys.services.tools.contracts import (
     Candidate,
     DiscoverRequest,
     DiscoverResult,
     DiscoveryOut,
+    ToolStatus,
 )
 from berrys.services.tools.tables import McpServer, Tool, ToolDiscovery
 

@@ -18,20 +18,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import (
+from berrys.core.errors import BerrysError
+from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
+from berrys.services.auth.contracts import UserOut
+from berrys.services.tools import builtin
+from berrys.services.tools.contracts import (
     ApprovalPolicy,
-    AuditAction,
+    EvaluateRequest,
+    EvaluationOut,
     McpTransport,
     ToolExecutionOutcome,
     ToolSource,
     ToolStatus,
     ToolVerdict,
 )
-from berrys.core.errors import BerrysError
-from berrys.services.audit import service as audit
-from berrys.services.auth.contracts import UserOut
-from berrys.services.tools import builtin
-from berrys.services.tools.contracts import EvaluateRequest, EvaluationOut
 from berrys.services.tools.invocation import ToolInvoker
 from berrys.services.tools.mcp import McpServerSpec, pool
 from berrys.services.tools.registry import get_tool_row, secrets_in

@@ -11,8 +11,7 @@ from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, fetch_page
-from berrys.core.enums import ToolExecutionOutcome
-from berrys.services.tools.contracts import ExecutionOut, UsageOut
+from berrys.services.tools.contracts import ExecutionOut, ToolExecutionOutcome, UsageOut
 from berrys.services.tools.tables import McpServer, ToolExecution
 
 # The outcomes of calls that ran; refusals are logged, not counted (the same set as the

@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from berrys.config import Settings
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import ApprovalPolicy, ToolExecutionOutcome, ToolSource, ToolStatus
 from berrys.core.errors import (
     BerrysError,
     Conflict,
@@ -34,7 +33,13 @@ from berrys.core.errors import (
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.tools import builtin, egress, executions
-from berrys.services.tools.contracts import InvokeResult
+from berrys.services.tools.contracts import (
+    ApprovalPolicy,
+    InvokeResult,
+    ToolExecutionOutcome,
+    ToolSource,
+    ToolStatus,
+)
 from berrys.services.tools.mcp import McpFailure, McpServerSpec, failure_line, pool
 from berrys.services.tools.registry import argument_errors, validator_for
 from berrys.services.tools.tables import AgentTool, McpServer, Tool

@@ -31,7 +31,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
 from pydantic import ValidationError
 
-from berrys.core.enums import McpTransport
+from berrys.services.tools.contracts import McpTransport
 
 _log = structlog.get_logger("berrys.tools.mcp")
 _STDERR_TAIL = 2000

@@ -11,21 +11,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, fetch_page, utcnow
-from berrys.core.enums import ApprovalPolicy, AuditAction, ToolSource, ToolStatus
 from berrys.core.errors import (
     Conflict,
     ServiceUnavailable,
 )
 from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools.catalog import create
 from berrys.services.tools.contracts import (
+    ApprovalPolicy,
     McpHealthOut,
     McpServerCreate,
     McpServerOut,
     McpServerUpdate,
     RefreshResult,
     ToolCreate,
+    ToolSource,
+    ToolStatus,
 )
 from berrys.services.tools.invocation import invalidate_definitions
 from berrys.services.tools.mcp import McpFailure, McpServerSpec, failure_line, pool

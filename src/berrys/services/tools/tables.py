@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.core.enums import (
+from berrys.services.tools.contracts import (
     ApprovalPolicy,
     McpTransport,
     ToolExecutionOutcome,

@@ -15,8 +15,7 @@ from typing import Any
 import anthropic
 
 from berrys.config import Settings
-from berrys.core.enums import ModelProvider, ModelTaskType
-from berrys.services.llm.contracts import ChatMessage, ToolCall
+from berrys.services.llm.contracts import ChatMessage, ModelProvider, ModelTaskType, ToolCall
 from berrys.services.llm.providers.base import (
     FULL_CHAT,
     ConnectionFailed,

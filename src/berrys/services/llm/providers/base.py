@@ -9,8 +9,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from berrys.core.enums import ModelCapability, ModelProvider, ModelRequestOutcome, ModelTaskType
-from berrys.services.llm.contracts import ChatMessage, ToolCall, ToolSpec
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    ModelCapability,
+    ModelProvider,
+    ModelRequestOutcome,
+    ModelTaskType,
+    ToolCall,
+    ToolSpec,
+)
 
 C = ModelCapability
 CHAT_ONLY = frozenset({C.CHAT})

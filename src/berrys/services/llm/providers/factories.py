@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from berrys.config import Settings
-from berrys.core.enums import ModelProvider
+from berrys.services.llm.contracts import ModelProvider
 from berrys.services.llm.providers.base import Provider
 
 

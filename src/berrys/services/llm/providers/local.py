@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from berrys.config import Settings
-from berrys.core.enums import ModelCapability, ModelProvider, ModelTaskType
+from berrys.services.llm.contracts import ModelCapability, ModelProvider, ModelTaskType
 from berrys.services.llm.providers.base import (
     STRUCTURED_TASKS,
     ContextOverflow,

@@ -14,8 +14,7 @@ import httpx
 import ollama
 
 from berrys.config import Settings
-from berrys.core.enums import ModelProvider, ModelTaskType
-from berrys.services.llm.contracts import ChatMessage, ToolCall
+from berrys.services.llm.contracts import ChatMessage, ModelProvider, ModelTaskType, ToolCall
 from berrys.services.llm.providers.base import (
     FULL_CHAT,
     ConnectionFailed,

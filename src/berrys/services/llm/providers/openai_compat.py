@@ -15,8 +15,13 @@ from typing import Any
 import openai
 
 from berrys.config import Settings
-from berrys.core.enums import ModelProvider, ModelTaskType
-from berrys.services.llm.contracts import ChatMessage, ToolCall, ToolSpec
+from berrys.services.llm.contracts import (
+    ChatMessage,
+    ModelProvider,
+    ModelTaskType,
+    ToolCall,
+    ToolSpec,
+)
 from berrys.services.llm.providers.base import (
     FULL_CHAT,
     ConnectionFailed,

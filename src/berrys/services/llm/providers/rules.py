@@ -12,7 +12,7 @@ import json
 
 from pydantic import BaseModel
 
-from berrys.core.enums import ModelCapability, ModelProvider, ModelTaskType
+from berrys.services.llm.contracts import ModelCapability, ModelProvider, ModelTaskType
 from berrys.services.llm.providers.base import (
     STRUCTURED_TASKS,
     ModelSeed,

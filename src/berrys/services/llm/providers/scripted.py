@@ -21,8 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from berrys.core.enums import ModelCapability, ModelProvider, ModelTaskType
-from berrys.services.llm.contracts import ToolCall
+from berrys.services.llm.contracts import ModelCapability, ModelProvider, ModelTaskType, ToolCall
 from berrys.services.llm.providers.base import (
     FULL_CHAT,
     ConnectionFailed,

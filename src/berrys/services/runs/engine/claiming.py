@@ -20,8 +20,14 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, func, or_, select, update
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
-from berrys.services.runs.contracts import DONE, RUN_TERMINAL
+from berrys.services.catalogue.contracts import DependencyType
+from berrys.services.runs.contracts import (
+    DONE,
+    RUN_TERMINAL,
+    RunEventType,
+    RunStatus,
+    TaskRunStatus,
+)
 from berrys.services.runs.engine.commit import Tx
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.journal import TaskSnapshot

@@ -29,7 +29,7 @@ from berrys.core.db import (
     Database,
     utcnow,
 )
-from berrys.core.enums import TaskRunStatus
+from berrys.services.runs.contracts import TaskRunStatus
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.hooks import OnStatusChange
 from berrys.services.runs.engine.state import ids_param, one_of, settle_run, write

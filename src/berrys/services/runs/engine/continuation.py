@@ -22,8 +22,8 @@ import structlog
 from sqlalchemy import select
 
 from berrys.core.db import Database
-from berrys.core.enums import DependencyType, TaskRunStatus
-from berrys.services.runs.contracts import DONE
+from berrys.services.catalogue.contracts import DependencyType
+from berrys.services.runs.contracts import DONE, TaskRunStatus
 from berrys.services.runs.engine.claiming import Claimed, Claimer, snapshot_of
 from berrys.services.runs.engine.executor import TaskOutcome
 from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot

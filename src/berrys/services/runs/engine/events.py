@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from berrys.core.db import utcnow
-from berrys.core.enums import RunEventType
+from berrys.services.runs.contracts import RunEventType
 from berrys.services.runs.engine import metrics
 from berrys.services.runs.tables import Run, RunEvent
 

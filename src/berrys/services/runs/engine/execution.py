@@ -19,13 +19,9 @@ import structlog
 from sqlalchemy import bindparam, func, insert, select, update
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import (
-    ApprovalSubject,
-    Priority,
-    RejectionPolicy,
-    RunEventType,
-    TaskRunStatus,
-)
+from berrys.core.enums import Priority
+from berrys.services.interactions.contracts import ApprovalSubject, RejectionPolicy
+from berrys.services.runs.contracts import RunEventType, TaskRunStatus
 from berrys.services.runs.engine.claiming import Claimed
 from berrys.services.runs.engine.commit import (
     COMPLETIONS,

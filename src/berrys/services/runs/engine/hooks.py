@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.enums import ApprovalSubject, EscalationRule, Priority, RejectionPolicy, RunStatus
+from berrys.core.enums import Priority
+from berrys.services.interactions.contracts import ApprovalSubject, EscalationRule, RejectionPolicy
+from berrys.services.runs.contracts import RunStatus
 
 
 @dataclass(frozen=True)

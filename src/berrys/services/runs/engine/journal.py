@@ -26,19 +26,21 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import insert, update
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import (
+from berrys.core.enums import Priority
+from berrys.core.errors import ServiceUnavailable, TooManyRequests
+from berrys.services.interactions.contracts import (
     ApprovalSubject,
     EscalationRule,
     HumanInteractionType,
-    Priority,
     RejectionPolicy,
+)
+from berrys.services.runs.contracts import (
     RunEventType,
     StepKind,
     StepResolution,
     StepStatus,
     TaskRunStatus,
 )
-from berrys.core.errors import ServiceUnavailable, TooManyRequests
 from berrys.services.runs.engine.commit import STEPS, GroupCommitter, LeaseLost, Tx
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.hooks import ApprovalAsked, AskPerson

@@ -23,8 +23,14 @@ from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import DependencyType, RunEventType, RunStatus, TaskRunStatus
-from berrys.services.runs.contracts import DONE, RUN_TERMINAL
+from berrys.services.catalogue.contracts import DependencyType
+from berrys.services.runs.contracts import (
+    DONE,
+    RUN_TERMINAL,
+    RunEventType,
+    RunStatus,
+    TaskRunStatus,
+)
 from berrys.services.runs.engine.events import EngineSession, Event, append, emit_many
 from berrys.services.runs.engine.hooks import OnStatusChange, StatusChange
 from berrys.services.runs.tables import Run, TaskRun, TaskRunDependency

@@ -24,7 +24,7 @@ import structlog
 from sqlalchemy import select, update
 
 from berrys.core.db import Database, utcnow
-from berrys.core.enums import RunStatus, TaskRunStatus
+from berrys.services.runs.contracts import RunStatus, TaskRunStatus
 from berrys.services.runs.engine import execution, signals
 from berrys.services.runs.engine.claiming import Claimed, Claimer
 from berrys.services.runs.engine.commit import GroupCommitter, Tx
