@@ -33,7 +33,17 @@ from typing import Any
 
 import httpx
 import uvloop
-from harness import Connections, Target, cpu_seconds, free_port, login, send, server_env, start
+from harness import (
+    Connections,
+    Target,
+    cpu_seconds,
+    free_port,
+    login,
+    send,
+    server_env,
+    start,
+    wait_until_idle,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -152,6 +162,7 @@ def _one_run(args) -> dict[str, Any]:
         command = [sys.executable, "-m", "berrys", "serve", "--port", str(port)]
         server = start([*command, "--workers", str(args.workers)], env, port)
         try:
+            wait_until_idle(server.pid)
             base = f"http://127.0.0.1:{port}"
             headers = login(port)
             project_id = httpx.post(

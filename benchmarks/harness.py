@@ -101,6 +101,18 @@ def cpu_seconds(pid: int) -> float:
     return total / CLOCK_TICKS
 
 
+def wait_until_idle(pid: int, timeout: float = 180) -> None:
+    """Wait until a server and its processes use under a tenth of a core over a second: what
+    it does after it answers /health (each process preparing the catalogue) is not load."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(1.0)  # the window the CPU is measured over
+        if cpu_seconds(pid) - before < 0.1:
+            return
+    raise SystemExit(f"server {pid} was still busy after {timeout:g} s")
+
+
 def cpu_wait_seconds(pid: int) -> float:
     """How long the threads of a process and its children were ready to run but waited for
     a core (the scheduler's run queue): what other work on the machine costs them."""

@@ -81,6 +81,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 async def _prepare_catalogue(services: Services, *, freeze_after: bool) -> None:
     try:
         await catalogue.prepare(services.models)
+        _log.info("catalogue.prepared")
     except Exception as exc:  # the first description will load it and say what is wrong
         _log.warning("catalogue.prepare_failed", error=str(exc))
     if freeze_after:
