@@ -200,6 +200,11 @@ def test_numbers_in_a_description_become_constraints():
             "Launch plan for a neighbourhood bakery's new website",
         ),
         (
+            "Set up a small online shop for my handmade ceramic mugs, with product photos,"
+            " prices and shipping within the EU",
+            "Small online shop for my handmade ceramic mugs",
+        ),
+        (
             "We need to migrate 12 services from our data centre to AWS over three months",
             "Migrate 12 services from our data centre to AWS",
         ),

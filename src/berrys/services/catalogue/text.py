@@ -345,6 +345,9 @@ def _for_whom(words: list[str]) -> str:
     whom = whom[:end]
     if len(what) > 1 and what[0].lower() in _OPENING_VERBS:
         what = what[1:]
+        # the verb's particle goes with it: "set up a shop", "draw up a plan"
+        if len(what) > 1 and what[0].lower() in _PARTICLES:
+            what = what[1:]
     what = _ARTICLE.sub("", " ".join(what)).split()
     first = what[: next((i for i, w in enumerate(what) if w.lower() in ("and", "or")), len(what))]
     for head in (what, first):
@@ -358,7 +361,9 @@ def _for_whom(words: list[str]) -> str:
 _OPENING_VERBS = {
     "build", "create", "make", "write", "draft", "design", "develop", "plan", "organise",
     "organize", "prepare", "produce", "run", "set", "launch", "translate", "review", "audit",
+    "draw", "put", "lay", "sort",
 }  # fmt: skip
+_PARTICLES = {"up", "out", "together"}
 
 
 def _first_words(words: list[str]) -> str:
