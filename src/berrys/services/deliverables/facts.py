@@ -28,11 +28,13 @@ _log = structlog.get_logger("berrys.deliverables")
 UPSTREAM_CHARS = 6000
 
 # "to track book loans and members", "manage orders, customers and stock"
+_ENDS = "(?:for|with|in|by|on|from|so|where|that|who|which|to|at)"
 _RECORDS = re.compile(
     r"\b(?:track|manage|record|store|log|catalogue|keep track of|keeps? records of|list|"
     r"register|handle|crud for|models? for|tables? for|reserve|book|rent|borrow|order|"
     r"upload|rate)(?:s|es|ed|ing)?\s+"
-    r"(.+?)(?=[.;:!?()\n]|\b(?:for|with|in|by|on|from|so|where|that|who|which|to|at)\b|$)",
+    # not a noun before a preposition ("the catalogue with variants" keeps no "with variants")
+    rf"(?!{_ENDS}\b)(.+?)(?=[.;:!?()\n]|\b{_ENDS}\b|$)",
     re.IGNORECASE,
 )
 # how or when something is done, not what is kept ("reserve courts online")
