@@ -37,7 +37,12 @@ from berrys.services.pipeline import runtime as run_runtime
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
-from berrys.services.runs.api import artifacts_router, project_runs_router, reviews_router
+from berrys.services.runs.api import (
+    artifacts_router,
+    project_runs_router,
+    reviews_router,
+    workers_router,
+)
 from berrys.services.runs.api import router as runs_router
 from berrys.services.runs.engine import metrics as run_metrics
 from berrys.services.search.api import router as search_router
@@ -169,6 +174,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         runs_router,
         reviews_router,
         artifacts_router,
+        workers_router,
         interactions_router,
         models_router,
         search_router,

@@ -39,7 +39,7 @@ class Services:
     def build(cls, settings: Settings, *, database: Database | None = None) -> Services:
         """Everything from ``settings``; ``database`` when the caller already opened it."""
         database = database or Database(settings.resolved_database_url)
-        models = llm.build_runtime(settings)
+        models = llm.build_runtime(settings, database)
         invoker = tools.ToolInvoker(
             database, settings, approve=pipeline.tool_call_approval(database)
         )

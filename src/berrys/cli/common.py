@@ -236,6 +236,12 @@ def require_writer(user: UserOut) -> None:
         raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
 
 
+def require_admin(user: UserOut) -> None:
+    """What REST's AdminUser checks."""
+    if user.role != UserRole.ADMIN:
+        raise Forbidden("Only an ADMIN may do this")
+
+
 def short_id(value: object, wide: bool) -> str:
     """An id for a table: its first 8 characters (enough to type), in full with --wide."""
     text = str(value)

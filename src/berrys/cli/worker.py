@@ -15,7 +15,9 @@ from berrys.wiring import Services
 def worker_command(
     concurrency: int = typer.Option(None, help="Tasks this worker runs at once."),
 ) -> None:
-    """Claim and execute tasks of every run until stopped (Ctrl-C, SIGTERM)."""
+    """Claim and execute tasks of every run until stopped. SIGTERM (or Ctrl-C) drains: no
+    new work, the tasks held finish within BERRYS_WORKER_DRAIN_SECONDS or are handed back;
+    a second signal stops at once (the tasks handed back)."""
     settings = load_settings()
     if concurrency:
         settings.worker_concurrency = concurrency
@@ -28,11 +30,20 @@ def worker_command(
             ),
             config=pipeline.engine_config(settings),
         )
+        draining: list[asyncio.Task[None]] = []
+
+        def _signalled() -> None:
+            if draining:
+                worker.stop()
+                return
+            console.print("Draining: no new work; the tasks held finish or are handed back.")
+            draining.append(asyncio.create_task(worker.drain(settings.worker_drain_seconds)))
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
+            loop.add_signal_handler(sig, _signalled)
         console.print(f"Worker {worker.worker_id} is running (Ctrl-C to stop).")
         await worker.run()
-        console.print("Worker stopped; its tasks were released.")
+        console.print("Worker stopped; its tasks were finished or handed back.")
 
     run_with_services(_main, settings)

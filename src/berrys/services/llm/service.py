@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
-from berrys.services.llm import accounting, discovery, embeddings, gates, router, runtime
+from berrys.services.llm import accounting, discovery, embeddings, gates, router, runtime, slots
 from berrys.services.llm.contracts import (
     ChatMessage,
     Completion,
@@ -33,6 +34,7 @@ from berrys.services.llm.contracts import (
     GateRate,
     ModelProvider,
     ModelTaskType,
+    ProviderLoadOut,
     Specialisation,
     StreamChunk,
     TaskPrice,
@@ -69,10 +71,19 @@ scripts = scripted.scripts
 OFFLINE_DRAFT_MODEL = RULES_MODEL
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, database: Database | None = None) -> Runtime:
     """The providers ``settings`` configure, with their limits and caches (close it with
-    ``aclose``); scripted models installed in this process serve every runtime."""
-    return runtime.build(settings)
+    ``aclose``); scripted models installed in this process serve every runtime. With a
+    PostgreSQL ``database`` each provider's limit holds across every process sharing it."""
+    shared = None
+    if database is not None:
+        shared = slots.shared(database, lease_seconds=settings.worker_lease_seconds)
+    return runtime.build(settings, shared)
+
+
+async def provider_loads(session: AsyncSession) -> list[ProviderLoadOut]:
+    """Each provider's calls in flight across processes, its limit and its peak."""
+    return await slots.loads(session)
 
 
 def compose_system_prompt(specialisation: Specialisation | None, base: str = "") -> str:
@@ -312,7 +323,7 @@ async def _stream_from(
     pieces: list[str] = []
     t0 = time.perf_counter()
     try:
-        async with state.semaphore(spec):
+        async with state.slot(spec):
             async for delta in provider.stream(spec, preq):
                 if delta:
                     pieces.append(delta)
@@ -466,6 +477,7 @@ __all__ = [
     "get_all",
     "get_budgets",
     "probe_model",
+    "provider_loads",
     "readiness",
     "record_gate",
     "relative",

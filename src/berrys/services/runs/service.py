@@ -41,6 +41,7 @@ from berrys.services.runs.engine.executor import (
 )
 from berrys.services.runs.engine.hooks import RunHooks
 from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
+from berrys.services.runs.engine.presence import live as workers
 from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
 from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
@@ -102,4 +103,5 @@ __all__ = [
     "safe_file_name",
     "task_out",
     "waiting_review",
+    "workers",
 ]
