@@ -16,6 +16,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 
 import structlog
 from sqlalchemy import case, delete, func, insert, select, update
@@ -58,7 +59,8 @@ class SharedLimits:
     async def _acquire(self, key: str, limit: int) -> uuid.UUID:
         while True:
             freed = self._freed
-            hold_id = await self._try(key, limit)
+            # A database away for a moment (a restart) delays the call, not fails it.
+            hold_id = await self.database.when_reachable(partial(self._try, key, limit))
             if hold_id is not None:
                 return hold_id
             with contextlib.suppress(TimeoutError):

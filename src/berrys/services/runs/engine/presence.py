@@ -87,4 +87,9 @@ async def live(session: AsyncSession) -> list[WorkerOut]:
         .where(_worker.c.expires_at >= now)
         .order_by(_worker.c.started_at, _worker.c.id)
     )
-    return [WorkerOut.model_validate({**row._mapping, "tasks_held": row.held}) for row in rows]
+    found = []
+    for row in rows:
+        fields = dict(row._mapping)
+        fields["tasks_held"] = fields.pop("held")
+        found.append(WorkerOut.model_validate(fields))
+    return found

@@ -160,32 +160,7 @@ class Worker:
         made READY elsewhere (another process, a person's answer through the API)."""
         self._waker = signals.Waker()
         signals.register(self._waker)
-        self._writes = GroupCommitter(
-            self.database,
-            worker_id=self.worker_id,
-            lease_seconds=self.config.lease_seconds,
-            claim=self._claim,
-            launch=self._launch,
-            lease_lost=self._lease_lost,
-            on_status=self.hooks.status_changed,
-        )
-        if self.config.continuation_after_seconds is not None:
-            self._continuations = Continuations(
-                self.database,
-                self._claimer,
-                after_seconds=self.config.continuation_after_seconds,
-                start=self._speculate,
-            )
-        self._runner = TaskRunner(
-            self.database,
-            self.executor,
-            self._writes,
-            ask_person=self.hooks.ask_person,
-            step_policy=self.config.step_policy,
-            retry_base_seconds=self.config.retry_base_seconds,
-            retry_max_seconds=self.config.retry_max_seconds,
-            successors=self._continuations,
-        )
+        self._writes = self._assemble()
         await self._guard(self.warm())
         await self._guard(run_write(self.database, self._register))
         writer = asyncio.create_task(self._writes.run())
@@ -214,6 +189,36 @@ class Worker:
         finally:
             heartbeat.cancel()
             await self._shutdown(writer)
+
+    def _assemble(self) -> GroupCommitter:
+        """The worker's group committer, continuations and task runner."""
+        writes = GroupCommitter(
+            self.database,
+            worker_id=self.worker_id,
+            lease_seconds=self.config.lease_seconds,
+            claim=self._claim,
+            launch=self._launch,
+            lease_lost=self._lease_lost,
+            on_status=self.hooks.status_changed,
+        )
+        if self.config.continuation_after_seconds is not None:
+            self._continuations = Continuations(
+                self.database,
+                self._claimer,
+                after_seconds=self.config.continuation_after_seconds,
+                start=self._speculate,
+            )
+        self._runner = TaskRunner(
+            self.database,
+            self.executor,
+            writes,
+            ask_person=self.hooks.ask_person,
+            step_policy=self.config.step_policy,
+            retry_base_seconds=self.config.retry_base_seconds,
+            retry_max_seconds=self.config.retry_max_seconds,
+            successors=self._continuations,
+        )
+        return writes
 
     async def warm(self) -> None:
         """Compile the hot statements before any work (one transaction that changes no row):
