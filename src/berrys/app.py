@@ -40,6 +40,7 @@ from berrys.services.projects.api import router as projects_router
 from berrys.services.runs.api import artifacts_router, project_runs_router, reviews_router
 from berrys.services.runs.api import router as runs_router
 from berrys.services.runs.engine import metrics as run_metrics
+from berrys.services.runs.engine.backlog import Backlog
 from berrys.services.search.api import router as search_router
 from berrys.services.tools.api import agent_tools_router
 from berrys.services.tools.api import router as tools_router
@@ -144,6 +145,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     metrics = HttpMetrics()
     app.state.metrics = metrics
     run_metrics.register(metrics.registry)
+    backlog = Backlog()
+    metrics.registry.register(backlog)
     app.state.loop_lag = None
     if settings.loop_lag_interval_seconds:
         app.state.loop_lag = LoopLag(settings.loop_lag_interval_seconds)
@@ -151,7 +154,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     install_error_handlers(app)
     # Health first: probes hit it often, and Starlette tries routes in order.
-    _add_health_routes(app, metrics)
+    _add_health_routes(app, metrics, backlog)
     for router in (
         auth_router,
         projects_router,
@@ -185,7 +188,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     return app
 
 
-def _add_health_routes(app: FastAPI, metrics: HttpMetrics) -> None:
+def _add_health_routes(app: FastAPI, metrics: HttpMetrics, backlog: Backlog) -> None:
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
         """Liveness: the process answers."""
@@ -219,5 +222,12 @@ def _add_health_routes(app: FastAPI, metrics: HttpMetrics) -> None:
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     async def prometheus() -> Response:
-        """Prometheus exposition: request counts and latency by route and status."""
+        """Prometheus exposition: request counts and latency by route and status, run
+        events, event-loop lag, and the depth of the work queue."""
+        try:
+            await backlog.refresh(app.state.services.database)
+        except Exception as exc:
+            # The other metrics still answer; /health/ready says what is wrong.
+            backlog.forget()
+            _log.warning("metrics.backlog_failed", error=type(exc).__name__)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
