@@ -5,6 +5,7 @@ it (an executor's side, and the worker)."""
 from __future__ import annotations
 
 from berrys.services.runs import effects
+from berrys.services.runs._health import expired_leases, stalled_runs, task_outcomes
 from berrys.services.runs.answers import apply_interaction, expire_interactions, respond_interaction
 from berrys.services.runs.artifacts import download_headers as artifact_download_headers
 from berrys.services.runs.artifacts import get as get_artifact
@@ -81,6 +82,7 @@ __all__ = [
     "decide_review",
     "events",
     "expire_interactions",
+    "expired_leases",
     "get",
     "get_all",
     "get_artifact",
@@ -100,6 +102,8 @@ __all__ = [
     "retry_task",
     "review_summary",
     "safe_file_name",
+    "stalled_runs",
     "task_out",
+    "task_outcomes",
     "waiting_review",
 ]

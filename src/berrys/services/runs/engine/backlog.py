@@ -74,6 +74,8 @@ class Backlog:
         self._runs: dict[RunStatus, int] = {}
 
     async def refresh(self, database: Database) -> None:
+        # Figures of this scrape or none (the database is away), never stale ones.
+        self._depth, self._runs = None, {}
         async with database.transaction(read_only=True) as session:
             row = (await session.execute(_DEPTH, {"now": utcnow()})).one()
             runs = (await session.execute(_RUNS_BY_STATUS)).all()
@@ -81,11 +83,6 @@ class Backlog:
         self._runs = {status: 0 for status in RunStatus} | {
             RunStatus(status): count for status, count in runs
         }
-
-    def forget(self) -> None:
-        """No figures until the next refresh succeeds (rather than stale ones)."""
-        self._depth = None
-        self._runs = {}
 
     def describe(self) -> Iterator[Metric]:
         yield GaugeMetricFamily("berrys_tasks_waiting", "")
