@@ -35,6 +35,7 @@ from berrys.services.runs._control import (
     retry_task,
     task_out,
 )
+from berrys.services.runs._health import expired_leases, stalled_runs, task_outcomes
 from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs._review import decide as decide_review
 from berrys.services.runs._review import get_all as waiting_review
@@ -85,6 +86,7 @@ __all__ = [
     "decide_review",
     "events",
     "expire_interactions",
+    "expired_leases",
     "get",
     "get_all",
     "get_artifact",
@@ -104,6 +106,8 @@ __all__ = [
     "retry_task",
     "review_summary",
     "safe_file_name",
+    "stalled_runs",
     "task_out",
+    "task_outcomes",
     "waiting_review",
 ]
