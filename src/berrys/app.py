@@ -35,7 +35,7 @@ from berrys.services.catalogue.api import router as catalogue_router
 from berrys.services.chat.api import router as chat_router
 from berrys.services.interactions.api import router as interactions_router
 from berrys.services.llm.api import router as models_router
-from berrys.services.pipeline import runtime as run_runtime
+from berrys.services.pipeline import _runtime as run_runtime
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
@@ -138,7 +138,6 @@ def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    catalogue.configure(settings.data_dir / "catalogue")
     app = FastAPI(
         title="Berrys",
         version=__version__,

@@ -244,6 +244,11 @@ class Settings(BaseSettings):
         """Where every project's workspace is: the files its tools and runs write."""
         return self.data_dir / "workspaces"
 
+    @property
+    def catalogue_dir(self) -> Path:
+        """The user's own project and deliverable types, beside the shipped ones."""
+        return self.data_dir / "catalogue"
+
     def workspace_dir(self, project_id: uuid.UUID) -> Path:
         """One project's workspace (``tools.workspace`` reaches inside it safely)."""
         return self.workspaces_dir / str(project_id)

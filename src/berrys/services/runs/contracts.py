@@ -32,7 +32,7 @@ class TaskRunStatus(BerrysEnum):
     AWAITING_INPUT = "AWAITING_INPUT"
     COMPLETED = "COMPLETED"
     # Done (successors go on with the draft), but a person must look at the deliverable
-    # before it counts as final: accept, edit or send back (runs/review.py).
+    # before it counts as final: accept, edit or send back (runs/_review.py).
     NEEDS_REVIEW = "NEEDS_REVIEW"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
