@@ -69,6 +69,14 @@ class Workers:
         self.processes.append(process)
         return process
 
+    def check_running(self, *expected: subprocess.Popen[str]) -> None:
+        """Fail at once, with its output, when a worker that should run has exited."""
+        for process in expected or tuple(self.processes):
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"worker exited with {process.returncode}:\n{self.output(process)[-3000:]}"
+                )
+
     def output(self, process: subprocess.Popen[str]) -> str:
         return (self.logs / f"worker-{self.processes.index(process)}.log").read_text()
 

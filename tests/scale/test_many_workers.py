@@ -44,42 +44,35 @@ async def test_four_workers_share_a_run_through_a_kill_and_a_drain(
     processes = [workers.start(env) for _ in range(4)]
 
     async def _all_live() -> list:
+        workers.check_running()
         live = await live_workers(database)
         return live if len(live) == 4 else []
 
-    import time
-
-    t0 = time.monotonic()
     live = await wait_until(_all_live, within=60, every=POLL, message="four live workers")
     ids = {worker.pid: worker.id for worker in live}
     killed, drained, *staying = processes
     run = await start_run(database, member.email, TASKS, max_concurrency=64)
 
-    print("live", time.monotonic() - t0)
     await _at_least(database, run.id, 100)
-    print("100", time.monotonic() - t0)
     killed.send_signal(signal.SIGKILL)
     await _at_least(database, run.id, 200)
-    print("200", time.monotonic() - t0)
     drained.send_signal(signal.SIGTERM)
     await wait_until(
         lambda: drained.poll() is not None, within=20, every=POLL, message="the drain ended"
     )
     assert drained.returncode == 0, workers.output(drained)[-3000:]
-    print("drained", time.monotonic() - t0)
+    assert "engine.drained" in workers.output(drained)
     await wait_until(
         lambda: completed(database, run.id), within=60, every=POLL, message="the run completed"
     )
-    print("done", time.monotonic() - t0)
 
-    await _each_task_and_step_once(database, run.id, killed_id=ids[killed.pid])
+    finishers = await _each_task_and_step_once(database, run.id, ids, killed_id=ids[killed.pid])
+    assert finishers[ids[drained.pid]] > 0  # it was working when told to stop
     async with database.transaction(read_only=True) as session:
         (load,) = (await session.execute(select(ProviderLoad))).scalars().all()
     assert (load.key, load.slots) == ("SCRIPTED", LIMIT)
     assert load.peak == LIMIT  # reached (8 tasks each wanted a call) and never exceeded
-    print("checked", time.monotonic() - t0)
     assert {w.id for w in await live_workers(database)} == {ids[p.pid] for p in staying}
-    print("listed", time.monotonic() - t0)
     for process in staying:
         process.send_signal(signal.SIGTERM)
     for process in staying:
@@ -96,9 +89,11 @@ async def _at_least(database: Database, run_id, count: int) -> None:
     await wait_until(_done, within=60, every=POLL, message=f"{count} tasks completed")
 
 
-async def _each_task_and_step_once(database: Database, run_id, *, killed_id: str) -> None:
+async def _each_task_and_step_once(
+    database: Database, run_id, ids: dict[int, str], *, killed_id: str
+) -> Counter[str]:
     """Every task completed once; each recorded one model step, once, in its one attempt;
-    the killed worker's tasks were taken over."""
+    the killed worker's tasks were taken over. How many each worker completed."""
     async with database.transaction(read_only=True) as session:
         events = await runs.events(session, run_id=run_id, limit=10_000)
         steps = (
@@ -119,4 +114,5 @@ async def _each_task_and_step_once(database: Database, run_id, *, killed_id: str
     reclaimed = [e for e in events if e["type"] == "TASK_RECLAIMED"]
     assert killed_id in {e["payload"]["previous_worker"] for e in reclaimed}
     finishers = Counter(e["payload"]["worker"] for e in events if e["type"] == "TASK_COMPLETED")
-    assert len(finishers) == 4  # each worker completed some before it went
+    assert set(finishers) <= set(ids.values()), finishers
+    return finishers

@@ -65,9 +65,12 @@ async def test_a_worker_cut_off_past_its_lease_writes_nothing_for_tasks_taken_ov
     # with completions to write for tasks that are no longer its.
     slow = {"BERRYS_LLM_SCRIPTED_LATENCY_MS": "[1500, 2500]", "BERRYS_WORKER_CONCURRENCY": "4"}
     cut_off = workers.start(worker_env(network.proxied_url, tmp_path / "a", **slow))
-    (first,) = await wait_until(
-        lambda: live_workers(database), within=60, every=POLL, message="a worker"
-    )
+
+    async def _registered() -> list:
+        workers.check_running()
+        return await live_workers(database)
+
+    (first,) = await wait_until(_registered, within=60, every=POLL, message="a worker")
     run = await start_run(database, member.email, TASKS, max_concurrency=TASKS)
 
     async def _four_held() -> set:

@@ -10,15 +10,16 @@ answers every task with a short note; nothing else differs from the command itse
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from berrys.cli.app import app
 from berrys.services.llm import service as llm
-from berrys.services.llm.providers.base import ProviderRequest
 
 ANSWERS = 100_000  # more than any test asks for: running out would fail loudly
 
 
-def _answer(request: ProviderRequest) -> str:
+def _answer(request: Any) -> str:
+    """A note naming the task (the request's last message opens with it)."""
     asked = request.messages[-1].content.splitlines()[0] if request.messages else ""
     return f"Done: {asked[:80]}"
 
