@@ -1,6 +1,7 @@
 """The application's wiring: one ``Services`` object built from ``Settings`` and handed to
 whatever needs a shared part (the database, the model runtime, the embedder, the tool
-invoker), instead of process globals each configured by whoever came last.
+invoker, the run event listener), instead of process globals each configured by whoever
+came last.
 
 It joins parts of several services (llm, tools, and the pipeline's approval of tool calls),
 so it sits above every service: no service imports it. ``create_app`` keeps one on
@@ -19,6 +20,7 @@ from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
+from berrys.services.runs import service as runs
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.wiring")
@@ -34,6 +36,8 @@ class Services:
     # Semantic ranking in search and tool discovery; None: they rank by words alone.
     embedder: llm.Embedder | None
     tools: tools.ToolInvoker
+    # Wakes the process's SSE streams of a run when its events are committed (any process).
+    run_events: runs.RunEventListener
 
     @classmethod
     def build(cls, settings: Settings, *, database: Database | None = None) -> Services:
@@ -43,10 +47,17 @@ class Services:
         invoker = tools.ToolInvoker(
             database, settings, approve=pipeline.tool_call_approval(database)
         )
-        return cls(settings, database, models, _default_embedder(models), invoker)
+        listener = runs.RunEventListener(database)
+        return cls(settings, database, models, _default_embedder(models), invoker, listener)
+
+    async def start(self) -> None:
+        """What a server process runs beside its requests: the run event listener."""
+        await self.run_events.start()
 
     async def aclose(self) -> None:
-        """Close the model providers, the MCP sessions and the database's connections."""
+        """Stop the listener; close the model providers, the MCP sessions and the database's
+        connections."""
+        await self.run_events.stop()
         await self.models.aclose()
         await tools.shutdown()
         await self.database.dispose()

@@ -5,6 +5,7 @@ it (an executor's side, and the worker)."""
 from __future__ import annotations
 
 from berrys.services.runs import effects
+from berrys.services.runs._event_listener import EventSubscription, RunEventListener
 from berrys.services.runs.answers import apply_interaction, expire_interactions, respond_interaction
 from berrys.services.runs.artifacts import download_headers as artifact_download_headers
 from berrys.services.runs.artifacts import get as get_artifact
@@ -63,8 +64,10 @@ __all__ = [
     "MAX_TRACED_REQUEST",
     "ArtifactSpec",
     "EngineConfig",
+    "EventSubscription",
     "PauseRun",
     "PermanentTaskError",
+    "RunEventListener",
     "TaskContext",
     "TaskExecutor",
     "TaskOutcome",
