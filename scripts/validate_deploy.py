@@ -99,7 +99,10 @@ def _set_images(resources: list[Resource], images: list[dict[str, str]]) -> None
     for image in images:
         for resource in resources:
             for container in _containers(resource):
-                name, _, tag = container["image"].partition(":")
+                # A tag follows the last ':' after the last '/' (a registry may have a port).
+                name, _, tag = container["image"].rpartition(":")
+                if "/" in tag or not name:
+                    name, tag = container["image"], ""
                 if name == image["name"]:
                     new_tag = str(image.get("newTag", tag))
                     container["image"] = image.get("newName", name) + (

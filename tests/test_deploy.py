@@ -55,7 +55,12 @@ def _edit(root: Path, file: str, old: str, new: str) -> None:
 
 KUBERNETES_MISTAKES = [
     # A field Kubernetes does not have (strict schema).
-    ("k8s/base/api.yaml", "  replicas: 2\n", "  replicas: 2\n  replica: 2\n", "replica"),
+    (
+        "k8s/base/api.yaml",
+        "  replicas: 2\n",
+        "  replicas: 2\n  replica: 2\n",
+        "Deployment/berrys-api: spec: Additional properties are not allowed ('replica'",
+    ),
     # A value of the wrong type.
     ("k8s/base/worker.yaml", "maxReplicas: 10", "maxReplicas: ten", "'ten' is not of type"),
     # A selector that selects nothing.
