@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.services.alerts.conftest import Clock, add_rule, episodes_of, states
+from tests.services.alerts.conftest import (
+    Clock,
+    ProjectRef,
+    add_rule,
+    episodes_of,
+    states,
+    unattended_run,
+)
 from tests.services.runs.conftest import (
     FAST,
     create_run,
@@ -34,14 +41,9 @@ from berrys.wiring import Services
 FIRING, RESOLVED = "FIRING", "RESOLVED"
 
 
-class _Project:
-    def __init__(self, project_id: str) -> None:
-        self.id = uuid.UUID(project_id)
-
-
 async def _run_to_end(database: Database, project_id: str, specs: list[Any]) -> None:
     """Run tasks with a real worker until the run has ended."""
-    run = await create_run(database, _Project(project_id), specs)
+    run = await create_run(database, ProjectRef(uuid.UUID(project_id)), specs)
     worker = runs.Worker(database, ScriptedExecutor(), hooks=runs.HOOKS, config=FAST)
     running = asyncio.create_task(worker.run())
     try:
@@ -116,7 +118,7 @@ async def test_stalled_run_fires_once_and_resolves_when_the_run_ends(
     rule = await add_rule(
         client, member, {"kind": "RUN_STALLED", "idle_minutes": 10}, project_id=project_id
     )
-    run = await create_run(database, _Project(project_id), tasks("a"))  # no worker takes it
+    run = await unattended_run(database, project_id)
     await clock.evaluate()
     assert await states(client, member, rule) == []
 
@@ -169,7 +171,9 @@ async def test_silent_worker_fires_once_and_resolves_when_its_task_ends(
         client, member, {"kind": "WORKER_SILENT", "grace_minutes": 2}, project_id=project_id
     )
     executor = ScriptedExecutor()
-    run = await create_run(database, _Project(project_id), tasks("a", a={"hold": True}))
+    run = await create_run(
+        database, ProjectRef(uuid.UUID(project_id)), tasks("a", a={"hold": True})
+    )
     worker = runs.Worker(database, executor, hooks=runs.HOOKS, config=FAST)
     running = asyncio.create_task(worker.run())
     try:
@@ -203,7 +207,7 @@ async def test_a_disabled_rule_is_not_evaluated(
         project_id=project_id,
         enabled=False,
     )
-    await create_run(database, _Project(project_id), tasks("a"))
+    await unattended_run(database, project_id)
     await clock.evaluate(after=timedelta(minutes=5))
     assert await states(client, member, rule) == []
 
