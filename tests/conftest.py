@@ -23,7 +23,7 @@ from berrys.core.db import Database
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate, UserRole
 from berrys.services.llm import service as llm
-from berrys.services.llm.providers import scripted
+from berrys.services.llm._providers import scripted
 from berrys.tables import metadata
 from berrys.wiring import Services
 

@@ -34,7 +34,7 @@ from berrys.core.db import Database
 from berrys.services.audit import service as audit
 from berrys.services.auth import service as auth
 from berrys.services.llm import service as llm
-from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.pipeline._executor import AgentExecutor
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs import service as runs

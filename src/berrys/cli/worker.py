@@ -32,7 +32,14 @@ def worker_command(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, worker.stop)
         console.print(f"Worker {worker.worker_id} is running (Ctrl-C to stop).")
-        await worker.run()
+        alert_loop = services.alert_loop()
+        if alert_loop is not None:
+            alert_loop.start()
+        try:
+            await worker.run()
+        finally:
+            if alert_loop is not None:
+                await alert_loop.stop()
         console.print("Worker stopped; its tasks were released.")
 
     run_with_services(_main, settings)

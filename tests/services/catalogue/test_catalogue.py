@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from berrys.cli.app import app as cli
 from berrys.services.catalogue import service as catalogue
-from berrys.services.catalogue.asks import ask_task_name
-from berrys.services.catalogue.catalogue import SHIPPED, CatalogueError, build
+from berrys.services.catalogue._asks import ask_task_name
+from berrys.services.catalogue._catalogue import SHIPPED, CatalogueError, build
+from berrys.services.catalogue._text import TITLE_LIMIT, asks, constraints, title
 from berrys.services.catalogue.contracts import AgentType
-from berrys.services.catalogue.text import TITLE_LIMIT, asks, constraints, title
 
 REQUIRED_TYPES = {
     "web_app", "mobile_app", "data_pipeline", "ml_model", "cloud_migration", "api_integration",
@@ -93,7 +93,6 @@ def test_users_add_and_override_types_and_the_cli_shows_and_validates_them(tmp_p
     report = json.loads(invalid.output)
     assert report["file"].endswith("broken.yaml")
     assert any(p.startswith("version") for p in report["problems"])
-    catalogue.configure(None)
 
 
 async def test_an_event_gets_a_coordinator_event_work_and_no_developer(models):
@@ -378,4 +377,3 @@ def test_berrys_run_understands_an_event_and_an_article_differently(tmp_path, mo
     assert "DEVELOPER" not in types
     assert article["understanding"]["types"][0]["key"] == "written_content"
     assert article["plan"]["finish_hours"] < event["plan"]["finish_hours"] / 2
-    catalogue.configure(None)

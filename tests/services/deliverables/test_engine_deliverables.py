@@ -20,7 +20,7 @@ from tests.services.runs.conftest import (  # noqa: F401 (fixtures)
 from berrys.services.auth import service as auth
 from berrys.services.deliverables import service as deliverables
 from berrys.services.llm import service as llm
-from berrys.services.pipeline.executor import AgentExecutor, parse_review
+from berrys.services.pipeline._executor import AgentExecutor, parse_review
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
 from berrys.services.runs.contracts import DependencySpec, RunStatus, TaskRunStatus, TaskSpec

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.services.llm import service as llm
 
 CHAT = "/api/v1/models/chat"
@@ -29,7 +29,7 @@ async def _project(client: httpx.AsyncClient, actor) -> str:  # type: ignore[no-
 
 
 async def test_chat_falls_back_and_usage_shows_both_attempts(
-    client: httpx.AsyncClient, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, member, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
         llm.script(
@@ -84,7 +84,7 @@ async def test_chat_falls_back_and_usage_shows_both_attempts(
 
 
 async def test_usage_is_private_to_its_users(
-    client: httpx.AsyncClient, member, other_member, admin, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, member, other_member, admin, llm_runtime: _runtime.Runtime
 ) -> None:
     with llm.script("good", ["one"]):
         assert (await client.post(CHAT, json=HELLO, headers=member.headers)).status_code == 200
@@ -95,7 +95,7 @@ async def test_usage_is_private_to_its_users(
 
 
 async def test_chat_streams_server_sent_events(
-    client: httpx.AsyncClient, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, member, llm_runtime: _runtime.Runtime
 ) -> None:
     with llm.script("good", ["streamed hello"]):
         response = await client.post(CHAT, json={**HELLO, "stream": True}, headers=member.headers)
@@ -108,7 +108,7 @@ async def test_chat_streams_server_sent_events(
 
 
 async def test_structured_chat_with_a_json_schema(
-    client: httpx.AsyncClient, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, member, llm_runtime: _runtime.Runtime
 ) -> None:
     schema = {
         "type": "object",
@@ -125,7 +125,7 @@ async def test_structured_chat_with_a_json_schema(
 
 
 async def test_registry_crud_and_roles(
-    client: httpx.AsyncClient, admin, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, admin, member, llm_runtime: _runtime.Runtime
 ) -> None:
     listed = (await client.get("/api/v1/models", headers=member.headers)).json()
     assert ("RULES", "rules") in {(m["provider"], m["name"]) for m in listed["items"]}
@@ -166,7 +166,7 @@ async def test_registry_crud_and_roles(
 
 
 async def test_project_budget_refuses_before_spending(
-    client: httpx.AsyncClient, member, other_member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, member, other_member, llm_runtime: _runtime.Runtime
 ) -> None:
     project_id = await _project(client, member)
     budget = {"scope": "PROJECT", "project_id": project_id, "limit_usd": 0.001}
@@ -191,7 +191,7 @@ async def test_project_budget_refuses_before_spending(
 
 
 async def test_agent_budget_skips_models_it_cannot_afford(
-    client: httpx.AsyncClient, admin, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, admin, member, llm_runtime: _runtime.Runtime
 ) -> None:
     agent_id = await _agent(client, member, await _project(client, member))
     budget = {"scope": "AGENT", "agent_id": agent_id, "limit_usd": 0.01}
@@ -214,7 +214,7 @@ async def test_agent_budget_skips_models_it_cannot_afford(
 
 
 async def test_provider_daily_quota(
-    client: httpx.AsyncClient, admin, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, admin, member, llm_runtime: _runtime.Runtime
 ) -> None:
     quota = {"scope": "PROVIDER", "provider": "SCRIPTED", "period": "DAILY", "limit_tokens": 50}
     assert (
@@ -300,7 +300,7 @@ async def test_api_key_never_appears_in_logs_rows_or_responses(
 
 
 async def test_stream_respects_budgets(
-    client: httpx.AsyncClient, database, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, database, member, llm_runtime: _runtime.Runtime
 ) -> None:
     from berrys.core.errors import BudgetExceeded
     from berrys.services.llm.contracts import ChatMessage, CompletionRequest
@@ -332,7 +332,7 @@ async def _agent(client: httpx.AsyncClient, actor, project_id: str) -> str:  # t
 
 
 async def test_chat_for_someone_elses_agent_is_404_and_charges_nothing(
-    client: httpx.AsyncClient, admin, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, admin, member, llm_runtime: _runtime.Runtime
 ) -> None:
     """An agent id is checked like a project id: usage and budgets are never charged to an
     agent whose project the caller cannot see."""
@@ -355,7 +355,7 @@ async def test_chat_for_someone_elses_agent_is_404_and_charges_nothing(
 
 
 async def test_chat_for_an_agent_is_charged_to_it_and_its_project(
-    client: httpx.AsyncClient, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, member, llm_runtime: _runtime.Runtime
 ) -> None:
     project_id = await _project(client, member)
     agent_id = await _agent(client, member, project_id)
@@ -377,7 +377,7 @@ async def test_chat_for_an_agent_is_charged_to_it_and_its_project(
 
 
 async def test_a_scripted_model_cannot_be_registered_over_rest(
-    client: httpx.AsyncClient, admin, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, admin, llm_runtime: _runtime.Runtime
 ) -> None:
     response = await client.post(
         "/api/v1/models", json={"provider": "SCRIPTED", "name": "ghost"}, headers=admin.headers
@@ -391,7 +391,7 @@ async def test_a_scripted_model_cannot_be_registered_over_rest(
 
 
 async def test_a_scripted_row_without_a_script_never_takes_part_in_routing(
-    database, llm_runtime: runtime.Runtime
+    database, llm_runtime: _runtime.Runtime
 ) -> None:
     """A SCRIPTED row left in the registry (registered before REST refused them) has no
     script to answer with: routing passes it by, and RULES still answers."""

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable, Unprocessable
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.services.llm import service as llm
+from berrys.services.llm._providers.base import ServerError
 from berrys.services.llm.contracts import (
     ChatMessage,
     CompletionRequest,
@@ -20,7 +21,6 @@ from berrys.services.llm.contracts import (
     ModelTaskType,
     ToolSpec,
 )
-from berrys.services.llm.providers.base import ServerError
 from berrys.services.llm.tables import ModelRequest
 
 Out = ModelRequestOutcome
@@ -53,7 +53,7 @@ async def rows(database: Database) -> list[ModelRequest]:
     ],
 )
 async def test_failure_falls_back_and_cools_down(
-    database: Database, llm_runtime: runtime.Runtime, failure: dict, outcome: ModelRequestOutcome
+    database: Database, llm_runtime: _runtime.Runtime, failure: dict, outcome: ModelRequestOutcome
 ) -> None:
     with (
         llm.script("primary", [failure], quality=9, input_price_per_million=10.0),
@@ -81,7 +81,7 @@ async def test_failure_falls_back_and_cools_down(
     assert result.usage.cost_usd == pytest.approx(recorded[1].cost_usd)
 
 
-async def test_retry_after_is_honoured(database: Database, llm_runtime: runtime.Runtime) -> None:
+async def test_retry_after_is_honoured(database: Database, llm_runtime: _runtime.Runtime) -> None:
     with (
         llm.script("primary", [{"error": "rate_limit", "retry_after": 120}], quality=9),
         llm.script("backup", ["a", "b"], quality=8),
@@ -96,7 +96,7 @@ async def test_retry_after_is_honoured(database: Database, llm_runtime: runtime.
 
 
 async def test_real_timeout_ends_a_hanging_call(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     llm_runtime.settings = llm_runtime.settings.model_copy(update={"llm_timeout_seconds": 0.05})
     with (
@@ -111,7 +111,7 @@ async def test_real_timeout_ends_a_hanging_call(
 
 
 async def test_context_overflow_goes_to_a_larger_window(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
         llm.script("small", [{"error": "context_overflow"}], quality=9, context_window=4096),
@@ -127,7 +127,7 @@ async def test_context_overflow_goes_to_a_larger_window(
 
 
 async def test_prompt_above_a_window_is_filtered_before_calling(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
         llm.script("tiny", ["never"], quality=9, context_window=256),
@@ -139,7 +139,7 @@ async def test_prompt_above_a_window_is_filtered_before_calling(
 
 
 async def test_invalid_structured_output_is_repaired_then_next_model(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
         llm.script("sloppy", ["nope", "{}", '{"answer": 4}'], quality=9) as sloppy,
@@ -153,7 +153,7 @@ async def test_invalid_structured_output_is_repaired_then_next_model(
 
 
 async def test_explicit_model_first_then_the_chain(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with llm.script("best", ["from best"], quality=9), llm.script("chosen", ["from chosen"]):
         result = await llm.complete(llm_runtime, database, ask(model="chosen"))
@@ -164,7 +164,7 @@ async def test_explicit_model_first_then_the_chain(
 
 
 async def test_needs_filter_tools_and_local_only(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     tools = [ToolSpec(name="search", description="Search", parameters={"type": "object"})]
     with (
@@ -186,7 +186,7 @@ async def test_needs_filter_tools_and_local_only(
 
 
 async def test_every_model_failing_is_service_unavailable_and_recorded(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
         llm.script("a", [{"error": "server_error"}], quality=9),
@@ -198,7 +198,7 @@ async def test_every_model_failing_is_service_unavailable_and_recorded(
 
 
 async def test_rules_is_the_last_fallback_when_a_capable_model_exists(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     request = ask(
         task_type=ModelTaskType.PLAN,
@@ -218,7 +218,7 @@ async def test_rules_is_the_last_fallback_when_a_capable_model_exists(
 
 
 async def test_learned_success_rate_reorders_equal_tiers(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
         llm.script("flaky", [{"error": "invalid"}], quality=5),
@@ -232,7 +232,7 @@ async def test_learned_success_rate_reorders_equal_tiers(
 
 
 async def test_stream_yields_deltas_and_falls_back_before_the_first(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
         llm.script("down", [{"error": "connection"}], quality=9),
@@ -250,7 +250,7 @@ async def test_stream_yields_deltas_and_falls_back_before_the_first(
 
 
 async def test_stream_failing_midway_ends_with_the_error_and_no_fallback(
-    database: Database, llm_runtime: runtime.Runtime, monkeypatch: pytest.MonkeyPatch
+    database: Database, llm_runtime: _runtime.Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def breaks_after_one_delta(model, request):  # type: ignore[no-untyped-def]
         yield "half an "

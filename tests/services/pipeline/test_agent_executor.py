@@ -14,7 +14,7 @@ from berrys.services.catalogue.contracts import RiskLevel
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import InteractionResponse, InteractionStatus
 from berrys.services.llm import service as llm
-from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.pipeline._executor import AgentExecutor
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RunStatus, TaskSpec
 from berrys.services.runs.tables import Step

@@ -18,7 +18,7 @@ from tests.services.pipeline.test_agent_executor import (
 from tests.services.runs.conftest import create_run, wait_for_status
 
 from berrys.services.llm import service as llm
-from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.pipeline._executor import AgentExecutor
 from berrys.services.runs.contracts import RunStatus, TaskSpec
 from berrys.services.runs.engine.trace import bounded
 

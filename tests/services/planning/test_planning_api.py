@@ -409,7 +409,7 @@ async def test_project_stats_count_tasks_progress_and_eta(client, member):
 
 
 async def test_a_model_draft_through_the_router_is_normalised(client, member, database):
-    from berrys.services.llm.providers import scripted
+    from berrys.services.llm._providers import scripted
 
     project_id = await _project(client, member, "Build a thing.")
     dev = await _agent(client, member, project_id, "Dev", "DEVELOPER", ["python"])
@@ -465,7 +465,7 @@ async def test_a_model_draft_through_the_router_is_normalised(client, member, da
 
 
 async def test_an_invalid_model_answer_falls_back_to_the_catalogue(client, member):
-    from berrys.services.llm.providers import scripted
+    from berrys.services.llm._providers import scripted
 
     project_id = await _project(client, member, "Build a shop. Write the copy.")
     await _agent(client, member, project_id, "Dev", "DEVELOPER", ["software engineering"])
