@@ -48,6 +48,8 @@ Graph = list[tuple[int, list[int]]]
 def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
     """`berrys worker` in a process whose scripted model answers after ``latency`` seconds."""
     from berrys import cli
+    from berrys.config import Settings
+    from berrys.services.catalogue import service as catalogue
     from berrys.services.llm import service as llm
 
     async def answer(request: Any) -> dict[str, Any]:
@@ -57,6 +59,9 @@ def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
     # A task calls the model once, and again when a call of it was discarded (a continuation
     # whose claim went to another task) or retried: twice as many answers as tasks is plenty.
     llm.script(MODEL, [answer] * (2 * tasks))
+    # Warm, as a worker is after its first task: the executor reads the catalogue on each
+    # task, and the first read loads it (seconds, in the event loop), cached after that.
+    catalogue.current(Settings())
     sys.argv = ["berrys", "worker", "--concurrency", str(concurrency)]
     cli.main()
 
