@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,11 +16,14 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 from tests.e2e.processes import free_port
 from tests.services.alerts.conftest import EPISODES, Clock, add_rule, episodes_of, unattended_run
 
 from berrys.config import Settings
+from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.services.alerts import service as alerts
+from berrys.services.alerts.tables import AlertRule
 from berrys.wiring import Services
 
 SECRET = "a-webhook-secret-of-ours"
@@ -188,3 +192,27 @@ async def test_email_goes_through_the_smtp_server_on_firing_and_resolution(
     assert f"Subject: [Berrys] FIRED: {rule['name']}" in text
     assert "run(s) without progress for 5 min" in text
     assert f"Subject: [Berrys] RESOLVED: {rule['name']}" in resolved.content.decode()
+
+
+async def test_rotating_the_secret_key_re_encrypts_webhook_secrets(
+    client: httpx.AsyncClient, services: Services, member: Any, project_id: str
+) -> None:
+    rule = await add_rule(
+        client,
+        member,
+        STALLED,
+        project_id=project_id,
+        webhook_url="https://hooks.example.com/x",
+        webhook_secret=SECRET,
+    )
+    current = services.settings.resolved_secret_key
+    new_box = SecretBox("a-brand-new-secret-key-0001", [current])
+    async with services.database.transaction() as session:
+        assert await alerts.rotate_secrets(session, box=new_box) == [f"alert rule {rule['name']}"]
+    async with services.database.transaction(read_only=True) as session:
+        stored = await session.scalar(
+            select(AlertRule.webhook_secret_encrypted).where(AlertRule.id == uuid.UUID(rule["id"]))
+        )
+    assert SecretBox("a-brand-new-secret-key-0001").decrypt(stored) == SECRET
+    with pytest.raises(SecretUnreadable):
+        SecretBox(current).decrypt(stored)
