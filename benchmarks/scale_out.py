@@ -4,11 +4,13 @@ The DAG (layers of ``--width``, each task FS-depending on one or two of the laye
 on PostgreSQL, each task one model call of ``--latency`` seconds (the scripted model, awaited),
 executed by 1, 2, 4, 8 worker processes of ``--concurrency`` tasks each, started and idle
 before the run is created; the clock runs from the run's commit to its ``finished_at``. DBOS
-runs the same DAG (``scale_out_dbos.py``) on its own database of the same server with as
-many processes. Prints each run, the medians, cores and load; also the makespan against the
-critical path (its length times the latency).
+runs the same DAG (``scale_out_dbos.py``: its queue polled every ``--dbos-poll-seconds``) on
+its own database of the same server with as many processes. Prints each run, the medians,
+cores and load; also the makespan against the critical path (its length times the latency).
 
-    python benchmarks/scale_out.py --runs 3 --workers 1 2 4 8
+    python benchmarks/scale_out.py --runs 3 --workers 1 2 4 8 --concurrency 4 \
+        --database-url postgresql+asyncpg://berrys:berrys@127.0.0.1:5432/bench \
+        --dbos-database-url postgresql://berrys:berrys@127.0.0.1:5432/bench_dbos
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from typing import Any
 
 from engine_graphs import layered_dag
 from engine_throughput import setup_store
-from harness import cpu_seconds, server_env, wait_until_idle
-from sqlalchemy import text
+from harness import cpu_seconds, processes, server_env, wait_until_idle
+from sqlalchemy import make_url, text
 
 from berrys.core.db import Database, utcnow
 from berrys.services.runs import service as runs
@@ -44,9 +46,13 @@ Graph = list[tuple[int, list[int]]]
 
 
 def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
-    """`berrys worker` in a process whose scripted model answers after ``latency`` seconds."""
-    from berrys import cli
+    """`berrys worker` in a process whose scripted model answers after ``latency`` seconds
+    (what the command runs, with ``Services`` of its own that the script is installed on)."""
+    from berrys.cli.common import load_settings, setup_logging
+    from berrys.cli.worker import run_worker
+    from berrys.services.catalogue import service as catalogue
     from berrys.services.llm import service as llm
+    from berrys.wiring import Services
 
     async def answer(request: Any) -> dict[str, Any]:
         await asyncio.sleep(latency)  # the model's latency: the call is awaited, not computed
@@ -54,9 +60,22 @@ def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
 
     # A task calls the model once, and again when a call of it was discarded (a continuation
     # whose claim went to another task) or retried: twice as many answers as tasks is plenty.
-    llm.script(MODEL, [answer] * (2 * tasks))
-    sys.argv = ["berrys", "worker", "--concurrency", str(concurrency)]
-    cli.main()
+    settings = load_settings()
+    settings.worker_concurrency = concurrency
+    setup_logging(settings, server=True)
+    # Warm, as a worker is after its first task: the executor reads the catalogue on each
+    # task, and the first read loads it (seconds, in the event loop), cached after that.
+    catalogue.current(settings)
+
+    async def work() -> None:
+        services = Services.build(settings)
+        llm.script(services.models, MODEL, [answer] * (2 * tasks))
+        try:
+            await run_worker(services)
+        finally:
+            await services.aclose()
+
+    asyncio.run(work())
 
 
 def critical_path(graph: Graph) -> int:
@@ -82,7 +101,9 @@ def postgres_pid(url: str) -> int | None:
 
 
 @contextmanager
-def processes(commands: list[list[str]], env: dict[str, str], ready: str) -> Iterator[list[int]]:
+def started_workers(
+    commands: list[list[str]], env: dict[str, str], ready: str
+) -> Iterator[list[int]]:
     """Start each command (the first alone: it may create a schema), wait until each has
     printed ``ready`` and is idle; SIGTERM them all on exit."""
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
@@ -175,14 +196,35 @@ async def _execute_run(url: str, project: Any, specs: Any) -> float:
     return (done.finished_at - started).total_seconds()
 
 
-def _timed(pids: list[int], postgres: int | None, execute: Any, tasks: int) -> dict[str, Any]:
-    """``execute()``'s seconds, with the workers' and PostgreSQL's CPU over it."""
+def _backends_cpu(postgres: int | None, database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``database`` (not the other databases
+    of the same server)."""
+    if postgres is None:
+        return {}
+    found = {}
+    for pid in processes(postgres)[1:]:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if f" {database} " in command:
+            found[pid] = cpu_seconds(pid)
+    return found
+
+
+def _timed(
+    pids: list[int], postgres: int | None, url: str, execute: Any, tasks: int
+) -> dict[str, Any]:
+    """``execute()``'s seconds, with the workers' CPU and their database's backends' over it
+    (a backend that ends meanwhile drops out; the workers' connections stay)."""
     load = os.getloadavg()[0]
     workers_cpu = sum(cpu_seconds(pid) for pid in pids)
-    database_cpu = cpu_seconds(postgres) if postgres else 0.0
+    database = make_url(url).database or ""
+    backends = _backends_cpu(postgres, database)
     wall = execute()
     workers_cpu = sum(cpu_seconds(pid) for pid in pids) - workers_cpu
-    database_cpu = (cpu_seconds(postgres) - database_cpu) if postgres else float("nan")
+    after = _backends_cpu(postgres, database)
+    database_cpu = sum(cpu - backends.get(pid, 0.0) for pid, cpu in after.items())
     return {
         "load": load,
         "wall_s": wall,
@@ -206,10 +248,11 @@ def measure_berrys(args: argparse.Namespace, graph: Graph, workers: int) -> dict
         command = [sys.executable, str(HERE / "scale_out.py"), "--role", "berrys-worker"]
         command += ["--concurrency", str(args.concurrency), "--tasks", str(args.tasks)]
         command += ["--latency", str(args.latency)]
-        with processes([command] * workers, env, "is running") as pids:
+        with started_workers([command] * workers, env, "is running") as pids:
             return _timed(
                 pids,
                 args.postgres_pid,
+                args.database_url,
                 lambda: asyncio.run(_execute_run(args.database_url, project, specs)),
                 len(graph),
             )
@@ -226,10 +269,11 @@ def measure_dbos(args: argparse.Namespace, graph: Graph, workers: int) -> dict[s
         [sys.executable, str(HERE / "scale_out_dbos.py"), "--url", url, "--index", str(i), *options]
         for i in range(workers)
     ]
-    with processes(commands, dict(os.environ), "ready") as pids:
+    with started_workers(commands, dict(os.environ), "ready") as pids:
         return _timed(
             pids,
             args.postgres_pid,
+            url,
             lambda: scale_out_dbos.measure(url, graph, args.latency),
             len(graph),
         )
@@ -245,9 +289,12 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--width", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=8, help="Tasks per process.")
-    parser.add_argument("--dbos-poll-seconds", type=float, default=0.25)
-    parser.add_argument("--peer", choices=("dbos", "none"), default="dbos")
+    # 4: a process's calls to one provider at once by default (BERRYS_LLM_PROVIDER_CONCURRENCY).
+    parser.add_argument("--concurrency", type=int, default=4, help="Tasks per process.")
+    parser.add_argument("--dbos-poll-seconds", type=float, default=0.05)
+    parser.add_argument(
+        "--engines", nargs="+", choices=("berrys", "dbos"), default=["berrys", "dbos"]
+    )
     return parser.parse_args()
 
 
@@ -261,18 +308,20 @@ def main() -> None:
     if args.role == "berrys-worker":
         berrys_worker(args.concurrency, args.tasks, args.latency)
         return
-    if not args.database_url or (args.peer == "dbos" and not args.dbos_database_url):
-        raise SystemExit("--database-url (and --dbos-database-url for the peer) are required")
-    args.postgres_pid = postgres_pid(args.database_url)
+    if ("berrys" in args.engines and not args.database_url) or (
+        "dbos" in args.engines and not args.dbos_database_url
+    ):
+        raise SystemExit("--database-url for Berrys, --dbos-database-url for DBOS")
+    args.postgres_pid = postgres_pid(args.database_url or args.dbos_database_url)
     graph = layered_dag(args.tasks, args.width)
     bound = critical_path(graph) * args.latency
     print(json.dumps({"cores": os.cpu_count(), "load": os.getloadavg(), "bound_s": bound}))
     measured: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    peers = {"berrys": measure_berrys} | ({"dbos": measure_dbos} if args.peer == "dbos" else {})
+    engines = {"berrys": measure_berrys, "dbos": measure_dbos}
     for run in range(args.runs):
         for workers in args.workers:
-            for name, measure in peers.items():
-                result = measure(args, graph, workers)
+            for name in args.engines:
+                result = engines[name](args, graph, workers)
                 result["above_bound_pct"] = (result["wall_s"] / bound - 1) * 100
                 measured.setdefault((name, workers), []).append(result)
                 print(json.dumps({"run": run, "engine": name, "workers": workers} | result))
