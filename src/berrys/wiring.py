@@ -19,6 +19,7 @@ from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
+from berrys.services.runs import service as runs
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.wiring")
@@ -44,6 +45,16 @@ class Services:
             database, settings, approve=pipeline.tool_call_approval(database)
         )
         return cls(settings, database, models, _default_embedder(models), invoker)
+
+    def start_worker(self, executor: runs.TaskExecutor | None = None) -> pipeline.BackgroundWorker:
+        """A worker of the run engine as a task of the running event loop (``executor``: the
+        default one, which carries tasks out with these models and tools)."""
+        executor = executor or pipeline.default_executor(
+            self.settings, self.database, models=self.models, tools=self.tools
+        )
+        return pipeline.BackgroundWorker(
+            self.database, executor, config=pipeline.engine_config(self.settings)
+        ).start()
 
     async def aclose(self) -> None:
         """Close the model providers, the MCP sessions and the database's connections."""
