@@ -35,7 +35,8 @@ async def description_to_artifact(client: Client, *, within: float = 60) -> dict
     """Project, team, plan, a run waiting for the plan's approval, approved, followed by
     run_status to its end, and its first artifact read as a resource; the finished run."""
     project = await call(client, "create_project", description=DESCRIPTION)
-    assert project["status"] == "DRAFT" and "akery" in project["name"]
+    assert project["status"] == "DRAFT"
+    assert "akery" in project["name"]
     team = await call(client, "generate_team", project_id=project["id"])
     assert len(team["team"]) >= 2
     plan = await call(client, "create_plan", project_id=project["id"])
@@ -44,7 +45,9 @@ async def description_to_artifact(client: Client, *, within: float = 60) -> dict
     waiting = await call(client, "list_interactions", run_id=run["id"], type="APPROVAL")
     assert waiting["total"] == 1, waiting
     approval = waiting["items"][0]
-    answered = await call(client, "answer_interaction", interaction_id=approval["id"], approved=True)
+    answered = await call(
+        client, "answer_interaction", interaction_id=approval["id"], approved=True
+    )
     assert answered["status"] == "RESPONDED"
 
     async def ended() -> dict[str, Any] | None:

@@ -42,9 +42,11 @@ async def live(settings, database) -> AsyncIterator[str]:
 @asynccontextmanager
 async def connected(url: str, token: str) -> AsyncIterator[Client]:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
-            yield client
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client,
+    ):
+        yield client
 
 
 async def test_no_or_a_bad_token_is_401_before_any_mcp_message(live, member) -> None:

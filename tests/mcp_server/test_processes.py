@@ -4,7 +4,6 @@ client, and ``/mcp`` on a real ``berrys serve`` process, each on its own data di
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,9 @@ from tests.conftest import Actor, create_actor
 from tests.e2e.processes import BERRYS, berrys_env, run_berrys, serving
 from tests.mcp_server.flow import DESCRIPTION, call, description_to_artifact
 from tests.mcp_server.test_http import connected
+from typer.testing import CliRunner
 
+from berrys.cli.app import app
 from berrys.config import Settings
 from berrys.core.db import Database
 
@@ -36,12 +37,13 @@ async def _member_of(data_dir: Path) -> Actor:
         await database.dispose()
 
 
-@pytest.fixture
-async def migrated(tmp_path: Path) -> AsyncIterator[tuple[dict[str, str], Actor]]:
-    env = _env(tmp_path)
+@pytest.fixture(scope="module")
+async def migrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Actor]:
+    data_dir = tmp_path_factory.mktemp("berrys-mcp")
+    env = _env(data_dir)
     upgraded = run_berrys("db", "upgrade", env=env)
     assert upgraded.returncode == 0, upgraded.stderr
-    yield env, await _member_of(tmp_path)
+    return env, await _member_of(data_dir)
 
 
 async def test_berrys_mcp_over_stdio_takes_a_description_to_an_artifact(migrated) -> None:
@@ -54,11 +56,14 @@ async def test_berrys_mcp_over_stdio_takes_a_description_to_an_artifact(migrated
     assert run["status"] in {"COMPLETED", "COMPLETED_WITH_REVIEW"}
 
 
-def test_berrys_mcp_refuses_a_missing_or_invalid_token(migrated) -> None:
-    env, _ = migrated
-    missing = run_berrys("mcp", env=env, stdin="")
-    assert missing.returncode == 2
+def test_berrys_mcp_refuses_a_missing_token(tmp_path: Path) -> None:
+    missing = CliRunner().invoke(app, ["mcp"], env=_env(tmp_path))
+    assert missing.exit_code == 2
     assert "give --token or set BERRYS_TOKEN" in missing.stderr
+
+
+def test_berrys_mcp_refuses_an_invalid_token(migrated) -> None:
+    env, _ = migrated
     invalid = run_berrys("mcp", "--token", "not-a-token", env=env, stdin="")
     assert invalid.returncode == 1
     assert "Invalid, expired or revoked token" in invalid.stderr
