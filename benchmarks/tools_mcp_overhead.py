@@ -4,7 +4,7 @@ Three ways to call ``get_current_time`` on ``mcp-server-time`` (each its own war
 session), in alternating blocks of 50 calls so that drift hits all three alike:
 
 * raw: the official SDK's ``Client.session.call_tool`` held open by this script;
-* pool: Berrys' MCP client (``berrys.services.tools.mcp.pool.call_tool``): session lookup,
+* pool: Berrys' MCP client (``berrys.services.tools._mcp.pool.call_tool``): session lookup,
   timeout, error mapping;
 * invoke: the whole governed call (``berrys.services.tools.service.ToolInvoker``): the cached
   tool definition, JSON-schema validation (a compiled validator per tool version), policy,
@@ -37,9 +37,9 @@ from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.services.tools import service
+from berrys.services.tools._mcp import McpServerSpec, pool
+from berrys.services.tools._registry import get_server_row
 from berrys.services.tools.contracts import McpServerCreate
-from berrys.services.tools.mcp import McpServerSpec, pool
-from berrys.services.tools.registry import get_server_row
 
 ARGS = {"timezone": "UTC"}
 COLUMNS = ("raw", "pool", "invoke", "invoke_with_log", "raw_cpu", "pool_cpu", "invoke_cpu")

@@ -1,4 +1,5 @@
-"""Another service is reached only through its façade: `service` (with `__all__`) and `contracts`.
+"""Another service is reached only through its façade: `service` (with `__all__`) and `contracts`;
+its own modules are private by name (`_name.py`).
 
 import-linter (pyproject.toml) keeps the layers; what it cannot say is which modules of a
 service are its public face, so this test walks the import graph. Service code and the
@@ -56,6 +57,21 @@ def _path(module: str) -> Path:
     relative = Path(*module.split(".")[1:])
     package = PACKAGE / relative / "__init__.py"
     return package if package.exists() else (PACKAGE / relative).with_suffix(".py")
+
+
+NAMED_PARTS = frozenset({"__init__", "api", "contracts", "deps", "service", "tables"})
+SUBPACKAGES = frozenset({"engine", "data"})  # the run engine (its own contract), shipped YAML
+
+
+def test_a_services_own_modules_are_private_by_name() -> None:
+    public = [
+        f"{entry.parent.name}/{entry.name}"
+        for entry in (PACKAGE / "services").glob("*/*")
+        if entry.name != "__pycache__"
+        and (entry.stem if entry.suffix == ".py" else entry.name) not in NAMED_PARTS | SUBPACKAGES
+        and not entry.name.startswith("_")
+    ]
+    assert not public, f"Name these _module.py (reached only through service.py): {public}"
 
 
 @pytest.fixture(scope="module")

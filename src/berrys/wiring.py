@@ -17,6 +17,7 @@ import structlog
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
+from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
 from berrys.services.runs import service as runs
@@ -55,6 +56,13 @@ class Services:
         return pipeline.BackgroundWorker(
             self.database, executor, config=pipeline.engine_config(self.settings)
         ).start()
+
+    def alert_loop(self) -> alerts.AlertLoop | None:
+        """The alert evaluator for a server or worker process (None when it is off); its
+        owner starts it and stops it."""
+        if not self.settings.alerts_evaluator:
+            return None
+        return alerts.AlertLoop(self.database, self.models.secrets, self.settings)
 
     async def aclose(self) -> None:
         """Close the model providers, the MCP sessions and the database's connections."""

@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from berrys.cli import (
     agents,
+    alerts,
     approvals,
     artifacts,
     catalogue,
@@ -104,6 +105,7 @@ app.add_typer(users.token_app, name="token")
 app.add_typer(projects.app, name="projects")
 app.add_typer(runs.app, name="runs")
 app.add_typer(approvals.app, name="approvals")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(tools.app, name="tools")
 app.add_typer(agents.app, name="agents")

@@ -27,7 +27,6 @@ from berrys.core.errors import (
 from berrys.core.logging import configure_logging
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
-from berrys.services.catalogue import service as catalogue
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
 from berrys.wiring import Services
@@ -57,7 +56,6 @@ def load_settings() -> Settings:
             variable = "BERRYS_" + "_".join(str(part) for part in error["loc"]).upper()
             err_console.print(f"[red]Invalid configuration:[/] {variable}: {error['msg']}")
         raise typer.Exit(2) from None
-    catalogue.configure(settings.data_dir / "catalogue")
     return settings
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from berrys.services.tools.mcp import pool
+from berrys.services.tools._mcp import pool
 from berrys.services.tools.tables import McpServer
 
 FLAKY = str(Path(__file__).parent / "servers" / "flaky_server.py")
