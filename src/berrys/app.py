@@ -184,9 +184,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         alerts_router,
     ):
         app.include_router(router)
-    # MCP clients reach the same services at /mcp, as the user of their bearer token.
-    app.state.mcp = McpEndpoint(lambda: app.state.services)
-    app.router.routes.append(mcp_route(app.state.mcp))
+    _mount_mcp(app)
     install_web(app)
     document_problems(app)
     app.add_middleware(
@@ -206,6 +204,13 @@ async def _refresh_database_gauges(app: FastAPI) -> None:
             await gauge.refresh(database)
         except Exception as exc:  # the other metrics still answer while the database is away
             _log.warning("metrics.gauge_unavailable", gauge=name, error=str(exc))
+
+
+def _mount_mcp(app: FastAPI) -> None:
+    """MCP clients reach the same services at /mcp, as the user of their bearer token (the
+    session manager runs in ``_lifespan``)."""
+    app.state.mcp = McpEndpoint(lambda: app.state.services)
+    app.router.routes.append(mcp_route(app.state.mcp))
 
 
 def _add_health_routes(app: FastAPI, metrics: HttpMetrics) -> None:
