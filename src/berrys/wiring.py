@@ -67,7 +67,7 @@ class Services:
     async def aclose(self) -> None:
         """Close the model providers, the MCP sessions and the database's connections."""
         await self.models.aclose()
-        await tools.shutdown()
+        await self.tools.aclose()
         await self.database.dispose()
 
 
