@@ -40,12 +40,11 @@ from berrys.services.auth import service as auth
 from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.contracts import ProjectFacts
 from berrys.services.deliverables import service as deliverables
+from berrys.services.deliverables._drafting import document_title
 from berrys.services.deliverables.contracts import Draft, DraftFile
-from berrys.services.deliverables.drafting import document_title
 from berrys.services.llm import service as llm
+from berrys.services.llm._providers.base import Unsupported
 from berrys.services.llm.contracts import ModelProvider, ModelTaskType
-from berrys.services.llm.providers.base import Unsupported
-from berrys.services.llm.providers.scripted import reset as reset_scripts
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate
@@ -225,7 +224,7 @@ def judge(task: Any, facts: ProjectFacts, folder: Path, bad: BadModel | None) ->
     texts = [Path(f).read_bytes().decode(errors="replace") for f in files]
     findings: list[str] = []
     first = f"# Task: {task.name}"  # what the model was asked first (for its kind)
-    deliverable = deliverables.deliverable_type(key)
+    deliverable = catalogue.deliverable_type(catalogue.shipped(), key)
     if deliverable is not None:
         draft = _draft(key, files, folder)
         findings = [f.message for f in deliverables.check(deliverable, draft, facts=facts)]
@@ -251,15 +250,15 @@ async def run_one(item: dict[str, Any], *, bad: bool) -> RunResult:
         settings = Settings(
             data_dir=Path(tmp), local_model_enabled=False, log_level="WARNING", _env_file=None
         )
-        catalogue.configure(settings.data_dir / "catalogue")
-        reset_scripts()
         services = Services.build(settings)
         database = services.database
         model = BadModel() if bad else None
         script = None
         if model is not None:
             quality = {task: 0 for task in ModelTaskType} | {ModelTaskType.TASK: 10}
-            script = llm.script("bad-model", [model] * 10_000, quality=quality, gated=True)
+            script = llm.script(
+                services.models, "bad-model", [model] * 10_000, quality=quality, gated=True
+            )
         try:
             await migrate.upgrade(database)
             await auth.ensure_first_admin(database, settings)
@@ -289,7 +288,11 @@ async def run_one(item: dict[str, Any], *, bad: bool) -> RunResult:
             folder = settings.workspace_dir(project.id) / "runs" / str(final.id)
             async with database.transaction(read_only=True) as session:
                 facts = await deliverables.project_facts(
-                    session, project_id=project.id, plan_id=final.plan_id, user=user
+                    session,
+                    project_id=project.id,
+                    plan_id=final.plan_id,
+                    user=user,
+                    known=catalogue.current(settings),
                 )
             rates = [
                 rate

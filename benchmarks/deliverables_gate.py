@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from berrys.services.catalogue.catalogue import SHIPPED, read
+from berrys.services.catalogue._catalogue import SHIPPED, read
 from berrys.services.catalogue.contracts import (
     Constraint,
     DeliverableType,
@@ -37,7 +37,7 @@ from berrys.services.catalogue.contracts import (
     ScheduledTask,
 )
 from berrys.services.deliverables import service as deliverables
-from berrys.services.deliverables.prompts import RULES
+from berrys.services.deliverables._prompts import RULES
 
 DATA = Path(__file__).parent / "data" / "deliverables"
 TARGET_RECALL = 0.95

@@ -68,7 +68,8 @@ class ModelExecutor:
         return TaskOutcome(output={"text": reply["content"]}, produced_by="scripted/bench")
 
 
-async def _setup(database: Database) -> Any:
+async def setup_store(database: Database) -> Any:
+    """A migrated store holding the benchmark's admin and a project of theirs."""
     await migrate.upgrade(database)
     async with database.transaction() as session:
         user = await auth.create_user(
@@ -138,7 +139,7 @@ async def throughput(tasks: int, width: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         database = Database(f"sqlite+aiosqlite:///{folder}/bench.db")
         try:
-            project = await _setup(database)
+            project = await setup_store(database)
             wall, cpu = await _execute(database, project, specs, deps, ModelExecutor(), width)
         finally:
             await database.dispose()
@@ -166,7 +167,7 @@ async def makespan(branches: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         database = Database(f"sqlite+aiosqlite:///{folder}/bench.db")
         try:
-            project = await _setup(database)
+            project = await setup_store(database)
             wall, _ = await _execute(
                 database, project, specs, deps, ModelExecutor(latencies), branches
             )

@@ -34,10 +34,10 @@ from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.core.logging import configure_logging
-from berrys.services.llm import discovery, router
+from berrys.services.llm import _discovery, _router
 from berrys.services.llm import service as llm
+from berrys.services.llm._providers.base import estimate_tokens
 from berrys.services.llm.contracts import ChatMessage, CompletionRequest, ModelProvider
-from berrys.services.llm.providers.base import estimate_tokens
 
 MESSAGES = [
     {"role": "system", "content": "You are a concise assistant."},
@@ -77,9 +77,9 @@ async def berrys_run(calls: int, folder: Path) -> dict[str, float]:
     state = llm.build_runtime(settings)
     request = CompletionRequest(messages=[ChatMessage(**m) for m in MESSAGES])
     total = 3 * (calls + 300)
-    scripted = llm.script("bench", ["4"] * total)
+    scripted = llm.script(state, "bench", ["4"] * total)
     provider = state.providers[ModelProvider.SCRIPTED]
-    specs = await discovery.candidates(state, database)
+    specs = await _discovery.candidates(state, database)
     preq = llm._prepare(request, settings)
 
     async def direct() -> object:
@@ -88,8 +88,8 @@ async def berrys_run(calls: int, folder: Path) -> dict[str, float]:
     async def routed() -> object:
         prepared = llm._prepare(request, settings)
         tokens = estimate_tokens("".join(m.content for m in prepared.messages))
-        chain, reason = router.choose(state, specs, request, tokens)
-        return await router.run(state, chain, request, prepared, [], reason=reason)
+        chain, reason = _router.choose(state, specs, request, tokens)
+        return await _router.run(state, chain, request, prepared, [], reason=reason)
 
     async def complete() -> object:
         return await llm.complete(state, database, request)

@@ -6,7 +6,7 @@ Run from the repository root (networkx only for this benchmark, never a dependen
     python benchmarks/planning_schedule.py            # 10k, 100k, 1M tasks; 3 deps per task
     python benchmarks/planning_schedule.py --sizes 100000 --repeat 7
 
-The timed part is ``berrys.services.planning.schedule.compute``: graph build, the forward
+The timed part is ``berrys.services.planning._schedule.compute``: graph build, the forward
 and backward pass over all four dependency types with lag, total and free slack and the
 critical path. Beside it, in the same run and on the same graph (weighted with the same
 start-to-start distances), networkx builds a DiGraph and runs ``dag_longest_path``, which
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from berrys.services.planning.schedule import compute, edge_weights
+from berrys.services.planning._schedule import compute, edge_weights
 
 
 def random_dag(tasks: int, deps_per_task: int, seed: int) -> tuple[list[Any], ...]:

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from berrys.config import Settings
-from berrys.services.catalogue import classify
+from berrys.services.catalogue import _classify
 from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.contracts import Methodology
 from berrys.services.llm import service as llm
@@ -45,7 +45,7 @@ def specific(name: str, vocabulary: set[str]) -> bool:
 
 
 def vocabulary(description: str, type_keys: list[str]) -> set[str]:
-    current = catalogue.catalogue()
+    current = catalogue.shipped()
     words = set(_WORD.findall(description.lower()))
     for key in type_keys:
         project_type = current.types[key]
@@ -60,7 +60,7 @@ async def measure(models: llm.Runtime, items: list[dict], show: bool) -> dict[st
     correct = peer_correct = must = found = violations = names = named = copied = 0
     tiny_ok = tiny = 0
     seconds: list[float] = []
-    current = catalogue.catalogue()
+    current = catalogue.shipped()
     for item in items:
         description = item["description"]
         started = time.perf_counter()
@@ -72,7 +72,7 @@ async def measure(models: llm.Runtime, items: list[dict], show: bool) -> dict[st
         plan = catalogue.plan_draft(understood, members, Methodology.CRITICAL_PATH)
         seconds.append(time.perf_counter() - started)
         chosen = [t.key for t in understood.types]
-        evidence = await classify.evidence(models, description, current)
+        evidence = await _classify.evidence(models, description, current)
         nearest = max(evidence, key=lambda e: e.similarity).project_type.key
         correct += type_correct(chosen, item)
         peer_correct += type_correct([nearest], item) if item["types"] else False

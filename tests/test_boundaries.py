@@ -1,9 +1,10 @@
-"""Another service is reached only through its façade: `service` (with `__all__`) and `contracts`.
+"""Another service is reached only through its façade: `service` (with `__all__`) and `contracts`;
+its own modules are private by name (`_name.py`).
 
 import-linter (pyproject.toml) keeps the layers; what it cannot say is which modules of a
-service are its public face, so this test walks the import graph. Service code, `web` and
-`cli` may import another service's `service` and `contracts` modules; the HTTP edge (a
-service's `api.py` and `deps.py`, `web`, `cli`) also the access dependencies (`deps`).
+service are its public face, so this test walks the import graph. Service code and the
+edges may import another service's `service` and `contracts` modules; the edges (a
+service's `api.py` and `deps.py`, `web`, `cli`, `mcp_server`) also its access dependencies.
 `app.py` and `berrys.tables` (every table, for Alembic) put the pieces together and are not
 bound by it.
 """
@@ -24,6 +25,7 @@ SERVICES = "berrys.services"
 PUBLIC = frozenset({"service", "contracts"})
 EDGE_PUBLIC = PUBLIC | {"deps"}
 EDGE_MODULES = frozenset({"api", "deps"})
+EDGES = ("berrys.web", "berrys.cli", "berrys.mcp_server")
 
 
 def _place(module: str) -> tuple[str, str]:
@@ -35,12 +37,12 @@ def _place(module: str) -> tuple[str, str]:
 
 
 def _bound(importer: str) -> bool:
-    return importer.startswith((SERVICES + ".", "berrys.web", "berrys.cli"))
+    return importer.startswith((SERVICES + ".", *EDGES))
 
 
 def _at_the_edge(importer: str) -> bool:
     owner, first = _place(importer)
-    return owner in ("berrys.web", "berrys.cli") or first in EDGE_MODULES
+    return owner in EDGES or first in EDGE_MODULES
 
 
 def _allowed(importer: str, imported: str) -> bool:
@@ -55,6 +57,21 @@ def _path(module: str) -> Path:
     relative = Path(*module.split(".")[1:])
     package = PACKAGE / relative / "__init__.py"
     return package if package.exists() else (PACKAGE / relative).with_suffix(".py")
+
+
+NAMED_PARTS = frozenset({"__init__", "api", "contracts", "deps", "service", "tables"})
+SUBPACKAGES = frozenset({"engine", "data"})  # the run engine (its own contract), shipped YAML
+
+
+def test_a_services_own_modules_are_private_by_name() -> None:
+    public = [
+        f"{entry.parent.name}/{entry.name}"
+        for entry in (PACKAGE / "services").glob("*/*")
+        if entry.name != "__pycache__"
+        and (entry.stem if entry.suffix == ".py" else entry.name) not in NAMED_PARTS | SUBPACKAGES
+        and not entry.name.startswith("_")
+    ]
+    assert not public, f"Name these _module.py (reached only through service.py): {public}"
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,11 @@ from berrys.core.logging import configure_logging
 from berrys.core.loop_lag import LoopLag
 from berrys.core.middleware import DOCS_PATHS, HttpMetrics, RequestMiddleware
 from berrys.core.openapi import document_problems
+from berrys.mcp_server.http import McpEndpoint
+from berrys.mcp_server.http import route as mcp_route
 from berrys.services.agents.api import router as agents_router
+from berrys.services.alerts import service as alerts
+from berrys.services.alerts.api import router as alerts_router
 from berrys.services.audit.api import router as audit_router
 from berrys.services.auth.api import router as auth_router
 from berrys.services.catalogue import service as catalogue
@@ -33,13 +37,14 @@ from berrys.services.catalogue.api import router as catalogue_router
 from berrys.services.chat.api import router as chat_router
 from berrys.services.interactions.api import router as interactions_router
 from berrys.services.llm.api import router as models_router
-from berrys.services.pipeline import runtime as run_runtime
+from berrys.services.pipeline import service as pipeline
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
 from berrys.services.runs.api import artifacts_router, project_runs_router, reviews_router
 from berrys.services.runs.api import router as runs_router
 from berrys.services.runs.engine import metrics as run_metrics
+from berrys.services.runs.engine.backlog import Backlog
 from berrys.services.search.api import router as search_router
 from berrys.services.tools.api import agent_tools_router
 from berrys.services.tools.api import router as tools_router
@@ -63,17 +68,24 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     if loop_lag is not None:
         loop_lag.start()
     embedded = _start_embedded_worker(app)
+    alert_loop = services.alert_loop()
+    if alert_loop is not None:
+        alert_loop.start()
     own_process = getattr(app.state, "own_process", False)
     if own_process:
         _tune_garbage_collection()
     # Ready for the first description without making the server wait to start.
     preparing = asyncio.create_task(_prepare_catalogue(services, freeze_after=own_process))
+    mcp: McpEndpoint = app.state.mcp
     try:
-        yield
+        async with mcp.running():
+            yield
     finally:
         preparing.cancel()
         if embedded is not None:
             await embedded.stop()
+        if alert_loop is not None:
+            await alert_loop.stop()
         if loop_lag is not None:
             await loop_lag.stop()
         await services.aclose()
@@ -115,23 +127,17 @@ def create_served_app() -> FastAPI:
     return app
 
 
-def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:
+def _start_embedded_worker(app: FastAPI) -> pipeline.BackgroundWorker | None:
     """The run engine's embedded worker (``app.state.run_executor`` overrides the executor)."""
     services: Services = app.state.services
     if not services.settings.worker_embedded:
         return None
-    executor = getattr(app.state, "run_executor", None) or run_runtime.default_executor(
-        services.settings, services.database, models=services.models, tools=services.tools
-    )
-    return run_runtime.BackgroundWorker(
-        services.database, executor, config=run_runtime.engine_config(services.settings)
-    ).start()
+    return services.start_worker(getattr(app.state, "run_executor", None))
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
-    catalogue.configure(settings.data_dir / "catalogue")
     app = FastAPI(
         title="Berrys",
         version=__version__,
@@ -145,6 +151,9 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     metrics = HttpMetrics()
     app.state.metrics = metrics
     run_metrics.register(metrics.registry)
+    app.state.backlog = Backlog()
+    metrics.registry.register(app.state.backlog)
+    app.state.alerts_gauge = alerts.FiringGauge(metrics.registry)
     app.state.loop_lag = None
     if settings.loop_lag_interval_seconds:
         app.state.loop_lag = LoopLag(settings.loop_lag_interval_seconds)
@@ -173,8 +182,10 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         interactions_router,
         models_router,
         search_router,
+        alerts_router,
     ):
         app.include_router(router)
+    _mount_mcp(app)
     install_web(app)
     document_problems(app)
     app.add_middleware(
@@ -184,6 +195,23 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         docs_paths=DOCS_PATHS,
     )
     return app
+
+
+async def _refresh_database_gauges(app: FastAPI) -> None:
+    """The gauges counted from the database, before a scrape."""
+    database = app.state.services.database
+    for name, gauge in (("backlog", app.state.backlog), ("alerts", app.state.alerts_gauge)):
+        try:
+            await gauge.refresh(database)
+        except Exception as exc:  # the other metrics still answer while the database is away
+            _log.warning("metrics.gauge_unavailable", gauge=name, error=str(exc))
+
+
+def _mount_mcp(app: FastAPI) -> None:
+    """MCP clients reach the same services at /mcp, as the user of their bearer token (the
+    session manager runs in ``_lifespan``)."""
+    app.state.mcp = McpEndpoint(lambda: app.state.services)
+    app.router.routes.append(mcp_route(app.state.mcp))
 
 
 def _add_health_routes(app: FastAPI, metrics: HttpMetrics) -> None:
@@ -220,5 +248,8 @@ def _add_health_routes(app: FastAPI, metrics: HttpMetrics) -> None:
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     async def prometheus() -> Response:
-        """Prometheus exposition: request counts and latency by route and status."""
+        """Prometheus exposition: request counts and latency by route and status, run
+        events, event-loop lag, the work queue's depth, runs by status, firing alerts by
+        kind."""
+        await _refresh_database_gauges(app)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

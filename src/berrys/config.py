@@ -108,6 +108,35 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(
         default=30.0, ge=1, le=3600, description="A task lease; heartbeats renew it."
     )
+    # Alerts (services/alerts): rules evaluated by every server and worker process.
+    alerts_evaluator: bool = Field(
+        default=True,
+        description="Evaluate alert rules and send their notifications in this process "
+        "(`berrys serve` and `berrys worker`); several processes share the work safely.",
+    )
+    alerts_evaluation_seconds: float = Field(
+        default=30.0, ge=1, le=3600, description="How often each alert rule is evaluated."
+    )
+    alerts_webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="How long a webhook or SMTP send may take."
+    )
+    alerts_delivery_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Attempts to deliver one alert notification."
+    )
+    alerts_retry_base_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="The first retry's delay; each next one doubles it (up to an hour).",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for alert emails; none: no email is sent."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    smtp_from: str | None = Field(default=None, description="Sender address of alert emails.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if it needs one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP link with STARTTLS.")
     loop_lag_interval_seconds: float = Field(
         default=0.1,
         ge=0,
@@ -214,6 +243,11 @@ class Settings(BaseSettings):
     def workspaces_dir(self) -> Path:
         """Where every project's workspace is: the files its tools and runs write."""
         return self.data_dir / "workspaces"
+
+    @property
+    def catalogue_dir(self) -> Path:
+        """The user's own project and deliverable types, beside the shipped ones."""
+        return self.data_dir / "catalogue"
 
     def workspace_dir(self, project_id: uuid.UUID) -> Path:
         """One project's workspace (``tools.workspace`` reaches inside it safely)."""

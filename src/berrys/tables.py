@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from berrys.core.db import Base
 from berrys.services.agents import tables as agent_tables
+from berrys.services.alerts import tables as alert_tables
 from berrys.services.audit import tables as audit_tables
 from berrys.services.auth import tables as auth_tables
 from berrys.services.catalogue import tables as catalogue_tables
@@ -18,6 +19,7 @@ from berrys.services.tools import tables as tool_tables
 metadata = Base.metadata
 __all__ = [
     "agent_tables",
+    "alert_tables",
     "audit_tables",
     "auth_tables",
     "catalogue_tables",

@@ -18,6 +18,7 @@ import structlog
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
+from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
 from berrys.services.runs import service as runs
@@ -54,12 +55,29 @@ class Services:
         """What a server process runs beside its requests: the run event listener."""
         await self.run_events.start()
 
+    def start_worker(self, executor: runs.TaskExecutor | None = None) -> pipeline.BackgroundWorker:
+        """A worker of the run engine as a task of the running event loop (``executor``: the
+        default one, which carries tasks out with these models and tools)."""
+        executor = executor or pipeline.default_executor(
+            self.settings, self.database, models=self.models, tools=self.tools
+        )
+        return pipeline.BackgroundWorker(
+            self.database, executor, config=pipeline.engine_config(self.settings)
+        ).start()
+
+    def alert_loop(self) -> alerts.AlertLoop | None:
+        """The alert evaluator for a server or worker process (None when it is off); its
+        owner starts it and stops it."""
+        if not self.settings.alerts_evaluator:
+            return None
+        return alerts.AlertLoop(self.database, self.models.secrets, self.settings)
+
     async def aclose(self) -> None:
         """Stop the listener; close the model providers, the MCP sessions and the database's
         connections."""
         await self.run_events.stop()
         await self.models.aclose()
-        await tools.shutdown()
+        await self.tools.aclose()
         await self.database.dispose()
 
 

@@ -1,5 +1,5 @@
 """A model server (OpenAI-compatible, a process of its own) killed mid-call, then started
-again on the same port, with the router's real policy (``services/llm/router.py``):
+again on the same port, with the router's real policy (``services/llm/_router.py``):
 
 - a model that cannot be reached is recorded (CONNECTION_ERROR) and cooled down, and the next
   model of the chain answers: with a rules fallback (every task of a run has one) the
@@ -37,7 +37,7 @@ from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable
 from berrys.services.catalogue.contracts import RiskLevel
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import (
     ChatMessage,
@@ -45,7 +45,7 @@ from berrys.services.llm.contracts import (
     ModelProvider,
     ModelRequestOutcome,
 )
-from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.pipeline._executor import AgentExecutor
 from berrys.services.runs.contracts import RunStatus, TaskRunStatus, TaskSpec
 
 SERVER = str(Path(__file__).parent / "servers" / "openai_server.py")
@@ -119,7 +119,7 @@ def services_settings(settings: Settings, model_server: ModelServer) -> Settings
 
 
 @pytest.fixture
-def tiny_router(models: runtime.Runtime) -> runtime.Runtime:
+def tiny_router(models: _runtime.Runtime) -> _runtime.Runtime:
     """The test's model runtime: the tiny server's, and no scripted model."""
     return models
 
@@ -131,14 +131,14 @@ def ask(text: str, *, fallback: bool) -> CompletionRequest:
     )
 
 
-async def answered_by_tiny(models: runtime.Runtime, database: Database) -> bool:
+async def answered_by_tiny(models: _runtime.Runtime, database: Database) -> bool:
     """Whether the router sends a call that has a fallback to the tiny model again."""
     result = await llm.complete(models, database, ask("probe", fallback=True))
     return result.provider == ModelProvider.OPENAI
 
 
 async def test_the_router_falls_back_while_the_server_is_down_and_returns_when_back(
-    database: Database, model_server: ModelServer, tiny_router: runtime.Runtime
+    database: Database, model_server: ModelServer, tiny_router: _runtime.Runtime
 ) -> None:
     up = await llm.complete(tiny_router, database, ask("first", fallback=True))
     assert (up.provider, up.model) == (ModelProvider.OPENAI, "tiny")
@@ -184,7 +184,7 @@ async def test_a_run_goes_on_while_the_model_server_is_down_and_uses_it_when_bac
     project,  # noqa: F811 - the fixture imported above
     start_worker,  # noqa: F811
     model_server: ModelServer,
-    tiny_router: runtime.Runtime,
+    tiny_router: _runtime.Runtime,
 ) -> None:
     specs = [
         TaskSpec(key="brief", name="Write the brief", description="One page."),

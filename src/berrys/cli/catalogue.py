@@ -19,9 +19,9 @@ JSON = typer.Option(False, "--json", help="Machine-readable output.")
 
 
 def _loaded() -> catalogue.Catalogue:
-    load_settings()
+    settings = load_settings()
     try:
-        return catalogue.catalogue()
+        return catalogue.current(settings)
     except catalogue.CatalogueError as exc:
         err_console.print(f"[red]Catalogue error[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
@@ -81,7 +81,7 @@ def show(
 def validate(as_json: bool = JSON) -> None:
     """Check every catalogue file, shipped and yours; exit 1 naming each broken file and field."""
     settings = load_settings()
-    user_dir = settings.data_dir / "catalogue"
+    user_dir = settings.catalogue_dir
     try:
         current = catalogue.build([catalogue.SHIPPED, user_dir])
     except catalogue.CatalogueError as exc:

@@ -244,13 +244,13 @@ async def test_message_from_an_agent_of_another_project_is_422(client, member, n
 
 
 async def test_engine_hand_off_and_delivery(client, member, database, new_agent):
-    from berrys.services.agents import messages
+    from berrys.services.agents import _messages
     from berrys.services.agents.contracts import MessageStatusUpdate
 
     researcher = await new_agent(name="Researcher", agent_type="RESEARCHER")
     writer = await new_agent(name="Writer", agent_type="ASSISTANT")
     async with database.transaction() as session:
-        sent = await messages.hand_off(
+        sent = await _messages.hand_off(
             session,
             from_agent_id=uuid.UUID(researcher["id"]),
             to_agent_id=uuid.UUID(writer["id"]),
@@ -258,7 +258,7 @@ async def test_engine_hand_off_and_delivery(client, member, database, new_agent)
             payload={"task": "t1"},
             actor_id=member.id,
         )
-        delivered = await messages.set_status(
+        delivered = await _messages.set_status(
             session, message_id=sent.id, status_in=MessageStatusUpdate(status="DELIVERED")
         )
     assert delivered.status == "DELIVERED"
@@ -326,7 +326,7 @@ async def test_an_agents_budget_is_the_routers_agent_budget(
             ]
 
     assert [b.limit_usd for b in await budgets()] == [0.0]
-    model = llm.script("budget-model", ["hi"])
+    model = llm.script(models, "budget-model", ["hi"])
     with pytest.raises(BudgetExceeded):
         await llm.complete(models, database, request())
     assert model.remaining == 1  # refused before any spending

@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from berrys.services.agents import rules
+from berrys.services.agents import _rules
+from berrys.services.agents._generation import normalise_team
 from berrys.services.agents.contracts import (
     AgentDraft,
     CollaborationDraft,
@@ -13,7 +14,6 @@ from berrys.services.agents.contracts import (
     RequirementDraft,
     TeamDraft,
 )
-from berrys.services.agents.generation import normalise_team
 from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.contracts import AgentType
 
@@ -42,7 +42,7 @@ def test_normalising_an_answer_enforces_the_invariants():
     assert types[0] == AgentType.COORDINATOR
     assert [a.name for a in team.agents].count("Dev") == 1
     assert team.agents[1].requirement_ids == [1]
-    assert team.agents[2].prompt_template == rules.DEFAULT_PROMPT
+    assert team.agents[2].prompt_template == _rules.DEFAULT_PROMPT
     assert any(e.interaction == CollaborationType.DELEGATES for e in team.collaboration)
     assert len(notes) >= 4
 
@@ -61,7 +61,7 @@ def test_a_valid_answer_is_left_alone():
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=600)
 )
 def test_any_text_gets_a_catalogue_team_that_needs_no_repair(text):
-    understood = catalogue.draft(text, types=[])
+    understood = catalogue.draft(catalogue.shipped(), text, types=[])
     team = catalogue.team_draft(understood)
     assert team.agents
     requirements = [

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from berrys.cli.app import app as cli
 from berrys.services.catalogue import service as catalogue
-from berrys.services.catalogue.asks import ask_task_name
-from berrys.services.catalogue.catalogue import SHIPPED, CatalogueError, build
+from berrys.services.catalogue._asks import ask_task_name
+from berrys.services.catalogue._catalogue import SHIPPED, CatalogueError, build
+from berrys.services.catalogue._text import TITLE_LIMIT, asks, constraints, title
 from berrys.services.catalogue.contracts import AgentType
-from berrys.services.catalogue.text import TITLE_LIMIT, asks, constraints, title
 
 REQUIRED_TYPES = {
     "web_app", "mobile_app", "data_pipeline", "ml_model", "cloud_migration", "api_integration",
@@ -93,7 +93,6 @@ def test_users_add_and_override_types_and_the_cli_shows_and_validates_them(tmp_p
     report = json.loads(invalid.output)
     assert report["file"].endswith("broken.yaml")
     assert any(p.startswith("version") for p in report["problems"])
-    catalogue.configure(None)
 
 
 async def test_an_event_gets_a_coordinator_event_work_and_no_developer(models):
@@ -269,7 +268,7 @@ async def test_rest_lists_types_and_shows_a_project_s_profile(client, member, ot
 # --- with a model ----------------------------------------------------------------------------
 
 
-async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, member):
+async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, member, models):
     from berrys.services.llm import service as llm
 
     project_id = await _project(client, member, REPAIR_CAFE)
@@ -296,7 +295,7 @@ async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, me
         "dependencies": [],
         "milestones": [],
     }
-    with llm.script("planner", [json.dumps(copied)]):
+    with llm.script(models, "planner", [json.dumps(copied)]):
         plan = await client.post(
             f"/api/v1/projects/{project_id}/plans", json={}, headers=member.headers
         )
@@ -307,7 +306,7 @@ async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, me
     assert len(names) >= 5
 
 
-async def test_a_model_s_team_lacking_what_the_work_needs_is_replaced(client, member):
+async def test_a_model_s_team_lacking_what_the_work_needs_is_replaced(client, member, models):
     from berrys.services.llm import service as llm
 
     project_id = await _project(client, member, REPAIR_CAFE)
@@ -335,7 +334,7 @@ async def test_a_model_s_team_lacking_what_the_work_needs_is_replaced(client, me
         ],
         "collaboration": [],
     }
-    with llm.script("teamer", [json.dumps(requirements), json.dumps(team)]):
+    with llm.script(models, "teamer", [json.dumps(requirements), json.dumps(team)]):
         generated = await client.post(
             f"/api/v1/projects/{project_id}/agents/generate", json={}, headers=member.headers
         )
@@ -378,4 +377,3 @@ def test_berrys_run_understands_an_event_and_an_article_differently(tmp_path, mo
     assert "DEVELOPER" not in types
     assert article["understanding"]["types"][0]["key"] == "written_content"
     assert article["plan"]["finish_hours"] < event["plan"]["finish_hours"] / 2
-    catalogue.configure(None)

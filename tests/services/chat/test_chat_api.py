@@ -8,7 +8,7 @@ import json
 import pytest
 
 from berrys.core.errors import ServiceUnavailable
-from berrys.services.chat import intents
+from berrys.services.chat import _intents
 from berrys.services.chat.contracts import ChatIntent, IntentResult, IntentSource
 
 BAKERY = "Create a project called Bakery Site to build a website for my bakery"
@@ -331,7 +331,7 @@ async def test_the_model_answer_is_used_when_there_is_one(client, member, monkey
             IntentSource(provider="SCRIPTED", model="script", fallback=False),
         )
 
-    monkeypatch.setattr(intents, "complete", model)
+    monkeypatch.setattr(_intents, "complete", model)
     session_id = await _session(client, member)
     reply = await _say(client, member, session_id, "I'd like somewhere to live on the moon")
     assert reply["actions"][0]["result"]["name"] == "Moon Base"
@@ -348,7 +348,7 @@ async def test_a_failing_model_falls_back_to_the_rules(client, member, monkeypat
     async def broken(models, database, *, messages, rules_answer):
         raise ServiceUnavailable("no model configured")
 
-    monkeypatch.setattr(intents, "complete", broken)
+    monkeypatch.setattr(_intents, "complete", broken)
     session_id = await _session(client, member)
     reply = await _say(client, member, session_id, BAKERY)
     assert reply["actions"][0]["status"] == "COMPLETED"

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from berrys.config import Settings
-from berrys.services.chat import nearest
-from berrys.services.chat.intents import by_rules, understand
+from berrys.services.chat import _nearest
+from berrys.services.chat._intents import by_rules, understand
 from berrys.services.llm import service as llm
 
 PARAPHRASES = [
@@ -75,13 +75,13 @@ async def test_paraphrases_go_to_their_question_and_small_talk_nowhere(embedder,
     right = [
         text
         for text, want in PARAPHRASES
-        if await nearest.nearest_question(embedding, text) == want
+        if await _nearest.nearest_question(embedding, text) == want
     ]
     assert len(right) >= RECALL[embedder], right
     wrong = {
         text: found
         for text in SMALL_TALK
-        if (found := await nearest.nearest_question(embedding, text)) is not None
+        if (found := await _nearest.nearest_question(embedding, text)) is not None
     }
     assert wrong == {}
 
@@ -90,7 +90,7 @@ async def test_no_paraphrase_goes_to_a_wrong_question(embedder, embedding):
     """Too far is fine (the help lists what Berry can do); the wrong answer is not."""
     wrong = {}
     for text, want in PARAPHRASES:
-        found = await nearest.nearest_question(embedding, text)
+        found = await _nearest.nearest_question(embedding, text)
         if found not in (None, want):
             wrong[text] = found
     assert len(wrong) <= 1, wrong
@@ -114,7 +114,7 @@ async def test_the_rules_go_first_and_the_embedder_fills_in(embedder, embedding)
 
 
 async def test_the_exemplars_are_embedded_once_per_embedder(embedder, embedding, monkeypatch):
-    await nearest.nearest_question(embedding, "warm up")
+    await _nearest.nearest_question(embedding, "warm up")
     calls = []
     real = llm.embed
 
@@ -123,7 +123,7 @@ async def test_the_exemplars_are_embedded_once_per_embedder(embedder, embedding,
         return await real(models, texts=texts, model=model)
 
     monkeypatch.setattr(llm, "embed", counting)
-    await nearest.nearest_question(embedding, "what is waiting for me")
+    await _nearest.nearest_question(embedding, "what is waiting for me")
     assert max(calls) == 1  # the message; the exemplars came from the cache
 
 
@@ -134,5 +134,5 @@ async def test_without_an_embedder_the_rules_answer_alone(models, monkeypatch):
         raise ServiceUnavailable("no embedder")
 
     monkeypatch.setattr(llm, "embed", broken)
-    assert await nearest.nearest_question(models, "am I holding anything up") is None
+    assert await _nearest.nearest_question(models, "am I holding anything up") is None
     assert (await understand(models, "am I holding anything up")).intent.value == "SMALL_TALK"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from tests.services.runs.conftest import start_worker, wait_until  # noqa: F401
 
-from berrys.services.chat import intents
+from berrys.services.chat import _intents
 from berrys.services.chat.contracts import ChatIntent, IntentResult, IntentSource
-from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.pipeline._executor import AgentExecutor
 
 pytestmark = pytest.mark.usefixtures("services")
 
@@ -271,7 +271,7 @@ async def test_a_model_reading_a_question_as_an_action_is_overruled(client, memb
             IntentSource(provider="SCRIPTED", model="eager", fallback=False),
         )
 
-    monkeypatch.setattr(intents, "complete", eager)
+    monkeypatch.setattr(_intents, "complete", eager)
     reply = await _say(client, member, session_id, "which tasks are on the critical path?")
     _answer(reply, "critical_path")
     source = reply["message"]["metadata"]["source"]
@@ -333,7 +333,7 @@ async def test_an_unrecognised_message_without_a_project_says_how_to_start(clien
 async def test_a_paraphrase_the_rules_miss_is_answered_by_the_embedder(
     client, member, paraphrase, question
 ):
-    assert intents.by_rules(paraphrase).intent == ChatIntent.SMALL_TALK  # no words for it
+    assert _intents.by_rules(paraphrase).intent == ChatIntent.SMALL_TALK  # no words for it
     session_id, _project_id = await _planned_project(client, member)
     _answer(await _say(client, member, session_id, paraphrase), question)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.services.chat import intents
+from berrys.services.chat import _intents
+from berrys.services.chat._intents import by_rules, mentioned_project
 from berrys.services.chat.contracts import ChatIntent, IntentResult
-from berrys.services.chat.intents import by_rules, mentioned_project
 
 I = ChatIntent  # noqa: E741
 
@@ -123,8 +123,8 @@ def test_questions_are_status_with_what_they_ask(text, question):
     ],
 )
 def test_a_question_is_never_an_action(text):
-    assert by_rules(text).intent not in intents.ACTIONS
-    assert by_rules(text, pending=True).intent not in (*intents.ACTIONS, I.CONFIRM)
+    assert by_rules(text).intent not in _intents.ACTIONS
+    assert by_rules(text, pending=True).intent not in (*_intents.ACTIONS, I.CONFIRM)
 
 
 @pytest.mark.parametrize(
@@ -169,10 +169,10 @@ def test_a_models_action_on_a_question_is_overruled():
     question = "which tasks are on the critical path?"
     rules = by_rules(question)
     eager = IntentResult(intent=I.PLAN)
-    assert intents.reconcile(eager, rules, question) is rules
+    assert _intents.reconcile(eager, rules, question) is rules
     request = "plan it again"
-    assert intents.reconcile(eager, by_rules(request), request) is None
+    assert _intents.reconcile(eager, by_rules(request), request) is None
     vague = IntentResult(intent=I.STATUS)
-    assert intents.reconcile(vague, rules, question).question == "critical_path"
+    assert _intents.reconcile(vague, rules, question).question == "critical_path"
     assert IntentResult(intent=I.STATUS, question="Critical path").question == "critical_path"
     assert IntentResult(intent=I.STATUS, question="weather").question is None

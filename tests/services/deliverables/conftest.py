@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from berrys.services.catalogue.catalogue import SHIPPED, read
+from berrys.services.catalogue._catalogue import SHIPPED, read
 from berrys.services.catalogue.contracts import (
     Column,
     Constraint,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.services.deliverables.facts import entities_in
+from berrys.services.deliverables._facts import entities_in
 
 
 @pytest.mark.parametrize(

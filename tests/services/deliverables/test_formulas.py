@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.services.deliverables.formats import evaluate
+from berrys.services.deliverables._formats import evaluate
 
 NAMES = ["Item", "Hours", "Rate", "Cost"]
 

@@ -20,11 +20,11 @@ from tests.services.deliverables.conftest import (
     shipped,
 )
 
-from berrys.services.catalogue.catalogue import SHIPPED
+from berrys.services.catalogue._catalogue import SHIPPED
 from berrys.services.catalogue.contracts import Column, DeliverableType, ProjectFacts
 from berrys.services.deliverables import service as deliverables
+from berrys.services.deliverables._formats import parse_ics
 from berrys.services.deliverables.contracts import DraftFile
-from berrys.services.deliverables.formats import parse_ics
 
 
 def _lines(text: str) -> list[str]:

@@ -178,22 +178,22 @@ async def test_expiry_rejects_approves_or_escalates(database, project):
 async def test_tool_hook_outside_a_run_asks_once_then_lets_that_call_through(
     client, services, member, project
 ):
-    from berrys.services.tools import invocation
+    from berrys.services.tools import _invocation
 
-    request = invocation.ApprovalRequest(
+    request = _invocation.ApprovalRequest(
         tool_id=uuid.uuid4(),
         tool_name="deploy",
         arguments={"to": "prod"},
-        arguments_hash=invocation.arguments_hash({"to": "prod"}),
+        arguments_hash=_invocation.arguments_hash({"to": "prod"}),
         idempotent=False,
         user_id=member.id,
         project_id=uuid.UUID(project["id"]),
         agent_id=None,
     )
-    with pytest.raises(invocation.ApprovalRequired) as first:
+    with pytest.raises(_invocation.ApprovalRequired) as first:
         await services.tools.approve(request)
     interaction_id = first.value.extra["interaction_id"]
-    with pytest.raises(invocation.ApprovalRequired) as again:
+    with pytest.raises(_invocation.ApprovalRequired) as again:
         await services.tools.approve(request)  # still pending: the same interaction
     assert again.value.extra["interaction_id"] == interaction_id
     answered = await client.post(
@@ -203,7 +203,7 @@ async def test_tool_hook_outside_a_run_asks_once_then_lets_that_call_through(
     )
     assert answered.status_code == 200
     await services.tools.approve(request)  # approved: runs once
-    with pytest.raises(invocation.ApprovalRequired):
+    with pytest.raises(_invocation.ApprovalRequired):
         await services.tools.approve(request)  # a new call asks again
 
 

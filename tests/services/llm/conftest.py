@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.wiring import Services
 
 
@@ -29,7 +29,7 @@ def services_settings(llm_settings: Settings) -> Settings:
 
 
 @pytest.fixture
-def llm_runtime(services: Services) -> runtime.Runtime:
+def llm_runtime(services: Services) -> _runtime.Runtime:
     return services.models
 
 

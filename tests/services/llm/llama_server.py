@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from berrys.services.llm.providers.local import bundled_model_path
+from berrys.services.llm._providers.local import bundled_model_path
 
 MODEL_ALIAS = "smollm2"
 SERVER_START_TIMEOUT = 120.0

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from berrys.cli.app import app
 from berrys.core import migrate
 from berrys.core.db import Database
-from berrys.services.llm.providers.local import bundled_model_path
+from berrys.services.llm._providers.local import bundled_model_path
 
 HAS_LOCAL = importlib.util.find_spec("llama_cpp") is not None and bundled_model_path() is not None
 

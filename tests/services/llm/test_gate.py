@@ -10,7 +10,7 @@ import pytest
 
 from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable
-from berrys.services.llm import gates, runtime
+from berrys.services.llm import _gates, _runtime
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import (
     ChatMessage,
@@ -34,7 +34,7 @@ def deliverable(task_type: ModelTaskType = TASK, *, rules: bool = True) -> Compl
 
 
 async def verdicts(
-    models: runtime.Runtime,
+    models: _runtime.Runtime,
     database: Database,
     provider: ModelProvider,
     model: str,
@@ -50,7 +50,7 @@ async def verdicts(
 
 
 async def test_verdicts_are_counted_per_provider_model_and_task_type(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     # one atomic statement a verdict: twenty at once lose nothing
     await asyncio.gather(
@@ -77,9 +77,11 @@ async def test_verdicts_are_counted_per_provider_model_and_task_type(
 
 
 async def test_a_model_below_the_offline_draft_gets_no_deliverables_or_reviews(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm.script("tiny", ["draft 1", "review 1", "hello", "hello again"], gated=True) as tiny:
+    with llm.script(
+        llm_runtime, "tiny", ["draft 1", "review 1", "hello", "hello again"], gated=True
+    ) as tiny:
         first = await llm.complete(llm_runtime, database, deliverable())
         assert first.model == "tiny"  # nothing measured yet: the model is tried
         assert (await llm.complete(llm_runtime, database, deliverable(REVIEW))).model == "tiny"
@@ -106,11 +108,14 @@ async def test_a_model_below_the_offline_draft_gets_no_deliverables_or_reviews(
 
 
 async def test_without_an_offline_draft_no_model_answers_and_the_reason_says_why(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     await verdicts(llm_runtime, database, SCRIPTED, "tiny", failed=8)
     await verdicts(llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=6)
-    with llm.script("tiny", [], gated=True), pytest.raises(ServiceUnavailable) as raised:
+    with (
+        llm.script(llm_runtime, "tiny", [], gated=True),
+        pytest.raises(ServiceUnavailable) as raised,
+    ):
         await llm.complete(llm_runtime, database, deliverable(rules=False))
     assert "tiny: gate 0/8 passed, below the offline draft's 6/6 passed" in str(raised.value)
 
@@ -130,7 +135,7 @@ async def test_without_an_offline_draft_no_model_answers_and_the_reason_says_why
 )
 async def test_the_rule_waits_for_evidence_beyond_chance(
     database: Database,
-    llm_runtime: runtime.Runtime,
+    llm_runtime: _runtime.Runtime,
     model: tuple[int, int],
     offline: tuple[int, int],
     routed_to_model: bool,
@@ -139,34 +144,36 @@ async def test_the_rule_waits_for_evidence_beyond_chance(
     await verdicts(
         llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=offline[0], failed=offline[1]
     )
-    with llm.script("candidate", ["the model's draft"], gated=True):
+    with llm.script(llm_runtime, "candidate", ["the model's draft"], gated=True):
         result = await llm.complete(llm_runtime, database, deliverable())
     assert (result.model == "candidate") is routed_to_model
 
 
-async def test_verdicts_are_per_task_type(database: Database, llm_runtime: runtime.Runtime) -> None:
+async def test_verdicts_are_per_task_type(
+    database: Database, llm_runtime: _runtime.Runtime
+) -> None:
     await verdicts(llm_runtime, database, SCRIPTED, "reviewer", failed=6, task_type=REVIEW)
     await verdicts(
         llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=6, task_type=REVIEW
     )
-    with llm.script("reviewer", ["a deliverable"], gated=True):
+    with llm.script(llm_runtime, "reviewer", ["a deliverable"], gated=True):
         # its reviews fail, its deliverables were never judged: it still drafts them
         assert (await llm.complete(llm_runtime, database, deliverable(TASK))).model == "reviewer"
         assert (await llm.complete(llm_runtime, database, deliverable(REVIEW))).from_rules
 
 
 async def test_a_script_answers_unless_gated(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     """A benchmark replaying bad output on purpose must reach the gate every time."""
     await verdicts(llm_runtime, database, SCRIPTED, "bad", failed=10)
     await verdicts(llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=10)
-    with llm.script("bad", ["loop loop loop"]):
+    with llm.script(llm_runtime, "bad", ["loop loop loop"]):
         assert (await llm.complete(llm_runtime, database, deliverable())).model == "bad"
 
 
 async def test_removing_a_model_forgets_its_verdicts(
-    database: Database, llm_runtime: runtime.Runtime, client: httpx.AsyncClient, admin
+    database: Database, llm_runtime: _runtime.Runtime, client: httpx.AsyncClient, admin
 ) -> None:
     await llm.sync_registry(llm_runtime, database)
     async with database.transaction(read_only=True) as session:
@@ -179,9 +186,9 @@ async def test_removing_a_model_forgets_its_verdicts(
 
 
 def test_wilson_bounds() -> None:
-    assert gates.Tally(0, 0).bounds() == (0.0, 1.0)
-    low, high = gates.Tally(0, 5).bounds()
+    assert _gates.Tally(0, 0).bounds() == (0.0, 1.0)
+    low, high = _gates.Tally(0, 5).bounds()
     assert low == 0.0
     assert high == pytest.approx(0.434, abs=1e-3)
-    assert gates.Tally(5, 0).bounds()[0] == pytest.approx(0.566, abs=1e-3)
-    assert gates.Tally(0, 128).bounds()[1] == pytest.approx(0.029, abs=1e-3)
+    assert _gates.Tally(5, 0).bounds()[0] == pytest.approx(0.566, abs=1e-3)
+    assert _gates.Tally(0, 128).bounds()[1] == pytest.approx(0.029, abs=1e-3)

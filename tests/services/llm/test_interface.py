@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.services.llm import service as llm
+from berrys.services.llm._providers.scripted import ScriptExhausted
 from berrys.services.llm.contracts import (
     ChatMessage,
     CompletionRequest,
@@ -17,7 +18,6 @@ from berrys.services.llm.contracts import (
     ModelRequestOutcome,
     ModelTaskType,
 )
-from berrys.services.llm.providers.scripted import ScriptExhausted
 from berrys.services.llm.tables import ModelRequest
 
 
@@ -45,7 +45,7 @@ async def _rows(database: Database) -> list[ModelRequest]:
 
 
 async def test_rules_answer_structured_task(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     result = await llm_complete(llm_runtime, database, task_type=ModelTaskType.TEAM)
     assert result.provider == ModelProvider.RULES
@@ -59,7 +59,7 @@ async def test_rules_answer_structured_task(
     assert rows[0].request_hash == result.request_hash
 
 
-async def llm_complete(models: runtime.Runtime, database: Database, **kwargs):  # type: ignore[no-untyped-def]
+async def llm_complete(models: _runtime.Runtime, database: Database, **kwargs):  # type: ignore[no-untyped-def]
     return await llm.complete(
         models,
         database,
@@ -68,9 +68,9 @@ async def llm_complete(models: runtime.Runtime, database: Database, **kwargs):  
 
 
 async def test_scripted_model_answers_first_and_is_validated(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm_script("fake", ['{"roles": ["tester"]}']) as fake:
+    with llm.script(llm_runtime, "fake", ['{"roles": ["tester"]}']) as fake:
         result = await llm_complete(llm_runtime, database, task_type=ModelTaskType.TEAM)
     assert (result.provider, result.model) == (ModelProvider.SCRIPTED, "fake")
     assert result.parsed == Team(roles=["tester"])
@@ -80,14 +80,10 @@ async def test_scripted_model_answers_first_and_is_validated(
     assert "JSON Schema" in fake.requests[0].messages[0].content
 
 
-def llm_script(name, answers, **spec):  # type: ignore[no-untyped-def]
-    return llm.script(name, answers, **spec)
-
-
 async def test_invalid_json_is_repaired_then_falls_back_to_rules(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm_script("fake", ["not json", '{"roles": 3}', "```json\n{}\n```"]) as fake:
+    with llm.script(llm_runtime, "fake", ["not json", '{"roles": 3}', "```json\n{}\n```"]) as fake:
         result = await llm_complete(llm_runtime, database, task_type=ModelTaskType.PLAN)
     assert result.provider == ModelProvider.RULES
     assert result.fallback
@@ -103,19 +99,19 @@ async def test_invalid_json_is_repaired_then_falls_back_to_rules(
 
 
 async def test_free_text_without_any_model_is_unavailable(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with pytest.raises(ServiceUnavailable):
         await llm.complete(llm_runtime, database, _ask())
 
 
-async def test_exhausted_script_is_loud(database: Database, llm_runtime: runtime.Runtime) -> None:
-    with llm_script("fake", []), pytest.raises(ScriptExhausted):
+async def test_exhausted_script_is_loud(database: Database, llm_runtime: _runtime.Runtime) -> None:
+    with llm.script(llm_runtime, "fake", []), pytest.raises(ScriptExhausted):
         await llm.complete(llm_runtime, database, _ask())
 
 
 async def test_messages_as_dicts_with_any_role_case(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     request = CompletionRequest(
         messages=[{"role": "SYSTEM", "content": "Be brief."}, {"role": "USER", "content": "Hi"}],

@@ -14,15 +14,15 @@ from tests.services.llm.llama_server import llama_server as running_llama_server
 
 from berrys.config import Settings
 from berrys.core.db import Database
-from berrys.services.llm import discovery, runtime
+from berrys.services.llm import _discovery, _runtime
 from berrys.services.llm import service as llm
+from berrys.services.llm._providers.local import BUNDLED_MODEL, bundled_model_path
 from berrys.services.llm.contracts import (
     ChatMessage,
     CompletionRequest,
     ModelProvider,
     ModelRequestOutcome,
 )
-from berrys.services.llm.providers.local import BUNDLED_MODEL, bundled_model_path
 
 pytest.importorskip("llama_cpp", reason="berrys[local] is not installed")
 MODEL_PATH = bundled_model_path()
@@ -40,14 +40,14 @@ def _ask(text: str, **kwargs) -> CompletionRequest:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-async def local_runtime(llm_settings: Settings) -> AsyncIterator[runtime.Runtime]:
-    state = runtime.build(llm_settings.model_copy(update={"local_model_enabled": True}))
+async def local_runtime(llm_settings: Settings) -> AsyncIterator[_runtime.Runtime]:
+    state = _runtime.build(llm_settings.model_copy(update={"local_model_enabled": True}))
     yield state
     await state.aclose()
 
 
 async def test_local_model_answers_offline(
-    database: Database, local_runtime: runtime.Runtime
+    database: Database, local_runtime: _runtime.Runtime
 ) -> None:
     assert ModelProvider.LOCAL in local_runtime.providers
     result = await llm.complete(local_runtime, database, _ask("Say hello."))
@@ -63,7 +63,7 @@ async def test_local_model_answers_offline(
 
 
 async def test_local_model_structured_output_is_schema_constrained(
-    database: Database, local_runtime: runtime.Runtime
+    database: Database, local_runtime: _runtime.Runtime
 ) -> None:
     result = await llm.complete(
         local_runtime,
@@ -76,7 +76,7 @@ async def test_local_model_structured_output_is_schema_constrained(
     assert result.attempts[-1].outcome == ModelRequestOutcome.SUCCESS
 
 
-async def test_local_model_streams(database: Database, local_runtime: runtime.Runtime) -> None:
+async def test_local_model_streams(database: Database, local_runtime: _runtime.Runtime) -> None:
     chunks = [
         chunk async for chunk in llm.stream(local_runtime, database, _ask("Count: one, two,"))
     ]
@@ -96,16 +96,16 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 async def openai_runtime(
     llm_settings: Settings, llama_server: str
-) -> AsyncIterator[runtime.Runtime]:
-    state = runtime.build(llm_settings.model_copy(update={"openai_base_url": llama_server}))
+) -> AsyncIterator[_runtime.Runtime]:
+    state = _runtime.build(llm_settings.model_copy(update={"openai_base_url": llama_server}))
     yield state
     await state.aclose()
 
 
 async def test_openai_provider_against_llama_cpp_server(
-    database: Database, openai_runtime: runtime.Runtime
+    database: Database, openai_runtime: _runtime.Runtime
 ) -> None:
-    models = await discovery.candidates(openai_runtime, database)
+    models = await _discovery.candidates(openai_runtime, database)
     assert "smollm2" in {m.name for m in models if m.provider == ModelProvider.OPENAI}
     result = await llm.complete(openai_runtime, database, _ask("Say hello.", model="smollm2"))
     assert (result.provider, result.model) == (ModelProvider.OPENAI, "smollm2")
@@ -114,7 +114,7 @@ async def test_openai_provider_against_llama_cpp_server(
 
 
 async def test_openai_provider_structured_output(
-    database: Database, openai_runtime: runtime.Runtime
+    database: Database, openai_runtime: _runtime.Runtime
 ) -> None:
     result = await llm.complete(
         openai_runtime,
@@ -125,7 +125,9 @@ async def test_openai_provider_structured_output(
     assert isinstance(result.parsed, Roles)
 
 
-async def test_openai_provider_streams(database: Database, openai_runtime: runtime.Runtime) -> None:
+async def test_openai_provider_streams(
+    database: Database, openai_runtime: _runtime.Runtime
+) -> None:
     chunks = [
         chunk
         async for chunk in llm.stream(
@@ -142,11 +144,11 @@ async def test_unreachable_openai_server_falls_back(
     database: Database, llm_settings: Settings
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    state = runtime.build(
+    state = _runtime.build(
         llm_settings.model_copy(update={"openai_base_url": closed, "openai_models": ["gone"]})
     )
     try:
-        with llm.script("backup", ["here"], quality=1):
+        with llm.script(state, "backup", ["here"], quality=1):
             result = await llm.complete(state, database, _ask("Hi", model="gone"))
         assert [a.outcome for a in result.attempts] == [
             ModelRequestOutcome.CONNECTION_ERROR,
@@ -168,7 +170,7 @@ def test_grammars_of_real_contracts_stay_small(contract):
 
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-    from berrys.services.llm.providers.local import grammar_schema
+    from berrys.services.llm._providers.local import grammar_schema
 
     module, name = contract.split(":")
     schema = getattr(importlib.import_module(module), name).model_json_schema()

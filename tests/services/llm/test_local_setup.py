@@ -12,16 +12,16 @@ import pytest
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.services.llm import service as llm
+from berrys.services.llm._providers import local
+from berrys.services.llm._providers.local import LocalProvider
 from berrys.services.llm.contracts import (
     ChatMessage,
     CompletionRequest,
     ModelProvider,
     ModelTaskType,
 )
-from berrys.services.llm.providers import local
-from berrys.services.llm.providers.local import LocalProvider
 
 LOCAL = ModelProvider.LOCAL
 
@@ -35,8 +35,8 @@ def setup(llm_settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     return state
 
 
-def build(settings: Settings, **changes: object) -> runtime.Runtime:
-    return runtime.build(settings.model_copy(update={"local_model_enabled": None, **changes}))
+def build(settings: Settings, **changes: object) -> _runtime.Runtime:
+    return _runtime.build(settings.model_copy(update={"local_model_enabled": None, **changes}))
 
 
 def gguf(tmp_path: Path) -> Path:

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.core.errors import ServiceUnavailable, Unprocessable
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.services.llm import service as llm
+from berrys.services.llm._providers.base import ServerError
 from berrys.services.llm.contracts import (
     ChatMessage,
     CompletionRequest,
@@ -20,7 +21,6 @@ from berrys.services.llm.contracts import (
     ModelTaskType,
     ToolSpec,
 )
-from berrys.services.llm.providers.base import ServerError
 from berrys.services.llm.tables import ModelRequest
 
 Out = ModelRequestOutcome
@@ -53,11 +53,13 @@ async def rows(database: Database) -> list[ModelRequest]:
     ],
 )
 async def test_failure_falls_back_and_cools_down(
-    database: Database, llm_runtime: runtime.Runtime, failure: dict, outcome: ModelRequestOutcome
+    database: Database, llm_runtime: _runtime.Runtime, failure: dict, outcome: ModelRequestOutcome
 ) -> None:
     with (
-        llm.script("primary", [failure], quality=9, input_price_per_million=10.0),
-        llm.script("backup", ["4", "4 again"], quality=8, output_price_per_million=20.0),
+        llm.script(llm_runtime, "primary", [failure], quality=9, input_price_per_million=10.0),
+        llm.script(
+            llm_runtime, "backup", ["4", "4 again"], quality=8, output_price_per_million=20.0
+        ),
     ):
         result = await llm.complete(llm_runtime, database, ask())
         assert (result.model, result.content, result.fallback) == ("backup", "4", True)
@@ -81,10 +83,12 @@ async def test_failure_falls_back_and_cools_down(
     assert result.usage.cost_usd == pytest.approx(recorded[1].cost_usd)
 
 
-async def test_retry_after_is_honoured(database: Database, llm_runtime: runtime.Runtime) -> None:
+async def test_retry_after_is_honoured(database: Database, llm_runtime: _runtime.Runtime) -> None:
     with (
-        llm.script("primary", [{"error": "rate_limit", "retry_after": 120}], quality=9),
-        llm.script("backup", ["a", "b"], quality=8),
+        llm.script(
+            llm_runtime, "primary", [{"error": "rate_limit", "retry_after": 120}], quality=9
+        ),
+        llm.script(llm_runtime, "backup", ["a", "b"], quality=8),
     ):
         await llm.complete(llm_runtime, database, ask())
         cooldown = llm_runtime.cooldowns[(ModelProvider.SCRIPTED, "primary")]
@@ -96,12 +100,12 @@ async def test_retry_after_is_honoured(database: Database, llm_runtime: runtime.
 
 
 async def test_real_timeout_ends_a_hanging_call(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     llm_runtime.settings = llm_runtime.settings.model_copy(update={"llm_timeout_seconds": 0.05})
     with (
-        llm.script("slow", [{"hang": True}], quality=9),
-        llm.script("fast", ["done"], quality=8),
+        llm.script(llm_runtime, "slow", [{"hang": True}], quality=9),
+        llm.script(llm_runtime, "fast", ["done"], quality=8),
     ):
         result = await llm.complete(llm_runtime, database, ask())
     assert [(a.model, a.outcome) for a in result.attempts] == [
@@ -111,12 +115,14 @@ async def test_real_timeout_ends_a_hanging_call(
 
 
 async def test_context_overflow_goes_to_a_larger_window(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("small", [{"error": "context_overflow"}], quality=9, context_window=4096),
-        llm.script("same", ["never"], quality=8, context_window=4096) as same,
-        llm.script("large", ["fits"], quality=7, context_window=128_000),
+        llm.script(
+            llm_runtime, "small", [{"error": "context_overflow"}], quality=9, context_window=4096
+        ),
+        llm.script(llm_runtime, "same", ["never"], quality=8, context_window=4096) as same,
+        llm.script(llm_runtime, "large", ["fits"], quality=7, context_window=128_000),
     ):
         result = await llm.complete(llm_runtime, database, ask())
     assert [(a.model, a.outcome) for a in result.attempts] == [
@@ -127,11 +133,11 @@ async def test_context_overflow_goes_to_a_larger_window(
 
 
 async def test_prompt_above_a_window_is_filtered_before_calling(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("tiny", ["never"], quality=9, context_window=256),
-        llm.script("roomy", ["ok"], quality=5, context_window=100_000),
+        llm.script(llm_runtime, "tiny", ["never"], quality=9, context_window=256),
+        llm.script(llm_runtime, "roomy", ["ok"], quality=5, context_window=100_000),
     ):
         result = await llm.complete(llm_runtime, database, ask("word " * 2000))
     assert result.model == "roomy"
@@ -139,11 +145,11 @@ async def test_prompt_above_a_window_is_filtered_before_calling(
 
 
 async def test_invalid_structured_output_is_repaired_then_next_model(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("sloppy", ["nope", "{}", '{"answer": 4}'], quality=9) as sloppy,
-        llm.script("careful", ['Here you go: {"answer": "4"}'], quality=8),
+        llm.script(llm_runtime, "sloppy", ["nope", "{}", '{"answer": 4}'], quality=9) as sloppy,
+        llm.script(llm_runtime, "careful", ['Here you go: {"answer": "4"}'], quality=8),
     ):
         result = await llm.complete(llm_runtime, database, ask(response_schema=Answer))
     assert result.parsed == Answer(answer="4")
@@ -153,9 +159,12 @@ async def test_invalid_structured_output_is_repaired_then_next_model(
 
 
 async def test_explicit_model_first_then_the_chain(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm.script("best", ["from best"], quality=9), llm.script("chosen", ["from chosen"]):
+    with (
+        llm.script(llm_runtime, "best", ["from best"], quality=9),
+        llm.script(llm_runtime, "chosen", ["from chosen"]),
+    ):
         result = await llm.complete(llm_runtime, database, ask(model="chosen"))
         assert result.model == "chosen"
         assert result.reason.startswith("explicit model chosen")
@@ -164,18 +173,19 @@ async def test_explicit_model_first_then_the_chain(
 
 
 async def test_needs_filter_tools_and_local_only(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     tools = [ToolSpec(name="search", description="Search", parameters={"type": "object"})]
     with (
-        llm.script("no-tools", ["x"], quality=9, capabilities=["CHAT"]),
+        llm.script(llm_runtime, "no-tools", ["x"], quality=9, capabilities=["CHAT"]),
         llm.script(
+            llm_runtime,
             "cloud",
             [{"content": "", "tool_calls": [{"name": "search", "arguments": '{"q": "tea"}'}]}],
             quality=8,
             is_local=False,
         ),
-        llm.script("local", ["y"], quality=1),
+        llm.script(llm_runtime, "local", ["y"], quality=1),
     ):
         result = await llm.complete(llm_runtime, database, ask(tools=tools))
         assert result.model == "cloud"
@@ -186,11 +196,11 @@ async def test_needs_filter_tools_and_local_only(
 
 
 async def test_every_model_failing_is_service_unavailable_and_recorded(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("a", [{"error": "server_error"}], quality=9),
-        llm.script("b", [{"error": "timeout"}], quality=8),
+        llm.script(llm_runtime, "a", [{"error": "server_error"}], quality=9),
+        llm.script(llm_runtime, "b", [{"error": "timeout"}], quality=8),
         pytest.raises(ServiceUnavailable, match="a: SERVER_ERROR; b: TIMEOUT"),
     ):
         await llm.complete(llm_runtime, database, ask())
@@ -198,18 +208,18 @@ async def test_every_model_failing_is_service_unavailable_and_recorded(
 
 
 async def test_rules_is_the_last_fallback_when_a_capable_model_exists(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     request = ask(
         task_type=ModelTaskType.PLAN,
         response_schema=Answer,
         rules=lambda: Answer(answer="by rules"),
     )
-    with llm.script("capable", [{"error": "server_error"}], quality=1):
+    with llm.script(llm_runtime, "capable", [{"error": "server_error"}], quality=1):
         result = await llm.complete(llm_runtime, database, request)
     # quality 1 < RULES' 3 for PLAN: RULES would win outright ...
     assert result.provider == ModelProvider.RULES
-    with llm.script("capable", [{"error": "server_error"}], quality=8):
+    with llm.script(llm_runtime, "capable", [{"error": "server_error"}], quality=8):
         result = await llm.complete(llm_runtime, database, request)
     # ... a capable model takes over, and RULES catches its failure
     assert [a.provider for a in result.attempts] == [ModelProvider.SCRIPTED, ModelProvider.RULES]
@@ -218,11 +228,11 @@ async def test_rules_is_the_last_fallback_when_a_capable_model_exists(
 
 
 async def test_learned_success_rate_reorders_equal_tiers(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("flaky", [{"error": "invalid"}], quality=5),
-        llm.script("steady", ["ok", "ok"], quality=5),
+        llm.script(llm_runtime, "flaky", [{"error": "invalid"}], quality=5),
+        llm.script(llm_runtime, "steady", ["ok", "ok"], quality=5),
     ):
         first = await llm.complete(llm_runtime, database, ask())
         second = await llm.complete(llm_runtime, database, ask())
@@ -232,11 +242,11 @@ async def test_learned_success_rate_reorders_equal_tiers(
 
 
 async def test_stream_yields_deltas_and_falls_back_before_the_first(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("down", [{"error": "connection"}], quality=9),
-        llm.script("up", ["streamed answer"], quality=8),
+        llm.script(llm_runtime, "down", [{"error": "connection"}], quality=9),
+        llm.script(llm_runtime, "up", ["streamed answer"], quality=8),
     ):
         chunks = [chunk async for chunk in llm.stream(llm_runtime, database, ask())]
     assert "".join(c.delta for c in chunks) == "streamed answer"
@@ -250,7 +260,7 @@ async def test_stream_yields_deltas_and_falls_back_before_the_first(
 
 
 async def test_stream_failing_midway_ends_with_the_error_and_no_fallback(
-    database: Database, llm_runtime: runtime.Runtime, monkeypatch: pytest.MonkeyPatch
+    database: Database, llm_runtime: _runtime.Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def breaks_after_one_delta(model, request):  # type: ignore[no-untyped-def]
         yield "half an "
@@ -265,8 +275,8 @@ async def test_stream_failing_midway_ends_with_the_error_and_no_fallback(
             received.append(chunk.delta)
 
     with (
-        llm.script("cut", ["never read"], quality=9),
-        llm.script("spare", ["never asked"], quality=8),
+        llm.script(llm_runtime, "cut", ["never read"], quality=9),
+        llm.script(llm_runtime, "spare", ["never asked"], quality=8),
         pytest.raises(ServiceUnavailable, match="cut failed midway: stream cut"),
     ):
         await read_all()

@@ -16,8 +16,11 @@ import pytest
 from pydantic import BaseModel
 
 from berrys.core.db import Database
-from berrys.services.llm import runtime
+from berrys.services.llm import _runtime
 from berrys.services.llm import service as llm
+from berrys.services.llm._providers.anthropic import AnthropicProvider
+from berrys.services.llm._providers.ollama import OllamaProvider
+from berrys.services.llm._providers.openai_compat import to_openai_messages
 from berrys.services.llm.contracts import (
     ChatMessage,
     CompletionRequest,
@@ -27,9 +30,6 @@ from berrys.services.llm.contracts import (
     ToolCall,
     ToolSpec,
 )
-from berrys.services.llm.providers.anthropic import AnthropicProvider
-from berrys.services.llm.providers.ollama import OllamaProvider
-from berrys.services.llm.providers.openai_compat import to_openai_messages
 
 SEARCH = ToolSpec(
     name="search",
@@ -125,7 +125,7 @@ def wire_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def wired(llm_runtime: runtime.Runtime, wire_server: str) -> runtime.Runtime:
+def wired(llm_runtime: _runtime.Runtime, wire_server: str) -> _runtime.Runtime:
     llm_runtime.providers[ModelProvider.ANTHROPIC] = AnthropicProvider(
         api_key="sk-ant-test", models=["claude-test", "busy"], timeout=10, base_url=wire_server
     )
@@ -149,7 +149,9 @@ def _ask(**kwargs: Any) -> CompletionRequest:
     )
 
 
-async def test_anthropic_tool_use_is_normalised(database: Database, wired: runtime.Runtime) -> None:
+async def test_anthropic_tool_use_is_normalised(
+    database: Database, wired: _runtime.Runtime
+) -> None:
     result = await llm.complete(wired, database, _ask(model="claude-test", tools=[SEARCH]))
     assert result.provider == ModelProvider.ANTHROPIC
     assert result.content == "Searching."
@@ -168,22 +170,24 @@ async def test_anthropic_tool_use_is_normalised(database: Database, wired: runti
 
 
 async def test_anthropic_structured_output_by_forced_tool(
-    database: Database, wired: runtime.Runtime
+    database: Database, wired: _runtime.Runtime
 ) -> None:
     result = await llm.complete(wired, database, _ask(model="claude-test", response_schema=Verdict))
     assert result.parsed == Verdict(ok=True)
     assert _Handler.received[-1][1]["tool_choice"] == {"type": "tool", "name": "answer"}
 
 
-async def test_anthropic_429_retry_after(database: Database, wired: runtime.Runtime) -> None:
-    with llm.script("backup", ["ok"], quality=1):
+async def test_anthropic_429_retry_after(database: Database, wired: _runtime.Runtime) -> None:
+    with llm.script(wired, "backup", ["ok"], quality=1):
         result = await llm.complete(wired, database, _ask(model="busy"))
     assert result.attempts[0].outcome == ModelRequestOutcome.RATE_LIMITED
     cooldown = wired.cooldowns[(ModelProvider.ANTHROPIC, "busy")]
     assert cooldown.strict
 
 
-async def test_ollama_native_chat_and_discovery(database: Database, wired: runtime.Runtime) -> None:
+async def test_ollama_native_chat_and_discovery(
+    database: Database, wired: _runtime.Runtime
+) -> None:
     seeds = await wired.providers[ModelProvider.OLLAMA].discover()
     assert [s.name for s in seeds] == ["qwen2.5:7b"]
     result = await llm.complete(wired, database, _ask(model="qwen2.5:7b", tools=[SEARCH]))
@@ -205,7 +209,7 @@ def test_openai_wire_format_of_tool_messages() -> None:
 
 
 async def test_specialisation_composes_the_system_prompt(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     specialisation = Specialisation(
         role="a senior backend developer",
@@ -213,7 +217,7 @@ async def test_specialisation_composes_the_system_prompt(
         responsibilities=["the API"],
         domains=["e-commerce"],
     )
-    with llm.script("fake", ["ok"]) as fake:
+    with llm.script(llm_runtime, "fake", ["ok"]) as fake:
         await llm.complete(llm_runtime, database, _ask(specialisation=specialisation))
     system = fake.requests[0].messages[0].content
     assert system.startswith("Be brief.")
@@ -223,7 +227,7 @@ async def test_specialisation_composes_the_system_prompt(
 
 
 async def test_per_provider_concurrency_limit(
-    database: Database, llm_runtime: runtime.Runtime
+    database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     llm_runtime.settings = llm_runtime.settings.model_copy(update={"llm_provider_concurrency": 1})
     gate, entered = asyncio.Event(), asyncio.Event()
@@ -239,7 +243,7 @@ async def test_per_provider_concurrency_limit(
         inside -= 1
         return "done"
 
-    with llm.script("one-at-a-time", [held] * 3):
+    with llm.script(llm_runtime, "one-at-a-time", [held] * 3):
         calls = [asyncio.create_task(llm.complete(llm_runtime, database, _ask())) for _ in range(3)]
         async with asyncio.timeout(5):
             await entered.wait()
@@ -252,7 +256,7 @@ async def test_per_provider_concurrency_limit(
     assert [r.content for r in results] == ["done"] * 3
 
 
-async def test_readiness_names_failing_providers(wired: runtime.Runtime) -> None:
+async def test_readiness_names_failing_providers(wired: _runtime.Runtime) -> None:
     checks = await llm.readiness(wired)
     assert checks["anthropic"] == {"status": "ok"}
     assert checks["ollama"] == {"status": "ok"}

@@ -12,7 +12,7 @@ from tests.services.runs.conftest import create_run, wait_for_status
 
 from berrys.services.auth.contracts import UserRole
 from berrys.services.auth.tables import UserAccount
-from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.pipeline._executor import AgentExecutor
 from berrys.services.projects.tables import Project
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RunStatus, TaskRunStatus, TaskSpec

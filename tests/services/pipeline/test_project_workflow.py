@@ -12,10 +12,10 @@ from berrys.services.auth import service as auth
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import HumanInteractionType
 from berrys.services.pipeline import service as pipeline
-from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.pipeline._executor import AgentExecutor
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate, ProjectStatus
-from berrys.services.runs import review
+from berrys.services.runs import _review
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import (
     ReviewDecision,
@@ -83,7 +83,7 @@ async def test_one_call_takes_a_draft_project_to_reviewed_drafts_then_completed(
     assert current.status == ProjectStatus.IN_PROGRESS
     for task in drafted.task_runs:
         async with database.transaction() as session:
-            await review.decide(
+            await _review.decide(
                 session,
                 run_id=result.run.id,
                 task_run_id=task.id,

@@ -18,7 +18,7 @@ from tests.services.pipeline.test_agent_executor import (
 from tests.services.runs.conftest import create_run, wait_for_status
 
 from berrys.services.llm import service as llm
-from berrys.services.pipeline.executor import AgentExecutor
+from berrys.services.pipeline._executor import AgentExecutor
 from berrys.services.runs.contracts import RunStatus, TaskSpec
 from berrys.services.runs.engine.trace import bounded
 
@@ -33,7 +33,9 @@ async def _agent_run(database, services, client, member, project, start_worker):
     user = await _user(database, member)
     await _bind_write_tool(database, user, agent["id"])
     spec = TaskSpec(key="t", name="Launch plan", description=LONG, agent_id=agent["id"])
-    with llm.script("fake", _tool_call_then_answer("# Launch plan\n- Opening day: Saturday")):
+    with llm.script(
+        services.models, "fake", _tool_call_then_answer("# Launch plan\n- Opening day: Saturday")
+    ):
         run = await create_run(database, project, [spec], actor_id=user.id)
         start_worker(
             AgentExecutor(

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from berrys.services.catalogue.contracts import DependencyType
-from berrys.services.planning import analysis
-from berrys.services.planning.analysis import DepSpec, PlanModel, ResourceSpec, TaskSpec
+from berrys.services.planning import _analysis
+from berrys.services.planning._analysis import DepSpec, PlanModel, ResourceSpec, TaskSpec
 
 AGENTS = [uuid.UUID(int=i + 1) for i in range(3)]
 
@@ -49,8 +49,8 @@ def plans(draw):  # type: ignore[no-untyped-def]
 @settings(max_examples=120, deadline=None)
 @given(plans())
 def test_levelling_respects_capacity_and_dependencies(model):  # type: ignore[no-untyped-def]
-    schedule, arrays = analysis.compute(model)
-    starts, finish = analysis.level(model, schedule, arrays)
+    schedule, arrays = _analysis.compute(model)
+    starts, finish = _analysis.level(model, schedule, arrays)
     assert finish >= schedule.finish - 1e-9
     # Every dependency still holds with the levelled starts.
     index = arrays.index
@@ -67,9 +67,9 @@ def test_levelling_respects_capacity_and_dependencies(model):  # type: ignore[no
         assert sv >= bound - 1e-6
     # No resource carries more tasks at once than its capacity.
     units = int(model.resources[0].capacity_hours_per_week // model.hours_per_week)
-    for intervals in analysis.resource_intervals(model, starts).values():
-        assert analysis.over_allocations(intervals, units) == []
-    moved = analysis.shifts(model, schedule, starts)
+    for intervals in _analysis.resource_intervals(model, starts).values():
+        assert _analysis.over_allocations(intervals, units) == []
+    moved = _analysis.shifts(model, schedule, starts)
     assert all(s.to_hours > s.from_hours for s in moved)
 
 
@@ -96,9 +96,9 @@ def test_bottlenecks_name_each_kind_worst_first() -> None:
         ResourceSpec(key=b, name="B", agent_id=b, skills=frozenset({"python", "rust"})),
     ]
     model = PlanModel(tasks, deps, resources)
-    schedule, arrays = analysis.compute(model)
+    schedule, arrays = _analysis.compute(model)
 
-    found = analysis.bottlenecks(model, schedule, arrays)
+    found = _analysis.bottlenecks(model, schedule, arrays)
 
     names = {task.id: task.name for task in tasks}
     assert [(f.kind, f.severity, [names[t] for t in f.task_ids]) for f in found] == [

@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from berrys.core.errors import Unprocessable
-from berrys.services.planning import analysis, insights
+from berrys.services.planning import _analysis, _insights
+from berrys.services.planning._workcalendar import WorkCalendar
 from berrys.services.planning.contracts import WorkCalendarSpec
-from berrys.services.planning.workcalendar import WorkCalendar
 
 P = "/api/v1/plans"
 
@@ -185,14 +185,14 @@ async def test_the_forecast_runs_off_the_event_loop(client, member, monkeypatch)
     plan_id = await _small_plan(client, member)
     started, released = threading.Event(), threading.Event()
     seen: dict[str, bool] = {}
-    sample = analysis.forecast
+    sample = _analysis.forecast
 
     def slow_forecast(*args, **kwargs):  # type: ignore[no-untyped-def]
         started.set()
         seen["answered meanwhile"] = released.wait(timeout=5)
         return sample(*args, **kwargs)
 
-    monkeypatch.setattr(analysis, "forecast", slow_forecast)
+    monkeypatch.setattr(_analysis, "forecast", slow_forecast)
     schedule = asyncio.create_task(client.get(f"{P}/{plan_id}/schedule", headers=member.headers))
     assert await asyncio.to_thread(started.wait, 5)
     health = await client.get("/health")  # on the loop while the forecast is under way
@@ -211,8 +211,8 @@ async def test_a_forecast_past_its_time_is_a_clear_503(client, member, monkeypat
         released.wait(timeout=5)
         return 0.0, 0.0, 0.0
 
-    monkeypatch.setattr(analysis, "forecast", stuck_forecast)
-    monkeypatch.setattr(insights, "SCHEDULE_TIMEOUT_SECONDS", 0.05)
+    monkeypatch.setattr(_analysis, "forecast", stuck_forecast)
+    monkeypatch.setattr(_insights, "SCHEDULE_TIMEOUT_SECONDS", 0.05)
     try:
         response = await client.get(f"{P}/{plan_id}/schedule", headers=member.headers)
     finally:

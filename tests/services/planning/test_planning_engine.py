@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from berrys.services.planning import schedule
-from berrys.services.planning.schedule import (
+from berrys.services.planning import _schedule
+from berrys.services.planning._schedule import (
     EPS,
     FF,
     FS,
@@ -232,7 +232,7 @@ def _both_ways(graph, release=None):  # type: ignore[no-untyped-def]
     schedules = []
     for edges in (0, 10**9):
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(schedule, "_LEVEL_CALL_EDGES", edges)
+            patch.setattr(_schedule, "_LEVEL_CALL_EDGES", edges)
             schedules.append(compute(*graph, release=release))
     assert schedules[0] == schedules[1]
     return schedules[0]
@@ -347,7 +347,7 @@ def test_a_large_random_dag_matches_the_textbook_loops():
 
 def test_monte_carlo_stays_within_the_optimistic_and_pessimistic_schedules(monkeypatch):  # type: ignore[no-untyped-def]
     # With finish-to-start dependencies and no leads, longer tasks never finish earlier.
-    monkeypatch.setattr(schedule, "_BLOCK_ELEMENTS", 64)  # several blocks of samples
+    monkeypatch.setattr(_schedule, "_BLOCK_ELEMENTS", 64)  # several blocks of samples
     rng = random.Random(3)
     n = 40
     edges = sorted({(rng.randrange(j), j) for j in range(1, n) for _ in range(2)})

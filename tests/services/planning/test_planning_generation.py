@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.contracts import AgentType, DependencyType, Methodology
-from berrys.services.planning import schedule as engine
+from berrys.services.planning import _schedule as engine
+from berrys.services.planning._generation import normalise
+from berrys.services.planning._workcalendar import WorkCalendar
 from berrys.services.planning.contracts import (
     DependencyDraft,
     PhaseDraft,
@@ -18,8 +20,6 @@ from berrys.services.planning.contracts import (
     TaskDraft,
     WorkCalendarSpec,
 )
-from berrys.services.planning.generation import normalise
-from berrys.services.planning.workcalendar import WorkCalendar
 
 MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -154,7 +154,7 @@ members = st.builds(
         st.sampled_from(["planning", "testing", "ux", "apis", "writing"]), max_size=3
     ).map(tuple),
 )
-TYPE_KEYS = sorted(catalogue.catalogue().types)
+TYPE_KEYS = sorted(catalogue.shipped().types)
 
 
 @settings(max_examples=40, deadline=None)
@@ -166,7 +166,10 @@ TYPE_KEYS = sorted(catalogue.catalogue().types)
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300),
 )
 def test_any_team_types_and_description_give_a_valid_plan(methodology, team, keys, description):
-    understood = catalogue.draft(description, types=[catalogue.match(k) for k in keys])
+    shipped = catalogue.shipped()
+    understood = catalogue.draft(
+        shipped, description, types=[catalogue.match(shipped, k) for k in keys]
+    )
     draft, _ = normalise(catalogue.plan_draft(understood, team, methodology), team)
     _check(draft, team)
     assert sum(len(p.tasks) for p in draft.phases) > 0

@@ -153,10 +153,10 @@ class _FirstFinal(ReviewingExecutor):
 
 
 def test_berrys_run_ends_with_the_review_summary(tmp_path: Path, monkeypatch) -> None:
-    from berrys.services.pipeline import runtime
+    from berrys.services.pipeline import _runtime
 
     monkeypatch.setattr(
-        runtime,
+        _runtime,
         "default_executor",
         lambda settings, database, **parts: _FirstFinal(settings.workspaces_dir),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from berrys.services.llm import scoring
+from berrys.services.llm import _scoring
 
 URL = "/api/v1/search/similar"
 
@@ -21,7 +21,7 @@ PROJECTS = [
 async def _settled():
     """Background embedding from one test never runs into the next."""
     yield
-    await scoring.settle()
+    await _scoring.settle()
 
 
 async def _create(client, actor, name: str, description: str) -> str:
@@ -172,11 +172,11 @@ async def test_unseen_texts_past_the_budget_are_embedded_in_the_background(
     for name, text in PROJECTS:
         await _create(client, member, f"{name} (budget)", text)
     monkeypatch.setattr(service, "EMBED_BUDGET_SECONDS", 0.0)
-    monkeypatch.setattr(scoring, "BATCH", 2)
-    scoring.cache.clear()
+    monkeypatch.setattr(_scoring, "BATCH", 2)
+    _scoring.cache.clear()
     partial = await _search(client, member, q="bread shop online ordering", kind="PROJECT")
     assert partial["pending"] == len(PROJECTS) - 2
-    await scoring.settle()
+    await _scoring.settle()
     full = await _search(client, member, q="bread shop online ordering", kind="PROJECT")
     assert full["pending"] == 0
     assert full["items"][0]["name"] == "Bakery website (budget)"

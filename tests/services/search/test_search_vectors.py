@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from berrys.services.llm import scoring, vectors
+from berrys.services.llm import _scoring, _vectors
 from berrys.services.llm import service as llm
 from berrys.services.llm.tables import EmbeddingVector
 from berrys.services.tools import service as tools
@@ -27,7 +27,7 @@ QUERY = "bread shop online ordering"
 @pytest.fixture(autouse=True)
 async def _settled():
     yield
-    await scoring.settle()
+    await _scoring.settle()
 
 
 class Counting:
@@ -57,7 +57,7 @@ def _texts(calls: list[list[str]]) -> list[str]:
 
 def _restart() -> None:
     """What a new process starts with: nothing in memory."""
-    scoring.cache.clear()
+    _scoring.cache.clear()
 
 
 async def _stored(database) -> int:
@@ -137,11 +137,11 @@ async def test_vectors_embedded_in_the_background_are_stored(
     for name, description in PROJECTS.items():
         await _create(client, member, name, description)
     monkeypatch.setattr(service, "EMBED_BUDGET_SECONDS", 0.0)
-    monkeypatch.setattr(scoring, "BATCH", 2)
+    monkeypatch.setattr(_scoring, "BATCH", 2)
     _restart()
     partial = await _search(client, member)
     assert partial["pending"] == len(PROJECTS) - 2
-    await scoring.settle()
+    await _scoring.settle()
     assert await _stored(database) == len(PROJECTS)
 
     _restart()
@@ -172,24 +172,24 @@ async def test_tool_discovery_reads_the_stored_vectors(client, member, database,
 
 
 async def test_concurrent_stores_keep_the_first_vector(database):
-    key = scoring.text_hash("some text")
+    key = _scoring.text_hash("some text")
     first = np.array([0.6, 0.8], dtype=np.float32)
     await asyncio.gather(
-        vectors.save(database, embedder="test", vectors={key: first}),
-        vectors.save(database, embedder="test", vectors={key: first}),
+        _vectors.save(database, embedder="test", vectors={key: first}),
+        _vectors.save(database, embedder="test", vectors={key: first}),
     )
-    await vectors.save(database, embedder="test", vectors={key: np.array([1.0, 0.0])})
-    loaded = await vectors.load(database, embedder="test", hashes=[key, "unknown"])
+    await _vectors.save(database, embedder="test", vectors={key: np.array([1.0, 0.0])})
+    loaded = await _vectors.load(database, embedder="test", hashes=[key, "unknown"])
     assert list(loaded) == [key]
     np.testing.assert_array_equal(loaded[key], first)
-    assert await vectors.load(database, embedder="another", hashes=[key]) == {}
+    assert await _vectors.load(database, embedder="another", hashes=[key]) == {}
 
 
 async def test_unnamed_embedders_are_not_stored(database):
     async def embed(texts: list[str]) -> list[list[float]]:
         return [[float(len(text)), 1.0] for text in texts]
 
-    scores, missing = await scoring.similarities(
+    scores, missing = await _scoring.similarities(
         "query", ["one", "three"], source=embed, embed=embed, database=database
     )
     assert missing == []

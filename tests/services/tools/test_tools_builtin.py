@@ -13,8 +13,8 @@ import pytest
 
 from berrys.config import Settings
 from berrys.core.errors import Unprocessable
-from berrys.services.tools import builtin
-from berrys.services.tools.builtin import evaluate
+from berrys.services.tools import _builtin
+from berrys.services.tools._builtin import evaluate
 
 
 async def _invoke(client, actor, tool: str, arguments: dict, project: dict | None = None):  # type: ignore[no-untyped-def]
@@ -141,8 +141,8 @@ async def test_search_skips_links(client, member, builtins, project, hostile_wor
 
 
 def test_split_path_accepts_plain_paths():
-    assert builtin.split_path("a/b/./c.txt") == ["a", "b", "c.txt"]
-    assert builtin.split_path("", allow_root=True) == []
+    assert _builtin.split_path("a/b/./c.txt") == ["a", "b", "c.txt"]
+    assert _builtin.split_path("", allow_root=True) == []
 
 
 @pytest.mark.parametrize(
@@ -254,7 +254,7 @@ async def test_workspace_io_runs_off_the_loop_so_the_timeout_fires(
         release.wait(10)  # a disk that does not answer
         return b"late"
 
-    monkeypatch.setattr(builtin, "read_file", stuck_read)
+    monkeypatch.setattr(_builtin, "read_file", stuck_read)
     try:
         answer = await client.post(
             f"/api/v1/tools/{builtins['workspace.read_file']}/invoke",

@@ -16,7 +16,7 @@ import pytest
 
 from berrys.config import Settings
 from berrys.core.errors import BerrysError
-from berrys.services.tools import egress, service
+from berrys.services.tools import _egress, service
 
 
 @dataclass
@@ -88,13 +88,13 @@ def outside() -> Iterator[Web]:
 
 @pytest.fixture
 def public_outside(monkeypatch: pytest.MonkeyPatch, outside: Web) -> Web:
-    checked = egress.refusal
+    checked = _egress.refusal
     stand_in = ipaddress.ip_address("127.0.0.2")
 
-    def refusal(address: egress.IPAddress, *, allow_private: bool) -> str | None:
+    def refusal(address: _egress.IPAddress, *, allow_private: bool) -> str | None:
         return None if address == stand_in else checked(address, allow_private=allow_private)
 
-    monkeypatch.setattr(egress, "refusal", refusal)
+    monkeypatch.setattr(_egress, "refusal", refusal)
     return outside
 
 
@@ -188,13 +188,13 @@ def test_address_policy():
     }
     for text, reason in refused.items():
         address = ipaddress.ip_address(text)
-        assert egress.refusal(address, allow_private=False) == reason, text
+        assert _egress.refusal(address, allow_private=False) == reason, text
     for text in ("93.184.216.34", "2606:2800:220:1::1"):
-        assert egress.refusal(ipaddress.ip_address(text), allow_private=False) is None
+        assert _egress.refusal(ipaddress.ip_address(text), allow_private=False) is None
     # An intranet may be allowed; instance metadata (credentials) never.
-    assert egress.refusal(ipaddress.ip_address("10.1.2.3"), allow_private=True) is None
+    assert _egress.refusal(ipaddress.ip_address("10.1.2.3"), allow_private=True) is None
     for text in ("169.254.169.254", "168.63.129.16", "::ffff:169.254.169.254"):
-        assert egress.refusal(ipaddress.ip_address(text), allow_private=True) == "cloud metadata"
+        assert _egress.refusal(ipaddress.ip_address(text), allow_private=True) == "cloud metadata"
     # Nor anything link-local: the ECS task credentials endpoint, other clouds' metadata.
     for text in (
         "169.254.170.2",
@@ -203,7 +203,7 @@ def test_address_policy():
         "fe80::1",
         "::ffff:169.254.170.2",
     ):
-        assert egress.refusal(ipaddress.ip_address(text), allow_private=True) == "link-local", text
+        assert _egress.refusal(ipaddress.ip_address(text), allow_private=True) == "link-local", text
 
 
 @pytest.mark.parametrize(
@@ -235,11 +235,11 @@ async def test_a_name_is_resolved_once_and_the_checked_address_is_connected(
     }
     lookups: list[str] = []
 
-    async def rebinding(host: str, port: int) -> list[egress.IPAddress]:
+    async def rebinding(host: str, port: int) -> list[_egress.IPAddress]:
         lookups.append(host)
         return answers[host].pop(0)
 
-    monkeypatch.setattr(egress, "resolve", rebinding)
+    monkeypatch.setattr(_egress, "resolve", rebinding)
     fetching = _fetching(settings, "pinned.test", "mixed.test")
     url = f"http://pinned.test:{public_outside.port}/host"
     result = await _fetch(database, fetching, builtins, url)
@@ -282,10 +282,10 @@ async def test_every_redirect_hop_is_checked(database, settings, builtins, publi
 
 
 def test_host_allow_list_patterns():
-    assert egress.host_allowed("docs.example.com", ["*.example.com"])
-    assert not egress.host_allowed("example.com.evil.net", ["*.example.com"])
-    assert not egress.host_allowed("evilexample.com", ["*.example.com"])
-    assert egress.host_allowed("EXAMPLE.com.", ["example.com"])
+    assert _egress.host_allowed("docs.example.com", ["*.example.com"])
+    assert not _egress.host_allowed("example.com.evil.net", ["*.example.com"])
+    assert not _egress.host_allowed("evilexample.com", ["*.example.com"])
+    assert _egress.host_allowed("EXAMPLE.com.", ["example.com"])
 
 
 async def test_http_tool_posts_its_arguments_under_the_fetch_policy(

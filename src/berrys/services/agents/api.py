@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from berrys.core.contracts import MAX_INT, ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.core.errors import Unprocessable
-from berrys.services.agents import generation, messages, service, specialisations, templates
+from berrys.services.agents import _generation, _messages, _specialisations, _templates, service
 from berrys.services.agents.contracts import (
     AgentCreate,
     AgentOut,
@@ -53,7 +53,7 @@ NO_NUL = r"^[^\x00]*$"
 async def _seeded(database: DatabaseDep, user: CurrentUser) -> None:
     """Specialisations and system templates exist before a route reads or uses them (after
     authentication: an anonymous request writes nothing)."""
-    await specialisations.ensure_seeded(database)
+    await _specialisations.ensure_seeded(database)
 
 
 Seeded = Depends(_seeded)
@@ -87,7 +87,7 @@ async def generate_team(
 ) -> GenerationOut:
     """Description -> requirements -> team -> collaboration graph; persisted (201) unless
     ``dry_run`` (200)."""
-    result = await generation.generate(
+    result = await _generation.generate(
         models, database, project_id=project.id, request=body, user=user
     )
     response.status_code = status.HTTP_200_OK if body.dry_run else status.HTTP_201_CREATED
@@ -194,7 +194,7 @@ async def agent_system_prompt(
 async def send_message(
     agent_id: uuid.UUID, body: MessageCreate, session: Session, user: WriterUser
 ) -> MessageOut:
-    return await messages.send(session, agent_id=agent_id, message_in=body, user=user)
+    return await _messages.send(session, agent_id=agent_id, message_in=body, user=user)
 
 
 @agents_router.get("/{agent_id}/messages", response_model=ListOf[MessageOut])
@@ -206,7 +206,7 @@ async def list_messages(
     status: Annotated[MessageStatus | None, Query()] = None,
     direction: Annotated[Literal["inbox", "outbox", "all"], Query()] = "inbox",
 ) -> ListOf[MessageOut]:
-    items, total = await messages.get_all(
+    items, total = await _messages.get_all(
         session,
         agent_id=agent_id,
         user=user,
@@ -227,7 +227,7 @@ async def update_message(
     user: WriterUser,
 ) -> MessageOut:
     """Delivery status: CREATED -> DELIVERED -> PROCESSED, or FAILED; illegal -> 409."""
-    return await messages.update(
+    return await _messages.update(
         session, agent_id=agent_id, message_id=message_id, status_in=body, user=user
     )
 
@@ -237,7 +237,7 @@ async def update_message(
 
 @specialisations_router.get("", response_model=list[SpecialisationOut], dependencies=[Seeded])
 async def list_specialisations(session: Session, user: CurrentUser) -> list[SpecialisationOut]:
-    return await specialisations.get_specialisations(session)
+    return await _specialisations.get_specialisations(session)
 
 
 @specialisations_router.get(
@@ -246,7 +246,7 @@ async def list_specialisations(session: Session, user: CurrentUser) -> list[Spec
 async def get_specialisation(
     agent_type: AgentType, session: Session, user: CurrentUser
 ) -> SpecialisationOut:
-    return await specialisations.get_specialisation(session, agent_type=agent_type)
+    return await _specialisations.get_specialisation(session, agent_type=agent_type)
 
 
 @specialisations_router.patch("/{agent_type}", response_model=SpecialisationOut)
@@ -254,7 +254,7 @@ async def update_specialisation(
     agent_type: AgentType, body: SpecialisationUpdate, session: Session, user: WriterUser
 ) -> SpecialisationOut:
     """Edit what every agent of a type knows (ADMIN only)."""
-    return await specialisations.update_specialisation(
+    return await _specialisations.update_specialisation(
         session, agent_type=agent_type, specialisation_in=body, user=user
     )
 
@@ -273,7 +273,7 @@ async def list_templates(
         str | None, Query(max_length=200, pattern=NO_NUL, description="Text in the name.")
     ] = None,
 ) -> ListOf[TemplateOut]:
-    items, total = await templates.get_all(
+    items, total = await _templates.get_all(
         session,
         user=user,
         limit=page.limit,
@@ -287,7 +287,7 @@ async def list_templates(
 
 @templates_router.post("", response_model=TemplateOut, status_code=status.HTTP_201_CREATED)
 async def create_template(body: TemplateCreate, session: Session, user: WriterUser) -> TemplateOut:
-    return await templates.create(session, template_in=body, user=user)
+    return await _templates.create(session, template_in=body, user=user)
 
 
 @templates_router.post(
@@ -321,12 +321,12 @@ async def import_template(
             f"The uploaded file is not a Berrys agent template: {problems}"
         ) from None
     name = name.strip() if name and name.strip() else None
-    return await templates.import_document(session, document=document, user=user, name=name)
+    return await _templates.import_document(session, document=document, user=user, name=name)
 
 
 @templates_router.get("/{template_id}", response_model=TemplateOut, dependencies=[Seeded])
 async def get_template(template_id: uuid.UUID, session: Session, user: CurrentUser) -> TemplateOut:
-    return await templates.get(session, template_id=template_id, user=user)
+    return await _templates.get(session, template_id=template_id, user=user)
 
 
 @templates_router.patch("/{template_id}", response_model=TemplateOut, dependencies=[Seeded])
@@ -334,14 +334,14 @@ async def update_template(
     template_id: uuid.UUID, body: TemplateUpdate, session: Session, user: WriterUser
 ) -> TemplateOut:
     """Name, description and tags; content changes through new versions."""
-    return await templates.update(session, template_id=template_id, template_in=body, user=user)
+    return await _templates.update(session, template_id=template_id, template_in=body, user=user)
 
 
 @templates_router.delete(
     "/{template_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Seeded]
 )
 async def delete_template(template_id: uuid.UUID, session: Session, user: WriterUser) -> None:
-    await templates.delete(session, template_id=template_id, user=user)
+    await _templates.delete(session, template_id=template_id, user=user)
 
 
 @templates_router.get(
@@ -350,7 +350,7 @@ async def delete_template(template_id: uuid.UUID, session: Session, user: Writer
 async def list_template_versions(
     template_id: uuid.UUID, session: Session, user: CurrentUser, page: PageDep
 ) -> ListOf[TemplateVersionOut]:
-    items, total = await templates.get_versions(
+    items, total = await _templates.get_versions(
         session, template_id=template_id, user=user, limit=page.limit, offset=page.offset
     )
     return ListOf[TemplateVersionOut](items=items, total=total)
@@ -366,7 +366,9 @@ async def add_template_version(
     template_id: uuid.UUID, body: TemplateVersionCreate, session: Session, user: WriterUser
 ) -> TemplateOut:
     """A new immutable version (a whole definition or dotted-key overrides); it becomes current."""
-    return await templates.add_version(session, template_id=template_id, version_in=body, user=user)
+    return await _templates.add_version(
+        session, template_id=template_id, version_in=body, user=user
+    )
 
 
 @templates_router.get(
@@ -378,7 +380,9 @@ async def get_template_version(
     session: Session,
     user: CurrentUser,
 ) -> TemplateVersionOut:
-    return await templates.get_version(session, template_id=template_id, version=version, user=user)
+    return await _templates.get_version(
+        session, template_id=template_id, version=version, user=user
+    )
 
 
 @templates_router.get(
@@ -392,7 +396,7 @@ async def compare_template_versions(
     to_version: Annotated[int, Query(ge=1, le=MAX_INT)],
 ) -> TemplateComparison:
     """A field-level diff between two versions."""
-    return await templates.compare(
+    return await _templates.compare(
         session,
         template_id=template_id,
         from_version=from_version,
@@ -406,7 +410,7 @@ async def revert_template(
     template_id: uuid.UUID, body: TemplateRevert, session: Session, user: WriterUser
 ) -> TemplateOut:
     """Make an old version current again, recorded as a new version."""
-    return await templates.revert(session, template_id=template_id, revert_in=body, user=user)
+    return await _templates.revert(session, template_id=template_id, revert_in=body, user=user)
 
 
 @templates_router.get("/{template_id}/export", dependencies=[Seeded])
@@ -414,7 +418,7 @@ async def export_template(
     template_id: uuid.UUID, session: Session, user: CurrentUser
 ) -> JSONResponse:
     """The template and all its versions as a downloadable JSON document."""
-    document = await templates.export(session, template_id=template_id, user=user)
+    document = await _templates.export(session, template_id=template_id, user=user)
     filename = re.sub(r"[^A-Za-z0-9._-]+", "-", document.name).strip("-") or "template"
     return JSONResponse(
         document.model_dump(mode="json"),

@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from berrys.core.db import fetch_page
 from berrys.core.errors import Conflict, NotFound, Unprocessable
 from berrys.core.lifecycle import history_page
-from berrys.services.agents import prompts, specialisations, templates
+from berrys.services.agents import _prompts, _specialisations, _templates
+from berrys.services.agents._generation import generate
+from berrys.services.agents._roster import (
+    insert,
+    remove,
+    sync_budget,
+)
+from berrys.services.agents._specialisations import ensure_seeded
+from berrys.services.agents._templates import get_all as get_templates
 from berrys.services.agents.contracts import (
     AGENT_TRANSITIONS,
     AgentConfiguration,
@@ -28,19 +36,11 @@ from berrys.services.agents.contracts import (
     SpecialisationOut,
     TemplateDefinition,
 )
-from berrys.services.agents.generation import generate
-from berrys.services.agents.roster import (
-    insert,
-    remove,
-    sync_budget,
-)
-from berrys.services.agents.specialisations import ensure_seeded
 from berrys.services.agents.tables import (
     Agent,
     AgentCollaboration,
     AgentStateHistory,
 )
-from berrys.services.agents.templates import get_all as get_templates
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
@@ -149,11 +149,11 @@ async def create(
     template_id: uuid.UUID | None = None
     version: int | None = None
     if agent_in.template_id is not None:
-        resolved = await templates.resolve(
+        resolved = await _templates.resolve(
             session, template_id=agent_in.template_id, version=agent_in.template_version, user=user
         )
         template_id, version = agent_in.template_id, resolved.version
-        base = templates.apply_overrides(resolved.definition, agent_in.overrides)
+        base = _templates.apply_overrides(resolved.definition, agent_in.overrides)
         agent_type = agent_in.agent_type or resolved.agent_type
     else:
         if agent_in.overrides or agent_in.template_version is not None:
@@ -193,7 +193,7 @@ async def update(
     before = AgentOut.model_validate(agent)
     changes = agent_in.model_dump(exclude_unset=True, exclude_none=True)
     if "prompt_template" in changes:
-        prompts.check(changes["prompt_template"])
+        _prompts.check(changes["prompt_template"])
     # Each is in ``changes`` exactly when it was given (not None): merged over the stored one.
     if agent_in.configuration is not None:
         merged = {**agent.configuration, **agent_in.configuration.model_dump(exclude_unset=True)}
@@ -295,7 +295,7 @@ async def specialisation(
     skills and duties merged with its type's, and its rendered prompt as instructions."""
     agent = await get(session, agent_id=agent_id, user=user)
     project = await projects.get(session, project_id=agent.project_id, user=user)
-    general = await specialisations.get_specialisation(session, agent_type=agent.agent_type)
+    general = await _specialisations.get_specialisation(session, agent_type=agent.agent_type)
     return specialisation_for(agent=agent, project=project, general=general)
 
 
@@ -304,7 +304,7 @@ def specialisation_for(
 ) -> LlmSpecialisation:
     """The hook's input for ``agent`` (no database access)."""
     own = agent.specialisation
-    rendered = prompts.render(
+    rendered = _prompts.render(
         agent.prompt_template,
         {
             "agent": agent.model_dump(mode="json"),

@@ -3,9 +3,10 @@ types, sizes and requirements)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import Session
@@ -25,26 +26,36 @@ project_router = APIRouter(prefix="/api/v1/projects", tags=["catalogue"])
 CatalogueKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
 
+async def _known(request: Request) -> service.Catalogue:
+    """The catalogue of the application's settings (``app.state.services``)."""
+    return await asyncio.to_thread(service.current, request.app.state.services.settings)
+
+
+CatalogueDep = Annotated[service.Catalogue, Depends(_known)]
+
+
 @router.get("/types", response_model=ListOf[ProjectTypeSummary])
-async def list_types(_: CurrentUser) -> ListOf[ProjectTypeSummary]:
+async def list_types(_: CurrentUser, known: CatalogueDep) -> ListOf[ProjectTypeSummary]:
     """The project types Berrys knows (shipped, and the data directory's own)."""
-    items = [service.summary(t) for t in service.project_types()]
+    items = [service.summary(t) for t in service.project_types(known)]
     return ListOf[ProjectTypeSummary](items=items, total=len(items))
 
 
 @router.get("/types/{key}", response_model=ProjectType)
-async def get_type(key: CatalogueKey, _: CurrentUser) -> ProjectType:
+async def get_type(key: CatalogueKey, _: CurrentUser, known: CatalogueDep) -> ProjectType:
     """One project type whole: signals, implied requirements, team, breakdown, risks."""
-    found = service.project_type(key)
+    found = service.project_type(known, key)
     if found is None:
         raise NotFound(f"There is no project type {key!r}: GET /api/v1/catalogue/types lists them")
     return found
 
 
 @router.get("/deliverables/{key}", response_model=DeliverableType)
-async def get_deliverable(key: CatalogueKey, _: CurrentUser) -> DeliverableType:
+async def get_deliverable(
+    key: CatalogueKey, _: CurrentUser, known: CatalogueDep
+) -> DeliverableType:
     """One deliverable type: its outline, format and acceptance criteria."""
-    found = service.deliverable_type(key)
+    found = service.deliverable_type(known, key)
     if found is None:
         raise NotFound(f"There is no deliverable type {key!r}")
     return found

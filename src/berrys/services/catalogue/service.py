@@ -8,24 +8,24 @@ import asyncio
 import re
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.config import Settings
 from berrys.core.enums import Priority
 from berrys.services.agents.contracts import DEFAULT_AGENT_PROMPT, AgentDraft, TeamDraft
 from berrys.services.auth.contracts import UserOut
-from berrys.services.catalogue import breakdown, classify, text
-from berrys.services.catalogue.catalogue import (
+from berrys.services.catalogue import _breakdown, _classify, _text
+from berrys.services.catalogue._catalogue import (
     SHIPPED,
     Catalogue,
     CatalogueError,
     build,
     load,
-    read,
 )
+from berrys.services.catalogue._work import Breakdown, PlannedTask, words
 from berrys.services.catalogue.contracts import (
     AgentType,
     DeliverableType,
@@ -38,7 +38,6 @@ from berrys.services.catalogue.contracts import (
     TypeMatch,
 )
 from berrys.services.catalogue.tables import ProjectProfile
-from berrys.services.catalogue.work import Breakdown, PlannedTask, words
 from berrys.services.llm import service as llm
 from berrys.services.planning.contracts import (
     DependencyDraft,
@@ -56,8 +55,7 @@ __all__ = [
     "CatalogueError",
     "Member",
     "build",
-    "catalogue",
-    "configure",
+    "current",
     "deliverable_type",
     "get_profile",
     "plan_draft",
@@ -65,7 +63,7 @@ __all__ = [
     "prepare",
     "project_type",
     "save_profile",
-    "shipped_deliverable_type",
+    "shipped",
     "summary",
     "team_draft",
     "team_problems",
@@ -75,29 +73,28 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("berrys.catalogue")
-_user_dir: Path | None = None
 
 
-def configure(user_dir: Path | None) -> None:
-    """Where the user's own catalogue files live (``<data dir>/catalogue``)."""
-    global _user_dir
-    _user_dir = user_dir
-
-
-def catalogue() -> Catalogue:
-    """The shipped catalogue with the user's additions. A broken file of the user's is logged
-    and left out (``berrys catalogue validate`` names it); a broken shipped file raises."""
+def current(settings: Settings) -> Catalogue:
+    """The shipped catalogue with the user's additions (``settings.catalogue_dir``). A broken
+    file of the user's is logged and left out (``berrys catalogue validate`` names it); a
+    broken shipped file raises."""
     try:
-        return load(_user_dir)
+        return load(settings.catalogue_dir)
     except CatalogueError as exc:
-        if _user_dir is None or exc.path.is_relative_to(SHIPPED):
+        if exc.path.is_relative_to(SHIPPED):
             raise
         _log.error("catalogue.user_file_invalid", file=str(exc.path), problems=exc.problems)
         return load(None)
 
 
-def project_types() -> list[ProjectType]:
-    return sorted(catalogue().types.values(), key=lambda t: t.key)
+def shipped() -> Catalogue:
+    """The catalogue Berrys ships, without the user's additions."""
+    return load(None)
+
+
+def project_types(current: Catalogue) -> list[ProjectType]:
+    return sorted(current.types.values(), key=lambda t: t.key)
 
 
 def summary(project_type: ProjectType) -> ProjectTypeSummary:
@@ -112,19 +109,12 @@ def summary(project_type: ProjectType) -> ProjectTypeSummary:
     )
 
 
-def project_type(key: str) -> ProjectType | None:
-    return catalogue().types.get(key)
+def project_type(current: Catalogue, key: str) -> ProjectType | None:
+    return current.types.get(key)
 
 
-def deliverable_type(key: str) -> DeliverableType | None:
-    return catalogue().deliverables.get(key)
-
-
-def shipped_deliverable_type(key: str) -> DeliverableType | None:
-    """The shipped deliverable type ``key`` read alone (when another catalogue file is broken);
-    CatalogueError when this one is."""
-    path = SHIPPED / "deliverables" / f"{key}.yaml"
-    return read(path, DeliverableType) if path.is_file() else None
+def deliverable_type(current: Catalogue, key: str | None) -> DeliverableType | None:
+    return current.deliverables.get(key) if key else None
 
 
 # --- understanding ----------------------------------------------------------------------------
@@ -132,7 +122,7 @@ def shipped_deliverable_type(key: str) -> DeliverableType | None:
 
 async def prepare(models: llm.Runtime) -> None:
     """Load the catalogue and embed its examples ahead of the first description."""
-    await classify.prepare(models, await asyncio.to_thread(catalogue))
+    await _classify.prepare(models, await asyncio.to_thread(current, models.settings))
 
 
 async def understand(
@@ -142,29 +132,30 @@ async def understand(
     roles and tasks (the embedder is the only thing it calls; not when ``types`` are given)."""
     # Pure CPU (the catalogue's first load takes a second; a draft 5-10 ms): in threads, so
     # that the event loop goes on serving meanwhile.
+    known = await asyncio.to_thread(current, models.settings)
     if types is None:
-        types = await classify.classify(models, description, await asyncio.to_thread(catalogue))
-    return await asyncio.to_thread(draft, description, types=types)
+        types = await _classify.classify(models, description, known)
+    return await asyncio.to_thread(draft, known, description, types=types)
 
 
-def draft(description: str, *, types: list[TypeMatch]) -> Breakdown:
+def draft(known: Catalogue, description: str, *, types: list[TypeMatch]) -> Breakdown:
     """The breakdown of ``description`` as work of ``types`` (none: its own asks)."""
-    return breakdown.build(
+    return _breakdown.build(
         description,
         types=types,
-        constraints=text.constraints(description),
-        catalogue=catalogue(),
+        constraints=_text.constraints(description),
+        catalogue=known,
     )
 
 
-def match(key: str) -> TypeMatch:
+def match(known: Catalogue, key: str) -> TypeMatch:
     """A type chosen by hand (by its key), as classification would report it."""
-    found = catalogue().type(key)
+    found = known.type(key)
     return TypeMatch(key=key, name=found.name, confidence=1.0, similarity=1.0, signals=[])
 
 
 def title(description: str) -> str:
-    return text.title(description)
+    return _text.title(description)
 
 
 async def save_profile(

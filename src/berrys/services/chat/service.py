@@ -20,7 +20,9 @@ from berrys.core.errors import NotFound
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
-from berrys.services.chat import actions, intents
+from berrys.services.chat import _actions, _intents
+from berrys.services.chat._prompts import DEFAULTS
+from berrys.services.chat._turn import Turn
 from berrys.services.chat.contracts import (
     ChatEvent,
     ChatMessageOut,
@@ -32,9 +34,7 @@ from berrys.services.chat.contracts import (
     PendingAction,
     PromptOut,
 )
-from berrys.services.chat.prompts import DEFAULTS
 from berrys.services.chat.tables import ChatMessage, ChatPrompt, ChatSession
-from berrys.services.chat.turn import Turn
 from berrys.services.llm import service as llm
 from berrys.services.projects import service as projects
 
@@ -252,7 +252,7 @@ async def start_turn(
 
 
 async def _work(models: llm.Runtime, database: Database, turn: Turn) -> ChatReply:
-    result, source = await intents.recognise(
+    result, source = await _intents.recognise(
         models,
         database,
         content=turn.content,
@@ -262,7 +262,7 @@ async def _work(models: llm.Runtime, database: Database, turn: Turn) -> ChatRepl
         pending=turn.pending is not None,
         project_names=list(turn.projects),
     )
-    outcome = await actions.dispatch(models, database, turn=turn, intent=result)
+    outcome = await _actions.dispatch(models, database, turn=turn, intent=result)
     async with database.transaction() as session:
         row = await _session_row(session, turn.session_id, turn.user)
         reply = ChatMessage(

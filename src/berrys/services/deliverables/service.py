@@ -13,12 +13,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import structlog
-
-from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue.contracts import DeliverableType, ProjectFacts
-from berrys.services.deliverables import checks, offline, prompts
-from berrys.services.deliverables import gate as gating
+from berrys.services.deliverables import _checks, _offline, _prompts
+from berrys.services.deliverables import _gate as gating
+from berrys.services.deliverables._drafting import plural, provenance
+from berrys.services.deliverables._facts import entities_in, project_facts, with_upstream
 from berrys.services.deliverables.contracts import (
     Draft,
     DraftFile,
@@ -26,13 +25,10 @@ from berrys.services.deliverables.contracts import (
     Finding,
     GateResult,
 )
-from berrys.services.deliverables.drafting import plural, provenance
-from berrys.services.deliverables.facts import entities_in, project_facts, with_upstream
 
 __all__ = [
     "Complete",
     "check",
-    "deliverable_type",
     "draft",
     "draft_offline",
     "entities_in",
@@ -46,23 +42,8 @@ __all__ = [
 ]
 
 # ``complete(prompt)`` -> {"content", "provider", "model"} (provider "RULES": no model answered)
-_log = structlog.get_logger("berrys.deliverables")
 Complete = Callable[[str], Awaitable[dict[str, Any]]]
 RULES = "RULES"
-
-
-def deliverable_type(key: str | None) -> DeliverableType | None:
-    """The catalogue's deliverable type ``key`` (with the user's own), or None."""
-    if not key:
-        return None
-    try:
-        return catalogue.deliverable_type(key)
-    except catalogue.CatalogueError as exc:  # another file is broken: this one may still be good
-        _log.error("deliverables.catalogue_invalid", error=str(exc))
-        try:
-            return catalogue.shipped_deliverable_type(key)
-        except catalogue.CatalogueError:
-            return None
 
 
 def draft_offline(
@@ -77,7 +58,7 @@ def draft_offline(
     what only a person can supply is a TODO(owner). ``source`` names the catalogue (``Event``:
     "Offline draft from the Event catalogue"); ``feedback`` from a person on an earlier draft
     is listed as TODOs (no model is there to apply it)."""
-    return offline.draft_offline(deliverable, facts, source=source, stem=stem, feedback=feedback)
+    return _offline.draft_offline(deliverable, facts, source=source, stem=stem, feedback=feedback)
 
 
 def check(
@@ -85,7 +66,7 @@ def check(
 ) -> list[Finding]:
     """The type's machine checks (sections, terms, columns, totals, placeholders, calendar,
     code files); with ``facts`` a calendar must hold the plan's scheduled tasks."""
-    return checks.check(deliverable, draft, facts)
+    return _checks.check(deliverable, draft, facts)
 
 
 def gate(
@@ -104,7 +85,7 @@ def model_prompt(
     deliverable: DeliverableType, facts: ProjectFacts, *, feedback: Iterable[str] = ()
 ) -> str:
     """What a model is asked for a Markdown deliverable."""
-    return prompts.model_prompt(deliverable, facts, feedback=feedback)
+    return _prompts.model_prompt(deliverable, facts, feedback=feedback)
 
 
 def review_reasons(draft: Draft, findings: Iterable[Finding] = ()) -> list[str]:
@@ -171,7 +152,7 @@ def _model_draft(
     document = f"> {line}\n\n{text.strip()}\n"
     companion_line = provenance(source, 0, how="Generated from the plan's schedule")
     files = [DraftFile(name=f"{stem}.md", media_type="text/markdown", text=document)]
-    files += offline.companions(deliverable, facts, stem, companion_line)
+    files += _offline.companions(deliverable, facts, stem, companion_line)
     return Draft(
         deliverable=deliverable.key,
         format=deliverable.format,
@@ -195,7 +176,7 @@ async def draft(
     """A deliverable drafted by the model behind ``complete`` against its outline, checked by
     the gate and repaired once; replaced by the offline draft when it still fails or when no
     model answered. Tables, calendars and code are generated offline (no model call)."""
-    stem = stem or offline.default_stem(deliverable)
+    stem = stem or _offline.default_stem(deliverable)
     notes = [str(note) for note in feedback if str(note).strip()]
     # Drafting and checking offline is pure CPU (a workbook is built, then read back: tens of
     # ms): in a thread, so that the event loop goes on serving requests and other tasks.
@@ -230,7 +211,7 @@ async def _model_or_offline(
     verdicts = [_verdict(answer, verdict.passed, 0)]
     if not verdict.passed:
         first = _produced_by(answer)
-        answer = await complete(prompts.repair_prompt(ask, text, verdict.findings))
+        answer = await complete(_prompts.repair_prompt(ask, text, verdict.findings))
         if _from_rules(answer):
             return _offline_result(
                 deliverable,
@@ -268,7 +249,7 @@ def _judged(
     answer: dict[str, Any], deliverable: DeliverableType, facts: ProjectFacts, *, prompt: str
 ) -> tuple[str, GateResult]:
     """The model's draft without code fences, and the gate's verdict on it."""
-    text = prompts.strip_fences(str(answer.get("content") or ""))
+    text = _prompts.strip_fences(str(answer.get("content") or ""))
     return text, gate(text, deliverable=deliverable, facts=facts, prompt=prompt)
 
 

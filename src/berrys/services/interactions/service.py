@@ -203,8 +203,12 @@ async def get_all(
     project_id: uuid.UUID | None = None,
     run_id: uuid.UUID | None = None,
     type: HumanInteractionType | None = None,
+    created_before: datetime | None = None,
 ) -> tuple[list[InteractionOut], int]:
+    """A page of interactions, newest first; ``created_before`` keeps those older than it."""
     conditions: list[ColumnElement[bool]] = []
+    if created_before is not None:
+        conditions.append(_common.c.created_at < created_before)
     if project_ids is not None:
         conditions.append(_common.c.project_id.in_(list(project_ids)))
     if status is not None:

@@ -19,6 +19,7 @@ from berrys.services.agents import service as agents
 from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.llm import service
+from berrys.services.llm._runtime import Runtime
 from berrys.services.llm.contracts import (
     BudgetOut,
     BudgetScope,
@@ -37,7 +38,6 @@ from berrys.services.llm.contracts import (
     UsageReport,
 )
 from berrys.services.llm.deps import ModelsDep
-from berrys.services.llm.runtime import Runtime
 from berrys.services.projects import service as projects
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])

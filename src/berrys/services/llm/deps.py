@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from berrys.services.llm.embeddings import Embedder
-from berrys.services.llm.runtime import Runtime
+from berrys.services.llm._embeddings import Embedder
+from berrys.services.llm._runtime import Runtime
 
 
 async def get_models(request: Request) -> Runtime:

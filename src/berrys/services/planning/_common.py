@@ -15,7 +15,7 @@ from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue.contracts import Methodology
-from berrys.services.planning import schedule as engine
+from berrys.services.planning import _schedule as engine
 from berrys.services.planning.contracts import (
     TaskOut,
 )

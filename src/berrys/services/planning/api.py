@@ -11,7 +11,7 @@ from berrys.core.contracts import ListOf
 from berrys.core.deps import DatabaseDep, PageDep, Session
 from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.llm.deps import ModelsDep
-from berrys.services.planning import editing, generation, insights, service
+from berrys.services.planning import _editing, _generation, _insights, service
 from berrys.services.planning.contracts import (
     AssignOut,
     AssignRequest,
@@ -57,7 +57,7 @@ async def create_plan(
     user: WriterUser,
 ) -> PlanDetail:
     """A new current plan version: generated (default) or empty (``generate: false``)."""
-    return await generation.create_plan(
+    return await _generation.create_plan(
         models, database, project_id=project_id, plan_in=body, user=user
     )
 
@@ -126,14 +126,14 @@ async def list_tasks(
 async def create_task(
     plan_id: uuid.UUID, body: TaskCreate, session: Session, user: WriterUser
 ) -> TaskOut:
-    return await editing.create_task(session, plan_id=plan_id, task_in=body, user=user)
+    return await _editing.create_task(session, plan_id=plan_id, task_in=body, user=user)
 
 
 @router.patch("/{plan_id}/tasks/{task_id}", response_model=TaskOut)
 async def update_task(
     plan_id: uuid.UUID, task_id: uuid.UUID, body: TaskUpdate, session: Session, user: WriterUser
 ) -> TaskOut:
-    return await editing.update_task(
+    return await _editing.update_task(
         session, plan_id=plan_id, task_id=task_id, task_in=body, user=user
     )
 
@@ -142,7 +142,7 @@ async def update_task(
 async def delete_task(
     plan_id: uuid.UUID, task_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await editing.delete_task(session, plan_id=plan_id, task_id=task_id, user=user)
+    await _editing.delete_task(session, plan_id=plan_id, task_id=task_id, user=user)
 
 
 @router.post(
@@ -152,14 +152,14 @@ async def create_dependency(
     plan_id: uuid.UUID, body: DependencyCreate, session: Session, user: WriterUser
 ) -> DependencyOut:
     """``from_task_id -> to_task_id`` (FS/SS/FF/SF, lag); a cycle is 422 naming its tasks."""
-    return await editing.create_dependency(session, plan_id=plan_id, dependency_in=body, user=user)
+    return await _editing.create_dependency(session, plan_id=plan_id, dependency_in=body, user=user)
 
 
 @router.delete("/{plan_id}/dependencies/{dependency_id}", status_code=NO_CONTENT)
 async def delete_dependency(
     plan_id: uuid.UUID, dependency_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await editing.delete_dependency(
+    await _editing.delete_dependency(
         session, plan_id=plan_id, dependency_id=dependency_id, user=user
     )
 
@@ -168,14 +168,14 @@ async def delete_dependency(
 async def create_phase(
     plan_id: uuid.UUID, body: PhaseCreate, session: Session, user: WriterUser
 ) -> PhaseOut:
-    return await editing.create_phase(session, plan_id=plan_id, phase_in=body, user=user)
+    return await _editing.create_phase(session, plan_id=plan_id, phase_in=body, user=user)
 
 
 @router.delete("/{plan_id}/phases/{phase_id}", status_code=NO_CONTENT)
 async def delete_phase(
     plan_id: uuid.UUID, phase_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await editing.delete_phase(session, plan_id=plan_id, phase_id=phase_id, user=user)
+    await _editing.delete_phase(session, plan_id=plan_id, phase_id=phase_id, user=user)
 
 
 @router.post(
@@ -184,20 +184,20 @@ async def delete_phase(
 async def create_milestone(
     plan_id: uuid.UUID, body: MilestoneCreate, session: Session, user: WriterUser
 ) -> MilestoneOut:
-    return await editing.create_milestone(session, plan_id=plan_id, milestone_in=body, user=user)
+    return await _editing.create_milestone(session, plan_id=plan_id, milestone_in=body, user=user)
 
 
 @router.delete("/{plan_id}/milestones/{milestone_id}", status_code=NO_CONTENT)
 async def delete_milestone(
     plan_id: uuid.UUID, milestone_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await editing.delete_milestone(session, plan_id=plan_id, milestone_id=milestone_id, user=user)
+    await _editing.delete_milestone(session, plan_id=plan_id, milestone_id=milestone_id, user=user)
 
 
 @router.get("/{plan_id}/resources", response_model=ResourcesOut)
 async def resource_loads(plan_id: uuid.UUID, session: Session, user: CurrentUser) -> ResourcesOut:
     """Allocated hours and over-allocated periods per resource (agents and people)."""
-    return await insights.get_resources(session, plan_id=plan_id, user=user)
+    return await _insights.get_resources(session, plan_id=plan_id, user=user)
 
 
 @router.post(
@@ -206,14 +206,14 @@ async def resource_loads(plan_id: uuid.UUID, session: Session, user: CurrentUser
 async def create_resource(
     plan_id: uuid.UUID, body: ResourceCreate, session: Session, user: WriterUser
 ) -> ResourceOut:
-    return await editing.create_resource(session, plan_id=plan_id, resource_in=body, user=user)
+    return await _editing.create_resource(session, plan_id=plan_id, resource_in=body, user=user)
 
 
 @router.delete("/{plan_id}/resources/{resource_id}", status_code=NO_CONTENT)
 async def delete_resource(
     plan_id: uuid.UUID, resource_id: uuid.UUID, session: Session, user: WriterUser
 ) -> None:
-    await editing.delete_resource(session, plan_id=plan_id, resource_id=resource_id, user=user)
+    await _editing.delete_resource(session, plan_id=plan_id, resource_id=resource_id, user=user)
 
 
 @router.get("/{plan_id}/schedule", response_model=ScheduleOut)
@@ -222,12 +222,12 @@ async def get_schedule(
     session: Session,
     user: CurrentUser,
     iterations: Annotated[
-        int, Query(ge=1, le=insights.MAX_ITERATIONS, description="Monte Carlo samples.")
-    ] = insights.DEFAULT_ITERATIONS,
+        int, Query(ge=1, le=_insights.MAX_ITERATIONS, description="Monte Carlo samples.")
+    ] = _insights.DEFAULT_ITERATIONS,
     seed: Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Default: per plan.")] = None,
 ) -> ScheduleOut:
     """Dates, slack, the critical path and the P50/P80/P95 finish."""
-    return await insights.get_schedule(
+    return await _insights.get_schedule(
         session, plan_id=plan_id, user=user, iterations=iterations, seed=seed
     )
 
@@ -237,7 +237,7 @@ async def get_bottlenecks(
     plan_id: uuid.UUID, session: Session, user: CurrentUser
 ) -> BottlenecksOut:
     """Over-allocation, skill gaps, dependency hubs and long chains, worst first."""
-    return await insights.get_bottlenecks(session, plan_id=plan_id, user=user)
+    return await _insights.get_bottlenecks(session, plan_id=plan_id, user=user)
 
 
 @router.post("/{plan_id}/assign", response_model=AssignOut)
@@ -245,7 +245,7 @@ async def assign_agents(
     plan_id: uuid.UUID, body: AssignRequest, session: Session, user: WriterUser
 ) -> AssignOut:
     """Assign agents by skill fit and TIME / COST / BALANCED (unassigned tasks by default)."""
-    return await insights.assign(session, plan_id=plan_id, request=body, user=user)
+    return await _insights.assign(session, plan_id=plan_id, request=body, user=user)
 
 
 @router.post("/{plan_id}/level", response_model=LevelOut)
@@ -254,7 +254,7 @@ async def level_resources(
 ) -> LevelOut:
     """Shift tasks so no resource is over-allocated; saved only with ``apply: true``."""
     apply = body.apply if body else False
-    return await insights.level(session, plan_id=plan_id, user=user, apply=apply)
+    return await _insights.level(session, plan_id=plan_id, user=user, apply=apply)
 
 
 @router.post("/{plan_id}/what-if", response_model=WhatIfOut)
@@ -262,4 +262,4 @@ async def what_if(
     plan_id: uuid.UUID, body: WhatIfRequest, session: Session, user: CurrentUser
 ) -> WhatIfOut:
     """The schedule delta of the changes, computed in memory; nothing is saved."""
-    return await insights.what_if(session, plan_id=plan_id, request=body, user=user)
+    return await _insights.what_if(session, plan_id=plan_id, request=body, user=user)

@@ -18,7 +18,8 @@ from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue.contracts import DependencyType
-from berrys.services.planning import analysis
+from berrys.services.planning import _analysis
+from berrys.services.planning._analysis import DepSpec, PlanModel, TaskSpec
 from berrys.services.planning._common import (
     _deps,
     _plan_row,
@@ -27,7 +28,22 @@ from berrys.services.planning._common import (
     _tasks,
     task_out,
 )
-from berrys.services.planning.analysis import DepSpec, PlanModel, TaskSpec
+from berrys.services.planning._editing import (
+    create_dependency,
+    create_task,
+    set_predecessors,
+    update_task,
+)
+from berrys.services.planning._generation import create_plan
+from berrys.services.planning._insights import get_bottlenecks, get_schedule
+from berrys.services.planning._versions import (
+    _detail,
+    _insert_version,
+    _make_current,
+    create,
+    get_detail,
+)
+from berrys.services.planning._workcalendar import WorkCalendar
 from berrys.services.planning.contracts import (
     DependencyOut,
     PlanChangeOut,
@@ -39,14 +55,6 @@ from berrys.services.planning.contracts import (
     TaskStatus,
     WorkCalendarSpec,
 )
-from berrys.services.planning.editing import (
-    create_dependency,
-    create_task,
-    set_predecessors,
-    update_task,
-)
-from berrys.services.planning.generation import create_plan
-from berrys.services.planning.insights import get_bottlenecks, get_schedule
 from berrys.services.planning.tables import (
     Plan,
     PlanChange,
@@ -56,14 +64,6 @@ from berrys.services.planning.tables import (
     PlanResource,
     PlanTask,
 )
-from berrys.services.planning.versions import (
-    _detail,
-    _insert_version,
-    _make_current,
-    create,
-    get_detail,
-)
-from berrys.services.planning.workcalendar import WorkCalendar
 from berrys.services.projects import service as projects
 
 __all__ = [
@@ -477,7 +477,7 @@ async def task_stats(session: AsyncSession, *, project_id: uuid.UUID) -> TaskSta
             )
             for d in await _deps(session, plan.id)
         ]
-        sched, _ = analysis.compute(model)
+        sched, _ = _analysis.compute(model)
         start = max(plan.start_at, utcnow())
         calendar = WorkCalendar(WorkCalendarSpec.model_validate(plan.calendar), start)
         try:

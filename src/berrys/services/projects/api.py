@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query, status
 
 from berrys.core.contracts import ListOf
 from berrys.core.deps import PageDep, Session
-from berrys.services.agents import service as agents_service
 from berrys.services.auth.deps import CurrentUser, WriterUser
-from berrys.services.planning import service as planning_service
+from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service
 from berrys.services.projects.contracts import (
     ProjectCreate,
@@ -89,14 +88,4 @@ async def project_history(
 async def project_stats(
     project: VisibleProject, session: Session, user: CurrentUser
 ) -> ProjectStats:
-    stats = await service.get_stats(session, project_id=project.id, user=user)
-    agents = await agents_service.count(session, project_id=project.id, user=user)
-    tasks = await planning_service.task_stats(session, project_id=project.id)
-    return stats.model_copy(
-        update={
-            "agents": agents,
-            "tasks_by_status": tasks.tasks_by_status,
-            "progress_percent": tasks.progress_percent,
-            "eta": tasks.eta,
-        }
-    )
+    return await pipeline.project_stats(session, project_id=project.id, user=user)

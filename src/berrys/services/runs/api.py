@@ -20,7 +20,7 @@ from berrys.services.auth.deps import CurrentUser, WriterUser
 from berrys.services.llm.deps import ModelsDep
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects.deps import VisibleProject, WritableProject
-from berrys.services.runs import artifacts, review, service
+from berrys.services.runs import _artifacts, _review, service
 from berrys.services.runs.contracts import (
     RUN_TERMINAL,
     ArtifactSummary,
@@ -182,7 +182,7 @@ async def retry_task(
 async def run_review(run_id: uuid.UUID, user: RunReader, session: Session) -> ReviewSummary:
     """How many deliverables are final, which need a person (NEEDS_REVIEW) and why, and what
     would make them final."""
-    return review.summarize(await service.get(session, run_id=run_id, user=user))
+    return _review.summarize(await service.get(session, run_id=run_id, user=user))
 
 
 @router.get("/{run_id}/steps", response_model=ListOf[StepOut])
@@ -210,7 +210,7 @@ async def review_task(
     """A person's decision on a NEEDS_REVIEW task: ACCEPT or EDIT (``content`` replaces the
     artifact and its file) make it COMPLETED, SEND_BACK runs it again with ``feedback``
     (successors are not run again). 409 naming the allowed moves for any other task."""
-    return await review.decide(
+    return await _review.decide(
         session,
         run_id=run_id,
         task_run_id=task_run_id,
@@ -227,7 +227,7 @@ async def list_reviews(
     project_id: Annotated[uuid.UUID | None, Query(description="Only this project's.")] = None,
 ) -> ListOf[ReviewItem]:
     """Every NEEDS_REVIEW task the caller may see, oldest first: what is waiting for a person."""
-    items = await review.get_all(session, user=user, project_id=project_id)
+    items = await _review.get_all(session, user=user, project_id=project_id)
     return ListOf[ReviewItem](items=items, total=len(items))
 
 
@@ -243,7 +243,7 @@ async def list_artifacts(
 ) -> ListOf[ArtifactSummary]:
     """What the project's runs produced, newest first: each with its task and run, media type
     and size (its content: ``GET /api/v1/artifacts/{id}/content``)."""
-    items, total = await artifacts.get_all(
+    items, total = await _artifacts.get_all(
         session,
         project_id=project.id,
         user=user,
@@ -259,7 +259,7 @@ async def get_artifact(
     artifact_id: uuid.UUID, user: CurrentUser, session: Session, settings: SettingsDep
 ) -> ArtifactSummary:
     """One artifact's metadata; 404 for one in someone else's project."""
-    return await artifacts.get(
+    return await _artifacts.get(
         session, artifact_id=artifact_id, user=user, workspaces=settings.workspaces_dir
     )
 
@@ -274,10 +274,10 @@ async def get_artifact_content(
 ) -> Response:
     """The artifact as a file to save (``Content-Disposition: attachment``) with its media
     type: its file in the run's workspace (a spreadsheet is not its text), else its text."""
-    artifact = await artifacts.get_content(session, artifact_id=artifact_id, user=user)
-    name, body = await asyncio.to_thread(artifacts.read_file, artifact, settings.workspaces_dir)
+    artifact = await _artifacts.get_content(session, artifact_id=artifact_id, user=user)
+    name, body = await asyncio.to_thread(_artifacts.read_file, artifact, settings.workspaces_dir)
     return Response(
-        body, media_type=artifacts.media_type(artifact), headers=artifacts.download_headers(name)
+        body, media_type=_artifacts.media_type(artifact), headers=_artifacts.download_headers(name)
     )
 
 

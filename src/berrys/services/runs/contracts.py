@@ -32,7 +32,7 @@ class TaskRunStatus(BerrysEnum):
     AWAITING_INPUT = "AWAITING_INPUT"
     COMPLETED = "COMPLETED"
     # Done (successors go on with the draft), but a person must look at the deliverable
-    # before it counts as final: accept, edit or send back (runs/review.py).
+    # before it counts as final: accept, edit or send back (runs/_review.py).
     NEEDS_REVIEW = "NEEDS_REVIEW"
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
@@ -336,3 +336,29 @@ class ReviewSummary(Contract):
     offline_drafts: int = 0
     make_final: list[str] = Field(default_factory=list)
     tasks: list[ReviewItem] = Field(default_factory=list)
+
+
+class TaskOutcomes(Contract):
+    """How the tasks that finished in a window ended (alerts on failure rates read it)."""
+
+    finished: int
+    failed: int
+
+
+class StalledRun(Contract):
+    """A QUEUED or RUNNING run and the last time anything happened to it."""
+
+    run_id: uuid.UUID
+    project_id: uuid.UUID
+    status: RunStatus
+    last_activity_at: datetime
+
+
+class ExpiredLease(Contract):
+    """A running task whose worker stopped renewing its lease."""
+
+    task_run_id: uuid.UUID
+    run_id: uuid.UUID
+    project_id: uuid.UUID
+    worker_id: str
+    lease_expires_at: datetime

@@ -4,17 +4,20 @@ it (an executor's side, and the worker)."""
 
 from __future__ import annotations
 
-from berrys.services.runs import effects
-from berrys.services.runs._event_listener import EventSubscription, RunEventListener
-from berrys.services.runs.answers import apply_interaction, expire_interactions, respond_interaction
-from berrys.services.runs.artifacts import download_headers as artifact_download_headers
-from berrys.services.runs.artifacts import get as get_artifact
-from berrys.services.runs.artifacts import get_all as get_artifacts
-from berrys.services.runs.artifacts import get_content as get_artifact_content
-from berrys.services.runs.artifacts import media_type as artifact_media_type
-from berrys.services.runs.artifacts import read_file as read_artifact_file
-from berrys.services.runs.artifacts import safe_file_name
-from berrys.services.runs.control import (
+from berrys.services.runs import _effects
+from berrys.services.runs._answers import (
+    apply_interaction,
+    expire_interactions,
+    respond_interaction,
+)
+from berrys.services.runs._artifacts import download_headers as artifact_download_headers
+from berrys.services.runs._artifacts import get as get_artifact
+from berrys.services.runs._artifacts import get_all as get_artifacts
+from berrys.services.runs._artifacts import get_content as get_artifact_content
+from berrys.services.runs._artifacts import media_type as artifact_media_type
+from berrys.services.runs._artifacts import read_file as read_artifact_file
+from berrys.services.runs._artifacts import safe_file_name
+from berrys.services.runs._control import (
     add_events,
     cancel,
     check_access,
@@ -32,6 +35,12 @@ from berrys.services.runs.control import (
     retry_task,
     task_out,
 )
+from berrys.services.runs._event_listener import EventSubscription, RunEventListener
+from berrys.services.runs._health import expired_leases, stalled_runs, task_outcomes
+from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
+from berrys.services.runs._review import decide as decide_review
+from berrys.services.runs._review import get_all as waiting_review
+from berrys.services.runs._review import summarize as review_summary
 from berrys.services.runs.engine.events import read as read_events
 from berrys.services.runs.engine.executor import (
     ArtifactSpec,
@@ -45,16 +54,12 @@ from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
 from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
 from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
-from berrys.services.runs.review import CONFIGURE_MODEL, is_offline
-from berrys.services.runs.review import decide as decide_review
-from berrys.services.runs.review import get_all as waiting_review
-from berrys.services.runs.review import summarize as review_summary
 
 # What the engine is given by whoever builds a worker: a run's status change is audited and
 # moves its project, a task's question is an interaction, unanswered ones expire.
 HOOKS = RunHooks(
-    status_changed=effects.status_changed,
-    ask_person=effects.ask_person,
+    status_changed=_effects.status_changed,
+    ask_person=_effects.ask_person,
     expire_answers=expire_interactions,
 )
 
@@ -84,6 +89,7 @@ __all__ = [
     "decide_review",
     "events",
     "expire_interactions",
+    "expired_leases",
     "get",
     "get_all",
     "get_artifact",
@@ -103,6 +109,8 @@ __all__ = [
     "retry_task",
     "review_summary",
     "safe_file_name",
+    "stalled_runs",
     "task_out",
+    "task_outcomes",
     "waiting_review",
 ]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from berrys.services.tools.invocation import ToolInvoker
+from berrys.services.tools._invocation import ToolInvoker
 
 
 async def get_tool_invoker(request: Request) -> ToolInvoker:

@@ -3,10 +3,10 @@ invocation, discovery, evaluation and agent bindings (each implemented in its ow
 
 from __future__ import annotations
 
-from berrys.services.tools.bindings import bind as bind_agent_tool
-from berrys.services.tools.bindings import get_agent_tools
-from berrys.services.tools.bindings import unbind as unbind_agent_tool
-from berrys.services.tools.catalog import (
+from berrys.services.tools._bindings import bind as bind_agent_tool
+from berrys.services.tools._bindings import get_agent_tools
+from berrys.services.tools._bindings import unbind as unbind_agent_tool
+from berrys.services.tools._catalog import (
     TRANSITIONS,
     batch_create,
     create,
@@ -18,10 +18,10 @@ from berrys.services.tools.catalog import (
     get_categories,
     update,
 )
-from berrys.services.tools.discovery import discover, get_discovery
-from berrys.services.tools.evaluation import evaluate, get_evaluations
-from berrys.services.tools.executions import get_executions, get_usage
-from berrys.services.tools.invocation import (
+from berrys.services.tools._discovery import discover, get_discovery
+from berrys.services.tools._evaluation import evaluate, get_evaluations
+from berrys.services.tools._executions import get_executions, get_usage
+from berrys.services.tools._invocation import (
     ApprovalHook,
     ApprovalRequest,
     ApprovalRequired,
@@ -29,8 +29,8 @@ from berrys.services.tools.invocation import (
     ToolTimeout,
     require_human_approval,
 )
-from berrys.services.tools.mcp import failure_line, pool
-from berrys.services.tools.servers import (
+from berrys.services.tools._mcp import failure_line
+from berrys.services.tools._servers import (
     create_server,
     delete_server,
     get_server,
@@ -73,13 +73,7 @@ __all__ = [
     "refresh_server",
     "require_human_approval",
     "server_health",
-    "shutdown",
     "unbind_agent_tool",
     "update",
     "update_server",
 ]
-
-
-async def shutdown() -> None:
-    """Close every MCP session (the app's shutdown)."""
-    await pool.close_all()

@@ -17,17 +17,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, func, or_, select, update
+from sqlalchemy import and_, bindparam, case, func, select, update
 
 from berrys.core.db import Database, utcnow
 from berrys.services.catalogue.contracts import DependencyType
 from berrys.services.runs.contracts import (
     DONE,
-    RUN_TERMINAL,
     RunEventType,
     RunStatus,
     TaskRunStatus,
 )
+from berrys.services.runs.engine.backlog import claimable
 from berrys.services.runs.engine.commit import Tx
 from berrys.services.runs.engine.events import Event
 from berrys.services.runs.engine.journal import TaskSnapshot
@@ -283,17 +283,6 @@ class Claimer:
         of runs that may go on, with what already runs of their run and provider; built
         once per worker (its cache key too)."""
         now = bindparam("now", type_=_task.c.lease_expires_at.type)
-        runnable = or_(
-            and_(
-                _task.c.status == T.READY,
-                or_(_task.c.not_before.is_(None), _task.c.not_before <= now),
-            ),
-            and_(
-                _task.c.status == T.RUNNING,
-                _task.c.lease_expires_at < now,
-                _task.c.output_ready.is_(False),
-            ),
-        )
         running = and_(_busy.c.status == T.RUNNING, _busy.c.lease_expires_at >= now)
         query = (
             select(
@@ -320,12 +309,7 @@ class Claimer:
             )
             .join(_run, _run.c.id == _task.c.run_id)
             .where(
-                runnable,
-                _run.c.paused.is_(False),
-                _run.c.cancel_requested.is_(False),
-                # Plain comparisons, not NOT IN (list): a literal list is an expanding
-                # parameter, and the statement would be rendered again on every execution.
-                *(_run.c.status != status for status in sorted(RUN_TERMINAL)),
+                claimable(now),
                 # Never two executions of one task under one owner.
                 one_of(_task.c.id, "busy", sqlite=self._sqlite, negate=True),
             )

@@ -1,0 +1,208 @@
+"""Delivering queued notifications: a webhook POST signed with HMAC-SHA256, or an email
+through the configured SMTP server. Each delivery is claimed (SKIP LOCKED and a claim time)
+so one process sends it, sent with no transaction open, and every attempt is recorded; a
+failed one is retried with exponential backoff up to the configured number of attempts."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import smtplib
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from berrys.config import Settings
+from berrys.core.db import Database, utcnow
+from berrys.core.encryption import SecretBox, SecretUnreadable
+from berrys.services.alerts.contracts import DeliveryChannel, DeliveryStatus
+from berrys.services.alerts.tables import (
+    AlertDelivery,
+    AlertDeliveryAttempt,
+    AlertEpisode,
+    AlertRule,
+)
+
+MAX_DELIVERIES_PER_PASS = 50
+MAX_BACKOFF_SECONDS = 3600.0
+SIGNATURE_HEADER = "X-Berrys-Signature"
+TIMESTAMP_HEADER = "X-Berrys-Timestamp"
+
+
+@dataclass(slots=True)
+class _Claimed:
+    id: uuid.UUID
+    channel: DeliveryChannel
+    target: str
+    payload: dict[str, Any]
+    attempt: int
+    secret_encrypted: str | None
+
+
+@dataclass(slots=True)
+class _Outcome:
+    ok: bool
+    status_code: int | None = None
+    error: str | None = None
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>`` of HMAC-SHA256 over ``"<timestamp>." + body`` (what a receiver checks)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+async def deliver_due(
+    database: Database, box: SecretBox, settings: Settings, *, now: datetime | None = None
+) -> int:
+    """Send every notification due now; how many were attempted."""
+    at = now or utcnow()
+    claimed = await _claim(database, at, settings)
+    if claimed:
+        outcomes = await asyncio.gather(*(_send(item, box, settings, at) for item in claimed))
+        for item, (outcome, duration_ms) in zip(claimed, outcomes, strict=True):
+            await _record(database, item, outcome, duration_ms, at, settings)
+    return len(claimed)
+
+
+async def _claim(database: Database, now: datetime, settings: Settings) -> list[_Claimed]:
+    # Claimed for longer than a send can take: a process that dies mid-send leaves the
+    # delivery to be retried after that, by any process.
+    claim_until = now + timedelta(seconds=2 * settings.alerts_webhook_timeout_seconds + 60)
+    async with database.transaction() as session:
+        rows = (
+            await session.execute(
+                select(AlertDelivery, AlertRule.webhook_secret_encrypted)
+                .join(AlertEpisode, AlertEpisode.id == AlertDelivery.episode_id)
+                .join(AlertRule, AlertRule.id == AlertEpisode.rule_id)
+                .where(
+                    AlertDelivery.status == DeliveryStatus.PENDING,
+                    AlertDelivery.next_attempt_at <= now,
+                )
+                .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
+                .limit(MAX_DELIVERIES_PER_PASS)
+                .with_for_update(of=AlertDelivery, skip_locked=True)
+            )
+        ).all()
+        for row, _ in rows:
+            row.next_attempt_at = claim_until
+        return [
+            _Claimed(row.id, row.channel, row.target, row.payload, row.attempts + 1, secret)
+            for row, secret in rows
+        ]
+
+
+async def _send(
+    item: _Claimed, box: SecretBox, settings: Settings, now: datetime
+) -> tuple[_Outcome, float]:
+    started = time.perf_counter()
+    try:
+        if item.channel == DeliveryChannel.WEBHOOK:
+            outcome = await _post(item, box, settings, now)
+        else:
+            outcome = await asyncio.to_thread(_mail, item, settings)
+    except (httpx.HTTPError, OSError, smtplib.SMTPException, SecretUnreadable) as exc:
+        outcome = _Outcome(ok=False, error=f"{type(exc).__name__}: {exc}"[:2000])
+    return outcome, (time.perf_counter() - started) * 1000
+
+
+async def _post(item: _Claimed, box: SecretBox, settings: Settings, now: datetime) -> _Outcome:
+    if item.secret_encrypted is None:
+        return _Outcome(ok=False, error="the rule has no webhook secret to sign with")
+    body = json.dumps(item.payload, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = str(int(now.timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "berrys-alerts",
+        "X-Berrys-Event": str(item.payload.get("event", "")),
+        "X-Berrys-Delivery": str(item.id),
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(box.decrypt(item.secret_encrypted), timestamp, body),
+    }
+    async with httpx.AsyncClient(
+        timeout=settings.alerts_webhook_timeout_seconds, follow_redirects=False
+    ) as client:
+        response = await client.post(item.target, content=body, headers=headers)
+    if response.is_success:
+        return _Outcome(ok=True, status_code=response.status_code)
+    return _Outcome(
+        ok=False, status_code=response.status_code, error=f"HTTP {response.status_code}"
+    )
+
+
+def _mail(item: _Claimed, settings: Settings) -> _Outcome:
+    """One email to every recipient (run in a thread: smtplib blocks)."""
+    if not settings.smtp_host or not settings.smtp_from:
+        return _Outcome(ok=False, error="SMTP is not configured (BERRYS_SMTP_HOST, _FROM)")
+    episode = item.payload["episode"]
+    message = EmailMessage()
+    message["From"] = settings.smtp_from
+    message["To"] = item.target
+    message["Subject"] = f"[Berrys] {item.payload['event']}: {item.payload['rule']['name']}"
+    message.set_content(
+        f"{episode['summary']}\n\nRule: {item.payload['rule']['name']} "
+        f"({item.payload['rule']['kind']})\nOpened: {episode['opened_at']}\n"
+        f"Resolved: {episode['resolved_at'] or '-'}\n\n"
+        + json.dumps(episode["details"], indent=2, sort_keys=True)
+    )
+    with smtplib.SMTP(
+        settings.smtp_host, settings.smtp_port, timeout=settings.alerts_webhook_timeout_seconds
+    ) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username and settings.smtp_password:
+            smtp.login(settings.smtp_username, settings.smtp_password.get_secret_value())
+        smtp.send_message(message)
+    return _Outcome(ok=True)
+
+
+def _backoff(attempt: int, settings: Settings) -> timedelta:
+    seconds = settings.alerts_retry_base_seconds * 2 ** (attempt - 1)
+    return timedelta(seconds=min(seconds, MAX_BACKOFF_SECONDS))
+
+
+async def _record(
+    database: Database,
+    item: _Claimed,
+    outcome: _Outcome,
+    duration_ms: float,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    async with database.transaction() as session:
+        session.add(
+            AlertDeliveryAttempt(
+                delivery_id=item.id,
+                attempt=item.attempt,
+                at=now,
+                ok=outcome.ok,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=duration_ms,
+            )
+        )
+        await session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.id == item.id)
+            .values(
+                attempts=item.attempt,
+                last_error=outcome.error,
+                **_next(item, outcome, now, settings),
+            )
+        )
+
+
+def _next(item: _Claimed, outcome: _Outcome, now: datetime, settings: Settings) -> dict[str, Any]:
+    if outcome.ok:
+        return {"status": DeliveryStatus.DELIVERED, "delivered_at": now, "next_attempt_at": None}
+    if item.attempt >= settings.alerts_delivery_max_attempts:
+        return {"status": DeliveryStatus.FAILED, "next_attempt_at": None}
+    return {"next_attempt_at": now + _backoff(item.attempt, settings)}

@@ -1,0 +1,335 @@
+"""MCP servers: configurations, refresh (connect, list, register), health."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+import mcp_types
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from berrys.core.db import Database, fetch_page, utcnow
+from berrys.core.errors import (
+    Conflict,
+    ServiceUnavailable,
+)
+from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
+from berrys.services.auth.contracts import UserOut
+from berrys.services.tools._catalog import create
+from berrys.services.tools._invocation import ToolInvoker, invalidate_definitions
+from berrys.services.tools._mcp import McpFailure, McpPool, McpServerSpec, failure_line
+from berrys.services.tools._registry import (
+    get_server_row,
+    server_out,
+    tool_out,
+    unmask,
+)
+from berrys.services.tools.contracts import (
+    ApprovalPolicy,
+    McpHealthOut,
+    McpServerCreate,
+    McpServerOut,
+    McpServerUpdate,
+    RefreshResult,
+    ToolCreate,
+    ToolSource,
+    ToolStatus,
+)
+from berrys.services.tools.tables import McpServer, Tool
+
+
+async def get_server(
+    session: AsyncSession, *, server_id: uuid.UUID, reveal: bool = False
+) -> McpServerOut:
+    """A server; its command and arguments only with ``reveal`` (an ADMIN reading)."""
+    return server_out(await get_server_row(session, server_id), reveal=reveal)
+
+
+async def get_servers(
+    session: AsyncSession, *, limit: int, offset: int, reveal: bool = False
+) -> tuple[list[McpServerOut], int]:
+    """Servers by name; their commands and arguments only with ``reveal``."""
+    rows, total = await fetch_page(
+        session, select(McpServer).order_by(McpServer.name), limit=limit, offset=offset
+    )
+    return [server_out(row, reveal=reveal) for row in rows], total
+
+
+async def get_server_by_name(session: AsyncSession, *, name: str) -> McpServerOut | None:
+    row = await session.scalar(select(McpServer).where(McpServer.name == name))
+    return server_out(row) if row else None
+
+
+async def create_server(
+    session: AsyncSession, *, server_in: McpServerCreate, user: UserOut | None
+) -> McpServerOut:
+    if await session.scalar(select(McpServer.id).where(McpServer.name == server_in.name)):
+        raise Conflict(f"an MCP server named {server_in.name!r} already exists")
+    row = McpServer(
+        name=server_in.name,
+        transport=server_in.transport,
+        command=server_in.command,
+        args=server_in.args,
+        env=server_in.env,
+        url=server_in.url,
+        headers=server_in.headers,
+        timeout_seconds=server_in.timeout_seconds,
+        enabled=server_in.enabled,
+        created_by=user.id if user else None,
+    )
+    session.add(row)
+    await session.flush()
+    created = server_out(row)
+    await audit.record(
+        session,
+        entity_type="mcp_server",
+        entity_id=row.id,
+        action=AuditAction.CREATE,
+        actor_id=user.id if user else None,
+        after=created,
+    )
+    return created
+
+
+async def update_server(
+    session: AsyncSession,
+    *,
+    server_id: uuid.UUID,
+    server_in: McpServerUpdate,
+    user: UserOut | None,
+) -> McpServerOut:
+    invalidate_definitions()
+    row = await get_server_row(session, server_id)
+    before = server_out(row)
+    changes = server_in.model_dump(exclude_unset=True, exclude_none=True)
+    if "env" in changes:
+        row.env = unmask(changes.pop("env"), row.env or {})
+    if "headers" in changes:
+        row.headers = unmask(changes.pop("headers"), row.headers or {})
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.updated_at = utcnow()
+    await session.flush()
+    after = server_out(row)
+    await audit.record(
+        session,
+        entity_type="mcp_server",
+        entity_id=row.id,
+        action=AuditAction.UPDATE,
+        actor_id=user.id if user else None,
+        before=before,
+        after=after,
+    )
+    return after
+
+
+async def delete_server(
+    session: AsyncSession, invoker: ToolInvoker, *, server_id: uuid.UUID, user: UserOut | None
+) -> None:
+    """Remove a server and its tools (their execution log stays); ``invoker``'s session with
+    it is closed."""
+    invalidate_definitions()
+    row = await get_server_row(session, server_id)
+    before = server_out(row)
+    await session.delete(row)
+    await audit.record(
+        session,
+        entity_type="mcp_server",
+        entity_id=server_id,
+        action=AuditAction.DELETE,
+        actor_id=user.id if user else None,
+        before=before,
+    )
+    await invoker.mcp.close(server_id)
+
+
+def _policy_for(tool: mcp_types.Tool) -> tuple[ApprovalPolicy, bool]:
+    """Read-only or explicitly non-destructive tools run unasked; the rest need approval."""
+    hints = tool.annotations
+    if hints is None:
+        return ApprovalPolicy.REQUIRES_APPROVAL, False
+    safe = bool(hints.read_only_hint) or hints.destructive_hint is False
+    policy = ApprovalPolicy.AUTO if safe else ApprovalPolicy.REQUIRES_APPROVAL
+    return policy, bool(hints.idempotent_hint or hints.read_only_hint)
+
+
+def _capabilities_of(server: str, tool: mcp_types.Tool) -> list[str]:
+    words = {server.lower(), *tool.name.lower().replace("-", "_").split("_")}
+    return sorted(word for word in words if len(word) > 2 and word not in {"get", "the", "set"})
+
+
+async def refresh_server(
+    invoker: ToolInvoker, *, server_id: uuid.UUID, user: UserOut | None
+) -> RefreshResult:
+    """Connect (in ``invoker``'s sessions), list the server's tools, and register or refresh
+    them (DISCOVERED).
+
+    The listing happens outside any transaction; the registry writes are one transaction.
+    """
+    database = invoker.database
+    spec, listed = await _list_remote_tools(database, invoker.mcp, server_id)
+    health = invoker.mcp.health(spec.id)
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    invalidate_definitions()
+    async with database.transaction() as session:
+        server = await get_server_row(session, server_id)
+        server.healthy = True
+        server.last_error = None
+        server.last_checked_at = utcnow()
+        server.server_version = health.server_version
+        server.protocol_version = health.protocol_version
+        existing = {
+            tool.target: tool
+            for tool in await session.scalars(select(Tool).where(Tool.mcp_server_id == server_id))
+        }
+        for remote in listed:
+            fields = _remote_fields(remote, health.server_version)
+            current = existing.pop(remote.name, None)
+            if current is None:
+                tool_in = _discovered(spec.name, server_id, remote, fields)
+                created.append((await create(session, tool_in=tool_in, user=user)).name)
+            elif await _refresh_tool(session, current, fields, user=user):
+                updated.append(current.name)
+            else:
+                unchanged.append(current.name)
+        missing = _deprecate(list(existing.values()))
+        await session.flush()
+        result = RefreshResult(
+            server=server_out(server),
+            created=sorted(created),
+            updated=sorted(updated),
+            unchanged=sorted(unchanged),
+            missing=sorted(missing),
+        )
+    return result
+
+
+async def _list_remote_tools(
+    database: Database, mcp: McpPool, server_id: uuid.UUID
+) -> tuple[McpServerSpec, list[mcp_types.Tool]]:
+    """The enabled server's tools as it lists them (a failure is its health's last_error)."""
+    async with database.transaction(read_only=True) as session:
+        row = await get_server_row(session, server_id)
+        spec = McpServerSpec.of(row)
+        enabled = row.enabled
+    if not enabled:
+        raise Conflict(f"MCP server {spec.name!r} is disabled; enable it first")
+    try:
+        return spec, await mcp.list_tools(spec)
+    except McpFailure as exc:
+        await _record_health(database, spec, healthy=False, error=exc.detail)
+        # One line; the whole error (with the server's stderr) is its health's last_error.
+        message = f"MCP server {spec.name!r}: {failure_line(exc.detail)}"
+        raise ServiceUnavailable(message, server=spec.name) from None
+
+
+def _remote_fields(remote: mcp_types.Tool, server_version: str | None) -> dict[str, Any]:
+    """The registry fields the server decides (a refresh updates them)."""
+    return {
+        "description": remote.description or remote.title or "",
+        "input_schema": remote.input_schema or {"type": "object"},
+        "output_schema": remote.output_schema,
+        "version": server_version or "0.0.0",
+    }
+
+
+def _discovered(
+    server: str, server_id: uuid.UUID, remote: mcp_types.Tool, fields: dict[str, Any]
+) -> ToolCreate:
+    """A tool the server lists for the first time, DISCOVERED under the policy its hints allow."""
+    policy, idempotent = _policy_for(remote)
+    annotations = (
+        remote.annotations.model_dump(mode="json", exclude_none=True) if remote.annotations else {}
+    )
+    return ToolCreate(
+        name=f"{server}.{remote.name}",
+        source=ToolSource.MCP,
+        status=ToolStatus.DISCOVERED,
+        approval_policy=policy,
+        idempotent=idempotent,
+        target=remote.name,
+        mcp_server_id=server_id,
+        capabilities=_capabilities_of(server, remote),
+        categories=["mcp", server.lower()],
+        metadata={"annotations": annotations, "title": remote.title},
+        **fields,
+    )
+
+
+async def _refresh_tool(
+    session: AsyncSession, current: Tool, fields: dict[str, Any], *, user: UserOut | None
+) -> bool:
+    """Bring a registered tool up to the server's listing (DISCOVERED again if it was
+    DEPRECATED); False when nothing changed."""
+    before = tool_out(current)
+    changed = {key: value for key, value in fields.items() if getattr(current, key) != value}
+    if current.status == ToolStatus.DEPRECATED:
+        changed["status"] = ToolStatus.DISCOVERED
+    if not changed:
+        return False
+    for key, value in changed.items():
+        setattr(current, key, value)
+    current.updated_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        entity_type="tool",
+        entity_id=current.id,
+        action=AuditAction.UPDATE,
+        actor_id=user.id if user else None,
+        before=before,
+        after=tool_out(current),
+    )
+    return True
+
+
+def _deprecate(gone: list[Tool]) -> list[str]:
+    """Tools the server no longer lists become DEPRECATED; their names."""
+    for tool in gone:
+        if tool.status != ToolStatus.DEPRECATED:
+            tool.status = ToolStatus.DEPRECATED
+            tool.updated_at = utcnow()
+    return [tool.name for tool in gone]
+
+
+async def _record_health(
+    database: Database, spec: McpServerSpec, *, healthy: bool, error: str | None
+) -> None:
+    invalidate_definitions()
+    async with database.transaction() as session:
+        row = await session.get(McpServer, spec.id)
+        if row is not None:
+            row.healthy = healthy
+            row.last_error = error
+            row.last_checked_at = utcnow()
+
+
+async def server_health(invoker: ToolInvoker, *, server_id: uuid.UUID) -> McpHealthOut:
+    """Measure now: connect if needed (in ``invoker``'s sessions; a STDIO server is started)
+    and list its tools, within the server's timeout."""
+    database, mcp = invoker.database, invoker.mcp
+    async with database.transaction(read_only=True) as session:
+        spec = McpServerSpec.of(await get_server_row(session, server_id))
+    started = utcnow()
+    names: list[str] | None = None
+    with contextlib.suppress(McpFailure):
+        names = sorted(tool.name for tool in await mcp.list_tools(spec))
+    latency_ms = (utcnow() - started).total_seconds() * 1000
+    health = mcp.health(spec.id)
+    await _record_health(database, spec, healthy=bool(health.healthy), error=health.last_error)
+    return McpHealthOut(
+        server_id=spec.id,
+        name=spec.name,
+        healthy=health.healthy,
+        connected=health.connected,
+        last_error=health.last_error,
+        error_line=failure_line(health.last_error) if health.last_error else None,
+        tools=len(names) if names is not None else None,
+        tool_names=names or [],
+        latency_ms=round(latency_ms, 3) if names is not None else None,
+    )
