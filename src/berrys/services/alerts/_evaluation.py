@@ -67,10 +67,12 @@ async def _evaluate_next(database: Database, now: datetime, interval_seconds: fl
                 AlertEpisode.rule_id == rule.id, AlertEpisode.status == EpisodeStatus.FIRING
             )
         )
+        # A rule changed to another kind ends the episode of the old condition.
+        if episode is not None and (finding is None or episode.kind != rule.kind):
+            await _resolve(session, rule, episode, now)
+            episode = None
         if finding is not None and episode is None:
             await _open(session, rule, finding, now)
-        elif finding is None and episode is not None:
-            await _resolve(session, rule, episode, now)
         rule.last_evaluated_at = now
         rule.next_evaluation_at = now + timedelta(seconds=interval_seconds)
     return True
