@@ -46,11 +46,13 @@ Graph = list[tuple[int, list[int]]]
 
 
 def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
-    """`berrys worker` in a process whose scripted model answers after ``latency`` seconds."""
-    from berrys import cli
-    from berrys.config import Settings
+    """`berrys worker` in a process whose scripted model answers after ``latency`` seconds
+    (what the command runs, with ``Services`` of its own that the script is installed on)."""
+    from berrys.cli.common import load_settings, setup_logging
+    from berrys.cli.worker import run_worker
     from berrys.services.catalogue import service as catalogue
     from berrys.services.llm import service as llm
+    from berrys.wiring import Services
 
     async def answer(request: Any) -> dict[str, Any]:
         await asyncio.sleep(latency)  # the model's latency: the call is awaited, not computed
@@ -58,12 +60,22 @@ def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
 
     # A task calls the model once, and again when a call of it was discarded (a continuation
     # whose claim went to another task) or retried: twice as many answers as tasks is plenty.
-    llm.script(MODEL, [answer] * (2 * tasks))
+    settings = load_settings()
+    settings.worker_concurrency = concurrency
+    setup_logging(settings, server=True)
     # Warm, as a worker is after its first task: the executor reads the catalogue on each
     # task, and the first read loads it (seconds, in the event loop), cached after that.
-    catalogue.current(Settings())
-    sys.argv = ["berrys", "worker", "--concurrency", str(concurrency)]
-    cli.main()
+    catalogue.current(settings)
+
+    async def work() -> None:
+        services = Services.build(settings)
+        llm.script(services.models, MODEL, [answer] * (2 * tasks))
+        try:
+            await run_worker(services)
+        finally:
+            await services.aclose()
+
+    asyncio.run(work())
 
 
 def critical_path(graph: Graph) -> int:

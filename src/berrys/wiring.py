@@ -20,6 +20,7 @@ from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
+from berrys.services.runs import service as runs
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.wiring")
@@ -46,6 +47,16 @@ class Services:
         )
         return cls(settings, database, models, _default_embedder(models), invoker)
 
+    def start_worker(self, executor: runs.TaskExecutor | None = None) -> pipeline.BackgroundWorker:
+        """A worker of the run engine as a task of the running event loop (``executor``: the
+        default one, which carries tasks out with these models and tools)."""
+        executor = executor or pipeline.default_executor(
+            self.settings, self.database, models=self.models, tools=self.tools
+        )
+        return pipeline.BackgroundWorker(
+            self.database, executor, config=pipeline.engine_config(self.settings)
+        ).start()
+
     def alert_loop(self) -> alerts.AlertLoop | None:
         """The alert evaluator for a server or worker process (None when it is off); its
         owner starts it and stops it."""
@@ -56,7 +67,7 @@ class Services:
     async def aclose(self) -> None:
         """Close the model providers, the MCP sessions and the database's connections."""
         await self.models.aclose()
-        await tools.shutdown()
+        await self.tools.aclose()
         await self.database.dispose()
 
 

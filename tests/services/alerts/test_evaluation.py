@@ -79,13 +79,17 @@ async def test_task_failure_rate_fires_once_and_resolves_when_the_window_passes(
 
 
 async def test_budget_spent_fires_and_resolves_when_the_limit_is_raised(
-    client: httpx.AsyncClient, member: Any, project_id: str, clock: Clock
+    client: httpx.AsyncClient,
+    member: Any,
+    project_id: str,
+    clock: Clock,
+    models: llm.Runtime,
 ) -> None:
     rule = await add_rule(
         client, member, {"kind": "BUDGET_SPENT", "threshold_percent": 80}, project_id=project_id
     )
     costly = {"usage": {"prompt_tokens": 1000, "completion_tokens": 0}, "content": "pricey"}
-    with llm.script("costly", [costly], input_price_per_million=2.0):
+    with llm.script(models, "costly", [costly], input_price_per_million=2.0):
         chat = {"messages": [{"role": "user", "content": "hello"}], "project_id": project_id}
         spent = await client.post("/api/v1/models/chat", json=chat, headers=member.headers)
         assert spent.status_code == 200, spent.text  # $0.002
@@ -216,7 +220,7 @@ async def test_loops_in_two_processes_open_one_episode_and_metrics_show_it(
         client, member, {"kind": "BUDGET_SPENT", "threshold_percent": 50}, project_id=project_id
     )
     costly = {"usage": {"prompt_tokens": 1000, "completion_tokens": 0}, "content": "pricey"}
-    with llm.script("costly", [costly], input_price_per_million=2.0):
+    with llm.script(services.models, "costly", [costly], input_price_per_million=2.0):
         chat = {"messages": [{"role": "user", "content": "hello"}], "project_id": project_id}
         assert (
             await client.post("/api/v1/models/chat", json=chat, headers=member.headers)

@@ -29,7 +29,7 @@ from berrys.services.tools._invocation import (
     ToolTimeout,
     require_human_approval,
 )
-from berrys.services.tools._mcp import failure_line, pool
+from berrys.services.tools._mcp import failure_line
 from berrys.services.tools._servers import (
     create_server,
     delete_server,
@@ -73,13 +73,7 @@ __all__ = [
     "refresh_server",
     "require_human_approval",
     "server_health",
-    "shutdown",
     "unbind_agent_tool",
     "update",
     "update_server",
 ]
-
-
-async def shutdown() -> None:
-    """Close every MCP session (the app's shutdown)."""
-    await pool.close_all()
