@@ -2,11 +2,12 @@
 
 The DAG (layers of ``--width``, each task FS-depending on one or two of the layer before) runs
 on PostgreSQL, each task one model call of ``--latency`` seconds (the scripted model, awaited),
-executed by 1, 2, 4, 8 worker processes of ``--concurrency`` tasks each, started and idle
-before the run is created; the clock runs from the run's commit to its ``finished_at``. DBOS
-runs the same DAG (``scale_out_dbos.py``: its queue polled every ``--dbos-poll-seconds``) on
-its own database of the same server with as many processes. Prints each run, the medians,
-cores and load; also the makespan against the critical path (its length times the latency).
+executed by 1, 2, 4, 8 worker processes of ``--concurrency`` tasks each, started, idle and
+warmed (an untimed run of one task per slot) before the run is created; the clock runs from
+the run's commit to its ``finished_at``. DBOS runs the same DAG (``scale_out_dbos.py``: its
+queue polled every ``--dbos-poll-seconds``) on its own database of the same server with as
+many processes, warmed alike. Prints each run, the medians, cores and load; also the makespan
+against the critical path (its length times the latency), and where a Berrys task's time went.
 
     python benchmarks/scale_out.py --runs 3 --workers 1 2 4 8 --concurrency 4 \
         --database-url postgresql+asyncpg://berrys:berrys@127.0.0.1:5432/bench \
