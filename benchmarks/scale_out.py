@@ -2,11 +2,12 @@
 
 The DAG (layers of ``--width``, each task FS-depending on one or two of the layer before) runs
 on PostgreSQL, each task one model call of ``--latency`` seconds (the scripted model, awaited),
-executed by 1, 2, 4, 8 worker processes of ``--concurrency`` tasks each, started and idle
-before the run is created; the clock runs from the run's commit to its ``finished_at``. DBOS
-runs the same DAG (``scale_out_dbos.py``: its queue polled every ``--dbos-poll-seconds``) on
-its own database of the same server with as many processes. Prints each run, the medians,
-cores and load; also the makespan against the critical path (its length times the latency).
+executed by 1, 2, 4, 8 worker processes of ``--concurrency`` tasks each, started, idle and
+warmed (an untimed run of one task per slot) before the run is created; the clock runs from
+the run's commit to its ``finished_at``. DBOS runs the same DAG (``scale_out_dbos.py``: its
+queue polled every ``--dbos-poll-seconds``) on its own database of the same server with as
+many processes, warmed alike. Prints each run, the medians, cores and load; also the makespan
+against the critical path (its length times the latency), and where a Berrys task's time went.
 
     python benchmarks/scale_out.py --runs 3 --workers 1 2 4 8 --concurrency 4 \
         --database-url postgresql+asyncpg://berrys:berrys@127.0.0.1:5432/bench \
@@ -195,11 +196,32 @@ async def _execute_run(url: str, project: Any, specs: Any, deadline: float) -> t
             await asyncio.sleep(0.25)
         async with database.transaction(read_only=True) as session:
             done = await runs.get(session, run_id=run.id)
+            print(json.dumps(await _where_time_went(session, run.id)), flush=True)
     finally:
         await database.dispose()
     if done.status != RunStatus.COMPLETED or done.finished_at is None:
         raise SystemExit(f"run {run.id} ended {done.status}")
     return (done.finished_at - started).total_seconds(), len(tasks)
+
+
+async def _where_time_went(session: Any, run_id: Any) -> dict[str, Any]:
+    """From the run's own records: how long a task waited READY before it started, how long
+    it ran (the model's latency and the worker's work), and how many tasks each worker ran."""
+    spans = text(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.created_at"
+        " - r.created_at)), percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM"
+        " t.finished_at - t.started_at)) FROM task_run t"
+        " JOIN event r ON r.task_run_id = t.id AND r.type = 'TASK_READY'"
+        " JOIN event s ON s.task_run_id = t.id AND s.type = 'TASK_STARTED'"
+        " WHERE t.run_id = :run"
+    )
+    per_worker = text(
+        "SELECT count(*) FROM event WHERE run_id = :run AND type = 'TASK_STARTED'"
+        " GROUP BY payload->>'worker' ORDER BY 1 DESC"
+    )
+    waited, ran = (await session.execute(spans, {"run": run_id})).one()
+    counts = (await session.execute(per_worker, {"run": run_id})).scalars().all()
+    return {"ready_wait_ms_p50": waited * 1e3, "running_ms_p50": ran * 1e3, "per_worker": counts}
 
 
 def _backends_cpu(postgres: int | None, database: str) -> dict[int, float]:
