@@ -32,8 +32,9 @@ async def error_of(client: Client, tool: str, **arguments: Any) -> str:
 
 
 async def description_to_artifact(client: Client, *, within: float = 60) -> dict[str, Any]:
-    """Project, team, plan, a run waiting for the plan's approval, approved, followed by
-    run_status to its end, and its first artifact read as a resource; the finished run."""
+    """Project, team, plan, a run waiting for the plan's approval (paused and resumed on the
+    way), approved, followed by run_status to its end, and its first text artifact read as a
+    resource; the finished run."""
     project = await call(client, "create_project", description=DESCRIPTION)
     assert project["status"] == "DRAFT"
     assert "akery" in project["name"]
@@ -42,6 +43,8 @@ async def description_to_artifact(client: Client, *, within: float = 60) -> dict
     plan = await call(client, "create_plan", project_id=project["id"])
     assert plan["tasks"]
     run = await call(client, "start_run", project_id=project["id"], require_plan_approval=True)
+    assert (await call(client, "pause_run", run_id=run["id"]))["paused"] is True
+    assert (await call(client, "resume_run", run_id=run["id"]))["paused"] is False
     waiting = await call(client, "list_interactions", run_id=run["id"], type="APPROVAL")
     assert waiting["total"] == 1, waiting
     approval = waiting["items"][0]

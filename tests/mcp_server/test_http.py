@@ -100,6 +100,18 @@ async def test_a_description_becomes_an_approved_finished_run_with_artifacts(
         assert found["items"][0]["id"] == run["project_id"]
         paused = await error_of(client, "pause_run", run_id=run["id"])
         assert "409" in paused  # an ended run cannot be paused: the engine's own message
+    async with httpx.AsyncClient(base_url=live, headers=member.headers) as http:
+        audit = await http.get(
+            "/api/v1/audit", params={"project_id": run["project_id"], "limit": 200}
+        )
+    # Every change the client made is in the audit log under the member's name.
+    mine = {
+        (e["entity_type"], e["action"])
+        for e in audit.json()["items"]
+        if e["actor_id"] == str(member.id)
+    }
+    assert {("project", "CREATE"), ("run", "CREATE"), ("run", "TRANSITION")} <= mine, mine
+    assert ("human_interaction", "RESPOND") in mine
     async with connected(live, other_member.token) as stranger:
         missing = await error_of(stranger, "run_status", run_id=run["id"])
         assert f"Not found (404): Run {run['id']} not found" in missing

@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from berrys.core.errors import Unauthorized, problem_response
 from berrys.mcp_server import server
 from berrys.mcp_server.edge import USER_SCOPE_KEY, Edge, http_caller, user_for_token
+from berrys.services.auth.contracts import UserOut
 from berrys.wiring import Services
 
 PATH = "/mcp"
@@ -26,14 +27,14 @@ class McpEndpoint:
 
     def __init__(self, services: Callable[[], Services]) -> None:
         self._services = services
-        self._server = server.build(Edge(services=services, caller=http_caller))
         self._manager: StreamableHTTPSessionManager | None = None
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Serve MCP while the application runs: a session manager runs only once, so each
-        start of the application gets a new one."""
-        self._server.streamable_http_app(
+        start of the application gets a new one (and an app never started builds none)."""
+        mcp = server.build(Edge(services=self._services, caller=http_caller))
+        mcp.streamable_http_app(
             # Stateless, plain JSON answers: any replica answers any request, nothing is
             # held between requests; every request carries its own token.
             stateless_http=True,
@@ -42,7 +43,7 @@ class McpEndpoint:
             # was tricked into loading (DNS rebinding) has no credential to use.
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
-        manager = self._server.session_manager
+        manager = mcp.session_manager
         async with manager.run():
             self._manager = manager
             try:
@@ -65,7 +66,7 @@ class McpEndpoint:
             return
         await self._manager.handle_request(scope, receive, send)
 
-    async def _authenticate(self, headers: Headers) -> object:
+    async def _authenticate(self, headers: Headers) -> UserOut:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Missing bearer token: send Authorization: Bearer <API token>")
