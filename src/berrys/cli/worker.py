@@ -21,36 +21,40 @@ def worker_command(
     settings = load_settings()
     if concurrency:
         settings.worker_concurrency = concurrency
+    run_with_services(run_worker, settings)
 
-    async def _main(services: Services) -> None:
-        worker = pipeline.build_worker(
-            services.database,
-            pipeline.default_executor(
-                settings, services.database, models=services.models, tools=services.tools
-            ),
-            config=pipeline.engine_config(settings),
-        )
-        draining: list[asyncio.Task[None]] = []
 
-        def _signalled() -> None:
-            if draining:
-                worker.stop()
-                return
-            console.print("Draining: no new work; the tasks held finish or are handed back.")
-            draining.append(asyncio.create_task(worker.drain(settings.worker_drain_seconds)))
+async def run_worker(services: Services) -> None:
+    """What ``berrys worker`` runs with the command's ``Services``; a process that scripts
+    its models (tests, benchmarks) builds its own and runs this with them. The first
+    SIGTERM (or Ctrl-C) drains the worker, a second stops it at once."""
+    settings = services.settings
+    worker = pipeline.build_worker(
+        services.database,
+        pipeline.default_executor(
+            settings, services.database, models=services.models, tools=services.tools
+        ),
+        config=pipeline.engine_config(settings),
+    )
+    draining: list[asyncio.Task[None]] = []
 
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, _signalled)
-        console.print(f"Worker {worker.worker_id} is running (Ctrl-C to stop).")
-        alert_loop = services.alert_loop()
+    def _signalled() -> None:
+        if draining:
+            worker.stop()
+            return
+        console.print("Draining: no new work; the tasks held finish or are handed back.")
+        draining.append(asyncio.create_task(worker.drain(settings.worker_drain_seconds)))
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _signalled)
+    console.print(f"Worker {worker.worker_id} is running (Ctrl-C to stop).")
+    alert_loop = services.alert_loop()
+    if alert_loop is not None:
+        alert_loop.start()
+    try:
+        await worker.run()
+    finally:
         if alert_loop is not None:
-            alert_loop.start()
-        try:
-            await worker.run()
-        finally:
-            if alert_loop is not None:
-                await alert_loop.stop()
-        console.print("Worker stopped; its tasks were finished or handed back.")
-
-    run_with_services(_main, settings)
+            await alert_loop.stop()
+    console.print("Worker stopped; its tasks were finished or handed back.")

@@ -14,10 +14,10 @@ from berrys.cli.common import (
     console,
     load_settings,
     operator_email,
-    require_admin,
     run_async,
 )
 from berrys.core.db import Database, utcnow
+from berrys.services.auth import service as auth
 from berrys.services.llm import service as llm
 from berrys.services.llm.contracts import ProviderLoadOut
 from berrys.services.runs import service as runs
@@ -29,7 +29,7 @@ def workers_command(as_user: str | None = AS_USER, as_json: bool = JSON_OPTION) 
     settings = load_settings()
 
     async def _read(database: Database) -> tuple[list[WorkerOut], list[ProviderLoadOut]]:
-        require_admin(await acting_user(database, operator_email(settings, as_user)))
+        auth.require_admin(await acting_user(database, operator_email(settings, as_user)))
         async with database.transaction(read_only=True) as session:
             live = await runs.workers(session)
             loads = [] if database.is_sqlite else await llm.provider_loads(session)
