@@ -21,6 +21,7 @@ from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
+from berrys.services.runs import service as runs
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.wiring")
@@ -49,6 +50,16 @@ class Services:
         )
         embedder = _default_embedder(models)
         return cls(settings, database, models, embedder, invoker, Background())
+
+    def start_worker(self, executor: runs.TaskExecutor | None = None) -> pipeline.BackgroundWorker:
+        """A worker of the run engine as a task of the running event loop (``executor``: the
+        default one, which carries tasks out with these models and tools)."""
+        executor = executor or pipeline.default_executor(
+            self.settings, self.database, models=self.models, tools=self.tools
+        )
+        return pipeline.BackgroundWorker(
+            self.database, executor, config=pipeline.engine_config(self.settings)
+        ).start()
 
     def alert_loop(self) -> alerts.AlertLoop | None:
         """The alert evaluator for a server or worker process (None when it is off); its

@@ -24,7 +24,6 @@ from berrys.cli.common import (
     console,
     load_settings,
     operator_email,
-    require_writer,
     resolve_project,
     run_async,
     run_with_services,
@@ -41,6 +40,7 @@ from berrys.services.alerts.contracts import (
     AlertRuleOut,
     EpisodeStatus,
 )
+from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.wiring import Services
 
@@ -132,7 +132,7 @@ def add_rule(
     async def _add(services: Services) -> AlertRuleOut:
         database = services.database
         user = await acting_user(database, email)
-        require_writer(user)
+        auth.require_writer(user)
         project_id = (await resolve_project(database, project, email))[1].id if project else None
         try:
             rule_in = AlertRuleCreate(
@@ -182,7 +182,7 @@ def remove_rule(
 
     async def _remove(database: Database) -> AlertRuleOut:
         user = await acting_user(database, email)
-        require_writer(user)
+        auth.require_writer(user)
         found = await _find(database, user, rule)
         async with database.transaction() as session:
             await alerts.delete(session, rule_id=found.id, user=user)

@@ -17,6 +17,7 @@ from berrys.cli import (
     chat,
     common,
     db,
+    mcp,
     models,
     plan,
     projects,
@@ -97,6 +98,7 @@ app.command("worker")(worker_cli.worker_command)
 app.command("chat")(chat.chat_command)
 app.command("search")(search.search_command)
 app.command("info")(info_command)
+app.command("mcp")(mcp.mcp_command)
 app.add_typer(db.app, name="db")
 app.add_typer(users.user_app, name="user")
 app.add_typer(users.token_app, name="token")

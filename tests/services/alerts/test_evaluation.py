@@ -263,3 +263,22 @@ async def test_loops_in_two_processes_open_one_episode_and_metrics_show_it(
 
 async def _firing(client: httpx.AsyncClient, actor: Any, rule: dict[str, Any]) -> bool:
     return await states(client, actor, rule) == [FIRING]
+
+
+async def test_a_rule_changed_to_another_kind_ends_the_old_episode(
+    client: httpx.AsyncClient, database: Database, member: Any, project_id: str, clock: Clock
+) -> None:
+    rule = await add_rule(
+        client, member, {"kind": "RUN_STALLED", "idle_minutes": 5}, project_id=project_id
+    )
+    await unattended_run(database, project_id)
+    await clock.evaluate(after=timedelta(minutes=6))
+    assert await states(client, member, rule) == [FIRING]
+    changed = await client.patch(
+        f"/api/v1/alerts/rules/{rule['id']}",
+        json={"condition": {"kind": "WORKER_SILENT", "grace_minutes": 1}},
+        headers=member.headers,
+    )
+    assert changed.status_code == 200, changed.text
+    await clock.evaluate()
+    assert await states(client, member, rule) == [RESOLVED]

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from berrys.config import Settings
 from berrys.core.db import Database, utcnow
@@ -77,16 +77,17 @@ async def _claim(database: Database, now: datetime, settings: Settings) -> list[
     # Claimed for longer than a send can take: a process that dies mid-send leaves the
     # delivery to be retried after that, by any process.
     claim_until = now + timedelta(seconds=2 * settings.alerts_webhook_timeout_seconds + 60)
+    due = (AlertDelivery.status == DeliveryStatus.PENDING, AlertDelivery.next_attempt_at <= now)
+    async with database.transaction(read_only=True) as session:
+        if not await session.scalar(select(exists().where(*due))):
+            return []  # no write transaction (SQLite's write lock) while nothing is due
     async with database.transaction() as session:
         rows = (
             await session.execute(
                 select(AlertDelivery, AlertRule.webhook_secret_encrypted)
                 .join(AlertEpisode, AlertEpisode.id == AlertDelivery.episode_id)
                 .join(AlertRule, AlertRule.id == AlertEpisode.rule_id)
-                .where(
-                    AlertDelivery.status == DeliveryStatus.PENDING,
-                    AlertDelivery.next_attempt_at <= now,
-                )
+                .where(*due)
                 .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
                 .limit(MAX_DELIVERIES_PER_PASS)
                 .with_for_update(of=AlertDelivery, skip_locked=True)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database, fetch_page, utcnow
-from berrys.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from berrys.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from berrys.core.security import hash_password, hash_token, new_password, new_token, verify_password
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
@@ -41,6 +41,7 @@ __all__ = [
     "get_personal_tokens",
     "login",
     "logout",
+    "require_writer",
     "revoke_personal_token",
     "set_password",
     "user_for_token",
@@ -247,6 +248,12 @@ async def user_for_token(session: AsyncSession, token: str) -> UserOut | None:
     )
     row = result.mappings().first()
     return UserOut.model_validate(row) if row else None
+
+
+def require_writer(user: UserOut) -> None:
+    """Forbidden for a VIEWER: writing needs MEMBER or ADMIN (every edge checks it so)."""
+    if not user.can_write:
+        raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
 
 
 async def logout(session: AsyncSession, *, token: str, user: UserOut) -> None:
