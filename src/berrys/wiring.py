@@ -1,6 +1,7 @@
 """The application's wiring: one ``Services`` object built from ``Settings`` and handed to
 whatever needs a shared part (the database, the model runtime, the embedder, the tool
-invoker and its MCP sessions, background work), instead of process globals.
+invoker and its MCP sessions, background work, the run event listener), instead of
+process globals each configured by whoever came last.
 
 It joins parts of several services (llm, tools, and the pipeline's approval of tool calls),
 so it sits above every service: no service imports it. ``create_app`` keeps one on
@@ -39,6 +40,8 @@ class Services:
     tools: tools.ToolInvoker
     # Work a request starts to outlive it (a chat reply whose client went away).
     background: Background
+    # Wakes the process's SSE streams of a run when its events are committed (any process).
+    run_events: runs.RunEventListener
 
     @classmethod
     def build(cls, settings: Settings, *, database: Database | None = None) -> Services:
@@ -49,7 +52,12 @@ class Services:
             database, settings, approve=pipeline.tool_call_approval(database)
         )
         embedder = _default_embedder(models)
-        return cls(settings, database, models, embedder, invoker, Background())
+        listener = runs.RunEventListener(database)
+        return cls(settings, database, models, embedder, invoker, Background(), listener)
+
+    async def start(self) -> None:
+        """What a server process runs beside its requests: the run event listener."""
+        await self.run_events.start()
 
     def start_worker(self, executor: runs.TaskExecutor | None = None) -> pipeline.BackgroundWorker:
         """A worker of the run engine as a task of the running event loop (``executor``: the
@@ -74,9 +82,10 @@ class Services:
         await self.database.dispose()
 
     async def close_parts(self) -> None:
-        """Stop the background work, close the model providers and the MCP sessions; the
-        database stays open (a test's belongs to the whole test session)."""
+        """Stop the background work and the run event listener, close the model providers
+        and the MCP sessions; the database stays open (a test's is the whole session's)."""
         await self.background.aclose()
+        await self.run_events.stop()
         await self.models.aclose()
         await self.tools.aclose()
 
