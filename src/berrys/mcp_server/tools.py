@@ -275,6 +275,7 @@ async def search_similar(
             offset=0,
             budget=search.EMBED_BUDGET_SECONDS,
             embedder=services.embedder,
+            models=services.models,
         )
 
 

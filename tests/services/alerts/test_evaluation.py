@@ -29,6 +29,8 @@ from tests.services.runs.conftest import (
 )
 from tests.services.runs.scripted import ScriptedExecutor
 
+from berrys.app import create_app
+from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.services.alerts import service as alerts
 from berrys.services.interactions import service as interactions
@@ -282,3 +284,40 @@ async def test_a_rule_changed_to_another_kind_ends_the_old_episode(
     assert changed.status_code == 200, changed.text
     await clock.evaluate()
     assert await states(client, member, rule) == [RESOLVED]
+
+
+async def test_the_served_app_runs_the_evaluator_in_its_lifespan(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    models: llm.Runtime,
+    member: Any,
+    project_id: str,
+) -> None:
+    """``berrys serve``'s app (its lifespan, its own Database) evaluates rules by itself."""
+    rule = await add_rule(
+        client, member, {"kind": "BUDGET_SPENT", "threshold_percent": 50}, project_id=project_id
+    )
+    costly = {"usage": {"prompt_tokens": 1000, "completion_tokens": 0}, "content": "pricey"}
+    with llm.script(models, "costly", [costly], input_price_per_million=2.0):
+        chat = {"messages": [{"role": "user", "content": "hello"}], "project_id": project_id}
+        assert (
+            await client.post("/api/v1/models/chat", json=chat, headers=member.headers)
+        ).is_success
+    budget = {"scope": "PROJECT", "project_id": project_id, "limit_usd": 0.002}
+    assert (
+        await client.put("/api/v1/models/budgets", json=budget, headers=member.headers)
+    ).is_success
+
+    served_settings = settings.model_copy(
+        update={
+            "worker_embedded": False,
+            "embedding_model": "hashing",
+            "alerts_evaluation_seconds": 1.0,
+            "loop_lag_interval_seconds": 0,
+        }
+    )
+    served = create_app(served_settings, database=Database(settings.resolved_database_url))
+    async with served.router.lifespan_context(served):
+        await wait_until(
+            lambda: _firing(client, member, rule), within=15, message="the served app's evaluation"
+        )

@@ -216,3 +216,26 @@ async def test_rotating_the_secret_key_re_encrypts_webhook_secrets(
     assert SecretBox("a-brand-new-secret-key-0001").decrypt(stored) == SECRET
     with pytest.raises(SecretUnreadable):
         SecretBox(current).decrypt(stored)
+
+
+async def test_a_webhook_never_reaches_cloud_metadata(
+    client: httpx.AsyncClient, services: Services, member: Any, project_id: str, clock: Clock
+) -> None:
+    rule = await add_rule(
+        client,
+        member,
+        STALLED,
+        project_id=project_id,
+        webhook_url="http://169.254.169.254/latest/meta-data",
+        webhook_secret=SECRET,
+    )
+    await unattended_run(services.database, project_id)
+    at = await clock.evaluate(after=timedelta(minutes=6))
+    await alerts.deliver_due(services.database, services.models.secrets, services.settings, now=at)
+    [episode] = await episodes_of(client, member, rule)
+    response = await client.get(f"{EPISODES}/{episode['id']}/deliveries", headers=member.headers)
+    [delivery] = response.json()
+    [attempt] = delivery["attempt_log"]
+    assert (attempt["ok"], attempt["status_code"]) == (False, None)
+    assert "cloud metadata" in attempt["error"]
+    assert delivery["status"] == "PENDING"  # retried later, refused the same way

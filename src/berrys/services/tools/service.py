@@ -19,6 +19,7 @@ from berrys.services.tools._catalog import (
     update,
 )
 from berrys.services.tools._discovery import discover, get_discovery
+from berrys.services.tools._egress import request as egress_request
 from berrys.services.tools._evaluation import evaluate, get_evaluations
 from berrys.services.tools._executions import get_executions, get_usage
 from berrys.services.tools._invocation import (
@@ -55,6 +56,7 @@ __all__ = [
     "delete",
     "delete_server",
     "discover",
+    "egress_request",
     "ensure_builtin_tools",
     "evaluate",
     "failure_line",
