@@ -62,6 +62,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         raise ServiceUnavailable(
             "The database schema is not up to date; run `berrys db upgrade` and start again."
         )
+    await services.start()
     _log.info("berrys.started", version=__version__)
     loop_lag: LoopLag | None = app.state.loop_lag
     if loop_lag is not None:
