@@ -23,8 +23,8 @@ async def test_each_app_serves_with_the_parts_built_from_its_own_settings(
     assert second.models.settings.llm_cooldown_seconds == 99.0
     assert first.tools is not second.tools
     assert first.tools.database is first.database
-    await first.models.aclose()
-    await second.models.aclose()
+    await first.close_parts()
+    await second.close_parts()
 
 
 async def test_a_tool_invoker_applies_its_own_approval_policy(
