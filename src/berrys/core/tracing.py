@@ -51,7 +51,6 @@ WORKFLOW_NAME = gen_ai.GEN_AI_WORKFLOW_NAME
 TOOL_NAME = gen_ai.GEN_AI_TOOL_NAME
 TOOL_TYPE = gen_ai.GEN_AI_TOOL_TYPE
 TOOL_CALL_ID = gen_ai.GEN_AI_TOOL_CALL_ID
-TOOL_DESCRIPTION = gen_ai.GEN_AI_TOOL_DESCRIPTION
 ERROR_TYPE = error_attributes.ERROR_TYPE
 COST_USD = "berrys.cost_usd"
 # The W3C header's name; a run keeps its workflow span's context under it in its options.
