@@ -1,6 +1,7 @@
 """The application's wiring: one ``Services`` object built from ``Settings`` and handed to
 whatever needs a shared part (the database, the model runtime, the embedder, the tool
-invoker), instead of process globals each configured by whoever came last.
+invoker, the run event listener), instead of process globals each configured by whoever
+came last.
 
 It joins parts of several services (llm, tools, and the pipeline's approval of tool calls),
 so it sits above every service: no service imports it. ``create_app`` keeps one on
@@ -22,6 +23,7 @@ from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
+from berrys.services.runs import service as runs
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.wiring")
@@ -37,6 +39,8 @@ class Services:
     # Semantic ranking in search and tool discovery; None: they rank by words alone.
     embedder: llm.Embedder | None
     tools: tools.ToolInvoker
+    # Wakes the process's SSE streams of a run when its events are committed (any process).
+    run_events: runs.RunEventListener
 
     @classmethod
     def build(cls, settings: Settings, *, database: Database | None = None) -> Services:
@@ -48,7 +52,22 @@ class Services:
         invoker = tools.ToolInvoker(
             database, settings, approve=pipeline.tool_call_approval(database)
         )
-        return cls(settings, database, models, _default_embedder(models), invoker)
+        listener = runs.RunEventListener(database)
+        return cls(settings, database, models, _default_embedder(models), invoker, listener)
+
+    async def start(self) -> None:
+        """What a server process runs beside its requests: the run event listener."""
+        await self.run_events.start()
+
+    def start_worker(self, executor: runs.TaskExecutor | None = None) -> pipeline.BackgroundWorker:
+        """A worker of the run engine as a task of the running event loop (``executor``: the
+        default one, which carries tasks out with these models and tools)."""
+        executor = executor or pipeline.default_executor(
+            self.settings, self.database, models=self.models, tools=self.tools
+        )
+        return pipeline.BackgroundWorker(
+            self.database, executor, config=pipeline.engine_config(self.settings)
+        ).start()
 
     def alert_loop(self) -> alerts.AlertLoop | None:
         """The alert evaluator for a server or worker process (None when it is off); its
@@ -58,10 +77,11 @@ class Services:
         return alerts.AlertLoop(self.database, self.models.secrets, self.settings)
 
     async def aclose(self) -> None:
-        """Close the model providers, the MCP sessions and the database's connections;
-        send the spans still buffered."""
+        """Stop the listener; close the model providers, the MCP sessions and the database's
+        connections; send the spans still buffered."""
+        await self.run_events.stop()
         await self.models.aclose()
-        await tools.shutdown()
+        await self.tools.aclose()
         await self.database.dispose()
         if tracing.enabled():  # the exporter may wait on its collector: not in the loop
             await asyncio.to_thread(tracing.flush)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 import httpx
 
 from berrys.core import security
+from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserRole
 
 PASSWORD = "correct horse battery"
@@ -170,3 +172,12 @@ async def test_tokens_are_stored_only_as_hashes(client, member, database):
     assert stored
     assert member.token not in stored
     assert all(len(value) == 64 for value in stored)
+
+
+async def test_servers_starting_together_create_one_first_admin(database, settings):
+    """Replicas started at once on an empty database: one creates the admin, the others
+    start without error (they used to stop with a conflict)."""
+    created = await asyncio.gather(*(auth.ensure_first_admin(database, settings) for _ in "abc"))
+    assert sum(result is not None for result in created) == 1
+    async with database.transaction(read_only=True) as session:
+        assert await auth.count(session) == 1

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database, fetch_page, utcnow
-from berrys.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from berrys.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from berrys.core.security import hash_password, hash_token, new_password, new_token, verify_password
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
@@ -41,6 +41,7 @@ __all__ = [
     "get_personal_tokens",
     "login",
     "logout",
+    "require_writer",
     "revoke_personal_token",
     "set_password",
     "user_for_token",
@@ -111,20 +112,22 @@ async def ensure_first_admin(
 ) -> tuple[str, str | None] | None:
     """With no users yet, create the first admin: from settings, or with a random password.
 
-    Returns (email, generated password or None) when an admin was created.
+    Returns (email, generated password or None) when an admin was created; None too when
+    another process (a replica starting at the same time) created it first.
     """
-    async with database.transaction() as session:
-        if await count(session):
-            return None
-        email = settings.admin_email or "admin@berrys.local"
-        generated = None if settings.admin_password else new_password()
-        password = (
-            settings.admin_password.get_secret_value() if settings.admin_password else generated
-        )
-        user_in = UserCreate.model_validate(
-            {"email": email, "password": password, "role": UserRole.ADMIN}
-        )
-        await create_user(session, user_in=user_in, actor_id=None)
+    email = settings.admin_email or "admin@berrys.local"
+    generated = None if settings.admin_password else new_password()
+    password = settings.admin_password.get_secret_value() if settings.admin_password else generated
+    user_in = UserCreate.model_validate(
+        {"email": email, "password": password, "role": UserRole.ADMIN}
+    )
+    try:
+        async with database.transaction() as session:
+            if await count(session):
+                return None
+            await create_user(session, user_in=user_in, actor_id=None)
+    except Conflict:
+        return None
     return user_in.email, generated
 
 
@@ -247,6 +250,12 @@ async def user_for_token(session: AsyncSession, token: str) -> UserOut | None:
     )
     row = result.mappings().first()
     return UserOut.model_validate(row) if row else None
+
+
+def require_writer(user: UserOut) -> None:
+    """Forbidden for a VIEWER: writing needs MEMBER or ADMIN (every edge checks it so)."""
+    if not user.can_write:
+        raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
 
 
 async def logout(session: AsyncSession, *, token: str, user: UserOut) -> None:

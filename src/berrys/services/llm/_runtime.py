@@ -75,6 +75,14 @@ class Runtime:
         old = self.settings.old_secret_key
         return SecretBox(self.settings.resolved_secret_key, [old.get_secret_value()] if old else [])
 
+    @property
+    def scripted(self) -> ScriptedProvider:
+        """The SCRIPTED provider: the scripts installed on this runtime, and the cassette."""
+        provider = self.providers[ModelProvider.SCRIPTED]
+        if not isinstance(provider, ScriptedProvider):
+            raise TypeError(f"The SCRIPTED provider is a {type(provider).__name__}")
+        return provider
+
     def provider_for(self, spec: ModelSpec) -> Provider | None:
         """Who serves ``spec``: its stored endpoint, else its kind's configured provider."""
         if spec.endpoint is not None:
@@ -128,7 +136,7 @@ class Runtime:
 
 
 def build(settings: Settings) -> Runtime:
-    """The providers ``settings`` configure (scripted models installed in-process stay)."""
+    """The providers ``settings`` configure, with no scripted model installed yet."""
     runtime = Runtime(settings=settings)
     cassette = None
     if settings.llm_cassette is not None:

@@ -22,7 +22,7 @@ from berrys.services.projects import service as projects
 from berrys.services.search.contracts import SearchHit, SearchKind, SearchResult
 from berrys.services.tools import service as tools
 
-__all__ = ["similar"]
+__all__ = ["EMBED_BUDGET_SECONDS", "similar"]
 
 _log = structlog.get_logger("berrys.search")
 
