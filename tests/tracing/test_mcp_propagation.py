@@ -4,24 +4,13 @@ request's ``_meta``, as the MCP SDK sends it): the server's work joins the run's
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
-
-from berrys.services.tools import service as tools
 
 SERVER = {
     "transport": "STDIO",
     "command": sys.executable,
     "args": [str(Path(__file__).with_name("traced_server.py"))],
 }
-
-
-@pytest.fixture(autouse=True)
-async def _close_mcp_sessions() -> AsyncIterator[None]:
-    yield
-    await tools.shutdown()
 
 
 async def _traced_tool(client, admin) -> str:  # type: ignore[no-untyped-def]
@@ -59,4 +48,3 @@ async def test_an_mcp_call_carries_its_execute_tool_spans_trace(spans, client, a
     # The server's parent: the SDK's client span of the request, inside the tool's span.
     [sent] = [s for s in recorded if f"{s.context.span_id:016x}" == parent_id]
     assert sent.parent.span_id == tool.context.span_id
-

@@ -47,7 +47,7 @@ async def _run_two_tasks(services, database, client, member, project, start_work
         TaskSpec(key="menu", name="Write the menu", agent_id=agent["id"]),
         TaskSpec(key="opening", name="Plan the opening", agent_id=agent["id"]),
     ]
-    with llm.script("fake", SCRIPT):
+    with llm.script(services.models, "fake", SCRIPT):
         run = await create_run(database, project, specs, deps("menu>opening"), actor_id=user.id)
         start_worker(
             AgentExecutor(
@@ -126,8 +126,8 @@ async def test_each_attempt_is_a_chat_span_and_a_fallback_shows_the_failure(
 ):
     request = CompletionRequest(messages=[ChatMessage(role="user", content="Two plus two?")])
     with (
-        llm.script("primary", [{"error": "server_error", "status": 503}], quality=9),
-        llm.script("backup", [_answer("4", 12, 1)], quality=8),
+        llm.script(models, "primary", [{"error": "server_error", "status": 503}], quality=9),
+        llm.script(models, "backup", [_answer("4", 12, 1)], quality=8),
     ):
         result = await llm.complete(models, database, request)
     assert (result.model, result.fallback) == ("backup", True)
