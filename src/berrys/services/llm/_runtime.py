@@ -24,6 +24,7 @@ from berrys.core.encryption import SecretBox
 from berrys.services.llm._providers.base import ModelSpec, Provider
 from berrys.services.llm._providers.rules import RulesProvider
 from berrys.services.llm._providers.scripted import Cassette, ScriptedProvider
+from berrys.services.llm._scoring import Warmer
 from berrys.services.llm.contracts import ModelProvider
 
 _log = structlog.get_logger("berrys.llm")
@@ -65,6 +66,8 @@ class Runtime:
     gates: dict[str, tuple[float, Any]] = field(default_factory=dict)
     synced: set[str] = field(default_factory=set)
     embedders: dict[str, Any] = field(default_factory=dict)
+    # What search had no time to embed, embedded in the background (cancelled by ``aclose``).
+    warming: Warmer = field(default_factory=Warmer)
     seeds: list[Any] | None = None
     seeds_missing: list[ModelProvider] = field(default_factory=list)
     seeds_retry_at: float = 0.0
@@ -127,6 +130,7 @@ class Runtime:
         self.budgets.clear()
 
     async def aclose(self) -> None:
+        await self.warming.aclose()
         serving = [e.provider for e in self.endpoints.values() if e.provider is not None]
         for provider in [*self.providers.values(), *serving, *self.retired]:
             try:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,6 @@ from berrys.services.llm._scoring import (
     Embed,
     relative,
     similarities,
-    warm_later,
     word_match,
     words,
 )
@@ -345,6 +344,20 @@ async def _stream_from(
     _router.learn(spec, record.outcome, latency)
     completion = _router.finish(spec, response, None, records, started, route.reason, [], preq)
     yield StreamChunk(done=True, completion=completion)
+
+
+def warm_later(
+    models: Runtime,
+    texts: Sequence[str],
+    *,
+    source: Hashable,
+    embed: Embed,
+    database: Database | None = None,
+) -> None:
+    """Embed ``texts`` in the background (one task per embedder ``source``, held by
+    ``models`` and cancelled when it closes) so later queries find them; with ``database``
+    their vectors are stored, as by ``similarities``."""
+    models.warming.later(texts, source=source, embed=embed, database=database)
 
 
 def embedder(models: Runtime, model: str | None = None) -> Embedder:
