@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import bindparam, func, insert, select, update
 
+from berrys.core import tracing
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import Priority
 from berrys.services.interactions.contracts import ApprovalSubject, RejectionPolicy
@@ -56,6 +58,29 @@ _task = TaskRun.__table__
 _step = Step.__table__
 _artifact = Artifact.__table__
 _run = Run.__table__
+
+
+# What ends a task's execution without it failing: it waits, starts again or moved on.
+_NOT_FAILURES = (Suspended, Diverged, LeaseLost, PauseRun)
+
+
+def _task_span(task: TaskSnapshot) -> AbstractContextManager[Any]:
+    """The task's ``invoke_agent`` span, a child of its run's workflow span."""
+    attributes: dict[str, str | int] = {
+        "berrys.task.name": task.name,
+        "berrys.task_run.id": str(task.id),
+        "berrys.run.id": str(task.run_id),
+        "berrys.task.attempt": task.attempt,
+    }
+    if task.agent_id is not None:
+        attributes[tracing.AGENT_ID] = str(task.agent_id)
+    return tracing.span(
+        tracing.INVOKE_AGENT,
+        task.name,
+        attributes,
+        parent=task.run_options.get(tracing.TRACEPARENT),
+        expected=_NOT_FAILURES,
+    )
 
 
 class Successors(Protocol):
@@ -123,8 +148,9 @@ class TaskRunner:
                     await apply_policies(ctx)
                     # A timeout scope, not wait_for: no second asyncio task per execution.
                     try:
-                        async with asyncio.timeout(item.timeout or None):
-                            outcome = await self.executor.execute(ctx)
+                        with _task_span(snapshot):
+                            async with asyncio.timeout(item.timeout or None):
+                                outcome = await self.executor.execute(ctx)
                     finally:
                         if successors is not None:
                             successors.returned(snapshot.id)
