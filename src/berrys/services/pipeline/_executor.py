@@ -287,6 +287,7 @@ class AgentExecutor:
                     )
             tools = await self._bound_tools(session, task.agent_id)
         return {
+            "description": project.description,
             "system": system,
             "agent_name": agent_name,
             "auditor": auditor,
@@ -396,7 +397,9 @@ class AgentExecutor:
     async def execute(self, ctx: TaskContext) -> TaskOutcome:
         loaded = await self._load(ctx)
         known = catalogue.current(self.settings)
-        deliverable = catalogue.deliverable_type(known, ctx.task.spec.get("deliverable"))
+        deliverable = catalogue.deliverable_for(
+            known, ctx.task.spec.get("deliverable"), loaded["description"]
+        )
         if deliverable is not None:
             return await self._deliver(ctx, loaded, deliverable)
         tools = loaded["tools"]
