@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,7 +10,10 @@ from datetime import UTC, datetime
 
 import httpx
 
-from berrys.core import security
+from berrys.config import Settings
+from berrys.core import migrate, security
+from berrys.core.db import Database
+from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserRole
 
 PASSWORD = "correct horse battery"
@@ -170,3 +174,24 @@ async def test_tokens_are_stored_only_as_hashes(client, member, database):
     assert stored
     assert member.token not in stored
     assert all(len(value) == 64 for value in stored)
+
+
+async def test_two_processes_starting_on_an_empty_database_make_one_first_admin(tmp_path):
+    """Two replicas starting at once on a fresh database: one creates the admin, the other
+    finds it made and starts too (neither fails)."""
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    first, second = (
+        Database(settings.resolved_database_url),
+        Database(settings.resolved_database_url),
+    )
+    try:
+        await migrate.upgrade(first)
+        made = await asyncio.gather(
+            auth.ensure_first_admin(first, settings), auth.ensure_first_admin(second, settings)
+        )
+        assert sorted(result is None for result in made) == [False, True]
+        async with first.transaction(read_only=True) as session:
+            assert await auth.count(session) == 1
+    finally:
+        await first.dispose()
+        await second.dispose()

@@ -111,20 +111,23 @@ async def ensure_first_admin(
 ) -> tuple[str, str | None] | None:
     """With no users yet, create the first admin: from settings, or with a random password.
 
-    Returns (email, generated password or None) when an admin was created.
+    Returns (email, generated password or None) when an admin was created; None when there
+    were users, or another process (a second replica starting on the same empty database)
+    created the same admin first.
     """
-    async with database.transaction() as session:
-        if await count(session):
-            return None
-        email = settings.admin_email or "admin@berrys.local"
-        generated = None if settings.admin_password else new_password()
-        password = (
-            settings.admin_password.get_secret_value() if settings.admin_password else generated
-        )
-        user_in = UserCreate.model_validate(
-            {"email": email, "password": password, "role": UserRole.ADMIN}
-        )
-        await create_user(session, user_in=user_in, actor_id=None)
+    email = settings.admin_email or "admin@berrys.local"
+    generated = None if settings.admin_password else new_password()
+    password = settings.admin_password.get_secret_value() if settings.admin_password else generated
+    user_in = UserCreate.model_validate(
+        {"email": email, "password": password, "role": UserRole.ADMIN}
+    )
+    try:
+        async with database.transaction() as session:
+            if await count(session):
+                return None
+            await create_user(session, user_in=user_in, actor_id=None)
+    except Conflict:
+        return None
     return user_in.email, generated
 
 
