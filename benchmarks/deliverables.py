@@ -44,7 +44,6 @@ from berrys.services.deliverables._drafting import document_title
 from berrys.services.deliverables.contracts import Draft, DraftFile
 from berrys.services.llm import service as llm
 from berrys.services.llm._providers.base import Unsupported
-from berrys.services.llm._providers.scripted import reset as reset_scripts
 from berrys.services.llm.contracts import ModelProvider, ModelTaskType
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects import service as projects
@@ -251,14 +250,15 @@ async def run_one(item: dict[str, Any], *, bad: bool) -> RunResult:
         settings = Settings(
             data_dir=Path(tmp), local_model_enabled=False, log_level="WARNING", _env_file=None
         )
-        reset_scripts()
         services = Services.build(settings)
         database = services.database
         model = BadModel() if bad else None
         script = None
         if model is not None:
             quality = {task: 0 for task in ModelTaskType} | {ModelTaskType.TASK: 10}
-            script = llm.script("bad-model", [model] * 10_000, quality=quality, gated=True)
+            script = llm.script(
+                services.models, "bad-model", [model] * 10_000, quality=quality, gated=True
+            )
         try:
             await migrate.upgrade(database)
             await auth.ensure_first_admin(database, settings)

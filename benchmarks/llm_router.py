@@ -77,7 +77,7 @@ async def berrys_run(calls: int, folder: Path) -> dict[str, float]:
     state = llm.build_runtime(settings)
     request = CompletionRequest(messages=[ChatMessage(**m) for m in MESSAGES])
     total = 3 * (calls + 300)
-    scripted = llm.script("bench", ["4"] * total)
+    scripted = llm.script(state, "bench", ["4"] * total)
     provider = state.providers[ModelProvider.SCRIPTED]
     specs = await _discovery.candidates(state, database)
     preq = llm._prepare(request, settings)

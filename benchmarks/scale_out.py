@@ -2,13 +2,16 @@
 
 The DAG (layers of ``--width``, each task FS-depending on one or two of the layer before) runs
 on PostgreSQL, each task one model call of ``--latency`` seconds (the scripted model, awaited),
-executed by 1, 2, 4, 8 worker processes of ``--concurrency`` tasks each, started and idle
-before the run is created; the clock runs from the run's commit to its ``finished_at``. DBOS
-runs the same DAG (``scale_out_dbos.py``) on its own database of the same server with as
-many processes. Prints each run, the medians, cores and load; also the makespan against the
-critical path (its length times the latency).
+executed by 1, 2, 4, 8 worker processes of ``--concurrency`` tasks each, started, idle and
+warmed (an untimed run of one task per slot) before the run is created; the clock runs from
+the run's commit to its ``finished_at``. DBOS runs the same DAG (``scale_out_dbos.py``: its
+queue polled every ``--dbos-poll-seconds``) on its own database of the same server with as
+many processes, warmed alike. Prints each run, the medians, cores and load; also the makespan
+against the critical path (its length times the latency), and where a Berrys task's time went.
 
-    python benchmarks/scale_out.py --runs 3 --workers 1 2 4 8
+    python benchmarks/scale_out.py --runs 3 --workers 1 2 4 8 --concurrency 4 \
+        --database-url postgresql+asyncpg://berrys:berrys@127.0.0.1:5432/bench \
+        --dbos-database-url postgresql://berrys:berrys@127.0.0.1:5432/bench_dbos
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from typing import Any
 
 from engine_graphs import layered_dag
 from engine_throughput import setup_store
-from harness import cpu_seconds, server_env, wait_until_idle
-from sqlalchemy import text
+from harness import cpu_seconds, processes, server_env, wait_until_idle
+from sqlalchemy import make_url, text
 
 from berrys.core.db import Database, utcnow
 from berrys.services.runs import service as runs
@@ -44,9 +47,13 @@ Graph = list[tuple[int, list[int]]]
 
 
 def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
-    """`berrys worker` in a process whose scripted model answers after ``latency`` seconds."""
-    from berrys import cli
+    """`berrys worker` in a process whose scripted model answers after ``latency`` seconds
+    (what the command runs, with ``Services`` of its own that the script is installed on)."""
+    from berrys.cli.common import load_settings, setup_logging
+    from berrys.cli.worker import run_worker
+    from berrys.services.catalogue import service as catalogue
     from berrys.services.llm import service as llm
+    from berrys.wiring import Services
 
     async def answer(request: Any) -> dict[str, Any]:
         await asyncio.sleep(latency)  # the model's latency: the call is awaited, not computed
@@ -54,9 +61,22 @@ def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
 
     # A task calls the model once, and again when a call of it was discarded (a continuation
     # whose claim went to another task) or retried: twice as many answers as tasks is plenty.
-    llm.script(MODEL, [answer] * (2 * tasks))
-    sys.argv = ["berrys", "worker", "--concurrency", str(concurrency)]
-    cli.main()
+    settings = load_settings()
+    settings.worker_concurrency = concurrency
+    setup_logging(settings, server=True)
+    # Warm, as a worker is after its first task: the executor reads the catalogue on each
+    # task, and the first read loads it (seconds, in the event loop), cached after that.
+    catalogue.current(settings)
+
+    async def work() -> None:
+        services = Services.build(settings)
+        llm.script(services.models, MODEL, [answer] * (2 * tasks))
+        try:
+            await run_worker(services)
+        finally:
+            await services.aclose()
+
+    asyncio.run(work())
 
 
 def critical_path(graph: Graph) -> int:
@@ -82,7 +102,9 @@ def postgres_pid(url: str) -> int | None:
 
 
 @contextmanager
-def processes(commands: list[list[str]], env: dict[str, str], ready: str) -> Iterator[list[int]]:
+def started_workers(
+    commands: list[list[str]], env: dict[str, str], ready: str
+) -> Iterator[list[int]]:
     """Start each command (the first alone: it may create a schema), wait until each has
     printed ``ready`` and is idle; SIGTERM them all on exit."""
     started: list[tuple[subprocess.Popen[bytes], Path]] = []
@@ -132,21 +154,25 @@ async def _reset_schema(url: str, schema: str) -> None:
         await database.dispose()
 
 
-async def _create_run(url: str, graph: Graph, slots: int) -> tuple[Any, Any]:
-    """A fresh Berrys store with the DAG's run's owner and project; the run's specs."""
+async def _fresh_store(url: str) -> Any:
+    """A fresh Berrys store with the runs' owner and their project."""
     await _reset_schema(url, "public")
     database = Database(url)
     try:
-        project = await setup_store(database)
+        return await setup_store(database)
     finally:
         await database.dispose()
+
+
+def _specs(graph: Graph, slots: int) -> tuple[list[TaskSpec], list[DependencySpec], int]:
     specs = [TaskSpec(key=f"t{i}", name=f"Task {i}") for i, _ in graph]
     deps = [DependencySpec(from_key=f"t{p}", to_key=f"t{i}") for i, preds in graph for p in preds]
-    return project, (specs, deps, slots)
+    return specs, deps, slots
 
 
-async def _execute_run(url: str, project: Any, specs: Any) -> float:
-    """Create the run; seconds from its commit to its ``finished_at``."""
+async def _execute_run(url: str, project: Any, specs: Any, deadline: float) -> tuple[float, int]:
+    """Create the run; seconds from its commit to its ``finished_at``, and the tasks done; at
+    ``deadline`` seconds, the tasks done by then."""
     tasks, deps, slots = specs
     database = Database(url)
     try:
@@ -160,45 +186,90 @@ async def _execute_run(url: str, project: Any, specs: Any) -> float:
                 max_concurrency=min(256, slots),
             )
         started = utcnow()
-        deadline = time.monotonic() + 900
         while await run_status(database, run.id) not in (RunStatus.COMPLETED, RunStatus.FAILED):
-            if time.monotonic() > deadline:
-                raise SystemExit(f"run {run.id} did not finish in 900 s")
+            if (utcnow() - started).total_seconds() > deadline:
+                async with database.transaction(read_only=True) as session:
+                    progress = await runs.get(session, run_id=run.id)
+                completed = [t for t in progress.task_runs if t.status == "COMPLETED"]
+                return deadline, len(completed)
             # The end is the run's own finished_at: this poll's interval does not count.
             await asyncio.sleep(0.25)
         async with database.transaction(read_only=True) as session:
             done = await runs.get(session, run_id=run.id)
+            print(json.dumps(await _where_time_went(session, run.id)), flush=True)
     finally:
         await database.dispose()
     if done.status != RunStatus.COMPLETED or done.finished_at is None:
         raise SystemExit(f"run {run.id} ended {done.status}")
-    return (done.finished_at - started).total_seconds()
+    return (done.finished_at - started).total_seconds(), len(tasks)
 
 
-def _timed(pids: list[int], postgres: int | None, execute: Any, tasks: int) -> dict[str, Any]:
-    """``execute()``'s seconds, with the workers' and PostgreSQL's CPU over it."""
+async def _where_time_went(session: Any, run_id: Any) -> dict[str, Any]:
+    """From the run's own records: how long a task waited READY before it started, how long
+    it ran (the model's latency and the worker's work), and how many tasks each worker ran."""
+    spans = text(
+        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM s.created_at"
+        " - r.created_at)), percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM"
+        " t.finished_at - t.started_at)) FROM task_run t"
+        " JOIN event r ON r.task_run_id = t.id AND r.type = 'TASK_READY'"
+        " JOIN event s ON s.task_run_id = t.id AND s.type = 'TASK_STARTED'"
+        " WHERE t.run_id = :run"
+    )
+    per_worker = text(
+        "SELECT count(*) FROM event WHERE run_id = :run AND type = 'TASK_STARTED'"
+        " GROUP BY payload->>'worker' ORDER BY 1 DESC"
+    )
+    waited, ran = (await session.execute(spans, {"run": run_id})).one()
+    counts = (await session.execute(per_worker, {"run": run_id})).scalars().all()
+    return {"ready_wait_ms_p50": waited * 1e3, "running_ms_p50": ran * 1e3, "per_worker": counts}
+
+
+def _backends_cpu(postgres: int | None, database: str) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving ``database`` (not the other databases
+    of the same server)."""
+    if postgres is None:
+        return {}
+    found = {}
+    for pid in processes(postgres)[1:]:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if f" {database} " in command:
+            found[pid] = cpu_seconds(pid)
+    return found
+
+
+def _timed(pids: list[int], postgres: int | None, url: str, execute: Any) -> dict[str, Any]:
+    """``execute()``'s seconds and tasks done, with the workers' CPU and their database's
+    backends' over it (a backend that ends meanwhile drops out; the workers' connections
+    stay)."""
     load = os.getloadavg()[0]
     workers_cpu = sum(cpu_seconds(pid) for pid in pids)
-    database_cpu = cpu_seconds(postgres) if postgres else 0.0
-    wall = execute()
+    database = make_url(url).database or ""
+    backends = _backends_cpu(postgres, database)
+    wall, done = execute()
     workers_cpu = sum(cpu_seconds(pid) for pid in pids) - workers_cpu
-    database_cpu = (cpu_seconds(postgres) - database_cpu) if postgres else float("nan")
+    after = _backends_cpu(postgres, database)
+    database_cpu = sum(cpu - backends.get(pid, 0.0) for pid, cpu in after.items())
     return {
         "load": load,
         "wall_s": wall,
-        "tasks_per_s": tasks / wall,
-        "workers_cpu_ms_per_task": workers_cpu / tasks * 1e3,
-        "postgres_cpu_ms_per_task": database_cpu / tasks * 1e3,
+        "done": done,
+        "tasks_per_s": done / wall,
+        "workers_cpu_ms_per_task": workers_cpu / max(done, 1) * 1e3,
+        "postgres_cpu_ms_per_task": database_cpu / max(done, 1) * 1e3,
     }
 
 
 def measure_berrys(args: argparse.Namespace, graph: Graph, workers: int) -> dict[str, Any]:
     slots = workers * args.concurrency
-    project, specs = asyncio.run(_create_run(args.database_url, graph, slots))
+    url = args.database_url
+    project = asyncio.run(_fresh_store(url))
     with tempfile.TemporaryDirectory() as data_dir:
         env = server_env(
             data_dir,
-            BERRYS_DATABASE_URL=args.database_url,
+            BERRYS_DATABASE_URL=url,
             # The provider allows what all the workers run, whether it counts per process
             # or across them: the workers' concurrency is what is measured.
             BERRYS_LLM_PROVIDER_CONCURRENCY=str(slots),
@@ -206,13 +277,21 @@ def measure_berrys(args: argparse.Namespace, graph: Graph, workers: int) -> dict
         command = [sys.executable, str(HERE / "scale_out.py"), "--role", "berrys-worker"]
         command += ["--concurrency", str(args.concurrency), "--tasks", str(args.tasks)]
         command += ["--latency", str(args.latency)]
-        with processes([command] * workers, env, "is running") as pids:
+        with started_workers([command] * workers, env, "is running") as pids:
+            # Warm, as deployed workers are: a run of one task per slot first, untimed.
+            warm = _specs(independent(slots), slots)
+            asyncio.run(_execute_run(url, project, warm, args.deadline))
+            specs = _specs(graph, slots)
             return _timed(
                 pids,
                 args.postgres_pid,
-                lambda: asyncio.run(_execute_run(args.database_url, project, specs)),
-                len(graph),
+                url,
+                lambda: asyncio.run(_execute_run(url, project, specs, args.deadline)),
             )
+
+
+def independent(tasks: int) -> Graph:
+    return [(task, []) for task in range(tasks)]
 
 
 def measure_dbos(args: argparse.Namespace, graph: Graph, workers: int) -> dict[str, Any]:
@@ -226,12 +305,15 @@ def measure_dbos(args: argparse.Namespace, graph: Graph, workers: int) -> dict[s
         [sys.executable, str(HERE / "scale_out_dbos.py"), "--url", url, "--index", str(i), *options]
         for i in range(workers)
     ]
-    with processes(commands, dict(os.environ), "ready") as pids:
+    with started_workers(commands, dict(os.environ), "ready") as pids:
+        # Warm, as deployed workers are: a run of one task per slot first, untimed.
+        slots = workers * args.concurrency
+        scale_out_dbos.measure(url, independent(slots), args.latency, args.deadline)
         return _timed(
             pids,
             args.postgres_pid,
-            lambda: scale_out_dbos.measure(url, graph, args.latency),
-            len(graph),
+            url,
+            lambda: scale_out_dbos.measure(url, graph, args.latency, args.deadline),
         )
 
 
@@ -245,9 +327,19 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--width", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=8, help="Tasks per process.")
-    parser.add_argument("--dbos-poll-seconds", type=float, default=0.25)
-    parser.add_argument("--peer", choices=("dbos", "none"), default="dbos")
+    # 4: a process's calls to one provider at once by default (BERRYS_LLM_PROVIDER_CONCURRENCY).
+    parser.add_argument("--concurrency", type=int, default=4, help="Tasks per process.")
+    parser.add_argument("--dbos-poll-seconds", type=float, default=0.05)
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=600,
+        help="Seconds after which a run counts as "
+        "unfinished: its tasks done by then give its tasks per second.",
+    )
+    parser.add_argument(
+        "--engines", nargs="+", choices=("berrys", "dbos"), default=["berrys", "dbos"]
+    )
     return parser.parse_args()
 
 
@@ -261,30 +353,43 @@ def main() -> None:
     if args.role == "berrys-worker":
         berrys_worker(args.concurrency, args.tasks, args.latency)
         return
-    if not args.database_url or (args.peer == "dbos" and not args.dbos_database_url):
-        raise SystemExit("--database-url (and --dbos-database-url for the peer) are required")
-    args.postgres_pid = postgres_pid(args.database_url)
+    if ("berrys" in args.engines and not args.database_url) or (
+        "dbos" in args.engines and not args.dbos_database_url
+    ):
+        raise SystemExit("--database-url for Berrys, --dbos-database-url for DBOS")
+    args.postgres_pid = postgres_pid(args.database_url or args.dbos_database_url)
     graph = layered_dag(args.tasks, args.width)
     bound = critical_path(graph) * args.latency
     print(json.dumps({"cores": os.cpu_count(), "load": os.getloadavg(), "bound_s": bound}))
     measured: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    peers = {"berrys": measure_berrys} | ({"dbos": measure_dbos} if args.peer == "dbos" else {})
+    engines = {"berrys": measure_berrys, "dbos": measure_dbos}
     for run in range(args.runs):
         for workers in args.workers:
-            for name, measure in peers.items():
-                result = measure(args, graph, workers)
-                result["above_bound_pct"] = (result["wall_s"] / bound - 1) * 100
+            for name in args.engines:
+                result = engines[name](args, graph, workers)
+                result["bound_s"] = bound
                 measured.setdefault((name, workers), []).append(result)
                 print(json.dumps({"run": run, "engine": name, "workers": workers} | result))
-    print("| engine | workers | tasks/s | wall s | above bound | worker CPU ms/task | PG ms/task |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    _table(measured, len(graph))
+
+
+def _table(measured: dict[tuple[str, int], list[dict[str, Any]]], tasks: int) -> None:
+    """The medians as a Markdown table; a run that did not finish is marked with its tasks."""
+    print("| engine | workers | tasks/s (runs) | makespan s | x bound | worker CPU ms/task |")
+    print("|---|---:|---:|---:|---:|---:|")
     for (name, workers), results in measured.items():
         m = _medians(results)
-        print(
-            f"| {name} | {workers} | {m['tasks_per_s']:.0f} | {m['wall_s']:.2f} | "
-            f"+{m['above_bound_pct']:.0f} % | {m['workers_cpu_ms_per_task']:.2f} | "
-            f"{m['postgres_cpu_ms_per_task']:.2f} |"
+        each = ", ".join(
+            f"{r['tasks_per_s']:.0f}" + ("" if r["done"] == tasks else f" ({r['done']} done)")
+            for r in results
         )
+        print(
+            f"| {name} | {workers} | **{m['tasks_per_s']:.0f}** ({each}) | {m['wall_s']:.1f} | "
+            f"{m['wall_s'] / m['bound_s']:.1f} | {m['workers_cpu_ms_per_task']:.1f} "
+            f"(PostgreSQL {m['postgres_cpu_ms_per_task']:.1f}) |"
+        )
+    loads = [f"{r['load']:.1f}" for results in measured.values() for r in results]
+    print(f"1-minute load average at the starts: {', '.join(loads)}")
 
 
 if __name__ == "__main__":

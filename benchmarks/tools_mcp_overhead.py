@@ -4,7 +4,7 @@ Three ways to call ``get_current_time`` on ``mcp-server-time`` (each its own war
 session), in alternating blocks of 50 calls so that drift hits all three alike:
 
 * raw: the official SDK's ``Client.session.call_tool`` held open by this script;
-* pool: Berrys' MCP client (``berrys.services.tools._mcp.pool.call_tool``): session lookup,
+* pool: Berrys' MCP client (``ToolInvoker.mcp.call_tool``): session lookup,
   timeout, error mapping;
 * invoke: the whole governed call (``berrys.services.tools.service.ToolInvoker``): the cached
   tool definition, JSON-schema validation (a compiled validator per tool version), policy,
@@ -37,7 +37,7 @@ from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.services.tools import service
-from berrys.services.tools._mcp import McpServerSpec, pool
+from berrys.services.tools._mcp import McpServerSpec
 from berrys.services.tools._registry import get_server_row
 from berrys.services.tools.contracts import McpServerCreate
 
@@ -57,14 +57,15 @@ async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
             ),
             user=None,
         )
-    await service.refresh_server(database, server_id=server.id, user=None)
+    invoker = service.ToolInvoker(database, settings)
+    pool = invoker.mcp  # the invoker's own sessions: "pool" measures them without the invoker
+    await service.refresh_server(invoker, server_id=server.id, user=None)
     async with database.transaction(read_only=True) as session:
         tool = await service.get_by_name(session, name="time.get_current_time")
         spec = McpServerSpec.of(await get_server_row(session, server.id))
     assert tool is not None
 
     params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_server_time"])
-    invoker = service.ToolInvoker(database, settings)
     samples: dict[str, list[float]] = {name: [] for name in COLUMNS}
     with tempfile.TemporaryFile() as errlog:
         async with Client(stdio_client(params, errlog=errlog), mode="auto", cache=None) as raw:
@@ -96,7 +97,7 @@ async def run(calls: int, data_dir: Path) -> dict[str, list[float]]:
                     assert result.outcome == "SUCCESS"
                 samples["invoke_with_log"].append((time.perf_counter() - block_started) / block)
                 samples["invoke_cpu"].append((time.process_time() - cpu) / block)
-    await service.shutdown()
+    await invoker.aclose()
     await database.dispose()
     return samples
 

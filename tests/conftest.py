@@ -23,7 +23,6 @@ from berrys.core.db import Database
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import PersonalTokenCreate, UserCreate, UserRole
 from berrys.services.llm import service as llm
-from berrys.services.llm._providers import scripted
 from berrys.tables import metadata
 from berrys.wiring import Services
 
@@ -87,12 +86,11 @@ def services_settings(settings: Settings) -> Settings:
 async def services(services_settings: Settings, database: Database) -> AsyncIterator[Services]:
     """This test's application parts on the shared database: a fresh model runtime (RULES and
     scripted models only: no bundled llama.cpp model; no cooldown or cache carried from one
-    test to the next), no script left installed, the tool invoker and its approval policy."""
-    scripted.reset()
+    test to the next; scripted models are installed on it), the tool invoker and its approval
+    policy."""
     built = Services.build(services_settings, database=database)
     yield built
-    scripted.reset()
-    await built.models.aclose()  # the database is the session's: it stays open
+    await built.close_parts()  # the database is the session's: it stays open
 
 
 @pytest.fixture

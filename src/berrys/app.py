@@ -24,6 +24,8 @@ from berrys.core.logging import configure_logging
 from berrys.core.loop_lag import LoopLag
 from berrys.core.middleware import DOCS_PATHS, HttpMetrics, RequestMiddleware
 from berrys.core.openapi import document_problems
+from berrys.mcp_server.http import McpEndpoint
+from berrys.mcp_server.http import route as mcp_route
 from berrys.services.agents.api import router as agents_router
 from berrys.services.alerts import service as alerts
 from berrys.services.alerts.api import router as alerts_router
@@ -35,7 +37,7 @@ from berrys.services.catalogue.api import router as catalogue_router
 from berrys.services.chat.api import router as chat_router
 from berrys.services.interactions.api import router as interactions_router
 from berrys.services.llm.api import router as models_router
-from berrys.services.pipeline import _runtime as run_runtime
+from berrys.services.pipeline import service as pipeline
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
@@ -60,6 +62,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         raise ServiceUnavailable(
             "The database schema is not up to date; run `berrys db upgrade` and start again."
         )
+    await services.start()
     _log.info("berrys.started", version=__version__)
     loop_lag: LoopLag | None = app.state.loop_lag
     if loop_lag is not None:
@@ -73,8 +76,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         _tune_garbage_collection()
     # Ready for the first description without making the server wait to start.
     preparing = asyncio.create_task(_prepare_catalogue(services, freeze_after=own_process))
+    mcp: McpEndpoint = app.state.mcp
     try:
-        yield
+        async with mcp.running():
+            yield
     finally:
         preparing.cancel()
         if embedded is not None:
@@ -122,17 +127,12 @@ def create_served_app() -> FastAPI:
     return app
 
 
-def _start_embedded_worker(app: FastAPI) -> run_runtime.BackgroundWorker | None:
+def _start_embedded_worker(app: FastAPI) -> pipeline.BackgroundWorker | None:
     """The run engine's embedded worker (``app.state.run_executor`` overrides the executor)."""
     services: Services = app.state.services
     if not services.settings.worker_embedded:
         return None
-    executor = getattr(app.state, "run_executor", None) or run_runtime.default_executor(
-        services.settings, services.database, models=services.models, tools=services.tools
-    )
-    return run_runtime.BackgroundWorker(
-        services.database, executor, config=run_runtime.engine_config(services.settings)
-    ).start()
+    return services.start_worker(getattr(app.state, "run_executor", None))
 
 
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
@@ -185,6 +185,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         alerts_router,
     ):
         app.include_router(router)
+    _mount_mcp(app)
     install_web(app)
     document_problems(app)
     app.add_middleware(
@@ -204,6 +205,13 @@ async def _refresh_database_gauges(app: FastAPI) -> None:
             await gauge.refresh(database)
         except Exception as exc:  # the other metrics still answer while the database is away
             _log.warning("metrics.gauge_unavailable", gauge=name, error=str(exc))
+
+
+def _mount_mcp(app: FastAPI) -> None:
+    """MCP clients reach the same services at /mcp, as the user of their bearer token (the
+    session manager runs in ``_lifespan``)."""
+    app.state.mcp = McpEndpoint(lambda: app.state.services)
+    app.router.routes.append(mcp_route(app.state.mcp))
 
 
 def _add_health_routes(app: FastAPI, metrics: HttpMetrics) -> None:

@@ -1,6 +1,7 @@
 """The application's wiring: one ``Services`` object built from ``Settings`` and handed to
 whatever needs a shared part (the database, the model runtime, the embedder, the tool
-invoker), instead of process globals each configured by whoever came last.
+invoker and its MCP sessions, background work, the run event listener), instead of
+process globals each configured by whoever came last.
 
 It joins parts of several services (llm, tools, and the pipeline's approval of tool calls),
 so it sits above every service: no service imports it. ``create_app`` keeps one on
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 import structlog
 
 from berrys.config import Settings
+from berrys.core.background import Background
 from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
+from berrys.services.runs import service as runs
 from berrys.services.tools import service as tools
 
 _log = structlog.get_logger("berrys.wiring")
@@ -35,6 +38,10 @@ class Services:
     # Semantic ranking in search and tool discovery; None: they rank by words alone.
     embedder: llm.Embedder | None
     tools: tools.ToolInvoker
+    # Work a request starts to outlive it (a chat reply whose client went away).
+    background: Background
+    # Wakes the process's SSE streams of a run when its events are committed (any process).
+    run_events: runs.RunEventListener
 
     @classmethod
     def build(cls, settings: Settings, *, database: Database | None = None) -> Services:
@@ -44,7 +51,23 @@ class Services:
         invoker = tools.ToolInvoker(
             database, settings, approve=pipeline.tool_call_approval(database)
         )
-        return cls(settings, database, models, _default_embedder(models), invoker)
+        embedder = _default_embedder(models)
+        listener = runs.RunEventListener(database)
+        return cls(settings, database, models, embedder, invoker, Background(), listener)
+
+    async def start(self) -> None:
+        """What a server process runs beside its requests: the run event listener."""
+        await self.run_events.start()
+
+    def start_worker(self, executor: runs.TaskExecutor | None = None) -> pipeline.BackgroundWorker:
+        """A worker of the run engine as a task of the running event loop (``executor``: the
+        default one, which carries tasks out with these models and tools)."""
+        executor = executor or pipeline.default_executor(
+            self.settings, self.database, models=self.models, tools=self.tools
+        )
+        return pipeline.BackgroundWorker(
+            self.database, executor, config=pipeline.engine_config(self.settings)
+        ).start()
 
     def alert_loop(self) -> alerts.AlertLoop | None:
         """The alert evaluator for a server or worker process (None when it is off); its
@@ -54,10 +77,17 @@ class Services:
         return alerts.AlertLoop(self.database, self.models.secrets, self.settings)
 
     async def aclose(self) -> None:
-        """Close the model providers, the MCP sessions and the database's connections."""
-        await self.models.aclose()
-        await tools.shutdown()
+        """Close the parts (``close_parts``), then the database's connections."""
+        await self.close_parts()
         await self.database.dispose()
+
+    async def close_parts(self) -> None:
+        """Stop the background work and the run event listener, close the model providers
+        and the MCP sessions; the database stays open (a test's is the whole session's)."""
+        await self.background.aclose()
+        await self.run_events.stop()
+        await self.models.aclose()
+        await self.tools.aclose()
 
 
 def _default_embedder(models: llm.Runtime) -> llm.Embedder | None:

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +66,32 @@ class Server:
 @contextmanager
 def serving(data_dir: Path, *args: str, env: dict[str, str]) -> Iterator[Server]:
     """``berrys serve ARGS`` on a free port, healthy on entry, stopped on exit."""
+    with serving_together([data_dir], *args, env_of=lambda _: env) as (server,):
+        yield server
+
+
+@contextmanager
+def serving_together(
+    data_dirs: list[Path],
+    *args: str,
+    env_of: Callable[[Path], dict[str, str]],
+    healthy_within: float = 60,
+) -> Iterator[list[Server]]:
+    """One ``berrys serve ARGS`` per data directory, started at once (each is seconds of
+    imports), all healthy on entry, stopped on exit."""
+    servers: list[Server] = []
+    try:
+        for data_dir in data_dirs:
+            servers.append(_start_serving(data_dir, args, env_of(data_dir)))
+        for server in servers:
+            wait_until_healthy(server.url, server.process, healthy_within)
+        yield servers
+    finally:
+        for server in servers:
+            _stop_serving(server)
+
+
+def _start_serving(data_dir: Path, args: tuple[str, ...], env: dict[str, str]) -> Server:
     port = free_port()
     # Output to a file, not a pipe nobody drains: a full pipe would block the server.
     log = data_dir / "serve.log"
@@ -77,16 +103,16 @@ def serving(data_dir: Path, *args: str, env: dict[str, str]) -> Iterator[Server]
             stderr=subprocess.STDOUT,
             text=True,
         )
-    server = Server(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    return Server(url=f"http://127.0.0.1:{port}", process=process, log=log)
+
+
+def _stop_serving(server: Server) -> None:
+    process = server.process
+    process.terminate()
     try:
-        wait_until_healthy(server.url, process)
-        yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-        if process.returncode not in (0, -15):
-            print(log.read_text()[-5000:])
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
+    if process.returncode not in (0, -15):
+        print(server.log.read_text()[-5000:])

@@ -258,6 +258,7 @@ def test_every_page_passes_axe_and_shows_its_focus(browser: Browser, site: dict)
 
         for name, path in (
             ("approvals", "/approvals"),
+            ("alerts", "/alerts"),
             ("chat", "/chat"),
             ("models", "/models"),
             ("audit", "/audit"),

@@ -31,7 +31,7 @@ async def test_the_usage_line_and_the_table_count_the_same_calls(client, admin, 
         await llm.complete(
             models, database, CompletionRequest(messages=ask, rules=lambda: "A draft.")
         )
-    with llm.script("fake", ["one", "two"]):
+    with llm.script(models, "fake", ["one", "two"]):
         for _ in range(2):
             await llm.complete(models, database, CompletionRequest(messages=ask))
     token = await _login(client, admin)

@@ -13,13 +13,6 @@ import pytest
 from tests.e2e.test_dashboard_http import CSRF_FAILED, _login
 
 from berrys.services.auth.contracts import UserRole
-from berrys.services.tools import service as tools
-
-
-@pytest.fixture(autouse=True)
-async def _close_mcp_sessions():
-    yield
-    await tools.shutdown()
 
 
 def _flash(page: str) -> str:

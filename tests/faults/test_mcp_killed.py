@@ -9,21 +9,11 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from tests.services.runs.conftest import wait_until
 
-from berrys.services.tools import service as tools
-
 BLOCKING = str(Path(__file__).parent / "servers" / "blocking_server.py")
-
-
-@pytest.fixture(autouse=True)
-async def _close_mcp_sessions() -> AsyncIterator[None]:
-    yield
-    await tools.shutdown()
 
 
 async def _tool_ids(client, admin, server_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]

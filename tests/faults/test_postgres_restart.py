@@ -111,8 +111,8 @@ async def test_a_run_resumes_by_itself_after_postgres_restarts(
     run = await _started_run(database, TASKS, actor)
     app = create_app(settings.model_copy(update={"database_url": database.url}), database=database)
     api = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
-    with llm.script("fake", [model.answer] * TASKS):
-        services = app.state.services
+    services = app.state.services
+    with llm.script(services.models, "fake", [model.answer] * TASKS):
         executor = AgentExecutor(
             settings=settings, database=database, models=services.models, tools=services.tools
         )

@@ -132,15 +132,16 @@ def _disarm(case: schemathesis.Case) -> None:
                 case.body[field] = harmless
 
 
-def _call(case: schemathesis.Case, headers: dict[str, str]) -> Any:
-    """Send the case as the caller of ``headers`` and check the answer."""
+def _call(case: schemathesis.Case, headers: dict[str, str], app: FastAPI) -> Any:
+    """Send the case to ``app`` as the caller of ``headers`` and check the answer."""
     _disarm(case)
     if case.operation.label == "POST /api/v1/auth/logout":
         headers = _throwaway_token(case, headers)
     if case.operation.label == "POST /api/v1/models/chat":
         # A chat needs a model: the tests configure none (RULES answers only the platform's
         # own requests), so a scripted one answers, just for this request.
-        with llm.script("fuzz-chat", ["A scripted answer."] * 3):
+        models = app.state.services.models
+        with llm.script(models, "fuzz-chat", ["A scripted answer."] * 3):
             return case.call_and_validate(headers=headers)
     return case.call_and_validate(headers=headers)
 
@@ -208,13 +209,17 @@ member_api = schemathesis.pytest.from_fixture("member_schema")
 
 
 @admin_api.parametrize()
-def test_every_operation_as_admin(case: schemathesis.Case, admin_headers: dict[str, str]) -> None:
-    _call(case, admin_headers)
+def test_every_operation_as_admin(
+    case: schemathesis.Case, admin_headers: dict[str, str], fuzz_app: FastAPI
+) -> None:
+    _call(case, admin_headers, fuzz_app)
 
 
 @member_api.parametrize()
-def test_every_operation_as_member(case: schemathesis.Case, member_headers: dict[str, str]) -> None:
-    _call(case, member_headers)
+def test_every_operation_as_member(
+    case: schemathesis.Case, member_headers: dict[str, str], fuzz_app: FastAPI
+) -> None:
+    _call(case, member_headers, fuzz_app)
 
 
 @pytest.fixture
@@ -234,13 +239,14 @@ def stateful_schema(
     )
     config.projects.default.update(headers=admin_headers)
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_app, config=config)
+    models = fuzz_app.state.services.models
     scripted_chat: list[Any] = []
 
     # The engine's calls go through these hooks (only global ones exist), not ``_call``.
     def before_call(context: Any, case: schemathesis.Case, kwargs: dict[str, Any]) -> None:
         _disarm(case)
         if case.operation.label == "POST /api/v1/models/chat":
-            scripted_chat.append(llm.script("fuzz-chat", ["A scripted answer."] * 3))
+            scripted_chat.append(llm.script(models, "fuzz-chat", ["A scripted answer."] * 3))
 
     def after_call(context: Any, case: schemathesis.Case, response: Any) -> None:
         while scripted_chat:

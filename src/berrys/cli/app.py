@@ -10,12 +10,14 @@ from sqlalchemy.engine import make_url
 
 from berrys.cli import (
     agents,
+    alerts,
     approvals,
     artifacts,
     catalogue,
     chat,
     common,
     db,
+    mcp,
     models,
     plan,
     projects,
@@ -96,12 +98,14 @@ app.command("worker")(worker_cli.worker_command)
 app.command("chat")(chat.chat_command)
 app.command("search")(search.search_command)
 app.command("info")(info_command)
+app.command("mcp")(mcp.mcp_command)
 app.add_typer(db.app, name="db")
 app.add_typer(users.user_app, name="user")
 app.add_typer(users.token_app, name="token")
 app.add_typer(projects.app, name="projects")
 app.add_typer(runs.app, name="runs")
 app.add_typer(approvals.app, name="approvals")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(tools.app, name="tools")
 app.add_typer(agents.app, name="agents")

@@ -21,13 +21,13 @@ from berrys.cli.common import (
     console,
     load_settings,
     operator_email,
-    require_writer,
     run_async,
     short_id,
     when,
 )
 from berrys.core.db import Database
 from berrys.core.errors import NotFound, Unprocessable
+from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import (
@@ -126,7 +126,7 @@ def answer(
 
     async def _answer(database: Database) -> InteractionOut:
         user = await acting_user(database, email)
-        require_writer(user)
+        auth.require_writer(user)
         try:
             chosen = uuid.UUID(wanted)
         except ValueError:

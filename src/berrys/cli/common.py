@@ -20,14 +20,13 @@ from berrys.core import migrate
 from berrys.core.db import Database
 from berrys.core.errors import (
     BerrysError,
-    Forbidden,
     NotFound,
     ServiceUnavailable,
     Unprocessable,
 )
 from berrys.core.logging import configure_logging
 from berrys.services.auth import service as auth
-from berrys.services.auth.contracts import UserOut, UserRole
+from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectOut
 from berrys.wiring import Services
@@ -226,12 +225,6 @@ async def acting_user(database: Database, email: str) -> UserOut:
     """The user a command acts as (``--as``, else the admin)."""
     async with database.transaction(read_only=True) as session:
         return await auth.get_by_email(session, email=email)
-
-
-def require_writer(user: UserOut) -> None:
-    """What REST's WriterUser checks: a VIEWER can only read."""
-    if user.role == UserRole.VIEWER:
-        raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
 
 
 def short_id(value: object, wide: bool) -> str:

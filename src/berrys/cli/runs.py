@@ -22,7 +22,6 @@ from berrys.cli.common import (
     load_settings,
     operator_email,
     relative_path,
-    require_writer,
     resolve_project,
     run_async,
     short_id,
@@ -30,6 +29,7 @@ from berrys.cli.common import (
 )
 from berrys.core.db import Database
 from berrys.core.errors import NotFound, Unprocessable
+from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.runs import service as runs
@@ -188,7 +188,7 @@ def cancel_run(
 
     async def _cancel(database: Database) -> RunOut:
         user = await acting_user(database, email)
-        require_writer(user)
+        auth.require_writer(user)
         found = await find_run(database, user, run)
         async with database.transaction() as session:
             return await runs.cancel(session, run_id=found.id, user=user)

@@ -11,6 +11,7 @@ from berrys.cli.common import console, err_console, load_settings, run_with_serv
 from berrys.config import Settings
 from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.core.errors import Unprocessable
+from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.wiring import Services
 
@@ -54,7 +55,7 @@ def rotate(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Re-encrypt the stored API keys under the current secret key.
+    """Re-encrypt the stored API keys and webhook secrets under the current secret key.
 
     From the previous key (--old-key-file or BERRYS_OLD_SECRET_KEY) to the current one
     (BERRYS_SECRET_KEY, or the data directory's secret_key file), in one transaction: all
@@ -66,7 +67,8 @@ def rotate(
     async def _rotate(services: Services) -> list[str]:
         try:
             async with services.database.transaction() as session:
-                return await llm.rotate_secrets(services.models, session, box=box)
+                keys = await llm.rotate_secrets(services.models, session, box=box)
+                return keys + await alerts.rotate_secrets(session, box=box)
         except SecretUnreadable as exc:
             raise Unprocessable(f"Nothing was changed: {exc}") from None
 
@@ -75,7 +77,7 @@ def rotate(
         print(json.dumps({"re_encrypted": names}))
         return
     console.print(
-        f"Re-encrypted {len(names)} stored API key(s) under the current secret key"
+        f"Re-encrypted {len(names)} stored secret(s) under the current secret key"
         + (f": {', '.join(names)}" if names else ".")
     )
     console.print("Restart running servers and workers, then drop BERRYS_OLD_SECRET_KEY.")

@@ -65,25 +65,23 @@ def add_mcp(
     settings = load_settings()
     env_values, headers = _key_values(env, "--env"), _key_values(header, "--header")
 
-    async def _add(database: Database) -> RefreshResult:
-        try:
-            async with database.transaction() as session:
-                await tools.ensure_builtin_tools(session)
-                server = await _configure_server(
-                    session,
-                    name=name,
-                    command=command,
-                    url=url,
-                    env=env_values,
-                    headers=headers,
-                    timeout_seconds=timeout,
-                )
-            return await tools.refresh_server(database, server_id=server.id, user=None)
-        finally:
-            await tools.shutdown()
+    async def _add(services: Services) -> RefreshResult:
+        async with services.database.transaction() as session:
+            await tools.ensure_builtin_tools(session)
+            server = await _configure_server(
+                session,
+                name=name,
+                command=command,
+                url=url,
+                env=env_values,
+                headers=headers,
+                timeout_seconds=timeout,
+            )
+        # The command's Services close the server's session when it ends.
+        return await tools.refresh_server(services.tools, server_id=server.id, user=None)
 
     with console.status(f"Connecting to {name}..."):
-        result = run_async(_add, settings)
+        result = run_with_services(_add, settings)
     console.print(
         f"MCP server [bold]{name}[/]: {len(result.created)} new, {len(result.updated)} updated, "
         f"{len(result.unchanged)} unchanged, {len(result.missing)} no longer listed"

@@ -19,27 +19,30 @@ def worker_command(
     settings = load_settings()
     if concurrency:
         settings.worker_concurrency = concurrency
+    run_with_services(run_worker, settings)
 
-    async def _main(services: Services) -> None:
-        worker = pipeline.build_worker(
-            services.database,
-            pipeline.default_executor(
-                settings, services.database, models=services.models, tools=services.tools
-            ),
-            config=pipeline.engine_config(settings),
-        )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
-        console.print(f"Worker {worker.worker_id} is running (Ctrl-C to stop).")
-        alert_loop = services.alert_loop()
+
+async def run_worker(services: Services) -> None:
+    """What ``berrys worker`` runs with the command's ``Services``; a process that scripts
+    its models (tests, benchmarks) builds its own and runs this with them."""
+    settings = services.settings
+    worker = pipeline.build_worker(
+        services.database,
+        pipeline.default_executor(
+            settings, services.database, models=services.models, tools=services.tools
+        ),
+        config=pipeline.engine_config(settings),
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, worker.stop)
+    console.print(f"Worker {worker.worker_id} is running (Ctrl-C to stop).")
+    alert_loop = services.alert_loop()
+    if alert_loop is not None:
+        alert_loop.start()
+    try:
+        await worker.run()
+    finally:
         if alert_loop is not None:
-            alert_loop.start()
-        try:
-            await worker.run()
-        finally:
-            if alert_loop is not None:
-                await alert_loop.stop()
-        console.print("Worker stopped; its tasks were released.")
-
-    run_with_services(_main, settings)
+            await alert_loop.stop()
+    console.print("Worker stopped; its tasks were released.")

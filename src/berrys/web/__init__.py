@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from berrys.core.errors import BerrysError
 from berrys.web import (
+    alerts,
     artifacts,
     audit,
     chat,
@@ -56,6 +57,7 @@ def install(app: FastAPI) -> None:
         artifacts.router,
         chat.router,
         runs.router,
+        alerts.router,
         audit.router,
         tools.router,
         models.router,

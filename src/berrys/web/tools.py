@@ -26,6 +26,12 @@ router = APIRouter(include_in_schema=False)
 ADMIN_ONLY = "Only an ADMIN may add, test or refresh MCP servers: a server runs on this host."
 
 
+def _invoker(request: Request) -> tools.ToolInvoker:
+    """The application's tool invoker: it holds the MCP sessions a test or refresh opens."""
+    invoker: tools.ToolInvoker = request.app.state.services.tools
+    return invoker
+
+
 async def _page(request: Request, user: UserOut, status_code: int = 200, **extra: Any) -> Response:
     is_admin = user.role == UserRole.ADMIN
     async with _database(request).transaction(read_only=True) as session:
@@ -121,7 +127,7 @@ async def test_server(request: Request, user: WebUser, server_id: uuid.UUID) -> 
     if user.role != UserRole.ADMIN:
         return await _page(request, user, 403, flash=ADMIN_ONLY, flash_kind="error")
     try:
-        health = await tools.server_health(_database(request), server_id=server_id)
+        health = await tools.server_health(_invoker(request), server_id=server_id)
     except BerrysError as exc:
         return await _page(request, user, exc.status, flash=exc.detail, flash_kind="error")
     return await _page(request, user, tested=health)
@@ -135,7 +141,7 @@ async def refresh_server(request: Request, user: WebUser, server_id: uuid.UUID) 
     if user.role != UserRole.ADMIN:
         return await _page(request, user, 403, flash=ADMIN_ONLY, flash_kind="error")
     try:
-        result = await tools.refresh_server(_database(request), server_id=server_id, user=user)
+        result = await tools.refresh_server(_invoker(request), server_id=server_id, user=user)
     except BerrysError as exc:
         return await _page(request, user, exc.status, flash=exc.detail, flash_kind="error")
     flash = (

@@ -326,7 +326,7 @@ async def test_an_agents_budget_is_the_routers_agent_budget(
             ]
 
     assert [b.limit_usd for b in await budgets()] == [0.0]
-    model = llm.script("budget-model", ["hi"])
+    model = llm.script(models, "budget-model", ["hi"])
     with pytest.raises(BudgetExceeded):
         await llm.complete(models, database, request())
     assert model.remaining == 1  # refused before any spending

@@ -25,11 +25,11 @@ async def _generate(client, actor, project_id, **body):
 
 @pytest.mark.parametrize("fixture", FIXTURES, ids=[f["key"] for f in FIXTURES])
 async def test_scripted_model_answers_give_exactly_the_expected_team(
-    fixture, client, member, project
+    fixture, client, member, project, models
 ):
     answer = ANSWERS[fixture["key"]]
     with llm.script(
-        "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
+        models, "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
     ) as model:
         response = await _generate(
             client, member, project["id"], dry_run=True, description=fixture["description"]
@@ -54,9 +54,13 @@ async def test_scripted_model_answers_give_exactly_the_expected_team(
     assert '"id": 1' in second.messages[-1].content
 
 
-async def test_a_persisted_scripted_team_records_the_model_in_the_audit(client, member, project):
+async def test_a_persisted_scripted_team_records_the_model_in_the_audit(
+    client, member, project, models
+):
     answer = ANSWERS["web_shop"]
-    with llm.script("team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]):
+    with llm.script(
+        models, "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
+    ):
         response = await _generate(client, member, project["id"])
     assert response.status_code == 201, response.text
     audit = (
@@ -93,7 +97,7 @@ async def test_an_answer_that_fails_validation_falls_back_to_the_rules(
         json.dumps({"agents": [{"name": "A", "agent_type": "WIZARD", "role": "r"}]}),
         "{",
     ]
-    with llm.script("flaky-model", invalid + not_a_team) as model:
+    with llm.script(models, "flaky-model", invalid + not_a_team) as model:
         response = await _generate(
             client, member, project["id"], dry_run=True, description=description
         )
@@ -110,7 +114,7 @@ async def test_an_answer_that_fails_validation_falls_back_to_the_rules(
 
 
 async def test_a_team_answer_that_breaks_the_invariants_is_repaired_and_noted(
-    client, member, project
+    client, member, project, models
 ):
     answer = ANSWERS["web_shop"]
     agents = [a for a in answer["team"]["agents"] if a["agent_type"] != "COORDINATOR"]
@@ -120,7 +124,7 @@ async def test_a_team_answer_that_breaks_the_invariants_is_repaired_and_noted(
         "collaboration": [{"from_agent": "Nobody", "to_agent": agents[0]["name"],
                            "interaction": "DELEGATES", "description": "x"}],
     }  # fmt: skip
-    with llm.script("team-model", [json.dumps(answer["requirements"]), json.dumps(team)]):
+    with llm.script(models, "team-model", [json.dumps(answer["requirements"]), json.dumps(team)]):
         response = await _generate(client, member, project["id"], dry_run=True)
     body = response.json()
     assert body["sources"]["team"]["provider"] == "SCRIPTED"
@@ -135,7 +139,7 @@ async def test_a_team_answer_that_breaks_the_invariants_is_repaired_and_noted(
 
 
 async def test_regeneration_keeps_a_started_agent_the_model_names_differently(
-    client, member, project
+    client, member, project, models
 ):
     first = (await _generate(client, member, project["id"])).json()  # the catalogue's names
     developer = next(a for a in first["team"] if a["agent_type"] == "DEVELOPER")
@@ -145,7 +149,9 @@ async def test_regeneration_keeps_a_started_agent_the_model_names_differently(
         headers=member.headers,
     )
     answer = ANSWERS["web_shop"]  # the model calls its developer "Commerce Engineer"
-    with llm.script("team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]):
+    with llm.script(
+        models, "team-model", [json.dumps(answer["requirements"]), json.dumps(answer["team"])]
+    ):
         second = (await _generate(client, member, project["id"])).json()
     assert second["kept"] == 1
     kept = next(a for a in second["team"] if a["agent_type"] == "DEVELOPER")

@@ -3,14 +3,18 @@ at a chosen time (the conditions count minutes: the tests move the clock, never 
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from tests.services.runs.conftest import create_run, tasks
 
 from berrys.core.db import Database, utcnow
 from berrys.services.alerts import service as alerts
+from berrys.services.runs.contracts import RunOut
 
 RULES = "/api/v1/alerts/rules"
 EPISODES = "/api/v1/alerts/episodes"
@@ -64,3 +68,15 @@ async def episodes_of(
 async def states(client: httpx.AsyncClient, actor: Any, rule: dict[str, Any]) -> list[str]:
     """The statuses of the rule's episodes, oldest first."""
     return [episode["status"] for episode in reversed(await episodes_of(client, actor, rule))]
+
+
+@dataclass
+class ProjectRef:
+    """What the run helpers of tests/services/runs need of a project."""
+
+    id: uuid.UUID
+
+
+async def unattended_run(database: Database, project_id: str) -> RunOut:
+    """A QUEUED run no worker takes: RUN_STALLED holds once its minutes have passed."""
+    return await create_run(database, ProjectRef(uuid.UUID(project_id)), tasks("a"))

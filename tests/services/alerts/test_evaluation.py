@@ -10,7 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.services.alerts.conftest import Clock, add_rule, episodes_of, states
+from tests.services.alerts.conftest import (
+    Clock,
+    ProjectRef,
+    add_rule,
+    episodes_of,
+    states,
+    unattended_run,
+)
 from tests.services.runs.conftest import (
     FAST,
     create_run,
@@ -22,6 +29,8 @@ from tests.services.runs.conftest import (
 )
 from tests.services.runs.scripted import ScriptedExecutor
 
+from berrys.app import create_app
+from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.services.alerts import service as alerts
 from berrys.services.interactions import service as interactions
@@ -34,14 +43,9 @@ from berrys.wiring import Services
 FIRING, RESOLVED = "FIRING", "RESOLVED"
 
 
-class _Project:
-    def __init__(self, project_id: str) -> None:
-        self.id = uuid.UUID(project_id)
-
-
 async def _run_to_end(database: Database, project_id: str, specs: list[Any]) -> None:
     """Run tasks with a real worker until the run has ended."""
-    run = await create_run(database, _Project(project_id), specs)
+    run = await create_run(database, ProjectRef(uuid.UUID(project_id)), specs)
     worker = runs.Worker(database, ScriptedExecutor(), hooks=runs.HOOKS, config=FAST)
     running = asyncio.create_task(worker.run())
     try:
@@ -77,13 +81,17 @@ async def test_task_failure_rate_fires_once_and_resolves_when_the_window_passes(
 
 
 async def test_budget_spent_fires_and_resolves_when_the_limit_is_raised(
-    client: httpx.AsyncClient, member: Any, project_id: str, clock: Clock
+    client: httpx.AsyncClient,
+    member: Any,
+    project_id: str,
+    clock: Clock,
+    models: llm.Runtime,
 ) -> None:
     rule = await add_rule(
         client, member, {"kind": "BUDGET_SPENT", "threshold_percent": 80}, project_id=project_id
     )
     costly = {"usage": {"prompt_tokens": 1000, "completion_tokens": 0}, "content": "pricey"}
-    with llm.script("costly", [costly], input_price_per_million=2.0):
+    with llm.script(models, "costly", [costly], input_price_per_million=2.0):
         chat = {"messages": [{"role": "user", "content": "hello"}], "project_id": project_id}
         spent = await client.post("/api/v1/models/chat", json=chat, headers=member.headers)
         assert spent.status_code == 200, spent.text  # $0.002
@@ -112,7 +120,7 @@ async def test_stalled_run_fires_once_and_resolves_when_the_run_ends(
     rule = await add_rule(
         client, member, {"kind": "RUN_STALLED", "idle_minutes": 10}, project_id=project_id
     )
-    run = await create_run(database, _Project(project_id), tasks("a"))  # no worker takes it
+    run = await unattended_run(database, project_id)
     await clock.evaluate()
     assert await states(client, member, rule) == []
 
@@ -165,7 +173,9 @@ async def test_silent_worker_fires_once_and_resolves_when_its_task_ends(
         client, member, {"kind": "WORKER_SILENT", "grace_minutes": 2}, project_id=project_id
     )
     executor = ScriptedExecutor()
-    run = await create_run(database, _Project(project_id), tasks("a", a={"hold": True}))
+    run = await create_run(
+        database, ProjectRef(uuid.UUID(project_id)), tasks("a", a={"hold": True})
+    )
     worker = runs.Worker(database, executor, hooks=runs.HOOKS, config=FAST)
     running = asyncio.create_task(worker.run())
     try:
@@ -199,7 +209,7 @@ async def test_a_disabled_rule_is_not_evaluated(
         project_id=project_id,
         enabled=False,
     )
-    await create_run(database, _Project(project_id), tasks("a"))
+    await unattended_run(database, project_id)
     await clock.evaluate(after=timedelta(minutes=5))
     assert await states(client, member, rule) == []
 
@@ -212,7 +222,7 @@ async def test_loops_in_two_processes_open_one_episode_and_metrics_show_it(
         client, member, {"kind": "BUDGET_SPENT", "threshold_percent": 50}, project_id=project_id
     )
     costly = {"usage": {"prompt_tokens": 1000, "completion_tokens": 0}, "content": "pricey"}
-    with llm.script("costly", [costly], input_price_per_million=2.0):
+    with llm.script(services.models, "costly", [costly], input_price_per_million=2.0):
         chat = {"messages": [{"role": "user", "content": "hello"}], "project_id": project_id}
         assert (
             await client.post("/api/v1/models/chat", json=chat, headers=member.headers)
@@ -255,3 +265,59 @@ async def test_loops_in_two_processes_open_one_episode_and_metrics_show_it(
 
 async def _firing(client: httpx.AsyncClient, actor: Any, rule: dict[str, Any]) -> bool:
     return await states(client, actor, rule) == [FIRING]
+
+
+async def test_a_rule_changed_to_another_kind_ends_the_old_episode(
+    client: httpx.AsyncClient, database: Database, member: Any, project_id: str, clock: Clock
+) -> None:
+    rule = await add_rule(
+        client, member, {"kind": "RUN_STALLED", "idle_minutes": 5}, project_id=project_id
+    )
+    await unattended_run(database, project_id)
+    await clock.evaluate(after=timedelta(minutes=6))
+    assert await states(client, member, rule) == [FIRING]
+    changed = await client.patch(
+        f"/api/v1/alerts/rules/{rule['id']}",
+        json={"condition": {"kind": "WORKER_SILENT", "grace_minutes": 1}},
+        headers=member.headers,
+    )
+    assert changed.status_code == 200, changed.text
+    await clock.evaluate()
+    assert await states(client, member, rule) == [RESOLVED]
+
+
+async def test_the_served_app_runs_the_evaluator_in_its_lifespan(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    models: llm.Runtime,
+    member: Any,
+    project_id: str,
+) -> None:
+    """``berrys serve``'s app (its lifespan, its own Database) evaluates rules by itself."""
+    rule = await add_rule(
+        client, member, {"kind": "BUDGET_SPENT", "threshold_percent": 50}, project_id=project_id
+    )
+    costly = {"usage": {"prompt_tokens": 1000, "completion_tokens": 0}, "content": "pricey"}
+    with llm.script(models, "costly", [costly], input_price_per_million=2.0):
+        chat = {"messages": [{"role": "user", "content": "hello"}], "project_id": project_id}
+        assert (
+            await client.post("/api/v1/models/chat", json=chat, headers=member.headers)
+        ).is_success
+    budget = {"scope": "PROJECT", "project_id": project_id, "limit_usd": 0.002}
+    assert (
+        await client.put("/api/v1/models/budgets", json=budget, headers=member.headers)
+    ).is_success
+
+    served_settings = settings.model_copy(
+        update={
+            "worker_embedded": False,
+            "embedding_model": "hashing",
+            "alerts_evaluation_seconds": 1.0,
+            "loop_lag_interval_seconds": 0,
+        }
+    )
+    served = create_app(served_settings, database=Database(settings.resolved_database_url))
+    async with served.router.lifespan_context(served):
+        await wait_until(
+            lambda: _firing(client, member, rule), within=15, message="the served app's evaluation"
+        )

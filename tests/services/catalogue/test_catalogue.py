@@ -329,7 +329,7 @@ async def test_rest_lists_types_and_shows_a_project_s_profile(client, member, ot
 # --- with a model ----------------------------------------------------------------------------
 
 
-async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, member):
+async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, member, models):
     from berrys.services.llm import service as llm
 
     project_id = await _project(client, member, REPAIR_CAFE)
@@ -356,7 +356,7 @@ async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, me
         "dependencies": [],
         "milestones": [],
     }
-    with llm.script("planner", [json.dumps(copied)]):
+    with llm.script(models, "planner", [json.dumps(copied)]):
         plan = await client.post(
             f"/api/v1/projects/{project_id}/plans", json={}, headers=member.headers
         )
@@ -367,7 +367,7 @@ async def test_a_model_s_plan_that_copies_the_description_is_replaced(client, me
     assert len(names) >= 5
 
 
-async def test_a_model_s_team_lacking_what_the_work_needs_is_replaced(client, member):
+async def test_a_model_s_team_lacking_what_the_work_needs_is_replaced(client, member, models):
     from berrys.services.llm import service as llm
 
     project_id = await _project(client, member, REPAIR_CAFE)
@@ -395,7 +395,7 @@ async def test_a_model_s_team_lacking_what_the_work_needs_is_replaced(client, me
         ],
         "collaboration": [],
     }
-    with llm.script("teamer", [json.dumps(requirements), json.dumps(team)]):
+    with llm.script(models, "teamer", [json.dumps(requirements), json.dumps(team)]):
         generated = await client.post(
             f"/api/v1/projects/{project_id}/agents/generate", json={}, headers=member.headers
         )

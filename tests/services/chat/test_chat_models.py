@@ -28,11 +28,11 @@ async def _say(client, actor, content):
     return response.json()
 
 
-async def test_a_models_intent_drives_the_action(client, member):
+async def test_a_models_intent_drives_the_action(client, member, models):
     answer = (
         '{"intent": "CREATE_PROJECT", "project_name": "Moon Base", "description": "live there"}'
     )
-    with llm.script("berry-test", [answer]) as model:
+    with llm.script(models, "berry-test", [answer]) as model:
         reply = await _say(client, member, "I'd like a place to live on the moon")
     assert reply["intent"] == "CREATE_PROJECT"
     assert reply["actions"][0]["result"]["name"] == "Moon Base"
@@ -43,8 +43,8 @@ async def test_a_models_intent_drives_the_action(client, member):
     assert request.messages[-1].content == "I'd like a place to live on the moon"
 
 
-async def test_a_useless_model_answer_falls_back_to_the_rules(client, member):
-    with llm.script("berry-test", ["not json at all", "still not json"]):
+async def test_a_useless_model_answer_falls_back_to_the_rules(client, member, models):
+    with llm.script(models, "berry-test", ["not json at all", "still not json"]):
         reply = await _say(client, member, BAKERY)
     assert reply["actions"][0]["status"] == "COMPLETED"
     assert reply["actions"][0]["result"]["name"] == "Bakery Site"

@@ -173,7 +173,7 @@ async def test_a_model_draft_that_passes_the_gate_is_final(
     user = await _user(database, member)
     project = await _project(database, user, name="Neighbourhood bakery website launch")
     writer = await _agent(client, member, project.id)
-    with llm.script("writer-model", [GOOD_ANNOUNCEMENT]) as fake:
+    with llm.script(services.models, "writer-model", [GOOD_ANNOUNCEMENT]) as fake:
         done = await _run(
             database,
             services,
@@ -209,7 +209,7 @@ async def test_a_looping_draft_is_repaired_once_then_replaced_by_the_offline_dra
     user = await _user(database, member)
     project = await _project(database, user, name="Neighbourhood bakery website launch")
     writer = await _agent(client, member, project.id)
-    with llm.script("tiny", [LOOP, LOOP]) as fake:
+    with llm.script(services.models, "tiny", [LOOP, LOOP]) as fake:
         done = await _run(
             database,
             services,
@@ -252,7 +252,7 @@ async def test_a_draft_that_fails_then_is_repaired_is_kept(
     user = await _user(database, member)
     project = await _project(database, user, name="Neighbourhood bakery website launch")
     writer = await _agent(client, member, project.id)
-    with llm.script("writer-model", ["Our website is live!", GOOD_ANNOUNCEMENT]):
+    with llm.script(services.models, "writer-model", ["Our website is live!", GOOD_ANNOUNCEMENT]):
         done = await _run(
             database,
             services,
@@ -282,7 +282,7 @@ async def test_invented_facts_are_kept_but_flagged_for_a_person(
         "A quote from the owner will say why this matters to the shop.",
         "Owner Margaret Hollis expects 250 orders a week; see https://hollis-bakery.example.com.",
     )
-    with llm.script("writer-model", [invented]):
+    with llm.script(services.models, "writer-model", [invented]):
         done = await _run(
             database,
             services,
@@ -320,7 +320,7 @@ async def test_an_unreadable_review_is_not_an_approval(
         agent_id=writer,
     )
     answers = ["# Announcement\nThe bakery's website is live.", "Looks good to me!!"]
-    with llm.script("fake", answers) as fake:
+    with llm.script(services.models, "fake", answers) as fake:
         done = await _run(
             database, services, start_worker, project, user, [spec], options={"review": True}
         )
@@ -420,7 +420,7 @@ async def test_a_free_form_answer_that_loops_or_echoes_needs_a_person(
         "# Notes\nProduce the deliverable itself, complete, in Markdown (or JSON if asked).",
         "# Summary\nThe bakery's website goes live on 14 March 2027; the notes list what is left.",
     ]
-    with llm.script("fake", answers):
+    with llm.script(services.models, "fake", answers):
         done = await _run(database, services, start_worker, project, user, specs, deps)
     tasks = {task.key: task for task in done.task_runs}
     assert tasks["loop"].review_reasons == ["Repeats itself: 39 of 41 lines are repeats"]

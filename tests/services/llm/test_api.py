@@ -33,6 +33,7 @@ async def test_chat_falls_back_and_usage_shows_both_attempts(
 ) -> None:
     with (
         llm.script(
+            llm_runtime,
             "flaky",
             [{"error": "server_error", "status": 502}],
             quality=9,
@@ -40,6 +41,7 @@ async def test_chat_falls_back_and_usage_shows_both_attempts(
             is_local=False,
         ),
         llm.script(
+            llm_runtime,
             "good",
             ["Hello, team!"],
             quality=8,
@@ -86,7 +88,7 @@ async def test_chat_falls_back_and_usage_shows_both_attempts(
 async def test_usage_is_private_to_its_users(
     client: httpx.AsyncClient, member, other_member, admin, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm.script("good", ["one"]):
+    with llm.script(llm_runtime, "good", ["one"]):
         assert (await client.post(CHAT, json=HELLO, headers=member.headers)).status_code == 200
     other = (await client.get("/api/v1/models/usage", headers=other_member.headers)).json()
     assert other["total"]["requests"] == 0
@@ -97,7 +99,7 @@ async def test_usage_is_private_to_its_users(
 async def test_chat_streams_server_sent_events(
     client: httpx.AsyncClient, member, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm.script("good", ["streamed hello"]):
+    with llm.script(llm_runtime, "good", ["streamed hello"]):
         response = await client.post(CHAT, json={**HELLO, "stream": True}, headers=member.headers)
     assert response.headers["content-type"].startswith("text/event-stream")
     events = [block for block in response.text.split("\n\n") if block]
@@ -115,7 +117,7 @@ async def test_structured_chat_with_a_json_schema(
         "properties": {"greeting": {"type": "string"}},
         "required": ["greeting"],
     }
-    with llm.script("good", ['{"greeting": 1}', '{"greeting": "hi"}']):
+    with llm.script(llm_runtime, "good", ['{"greeting": 1}', '{"greeting": "hi"}']):
         response = await client.post(
             CHAT, json={**HELLO, "response_schema": schema}, headers=member.headers
         )
@@ -175,7 +177,7 @@ async def test_project_budget_refuses_before_spending(
     set_ = await client.put("/api/v1/models/budgets", json=budget, headers=member.headers)
     assert set_.status_code == 200, set_.text
     costly = {"usage": {"prompt_tokens": 1000, "completion_tokens": 0}, "content": "pricey"}
-    with llm.script("costly", [costly, costly], input_price_per_million=2.0) as model:
+    with llm.script(llm_runtime, "costly", [costly, costly], input_price_per_million=2.0) as model:
         first = await client.post(
             CHAT, json={**HELLO, "project_id": project_id}, headers=member.headers
         )
@@ -201,8 +203,10 @@ async def test_agent_budget_skips_models_it_cannot_afford(
         await client.put("/api/v1/models/budgets", json=budget, headers=admin.headers)
     ).status_code == 200
     with (
-        llm.script("dear", ["never"], quality=9, input_price_per_million=100_000.0) as dear,
-        llm.script("cheap", ["fine"], quality=5),
+        llm.script(
+            llm_runtime, "dear", ["never"], quality=9, input_price_per_million=100_000.0
+        ) as dear,
+        llm.script(llm_runtime, "cheap", ["fine"], quality=5),
     ):
         response = await client.post(
             CHAT, json={**HELLO, "agent_id": agent_id}, headers=member.headers
@@ -220,7 +224,7 @@ async def test_provider_daily_quota(
     assert (
         await client.put("/api/v1/models/budgets", json=quota, headers=admin.headers)
     ).status_code == 200
-    with llm.script("good", ["a", "b"]) as model:
+    with llm.script(llm_runtime, "good", ["a", "b"]) as model:
         response = await client.post(CHAT, json=HELLO, headers=member.headers)
     assert response.status_code == 402  # every eligible model would exceed the quota
     assert "token limit" in response.json()["detail"]
@@ -274,9 +278,9 @@ async def test_api_key_never_appears_in_logs_rows_or_responses(
             "log_level": "DEBUG",
         }
     )
-    serve_with(settings)
+    served = serve_with(settings)
     assert secret not in repr(settings)
-    with llm.script("backup", ["still here"], quality=1):
+    with llm.script(served.models, "backup", ["still here"], quality=1):
         response = await client.post(
             CHAT, json={**HELLO, "model": "echo-model"}, headers=member.headers
         )
@@ -314,7 +318,7 @@ async def test_stream_respects_budgets(
         messages=[ChatMessage(role="user", content="Tell me a long story.")],
         project_id=uuid.UUID(project_id),
     )
-    with llm.script("pricey", ["never"], input_price_per_million=50.0) as model:
+    with llm.script(llm_runtime, "pricey", ["never"], input_price_per_million=50.0) as model:
         with pytest.raises(BudgetExceeded, match="would exceed the project"):
             async for _ in llm.stream(llm_runtime, database, request):
                 pass
@@ -337,7 +341,7 @@ async def test_chat_for_someone_elses_agent_is_404_and_charges_nothing(
     """An agent id is checked like a project id: usage and budgets are never charged to an
     agent whose project the caller cannot see."""
     theirs = await _agent(client, admin, await _project(client, admin))
-    with llm.script("good", ["never"]) as model:
+    with llm.script(llm_runtime, "good", ["never"]) as model:
         foreign = await client.post(
             CHAT, json={**HELLO, "agent_id": theirs}, headers=member.headers
         )
@@ -359,7 +363,7 @@ async def test_chat_for_an_agent_is_charged_to_it_and_its_project(
 ) -> None:
     project_id = await _project(client, member)
     agent_id = await _agent(client, member, project_id)
-    with llm.script("good", ["Hello!"]):
+    with llm.script(llm_runtime, "good", ["Hello!"]):
         response = await client.post(
             CHAT, json={**HELLO, "agent_id": agent_id}, headers=member.headers
         )
@@ -421,5 +425,7 @@ async def test_a_scripted_row_without_a_script_never_takes_part_in_routing(
     result = await llm.complete(llm_runtime, database, request)
     assert (result.content, result.from_rules) == ("The Tea Shop", True)
     assert all(attempt.model != "ghost" for attempt in result.attempts)
-    with llm.script("ghost", ["scripted after all"]):  # a script makes it a model again
+    with llm.script(
+        llm_runtime, "ghost", ["scripted after all"]
+    ):  # a script makes it a model again
         assert (await llm.complete(llm_runtime, database, request)).model == "ghost"

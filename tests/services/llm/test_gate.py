@@ -79,7 +79,9 @@ async def test_verdicts_are_counted_per_provider_model_and_task_type(
 async def test_a_model_below_the_offline_draft_gets_no_deliverables_or_reviews(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm.script("tiny", ["draft 1", "review 1", "hello", "hello again"], gated=True) as tiny:
+    with llm.script(
+        llm_runtime, "tiny", ["draft 1", "review 1", "hello", "hello again"], gated=True
+    ) as tiny:
         first = await llm.complete(llm_runtime, database, deliverable())
         assert first.model == "tiny"  # nothing measured yet: the model is tried
         assert (await llm.complete(llm_runtime, database, deliverable(REVIEW))).model == "tiny"
@@ -110,7 +112,10 @@ async def test_without_an_offline_draft_no_model_answers_and_the_reason_says_why
 ) -> None:
     await verdicts(llm_runtime, database, SCRIPTED, "tiny", failed=8)
     await verdicts(llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=6)
-    with llm.script("tiny", [], gated=True), pytest.raises(ServiceUnavailable) as raised:
+    with (
+        llm.script(llm_runtime, "tiny", [], gated=True),
+        pytest.raises(ServiceUnavailable) as raised,
+    ):
         await llm.complete(llm_runtime, database, deliverable(rules=False))
     assert "tiny: gate 0/8 passed, below the offline draft's 6/6 passed" in str(raised.value)
 
@@ -139,7 +144,7 @@ async def test_the_rule_waits_for_evidence_beyond_chance(
     await verdicts(
         llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=offline[0], failed=offline[1]
     )
-    with llm.script("candidate", ["the model's draft"], gated=True):
+    with llm.script(llm_runtime, "candidate", ["the model's draft"], gated=True):
         result = await llm.complete(llm_runtime, database, deliverable())
     assert (result.model == "candidate") is routed_to_model
 
@@ -151,7 +156,7 @@ async def test_verdicts_are_per_task_type(
     await verdicts(
         llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=6, task_type=REVIEW
     )
-    with llm.script("reviewer", ["a deliverable"], gated=True):
+    with llm.script(llm_runtime, "reviewer", ["a deliverable"], gated=True):
         # its reviews fail, its deliverables were never judged: it still drafts them
         assert (await llm.complete(llm_runtime, database, deliverable(TASK))).model == "reviewer"
         assert (await llm.complete(llm_runtime, database, deliverable(REVIEW))).from_rules
@@ -163,7 +168,7 @@ async def test_a_script_answers_unless_gated(
     """A benchmark replaying bad output on purpose must reach the gate every time."""
     await verdicts(llm_runtime, database, SCRIPTED, "bad", failed=10)
     await verdicts(llm_runtime, database, RULES, llm.OFFLINE_DRAFT_MODEL, passed=10)
-    with llm.script("bad", ["loop loop loop"]):
+    with llm.script(llm_runtime, "bad", ["loop loop loop"]):
         assert (await llm.complete(llm_runtime, database, deliverable())).model == "bad"
 
 

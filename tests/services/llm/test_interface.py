@@ -70,7 +70,7 @@ async def llm_complete(models: _runtime.Runtime, database: Database, **kwargs): 
 async def test_scripted_model_answers_first_and_is_validated(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm_script("fake", ['{"roles": ["tester"]}']) as fake:
+    with llm.script(llm_runtime, "fake", ['{"roles": ["tester"]}']) as fake:
         result = await llm_complete(llm_runtime, database, task_type=ModelTaskType.TEAM)
     assert (result.provider, result.model) == (ModelProvider.SCRIPTED, "fake")
     assert result.parsed == Team(roles=["tester"])
@@ -80,14 +80,10 @@ async def test_scripted_model_answers_first_and_is_validated(
     assert "JSON Schema" in fake.requests[0].messages[0].content
 
 
-def llm_script(name, answers, **spec):  # type: ignore[no-untyped-def]
-    return llm.script(name, answers, **spec)
-
-
 async def test_invalid_json_is_repaired_then_falls_back_to_rules(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm_script("fake", ["not json", '{"roles": 3}', "```json\n{}\n```"]) as fake:
+    with llm.script(llm_runtime, "fake", ["not json", '{"roles": 3}', "```json\n{}\n```"]) as fake:
         result = await llm_complete(llm_runtime, database, task_type=ModelTaskType.PLAN)
     assert result.provider == ModelProvider.RULES
     assert result.fallback
@@ -110,7 +106,7 @@ async def test_free_text_without_any_model_is_unavailable(
 
 
 async def test_exhausted_script_is_loud(database: Database, llm_runtime: _runtime.Runtime) -> None:
-    with llm_script("fake", []), pytest.raises(ScriptExhausted):
+    with llm.script(llm_runtime, "fake", []), pytest.raises(ScriptExhausted):
         await llm.complete(llm_runtime, database, _ask())
 
 

@@ -148,7 +148,7 @@ async def test_unreachable_openai_server_falls_back(
         llm_settings.model_copy(update={"openai_base_url": closed, "openai_models": ["gone"]})
     )
     try:
-        with llm.script("backup", ["here"], quality=1):
+        with llm.script(state, "backup", ["here"], quality=1):
             result = await llm.complete(state, database, _ask("Hi", model="gone"))
         assert [a.outcome for a in result.attempts] == [
             ModelRequestOutcome.CONNECTION_ERROR,

@@ -56,8 +56,10 @@ async def test_failure_falls_back_and_cools_down(
     database: Database, llm_runtime: _runtime.Runtime, failure: dict, outcome: ModelRequestOutcome
 ) -> None:
     with (
-        llm.script("primary", [failure], quality=9, input_price_per_million=10.0),
-        llm.script("backup", ["4", "4 again"], quality=8, output_price_per_million=20.0),
+        llm.script(llm_runtime, "primary", [failure], quality=9, input_price_per_million=10.0),
+        llm.script(
+            llm_runtime, "backup", ["4", "4 again"], quality=8, output_price_per_million=20.0
+        ),
     ):
         result = await llm.complete(llm_runtime, database, ask())
         assert (result.model, result.content, result.fallback) == ("backup", "4", True)
@@ -83,8 +85,10 @@ async def test_failure_falls_back_and_cools_down(
 
 async def test_retry_after_is_honoured(database: Database, llm_runtime: _runtime.Runtime) -> None:
     with (
-        llm.script("primary", [{"error": "rate_limit", "retry_after": 120}], quality=9),
-        llm.script("backup", ["a", "b"], quality=8),
+        llm.script(
+            llm_runtime, "primary", [{"error": "rate_limit", "retry_after": 120}], quality=9
+        ),
+        llm.script(llm_runtime, "backup", ["a", "b"], quality=8),
     ):
         await llm.complete(llm_runtime, database, ask())
         cooldown = llm_runtime.cooldowns[(ModelProvider.SCRIPTED, "primary")]
@@ -100,8 +104,8 @@ async def test_real_timeout_ends_a_hanging_call(
 ) -> None:
     llm_runtime.settings = llm_runtime.settings.model_copy(update={"llm_timeout_seconds": 0.05})
     with (
-        llm.script("slow", [{"hang": True}], quality=9),
-        llm.script("fast", ["done"], quality=8),
+        llm.script(llm_runtime, "slow", [{"hang": True}], quality=9),
+        llm.script(llm_runtime, "fast", ["done"], quality=8),
     ):
         result = await llm.complete(llm_runtime, database, ask())
     assert [(a.model, a.outcome) for a in result.attempts] == [
@@ -114,9 +118,11 @@ async def test_context_overflow_goes_to_a_larger_window(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("small", [{"error": "context_overflow"}], quality=9, context_window=4096),
-        llm.script("same", ["never"], quality=8, context_window=4096) as same,
-        llm.script("large", ["fits"], quality=7, context_window=128_000),
+        llm.script(
+            llm_runtime, "small", [{"error": "context_overflow"}], quality=9, context_window=4096
+        ),
+        llm.script(llm_runtime, "same", ["never"], quality=8, context_window=4096) as same,
+        llm.script(llm_runtime, "large", ["fits"], quality=7, context_window=128_000),
     ):
         result = await llm.complete(llm_runtime, database, ask())
     assert [(a.model, a.outcome) for a in result.attempts] == [
@@ -130,8 +136,8 @@ async def test_prompt_above_a_window_is_filtered_before_calling(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("tiny", ["never"], quality=9, context_window=256),
-        llm.script("roomy", ["ok"], quality=5, context_window=100_000),
+        llm.script(llm_runtime, "tiny", ["never"], quality=9, context_window=256),
+        llm.script(llm_runtime, "roomy", ["ok"], quality=5, context_window=100_000),
     ):
         result = await llm.complete(llm_runtime, database, ask("word " * 2000))
     assert result.model == "roomy"
@@ -142,8 +148,8 @@ async def test_invalid_structured_output_is_repaired_then_next_model(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("sloppy", ["nope", "{}", '{"answer": 4}'], quality=9) as sloppy,
-        llm.script("careful", ['Here you go: {"answer": "4"}'], quality=8),
+        llm.script(llm_runtime, "sloppy", ["nope", "{}", '{"answer": 4}'], quality=9) as sloppy,
+        llm.script(llm_runtime, "careful", ['Here you go: {"answer": "4"}'], quality=8),
     ):
         result = await llm.complete(llm_runtime, database, ask(response_schema=Answer))
     assert result.parsed == Answer(answer="4")
@@ -155,7 +161,10 @@ async def test_invalid_structured_output_is_repaired_then_next_model(
 async def test_explicit_model_first_then_the_chain(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
-    with llm.script("best", ["from best"], quality=9), llm.script("chosen", ["from chosen"]):
+    with (
+        llm.script(llm_runtime, "best", ["from best"], quality=9),
+        llm.script(llm_runtime, "chosen", ["from chosen"]),
+    ):
         result = await llm.complete(llm_runtime, database, ask(model="chosen"))
         assert result.model == "chosen"
         assert result.reason.startswith("explicit model chosen")
@@ -168,14 +177,15 @@ async def test_needs_filter_tools_and_local_only(
 ) -> None:
     tools = [ToolSpec(name="search", description="Search", parameters={"type": "object"})]
     with (
-        llm.script("no-tools", ["x"], quality=9, capabilities=["CHAT"]),
+        llm.script(llm_runtime, "no-tools", ["x"], quality=9, capabilities=["CHAT"]),
         llm.script(
+            llm_runtime,
             "cloud",
             [{"content": "", "tool_calls": [{"name": "search", "arguments": '{"q": "tea"}'}]}],
             quality=8,
             is_local=False,
         ),
-        llm.script("local", ["y"], quality=1),
+        llm.script(llm_runtime, "local", ["y"], quality=1),
     ):
         result = await llm.complete(llm_runtime, database, ask(tools=tools))
         assert result.model == "cloud"
@@ -189,8 +199,8 @@ async def test_every_model_failing_is_service_unavailable_and_recorded(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("a", [{"error": "server_error"}], quality=9),
-        llm.script("b", [{"error": "timeout"}], quality=8),
+        llm.script(llm_runtime, "a", [{"error": "server_error"}], quality=9),
+        llm.script(llm_runtime, "b", [{"error": "timeout"}], quality=8),
         pytest.raises(ServiceUnavailable, match="a: SERVER_ERROR; b: TIMEOUT"),
     ):
         await llm.complete(llm_runtime, database, ask())
@@ -205,11 +215,11 @@ async def test_rules_is_the_last_fallback_when_a_capable_model_exists(
         response_schema=Answer,
         rules=lambda: Answer(answer="by rules"),
     )
-    with llm.script("capable", [{"error": "server_error"}], quality=1):
+    with llm.script(llm_runtime, "capable", [{"error": "server_error"}], quality=1):
         result = await llm.complete(llm_runtime, database, request)
     # quality 1 < RULES' 3 for PLAN: RULES would win outright ...
     assert result.provider == ModelProvider.RULES
-    with llm.script("capable", [{"error": "server_error"}], quality=8):
+    with llm.script(llm_runtime, "capable", [{"error": "server_error"}], quality=8):
         result = await llm.complete(llm_runtime, database, request)
     # ... a capable model takes over, and RULES catches its failure
     assert [a.provider for a in result.attempts] == [ModelProvider.SCRIPTED, ModelProvider.RULES]
@@ -221,8 +231,8 @@ async def test_learned_success_rate_reorders_equal_tiers(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("flaky", [{"error": "invalid"}], quality=5),
-        llm.script("steady", ["ok", "ok"], quality=5),
+        llm.script(llm_runtime, "flaky", [{"error": "invalid"}], quality=5),
+        llm.script(llm_runtime, "steady", ["ok", "ok"], quality=5),
     ):
         first = await llm.complete(llm_runtime, database, ask())
         second = await llm.complete(llm_runtime, database, ask())
@@ -235,8 +245,8 @@ async def test_stream_yields_deltas_and_falls_back_before_the_first(
     database: Database, llm_runtime: _runtime.Runtime
 ) -> None:
     with (
-        llm.script("down", [{"error": "connection"}], quality=9),
-        llm.script("up", ["streamed answer"], quality=8),
+        llm.script(llm_runtime, "down", [{"error": "connection"}], quality=9),
+        llm.script(llm_runtime, "up", ["streamed answer"], quality=8),
     ):
         chunks = [chunk async for chunk in llm.stream(llm_runtime, database, ask())]
     assert "".join(c.delta for c in chunks) == "streamed answer"
@@ -265,8 +275,8 @@ async def test_stream_failing_midway_ends_with_the_error_and_no_fallback(
             received.append(chunk.delta)
 
     with (
-        llm.script("cut", ["never read"], quality=9),
-        llm.script("spare", ["never asked"], quality=8),
+        llm.script(llm_runtime, "cut", ["never read"], quality=9),
+        llm.script(llm_runtime, "spare", ["never asked"], quality=8),
         pytest.raises(ServiceUnavailable, match="cut failed midway: stream cut"),
     ):
         await read_all()

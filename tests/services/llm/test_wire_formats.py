@@ -178,7 +178,7 @@ async def test_anthropic_structured_output_by_forced_tool(
 
 
 async def test_anthropic_429_retry_after(database: Database, wired: _runtime.Runtime) -> None:
-    with llm.script("backup", ["ok"], quality=1):
+    with llm.script(wired, "backup", ["ok"], quality=1):
         result = await llm.complete(wired, database, _ask(model="busy"))
     assert result.attempts[0].outcome == ModelRequestOutcome.RATE_LIMITED
     cooldown = wired.cooldowns[(ModelProvider.ANTHROPIC, "busy")]
@@ -217,7 +217,7 @@ async def test_specialisation_composes_the_system_prompt(
         responsibilities=["the API"],
         domains=["e-commerce"],
     )
-    with llm.script("fake", ["ok"]) as fake:
+    with llm.script(llm_runtime, "fake", ["ok"]) as fake:
         await llm.complete(llm_runtime, database, _ask(specialisation=specialisation))
     system = fake.requests[0].messages[0].content
     assert system.startswith("Be brief.")
@@ -243,7 +243,7 @@ async def test_per_provider_concurrency_limit(
         inside -= 1
         return "done"
 
-    with llm.script("one-at-a-time", [held] * 3):
+    with llm.script(llm_runtime, "one-at-a-time", [held] * 3):
         calls = [asyncio.create_task(llm.complete(llm_runtime, database, _ask())) for _ in range(3)]
         async with asyncio.timeout(5):
             await entered.wait()

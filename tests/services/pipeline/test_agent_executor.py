@@ -95,7 +95,7 @@ async def test_an_agent_calls_its_tool_then_answers(
         agent_id=agent["id"],
     )
     with llm.script(
-        "fake", _tool_call_then_answer("# Launch plan\n- Opening day: Saturday")
+        services.models, "fake", _tool_call_then_answer("# Launch plan\n- Opening day: Saturday")
     ) as fake:
         run = await create_run(database, project, [spec], actor_id=user.id)
         start_worker(
@@ -133,7 +133,7 @@ async def test_a_tool_that_needs_approval_waits_then_runs_once(
     user = await _user(database, member)
     await _bind_write_tool(database, user, agent["id"], requires_approval=True)
     spec = TaskSpec(key="t", name="Notes", description="Keep notes", agent_id=agent["id"])
-    with llm.script("fake", _tool_call_then_answer("done")) as fake:
+    with llm.script(services.models, "fake", _tool_call_then_answer("done")) as fake:
         run = await create_run(database, project, [spec], actor_id=user.id)
         start_worker(
             AgentExecutor(
@@ -181,7 +181,7 @@ async def test_an_auditor_review_sends_the_work_back_a_bounded_number_of_times(
         "Our website is live! Open 7-17.",
         json.dumps({"approved": True, "feedback": "good"}),
     ]
-    with llm.script("fake", answers) as fake:
+    with llm.script(services.models, "fake", answers) as fake:
         run = await create_run(
             database, project, [spec], actor_id=user.id, options={"review": True}
         )

@@ -39,8 +39,10 @@ async def _approval_estimate(client: httpx.AsyncClient, headers: dict[str, str])
     return pending.json()["items"][0]["detail"]["details"]
 
 
-async def test_the_estimate_uses_the_routed_models_prices(client, member) -> None:
-    with llm.script("priced-model", [], input_price_per_million=3.0, output_price_per_million=15.0):
+async def test_the_estimate_uses_the_routed_models_prices(client, member, models) -> None:
+    with llm.script(
+        models, "priced-model", [], input_price_per_million=3.0, output_price_per_million=15.0
+    ):
         estimate = await _approval_estimate(client, member.headers)
     assert estimate["price_source"] == "scripted/priced-model"
     assert estimate["estimated_tokens"] > 0

@@ -33,7 +33,9 @@ async def _agent_run(database, services, client, member, project, start_worker):
     user = await _user(database, member)
     await _bind_write_tool(database, user, agent["id"])
     spec = TaskSpec(key="t", name="Launch plan", description=LONG, agent_id=agent["id"])
-    with llm.script("fake", _tool_call_then_answer("# Launch plan\n- Opening day: Saturday")):
+    with llm.script(
+        services.models, "fake", _tool_call_then_answer("# Launch plan\n- Opening day: Saturday")
+    ):
         run = await create_run(database, project, [spec], actor_id=user.id)
         start_worker(
             AgentExecutor(

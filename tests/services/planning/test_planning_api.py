@@ -7,6 +7,8 @@ import sqlite3
 
 import pytest
 
+from berrys.services.llm import service as llm
+
 P = "/api/v1/plans"
 
 
@@ -408,9 +410,7 @@ async def test_project_stats_count_tasks_progress_and_eta(client, member):
     assert stats["eta"] is not None
 
 
-async def test_a_model_draft_through_the_router_is_normalised(client, member, database):
-    from berrys.services.llm._providers import scripted
-
+async def test_a_model_draft_through_the_router_is_normalised(client, member, database, models):
     project_id = await _project(client, member, "Build a thing.")
     dev = await _agent(client, member, project_id, "Dev", "DEVELOPER", ["python"])
     draft = {
@@ -443,7 +443,7 @@ async def test_a_model_draft_through_the_router_is_normalised(client, member, da
                 connection.execute("ROLLBACK")
         return json.dumps(draft)
 
-    with scripted.script("plan-model", [answer]) as model:
+    with llm.script(models, "plan-model", [answer]) as model:
         response = await client.post(
             f"/api/v1/projects/{project_id}/plans",
             json={"methodology": "agile"},
@@ -464,12 +464,10 @@ async def test_a_model_draft_through_the_router_is_normalised(client, member, da
     assert [d["type"] for d in plan["dependencies"]] == ["SS"]  # the cycle's closing edge dropped
 
 
-async def test_an_invalid_model_answer_falls_back_to_the_catalogue(client, member):
-    from berrys.services.llm._providers import scripted
-
+async def test_an_invalid_model_answer_falls_back_to_the_catalogue(client, member, models):
     project_id = await _project(client, member, "Build a shop. Write the copy.")
     await _agent(client, member, project_id, "Dev", "DEVELOPER", ["software engineering"])
-    with scripted.script("plan-model", ["not json", '{"phases": []}', "{}"]):
+    with llm.script(models, "plan-model", ["not json", '{"phases": []}', "{}"]):
         response = await client.post(
             f"/api/v1/projects/{project_id}/plans",
             json={"methodology": "WATERFALL"},

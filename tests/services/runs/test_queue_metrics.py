@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import httpx
+from tests.services.runs.conftest import wait_until
 
 
 def _gauge(text: str, name: str) -> float:
@@ -68,3 +69,33 @@ async def test_metrics_count_the_tasks_waiting_for_a_worker(client, member) -> N
     after_pause = (await client.get("/metrics")).text
     assert _gauge(after_pause, "berrys_tasks_waiting") == 0
     assert _gauge(after_pause, 'berrys_runs{status="PAUSED"}') == 1
+
+
+async def test_metrics_count_the_tasks_a_worker_runs(client, member, start_worker, executor):
+    project_id = await _plan_of_three(client, member.headers)
+    executor.hold_names.add("a")  # a runs until released; b finishes; c waits for a
+    started = await client.post(
+        f"/api/v1/projects/{project_id}/runs", json={}, headers=member.headers
+    )
+    assert started.status_code == 202, started.text
+    start_worker(executor)
+
+    async def only_a_running() -> str | None:
+        text = (await client.get("/metrics")).text
+        settled = _gauge(text, "berrys_tasks_running") == 1
+        return text if settled and _gauge(text, "berrys_tasks_waiting") == 0 else None
+
+    text = await wait_until(only_a_running, message="a running, nothing waiting")
+    assert _gauge(text, 'berrys_runs{status="RUNNING"}') == 1
+
+    executor.release("a")
+
+    async def run_over() -> bool:
+        text = (await client.get("/metrics")).text
+        return (
+            _gauge(text, 'berrys_runs{status="RUNNING"}')
+            == 0
+            == _gauge(text, "berrys_tasks_running")
+        )
+
+    await wait_until(run_over, message="the run over, nothing running")

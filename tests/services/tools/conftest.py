@@ -5,7 +5,7 @@ from __future__ import annotations
 import select
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +13,6 @@ import pytest
 from berrys.services.tools import service as tools
 
 FLAKY = str(Path(__file__).parent / "servers" / "flaky_server.py")
-
-
-@pytest.fixture(autouse=True)
-async def _close_mcp_sessions() -> AsyncIterator[None]:
-    """Each test starts without sessions (its server rows are new) and leaves none behind."""
-    yield
-    await tools.shutdown()
 
 
 @pytest.fixture

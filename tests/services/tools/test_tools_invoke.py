@@ -141,8 +141,8 @@ async def test_an_approval_policy_decides(app, services, client, member, add_ser
         if request.arguments.get("name") != "draft":
             raise service.ApprovalRequired("waiting for a human", interaction_id="i-1")
 
-    invoker = service.ToolInvoker(
-        services.database, services.settings, approve=approve_records_only
+    invoker = service.ToolInvoker(  # the test's MCP sessions: closed with its Services
+        services.database, services.settings, approve=approve_records_only, mcp=services.tools.mcp
     )
     app.state.services = dataclasses.replace(services, tools=invoker)
     approved = await client.post(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from berrys.services.tools._mcp import pool
 from berrys.services.tools.tables import McpServer
 
 FLAKY = str(Path(__file__).parent / "servers" / "flaky_server.py")
@@ -73,10 +72,10 @@ async def test_a_tool_error_is_a_result_not_a_failure(client, member, add_server
     assert "Mars/Olympus_Mons" in called.json()["error"]
 
 
-async def test_the_session_is_reused_between_calls(client, member, add_server, tool_id):
+async def test_the_session_is_reused_between_calls(client, member, add_server, tool_id, services):
     server = await add_server("time", **TIME_SERVER)
     tool = await tool_id("time.get_current_time")
-    first = pool._connections[uuid.UUID(server["id"])]
+    first = services.tools.mcp._connections[uuid.UUID(server["id"])]
     for _ in range(3):
         called = await client.post(
             f"/api/v1/tools/{tool}/invoke",
@@ -84,7 +83,7 @@ async def test_the_session_is_reused_between_calls(client, member, add_server, t
             headers=member.headers,
         )
         assert called.json()["outcome"] == "SUCCESS"
-    assert pool._connections[uuid.UUID(server["id"])] is first
+    assert services.tools.mcp._connections[uuid.UUID(server["id"])] is first
 
 
 async def test_git_server_over_stdio(client, member, add_server, tool_id, tmp_path):
@@ -276,7 +275,7 @@ async def test_server_configuration_rules_and_masking(client, admin, member, dat
 
 
 async def test_a_server_that_died_while_idle_is_reconnected_transparently(
-    client, member, add_server, tool_id
+    client, member, add_server, tool_id, services
 ):
     server = await add_server("flaky", transport="STDIO", command=sys.executable, args=[FLAKY])
     bye = await client.post(
@@ -285,7 +284,7 @@ async def test_a_server_that_died_while_idle_is_reconnected_transparently(
         headers=member.headers,
     )
     assert bye.json()["output"]["content"][0]["text"] == "bye"
-    connection = pool._connections[uuid.UUID(server["id"])]
+    connection = services.tools.mcp._connections[uuid.UUID(server["id"])]
     async with asyncio.timeout(10):  # wait for the session to see the process gone
         while connection.alive:  # noqa: ASYNC110 - the SDK offers no event for this state
             await asyncio.sleep(0.01)
@@ -296,7 +295,7 @@ async def test_a_server_that_died_while_idle_is_reconnected_transparently(
     )
     assert added.status_code == 200, added.text
     assert added.json()["output"]["structured_content"] == {"result": 42}
-    assert pool._connections[uuid.UUID(server["id"])] is not connection
+    assert services.tools.mcp._connections[uuid.UUID(server["id"])] is not connection
 
 
 async def test_only_an_admin_sees_how_a_server_is_started(
@@ -319,11 +318,13 @@ async def test_only_an_admin_sees_how_a_server_is_started(
     assert full.json()["args"] == ["--db", "/srv/private.db"]
 
 
-async def test_a_viewer_cannot_start_a_server_by_checking_its_health(client, viewer, add_server):
+async def test_a_viewer_cannot_start_a_server_by_checking_its_health(
+    client, viewer, add_server, services
+):
     server = await add_server("idle", refresh=False, **TIME_SERVER)
     health = await client.get(f"/api/v1/mcp-servers/{server['id']}/health", headers=viewer.headers)
     assert health.status_code == 403
-    assert uuid.UUID(server["id"]) not in pool._connections
+    assert uuid.UUID(server["id"]) not in services.tools.mcp._connections
 
 
 async def test_a_server_name_past_100_characters_is_a_422_naming_the_limit(client, admin):

@@ -18,11 +18,12 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from berrys.config import Settings
 from berrys.core.db import Database, utcnow
 from berrys.core.encryption import SecretBox, SecretUnreadable
+from berrys.core.errors import BerrysError
 from berrys.services.alerts.contracts import DeliveryChannel, DeliveryStatus
 from berrys.services.alerts.tables import (
     AlertDelivery,
@@ -30,6 +31,7 @@ from berrys.services.alerts.tables import (
     AlertEpisode,
     AlertRule,
 )
+from berrys.services.tools import service as tools
 
 MAX_DELIVERIES_PER_PASS = 50
 MAX_BACKOFF_SECONDS = 3600.0
@@ -77,16 +79,17 @@ async def _claim(database: Database, now: datetime, settings: Settings) -> list[
     # Claimed for longer than a send can take: a process that dies mid-send leaves the
     # delivery to be retried after that, by any process.
     claim_until = now + timedelta(seconds=2 * settings.alerts_webhook_timeout_seconds + 60)
+    due = (AlertDelivery.status == DeliveryStatus.PENDING, AlertDelivery.next_attempt_at <= now)
+    async with database.transaction(read_only=True) as session:
+        if not await session.scalar(select(exists().where(*due))):
+            return []  # no write transaction (SQLite's write lock) while nothing is due
     async with database.transaction() as session:
         rows = (
             await session.execute(
                 select(AlertDelivery, AlertRule.webhook_secret_encrypted)
                 .join(AlertEpisode, AlertEpisode.id == AlertDelivery.episode_id)
                 .join(AlertRule, AlertRule.id == AlertEpisode.rule_id)
-                .where(
-                    AlertDelivery.status == DeliveryStatus.PENDING,
-                    AlertDelivery.next_attempt_at <= now,
-                )
+                .where(*due)
                 .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
                 .limit(MAX_DELIVERIES_PER_PASS)
                 .with_for_update(of=AlertDelivery, skip_locked=True)
@@ -111,6 +114,8 @@ async def _send(
             outcome = await asyncio.to_thread(_mail, item, settings)
     except (httpx.HTTPError, OSError, smtplib.SMTPException, SecretUnreadable) as exc:
         outcome = _Outcome(ok=False, error=f"{type(exc).__name__}: {exc}"[:2000])
+    except BerrysError as exc:  # the egress policy refused the address
+        outcome = _Outcome(ok=False, error=exc.detail[:2000])
     return outcome, (time.perf_counter() - started) * 1000
 
 
@@ -127,10 +132,24 @@ async def _post(item: _Claimed, box: SecretBox, settings: Settings, now: datetim
         TIMESTAMP_HEADER: timestamp,
         SIGNATURE_HEADER: sign(box.decrypt(item.secret_encrypted), timestamp, body),
     }
-    async with httpx.AsyncClient(
-        timeout=settings.alerts_webhook_timeout_seconds, follow_redirects=False
-    ) as client:
-        response = await client.post(item.target, content=body, headers=headers)
+    # Through the tools' egress: the address checked is the one connected to, and link-local
+    # and cloud-metadata addresses are never reached; a webhook's own host, private or
+    # loopback (an intranet), is allowed.
+    policy = settings.model_copy(
+        update={
+            "tools_fetch_allowed_hosts": [httpx.URL(item.target).host],
+            "tools_fetch_allow_private": True,
+        }
+    )
+    async with tools.egress_request(
+        "POST",
+        item.target,
+        settings=policy,
+        timeouts=settings.alerts_webhook_timeout_seconds,
+        content=body,
+        headers=headers,
+    ) as (response, _):
+        pass
     if response.is_success:
         return _Outcome(ok=True, status_code=response.status_code)
     return _Outcome(

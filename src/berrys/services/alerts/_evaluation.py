@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, utcnow
@@ -32,19 +32,29 @@ async def evaluate_due(
     database: Database, *, interval_seconds: float, now: datetime | None = None
 ) -> int:
     """Evaluate every enabled rule whose time has come; how many were evaluated."""
+    at = now or utcnow()
+    if not await _any_due(database, at):
+        return 0  # no write transaction (SQLite's write lock) while nothing is due
     evaluated = 0
-    while evaluated < MAX_RULES_PER_PASS and await _evaluate_next(
-        database, now or utcnow(), interval_seconds
-    ):
+    while evaluated < MAX_RULES_PER_PASS and await _evaluate_next(database, at, interval_seconds):
         evaluated += 1
     return evaluated
+
+
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return AlertRule.enabled.is_(True), AlertRule.next_evaluation_at <= now
+
+
+async def _any_due(database: Database, now: datetime) -> bool:
+    async with database.transaction(read_only=True) as session:
+        return bool(await session.scalar(select(exists().where(*_due(now)))))
 
 
 async def _evaluate_next(database: Database, now: datetime, interval_seconds: float) -> bool:
     async with database.transaction() as session:
         rule = await session.scalar(
             select(AlertRule)
-            .where(AlertRule.enabled.is_(True), AlertRule.next_evaluation_at <= now)
+            .where(*_due(now))
             .order_by(AlertRule.next_evaluation_at, AlertRule.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -57,10 +67,12 @@ async def _evaluate_next(database: Database, now: datetime, interval_seconds: fl
                 AlertEpisode.rule_id == rule.id, AlertEpisode.status == EpisodeStatus.FIRING
             )
         )
+        # A rule changed to another kind ends the episode of the old condition.
+        if episode is not None and (finding is None or episode.kind != rule.kind):
+            await _resolve(session, rule, episode, now)
+            episode = None
         if finding is not None and episode is None:
             await _open(session, rule, finding, now)
-        elif finding is None and episode is not None:
-            await _resolve(session, rule, episode, now)
         rule.last_evaluated_at = now
         rule.next_evaluation_at = now + timedelta(seconds=interval_seconds)
     return True

@@ -10,7 +10,7 @@ from berrys.services.alerts._episodes import get_all as get_episodes
 from berrys.services.alerts._evaluation import evaluate_due
 from berrys.services.alerts._loop import AlertLoop
 from berrys.services.alerts._metrics import FiringGauge
-from berrys.services.alerts._rules import create, delete, get, get_all, update
+from berrys.services.alerts._rules import create, delete, get, get_all, rotate_secrets, update
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -28,6 +28,7 @@ __all__ = [
     "get_all",
     "get_episode",
     "get_episodes",
+    "rotate_secrets",
     "sign",
     "update",
 ]

@@ -44,8 +44,7 @@ async def current_user(
 
 
 async def writer(user: Annotated[UserOut, Depends(current_user)]) -> UserOut:
-    if not user.can_write:
-        raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
+    service.require_writer(user)
     return user
 
 

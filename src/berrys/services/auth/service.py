@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database, fetch_page, utcnow
-from berrys.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from berrys.core.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from berrys.core.security import hash_password, hash_token, new_password, new_token, verify_password
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
@@ -41,6 +41,7 @@ __all__ = [
     "get_personal_tokens",
     "login",
     "logout",
+    "require_writer",
     "revoke_personal_token",
     "set_password",
     "user_for_token",
@@ -111,9 +112,8 @@ async def ensure_first_admin(
 ) -> tuple[str, str | None] | None:
     """With no users yet, create the first admin: from settings, or with a random password.
 
-    Returns (email, generated password or None) when an admin was created; None when there
-    were users, or another process (a second replica starting on the same empty database)
-    created the same admin first.
+    Returns (email, generated password or None) when an admin was created; None too when
+    another process (a replica starting at the same time) created it first.
     """
     email = settings.admin_email or "admin@berrys.local"
     generated = None if settings.admin_password else new_password()
@@ -250,6 +250,12 @@ async def user_for_token(session: AsyncSession, token: str) -> UserOut | None:
     )
     row = result.mappings().first()
     return UserOut.model_validate(row) if row else None
+
+
+def require_writer(user: UserOut) -> None:
+    """Forbidden for a VIEWER: writing needs MEMBER or ADMIN (every edge checks it so)."""
+    if not user.can_write:
+        raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
 
 
 async def logout(session: AsyncSession, *, token: str, user: UserOut) -> None:

@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from berrys.core.db import Database
 from berrys.services.llm import _credentials
-from berrys.services.llm._providers import scripted
 from berrys.services.llm._providers.base import ModelSeed, ModelSpec
 from berrys.services.llm._runtime import REGISTRY_TTL_SECONDS, Runtime
 from berrys.services.llm.contracts import ModelProvider, ModelTaskType
@@ -84,7 +83,7 @@ async def candidates(state: Runtime, database: Database) -> list[ModelSpec]:
         async with database.transaction(read_only=True) as session:
             rows = list(await session.scalars(select(LlmModel)))
         listed = {(row.provider, row.name) for row in rows}
-        # A SCRIPTED row has no script behind it (scripted models are installed in-process,
+        # A SCRIPTED row has no script behind it (scripted models are installed on the runtime,
         # added below): never a candidate, or it would break every call it outranks.
         specs = [
             spec_of(row) for row in rows if row.enabled and row.provider != ModelProvider.SCRIPTED
@@ -96,9 +95,8 @@ async def candidates(state: Runtime, database: Database) -> list[ModelSpec]:
         cached = (time.monotonic(), specs)
         state.models[database.url] = cached
     specs = list(cached[1])
-    extra = scripted.installed_specs()
-    provider = state.providers[ModelProvider.SCRIPTED]
-    cassette = provider.cassette_spec() if isinstance(provider, scripted.ScriptedProvider) else None
+    extra = state.scripted.scripts.specs()
+    cassette = state.scripted.cassette_spec()
     if cassette is not None:
         extra.append(cassette)
     if extra:

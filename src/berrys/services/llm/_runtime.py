@@ -24,6 +24,7 @@ from berrys.core.encryption import SecretBox
 from berrys.services.llm._providers.base import ModelSpec, Provider
 from berrys.services.llm._providers.rules import RulesProvider
 from berrys.services.llm._providers.scripted import Cassette, ScriptedProvider
+from berrys.services.llm._scoring import Warmer
 from berrys.services.llm.contracts import ModelProvider
 
 _log = structlog.get_logger("berrys.llm")
@@ -65,6 +66,8 @@ class Runtime:
     gates: dict[str, tuple[float, Any]] = field(default_factory=dict)
     synced: set[str] = field(default_factory=set)
     embedders: dict[str, Any] = field(default_factory=dict)
+    # What search had no time to embed, embedded in the background (cancelled by ``aclose``).
+    warming: Warmer = field(default_factory=Warmer)
     seeds: list[Any] | None = None
     seeds_missing: list[ModelProvider] = field(default_factory=list)
     seeds_retry_at: float = 0.0
@@ -74,6 +77,14 @@ class Runtime:
         """Encrypts and decrypts stored API keys under the configured secret key(s)."""
         old = self.settings.old_secret_key
         return SecretBox(self.settings.resolved_secret_key, [old.get_secret_value()] if old else [])
+
+    @property
+    def scripted(self) -> ScriptedProvider:
+        """The SCRIPTED provider: the scripts installed on this runtime, and the cassette."""
+        provider = self.providers[ModelProvider.SCRIPTED]
+        if not isinstance(provider, ScriptedProvider):
+            raise TypeError(f"The SCRIPTED provider is a {type(provider).__name__}")
+        return provider
 
     def provider_for(self, spec: ModelSpec) -> Provider | None:
         """Who serves ``spec``: its stored endpoint, else its kind's configured provider."""
@@ -119,6 +130,7 @@ class Runtime:
         self.budgets.clear()
 
     async def aclose(self) -> None:
+        await self.warming.aclose()
         serving = [e.provider for e in self.endpoints.values() if e.provider is not None]
         for provider in [*self.providers.values(), *serving, *self.retired]:
             try:
@@ -128,7 +140,7 @@ class Runtime:
 
 
 def build(settings: Settings) -> Runtime:
-    """The providers ``settings`` configure (scripted models installed in-process stay)."""
+    """The providers ``settings`` configure, with no scripted model installed yet."""
     runtime = Runtime(settings=settings)
     cassette = None
     if settings.llm_cassette is not None:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,6 @@ from berrys.services.llm._scoring import (
     Embed,
     relative,
     similarities,
-    warm_later,
     word_match,
     words,
 )
@@ -62,17 +61,30 @@ from berrys.services.llm.contracts import (
 
 _log = structlog.get_logger("berrys.llm")
 
-# Scripted models for tests and users' own setups: see CONTRIBUTING "Models in tests".
-script = scripted.install
-scripts = scripted.scripts
 # The model name the offline draft's gate verdicts are recorded under (provider RULES).
 OFFLINE_DRAFT_MODEL = RULES_MODEL
 
 
 def build_runtime(settings: Settings) -> Runtime:
     """The providers ``settings`` configure, with their limits and caches (close it with
-    ``aclose``); scripted models installed in this process serve every runtime."""
+    ``aclose``); scripted models are installed on it with ``script``."""
     return _runtime.build(settings)
+
+
+def script(
+    models: Runtime, name: str, responses: Iterable[Any], **spec: Any
+) -> scripted.ScriptedModel:
+    """Install scripted model ``name`` on ``models`` only, answering ``responses`` in order
+    (``spec``: its routing facts; CONTRIBUTING "Models in tests"). Use it as a context
+    manager, or ``uninstall()`` it, to remove it."""
+    return models.scripted.scripts.install(name, responses, **spec)
+
+
+def scripts(
+    models: Runtime, answers: dict[str, Iterable[Any]], **spec: Any
+) -> contextlib.AbstractContextManager[dict[str, scripted.ScriptedModel]]:
+    """Several scripted models on ``models`` at once, removed on exit."""
+    return models.scripted.scripts.many(answers, **spec)
 
 
 def compose_system_prompt(specialisation: Specialisation | None, base: str = "") -> str:
@@ -332,6 +344,20 @@ async def _stream_from(
     _router.learn(spec, record.outcome, latency)
     completion = _router.finish(spec, response, None, records, started, route.reason, [], preq)
     yield StreamChunk(done=True, completion=completion)
+
+
+def warm_later(
+    models: Runtime,
+    texts: Sequence[str],
+    *,
+    source: Hashable,
+    embed: Embed,
+    database: Database | None = None,
+) -> None:
+    """Embed ``texts`` in the background (one task per embedder ``source``, held by
+    ``models`` and cancelled when it closes) so later queries find them; with ``database``
+    their vectors are stored, as by ``similarities``."""
+    models.warming.later(texts, source=source, embed=embed, database=database)
 
 
 def embedder(models: Runtime, model: str | None = None) -> Embedder:

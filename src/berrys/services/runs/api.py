@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 
 from berrys.core.contracts import MAX_BIGINT, ListOf
+from berrys.core.db import Database
 from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import CurrentUser, WriterUser
@@ -32,6 +33,7 @@ from berrys.services.runs.contracts import (
     StepOut,
     TaskReview,
 )
+from berrys.services.runs.deps import RunEventListenerDep
 
 project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
@@ -96,6 +98,7 @@ async def run_events(
     request: Request,
     user: RunReader,
     database: DatabaseDep,
+    listener: RunEventListenerDep,
     after: Annotated[
         int, Query(ge=0, le=MAX_BIGINT, description="Send events after this seq.")
     ] = 0,
@@ -103,38 +106,50 @@ async def run_events(
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events read from the run's outbox: ``id`` is the event's seq, ``event`` its
-    type, ``data`` the event as JSON. Reconnect with ``Last-Event-ID`` to resume."""
+    type, ``data`` the event as JSON. Reconnect with ``Last-Event-ID`` (to any server of the
+    deployment) to resume."""
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
 
     async def stream() -> AsyncIterator[str]:
-        last = start
-        quiet_since = time.monotonic()
-        while True:
-            async with database.transaction(read_only=True) as session:
-                events = await service.events(session, run_id=run_id, after_seq=last)
-                current = (await service.get_status(session, run_id=run_id)) if not events else None
-            for event in events:
-                last = event["seq"]
-                yield f"id: {last}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
-            if events:
-                quiet_since = time.monotonic()
-                continue
-            if current in RUN_TERMINAL or not follow:
-                payload = json.dumps({"status": current.value if current else None, "seq": last})
-                yield f"event: end\ndata: {payload}\n\n"
-                return
-            if await request.is_disconnected():
-                return
-            if time.monotonic() - quiet_since > 15:
-                quiet_since = time.monotonic()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(0.1)
+        with listener.subscribe(run_id, after_seq=start) as subscription:
+            async for message in _outbox_messages(request, database, subscription, follow):
+                yield message
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _outbox_messages(
+    request: Request, database: Database, subscription: service.EventSubscription, follow: bool
+) -> AsyncIterator[str]:
+    """The run's events after ``subscription.seen_seq`` as SSE messages, read again each
+    time the subscription wakes; ``end`` once the run is over (or at once without ``follow``)."""
+    run_id = subscription.run_id
+    quiet_since = time.monotonic()
+    while True:
+        async with database.transaction(read_only=True) as session:
+            events = await service.events(session, run_id=run_id, after_seq=subscription.seen_seq)
+            current = (await service.get_status(session, run_id=run_id)) if not events else None
+        for event in events:
+            subscription.seen_seq = event["seq"]
+            yield f"id: {event['seq']}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+        if events:
+            quiet_since = time.monotonic()
+            continue
+        if current in RUN_TERMINAL or not follow:
+            status = current.value if current else None
+            payload = json.dumps({"status": status, "seq": subscription.seen_seq})
+            yield f"event: end\ndata: {payload}\n\n"
+            return
+        if await request.is_disconnected():
+            return
+        if time.monotonic() - quiet_since > 15:
+            quiet_since = time.monotonic()
+            yield ": keep-alive\n\n"
+        await subscription.wait()
 
 
 @router.post("/{run_id}/pause", response_model=RunOut)

@@ -35,6 +35,7 @@ from berrys.services.runs._control import (
     retry_task,
     task_out,
 )
+from berrys.services.runs._event_listener import EventSubscription, RunEventListener
 from berrys.services.runs._health import expired_leases, stalled_runs, task_outcomes
 from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs._review import decide as decide_review
@@ -68,8 +69,10 @@ __all__ = [
     "MAX_TRACED_REQUEST",
     "ArtifactSpec",
     "EngineConfig",
+    "EventSubscription",
     "PauseRun",
     "PermanentTaskError",
+    "RunEventListener",
     "TaskContext",
     "TaskExecutor",
     "TaskOutcome",

@@ -157,6 +157,8 @@ async def request(
     settings: Settings,
     timeouts: httpx.Timeout | float,
     json: Any = None,
+    content: bytes | None = None,
+    headers: dict[str, str] | None = None,
     follow_redirects: bool = False,
 ) -> AsyncIterator[tuple[httpx.Response, str]]:
     """Send one request under the fetch policy: the streamed response and the URL it came
@@ -166,7 +168,7 @@ async def request(
         current = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise Unprocessable(f"not a valid URL: {exc}") from None
-    headers = {"User-Agent": "berrys-fetch/0.1"}
+    sent = {"User-Agent": "berrys-fetch/0.1", **(headers or {})}
     # No proxies from the environment: a proxy would connect to the name, not the address.
     async with httpx.AsyncClient(timeout=timeouts, follow_redirects=False, trust_env=False) as http:
         for _ in range(MAX_REDIRECTS + 1):
@@ -174,8 +176,9 @@ async def request(
             outgoing = http.build_request(
                 method,
                 target,
-                headers={**headers, "Host": current.netloc.decode("ascii")},
+                headers={**sent, "Host": current.netloc.decode("ascii")},
                 json=json,
+                content=content,
                 extensions=extensions,
             )
             response = await http.send(outgoing, stream=True)

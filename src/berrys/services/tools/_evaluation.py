@@ -24,7 +24,7 @@ from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools import _builtin
 from berrys.services.tools._invocation import ToolInvoker
-from berrys.services.tools._mcp import McpServerSpec, pool
+from berrys.services.tools._mcp import McpPool, McpServerSpec
 from berrys.services.tools._registry import get_tool_row, secrets_in
 from berrys.services.tools.contracts import (
     ApprovalPolicy,
@@ -234,7 +234,7 @@ async def _logged_performance(database: Database, tool: Tool) -> tuple[float, di
 
 
 async def _compatibility(
-    database: Database, tool: Tool, server: McpServer | None
+    mcp: McpPool, tool: Tool, server: McpServer | None
 ) -> tuple[float, dict[str, Any]]:
     details: dict[str, Any] = {"python": sys.version.split()[0], "version": tool.version}
     version_ok = bool(_SEMVER.match(tool.version or ""))
@@ -264,12 +264,12 @@ async def _compatibility(
         score += 0.2 if (server.url or "").startswith(("http://", "https://")) else 0.0
     spec = McpServerSpec.of(server)
     try:
-        listed = await pool.list_tools(spec)
+        listed = await mcp.list_tools(spec)
         names = {remote.name for remote in listed}
         details["server_reachable"] = True
         details["tool_still_listed"] = tool.target in names
         score += 0.3 + (0.2 if tool.target in names else 0.0)
-        details["protocol_version"] = pool.health(spec.id).protocol_version
+        details["protocol_version"] = mcp.health(spec.id).protocol_version
     except Exception as exc:
         details["server_reachable"] = False
         details["error"] = str(exc)
@@ -302,7 +302,7 @@ async def evaluate(
     use_score, use_details = usability(tool)
     sec_score, sec_details = security(tool)
     perf_score, perf_details = await _performance(invoker, tool, request, user)
-    comp_score, comp_details = await _compatibility(database, tool, server)
+    comp_score, comp_details = await _compatibility(invoker.mcp, tool, server)
     scores = {
         "usability": use_score,
         "performance": perf_score,

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -33,7 +33,7 @@ from berrys.core.errors import (
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
 from berrys.services.tools import _builtin, _egress, _executions
-from berrys.services.tools._mcp import McpFailure, McpServerSpec, failure_line, pool
+from berrys.services.tools._mcp import McpFailure, McpPool, McpServerSpec, failure_line
 from berrys.services.tools._registry import argument_errors, validator_for
 from berrys.services.tools.contracts import (
     ApprovalPolicy,
@@ -268,7 +268,9 @@ def _render_mcp(result: Any) -> tuple[Any, bool, str | None]:
     return output, bool(result.is_error), error
 
 
-async def _run(call: _Call, settings: Settings, limit: float) -> tuple[Any, bool, str | None]:
+async def _run(
+    call: _Call, settings: Settings, limit: float, mcp: McpPool
+) -> tuple[Any, bool, str | None]:
     tool = call.tool
     if tool.source == ToolSource.BUILTIN:
         handler = _builtin.BUILTINS.get(tool.target)
@@ -285,7 +287,7 @@ async def _run(call: _Call, settings: Settings, limit: float) -> tuple[Any, bool
             raise ServiceUnavailable(f"Tool {tool.name!r} has no MCP server")
         if not call.server.enabled:
             raise ServiceUnavailable(f"MCP server {call.server.name!r} is disabled")
-        result = await pool.call_tool(
+        result = await mcp.call_tool(
             McpServerSpec.of(call.server), tool.target, call.arguments, timeout_seconds=limit
         )
         return _render_mcp(result)
@@ -330,6 +332,7 @@ async def invoke(
     *,
     settings: Settings,
     approve: ApprovalHook,
+    mcp: McpPool,
     tool_id: uuid.UUID,
     arguments: dict[str, Any],
     user: UserOut | None,
@@ -369,7 +372,7 @@ async def invoke(
         except BerrysError as exc:
             raise await _refuse(database, call, Outcome.APPROVAL_REQUIRED, exc) from None
     limit = _timeout(call, settings, timeout_seconds)
-    output, is_error, error, elapsed = await _execute(database, call, settings, limit)
+    output, is_error, error, elapsed = await _execute(database, call, settings, limit, mcp)
     return await _result(database, call, settings, output, is_error, error, elapsed)
 
 
@@ -434,12 +437,12 @@ def _timeout(call: _Call, settings: Settings, requested: float | None) -> float:
 
 
 async def _execute(
-    database: Database, call: _Call, settings: Settings, limit: float
+    database: Database, call: _Call, settings: Settings, limit: float, mcp: McpPool
 ) -> tuple[Any, bool, str | None, float]:
     """Run the call: (output, is_error, error, elapsed ms); a failure to run is logged, raised."""
     started = time.perf_counter()
     try:
-        output, is_error, error = await _run(call, settings, limit)
+        output, is_error, error = await _run(call, settings, limit, mcp)
     except McpFailure as exc:
         elapsed = (time.perf_counter() - started) * 1000
         await _log_execution(
@@ -519,11 +522,13 @@ async def _result(
 class ToolInvoker:
     """Runs an application's tool calls (see ``invoke``) against its database and settings,
     under one approval policy for the calls a tool or an agent's binding requires approval
-    for: ``approve``, refusing every such call unless a human-in-the-loop policy is given."""
+    for: ``approve``, refusing every such call unless a human-in-the-loop policy is given.
+    It holds the application's MCP sessions (``mcp``), closed by ``aclose``."""
 
     database: Database
     settings: Settings
     approve: ApprovalHook = require_human_approval
+    mcp: McpPool = field(default_factory=McpPool)
 
     async def invoke(
         self,
@@ -540,6 +545,7 @@ class ToolInvoker:
             self.database,
             settings=self.settings,
             approve=self.approve,
+            mcp=self.mcp,
             tool_id=tool_id,
             arguments=arguments,
             user=user,
@@ -547,3 +553,7 @@ class ToolInvoker:
             agent_id=agent_id,
             timeout_seconds=timeout_seconds,
         )
+
+    async def aclose(self) -> None:
+        """Close every MCP session this invoker opened."""
+        await self.mcp.close_all()

@@ -429,7 +429,3 @@ class McpPool:
             with contextlib.suppress(BaseException):
                 await task
         self._closing.clear()
-
-
-pool = McpPool()
-"""The process's connections; ``app.py`` closes them on shutdown."""

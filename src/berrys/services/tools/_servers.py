@@ -19,8 +19,8 @@ from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools._catalog import create
-from berrys.services.tools._invocation import invalidate_definitions
-from berrys.services.tools._mcp import McpFailure, McpServerSpec, failure_line, pool
+from berrys.services.tools._invocation import ToolInvoker, invalidate_definitions
+from berrys.services.tools._mcp import McpFailure, McpPool, McpServerSpec, failure_line
 from berrys.services.tools._registry import (
     get_server_row,
     server_out,
@@ -127,9 +127,10 @@ async def update_server(
 
 
 async def delete_server(
-    session: AsyncSession, *, server_id: uuid.UUID, user: UserOut | None
+    session: AsyncSession, invoker: ToolInvoker, *, server_id: uuid.UUID, user: UserOut | None
 ) -> None:
-    """Remove a server and its tools (their execution log stays)."""
+    """Remove a server and its tools (their execution log stays); ``invoker``'s session with
+    it is closed."""
     invalidate_definitions()
     row = await get_server_row(session, server_id)
     before = server_out(row)
@@ -142,7 +143,7 @@ async def delete_server(
         actor_id=user.id if user else None,
         before=before,
     )
-    await pool.close(server_id)
+    await invoker.mcp.close(server_id)
 
 
 def _policy_for(tool: mcp_types.Tool) -> tuple[ApprovalPolicy, bool]:
@@ -161,14 +162,16 @@ def _capabilities_of(server: str, tool: mcp_types.Tool) -> list[str]:
 
 
 async def refresh_server(
-    database: Database, *, server_id: uuid.UUID, user: UserOut | None
+    invoker: ToolInvoker, *, server_id: uuid.UUID, user: UserOut | None
 ) -> RefreshResult:
-    """Connect, list the server's tools, and register or refresh them (DISCOVERED).
+    """Connect (in ``invoker``'s sessions), list the server's tools, and register or refresh
+    them (DISCOVERED).
 
     The listing happens outside any transaction; the registry writes are one transaction.
     """
-    spec, listed = await _list_remote_tools(database, server_id)
-    health = pool.health(spec.id)
+    database = invoker.database
+    spec, listed = await _list_remote_tools(database, invoker.mcp, server_id)
+    health = invoker.mcp.health(spec.id)
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
@@ -207,7 +210,7 @@ async def refresh_server(
 
 
 async def _list_remote_tools(
-    database: Database, server_id: uuid.UUID
+    database: Database, mcp: McpPool, server_id: uuid.UUID
 ) -> tuple[McpServerSpec, list[mcp_types.Tool]]:
     """The enabled server's tools as it lists them (a failure is its health's last_error)."""
     async with database.transaction(read_only=True) as session:
@@ -217,7 +220,7 @@ async def _list_remote_tools(
     if not enabled:
         raise Conflict(f"MCP server {spec.name!r} is disabled; enable it first")
     try:
-        return spec, await pool.list_tools(spec)
+        return spec, await mcp.list_tools(spec)
     except McpFailure as exc:
         await _record_health(database, spec, healthy=False, error=exc.detail)
         # One line; the whole error (with the server's stderr) is its health's last_error.
@@ -306,17 +309,18 @@ async def _record_health(
             row.last_checked_at = utcnow()
 
 
-async def server_health(database: Database, *, server_id: uuid.UUID) -> McpHealthOut:
-    """Measure now: connect if needed (a STDIO server is started) and list its tools,
-    within the server's timeout."""
+async def server_health(invoker: ToolInvoker, *, server_id: uuid.UUID) -> McpHealthOut:
+    """Measure now: connect if needed (in ``invoker``'s sessions; a STDIO server is started)
+    and list its tools, within the server's timeout."""
+    database, mcp = invoker.database, invoker.mcp
     async with database.transaction(read_only=True) as session:
         spec = McpServerSpec.of(await get_server_row(session, server_id))
     started = utcnow()
     names: list[str] | None = None
     with contextlib.suppress(McpFailure):
-        names = sorted(tool.name for tool in await pool.list_tools(spec))
+        names = sorted(tool.name for tool in await mcp.list_tools(spec))
     latency_ms = (utcnow() - started).total_seconds() * 1000
-    health = pool.health(spec.id)
+    health = mcp.health(spec.id)
     await _record_health(database, spec, healthy=bool(health.healthy), error=health.last_error)
     return McpHealthOut(
         server_id=spec.id,

@@ -225,28 +225,30 @@ async def update_server(
 
 
 @servers_router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_server(server_id: uuid.UUID, session: Session, user: AdminUser) -> None:
-    await service.delete_server(session, server_id=server_id, user=user)
+async def delete_server(
+    server_id: uuid.UUID, session: Session, user: AdminUser, invoker: ToolInvokerDep
+) -> None:
+    await service.delete_server(session, invoker, server_id=server_id, user=user)
 
 
 @servers_router.post("/{server_id}/refresh", response_model=RefreshResult)
 async def refresh_server(
-    server_id: uuid.UUID, database: DatabaseDep, user: AdminUser
+    server_id: uuid.UUID, invoker: ToolInvokerDep, user: AdminUser
 ) -> RefreshResult:
     """Connect, list the server's tools, register new ones (DISCOVERED), refresh the rest."""
-    return await service.refresh_server(database, server_id=server_id, user=user)
+    return await service.refresh_server(invoker, server_id=server_id, user=user)
 
 
 @servers_router.get("/{server_id}/health", response_model=McpHealthOut)
 async def server_health(
-    server_id: uuid.UUID, database: DatabaseDep, user: WriterUser
+    server_id: uuid.UUID, invoker: ToolInvokerDep, user: WriterUser
 ) -> McpHealthOut:
     """Measured now: connect (or reuse the session) and list tools within the timeout.
 
     It may start the server's process, so a VIEWER may not: the same people who may call the
     server's tools (and so start it anyway) may check it; a VIEWER reads the last health
     recorded on the server."""
-    return await service.server_health(database, server_id=server_id)
+    return await service.server_health(invoker, server_id=server_id)
 
 
 @agent_tools_router.get("", response_model=list[AgentToolOut])

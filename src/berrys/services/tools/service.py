@@ -19,6 +19,7 @@ from berrys.services.tools._catalog import (
     update,
 )
 from berrys.services.tools._discovery import discover, get_discovery
+from berrys.services.tools._egress import request as egress_request
 from berrys.services.tools._evaluation import evaluate, get_evaluations
 from berrys.services.tools._executions import get_executions, get_usage
 from berrys.services.tools._invocation import (
@@ -29,7 +30,7 @@ from berrys.services.tools._invocation import (
     ToolTimeout,
     require_human_approval,
 )
-from berrys.services.tools._mcp import failure_line, pool
+from berrys.services.tools._mcp import failure_line
 from berrys.services.tools._servers import (
     create_server,
     delete_server,
@@ -55,6 +56,7 @@ __all__ = [
     "delete",
     "delete_server",
     "discover",
+    "egress_request",
     "ensure_builtin_tools",
     "evaluate",
     "failure_line",
@@ -73,13 +75,7 @@ __all__ = [
     "refresh_server",
     "require_human_approval",
     "server_health",
-    "shutdown",
     "unbind_agent_tool",
     "update",
     "update_server",
 ]
-
-
-async def shutdown() -> None:
-    """Close every MCP session (the app's shutdown)."""
-    await pool.close_all()

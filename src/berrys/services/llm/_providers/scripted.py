@@ -1,6 +1,7 @@
 """SCRIPTED: replays a list of responses, or a recorded cassette keyed by the request hash.
 
-It is how tests make model calls deterministic (``llm.script(name, answers)``; CONTRIBUTING.md
+It is how tests make model calls deterministic (``llm.script(models, name, answers)``: the
+scripts belong to that runtime's :class:`ScriptedProvider`; CONTRIBUTING.md
 lists the answers it takes: strings, Pydantic models, dicts with ``content``, ``tool_calls``,
 ``usage`` or ``error``, ``{"hang": true}``, a :class:`ProviderError`, or a callable of the
 :class:`ProviderRequest`). A script that runs out raises :class:`ScriptExhausted`; a
@@ -54,17 +55,18 @@ class CassetteMiss(RuntimeError):
 class ScriptedModel:
     """One installed script: its answers, the requests it received, its routing facts."""
 
-    def __init__(self, spec: ModelSpec, responses: Iterable[Any]) -> None:
+    def __init__(self, spec: ModelSpec, responses: Iterable[Any], owner: Scripts) -> None:
         self.spec = spec
         self.responses: deque[Any] = deque(responses)
         self.requests: list[ProviderRequest] = []
+        self._owner = owner
 
     @property
     def remaining(self) -> int:
         return len(self.responses)
 
     def uninstall(self) -> None:
-        uninstall(self.spec.name)
+        self._owner.uninstall(self.spec.name)
 
     def __enter__(self) -> ScriptedModel:
         return self
@@ -73,70 +75,73 @@ class ScriptedModel:
         self.uninstall()
 
 
-_scripts: dict[str, ScriptedModel] = {}
+class Scripts:
+    """The scripted models installed on one runtime, by name: another runtime in the same
+    process never sees them."""
 
+    def __init__(self) -> None:
+        self._models: dict[str, ScriptedModel] = {}
 
-def install(
-    name: str,
-    responses: Iterable[Any],
-    *,
-    quality: int | dict[ModelTaskType, int] = 10,
-    capabilities: Iterable[ModelCapability] = FULL_CHAT,
-    context_window: int = 32_768,
-    input_price_per_million: float = 0.0,
-    output_price_per_million: float = 0.0,
-    is_local: bool = True,
-    gated: bool = False,
-) -> ScriptedModel:
-    """Register model ``name`` (provider SCRIPTED) answering ``responses`` in order.
+    def install(
+        self,
+        name: str,
+        responses: Iterable[Any],
+        *,
+        quality: int | dict[ModelTaskType, int] = 10,
+        capabilities: Iterable[ModelCapability] = FULL_CHAT,
+        context_window: int = 32_768,
+        input_price_per_million: float = 0.0,
+        output_price_per_million: float = 0.0,
+        is_local: bool = True,
+        gated: bool = False,
+    ) -> ScriptedModel:
+        """Register model ``name`` (provider SCRIPTED) answering ``responses`` in order.
 
-    ``quality`` 10 (the default) puts it ahead of every configured model; the router's
-    fallbacks, budgets and accounting apply to it as to any other model. ``gated=True``
-    subjects it to the quality-gate rule too (``llm.gates``): left out of TASK and REVIEW
-    routing once its recorded pass rate is below the offline draft's.
-    """
-    tiers = quality if isinstance(quality, dict) else dict.fromkeys(ModelTaskType, quality)
-    spec = ModelSpec(
-        provider=ModelProvider.SCRIPTED,
-        name=name,
-        capabilities=frozenset(capabilities),
-        context_window=context_window,
-        input_price_per_million=input_price_per_million,
-        output_price_per_million=output_price_per_million,
-        is_local=is_local,
-        quality=tiers,
-        gated=gated,
-    )
-    model = ScriptedModel(spec, responses)
-    _scripts[name] = model
-    return model
+        ``quality`` 10 (the default) puts it ahead of every configured model; the router's
+        fallbacks, budgets and accounting apply to it as to any other model. ``gated=True``
+        subjects it to the quality-gate rule too (``llm.gates``): left out of TASK and REVIEW
+        routing once its recorded pass rate is below the offline draft's.
+        """
+        tiers = quality if isinstance(quality, dict) else dict.fromkeys(ModelTaskType, quality)
+        spec = ModelSpec(
+            provider=ModelProvider.SCRIPTED,
+            name=name,
+            capabilities=frozenset(capabilities),
+            context_window=context_window,
+            input_price_per_million=input_price_per_million,
+            output_price_per_million=output_price_per_million,
+            is_local=is_local,
+            quality=tiers,
+            gated=gated,
+        )
+        model = ScriptedModel(spec, responses, self)
+        self._models[name] = model
+        return model
 
+    def uninstall(self, name: str) -> None:
+        self._models.pop(name, None)
 
-script = install
+    def reset(self) -> None:
+        """Remove every installed script."""
+        self._models.clear()
 
+    @contextmanager
+    def many(
+        self, models: dict[str, Iterable[Any]], **spec: Any
+    ) -> Iterator[dict[str, ScriptedModel]]:
+        """Several scripted models at once, removed on exit."""
+        installed = {name: self.install(name, answers, **spec) for name, answers in models.items()}
+        try:
+            yield installed
+        finally:
+            for name in installed:
+                self.uninstall(name)
 
-def uninstall(name: str) -> None:
-    _scripts.pop(name, None)
+    def get(self, name: str) -> ScriptedModel | None:
+        return self._models.get(name)
 
-
-def reset() -> None:
-    """Remove every installed script."""
-    _scripts.clear()
-
-
-@contextmanager
-def scripts(models: dict[str, Iterable[Any]], **spec: Any) -> Iterator[dict[str, ScriptedModel]]:
-    """Several scripted models at once, removed on exit."""
-    installed = {name: install(name, answers, **spec) for name, answers in models.items()}
-    try:
-        yield installed
-    finally:
-        for name in installed:
-            uninstall(name)
-
-
-def installed_specs() -> list[ModelSpec]:
-    return [model.spec for model in _scripts.values()]
+    def specs(self) -> list[ModelSpec]:
+        return [model.spec for model in self._models.values()]
 
 
 class Cassette:
@@ -238,6 +243,7 @@ class ScriptedProvider(Provider):
 
     def __init__(self, cassette: Cassette | None = None) -> None:
         self.cassette = cassette
+        self.scripts = Scripts()
 
     def cassette_spec(self) -> ModelSpec | None:
         """The cassette, in replay mode, as a model that outranks every other."""
@@ -255,7 +261,7 @@ class ScriptedProvider(Provider):
     async def complete(self, model: ModelSpec, request: ProviderRequest) -> ProviderResponse:
         if model.name == CASSETTE_MODEL and self.cassette is not None:
             return _as_response(self.cassette.lookup(request), request)
-        scripted = _scripts.get(model.name)
+        scripted = self.scripts.get(model.name)
         if scripted is None:
             raise ScriptExhausted(f"No script is installed for model {model.name!r}")
         scripted.requests.append(request)

@@ -1,6 +1,8 @@
 """The run outbox: one event per state change, numbered per run, written in the change's
 transaction. SSE, a run's trace and metrics read these rows; nothing else is a second
-source of truth. docs/architecture.md lists the event types and what each carries.
+source of truth. On PostgreSQL the same transaction sends a notification on
+``RUN_EVENTS_CHANNEL`` (only a wake-up for SSE streams: they read the rows). docs/architecture.md
+lists the event types and what each carries.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from berrys.core.db import utcnow
@@ -21,6 +23,11 @@ from berrys.services.runs.tables import Run, RunEvent
 
 _run = Run.__table__
 _event = RunEvent.__table__
+
+# The PostgreSQL channel on which a committed outbox write says "run <id> has events up to
+# <seq>": payload ``"<run id> <seq>"``. Delivered at commit, so a listener that reads after
+# it sees the rows.
+RUN_EVENTS_CHANNEL = "berrys_run_events"
 
 
 # Where the engine's Core statements run: the group commit's connection, or a service's
@@ -73,6 +80,9 @@ async def append(
             for index, event in enumerate(events)
         ],
     )
+    if _dialect_of(session) == "postgresql":
+        payload = f"{run_id} {row.event_seq}"
+        await session.execute(_NOTIFY, {"channel": RUN_EVENTS_CHANNEL, "payload": payload})
     counts = Counter(event.type for event in events)
     for kind, count in counts.items():
         metrics.EVENTS.labels(kind.value).inc(count)
@@ -97,6 +107,13 @@ _APPEND = (
     )
 )
 _INSERT = insert(_event)
+_NOTIFY = select(func.pg_notify(bindparam("channel"), bindparam("payload")))
+
+
+def _dialect_of(session: EngineSession) -> str:
+    if isinstance(session, AsyncConnection):
+        return session.dialect.name
+    return session.get_bind().dialect.name
 
 
 async def emit(
