@@ -11,11 +11,13 @@ a CLI command that needs more than the database builds its own (``cli.common``).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import structlog
 
 from berrys.config import Settings
+from berrys.core import tracing
 from berrys.core.background import Background
 from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
@@ -45,9 +47,11 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings, *, database: Database | None = None) -> Services:
-        """Everything from ``settings``; ``database`` when the caller already opened it."""
+        """Everything from ``settings``; ``database`` when the caller already opened it.
+        Traces are recorded when the ``OTEL_*`` variables ask (once per process)."""
+        tracing.configure()
         database = database or Database(settings.resolved_database_url)
-        models = llm.build_runtime(settings)
+        models = llm.build_runtime(settings, database)
         invoker = tools.ToolInvoker(
             database, settings, approve=pipeline.tool_call_approval(database)
         )
@@ -77,9 +81,12 @@ class Services:
         return alerts.AlertLoop(self.database, self.models.secrets, self.settings)
 
     async def aclose(self) -> None:
-        """Close the parts (``close_parts``), then the database's connections."""
+        """Close the parts (``close_parts``), then the database's connections; send the
+        spans still buffered."""
         await self.close_parts()
         await self.database.dispose()
+        if tracing.enabled():  # the exporter may wait on its collector: not in the loop
+            await asyncio.to_thread(tracing.flush)
 
     async def close_parts(self) -> None:
         """Stop the background work and the run event listener, close the model providers

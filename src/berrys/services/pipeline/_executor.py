@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
+from berrys.core import tracing
 from berrys.core.db import Database
 from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, TooManyRequests
 from berrys.services.agents import service as agents
@@ -272,6 +273,7 @@ class AgentExecutor:
                 try:
                     system = await agents.system_prompt(session, agent_id=task.agent_id, user=user)
                     agent_name = (await agents.get(session, agent_id=task.agent_id, user=user)).name
+                    tracing.name_agent(agent_name)
                 except NotFound as exc:  # the agent was removed since the plan was made
                     _log.info("executor.agent_missing", agent=str(task.agent_id), error=str(exc))
             auditor: tuple[uuid.UUID, str] | None = None  # its id and system prompt
@@ -360,8 +362,10 @@ class AgentExecutor:
         return recorded
 
     async def _tool(
-        self, ctx: TaskContext, tool: dict[str, Any], arguments: dict[str, Any], user: Any
+        self, ctx: TaskContext, tool: dict[str, Any], call: dict[str, Any], user: Any
     ) -> Any:
+        """The model's tool ``call`` (its id, name and arguments) with ``tool``."""
+        arguments: dict[str, Any] = call["arguments"]
         if tool["approval_policy"] == "REQUIRES_APPROVAL":
             await ctx.require_approval(
                 grant=ctx.grant_key(tool["name"], arguments),
@@ -371,7 +375,7 @@ class AgentExecutor:
                 details={"tool": tool["name"], "arguments": arguments},
             )
 
-        async def call() -> Any:
+        async def invoke() -> Any:
             token = tool_call_approved.set(tool["approval_policy"] == "REQUIRES_APPROVAL")
             try:
                 result = await self.tools.invoke(
@@ -380,6 +384,7 @@ class AgentExecutor:
                     user=user,
                     project_id=ctx.task.project_id,
                     agent_id=ctx.task.agent_id,
+                    call_id=call.get("id"),
                 )
             except (ServiceUnavailable, TooManyRequests):
                 raise  # transient: retried with back-off
@@ -390,7 +395,7 @@ class AgentExecutor:
                 tool_call_approved.reset(token)
             return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
-        return await ctx.tool(tool["name"], arguments, call, idempotent=tool["idempotent"])
+        return await ctx.tool(tool["name"], arguments, invoke, idempotent=tool["idempotent"])
 
     # -- the task ---------------------------------------------------------------------------
     async def execute(self, ctx: TaskContext) -> TaskOutcome:
@@ -431,7 +436,7 @@ class AgentExecutor:
                     if tool is None:
                         result: Any = {"error": f"unknown tool {call['name']!r}"}
                     else:
-                        result = await self._tool(ctx, tool, call["arguments"], loaded["user"])
+                        result = await self._tool(ctx, tool, call, loaded["user"])
                     messages.append(
                         {
                             "role": "tool",
