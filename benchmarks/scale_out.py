@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -112,7 +113,10 @@ def started_workers(
                     _wait_ready(started, ready)
             _wait_ready(started, ready)
             for process, _ in started:
-                wait_until_idle(process.pid)
+                # Start-up work is done when a process goes idle; a DBOS process polling its
+                # queues every 50 ms may never drop under wait_until_idle's tenth of a core.
+                with contextlib.suppress(SystemExit):
+                    wait_until_idle(process.pid, timeout=60)
             yield [process.pid for process, _ in started]
         finally:
             for process, _ in started:
