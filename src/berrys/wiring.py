@@ -51,7 +51,7 @@ class Services:
         Traces are recorded when the ``OTEL_*`` variables ask (once per process)."""
         tracing.configure()
         database = database or Database(settings.resolved_database_url)
-        models = llm.build_runtime(settings)
+        models = llm.build_runtime(settings, database)
         invoker = tools.ToolInvoker(
             database, settings, approve=pipeline.tool_call_approval(database)
         )

@@ -274,7 +274,7 @@ def _qualified(spec: ModelSpec) -> str:
 async def _call(runtime: Runtime, spec: ModelSpec, preq: ProviderRequest) -> ProviderResponse:
     provider = runtime.provider_for(spec)
     assert provider is not None  # choose() keeps only served models
-    async with runtime.semaphore(spec):
+    async with runtime.slot(spec):
         try:
             async with asyncio.timeout(preq.timeout):
                 return await provider.complete(spec, preq)

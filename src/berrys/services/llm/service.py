@@ -20,11 +20,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
-from berrys.services.llm import _accounting, _discovery, _embeddings, _gates, _router, _runtime
+from berrys.services.llm import (
+    _accounting,
+    _discovery,
+    _embeddings,
+    _gates,
+    _router,
+    _runtime,
+    _slots,
+)
 from berrys.services.llm._embeddings import Embedder
 from berrys.services.llm._providers import scripted
 from berrys.services.llm._providers.base import (
@@ -54,6 +63,7 @@ from berrys.services.llm.contracts import (
     GateRate,
     ModelProvider,
     ModelTaskType,
+    ProviderLoadOut,
     Specialisation,
     StreamChunk,
     TaskPrice,
@@ -65,10 +75,19 @@ _log = structlog.get_logger("berrys.llm")
 OFFLINE_DRAFT_MODEL = RULES_MODEL
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, database: Database | None = None) -> Runtime:
     """The providers ``settings`` configure, with their limits and caches (close it with
-    ``aclose``); scripted models are installed on it with ``script``."""
-    return _runtime.build(settings)
+    ``aclose``); scripted models are installed on it with ``script``. With a
+    PostgreSQL ``database`` each provider's limit holds across every process sharing it."""
+    shared = None
+    if database is not None:
+        shared = _slots.shared(database, lease_seconds=settings.worker_lease_seconds)
+    return _runtime.build(settings, shared)
+
+
+async def provider_loads(session: AsyncSession) -> list[ProviderLoadOut]:
+    """Each provider's calls in flight across processes, its limit and its peak."""
+    return await _slots.loads(session)
 
 
 def script(
@@ -324,7 +343,7 @@ async def _stream_from(
     pieces: list[str] = []
     t0 = time.perf_counter()
     try:
-        async with state.semaphore(spec):
+        async with state.slot(spec):
             async for delta in provider.stream(spec, preq):
                 if delta:
                     pieces.append(delta)
@@ -492,6 +511,7 @@ __all__ = [
     "get_all",
     "get_budgets",
     "probe_model",
+    "provider_loads",
     "readiness",
     "record_gate",
     "relative",

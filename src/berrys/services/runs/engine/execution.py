@@ -348,7 +348,7 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
         spent = (float(cost), int(tokens))
         finished = finish_gate(preds.get(task.id, []))
         rows.append(_completion_row(ctx, outcome, spent, now if finished else None))
-        events[task.run_id].append(_completion_event(task.id, outcome, spent, finished))
+        events[task.run_id].append(_completion_event(ctx, outcome, spent, finished))
         if finished:
             done[task.run_id].append(task.id)
         artifacts.extend(_artifact_rows(task, outcome, now))
@@ -404,12 +404,15 @@ def _completion_row(
 
 
 def _completion_event(
-    task_id: uuid.UUID, outcome: TaskOutcome, spent: tuple[float, int], finished: bool
+    ctx: TaskContext, outcome: TaskOutcome, spent: tuple[float, int], finished: bool
 ) -> Event:
+    task_id = ctx.task.id
     if not finished:
         return Event(RunEventType.TASK_OUTPUT_READY, task_id)
     payload: dict[str, Any] = {"cost_usd": spent[0], "tokens": spent[1]}
     payload["produced_by"] = outcome.produced_by
+    # Which worker's lease the completion was committed under (a takeover's is the new one).
+    payload["worker"] = ctx.writes.worker_id
     if outcome.review_reasons:
         payload["reasons"] = [str(reason) for reason in outcome.review_reasons]
         return Event(RunEventType.TASK_NEEDS_REVIEW, task_id, payload)
