@@ -105,6 +105,11 @@ def provenance(source: str, todos: int, *, how: str = "Offline draft") -> str:
     return f"{how} from {origin}; {left}"
 
 
+def _words(text: str) -> str:
+    """``text`` lower-cased with punctuation dropped, for comparing wordings."""
+    return " ".join(re.findall(r"[\w'€£$%]+", text.lower()))
+
+
 def description_dates(text: str) -> list[str]:
     """Date phrases the description states, verbatim (``14 June``, ``on Saturday``)."""
     found: list[str] = []
@@ -247,9 +252,12 @@ class FactWriter:
 
     def _requirement_lines(self, *, stated_only: bool) -> list[str]:
         lines = []
+        opening = _words(self.facts.description)
         for item in self.facts.requirements:
             if stated_only and item.source != "stated":
                 continue
+            if item.source == "stated" and opening.startswith(_words(item.text) or "\0"):
+                continue  # the project's goal in the person's words: a title, not a requirement
             priority = str(getattr(item.priority, "value", item.priority)).lower()
             origin = "stated" if item.source == "stated" else "implied by the kind of project"
             lines.append(f"- {item.text.rstrip('.')} ({priority}, {origin})")
