@@ -232,3 +232,10 @@ def end_workflow(
     if error is not None:
         fail(workflow, error)
     workflow.end()
+
+
+def headers() -> dict[str, str]:
+    """The current span's W3C trace context as HTTP headers (none when tracing is off)."""
+    carrier: dict[str, str] = {}
+    _w3c.inject(carrier)
+    return carrier

@@ -29,7 +29,7 @@ from berrys.services.agents import service as agents
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
-from berrys.services.catalogue.contracts import AgentType
+from berrys.services.catalogue.contracts import AgentType, DeliverableType
 from berrys.services.deliverables import service as deliverables
 from berrys.services.interactions.contracts import ApprovalSubject
 from berrys.services.llm import service as llm
@@ -289,6 +289,7 @@ class AgentExecutor:
                     )
             tools = await self._bound_tools(session, task.agent_id)
         return {
+            "description": project.description,
             "system": system,
             "agent_name": agent_name,
             "auditor": auditor,
@@ -400,8 +401,7 @@ class AgentExecutor:
     # -- the task ---------------------------------------------------------------------------
     async def execute(self, ctx: TaskContext) -> TaskOutcome:
         loaded = await self._load(ctx)
-        known = catalogue.current(self.settings)
-        deliverable = catalogue.deliverable_type(known, ctx.task.spec.get("deliverable"))
+        deliverable = self._deliverable(ctx, loaded["description"])
         if deliverable is not None:
             return await self._deliver(ctx, loaded, deliverable)
         tools = loaded["tools"]
@@ -457,6 +457,11 @@ class AgentExecutor:
         await ctx.confirmed()
         await self._record_verdicts(verdicts)
         return self._outcome(ctx, answer, review, loaded["agent_name"], len(feedback))
+
+    def _deliverable(self, ctx: TaskContext, description: str) -> DeliverableType | None:
+        """The task's deliverable type as this project needs it; None for free-form work."""
+        known = catalogue.current(self.settings)
+        return catalogue.deliverable_for(known, ctx.task.spec.get("deliverable"), description)
 
     async def _deliver(
         self, ctx: TaskContext, loaded: dict[str, Any], deliverable: Any
