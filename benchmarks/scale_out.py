@@ -1,7 +1,7 @@
 """Scale-out: tasks per second on a 2,000-task DAG against `berrys worker` processes, beside DBOS.
 
 The DAG (layers of ``--width``, each task FS-depending on one or two of the layer before) runs
-on PostgreSQL, each task one model call of ``--latency`` seconds (the scripted model, awaited),
+on PostgreSQL, each task one model call of ``--latency`` s (the scripted model's latency setting),
 executed by 1, 2, 4, 8 worker processes of ``--concurrency`` tasks each, started, idle and
 warmed (an untimed run of one task per slot) before the run is created; the clock runs from
 the run's commit to its ``finished_at``. DBOS runs the same DAG (``scale_out_dbos.py``: its
@@ -46,37 +46,30 @@ MODEL = "scale-out-model"
 Graph = list[tuple[int, list[int]]]
 
 
-def berrys_worker(concurrency: int, tasks: int, latency: float) -> None:
-    """`berrys worker` in a process whose scripted model answers after ``latency`` seconds
-    (what the command runs, with ``Services`` of its own that the script is installed on)."""
+async def berrys_worker(concurrency: int, tasks: int) -> None:
+    """What `berrys worker` runs (``run_worker``), with Services of its own on which the
+    benchmark's scripted model is installed (its latency: ``BERRYS_LLM_SCRIPTED_LATENCY_MS``)."""
     from berrys.cli.common import load_settings, setup_logging
     from berrys.cli.worker import run_worker
     from berrys.services.catalogue import service as catalogue
     from berrys.services.llm import service as llm
     from berrys.wiring import Services
 
-    async def answer(request: Any) -> dict[str, Any]:
-        await asyncio.sleep(latency)  # the model's latency: the call is awaited, not computed
-        return {"content": "done", "usage": {"prompt_tokens": 40, "completion_tokens": 12}}
-
-    # A task calls the model once, and again when a call of it was discarded (a continuation
-    # whose claim went to another task) or retried: twice as many answers as tasks is plenty.
     settings = load_settings()
     settings.worker_concurrency = concurrency
     setup_logging(settings, server=True)
+    services = Services.build(settings)
+    answer = {"content": "done", "usage": {"prompt_tokens": 40, "completion_tokens": 12}}
+    # A task calls the model once, and again when a call of it was discarded (a continuation
+    # whose claim went to another task) or retried: twice as many answers as tasks is plenty.
+    llm.script(services.models, MODEL, [answer] * (2 * tasks))
     # Warm, as a worker is after its first task: the executor reads the catalogue on each
     # task, and the first read loads it (seconds, in the event loop), cached after that.
     catalogue.current(settings)
-
-    async def work() -> None:
-        services = Services.build(settings)
-        llm.script(services.models, MODEL, [answer] * (2 * tasks))
-        try:
-            await run_worker(services)
-        finally:
-            await services.aclose()
-
-    asyncio.run(work())
+    try:
+        await run_worker(services)
+    finally:
+        await services.aclose()
 
 
 def critical_path(graph: Graph) -> int:
@@ -273,10 +266,10 @@ def measure_berrys(args: argparse.Namespace, graph: Graph, workers: int) -> dict
             # The provider allows what all the workers run, whether it counts per process
             # or across them: the workers' concurrency is what is measured.
             BERRYS_LLM_PROVIDER_CONCURRENCY=str(slots),
+            BERRYS_LLM_SCRIPTED_LATENCY_MS=json.dumps([args.latency * 1e3] * 2),
         )
         command = [sys.executable, str(HERE / "scale_out.py"), "--role", "berrys-worker"]
         command += ["--concurrency", str(args.concurrency), "--tasks", str(args.tasks)]
-        command += ["--latency", str(args.latency)]
         with started_workers([command] * workers, env, "is running") as pids:
             # Warm, as deployed workers are: a run of one task per slot first, untimed.
             warm = _specs(independent(slots), slots)
@@ -351,7 +344,7 @@ def _medians(results: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     args = _parse()
     if args.role == "berrys-worker":
-        berrys_worker(args.concurrency, args.tasks, args.latency)
+        asyncio.run(berrys_worker(args.concurrency, args.tasks))
         return
     if ("berrys" in args.engines and not args.database_url) or (
         "dbos" in args.engines and not args.dbos_database_url

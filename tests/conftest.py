@@ -90,8 +90,7 @@ async def services(services_settings: Settings, database: Database) -> AsyncIter
     policy."""
     built = Services.build(services_settings, database=database)
     yield built
-    await built.tools.aclose()
-    await built.models.aclose()  # the database is the session's: it stays open
+    await built.close_parts()  # the database is the session's: it stays open
 
 
 @pytest.fixture

@@ -41,7 +41,12 @@ from berrys.services.pipeline import service as pipeline
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
-from berrys.services.runs.api import artifacts_router, project_runs_router, reviews_router
+from berrys.services.runs.api import (
+    artifacts_router,
+    project_runs_router,
+    reviews_router,
+    workers_router,
+)
 from berrys.services.runs.api import router as runs_router
 from berrys.services.runs.engine import metrics as run_metrics
 from berrys.services.runs.engine.backlog import Backlog
@@ -135,6 +140,32 @@ def _start_embedded_worker(app: FastAPI) -> pipeline.BackgroundWorker | None:
     return services.start_worker(getattr(app.state, "run_executor", None))
 
 
+# Every REST router, in the order their routes are tried.
+_ROUTERS = (
+    auth_router,
+    projects_router,
+    project_profile_router,
+    catalogue_router,
+    agents_router,
+    audit_router,
+    tools_router,
+    mcp_servers_router,
+    agent_tools_router,
+    project_plans_router,
+    plans_router,
+    chat_router,
+    project_runs_router,
+    runs_router,
+    reviews_router,
+    artifacts_router,
+    workers_router,
+    interactions_router,
+    models_router,
+    search_router,
+    alerts_router,
+)
+
+
 def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -162,28 +193,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     install_error_handlers(app)
     # Health first: probes hit it often, and Starlette tries routes in order.
     _add_health_routes(app, metrics)
-    for router in (
-        auth_router,
-        projects_router,
-        project_profile_router,
-        catalogue_router,
-        agents_router,
-        audit_router,
-        tools_router,
-        mcp_servers_router,
-        agent_tools_router,
-        project_plans_router,
-        plans_router,
-        chat_router,
-        project_runs_router,
-        runs_router,
-        reviews_router,
-        artifacts_router,
-        interactions_router,
-        models_router,
-        search_router,
-        alerts_router,
-    ):
+    for router in _ROUTERS:
         app.include_router(router)
     _mount_mcp(app)
     install_web(app)

@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     worker_lease_seconds: float = Field(
         default=30.0, ge=1, le=3600, description="A task lease; heartbeats renew it."
     )
+    worker_drain_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM a worker claims nothing more and lets its tasks finish for up "
+        "to this long; what still runs then is handed back for another worker at once.",
+    )
     # Alerts (services/alerts): rules evaluated by every server and worker process.
     alerts_evaluator: bool = Field(
         default=True,
@@ -187,6 +194,11 @@ class Settings(BaseSettings):
     )
     llm_provider_concurrency: int = Field(
         default=4, ge=1, description="Concurrent calls per provider (LOCAL is always 1)."
+    )
+    llm_scripted_latency_ms: tuple[float, float] | None = Field(
+        default=None,
+        description="SCRIPTED answers each take a uniformly random time in this range "
+        "(milliseconds, JSON [low, high]): a model's latency for tests and benchmarks.",
     )
     llm_cassette: Path | None = Field(
         default=None, description="A SCRIPTED cassette (JSON) to replay, or to record into."

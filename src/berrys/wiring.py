@@ -1,7 +1,7 @@
 """The application's wiring: one ``Services`` object built from ``Settings`` and handed to
 whatever needs a shared part (the database, the model runtime, the embedder, the tool
-invoker, the run event listener), instead of process globals each configured by whoever
-came last.
+invoker and its MCP sessions, background work, the run event listener), instead of
+process globals each configured by whoever came last.
 
 It joins parts of several services (llm, tools, and the pipeline's approval of tool calls),
 so it sits above every service: no service imports it. ``create_app`` keeps one on
@@ -11,11 +11,14 @@ a CLI command that needs more than the database builds its own (``cli.common``).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import structlog
 
 from berrys.config import Settings
+from berrys.core import tracing
+from berrys.core.background import Background
 from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
@@ -37,19 +40,24 @@ class Services:
     # Semantic ranking in search and tool discovery; None: they rank by words alone.
     embedder: llm.Embedder | None
     tools: tools.ToolInvoker
+    # Work a request starts to outlive it (a chat reply whose client went away).
+    background: Background
     # Wakes the process's SSE streams of a run when its events are committed (any process).
     run_events: runs.RunEventListener
 
     @classmethod
     def build(cls, settings: Settings, *, database: Database | None = None) -> Services:
-        """Everything from ``settings``; ``database`` when the caller already opened it."""
+        """Everything from ``settings``; ``database`` when the caller already opened it.
+        Traces are recorded when the ``OTEL_*`` variables ask (once per process)."""
+        tracing.configure()
         database = database or Database(settings.resolved_database_url)
-        models = llm.build_runtime(settings)
+        models = llm.build_runtime(settings, database)
         invoker = tools.ToolInvoker(
             database, settings, approve=pipeline.tool_call_approval(database)
         )
+        embedder = _default_embedder(models)
         listener = runs.RunEventListener(database)
-        return cls(settings, database, models, _default_embedder(models), invoker, listener)
+        return cls(settings, database, models, embedder, invoker, Background(), listener)
 
     async def start(self) -> None:
         """What a server process runs beside its requests: the run event listener."""
@@ -73,12 +81,20 @@ class Services:
         return alerts.AlertLoop(self.database, self.models.secrets, self.settings)
 
     async def aclose(self) -> None:
-        """Stop the listener; close the model providers, the MCP sessions and the database's
-        connections."""
+        """Close the parts (``close_parts``), then the database's connections; send the
+        spans still buffered."""
+        await self.close_parts()
+        await self.database.dispose()
+        if tracing.enabled():  # the exporter may wait on its collector: not in the loop
+            await asyncio.to_thread(tracing.flush)
+
+    async def close_parts(self) -> None:
+        """Stop the background work and the run event listener, close the model providers
+        and the MCP sessions; the database stays open (a test's is the whole session's)."""
+        await self.background.aclose()
         await self.run_events.stop()
         await self.models.aclose()
         await self.tools.aclose()
-        await self.database.dispose()
 
 
 def _default_embedder(models: llm.Runtime) -> llm.Embedder | None:

@@ -1,6 +1,6 @@
 """The CLI in process (typer's CliRunner): the data directory, ``info``, the first admin's
 file and ``user reset-password``, no terminal to ask, and ``projects``, ``runs``,
-``approvals`` and ``artifacts`` with ``--json`` and at 80 columns."""
+``approvals`` and ``artifacts`` with ``--json`` and at 80 columns, ``workers``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from tests.services.runs.scripted import ScriptedExecutor
 from typer.testing import CliRunner
 
 from berrys.cli.app import app
@@ -19,6 +20,7 @@ from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import HumanInteractionType
+from berrys.services.runs import service as runs
 
 DESCRIPTION = "Write a launch plan and announcement for a neighbourhood bakery's new website"
 
@@ -272,3 +274,42 @@ def test_log_lines_go_to_the_log_file_not_the_output(finished) -> None:
     assert "llm.complete" in log.read_text() or "workflow" in log.read_text()
     assert "llm.complete" not in finished["stderr"]
     assert os.path.getsize(log) > 0
+
+
+def test_workers_lists_the_live_ones_to_an_admin_only(finished) -> None:
+    env = _env(finished["data_dir"], 160)
+    runner = CliRunner()
+    created = runner.invoke(
+        app,
+        ["user", "create", "--email", "member@example.com", "--role", "member"],
+        input="long enough pw\n",
+        env=env,
+    )
+    assert created.exit_code == 0, created.output
+    settings = Settings(data_dir=finished["data_dir"], _env_file=None)
+
+    async def _while_a_worker_runs() -> tuple:
+        database = Database(settings.resolved_database_url)
+        worker = runs.Worker(database, ScriptedExecutor(), hooks=runs.HOOKS, worker_id="w-cli")
+        running = asyncio.create_task(worker.run())
+        try:
+            await asyncio.wait_for(worker.ready.wait(), 10)
+            shown = await asyncio.to_thread(runner.invoke, app, ["workers", "--json"], env=env)
+            human = await asyncio.to_thread(runner.invoke, app, ["workers"], env=env)
+        finally:
+            worker.stop()
+            await running
+            await database.dispose()
+        return shown, human
+
+    shown, human = asyncio.run(_while_a_worker_runs())
+    assert shown.exit_code == 0, shown.output
+    (listed,) = json.loads(shown.stdout)["workers"]
+    assert (listed["id"], listed["pid"], listed["tasks_held"]) == ("w-cli", os.getpid(), 0)
+    assert "w-cli" in human.stdout
+    assert "1 live" in human.stdout
+    gone = json.loads(runner.invoke(app, ["workers", "--json"], env=env).stdout)
+    assert gone == {"workers": [], "providers": []}
+    refused = runner.invoke(app, ["workers", "--as", "member@example.com"], env=env)
+    assert refused.exit_code == 1
+    assert "Only an ADMIN" in refused.stderr

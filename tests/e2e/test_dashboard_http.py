@@ -1,18 +1,21 @@
 """The dashboard over HTTP, in process: login, cookies, CSRF on every form, the pages a user
-walks through, and that a refused POST changes nothing."""
+walks through (an admin's sees the live workers), and that a refused POST changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from html.parser import HTMLParser
 
 import httpx
 import pytest
+from tests.services.runs.scripted import ScriptedExecutor
 
 from berrys.services.auth.contracts import UserRole
 from berrys.services.projects.contracts import ProjectStatus
 from berrys.services.projects.service import TRANSITIONS
+from berrys.services.runs import service as runs
 
 PASSWORD = "correct horse battery"
 BAKERY = "Create a project called Bakery Site to build a website for my bakery"
@@ -471,3 +474,21 @@ async def test_the_project_page_says_what_kind_of_project_it_is_and_why(client, 
     assert "stated" in page.text
     assert "implied" in page.text
     assert "Book the venue" not in before.text
+
+
+async def test_the_settings_page_shows_an_admin_the_live_workers(client, database, admin, member):
+    worker = runs.Worker(database, ScriptedExecutor(), hooks=runs.HOOKS, worker_id="w-shown")
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(worker.ready.wait(), 10)
+        await _login(client, admin)
+        page = (await client.get("/settings")).text
+        assert 'id="workers"' in page
+        assert "<code>w-shown</code>" in page
+        assert f"0 of {worker.config.concurrency}" in page
+        client.cookies.clear()
+        await _login(client, member)
+        assert 'id="workers"' not in (await client.get("/settings")).text
+    finally:
+        worker.stop()
+        await running

@@ -8,7 +8,8 @@ database system is starting up`` or a refused TCP connect). :class:`RestartingPo
 both for a database of its own: Berrys connects through a TCP proxy; :meth:`go_down` has
 the real server terminate every backend of that database (``pg_terminate_backend``: the
 same FATAL a restart sends) and makes the proxy answer each new connection as a server that
-is starting up; :meth:`come_up` lets connections through again.
+is starting up; :meth:`come_up` lets connections through again. :meth:`partition` cuts
+only the proxy's clients off (their connections dropped, new ones refused).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class RestartingPostgres:
     def __init__(self, url: str) -> None:
         self.url = make_url(url)
         self.down = False
+        self.partitioned = False
         self.refused = 0  # connections answered "starting up" while down
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
@@ -85,8 +87,21 @@ class RestartingPostgres:
 
     def come_up(self) -> None:
         self.down = False
+        self.partitioned = False
+
+    def partition(self) -> None:
+        """Cut the network between the proxy's clients and the server: every connection
+        through it is dropped and new ones are refused, until :meth:`come_up`. The server
+        and everyone else's connections carry on."""
+        self.partitioned = True
+        for pipe in list(self._pipes):
+            pipe.cancel()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.partitioned:
+            self.refused += 1
+            writer.close()
+            return
         if self.down:
             self.refused += 1
             await _answer_starting_up(reader, writer)

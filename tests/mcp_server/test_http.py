@@ -71,6 +71,7 @@ async def test_tools_have_precise_schemas(live, member) -> None:
         "start_run",
         "pause_run",
         "resume_run",
+        "cancel_run",
         "run_status",
         "list_interactions",
         "answer_interaction",
@@ -100,6 +101,11 @@ async def test_a_description_becomes_an_approved_finished_run_with_artifacts(
         assert found["items"][0]["id"] == run["project_id"]
         paused = await error_of(client, "pause_run", run_id=run["id"])
         assert "409" in paused  # an ended run cannot be paused: the engine's own message
+        waiting = await call(
+            client, "start_run", project_id=run["project_id"], require_plan_approval=True
+        )
+        cancelled = await call(client, "cancel_run", run_id=waiting["id"])
+        assert cancelled["status"] == "CANCELLED"
     async with httpx.AsyncClient(base_url=live, headers=member.headers) as http:
         audit = await http.get(
             "/api/v1/audit", params={"project_id": run["project_id"], "limit": 200}

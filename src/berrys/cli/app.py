@@ -31,6 +31,7 @@ from berrys.cli import (
 )
 from berrys.cli import run as run_cli
 from berrys.cli import worker as worker_cli
+from berrys.cli import workers as workers_cli
 from berrys.cli.common import console, load_settings, setup_logging
 
 app = typer.Typer(
@@ -95,6 +96,7 @@ def info_command(
 app.command("serve")(serve.serve)
 app.command("run")(run_cli.run_command)
 app.command("worker")(worker_cli.worker_command)
+app.command("workers")(workers_cli.workers_command)
 app.command("chat")(chat.chat_command)
 app.command("search")(search.search_command)
 app.command("info")(info_command)

@@ -84,6 +84,7 @@ def chat_command(
                 session_id=current,
                 user=user,
                 content=content,
+                background=services.background,
             )
             if as_json:
                 print(json.dumps(reply.model_dump(mode="json"), ensure_ascii=False), flush=True)

@@ -55,6 +55,7 @@ def search_command(
             offset=0,
             budget=None,
             embedder=services.embedder,
+            models=services.models,
         )
 
     with console.status("Searching (texts never seen are embedded first)..."):

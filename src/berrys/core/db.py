@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -195,6 +196,20 @@ class Database:
         self._statement_writer = (
             StatementWriter(self.engine.dialect, path) if on_file and path else None
         )
+        # An asyncio lock belongs to one event loop: one queue per loop using this database.
+        self._write_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def write_queue(self) -> asyncio.Lock:
+        """The running event loop's queue for writers of this database: on SQLite, waiting
+        here for one another costs nothing, while SQLite's own busy handler sleeps in steps
+        of milliseconds when two connections want the write lock at once."""
+        loop = asyncio.get_running_loop()
+        queue = self._write_queues.get(loop)
+        if queue is None:
+            queue = self._write_queues[loop] = asyncio.Lock()
+        return queue
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
+from berrys.core.background import Background
 from berrys.core.contracts import MAX_INT
 from berrys.core.db import Database
 
@@ -25,6 +26,11 @@ async def get_settings(request: Request) -> Settings:
 async def get_database(request: Request) -> Database:
     database: Database = request.app.state.services.database
     return database
+
+
+async def get_background(request: Request) -> Background:
+    background: Background = request.app.state.services.background
+    return background
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -42,6 +48,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+# The application's background work: what a request starts to outlive it.
+BackgroundDep = Annotated[Background, Depends(get_background)]
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 

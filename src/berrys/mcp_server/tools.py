@@ -1,6 +1,7 @@
 """The MCP tools: a project from a description, its team, plan and run, the run's status and
-control, what waits for a person and the answer, artifacts, search. Each checks what the REST
-route checks and calls the same service function, so permissions and audit are the same."""
+control (pause, resume, cancel), what waits for a person and the answer, artifacts, search.
+Each checks what the REST route checks and calls the same service function, so permissions
+and audit are the same."""
 
 from __future__ import annotations
 
@@ -167,6 +168,14 @@ async def resume_run(ctx: EdgeContext, run_id: RunId) -> RunOut:
             return await runs.resume(session, run_id=run_id, user=user)
 
 
+async def cancel_run(ctx: EdgeContext, run_id: RunId) -> RunOut:
+    """Cancel every unfinished task of the run."""
+    async with tool_errors():
+        user = await writer_of(ctx)
+        async with edge_of(ctx).services().database.transaction() as session:
+            return await runs.cancel(session, run_id=run_id, user=user)
+
+
 async def list_interactions(
     ctx: EdgeContext,
     status: InteractionStatus | None = InteractionStatus.PENDING,
@@ -266,6 +275,7 @@ async def search_similar(
             offset=0,
             budget=search.EMBED_BUDGET_SECONDS,
             embedder=services.embedder,
+            models=services.models,
         )
 
 
@@ -278,6 +288,7 @@ TOOLS = (
     run_status,
     pause_run,
     resume_run,
+    cancel_run,
     list_interactions,
     answer_interaction,
     list_artifacts,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
+from berrys.core.deps import BackgroundDep
 from berrys.services.chat import service as chat
 from berrys.services.chat.contracts import ChatMessageCreate, ChatSessionCreate
 from berrys.services.llm.deps import ModelsDep
@@ -34,6 +35,7 @@ async def chat_home(request: Request, user: WebUser) -> Response:
 async def new_conversation(
     request: Request,
     models: ModelsDep,
+    background: BackgroundDep,
     user: WebUser,
     content: Annotated[str, Form(max_length=4000)] = "",
     project_id: Annotated[str, Form(max_length=64)] = "",
@@ -49,7 +51,14 @@ async def new_conversation(
             session, user=user, session_in=ChatSessionCreate(project_id=about)
         )
     if content.strip():
-        await chat.send(models, database, session_id=created.id, user=user, content=content.strip())
+        await chat.send(
+            models,
+            database,
+            session_id=created.id,
+            user=user,
+            content=content.strip(),
+            background=background,
+        )
     return see_other(f"/chat/{created.id}")
 
 
@@ -65,6 +74,7 @@ async def conversation(request: Request, user: WebUser, session_id: uuid.UUID) -
 async def say(
     request: Request,
     models: ModelsDep,
+    background: BackgroundDep,
     user: WebUser,
     session_id: uuid.UUID,
     content: Annotated[str, Form(max_length=4000)] = "",
@@ -79,11 +89,11 @@ async def say(
         database, session_id=session_id, user=user, content=message.content
     )
     if EVENT_STREAM not in request.headers.get("accept", ""):
-        await chat.finish_turn(models, database, turn=turn)
+        await chat.finish_turn(models, database, turn=turn, background=background)
         return see_other(f"/chat/{session_id}")
 
     async def events() -> AsyncIterator[str]:
-        async for event in chat.stream_turn(models, database, turn=turn):
+        async for event in chat.stream_turn(models, database, turn=turn, background=background):
             yield chat.sse(event)
 
     return StreamingResponse(

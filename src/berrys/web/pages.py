@@ -16,7 +16,9 @@ from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import PersonalTokenCreate, UserRole
 from berrys.services.chat import service as chat
 from berrys.services.chat.contracts import PromptOut
+from berrys.services.llm import service as llm
 from berrys.services.projects import service as projects
+from berrys.services.runs import service as runs
 from berrys.web.security import (
     SESSION_COOKIE,
     Csrf,
@@ -101,16 +103,23 @@ async def logout(request: Request, user: MaybeUser) -> Response:
 async def _settings_page(
     request: Request, user: WebUser, status_code: int = 200, **extra: object
 ) -> Response:
-    async with _database(request).transaction(read_only=True) as session:
+    database = _database(request)
+    is_admin = user.role == UserRole.ADMIN
+    async with database.transaction(read_only=True) as session:
         tokens, _ = await auth.get_personal_tokens(session, user=user, limit=200, offset=0)
         prompts = await chat.get_prompts(session)
+        # The engine's live workers and the providers' load: an ADMIN's view, as REST's.
+        workers = await runs.workers(session) if is_admin else []
+        loads = await llm.provider_loads(session) if is_admin and not database.is_sqlite else []
     return render(
         request,
         "settings.html",
         status_code=status_code,
         tokens=tokens,
         prompts=prompts,
-        is_admin=user.role == UserRole.ADMIN,
+        is_admin=is_admin,
+        workers=workers,
+        loads=loads,
         **extra,
     )
 

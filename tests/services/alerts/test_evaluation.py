@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from tests.services.alerts.conftest import (
     Clock,
     ProjectRef,
@@ -33,6 +34,7 @@ from berrys.app import create_app
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.services.alerts import service as alerts
+from berrys.services.alerts.tables import AlertRule
 from berrys.services.interactions import service as interactions
 from berrys.services.interactions.contracts import HumanInteractionType
 from berrys.services.llm import service as llm
@@ -321,3 +323,26 @@ async def test_the_served_app_runs_the_evaluator_in_its_lifespan(
         await wait_until(
             lambda: _firing(client, member, rule), within=15, message="the served app's evaluation"
         )
+
+
+async def test_a_rule_that_cannot_be_evaluated_does_not_stop_the_others(
+    client: httpx.AsyncClient, database: Database, member: Any, project_id: str, clock: Clock
+) -> None:
+    broken = await add_rule(
+        client, member, {"kind": "RUN_STALLED", "idle_minutes": 5}, project_id=project_id
+    )
+    async with database.transaction() as session:  # as an older version might have stored
+        await session.execute(
+            update(AlertRule)
+            .where(AlertRule.id == uuid.UUID(broken["id"]))
+            .values(params={"idle_minutes": "soon"})
+        )
+    rule = await add_rule(
+        client, member, {"kind": "RUN_STALLED", "idle_minutes": 5}, project_id=project_id
+    )
+    await unattended_run(database, project_id)
+    await clock.evaluate(after=timedelta(minutes=6))
+    assert await states(client, member, rule) == [FIRING]
+    assert await states(client, member, broken) == []
+    await clock.evaluate()
+    assert await states(client, member, rule) == [FIRING]

@@ -136,6 +136,67 @@ async def test_a_tiny_fix_is_not_inflated(models):
     assert len(understood.tasks) == 2
 
 
+@pytest.mark.parametrize(
+    "description",
+    [
+        "The contact form on our site stopped sending emails yesterday",
+        "The checkout page on our shop throws an error when customers pay with PayPal",
+    ],
+)
+async def test_a_symptom_of_something_broken_is_a_fix_not_a_build(models, description):
+    understood = await catalogue.understand(models, description)
+    assert [t.key for t in understood.types] == ["quick_fix"]
+    assert [r.agent_type for r in understood.roles.values()] == [AgentType.DEVELOPER]
+
+
+async def test_the_occasion_a_trip_is_for_does_not_make_it_an_event(models):
+    understood = await catalogue.understand(
+        models, "Plan a week in Rome for my parents' 40th wedding anniversary in May"
+    )
+    assert [t.key for t in understood.types] == ["travel"]
+    names = " ".join(t.name.lower() for t in understood.tasks)
+    assert "itinerary" in names
+    assert "venue" not in names
+
+
+@pytest.mark.parametrize(
+    ("description", "developer"),
+    [
+        ("Write the user manual for our new coffee machine", False),
+        ("Build a documentation site for our open-source Python library", True),
+    ],
+)
+async def test_a_manual_needs_a_docs_engineer_only_when_it_is_a_site(
+    models, description, developer
+):
+    understood = await catalogue.understand(models, description)
+    assert [t.key for t in understood.types] == ["documentation_site"]
+    kinds = {r.agent_type for r in understood.roles.values()}
+    assert (AgentType.DEVELOPER in kinds) is developer
+
+
+def test_a_risk_assessment_covers_the_hazards_of_the_place_it_describes():
+    shipped = catalogue.shipped()
+    by_river = catalogue.deliverable_for(
+        shipped, "risk_assessment", "A litter pick along the river bank with the scouts"
+    )
+    indoors = catalogue.deliverable_for(
+        shipped, "risk_assessment", "A quiz night in the village hall"
+    )
+    assert by_river is not None
+    assert indoors is not None
+    river_text = " ".join(line for s in by_river.sections for line in s.standard)
+    hall_text = " ".join(line for s in indoors.sections for line in s.standard)
+    assert "Water - " in river_text
+    assert "Sharps and hazardous litter" in river_text
+    assert "Water - " not in hall_text
+    assert "Sharps" not in hall_text
+    event = shipped.types["event"]
+    assert len(catalogue.risks_for(event, "A beach clean at Whitby")) > len(
+        catalogue.risks_for(event, "A quiz night in the village hall")
+    )
+
+
 async def test_an_unknown_kind_of_project_is_broken_down_by_its_own_asks(models):
     understood = await catalogue.understand(
         models, "Sort out the garage, sell the old bikes and donate the kids' clothes"

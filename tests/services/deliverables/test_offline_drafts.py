@@ -21,7 +21,7 @@ from tests.services.deliverables.conftest import (
 )
 
 from berrys.services.catalogue._catalogue import SHIPPED
-from berrys.services.catalogue.contracts import Column, DeliverableType, ProjectFacts
+from berrys.services.catalogue.contracts import Column, DeliverableType, ProjectFacts, Requirement
 from berrys.services.deliverables import service as deliverables
 from berrys.services.deliverables._formats import parse_ics
 from berrys.services.deliverables.contracts import DraftFile
@@ -290,3 +290,34 @@ def test_missing_facts_are_todos_only_where_the_section_asks_for_them():
     )
     assert rows[-1] == ["Total", "5.5"]
     assert date(2026, 1, 1)  # the fixed stamp of reproducible files is a real date
+
+
+def test_the_description_s_own_goal_is_not_listed_back_as_a_requirement(facts):
+    goal = Requirement(
+        text="Write a launch plan and announcement for a neighbourhood bakery's new website",
+        category="FUNCTIONAL",
+        priority="HIGH",
+        source="stated",
+    )
+    echoed = facts.model_copy(update={"requirements": [goal, *facts.requirements]})
+    text = deliverables.draft_offline(shipped("venue_brief"), echoed, source="Event").primary.text
+    assert "Write a launch plan and announcement" not in text  # the person's words, not news
+    assert "The announcement names the bakery and the launch date (high, stated)" in text
+
+
+@pytest.mark.parametrize(
+    ("description", "stated"),
+    [
+        ("A week in Rome in May for my parents", "in May"),
+        ("A summer fete early next summer on the green", "early next summer"),
+        ("The launch in mid-July 2027, with a party", "in mid-July 2027"),
+        ("We may need a bigger venue", None),  # the verb, not the month
+    ],
+)
+def test_a_month_or_season_the_description_names_is_its_date(facts, description, stated):
+    dated = facts.model_copy(update={"description": description})
+    text = deliverables.draft_offline(shipped("venue_brief"), dated, source="Event").primary.text
+    if stated is None:
+        assert "Date in the description" not in text
+    else:
+        assert f"- Date in the description: “{stated}”" in text

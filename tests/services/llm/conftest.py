@@ -49,4 +49,4 @@ async def serve_with(
 
     yield serve
     for services in built:
-        await services.models.aclose()
+        await services.close_parts()

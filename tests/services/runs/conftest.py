@@ -104,9 +104,14 @@ async def get_run(database: Database, run_id: uuid.UUID) -> RunOut:
 
 
 async def wait_until(
-    condition: Callable[[], Any], *, within: float = 15.0, message: str = "condition"
+    condition: Callable[[], Any],
+    *,
+    within: float = 15.0,
+    message: str = "condition",
+    every: float = 0.01,
 ) -> Any:
-    """Poll ``condition`` (sync or async) until truthy; fail after ``timeout`` seconds."""
+    """Poll ``condition`` (sync or async) every ``every`` seconds until truthy; fail after
+    ``within`` seconds."""
     deadline = time.monotonic() + within
     while True:
         value = condition()
@@ -116,17 +121,21 @@ async def wait_until(
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message}")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(every)
 
 
 async def wait_for_status(
-    database: Database, run_id: uuid.UUID, *statuses: RunStatus, within: float = 15.0
+    database: Database,
+    run_id: uuid.UUID,
+    *statuses: RunStatus,
+    within: float = 15.0,
+    every: float = 0.01,
 ) -> RunOut:
     async def _check() -> RunOut | None:
         run = await get_run(database, run_id)
         return run if run.status in statuses else None
 
-    return await wait_until(_check, within=within, message=f"run in {statuses}")
+    return await wait_until(_check, within=within, message=f"run in {statuses}", every=every)
 
 
 async def wait_for_task(

@@ -17,13 +17,6 @@ PROJECTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-async def _settled():
-    """Background embedding from one test never runs into the next."""
-    yield
-    await _scoring.settle()
-
-
 async def _create(client, actor, name: str, description: str) -> str:
     response = await client.post(
         "/api/v1/projects", json={"name": name, "description": description}, headers=actor.headers
@@ -165,7 +158,7 @@ async def test_pages_and_every_kind(client, member):
 
 
 async def test_unseen_texts_past_the_budget_are_embedded_in_the_background(
-    client, member, monkeypatch
+    client, member, monkeypatch, services
 ):
     from berrys.services.search import service
 
@@ -176,7 +169,7 @@ async def test_unseen_texts_past_the_budget_are_embedded_in_the_background(
     _scoring.cache.clear()
     partial = await _search(client, member, q="bread shop online ordering", kind="PROJECT")
     assert partial["pending"] == len(PROJECTS) - 2
-    await _scoring.settle()
+    await services.models.warming.settle()
     full = await _search(client, member, q="bread shop online ordering", kind="PROJECT")
     assert full["pending"] == 0
     assert full["items"][0]["name"] == "Bakery website (budget)"

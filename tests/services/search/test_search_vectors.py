@@ -24,12 +24,6 @@ PROJECTS = {
 QUERY = "bread shop online ordering"
 
 
-@pytest.fixture(autouse=True)
-async def _settled():
-    yield
-    await _scoring.settle()
-
-
 class Counting:
     """The platform's embedder, noting every batch of texts it is asked for."""
 
@@ -130,7 +124,7 @@ async def test_an_edited_text_is_embedded_and_stored(client, member, database, e
 
 
 async def test_vectors_embedded_in_the_background_are_stored(
-    client, member, database, embedded, monkeypatch
+    client, member, database, embedded, monkeypatch, services
 ):
     from berrys.services.search import service
 
@@ -141,7 +135,7 @@ async def test_vectors_embedded_in_the_background_are_stored(
     _restart()
     partial = await _search(client, member)
     assert partial["pending"] == len(PROJECTS) - 2
-    await _scoring.settle()
+    await services.models.warming.settle()
     assert await _stored(database) == len(PROJECTS)
 
     _restart()

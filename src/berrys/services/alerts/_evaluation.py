@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import structlog
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +25,7 @@ from berrys.services.alerts.tables import AlertDelivery, AlertEpisode, AlertRule
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 
+_log = structlog.get_logger("berrys.alerts")
 # Rules one pass evaluates at most: the rest wait for the next pass (or another process).
 MAX_RULES_PER_PASS = 200
 
@@ -61,7 +63,17 @@ async def _evaluate_next(database: Database, now: datetime, interval_seconds: fl
         )
         if rule is None:
             return False
-        finding = await _conditions.check(session, condition_of(rule), rule.project_id, now)
+        rule.last_evaluated_at = now
+        rule.next_evaluation_at = now + timedelta(seconds=interval_seconds)
+        try:
+            # A savepoint: a rule that cannot be evaluated must not stop the others.
+            async with session.begin_nested():
+                finding = await _conditions.check(session, condition_of(rule), rule.project_id, now)
+        except Exception as exc:
+            if await database.outage(exc):
+                raise
+            _log.warning("alerts.rule_failed", rule_id=str(rule.id), error=str(exc)[:500])
+            return True
         episode = await session.scalar(
             select(AlertEpisode).where(
                 AlertEpisode.rule_id == rule.id, AlertEpisode.status == EpisodeStatus.FIRING
@@ -73,8 +85,6 @@ async def _evaluate_next(database: Database, now: datetime, interval_seconds: fl
             episode = None
         if finding is not None and episode is None:
             await _open(session, rule, finding, now)
-        rule.last_evaluated_at = now
-        rule.next_evaluation_at = now + timedelta(seconds=interval_seconds)
     return True
 
 

@@ -8,9 +8,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from berrys.core.deps import Session, dependency_reads
-from berrys.core.errors import Forbidden, Unauthorized
+from berrys.core.errors import Unauthorized
 from berrys.services.auth import service
-from berrys.services.auth.contracts import UserOut, UserRole
+from berrys.services.auth.contracts import UserOut
 
 
 class _BearerToken(HTTPBearer):
@@ -49,8 +49,7 @@ async def writer(user: Annotated[UserOut, Depends(current_user)]) -> UserOut:
 
 
 async def admin(user: Annotated[UserOut, Depends(current_user)]) -> UserOut:
-    if user.role != UserRole.ADMIN:
-        raise Forbidden("Only an ADMIN may do this")
+    service.require_admin(user)
     return user
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "get_personal_tokens",
     "login",
     "logout",
+    "require_admin",
     "require_writer",
     "revoke_personal_token",
     "set_password",
@@ -256,6 +257,12 @@ def require_writer(user: UserOut) -> None:
     """Forbidden for a VIEWER: writing needs MEMBER or ADMIN (every edge checks it so)."""
     if not user.can_write:
         raise Forbidden(f"Role {user.role} can only read; writing needs MEMBER or ADMIN")
+
+
+def require_admin(user: UserOut) -> None:
+    """Forbidden for anyone but an ADMIN (every edge checks it so)."""
+    if user.role != UserRole.ADMIN:
+        raise Forbidden("Only an ADMIN may do this")
 
 
 async def logout(session: AsyncSession, *, token: str, user: UserOut) -> None:

@@ -143,13 +143,18 @@ def _weigh(
 
 
 def _strong(description: str, project_type: ProjectType) -> tuple[list[str], list[str]]:
-    """(strong signals, those only naming what the person already has): "our Rails app" is
-    what the work is on, so it counts as a weak signal for a type that builds such things."""
+    """(strong signals, those that only support): "our Rails app" is what the work is on, so
+    it counts as weak for a type that builds such things; "for my parents' anniversary" is
+    the occasion, weak for every type."""
+
+    def supports(span: tuple[int, int]) -> bool:
+        return _text.occasion(description, span) or (
+            not project_type.works_on_existing and _text.owned(description, span)
+        )
+
     spans = matched_spans(description, project_type.signals.strong)
-    if project_type.works_on_existing:
-        return list(spans), []
-    owned = [t for t, found in spans.items() if all(_text.owned(description, s) for s in found)]
-    return [t for t in spans if t not in owned], owned
+    weak = [t for t, found in spans.items() if all(supports(s) for s in found)]
+    return [t for t in spans if t not in weak], weak
 
 
 def choose(found: list[Evidence]) -> list[TypeMatch]:

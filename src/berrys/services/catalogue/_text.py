@@ -63,6 +63,15 @@ def owned(text: str, span: tuple[int, int]) -> bool:
     return bool(_OWNED.search(text[: span[0]]))
 
 
+_OCCASION = re.compile(r"\bfor\s+(?:my|our|your|their|his|her)\s+(?:\S+\s+){0,3}$", re.I)
+
+
+def occasion(text: str, span: tuple[int, int]) -> bool:
+    """Whether the words at ``span`` name the occasion the work is for ("a week in Rome for
+    my parents' 40th wedding anniversary"): why it is done, not what is done."""
+    return bool(_OCCASION.search(text[: span[0]]))
+
+
 # --- the person's asks ----------------------------------------------------------------------
 
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")

@@ -21,6 +21,11 @@ _STOP = {
     "a", "about", "all", "an", "and", "any", "are", "as", "at", "be", "by", "each", "for",
     "from", "in", "into", "is", "it", "its", "my", "new", "of", "on", "or", "our", "out", "some",
     "that", "the", "their", "this", "to", "up", "with", "your",
+    # when, not what: "volunteers from the village next month" asks for volunteers
+    "next", "last", "month", "months", "week", "weeks", "year", "years", "today", "tomorrow",
+    "tonight", "yesterday", "soon", "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december", "monday", "tuesday",
+    "wednesday", "thursday", "friday", "saturday", "sunday",
 }  # fmt: skip
 _CRITICAL = re.compile(r"\b(?:must|essential|critical|required|mandatory)\b", re.I)
 _LOW = re.compile(r"\b(?:could|nice to have|maybe|optional|if possible|ideally)\b", re.I)

@@ -210,6 +210,9 @@ class Risk(Contract):
     risk: Line
     mitigation: Line
     level: RiskLevel = RiskLevel.MEDIUM
+    when_any: Terms = Field(
+        default_factory=list, description="Only when the description mentions one of these."
+    )
 
 
 class ProjectType(Contract):
@@ -296,6 +299,14 @@ DeliverableFormat = Literal["markdown", "csv", "xlsx", "ics", "code"]
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
+class StandardWhen(Contract):
+    """Standard content a section keeps only for projects whose description mentions one of
+    ``when_any`` (a clean-up by a river: water and litter hazards)."""
+
+    when_any: Terms = Field(min_length=1)
+    lines: Lines = Field(min_length=1)
+
+
 class Section(Contract):
     """One section of a deliverable's outline."""
 
@@ -307,6 +318,9 @@ class Section(Contract):
     standard: Lines = Field(
         default_factory=list,
         description="The catalogue's standard content for this section (checklist lines).",
+    )
+    standard_when: list[StandardWhen] = Field(
+        default_factory=list, description="Standard content that depends on the description."
     )
     todos: Lines = Field(
         default_factory=list,

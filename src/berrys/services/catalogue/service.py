@@ -34,6 +34,7 @@ from berrys.services.catalogue.contracts import (
     ProfileOut,
     ProjectType,
     ProjectTypeSummary,
+    Risk,
     RiskLevel,
     TypeMatch,
 )
@@ -56,12 +57,14 @@ __all__ = [
     "Member",
     "build",
     "current",
+    "deliverable_for",
     "deliverable_type",
     "get_profile",
     "plan_draft",
     "plan_problems",
     "prepare",
     "project_type",
+    "risks_for",
     "save_profile",
     "shipped",
     "summary",
@@ -115,6 +118,44 @@ def project_type(current: Catalogue, key: str) -> ProjectType | None:
 
 def deliverable_type(current: Catalogue, key: str | None) -> DeliverableType | None:
     return current.deliverables.get(key) if key else None
+
+
+def deliverable_for(
+    current: Catalogue, key: str | None, description: str
+) -> DeliverableType | None:
+    """Deliverable type ``key`` as this project needs it: each section's standard content
+    with the lines kept for what ``description`` mentions."""
+    found = deliverable_type(current, key)
+    if found is None or not any(section.standard_when for section in found.sections):
+        return found
+    sections = [
+        section.model_copy(
+            update={
+                "standard": [
+                    *section.standard,
+                    *(
+                        line
+                        for case in section.standard_when
+                        if _text.matched(description, case.when_any)
+                        for line in case.lines
+                    ),
+                ],
+                "standard_when": [],
+            }
+        )
+        for section in found.sections
+    ]
+    return found.model_copy(update={"sections": sections})
+
+
+def risks_for(project_type: ProjectType, description: str) -> list[Risk]:
+    """The type's risks that apply to ``description`` (those with ``when_any`` only if it
+    mentions one of them)."""
+    return [
+        risk
+        for risk in project_type.risks
+        if not risk.when_any or _text.matched(description, risk.when_any)
+    ]
 
 
 # --- understanding ----------------------------------------------------------------------------

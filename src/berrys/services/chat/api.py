@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import StreamingResponse
 
 from berrys.core.contracts import ListOf
-from berrys.core.deps import DatabaseDep, PageDep, Session
+from berrys.core.deps import BackgroundDep, DatabaseDep, PageDep, Session
 from berrys.services.auth.deps import AdminUser, CurrentUser
 from berrys.services.chat import service
 from berrys.services.chat.contracts import (
@@ -64,6 +64,7 @@ async def send_message(
     body: ChatMessageCreate,
     models: ModelsDep,
     database: DatabaseDep,
+    background: BackgroundDep,
     user: CurrentUser,
     accept: Annotated[str | None, Header()] = None,
     stream: Annotated[bool, Query(description="Stream the reply as Server-Sent Events.")] = False,
@@ -74,10 +75,10 @@ async def send_message(
         database, session_id=session_id, user=user, content=body.content
     )
     if not (stream or EVENT_STREAM in (accept or "")):
-        return await service.finish_turn(models, database, turn=turn)
+        return await service.finish_turn(models, database, turn=turn, background=background)
 
     async def events() -> AsyncIterator[str]:
-        async for event in service.stream_turn(models, database, turn=turn):
+        async for event in service.stream_turn(models, database, turn=turn, background=background):
             yield service.sse(event)
 
     return StreamingResponse(

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.core.background import Background
 from berrys.core.db import Database, fetch_page, utcnow
 from berrys.core.errors import NotFound
 from berrys.services.audit import service as audit
@@ -54,7 +55,6 @@ __all__ = [
 ]
 
 HISTORY_MESSAGES = 10
-_running: set[asyncio.Future[ChatReply]] = set()
 
 
 def _session_out(row: ChatSession) -> ChatSessionOut:
@@ -311,12 +311,12 @@ async def _work(models: llm.Runtime, database: Database, turn: Turn) -> ChatRepl
     )
 
 
-async def finish_turn(models: llm.Runtime, database: Database, *, turn: Turn) -> ChatReply:
-    """Recognise, act, store the reply. Runs to its end even if the caller goes away."""
-    work = asyncio.ensure_future(_work(models, database, turn))
-    _running.add(work)
-    work.add_done_callback(_running.discard)
-    return await asyncio.shield(work)
+async def finish_turn(
+    models: llm.Runtime, database: Database, *, turn: Turn, background: Background
+) -> ChatReply:
+    """Recognise, act, store the reply. Runs to its end in ``background`` even if the caller
+    goes away (until the application closes it)."""
+    return await asyncio.shield(background.start(_work(models, database, turn)))
 
 
 def _chunks(text: str, words: int = 3) -> list[str]:
@@ -325,10 +325,10 @@ def _chunks(text: str, words: int = 3) -> list[str]:
 
 
 async def stream_turn(
-    models: llm.Runtime, database: Database, *, turn: Turn
+    models: llm.Runtime, database: Database, *, turn: Turn, background: Background
 ) -> AsyncIterator[ChatEvent]:
     """The turn as events: intent, each action, the reply in pieces, then done."""
-    reply = await finish_turn(models, database, turn=turn)
+    reply = await finish_turn(models, database, turn=turn, background=background)
     yield ChatEvent(event="intent", data={"intent": reply.intent.value})
     for action in reply.actions:
         yield ChatEvent(event="action", data=action.model_dump(mode="json"))
@@ -341,11 +341,17 @@ async def stream_turn(
 
 
 async def send(
-    models: llm.Runtime, database: Database, *, session_id: uuid.UUID, user: UserOut, content: str
+    models: llm.Runtime,
+    database: Database,
+    *,
+    session_id: uuid.UUID,
+    user: UserOut,
+    content: str,
+    background: Background,
 ) -> ChatReply:
     """One message in, Berry's whole reply out."""
     turn = await start_turn(database, session_id=session_id, user=user, content=content)
-    return await finish_turn(models, database, turn=turn)
+    return await finish_turn(models, database, turn=turn, background=background)
 
 
 def sse(event: ChatEvent) -> str:

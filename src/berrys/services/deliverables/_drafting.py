@@ -21,12 +21,16 @@ MONTHS = [
     "july", "august", "september", "october", "november", "december",
 ]  # fmt: skip
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_MONTH_NAME = "|".join(MONTHS)
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 _WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 DATE_PHRASE = re.compile(
     rf"\b(?:(?:{_WEEKDAY}),?\s+)?(?:{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
     rf"|{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\b"
-    rf"|\b(?:on|this|next|every)\s+{_WEEKDAY}s?\b",
+    rf"|\b(?:on|this|next|every)\s+{_WEEKDAY}s?\b"
+    # a month or season named as when ("in May", "early next spring"), not the verb "may"
+    rf"|\b(?:in|during|by|until|this|next|early|late|mid)[\s-]+(?:(?:next|early|late|mid)[\s-]+)?"
+    rf"(?:{_MONTH_NAME}|spring|summer|autumn|fall|winter)(?:\s+\d{{4}})?\b",
     re.IGNORECASE,
 )
 
@@ -103,6 +107,11 @@ def provenance(source: str, todos: int, *, how: str = "Offline draft") -> str:
         origin = f"the {origin}"
     left = plural(todos, "TODO") + " for a person" if todos else "nothing left for a person"
     return f"{how} from {origin}; {left}"
+
+
+def _words(text: str) -> str:
+    """``text`` lower-cased with punctuation dropped, for comparing wordings."""
+    return " ".join(re.findall(r"[\w'€£$%]+", text.lower()))
 
 
 def description_dates(text: str) -> list[str]:
@@ -247,9 +256,12 @@ class FactWriter:
 
     def _requirement_lines(self, *, stated_only: bool) -> list[str]:
         lines = []
+        opening = _words(self.facts.description)
         for item in self.facts.requirements:
             if stated_only and item.source != "stated":
                 continue
+            if item.source == "stated" and opening.startswith(_words(item.text) or "\0"):
+                continue  # the project's goal in the person's words: a title, not a requirement
             priority = str(getattr(item.priority, "value", item.priority)).lower()
             origin = "stated" if item.source == "stated" else "implied by the kind of project"
             lines.append(f"- {item.text.rstrip('.')} ({priority}, {origin})")

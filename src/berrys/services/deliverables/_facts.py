@@ -110,7 +110,7 @@ async def project_facts(
     for match in profile.types if profile else []:
         project_type = catalogue.project_type(known, match.key)
         if project_type is not None:
-            risks += project_type.risks
+            risks += catalogue.risks_for(project_type, project.description)
     requirements = list(profile.requirements) if profile else []
     stated = [r.text for r in requirements if r.source == "stated"]
     facts = ProjectFacts(

@@ -89,7 +89,7 @@ async def _ask(
     """Send the probe within its timeout; ``record`` takes the outcome, tokens and cost."""
     spec = record.spec
     try:
-        async with models.semaphore(spec):
+        async with models.slot(spec):
             try:
                 async with asyncio.timeout(preq.timeout):
                     response = await provider.complete(spec, preq)

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonschema
+from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel, ValidationError
 
+from berrys.core import tracing
 from berrys.core.errors import Unprocessable
 from berrys.services.llm._gates import Tallies, below_offline_draft
 from berrys.services.llm._providers.base import (
@@ -272,7 +274,7 @@ def _qualified(spec: ModelSpec) -> str:
 async def _call(runtime: Runtime, spec: ModelSpec, preq: ProviderRequest) -> ProviderResponse:
     provider = runtime.provider_for(spec)
     assert provider is not None  # choose() keeps only served models
-    async with runtime.semaphore(spec):
+    async with runtime.slot(spec):
         try:
             async with asyncio.timeout(preq.timeout):
                 return await provider.complete(spec, preq)
@@ -379,34 +381,83 @@ async def _ask(
     for repair in range(max_repairs + 1):
         attempt_request = preq if repair == 0 else _with_messages(preq, messages)
         number = len(records) + 1
-        t0 = time.perf_counter()
-        try:
-            response = await _call(runtime, spec, attempt_request)
-        except ProviderError as error:
-            latency = (time.perf_counter() - t0) * 1000
-            records.append(failed_attempt(spec, number, error, latency))
-            learn(spec, error.outcome, latency)
-            on_failure(runtime, spec, error)
-            return None
-        latency = (time.perf_counter() - t0) * 1000
-        record = answered_attempt(spec, number, attempt_request, response, latency)
-        records.append(record)
-        parsed = response.parsed
-        if schema is not None and not response.tool_calls:
+        with tracing.span(
+            tracing.CHAT, spec.name, chat_attributes(spec, preq), kind=SpanKind.CLIENT
+        ) as span:
+            t0 = time.perf_counter()
             try:
-                parsed = validate(schema, response)
-            except InvalidOutput as error:
-                record.outcome = ModelRequestOutcome.INVALID_OUTPUT
-                record.error_class = "InvalidOutput"
-                record.error_detail = error.detail[:2000]
-                messages = repair_messages(messages, response.content, error.detail)
-                if repair == max_repairs:
-                    learn(spec, record.outcome, latency)
-                continue
+                response = await _call(runtime, spec, attempt_request)
+            except ProviderError as error:
+                latency = (time.perf_counter() - t0) * 1000
+                records.append(failed_attempt(spec, number, error, latency))
+                trace_attempt(span, records[-1])
+                learn(spec, error.outcome, latency)
+                on_failure(runtime, spec, error)
+                return None
+            latency = (time.perf_counter() - t0) * 1000
+            record = answered_attempt(spec, number, attempt_request, response, latency)
+            records.append(record)
+            parsed = response.parsed
+            if schema is not None and not response.tool_calls:
+                try:
+                    parsed = validate(schema, response)
+                except InvalidOutput as error:
+                    record.outcome = ModelRequestOutcome.INVALID_OUTPUT
+                    record.error_class = "InvalidOutput"
+                    record.error_detail = error.detail[:2000]
+                    messages = repair_messages(messages, response.content, error.detail)
+                    if repair == max_repairs:
+                        learn(spec, record.outcome, latency)
+                    continue
+                finally:
+                    trace_attempt(span, record)
+            else:
+                trace_attempt(span, record)
         learn(spec, ModelRequestOutcome.SUCCESS, latency)
         runtime.failures.pop(spec.key, None)
         return response, parsed
     return None
+
+
+# gen_ai.provider.name: the conventions' names where there is one, else Berrys' own.
+_PROVIDER_NAMES = {
+    ModelProvider.OPENAI: "openai",
+    ModelProvider.ANTHROPIC: "anthropic",
+    ModelProvider.OLLAMA: "ollama",
+    ModelProvider.LOCAL: "llama_cpp",
+    ModelProvider.RULES: "berrys.rules",
+    ModelProvider.SCRIPTED: "berrys.scripted",
+}
+
+
+def chat_attributes(spec: ModelSpec, preq: ProviderRequest) -> dict[str, str | int | float]:
+    """What a ``chat`` span says of the request: provider, model, task type, limits."""
+    attributes: dict[str, str | int | float] = {
+        tracing.PROVIDER: _PROVIDER_NAMES[spec.provider],
+        tracing.REQUEST_MODEL: spec.name,
+        "berrys.task_type": preq.task_type.value,
+    }
+    if preq.max_tokens is not None:
+        attributes[tracing.REQUEST_MAX_TOKENS] = preq.max_tokens
+    if preq.temperature is not None:
+        attributes[tracing.REQUEST_TEMPERATURE] = preq.temperature
+    return attributes
+
+
+def trace_attempt(span: Span, record: AttemptRecord) -> None:
+    """One attempt on its ``chat`` span: the tokens and cost, or why it failed."""
+    span.set_attribute("berrys.attempt", record.attempt)
+    if record.outcome != ModelRequestOutcome.SUCCESS:
+        tracing.fail(span, record.error_class or record.outcome.value, record.error_detail)
+        return
+    span.set_attributes(
+        {
+            tracing.RESPONSE_MODEL: record.spec.name,
+            tracing.INPUT_TOKENS: record.prompt_tokens,
+            tracing.OUTPUT_TOKENS: record.completion_tokens,
+            tracing.COST_USD: record.cost_usd,
+        }
+    )
 
 
 def failed_attempt(

@@ -11,8 +11,10 @@ when its URL or key changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,10 +26,14 @@ from berrys.core.encryption import SecretBox
 from berrys.services.llm._providers.base import ModelSpec, Provider
 from berrys.services.llm._providers.rules import RulesProvider
 from berrys.services.llm._providers.scripted import Cassette, ScriptedProvider
+from berrys.services.llm._scoring import Warmer
+from berrys.services.llm._slots import SharedLimits
 from berrys.services.llm.contracts import ModelProvider
 
 _log = structlog.get_logger("berrys.llm")
 REGISTRY_TTL_SECONDS = 5.0
+# Served inside the process: its limit is the process's own, whatever the database.
+IN_PROCESS = frozenset({ModelProvider.RULES, ModelProvider.LOCAL})
 
 
 @dataclass(slots=True)
@@ -56,6 +62,8 @@ class Runtime:
     endpoints: dict[uuid.UUID, Endpoint] = field(default_factory=dict)
     retired: list[Provider] = field(default_factory=list)
     semaphores: dict[ModelProvider | uuid.UUID, asyncio.Semaphore] = field(default_factory=dict)
+    # Calls in flight counted in the database, across every process sharing it (PostgreSQL).
+    shared: SharedLimits | None = None
     cooldowns: dict[tuple[ModelProvider, str], Cooldown] = field(default_factory=dict)
     failures: dict[tuple[ModelProvider, str], int] = field(default_factory=dict)
     # Registry rows by database URL, with the time they were read.
@@ -65,6 +73,8 @@ class Runtime:
     gates: dict[str, tuple[float, Any]] = field(default_factory=dict)
     synced: set[str] = field(default_factory=set)
     embedders: dict[str, Any] = field(default_factory=dict)
+    # What search had no time to embed, embedded in the background (cancelled by ``aclose``).
+    warming: Warmer = field(default_factory=Warmer)
     seeds: list[Any] | None = None
     seeds_missing: list[ModelProvider] = field(default_factory=list)
     seeds_retry_at: float = 0.0
@@ -96,17 +106,27 @@ class Runtime:
             return endpoint.error
         return f"provider {spec.provider} is not set up"
 
-    def semaphore(self, spec: ModelSpec) -> asyncio.Semaphore:
-        """The concurrency limit of the provider serving ``spec`` (one per endpoint)."""
+    def concurrency(self, spec: ModelSpec) -> int:
+        """Calls in flight at once allowed to the provider serving ``spec``."""
+        provider = self.provider_for(spec)
+        own = provider.concurrency if provider else None
+        return own or self.settings.llm_provider_concurrency
+
+    @contextlib.asynccontextmanager
+    async def slot(self, spec: ModelSpec) -> AsyncIterator[None]:
+        """A slot of the provider serving ``spec`` (one limit per endpoint) for the block:
+        this process's share first, then, with a database several processes share, one of
+        the provider's slots counted there."""
         key = spec.endpoint or spec.provider
         semaphore = self.semaphores.get(key)
         if semaphore is None:
-            provider = self.provider_for(spec)
-            limit = (provider.concurrency if provider else None) or (
-                self.settings.llm_provider_concurrency
-            )
-            semaphore = self.semaphores[key] = asyncio.Semaphore(limit)
-        return semaphore
+            semaphore = self.semaphores[key] = asyncio.Semaphore(self.concurrency(spec))
+        async with semaphore:
+            if self.shared is None or spec.provider in IN_PROCESS:
+                yield
+                return
+            async with self.shared.hold(str(key), self.concurrency(spec)):
+                yield
 
     def cooling(self, spec: ModelSpec, now: float | None = None) -> Cooldown | None:
         cooldown = self.cooldowns.get(spec.key)
@@ -127,6 +147,7 @@ class Runtime:
         self.budgets.clear()
 
     async def aclose(self) -> None:
+        await self.warming.aclose()
         serving = [e.provider for e in self.endpoints.values() if e.provider is not None]
         for provider in [*self.providers.values(), *serving, *self.retired]:
             try:
@@ -135,13 +156,16 @@ class Runtime:
                 _log.warning("llm.provider_close_failed", error=type(exc).__name__)
 
 
-def build(settings: Settings) -> Runtime:
-    """The providers ``settings`` configure, with no scripted model installed yet."""
-    runtime = Runtime(settings=settings)
+def build(settings: Settings, shared: SharedLimits | None = None) -> Runtime:
+    """The providers ``settings`` configure, with no scripted model installed yet;
+    ``shared``: provider limits counted in a database several processes share."""
+    runtime = Runtime(settings=settings, shared=shared)
     cassette = None
     if settings.llm_cassette is not None:
         cassette = Cassette(settings.llm_cassette, record=settings.llm_cassette_mode == "record")
-    runtime.providers[ModelProvider.SCRIPTED] = ScriptedProvider(cassette)
+    runtime.providers[ModelProvider.SCRIPTED] = ScriptedProvider(
+        cassette, latency_ms=settings.llm_scripted_latency_ms
+    )
     runtime.providers[ModelProvider.RULES] = RulesProvider()
     for kind, factory in _optional_providers().items():
         try:

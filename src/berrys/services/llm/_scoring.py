@@ -5,7 +5,7 @@ its embedding is to the query's (``similarities``), turned into a bonus relative
 candidates (``relative``). Vectors are cached by embedder and text hash, in memory and, when
 the caller passes the ``Database`` and the embedder has a name, in the database
 (:mod:`vectors`), so a text is embedded once until it changes, whatever the process; whatever
-a request had no time to embed is embedded in the background (``warm_later``).
+a request had no time to embed is embedded in the background (a runtime's ``Warmer``).
 """
 
 from __future__ import annotations
@@ -279,26 +279,46 @@ async def similarities(
     return scores, [text for _, text in missing]
 
 
-_pending: dict[Hashable, dict[str, tuple[Embed, Database | None]]] = {}
-_warming: dict[Hashable, asyncio.Task[None]] = {}
+class Warmer:
+    """Embeds in the background what a request had no time for, one task per embedder (a
+    model runtime holds one; closing the runtime cancels what is still queued)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[Hashable, dict[str, tuple[Embed, Database | None]]] = {}
+        self._tasks: dict[Hashable, asyncio.Task[None]] = {}
+
+    def later(
+        self,
+        texts: Sequence[str],
+        *,
+        source: Hashable,
+        embed: Embed,
+        database: Database | None = None,
+    ) -> None:
+        """Embed ``texts`` in the background so later queries find them; with ``database``
+        (and a ``str`` source) they are stored, as by :func:`similarities`."""
+        queue = self._pending.setdefault(source, {})
+        queue.update(dict.fromkeys(texts, (embed, database)))
+        task = self._tasks.get(source)
+        if queue and (task is None or task.done()):
+            self._tasks[source] = asyncio.create_task(_warm(source, queue))
+
+    async def settle(self) -> None:
+        """Wait until background embedding is done (tests, and a CLI before it exits)."""
+        while running := [task for task in self._tasks.values() if not task.done()]:
+            await asyncio.gather(*running)
+
+    async def aclose(self) -> None:
+        """Cancel what is still queued (what was embedded is kept) and wait for it to stop."""
+        for queue in self._pending.values():
+            queue.clear()
+        running = [task for task in self._tasks.values() if not task.done()]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
-def warm_later(
-    texts: Sequence[str], *, source: Hashable, embed: Embed, database: Database | None = None
-) -> None:
-    """Embed ``texts`` in the background, one task per embedder, so later queries find them.
-
-    With ``database`` (and a ``str`` source) they are stored, as by :func:`similarities`.
-    """
-    queue = _pending.setdefault(source, {})
-    queue.update(dict.fromkeys(texts, (embed, database)))
-    task = _warming.get(source)
-    if queue and (task is None or task.done()):
-        _warming[source] = asyncio.create_task(_warm(source))
-
-
-async def _warm(source: Hashable) -> None:
-    queue = _pending.get(source, {})
+async def _warm(source: Hashable, queue: dict[str, tuple[Embed, Database | None]]) -> None:
     while queue:
         batch = [text for text, _ in zip(queue, range(BATCH), strict=False)]
         embed, database = queue[batch[0]]
@@ -320,9 +340,3 @@ async def _warm(source: Hashable) -> None:
         except Exception as exc:  # a failing embedder: the next request queues them again
             _log.warning("search.warm_failed", error=str(exc), left=len(queue))
             queue.clear()
-
-
-async def settle() -> None:
-    """Wait until background embedding is done (tests, and a CLI before it exits)."""
-    while running := [task for task in _warming.values() if not task.done()]:
-        await asyncio.gather(*running)

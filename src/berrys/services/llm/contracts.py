@@ -460,3 +460,13 @@ class BudgetOut(BudgetSet):
 
 
 CompletionRequest.model_rebuild()
+
+
+class ProviderLoadOut(Contract):
+    """Calls in flight to one provider across every process (PostgreSQL only)."""
+
+    key: str = Field(description="The provider's kind, or a registered model's id.")
+    slots: int = Field(description="Calls allowed in flight at once, as last set.")
+    in_flight: int = Field(description="Calls in flight now (holds not expired).")
+    peak: int = Field(description="The most calls ever in flight at once.")
+    peak_at: datetime | None

@@ -15,16 +15,26 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
+from berrys.core import tracing
 from berrys.core.db import Database
 from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
-from berrys.services.llm import _accounting, _discovery, _embeddings, _gates, _router, _runtime
+from berrys.services.llm import (
+    _accounting,
+    _discovery,
+    _embeddings,
+    _gates,
+    _router,
+    _runtime,
+    _slots,
+)
 from berrys.services.llm._embeddings import Embedder
 from berrys.services.llm._providers import scripted
 from berrys.services.llm._providers.base import (
@@ -43,7 +53,6 @@ from berrys.services.llm._scoring import (
     Embed,
     relative,
     similarities,
-    warm_later,
     word_match,
     words,
 )
@@ -55,6 +64,7 @@ from berrys.services.llm.contracts import (
     GateRate,
     ModelProvider,
     ModelTaskType,
+    ProviderLoadOut,
     Specialisation,
     StreamChunk,
     TaskPrice,
@@ -66,10 +76,19 @@ _log = structlog.get_logger("berrys.llm")
 OFFLINE_DRAFT_MODEL = RULES_MODEL
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, database: Database | None = None) -> Runtime:
     """The providers ``settings`` configure, with their limits and caches (close it with
-    ``aclose``); scripted models are installed on it with ``script``."""
-    return _runtime.build(settings)
+    ``aclose``); scripted models are installed on it with ``script``. With a
+    PostgreSQL ``database`` each provider's limit holds across every process sharing it."""
+    shared = None
+    if database is not None:
+        shared = _slots.shared(database, lease_seconds=settings.worker_lease_seconds)
+    return _runtime.build(settings, shared)
+
+
+async def provider_loads(session: AsyncSession) -> list[ProviderLoadOut]:
+    """Each provider's calls in flight across processes, its limit and its peak."""
+    return await _slots.loads(session)
 
 
 def script(
@@ -323,28 +342,50 @@ async def _stream_from(
     provider = state.provider_for(spec)
     assert provider is not None  # the router keeps only served models
     pieces: list[str] = []
+    # Not the current span: the caller's code runs between the deltas.
+    span = tracing.start(tracing.CHAT, spec.name, _router.chat_attributes(spec, preq))
     t0 = time.perf_counter()
     try:
-        async with state.semaphore(spec):
-            async for delta in provider.stream(spec, preq):
-                if delta:
-                    pieces.append(delta)
-                    yield StreamChunk(delta=delta)
-    except ProviderError as error:
+        try:
+            async with state.slot(spec):
+                async for delta in provider.stream(spec, preq):
+                    if delta:
+                        pieces.append(delta)
+                        yield StreamChunk(delta=delta)
+        except ProviderError as error:
+            latency = (time.perf_counter() - t0) * 1000
+            records.append(_router.failed_attempt(spec, len(records) + 1, error, latency))
+            _router.trace_attempt(span, records[-1])
+            _router.learn(spec, error.outcome, latency)
+            _router.on_failure(state, spec, error)
+            if pieces:
+                raise ServiceUnavailable(f"{spec.name} failed midway: {error.detail}") from None
+            return
         latency = (time.perf_counter() - t0) * 1000
-        records.append(_router.failed_attempt(spec, len(records) + 1, error, latency))
-        _router.learn(spec, error.outcome, latency)
-        _router.on_failure(state, spec, error)
-        if pieces:
-            raise ServiceUnavailable(f"{spec.name} failed midway: {error.detail}") from None
-        return
-    latency = (time.perf_counter() - t0) * 1000
-    response = ProviderResponse(content="".join(pieces))
-    record = _router.answered_attempt(spec, len(records) + 1, preq, response, latency)
-    records.append(record)
+        response = ProviderResponse(content="".join(pieces))
+        record = _router.answered_attempt(spec, len(records) + 1, preq, response, latency)
+        records.append(record)
+        _router.trace_attempt(span, record)
+    finally:
+        if span.is_recording():  # ended here whatever ends the stream (a reader gone too)
+            span.end()
     _router.learn(spec, record.outcome, latency)
     completion = _router.finish(spec, response, None, records, started, route.reason, [], preq)
     yield StreamChunk(done=True, completion=completion)
+
+
+def warm_later(
+    models: Runtime,
+    texts: Sequence[str],
+    *,
+    source: Hashable,
+    embed: Embed,
+    database: Database | None = None,
+) -> None:
+    """Embed ``texts`` in the background (one task per embedder ``source``, held by
+    ``models`` and cancelled when it closes) so later queries find them; with ``database``
+    their vectors are stored, as by ``similarities``."""
+    models.warming.later(texts, source=source, embed=embed, database=database)
 
 
 def embedder(models: Runtime, model: str | None = None) -> Embedder:
@@ -479,6 +520,7 @@ __all__ = [
     "get_all",
     "get_budgets",
     "probe_model",
+    "provider_loads",
     "readiness",
     "record_gate",
     "relative",

@@ -133,3 +133,28 @@ class EmbeddingVector(Base):
     dimensions: Mapped[int]
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProviderLoad(Base):
+    """Calls in flight to one provider across every process sharing a PostgreSQL database:
+    its limit as last set, and the most calls ever in flight at once (``peak``)."""
+
+    __tablename__ = "provider_load"
+
+    # The provider's kind, or the id of a registered model served by an endpoint of its own.
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slots: Mapped[int]
+    peak: Mapped[int] = mapped_column(default=0)
+    peak_at: Mapped[datetime | None]
+
+
+class ProviderHold(UUIDPrimaryKey, Base):
+    """One call in flight to a provider, held by a process until the call ends or the hold
+    expires (the process died): a killed process leaks no slot for longer than its lease."""
+
+    __tablename__ = "provider_hold"
+    __table_args__ = (Index("ix_provider_hold_key", "key", "held_until"),)
+
+    key: Mapped[str] = mapped_column(String(64))
+    holder: Mapped[str] = mapped_column(String(100))
+    held_until: Mapped[datetime]

@@ -22,13 +22,14 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
+from berrys.core import tracing
 from berrys.core.db import Database
 from berrys.core.errors import BerrysError, NotFound, ServiceUnavailable, TooManyRequests
 from berrys.services.agents import service as agents
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.catalogue import service as catalogue
-from berrys.services.catalogue.contracts import AgentType
+from berrys.services.catalogue.contracts import AgentType, DeliverableType
 from berrys.services.deliverables import service as deliverables
 from berrys.services.interactions.contracts import ApprovalSubject
 from berrys.services.llm import service as llm
@@ -272,6 +273,7 @@ class AgentExecutor:
                 try:
                     system = await agents.system_prompt(session, agent_id=task.agent_id, user=user)
                     agent_name = (await agents.get(session, agent_id=task.agent_id, user=user)).name
+                    tracing.name_agent(agent_name)
                 except NotFound as exc:  # the agent was removed since the plan was made
                     _log.info("executor.agent_missing", agent=str(task.agent_id), error=str(exc))
             auditor: tuple[uuid.UUID, str] | None = None  # its id and system prompt
@@ -287,6 +289,7 @@ class AgentExecutor:
                     )
             tools = await self._bound_tools(session, task.agent_id)
         return {
+            "description": project.description,
             "system": system,
             "agent_name": agent_name,
             "auditor": auditor,
@@ -360,8 +363,10 @@ class AgentExecutor:
         return recorded
 
     async def _tool(
-        self, ctx: TaskContext, tool: dict[str, Any], arguments: dict[str, Any], user: Any
+        self, ctx: TaskContext, tool: dict[str, Any], call: dict[str, Any], user: Any
     ) -> Any:
+        """The model's tool ``call`` (its id, name and arguments) with ``tool``."""
+        arguments: dict[str, Any] = call["arguments"]
         if tool["approval_policy"] == "REQUIRES_APPROVAL":
             await ctx.require_approval(
                 grant=ctx.grant_key(tool["name"], arguments),
@@ -371,7 +376,7 @@ class AgentExecutor:
                 details={"tool": tool["name"], "arguments": arguments},
             )
 
-        async def call() -> Any:
+        async def invoke() -> Any:
             token = tool_call_approved.set(tool["approval_policy"] == "REQUIRES_APPROVAL")
             try:
                 result = await self.tools.invoke(
@@ -380,6 +385,7 @@ class AgentExecutor:
                     user=user,
                     project_id=ctx.task.project_id,
                     agent_id=ctx.task.agent_id,
+                    call_id=call.get("id"),
                 )
             except (ServiceUnavailable, TooManyRequests):
                 raise  # transient: retried with back-off
@@ -390,13 +396,12 @@ class AgentExecutor:
                 tool_call_approved.reset(token)
             return result.model_dump(mode="json") if hasattr(result, "model_dump") else result
 
-        return await ctx.tool(tool["name"], arguments, call, idempotent=tool["idempotent"])
+        return await ctx.tool(tool["name"], arguments, invoke, idempotent=tool["idempotent"])
 
     # -- the task ---------------------------------------------------------------------------
     async def execute(self, ctx: TaskContext) -> TaskOutcome:
         loaded = await self._load(ctx)
-        known = catalogue.current(self.settings)
-        deliverable = catalogue.deliverable_type(known, ctx.task.spec.get("deliverable"))
+        deliverable = self._deliverable(ctx, loaded["description"])
         if deliverable is not None:
             return await self._deliver(ctx, loaded, deliverable)
         tools = loaded["tools"]
@@ -431,7 +436,7 @@ class AgentExecutor:
                     if tool is None:
                         result: Any = {"error": f"unknown tool {call['name']!r}"}
                     else:
-                        result = await self._tool(ctx, tool, call["arguments"], loaded["user"])
+                        result = await self._tool(ctx, tool, call, loaded["user"])
                     messages.append(
                         {
                             "role": "tool",
@@ -452,6 +457,11 @@ class AgentExecutor:
         await ctx.confirmed()
         await self._record_verdicts(verdicts)
         return self._outcome(ctx, answer, review, loaded["agent_name"], len(feedback))
+
+    def _deliverable(self, ctx: TaskContext, description: str) -> DeliverableType | None:
+        """The task's deliverable type as this project needs it; None for free-form work."""
+        known = catalogue.current(self.settings)
+        return catalogue.deliverable_for(known, ctx.task.spec.get("deliverable"), description)
 
     async def _deliver(
         self, ctx: TaskContext, loaded: dict[str, Any], deliverable: Any

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.core import tracing
 from berrys.core.db import Database
 from berrys.core.errors import Unprocessable
 from berrys.services.agents import service as agents
@@ -185,6 +186,29 @@ async def create_plan(
                 session, project_id=project_id, plan_in=plan_in, user=user
             )
             return await _versions.get_detail(session, plan_id=plan.id, user=user)
+    attributes = {"berrys.project.id": str(project_id)}
+    with tracing.span(tracing.PLAN, attributes=attributes) as span:
+        generated = await _generate(
+            models, database, project_id=project_id, plan_in=plan_in, user=user
+        )
+        span.set_attributes(
+            {
+                "berrys.plan.id": str(generated.id),
+                "berrys.plan.source": generated.generated_by or "",
+            }
+        )
+        return generated
+
+
+async def _generate(
+    models: llm.Runtime,
+    database: Database,
+    *,
+    project_id: uuid.UUID,
+    plan_in: PlanCreate,
+    user: UserOut,
+) -> PlanDetail:
+    """A plan drafted from the project's description and team, written as its current plan."""
     async with database.transaction(read_only=True) as session:
         project = await projects.get(session, project_id=project_id, user=user)
         team_out, _ = await agents.get_all(session, project_id=project_id, user=user, limit=200)

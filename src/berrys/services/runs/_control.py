@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.core import tracing
 from berrys.core.db import utcnow
 from berrys.core.enums import Priority
 from berrys.core.errors import Conflict, InvalidTransition, NotFound, Unprocessable
@@ -121,9 +122,7 @@ async def create(
     """
     critical = _critical_paths(tasks, dependencies, _check_dag(tasks, dependencies))
     run_id = uuid.uuid4()
-    options = {**(options or {})}
-    if actor_id is not None:
-        options.setdefault("created_by", str(actor_id))
+    options = _run_options(options, actor_id)
     now = utcnow()
     run_row = {
         "id": run_id,
@@ -158,6 +157,19 @@ async def create(
     )
     signals.wake_after_commit(session)
     return await _load(session, run_id)
+
+
+def _run_options(given: dict[str, Any] | None, actor_id: uuid.UUID | None) -> dict[str, Any]:
+    """The options a new run keeps: the given ones, who created it, and its trace (the ids of
+    its workflow span, chosen now; none when tracing is off, never the caller's)."""
+    options = {**(given or {})}
+    if actor_id is not None:
+        options.setdefault("created_by", str(actor_id))
+    options.pop(tracing.TRACEPARENT, None)
+    traceparent = tracing.new_workflow()
+    if traceparent is not None:
+        options[tracing.TRACEPARENT] = traceparent
+    return options
 
 
 # What every new run starts with.

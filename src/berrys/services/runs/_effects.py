@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from berrys.core import tracing
 from berrys.core.errors import NotFound
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
@@ -46,6 +47,33 @@ async def status_changed(session: AsyncSession, change: StatusChange) -> None:
         after={"status": change.new.value},
     )
     await follow_run(session, change)
+    traceparent = change.options.get(tracing.TRACEPARENT)
+    if traceparent and change.new in RUN_TERMINAL and change.old not in RUN_TERMINAL:
+        await _end_workflow_span(session, change, traceparent)
+
+
+async def _end_workflow_span(session: AsyncSession, change: StatusChange, traceparent: str) -> None:
+    """The run's workflow span, from its creation to its end, with what it cost."""
+    run = (
+        await session.execute(
+            select(_run.c.created_at, _run.c.cost_usd, _run.c.tokens).where(
+                _run.c.id == change.run_id
+            )
+        )
+    ).one()
+    tracing.end_workflow(
+        traceparent,
+        name="berrys.run",
+        started_at=run.created_at,
+        attributes={
+            "berrys.run.id": str(change.run_id),
+            "berrys.project.id": str(change.project_id),
+            "berrys.run.status": change.new.value,
+            tracing.COST_USD: float(run.cost_usd),
+            "berrys.tokens": int(run.tokens),
+        },
+        error=change.new.value if change.new == RunStatus.FAILED else None,
+    )
 
 
 async def ask_person(session: AsyncSession, asked: ApprovalAsked) -> uuid.UUID:

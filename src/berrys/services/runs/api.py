@@ -16,7 +16,7 @@ from berrys.core.contracts import MAX_BIGINT, ListOf
 from berrys.core.db import Database
 from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.services.auth.contracts import UserOut
-from berrys.services.auth.deps import CurrentUser, WriterUser
+from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.llm.deps import ModelsDep
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects.deps import VisibleProject, WritableProject
@@ -32,6 +32,7 @@ from berrys.services.runs.contracts import (
     RunSummary,
     StepOut,
     TaskReview,
+    WorkerOut,
 )
 from berrys.services.runs.deps import RunEventListenerDep
 
@@ -39,6 +40,7 @@ project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 reviews_router = APIRouter(prefix="/api/v1/reviews", tags=["runs"])
 artifacts_router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
+workers_router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
 
 
 async def _visible_run(run_id: uuid.UUID, user: CurrentUser, database: DatabaseDep) -> UserOut:
@@ -282,3 +284,11 @@ async def get_artifact_content(
 
 
 __all__ = ["RunStatus", "artifacts_router", "project_runs_router", "reviews_router", "router"]
+
+
+@workers_router.get("", response_model=ListOf[WorkerOut])
+async def list_workers(session: Session, _: AdminUser) -> ListOf[WorkerOut]:
+    """The live workers of the run engine, oldest first: where each runs, its last
+    heartbeat and the tasks it holds (ADMIN only)."""
+    items = await service.workers(session)
+    return ListOf[WorkerOut](items=items, total=len(items))

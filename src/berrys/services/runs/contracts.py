@@ -338,6 +338,20 @@ class ReviewSummary(Contract):
     tasks: list[ReviewItem] = Field(default_factory=list)
 
 
+class WorkerOut(Contract):
+    """A live worker of the run engine (its heartbeat has not expired)."""
+
+    id: str = Field(description="The worker's id: host:pid:suffix.")
+    host: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime = Field(description="When it last renewed its heartbeat.")
+    expires_at: datetime = Field(description="When it counts as gone without a heartbeat.")
+    tasks_held: int = Field(description="Task runs RUNNING under its lease now.")
+    concurrency: int = Field(description="Tasks it runs at once at most.")
+    draining: bool = Field(description="Stopping: it claims nothing more.")
+
+
 class TaskOutcomes(Contract):
     """How the tasks that finished in a window ended (alerts on failure rates read it)."""
 

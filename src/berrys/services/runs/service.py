@@ -51,6 +51,7 @@ from berrys.services.runs.engine.executor import (
 )
 from berrys.services.runs.engine.hooks import RunHooks
 from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
+from berrys.services.runs.engine.presence import live as workers
 from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
 from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
@@ -113,4 +114,5 @@ __all__ = [
     "task_out",
     "task_outcomes",
     "waiting_review",
+    "workers",
 ]

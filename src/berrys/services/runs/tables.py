@@ -188,3 +188,21 @@ class Artifact(UUIDPrimaryKey, Base):
     # "<provider>/<model>" that produced it.
     produced_by: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EngineWorker(Base):
+    """A worker process of the engine, as it last said: registered when it starts, its
+    heartbeat renewed with its leases, removed when it stops on purpose. A row whose
+    ``expires_at`` has passed is a worker that died (or lost the database)."""
+
+    __tablename__ = "engine_worker"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    tasks_held: Mapped[int] = mapped_column(default=0)
+    concurrency: Mapped[int] = mapped_column(default=0)
+    draining: Mapped[bool] = mapped_column(default=False)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from berrys.core.contracts import MAX_INT
 from berrys.core.deps import DatabaseDep
 from berrys.services.auth.deps import CurrentUser
-from berrys.services.llm.deps import EmbedderDep
+from berrys.services.llm.deps import EmbedderDep, ModelsDep
 from berrys.services.search import service
 from berrys.services.search.contracts import SearchKind, SearchResult, SearchText
 
@@ -20,6 +20,7 @@ router = APIRouter(prefix="/api/v1/search", tags=["search"])
 async def similar(
     database: DatabaseDep,
     embedder: EmbedderDep,
+    models: ModelsDep,
     user: CurrentUser,
     q: Annotated[SearchText, Query(description="What to look for (1 to 200 characters).")],
     kind: Annotated[
@@ -39,4 +40,5 @@ async def similar(
         offset=offset,
         budget=service.EMBED_BUDGET_SECONDS,
         embedder=embedder,
+        models=models,
     )

@@ -122,6 +122,30 @@ def _hit(
     )
 
 
+async def _similarities(
+    database: Database,
+    models: llm.Runtime,
+    embedder: llm.Embedder,
+    q: str,
+    texts: list[str],
+    budget: float | None,
+) -> tuple[list[float | None], str | None]:
+    """Each text's similarity to ``q`` and the embedder's name; what ``budget`` left
+    unembedded is queued in the background. None for all when the embedder fails."""
+    try:
+        similarities, missing = await llm.similarities(
+            q, texts, source=embedder.name, embed=embedder.embed, budget=budget, database=database
+        )
+    except Exception as exc:  # words still rank when the embedder fails
+        _log.warning("search.embeddings_failed", error=str(exc))
+        return [None] * len(texts), None
+    if missing:
+        llm.warm_later(
+            models, missing, source=embedder.name, embed=embedder.embed, database=database
+        )
+    return similarities, embedder.name
+
+
 async def similar(
     database: Database,
     *,
@@ -132,11 +156,13 @@ async def similar(
     offset: int,
     budget: float | None,
     embedder: llm.Embedder | None,
+    models: llm.Runtime,
 ) -> SearchResult:
     """Hits for ``q`` among the ``kinds`` of item ``user`` may see, best first.
 
-    ``budget`` bounds the seconds spent embedding unseen texts (None: embed them all);
-    without ``embedder`` the words alone rank.
+    ``budget`` bounds the seconds spent embedding unseen texts (None: embed them all; the
+    rest are embedded in the background of ``models``); without ``embedder`` the words
+    alone rank.
     """
     if SearchKind.AGENT_TEMPLATE in kinds:  # system templates are seeded on first use
         await agents.ensure_seeded(database)
@@ -148,22 +174,9 @@ async def similar(
     similarities: list[float | None] = [None] * len(candidates)
     model: str | None = None
     if candidates and embedder is not None:
-        model = embedder.name
-        try:
-            similarities, missing = await llm.similarities(
-                q,
-                [c.text for c in candidates],
-                source=model,
-                embed=embedder.embed,
-                budget=budget,
-                database=database,
-            )
-        except Exception as exc:  # words still rank when the embedder fails
-            _log.warning("search.embeddings_failed", error=str(exc))
-            model = None
-        else:
-            if missing:
-                llm.warm_later(missing, source=model, embed=embedder.embed, database=database)
+        similarities, model = await _similarities(
+            database, models, embedder, q, [c.text for c in candidates], budget
+        )
     spread = llm.relative(similarities)
     scored: list[tuple[float, float | None, _Candidate, list[str]]] = []
     for candidate, similarity, weight in zip(candidates, similarities, spread.weights, strict=True):

@@ -20,6 +20,7 @@ import structlog
 from sqlalchemy import select
 
 from berrys.config import Settings
+from berrys.core import tracing
 from berrys.core.db import Database, utcnow
 from berrys.core.errors import (
     BerrysError,
@@ -339,6 +340,7 @@ async def invoke(
     project_id: uuid.UUID | None = None,
     agent_id: uuid.UUID | None = None,
     timeout_seconds: float | None = None,
+    call_id: str | None = None,
 ) -> InvokeResult:
     """Run one tool call under its schema and policy; every attempt lands in tool_execution.
 
@@ -346,9 +348,57 @@ async def invoke(
     with ``errors`` listing JSON paths), PolicyDenied (DENY, REJECTED, refused by an agent
     binding or a sandbox), ApprovalRequired (from ``approve``), ToolTimeout (504),
     ServiceUnavailable (the MCP server is down or broken). A tool that runs and reports an
-    error is a result with ``is_error`` and outcome ERROR, not an exception.
+    error is a result with ``is_error`` and outcome ERROR, not an exception. ``call_id``:
+    the model's id of the call, for its ``execute_tool`` span.
     """
     tool, server = await _definition(database, tool_id, settings.tools_definition_cache_seconds)
+    with tracing.span(tracing.EXECUTE_TOOL, tool.name, _tool_attributes(tool, call_id)) as span:
+        result = await _checked(
+            database,
+            settings,
+            approve,
+            tool,
+            server,
+            mcp=mcp,
+            arguments=arguments,
+            user=user,
+            project_id=project_id,
+            agent_id=agent_id,
+            timeout_seconds=timeout_seconds,
+        )
+        if result.is_error:
+            tracing.fail(span, "tool_error", result.error)
+        return result
+
+
+def _tool_attributes(tool: Any, call_id: str | None) -> dict[str, str]:
+    # gen_ai.tool.type: a built-in runs here ("function"), others reach outside ("extension").
+    attributes = {
+        tracing.TOOL_NAME: tool.name,
+        tracing.TOOL_TYPE: "function" if tool.source == ToolSource.BUILTIN else "extension",
+        "berrys.tool.source": tool.source.value,
+    }
+    if call_id:
+        attributes[tracing.TOOL_CALL_ID] = call_id
+    return attributes
+
+
+async def _checked(
+    database: Database,
+    settings: Settings,
+    approve: ApprovalHook,
+    tool: Any,
+    server: Any | None,
+    *,
+    mcp: McpPool,
+    arguments: dict[str, Any],
+    user: UserOut | None,
+    project_id: uuid.UUID | None,
+    agent_id: uuid.UUID | None,
+    timeout_seconds: float | None,
+) -> InvokeResult:
+    """The call once its tool is known: access, policy and arguments checked, then run."""
+    tool_id = tool.id
     allowed, binding_approval = await _access(
         database, tool_id=tool_id, user=user, project_id=project_id, agent_id=agent_id
     )
@@ -539,6 +589,7 @@ class ToolInvoker:
         project_id: uuid.UUID | None = None,
         agent_id: uuid.UUID | None = None,
         timeout_seconds: float | None = None,
+        call_id: str | None = None,
     ) -> InvokeResult:
         """One call under its schema and policy (``invoke`` says what it raises)."""
         return await invoke(
@@ -552,6 +603,7 @@ class ToolInvoker:
             project_id=project_id,
             agent_id=agent_id,
             timeout_seconds=timeout_seconds,
+            call_id=call_id,
         )
 
     async def aclose(self) -> None:

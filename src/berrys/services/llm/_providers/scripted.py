@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import random
 from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -241,9 +242,13 @@ def _as_response(answer: Any, request: ProviderRequest) -> ProviderResponse:
 class ScriptedProvider(Provider):
     kind = ModelProvider.SCRIPTED
 
-    def __init__(self, cassette: Cassette | None = None) -> None:
+    def __init__(
+        self, cassette: Cassette | None = None, *, latency_ms: tuple[float, float] | None = None
+    ) -> None:
         self.cassette = cassette
         self.scripts = Scripts()
+        # How long each answer takes, like a remote model's (Settings.llm_scripted_latency_ms).
+        self.latency_ms = latency_ms
 
     def cassette_spec(self) -> ModelSpec | None:
         """The cassette, in replay mode, as a model that outranks every other."""
@@ -259,6 +264,8 @@ class ScriptedProvider(Provider):
         )
 
     async def complete(self, model: ModelSpec, request: ProviderRequest) -> ProviderResponse:
+        if self.latency_ms is not None:
+            await asyncio.sleep(random.uniform(*self.latency_ms) / 1000)
         if model.name == CASSETTE_MODEL and self.cassette is not None:
             return _as_response(self.cassette.lookup(request), request)
         scripted = self.scripts.get(model.name)

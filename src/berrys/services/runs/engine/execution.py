@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import bindparam, func, insert, select, update
 
+from berrys.core import tracing
 from berrys.core.db import Database, utcnow
 from berrys.core.enums import Priority
 from berrys.services.interactions.contracts import ApprovalSubject, RejectionPolicy
@@ -56,6 +58,29 @@ _task = TaskRun.__table__
 _step = Step.__table__
 _artifact = Artifact.__table__
 _run = Run.__table__
+
+
+# What ends a task's execution without it failing: it waits, starts again or moved on.
+_NOT_FAILURES = (Suspended, Diverged, LeaseLost, PauseRun)
+
+
+def _task_span(task: TaskSnapshot) -> AbstractContextManager[Any]:
+    """The task's ``invoke_agent`` span, a child of its run's workflow span."""
+    attributes: dict[str, str | int] = {
+        "berrys.task.name": task.name,
+        "berrys.task_run.id": str(task.id),
+        "berrys.run.id": str(task.run_id),
+        "berrys.task.attempt": task.attempt,
+    }
+    if task.agent_id is not None:
+        attributes[tracing.AGENT_ID] = str(task.agent_id)
+    return tracing.span(
+        tracing.INVOKE_AGENT,
+        task.name,
+        attributes,
+        parent=task.run_options.get(tracing.TRACEPARENT),
+        expected=_NOT_FAILURES,
+    )
 
 
 class Successors(Protocol):
@@ -123,8 +148,9 @@ class TaskRunner:
                     await apply_policies(ctx)
                     # A timeout scope, not wait_for: no second asyncio task per execution.
                     try:
-                        async with asyncio.timeout(item.timeout or None):
-                            outcome = await self.executor.execute(ctx)
+                        with _task_span(snapshot):
+                            async with asyncio.timeout(item.timeout or None):
+                                outcome = await self.executor.execute(ctx)
                     finally:
                         if successors is not None:
                             successors.returned(snapshot.id)
@@ -322,7 +348,7 @@ async def complete_tasks(tx: Tx, items: list[tuple[TaskContext, TaskOutcome]]) -
         spent = (float(cost), int(tokens))
         finished = finish_gate(preds.get(task.id, []))
         rows.append(_completion_row(ctx, outcome, spent, now if finished else None))
-        events[task.run_id].append(_completion_event(task.id, outcome, spent, finished))
+        events[task.run_id].append(_completion_event(ctx, outcome, spent, finished))
         if finished:
             done[task.run_id].append(task.id)
         artifacts.extend(_artifact_rows(task, outcome, now))
@@ -378,12 +404,15 @@ def _completion_row(
 
 
 def _completion_event(
-    task_id: uuid.UUID, outcome: TaskOutcome, spent: tuple[float, int], finished: bool
+    ctx: TaskContext, outcome: TaskOutcome, spent: tuple[float, int], finished: bool
 ) -> Event:
+    task_id = ctx.task.id
     if not finished:
         return Event(RunEventType.TASK_OUTPUT_READY, task_id)
     payload: dict[str, Any] = {"cost_usd": spent[0], "tokens": spent[1]}
     payload["produced_by"] = outcome.produced_by
+    # Which worker's lease the completion was committed under (a takeover's is the new one).
+    payload["worker"] = ctx.writes.worker_id
     if outcome.review_reasons:
         payload["reasons"] = [str(reason) for reason in outcome.review_reasons]
         return Event(RunEventType.TASK_NEEDS_REVIEW, task_id, payload)

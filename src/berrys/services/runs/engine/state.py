@@ -9,7 +9,6 @@ COMPLETED_WITH_REVIEW while a task still NEEDS_REVIEW.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections import defaultdict
@@ -50,26 +49,17 @@ def _has_started(task: Any) -> Any:
     return task.c.started_at.is_not(None).label("started")
 
 
-_write_locks: dict[tuple[int, int], asyncio.Lock] = {}
-
-
 @asynccontextmanager
 async def write(database: Database) -> AsyncIterator[Any]:
     """A write transaction of the engine on a Core connection (no ORM unit of work; the rare
     writes through other services join it with :func:`with_orm`). On SQLite the process's
-    engine writes queue on an asyncio lock first: waiting there costs nothing, while SQLite's
-    own busy handler sleeps in steps of milliseconds when two connections want the write
-    lock at once."""
+    engine writes queue on the database's ``write_queue`` first."""
     opened = database.engine.begin()
     if not database.is_sqlite:
         async with opened as session:
             yield session
         return
-    key = (id(database), id(asyncio.get_running_loop()))
-    lock = _write_locks.get(key)
-    if lock is None:
-        lock = _write_locks[key] = asyncio.Lock()
-    async with lock, opened as session:
+    async with database.write_queue(), opened as session:
         yield session
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 
 from berrys.core.db import Database, utcnow
 from berrys.services.runs.contracts import RunStatus, TaskRunStatus
-from berrys.services.runs.engine import execution, signals
+from berrys.services.runs.engine import execution, presence, signals
 from berrys.services.runs.engine.claiming import Claimed, Claimer
 from berrys.services.runs.engine.commit import GroupCommitter, Tx
 from berrys.services.runs.engine.continuation import Continuations
@@ -102,6 +102,7 @@ class Worker:
         # Tasks whose slot a committed batch already refilled: their end needs no wake-up.
         self._settled: set[uuid.UUID] = set()
         self._stopping = False
+        self._draining = False  # claims nothing more; stops once its tasks are done
         self._away = False  # the database is unreachable (said once, until it is back)
         self._waker: signals.Waker | None = None
         self._last_maintenance = 0.0
@@ -126,6 +127,23 @@ class Worker:
         if self._waker is not None:
             self._waker.set()
 
+    async def drain(self, grace_seconds: float) -> None:
+        """Claim nothing more, let the tasks held finish for up to ``grace_seconds``, then
+        stop: whatever still runs then is handed back (its lease released) as :meth:`run`
+        ends, for another worker to take over at once."""
+        self._draining = True
+        self.wake()
+        await self._guard(run_write(self.database, partial(self._beat, [])))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_seconds
+        while (working := self._working()) and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(working, timeout=left)
+        _log.info("engine.drained", worker=self.worker_id, handed_back=len(self._working()))
+        self.stop()
+
+    def _working(self) -> list[asyncio.Task[None]]:
+        return [*self._running.values(), *(s.task for s in self._speculative.values())]
+
     def wake(self) -> None:
         if self._waker is not None:
             self._waker.set()
@@ -142,7 +160,39 @@ class Worker:
         made READY elsewhere (another process, a person's answer through the API)."""
         self._waker = signals.Waker()
         signals.register(self._waker)
-        self._writes = GroupCommitter(
+        self._writes = self._assemble()
+        await self._guard(self.warm())
+        await self._guard(run_write(self.database, self._register))
+        writer = asyncio.create_task(self._writes.run())
+        heartbeat = asyncio.create_task(self._heartbeats())
+        loop = asyncio.get_running_loop()
+        woken = True
+        try:
+            while not self._stopping:
+                self._waker.event.clear()
+                # A poll finds nothing a group commit's claim of the last interval did not.
+                polled = loop.time() - self._last_claim >= self.config.poll_seconds
+                if (
+                    not self._draining
+                    and self.config.concurrency > len(self._running)
+                    and (woken or (polled and await self._guard(self._waiting())))
+                ):
+                    await self._writes.request_claim()
+                woken = False
+                self.ready.set()  # warm, and what was waiting at the start is claimed
+                if loop.time() - self._last_maintenance >= self.config.maintenance_seconds:
+                    self._last_maintenance = loop.time()
+                    await self._guard(self.maintain())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._waker.event.wait(), self.config.poll_seconds)
+                    woken = True
+        finally:
+            heartbeat.cancel()
+            await self._shutdown(writer)
+
+    def _assemble(self) -> GroupCommitter:
+        """The worker's group committer, continuations and task runner."""
+        writes = GroupCommitter(
             self.database,
             worker_id=self.worker_id,
             lease_seconds=self.config.lease_seconds,
@@ -161,38 +211,14 @@ class Worker:
         self._runner = TaskRunner(
             self.database,
             self.executor,
-            self._writes,
+            writes,
             ask_person=self.hooks.ask_person,
             step_policy=self.config.step_policy,
             retry_base_seconds=self.config.retry_base_seconds,
             retry_max_seconds=self.config.retry_max_seconds,
             successors=self._continuations,
         )
-        await self._guard(self.warm())
-        writer = asyncio.create_task(self._writes.run())
-        heartbeat = asyncio.create_task(self._heartbeats())
-        loop = asyncio.get_running_loop()
-        woken = True
-        try:
-            while not self._stopping:
-                self._waker.event.clear()
-                # A poll finds nothing a group commit's claim of the last interval did not.
-                polled = loop.time() - self._last_claim >= self.config.poll_seconds
-                if self.config.concurrency > len(self._running) and (
-                    woken or (polled and await self._guard(self._waiting()))
-                ):
-                    await self._writes.request_claim()
-                woken = False
-                self.ready.set()  # warm, and what was waiting at the start is claimed
-                if loop.time() - self._last_maintenance >= self.config.maintenance_seconds:
-                    self._last_maintenance = loop.time()
-                    await self._guard(self.maintain())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._waker.event.wait(), self.config.poll_seconds)
-                    woken = True
-        finally:
-            heartbeat.cancel()
-            await self._shutdown(writer)
+        return writes
 
     async def warm(self) -> None:
         """Compile the hot statements before any work (one transaction that changes no row):
@@ -254,8 +280,17 @@ class Worker:
                     .where(_task.c.lease_owner == self.worker_id, _task.c.status == T.RUNNING)
                     .values(lease_expires_at=utcnow())
                 )
+                await presence.leave(session, worker_id=self.worker_id)
 
             await run_write(self.database, _tx)
+
+    async def _register(self, session: Any) -> None:
+        await presence.register(
+            session,
+            worker_id=self.worker_id,
+            lease_seconds=self.config.lease_seconds,
+            concurrency=self.config.concurrency,
+        )
 
     def _launch(self, claimed: list[Claimed], followers: set[uuid.UUID]) -> None:
         """After a batch: adopt what it claimed (started early, or start it now) and abandon
@@ -286,6 +321,7 @@ class Worker:
         task_id = item.snapshot.id
         if (
             self._stopping
+            or self._draining
             or self._claimer.left_over
             or task_id in self._running
             or task_id in self._speculative
@@ -350,7 +386,7 @@ class Worker:
         # pause) goes through a transaction that recounts the run itself.
         tx.active.update(self._run_of[task_id] for task_id in busy_here)
         free = self.config.concurrency - len(busy_here)
-        if free <= 0 or self._stopping:
+        if free <= 0 or self._stopping or self._draining:
             return []
         self._last_claim = asyncio.get_running_loop().time()
         adopt = {
@@ -382,40 +418,45 @@ class Worker:
                     self._undecided.add(item.snapshot.id)
         return claimed
 
-    # -- leases -----------------------------------------------------------------------------
+    # -- leases ---------------------------------------------------------------------------
     async def _heartbeats(self) -> None:
+        """Renew the leases of the tasks held, and this worker's heartbeat, in one write."""
         while True:
             await asyncio.sleep(self.config.heartbeat_seconds)
             held = list(self._running)
-            if not held:
-                continue
             try:
-
-                async def _tx(session: Any, held: list[uuid.UUID] = held) -> Any:
-                    kept = set(
-                        await session.scalars(
-                            update(_task)
-                            .where(
-                                _task.c.id.in_(held),
-                                _task.c.lease_owner == self.worker_id,
-                                _task.c.status == T.RUNNING,
-                            )
-                            .values(
-                                lease_expires_at=utcnow()
-                                + timedelta(seconds=self.config.lease_seconds)
-                            )
-                            .returning(_task.c.id)
-                        )
-                    )
-                    return kept
-
-                kept = await run_write(self.database, _tx)
+                kept = await run_write(self.database, partial(self._beat, held))
             except Exception as exc:
                 await self._log_failure("engine.heartbeat_failed", exc)
                 continue
             for task_id in held:
                 if task_id not in kept:
                     self._lease_lost(task_id)
+
+    async def _beat(self, held: list[uuid.UUID], session: Any) -> set[uuid.UUID]:
+        kept: set[uuid.UUID] = set()
+        if held:
+            until = utcnow() + timedelta(seconds=self.config.lease_seconds)
+            kept = set(
+                await session.scalars(
+                    update(_task)
+                    .where(
+                        _task.c.id.in_(held),
+                        _task.c.lease_owner == self.worker_id,
+                        _task.c.status == T.RUNNING,
+                    )
+                    .values(lease_expires_at=until)
+                    .returning(_task.c.id)
+                )
+            )
+        await presence.beat(
+            session,
+            worker_id=self.worker_id,
+            lease_seconds=self.config.lease_seconds,
+            tasks_held=len(kept),
+            draining=self._draining,
+        )
+        return kept
 
     # -- maintenance ------------------------------------------------------------------------
     async def maintain(self) -> None:
