@@ -213,6 +213,8 @@ def test_an_asks_task_reads_as_work():
     short ends on what is made."""
     _, items = asks("Clear the allotment with two children and a dog, seeds and compost")
     assert items == ["seeds", "compost"]
+    _, items = asks("A beach clean with the local surf club on a Sunday and a picnic afterwards")
+    assert items == ["picnic afterwards"]
     assert ask_task_name("Move house from Leeds to Bristol at the end of August") == (
         "Move house from Leeds to Bristol"
     )
