@@ -120,7 +120,8 @@ async def test_the_listener_reconnects_and_a_stream_loses_nothing(live, database
                     "WHERE application_name = 'berrys-run-events' AND datname = current_database()"
                 )
             )
-        assert ended == 1
+        # This server's listener (and any an earlier test's server has not finished closing).
+        assert ended >= 1
         for stage in range(3):  # while the listener is away or coming back
             await _stage(database, run.id, stage)
         await wait_until(lambda: listener.connections == 2, message="listening again")
