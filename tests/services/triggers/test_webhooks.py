@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 from tests.services.alerts.conftest import ProjectRef
-from tests.services.runs.conftest import FAST, create_run, tasks, wait_for_status
+from tests.services.runs.conftest import FAST, create_run, tasks, wait_for_status, wait_until
 from tests.services.runs.scripted import ScriptedExecutor
 from tests.services.triggers.conftest import add
 
@@ -101,6 +101,31 @@ async def test_each_chosen_event_is_delivered_unsigned_without_a_secret(
     sent = sorted(json.loads(body)["event"] for _, body in receiver.received)
     assert sent == sorted(events)
     assert all(alerts.SIGNATURE_HEADER not in headers for headers, _ in receiver.received)
+
+
+async def test_the_process_loop_delivers_a_question_for_a_person(
+    client: httpx.AsyncClient, services: Services, member: Any, project_id: str, receiver: Any
+) -> None:
+    """The loop a server or worker owns (``Services.trigger_loop``) queues and sends."""
+    receiver.statuses = []
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/berrys"
+    await add(client, member, project_id, "webhooks", url=url, events=["RUN_NEEDS_PERSON"])
+    gated = await client.post(
+        f"/api/v1/projects/{project_id}/runs",
+        json={"require_plan_approval": True},
+        headers=member.headers,
+    )
+    assert gated.status_code == 202, gated.text
+    loop = services.trigger_loop()
+    assert loop is not None
+    loop.start()
+    try:
+        await wait_until(lambda: receiver.received, message="the webhook's delivery")
+    finally:
+        await loop.stop()
+    (payload,) = [json.loads(body) for _, body in receiver.received]
+    assert payload["event"] == "RUN_NEEDS_PERSON"
+    assert payload["run_id"] == gated.json()["id"]
 
 
 async def test_webhooks_are_their_projects(
