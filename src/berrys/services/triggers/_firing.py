@@ -80,8 +80,10 @@ async def _fire(
     await session.flush()  # the unique (schedule, time): a second process fails here
     try:
         async with session.begin_nested():
-            user = row.created_by and await auth.acting_for(session, user_id=row.created_by)
-            if not user:
+            user = None
+            if row.created_by is not None:
+                user = await auth.acting_for(session, user_id=row.created_by)
+            if user is None:
                 raise Unprocessable("The schedule's creator is no longer an active user")
             run = await pipeline.create_from_plan(
                 session,
