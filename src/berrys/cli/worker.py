@@ -56,9 +56,14 @@ async def run_worker(services: Services) -> None:
     alert_loop = services.alert_loop()
     if alert_loop is not None:
         alert_loop.start()
+    trigger_loop = services.trigger_loop()
+    if trigger_loop is not None:
+        trigger_loop.start()
     try:
         await worker.run()
     finally:
         if alert_loop is not None:
             await alert_loop.stop()
+        if trigger_loop is not None:
+            await trigger_loop.stop()
     console.print("Worker stopped; its tasks were finished or handed back.")
