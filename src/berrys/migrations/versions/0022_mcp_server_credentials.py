@@ -4,8 +4,8 @@
 holds the headers and the bearer token as JSON; ``mcp_server.header_names`` is the only
 part ever shown. Headers stored in the clear before are encrypted here and dropped.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07 05:20:00.000000
 """
 
@@ -19,8 +19,8 @@ from alembic import op
 
 import berrys.core.db
 
-revision: str = "0021"
-down_revision: str | Sequence[str] | None = "0020"
+revision: str = "0022"
+down_revision: str | Sequence[str] | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
