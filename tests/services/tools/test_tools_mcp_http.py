@@ -16,7 +16,9 @@ import pytest
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
+from typer.testing import CliRunner
 
+from berrys.cli.app import app as cli
 from berrys.config import Settings
 from berrys.services.tools.tables import McpServer
 
@@ -309,3 +311,39 @@ async def test_a_stdio_server_takes_no_url_in_an_update(client, admin):
     )
     assert patched.status_code == 422, patched.text
     assert "a STDIO server takes no bearer_token, url" in patched.json()["detail"]
+
+
+async def test_add_mcp_registers_an_http_server_with_the_token_from_the_environment(
+    served, settings, database, tmp_path
+):
+    """``berrys tools add-mcp NAME --url URL --bearer-token-env VAR``, in its own process's
+    terms: the command's settings from the environment, the token never on its command line."""
+    port = _free_port()
+    guarded = await served(port)
+    env = {
+        "BERRYS_DATA_DIR": str(tmp_path),
+        "BERRYS_DATABASE_URL": settings.resolved_database_url,
+        "BERRYS_SECRET_KEY": settings.resolved_secret_key,
+        "BERRYS_LOCAL_MODEL_ENABLED": "false",
+        "BERRYS_TOOLS_FETCH_ALLOWED_HOSTS": '["127.0.0.1"]',
+        "BERRYS_TOOLS_FETCH_ALLOW_PRIVATE": "true",
+        "REMOTE_TOKEN": TOKEN,
+    }
+    command = ["tools", "add-mcp", "remote", "--url", f"http://127.0.0.1:{port}/mcp"]
+    runner = CliRunner()
+    unset = await asyncio.to_thread(
+        runner.invoke, cli, [*command, "--bearer-token-env", "NOT_SET_ANYWHERE"], env=env
+    )
+    assert unset.exit_code == 2
+    assert "NOT_SET_ANYWHERE is not set" in unset.output
+    added = await asyncio.to_thread(
+        runner.invoke,
+        cli,
+        [*command, "--header", f"X-Tenant={TENANT}", "--bearer-token-env", "REMOTE_TOKEN"],
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    assert "remote.add" in added.output
+    assert TOKEN not in added.output
+    assert guarded.app.seen[-1]["authorization"] == f"Bearer {TOKEN}"
+    assert guarded.app.seen[-1]["x-tenant"] == TENANT
