@@ -15,6 +15,7 @@ from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.services.tools import service as tools
+from berrys.services.triggers import service as triggers
 from berrys.wiring import Services
 
 app = typer.Typer(
@@ -72,6 +73,7 @@ def rotate(
             async with services.database.transaction() as session:
                 keys = await llm.rotate_secrets(services.models, session, box=box)
                 keys += await alerts.rotate_secrets(session, box=box)
+                keys += await triggers.webhooks.rotate_secrets(session, box=box)
                 return keys + await tools.rotate_secrets(session, box=box)
         except SecretUnreadable as exc:
             raise Unprocessable(f"Nothing was changed: {exc}") from None

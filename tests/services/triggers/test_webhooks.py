@@ -12,16 +12,19 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from tests.services.alerts.conftest import ProjectRef
 from tests.services.runs.conftest import FAST, create_run, tasks, wait_for_status, wait_until
 from tests.services.runs.scripted import ScriptedExecutor
 from tests.services.triggers.conftest import add
 
 from berrys.core.db import Database, utcnow
+from berrys.core.encryption import SecretBox
 from berrys.services.alerts import service as alerts
 from berrys.services.runs import service as runs
 from berrys.services.runs.contracts import RunStatus
 from berrys.services.triggers import service as triggers
+from berrys.services.triggers.tables import Webhook
 from berrys.wiring import Services
 
 SECRET = "a-webhook-secret-of-ours"
@@ -157,3 +160,27 @@ async def test_webhooks_are_their_projects(
     )
     assert changed.json()["events"] == ["RUN_NEEDS_PERSON"]
     assert (await client.delete(path, headers=member.headers)).status_code == 204
+
+
+async def test_webhook_secrets_are_re_encrypted_under_a_new_key(
+    client: httpx.AsyncClient, services: Services, member: Any, project_id: str
+) -> None:
+    hook = await add(
+        client,
+        member,
+        project_id,
+        "webhooks",
+        url="https://example.com/h",
+        events=["RUN_FINISHED"],
+        secret=SECRET,
+    )
+    current = services.settings.resolved_secret_key
+    new_box = SecretBox("a-brand-new-secret-key-0001", [current])
+    async with services.database.transaction() as session:
+        names = await triggers.webhooks.rotate_secrets(session, box=new_box)
+    assert names == [f"run webhook {hook['id']}"]
+    async with services.database.transaction(read_only=True) as session:
+        stored = await session.scalar(
+            select(Webhook.secret_encrypted).where(Webhook.id == uuid.UUID(hook["id"]))
+        )
+    assert SecretBox("a-brand-new-secret-key-0001").decrypt(stored) == SECRET

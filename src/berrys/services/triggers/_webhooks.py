@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
-from berrys.core.encryption import SecretBox
+from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.services.alerts.contracts import DeliveryAttemptOut
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
@@ -197,3 +197,33 @@ async def _audit(
         before=None if before is None else before.model_dump(mode="json"),
         after=None if after is None else after.model_dump(mode="json"),
     )
+
+
+async def rotate_secrets(session: AsyncSession, *, box: SecretBox) -> list[str]:
+    """Re-encrypt every webhook secret under ``box``'s first key (``berrys secrets rotate``);
+    the webhooks' names. Raises SecretUnreadable, changing nothing, if one is under no key."""
+    rows = list(
+        await session.scalars(
+            select(Webhook)
+            .where(Webhook.secret_encrypted.is_not(None))
+            .order_by(Webhook.created_at, Webhook.id)
+            .with_for_update()
+        )
+    )
+    for row in rows:
+        try:
+            row.secret_encrypted = box.rotate(row.secret_encrypted or "")
+        except SecretUnreadable as exc:
+            raise SecretUnreadable(f"run webhook {row.id}: {exc}") from None
+    await session.flush()
+    names = [f"run webhook {row.id}" for row in rows]
+    if names:
+        await audit.record(
+            session,
+            entity_type="webhook",
+            entity_id=None,
+            action=AuditAction.UPDATE,
+            actor_id=None,
+            after={"re_encrypted": names},
+        )
+    return names
