@@ -5,10 +5,13 @@ on it, and an in-process client of the app serving with them."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -192,3 +195,33 @@ async def other_member(make_actor) -> Actor:  # type: ignore[no-untyped-def]
 @pytest.fixture
 async def viewer(make_actor) -> Actor:  # type: ignore[no-untyped-def]
     return await make_actor(UserRole.VIEWER)
+
+
+class _WebhookReceiver(BaseHTTPRequestHandler):
+    """Answers each POST with the next of ``server.statuses`` and keeps what it got."""
+
+    server: Any
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append((dict(self.headers), body))
+        status = self.server.statuses.pop(0) if self.server.statuses else 200
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A real HTTP server on loopback for webhooks: it keeps each POST (headers, body) in
+    ``received`` and answers with the next of ``statuses`` (a 500 first), then 200."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebhookReceiver)
+    server.received, server.statuses = [], [500]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()

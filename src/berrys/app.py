@@ -54,6 +54,7 @@ from berrys.services.search.api import router as search_router
 from berrys.services.tools.api import agent_tools_router
 from berrys.services.tools.api import router as tools_router
 from berrys.services.tools.api import servers_router as mcp_servers_router
+from berrys.services.triggers.api import router as triggers_router
 from berrys.web import install as install_web
 from berrys.wiring import Services
 
@@ -76,6 +77,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     alert_loop = services.alert_loop()
     if alert_loop is not None:
         alert_loop.start()
+    trigger_loop = services.trigger_loop()
+    if trigger_loop is not None:
+        trigger_loop.start()
     own_process = getattr(app.state, "own_process", False)
     if own_process:
         _tune_garbage_collection()
@@ -91,6 +95,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await embedded.stop()
         if alert_loop is not None:
             await alert_loop.stop()
+        if trigger_loop is not None:
+            await trigger_loop.stop()
         if loop_lag is not None:
             await loop_lag.stop()
         await services.aclose()
@@ -155,6 +161,7 @@ _ROUTERS = (
     plans_router,
     chat_router,
     project_runs_router,
+    triggers_router,
     runs_router,
     reviews_router,
     artifacts_router,

@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         description="Evaluate alert rules and send their notifications in this process "
         "(`berrys serve` and `berrys worker`); several processes share the work safely.",
     )
+    # Triggers (services/triggers): schedules fired and run webhooks delivered (with the
+    # alerts' webhook timeout, attempts and backoff) by every server and worker process.
+    triggers_loop: bool = Field(
+        default=True,
+        description="Fire run schedules and deliver run webhooks in this process (`berrys "
+        "serve` and `berrys worker`); several processes share the work, each fire once.",
+    )
     alerts_evaluation_seconds: float = Field(
         default=30.0, ge=1, le=3600, description="How often each alert rule is evaluated."
     )

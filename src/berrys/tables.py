@@ -15,6 +15,7 @@ from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
 from berrys.services.runs import tables as run_tables
 from berrys.services.tools import tables as tool_tables
+from berrys.services.triggers import tables as trigger_tables
 
 metadata = Base.metadata
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "project_tables",
     "run_tables",
     "tool_tables",
+    "trigger_tables",
 ]

@@ -26,6 +26,7 @@ from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
 from berrys.services.runs import service as runs
 from berrys.services.tools import service as tools
+from berrys.services.triggers import service as triggers
 
 _log = structlog.get_logger("berrys.wiring")
 
@@ -79,6 +80,13 @@ class Services:
         if not self.settings.alerts_evaluator:
             return None
         return alerts.AlertLoop(self.database, self.models.secrets, self.settings)
+
+    def trigger_loop(self) -> triggers.TriggerLoop | None:
+        """The schedules and run webhooks of a server or worker process (None when off);
+        its owner starts and stops it."""
+        if not self.settings.triggers_loop:
+            return None
+        return triggers.TriggerLoop(self.database, self.models, self.models.secrets, self.settings)
 
     async def aclose(self) -> None:
         """Close the parts (``close_parts``), then the database's connections; send the

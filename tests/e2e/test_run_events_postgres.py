@@ -120,7 +120,8 @@ async def test_the_listener_reconnects_and_a_stream_loses_nothing(live, database
                     "WHERE application_name = 'berrys-run-events' AND datname = current_database()"
                 )
             )
-        assert ended == 1
+        # This server's listener (and any an earlier test's server has not finished closing).
+        assert ended >= 1
         for stage in range(3):  # while the listener is away or coming back
             await _stage(database, run.id, stage)
         await wait_until(lambda: listener.connections == 2, message="listening again")
@@ -204,15 +205,17 @@ async def _stream_on_both(database: Database, run: RunOut, actor: Actor, urls: l
         await follow(one, run_id, actor.headers, moving, stop_after=4)
         hung_up_at = len(moving.events)
         for key in ("t0", "t1", "t2", "t3"):
-            await wait_until(lambda key=key: executor.started(key), message=f"{key} started")
+            await wait_until(
+                lambda key=key: executor.started(key), within=30, message=f"{key} started"
+            )
             await _both_saw(on_one, on_two, "TASK_STARTED", keys, key)
             executor.release(key)
             await _both_saw(on_one, on_two, "TASK_COMPLETED", keys, key)
         await follow(two, run_id, actor.headers, moving, last_event_id=moving.last_id)
-        await asyncio.wait_for(asyncio.gather(*following), 30)
+        await asyncio.wait_for(asyncio.gather(*following), 60)
     finally:
         worker.stop()
-        await asyncio.wait_for(working, 10)
+        await asyncio.wait_for(working, 30)
         await one.aclose()
         await two.aclose()
     outbox = await _outbox_seqs(database, run_id)
@@ -234,4 +237,6 @@ async def _both_saw(
             for event in stream.events
         )
 
-    await wait_until(lambda: seen(first) and seen(second), message=f"{kind} {key} on both")
+    await wait_until(
+        lambda: seen(first) and seen(second), within=30, message=f"{kind} {key} on both"
+    )

@@ -63,6 +63,37 @@ async def test_an_admin_adds_tests_and_registers_a_server(client, admin):
     assert f"<code>{clock}.get_current_time</code>" in registered.text
 
 
+async def test_an_admin_adds_a_streamable_http_server_whose_token_is_never_shown(client, admin):
+    token = await _login(client, admin)
+    remote = _unique("remote")
+    secret = "page-token-0123456789"
+    added = await client.post(
+        "/tools/mcp-servers",
+        data={
+            "name": remote,
+            "url": "https://mcp.example.com/mcp",
+            "bearer_token": secret,
+            "csrf_token": token,
+        },
+    )
+    assert added.status_code == 200, added.text
+    assert f"Added MCP server {remote}" in _flash(added.text)
+    assert "<code>https://mcp.example.com/mcp</code>" in added.text
+    assert "Authorization: ***" in added.text
+    assert secret not in added.text
+    both = await client.post(
+        "/tools/mcp-servers",
+        data={
+            "name": _unique("both"),
+            "command": "python",
+            "url": "https://mcp.example.com/mcp",
+            "csrf_token": token,
+        },
+    )
+    assert both.status_code == 422
+    assert "takes no command" in _flash(both.text)
+
+
 async def test_a_broken_server_is_one_line_saying_why(client, admin):
     token = await _login(client, admin)
     crash = (

@@ -128,3 +128,15 @@ async def completed(database: Database, run_id: Any) -> bool:
     """Whether the run has COMPLETED (its status alone: cheap to ask often)."""
     async with database.transaction(read_only=True) as session:
         return await runs.get_status(session, run_id=run_id) == RunStatus.COMPLETED
+
+
+async def held_by(database: Database, worker_id: str) -> set:
+    """The tasks RUNNING under ``worker_id``'s lease."""
+    async with database.transaction(read_only=True) as session:
+        return set(
+            await session.scalars(
+                select(TaskRun.id).where(
+                    TaskRun.lease_owner == worker_id, TaskRun.status == TaskRunStatus.RUNNING
+                )
+            )
+        )

@@ -18,6 +18,7 @@ from tests.scale.conftest import (
     POSTGRES_ONLY,
     Workers,
     completed,
+    held_by,
     live_workers,
     start_run,
     worker_env,
@@ -46,17 +47,6 @@ async def network() -> AsyncIterator[RestartingPostgres]:
         await proxy.close()
 
 
-async def _held_by(database: Database, worker_id: str) -> set:
-    async with database.transaction(read_only=True) as session:
-        return set(
-            await session.scalars(
-                select(TaskRun.id).where(
-                    TaskRun.lease_owner == worker_id, TaskRun.status == TaskRunStatus.RUNNING
-                )
-            )
-        )
-
-
 async def test_a_worker_cut_off_past_its_lease_writes_nothing_for_tasks_taken_over(
     database: Database, member, network: RestartingPostgres, workers: Workers, tmp_path: Path
 ):
@@ -74,7 +64,7 @@ async def test_a_worker_cut_off_past_its_lease_writes_nothing_for_tasks_taken_ov
     run = await start_run(database, member.email, TASKS, max_concurrency=TASKS)
 
     async def _four_held() -> set:
-        held = await _held_by(database, first.id)
+        held = await held_by(database, first.id)
         return held if len(held) == 4 else set()
 
     held = await wait_until(

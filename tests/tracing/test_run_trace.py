@@ -146,6 +146,25 @@ async def test_each_attempt_is_a_chat_span_and_a_fallback_shows_the_failure(
     assert second.attributes["gen_ai.usage.output_tokens"] == 1
 
 
+async def test_a_streamed_answer_is_a_chat_span_per_attempt_too(spans, models, database):
+    request = CompletionRequest(messages=[ChatMessage(role="user", content="Two plus two?")])
+    with (
+        llm.script(models, "down", [{"error": "connection"}], quality=9),
+        llm.script(models, "up", [_answer("four", 7, 2)], quality=8),
+    ):
+        chunks = [chunk async for chunk in llm.stream(models, database, request)]
+    assert chunks[-1].done
+    down, up = sorted(
+        (s for s in spans.get_finished_spans() if s.attributes.get(OP) == "chat"),
+        key=lambda s: s.start_time,
+    )
+    assert (down.name, down.attributes["error.type"]) == ("chat down", "ConnectionFailed")
+    assert up.name == "chat up"
+    assert up.status.is_ok
+    assert up.attributes["gen_ai.usage.output_tokens"] >= 1
+    assert up.end_time >= up.start_time
+
+
 async def test_generating_a_plan_is_a_plan_span_over_its_model_calls(spans, client, member):
     created = await client.post(
         "/api/v1/projects",

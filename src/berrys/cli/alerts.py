@@ -28,6 +28,7 @@ from berrys.cli.common import (
     run_async,
     run_with_services,
     short_id,
+    validation_message,
     when,
 )
 from berrys.core.db import Database
@@ -144,8 +145,7 @@ def add_rule(
                 email_to=email_to,
             )
         except ValidationError as exc:
-            errors = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise Unprocessable("; ".join(errors)) from None
+            raise Unprocessable(validation_message(exc)) from None
         async with database.transaction() as session:
             return await alerts.create(session, services.models.secrets, rule_in=rule_in, user=user)
 

@@ -23,11 +23,13 @@ from berrys.cli import (
     projects,
     review,
     runs,
+    schedules,
     search,
     secrets,
     serve,
     tools,
     users,
+    webhooks,
 )
 from berrys.cli import run as run_cli
 from berrys.cli import worker as worker_cli
@@ -116,3 +118,5 @@ app.add_typer(models.app, name="models")
 app.add_typer(review.app, name="review")
 app.add_typer(catalogue.app, name="catalogue")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(schedules.app, name="schedules")
+app.add_typer(webhooks.app, name="webhooks")

@@ -59,6 +59,11 @@ def load_settings() -> Settings:
     return settings
 
 
+def validation_message(exc: ValidationError) -> str:
+    """Each of a model's validation errors as ``field: message``, on one line."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
 def setup_logging(settings: Settings, *, server: bool = False) -> None:
     """Log lines go to ``<data dir>/berrys.log`` at BERRYS_LOG_LEVEL, and to stderr: a server
     or worker at that level, any other command only warnings unless ``-v`` (INFO) or ``-vv``

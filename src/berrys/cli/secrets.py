@@ -1,4 +1,5 @@
-"""``berrys secrets``: the stored provider API keys, re-encrypted under a new secret key."""
+"""``berrys secrets``: the stored secrets (API keys, webhook and MCP credentials),
+re-encrypted under a new secret key."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
+from berrys.services.tools import service as tools
+from berrys.services.triggers import service as triggers
 from berrys.wiring import Services
 
 app = typer.Typer(
-    help="Stored secrets (provider API keys): rotate the key they are encrypted under.",
+    help="Stored secrets (API keys, webhook secrets, MCP credentials): rotate their key.",
     no_args_is_help=True,
 )
 
@@ -55,7 +58,8 @@ def rotate(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Re-encrypt the stored API keys and webhook secrets under the current secret key.
+    """Re-encrypt the stored API keys, webhook secrets and MCP servers' headers and tokens
+    under the current secret key.
 
     From the previous key (--old-key-file or BERRYS_OLD_SECRET_KEY) to the current one
     (BERRYS_SECRET_KEY, or the data directory's secret_key file), in one transaction: all
@@ -68,7 +72,9 @@ def rotate(
         try:
             async with services.database.transaction() as session:
                 keys = await llm.rotate_secrets(services.models, session, box=box)
-                return keys + await alerts.rotate_secrets(session, box=box)
+                keys += await alerts.rotate_secrets(session, box=box)
+                keys += await triggers.webhooks.rotate_secrets(session, box=box)
+                return keys + await tools.rotate_secrets(session, box=box)
         except SecretUnreadable as exc:
             raise Unprocessable(f"Nothing was changed: {exc}") from None
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from typing import Any
 
 import typer
+from pydantic import SecretStr
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.cli.common import console, err_console, load_settings, run_async, run_with_services
 from berrys.core.db import Database
+from berrys.core.encryption import SecretBox, secret_box
 from berrys.core.errors import NotFound
 from berrys.services.auth import service as auth
 from berrys.services.tools import service as tools
@@ -52,18 +55,29 @@ def add_mcp(
     ),
     url: str | None = typer.Option(None, help="A streamable HTTP server's URL instead."),
     env: list[str] = typer.Option([], "--env", help="KEY=VALUE for the server's environment."),
-    header: list[str] = typer.Option([], "--header", help="KEY=VALUE HTTP header."),
+    header: list[str] = typer.Option(
+        [], "--header", help="KEY=VALUE HTTP header (stored encrypted)."
+    ),
+    bearer_token_env: str | None = typer.Option(
+        None,
+        metavar="VAR",
+        help="The environment variable holding the server's bearer token (stored encrypted).",
+    ),
     timeout: float = typer.Option(30.0, min=0.1, help="Seconds to wait for the server."),
 ) -> None:
     """Configure an MCP server, connect, and register its tools.
 
     Example: berrys tools add-mcp time -- python -m mcp_server_time
+
+    Example: berrys tools add-mcp docs --url https://mcp.example.com/mcp
+    --bearer-token-env DOCS_TOKEN
     """
     if bool(command) == bool(url):
         err_console.print("[red]Give either a command after -- or --url, not both or neither.[/]")
         raise typer.Exit(2)
     settings = load_settings()
     env_values, headers = _key_values(env, "--env"), _key_values(header, "--header")
+    token = _token_from(bearer_token_env)
 
     async def _add(services: Services) -> RefreshResult:
         async with services.database.transaction() as session:
@@ -75,7 +89,9 @@ def add_mcp(
                 url=url,
                 env=env_values,
                 headers=headers,
+                bearer_token=token,
                 timeout_seconds=timeout,
+                box=secret_box(services.settings),
             )
         # The command's Services close the server's session when it ends.
         return await tools.refresh_server(services.tools, server_id=server.id, user=None)
@@ -90,6 +106,17 @@ def add_mcp(
         console.print(f"  {tool_name}")
 
 
+def _token_from(variable: str | None) -> SecretStr | None:
+    """The bearer token in the environment variable ``variable`` (exit 2 when it is unset)."""
+    if variable is None:
+        return None
+    token = os.environ.get(variable, "")
+    if not token:
+        err_console.print(f"[red]--bearer-token-env: {variable} is not set or empty[/]")
+        raise typer.Exit(2)
+    return SecretStr(token)
+
+
 async def _configure_server(
     session: AsyncSession,
     *,
@@ -98,10 +125,12 @@ async def _configure_server(
     url: str | None,
     env: dict[str, str],
     headers: dict[str, str],
+    bearer_token: SecretStr | None,
     timeout_seconds: float,
+    box: SecretBox,
 ) -> McpServerOut:
     """Create the server, or update the one of that name with what was given (its transport
-    kept; no environment or headers given leaves its own)."""
+    kept; no environment, headers or token given leaves its own)."""
     existing = await tools.get_server_by_name(session, name=name)
     if existing is None:
         return await tools.create_server(
@@ -114,9 +143,11 @@ async def _configure_server(
                 env=env,
                 url=url,
                 headers=headers,
+                bearer_token=bearer_token,
                 timeout_seconds=timeout_seconds,
             ),
             user=None,
+            box=box,
         )
     return await tools.update_server(
         session,
@@ -127,9 +158,11 @@ async def _configure_server(
             env=env or None,
             url=url,
             headers=headers or None,
+            bearer_token=bearer_token,
             timeout_seconds=timeout_seconds,
         ),
         user=None,
+        box=box,
     )
 
 

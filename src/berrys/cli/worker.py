@@ -8,6 +8,7 @@ import signal
 import typer
 
 from berrys.cli.common import console, load_settings, run_with_services
+from berrys.services.catalogue import service as catalogue
 from berrys.services.pipeline import service as pipeline
 from berrys.wiring import Services
 
@@ -29,6 +30,9 @@ async def run_worker(services: Services) -> None:
     its models (tests, benchmarks) builds its own and runs this with them. The first
     SIGTERM (or Ctrl-C) drains the worker, a second stops it at once."""
     settings = services.settings
+    # The executor reads the catalogue on each task and the first read loads it (seconds,
+    # blocking the event loop): load it before claiming, not while holding leases.
+    catalogue.current(settings)
     worker = pipeline.build_worker(
         services.database,
         pipeline.default_executor(
@@ -52,9 +56,14 @@ async def run_worker(services: Services) -> None:
     alert_loop = services.alert_loop()
     if alert_loop is not None:
         alert_loop.start()
+    trigger_loop = services.trigger_loop()
+    if trigger_loop is not None:
+        trigger_loop.start()
     try:
         await worker.run()
     finally:
         if alert_loop is not None:
             await alert_loop.stop()
+        if trigger_loop is not None:
+            await trigger_loop.stop()
     console.print("Worker stopped; its tasks were finished or handed back.")

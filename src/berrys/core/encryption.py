@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from berrys.config import Settings
 
 _PURPOSE = b"berrys: secrets at rest, v1"
 # Keys shorter than this show nothing but "set": their last characters would be too much.
@@ -62,6 +66,12 @@ class SecretBox:
                 "a stored secret is under none of the given keys: pass the key it was "
                 "encrypted with as BERRYS_OLD_SECRET_KEY"
             ) from None
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    """The box of the configured secret key (BERRYS_SECRET_KEY), and the old one if set."""
+    old = settings.old_secret_key
+    return SecretBox(settings.resolved_secret_key, [old.get_secret_value()] if old else [])
 
 
 def hint(secret: str) -> str | None:

@@ -185,6 +185,18 @@ def span(
             raise
 
 
+def start(operation: str, target: str, attributes: Mapping[str, AttributeValue]) -> Span:
+    """A client span of one ``operation`` under the current one, not made current (it spans
+    steps of a generator, other code running between them); its owner ends it."""
+    if not enabled():
+        return INVALID_SPAN
+    return _tracer.start_span(
+        f"{operation} {target}",
+        kind=SpanKind.CLIENT,
+        attributes={OPERATION: operation, **attributes},
+    )
+
+
 def fail(failed: Span, error_type: str, description: str | None = None) -> None:
     """Mark ``failed`` as ended in error (``error.type``, status ERROR)."""
     failed.set_attribute(ERROR_TYPE, error_type)
@@ -232,3 +244,10 @@ def end_workflow(
     if error is not None:
         fail(workflow, error)
     workflow.end()
+
+
+def headers() -> dict[str, str]:
+    """The current span's W3C trace context as HTTP headers (none when tracing is off)."""
+    carrier: dict[str, str] = {}
+    _w3c.inject(carrier)
+    return carrier

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from berrys.core.db import Database
 from berrys.core.errors import BerrysError, NotFound
 from berrys.services.auth.contracts import UserOut
 from berrys.services.interactions.contracts import HumanInteractionType, InteractionStatus
@@ -25,7 +26,6 @@ from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-POLL_SECONDS = 0.25
 KEEPALIVE_SECONDS = 15
 
 
@@ -216,39 +216,51 @@ async def review_task(
 @router.get("/runs/{run_id}/events")
 async def run_events(request: Request, user: WebUser, run_id: uuid.UUID) -> Response:
     """Server-Sent Events for the page: ``update`` on each batch of run events, ``end``."""
-    from berrys.services.runs.contracts import RUN_TERMINAL
-
     database = _database(request)
     async with database.transaction(read_only=True) as session:
         await runs.check_access(session, run_id=run_id, user=user)
 
     async def stream() -> AsyncIterator[str]:
-        last = 0
-        quiet_since = time.monotonic()
-        while True:
-            async with database.transaction(read_only=True) as session:
-                events = await runs.events(session, run_id=run_id, after_seq=last)
-                status = await runs.get_status(session, run_id=run_id)
-            if events:
-                last = events[-1]["seq"]
-                quiet_since = time.monotonic()
-                payload = {"seq": last, "types": sorted({e["type"] for e in events})}
-                yield f"event: update\ndata: {json.dumps(payload)}\n\n"
-            if status is not None and status in RUN_TERMINAL:
-                yield f"event: end\ndata: {json.dumps({'status': status.value})}\n\n"
-                return
-            if await request.is_disconnected():
-                return
-            if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-                quiet_since = time.monotonic()
-                yield ": keep-alive\n\n"
-            await asyncio.sleep(POLL_SECONDS)
+        # Woken when the run's events commit (in any server process), as the API's stream.
+        listener: runs.RunEventListener = request.app.state.services.run_events
+        with listener.subscribe(run_id, after_seq=0) as subscription:
+            async for message in _page_updates(request, database, subscription):
+                yield message
 
     return StreamingResponse(
         stream(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+async def _page_updates(
+    request: Request, database: Database, subscription: runs.EventSubscription
+) -> AsyncIterator[str]:
+    """``update`` with the new events' types each time the run has new events; ``end``."""
+    from berrys.services.runs.contracts import RUN_TERMINAL
+
+    quiet_since = time.monotonic()
+    while True:
+        async with database.transaction(read_only=True) as session:
+            events = await runs.events(
+                session, run_id=subscription.run_id, after_seq=subscription.seen_seq
+            )
+            status = await runs.get_status(session, run_id=subscription.run_id)
+        if events:
+            subscription.seen_seq = events[-1]["seq"]
+            quiet_since = time.monotonic()
+            payload = {"seq": subscription.seen_seq, "types": sorted({e["type"] for e in events})}
+            yield f"event: update\ndata: {json.dumps(payload)}\n\n"
+        if status is not None and status in RUN_TERMINAL:
+            yield f"event: end\ndata: {json.dumps({'status': status.value})}\n\n"
+            return
+        if await request.is_disconnected():
+            return
+        if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
+            quiet_since = time.monotonic()
+            yield ": keep-alive\n\n"
+        await subscription.wait()
 
 
 @router.post("/runs/{run_id}/{control}", dependencies=[Csrf], response_class=HTMLResponse)

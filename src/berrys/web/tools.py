@@ -1,5 +1,5 @@
-"""The dashboard's tools page: the tool registry and MCP servers; an ADMIN adds a STDIO
-server, tests it (starts it and lists its tools) and registers its tools.
+"""The dashboard's tools page: the tool registry and MCP servers; an ADMIN adds a STDIO or
+streamable HTTP server, tests it (starts it and lists its tools) and registers its tools.
 
 How a server is started (its command, arguments and environment) is shown to an ADMIN only,
 as over REST: to anyone else a server is its name, transport and health.
@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
+from berrys.core.encryption import secret_box
 from berrys.core.errors import BerrysError
 from berrys.services.auth.contracts import UserOut, UserRole
 from berrys.services.tools import service as tools
-from berrys.services.tools.contracts import McpServerCreate
+from berrys.services.tools.contracts import McpServerCreate, McpTransport
 from berrys.web.pages import _database
 from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
@@ -76,7 +77,14 @@ def _environment(text: str) -> dict[str, str]:
 
 def _problems(error: ValidationError) -> str:
     """What was wrong with the form, field by field, in its words."""
-    labels = {"name": "Name", "command": "Command", "args": "Arguments", "env": "Environment"}
+    labels = {
+        "name": "Name",
+        "command": "Command",
+        "args": "Arguments",
+        "env": "Environment",
+        "url": "URL",
+        "bearer_token": "Bearer token",
+    }
     parts = []
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else ""
@@ -93,15 +101,23 @@ async def add_server(
     command: Annotated[str, Form(max_length=1000)] = "",
     args: Annotated[str, Form(max_length=20_000)] = "",
     env: Annotated[str, Form(max_length=20_000)] = "",
+    url: Annotated[str, Form(max_length=2000)] = "",
+    bearer_token: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
-    """Configure a STDIO server: the command that starts it, one argument per line, and
-    its environment as KEY=VALUE lines."""
+    """Configure a STDIO server (the command that starts it, one argument per line, and its
+    environment as KEY=VALUE lines) or, given a URL, a streamable HTTP one (and its token)."""
     if user.role != UserRole.ADMIN:
         return await _page(request, user, 403, flash=ADMIN_ONLY, flash_kind="error")
-    form = {"name": name, "command": command, "args": args, "env": env}
+    form = {"name": name, "command": command, "args": args, "env": env, "url": url}
     try:
         server_in = McpServerCreate(
-            name=name, command=command.strip() or None, args=_lines(args), env=_environment(env)
+            name=name,
+            transport=McpTransport.STREAMABLE_HTTP if url.strip() else McpTransport.STDIO,
+            command=command.strip() or None,
+            args=_lines(args),
+            env=_environment(env),
+            url=url.strip() or None,
+            bearer_token=SecretStr(bearer_token.strip()) if bearer_token.strip() else None,
         )
     except ValidationError as exc:
         return await _page(request, user, 422, flash=_problems(exc), flash_kind="error", form=form)
@@ -109,7 +125,12 @@ async def add_server(
         return await _page(request, user, 422, flash=str(exc), flash_kind="error", form=form)
     try:
         async with _database(request).transaction() as session:
-            server = await tools.create_server(session, server_in=server_in, user=user)
+            server = await tools.create_server(
+                session,
+                server_in=server_in,
+                user=user,
+                box=secret_box(request.app.state.services.settings),
+            )
     except BerrysError as exc:
         return await _page(
             request, user, exc.status, flash=exc.detail, flash_kind="error", form=form

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import hmac
 import json
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -28,34 +26,6 @@ from berrys.wiring import Services
 
 SECRET = "a-webhook-secret-of-ours"
 STALLED = {"kind": "RUN_STALLED", "idle_minutes": 5}
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    """Answers each POST with the next of ``server.statuses`` and keeps what it got."""
-
-    server: Any
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append((dict(self.headers), body))
-        status = self.server.statuses.pop(0) if self.server.statuses else 200
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet."""
-
-
-@pytest.fixture
-def receiver() -> Iterator[Any]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.received, server.statuses = [], [500]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 class _Mailbox:

@@ -172,3 +172,5 @@ async def test_acknowledging_a_firing_episode(
     assert (await client.post(path, headers=member.headers)).status_code == 409
     firing = await client.get(EPISODES, params={"status": "FIRING"}, headers=member.headers)
     assert firing.json()["total"] == 1
+    listed = (await client.get(RULES, headers=member.headers)).json()["items"]
+    assert [item["firing"] for item in listed] == [True]

@@ -175,6 +175,24 @@ async def test_a_manual_needs_a_docs_engineer_only_when_it_is_a_site(
     assert (AgentType.DEVELOPER in kinds) is developer
 
 
+@pytest.mark.parametrize(
+    ("description", "place"),
+    [
+        ("Litter pick along the canal towpath with the scouts on a Saturday morning", "site"),
+        ("A street party with tables down the middle of the road", "site"),
+        ("A quiz night in the village hall to raise money for the church roof", "venue"),
+    ],
+)
+async def test_an_outdoor_event_agrees_its_site_and_an_indoor_one_books_a_venue(
+    models, description, place
+):
+    understood = await catalogue.understand(models, description)
+    names = [t.name for t in understood.tasks]
+    site = "Agree the site with its owner and confirm permissions and insurance"
+    venue = "Book the venue and confirm insurance"
+    assert (site in names, venue in names) == (place == "site", place == "venue")
+
+
 def test_a_risk_assessment_covers_the_hazards_of_the_place_it_describes():
     shipped = catalogue.shipped()
     by_river = catalogue.deliverable_for(
@@ -213,6 +231,8 @@ def test_an_asks_task_reads_as_work():
     short ends on what is made."""
     _, items = asks("Clear the allotment with two children and a dog, seeds and compost")
     assert items == ["seeds", "compost"]
+    _, items = asks("A beach clean with the local surf club on a Sunday and a picnic afterwards")
+    assert items == ["picnic afterwards"]
     assert ask_task_name("Move house from Leeds to Bristol at the end of August") == (
         "Move house from Leeds to Bristol"
     )

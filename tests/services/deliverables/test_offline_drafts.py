@@ -303,3 +303,21 @@ def test_the_description_s_own_goal_is_not_listed_back_as_a_requirement(facts):
     text = deliverables.draft_offline(shipped("venue_brief"), echoed, source="Event").primary.text
     assert "Write a launch plan and announcement" not in text  # the person's words, not news
     assert "The announcement names the bakery and the launch date (high, stated)" in text
+
+
+@pytest.mark.parametrize(
+    ("description", "stated"),
+    [
+        ("A week in Rome in May for my parents", "in May"),
+        ("A summer fete early next summer on the green", "early next summer"),
+        ("The launch in mid-July 2027, with a party", "in mid-July 2027"),
+        ("We may need a bigger venue", None),  # the verb, not the month
+    ],
+)
+def test_a_month_or_season_the_description_names_is_its_date(facts, description, stated):
+    dated = facts.model_copy(update={"description": description})
+    text = deliverables.draft_offline(shipped("venue_brief"), dated, source="Event").primary.text
+    if stated is None:
+        assert "Date in the description" not in text
+    else:
+        assert f"- Date in the description: “{stated}”" in text

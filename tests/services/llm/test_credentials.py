@@ -26,6 +26,8 @@ from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.services.llm import _runtime
 from berrys.services.llm.contracts import ModelProvider
 from berrys.services.llm.tables import LlmModel
+from berrys.services.tools.contracts import McpTransport
+from berrys.services.tools.tables import McpServer
 
 MODELS = "/api/v1/models"
 KEY = "sk-berrys-stored-key-0123456789-wxyz"
@@ -193,6 +195,9 @@ def _rotate(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
     return CliRunner().invoke(cli, ["secrets", "rotate", *args], env=env)
 
 
+MCP_SECRET = json.dumps({"headers": {}, "bearer_token": "mcp-token-0123456789"})
+
+
 def test_secrets_rotate_re_encrypts_every_key_at_once(
     settings: Settings, database: Database, tmp_path: Path
 ) -> None:
@@ -211,15 +216,27 @@ def test_secrets_rotate_re_encrypts_every_key_at_once(
                 )  # fmt: skip
         await db.dispose()
 
+    async def seed_mcp_server() -> None:  # its headers and token are rotated with the keys
+        db = Database(settings.resolved_database_url)
+        async with db.transaction() as session:
+            session.add(
+                McpServer(name="remote", transport=McpTransport.STREAMABLE_HTTP,
+                          url="https://mcp.example.com/mcp", header_names=["Authorization"],
+                          credentials_encrypted=SecretBox(old).encrypt(MCP_SECRET))
+            )  # fmt: skip
+        await db.dispose()
+
     async def stored() -> dict[str, str]:
         db = Database(settings.resolved_database_url)
         async with db.transaction(read_only=True) as session:
             rows = await session.scalars(select(LlmModel).order_by(LlmModel.name))
             found = {row.name: row.api_key_encrypted or "" for row in rows}
+            found["remote"] = await session.scalar(select(McpServer.credentials_encrypted)) or ""
         await db.dispose()
         return found
 
     asyncio.run(seed(*((name, old) for name in names)))
+    asyncio.run(seed_mcp_server())
     env = {
         "BERRYS_DATA_DIR": str(tmp_path),
         "BERRYS_DATABASE_URL": settings.resolved_database_url,
@@ -232,8 +249,10 @@ def test_secrets_rotate_re_encrypts_every_key_at_once(
 
     rotated = _rotate({**env, "BERRYS_OLD_SECRET_KEY": old}, "--json")
     assert rotated.exit_code == 0, rotated.output
-    assert json.loads(rotated.output) == {"re_encrypted": [f"OPENAI/{n}" for n in names]}
+    expected = [*(f"OPENAI/{n}" for n in names), "MCP server remote"]
+    assert json.loads(rotated.output) == {"re_encrypted": expected}
     after = asyncio.run(stored())
+    assert SecretBox(new).decrypt(after["remote"]) == MCP_SECRET
     for name in names:
         assert SecretBox(new).decrypt(after[name]) == f"sk-{name}-key"
         with pytest.raises(SecretUnreadable):

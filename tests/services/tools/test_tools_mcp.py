@@ -108,22 +108,18 @@ async def test_git_server_over_stdio(client, member, add_server, tool_id, tmp_pa
     assert "hello.txt" in text
 
 
-async def test_streamable_http_server(client, member, add_server, tool_id, http_server):
+async def test_an_http_server_the_egress_policy_refuses_is_never_reached(
+    client, admin, add_server, http_server
+):
+    """Loopback is refused by default: the connection is never made (503 naming the rule)."""
     server = await add_server(
-        "flakyhttp", transport="STREAMABLE_HTTP", url=http_server, headers={"X-Api-Key": "k1"}
+        "loopback", refresh=False, transport="STREAMABLE_HTTP", url=http_server
     )
-    assert "flakyhttp.add" in server["refresh"]["created"]
-    assert server["headers"] == {"X-Api-Key": "***"}
-    called = await client.post(
-        f"/api/v1/tools/{await tool_id('flakyhttp.add')}/invoke",
-        json={"arguments": {"a": 2, "b": 40}},
-        headers=member.headers,
+    refused = await client.post(
+        f"/api/v1/mcp-servers/{server['id']}/refresh", headers=admin.headers
     )
-    assert called.status_code == 200, called.text
-    assert called.json()["output"]["structured_content"] == {"result": 42}
-    health = await client.get(f"/api/v1/mcp-servers/{server['id']}/health", headers=member.headers)
-    assert health.json()["healthy"] is True
-    assert health.json()["tools"] >= 5
+    assert refused.status_code == 503, refused.text
+    assert "BERRYS_TOOLS_FETCH_ALLOWED_HOSTS" in refused.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -249,15 +245,12 @@ async def test_server_configuration_rules_and_masking(client, admin, member, dat
             "name": "secretive",
             "command": "python",
             "env": {"API_TOKEN": "s3cret", "MODE": "x"},
-            "headers": {"Authorization": "Bearer abc", "Accept": "x"},
         },
         headers=admin.headers,
     )
     body = created.json()
     assert body["env"] == {"API_TOKEN": "***", "MODE": "***"}
-    assert body["headers"] == {"Authorization": "***", "Accept": "x"}
     assert "s3cret" not in created.text
-    assert "abc" not in created.text
     # Sending the mask back keeps the stored secret.
     patched = await client.patch(
         f"/api/v1/mcp-servers/{body['id']}",

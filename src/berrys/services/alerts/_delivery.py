@@ -1,7 +1,8 @@
 """Delivering queued notifications: a webhook POST signed with HMAC-SHA256, or an email
 through the configured SMTP server. Each delivery is claimed (SKIP LOCKED and a claim time)
 so one process sends it, sent with no transaction open, and every attempt is recorded; a
-failed one is retried with exponential backoff up to the configured number of attempts."""
+failed one is retried with exponential backoff up to the configured number of attempts.
+A ``DeliveryQueue`` names the tables: alerts' own, or another service's run webhooks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, FromClause, Table, exists, insert, literal, select, update
 
 from berrys.config import Settings
 from berrys.core.db import Database, utcnow
@@ -37,6 +38,40 @@ MAX_DELIVERIES_PER_PASS = 50
 MAX_BACKOFF_SECONDS = 3600.0
 SIGNATURE_HEADER = "X-Berrys-Signature"
 TIMESTAMP_HEADER = "X-Berrys-Timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryQueue:
+    """Where one kind of notification waits: a deliveries table with ``alert_delivery``'s
+    columns (``channel`` may be a constant instead), an attempts table with
+    ``alert_delivery_attempt``'s, and the join that reaches each delivery's signing secret."""
+
+    deliveries: Table
+    attempts: Table
+    source: FromClause
+    secret: ColumnElement[str | None]
+    # A column of the deliveries table, or ``webhook_channel()``.
+    channel: ColumnElement[Any]
+    user_agent: str
+    # False: a webhook without a secret is sent unsigned (its receiver chose so).
+    signature_required: bool = True
+
+
+ALERT_DELIVERIES = DeliveryQueue(
+    deliveries=AlertDelivery.__table__,
+    attempts=AlertDeliveryAttempt.__table__,
+    source=AlertDelivery.__table__.join(
+        AlertEpisode, AlertEpisode.id == AlertDelivery.episode_id
+    ).join(AlertRule, AlertRule.id == AlertEpisode.rule_id),
+    secret=AlertRule.__table__.c.webhook_secret_encrypted,
+    channel=AlertDelivery.__table__.c.channel,
+    user_agent="berrys-alerts",
+)
+
+
+def webhook_channel() -> ColumnElement[Any]:
+    """The ``channel`` of a queue whose every delivery is a webhook."""
+    return literal(DeliveryChannel.WEBHOOK.value)
 
 
 @dataclass(slots=True)
@@ -63,53 +98,80 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 async def deliver_due(
-    database: Database, box: SecretBox, settings: Settings, *, now: datetime | None = None
+    database: Database,
+    box: SecretBox,
+    settings: Settings,
+    *,
+    queue: DeliveryQueue = ALERT_DELIVERIES,
+    now: datetime | None = None,
 ) -> int:
-    """Send every notification due now; how many were attempted."""
+    """Send every notification of ``queue`` due now; how many were attempted."""
     at = now or utcnow()
-    claimed = await _claim(database, at, settings)
+    claimed = await _claim(database, queue, at, settings)
     if claimed:
-        outcomes = await asyncio.gather(*(_send(item, box, settings, at) for item in claimed))
+        outcomes = await asyncio.gather(
+            *(_send(item, queue, box, settings, at) for item in claimed)
+        )
         for item, (outcome, duration_ms) in zip(claimed, outcomes, strict=True):
-            await _record(database, item, outcome, duration_ms, at, settings)
+            await _record(database, queue, item, outcome, duration_ms, at, settings)
     return len(claimed)
 
 
-async def _claim(database: Database, now: datetime, settings: Settings) -> list[_Claimed]:
+async def _claim(
+    database: Database, queue: DeliveryQueue, now: datetime, settings: Settings
+) -> list[_Claimed]:
     # Claimed for longer than a send can take: a process that dies mid-send leaves the
     # delivery to be retried after that, by any process.
     claim_until = now + timedelta(seconds=2 * settings.alerts_webhook_timeout_seconds + 60)
-    due = (AlertDelivery.status == DeliveryStatus.PENDING, AlertDelivery.next_attempt_at <= now)
+    table = queue.deliveries
+    due = (table.c.status == DeliveryStatus.PENDING, table.c.next_attempt_at <= now)
     async with database.transaction(read_only=True) as session:
         if not await session.scalar(select(exists().where(*due))):
             return []  # no write transaction (SQLite's write lock) while nothing is due
     async with database.transaction() as session:
         rows = (
             await session.execute(
-                select(AlertDelivery, AlertRule.webhook_secret_encrypted)
-                .join(AlertEpisode, AlertEpisode.id == AlertDelivery.episode_id)
-                .join(AlertRule, AlertRule.id == AlertEpisode.rule_id)
+                select(
+                    table.c.id,
+                    queue.channel.label("channel"),
+                    table.c.target,
+                    table.c.payload,
+                    table.c.attempts,
+                    queue.secret.label("secret"),
+                )
+                .select_from(queue.source)
                 .where(*due)
-                .order_by(AlertDelivery.next_attempt_at, AlertDelivery.id)
+                .order_by(table.c.next_attempt_at, table.c.id)
                 .limit(MAX_DELIVERIES_PER_PASS)
-                .with_for_update(of=AlertDelivery, skip_locked=True)
+                .with_for_update(of=table, skip_locked=True)
             )
         ).all()
-        for row, _ in rows:
-            row.next_attempt_at = claim_until
+        if rows:
+            await session.execute(
+                update(table)
+                .where(table.c.id.in_([row.id for row in rows]))
+                .values(next_attempt_at=claim_until)
+            )
         return [
-            _Claimed(row.id, row.channel, row.target, row.payload, row.attempts + 1, secret)
-            for row, secret in rows
+            _Claimed(
+                row.id,
+                DeliveryChannel(row.channel),
+                row.target,
+                row.payload,
+                row.attempts + 1,
+                row.secret,
+            )
+            for row in rows
         ]
 
 
 async def _send(
-    item: _Claimed, box: SecretBox, settings: Settings, now: datetime
+    item: _Claimed, queue: DeliveryQueue, box: SecretBox, settings: Settings, now: datetime
 ) -> tuple[_Outcome, float]:
     started = time.perf_counter()
     try:
         if item.channel == DeliveryChannel.WEBHOOK:
-            outcome = await _post(item, box, settings, now)
+            outcome = await _post(item, queue, box, settings, now)
         else:
             outcome = await asyncio.to_thread(_mail, item, settings)
     except (httpx.HTTPError, OSError, smtplib.SMTPException, SecretUnreadable) as exc:
@@ -119,19 +181,22 @@ async def _send(
     return outcome, (time.perf_counter() - started) * 1000
 
 
-async def _post(item: _Claimed, box: SecretBox, settings: Settings, now: datetime) -> _Outcome:
-    if item.secret_encrypted is None:
+async def _post(
+    item: _Claimed, queue: DeliveryQueue, box: SecretBox, settings: Settings, now: datetime
+) -> _Outcome:
+    if item.secret_encrypted is None and queue.signature_required:
         return _Outcome(ok=False, error="the rule has no webhook secret to sign with")
     body = json.dumps(item.payload, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(now.timestamp()))
     headers = {
         "Content-Type": "application/json",
-        "User-Agent": "berrys-alerts",
+        "User-Agent": queue.user_agent,
         "X-Berrys-Event": str(item.payload.get("event", "")),
         "X-Berrys-Delivery": str(item.id),
         TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: sign(box.decrypt(item.secret_encrypted), timestamp, body),
     }
+    if item.secret_encrypted is not None:
+        headers[SIGNATURE_HEADER] = sign(box.decrypt(item.secret_encrypted), timestamp, body)
     # Through the tools' egress: the address checked is the one connected to, and link-local
     # and cloud-metadata addresses are never reached; a webhook's own host, private or
     # loopback (an intranet), is allowed.
@@ -190,6 +255,7 @@ def _backoff(attempt: int, settings: Settings) -> timedelta:
 
 async def _record(
     database: Database,
+    queue: DeliveryQueue,
     item: _Claimed,
     outcome: _Outcome,
     duration_ms: float,
@@ -197,8 +263,9 @@ async def _record(
     settings: Settings,
 ) -> None:
     async with database.transaction() as session:
-        session.add(
-            AlertDeliveryAttempt(
+        await session.execute(
+            insert(queue.attempts).values(
+                id=uuid.uuid4(),
                 delivery_id=item.id,
                 attempt=item.attempt,
                 at=now,
@@ -209,8 +276,8 @@ async def _record(
             )
         )
         await session.execute(
-            update(AlertDelivery)
-            .where(AlertDelivery.id == item.id)
+            update(queue.deliveries)
+            .where(queue.deliveries.c.id == item.id)
             .values(
                 attempts=item.attempt,
                 last_error=outcome.error,

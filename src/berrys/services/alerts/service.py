@@ -3,7 +3,14 @@ notifications, the evaluation and delivery passes, and the loop and gauge a proc
 
 from __future__ import annotations
 
-from berrys.services.alerts._delivery import SIGNATURE_HEADER, TIMESTAMP_HEADER, deliver_due, sign
+from berrys.services.alerts._delivery import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    DeliveryQueue,
+    deliver_due,
+    sign,
+    webhook_channel,
+)
 from berrys.services.alerts._episodes import acknowledge, deliveries, firing_count
 from berrys.services.alerts._episodes import get as get_episode
 from berrys.services.alerts._episodes import get_all as get_episodes
@@ -16,6 +23,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "AlertLoop",
+    "DeliveryQueue",
     "FiringGauge",
     "acknowledge",
     "create",
@@ -31,4 +39,5 @@ __all__ = [
     "rotate_secrets",
     "sign",
     "update",
+    "webhook_channel",
 ]

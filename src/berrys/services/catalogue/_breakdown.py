@@ -77,6 +77,8 @@ def is_tiny(description: str) -> bool:
 
 
 def _wanted(task: TaskSpec, description: str, size: dict[str, float]) -> bool:
+    if task.unless_any and _text.matched(description, task.unless_any):
+        return False
     if not task.when_any and not task.when_size:
         return True
     if _text.matched(description, task.when_any):

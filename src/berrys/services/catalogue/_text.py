@@ -203,17 +203,20 @@ def _headcount(item: str) -> bool:
 
 
 _COMPANY = re.compile(
-    r"(?:\w+\s+)?(?:children|child|kids?|babies|baby|toddlers?|teenagers?|adults?|family|"
-    r"families|friends?|partner|wife|husband|parents?|grandparents?|relatives|dogs?|cats?|"
-    r"pets?|puppy|kitten)",
+    r"(?:[\w'-]+\s+){0,3}(?:children|child|kids?|babies|baby|toddlers?|teenagers?|adults?|"
+    r"family|families|friends?|partner|wife|husband|parents?|grandparents?|relatives|dogs?|"
+    r"cats?|pets?|puppy|kitten|scouts|guides|brownies|cubs|club|society|group|team|choir|"
+    r"band|crew|neighbou?rs|residents|locals|pupils|students|class|classes|colleagues|owners)",
     re.I,
 )
 
 
 def _company(item: str) -> bool:
-    """A listed item that is who comes along ("two children and a dog"): whom the work is
-    for, not an ask."""
-    return bool(_COMPANY.fullmatch(_ARTICLE.sub("", item.strip())))
+    """A listed item that is who comes along or takes part ("two children and a dog", "the
+    scouts on a Saturday morning"): whom the work is with, not an ask."""
+    words = _ARTICLE.sub("", item.strip()).split()
+    end = next((i for i, word in enumerate(words) if word.lower() in PHRASE_STARTS), None)
+    return bool(_COMPANY.fullmatch(" ".join(words[:end])))
 
 
 def _number(text: str) -> float | None:

@@ -183,6 +183,10 @@ class TaskSpec(Contract):
         default_factory=dict,
         description="Also included when a size reaches these values (with when_any: either).",
     )
+    unless_any: Terms = Field(
+        default_factory=list,
+        description="Left out when the description mentions one of these (before when_any).",
+    )
     core: bool = Field(
         default=False, description="Kept in a tiny project's plan (at most two such tasks)."
     )

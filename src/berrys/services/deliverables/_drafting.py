@@ -21,12 +21,16 @@ MONTHS = [
     "july", "august", "september", "october", "november", "december",
 ]  # fmt: skip
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_MONTH_NAME = "|".join(MONTHS)
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 _WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 DATE_PHRASE = re.compile(
     rf"\b(?:(?:{_WEEKDAY}),?\s+)?(?:{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
     rf"|{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\b"
-    rf"|\b(?:on|this|next|every)\s+{_WEEKDAY}s?\b",
+    rf"|\b(?:on|this|next|every)\s+{_WEEKDAY}s?\b"
+    # a month or season named as when ("in May", "early next spring"), not the verb "may"
+    rf"|\b(?:in|during|by|until|this|next|early|late|mid)[\s-]+(?:(?:next|early|late|mid)[\s-]+)?"
+    rf"(?:{_MONTH_NAME}|spring|summer|autumn|fall|winter)(?:\s+\d{{4}})?\b",
     re.IGNORECASE,
 )
 

@@ -382,7 +382,7 @@ async def _ask(
         attempt_request = preq if repair == 0 else _with_messages(preq, messages)
         number = len(records) + 1
         with tracing.span(
-            tracing.CHAT, spec.name, _chat_attributes(spec, preq), kind=SpanKind.CLIENT
+            tracing.CHAT, spec.name, chat_attributes(spec, preq), kind=SpanKind.CLIENT
         ) as span:
             t0 = time.perf_counter()
             try:
@@ -390,7 +390,7 @@ async def _ask(
             except ProviderError as error:
                 latency = (time.perf_counter() - t0) * 1000
                 records.append(failed_attempt(spec, number, error, latency))
-                _traced(span, records[-1])
+                trace_attempt(span, records[-1])
                 learn(spec, error.outcome, latency)
                 on_failure(runtime, spec, error)
                 return None
@@ -410,9 +410,9 @@ async def _ask(
                         learn(spec, record.outcome, latency)
                     continue
                 finally:
-                    _traced(span, record)
+                    trace_attempt(span, record)
             else:
-                _traced(span, record)
+                trace_attempt(span, record)
         learn(spec, ModelRequestOutcome.SUCCESS, latency)
         runtime.failures.pop(spec.key, None)
         return response, parsed
@@ -430,7 +430,8 @@ _PROVIDER_NAMES = {
 }
 
 
-def _chat_attributes(spec: ModelSpec, preq: ProviderRequest) -> dict[str, str | int | float]:
+def chat_attributes(spec: ModelSpec, preq: ProviderRequest) -> dict[str, str | int | float]:
+    """What a ``chat`` span says of the request: provider, model, task type, limits."""
     attributes: dict[str, str | int | float] = {
         tracing.PROVIDER: _PROVIDER_NAMES[spec.provider],
         tracing.REQUEST_MODEL: spec.name,
@@ -443,7 +444,7 @@ def _chat_attributes(spec: ModelSpec, preq: ProviderRequest) -> dict[str, str | 
     return attributes
 
 
-def _traced(span: Span, record: AttemptRecord) -> None:
+def trace_attempt(span: Span, record: AttemptRecord) -> None:
     """One attempt on its ``chat`` span: the tokens and cost, or why it failed."""
     span.set_attribute("berrys.attempt", record.attempt)
     if record.outcome != ModelRequestOutcome.SUCCESS:

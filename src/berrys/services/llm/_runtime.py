@@ -22,7 +22,7 @@ from typing import Any
 import structlog
 
 from berrys.config import Settings
-from berrys.core.encryption import SecretBox
+from berrys.core.encryption import SecretBox, secret_box
 from berrys.services.llm._providers.base import ModelSpec, Provider
 from berrys.services.llm._providers.rules import RulesProvider
 from berrys.services.llm._providers.scripted import Cassette, ScriptedProvider
@@ -82,8 +82,7 @@ class Runtime:
     @cached_property
     def secrets(self) -> SecretBox:
         """Encrypts and decrypts stored API keys under the configured secret key(s)."""
-        old = self.settings.old_secret_key
-        return SecretBox(self.settings.resolved_secret_key, [old.get_secret_value()] if old else [])
+        return secret_box(self.settings)
 
     @property
     def scripted(self) -> ScriptedProvider:

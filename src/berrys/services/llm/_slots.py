@@ -19,7 +19,7 @@ from datetime import timedelta
 from functools import partial
 
 import structlog
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,38 @@ from berrys.services.llm.tables import ProviderHold, ProviderLoad
 _log = structlog.get_logger("berrys.llm")
 _load = ProviderLoad.__table__
 _hold = ProviderHold.__table__
+# Takes (and creates) the provider's row lock, setting its limit as this process sees it.
+_LOCK = (
+    pg_insert(_load)
+    .values(key=bindparam("key"), slots=bindparam("limit"), peak=0)
+    .on_conflict_do_update(index_elements=[_load.c.key], set_={"slots": bindparam("limit")})
+)
+# Under that lock (a later statement, so its snapshot sees every hold committed before):
+# expired holds dropped, live ones counted, one added below the limit, the peak raised.
+_TAKE = text(
+    """
+    WITH expired AS (
+        DELETE FROM provider_hold WHERE key = :key AND held_until < :now
+    ), live AS (
+        SELECT count(*) AS n FROM provider_hold WHERE key = :key AND held_until >= :now
+    ), taken AS (
+        INSERT INTO provider_hold (id, key, holder, held_until)
+        SELECT CAST(:id AS uuid), CAST(:key AS varchar), CAST(:holder AS varchar),
+               CAST(:until AS timestamptz)
+        FROM live WHERE live.n < :limit
+        RETURNING id
+    )
+    UPDATE provider_load SET
+        peak = greatest(peak, (SELECT n FROM live) + 1),
+        peak_at = CASE WHEN peak < (SELECT n FROM live) + 1 THEN :now ELSE peak_at END
+    WHERE key = :key AND EXISTS (SELECT 1 FROM taken)
+    RETURNING key
+    """
+).bindparams(
+    bindparam("now", type_=_hold.c.held_until.type),
+    bindparam("until", type_=_hold.c.held_until.type),
+    bindparam("id", type_=_hold.c.id.type),
+)
 # How often a process whose provider is full looks again for a slot another process freed
 # (a slot freed in the same process wakes its waiters at once).
 RETRY_SECONDS = 0.02
@@ -67,36 +99,26 @@ class SharedLimits:
                 await asyncio.wait_for(freed.wait(), RETRY_SECONDS)
 
     async def _try(self, key: str, limit: int) -> uuid.UUID | None:
-        """One attempt in one transaction: the provider's row locked first, so two
-        processes never both count the same free slot."""
+        """One attempt in one transaction of two statements: the provider's row locked
+        first, so two processes never both count the same free slot; then, in one
+        statement, the live holds counted and one added below the limit, with the peak."""
         now = utcnow()
-        async with self.database.transaction() as session:
-            await session.execute(
-                pg_insert(_load)
-                .values(key=key, slots=limit, peak=0)
-                .on_conflict_do_update(index_elements=[_load.c.key], set_={"slots": limit})
+        hold_id = uuid.uuid4()
+        until = now + timedelta(seconds=self.lease_seconds)
+        async with self.database.engine.begin() as connection:
+            await connection.execute(_LOCK, {"key": key, "limit": limit})
+            taken = await connection.execute(
+                _TAKE,
+                {
+                    "key": key,
+                    "limit": limit,
+                    "now": now,
+                    "id": hold_id,
+                    "holder": self.holder,
+                    "until": until,
+                },
             )
-            await session.execute(delete(_hold).where(_hold.c.key == key, _hold.c.held_until < now))
-            in_flight = await session.scalar(
-                select(func.count()).select_from(_hold).where(_hold.c.key == key)
-            )
-            if (in_flight or 0) >= limit:
-                return None
-            hold_id = uuid.uuid4()
-            until = now + timedelta(seconds=self.lease_seconds)
-            await session.execute(
-                insert(_hold).values(id=hold_id, key=key, holder=self.holder, held_until=until)
-            )
-            count = (in_flight or 0) + 1
-            await session.execute(
-                update(_load)
-                .where(_load.c.key == key)
-                .values(
-                    peak=func.greatest(_load.c.peak, count),
-                    peak_at=case((_load.c.peak < count, now), else_=_load.c.peak_at),
-                )
-            )
-        return hold_id
+            return hold_id if taken.first() is not None else None
 
     async def _renew(self, hold_id: uuid.UUID) -> None:
         """Keep the hold while the call lasts longer than a lease."""

@@ -23,6 +23,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
+from berrys.core import tracing
 from berrys.core.db import Database
 from berrys.core.errors import BudgetExceeded, ServiceUnavailable, Unprocessable
 from berrys.services.llm import (
@@ -341,25 +342,33 @@ async def _stream_from(
     provider = state.provider_for(spec)
     assert provider is not None  # the router keeps only served models
     pieces: list[str] = []
+    # Not the current span: the caller's code runs between the deltas.
+    span = tracing.start(tracing.CHAT, spec.name, _router.chat_attributes(spec, preq))
     t0 = time.perf_counter()
     try:
-        async with state.slot(spec):
-            async for delta in provider.stream(spec, preq):
-                if delta:
-                    pieces.append(delta)
-                    yield StreamChunk(delta=delta)
-    except ProviderError as error:
+        try:
+            async with state.slot(spec):
+                async for delta in provider.stream(spec, preq):
+                    if delta:
+                        pieces.append(delta)
+                        yield StreamChunk(delta=delta)
+        except ProviderError as error:
+            latency = (time.perf_counter() - t0) * 1000
+            records.append(_router.failed_attempt(spec, len(records) + 1, error, latency))
+            _router.trace_attempt(span, records[-1])
+            _router.learn(spec, error.outcome, latency)
+            _router.on_failure(state, spec, error)
+            if pieces:
+                raise ServiceUnavailable(f"{spec.name} failed midway: {error.detail}") from None
+            return
         latency = (time.perf_counter() - t0) * 1000
-        records.append(_router.failed_attempt(spec, len(records) + 1, error, latency))
-        _router.learn(spec, error.outcome, latency)
-        _router.on_failure(state, spec, error)
-        if pieces:
-            raise ServiceUnavailable(f"{spec.name} failed midway: {error.detail}") from None
-        return
-    latency = (time.perf_counter() - t0) * 1000
-    response = ProviderResponse(content="".join(pieces))
-    record = _router.answered_attempt(spec, len(records) + 1, preq, response, latency)
-    records.append(record)
+        response = ProviderResponse(content="".join(pieces))
+        record = _router.answered_attempt(spec, len(records) + 1, preq, response, latency)
+        records.append(record)
+        _router.trace_attempt(span, record)
+    finally:
+        if span.is_recording():  # ended here whatever ends the stream (a reader gone too)
+            span.end()
     _router.learn(spec, record.outcome, latency)
     completion = _router.finish(spec, response, None, records, started, route.reason, [], preq)
     yield StreamChunk(done=True, completion=completion)

@@ -41,6 +41,7 @@ from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs._review import decide as decide_review
 from berrys.services.runs._review import get_all as waiting_review
 from berrys.services.runs._review import summarize as review_summary
+from berrys.services.runs.engine.events import of_project as project_events
 from berrys.services.runs.engine.events import read as read_events
 from berrys.services.runs.engine.executor import (
     ArtifactSpec,
@@ -101,6 +102,7 @@ __all__ = [
     "is_offline",
     "pause",
     "plan_of",
+    "project_events",
     "read_artifact_file",
     "read_events",
     "release_dead_leases",

@@ -149,6 +149,11 @@ async def _pinned(url: httpx.URL, settings: Settings) -> tuple[httpx.URL, dict[s
     return url.copy_with(host=str(addresses[0])), extensions
 
 
+async def check(url: str, settings: Settings) -> None:
+    """Raise PolicyDenied (or Unprocessable) unless ``url`` may be reached under the policy."""
+    await _pinned(httpx.URL(url), settings)
+
+
 @asynccontextmanager
 async def request(
     method: str,

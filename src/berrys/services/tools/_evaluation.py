@@ -24,7 +24,7 @@ from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools import _builtin
 from berrys.services.tools._invocation import ToolInvoker
-from berrys.services.tools._mcp import McpPool, McpServerSpec
+from berrys.services.tools._mcp import McpServerSpec
 from berrys.services.tools._registry import get_tool_row, secrets_in
 from berrys.services.tools.contracts import (
     ApprovalPolicy,
@@ -234,8 +234,9 @@ async def _logged_performance(database: Database, tool: Tool) -> tuple[float, di
 
 
 async def _compatibility(
-    mcp: McpPool, tool: Tool, server: McpServer | None
+    invoker: ToolInvoker, tool: Tool, server: McpServer | None
 ) -> tuple[float, dict[str, Any]]:
+    mcp = invoker.mcp
     details: dict[str, Any] = {"python": sys.version.split()[0], "version": tool.version}
     version_ok = bool(_SEMVER.match(tool.version or ""))
     details["version_is_semver"] = version_ok
@@ -262,7 +263,7 @@ async def _compatibility(
         score += 0.2 if found else 0.0
     else:
         score += 0.2 if (server.url or "").startswith(("http://", "https://")) else 0.0
-    spec = McpServerSpec.of(server)
+    spec = McpServerSpec.of(server, invoker.settings)
     try:
         listed = await mcp.list_tools(spec)
         names = {remote.name for remote in listed}
@@ -302,7 +303,7 @@ async def evaluate(
     use_score, use_details = usability(tool)
     sec_score, sec_details = security(tool)
     perf_score, perf_details = await _performance(invoker, tool, request, user)
-    comp_score, comp_details = await _compatibility(invoker.mcp, tool, server)
+    comp_score, comp_details = await _compatibility(invoker, tool, server)
     scores = {
         "usability": use_score,
         "performance": perf_score,

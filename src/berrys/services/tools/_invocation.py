@@ -115,7 +115,8 @@ _SERVER_COLUMNS = (
     McpServer.args,
     McpServer.env,
     McpServer.url,
-    McpServer.headers,
+    McpServer.header_names,
+    McpServer.credentials_encrypted,
     McpServer.timeout_seconds,
     McpServer.enabled,
     McpServer.healthy,
@@ -289,7 +290,10 @@ async def _run(
         if not call.server.enabled:
             raise ServiceUnavailable(f"MCP server {call.server.name!r} is disabled")
         result = await mcp.call_tool(
-            McpServerSpec.of(call.server), tool.target, call.arguments, timeout_seconds=limit
+            McpServerSpec.of(call.server, settings),
+            tool.target,
+            call.arguments,
+            timeout_seconds=limit,
         )
         return _render_mcp(result)
     return await _run_http(call, settings, limit)

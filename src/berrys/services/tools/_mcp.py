@@ -28,9 +28,13 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+from mcp_types import CONNECTION_CLOSED, INVALID_REQUEST, REQUEST_TIMEOUT
 from pydantic import ValidationError
 
+from berrys.config import Settings
+from berrys.core.encryption import SecretUnreadable, secret_box
+from berrys.services.tools._credentials import request_headers
+from berrys.services.tools._egress import check as egress_check
 from berrys.services.tools.contracts import McpTransport
 
 _log = structlog.get_logger("berrys.tools.mcp")
@@ -76,11 +80,22 @@ class McpServerSpec:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     url: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
+    # Decrypted: never in a repr (a log line).
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # Why the stored headers could not be decrypted: the connection fails with it.
+    credentials_error: str | None = None
     timeout_seconds: float = 30.0
+    # Whose egress policy an HTTP server's URL passes (not part of what identifies it).
+    settings: Settings | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, row: Any) -> McpServerSpec:
+    def of(cls, row: Any, settings: Settings) -> McpServerSpec:
+        headers: dict[str, str] = {}
+        error = None
+        try:
+            headers = request_headers(secret_box(settings), row)
+        except SecretUnreadable as exc:
+            error = f"its stored headers are unreadable: {exc}"
         return cls(
             id=row.id,
             name=row.name,
@@ -89,8 +104,10 @@ class McpServerSpec:
             args=tuple(str(arg) for arg in row.args or ()),
             env=tuple(sorted((str(k), str(v)) for k, v in (row.env or {}).items())),
             url=row.url,
-            headers=tuple(sorted((str(k), str(v)) for k, v in (row.headers or {}).items())),
+            headers=tuple(sorted(headers.items())),
+            credentials_error=error,
             timeout_seconds=float(row.timeout_seconds),
+            settings=settings,
         )
 
 
@@ -145,20 +162,33 @@ def _closed(client: Client) -> bool:
     return bool(getattr(dispatcher, "_closed", False))
 
 
-def _transport(spec: McpServerSpec, connection: _Connection) -> Any:
-    if spec.transport == McpTransport.STDIO:
-        if not spec.command:
-            raise McpFailure(spec.name, "a STDIO server needs a command")
-        connection.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the connection
-        params = StdioServerParameters(
-            command=spec.command, args=list(spec.args), env=dict(spec.env) or None
-        )
-        # The SDK hands errlog to the subprocess as its stderr, where a binary file serves;
-        # its annotation says TextIO.
-        return stdio_client(params, errlog=connection.stderr)  # type: ignore[arg-type]
+def _stdio(spec: McpServerSpec, connection: _Connection) -> Any:
+    if not spec.command:
+        raise McpFailure(spec.name, "a STDIO server needs a command")
+    connection.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the connection
+    params = StdioServerParameters(
+        command=spec.command, args=list(spec.args), env=dict(spec.env) or None
+    )
+    # The SDK hands errlog to the subprocess as its stderr, where a binary file serves;
+    # its annotation says TextIO.
+    return stdio_client(params, errlog=connection.stderr)  # type: ignore[arg-type]
+
+
+async def _streamable_http(spec: McpServerSpec, stack: contextlib.AsyncExitStack) -> Any:
+    """The HTTP transport, once the URL passed the tools' egress policy (checked at every
+    connect: what the name resolves to may have changed since it was registered)."""
     if not spec.url:
         raise McpFailure(spec.name, "a STREAMABLE_HTTP server needs a url")
-    return None
+    if spec.credentials_error:
+        raise McpFailure(spec.name, spec.credentials_error)
+    if spec.settings is not None:
+        await egress_check(spec.url, spec.settings)
+    http = create_mcp_http_client(
+        headers=dict(spec.headers) or None,
+        timeout=httpx2.Timeout(spec.timeout_seconds, read=spec.timeout_seconds),
+    )
+    await stack.enter_async_context(http)
+    return streamable_http_client(spec.url, http_client=http)
 
 
 async def _own(connection: _Connection) -> None:
@@ -166,14 +196,10 @@ async def _own(connection: _Connection) -> None:
     spec = connection.spec
     try:
         async with contextlib.AsyncExitStack() as stack:
-            transport = _transport(spec, connection)
-            if transport is None:
-                http = create_mcp_http_client(
-                    headers=dict(spec.headers) or None,
-                    timeout=httpx2.Timeout(spec.timeout_seconds, read=spec.timeout_seconds),
-                )
-                await stack.enter_async_context(http)
-                transport = streamable_http_client(str(spec.url), http_client=http)
+            if spec.transport == McpTransport.STDIO:
+                transport = _stdio(spec, connection)
+            else:
+                transport = await _streamable_http(spec, stack)
             client = Client(
                 transport,
                 mode="auto",
@@ -197,6 +223,15 @@ async def _own(connection: _Connection) -> None:
         connection.client = None
         connection.done.set()
         connection.ready.set()
+
+
+# How a 404 for an HTTP session the server no longer knows (it restarted) reaches the pool:
+# the SDK server's JSON-RPC error, or the SDK client's stand-in for a bare 404.
+_SESSION_GONE = frozenset({"Session not found", "Session terminated"})
+
+
+def _session_lost(exc: MCPError) -> bool:
+    return exc.code == INVALID_REQUEST and exc.message in _SESSION_GONE
 
 
 def failure_line(detail: str, limit: int = 300) -> str:
@@ -340,6 +375,9 @@ class McpPool:
             except TimeoutError:
                 detail, timed_out = f"{method} did not answer within {limit:g}s", True
             except MCPError as exc:
+                if attempt == 1 and _session_lost(exc):
+                    await self._drop(spec)
+                    continue  # the server refused the request unrun: safe to send anew
                 if exc.code == CONNECTION_CLOSED:
                     if attempt == 1 and method == "tools/list":
                         await self._drop(spec)

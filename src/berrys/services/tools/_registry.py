@@ -77,10 +77,7 @@ def server_out(row: McpServer, *, reveal: bool = True) -> McpServerOut:
     """The server with secrets masked; without ``reveal`` (anyone but an ADMIN) also how it
     is started: the command and its arguments."""
     out = McpServerOut.model_validate(row)
-    update: dict[str, Any] = {
-        "env": mask(row.env or {}, everything=True),
-        "headers": mask(row.headers or {}),
-    }
+    update: dict[str, Any] = {"env": mask(row.env or {}, everything=True)}
     if not reveal:
         update["command"] = MASK if row.command else None
         update["args"] = [MASK] if row.args else []

@@ -7,20 +7,24 @@ import uuid
 from typing import Any
 
 import mcp_types
+from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database, fetch_page, utcnow
+from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.core.errors import (
     Conflict,
     ServiceUnavailable,
+    Unprocessable,
 )
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth.contracts import UserOut
 from berrys.services.tools._catalog import create
+from berrys.services.tools._credentials import opened, seal
 from berrys.services.tools._invocation import ToolInvoker, invalidate_definitions
-from berrys.services.tools._mcp import McpFailure, McpPool, McpServerSpec, failure_line
+from berrys.services.tools._mcp import McpFailure, McpServerSpec, failure_line
 from berrys.services.tools._registry import (
     get_server_row,
     server_out,
@@ -33,6 +37,7 @@ from berrys.services.tools.contracts import (
     McpServerCreate,
     McpServerOut,
     McpServerUpdate,
+    McpTransport,
     RefreshResult,
     ToolCreate,
     ToolSource,
@@ -64,8 +69,9 @@ async def get_server_by_name(session: AsyncSession, *, name: str) -> McpServerOu
 
 
 async def create_server(
-    session: AsyncSession, *, server_in: McpServerCreate, user: UserOut | None
+    session: AsyncSession, *, server_in: McpServerCreate, user: UserOut | None, box: SecretBox
 ) -> McpServerOut:
+    """Configure a server; its headers and bearer token are encrypted with ``box``."""
     if await session.scalar(select(McpServer.id).where(McpServer.name == server_in.name)):
         raise Conflict(f"an MCP server named {server_in.name!r} already exists")
     row = McpServer(
@@ -75,10 +81,16 @@ async def create_server(
         args=server_in.args,
         env=server_in.env,
         url=server_in.url,
-        headers=server_in.headers,
         timeout_seconds=server_in.timeout_seconds,
         enabled=server_in.enabled,
         created_by=user.id if user else None,
+    )
+    token = server_in.bearer_token
+    seal(
+        box,
+        row,
+        headers=server_in.headers,
+        bearer_token=token.get_secret_value() if token else None,
     )
     session.add(row)
     await session.flush()
@@ -100,15 +112,18 @@ async def update_server(
     server_id: uuid.UUID,
     server_in: McpServerUpdate,
     user: UserOut | None,
+    box: SecretBox,
 ) -> McpServerOut:
+    """Change what is given; new headers or a new token replace the stored ones."""
     invalidate_definitions()
     row = await get_server_row(session, server_id)
     before = server_out(row)
     changes = server_in.model_dump(exclude_unset=True, exclude_none=True)
+    _check_transport(row, changes)
     if "env" in changes:
         row.env = unmask(changes.pop("env"), row.env or {})
-    if "headers" in changes:
-        row.headers = unmask(changes.pop("headers"), row.headers or {})
+    if "headers" in changes or "bearer_token" in changes:
+        _reseal(box, row, changes.pop("headers", None), changes.pop("bearer_token", None))
     for key, value in changes.items():
         setattr(row, key, value)
     row.updated_at = utcnow()
@@ -124,6 +139,37 @@ async def update_server(
         after=after,
     )
     return after
+
+
+_TRANSPORT_FIELDS = {
+    McpTransport.STDIO: {"command", "args", "env"},
+    McpTransport.STREAMABLE_HTTP: {"url", "headers", "bearer_token"},
+}
+
+
+def _check_transport(row: McpServer, changes: dict[str, Any]) -> None:
+    """Only the fields of the server's own transport may change (422 otherwise)."""
+    foreign = sorted(
+        set(changes) - _TRANSPORT_FIELDS[row.transport] - {"timeout_seconds", "enabled"}
+    )
+    if foreign:
+        raise Unprocessable(
+            f"a {row.transport.value} server takes no {', '.join(foreign)}", fields=foreign
+        )
+
+
+def _reseal(
+    box: SecretBox, row: McpServer, headers: dict[str, str] | None, token: SecretStr | None
+) -> None:
+    """New headers and/or a new token ('' removes it); what is not given stays."""
+    try:
+        stored_headers, stored_token = opened(box, row)
+    except SecretUnreadable as exc:
+        if headers is None or token is None:  # a part that stays must be readable
+            raise Unprocessable(f"MCP server {row.name!r}: {exc}; give both") from None
+        stored_headers, stored_token = {}, None
+    plain = token.get_secret_value() if token is not None else stored_token
+    seal(box, row, headers=stored_headers if headers is None else headers, bearer_token=plain)
 
 
 async def delete_server(
@@ -170,7 +216,7 @@ async def refresh_server(
     The listing happens outside any transaction; the registry writes are one transaction.
     """
     database = invoker.database
-    spec, listed = await _list_remote_tools(database, invoker.mcp, server_id)
+    spec, listed = await _list_remote_tools(invoker, server_id)
     health = invoker.mcp.health(spec.id)
     created: list[str] = []
     updated: list[str] = []
@@ -210,12 +256,13 @@ async def refresh_server(
 
 
 async def _list_remote_tools(
-    database: Database, mcp: McpPool, server_id: uuid.UUID
+    invoker: ToolInvoker, server_id: uuid.UUID
 ) -> tuple[McpServerSpec, list[mcp_types.Tool]]:
     """The enabled server's tools as it lists them (a failure is its health's last_error)."""
+    database, mcp = invoker.database, invoker.mcp
     async with database.transaction(read_only=True) as session:
         row = await get_server_row(session, server_id)
-        spec = McpServerSpec.of(row)
+        spec = McpServerSpec.of(row, invoker.settings)
         enabled = row.enabled
     if not enabled:
         raise Conflict(f"MCP server {spec.name!r} is disabled; enable it first")
@@ -314,7 +361,7 @@ async def server_health(invoker: ToolInvoker, *, server_id: uuid.UUID) -> McpHea
     and list its tools, within the server's timeout."""
     database, mcp = invoker.database, invoker.mcp
     async with database.transaction(read_only=True) as session:
-        spec = McpServerSpec.of(await get_server_row(session, server_id))
+        spec = McpServerSpec.of(await get_server_row(session, server_id), invoker.settings)
     started = utcnow()
     names: list[str] | None = None
     with contextlib.suppress(McpFailure):

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from berrys.core.contracts import ListOf
-from berrys.core.deps import DatabaseDep, PageDep, Session
+from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
+from berrys.core.encryption import secret_box
 from berrys.services.auth.contracts import UserRole
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
 from berrys.services.llm.deps import EmbedderDep
@@ -203,9 +204,12 @@ async def list_servers(session: Session, user: CurrentUser, page: PageDep) -> Li
 
 
 @servers_router.post("", response_model=McpServerOut, status_code=status.HTTP_201_CREATED)
-async def create_server(body: McpServerCreate, session: Session, user: AdminUser) -> McpServerOut:
-    """Configure an MCP server (ADMIN: a STDIO server is a command run on this host)."""
-    return await service.create_server(session, server_in=body, user=user)
+async def create_server(
+    body: McpServerCreate, session: Session, user: AdminUser, settings: SettingsDep
+) -> McpServerOut:
+    """Configure an MCP server (ADMIN: a STDIO server is a command run on this host); a
+    STREAMABLE_HTTP server's headers and bearer token are stored encrypted, never returned."""
+    return await service.create_server(session, server_in=body, user=user, box=secret_box(settings))
 
 
 @servers_router.get("/{server_id}", response_model=McpServerOut)
@@ -218,10 +222,17 @@ async def get_server(server_id: uuid.UUID, session: Session, user: CurrentUser) 
 
 @servers_router.patch("/{server_id}", response_model=McpServerOut)
 async def update_server(
-    server_id: uuid.UUID, body: McpServerUpdate, session: Session, user: AdminUser
+    server_id: uuid.UUID,
+    body: McpServerUpdate,
+    session: Session,
+    user: AdminUser,
+    settings: SettingsDep,
 ) -> McpServerOut:
-    """Change a server; '***' sent back for a masked value keeps the stored one."""
-    return await service.update_server(session, server_id=server_id, server_in=body, user=user)
+    """Change a server; '***' sent back for a masked value keeps the stored one, and
+    headers or a bearer token given replace the stored ones."""
+    return await service.update_server(
+        session, server_id=server_id, server_in=body, user=user, box=secret_box(settings)
+    )
 
 
 @servers_router.delete("/{server_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -7,7 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AliasChoices, Field, StringConstraints, model_validator
+import httpx
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    Field,
+    SecretStr,
+    StringConstraints,
+    model_validator,
+)
 
 from berrys.core.contracts import Contract, Description
 from berrys.core.enums import BerrysEnum
@@ -86,6 +94,43 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Tags = Annotated[list[Tag], Field(max_length=50), AfterValidator(_tags)]
 Version = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Timeout = Annotated[float, Field(gt=0, le=3600)]
+# An HTTP header: a token for its name (RFC 9110), visible ASCII for its value (no CR/LF).
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]{0,4000}$")
+
+
+def _headers(values: dict[str, str]) -> dict[str, str]:
+    for name, value in values.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not an HTTP header name")
+        if not _HEADER_VALUE.match(value):
+            raise ValueError(f"the {name} header's value must be visible ASCII, at most 4000")
+    if "authorization" in {name.lower() for name in values}:
+        raise ValueError("give the Authorization header's token as bearer_token")
+    return values
+
+
+def _token(value: SecretStr) -> SecretStr:
+    if not _HEADER_VALUE.match(value.get_secret_value()):
+        raise ValueError("a bearer token must be visible ASCII, at most 4000 characters")
+    return value
+
+
+def _mcp_url(value: str) -> str:
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"not a URL: {exc}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("an http:// or https:// URL with a host")
+    if url.userinfo:
+        raise ValueError("credentials in the URL are refused: give headers or a bearer_token")
+    return value
+
+
+Headers = Annotated[dict[str, str], Field(max_length=20), AfterValidator(_headers)]
+BearerToken = Annotated[SecretStr, AfterValidator(_token)]
+McpUrl = Annotated[str, StringConstraints(min_length=8, max_length=2000), AfterValidator(_mcp_url)]
 
 
 class ToolCreate(Contract):
@@ -175,6 +220,9 @@ class BatchResult(Contract):
 
 
 class McpServerCreate(Contract):
+    """A STDIO server (``command``, ``args``, ``env``) or a STREAMABLE_HTTP one (``url``,
+    ``headers``, ``bearer_token``); the headers and the token are stored encrypted."""
+
     name: McpServerName
     transport: McpTransport = McpTransport.STDIO
     command: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
@@ -182,18 +230,29 @@ class McpServerCreate(Contract):
         default_factory=list, max_length=100
     )
     env: dict[str, str] = Field(default_factory=dict)
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)] | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    url: McpUrl | None = None
+    headers: Headers = Field(
+        default_factory=dict, description="Sent with every request; stored encrypted."
+    )
+    bearer_token: BearerToken | None = Field(
+        default=None,
+        description="Sent as 'Authorization: Bearer ...'; stored encrypted, never returned.",
+    )
     timeout_seconds: Timeout = 30.0
     enabled: bool = True
 
     @model_validator(mode="after")
     def _transport_fields(self) -> McpServerCreate:
-        if self.transport == McpTransport.STDIO and not self.command:
-            raise ValueError("a STDIO server needs a command")
-        is_http = self.transport == McpTransport.STREAMABLE_HTTP
-        if is_http and not (self.url or "").startswith(("http://", "https://")):
-            raise ValueError("a STREAMABLE_HTTP server needs an http(s) url")
+        if self.transport == McpTransport.STDIO:
+            if not self.command:
+                raise ValueError("a STDIO server needs a command")
+            if self.url or self.headers or self.bearer_token:
+                raise ValueError("a STDIO server takes no url, headers or bearer_token")
+        else:
+            if not self.url:
+                raise ValueError("a STREAMABLE_HTTP server needs an http(s) url")
+            if self.command or self.args or self.env:
+                raise ValueError("a STREAMABLE_HTTP server takes no command, args or env")
         return self
 
 
@@ -201,8 +260,13 @@ class McpServerUpdate(Contract):
     command: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = None
     args: list[Annotated[str, StringConstraints(max_length=4000)]] | None = None
     env: dict[str, str] | None = None
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)] | None = None
-    headers: dict[str, str] | None = None
+    url: McpUrl | None = None
+    headers: Headers | None = Field(
+        default=None, description="Replaces every stored header ({} removes them)."
+    )
+    bearer_token: BearerToken | None = Field(
+        default=None, description="Replaces the stored token ('' removes it)."
+    )
     timeout_seconds: Timeout | None = None
     enabled: bool | None = None
 
@@ -215,7 +279,8 @@ class McpServerOut(Contract):
     args: list[str] = Field(description="Shown as ['***'] to anyone but an ADMIN.")
     env: dict[str, str] = Field(description="Values are shown as '***'.")
     url: str | None
-    headers: dict[str, str] = Field(description="Secret values are shown as '***'.")
+    header_names: list[str] = Field(description="The headers sent; their values never shown.")
+    has_token: bool = Field(description="Whether a bearer token is stored (never shown).")
     timeout_seconds: float
     enabled: bool
     healthy: bool | None

@@ -18,6 +18,7 @@ from berrys.services.tools._catalog import (
     get_categories,
     update,
 )
+from berrys.services.tools._credentials import rotate_secrets
 from berrys.services.tools._discovery import discover, get_discovery
 from berrys.services.tools._egress import request as egress_request
 from berrys.services.tools._evaluation import evaluate, get_evaluations
@@ -74,6 +75,7 @@ __all__ = [
     "get_usage",
     "refresh_server",
     "require_human_approval",
+    "rotate_secrets",
     "server_health",
     "unbind_agent_tool",
     "update",

@@ -19,6 +19,8 @@ from berrys.services.tools.contracts import (
     ToolVerdict,
 )
 
+AUTHORIZATION_HEADER = "Authorization"
+
 
 class McpServer(UUIDPrimaryKey, Timestamps, Base):
     """How to reach one MCP server; its tools are registered as ``tool`` rows."""
@@ -31,7 +33,10 @@ class McpServer(UUIDPrimaryKey, Timestamps, Base):
     args: Mapped[list[Any]] = mapped_column(default=list)
     env: Mapped[dict[str, Any]] = mapped_column(default=dict)
     url: Mapped[str | None] = mapped_column(String(2000))
-    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The headers and bearer token, as JSON encrypted under the secret key; only the names
+    # of the headers are ever shown.
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text)
+    header_names: Mapped[list[Any]] = mapped_column(default=list)
     timeout_seconds: Mapped[float] = mapped_column(Float, default=30.0)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     healthy: Mapped[bool | None] = mapped_column(Boolean)
@@ -42,6 +47,11 @@ class McpServer(UUIDPrimaryKey, Timestamps, Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
+
+    @property
+    def has_token(self) -> bool:
+        """Whether a bearer token is stored: it is sent as the Authorization header."""
+        return AUTHORIZATION_HEADER in (self.header_names or [])
 
 
 class Tool(UUIDPrimaryKey, Timestamps, Base):

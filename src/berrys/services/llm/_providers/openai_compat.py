@@ -15,6 +15,7 @@ from typing import Any
 import openai
 
 from berrys.config import Settings
+from berrys.core import tracing
 from berrys.services.llm._providers.base import (
     FULL_CHAT,
     ConnectionFailed,
@@ -164,6 +165,9 @@ class OpenAIProvider(Provider):
                     "schema": request.json_schema,
                 },
             }
+        traced = tracing.headers()  # the server can join the model call's trace
+        if traced:
+            arguments["extra_headers"] = traced
         return arguments
 
     def _refused_json_schema(self, exc: Exception, request: ProviderRequest) -> bool:

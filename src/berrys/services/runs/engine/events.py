@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -127,6 +128,40 @@ async def emit(
     return await emit_many(session, run_id, [Event(type, task_run_id, payload)])
 
 
+async def of_project(
+    session: AsyncSession,
+    *,
+    project_id: uuid.UUID,
+    since: datetime,
+    types: Collection[RunEventType],
+    limit: int = 500,
+) -> list[dict[str, Any]]:
+    """Events of ``types`` in the project's runs written at ``since`` or later, oldest first
+    (the same shape as ``read``, with ``run_id``)."""
+    rows = await session.execute(
+        select(_event)
+        .join(_run, _run.c.id == _event.c.run_id)
+        .where(
+            _run.c.project_id == project_id,
+            _event.c.created_at >= since,
+            _event.c.type.in_(list(types)),
+        )
+        .order_by(_event.c.created_at, _event.c.run_id, _event.c.seq)
+        .limit(limit)
+    )
+    return [{"run_id": str(row.run_id), **_event_dict(row)} for row in rows]
+
+
+def _event_dict(row: Any) -> dict[str, Any]:
+    return {
+        "seq": row.seq,
+        "type": RunEventType(row.type).value,
+        "task_run_id": str(row.task_run_id) if row.task_run_id else None,
+        "payload": row.payload,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
 async def read(
     session: AsyncSession, *, run_id: uuid.UUID, after_seq: int = 0, limit: int = 500
 ) -> list[dict[str, Any]]:
@@ -137,13 +172,4 @@ async def read(
         .order_by(_event.c.seq)
         .limit(limit)
     )
-    return [
-        {
-            "seq": row.seq,
-            "type": RunEventType(row.type).value,
-            "task_run_id": str(row.task_run_id) if row.task_run_id else None,
-            "payload": row.payload,
-            "created_at": row.created_at.isoformat(),
-        }
-        for row in rows
-    ]
+    return [_event_dict(row) for row in rows]
