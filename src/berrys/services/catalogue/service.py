@@ -96,8 +96,8 @@ def shipped() -> Catalogue:
     return load(None)
 
 
-def project_types(current: Catalogue) -> list[ProjectType]:
-    return sorted(current.types.values(), key=lambda t: t.key)
+def project_types(known: Catalogue) -> list[ProjectType]:
+    return sorted(known.types.values(), key=lambda t: t.key)
 
 
 def summary(project_type: ProjectType) -> ProjectTypeSummary:
@@ -112,20 +112,18 @@ def summary(project_type: ProjectType) -> ProjectTypeSummary:
     )
 
 
-def project_type(current: Catalogue, key: str) -> ProjectType | None:
-    return current.types.get(key)
+def project_type(known: Catalogue, key: str) -> ProjectType | None:
+    return known.types.get(key)
 
 
-def deliverable_type(current: Catalogue, key: str | None) -> DeliverableType | None:
-    return current.deliverables.get(key) if key else None
+def deliverable_type(known: Catalogue, key: str | None) -> DeliverableType | None:
+    return known.deliverables.get(key) if key else None
 
 
-def deliverable_for(
-    current: Catalogue, key: str | None, description: str
-) -> DeliverableType | None:
+def deliverable_for(known: Catalogue, key: str | None, description: str) -> DeliverableType | None:
     """Deliverable type ``key`` as this project needs it: each section's standard content
     with the lines kept for what ``description`` mentions."""
-    found = deliverable_type(current, key)
+    found = deliverable_type(known, key)
     if found is None or not any(section.standard_when for section in found.sections):
         return found
     sections = [
