@@ -83,8 +83,8 @@ KUBERNETES_MISTAKES = [
     (
         "k8s/base/worker.yaml",
         'args: ["worker"]',
-        'args: ["workers"]',
-        "`berrys workers` is not a berrys command",
+        'args: ["wroker"]',
+        "`berrys wroker` is not a berrys command",
     ),
     ("k8s/base/api.yaml", '"--port", "8000"', '"--prot", "8000"', "No such option"),
     # A ConfigMap that is not there.
