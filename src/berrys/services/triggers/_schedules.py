@@ -11,12 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
-from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.triggers._access import project_row
+from berrys.services.triggers._access import project_row, record_change
 from berrys.services.triggers.contracts import (
     ScheduleCreate,
     ScheduleFireOut,
@@ -68,7 +67,7 @@ async def create(
     session.add(row)
     await session.flush()
     out = schedule_out(row)
-    await _audit(session, row, AuditAction.CREATE, user, before=None, after=out)
+    await record_change(session, "schedule", row, AuditAction.CREATE, user, before=None, after=out)
     return out
 
 
@@ -90,7 +89,9 @@ async def update(
         row.next_fire_at = next_fire(row.cron, utcnow())
     await session.flush()
     out = schedule_out(row)
-    await _audit(session, row, AuditAction.UPDATE, user, before=before, after=out)
+    await record_change(
+        session, "schedule", row, AuditAction.UPDATE, user, before=before, after=out
+    )
     return out
 
 
@@ -98,7 +99,9 @@ async def delete(
     session: AsyncSession, *, project_id: uuid.UUID, schedule_id: uuid.UUID, user: UserOut
 ) -> None:
     row = await _row(session, project_id, schedule_id, user, write=True)
-    await _audit(session, row, AuditAction.DELETE, user, before=schedule_out(row), after=None)
+    await record_change(
+        session, "schedule", row, AuditAction.DELETE, user, before=schedule_out(row), after=None
+    )
     await session.delete(row)
 
 
@@ -143,24 +146,3 @@ async def fires(
         offset=offset,
     )
     return [ScheduleFireOut.model_validate(row) for row in rows], total
-
-
-async def _audit(
-    session: AsyncSession,
-    row: Schedule,
-    action: AuditAction,
-    user: UserOut,
-    *,
-    before: ScheduleOut | None,
-    after: ScheduleOut | None,
-) -> None:
-    await audit.record(
-        session,
-        entity_type="schedule",
-        entity_id=row.id,
-        project_id=row.project_id,
-        action=action,
-        actor_id=user.id,
-        before=None if before is None else before.model_dump(mode="json"),
-        after=None if after is None else after.model_dump(mode="json"),
-    )

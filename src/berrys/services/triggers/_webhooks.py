@@ -16,7 +16,7 @@ from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.triggers._access import project_row
+from berrys.services.triggers._access import project_row, record_change
 from berrys.services.triggers.contracts import (
     WebhookCreate,
     WebhookDeliveryOut,
@@ -72,7 +72,7 @@ async def create(
     session.add(row)
     await session.flush()
     out = webhook_out(row)
-    await _audit(session, row, AuditAction.CREATE, user, before=None, after=out)
+    await record_change(session, "webhook", row, AuditAction.CREATE, user, before=None, after=out)
     return out
 
 
@@ -98,7 +98,7 @@ async def update(
         row.secret_encrypted = box.encrypt(value) if value else None
     await session.flush()
     out = webhook_out(row)
-    await _audit(session, row, AuditAction.UPDATE, user, before=before, after=out)
+    await record_change(session, "webhook", row, AuditAction.UPDATE, user, before=before, after=out)
     return out
 
 
@@ -106,7 +106,9 @@ async def delete(
     session: AsyncSession, *, project_id: uuid.UUID, webhook_id: uuid.UUID, user: UserOut
 ) -> None:
     row = await _row(session, project_id, webhook_id, user, write=True)
-    await _audit(session, row, AuditAction.DELETE, user, before=webhook_out(row), after=None)
+    await record_change(
+        session, "webhook", row, AuditAction.DELETE, user, before=webhook_out(row), after=None
+    )
     await session.delete(row)
 
 
@@ -176,27 +178,6 @@ async def deliveries(
         )
         for row in rows
     ], total
-
-
-async def _audit(
-    session: AsyncSession,
-    row: Webhook,
-    action: AuditAction,
-    user: UserOut,
-    *,
-    before: WebhookOut | None,
-    after: WebhookOut | None,
-) -> None:
-    await audit.record(
-        session,
-        entity_type="webhook",
-        entity_id=row.id,
-        project_id=row.project_id,
-        action=action,
-        actor_id=user.id,
-        before=None if before is None else before.model_dump(mode="json"),
-        after=None if after is None else after.model_dump(mode="json"),
-    )
 
 
 async def rotate_secrets(session: AsyncSession, *, box: SecretBox) -> list[str]:
