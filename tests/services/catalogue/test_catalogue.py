@@ -193,6 +193,15 @@ async def test_an_outdoor_event_agrees_its_site_and_an_indoor_one_books_a_venue(
     assert (site in names, venue in names) == (place == "site", place == "venue")
 
 
+async def test_an_event_with_children_needs_safeguarding_and_one_without_does_not(models):
+    with_children = await catalogue.understand(
+        models, "A homework club at the library for children aged 8 to 11, run by volunteers"
+    )
+    adults = await catalogue.understand(models, "A quiz night in the village hall")
+    assert any("DBS check" in r.text for r in with_children.requirements)
+    assert not any("DBS check" in r.text for r in adults.requirements)
+
+
 def test_a_risk_assessment_covers_the_hazards_of_the_place_it_describes():
     shipped = catalogue.shipped()
     by_river = catalogue.deliverable_for(
