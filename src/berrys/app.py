@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from berrys import __version__
+from berrys.a2a_server.http import routes as a2a_routes
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
@@ -210,6 +211,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in _ROUTERS:
         app.include_router(router)
     _mount_mcp(app)
+    # A2A clients fetch the card and reach the same services at /a2a as their token's user.
+    app.router.routes.extend(a2a_routes(lambda: app.state.services))
     install_web(app)
     document_problems(app)
     app.add_middleware(

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     )
     login_failure_window_seconds: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Request body limit.")
+    public_url: str | None = Field(
+        default=None,
+        description="The URL clients reach this server at (behind a proxy), e.g. "
+        "https://berrys.example.org; the A2A agent card names its endpoint under it. Default: "
+        "the URL each request came to.",
+    )
     tools_default_timeout_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="Tool call timeout unless the tool sets one."
     )
