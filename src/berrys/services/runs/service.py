@@ -5,6 +5,8 @@ it (an executor's side, and the worker)."""
 from __future__ import annotations
 
 from berrys.services.runs import _effects
+from berrys.services.runs._agui_stream import Position as AguiPosition
+from berrys.services.runs._agui_stream import agui_stream, answer_interrupts
 from berrys.services.runs._answers import (
     apply_interaction,
     expire_interactions,
@@ -35,7 +37,12 @@ from berrys.services.runs._control import (
     retry_task,
     task_out,
 )
-from berrys.services.runs._event_listener import EventSubscription, RunEventListener
+from berrys.services.runs._event_listener import (
+    EventSubscription,
+    OutboxRead,
+    RunEventListener,
+    follow_outbox,
+)
 from berrys.services.runs._health import expired_leases, stalled_runs, task_outcomes
 from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs._review import decide as decide_review
@@ -69,9 +76,11 @@ __all__ = [
     "CONFIGURE_MODEL",
     "HOOKS",
     "MAX_TRACED_REQUEST",
+    "AguiPosition",
     "ArtifactSpec",
     "EngineConfig",
     "EventSubscription",
+    "OutboxRead",
     "PauseRun",
     "PermanentTaskError",
     "RunEventListener",
@@ -81,6 +90,8 @@ __all__ = [
     "TaskSnapshot",
     "Worker",
     "add_events",
+    "agui_stream",
+    "answer_interrupts",
     "apply_interaction",
     "artifact_download_headers",
     "artifact_media_type",
@@ -92,6 +103,7 @@ __all__ = [
     "events",
     "expire_interactions",
     "expired_leases",
+    "follow_outbox",
     "get",
     "get_all",
     "get_artifact",
