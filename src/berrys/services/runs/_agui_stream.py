@@ -23,10 +23,12 @@ from ag_ui.core import (
     TextMessageContentEvent,
     TextMessageEndEvent,
     TextMessageStartEvent,
+    TextPart,
     ToolCallArgsEvent,
     ToolCallEndEvent,
     ToolCallResultEvent,
     ToolCallStartEvent,
+    UserMessage,
 )
 from ag_ui.encoder import EventEncoder
 from pydantic import ValidationError
@@ -42,7 +44,7 @@ from berrys.services.projects import service as projects
 from berrys.services.runs._agui import Interrupts, Item, Output, RunView, ToolCalls
 from berrys.services.runs._answers import respond_interaction
 from berrys.services.runs._event_listener import RunEventListener, follow_outbox
-from berrys.services.runs.contracts import RUN_TERMINAL, RunStatus, StepKind
+from berrys.services.runs.contracts import RUN_TERMINAL, AguiProject, RunStatus, StepKind
 from berrys.services.runs.engine.events import read
 from berrys.services.runs.tables import Run, Step, TaskRun
 
@@ -87,6 +89,34 @@ class Position:
     def covers(self, seq: int) -> bool:
         """Whether the client has every AG-UI event of outbox event ``seq``."""
         return seq < self.seq or (seq == self.seq and self.index is None)
+
+
+def agent_input(body: dict[str, Any]) -> RunAgentInput:
+    """A request's body as the protocol's ``RunAgentInput``."""
+    try:
+        return RunAgentInput.model_validate(body)
+    except ValidationError as exc:
+        raise Unprocessable(f"Not an AG-UI RunAgentInput: {_first_error(exc)}") from None
+
+
+def project_description(given: RunAgentInput) -> str:
+    """The text of the last user message: what the project is (bounded as a project's)."""
+    said = [message for message in given.messages if isinstance(message, UserMessage)]
+    content = said[-1].content if said else ""
+    if not isinstance(content, str):
+        content = "\n".join(part.text for part in content if isinstance(part, TextPart))
+    try:
+        return AguiProject(description=content.strip()).description
+    except ValidationError as exc:
+        raise Unprocessable(
+            f"The last user message describes the project: {_first_error(exc)}"
+        ) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    problem = exc.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    return f"{where}: {problem['msg']}" if where else str(problem["msg"])
 
 
 async def open_view(session: AsyncSession, *, run_id: uuid.UUID) -> RunView:
@@ -287,9 +317,7 @@ def _response(entry: ResumeEntry) -> InteractionResponse:
     try:
         return InteractionResponse.model_validate(entry.payload)
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "payload"
-        raise Unprocessable(f"Interrupt {entry.interrupt_id}: {where}: {problem['msg']}") from None
+        raise Unprocessable(f"Interrupt {entry.interrupt_id}: {_first_error(exc)}") from None
 
 
 async def _replayed(session: AsyncSession, run_id: uuid.UUID) -> tuple[RunView, int]:

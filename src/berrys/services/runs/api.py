@@ -9,11 +9,9 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from ag_ui.core import RunAgentInput, TextPart, UserMessage
+from ag_ui.core import RunAgentInput
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
-from pydantic import ValidationError
 
 from berrys.core.contracts import MAX_BIGINT, ListOf
 from berrys.core.db import Database
@@ -26,7 +24,6 @@ from berrys.services.projects.deps import VisibleProject, WritableProject
 from berrys.services.runs import _artifacts, _review, service
 from berrys.services.runs.contracts import (
     RUN_TERMINAL,
-    AguiProject,
     ArtifactSummary,
     ReviewItem,
     ReviewSummary,
@@ -211,7 +208,7 @@ async def agui_agent(
     answer is that run's AG-UI stream. With ``resume``: the caller's answers to every
     interrupt the run's last AG-UI run ended with (``payload`` an approval's ``{approved,
     comment}``; ``cancelled`` declines), then the run's next AG-UI run."""
-    given = _agent_input(body)
+    given = service.agui_input(body)
     if given.resume:
         run_id, after = await service.answer_interrupts(database, entries=given.resume, user=user)
     else:
@@ -219,7 +216,7 @@ async def agui_agent(
             models,
             database,
             embedder=embedder,
-            description=_description(given),
+            description=service.agui_description(given),
             user=user,
             run_in=RunCreate(),
             on_created=lambda _project_id, _name: None,
@@ -229,28 +226,6 @@ async def agui_agent(
     return await _agui_response(
         request, database, listener, run_id=run_id, after=after, given=given
     )
-
-
-def _agent_input(body: dict[str, Any]) -> RunAgentInput:
-    """The body as the protocol's ``RunAgentInput`` (taken as an object: its models' names
-    would collide with this API's own in the OpenAPI document)."""
-    try:
-        return RunAgentInput.model_validate(body)
-    except ValidationError as exc:
-        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        raise RequestValidationError(errors) from None
-
-
-def _description(body: RunAgentInput) -> str:
-    """The text of the last user message: what the project is (bounded as a project's)."""
-    said = [message for message in body.messages if isinstance(message, UserMessage)]
-    content = said[-1].content if said else ""
-    if not isinstance(content, str):
-        content = "\n".join(part.text for part in content if isinstance(part, TextPart))
-    try:
-        return AguiProject(description=content.strip()).description
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
 
 
 async def _agui_response(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from berrys.services.runs import _effects
 from berrys.services.runs._agui_stream import Position as AguiPosition
+from berrys.services.runs._agui_stream import agent_input as agui_input
 from berrys.services.runs._agui_stream import agui_stream, answer_interrupts
+from berrys.services.runs._agui_stream import project_description as agui_description
 from berrys.services.runs._answers import (
     apply_interaction,
     expire_interactions,
@@ -90,6 +92,8 @@ __all__ = [
     "TaskSnapshot",
     "Worker",
     "add_events",
+    "agui_description",
+    "agui_input",
     "agui_stream",
     "answer_interrupts",
     "apply_interaction",
