@@ -42,6 +42,7 @@ from berrys.services.pipeline import service as pipeline
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
+from berrys.services.publishing.api import router as publishing_router
 from berrys.services.runs.api import (
     artifacts_router,
     project_runs_router,
@@ -81,6 +82,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     trigger_loop = services.trigger_loop()
     if trigger_loop is not None:
         trigger_loop.start()
+    publish_loop = services.publish_loop()
+    if publish_loop is not None:
+        publish_loop.start()
     own_process = getattr(app.state, "own_process", False)
     if own_process:
         _tune_garbage_collection()
@@ -98,6 +102,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await alert_loop.stop()
         if trigger_loop is not None:
             await trigger_loop.stop()
+        if publish_loop is not None:
+            await publish_loop.stop()
         if loop_lag is not None:
             await loop_lag.stop()
         await services.aclose()
@@ -163,6 +169,7 @@ _ROUTERS = (
     chat_router,
     project_runs_router,
     triggers_router,
+    publishing_router,
     runs_router,
     reviews_router,
     artifacts_router,

@@ -38,6 +38,7 @@ from berrys.services.interactions.tables import (
 )
 
 __all__ = [
+    "answered",
     "cancel_pending",
     "create",
     "due_count",
@@ -226,6 +227,21 @@ async def get_all(
         offset=offset,
     )
     return [await _load(session, interaction_id) for interaction_id in ids], total
+
+
+async def answered(
+    session: AsyncSession, *, interaction_ids: Collection[uuid.UUID]
+) -> list[InteractionOut]:
+    """Those of these interactions no longer PENDING (answered, expired or cancelled)."""
+    if not interaction_ids:
+        return []
+    ids = await session.scalars(
+        select(_common.c.id).where(
+            _common.c.id.in_(list(interaction_ids)),
+            _common.c.status != InteractionStatus.PENDING,
+        )
+    )
+    return [await _load(session, interaction_id) for interaction_id in ids]
 
 
 def _response_values(type: HumanInteractionType, response: InteractionResponse) -> dict[str, Any]:
