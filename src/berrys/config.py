@@ -141,6 +141,11 @@ class Settings(BaseSettings):
         description="Carry out approved publications and send their webhook deliveries in "
         "this process (`berrys serve` and `berrys worker`); each publication once.",
     )
+    publish_second_person: bool = Field(
+        default=False,
+        description="A publication's approval must be answered by someone other than who "
+        "asked for it.",
+    )
     publish_git_roots: list[Path] = Field(
         default_factory=list,
         description="Folders (JSON list) under which the GIT publication target may commit to "

@@ -77,7 +77,9 @@ async def create(
     )
     session.add(row)
     await session.flush()
-    row.interaction_id = await _ask_approval(session, row, project.name, publication_in.note, user)
+    row.interaction_id = await _ask_approval(
+        session, row, project.name, publication_in.note, user, settings.publish_second_person
+    )
     await session.flush()
     out = publication_out(row)
     await audit.record(
@@ -93,9 +95,15 @@ async def create(
 
 
 async def _ask_approval(
-    session: AsyncSession, row: Publication, project_name: str, note: str | None, user: UserOut
+    session: AsyncSession,
+    row: Publication,
+    project_name: str,
+    note: str | None,
+    user: UserOut,
+    second_person: bool,
 ) -> uuid.UUID:
-    """The APPROVAL a person answers before the publication goes out; its id."""
+    """The APPROVAL a person answers before the publication goes out (``second_person``:
+    not the one who asked); its id."""
     files = [PublishedFile.model_validate(item) for item in row.files]
     asked = await interactions.create(
         session,
@@ -112,6 +120,7 @@ async def _ask_approval(
             "destination": _destination(row.target, row.options),
             "files": [item.file_name for item in files],
             "requested_by": user.email,
+            **({"not_answered_by": str(user.id)} if second_person else {}),
         },
         actor_id=user.id,
     )

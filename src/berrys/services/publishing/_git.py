@@ -16,6 +16,9 @@ from berrys.core.errors import Unprocessable
 GIT_TIMEOUT_SECONDS = 60.0
 AUTHOR = ("Berrys", "berrys@localhost")
 _NO_COMMIT = "0" * 40
+# A repository's own configuration may name programs git runs (a file-system monitor, hooks):
+# none of them runs for a publication.
+_SAFE_CONFIG = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null")
 
 
 class GitFailed(Exception):
@@ -28,6 +31,7 @@ async def _git(
     """Run ``git -C repository args``: its exit code, standard output and error."""
     process = await asyncio.create_subprocess_exec(
         "git",
+        *_SAFE_CONFIG,
         "-C",
         str(repository),
         *args,
