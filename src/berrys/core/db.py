@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -61,6 +61,12 @@ T = TypeVar("T")
 # Waiting for a database that restarts: the first retry soon, then doubling up to this.
 OUTAGE_FIRST_RETRY_SECONDS = 0.05
 OUTAGE_MAX_RETRY_SECONDS = 1.0
+# A pooled PostgreSQL connection given back longer ago than this is pinged before it is used
+# again. One in steady use is not: a ping is three round trips (BEGIN, a query, ROLLBACK),
+# which doubled the worker's transactions, and a connection broken meanwhile fails its first
+# statement, whose disconnect error recycles the whole pool (callers retry an outage).
+PING_AFTER_IDLE_SECONDS = 1.0
+_GIVEN_BACK = "berrys_given_back"
 
 
 def utcnow() -> datetime:
@@ -152,6 +158,26 @@ def _configure_server(engine: AsyncEngine) -> None:
         except OSError as exc:
             raise DatabaseUnavailable() from exc
 
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _given_back(_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_GIVEN_BACK] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_when_idle(connection: Any, record: Any, _proxy: Any) -> None:
+        given_back = record.info.get(_GIVEN_BACK)
+        if given_back is None or time.monotonic() - given_back < PING_AFTER_IDLE_SECONDS:
+            return  # fresh from connect, or in steady use
+        try:
+            engine.dialect.do_ping(connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, connection, None):
+                # The pool drops this connection and checks out another (up to 3 times).
+                raise DisconnectionError() from exc
+            raise
+
 
 async def fetch_page(
     session: AsyncSession, statement: Select[Any], *, limit: int, offset: int
@@ -175,8 +201,6 @@ class Database:
         options: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             options.update(module=OneHopDBAPI())
-        else:
-            options.update(pool_pre_ping=True)
         if on_file or not self.is_sqlite:
             # Connections kept open for a server's concurrent requests and its worker's tasks:
             # an overflow connection is closed as soon as it is given back, and opening one
