@@ -8,13 +8,14 @@ process's for its next call for a moment (``KEEP_SECONDS``; ``SHARE_AFTER_SECOND
 then is deleted. A hold expires with its lease (renewed while held), so a killed process
 frees its slots.
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-import time
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass

@@ -36,7 +36,7 @@ from berrys.services.runs._control import (
     task_out,
 )
 from berrys.services.runs._event_listener import EventSubscription, RunEventListener
-from berrys.services.runs._health import expired_leases, stalled_runs, task_outcomes
+from berrys.services.runs._health import stalled_runs, task_outcomes
 from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs._review import decide as decide_review
 from berrys.services.runs._review import get_all as waiting_review
@@ -53,6 +53,7 @@ from berrys.services.runs.engine.executor import (
 from berrys.services.runs.engine.hooks import RunHooks
 from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
 from berrys.services.runs.engine.presence import live as workers
+from berrys.services.runs.engine.presence import silent as silent_workers
 from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
 from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
@@ -91,7 +92,6 @@ __all__ = [
     "decide_review",
     "events",
     "expire_interactions",
-    "expired_leases",
     "get",
     "get_all",
     "get_artifact",
@@ -112,6 +112,7 @@ __all__ = [
     "retry_task",
     "review_summary",
     "safe_file_name",
+    "silent_workers",
     "stalled_runs",
     "task_out",
     "task_outcomes",

@@ -267,7 +267,7 @@ class Claimer:
         poll that takes the write lock would queue behind (on SQLite: sleep in the busy
         handler of) whatever transaction is creating the work it looks for."""
         params = {"now": utcnow(), "limit": 1, "busy": ids_param(executing, sqlite=self._sqlite)}
-        async with self.database.transaction(read_only=True) as session:
+        async with self.database.reads() as session:
             return (await session.execute(self._candidates, params)).first() is not None
 
     async def warm(self, session: Any, nothing: list[uuid.UUID]) -> None:
