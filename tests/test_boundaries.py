@@ -4,7 +4,8 @@ its own modules are private by name (`_name.py`).
 import-linter (pyproject.toml) keeps the layers; what it cannot say is which modules of a
 service are its public face, so this test walks the import graph. Service code and the
 edges may import another service's `service` and `contracts` modules; the edges (a
-service's `api.py` and `deps.py`, `web`, `cli`, `mcp_server`) also its access dependencies.
+service's `api.py` and `deps.py`, `web`, `cli`, `mcp_server`, `a2a_server`) also its access
+dependencies.
 `app.py` and `berrys.tables` (every table, for Alembic) put the pieces together and are not
 bound by it.
 """
@@ -25,7 +26,7 @@ SERVICES = "berrys.services"
 PUBLIC = frozenset({"service", "contracts"})
 EDGE_PUBLIC = PUBLIC | {"deps"}
 EDGE_MODULES = frozenset({"api", "deps"})
-EDGES = ("berrys.web", "berrys.cli", "berrys.mcp_server")
+EDGES = ("berrys.web", "berrys.cli", "berrys.mcp_server", "berrys.a2a_server")
 
 
 def _place(module: str) -> tuple[str, str]:

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from berrys import __version__
+from berrys.a2a_server.http import routes as a2a_routes
 from berrys.config import Settings
 from berrys.core import migrate
 from berrys.core.db import Database
@@ -41,6 +42,7 @@ from berrys.services.pipeline import service as pipeline
 from berrys.services.planning.api import project_router as project_plans_router
 from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
+from berrys.services.publishing.api import router as publishing_router
 from berrys.services.runs.api import (
     artifacts_router,
     project_runs_router,
@@ -80,6 +82,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     trigger_loop = services.trigger_loop()
     if trigger_loop is not None:
         trigger_loop.start()
+    publish_loop = services.publish_loop()
+    if publish_loop is not None:
+        publish_loop.start()
     own_process = getattr(app.state, "own_process", False)
     if own_process:
         _tune_garbage_collection()
@@ -97,6 +102,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await alert_loop.stop()
         if trigger_loop is not None:
             await trigger_loop.stop()
+        if publish_loop is not None:
+            await publish_loop.stop()
         if loop_lag is not None:
             await loop_lag.stop()
         await services.aclose()
@@ -162,6 +169,7 @@ _ROUTERS = (
     chat_router,
     project_runs_router,
     triggers_router,
+    publishing_router,
     runs_router,
     reviews_router,
     artifacts_router,
@@ -203,6 +211,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     for router in _ROUTERS:
         app.include_router(router)
     _mount_mcp(app)
+    # A2A clients fetch the card and reach the same services at /a2a as their token's user.
+    app.router.routes.extend(a2a_routes(lambda: app.state.services))
     install_web(app)
     document_problems(app)
     app.add_middleware(

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     )
     login_failure_window_seconds: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Request body limit.")
+    public_url: str | None = Field(
+        default=None,
+        description="The URL clients reach this server at (behind a proxy), e.g. "
+        "https://berrys.example.org; the A2A agent card names its endpoint under it. Default: "
+        "the URL each request came to.",
+    )
     tools_default_timeout_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="Tool call timeout unless the tool sets one."
     )
@@ -127,6 +133,23 @@ class Settings(BaseSettings):
         default=True,
         description="Fire run schedules and deliver run webhooks in this process (`berrys "
         "serve` and `berrys worker`); several processes share the work, each fire once.",
+    )
+    # Publishing (services/publishing): approved publications carried out, and their webhook
+    # deliveries sent, by every server and worker process.
+    publish_loop: bool = Field(
+        default=True,
+        description="Carry out approved publications and send their webhook deliveries in "
+        "this process (`berrys serve` and `berrys worker`); each publication once.",
+    )
+    publish_second_person: bool = Field(
+        default=False,
+        description="A publication's approval must be answered by someone other than who "
+        "asked for it.",
+    )
+    publish_git_roots: list[Path] = Field(
+        default_factory=list,
+        description="Folders (JSON list) under which the GIT publication target may commit to "
+        "a repository; empty: the GIT target is refused.",
     )
     alerts_evaluation_seconds: float = Field(
         default=30.0, ge=1, le=3600, description="How often each alert rule is evaluated."
@@ -267,6 +290,11 @@ class Settings(BaseSettings):
     def catalogue_dir(self) -> Path:
         """The user's own project and deliverable types, beside the shipped ones."""
         return self.data_dir / "catalogue"
+
+    @property
+    def publications_dir(self) -> Path:
+        """Where published bundles are kept (one zip per publication)."""
+        return self.data_dir / "publications"
 
     def workspace_dir(self, project_id: uuid.UUID) -> Path:
         """One project's workspace (``tools.workspace`` reaches inside it safely)."""

@@ -13,6 +13,7 @@ from berrys.services.interactions import tables as interaction_tables
 from berrys.services.llm import tables as llm_tables
 from berrys.services.planning import tables as planning_tables
 from berrys.services.projects import tables as project_tables
+from berrys.services.publishing import tables as publishing_tables
 from berrys.services.runs import tables as run_tables
 from berrys.services.tools import tables as tool_tables
 from berrys.services.triggers import tables as trigger_tables
@@ -30,6 +31,7 @@ __all__ = [
     "metadata",
     "planning_tables",
     "project_tables",
+    "publishing_tables",
     "run_tables",
     "tool_tables",
     "trigger_tables",

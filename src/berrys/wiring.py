@@ -24,6 +24,7 @@ from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
 from berrys.services.pipeline import service as pipeline
+from berrys.services.publishing import service as publishing
 from berrys.services.runs import service as runs
 from berrys.services.tools import service as tools
 from berrys.services.triggers import service as triggers
@@ -87,6 +88,13 @@ class Services:
         if not self.settings.triggers_loop:
             return None
         return triggers.TriggerLoop(self.database, self.models, self.models.secrets, self.settings)
+
+    def publish_loop(self) -> publishing.PublishLoop | None:
+        """Approved publications carried out and their webhooks delivered by a server or
+        worker process (None when off); its owner starts and stops it."""
+        if not self.settings.publish_loop:
+            return None
+        return publishing.PublishLoop(self.database, self.models.secrets, self.settings)
 
     async def aclose(self) -> None:
         """Close the parts (``close_parts``), then the database's connections; send the

@@ -21,6 +21,7 @@ from berrys.cli import (
     models,
     plan,
     projects,
+    publish,
     review,
     runs,
     schedules,
@@ -120,3 +121,4 @@ app.add_typer(catalogue.app, name="catalogue")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(publish.app, name="publish")

@@ -14,6 +14,7 @@ from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
 from berrys.services.llm import service as llm
+from berrys.services.publishing import service as publishing
 from berrys.services.tools import service as tools
 from berrys.services.triggers import service as triggers
 from berrys.wiring import Services
@@ -74,6 +75,7 @@ def rotate(
                 keys = await llm.rotate_secrets(services.models, session, box=box)
                 keys += await alerts.rotate_secrets(session, box=box)
                 keys += await triggers.webhooks.rotate_secrets(session, box=box)
+                keys += await publishing.rotate_secrets(session, box=box)
                 return keys + await tools.rotate_secrets(session, box=box)
         except SecretUnreadable as exc:
             raise Unprocessable(f"Nothing was changed: {exc}") from None

@@ -59,6 +59,9 @@ async def run_worker(services: Services) -> None:
     trigger_loop = services.trigger_loop()
     if trigger_loop is not None:
         trigger_loop.start()
+    publish_loop = services.publish_loop()
+    if publish_loop is not None:
+        publish_loop.start()
     try:
         await worker.run()
     finally:
@@ -66,4 +69,6 @@ async def run_worker(services: Services) -> None:
             await alert_loop.stop()
         if trigger_loop is not None:
             await trigger_loop.stop()
+        if publish_loop is not None:
+            await publish_loop.stop()
     console.print("Worker stopped; its tasks were finished or handed back.")

@@ -70,11 +70,7 @@ def token_caller(services: Callable[[], Services], token: str) -> Callable[..., 
 
 async def user_for_token(services: Services, token: str) -> UserOut:
     """The active user of a valid token, else Unauthorized with REST's message."""
-    async with services.database.transaction(read_only=True) as session:
-        user = await auth.user_for_token(session, token)
-    if user is None:
-        raise Unauthorized("Invalid, expired or revoked token")
-    return user
+    return await auth.valid_token_user(services.database, token)
 
 
 def lifespan(edge: Edge) -> Callable[[Any], Any]:

@@ -15,7 +15,8 @@ from starlette.types import Receive, Scope, Send
 
 from berrys.core.errors import Unauthorized, problem_response
 from berrys.mcp_server import server
-from berrys.mcp_server.edge import USER_SCOPE_KEY, Edge, http_caller, user_for_token
+from berrys.mcp_server.edge import USER_SCOPE_KEY, Edge, http_caller
+from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
 from berrys.wiring import Services
 
@@ -67,10 +68,7 @@ class McpEndpoint:
         await self._manager.handle_request(scope, receive, send)
 
     async def _authenticate(self, headers: Headers) -> UserOut:
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Missing bearer token: send Authorization: Bearer <API token>")
-        return await user_for_token(self._services(), token.strip())
+        return await auth.bearer_user(self._services().database, headers.get("authorization", ""))
 
 
 def route(endpoint: McpEndpoint) -> Route:

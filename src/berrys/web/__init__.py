@@ -26,6 +26,7 @@ from berrys.web import (
     pages,
     project_edits,
     projects,
+    publishing,
     runs,
     tools,
 )
@@ -54,6 +55,7 @@ def install(app: FastAPI) -> None:
         pages.router,
         projects.router,
         project_edits.router,
+        publishing.router,
         artifacts.router,
         chat.router,
         runs.router,

@@ -1,5 +1,6 @@
 """Project pages: the list (filters, create), one project (lifecycle, history, team, plan,
-artifacts, runs). Editing its agents and tasks in place is in :mod:`berrys.web.project_edits`."""
+artifacts, runs, publications). Editing its agents and tasks in place is in
+:mod:`berrys.web.project_edits`."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from berrys.services.planning import service as planning
 from berrys.services.planning.contracts import PlanCreate
 from berrys.services.projects import service as projects
 from berrys.services.projects.contracts import ProjectCreate, ProjectStatus
+from berrys.services.publishing import service as publishing
+from berrys.services.publishing.contracts import PublicationTarget
 from berrys.services.runs import service as run_service
 from berrys.services.runs.contracts import RunStatus
 from berrys.web.gantt import gantt
@@ -233,6 +236,9 @@ async def _project_page(
         runs = await _runs(session, project_id)
         profile = await catalogue.get_profile(session, project_id=project_id, user=user)
         made = await _artifacts(request, session, project_id, user)
+        published, _ = await publishing.get_all(
+            session, project_id=project_id, user=user, limit=20, offset=0
+        )
     return render(
         request,
         "project.html",
@@ -247,6 +253,9 @@ async def _project_page(
         artifacts=made,
         runs=runs,
         waiting_run=waiting_run(runs),
+        publications=published,
+        publishable_run=next((run for run in runs if run.status == RunStatus.COMPLETED), None),
+        publication_targets=list(PublicationTarget),
         profile=profile,
         can_write=user.can_write,
         **extra,

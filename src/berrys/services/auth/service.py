@@ -32,6 +32,7 @@ from berrys.services.auth.tables import ApiToken, LoginFailure, UserAccount
 
 __all__ = [
     "acting_for",
+    "bearer_user",
     "count",
     "create_personal_token",
     "create_user",
@@ -46,6 +47,7 @@ __all__ = [
     "revoke_personal_token",
     "set_password",
     "user_for_token",
+    "valid_token_user",
 ]
 
 INVALID_LOGIN = "Invalid email or password"
@@ -251,6 +253,24 @@ async def user_for_token(session: AsyncSession, token: str) -> UserOut | None:
     )
     row = result.mappings().first()
     return UserOut.model_validate(row) if row else None
+
+
+async def valid_token_user(database: Database, token: str) -> UserOut:
+    """The active user of a valid token, else Unauthorized with REST's message (the edges
+    outside FastAPI's dependencies: MCP, A2A)."""
+    async with database.transaction(read_only=True) as session:
+        user = await user_for_token(session, token)
+    if user is None:
+        raise Unauthorized("Invalid, expired or revoked token")
+    return user
+
+
+async def bearer_user(database: Database, authorization: str) -> UserOut:
+    """The user of an ``Authorization: Bearer <token>`` header's value, else Unauthorized."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Missing bearer token: send Authorization: Bearer <API token>")
+    return await valid_token_user(database, token.strip())
 
 
 def require_writer(user: UserOut) -> None:

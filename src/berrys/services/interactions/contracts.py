@@ -49,6 +49,8 @@ class ApprovalSubject(BerrysEnum):
     TOOL_RERUN = "TOOL_RERUN"
     TASK_RISK = "TASK_RISK"
     BUDGET = "BUDGET"
+    # A project's deliverables going out (services/publishing).
+    PUBLICATION = "PUBLICATION"
 
 
 class NotificationLevel(BerrysEnum):

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
 from berrys.core.enums import Priority
-from berrys.core.errors import Conflict, NotFound, Unprocessable
+from berrys.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.interactions.contracts import (
@@ -38,6 +38,7 @@ from berrys.services.interactions.tables import (
 )
 
 __all__ = [
+    "answered",
     "cancel_pending",
     "create",
     "due_count",
@@ -228,6 +229,21 @@ async def get_all(
     return [await _load(session, interaction_id) for interaction_id in ids], total
 
 
+async def answered(
+    session: AsyncSession, *, interaction_ids: Collection[uuid.UUID]
+) -> list[InteractionOut]:
+    """Those of these interactions no longer PENDING (answered, expired or cancelled)."""
+    if not interaction_ids:
+        return []
+    ids = await session.scalars(
+        select(_common.c.id).where(
+            _common.c.id.in_(list(interaction_ids)),
+            _common.c.status != InteractionStatus.PENDING,
+        )
+    )
+    return [await _load(session, interaction_id) for interaction_id in ids]
+
+
 def _response_values(type: HumanInteractionType, response: InteractionResponse) -> dict[str, Any]:
     if type == I.APPROVAL:
         if response.approved is None:
@@ -246,6 +262,15 @@ def _response_values(type: HumanInteractionType, response: InteractionResponse) 
     return {"acknowledged": True}
 
 
+def _check_answerer(interaction: InteractionOut, actor_id: uuid.UUID | None) -> None:
+    """An approval whose details name ``not_answered_by`` (who asked for it, when a second
+    person must decide) is refused (403) to that user."""
+    details = interaction.detail.get("details") or {}
+    barred = details.get("not_answered_by")
+    if barred is not None and actor_id is not None and str(actor_id) == barred:
+        raise Forbidden("Someone other than who asked for this must answer it")
+
+
 async def respond(
     session: AsyncSession,
     *,
@@ -256,6 +281,7 @@ async def respond(
 ) -> InteractionOut:
     """Record a person's answer; only a PENDING interaction can be answered (else 409)."""
     before = await get(session, interaction_id=interaction_id, project_ids=project_ids)
+    _check_answerer(before, actor_id)
     values = _response_values(before.type, response)
     # An UPDATE's result is a CursorResult (the session's signature says only Result).
     changed = cast(

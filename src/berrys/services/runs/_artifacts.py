@@ -144,10 +144,15 @@ def _summaries(rows: list[dict[str, Any]], workspaces: Path) -> list[ArtifactSum
 def _workspace_file(name: str, path: str | None, workspaces: Path) -> tuple[str, Path | None]:
     """The name the artifact downloads as, and its file when it lies in the workspaces."""
     if not path:
-        return safe_file_name(name) + ".md", None
+        return file_name(name, path), None
     resolved = Path(path).resolve()
     inside = resolved.is_relative_to(workspaces.resolve()) and resolved.is_file()
-    return safe_file_name(resolved.name), resolved if inside else None
+    return file_name(name, str(resolved)), resolved if inside else None
+
+
+def file_name(name: str, path: str | None) -> str:
+    """The name an artifact downloads as: its workspace file's, else its name as Markdown."""
+    return safe_file_name(Path(path).name) if path else safe_file_name(name) + ".md"
 
 
 def read_file(artifact: ArtifactOut, workspaces: Path) -> tuple[str, bytes]:

@@ -11,6 +11,7 @@ from berrys.services.runs._answers import (
     respond_interaction,
 )
 from berrys.services.runs._artifacts import download_headers as artifact_download_headers
+from berrys.services.runs._artifacts import file_name as artifact_file_name
 from berrys.services.runs._artifacts import get as get_artifact
 from berrys.services.runs._artifacts import get_all as get_artifacts
 from berrys.services.runs._artifacts import get_content as get_artifact_content
@@ -84,6 +85,7 @@ __all__ = [
     "add_events",
     "apply_interaction",
     "artifact_download_headers",
+    "artifact_file_name",
     "artifact_media_type",
     "cancel",
     "check_access",
