@@ -372,13 +372,3 @@ class StalledRun(Contract):
     project_id: uuid.UUID
     status: RunStatus
     last_activity_at: datetime
-
-
-class ExpiredLease(Contract):
-    """A running task whose worker stopped renewing its lease."""
-
-    task_run_id: uuid.UUID
-    run_id: uuid.UUID
-    project_id: uuid.UUID
-    worker_id: str
-    lease_expires_at: datetime

@@ -46,7 +46,7 @@ from berrys.services.runs._event_listener import (
     RunEventListener,
     follow_outbox,
 )
-from berrys.services.runs._health import expired_leases, stalled_runs, task_outcomes
+from berrys.services.runs._health import stalled_runs, task_outcomes
 from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs._review import decide as decide_review
 from berrys.services.runs._review import get_all as waiting_review
@@ -63,6 +63,7 @@ from berrys.services.runs.engine.executor import (
 from berrys.services.runs.engine.hooks import RunHooks
 from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
 from berrys.services.runs.engine.presence import live as workers
+from berrys.services.runs.engine.presence import silent as silent_workers
 from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
 from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
@@ -108,7 +109,6 @@ __all__ = [
     "decide_review",
     "events",
     "expire_interactions",
-    "expired_leases",
     "follow_outbox",
     "get",
     "get_all",
@@ -130,6 +130,7 @@ __all__ = [
     "retry_task",
     "review_summary",
     "safe_file_name",
+    "silent_workers",
     "stalled_runs",
     "task_out",
     "task_outcomes",
