@@ -1,5 +1,6 @@
 """A real ``berrys serve`` process offline (the RULES provider answers) on a loopback port,
-with two MEMBERs holding tokens, for the A2A tests of this package."""
+with two MEMBERs holding tokens, for the A2A tests of this package; the run engine's
+fixtures for the in-process Berrys that calls it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from a2a.client import Client, ClientConfig, create_client
 from tests.conftest import Actor, create_actor
 from tests.e2e.processes import Server, berrys_env, run_berrys, serving
+from tests.services.runs.conftest import project, start_worker  # noqa: F401 (fixtures)
 
 from berrys.config import Settings
 from berrys.core.db import Database

@@ -20,6 +20,7 @@ from tests.publishing.conftest import HOSTILE, init_repository, publish_pass
 from tests.services.runs.conftest import wait_until
 
 from berrys.services.alerts import service as alerts
+from berrys.services.publishing import service as publishing
 from berrys.wiring import Services
 
 SECRET = "a-publication-secret-of-ours"
@@ -50,6 +51,10 @@ async def _get(client: httpx.AsyncClient, actor: Any, asked: Any) -> Any:
     response = await client.get(_url(asked["project_id"], asked["id"]), headers=actor.headers)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def _overwrite(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
 
 
 def _git(repository: Path, *args: str) -> str:
@@ -311,3 +316,51 @@ async def test_the_process_loop_publishes_soon_after_the_approval(
         await wait_until(_published, message="the publication", every=0.05)
     finally:
         await loop.stop()
+
+
+async def test_a_deliverable_changed_after_the_approval_fails_the_publication(
+    client: httpx.AsyncClient,
+    services: Services,
+    member: Any,
+    admin: Any,
+    project_id: uuid.UUID,
+    finished_run: Any,
+) -> None:
+    run = await finished_run(project_id, member)
+    asked = await _ask(client, member, project_id, target="BUNDLE")
+    await _answer(client, admin, asked, approved=True)
+    brief = next(artifact for artifact in run.artifacts if artifact.path.endswith("brief.md"))
+    _overwrite(Path(brief.path), "# Something nobody approved\n")
+    assert await publish_pass(services) == 1
+
+    failed = await _get(client, member, asked)
+    assert failed["status"] == "FAILED"
+    assert failed["error"] == "brief.md changed since it was approved; ask again"
+    assert failed["location"] is None
+    assert not (services.settings.publications_dir / str(project_id)).exists()
+
+
+async def test_a_webhook_never_delivered_fails_after_its_attempts(
+    client: httpx.AsyncClient,
+    services: Services,
+    member: Any,
+    admin: Any,
+    project_id: uuid.UUID,
+    finished_run: Any,
+    receiver: Any,
+) -> None:
+    receiver.statuses = [500, 500]
+    await finished_run(project_id, member)
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/published"
+    asked = await _ask(
+        client, member, project_id, target="WEBHOOK", webhook={"url": url, "secret": SECRET}
+    )
+    await _answer(client, admin, asked, approved=True)
+    one_attempt = services.settings.model_copy(update={"alerts_delivery_max_attempts": 1})
+    await publishing.publish_due(services.database, services.models.secrets, one_attempt)
+
+    failed = await _get(client, member, asked)
+    assert failed["status"] == "FAILED"
+    assert failed["error"] == "the webhook was not delivered after 1 attempts: HTTP 500"
+    assert failed["delivery"]["status"] == "FAILED"
+    assert [a["status_code"] for a in failed["delivery"]["attempt_log"]] == [500]

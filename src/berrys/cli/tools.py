@@ -1,10 +1,11 @@
-"""``berrys tools``: register MCP servers, list the registry, call a tool."""
+"""``berrys tools``: register MCP servers and remote A2A agents, list the registry, call a tool."""
 
 from __future__ import annotations
 
 import json
 import os
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -33,7 +34,9 @@ from berrys.services.tools.contracts import (
 )
 from berrys.wiring import Services
 
-app = typer.Typer(help="Tools: the registry, MCP servers, and calls.", no_args_is_help=True)
+app = typer.Typer(
+    help="Tools: the registry, MCP servers, remote A2A agents, and calls.", no_args_is_help=True
+)
 
 
 def _key_values(pairs: list[str], option: str) -> dict[str, str]:
@@ -75,32 +78,87 @@ def add_mcp(
     if bool(command) == bool(url):
         err_console.print("[red]Give either a command after -- or --url, not both or neither.[/]")
         raise typer.Exit(2)
+    transport = McpTransport.STREAMABLE_HTTP if url else McpTransport.STDIO
+    _register(
+        _ServerGiven(
+            name=name,
+            transport=transport,
+            command=command,
+            url=url,
+            env=_key_values(env, "--env"),
+            headers=_key_values(header, "--header"),
+            bearer_token=_token_from(bearer_token_env),
+            timeout_seconds=timeout,
+        )
+    )
+
+
+@app.command("add-a2a")
+def add_a2a(
+    name: str = typer.Argument(..., help="A short name; its skills are registered as NAME.skill."),
+    url: str = typer.Option(..., help="The agent's base URL (where its agent card is)."),
+    header: list[str] = typer.Option(
+        [], "--header", help="KEY=VALUE HTTP header (stored encrypted)."
+    ),
+    bearer_token_env: str | None = typer.Option(
+        None,
+        metavar="VAR",
+        help="The environment variable holding the agent's bearer token (stored encrypted).",
+    ),
+    timeout: float = typer.Option(300.0, min=0.1, help="Seconds to wait for the agent's reply."),
+) -> None:
+    """Register a remote A2A agent: read its agent card and register its skills as tools
+    (each call asks for approval unless a binding or the tool's policy says otherwise).
+
+    Example: berrys tools add-a2a planner --url https://agents.example.com
+    --bearer-token-env PLANNER_TOKEN
+    """
+    _register(
+        _ServerGiven(
+            name=name,
+            transport=McpTransport.A2A,
+            command=None,
+            url=url,
+            env={},
+            headers=_key_values(header, "--header"),
+            bearer_token=_token_from(bearer_token_env),
+            timeout_seconds=timeout,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class _ServerGiven:
+    """A tool server as given on the command line."""
+
+    name: str
+    transport: McpTransport
+    command: list[str] | None
+    url: str | None
+    env: dict[str, str]
+    headers: dict[str, str]
+    bearer_token: SecretStr | None
+    timeout_seconds: float
+
+
+def _register(given: _ServerGiven) -> None:
+    """Configure the server (or update the one of that name), list and register its tools,
+    and print them."""
     settings = load_settings()
-    env_values, headers = _key_values(env, "--env"), _key_values(header, "--header")
-    token = _token_from(bearer_token_env)
 
     async def _add(services: Services) -> RefreshResult:
         async with services.database.transaction() as session:
             await tools.ensure_builtin_tools(session)
-            server = await _configure_server(
-                session,
-                name=name,
-                command=command,
-                url=url,
-                env=env_values,
-                headers=headers,
-                bearer_token=token,
-                timeout_seconds=timeout,
-                box=secret_box(services.settings),
-            )
+            server = await _configure_server(session, given, box=secret_box(services.settings))
         # The command's Services close the server's session when it ends.
         return await tools.refresh_server(services.tools, server_id=server.id, user=None)
 
-    with console.status(f"Connecting to {name}..."):
+    kind = "A2A agent" if given.transport == McpTransport.A2A else "MCP server"
+    with console.status(f"Connecting to {given.name}..."):
         result = run_with_services(_add, settings)
     console.print(
-        f"MCP server [bold]{name}[/]: {len(result.created)} new, {len(result.updated)} updated, "
-        f"{len(result.unchanged)} unchanged, {len(result.missing)} no longer listed"
+        f"{kind} [bold]{given.name}[/]: {len(result.created)} new, {len(result.updated)} "
+        f"updated, {len(result.unchanged)} unchanged, {len(result.missing)} no longer listed"
     )
     for tool_name in result.created + result.updated + result.unchanged:
         console.print(f"  {tool_name}")
@@ -118,33 +176,25 @@ def _token_from(variable: str | None) -> SecretStr | None:
 
 
 async def _configure_server(
-    session: AsyncSession,
-    *,
-    name: str,
-    command: list[str] | None,
-    url: str | None,
-    env: dict[str, str],
-    headers: dict[str, str],
-    bearer_token: SecretStr | None,
-    timeout_seconds: float,
-    box: SecretBox,
+    session: AsyncSession, given: _ServerGiven, *, box: SecretBox
 ) -> McpServerOut:
     """Create the server, or update the one of that name with what was given (its transport
     kept; no environment, headers or token given leaves its own)."""
-    existing = await tools.get_server_by_name(session, name=name)
+    command = given.command
+    existing = await tools.get_server_by_name(session, name=given.name)
     if existing is None:
         return await tools.create_server(
             session,
             server_in=McpServerCreate(
-                name=name,
-                transport=McpTransport.STREAMABLE_HTTP if url else McpTransport.STDIO,
+                name=given.name,
+                transport=given.transport,
                 command=command[0] if command else None,
                 args=command[1:] if command else [],
-                env=env,
-                url=url,
-                headers=headers,
-                bearer_token=bearer_token,
-                timeout_seconds=timeout_seconds,
+                env=given.env,
+                url=given.url,
+                headers=given.headers,
+                bearer_token=given.bearer_token,
+                timeout_seconds=given.timeout_seconds,
             ),
             user=None,
             box=box,
@@ -155,11 +205,11 @@ async def _configure_server(
         server_in=McpServerUpdate(
             command=command[0] if command else None,
             args=command[1:] if command else None,
-            env=env or None,
-            url=url,
-            headers=headers or None,
-            bearer_token=bearer_token,
-            timeout_seconds=timeout_seconds,
+            env=given.env or None,
+            url=given.url,
+            headers=given.headers or None,
+            bearer_token=given.bearer_token,
+            timeout_seconds=given.timeout_seconds,
         ),
         user=None,
         box=box,

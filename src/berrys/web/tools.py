@@ -103,16 +103,19 @@ async def add_server(
     env: Annotated[str, Form(max_length=20_000)] = "",
     url: Annotated[str, Form(max_length=2000)] = "",
     bearer_token: Annotated[str, Form(max_length=4000)] = "",
+    a2a: Annotated[bool, Form()] = False,
 ) -> Response:
     """Configure a STDIO server (the command that starts it, one argument per line, and its
-    environment as KEY=VALUE lines) or, given a URL, a streamable HTTP one (and its token)."""
+    environment as KEY=VALUE lines) or, given a URL, a streamable HTTP one or a remote A2A
+    agent (and its token)."""
     if user.role != UserRole.ADMIN:
         return await _page(request, user, 403, flash=ADMIN_ONLY, flash_kind="error")
-    form = {"name": name, "command": command, "args": args, "env": env, "url": url}
+    form = {"name": name, "command": command, "args": args, "env": env, "url": url, "a2a": a2a}
+    transport = McpTransport.STREAMABLE_HTTP if url.strip() else McpTransport.STDIO
     try:
         server_in = McpServerCreate(
             name=name,
-            transport=McpTransport.STREAMABLE_HTTP if url.strip() else McpTransport.STDIO,
+            transport=McpTransport.A2A if a2a else transport,
             command=command.strip() or None,
             args=_lines(args),
             env=_environment(env),

@@ -34,6 +34,7 @@ from berrys.services.tools.contracts import (
     BatchItemResult,
     BatchResult,
     CategoryOut,
+    McpTransport,
     ToolCreate,
     ToolOut,
     ToolSource,
@@ -43,6 +44,8 @@ from berrys.services.tools.contracts import (
 from berrys.services.tools.tables import Tool
 
 T = ToolStatus
+# Tools a server offers (an MCP server's, or a remote A2A agent's skills).
+_SERVED = frozenset({ToolSource.MCP, ToolSource.A2A})
 TRANSITIONS = Lifecycle[ToolStatus](
     "Tool",
     {
@@ -116,12 +119,16 @@ async def _validate_new(session: AsyncSession, tool_in: ToolCreate) -> None:
             f"no built-in tool {target!r}; built-ins: {', '.join(sorted(BUILTINS))}",
             allowed=sorted(BUILTINS),
         )
-    if tool_in.source == ToolSource.MCP:
+    if tool_in.source in _SERVED:
         if tool_in.mcp_server_id is None:
-            raise Unprocessable("an MCP tool needs mcp_server_id")
-        await get_server_row(session, tool_in.mcp_server_id)
+            raise Unprocessable(f"an {tool_in.source.value} tool needs mcp_server_id")
+        server = await get_server_row(session, tool_in.mcp_server_id)
+        if (server.transport == McpTransport.A2A) != (tool_in.source == ToolSource.A2A):
+            raise Unprocessable(
+                f"an {tool_in.source.value} tool's server cannot be a {server.transport.value} one"
+            )
     elif tool_in.mcp_server_id is not None:
-        raise Unprocessable("mcp_server_id is only for MCP tools")
+        raise Unprocessable("mcp_server_id is only for MCP and A2A tools")
     if tool_in.source == ToolSource.HTTP and not str(tool_in.configuration.get("url", "")):
         raise Unprocessable("an HTTP tool needs configuration.url")
     if await get_tool_by_name(session, tool_in.name) is not None:

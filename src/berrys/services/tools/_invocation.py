@@ -33,7 +33,7 @@ from berrys.core.errors import (
 )
 from berrys.services.auth.contracts import UserOut
 from berrys.services.projects import service as projects
-from berrys.services.tools import _builtin, _egress, _executions
+from berrys.services.tools import _a2a, _builtin, _egress, _executions
 from berrys.services.tools._mcp import McpFailure, McpPool, McpServerSpec, failure_line
 from berrys.services.tools._registry import argument_errors, validator_for
 from berrys.services.tools.contracts import (
@@ -296,7 +296,19 @@ async def _run(
             timeout_seconds=limit,
         )
         return _render_mcp(result)
+    if tool.source == ToolSource.A2A:
+        return await _run_a2a(call, settings, limit)
     return await _run_http(call, settings, limit)
+
+
+async def _run_a2a(call: _Call, settings: Settings, limit: float) -> tuple[Any, bool, str | None]:
+    """A remote A2A agent's skill: one message to the agent, its reply the output."""
+    if call.server is None:
+        raise ServiceUnavailable(f"Tool {call.tool.name!r} has no A2A agent")
+    if not call.server.enabled:
+        raise ServiceUnavailable(f"A2A agent {call.server.name!r} is disabled")
+    spec = McpServerSpec.of(call.server, settings)
+    return await _a2a.send(spec, call.tool.target, call.arguments, timeout_seconds=limit)
 
 
 async def _run_http(call: _Call, settings: Settings, limit: float) -> tuple[Any, bool, str | None]:
@@ -522,7 +534,7 @@ async def _execute(
 
 def _mcp_error(exc: McpFailure) -> BerrysError:
     # One line for the caller; the execution log keeps the whole error.
-    message = f"MCP server {exc.server!r}: {failure_line(exc.detail)}"
+    message = f"{exc.kind} {exc.server!r}: {failure_line(exc.detail)}"
     if exc.timed_out:
         return ToolTimeout(message, server=exc.server)
     return ServiceUnavailable(message, server=exc.server)

@@ -62,8 +62,11 @@ logging.getLogger("mcp.client.stdio").addFilter(_QuietParseErrors())
 class McpFailure(Exception):
     """The server could not answer: it is down, crashed, hung or spoke garbage."""
 
+    # What the server is, in messages (a remote A2A agent's failure says so).
+    kind = "MCP server"
+
     def __init__(self, server: str, detail: str, *, timed_out: bool = False) -> None:
-        super().__init__(f"MCP server {server!r}: {detail}")
+        super().__init__(f"{self.kind} {server!r}: {detail}")
         self.server = server
         self.detail = detail
         self.timed_out = timed_out

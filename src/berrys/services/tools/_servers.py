@@ -1,12 +1,11 @@
-"""MCP servers: configurations, refresh (connect, list, register), health."""
+"""Tool servers (MCP servers and remote A2A agents): configurations, refresh (connect,
+list, register), health."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from typing import Any
 
-import mcp_types
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +23,8 @@ from berrys.services.auth.contracts import UserOut
 from berrys.services.tools._catalog import create
 from berrys.services.tools._credentials import opened, seal
 from berrys.services.tools._invocation import ToolInvoker, invalidate_definitions
-from berrys.services.tools._mcp import McpFailure, McpServerSpec, failure_line
+from berrys.services.tools._listing import Listed, Listing, ListingFailure, list_server
+from berrys.services.tools._mcp import McpHealth, McpServerSpec, failure_line
 from berrys.services.tools._registry import (
     get_server_row,
     server_out,
@@ -32,7 +32,6 @@ from berrys.services.tools._registry import (
     unmask,
 )
 from berrys.services.tools.contracts import (
-    ApprovalPolicy,
     McpHealthOut,
     McpServerCreate,
     McpServerOut,
@@ -40,7 +39,6 @@ from berrys.services.tools.contracts import (
     McpTransport,
     RefreshResult,
     ToolCreate,
-    ToolSource,
     ToolStatus,
 )
 from berrys.services.tools.tables import McpServer, Tool
@@ -144,6 +142,7 @@ async def update_server(
 _TRANSPORT_FIELDS = {
     McpTransport.STDIO: {"command", "args", "env"},
     McpTransport.STREAMABLE_HTTP: {"url", "headers", "bearer_token"},
+    McpTransport.A2A: {"url", "headers", "bearer_token"},
 }
 
 
@@ -192,32 +191,16 @@ async def delete_server(
     await invoker.mcp.close(server_id)
 
 
-def _policy_for(tool: mcp_types.Tool) -> tuple[ApprovalPolicy, bool]:
-    """Read-only or explicitly non-destructive tools run unasked; the rest need approval."""
-    hints = tool.annotations
-    if hints is None:
-        return ApprovalPolicy.REQUIRES_APPROVAL, False
-    safe = bool(hints.read_only_hint) or hints.destructive_hint is False
-    policy = ApprovalPolicy.AUTO if safe else ApprovalPolicy.REQUIRES_APPROVAL
-    return policy, bool(hints.idempotent_hint or hints.read_only_hint)
-
-
-def _capabilities_of(server: str, tool: mcp_types.Tool) -> list[str]:
-    words = {server.lower(), *tool.name.lower().replace("-", "_").split("_")}
-    return sorted(word for word in words if len(word) > 2 and word not in {"get", "the", "set"})
-
-
 async def refresh_server(
     invoker: ToolInvoker, *, server_id: uuid.UUID, user: UserOut | None
 ) -> RefreshResult:
-    """Connect (in ``invoker``'s sessions), list the server's tools, and register or refresh
-    them (DISCOVERED).
+    """Connect (an MCP server in ``invoker``'s sessions; an A2A agent's card), list what it
+    offers, and register or refresh those tools (DISCOVERED).
 
     The listing happens outside any transaction; the registry writes are one transaction.
     """
     database = invoker.database
-    spec, listed = await _list_remote_tools(invoker, server_id)
-    health = invoker.mcp.health(spec.id)
+    spec, listing = await _list_remote_tools(invoker, server_id)
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
@@ -227,19 +210,18 @@ async def refresh_server(
         server.healthy = True
         server.last_error = None
         server.last_checked_at = utcnow()
-        server.server_version = health.server_version
-        server.protocol_version = health.protocol_version
+        server.server_version = listing.server_version
+        server.protocol_version = listing.protocol_version
         existing = {
             tool.target: tool
             for tool in await session.scalars(select(Tool).where(Tool.mcp_server_id == server_id))
         }
-        for remote in listed:
-            fields = _remote_fields(remote, health.server_version)
-            current = existing.pop(remote.name, None)
+        for remote in listing.tools:
+            current = existing.pop(remote.target, None)
             if current is None:
-                tool_in = _discovered(spec.name, server_id, remote, fields)
+                tool_in = _discovered(spec.name, server_id, remote)
                 created.append((await create(session, tool_in=tool_in, user=user)).name)
-            elif await _refresh_tool(session, current, fields, user=user):
+            elif await _refresh_tool(session, current, remote.fields, user=user):
                 updated.append(current.name)
             else:
                 unchanged.append(current.name)
@@ -257,54 +239,42 @@ async def refresh_server(
 
 async def _list_remote_tools(
     invoker: ToolInvoker, server_id: uuid.UUID
-) -> tuple[McpServerSpec, list[mcp_types.Tool]]:
+) -> tuple[McpServerSpec, Listing]:
     """The enabled server's tools as it lists them (a failure is its health's last_error)."""
-    database, mcp = invoker.database, invoker.mcp
+    database = invoker.database
     async with database.transaction(read_only=True) as session:
         row = await get_server_row(session, server_id)
         spec = McpServerSpec.of(row, invoker.settings)
         enabled = row.enabled
     if not enabled:
-        raise Conflict(f"MCP server {spec.name!r} is disabled; enable it first")
+        raise Conflict(f"{_kind(spec)} {spec.name!r} is disabled; enable it first")
     try:
-        return spec, await mcp.list_tools(spec)
-    except McpFailure as exc:
+        return spec, await list_server(spec, invoker.mcp)
+    except ListingFailure as exc:
         await _record_health(database, spec, healthy=False, error=exc.detail)
         # One line; the whole error (with the server's stderr) is its health's last_error.
-        message = f"MCP server {spec.name!r}: {failure_line(exc.detail)}"
+        message = f"{_kind(spec)} {spec.name!r}: {failure_line(exc.detail)}"
         raise ServiceUnavailable(message, server=spec.name) from None
 
 
-def _remote_fields(remote: mcp_types.Tool, server_version: str | None) -> dict[str, Any]:
-    """The registry fields the server decides (a refresh updates them)."""
-    return {
-        "description": remote.description or remote.title or "",
-        "input_schema": remote.input_schema or {"type": "object"},
-        "output_schema": remote.output_schema,
-        "version": server_version or "0.0.0",
-    }
+def _kind(spec: McpServerSpec) -> str:
+    return "A2A agent" if spec.transport == McpTransport.A2A else "MCP server"
 
 
-def _discovered(
-    server: str, server_id: uuid.UUID, remote: mcp_types.Tool, fields: dict[str, Any]
-) -> ToolCreate:
-    """A tool the server lists for the first time, DISCOVERED under the policy its hints allow."""
-    policy, idempotent = _policy_for(remote)
-    annotations = (
-        remote.annotations.model_dump(mode="json", exclude_none=True) if remote.annotations else {}
-    )
+def _discovered(server: str, server_id: uuid.UUID, remote: Listed) -> ToolCreate:
+    """A tool the server lists for the first time, DISCOVERED under the policy it allows."""
     return ToolCreate(
-        name=f"{server}.{remote.name}",
-        source=ToolSource.MCP,
+        name=f"{server}.{remote.target}",
+        source=remote.source,
         status=ToolStatus.DISCOVERED,
-        approval_policy=policy,
-        idempotent=idempotent,
-        target=remote.name,
+        approval_policy=remote.policy,
+        idempotent=remote.idempotent,
+        target=remote.target,
         mcp_server_id=server_id,
-        capabilities=_capabilities_of(server, remote),
-        categories=["mcp", server.lower()],
-        metadata={"annotations": annotations, "title": remote.title},
-        **fields,
+        capabilities=remote.capabilities,
+        categories=[remote.source.value.lower(), server.lower()],
+        metadata=remote.metadata,
+        **remote.fields,
     )
 
 
@@ -357,17 +327,22 @@ async def _record_health(
 
 
 async def server_health(invoker: ToolInvoker, *, server_id: uuid.UUID) -> McpHealthOut:
-    """Measure now: connect if needed (in ``invoker``'s sessions; a STDIO server is started)
-    and list its tools, within the server's timeout."""
+    """Measure now: connect if needed (in ``invoker``'s sessions; a STDIO server is started;
+    an A2A agent's card is read) and list its tools, within the server's timeout."""
     database, mcp = invoker.database, invoker.mcp
     async with database.transaction(read_only=True) as session:
         spec = McpServerSpec.of(await get_server_row(session, server_id), invoker.settings)
     started = utcnow()
     names: list[str] | None = None
-    with contextlib.suppress(McpFailure):
-        names = sorted(tool.name for tool in await mcp.list_tools(spec))
+    error: str | None = None
+    try:
+        names = sorted(tool.target for tool in (await list_server(spec, mcp)).tools)
+    except ListingFailure as exc:
+        error = exc.detail
     latency_ms = (utcnow() - started).total_seconds() * 1000
     health = mcp.health(spec.id)
+    if spec.transport == McpTransport.A2A:  # no session: this reading is its health
+        health = McpHealth(healthy=names is not None, connected=False, last_error=error)
     await _record_health(database, spec, healthy=bool(health.healthy), error=health.last_error)
     return McpHealthOut(
         server_id=spec.id,

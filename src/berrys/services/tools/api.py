@@ -207,8 +207,9 @@ async def list_servers(session: Session, user: CurrentUser, page: PageDep) -> Li
 async def create_server(
     body: McpServerCreate, session: Session, user: AdminUser, settings: SettingsDep
 ) -> McpServerOut:
-    """Configure an MCP server (ADMIN: a STDIO server is a command run on this host); a
-    STREAMABLE_HTTP server's headers and bearer token are stored encrypted, never returned."""
+    """Configure an MCP server (ADMIN: a STDIO server is a command run on this host), or a
+    remote A2A agent (transport A2A, its base URL: refresh registers its card's skills as
+    tools); an HTTP server's headers and bearer token are stored encrypted, never returned."""
     return await service.create_server(session, server_in=body, user=user, box=secret_box(settings))
 
 

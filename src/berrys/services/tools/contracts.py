@@ -33,6 +33,8 @@ class ToolSource(BerrysEnum):
     BUILTIN = "BUILTIN"
     MCP = "MCP"
     HTTP = "HTTP"
+    # A skill of a remote A2A agent (a server row of transport A2A).
+    A2A = "A2A"
 
 
 class ApprovalPolicy(BerrysEnum):
@@ -42,8 +44,12 @@ class ApprovalPolicy(BerrysEnum):
 
 
 class McpTransport(BerrysEnum):
+    """How Berrys reaches a tool server: an MCP server on stdio or streamable HTTP, or a
+    remote A2A agent (its URL; its card's skills are its tools)."""
+
     STDIO = "STDIO"
     STREAMABLE_HTTP = "STREAMABLE_HTTP"
+    A2A = "A2A"
 
 
 class ToolExecutionOutcome(BerrysEnum):
@@ -220,8 +226,9 @@ class BatchResult(Contract):
 
 
 class McpServerCreate(Contract):
-    """A STDIO server (``command``, ``args``, ``env``) or a STREAMABLE_HTTP one (``url``,
-    ``headers``, ``bearer_token``); the headers and the token are stored encrypted."""
+    """A STDIO server (``command``, ``args``, ``env``), or a STREAMABLE_HTTP one or a remote
+    A2A agent (``url``: the agent's base URL, where its card is; ``headers``,
+    ``bearer_token``); the headers and the token are stored encrypted."""
 
     name: McpServerName
     transport: McpTransport = McpTransport.STDIO
@@ -250,9 +257,9 @@ class McpServerCreate(Contract):
                 raise ValueError("a STDIO server takes no url, headers or bearer_token")
         else:
             if not self.url:
-                raise ValueError("a STREAMABLE_HTTP server needs an http(s) url")
+                raise ValueError(f"a {self.transport.value} server needs an http(s) url")
             if self.command or self.args or self.env:
-                raise ValueError("a STREAMABLE_HTTP server takes no command, args or env")
+                raise ValueError(f"a {self.transport.value} server takes no command, args or env")
         return self
 
 
