@@ -191,6 +191,11 @@ async def test_an_outdoor_event_agrees_its_site_and_an_indoor_one_books_a_venue(
     site = "Agree the site with its owner and confirm permissions and insurance"
     venue = "Book the venue and confirm insurance"
     assert (site in names, venue in names) == (place == "site", place == "venue")
+    needs = " ".join(r.text for r in understood.requirements)
+    assert ("site's owner" in needs, "A venue that holds" in needs) == (
+        place == "site",
+        place == "venue",
+    )
 
 
 async def test_an_event_with_children_needs_safeguarding_and_one_without_does_not(models):
