@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -57,10 +57,17 @@ NAMING_CONVENTION = {
 }
 
 _READ_ONLY = "berrys_read_only"
+_STATEMENT_READS = "berrys_statement_reads"  # ``Database.reads``: no transaction around
 T = TypeVar("T")
 # Waiting for a database that restarts: the first retry soon, then doubling up to this.
 OUTAGE_FIRST_RETRY_SECONDS = 0.05
 OUTAGE_MAX_RETRY_SECONDS = 1.0
+# A pooled PostgreSQL connection given back longer ago than this is pinged before it is used
+# again. One in steady use is not: a ping is three round trips (BEGIN, a query, ROLLBACK),
+# which doubled the worker's transactions, and a connection broken meanwhile fails its first
+# statement, whose disconnect error recycles the whole pool (callers retry an outage).
+PING_AFTER_IDLE_SECONDS = 1.0
+_GIVEN_BACK = "berrys_given_back"
 
 
 def utcnow() -> datetime:
@@ -130,6 +137,23 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+def _refuse_writes_in_reads(
+    connection: Any, _cursor: Any, _statement: Any, _parameters: Any, context: Any, _many: Any
+) -> None:
+    """``Database.reads`` writes nothing: on PostgreSQL each of its statements would commit
+    by itself."""
+    if (
+        context is not None
+        and (context.isinsert or context.isupdate or context.isdelete)
+        and connection.get_execution_options().get(_STATEMENT_READS, False)
+    ):
+        raise ReadOnlyViolation(context.statement.split(None, 1)[0])
+
+
+class ReadOnlyViolation(RuntimeError):
+    """A write inside ``Database.reads``."""
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "connect", configure_connection)
@@ -151,6 +175,27 @@ def _configure_server(engine: AsyncEngine) -> None:
             return dialect.connect(*cargs, **cparams)
         except OSError as exc:
             raise DatabaseUnavailable() from exc
+
+    event.listen(engine.sync_engine, "before_cursor_execute", _refuse_writes_in_reads)
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _given_back(_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_GIVEN_BACK] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_when_idle(connection: Any, record: Any, _proxy: Any) -> None:
+        given_back = record.info.get(_GIVEN_BACK)
+        if given_back is None or time.monotonic() - given_back < PING_AFTER_IDLE_SECONDS:
+            return  # fresh from connect, or in steady use
+        try:
+            engine.dialect.do_ping(connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, connection, None):
+                # The pool drops this connection and checks out another (up to 3 times).
+                raise DisconnectionError() from exc
+            raise
 
 
 async def fetch_page(
@@ -175,8 +220,6 @@ class Database:
         options: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
             options.update(module=OneHopDBAPI())
-        else:
-            options.update(pool_pre_ping=True)
         if on_file or not self.is_sqlite:
             # Connections kept open for a server's concurrent requests and its worker's tasks:
             # an overflow connection is closed as soon as it is given back, and opening one
@@ -189,8 +232,17 @@ class Database:
         else:
             _configure_server(self.engine)
         self._writer = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = async_sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        reading = self.engine.execution_options(**{_READ_ONLY: True})
+        self._reader = async_sessionmaker(reading, expire_on_commit=False)
+        # At READ COMMITTED each statement reads a snapshot of its own, inside a transaction
+        # or not: independent reads need no BEGIN and COMMIT on PostgreSQL (two round trips).
+        self._statement_reader = (
+            self._reader
+            if self.is_sqlite
+            else async_sessionmaker(
+                reading.execution_options(isolation_level="AUTOCOMMIT", **{_STATEMENT_READS: True}),
+                expire_on_commit=False,
+            )
         )
         # A second connection sees the same data only when the database is a file.
         self._statement_writer = (
@@ -216,6 +268,14 @@ class Database:
         """A session in one transaction: committed on success, rolled back on any error."""
         factory = self._reader if read_only else self._writer
         async with factory() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads that need no common snapshot, for hot paths: on PostgreSQL
+        outside any transaction (each statement sees what is committed when it runs; no
+        streamed results), on SQLite a read-only transaction."""
+        async with self._statement_reader() as session, session.begin():
             yield session
 
     async def write(self, statement: WriteStatement, parameters: Any = None) -> None:

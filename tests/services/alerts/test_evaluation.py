@@ -201,6 +201,31 @@ async def test_silent_worker_fires_once_and_resolves_when_its_task_ends(
     assert (await get_run(database, run.id)).status == RunStatus.COMPLETED
 
 
+async def test_a_worker_without_heartbeats_fires_once_and_resolves_when_it_leaves(
+    client: httpx.AsyncClient, database: Database, admin: Any, clock: Clock
+) -> None:
+    """The worker is what goes silent, holding tasks or not: an idle one counts too."""
+    rule = await add_rule(client, admin, {"kind": "WORKER_SILENT", "grace_minutes": 2})
+    worker = runs.Worker(database, ScriptedExecutor(), hooks=runs.HOOKS, config=FAST)
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(worker.ready.wait(), 10)
+        await clock.evaluate()
+        assert await states(client, admin, rule) == []
+        # Evaluated three minutes on, its last heartbeat (now) is a minute past the grace.
+        await clock.evaluate(after=timedelta(minutes=3))
+        await clock.evaluate(after=timedelta(minutes=1))
+        assert await states(client, admin, rule) == [FIRING]  # one episode, still open
+        [episode] = await episodes_of(client, admin, rule)
+        assert episode["details"]["workers"] == [worker.worker_id]
+        assert episode["details"]["tasks_held"] == 0
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 10)
+    await clock.evaluate()  # it left: registered no more
+    assert await states(client, admin, rule) == [RESOLVED]
+
+
 async def test_a_disabled_rule_is_not_evaluated(
     client: httpx.AsyncClient, database: Database, member: Any, project_id: str, clock: Clock
 ) -> None:

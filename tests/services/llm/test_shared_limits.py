@@ -70,3 +70,35 @@ async def test_two_runtimes_share_one_provider_limit_through_the_database(
     assert most == LIMIT
     (load,) = await _loads(database)
     assert (load.in_flight, load.peak) == (0, LIMIT)
+
+
+async def test_a_freed_slot_stays_a_moment_for_the_same_process_then_goes_to_another(
+    llm_settings: Settings, database: Database
+):
+    """A runtime keeps the slot its call freed for its next call (no transaction to take
+    it again), and gives it back by itself: the other runtime's call then gets it."""
+    settings = llm_settings.model_copy(update={"llm_provider_concurrency": 1})
+    first, second = (llm.build_runtime(settings, database) for _ in range(2))
+    for models in (first, second):
+        llm.script(models, "shared", ["done"] * 3)
+    request = CompletionRequest(
+        messages=[ChatMessage(role="user", content="hello")], task_type=ModelTaskType.GENERAL
+    )
+    try:
+        await llm.complete(first, database, request)
+        (load,) = await _loads(database)
+        assert load.in_flight == 1  # kept for the first runtime's next call
+        await llm.complete(first, database, request)  # on the kept slot: the limit holds
+        # The second waits until the first gives the kept slot back by itself.
+        answer = await asyncio.wait_for(llm.complete(second, database, request), 10)
+        assert answer.content == "done"
+
+        async def given_back() -> bool:
+            return (await _loads(database))[0].in_flight == 0
+
+        await wait_until(given_back, message="the kept slot given back")
+        (load,) = await _loads(database)
+        assert load.peak == 1
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -140,19 +140,20 @@ async def _approval_waiting(
 async def _worker_silent(
     session: AsyncSession, condition: WorkerSilent, project_id: uuid.UUID | None, now: datetime
 ) -> Finding | None:
-    expired_before = now - timedelta(minutes=condition.grace_minutes)
-    leases = await runs.expired_leases(
-        session, expired_before=expired_before, project_id=project_id
-    )
-    if not leases:
+    beat_before = now - timedelta(minutes=condition.grace_minutes)
+    silent = await runs.silent_workers(session, beat_before=beat_before, project_id=project_id)
+    if not silent:
         return None
-    workers = sorted({lease.worker_id for lease in leases})
+    held = sum(worker.tasks_held for worker in silent)
     return Finding(
-        f"{len(workers)} worker(s) stopped renewing the leases of {len(leases)} running "
-        f"task(s) for {condition.grace_minutes} min or more",
+        f"{len(silent)} worker(s) sent no heartbeat for {condition.grace_minutes} min or "
+        f"more, holding {held} running task(s)",
         {
-            "workers": workers[:MAX_SUBJECTS],
-            "tasks": [lease.model_dump(mode="json") for lease in leases[:MAX_SUBJECTS]],
+            "workers": [worker.id for worker in silent[:MAX_SUBJECTS]],
+            "last_heartbeats": [
+                worker.heartbeat_at.isoformat() for worker in silent[:MAX_SUBJECTS]
+            ],
+            "tasks_held": held,
         },
     )
 

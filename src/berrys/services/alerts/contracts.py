@@ -84,8 +84,9 @@ class ApprovalWaiting(Contract):
 
 
 class WorkerSilent(Contract):
-    """Fires when a running task's lease has not been renewed by its worker's heartbeats
-    for ``grace_minutes`` past its expiry (the worker is gone and nobody took the task)."""
+    """Fires when a registered worker has sent no heartbeat for ``grace_minutes`` (killed,
+    hung or cut off from the database); for a project's rule, one holding a running task of
+    the project. Resolves when it beats again, leaves, or its tasks are taken over."""
 
     kind: Literal[AlertKind.WORKER_SILENT]
     grace_minutes: Minutes = 5

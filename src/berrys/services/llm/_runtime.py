@@ -147,6 +147,8 @@ class Runtime:
 
     async def aclose(self) -> None:
         await self.warming.aclose()
+        if self.shared is not None:
+            await self.shared.aclose()
         serving = [e.provider for e in self.endpoints.values() if e.provider is not None]
         for provider in [*self.providers.values(), *serving, *self.retired]:
             try:

@@ -263,7 +263,7 @@ class AgentExecutor:
     # -- context ----------------------------------------------------------------------------
     async def _load(self, ctx: TaskContext) -> dict[str, Any]:
         task = ctx.task
-        async with self.database.transaction(read_only=True) as session:
+        async with self.database.reads() as session:
             user, project = await _acting_creator(session, task)
             system = (
                 f"You are an expert working on the project '{project.name}'.\n{project.description}"

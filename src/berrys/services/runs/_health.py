@@ -1,5 +1,5 @@
 """Read-only signs of trouble in runs, for whoever watches them (alerts): how tasks ended in
-a window, runs with no progress, and leases their workers stopped renewing."""
+a window and runs with no progress (silent workers: ``engine.presence``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.services.runs.contracts import (
-    ExpiredLease,
     RunStatus,
     StalledRun,
     TaskOutcomes,
@@ -77,36 +76,3 @@ async def stalled_runs(
                 )
             )
     return stalled
-
-
-async def expired_leases(
-    session: AsyncSession, *, expired_before: datetime, project_id: uuid.UUID | None = None
-) -> list[ExpiredLease]:
-    """RUNNING tasks whose lease ran out before ``expired_before`` and was not taken over."""
-    rows = await session.execute(
-        select(
-            TaskRun.id,
-            TaskRun.run_id,
-            Run.project_id,
-            TaskRun.lease_owner,
-            TaskRun.lease_expires_at,
-        )
-        .join(Run, Run.id == TaskRun.run_id)
-        .where(
-            TaskRun.status == TaskRunStatus.RUNNING,
-            TaskRun.lease_owner.is_not(None),
-            TaskRun.lease_expires_at < expired_before,
-            *_in_project(project_id),
-        )
-        .order_by(TaskRun.lease_expires_at)
-    )
-    return [
-        ExpiredLease(
-            task_run_id=task_id,
-            run_id=run_id,
-            project_id=run_project,
-            worker_id=owner,
-            lease_expires_at=expires,
-        )
-        for task_id, run_id, run_project, owner, expires in rows
-    ]

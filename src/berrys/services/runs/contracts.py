@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from berrys.core.contracts import Contract
+from berrys.core.contracts import Contract, Description
 from berrys.core.enums import BerrysEnum
 from berrys.services.catalogue.contracts import DependencyType, RiskLevel
 
@@ -276,6 +276,12 @@ class RunEventOut(Contract):
     created_at: str
 
 
+class AguiProject(Contract):
+    """POST /agui without ``resume``: the project its last user message describes."""
+
+    description: Description = Field(min_length=1)
+
+
 class TaskReview(Contract):
     """POST /runs/{run_id}/tasks/{task_run_id}/review: a person's decision on a NEEDS_REVIEW
     task. ACCEPT and EDIT make it COMPLETED; SEND_BACK runs it again with the feedback."""
@@ -366,13 +372,3 @@ class StalledRun(Contract):
     project_id: uuid.UUID
     status: RunStatus
     last_activity_at: datetime
-
-
-class ExpiredLease(Contract):
-    """A running task whose worker stopped renewing its lease."""
-
-    task_run_id: uuid.UUID
-    run_id: uuid.UUID
-    project_id: uuid.UUID
-    worker_id: str
-    lease_expires_at: datetime

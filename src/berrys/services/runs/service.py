@@ -5,6 +5,10 @@ it (an executor's side, and the worker)."""
 from __future__ import annotations
 
 from berrys.services.runs import _effects
+from berrys.services.runs._agui_stream import Position as AguiPosition
+from berrys.services.runs._agui_stream import agent_input as agui_input
+from berrys.services.runs._agui_stream import agui_stream, answer_interrupts
+from berrys.services.runs._agui_stream import project_description as agui_description
 from berrys.services.runs._answers import (
     apply_interaction,
     expire_interactions,
@@ -36,8 +40,13 @@ from berrys.services.runs._control import (
     retry_task,
     task_out,
 )
-from berrys.services.runs._event_listener import EventSubscription, RunEventListener
-from berrys.services.runs._health import expired_leases, stalled_runs, task_outcomes
+from berrys.services.runs._event_listener import (
+    EventSubscription,
+    OutboxRead,
+    RunEventListener,
+    follow_outbox,
+)
+from berrys.services.runs._health import stalled_runs, task_outcomes
 from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs._review import decide as decide_review
 from berrys.services.runs._review import get_all as waiting_review
@@ -54,6 +63,7 @@ from berrys.services.runs.engine.executor import (
 from berrys.services.runs.engine.hooks import RunHooks
 from berrys.services.runs.engine.journal import TaskContext, TaskSnapshot
 from berrys.services.runs.engine.presence import live as workers
+from berrys.services.runs.engine.presence import silent as silent_workers
 from berrys.services.runs.engine.trace import MAX_REQUEST as MAX_TRACED_REQUEST
 from berrys.services.runs.engine.trace import cut as cut_traced
 from berrys.services.runs.engine.worker import EngineConfig, Worker
@@ -70,9 +80,11 @@ __all__ = [
     "CONFIGURE_MODEL",
     "HOOKS",
     "MAX_TRACED_REQUEST",
+    "AguiPosition",
     "ArtifactSpec",
     "EngineConfig",
     "EventSubscription",
+    "OutboxRead",
     "PauseRun",
     "PermanentTaskError",
     "RunEventListener",
@@ -82,6 +94,10 @@ __all__ = [
     "TaskSnapshot",
     "Worker",
     "add_events",
+    "agui_description",
+    "agui_input",
+    "agui_stream",
+    "answer_interrupts",
     "apply_interaction",
     "artifact_download_headers",
     "artifact_file_name",
@@ -93,7 +109,7 @@ __all__ = [
     "decide_review",
     "events",
     "expire_interactions",
-    "expired_leases",
+    "follow_outbox",
     "get",
     "get_all",
     "get_artifact",
@@ -114,6 +130,7 @@ __all__ = [
     "retry_task",
     "review_summary",
     "safe_file_name",
+    "silent_workers",
     "stalled_runs",
     "task_out",
     "task_outcomes",

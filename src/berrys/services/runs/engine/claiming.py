@@ -117,7 +117,7 @@ class Claimer:
         if not candidates:
             return []
         run_ids = sorted({row.run_id for row in candidates})
-        runs, candidates = await self._locked(tx.session, candidates, run_ids, params)
+        runs, candidates = await self._locked(tx, candidates, run_ids, params)
         if not candidates:
             return []
         facts = await self._facts(tx.session, run_ids)
@@ -131,7 +131,7 @@ class Claimer:
 
     async def _locked(
         self,
-        session: Any,
+        tx: Tx,
         candidates: Sequence[Any],
         run_ids: list[uuid.UUID],
         params: Any,
@@ -139,16 +139,19 @@ class Claimer:
         """The candidates' runs (their status) and the candidates still to be had. On SQLite
         the batch holds the write lock: the status read with the candidates holds. On
         PostgreSQL runs are locked first, then their tasks (the order every state change
-        takes locks in); a run another worker's batch holds is left for the next claim."""
+        takes locks in); a run another worker's batch holds is skipped, unless every one
+        is held and this batch holds no run: then it waits for the first candidate's run
+        and reads the candidates again. Otherwise a worker with nothing to commit would
+        find the run locked whenever it looked, while busy workers, queueing on the lock
+        with their completions, keep all the work."""
         if self._sqlite:
             return {row.run_id: row.run_status for row in candidates}, candidates
-        lock = (
-            select(_run.c.id, _run.c.status)
-            .where(_run.c.id.in_(run_ids))
-            .order_by(_run.c.id)
-            .with_for_update(of=_run, skip_locked=True)
-        )
-        runs = dict((await session.execute(lock)).all())
+        session = tx.session
+        runs = dict((await session.execute(_lock_runs(run_ids, skip_locked=True))).all())
+        if not runs and not tx.holds_runs:
+            waited = candidates[0].run_id
+            runs = dict((await session.execute(_lock_runs([waited], skip_locked=False))).all())
+            candidates = (await session.execute(self._candidates, params)).all()
         free_ids = [row.id for row in candidates if row.run_id in runs]
         locked = self._candidates.where(_task.c.id.in_(free_ids)).with_for_update(
             skip_locked=True, of=_task
@@ -264,7 +267,7 @@ class Claimer:
         poll that takes the write lock would queue behind (on SQLite: sleep in the busy
         handler of) whatever transaction is creating the work it looks for."""
         params = {"now": utcnow(), "limit": 1, "busy": ids_param(executing, sqlite=self._sqlite)}
-        async with self.database.transaction(read_only=True) as session:
+        async with self.database.reads() as session:
             return (await session.execute(self._candidates, params)).first() is not None
 
     async def warm(self, session: Any, nothing: list[uuid.UUID]) -> None:
@@ -449,6 +452,16 @@ async def _recorded_steps(
         if step.attempt == attempts[step.task_run_id]:
             recorded[step.task_run_id][step.seq] = step
     return recorded
+
+
+def _lock_runs(run_ids: list[uuid.UUID], *, skip_locked: bool) -> Any:
+    """The runs' rows locked, in id order, with their status."""
+    return (
+        select(_run.c.id, _run.c.status)
+        .where(_run.c.id.in_(run_ids))
+        .order_by(_run.c.id)
+        .with_for_update(of=_run, skip_locked=skip_locked)
+    )
 
 
 _FREEZE_UPSTREAM = (

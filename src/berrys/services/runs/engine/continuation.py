@@ -134,7 +134,7 @@ class Continuations:
             if not origins:
                 continue
             try:
-                async with self.database.transaction(read_only=True) as session:
+                async with self.database.reads() as session:
                     sqlite = self.database.is_sqlite
                     query, ids = _FOLLOWERS[sqlite], ids_param(origins, sqlite=sqlite)
                     rows = (await session.execute(query, {"origins": ids})).all()
