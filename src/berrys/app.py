@@ -44,6 +44,7 @@ from berrys.services.planning.api import router as plans_router
 from berrys.services.projects.api import router as projects_router
 from berrys.services.publishing.api import router as publishing_router
 from berrys.services.runs.api import (
+    agui_router,
     artifacts_router,
     project_runs_router,
     reviews_router,
@@ -174,6 +175,7 @@ _ROUTERS = (
     reviews_router,
     artifacts_router,
     workers_router,
+    agui_router,
     interactions_router,
     models_router,
     search_router,

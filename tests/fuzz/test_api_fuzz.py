@@ -49,6 +49,10 @@ OPERATIONS = [
     # A run's events stream until the run ends (runs stay queued here): what arrived within
     # a second is what is checked.
     {"include-path": "/api/v1/runs/{run_id}/events", "request-timeout": 1},
+    # So do a run's AG-UI events (up to the end of an AG-UI run), and the AG-UI agent
+    # endpoint's once it has started a run or answered its interrupts.
+    {"include-path": "/api/v1/runs/{run_id}/agui", "request-timeout": 1},
+    {"include-path": "/api/v1/agui", "request-timeout": 1},
     # A chat's answer comes from a scripted model (see _call), which cannot know the shape a
     # generated response_schema asks for: after its retries that chat is the documented 503
     # "No model could answer", as it would be with a real model that never fits the schema.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -26,7 +25,6 @@ from berrys.web.security import Csrf, WebUser
 from berrys.web.templating import render
 
 router = APIRouter(include_in_schema=False)
-KEEPALIVE_SECONDS = 15
 
 
 @router.post("/projects/{project_id}/runs", dependencies=[Csrf], response_class=HTMLResponse)
@@ -240,27 +238,19 @@ async def _page_updates(
     """``update`` with the new events' types each time the run has new events; ``end``."""
     from berrys.services.runs.contracts import RUN_TERMINAL
 
-    quiet_since = time.monotonic()
-    while True:
-        async with database.transaction(read_only=True) as session:
-            events = await runs.events(
-                session, run_id=subscription.run_id, after_seq=subscription.seen_seq
-            )
-            status = await runs.get_status(session, run_id=subscription.run_id)
-        if events:
-            subscription.seen_seq = events[-1]["seq"]
-            quiet_since = time.monotonic()
-            payload = {"seq": subscription.seen_seq, "types": sorted({e["type"] for e in events})}
+    reads = runs.follow_outbox(database, subscription, disconnected=request.is_disconnected)
+    async for read in reads:
+        if read.events:
+            payload = {
+                "seq": subscription.seen_seq,
+                "types": sorted({e["type"] for e in read.events}),
+            }
             yield f"event: update\ndata: {json.dumps(payload)}\n\n"
-        if status is not None and status in RUN_TERMINAL:
-            yield f"event: end\ndata: {json.dumps({'status': status.value})}\n\n"
+        elif read.status is not None and read.status in RUN_TERMINAL:
+            yield f"event: end\ndata: {json.dumps({'status': read.status.value})}\n\n"
             return
-        if await request.is_disconnected():
-            return
-        if time.monotonic() - quiet_since > KEEPALIVE_SECONDS:
-            quiet_since = time.monotonic()
+        elif read.quiet:
             yield ": keep-alive\n\n"
-        await subscription.wait()
 
 
 @router.post("/runs/{run_id}/{control}", dependencies=[Csrf], response_class=HTMLResponse)

@@ -2,26 +2,34 @@
 process LISTENs on ``RUN_EVENTS_CHANNEL`` and wakes the streams of the run a notification
 names, in every server process (replica) on the database; a slow poll covers a missed
 notification and the time the connection is down. On SQLite (one process) a stream polls.
-The outbox stays the source of truth: a wake-up only says "read again"."""
+The outbox stays the source of truth: a wake-up only says "read again"; ``follow_outbox`` is
+the reading loop every stream of a run (SSE, AG-UI, the dashboard's page) shares."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
 from sqlalchemy import make_url
 
 from berrys.core.db import Database
-from berrys.services.runs.engine.events import RUN_EVENTS_CHANNEL
+from berrys.services.runs._control import get_status
+from berrys.services.runs.contracts import RunStatus
+from berrys.services.runs.engine.events import RUN_EVENTS_CHANNEL, read
 
 _log = structlog.get_logger("berrys.runs.events")
 
 # How the connection shows in pg_stat_activity (an operator's way to find it).
 APPLICATION_NAME = "berrys-run-events"
+# A stream with nothing to send for this long sends a keep-alive (proxies close idle ones).
+KEEPALIVE_SECONDS = 15.0
 
 
 class EventSubscription:
@@ -158,3 +166,42 @@ class RunEventListener:
                     await connection.execute("SELECT 1")
             except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 return
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRead:
+    """One read of a run's outbox: its new events, oldest first; when there were none, the
+    run's status, and ``quiet`` once nothing came for ``KEEPALIVE_SECONDS``."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    status: RunStatus | None = None
+    quiet: bool = False
+
+
+async def follow_outbox(
+    database: Database,
+    subscription: EventSubscription,
+    *,
+    disconnected: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[OutboxRead]:
+    """Every read of the run's outbox after ``subscription.seen_seq``, read again each time
+    the subscription wakes, until the caller stops or the client has ``disconnected``. A
+    stream decides from each read what to send, and when it is done."""
+    quiet_since = time.monotonic()
+    while True:
+        async with database.transaction(read_only=True) as session:
+            run_id = subscription.run_id
+            events = await read(session, run_id=run_id, after_seq=subscription.seen_seq)
+            status = None if events else await get_status(session, run_id=run_id)
+        if events:
+            subscription.seen_seq = events[-1]["seq"]
+            quiet_since = time.monotonic()
+            yield OutboxRead(events)
+            continue
+        quiet = time.monotonic() - quiet_since > KEEPALIVE_SECONDS
+        if quiet:
+            quiet_since = time.monotonic()
+        yield OutboxRead(status=status, quiet=quiet)
+        if await disconnected():
+            return
+        await subscription.wait()

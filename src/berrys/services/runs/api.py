@@ -1,15 +1,16 @@
-"""REST routes of runs: start, read, control and answer runs; reviews, artifacts, events (SSE)."""
+"""REST routes of runs: start, read, control and answer runs; reviews, artifacts, events (SSE);
+a run as an AG-UI event stream, and the AG-UI agent endpoint that starts or resumes one."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from ag_ui.core import RunAgentInput
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 
 from berrys.core.contracts import MAX_BIGINT, ListOf
@@ -17,7 +18,7 @@ from berrys.core.db import Database
 from berrys.core.deps import DatabaseDep, PageDep, Session, SettingsDep
 from berrys.services.auth.contracts import UserOut
 from berrys.services.auth.deps import AdminUser, CurrentUser, WriterUser
-from berrys.services.llm.deps import ModelsDep
+from berrys.services.llm.deps import EmbedderDep, ModelsDep
 from berrys.services.pipeline import service as pipeline
 from berrys.services.projects.deps import VisibleProject, WritableProject
 from berrys.services.runs import _artifacts, _review, service
@@ -35,12 +36,16 @@ from berrys.services.runs.contracts import (
     WorkerOut,
 )
 from berrys.services.runs.deps import RunEventListenerDep
+from berrys.services.runs.service import AguiPosition, RunEventListener
 
 project_runs_router = APIRouter(prefix="/api/v1/projects", tags=["runs"])
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 reviews_router = APIRouter(prefix="/api/v1/reviews", tags=["runs"])
 artifacts_router = APIRouter(prefix="/api/v1/artifacts", tags=["artifacts"])
 workers_router = APIRouter(prefix="/api/v1/workers", tags=["workers"])
+agui_router = APIRouter(prefix="/api/v1/agui", tags=["agui"])
+
+_STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def _visible_run(run_id: uuid.UUID, user: CurrentUser, database: DatabaseDep) -> UserOut:
@@ -117,11 +122,7 @@ async def run_events(
             async for message in _outbox_messages(request, database, subscription, follow):
                 yield message
 
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=_STREAM_HEADERS)
 
 
 async def _outbox_messages(
@@ -129,29 +130,137 @@ async def _outbox_messages(
 ) -> AsyncIterator[str]:
     """The run's events after ``subscription.seen_seq`` as SSE messages, read again each
     time the subscription wakes; ``end`` once the run is over (or at once without ``follow``)."""
-    run_id = subscription.run_id
-    quiet_since = time.monotonic()
-    while True:
-        async with database.transaction(read_only=True) as session:
-            events = await service.events(session, run_id=run_id, after_seq=subscription.seen_seq)
-            current = (await service.get_status(session, run_id=run_id)) if not events else None
-        for event in events:
-            subscription.seen_seq = event["seq"]
+    reads = service.follow_outbox(database, subscription, disconnected=request.is_disconnected)
+    async for read in reads:
+        for event in read.events:
             yield f"id: {event['seq']}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
-        if events:
-            quiet_since = time.monotonic()
+        if read.events:
             continue
-        if current in RUN_TERMINAL or not follow:
-            status = current.value if current else None
+        if read.status in RUN_TERMINAL or not follow:
+            status = read.status.value if read.status else None
             payload = json.dumps({"status": status, "seq": subscription.seen_seq})
             yield f"event: end\ndata: {payload}\n\n"
             return
-        if await request.is_disconnected():
-            return
-        if time.monotonic() - quiet_since > 15:
-            quiet_since = time.monotonic()
+        if read.quiet:
             yield ": keep-alive\n\n"
-        await subscription.wait()
+
+
+_AGUI_STREAM = {
+    "content": {"text/event-stream": {}},
+    "description": "AG-UI events as SSE (`data:` the event's JSON, `id:` `<seq>:<index>`), up "
+    "to the end of one AG-UI run: RUN_FINISHED (done, cancelled, or an interrupt: approvals "
+    "the run waits for) or RUN_ERROR.",
+}
+
+
+@router.get(
+    "/{run_id}/agui",
+    summary="The run as AG-UI events",
+    response_class=StreamingResponse,
+    responses={
+        200: _AGUI_STREAM,
+        204: {"description": "Nothing after `Last-Event-ID`, and the run is over."},
+    },
+)
+async def run_as_agui(
+    run_id: uuid.UUID,
+    request: Request,
+    user: RunReader,
+    database: DatabaseDep,
+    listener: RunEventListenerDep,
+    last_event_id: Annotated[
+        str | None,
+        Header(max_length=40, description="Resume after this event: `<seq>` or `<seq>:<index>`."),
+    ] = None,
+) -> Response:
+    """The run's outbox as an AG-UI event stream: RUN_STARTED (threadId the project, runId
+    the run) with a STATE_SNAPSHOT of the tasks' statuses, a step per task with its tool
+    calls and output, STATE_DELTAs, and the end of that AG-UI run. A run that waits for a
+    person ends an AG-UI run with an interrupt; reconnect with ``Last-Event-ID`` (to any
+    server) for the next one, nothing lost or repeated."""
+    after = AguiPosition.parse(last_event_id)
+    return await _agui_response(request, database, listener, run_id=run_id, after=after)
+
+
+@agui_router.post(
+    "",
+    response_class=StreamingResponse,
+    responses={200: _AGUI_STREAM},
+    summary="AG-UI agent: start a project's run, or answer its interrupts",
+)
+async def agui_agent(
+    body: Annotated[
+        dict[str, Any],
+        Body(
+            description="An AG-UI 1.0 `RunAgentInput`: `threadId`, `runId`, `messages`, and "
+            "`resume` (each `{interruptId, status, payload}`) to answer interrupts."
+        ),
+    ],
+    request: Request,
+    user: WriterUser,
+    models: ModelsDep,
+    embedder: EmbedderDep,
+    database: DatabaseDep,
+    listener: RunEventListenerDep,
+) -> Response:
+    """AG-UI's agent endpoint. Without ``resume``: the last user message describes a project,
+    which Berrys understands, staffs, plans and starts running (as ``berrys run`` does); the
+    answer is that run's AG-UI stream. With ``resume``: the caller's answers to every
+    interrupt the run's last AG-UI run ended with (``payload`` an approval's ``{approved,
+    comment}``; ``cancelled`` declines), then the run's next AG-UI run."""
+    given = service.agui_input(body)
+    if given.resume:
+        run_id, after = await service.answer_interrupts(database, entries=given.resume, user=user)
+    else:
+        started = await pipeline.start_from_description(
+            models,
+            database,
+            embedder=embedder,
+            description=service.agui_description(given),
+            user=user,
+            run_in=RunCreate(),
+            on_created=lambda _project_id, _name: None,
+            on_stage=lambda _stage, _status, _detail: None,
+        )
+        run_id, after = started.run.id, None
+    return await _agui_response(
+        request, database, listener, run_id=run_id, after=after, given=given
+    )
+
+
+async def _agui_response(
+    request: Request,
+    database: Database,
+    listener: RunEventListener,
+    *,
+    run_id: uuid.UUID,
+    after: AguiPosition | None,
+    given: RunAgentInput | None = None,
+) -> Response:
+    """The run's AG-UI stream after ``after``; 204 when the run is over and nothing is left
+    (an SSE client then stops reconnecting)."""
+    stream = service.agui_stream(
+        database,
+        listener,
+        run_id=run_id,
+        after=after,
+        disconnected=request.is_disconnected,
+        given=given,
+    )
+    async with database.transaction(read_only=True) as session:
+        over = await service.get_status(session, run_id=run_id) in RUN_TERMINAL
+    if over:  # everything is in the outbox: the first message comes at once, if there is one
+        first = await anext(stream, None)
+        if first is None:
+            return Response(status_code=status.HTTP_204_NO_CONTENT)
+        stream = _chained(first, stream)
+    return StreamingResponse(stream, media_type="text/event-stream", headers=_STREAM_HEADERS)
+
+
+async def _chained(first: str, rest: AsyncIterator[str]) -> AsyncIterator[str]:
+    yield first
+    async for message in rest:
+        yield message
 
 
 @router.post("/{run_id}/pause", response_model=RunOut)
@@ -283,7 +392,14 @@ async def get_artifact_content(
     )
 
 
-__all__ = ["RunStatus", "artifacts_router", "project_runs_router", "reviews_router", "router"]
+__all__ = [
+    "RunStatus",
+    "agui_router",
+    "artifacts_router",
+    "project_runs_router",
+    "reviews_router",
+    "router",
+]
 
 
 @workers_router.get("", response_model=ListOf[WorkerOut])

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from berrys.core.contracts import Contract
+from berrys.core.contracts import Contract, Description
 from berrys.core.enums import BerrysEnum
 from berrys.services.catalogue.contracts import DependencyType, RiskLevel
 
@@ -274,6 +274,12 @@ class RunEventOut(Contract):
     task_run_id: str | None
     payload: dict[str, Any]
     created_at: str
+
+
+class AguiProject(Contract):
+    """POST /agui without ``resume``: the project its last user message describes."""
+
+    description: Description = Field(min_length=1)
 
 
 class TaskReview(Contract):

@@ -5,6 +5,10 @@ it (an executor's side, and the worker)."""
 from __future__ import annotations
 
 from berrys.services.runs import _effects
+from berrys.services.runs._agui_stream import Position as AguiPosition
+from berrys.services.runs._agui_stream import agent_input as agui_input
+from berrys.services.runs._agui_stream import agui_stream, answer_interrupts
+from berrys.services.runs._agui_stream import project_description as agui_description
 from berrys.services.runs._answers import (
     apply_interaction,
     expire_interactions,
@@ -36,7 +40,12 @@ from berrys.services.runs._control import (
     retry_task,
     task_out,
 )
-from berrys.services.runs._event_listener import EventSubscription, RunEventListener
+from berrys.services.runs._event_listener import (
+    EventSubscription,
+    OutboxRead,
+    RunEventListener,
+    follow_outbox,
+)
 from berrys.services.runs._health import stalled_runs, task_outcomes
 from berrys.services.runs._review import CONFIGURE_MODEL, is_offline
 from berrys.services.runs._review import decide as decide_review
@@ -71,9 +80,11 @@ __all__ = [
     "CONFIGURE_MODEL",
     "HOOKS",
     "MAX_TRACED_REQUEST",
+    "AguiPosition",
     "ArtifactSpec",
     "EngineConfig",
     "EventSubscription",
+    "OutboxRead",
     "PauseRun",
     "PermanentTaskError",
     "RunEventListener",
@@ -83,6 +94,10 @@ __all__ = [
     "TaskSnapshot",
     "Worker",
     "add_events",
+    "agui_description",
+    "agui_input",
+    "agui_stream",
+    "answer_interrupts",
     "apply_interaction",
     "artifact_download_headers",
     "artifact_file_name",
@@ -94,6 +109,7 @@ __all__ = [
     "decide_review",
     "events",
     "expire_interactions",
+    "follow_outbox",
     "get",
     "get_all",
     "get_artifact",
