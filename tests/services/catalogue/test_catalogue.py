@@ -49,7 +49,7 @@ def test_every_todo_is_a_whole_item():
         (deliverable.key, todo)
         for deliverable in shipped.deliverables.values()
         for section in deliverable.sections
-        for todo in section.todos
+        for todo in [*section.todos, *(i for x in section.todos_unless_known.values() for i in x)]
         if todo[:1].islower()
     ]
     assert halves == []
@@ -200,6 +200,59 @@ async def test_an_event_with_children_needs_safeguarding_and_one_without_does_no
     adults = await catalogue.understand(models, "A quiz night in the village hall")
     assert any("DBS check" in r.text for r in with_children.requirements)
     assert not any("DBS check" in r.text for r in adults.requirements)
+
+
+@pytest.mark.parametrize(
+    ("description", "recurring"),
+    [
+        ("Start a fortnightly beginners' running club in the park on Saturday mornings", True),
+        ("A weekly homework club at the library for children aged 8 to 11", True),
+        ("A quiz night in the village hall on Saturday evening", False),
+    ],
+)
+async def test_a_recurring_activity_plans_its_sessions_and_a_one_off_its_day(
+    models, description, recurring
+):
+    understood = await catalogue.understand(models, description)
+    names = [t.name for t in understood.tasks]
+    regular = {
+        "Plan the regular session and its register",
+        "Review the first sessions and decide what to change",
+    }
+    one_off = {"Prepare the run sheet for the day", "Hold the wrap-up and thank-you round"}
+    assert (regular <= set(names), one_off <= set(names)) == (recurring, not recurring)
+    assert not (regular | one_off) <= set(names)
+    run_sheet = any("run sheet" in r.text for r in understood.requirements)
+    assert run_sheet is not recurring
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        (
+            "Plan a 4-night family trip to Lisbon in April for two adults and a toddler",
+            {"place": "Lisbon", "length": "4 nights", "company": "two adults and a toddler"},
+        ),
+        (
+            "A week in the Lake District with friends",
+            {"place": "the Lake District", "length": "a week", "company": "friends"},
+        ),
+        (
+            "Start a fortnightly running club in Victoria Park on Saturday mornings",
+            {"place": "Victoria Park", "frequency": "fortnightly, on Saturday mornings"},
+        ),
+        (
+            "A coding workshop twice a week at St Mary's Church Hall",
+            {"place": "St Mary's Church Hall", "frequency": "twice a week"},
+        ),
+        ("A homework club at the community library", {"place": "the community library"}),
+        # a product, a month and a deadline are none of these
+        ("Migrate our email to Microsoft 365 in May, within a week", {}),
+    ],
+)
+def test_where_how_long_with_whom_and_how_often_are_read_from_the_words(description, expected):
+    found = catalogue.particulars(description).model_dump()
+    assert found == {"place": "", "length": "", "company": "", "frequency": ""} | expected
 
 
 def test_a_risk_assessment_covers_the_hazards_of_the_place_it_describes():

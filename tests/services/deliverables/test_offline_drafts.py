@@ -20,6 +20,7 @@ from tests.services.deliverables.conftest import (
     shipped,
 )
 
+from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue._catalogue import SHIPPED
 from berrys.services.catalogue.contracts import Column, DeliverableType, ProjectFacts, Requirement
 from berrys.services.deliverables import service as deliverables
@@ -321,3 +322,23 @@ def test_a_month_or_season_the_description_names_is_its_date(facts, description,
         assert "Date in the description" not in text
     else:
         assert f"- Date in the description: “{stated}”" in text
+
+
+def test_what_the_description_states_is_quoted_and_only_the_rest_is_asked(facts):
+    trip = "Plan a 4-night family trip to Lisbon in April for two adults and a toddler"
+    described = facts.model_copy(
+        update={"description": trip, "particulars": catalogue.particulars(trip)}
+    )
+    brief = shipped("travel_brief")
+    text = deliverables.draft_offline(brief, described, source="Travel").primary.text
+    assert "- Where, as described: Lisbon" in text
+    assert "- How long, as described: 4 nights" in text
+    assert "- Who comes along, as described: two adults and a toddler" in text
+    assert "Number of nights" not in text
+    assert "The destination or the shortlist" not in text
+    assert "TODO(trip organiser): How you would like to get there" in text
+    vague = facts.model_copy(update={"description": "A family holiday somewhere warm"})
+    text = deliverables.draft_offline(brief, vague, source="Travel").primary.text
+    assert "TODO(trip organiser): Number of nights" in text
+    assert "TODO(trip organiser): The destination or the shortlist" in text
+    assert ", as described:" not in text

@@ -285,7 +285,8 @@ def _requirements(
         )
         for t in chosen
         for need in t.implied_requirements
-        if not need.when_any or _text.matched(description, need.when_any)
+        if not (need.unless_any and _text.matched(description, need.unless_any))
+        and (not need.when_any or _text.matched(description, need.when_any))
     ]
     return stated + implied, asked
 

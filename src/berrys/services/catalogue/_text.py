@@ -106,7 +106,7 @@ def asks(description: str) -> tuple[list[str], list[str]]:
         parts = [
             _ARTICLE.sub("", p)
             for p in parts
-            if not _MONEY.search(p) and not _headcount(p) and not _company(p)
+            if not _MONEY.search(p) and not _headcount(p) and not is_company(p)
         ]
         items += [p for p in parts if 1 <= len(p.split()) <= 8 and len(p) > 2]
     return goals, list(dict.fromkeys(items))
@@ -144,7 +144,7 @@ _NUMBER_WORDS = {
     "twelve": 12, "dozen": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40,
     "fifty": 50, "hundred": 100, "a hundred": 100, "thousand": 1000, "a thousand": 1000,
 }  # fmt: skip
-_NUM = (
+NUMBER = (
     r"(\d[\d,]*(?:\.\d+)?\s*[km]?|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + ")"
 )
 _UNITS: dict[str, str] = {
@@ -169,7 +169,7 @@ _UNITS: dict[str, str] = {
     "episodes": r"episodes?|videos",
 }
 _QUANTITY = {
-    dimension: re.compile(rf"(?<![\w£$€]){_NUM}[\s-]*(?:\w+[\s-]+)?(?:{unit})\b", re.I)
+    dimension: re.compile(rf"(?<![\w£$€]){NUMBER}[\s-]*(?:\w+[\s-]+)?(?:{unit})\b", re.I)
     for dimension, unit in _UNITS.items()
 }
 # "£500 each" keeps its "each" in the quoted words: a budget per person is not the total
@@ -179,8 +179,8 @@ _MONEY = re.compile(
     r"(?:\s*(?:each|per person|per head|a head|a person)\b)?",
     re.I,
 )
-_CURRENCY = {"£": "GBP", "$": "USD", "€": "EUR", "pounds": "GBP", "dollars": "USD"}
-_LANGUAGE_NAMES = (
+_CURRENCY = {"£": "GBP", "$": "USD", "€": "EUR", "pounds": "GBP", "dollars": "USD", "euros": "EUR"}
+LANGUAGE_NAMES = (
     "French", "German", "Spanish", "Italian", "Portuguese", "Dutch", "Polish", "Japanese",
     "Chinese", "Mandarin", "Cantonese", "Korean", "Arabic", "Hindi", "Welsh", "Irish", "Russian",
     "Turkish", "Swedish", "Norwegian", "Danish", "Finnish", "Greek", "Czech", "Ukrainian",
@@ -211,7 +211,7 @@ _COMPANY = re.compile(
 )
 
 
-def _company(item: str) -> bool:
+def is_company(item: str) -> bool:
     """A listed item that is who comes along or takes part ("two children and a dog", "the
     scouts on a Saturday morning"): whom the work is with, not an ask."""
     words = _ARTICLE.sub("", item.strip()).split()
@@ -255,7 +255,7 @@ def constraints(description: str) -> list[Constraint]:
             found["people"] = Constraint(
                 dimension="people", value=float(crowd.group(1)), text=crowd.group(0).strip()
             )
-    languages = [name for name in _LANGUAGE_NAMES if term_pattern(name).search(description)]
+    languages = [name for name in LANGUAGE_NAMES if term_pattern(name).search(description)]
     if "languages" not in found and languages:
         found["languages"] = Constraint(
             dimension="languages", value=float(len(languages)), text=", ".join(languages)

@@ -105,7 +105,23 @@ Fact = Literal[
     "constraints",
     "entities",
     "upstream",
+    "place",
+    "length",
+    "company",
+    "frequency",
 ]
+
+
+class Particulars(Contract):
+    """What a description states in words, quoted as written ("" when it does not say)."""
+
+    place: str = Field(default="", description="Where: “Lisbon”, “the community library”.")
+    length: str = Field(default="", description="How long a stay lasts: “4 nights”, “week”.")
+    company: str = Field(default="", description="Who takes part: “two adults and a toddler”.")
+    frequency: str = Field(default="", description="How often: “fortnightly”, “on Mondays”.")
+
+
+ParticularKey = Literal["place", "length", "company", "frequency"]
 
 
 # --- project types --------------------------------------------------------------------------
@@ -129,6 +145,9 @@ class ImpliedRequirement(Contract):
     priority: Priority = Priority.MEDIUM
     when_any: Terms = Field(
         default_factory=list, description="Only when the description mentions one of these."
+    )
+    unless_any: Terms = Field(
+        default_factory=list, description="Left out when the description mentions one of these."
     )
 
 
@@ -330,6 +349,11 @@ class Section(Contract):
         default_factory=list,
         description="What only a person can supply: rendered as TODO(owner) lines.",
     )
+    todos_unless_known: dict[ParticularKey, Lines] = Field(
+        default_factory=dict,
+        description="TODOs the description can answer: where it states the particular, the "
+        "draft quotes it instead.",
+    )
     owner: Annotated[str, StringConstraints(min_length=1, max_length=60)] = "project owner"
     must_contain: Terms = Field(
         default_factory=list, description="Terms a draft of this section must mention."
@@ -450,6 +474,7 @@ class ProjectFacts(Contract):
     upstream: dict[str, str] = Field(
         default_factory=dict, description="Deliverables this one builds on: task name -> text."
     )
+    particulars: Particulars = Field(default_factory=Particulars)
 
     def constraint(self, dimension: str) -> Constraint | None:
         return next((c for c in self.constraints if c.dimension == dimension), None)

@@ -17,7 +17,7 @@ from berrys.config import Settings
 from berrys.core.enums import Priority
 from berrys.services.agents.contracts import DEFAULT_AGENT_PROMPT, AgentDraft, TeamDraft
 from berrys.services.auth.contracts import UserOut
-from berrys.services.catalogue import _breakdown, _classify, _text
+from berrys.services.catalogue import _breakdown, _classify, _particulars, _text
 from berrys.services.catalogue._catalogue import (
     SHIPPED,
     Catalogue,
@@ -31,6 +31,7 @@ from berrys.services.catalogue.contracts import (
     DeliverableType,
     DependencyType,
     Methodology,
+    Particulars,
     ProfileOut,
     ProjectType,
     ProjectTypeSummary,
@@ -60,6 +61,7 @@ __all__ = [
     "deliverable_for",
     "deliverable_type",
     "get_profile",
+    "particulars",
     "plan_draft",
     "plan_problems",
     "prepare",
@@ -195,6 +197,11 @@ def match(known: Catalogue, key: str) -> TypeMatch:
 
 def title(description: str) -> str:
     return _text.title(description)
+
+
+def particulars(description: str) -> Particulars:
+    """Where, how long, with whom and how often, as the description words them."""
+    return _particulars.particulars(description)
 
 
 async def save_profile(

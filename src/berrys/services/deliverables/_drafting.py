@@ -11,6 +11,7 @@ from datetime import date
 from berrys.services.catalogue.contracts import (
     Constraint,
     DeliverableType,
+    ParticularKey,
     ProjectFacts,
     ScheduledTask,
     Section,
@@ -24,12 +25,15 @@ _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _MONTH_NAME = "|".join(MONTHS)
 _DAY = r"\d{1,2}(?:st|nd|rd|th)?"
 _WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+_DAY_PART = r"(?:morning|afternoon|evening|night|lunchtime)"
 DATE_PHRASE = re.compile(
     rf"\b(?:(?:{_WEEKDAY}),?\s+)?(?:{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
     rf"|{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\b"
-    rf"|\b(?:on|this|next|every)\s+{_WEEKDAY}s?\b"
+    # one day ("on Saturday morning"); "on Saturdays" and "every Saturday" are how often
+    rf"|\b(?:on|this|next)\s+{_WEEKDAY}(?:\s+{_DAY_PART})?(?!\w|\s+{_DAY_PART}s)"
     # a month or season named as when ("in May", "early next spring"), not the verb "may"
-    rf"|\b(?:in|during|by|until|this|next|early|late|mid)[\s-]+(?:(?:next|early|late|mid)[\s-]+)?"
+    rf"|\b(?:in|during|by|until|from|starting|this|next|early|late|mid)[\s-]+"
+    rf"(?:(?:next|early|late|mid)[\s-]+)?"
     rf"(?:{_MONTH_NAME}|spring|summer|autumn|fall|winter)(?:\s+\d{{4}})?\b",
     re.IGNORECASE,
 )
@@ -182,6 +186,22 @@ class FactWriter:
         if found is None:
             return self._todo(section, "Expected headcount", unless_unasked="people")
         return [f"- Expected headcount: {fmt_number(found.value)}{_quote(found)}"]
+
+    def _place(self, section: Section) -> list[str]:
+        return self._particular("place", "Where, as described")
+
+    def _length(self, section: Section) -> list[str]:
+        return self._particular("length", "How long, as described")
+
+    def _company(self, section: Section) -> list[str]:
+        return self._particular("company", "Who comes along, as described")
+
+    def _frequency(self, section: Section) -> list[str]:
+        return self._particular("frequency", "How often, as described")
+
+    def _particular(self, key: ParticularKey, label: str) -> list[str]:
+        value = getattr(self.facts.particulars, key)
+        return [f"- {label}: {value}"] if value else []
 
     def _days(self, section: Section) -> list[str]:
         found = self.facts.constraint("days")
@@ -383,11 +403,12 @@ def section_lines(
                 continue  # one fact stated once per document
             writer.written.add(line)
             lines.append(line)
+    stated, unstated = _stated_particulars(section, writer)
+    lines += stated
     bullet = "- [ ] " if checklist else "- "
     lines += [f"{bullet}{item}" for item in section.standard]
-    lines += [
-        f"- {todos.add(section.owner, item, where=section.heading)}" for item in section.todos
-    ]
+    asks = [*section.todos, *unstated]
+    lines += [f"- {todos.add(section.owner, item, where=section.heading)}" for item in asks]
     body = "\n".join([section.heading, *lines])
     for term in section.must_contain:
         if not contains_term(body, term):
@@ -402,6 +423,21 @@ def section_lines(
     while lines and not lines[-1].strip():
         lines.pop()
     return lines
+
+
+def _stated_particulars(section: Section, writer: FactWriter) -> tuple[list[str], list[str]]:
+    """The section's particulars the description states, as lines, and the TODOs of those it
+    does not."""
+    lines: list[str] = []
+    unstated: list[str] = []
+    for key, items in section.todos_unless_known.items():
+        if not getattr(writer.facts.particulars, key):
+            unstated += items
+            continue
+        stated = [line for line in writer.lines(key, section) if line not in writer.written]
+        writer.written.update(stated)
+        lines += stated
+    return lines, unstated
 
 
 def document_title(deliverable: DeliverableType, facts: ProjectFacts) -> str:

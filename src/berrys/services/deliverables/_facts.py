@@ -122,6 +122,7 @@ async def project_facts(
         requirements=requirements,
         risks=risks,
         entities=entities_in(project.description or "", *stated),
+        particulars=catalogue.particulars(project.description or ""),
     )
     if plan_id is not None:
         facts = await _with_schedule(session, facts, plan_id=plan_id, user=user, names=names)

@@ -126,6 +126,7 @@ def outline_texts(deliverable: DeliverableType) -> list[str]:
     for section in deliverable.sections:
         texts += [section.heading, section.guidance, section.owner]
         texts += [*section.standard, *section.todos, *section.must_contain]
+        texts += [item for items in section.todos_unless_known.values() for item in items]
     texts += [c.name for c in deliverable.columns]
     texts += [cell for row in deliverable.rows for cell in row]
     return texts

@@ -32,6 +32,9 @@ def facts_block(facts: ProjectFacts) -> list[str]:
     for c in facts.constraints:
         unit = f" {c.unit}" if c.unit else ""
         lines.append(f"- {c.dimension.capitalize()}: {fmt_number(c.value)}{unit} (“{c.text}”)")
+    for key, value in facts.particulars.model_dump().items():
+        if value:
+            lines.append(f"- {key.capitalize()}: {value}")
     if facts.team:
         lines.append("- Team: " + "; ".join(f"{m.name} ({m.role})" for m in facts.team))
     for r in facts.requirements:
@@ -55,8 +58,12 @@ def outline_block(deliverable: DeliverableType) -> list[str]:
             lines.append(f"Must mention: {', '.join(section.must_contain)}")
         if section.standard:
             lines.append("Usually covers: " + "; ".join(section.standard))
-        if section.todos:
-            lines.append(f"Ask {section.owner} for: " + "; ".join(section.todos))
+        asks = [
+            *section.todos,
+            *(i for items in section.todos_unless_known.values() for i in items),
+        ]
+        if asks:
+            lines.append(f"Ask {section.owner} for: " + "; ".join(asks))
     return lines
 
 
