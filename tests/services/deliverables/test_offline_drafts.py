@@ -331,9 +331,9 @@ def test_what_the_description_states_is_quoted_and_only_the_rest_is_asked(facts)
     )
     brief = shipped("travel_brief")
     text = deliverables.draft_offline(brief, described, source="Travel").primary.text
-    assert "- Place named in the description: Lisbon" in text
-    assert "- Length in the description: 4 nights" in text
-    assert "- Who takes part, as described: two adults and a toddler" in text
+    assert "- Where, as described: Lisbon" in text
+    assert "- How long, as described: 4 nights" in text
+    assert "- Who comes along, as described: two adults and a toddler" in text
     assert "Number of nights" not in text
     assert "The destination or the shortlist" not in text
     assert "TODO(trip organiser): How you would like to get there" in text
@@ -341,4 +341,4 @@ def test_what_the_description_states_is_quoted_and_only_the_rest_is_asked(facts)
     text = deliverables.draft_offline(brief, vague, source="Travel").primary.text
     assert "TODO(trip organiser): Number of nights" in text
     assert "TODO(trip organiser): The destination or the shortlist" in text
-    assert "named in the description" not in text
+    assert ", as described:" not in text

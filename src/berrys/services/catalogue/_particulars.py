@@ -32,6 +32,10 @@ _NAMED_PLACE = re.compile(
     rf"((?:the\s+)?{_CAPITAL}(?:\s+(?:(?:of|upon|de|del|la|le)\s+)?{_CAPITAL})*"
     rf"(?:\s+(?:{_VENUE_NOUNS})\b)?)(?!\s+v?\d)"
 )
+_JOURNEY = re.compile(
+    rf"\bfrom\s+((?:the\s+)?{_CAPITAL}(?:\s+{_CAPITAL})*)\s+to\s+((?:the\s+)?{_CAPITAL}(?:\s+{_CAPITAL})*)"
+    r"(?!\s+v?\d)"
+)
 _COMMON_PLACE = re.compile(
     r"\b(?:in|at|on)\s+((?:the|our|my|a|their)\s+(?:local\s+)?(?:[a-z'\u2019-]+\s+){0,2}?"
     rf"(?:{_VENUE_NOUNS}))\b",
@@ -74,6 +78,9 @@ def particulars(description: str) -> Particulars:
 
 
 def _places(description: str) -> list[str]:
+    journey = _JOURNEY.search(description)
+    if journey and not {journey.group(1), journey.group(2)} & _NOT_PLACES:
+        return [f"from {journey.group(1)} to {journey.group(2)}"]
     found = []
     for match in _NAMED_PLACE.finditer(description):
         words = match.group(1).split()

@@ -188,13 +188,13 @@ class FactWriter:
         return [f"- Expected headcount: {fmt_number(found.value)}{_quote(found)}"]
 
     def _place(self, section: Section) -> list[str]:
-        return self._particular("place", "Place named in the description")
+        return self._particular("place", "Where, as described")
 
     def _length(self, section: Section) -> list[str]:
-        return self._particular("length", "Length in the description")
+        return self._particular("length", "How long, as described")
 
     def _company(self, section: Section) -> list[str]:
-        return self._particular("company", "Who takes part, as described")
+        return self._particular("company", "Who comes along, as described")
 
     def _frequency(self, section: Section) -> list[str]:
         return self._particular("frequency", "How often, as described")
