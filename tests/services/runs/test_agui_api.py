@@ -332,3 +332,75 @@ async def test_refusals_are_problems(
         refused = await client.post("/api/v1/agui", json=body, headers=member.headers)
         assert refused.status_code == 422, (body, refused.text)
         assert refused.headers["content-type"] == "application/problem+json"
+
+
+def _resume(project_id: Any, *entries: tuple[str, str, Any]) -> dict[str, Any]:
+    answers = [
+        {"interruptId": i, "status": status, "payload": payload} for i, status, payload in entries
+    ]
+    return {"threadId": str(project_id), "runId": "next", "messages": [], "resume": answers}
+
+
+async def test_a_declined_plan_ends_the_next_agui_run_cancelled(
+    client, database, member, project
+) -> None:
+    async with database.transaction(read_only=True) as session:
+        user = await auth.get_by_email(session, email=member.email)
+    run = await create_run(
+        database, project, [TaskSpec(key="a", name="a")], actor_id=user.id, plan_approval={}
+    )
+    waiting = await _stream(client, f"/api/v1/runs/{run.id}/agui", member.headers)
+    assert _types(waiting) == [E.RUN_STARTED, E.STATE_SNAPSHOT, E.STATE_DELTA, E.RUN_FINISHED]
+    [interrupt] = waiting[-1][1]["outcome"]["interrupts"]
+    assert interrupt["reason"] == "plan_approval"
+    body = _resume(project.id, (interrupt["id"], "cancelled", None))
+    told = await _stream(client, "/api/v1/agui", member.headers, method="POST", json=body)
+    state = _check_one_run(told, thread_id=str(project.id), run_id=str(run.id))
+    assert state == {"status": "CANCELLED", "tasks": {"a": {"name": "a", "status": "CANCELLED"}}}
+    assert told[-1][1]["outcome"] == {"type": "cancelled"}
+    assert [e["name"] for _, e in told if e["type"] == E.CUSTOM] == ["berrys.run_cancelled"]
+    async with database.transaction(read_only=True) as session:
+        declined = await interactions.get(session, interaction_id=uuid.UUID(interrupt["id"]))
+    assert declined.detail["approved"] is False
+    assert declined.responded_by == member.id
+
+
+async def test_every_interrupt_is_answered_and_refused_calls_fail_the_run(
+    services, database, client, member, project, agents_worker
+) -> None:
+    agent_id = await _writer(client, database, member, project.id, approval=True)
+    async with database.transaction(read_only=True) as session:
+        user = await auth.get_by_email(session, email=member.email)
+    specs = [
+        TaskSpec(key=key, name=key.title(), description="Keep notes", agent_id=agent_id)
+        for key in ("one", "two")
+    ]
+    run = await create_run(database, project, specs, actor_id=user.id)
+    with llm.script(services.models, "fake", [_write_then("")[0], _write_then("")[0]]):
+        agents_worker()
+        waiting = await _stream(client, f"/api/v1/runs/{run.id}/agui", member.headers)
+    interrupts = waiting[-1][1]["outcome"]["interrupts"]
+    assert len(interrupts) == 2
+    first, second = (item["id"] for item in interrupts)
+    partial = await client.post(
+        "/api/v1/agui",
+        json=_resume(project.id, (first, "resolved", {"approved": False})),
+        headers=member.headers,
+    )
+    assert partial.status_code == 422
+    assert second in partial.json()["detail"]
+    body = _resume(
+        project.id,
+        (first, "resolved", {"approved": False, "comment": "no"}),
+        (second, "cancelled", None),
+    )
+    told = await _stream(client, "/api/v1/agui", member.headers, method="POST", json=body)
+    state = _check_one_run(told, thread_id=str(project.id), run_id=str(run.id))
+    assert state["status"] == "FAILED"
+    assert {task["status"] for task in state["tasks"].values()} == {"FAILED"}
+    end = told[-1][1]
+    assert end["type"] == E.RUN_ERROR
+    assert end["code"] == "RUN_FAILED"
+    assert "One" in end["message"]
+    assert "Two" in end["message"]
+    assert not (services.settings.workspace_dir(project.id) / "notes.md").exists()

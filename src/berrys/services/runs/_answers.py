@@ -142,11 +142,14 @@ async def _open_gate(
         )
         await initial_ready(session, run_id, events)
         return
-    await session.execute(
+    cancelled = await session.scalars(
         update(_task)
         .where(_task.c.run_id == run_id, _task.c.status.not_in(list(TERMINAL)))
         .values(status=T.CANCELLED, finished_at=utcnow())
+        .returning(_task.c.id)
     )
+    # One event per state change: a stream learns of each task cancelled with the run.
+    events += [Event(RunEventType.TASK_CANCELLED, task_id) for task_id in list(cancelled)]
     await session.execute(
         update(_run)
         .where(_run.c.id == run_id)
