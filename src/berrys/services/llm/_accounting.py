@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
@@ -27,6 +27,8 @@ from berrys.services.llm.contracts import (
     UsageReport,
 )
 from berrys.services.llm.tables import LlmModel, ModelBudget, ModelRequest
+
+_INSERT_REQUEST = insert(ModelRequest.__table__)
 
 
 @dataclass(slots=True)
@@ -183,31 +185,34 @@ async def _write_records(
     request_hash: str,
     reason: str,
 ) -> None:
+    rows = [
+        {
+            "call_id": call_id,
+            "attempt": record.attempt,
+            "model_id": record.spec.id,
+            "provider": record.spec.provider,
+            "model_name": record.spec.name,
+            "task_type": request.task_type,
+            "outcome": record.outcome,
+            "error_class": record.error_class,
+            "error_detail": record.error_detail,
+            "prompt_tokens": record.prompt_tokens,
+            "completion_tokens": record.completion_tokens,
+            "cost_usd": record.cost_usd,
+            "latency_ms": record.latency_ms,
+            "project_id": request.project_id,
+            "agent_id": request.agent_id,
+            "task_id": request.task_id,
+            "user_id": request.user_id,
+            "request_hash": request_hash,
+            "route_reason": reason if record.attempt == 1 else None,
+        }
+        for record in records
+    ]
     async with database.transaction() as session:
-        for record in records:
-            session.add(
-                ModelRequest(
-                    call_id=call_id,
-                    attempt=record.attempt,
-                    model_id=record.spec.id,
-                    provider=record.spec.provider,
-                    model_name=record.spec.name,
-                    task_type=request.task_type,
-                    outcome=record.outcome,
-                    error_class=record.error_class,
-                    error_detail=record.error_detail,
-                    prompt_tokens=record.prompt_tokens,
-                    completion_tokens=record.completion_tokens,
-                    cost_usd=record.cost_usd,
-                    latency_ms=record.latency_ms,
-                    project_id=request.project_id,
-                    agent_id=request.agent_id,
-                    task_id=request.task_id,
-                    user_id=request.user_id,
-                    request_hash=request_hash,
-                    route_reason=reason if record.attempt == 1 else None,
-                )
-            )
+        # A Core insert: one per model call on the engine's hot path, without the ORM's
+        # unit of work.
+        await session.execute(_INSERT_REQUEST, rows)
         touched: dict[uuid.UUID, tuple[ModelSpec, int]] = {}
         for record in records:
             if record.spec.id is not None:

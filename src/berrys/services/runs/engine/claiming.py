@@ -147,8 +147,12 @@ class Claimer:
         if self._sqlite:
             return {row.run_id: row.run_status for row in candidates}, candidates
         session = tx.session
-        runs = dict((await session.execute(_lock_runs(run_ids, skip_locked=True))).all())
-        if not runs and not tx.holds_runs:
+        # The runs the batch locked already: their status as the candidates read it.
+        runs = {row.run_id: row.run_status for row in candidates if row.run_id in tx.locked_runs}
+        others = [run_id for run_id in run_ids if run_id not in tx.locked_runs]
+        if others:
+            runs.update((await session.execute(_lock_runs(others, skip_locked=True))).all())
+        if not runs and not tx.locked_runs:
             waited = candidates[0].run_id
             runs = dict((await session.execute(_lock_runs([waited], skip_locked=False))).all())
             candidates = (await session.execute(self._candidates, params)).all()

@@ -64,9 +64,10 @@ class Tx:
     spent: dict[uuid.UUID, tuple[float, int]] = field(default_factory=dict)
     # Runs with a task RUNNING under this worker's lease once the batch commits.
     active: set[uuid.UUID] = field(default_factory=set)
-    # The batch's writes locked their runs' rows (PostgreSQL): a claim then takes no other
-    # run's lock by waiting, which could wait on a batch waiting for these.
-    holds_runs: bool = False
+    # The runs whose rows the batch's writes locked (PostgreSQL): a claim needs not lock
+    # them again, and takes no other run's lock by waiting, which could wait on a batch
+    # waiting for these.
+    locked_runs: set[uuid.UUID] = field(default_factory=set)
 
     def emit(self, run_id: uuid.UUID, events: list[Event], *, refresh: bool = True) -> None:
         """Queue ``events`` for the run (in order); ``refresh`` recomputes its status."""
@@ -251,7 +252,7 @@ class GroupCommitter:
         results: dict[int, Any] = {}
         async with write(self.database) as session:
             tx = Tx(session, trust_rowcount=self.database.is_sqlite and not verify)
-            tx.holds_runs = await self._lock_runs(session, writes)
+            tx.locked_runs = await self._lock_runs(session, writes)
             live = await self._live(tx, writes, results)
             await _apply(tx, live, results)
             finished = {
@@ -270,16 +271,16 @@ class GroupCommitter:
             await self._settle_runs(tx)
         return [results[index] for index in range(len(writes))], claimed
 
-    async def _lock_runs(self, session: AsyncConnection, writes: list[Write]) -> bool:
+    async def _lock_runs(self, session: AsyncConnection, writes: list[Write]) -> set[uuid.UUID]:
         """On PostgreSQL the batch's runs first, in one order: the order every state change
-        takes locks in (SQLite's write lock is already the batch's). Whether it locked any."""
+        takes locks in (SQLite's write lock is already the batch's). The runs locked."""
         runs = sorted({w.run_id for w in writes if w.run_id is not None})
         if not runs or self.database.is_sqlite:
-            return False
+            return set()
         await session.execute(
             select(_run.c.id).where(_run.c.id.in_(runs)).order_by(_run.c.id).with_for_update()
         )
-        return True
+        return set(runs)
 
     async def _live(
         self, tx: Tx, writes: list[Write], results: dict[int, Any]
