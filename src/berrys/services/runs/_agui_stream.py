@@ -138,6 +138,8 @@ async def _messages(
         groups.append((seq, items, view.ended))
         if view.ended and (after is None or seq > after.seq):
             break  # the end of an AG-UI run the client has none of: the stream ends there
+    if not groups:
+        return [], False  # nothing to tell (an idle read, or one the client already has)
     async with database.transaction(read_only=True) as session:
         found = await _Found.read(session, [item for _, items, _ in groups for item in items])
     messages: list[tuple[str, BaseEvent]] = []
