@@ -251,6 +251,10 @@ async def test_a_recurring_activity_plans_its_sessions_and_a_one_off_its_day(
             {"place": "St Mary's Church Hall", "frequency": "twice a week"},
         ),
         ("A homework club at the community library", {"place": "the community library"}),
+        (
+            "A fortnight in Japan for me and my husband",
+            {"place": "Japan", "length": "a fortnight", "company": "me and my husband"},
+        ),
         # a product, a month and a deadline are none of these
         ("Migrate our email to Microsoft 365 in May, within a week", {}),
     ],
@@ -370,6 +374,14 @@ def test_numbers_in_a_description_become_constraints():
         (
             "Write a launch plan and announcement for a neighbourhood bakery's new website",
             "Launch plan for a neighbourhood bakery's new website",
+        ),
+        (
+            "A fortnight in Japan next spring for me and my husband, Tokyo and Kyoto, £6,000",
+            "Fortnight in Japan next spring for me and my husband",
+        ),
+        (
+            "Build a CRM for our sales, support and billing teams with reports and email sync",
+            "Build a CRM for our sales, support and billing teams",
         ),
         (
             "Set up a small online shop for my handmade ceramic mugs, with product photos,"

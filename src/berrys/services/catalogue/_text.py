@@ -383,9 +383,13 @@ def _for_whom(words: list[str]) -> str:
     if "for" not in lowered[1:]:
         return ""
     at = lowered.index("for", 1)
-    what, whom = words[:at], words[at + 1 :]
-    end = next((i for i, w in enumerate(whom) if w.lower() in PHRASE_STARTS), len(whom))
-    whom = whom[:end]
+    what, rest = words[:at], words[at + 1 :]
+    end = next((i for i, w in enumerate(rest) if w.lower() in PHRASE_STARTS), len(rest))
+    # "for me and my husband, Tokyo and Kyoto": whom runs to the comma when it fits
+    comma = next((i + 1 for i, w in enumerate(rest) if w.endswith(",")), 0)
+    whoms = [[*rest[: comma - 1], rest[comma - 1].rstrip(",")]] if comma > end else []
+    if not any(w.endswith(",") for w in rest[: end - 1]):  # never half a list: "sales, support"
+        whoms.append([w.rstrip(",") for w in rest[:end]])
     if len(what) > 1 and what[0].lower() in _OPENING_VERBS:
         what = what[1:]
         # the verb's particle goes with it: "set up a shop", "draw up a plan"
@@ -394,7 +398,9 @@ def _for_whom(words: list[str]) -> str:
     what = _ARTICLE.sub("", " ".join(what)).split()
     first = what[: next((i for i, w in enumerate(what) if w.lower() in ("and", "or")), len(what))]
     for head in (what, first):
-        for tail in (whom, _ARTICLE.sub("", " ".join(whom)).split()):
+        for tail in [
+            form for whom in whoms for form in (whom, _ARTICLE.sub("", " ".join(whom)).split())
+        ]:
             candidate = " ".join([*head, "for", *tail])
             if head and tail and len(candidate) <= TITLE_LIMIT and tail[-1].lower() not in _LINKS:
                 return candidate
