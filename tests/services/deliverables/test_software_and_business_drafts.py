@@ -30,7 +30,7 @@ def test_a_stated_budget_is_not_asked_for_again_and_a_missing_one_is():
     unstated = stated.model_copy(update={"description": "A spring campaign", "constraints": []})
     for key in ("campaign_brief", "technical_spec", "project_brief"):
         text = _draft_text(key, stated)
-        assert "- Budget: 40,000 USD" in text, key
+        assert "- Budget: $40,000" in text, key
         assert "who approves spending" not in text, key
         assert "budget limit" not in text
         assert "Total budget" not in text
