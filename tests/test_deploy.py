@@ -164,7 +164,13 @@ def test_compose_mistakes_are_found(copy_root, file, old, new, expected) -> None
 
 
 DOCKERFILE_MISTAKES = [
-    ("FROM python:${PYTHON_VERSION}-slim AS build", "FROM python AS build", "DL3006"),
+    ("FROM ${BASE_IMAGE} AS build", "FROM python AS build", "DL3006"),
+    # The runtime stage on another image than the build stage's virtual environment.
+    (
+        "FROM ${BASE_IMAGE}\n",
+        "FROM python:3.13-slim\n",
+        "its stages start from different images: ['${BASE_IMAGE}', 'python:3.13-slim']",
+    ),
     ("COPY src ./src", "COPY source ./src", "COPY source: not in the repository"),
     ('CMD ["serve",', 'CMD ["server",', "`berrys server --host"),
 ]

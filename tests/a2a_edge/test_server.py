@@ -21,7 +21,7 @@ from a2a.types import (
     SubscribeToTaskRequest,
     TaskState,
 )
-from a2a.utils.errors import TaskNotFoundError
+from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
 from google.protobuf.struct_pb2 import Struct
 from tests.a2a_edge.conftest import Served, a2a_client
 from tests.mcp_server.flow import DESCRIPTION
@@ -116,3 +116,17 @@ async def test_no_token_is_401(served: Served) -> None:
     assert missing.headers["content-type"].startswith("application/problem+json")
     assert invalid.status_code == 401
     assert invalid.json()["detail"] == "Invalid, expired or revoked token"
+
+
+async def test_cancelling_the_task_cancels_the_run(served: Served) -> None:
+    options = Struct()
+    options.update({"require_plan_approval": True})
+    async with a2a_client(served.server.url, served.member.token) as client:
+        started = SendMessageRequest(message=_message(DESCRIPTION), metadata=options)
+        events = [event async for event in client.send_message(started)]
+        task_id = events[0].task.id
+        cancelled = await client.cancel_task(CancelTaskRequest(id=task_id))
+        assert cancelled.status.state == TaskState.TASK_STATE_CANCELED
+        assert cancelled.metadata["berrys_status"] == "CANCELLED"
+        with pytest.raises(TaskNotCancelableError):
+            await client.cancel_task(CancelTaskRequest(id=task_id))

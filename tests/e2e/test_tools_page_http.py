@@ -188,3 +188,18 @@ async def test_others_see_no_command_and_may_not_add_or_test(client, admin, make
     assert "/opt/private/mcp-start" not in tested.text
     listed = await client.get("/api/v1/mcp-servers", headers=admin.headers)
     assert mine not in {server["name"] for server in listed.json()["items"]}
+
+
+async def test_an_admin_adds_a_remote_a2a_agent(client, admin):
+    token = await _login(client, admin)
+    agent = _unique("agent")
+    added = await client.post(
+        "/tools/mcp-servers",
+        data={"name": agent, "url": "https://agents.example.com", "a2a": "1", "csrf_token": token},
+    )
+    assert added.status_code == 200, added.text
+    assert f"Added A2A agent {agent}" in _flash(added.text)
+    assert "MCP servers and A2A agents" in added.text
+    listed = await client.get("/api/v1/mcp-servers", headers=admin.headers)
+    [server] = [s for s in listed.json()["items"] if s["name"] == agent]
+    assert server["transport"] == "A2A"

@@ -254,16 +254,14 @@ class BerrysRequestHandler(RequestHandler):
         sent_status = view.state, tasks.status_text(view)
         sent_artifacts = {str(artifact.id) for artifact in view.run.artifacts}
         services = self._services()
+        if view.state in FINAL_STATES | INTERRUPTED_STATES:
+            return
         with services.run_events.subscribe(view.run.id, after_seq=0) as subscription:
-            while view.state not in FINAL_STATES | INTERRUPTED_STATES:
-                async with services.database.transaction(read_only=True) as session:
-                    events = await runs.events(
-                        session, run_id=view.run.id, after_seq=subscription.seen_seq
-                    )
-                if not events:
-                    await subscription.wait()
+            async for read in runs.follow_outbox(
+                services.database, subscription, disconnected=_never_disconnected
+            ):
+                if not read.events:
                     continue
-                subscription.seen_seq = events[-1]["seq"]
                 view = await self._view(str(view.run.id), user)
                 yield view
                 for artifact in tasks.artifacts_of(view.run):
@@ -273,6 +271,8 @@ class BerrysRequestHandler(RequestHandler):
                 if (view.state, tasks.status_text(view)) != sent_status:
                     sent_status = view.state, tasks.status_text(view)
                     yield _status_update(view)
+                if view.state in FINAL_STATES | INTERRUPTED_STATES:
+                    return
 
     async def on_create_task_push_notification_config(
         self, params: TaskPushNotificationConfig, context: ServerCallContext
@@ -315,3 +315,8 @@ def _artifact_update(view: RunView, artifact: Artifact) -> TaskArtifactUpdateEve
         artifact=artifact,
         last_chunk=True,
     )
+
+
+async def _never_disconnected() -> bool:
+    """The SDK closes the stream itself when its client goes; the updates end with the task."""
+    return False

@@ -13,6 +13,8 @@ from berrys.config import Settings
 from berrys.core.encryption import SecretBox, SecretUnreadable
 from berrys.core.errors import Unprocessable
 from berrys.services.alerts import service as alerts
+from berrys.services.audit import service as audit
+from berrys.services.audit.contracts import AuditAction
 from berrys.services.llm import service as llm
 from berrys.services.publishing import service as publishing
 from berrys.services.tools import service as tools
@@ -76,7 +78,16 @@ def rotate(
                 keys += await alerts.rotate_secrets(session, box=box)
                 keys += await triggers.webhooks.rotate_secrets(session, box=box)
                 keys += await publishing.rotate_secrets(session, box=box)
-                return keys + await tools.rotate_secrets(session, box=box)
+                keys += await tools.rotate_secrets(session, box=box)
+                await audit.record(
+                    session,
+                    entity_type="secret_key",
+                    entity_id=None,
+                    action=AuditAction.UPDATE,
+                    actor_id=None,
+                    after={"re_encrypted": keys},
+                )
+                return keys
         except SecretUnreadable as exc:
             raise Unprocessable(f"Nothing was changed: {exc}") from None
 

@@ -10,12 +10,15 @@ server keeps working while ``berrys secrets rotate`` re-encrypts under the new o
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 if TYPE_CHECKING:
     from berrys.config import Settings
@@ -86,3 +89,28 @@ def describe(is_set: bool, last: str | None) -> str:
     if not is_set:
         return "not set"
     return f"set, ends in …{last}" if last else "set"
+
+
+async def rotate_stored(
+    session: AsyncSession,
+    box: SecretBox,
+    column: InstrumentedAttribute[str | None],
+    *,
+    order_by: Sequence[InstrumentedAttribute[Any]],
+    label: Callable[[Any], str],
+) -> list[str]:
+    """Re-encrypt every value of ``column`` under ``box``'s first key, rows locked; their
+    labels. Raises SecretUnreadable, naming the row, if one is under no key."""
+    model = column.class_
+    rows = list(
+        await session.scalars(
+            select(model).where(column.is_not(None)).order_by(*order_by).with_for_update()
+        )
+    )
+    for row in rows:
+        try:
+            setattr(row, column.key, box.rotate(getattr(row, column.key) or ""))
+        except SecretUnreadable as exc:
+            raise SecretUnreadable(f"{label(row)}: {exc}") from None
+    await session.flush()
+    return [label(row) for row in rows]

@@ -1,5 +1,6 @@
-"""The dashboard's tools page: the tool registry and MCP servers; an ADMIN adds a STDIO or
-streamable HTTP server, tests it (starts it and lists its tools) and registers its tools.
+"""The dashboard's tools page: the tool registry, MCP servers and remote A2A agents; an ADMIN
+adds a STDIO or streamable HTTP server or an A2A agent, tests it (starts or reaches it and
+lists its tools) and registers its tools.
 
 How a server is started (its command, arguments and environment) is shown to an ADMIN only,
 as over REST: to anyone else a server is its name, transport and health.
@@ -138,7 +139,8 @@ async def add_server(
         return await _page(
             request, user, exc.status, flash=exc.detail, flash_kind="error", form=form
         )
-    flash = f"Added MCP server {server.name}: test it to start it and list its tools."
+    kind = "A2A agent" if server.transport == McpTransport.A2A else "MCP server"
+    flash = f"Added {kind} {server.name}: test it to start it and list its tools."
     return await _page(request, user, flash=flash)
 
 

@@ -191,6 +191,11 @@ async def test_an_outdoor_event_agrees_its_site_and_an_indoor_one_books_a_venue(
     site = "Agree the site with its owner and confirm permissions and insurance"
     venue = "Book the venue and confirm insurance"
     assert (site in names, venue in names) == (place == "site", place == "venue")
+    needs = " ".join(r.text for r in understood.requirements)
+    assert ("site's owner" in needs, "A venue that holds" in needs) == (
+        place == "site",
+        place == "venue",
+    )
 
 
 async def test_an_event_with_children_needs_safeguarding_and_one_without_does_not(models):
@@ -246,6 +251,10 @@ async def test_a_recurring_activity_plans_its_sessions_and_a_one_off_its_day(
             {"place": "St Mary's Church Hall", "frequency": "twice a week"},
         ),
         ("A homework club at the community library", {"place": "the community library"}),
+        (
+            "A fortnight in Japan for me and my husband",
+            {"place": "Japan", "length": "a fortnight", "company": "me and my husband"},
+        ),
         # a product, a month and a deadline are none of these
         ("Migrate our email to Microsoft 365 in May, within a week", {}),
     ],
@@ -301,6 +310,29 @@ def test_an_asks_task_reads_as_work():
     assert ask_task_name("Design a six-session evening course teaching beginners") == (
         "Design a six-session evening course"
     )
+    # "composting with worms" is the topic; a feature with no verb is included, not arranged
+    _, items = asks("Write a blog post about composting with worms for beginners")
+    assert items == []
+    assert ask_task_name("waiting list") == "Include the waiting list"
+
+
+async def test_an_ask_is_matched_to_a_task_by_what_it_is_not_a_container_word(models):
+    understood = await catalogue.understand(
+        models, "Build a booking system with payments, reminders and a waiting list"
+    )
+    texts = [r.text for r in understood.requirements if r.source == "stated"]
+    assert "Include the waiting list (asked for in the description)" in texts
+    assert any(text.startswith("Payments: ") for text in texts)
+
+
+async def test_a_private_celebration_sends_invitations_instead_of_publicity(models):
+    party = await catalogue.understand(
+        models, "Plan a surprise 50th birthday dinner for 20 friends at an Italian restaurant"
+    )
+    names = [t.name for t in party.tasks]
+    assert "Send the invitations and keep the guest list" in names
+    assert "Write the announcement and publicity plan" not in names
+    assert {c.dimension: c.value for c in party.constraints} == {"people": 20}  # not Italian
 
 
 async def test_estimates_scale_with_the_size_the_description_gives(models):
@@ -327,6 +359,8 @@ def test_numbers_in_a_description_become_constraints():
     assert found["languages"].value == 2
     assert found["budget"].value == 15000
     assert found["budget"].unit == "GBP"
+    family = constraints("A week in Rome for two adults, three children and a toddler")
+    assert [(c.dimension, c.value) for c in family] == [("people", 6)]
 
 
 @pytest.mark.parametrize(
@@ -340,6 +374,14 @@ def test_numbers_in_a_description_become_constraints():
         (
             "Write a launch plan and announcement for a neighbourhood bakery's new website",
             "Launch plan for a neighbourhood bakery's new website",
+        ),
+        (
+            "A fortnight in Japan next spring for me and my husband, Tokyo and Kyoto, £6,000",
+            "Fortnight in Japan next spring for me and my husband",
+        ),
+        (
+            "Build a CRM for our sales, support and billing teams with reports and email sync",
+            "Build a CRM for our sales, support and billing teams",
         ),
         (
             "Set up a small online shop for my handmade ceramic mugs, with product photos,"

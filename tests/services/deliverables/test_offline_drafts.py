@@ -22,7 +22,13 @@ from tests.services.deliverables.conftest import (
 
 from berrys.services.catalogue import service as catalogue
 from berrys.services.catalogue._catalogue import SHIPPED
-from berrys.services.catalogue.contracts import Column, DeliverableType, ProjectFacts, Requirement
+from berrys.services.catalogue.contracts import (
+    Column,
+    Constraint,
+    DeliverableType,
+    ProjectFacts,
+    Requirement,
+)
 from berrys.services.deliverables import service as deliverables
 from berrys.services.deliverables._formats import parse_ics
 from berrys.services.deliverables.contracts import DraftFile
@@ -337,6 +343,11 @@ def test_what_the_description_states_is_quoted_and_only_the_rest_is_asked(facts)
     assert "Number of nights" not in text
     assert "The destination or the shortlist" not in text
     assert "TODO(trip organiser): How you would like to get there" in text
+    priced = described.model_copy(
+        update={"constraints": [Constraint(dimension="budget", value=6000, unit="GBP", text="£6k")]}
+    )
+    text = deliverables.draft_offline(brief, priced, source="Travel").primary.text
+    assert "- Budget: £6,000 (“£6k”)" in text
     vague = facts.model_copy(update={"description": "A family holiday somewhere warm"})
     text = deliverables.draft_offline(brief, vague, source="Travel").primary.text
     assert "TODO(trip organiser): Number of nights" in text

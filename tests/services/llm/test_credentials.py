@@ -23,6 +23,7 @@ from berrys.cli.app import app as cli
 from berrys.config import Settings
 from berrys.core.db import Database
 from berrys.core.encryption import SecretBox, SecretUnreadable
+from berrys.services.audit.tables import AuditEntry
 from berrys.services.llm import _runtime
 from berrys.services.llm.contracts import ModelProvider
 from berrys.services.llm.tables import LlmModel
@@ -235,6 +236,15 @@ def test_secrets_rotate_re_encrypts_every_key_at_once(
         await db.dispose()
         return found
 
+    async def audited_rotation() -> dict[str, object] | None:  # one entry for the rotation
+        db = Database(settings.resolved_database_url)
+        async with db.transaction(read_only=True) as session:
+            entry = await session.scalar(
+                select(AuditEntry.after).where(AuditEntry.entity_type == "secret_key")
+            )
+        await db.dispose()
+        return entry
+
     asyncio.run(seed(*((name, old) for name in names)))
     asyncio.run(seed_mcp_server())
     env = {
@@ -253,6 +263,7 @@ def test_secrets_rotate_re_encrypts_every_key_at_once(
     assert json.loads(rotated.output) == {"re_encrypted": expected}
     after = asyncio.run(stored())
     assert SecretBox(new).decrypt(after["remote"]) == MCP_SECRET
+    assert asyncio.run(audited_rotation()) == {"re_encrypted": expected}
     for name in names:
         assert SecretBox(new).decrypt(after[name]) == f"sk-{name}-key"
         with pytest.raises(SecretUnreadable):

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page, utcnow
-from berrys.core.encryption import SecretBox, SecretUnreadable
+from berrys.core.encryption import SecretBox, rotate_stored
 from berrys.core.errors import Forbidden, NotFound, Unprocessable
 from berrys.services.alerts._conditions import CONDITION
 from berrys.services.alerts.contracts import (
@@ -232,28 +232,13 @@ async def delete(session: AsyncSession, *, rule_id: uuid.UUID, user: UserOut) ->
 async def rotate_secrets(session: AsyncSession, *, box: SecretBox) -> list[str]:
     """Re-encrypt every webhook secret under ``box``'s first key (``berrys secrets rotate``);
     the rules' names. Raises SecretUnreadable, changing nothing, if one is under no key."""
-    rows = list(
-        await session.scalars(
-            select(AlertRule)
-            .where(AlertRule.webhook_secret_encrypted.is_not(None))
-            .order_by(AlertRule.created_at, AlertRule.id)
-            .with_for_update()
-        )
+    return await rotate_stored(
+        session,
+        box,
+        AlertRule.webhook_secret_encrypted,
+        order_by=(
+            AlertRule.created_at,
+            AlertRule.id,
+        ),
+        label=lambda row: f"alert rule {row.name}",
     )
-    for row in rows:
-        try:
-            row.webhook_secret_encrypted = box.rotate(row.webhook_secret_encrypted or "")
-        except SecretUnreadable as exc:
-            raise SecretUnreadable(f"alert rule {row.name}: {exc}") from None
-    await session.flush()
-    names = [f"alert rule {row.name}" for row in rows]
-    if names:
-        await audit.record(
-            session,
-            entity_type="alert_rule",
-            entity_id=None,
-            action=AuditAction.UPDATE,
-            actor_id=None,
-            after={"re_encrypted": names},
-        )
-    return names

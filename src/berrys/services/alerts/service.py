@@ -18,11 +18,14 @@ from berrys.services.alerts._evaluation import evaluate_due
 from berrys.services.alerts._loop import AlertLoop
 from berrys.services.alerts._metrics import FiringGauge
 from berrys.services.alerts._rules import create, delete, get, get_all, rotate_secrets, update
+from berrys.services.alerts.tables import DeliveryAttemptColumns, DeliveryColumns
 
 __all__ = [
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "AlertLoop",
+    "DeliveryAttemptColumns",
+    "DeliveryColumns",
     "DeliveryQueue",
     "FiringGauge",
     "acknowledge",

@@ -20,6 +20,32 @@ from berrys.services.alerts.contracts import (
 )
 
 
+class DeliveryColumns:
+    """What a ``DeliveryQueue`` reads and writes on a deliveries table: alert notifications,
+    run webhooks and publications to a webhook share these."""
+
+    target: Mapped[str] = mapped_column(Text)
+    # The body sent, fixed when the event happened: a retry sends the same notification.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeliveryAttemptColumns:
+    """One recorded attempt of a delivery (its table adds the reference to the delivery)."""
+
+    attempt: Mapped[int]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float]
+
+
 class AlertRule(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "alert_rule"
     __table_args__ = (Index("ix_alert_rule_due", "enabled", "next_evaluation_at"),)
@@ -63,7 +89,7 @@ class AlertEpisode(UUIDPrimaryKey, Base):
     acknowledged_at: Mapped[datetime | None]
 
 
-class AlertDelivery(UUIDPrimaryKey, Base):
+class AlertDelivery(UUIDPrimaryKey, DeliveryColumns, Base):
     """One notification of one episode's event on one channel, retried until delivered."""
 
     __tablename__ = "alert_delivery"
@@ -74,26 +100,11 @@ class AlertDelivery(UUIDPrimaryKey, Base):
     )
     channel: Mapped[DeliveryChannel] = mapped_column(enum_column(DeliveryChannel))
     event: Mapped[EpisodeEvent] = mapped_column(enum_column(EpisodeEvent))
-    target: Mapped[str] = mapped_column(Text)
-    # The body sent, fixed when the event happened: a retry sends the same notification.
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus))
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime | None]
-    delivered_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class AlertDeliveryAttempt(UUIDPrimaryKey, Base):
+class AlertDeliveryAttempt(UUIDPrimaryKey, DeliveryAttemptColumns, Base):
     __tablename__ = "alert_delivery_attempt"
 
     delivery_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("alert_delivery.id", ondelete="CASCADE"), index=True
     )
-    attempt: Mapped[int]
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    ok: Mapped[bool]
-    status_code: Mapped[int | None]
-    error: Mapped[str | None] = mapped_column(Text)
-    duration_ms: Mapped[float]

@@ -54,7 +54,7 @@ def ask_task_name(ask: str, *, clause: bool = False) -> str:
         cut -= 1
     phrase = " ".join(parts[:cut])
     verb = clause or (bool(parts) and parts[0].lower() in _VERBS)
-    name = phrase if verb else f"Arrange the {phrase}"
+    name = phrase if verb else f"Include the {phrase}"
     return (name[0].upper() + name[1:])[:120]
 
 
@@ -72,9 +72,16 @@ def ask_match(ask: str, tasks: list[PlannedTask]) -> PlannedTask | None:
     wanted = words(ask)
     if not wanted:
         return None
-    scored = [(len(wanted & words(" ".join([t.name, t.description, *t.terms]))), t) for t in tasks]
+    scored = []
+    for task in tasks:
+        shared = wanted & words(" ".join([task.name, task.description, *task.terms]))
+        # "waiting list" is not the test plan's "defect list": a container word alone is no match
+        scored.append((len(shared) if shared - _CONTAINERS else 0, task))
     best = max(scored, key=lambda item: item[0], default=(0, None))
     return best[1] if best[0] >= max(1, len(wanted) // 2) else None
+
+
+_CONTAINERS = words("list lists plan plans page pages form forms system report document set tool")
 
 
 GENERIC_ROLES = {

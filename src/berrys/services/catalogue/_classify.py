@@ -168,7 +168,7 @@ def choose(found: list[Evidence]) -> list[TypeMatch]:
         e
         for e in eligible[1:]
         if e.score >= BLEND_RATIO * lead.score
-        and {*e.strong, *e.weak} - said  # words of its own, not only the lead's
+        and _own_evidence(e, said)
         and (e.project_type.works_on_existing or not lead.project_type.works_on_existing)
     ]
     chosen = [lead, *blended[: MAX_TYPES - 1]]
@@ -183,6 +183,13 @@ def choose(found: list[Evidence]) -> list[TypeMatch]:
         )
         for e in chosen
     ]
+
+
+def _own_evidence(found: Evidence, said: set[str]) -> bool:
+    """Words of its own, not only the lead's: a strong one, or two that support it (a tool
+    that "managers see a weekly summary" from is no data pipeline on "weekly" alone)."""
+    own_strong = set(found.strong) - said
+    return bool(own_strong) or len(set(found.weak) - said) >= 2
 
 
 async def classify(models: llm.Runtime, description: str, catalogue: Catalogue) -> list[TypeMatch]:

@@ -61,6 +61,7 @@ _FREQUENCY = re.compile(
     rf"(?:on\s+)?{_WEEKDAY}s(?:\s+{_PART}s?)?|(?:on\s+)?{_WEEKDAY}\s+{_PART}s)\b",
     re.IGNORECASE,
 )
+_SELF = re.compile(r"^(?:me|us|myself|ourselves)\s+and\s+", re.IGNORECASE)
 _COMPANY_PHRASE = re.compile(
     r"\b(?:for|with)\s+(.+?)(?=[,.;:!?()\n]|\s+(?:for|with|in|on|at|to|from|by|so|who|"
     r"which|that|budget|under|within)\b|$)",
@@ -110,7 +111,8 @@ def _stay(description: str) -> str:
 def _company_of(description: str) -> str:
     for match in _COMPANY_PHRASE.finditer(description):
         phrase = match.group(1).strip()
-        if is_company(phrase):
+        # "me and my husband": who comes along with the person writing
+        if is_company(_SELF.sub("", phrase)):
             return phrase
     return ""
 

@@ -81,6 +81,7 @@ _LIST_SPLIT = re.compile(
 _LEAD = re.compile(r"^(?:and|also|then|with|including|plus)\s+", re.I)
 _ARTICLE = re.compile(r"^(?:a|an|the|our|my|some)\s+", re.I)
 _LIST_INTRO = re.compile(r":|\b(?:with|including|covering|such as)\b", re.I)
+_TOPIC_WITH = re.compile(r"\b(?:about|on|for|in|of|to)\s+[a-z]+ing\s+with$", re.I)
 
 
 def sentences(text: str) -> list[str]:
@@ -95,6 +96,8 @@ def asks(description: str) -> tuple[list[str], list[str]]:
     items: list[str] = []
     for sentence in sentences(description):
         intro = _LIST_INTRO.search(sentence)
+        if intro and _TOPIC_WITH.search(sentence[: intro.end()]):
+            intro = None  # "about composting with worms": the topic, not a list of asks
         head, tail = (
             (sentence[: intro.start()], sentence[intro.end() :]) if intro else (sentence, "")
         )
@@ -150,7 +153,8 @@ NUMBER = (
 _UNITS: dict[str, str] = {
     "people": r"people|persons?|attendees|guests|participants|visitors|delegates|users|"
     r"customers|members|students|staff|employees|players|learners|readers|subscribers|"
-    r"person|attendee|guest|participant|user|customer|member|student|employee",
+    r"person|attendee|guest|participant|user|customer|member|student|employee|friends|"
+    r"colleagues|kids|children|adults|families|pupils",
     "days": r"days?|day-long",
     "weeks": r"weeks?|week-long",
     "months": r"months?",
@@ -189,10 +193,27 @@ LANGUAGE_NAMES = (
 )  # fmt: skip
 
 
+_MORE_PEOPLE = re.compile(
+    rf"\s*(?:,|\band\b)\s*(?:{NUMBER}|an?)\s+(?:{_UNITS['people']}|toddlers?|babies|baby)\b",
+    re.I,
+)
 _CROWD = re.compile(
     r"\bfor\s+(?:about|around|roughly|some|up to|over|nearly)?\s*(\d{1,6})\s+[a-z]+s\b", re.I
 )
 _ROUGHLY = re.compile(r"^(?:about|around|roughly|approximately|some|up to|over|nearly)\s+", re.I)
+
+
+# "an Italian restaurant", "French wine": a cuisine, a style or a place, not a language
+_NOT_A_LANGUAGE = re.compile(
+    r"[\s-]+(?:restaurants?|food|cuisine|dinner|lunch|meal|dishes|wines?|cheeses?|bakery|caf[eé]|"
+    r"cooking|recipes?|style|themed|night|evening|market|villa|coast|riviera|alps|holiday|trip|"
+    r"countryside|football|cars?|breakfast|bread|pastr(?:y|ies)|film|cinema)\b",
+    re.I,
+)
+
+
+def _named(name: str, text: str) -> list[re.Match[str]]:
+    return list(term_pattern(name).finditer(text))
 
 
 def _headcount(item: str) -> bool:
@@ -247,7 +268,13 @@ def constraints(description: str) -> list[Constraint]:
         if value is None or value <= 0 or dimension in found or match.start(1) in claimed:
             continue
         claimed.add(match.start(1))
-        found[dimension] = Constraint(dimension=dimension, value=value, text=match.group(0))
+        text = match.group(0)
+        if dimension == "people":  # "two adults and three children": five people
+            end = match.end()
+            while more := _MORE_PEOPLE.match(description, end):
+                value += _number(more.group(1) or "one") or 0  # "and a toddler": one
+                text, end = text + more.group(0), more.end()
+        found[dimension] = Constraint(dimension=dimension, value=value, text=text)
     _fold_calendar(found)
     if "people" not in found:  # "for around 80 gardeners": people, whatever they are called
         crowd = _CROWD.search(description)
@@ -255,7 +282,11 @@ def constraints(description: str) -> list[Constraint]:
             found["people"] = Constraint(
                 dimension="people", value=float(crowd.group(1)), text=crowd.group(0).strip()
             )
-    languages = [name for name in LANGUAGE_NAMES if term_pattern(name).search(description)]
+    languages = [
+        name
+        for name in LANGUAGE_NAMES
+        if any(not _NOT_A_LANGUAGE.match(description, m.end()) for m in _named(name, description))
+    ]
     if "languages" not in found and languages:
         found["languages"] = Constraint(
             dimension="languages", value=float(len(languages)), text=", ".join(languages)
@@ -352,9 +383,13 @@ def _for_whom(words: list[str]) -> str:
     if "for" not in lowered[1:]:
         return ""
     at = lowered.index("for", 1)
-    what, whom = words[:at], words[at + 1 :]
-    end = next((i for i, w in enumerate(whom) if w.lower() in PHRASE_STARTS), len(whom))
-    whom = whom[:end]
+    what, rest = words[:at], words[at + 1 :]
+    end = next((i for i, w in enumerate(rest) if w.lower() in PHRASE_STARTS), len(rest))
+    # "for me and my husband, Tokyo and Kyoto": whom runs to the comma when it fits
+    comma = next((i + 1 for i, w in enumerate(rest) if w.endswith(",")), 0)
+    whoms = [[*rest[: comma - 1], rest[comma - 1].rstrip(",")]] if comma > end else []
+    if not any(w.endswith(",") for w in rest[: end - 1]):  # never half a list: "sales, support"
+        whoms.append([w.rstrip(",") for w in rest[:end]])
     if len(what) > 1 and what[0].lower() in _OPENING_VERBS:
         what = what[1:]
         # the verb's particle goes with it: "set up a shop", "draw up a plan"
@@ -363,7 +398,9 @@ def _for_whom(words: list[str]) -> str:
     what = _ARTICLE.sub("", " ".join(what)).split()
     first = what[: next((i for i, w in enumerate(what) if w.lower() in ("and", "or")), len(what))]
     for head in (what, first):
-        for tail in (whom, _ARTICLE.sub("", " ".join(whom)).split()):
+        for tail in [
+            form for whom in whoms for form in (whom, _ARTICLE.sub("", " ".join(whom)).split())
+        ]:
             candidate = " ".join([*head, "for", *tail])
             if head and tail and len(candidate) <= TITLE_LIMIT and tail[-1].lower() not in _LINKS:
                 return candidate

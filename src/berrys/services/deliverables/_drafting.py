@@ -132,8 +132,11 @@ def _quote(constraint: Constraint) -> str:
     return f" (“{constraint.text.strip()}”)" if constraint.text.strip() else ""
 
 
+_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€"}
+
+
 def amount(constraint: Constraint) -> str:
-    unit = constraint.unit.strip()
+    unit = _SYMBOLS.get(constraint.unit.strip(), constraint.unit.strip())
     number = fmt_number(constraint.value)
     if unit and len(unit) == 1 and not unit.isalnum():
         return f"{unit}{number}"

@@ -20,6 +20,7 @@ from berrys.services.catalogue.contracts import (
     Risk,
     ScheduledTask,
 )
+from berrys.services.deliverables._scaffold import singular as _singular
 from berrys.services.planning import service as planning
 from berrys.services.projects import service as projects
 
@@ -28,10 +29,13 @@ _log = structlog.get_logger("berrys.deliverables")
 UPSTREAM_CHARS = 6000
 
 # "to track book loans and members", "manage orders, customers and stock"
-_ENDS = "(?:for|with|in|by|on|from|so|where|that|who|which|to|at)"
+_ENDS = (
+    "(?:for|with|in|into|onto|via|through|by|on|from|so|where|that|who|which|to|at|"
+    "before|after|until|when|because)"
+)
 _RECORDS = re.compile(
     r"\b(?:track|manage|record|store|log|catalogue|keep track of|keeps? records of|list|"
-    r"register|handle|crud for|models? for|tables? for|reserve|book|rent|borrow|order|"
+    r"register|handle|edit|share|crud for|models? for|tables? for|reserve|book|rent|borrow|order|"
     r"upload|rate)(?:s|es|ed|ing)?\s+"
     # not a noun before a preposition ("the catalogue with variants" keeps no "with variants")
     rf"(?!{_ENDS}\b)(.+?)(?=[.;:!?()\n]|\b{_ENDS}\b|$)",
@@ -40,6 +44,17 @@ _RECORDS = re.compile(
 # how or when something is done, not what is kept ("reserve courts online")
 _HOW = {"online", "easily", "quickly", "remotely", "instantly", "together", "later", "again"}
 _DETERMINERS = {"the", "their", "our", "its", "your", "all", "of", "a", "an", "any", "each"}
+# Before a record verb these make it a noun: "our Shopify store", "the order", "in-store"
+_NOUN_BEFORE = {"the", "a", "an", "our", "my", "your", "their", "its", "his", "her", "this"}
+_OWNERS = {"our", "my", "your", "their", "his", "her"}  # "a model for our startup": for whom
+# A list that goes on with another verb has become a new clause ("book appointments, fill
+# in intake forms", "staff log a return and managers see a summary"): its words are no record
+_CLAUSE_VERBS = {
+    "fill", "pay", "scan", "see", "view", "get", "receive", "send", "check", "sign",
+    "find", "search", "add", "create", "update", "delete", "print", "download",
+    "export", "import", "submit", "cancel", "approve", "request", "compare", "browse", "buy",
+    "sell", "leave", "write", "read", "post", "invite", "join", "chat", "message", "choose",
+}  # fmt: skip
 _NOT_ENTITIES = {
     "it",
     "them",
@@ -76,19 +91,52 @@ def entities_in(*texts: str) -> list[str]:
     found: list[str] = []
     for text in texts:
         for match in _RECORDS.finditer(text):
-            parts = re.split(r"\s*(?:,|\band\b|\bor\b|&|/)\s*", match.group(1))
-            for index, part in enumerate(parts):
-                words = [w for w in re.findall(r"[a-z]+", part.lower()) if w not in _DETERMINERS]
-                while words and words[-1] in _HOW:
-                    words.pop()
-                if index and len(words) > 1 and _RECORDS.match(" ".join(words) + " x"):
-                    words = words[1:]  # "book rooms and order lunches": the second verb
-                if not words or any(w in _NOT_ENTITIES for w in words):
-                    continue
-                name = " ".join(words[-2:])
-                if not name.endswith("ing") and name not in found:
+            if _verb_is_a_noun(text, match):
+                continue
+            for name in _listed_records(match.group(1)):
+                if _singular(name) not in {_singular(f) for f in found}:
                     found.append(name)
     return found[:8]
+
+
+def _verb_is_a_noun(text: str, match: re.Match[str]) -> bool:
+    """ "our Shopify store", "in-store", "a model for our startup": the verb's word is a thing."""
+    before = text[: match.start()]
+    if before.endswith("-"):
+        return True
+    previous = re.findall(r"[a-z]+", before.lower())[-1:]
+    if previous and previous[0] in _NOUN_BEFORE:
+        return True
+    first = re.findall(r"[a-z]+", match.group(1).lower())[:1]
+    return (
+        bool(first)
+        and first[0] in _OWNERS
+        and match.group(0).lower().startswith(("model", "table", "crud"))
+    )
+
+
+def _listed_records(listed: str) -> list[str]:
+    """The record names of one list ("book loans, members and fines"), up to where it turns
+    into a clause of its own or describes the record before ("a return, its condition")."""
+    names: list[str] = []
+    parts = re.split(r"\s*(?:,|\band\b|\bor\b|&|/)\s*", listed)
+    for index, part in enumerate(parts):
+        raw = re.findall(r"[a-z]+", part.lower())
+        if index and raw[:1] == ["its"]:
+            break
+        words = [w for w in raw if w not in _DETERMINERS]
+        if index and any(w in _CLAUSE_VERBS for w in words):
+            break
+        while words and words[-1] in _HOW:
+            words.pop()
+        if index and len(words) > 1 and _RECORDS.match(" ".join(words) + " x"):
+            words = words[1:]  # "book rooms and order lunches": the second verb
+        if not words or any(w in _NOT_ENTITIES for w in words):
+            continue
+        name = " ".join(words[-2:])
+        if not name.endswith("ing"):
+            names.append(name)
+    return names
 
 
 async def project_facts(

@@ -268,6 +268,14 @@ def _code(
             "The records the app keeps: the description names none, so the scaffold has one "
             "placeholder kind, Item",
         )
+    stack = _scaffold.other_stack(facts.description)
+    if stack is not None:
+        own = "Flask" if framework == "flask" else "FastAPI"
+        todos.add(
+            "developer",
+            f"The description names {stack}: this scaffold is {own}, a stand-in whose records, "
+            f"routes and tests are to be ported to {stack}",
+        )
     kinds = ", ".join(e.cls for e in entities)
     todos.add("developer", f"The fields each record keeps besides its name ({kinds})")
     todos.add("developer", "A database in place of the in-memory store, before real use")

@@ -33,7 +33,7 @@ class Entity:
         return "/api/" + self.plural.replace("_", "-")
 
 
-def _singular(word: str) -> str:
+def singular(word: str) -> str:
     if len(word) > 3 and word.endswith("ies"):
         return word[:-3] + "y"
     if word.endswith(("sses", "xes", "ches", "shes")):
@@ -59,7 +59,7 @@ def entity(name: str) -> Entity | None:
     words = re.findall(r"[a-z][a-z0-9]*", name.lower())
     if not words:
         return None
-    words[-1] = _singular(words[-1])
+    words[-1] = singular(words[-1])
     label = " ".join(words)
     cls = "".join(w.capitalize() for w in words)
     plural = "_".join([*words[:-1], _plural(words[-1])])
@@ -76,6 +76,34 @@ def entities_of(facts: ProjectFacts) -> tuple[list[Entity], bool]:
     if found:
         return list(found.values())[:12], False
     return [Entity(label="item", cls="Item", plural="items")], True
+
+
+# Stacks a description may name that the offline scaffold does not generate; a name that is
+# also an English word ("a swift reply", "rails") counts only capitalised
+_OTHER_STACKS = (
+    ("Django", r"(?i:django)"),
+    ("Ruby on Rails", r"Rails|(?i:ruby on rails)"),
+    ("Laravel", r"(?i:laravel)"),
+    ("Express", r"(?i:express(?:\.js|js))"),
+    ("Next.js", r"(?i:next\.?js)"),
+    ("Node.js", r"(?i:node(?:\.js|js))|Node"),
+    ("Spring", r"(?i:spring boot)"),
+    (".NET", r"(?i:asp\.net|\.net|c#)"),
+    ("PHP", r"(?i:php)"),
+    ("Go", r"(?i:golang)"),
+    ("React Native", r"(?i:react native)"),
+    ("Flutter", r"(?i:flutter)"),
+    ("Swift", r"SwiftUI|Swift"),
+    ("Kotlin", r"(?i:kotlin)"),
+)
+
+
+def other_stack(description: str) -> str | None:
+    """The stack the description names when it is not the scaffold's own (Flask, FastAPI)."""
+    for name, pattern in _OTHER_STACKS:
+        if re.search(rf"(?<![\w.])(?:{pattern})(?![\w#])", description):
+            return name
+    return None
 
 
 def framework_of(deliverable: DeliverableType, facts: ProjectFacts) -> str:

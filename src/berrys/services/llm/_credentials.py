@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import structlog
 from pydantic import SecretStr
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.encryption import SecretBox, SecretUnreadable, hint
-from berrys.services.audit import service as audit
-from berrys.services.audit.contracts import AuditAction
+from berrys.core.encryption import SecretBox, SecretUnreadable, hint, rotate_stored
 from berrys.services.llm._providers import factories
 from berrys.services.llm._runtime import Endpoint, Runtime
 from berrys.services.llm.tables import LlmModel
@@ -65,28 +62,15 @@ def endpoint(state: Runtime, row: LlmModel) -> Endpoint:
 async def rotate(models: Runtime, session: AsyncSession, *, box: SecretBox) -> list[str]:
     """Re-encrypt every stored key with ``box``'s first key (any of its keys may decrypt);
     the models' names. Raises SecretUnreadable, changing nothing, if one key is under none."""
-    rows = list(
-        await session.scalars(
-            select(LlmModel)
-            .where(LlmModel.api_key_encrypted.is_not(None))
-            .order_by(LlmModel.provider, LlmModel.name)
-            .with_for_update()
-        )
-    )
-    for row in rows:
-        try:
-            row.api_key_encrypted = box.rotate(row.api_key_encrypted or "")
-        except SecretUnreadable as exc:
-            raise SecretUnreadable(f"{row.provider}/{row.name}: {exc}") from None
-    await session.flush()
-    names = [f"{row.provider}/{row.name}" for row in rows]
-    await audit.record(
+    names = await rotate_stored(
         session,
-        entity_type="model_secrets",
-        entity_id=None,
-        action=AuditAction.UPDATE,
-        actor_id=None,
-        after={"re_encrypted": names},
+        box,
+        LlmModel.api_key_encrypted,
+        order_by=(
+            LlmModel.provider,
+            LlmModel.name,
+        ),
+        label=lambda row: f"{row.provider}/{row.name}",
     )
     models.forget_registry()
     return names

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.config import Settings
 from berrys.core.db import fetch_page
-from berrys.core.encryption import SecretBox, SecretUnreadable
+from berrys.core.encryption import SecretBox, rotate_stored
 from berrys.core.enums import Priority
 from berrys.core.errors import Conflict, NotFound
 from berrys.services.alerts.contracts import DeliveryAttemptOut
@@ -312,28 +312,13 @@ async def rotate_secrets(session: AsyncSession, *, box: SecretBox) -> list[str]:
     """Re-encrypt every publication's webhook secret under ``box``'s first key (``berrys
     secrets rotate``); their names. SecretUnreadable, changing nothing, if one is under no
     key."""
-    rows = list(
-        await session.scalars(
-            select(Publication)
-            .where(Publication.secret_encrypted.is_not(None))
-            .order_by(Publication.created_at, Publication.id)
-            .with_for_update()
-        )
+    return await rotate_stored(
+        session,
+        box,
+        Publication.secret_encrypted,
+        order_by=(
+            Publication.created_at,
+            Publication.id,
+        ),
+        label=lambda row: f"publication {row.id}",
     )
-    for row in rows:
-        try:
-            row.secret_encrypted = box.rotate(row.secret_encrypted or "")
-        except SecretUnreadable as exc:
-            raise SecretUnreadable(f"publication {row.id}: {exc}") from None
-    await session.flush()
-    names = [f"publication {row.id}" for row in rows]
-    if names:
-        await audit.record(
-            session,
-            entity_type="publication",
-            entity_id=None,
-            action=AuditAction.UPDATE,
-            actor_id=None,
-            after={"re_encrypted": names},
-        )
-    return names

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.services.alerts.contracts import DeliveryStatus
+from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column
+from berrys.services.alerts import service as alerts
 from berrys.services.publishing.contracts import PublicationStatus, PublicationTarget
 
 
@@ -47,7 +47,7 @@ class Publication(UUIDPrimaryKey, Timestamps, Base):
     published_at: Mapped[datetime | None]
 
 
-class PublicationDelivery(UUIDPrimaryKey, Base):
+class PublicationDelivery(UUIDPrimaryKey, alerts.DeliveryColumns, Base):
     """The manifest of a WEBHOOK publication, retried until delivered."""
 
     __tablename__ = "publication_delivery"
@@ -56,25 +56,11 @@ class PublicationDelivery(UUIDPrimaryKey, Base):
     publication_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("publication.id", ondelete="CASCADE"), unique=True
     )
-    target: Mapped[str] = mapped_column(Text)
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus))
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime | None]
-    delivered_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class PublicationDeliveryAttempt(UUIDPrimaryKey, Base):
+class PublicationDeliveryAttempt(UUIDPrimaryKey, alerts.DeliveryAttemptColumns, Base):
     __tablename__ = "publication_delivery_attempt"
 
     delivery_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("publication_delivery.id", ondelete="CASCADE"), index=True
     )
-    attempt: Mapped[int]
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    ok: Mapped[bool]
-    status_code: Mapped[int | None]
-    error: Mapped[str | None] = mapped_column(Text)
-    duration_ms: Mapped[float]

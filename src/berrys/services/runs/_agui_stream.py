@@ -1,21 +1,20 @@
 """A run's AG-UI event stream: the outbox followed as every stream of a run follows it, read
 through :class:`RunView`, its placeholders filled from the journal, the task runs and the
-interactions, encoded as SSE with ids ``<seq>:<index>`` (resumable exactly); and the answers
-an AG-UI client sends to a run's interrupts, given as its user."""
+interactions (a few queries per read of the outbox), encoded as SSE with ids
+``<seq>:<index>``, so that a reconnection resumes exactly."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ag_ui.core import (
     BaseEvent,
     Interrupt,
-    ResumeEntry,
     RunAgentInput,
     RunFinishedEvent,
     RunFinishedInterruptOutcome,
@@ -23,29 +22,22 @@ from ag_ui.core import (
     TextMessageContentEvent,
     TextMessageEndEvent,
     TextMessageStartEvent,
-    TextPart,
     ToolCallArgsEvent,
     ToolCallEndEvent,
     ToolCallResultEvent,
     ToolCallStartEvent,
-    UserMessage,
 )
 from ag_ui.encoder import EventEncoder
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import Database
-from berrys.core.errors import Conflict, NotFound, Unprocessable
-from berrys.services.auth.contracts import UserOut
+from berrys.core.errors import NotFound, Unprocessable
 from berrys.services.interactions import service as interactions
-from berrys.services.interactions.contracts import InteractionResponse
-from berrys.services.projects import service as projects
+from berrys.services.interactions.contracts import InteractionOut
 from berrys.services.runs._agui import Interrupts, Item, Output, RunView, ToolCalls
-from berrys.services.runs._answers import respond_interaction
 from berrys.services.runs._event_listener import RunEventListener, follow_outbox
-from berrys.services.runs.contracts import RUN_TERMINAL, AguiProject, RunStatus, StepKind
-from berrys.services.runs.engine.events import read
+from berrys.services.runs.contracts import RUN_TERMINAL, StepKind
 from berrys.services.runs.tables import Run, Step, TaskRun
 
 _run = Run.__table__
@@ -89,34 +81,6 @@ class Position:
     def covers(self, seq: int) -> bool:
         """Whether the client has every AG-UI event of outbox event ``seq``."""
         return seq < self.seq or (seq == self.seq and self.index is None)
-
-
-def agent_input(body: dict[str, Any]) -> RunAgentInput:
-    """A request's body as the protocol's ``RunAgentInput``."""
-    try:
-        return RunAgentInput.model_validate(body)
-    except ValidationError as exc:
-        raise Unprocessable(f"Not an AG-UI RunAgentInput: {_first_error(exc)}") from None
-
-
-def project_description(given: RunAgentInput) -> str:
-    """The text of the last user message: what the project is (bounded as a project's)."""
-    said = [message for message in given.messages if isinstance(message, UserMessage)]
-    content = said[-1].content if said else ""
-    if not isinstance(content, str):
-        content = "\n".join(part.text for part in content if isinstance(part, TextPart))
-    try:
-        return AguiProject(description=content.strip()).description
-    except ValidationError as exc:
-        raise Unprocessable(
-            f"The last user message describes the project: {_first_error(exc)}"
-        ) from None
-
-
-def _first_error(exc: ValidationError) -> str:
-    problem = exc.errors()[0]
-    where = ".".join(str(part) for part in problem["loc"])
-    return f"{where}: {problem['msg']}" if where else str(problem["msg"])
 
 
 async def open_view(session: AsyncSession, *, run_id: uuid.UUID) -> RunView:
@@ -166,86 +130,130 @@ async def _messages(
 ) -> tuple[list[tuple[str, BaseEvent]], bool]:
     """The AG-UI events (with their ids) ``events`` add after ``after``; and whether an AG-UI
     run ended among them (then nothing after that is sent: a stream is one AG-UI run)."""
-    messages: list[tuple[str, BaseEvent]] = []
+    groups: list[tuple[int, list[Item], bool]] = []
+    for event in events:
+        seq, items = event["seq"], view.feed(event)
+        if not items or (after is not None and after.covers(seq)):
+            continue
+        groups.append((seq, items, view.ended))
+        if view.ended and (after is None or seq > after.seq):
+            break  # the end of an AG-UI run the client has none of: the stream ends there
+    if not groups:
+        return [], False  # nothing to tell (an idle read, or one the client already has)
     async with database.transaction(read_only=True) as session:
-        for event in events:
-            seq, items = event["seq"], view.feed(event)
-            if not items or (after is not None and after.covers(seq)):
-                continue
-            told = [e for item in items for e in await _expand(session, item)]
-            fresh = [
-                (f"{seq}:{index}", agui)
-                for index, agui in enumerate(told)
-                if after is None or not after.sent(seq, index)
-            ]
-            messages += fresh
-            if view.ended and fresh:
-                return messages, True
+        found = await _Found.read(session, [item for _, items, _ in groups for item in items])
+    messages: list[tuple[str, BaseEvent]] = []
+    for seq, items, ended in groups:
+        told = [agui for item in items for agui in found.expand(item)]
+        fresh = [
+            (f"{seq}:{index}", agui)
+            for index, agui in enumerate(told)
+            if after is None or not after.sent(seq, index)
+        ]
+        messages += fresh
+        if ended and fresh:
+            return messages, True
     return messages, False
 
 
-async def _expand(session: AsyncSession, item: Item) -> list[BaseEvent]:
-    """An item as AG-UI events: a placeholder filled from what the database holds."""
-    if isinstance(item, ToolCalls):
-        return await _tool_calls(session, item)
-    if isinstance(item, Output):
-        return await _output(session, item)
-    if isinstance(item, Interrupts):
-        return [await _interrupted(session, item)]
-    return [item]
+@dataclass(slots=True)
+class _Found:
+    """What the placeholders of one read of the outbox stand for, read in a few queries:
+    the attempts' tool steps, the tasks' outputs, the approvals asked."""
+
+    steps: dict[tuple[uuid.UUID, int], list[Any]]
+    outputs: dict[uuid.UUID, Any]
+    asked: dict[str, InteractionOut]
+
+    @classmethod
+    async def read(cls, session: AsyncSession, items: list[Item]) -> _Found:
+        attempts = {(i.task_run_id, i.attempt) for i in items if isinstance(i, ToolCalls)}
+        steps: dict[tuple[uuid.UUID, int], list[Any]] = {key: [] for key in attempts}
+        if attempts:
+            rows = await session.execute(
+                select(_step.c.task_run_id, _step.c.attempt, *_TOLD_STEP)
+                .where(
+                    _step.c.task_run_id.in_({task for task, _ in attempts}),
+                    _step.c.kind == StepKind.TOOL,
+                )
+                .order_by(_step.c.task_run_id, _step.c.attempt, _step.c.seq)
+            )
+            for row in rows:
+                steps.get((row.task_run_id, row.attempt), []).append(row)
+        tasks = {item.task_run_id for item in items if isinstance(item, Output)}
+        outputs: dict[uuid.UUID, Any] = {}
+        if tasks:
+            rows = await session.execute(
+                select(_task.c.id, _task.c.output).where(_task.c.id.in_(tasks))
+            )
+            outputs = {row.id: row.output for row in rows}
+        asked = {
+            entry["interaction_id"]: await interactions.get(
+                session, interaction_id=uuid.UUID(entry["interaction_id"])
+            )
+            for item in items
+            if isinstance(item, Interrupts)
+            for entry in item.asked
+        }
+        return cls(steps, outputs, asked)
+
+    def expand(self, item: Item) -> list[BaseEvent]:
+        """An item as AG-UI events: a placeholder filled in from what was read."""
+        if isinstance(item, ToolCalls):
+            return _tool_calls(self.steps[(item.task_run_id, item.attempt)], item.timestamp)
+        if isinstance(item, Output):
+            return _output(self.outputs.get(item.task_run_id), item)
+        if isinstance(item, Interrupts):
+            return [_interrupted([self.asked[a["interaction_id"]] for a in item.asked], item)]
+        return [item]
 
 
-async def _tool_calls(session: AsyncSession, item: ToolCalls) -> list[BaseEvent]:
-    """Each tool call the journal recorded for the attempt: its name and arguments, and what
+_TOLD_STEP = (_step.c.id, _step.c.name, _step.c.request, _step.c.result, _step.c.error)
+
+
+def _tool_calls(steps: list[Any], timestamp: int) -> list[BaseEvent]:
+    """Each tool call the journal recorded for an attempt: its name and arguments, and what
     it answered (its error, if it failed)."""
-    steps = await session.execute(
-        select(_step.c.id, _step.c.name, _step.c.request, _step.c.result, _step.c.error)
-        .where(
-            _step.c.task_run_id == item.task_run_id,
-            _step.c.attempt == item.attempt,
-            _step.c.kind == StepKind.TOOL,
-        )
-        .order_by(_step.c.seq)
-    )
     told: list[BaseEvent] = []
-    at = {"timestamp": item.timestamp}
     for step in steps:
         call = str(step.id)
         answer = step.error or json.dumps((step.result or {}).get("value"), default=str)
+        arguments = json.dumps(step.request, default=str)
         told += [
-            ToolCallStartEvent(tool_call_id=call, tool_call_name=step.name, **at),
-            ToolCallArgsEvent(tool_call_id=call, delta=json.dumps(step.request, default=str), **at),
-            ToolCallEndEvent(tool_call_id=call, **at),
+            ToolCallStartEvent(tool_call_id=call, tool_call_name=step.name, timestamp=timestamp),
+            ToolCallArgsEvent(tool_call_id=call, delta=arguments, timestamp=timestamp),
+            ToolCallEndEvent(tool_call_id=call, timestamp=timestamp),
             ToolCallResultEvent(
-                message_id=f"{call}:result", tool_call_id=call, content=answer, role="tool", **at
+                message_id=f"{call}:result",
+                tool_call_id=call,
+                content=answer,
+                role="tool",
+                timestamp=timestamp,
             ),
         ]
     return told
 
 
-async def _output(session: AsyncSession, item: Output) -> list[BaseEvent]:
+def _output(output: dict[str, Any] | None, item: Output) -> list[BaseEvent]:
     """The task's output text as one assistant message, named after its task."""
-    output = await session.scalar(select(_task.c.output).where(_task.c.id == item.task_run_id))
     text = str((output or {}).get("text") or "")
-    message = f"{item.task_run_id}:{item.attempt}"
-    at = {"timestamp": item.timestamp}
+    message, at = f"{item.task_run_id}:{item.attempt}", item.timestamp
     return [
-        TextMessageStartEvent(message_id=message, role="assistant", name=item.name, **at),
-        TextMessageContentEvent(message_id=message, delta=text, **at),
-        TextMessageEndEvent(message_id=message, **at),
+        TextMessageStartEvent(message_id=message, role="assistant", name=item.name, timestamp=at),
+        TextMessageContentEvent(message_id=message, delta=text, timestamp=at),
+        TextMessageEndEvent(message_id=message, timestamp=at),
     ]
 
 
-async def _interrupted(session: AsyncSession, item: Interrupts) -> RunFinishedEvent:
+def _interrupted(asked: list[InteractionOut], item: Interrupts) -> RunFinishedEvent:
     """RUN_FINISHED whose interrupts are the approvals the run waits for, as people see them."""
     interrupts = []
-    for asked in item.asked:
-        found = await interactions.get(session, interaction_id=uuid.UUID(asked["interaction_id"]))
-        subject = str(asked.get("subject") or found.type.value)
+    for found, entry in zip(asked, item.asked, strict=True):
+        subject = str(entry.get("subject") or found.type.value)
         metadata = {
             "type": found.type.value,
             "subject": subject,
-            "task_run_id": asked.get("task_run_id"),
+            "task_run_id": entry.get("task_run_id"),
             "details": found.detail.get("details"),
             "prompt": found.prompt,
         }
@@ -265,67 +273,3 @@ async def _interrupted(session: AsyncSession, item: Interrupts) -> RunFinishedEv
         outcome=RunFinishedInterruptOutcome(interrupts=interrupts),
         timestamp=item.timestamp,
     )
-
-
-async def answer_interrupts(
-    database: Database, *, entries: Sequence[ResumeEntry], user: UserOut
-) -> tuple[uuid.UUID, Position]:
-    """Answer, as ``user``, the interrupts an AG-UI run ended with: every one the run waits
-    for, each once. The run, and the position its next AG-UI run starts after."""
-    answers = {_interaction_id(entry): entry for entry in entries}
-    if len(answers) != len(entries):
-        raise Unprocessable("Each interrupt is answered once.")
-    async with database.transaction(read_only=True) as session:
-        scope = await projects.visible_scope(session, user=user)
-        asked = [
-            await interactions.get(session, interaction_id=key, project_ids=scope)
-            for key in answers
-        ]
-        run_ids = {item.run_id for item in asked}
-        run_id = run_ids.pop() if len(run_ids) == 1 else None
-        if run_id is None:
-            raise Unprocessable("The interrupts answered together are those of one run.")
-        view, last = await _replayed(session, run_id)
-    if view.status != RunStatus.AWAITING_INPUT or view.open:
-        raise Conflict(f"Run {run_id} is not waiting for an answer (it is {view.status.value}).")
-    waiting = set(view.asked)
-    given = {str(key) for key in answers}
-    if given != waiting:
-        missing, unknown = sorted(waiting - given), sorted(given - waiting)
-        raise Unprocessable(
-            f"Answer every interrupt of the run: missing {missing}, not asked {unknown}."
-        )
-    async with database.transaction() as session:
-        for key, entry in answers.items():
-            response = _response(entry)
-            await respond_interaction(session, interaction_id=key, response=response, user=user)
-    return run_id, Position(last)
-
-
-def _interaction_id(entry: ResumeEntry) -> uuid.UUID:
-    try:
-        return uuid.UUID(entry.interrupt_id)
-    except ValueError:
-        raise Unprocessable(f"No interrupt {entry.interrupt_id[:80]!r}: ids are UUIDs.") from None
-
-
-def _response(entry: ResumeEntry) -> InteractionResponse:
-    """A resolved entry's payload is the answer (an approval's ``{approved, comment}``); a
-    cancelled one declines: it approves nothing."""
-    if entry.status == "cancelled":
-        return InteractionResponse(approved=False, comment="Cancelled in an AG-UI client.")
-    try:
-        return InteractionResponse.model_validate(entry.payload)
-    except ValidationError as exc:
-        raise Unprocessable(f"Interrupt {entry.interrupt_id}: {_first_error(exc)}") from None
-
-
-async def _replayed(session: AsyncSession, run_id: uuid.UUID) -> tuple[RunView, int]:
-    """The run's view after reading its whole outbox, and the last seq read."""
-    view = await open_view(session, run_id=run_id)
-    last = 0
-    while events := await read(session, run_id=run_id, after_seq=last):
-        for event in events:
-            view.feed(event)
-        last = events[-1]["seq"]
-    return view, last

@@ -5,10 +5,11 @@ it (an executor's side, and the worker)."""
 from __future__ import annotations
 
 from berrys.services.runs import _effects
+from berrys.services.runs._agui_answers import agent_input as agui_input
+from berrys.services.runs._agui_answers import answer_interrupts
+from berrys.services.runs._agui_answers import project_description as agui_description
 from berrys.services.runs._agui_stream import Position as AguiPosition
-from berrys.services.runs._agui_stream import agent_input as agui_input
-from berrys.services.runs._agui_stream import agui_stream, answer_interrupts
-from berrys.services.runs._agui_stream import project_description as agui_description
+from berrys.services.runs._agui_stream import agui_stream
 from berrys.services.runs._answers import (
     apply_interaction,
     expire_interactions,

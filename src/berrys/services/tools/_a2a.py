@@ -17,6 +17,7 @@ from a2a.types import AgentCard, Message, Part, Role, SendMessageRequest, Stream
 from a2a.utils.errors import A2AError
 
 from berrys.core import tracing
+from berrys.core.errors import BerrysError
 from berrys.services.tools._egress import check as egress_check
 from berrys.services.tools._mcp import McpFailure, McpServerSpec
 
@@ -54,8 +55,7 @@ async def _http(spec: McpServerSpec) -> AsyncIterator[httpx.AsyncClient]:
         raise A2aFailure(spec.name, "an A2A agent needs a url")
     if spec.credentials_error:
         raise A2aFailure(spec.name, spec.credentials_error)
-    if spec.settings is not None:
-        await egress_check(spec.url, spec.settings)
+    await _allowed(spec, spec.url)
     headers = {**dict(spec.headers), **tracing.headers()}
     async with httpx.AsyncClient(headers=headers, timeout=spec.timeout_seconds) as http:
         yield http
@@ -66,10 +66,20 @@ async def _card(spec: McpServerSpec, http: httpx.AsyncClient) -> AgentCard:
         card = await A2ACardResolver(http, spec.url or "").get_agent_card()
     except (A2AError, httpx.HTTPError) as exc:
         raise A2aFailure(spec.name, f"its agent card could not be read: {exc}") from None
-    if spec.settings is not None:  # the card may name an endpoint on another host
-        for interface in card.supported_interfaces:
-            await egress_check(interface.url, spec.settings)
+    for interface in card.supported_interfaces:  # it may name an endpoint on another host
+        await _allowed(spec, interface.url)
     return card
+
+
+async def _allowed(spec: McpServerSpec, url: str) -> None:
+    """The egress policy's verdict on ``url``; a refusal fails the agent as a connection
+    would, as an MCP server's does (its health says why)."""
+    if spec.settings is None:
+        return
+    try:
+        await egress_check(url, spec.settings)
+    except BerrysError as exc:
+        raise A2aFailure(spec.name, f"{url}: {exc.detail}") from None
 
 
 async def fetch_card(spec: McpServerSpec) -> AgentCard:

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from berrys.core.encryption import SecretBox, SecretUnreadable
-from berrys.services.audit import service as audit
-from berrys.services.audit.contracts import AuditAction
+from berrys.core.encryption import SecretBox, rotate_stored
 from berrys.services.tools.tables import AUTHORIZATION_HEADER as AUTHORIZATION
 from berrys.services.tools.tables import McpServer
 
@@ -49,28 +46,10 @@ def request_headers(box: SecretBox, row: McpServer) -> dict[str, str]:
 async def rotate_secrets(session: AsyncSession, *, box: SecretBox) -> list[str]:
     """Re-encrypt every server's credentials under ``box``'s first key; the servers' names.
     Raises SecretUnreadable, changing nothing, if one is under no key."""
-    rows = list(
-        await session.scalars(
-            select(McpServer)
-            .where(McpServer.credentials_encrypted.is_not(None))
-            .order_by(McpServer.name)
-            .with_for_update()
-        )
+    return await rotate_stored(
+        session,
+        box,
+        McpServer.credentials_encrypted,
+        order_by=(McpServer.name,),
+        label=lambda row: f"MCP server {row.name}",
     )
-    for row in rows:
-        try:
-            row.credentials_encrypted = box.rotate(row.credentials_encrypted or "")
-        except SecretUnreadable as exc:
-            raise SecretUnreadable(f"MCP server {row.name}: {exc}") from None
-    await session.flush()
-    names = [f"MCP server {row.name}" for row in rows]
-    if names:
-        await audit.record(
-            session,
-            entity_type="mcp_server",
-            entity_id=None,
-            action=AuditAction.UPDATE,
-            actor_id=None,
-            after={"re_encrypted": names},
-        )
-    return names

@@ -9,9 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from berrys.core.db import fetch_page
-from berrys.core.encryption import SecretBox, SecretUnreadable
+from berrys.core.encryption import SecretBox, rotate_stored
 from berrys.services.alerts.contracts import DeliveryAttemptOut
-from berrys.services.audit import service as audit
 from berrys.services.audit.contracts import AuditAction
 from berrys.services.auth import service as auth
 from berrys.services.auth.contracts import UserOut
@@ -183,28 +182,13 @@ async def deliveries(
 async def rotate_secrets(session: AsyncSession, *, box: SecretBox) -> list[str]:
     """Re-encrypt every webhook secret under ``box``'s first key (``berrys secrets rotate``);
     the webhooks' names. Raises SecretUnreadable, changing nothing, if one is under no key."""
-    rows = list(
-        await session.scalars(
-            select(Webhook)
-            .where(Webhook.secret_encrypted.is_not(None))
-            .order_by(Webhook.created_at, Webhook.id)
-            .with_for_update()
-        )
+    return await rotate_stored(
+        session,
+        box,
+        Webhook.secret_encrypted,
+        order_by=(
+            Webhook.created_at,
+            Webhook.id,
+        ),
+        label=lambda row: f"run webhook {row.id}",
     )
-    for row in rows:
-        try:
-            row.secret_encrypted = box.rotate(row.secret_encrypted or "")
-        except SecretUnreadable as exc:
-            raise SecretUnreadable(f"run webhook {row.id}: {exc}") from None
-    await session.flush()
-    names = [f"run webhook {row.id}" for row in rows]
-    if names:
-        await audit.record(
-            session,
-            entity_type="webhook",
-            entity_id=None,
-            action=AuditAction.UPDATE,
-            actor_id=None,
-            after={"re_encrypted": names},
-        )
-    return names

@@ -11,7 +11,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from berrys.core.db import Base, Timestamps, UUIDPrimaryKey, enum_column, utcnow
-from berrys.services.alerts.contracts import DeliveryStatus
+from berrys.services.alerts import service as alerts
 from berrys.services.triggers.contracts import MissedFires, WebhookEvent
 
 
@@ -68,8 +68,8 @@ class Webhook(UUIDPrimaryKey, Timestamps, Base):
     )
 
 
-class WebhookDelivery(UUIDPrimaryKey, Base):
-    """One run event for one webhook, retried until delivered (alerts' delivery columns)."""
+class WebhookDelivery(UUIDPrimaryKey, alerts.DeliveryColumns, Base):
+    """One run event for one webhook, retried until delivered."""
 
     __tablename__ = "trigger_webhook_delivery"
     __table_args__ = (
@@ -83,26 +83,11 @@ class WebhookDelivery(UUIDPrimaryKey, Base):
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"))
     event_seq: Mapped[int] = mapped_column(BigInteger)
     event: Mapped[WebhookEvent] = mapped_column(enum_column(WebhookEvent))
-    target: Mapped[str] = mapped_column(Text)
-    # The body sent, fixed when the event happened: a retry sends the same notification.
-    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus))
-    attempts: Mapped[int] = mapped_column(default=0)
-    next_attempt_at: Mapped[datetime | None]
-    delivered_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class WebhookDeliveryAttempt(UUIDPrimaryKey, Base):
+class WebhookDeliveryAttempt(UUIDPrimaryKey, alerts.DeliveryAttemptColumns, Base):
     __tablename__ = "trigger_webhook_delivery_attempt"
 
     delivery_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("trigger_webhook_delivery.id", ondelete="CASCADE"), index=True
     )
-    attempt: Mapped[int]
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-    ok: Mapped[bool]
-    status_code: Mapped[int | None]
-    error: Mapped[str | None] = mapped_column(Text)
-    duration_ms: Mapped[float]
