@@ -28,12 +28,15 @@ def test_a_stated_budget_is_not_asked_for_again_and_a_missing_one_is():
         constraints=[BUDGET],
     )
     unstated = stated.model_copy(update={"description": "A spring campaign", "constraints": []})
-    for key in ("campaign_brief", "technical_spec", "project_brief"):
+    briefs = ("campaign_brief", "technical_spec", "project_brief")
+    for key in (*briefs, "grant_narrative", "funder_fit_assessment"):
         text = _draft_text(key, stated)
         assert "- Budget: $40,000" in text, key
         assert "who approves spending" not in text, key
         assert "budget limit" not in text
         assert "Total budget" not in text
+        assert "Amount to request" not in text
+        assert "Amount requested" not in text
         missing = _draft_text(key, unstated)
         assert "The budget, and who approves spending" in missing, key
     assert "TODO(client): The launch date" in _draft_text("campaign_brief", stated)
@@ -71,3 +74,19 @@ def test_a_scaffold_names_the_stack_it_stands_in_for(library):
     assert not any(
         "stand-in" in t for t in deliverables.draft_offline(code_type(), swift, source="x").todos
     )
+
+
+def test_a_job_s_stated_place_of_work_is_quoted_not_asked():
+    berlin = "Hire two senior backend engineers for our fintech team in Berlin"
+    stated = ProjectFacts(
+        title="Backend hires", description=berlin, particulars=catalogue.particulars(berlin)
+    )
+    unstated = ProjectFacts(title="Backend hires", description="Hire a backend engineer")
+    for key, asked in (
+        ("hiring_compliance_checklist", "where the person will work"),
+        ("job_description", "The place of work"),
+    ):
+        text = _draft_text(key, stated)
+        assert "- Where, as described: Berlin" in text, key
+        assert asked not in text, key
+        assert asked in _draft_text(key, unstated), key
