@@ -30,6 +30,7 @@ _VERBS = {
 }  # fmt: skip
 
 
+_DETERMINERS = {"the", "a", "an", "its", "their", "our", "my", "your", "his", "her", "this"}
 _DANGLING = re.compile(r"^(?:\w+ing|a|an|the|our|my|and|or)$", re.I)
 
 
@@ -54,7 +55,8 @@ def ask_task_name(ask: str, *, clause: bool = False) -> str:
         cut -= 1
     phrase = " ".join(parts[:cut])
     verb = clause or (bool(parts) and parts[0].lower() in _VERBS)
-    name = phrase if verb else f"Include the {phrase}"
+    determined = bool(parts) and parts[0].lower() in _DETERMINERS  # "its condition"
+    name = phrase if verb else f"Include {phrase}" if determined else f"Include the {phrase}"
     return (name[0].upper() + name[1:])[:120]
 
 
