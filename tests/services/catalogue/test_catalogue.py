@@ -359,6 +359,9 @@ def test_numbers_in_a_description_become_constraints():
     assert found["languages"].value == 2
     assert found["budget"].value == 15000
     assert found["budget"].unit == "GBP"
+    # what an event raises is its target, not its budget; "£300" is written as such
+    fundraiser = constraints("A fun run to raise £2,000, with a budget of £300 ")
+    assert [(c.dimension, c.value, c.text) for c in fundraiser] == [("budget", 300, "£300")]
     family = constraints("A week in Rome for two adults, three children and a toddler")
     assert [(c.dimension, c.value) for c in family] == [("people", 6)]
 

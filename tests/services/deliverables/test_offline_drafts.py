@@ -319,6 +319,7 @@ def test_the_description_s_own_goal_is_not_listed_back_as_a_requirement(facts):
         ("A summer fete early next summer on the green", "early next summer"),
         ("The launch in mid-July 2027, with a party", "in mid-July 2027"),
         ("We may need a bigger venue", None),  # the verb, not the month
+        ("A quiz night on Friday 13 March at the pub", "Friday 13 March"),  # one date
     ],
 )
 def test_a_month_or_season_the_description_names_is_its_date(facts, description, stated):

@@ -16,6 +16,7 @@ from berrys.services.catalogue import _asks, _text
 from berrys.services.catalogue._catalogue import Catalogue
 from berrys.services.catalogue._work import Breakdown, PlannedTask, priority
 from berrys.services.catalogue.contracts import (
+    CURRENCY_SYMBOLS,
     AgentType,
     Constraint,
     DependencyType,
@@ -304,7 +305,12 @@ _LABELS = {
 def _constraint_text(constraint: Constraint) -> str:
     value = f"{constraint.value:g}"
     if constraint.dimension == "budget":
-        value = f"{constraint.value:,.0f} {constraint.unit}".strip()
+        symbol = CURRENCY_SYMBOLS.get(constraint.unit)
+        value = (
+            f"{symbol}{constraint.value:,.0f}"
+            if symbol
+            else f"{constraint.value:,.0f} {constraint.unit}".strip()
+        )
     if constraint.unit == "working days":
         return f"Within {constraint.text} (about {value} working days)"
     label = _LABELS.get(constraint.dimension, f"{{v}} {constraint.dimension}")

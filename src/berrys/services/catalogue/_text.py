@@ -183,6 +183,11 @@ _MONEY = re.compile(
     r"(?:\s*(?:each|per person|per head|a head|a person)\b)?",
     re.I,
 )
+_RAISED = re.compile(
+    r"\b(?:raise|raising|raised|target of|goal of|aim of)\s+"
+    r"(?:about|around|over|up to|at least)?\s*$",
+    re.I,
+)
 _CURRENCY = {"£": "GBP", "$": "USD", "€": "EUR", "pounds": "GBP", "dollars": "USD", "euros": "EUR"}
 LANGUAGE_NAMES = (
     "French", "German", "Spanish", "Italian", "Portuguese", "Dutch", "Polish", "Japanese",
@@ -291,7 +296,11 @@ def constraints(description: str) -> list[Constraint]:
         found["languages"] = Constraint(
             dimension="languages", value=float(len(languages)), text=", ".join(languages)
         )
-    money = _MONEY.search(description)
+    # "to raise £500" is what the event is for, not what it may spend
+    money = next(
+        (m for m in _MONEY.finditer(description) if not _RAISED.search(description[: m.start()])),
+        None,
+    )
     if money:
         amount = _number(
             (money.group("a") or money.group("b")) + (money.group("ka") or money.group("kb") or "")
@@ -300,7 +309,7 @@ def constraints(description: str) -> list[Constraint]:
         unit = unit or (money.group("word") or "").upper()
         if amount:
             found["budget"] = Constraint(
-                dimension="budget", value=amount, unit=unit, text=money.group(0)
+                dimension="budget", value=amount, unit=unit, text=money.group(0).strip()
             )
     return list(found.values())
 

@@ -418,6 +418,10 @@ class TypeMatch(Contract):
     signals: list[str] = Field(description="The type's signals the description contains.")
 
 
+# How an amount in these currencies is written: £500, not 500 GBP.
+CURRENCY_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€"}
+
+
 class Constraint(Contract):
     """A number the description gives (people, days, budget, ...), with the words it came
     from."""

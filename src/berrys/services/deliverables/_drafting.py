@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 from berrys.services.catalogue.contracts import (
+    CURRENCY_SYMBOLS,
     Constraint,
     DeliverableType,
     ParticularKey,
@@ -29,8 +30,10 @@ _DAY_PART = r"(?:morning|afternoon|evening|night|lunchtime)"
 DATE_PHRASE = re.compile(
     rf"\b(?:(?:{_WEEKDAY}),?\s+)?(?:{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
     rf"|{_MONTH}\s+{_DAY}(?:,?\s+\d{{4}})?|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\b"
-    # one day ("on Saturday morning"); "on Saturdays" and "every Saturday" are how often
-    rf"|\b(?:on|this|next)\s+{_WEEKDAY}(?:\s+{_DAY_PART})?(?!\w|\s+{_DAY_PART}s)"
+    # one day ("on Saturday morning", not "on Friday" of "on Friday 13 March"); "on
+    # Saturdays" and "every Saturday" are how often
+    rf"|\b(?:on|this|next)\s+{_WEEKDAY}(?!,?\s+{_DAY}\b)(?:\s+{_DAY_PART})?"
+    rf"(?!\w|\s+{_DAY_PART}s)"
     # a month or season named as when ("in May", "early next spring"), not the verb "may"
     rf"|\b(?:in|during|by|until|from|starting|this|next|early|late|mid)[\s-]+"
     rf"(?:(?:next|early|late|mid)[\s-]+)?"
@@ -132,11 +135,8 @@ def _quote(constraint: Constraint) -> str:
     return f" (“{constraint.text.strip()}”)" if constraint.text.strip() else ""
 
 
-_SYMBOLS = {"GBP": "£", "USD": "$", "EUR": "€"}
-
-
 def amount(constraint: Constraint) -> str:
-    unit = _SYMBOLS.get(constraint.unit.strip(), constraint.unit.strip())
+    unit = CURRENCY_SYMBOLS.get(constraint.unit.strip(), constraint.unit.strip())
     number = fmt_number(constraint.value)
     if unit and len(unit) == 1 and not unit.isalnum():
         return f"{unit}{number}"
