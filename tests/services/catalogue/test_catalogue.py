@@ -252,6 +252,10 @@ async def test_a_recurring_activity_plans_its_sessions_and_a_one_off_its_day(
         ),
         ("A homework club at the community library", {"place": "the community library"}),
         (
+            "A litter pick on Brighton beach, promoted on Instagram",
+            {"place": "Brighton beach"},
+        ),
+        (
             "A fortnight in Japan for me and my husband",
             {"place": "Japan", "length": "a fortnight", "company": "me and my husband"},
         ),
@@ -322,6 +326,14 @@ async def test_an_ask_is_matched_to_a_task_by_what_it_is_not_a_container_word(mo
     )
     texts = [r.text for r in understood.requirements if r.source == "stated"]
     assert "Include the waiting list (asked for in the description)" in texts
+    press = await catalogue.understand(
+        models, "A litter pick on the beach with our scouts, and tell the local paper"
+    )
+    assert not any(t.name.startswith(("Include", "Tell")) for t in press.tasks)
+    assert any(
+        r.text.startswith("Tell the local paper: write the announcement")
+        for r in press.requirements
+    )
     assert any(text.startswith("Payments: ") for text in texts)
 
 

@@ -25,7 +25,8 @@ _VERBS = {
     "purchase", "raise", "read", "recruit", "redesign", "refresh", "register", "remove",
     "rename", "renew", "repair", "replace", "report", "research", "resolve", "review", "revise",
     "rewrite", "run", "schedule", "select", "sell", "send", "set", "share", "sign", "sort",
-    "source", "study", "submit", "summarise", "summarize", "survey", "test", "tidy", "track",
+    "source", "study", "submit", "summarise", "summarize", "survey", "tell", "inform", "notify",
+    "announce", "ask", "email", "call", "phone", "warn", "thank", "test", "tidy", "track",
     "train", "transfer", "translate", "update", "upgrade", "verify", "visit", "write",
 }  # fmt: skip
 

@@ -36,6 +36,8 @@ _JOURNEY = re.compile(
     rf"\bfrom\s+((?:the\s+)?{_CAPITAL}(?:\s+{_CAPITAL})*)\s+to\s+((?:the\s+)?{_CAPITAL}(?:\s+{_CAPITAL})*)"
     r"(?!\s+v?\d)"
 )
+# "on" names a place only with a place's noun: "on Brighton beach", not "on Instagram"
+_NAMED_ON = re.compile(rf"\bon\s+((?:the\s+)?{_CAPITAL}(?:\s+{_CAPITAL})*\s+(?i:{_VENUE_NOUNS}))\b")
 _COMMON_PLACE = re.compile(
     r"\b(?:in|at|on)\s+((?:the|our|my|a|their)\s+(?:local\s+)?(?:[a-z'\u2019-]+\s+){0,2}?"
     rf"(?:{_VENUE_NOUNS}))\b",
@@ -92,6 +94,7 @@ def _places(description: str) -> list[str]:
         start = 1 if words and words[0] == "the" else 0
         if words[start:] and words[start].strip(".") not in _NOT_PLACES:
             found.append(" ".join(words).rstrip("."))
+    found += [m.group(1) for m in _NAMED_ON.finditer(description)]
     found += [m.group(1) for m in _COMMON_PLACE.finditer(description)]
     unique = _unique(found)
     return [p for p in unique if not any(p != o and p.lower() in o.lower() for o in unique)]
