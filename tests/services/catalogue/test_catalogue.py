@@ -203,6 +203,8 @@ async def test_an_event_with_children_needs_safeguarding_and_one_without_does_no
         models, "A homework club at the library for children aged 8 to 11, run by volunteers"
     )
     adults = await catalogue.understand(models, "A quiz night in the village hall")
+    scouts = await catalogue.understand(models, "A litter pick on the beach with our scout group")
+    assert any("DBS check" in r.text for r in scouts.requirements)
     assert any("DBS check" in r.text for r in with_children.requirements)
     assert not any("DBS check" in r.text for r in adults.requirements)
 
@@ -266,6 +268,15 @@ async def test_a_recurring_activity_plans_its_sessions_and_a_one_off_its_day(
 def test_where_how_long_with_whom_and_how_often_are_read_from_the_words(description, expected):
     found = catalogue.particulars(description).model_dump()
     assert found == {"place": "", "length": "", "company": "", "frequency": ""} | expected
+
+
+def test_an_outdoor_event_has_no_venue_risks():
+    event = catalogue.project_type(catalogue.shipped(), "event")
+    assert event is not None
+    outdoors = [r.risk for r in catalogue.risks_for(event, "A litter pick on the beach")]
+    indoors = [r.risk for r in catalogue.risks_for(event, "A quiz night in the village hall")]
+    assert "The venue cancels or is double-booked" in indoors
+    assert not any("venue" in risk for risk in outdoors)
 
 
 def test_a_risk_assessment_covers_the_hazards_of_the_place_it_describes():

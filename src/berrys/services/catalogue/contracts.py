@@ -236,6 +236,9 @@ class Risk(Contract):
     when_any: Terms = Field(
         default_factory=list, description="Only when the description mentions one of these."
     )
+    unless_any: Terms = Field(
+        default_factory=list, description="Left out when the description mentions one of these."
+    )
 
 
 class ProjectType(Contract):

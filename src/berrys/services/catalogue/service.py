@@ -150,11 +150,12 @@ def deliverable_for(known: Catalogue, key: str | None, description: str) -> Deli
 
 def risks_for(project_type: ProjectType, description: str) -> list[Risk]:
     """The type's risks that apply to ``description`` (those with ``when_any`` only if it
-    mentions one of them)."""
+    mentions one of them, none with ``unless_any`` if it mentions one of those)."""
     return [
         risk
         for risk in project_type.risks
-        if not risk.when_any or _text.matched(description, risk.when_any)
+        if not (risk.unless_any and _text.matched(description, risk.unless_any))
+        and (not risk.when_any or _text.matched(description, risk.when_any))
     ]
 
 
